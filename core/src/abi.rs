@@ -1,0 +1,165 @@
+//! The Wisp host ABI: the one list of host functions a contract may import (module `wisp`), with
+//! each function's arguments, gas cost and docs. The guest bindings (`wisp-sdk`), the host
+//! dispatch (`wisp-vm`) and `docs/host-abi.md` are all generated from [`with_host_functions!`]
+//! (the model is Soroban's `env.json`).
+//!
+//! Conventions:
+//! - Pointers and lengths are `u32` offsets/byte counts into the caller's linear memory.
+//! - Variable-length results go to the per-call **register**: the function returns the length,
+//!   the guest allocates that much and calls `register_read`.
+//! - Cost of a call = `base` + `per_byte` × bytes moved between guest memory, the register and
+//!   state, in gas; charged before the work is done. Instruction gas is separate (VM protocol).
+//! - A host function that cannot do its job traps with a VM-level error code; none returns a
+//!   silent failure, except `call`, which returns a status so callers may handle callee failure.
+
+/// Calls `$callback!` with the whole host-function table.
+///
+/// Each entry: doc attributes, `fn name(args) -> ret;` and `base = N, per_byte = M;`.
+#[macro_export]
+macro_rules! with_host_functions {
+    ($callback:path) => {
+        $callback! {
+            /// Copies the current call's borsh-encoded arguments into the register; returns their
+            /// length in bytes.
+            fn input() -> u32; base = 100, per_byte = 1;
+            /// Length of the register in bytes.
+            fn register_len() -> u32; base = 20, per_byte = 0;
+            /// Copies the register to guest memory at `ptr` (`register_len()` bytes).
+            fn register_read(ptr: u32); base = 50, per_byte = 1;
+            /// Sets the call's return data (borsh-encoded return value).
+            fn set_return(ptr: u32, len: u32); base = 100, per_byte = 1;
+            /// Reads a key of this contract's state into the register; returns its length, or -1
+            /// if the key is absent. Key bytes per_byte too.
+            fn storage_get(key_ptr: u32, key_len: u32) -> i64; base = 2_000, per_byte = 1;
+            /// Writes a key of this contract's state. Traps in a view.
+            fn storage_set(key_ptr: u32, key_len: u32, value_ptr: u32, value_len: u32); base = 5_000, per_byte = 10;
+            /// Deletes a key of this contract's state (absent keys are a no-op). Traps in a view.
+            fn storage_remove(key_ptr: u32, key_len: u32); base = 5_000, per_byte = 1;
+            /// Puts the borsh-encoded `AgentId` of the caller (request sender or calling
+            /// contract) into the register; returns its length.
+            fn caller() -> u32; base = 100, per_byte = 1;
+            /// This contract's hname.
+            fn self_hname() -> u32; base = 20, per_byte = 0;
+            /// Writes the 32-byte chain id to `out_ptr`.
+            fn chain_id(out_ptr: u32); base = 50, per_byte = 1;
+            /// The index of the block being built.
+            fn block_index() -> u64; base = 20, per_byte = 0;
+            /// The block timestamp in ms since the Unix epoch (from the L1 chain block).
+            fn block_timestamp_ms() -> u64; base = 20, per_byte = 0;
+            /// Base tokens (sompi) the caller attached to this call; already in this contract's
+            /// account.
+            fn transferred_sompi() -> u64; base = 20, per_byte = 0;
+            /// Base-token balance (sompi) of the borsh-encoded `AgentId` at `agent_ptr`.
+            fn balance_sompi(agent_ptr: u32, agent_len: u32) -> u64; base = 1_000, per_byte = 1;
+            /// Moves `amount` sompi from this contract's account to the agent's. Traps with
+            /// `insufficient_balance` if this contract holds less; traps in a view.
+            fn transfer_sompi(agent_ptr: u32, agent_len: u32, amount: u64); base = 5_000, per_byte = 1;
+            /// Emits an event (`topic` is UTF-8, `data` the borsh fields). Traps in a view.
+            fn emit_event(topic_ptr: u32, topic_len: u32, data_ptr: u32, data_len: u32); base = 1_000, per_byte = 5;
+            /// Calls another contract on this chain: `kind` 0 = entry point, 1 = view. Atomic with
+            /// the caller: if the callee fails, its effects are undone. Returns 0 on success (the
+            /// register holds the return data) or 1 on failure (the register holds the
+            /// borsh-encoded `ReceiptError`). Gas is shared with the caller.
+            fn call(kind: u32, target: u32, entry_point: u32, args_ptr: u32, args_len: u32, transfer: u64) -> u32; base = 10_000, per_byte = 1;
+            /// Fails the call with a contract-level error `code` and a UTF-8 message; never returns.
+            fn abort(code: u32, msg_ptr: u32, msg_len: u32); base = 0, per_byte = 0;
+            /// Writes a debug line to the node log and the test harness (not part of receipts).
+            fn log(msg_ptr: u32, msg_len: u32); base = 100, per_byte = 1;
+            /// blake2b-256 of `len` bytes at `ptr`, written to `out_ptr` (32 bytes).
+            fn blake2b_256(ptr: u32, len: u32, out_ptr: u32); base = 500, per_byte = 2;
+            /// Gas left in the current request.
+            fn gas_left() -> u64; base = 20, per_byte = 0;
+        }
+    };
+}
+
+/// The wasm import module name of every host function.
+pub const IMPORT_MODULE: &str = "wisp";
+
+/// One host function, as data (for docs, validation and tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostFnSpec {
+    /// Import name.
+    pub name: &'static str,
+    /// Parameters as written in the table, e.g. `key_ptr: u32, key_len: u32`.
+    pub params: &'static str,
+    /// Return type (`""` for none).
+    pub returns: &'static str,
+    /// Gas charged per call.
+    pub base_gas: u64,
+    /// Gas charged per byte moved.
+    pub per_byte_gas: u64,
+    /// The doc comment.
+    pub docs: &'static [&'static str],
+}
+
+macro_rules! spec_table {
+    ($( $(#[doc = $doc:literal])* fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)?; base = $base:expr, per_byte = $per:expr; )*) => {
+        /// Every host function, in table order.
+        pub const HOST_FUNCTIONS: &[HostFnSpec] = &[$(HostFnSpec {
+            name: stringify!($name),
+            params: stringify!($($arg: $ty),*),
+            returns: concat!($(stringify!($ret))?),
+            base_gas: $base,
+            per_byte_gas: $per,
+            docs: &[$($doc),*],
+        },)*];
+    };
+}
+with_host_functions!(spec_table);
+
+/// The spec of the host function named `name`.
+pub fn host_fn(name: &str) -> Option<&'static HostFnSpec> {
+    HOST_FUNCTIONS.iter().find(|f| f.name == name)
+}
+
+/// Markdown reference of the ABI, as checked in at `docs/host-abi.md`.
+#[cfg(feature = "std")]
+pub fn markdown() -> std::string::String {
+    use core::fmt::Write;
+    let mut out = std::string::String::from(
+        "# Wisp host ABI\n\nGenerated from `core/src/abi.rs` (`with_host_functions!`); do not edit.\n\
+         Import module: `wisp`. Cost of a call = base + per_byte × bytes moved, in gas.\n\n\
+         | function | returns | base gas | gas per byte | what it does |\n|---|---|---|---|---|\n",
+    );
+    for f in HOST_FUNCTIONS {
+        let docs: std::vec::Vec<&str> = f.docs.iter().map(|d| d.trim()).collect();
+        let _ = writeln!(
+            out,
+            "| `{}({})` | {} | {} | {} | {} |",
+            f.name,
+            f.params,
+            if f.returns.is_empty() { "—" } else { f.returns },
+            f.base_gas,
+            f.per_byte_gas,
+            docs.join(" ")
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names_are_unique() {
+        for (i, a) in HOST_FUNCTIONS.iter().enumerate() {
+            assert!(HOST_FUNCTIONS[i + 1..].iter().all(|b| b.name != a.name), "{}", a.name);
+            assert!(!a.docs.is_empty(), "{} has no docs", a.name);
+        }
+        assert_eq!(host_fn("storage_set").map(|f| f.base_gas), Some(5_000));
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn checked_in_docs_match_the_table() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/host-abi.md");
+        let generated = markdown();
+        if std::env::var_os("WISP_BLESS").is_some() {
+            std::fs::write(path, &generated).unwrap();
+        }
+        let on_disk = std::fs::read_to_string(path).unwrap_or_default();
+        assert_eq!(on_disk, generated, "docs/host-abi.md is stale: rerun with WISP_BLESS=1");
+    }
+}

@@ -1,0 +1,30 @@
+//! Wisp core: the ids, hashes, wire types and host ABI table that every other layer and every
+//! contract shares. `no_std` + `alloc`, so the guest SDK uses the very same definitions.
+//!
+//! Everything here that is hashed or stored is encoded with borsh (DESIGN.md §4); JSON appears only
+//! in [`interface`] (contract metadata read by tools) and in the `std`-only [`json`] codec.
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod abi;
+pub mod block;
+pub mod errors;
+pub mod hash;
+pub mod ids;
+pub mod interface;
+#[cfg(feature = "std")]
+pub mod json;
+pub mod request;
+
+pub use block::{BlockHeader, Event, Receipt, ReceiptError, ReceiptStatus};
+pub use errors::{ErrorLevel, RequestErrorCode, VmErrorCode, CONTRACT_PANIC_CODE};
+pub use hash::{blake2b_256, Hash32};
+pub use ids::{AgentId, ChainId, ContractId, Hname, HnameError};
+pub use request::{
+    Access, AccessList, Call, CallKind, LanePayload, OffLedgerRequest, RequestBody, RequestId,
+    LANE_ID, LANE_PAYLOAD_MAGIC,
+};

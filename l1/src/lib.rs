@@ -1,0 +1,1 @@
+//! Kaspa base layer.

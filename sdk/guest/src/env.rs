@@ -1,0 +1,199 @@
+//! The call's environment: arguments, caller, block, base tokens, events, cross-contract calls,
+//! aborts. Thin safe wrappers over [`crate::sys`]; each costs the gas listed in the host ABI.
+
+use crate::sys;
+use crate::{AgentId, Event, Hname, ReceiptError};
+use alloc::vec;
+use alloc::vec::Vec;
+use borsh::{BorshDeserialize, BorshSerialize};
+use wisp_core::ChainId;
+
+fn encode<T: BorshSerialize + ?Sized>(value: &T) -> Vec<u8> {
+    match borsh::to_vec(value) {
+        Ok(bytes) => bytes,
+        Err(_) => abort(wisp_core::CONTRACT_PANIC_CODE, "value does not encode"),
+    }
+}
+
+fn read_register(len: u32) -> Vec<u8> {
+    let mut buf = vec![0u8; len as usize];
+    // SAFETY: buf has exactly `len` bytes, the register's length.
+    unsafe { sys::register_read(buf.as_mut_ptr() as u32) };
+    buf
+}
+
+/// The raw borsh-encoded arguments of this call.
+pub fn input() -> Vec<u8> {
+    // SAFETY: host call with no pointers.
+    let len = unsafe { sys::input() };
+    read_register(len)
+}
+
+/// Sets the call's return value.
+pub fn set_return<T: BorshSerialize + ?Sized>(value: &T) {
+    let bytes = encode(value);
+    // SAFETY: pointer and length describe `bytes`.
+    unsafe { sys::set_return(bytes.as_ptr() as u32, bytes.len() as u32) }
+}
+
+/// Fails the call with a contract-level error; nothing it did is kept.
+pub fn abort(code: u32, message: &str) -> ! {
+    // SAFETY: pointer and length describe `message`; the host never returns.
+    unsafe { sys::abort(code, message.as_ptr() as u32, message.len() as u32) };
+    #[allow(clippy::empty_loop)]
+    loop {}
+}
+
+/// Who called: the request's sender, or the contract that made this call.
+pub fn caller() -> AgentId {
+    // SAFETY: host call with no pointers.
+    let len = unsafe { sys::caller() };
+    decode_or_abort(&read_register(len))
+}
+
+/// This contract's hname.
+pub fn self_hname() -> Hname {
+    // SAFETY: host call with no pointers.
+    Hname(unsafe { sys::self_hname() })
+}
+
+/// The chain this contract runs on.
+pub fn chain_id() -> ChainId {
+    let mut out = [0u8; 32];
+    // SAFETY: out has 32 bytes.
+    unsafe { sys::chain_id(out.as_mut_ptr() as u32) };
+    ChainId(out)
+}
+
+/// This contract as an agent (to hold tokens or compare with [`caller`]).
+pub fn self_agent() -> AgentId {
+    AgentId::Contract(wisp_core::ContractId { chain: chain_id(), hname: self_hname() })
+}
+
+/// Index of the block being built.
+pub fn block_index() -> u64 {
+    // SAFETY: host call with no pointers.
+    unsafe { sys::block_index() }
+}
+
+/// Block time, ms since the Unix epoch, from the L1 chain block (deterministic).
+pub fn block_timestamp_ms() -> u64 {
+    // SAFETY: host call with no pointers.
+    unsafe { sys::block_timestamp_ms() }
+}
+
+/// Base tokens (sompi) attached to this call, already credited to this contract.
+pub fn transferred_sompi() -> u64 {
+    // SAFETY: host call with no pointers.
+    unsafe { sys::transferred_sompi() }
+}
+
+/// Base-token balance of `agent`, in sompi.
+pub fn balance_sompi(agent: &AgentId) -> u64 {
+    let bytes = encode(agent);
+    // SAFETY: pointer and length describe `bytes`.
+    unsafe { sys::balance_sompi(bytes.as_ptr() as u32, bytes.len() as u32) }
+}
+
+/// Moves `amount_sompi` base tokens from this contract to `to`; the call fails (VM level,
+/// `insufficient_balance`) if the contract holds less.
+pub fn transfer_sompi(to: &AgentId, amount_sompi: u64) {
+    let bytes = encode(to);
+    // SAFETY: pointer and length describe `bytes`.
+    unsafe { sys::transfer_sompi(bytes.as_ptr() as u32, bytes.len() as u32, amount_sompi) }
+}
+
+/// Emits `event`; kept only if the request succeeds.
+pub fn emit<E: Event>(event: &E) {
+    let data = encode(event);
+    let topic = E::TOPIC;
+    // SAFETY: pointers and lengths describe `topic` and `data`.
+    unsafe {
+        sys::emit_event(topic.as_ptr() as u32, topic.len() as u32, data.as_ptr() as u32, data.len() as u32)
+    }
+}
+
+/// Writes a debug line to the node log / test harness output.
+pub fn log(message: &str) {
+    // SAFETY: pointer and length describe `message`.
+    unsafe { sys::log(message.as_ptr() as u32, message.len() as u32) }
+}
+
+/// blake2b-256 of `data`.
+pub fn blake2b_256(data: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    // SAFETY: pointers and lengths describe `data` and `out`.
+    unsafe { sys::blake2b_256(data.as_ptr() as u32, data.len() as u32, out.as_mut_ptr() as u32) };
+    out
+}
+
+/// Gas left in this request.
+pub fn gas_left() -> u64 {
+    // SAFETY: host call with no pointers.
+    unsafe { sys::gas_left() }
+}
+
+/// Why a cross-contract call failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallError {
+    /// The callee (or something it called) failed; its effects were undone.
+    Failed(ReceiptError),
+    /// The callee returned data that does not decode as the expected type.
+    BadReturn,
+}
+
+fn decode_or_abort<T: BorshDeserialize>(bytes: &[u8]) -> T {
+    match borsh::from_slice(bytes) {
+        Ok(v) => v,
+        Err(_) => abort(wisp_core::CONTRACT_PANIC_CODE, "host returned bytes that do not decode"),
+    }
+}
+
+fn raw_call<A: BorshSerialize, R: BorshDeserialize>(
+    kind: u32,
+    target: Hname,
+    function: &str,
+    args: &A,
+    transfer_sompi: u64,
+) -> Result<R, CallError> {
+    let args = encode(args);
+    let entry_point = Hname::of(function);
+    // SAFETY: pointer and length describe `args`.
+    let status = unsafe {
+        sys::call(kind, target.0, entry_point.0, args.as_ptr() as u32, args.len() as u32, transfer_sompi)
+    };
+    // SAFETY: host call with no pointers.
+    let data = read_register(unsafe { sys::register_len() });
+    if status == 0 {
+        borsh::from_slice(&data).map_err(|_| CallError::BadReturn)
+    } else {
+        Err(CallError::Failed(decode_or_abort(&data)))
+    }
+}
+
+/// Calls entry point `function` of contract `target` with `args` (a tuple of its parameters),
+/// attaching `transfer_sompi` base tokens from this contract. Atomic: on `Err` the callee's
+/// effects are undone and this call may go on.
+///
+/// # Errors
+/// [`CallError`] if the callee fails or returns something other than `R`.
+pub fn call<A: BorshSerialize, R: BorshDeserialize>(
+    target: Hname,
+    function: &str,
+    args: &A,
+    transfer_sompi: u64,
+) -> Result<R, CallError> {
+    raw_call(0, target, function, args, transfer_sompi)
+}
+
+/// Calls view `function` of contract `target` (read-only).
+///
+/// # Errors
+/// [`CallError`] if the view fails or returns something other than `R`.
+pub fn view<A: BorshSerialize, R: BorshDeserialize>(
+    target: Hname,
+    function: &str,
+    args: &A,
+) -> Result<R, CallError> {
+    raw_call(1, target, function, args, 0)
+}

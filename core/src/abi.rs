@@ -129,7 +129,11 @@ pub fn markdown() -> std::string::String {
             "| `{}({})` | {} | {} | {} | {} |",
             f.name,
             f.params,
-            if f.returns.is_empty() { "—" } else { f.returns },
+            if f.returns.is_empty() {
+                "—"
+            } else {
+                f.returns
+            },
             f.base_gas,
             f.per_byte_gas,
             docs.join(" ")
@@ -145,7 +149,11 @@ mod tests {
     #[test]
     fn table_names_are_unique() {
         for (i, a) in HOST_FUNCTIONS.iter().enumerate() {
-            assert!(HOST_FUNCTIONS[i + 1..].iter().all(|b| b.name != a.name), "{}", a.name);
+            assert!(
+                HOST_FUNCTIONS[i + 1..].iter().all(|b| b.name != a.name),
+                "{}",
+                a.name
+            );
             assert!(!a.docs.is_empty(), "{} has no docs", a.name);
         }
         assert_eq!(host_fn("storage_set").map(|f| f.base_gas), Some(5_000));
@@ -160,6 +168,9 @@ mod tests {
             std::fs::write(path, &generated).unwrap();
         }
         let on_disk = std::fs::read_to_string(path).unwrap_or_default();
-        assert_eq!(on_disk, generated, "docs/host-abi.md is stale: rerun with WISP_BLESS=1");
+        assert_eq!(
+            on_disk, generated,
+            "docs/host-abi.md is stale: rerun with WISP_BLESS=1"
+        );
     }
 }

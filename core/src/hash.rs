@@ -6,8 +6,18 @@ use serde::{Deserialize, Serialize};
 
 /// A 32-byte hash (blake2b-256 unless a field's doc says otherwise).
 #[derive(
-    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, BorshSerialize, BorshDeserialize,
-    Serialize, Deserialize,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    BorshSerialize,
+    BorshDeserialize,
+    Serialize,
+    Deserialize,
 )]
 pub struct Hash32(pub [u8; 32]);
 

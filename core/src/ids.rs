@@ -9,7 +9,16 @@ use serde::{Deserialize, Serialize};
 /// A 32-bit name hash: the first 4 bytes of blake2b-256(name), read little-endian (IOTA Wasp's
 /// hname, with blake2b in place of its hash). `0` and `u32::MAX` are reserved.
 #[derive(
-    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize, Serialize,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    BorshSerialize,
+    BorshDeserialize,
+    Serialize,
     Deserialize,
 )]
 pub struct Hname(pub u32);
@@ -80,8 +89,18 @@ impl fmt::Debug for Hname {
 /// A chain's id: an opaque 32 bytes. Today the blake2b-256 of the chain's genesis parameters;
 /// once chains are anchored on L1, the Kaspa covenant id of the anchor UTXO (DESIGN.md §2).
 #[derive(
-    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, BorshSerialize, BorshDeserialize,
-    Serialize, Deserialize,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    BorshSerialize,
+    BorshDeserialize,
+    Serialize,
+    Deserialize,
 )]
 pub struct ChainId(pub [u8; 32]);
 
@@ -109,7 +128,16 @@ impl fmt::Debug for ChainId {
 
 /// A contract instance: its chain and its hname on that chain.
 #[derive(
-    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize, Serialize,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    BorshSerialize,
+    BorshDeserialize,
+    Serialize,
     Deserialize,
 )]
 pub struct ContractId {
@@ -136,7 +164,16 @@ impl fmt::Debug for ContractId {
 /// Borsh: a 1-byte tag (0 = address, 1 = contract) then the fields; these bytes are the account
 /// keys in state, so the encoding is part of the protocol.
 #[derive(
-    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize, Serialize,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    BorshSerialize,
+    BorshDeserialize,
+    Serialize,
     Deserialize,
 )]
 pub enum AgentId {
@@ -200,9 +237,15 @@ mod tests {
     #[test]
     fn agent_id_raw_string_round_trips() {
         let a = AgentId::Address([7; 32]);
-        let c = AgentId::Contract(ContractId { chain: ChainId([9; 32]), hname: Hname(0xdead_beef) });
+        let c = AgentId::Contract(ContractId {
+            chain: ChainId([9; 32]),
+            hname: Hname(0xdead_beef),
+        });
         for agent in [a, c] {
-            assert_eq!(AgentId::from_raw_string(&agent.to_raw_string()), Some(agent));
+            assert_eq!(
+                AgentId::from_raw_string(&agent.to_raw_string()),
+                Some(agent)
+            );
         }
         assert_eq!(AgentId::from_raw_string("addr:12"), None);
         assert_eq!(AgentId::from_raw_string("nonsense"), None);

@@ -220,7 +220,9 @@ pub struct ContractInterface {
 impl ContractInterface {
     /// The function with this name and kind.
     pub fn function(&self, name: &str, kind: CallKind) -> Option<&Function> {
-        self.functions.iter().find(|f| f.name == name && f.kind == kind)
+        self.functions
+            .iter()
+            .find(|f| f.name == name && f.kind == kind)
     }
 
     /// The function with this name, of either kind.
@@ -235,7 +237,10 @@ impl ContractInterface {
 
     /// The name of a contract error code.
     pub fn error_name(&self, code: u32) -> Option<&str> {
-        self.errors.iter().find(|e| e.code == code).map(|e| e.name.as_str())
+        self.errors
+            .iter()
+            .find(|e| e.code == code)
+            .map(|e| e.name.as_str())
     }
 }
 
@@ -245,7 +250,14 @@ mod tests {
 
     #[test]
     fn types_parse_and_print() {
-        for text in ["u128", "Vec<AgentId>", "Option<String>", "(u64, bool)", "Vec<u8>", "Hash32"] {
+        for text in [
+            "u128",
+            "Vec<AgentId>",
+            "Option<String>",
+            "(u64, bool)",
+            "Vec<u8>",
+            "Hash32",
+        ] {
             let t = Type::parse(text).unwrap();
             assert_eq!(Type::parse(&t.to_string()), Some(t));
         }

@@ -11,9 +11,9 @@ use crate::ids::{AgentId, Hname};
 use crate::interface::{Field, Type};
 use borsh::BorshDeserialize;
 use serde_json::{json, Value};
+use std::format;
 use std::string::{String, ToString};
 use std::vec::Vec;
-use std::format;
 
 /// How agents are written in JSON; the node uses Kaspa addresses, the default raw form
 /// (`addr:<hex>` / `contract:<hname>@<chain>`).
@@ -49,7 +49,11 @@ pub struct CodecError {
 }
 
 fn err(path: &str, ty: &Type, got: impl ToString) -> CodecError {
-    CodecError { path: path.into(), expected: ty.to_string(), got: got.to_string() }
+    CodecError {
+        path: path.into(),
+        expected: ty.to_string(),
+        got: got.to_string(),
+    }
 }
 
 /// Encodes `args` (a JSON array in parameter order, or an object keyed by parameter name) as the
@@ -94,11 +98,13 @@ pub fn encode_args(
             }
         }
         Value::Null if params.is_empty() => {}
-        other => return Err(CodecError {
-            path: "args".into(),
-            expected: "a JSON array or object".into(),
-            got: other.to_string(),
-        }),
+        other => {
+            return Err(CodecError {
+                path: "args".into(),
+                expected: "a JSON array or object".into(),
+                got: other.to_string(),
+            })
+        }
     }
     Ok(out)
 }
@@ -163,7 +169,11 @@ pub fn encode_value(
             out.extend(bytes);
         }
         Type::Hash => {
-            let bytes = v.as_str().and_then(from_hex).filter(|b| b.len() == 32).ok_or_else(bad)?;
+            let bytes = v
+                .as_str()
+                .and_then(from_hex)
+                .filter(|b| b.len() == 32)
+                .ok_or_else(bad)?;
             out.extend(bytes);
         }
         Type::AgentId => {
@@ -194,7 +204,10 @@ pub fn encode_value(
             }
         }
         Type::Tuple(types) => {
-            let items = v.as_array().filter(|a| a.len() == types.len()).ok_or_else(bad)?;
+            let items = v
+                .as_array()
+                .filter(|a| a.len() == types.len())
+                .ok_or_else(bad)?;
             for (i, (t, item)) in types.iter().zip(items).enumerate() {
                 encode_value(t, item, &format!("{path}.{i}"), agents, out)?;
             }
@@ -267,7 +280,10 @@ pub fn decode_fields(
 ) -> Result<Value, CodecError> {
     let mut map = serde_json::Map::new();
     for f in fields {
-        map.insert(f.name.clone(), decode_value(&f.ty, &mut data, &f.name, agents)?);
+        map.insert(
+            f.name.clone(),
+            decode_value(&f.ty, &mut data, &f.name, agents)?,
+        );
     }
     if !data.is_empty() {
         return Err(CodecError {
@@ -310,25 +326,47 @@ mod tests {
 
     fn fields(spec: &[(&str, &str)]) -> Vec<Field> {
         spec.iter()
-            .map(|(n, t)| Field { name: (*n).into(), ty: Type::parse(t).unwrap() })
+            .map(|(n, t)| Field {
+                name: (*n).into(),
+                ty: Type::parse(t).unwrap(),
+            })
             .collect()
     }
 
     #[test]
     fn encodes_exactly_like_borsh() {
-        let to = AgentId::Contract(ContractId { chain: ChainId([3; 32]), hname: Hname(9) });
-        let params = fields(&[("to", "AgentId"), ("amount", "u128"), ("memo", "Option<String>")]);
+        let to = AgentId::Contract(ContractId {
+            chain: ChainId([3; 32]),
+            hname: Hname(9),
+        });
+        let params = fields(&[
+            ("to", "AgentId"),
+            ("amount", "u128"),
+            ("memo", "Option<String>"),
+        ]);
         let args = json!({"to": to.to_raw_string(), "amount": "340282366920938463463374607431768211455", "memo": "hi"});
         let bytes = encode_args(&params, &args, &RawAgentFormat).unwrap();
         let mut expected = Vec::new();
-        (to, u128::MAX, Some(String::from("hi"))).serialize(&mut expected).unwrap();
+        (to, u128::MAX, Some(String::from("hi")))
+            .serialize(&mut expected)
+            .unwrap();
         assert_eq!(bytes, expected);
         // Positional form gives the same bytes.
-        let positional = json!([to.to_raw_string(), "340282366920938463463374607431768211455", "hi"]);
-        assert_eq!(encode_args(&params, &positional, &RawAgentFormat).unwrap(), expected);
+        let positional = json!([
+            to.to_raw_string(),
+            "340282366920938463463374607431768211455",
+            "hi"
+        ]);
+        assert_eq!(
+            encode_args(&params, &positional, &RawAgentFormat).unwrap(),
+            expected
+        );
         // And decoding gives the values back.
         let decoded = decode_fields(&params, &expected, &RawAgentFormat).unwrap();
-        assert_eq!(decoded["amount"], json!("340282366920938463463374607431768211455"));
+        assert_eq!(
+            decoded["amount"],
+            json!("340282366920938463463374607431768211455")
+        );
         assert_eq!(decoded["memo"], json!("hi"));
     }
 

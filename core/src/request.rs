@@ -60,7 +60,9 @@ pub struct Access {
 /// Declared read and write sets (vProgs). A write access also grants reads. Calling a contract
 /// needs at least a read access to it. Checked even while execution is sequential: an access
 /// outside the list fails the request with `access_list_violation`.
-#[derive(Clone, PartialEq, Eq, Debug, Default, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[derive(
+    Clone, PartialEq, Eq, Debug, Default, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
 pub struct AccessList {
     /// Keys the request may read.
     pub reads: Vec<Access>,
@@ -84,7 +86,11 @@ impl AccessList {
     pub fn allows_read(&self, contract: Hname, key: Option<&[u8]>) -> bool {
         // A call (`key == None`) is allowed by any access to the contract.
         if key.is_none() {
-            return self.reads.iter().chain(&self.writes).any(|a| a.contract == contract);
+            return self
+                .reads
+                .iter()
+                .chain(&self.writes)
+                .any(|a| a.contract == contract);
         }
         Self::covers(&self.reads, contract, key) || Self::covers(&self.writes, contract, key)
     }
@@ -129,7 +135,12 @@ impl OffLedgerRequest {
     /// The 32-byte message the sender signs: blake2b-256(domain ‖ borsh(body) ‖ key ‖ nonce LE).
     pub fn signing_hash(body: &RequestBody, sender_key: &[u8; 32], nonce: u64) -> Hash32 {
         let body_bytes = borsh::to_vec(body).unwrap_or_default();
-        blake2b_256_parts(&[Self::SIGNING_DOMAIN, &body_bytes, sender_key, &nonce.to_le_bytes()])
+        blake2b_256_parts(&[
+            Self::SIGNING_DOMAIN,
+            &body_bytes,
+            sender_key,
+            &nonce.to_le_bytes(),
+        ])
     }
 
     /// The request id: blake2b-256 of the whole borsh-encoded signed request.
@@ -214,7 +225,9 @@ mod tests {
 
     #[test]
     fn lane_payload_round_trips_and_rejects_junk() {
-        let p = LanePayload { requests: alloc::vec![body(), body()] };
+        let p = LanePayload {
+            requests: alloc::vec![body(), body()],
+        };
         let bytes = p.encode();
         assert_eq!(LanePayload::decode(&bytes), Some(p));
         assert_eq!(LanePayload::decode(b"nope"), None);
@@ -238,8 +251,14 @@ mod tests {
     #[test]
     fn access_list_prefixes() {
         let list = AccessList {
-            reads: alloc::vec![Access { contract: Hname(1), key_prefix: Some(b"bal".to_vec()) }],
-            writes: alloc::vec![Access { contract: Hname(2), key_prefix: None }],
+            reads: alloc::vec![Access {
+                contract: Hname(1),
+                key_prefix: Some(b"bal".to_vec())
+            }],
+            writes: alloc::vec![Access {
+                contract: Hname(2),
+                key_prefix: None
+            }],
         };
         assert!(list.allows_read(Hname(1), Some(b"balance/x")));
         assert!(!list.allows_read(Hname(1), Some(b"owner")));

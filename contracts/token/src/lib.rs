@@ -54,7 +54,11 @@ mod token {
         TOTAL_SUPPLY.set(&initial_supply);
         if initial_supply > 0 {
             BALANCES.set(&owner, &initial_supply);
-            env::emit(&Transfer { from: env::self_agent(), to: owner, amount: initial_supply });
+            env::emit(&Transfer {
+                from: env::self_agent(),
+                to: owner,
+                amount: initial_supply,
+            });
         }
     }
 
@@ -82,7 +86,11 @@ mod token {
     fn approve(spender: AgentId, amount: u128) {
         let owner = env::caller();
         ALLOWANCES.set(&(owner, spender), &amount);
-        env::emit(&Approval { owner, spender, amount });
+        env::emit(&Approval {
+            owner,
+            spender,
+            amount,
+        });
     }
 
     /// Moves `amount` from `from` to `to`, spending the caller's allowance from `from`.
@@ -100,10 +108,16 @@ mod token {
     fn mint(to: AgentId, amount: u128) -> Result<(), TokenError> {
         require!(Some(env::caller()) == OWNER.get(), TokenError::NotOwner);
         let supply = TOTAL_SUPPLY.get_or_default();
-        let new_supply = supply.checked_add(amount).ok_or(TokenError::SupplyOverflow)?;
+        let new_supply = supply
+            .checked_add(amount)
+            .ok_or(TokenError::SupplyOverflow)?;
         TOTAL_SUPPLY.set(&new_supply);
         BALANCES.set(&to, &(BALANCES.get_or_default(&to) + amount));
-        env::emit(&Transfer { from: env::self_agent(), to, amount });
+        env::emit(&Transfer {
+            from: env::self_agent(),
+            to,
+            amount,
+        });
         Ok(())
     }
 

@@ -67,7 +67,10 @@ pub fn chain_id() -> ChainId {
 
 /// This contract as an agent (to hold tokens or compare with [`caller`]).
 pub fn self_agent() -> AgentId {
-    AgentId::Contract(wisp_core::ContractId { chain: chain_id(), hname: self_hname() })
+    AgentId::Contract(wisp_core::ContractId {
+        chain: chain_id(),
+        hname: self_hname(),
+    })
 }
 
 /// Index of the block being built.
@@ -109,7 +112,12 @@ pub fn emit<E: Event>(event: &E) {
     let topic = E::TOPIC;
     // SAFETY: pointers and lengths describe `topic` and `data`.
     unsafe {
-        sys::emit_event(topic.as_ptr() as u32, topic.len() as u32, data.as_ptr() as u32, data.len() as u32)
+        sys::emit_event(
+            topic.as_ptr() as u32,
+            topic.len() as u32,
+            data.as_ptr() as u32,
+            data.len() as u32,
+        )
     }
 }
 
@@ -123,7 +131,13 @@ pub fn log(message: &str) {
 pub fn blake2b_256(data: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
     // SAFETY: pointers and lengths describe `data` and `out`.
-    unsafe { sys::blake2b_256(data.as_ptr() as u32, data.len() as u32, out.as_mut_ptr() as u32) };
+    unsafe {
+        sys::blake2b_256(
+            data.as_ptr() as u32,
+            data.len() as u32,
+            out.as_mut_ptr() as u32,
+        )
+    };
     out
 }
 
@@ -145,7 +159,10 @@ pub enum CallError {
 fn decode_or_abort<T: BorshDeserialize>(bytes: &[u8]) -> T {
     match borsh::from_slice(bytes) {
         Ok(v) => v,
-        Err(_) => abort(wisp_core::CONTRACT_PANIC_CODE, "host returned bytes that do not decode"),
+        Err(_) => abort(
+            wisp_core::CONTRACT_PANIC_CODE,
+            "host returned bytes that do not decode",
+        ),
     }
 }
 
@@ -160,7 +177,14 @@ fn raw_call<A: BorshSerialize, R: BorshDeserialize>(
     let entry_point = Hname::of(function);
     // SAFETY: pointer and length describe `args`.
     let status = unsafe {
-        sys::call(kind, target.0, entry_point.0, args.as_ptr() as u32, args.len() as u32, transfer_sompi)
+        sys::call(
+            kind,
+            target.0,
+            entry_point.0,
+            args.as_ptr() as u32,
+            args.len() as u32,
+            transfer_sompi,
+        )
     };
     // SAFETY: host call with no pointers.
     let data = read_register(unsafe { sys::register_len() });

@@ -105,7 +105,18 @@ macro_rules! plain_returns {
     )*};
 }
 plain_returns!(
-    bool, u8, u16, u32, u64, u128, i64, i128, alloc::string::String, AgentId, Hname, Hash32
+    bool,
+    u8,
+    u16,
+    u32,
+    u64,
+    u128,
+    i64,
+    i128,
+    alloc::string::String,
+    AgentId,
+    Hname,
+    Hash32
 );
 impl<T: borsh::BorshSerialize> IntoReturn for alloc::vec::Vec<T> {
     fn into_return(self) {
@@ -136,6 +147,9 @@ pub fn decode_args<T: borsh::BorshDeserialize>() -> T {
     let input = env::input();
     match borsh::from_slice(&input) {
         Ok(v) => v,
-        Err(_) => env::abort(BAD_ARGUMENTS_CODE, "arguments do not match the parameter types"),
+        Err(_) => env::abort(
+            BAD_ARGUMENTS_CODE,
+            "arguments do not match the parameter types",
+        ),
     }
 }

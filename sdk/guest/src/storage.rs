@@ -28,7 +28,12 @@ pub fn get_raw(key: &[u8]) -> Option<Vec<u8>> {
 pub fn set_raw(key: &[u8], value: &[u8]) {
     // SAFETY: pointers and lengths describe `key` and `value`.
     unsafe {
-        sys::storage_set(key.as_ptr() as u32, key.len() as u32, value.as_ptr() as u32, value.len() as u32)
+        sys::storage_set(
+            key.as_ptr() as u32,
+            key.len() as u32,
+            value.as_ptr() as u32,
+            value.len() as u32,
+        )
     }
 }
 
@@ -41,7 +46,10 @@ pub fn remove_raw(key: &[u8]) {
 fn decode<T: BorshDeserialize>(bytes: &[u8]) -> T {
     match borsh::from_slice(bytes) {
         Ok(v) => v,
-        Err(_) => abort(wisp_core::CONTRACT_PANIC_CODE, "stored value does not decode as its type"),
+        Err(_) => abort(
+            wisp_core::CONTRACT_PANIC_CODE,
+            "stored value does not decode as its type",
+        ),
     }
 }
 
@@ -61,7 +69,10 @@ pub struct Item<T> {
 impl<T: BorshSerialize + BorshDeserialize> Item<T> {
     /// An item stored under `key`.
     pub const fn new(key: &'static str) -> Self {
-        Item { key, _value: PhantomData }
+        Item {
+            key,
+            _value: PhantomData,
+        }
     }
     /// The value, if set.
     pub fn get(&self) -> Option<T> {
@@ -93,7 +104,10 @@ pub struct Map<K, V> {
 impl<K: BorshSerialize, V: BorshSerialize + BorshDeserialize> Map<K, V> {
     /// A map stored under `name`.
     pub const fn new(name: &'static str) -> Self {
-        Map { name, _types: PhantomData }
+        Map {
+            name,
+            _types: PhantomData,
+        }
     }
     /// The contract-relative state key of `key`.
     pub fn key_bytes(&self, key: &K) -> Vec<u8> {

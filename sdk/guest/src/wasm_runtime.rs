@@ -48,7 +48,10 @@ unsafe impl GlobalAlloc for Bump {
 }
 
 #[global_allocator]
-static ALLOCATOR: Bump = Bump { next: UnsafeCell::new(0), end: UnsafeCell::new(0) };
+static ALLOCATOR: Bump = Bump {
+    next: UnsafeCell::new(0),
+    end: UnsafeCell::new(0),
+};
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {

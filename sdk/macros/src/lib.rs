@@ -29,7 +29,10 @@ fn docs(attrs: &[Attribute]) -> String {
         .filter(|a| a.path().is_ident("doc"))
         .filter_map(|a| match &a.meta {
             syn::Meta::NameValue(nv) => match &nv.value {
-                syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) => Some(s.value().trim().to_string()),
+                syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(s),
+                    ..
+                }) => Some(s.value().trim().to_string()),
                 _ => None,
             },
             _ => None,
@@ -85,9 +88,15 @@ pub fn contract(_attr: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 fn expand(module: &mut ItemMod) -> syn::Result<proc_macro2::TokenStream> {
-    let mut interface = ContractInterface { name: module.ident.to_string(), ..Default::default() };
+    let mut interface = ContractInterface {
+        name: module.ident.to_string(),
+        ..Default::default()
+    };
     let Some((_, items)) = module.content.as_mut() else {
-        return Err(syn::Error::new(module.span(), "#[contract] needs an inline module: `mod name { ... }`"));
+        return Err(syn::Error::new(
+            module.span(),
+            "#[contract] needs an inline module: `mod name { ... }`",
+        ));
     };
     let mut generated = Vec::new();
     for item in items.iter_mut() {
@@ -95,7 +104,10 @@ fn expand(module: &mut ItemMod) -> syn::Result<proc_macro2::TokenStream> {
             Item::Fn(f) => {
                 let kind = if take_marker(&mut f.attrs, "init") {
                     if f.sig.ident != "init" {
-                        return Err(syn::Error::new(f.sig.ident.span(), "the #[init] function must be named `init`"));
+                        return Err(syn::Error::new(
+                            f.sig.ident.span(),
+                            "the #[init] function must be named `init`",
+                        ));
                     }
                     CallKind::Entry
                 } else if take_marker(&mut f.attrs, "entry") {
@@ -111,12 +123,21 @@ fn expand(module: &mut ItemMod) -> syn::Result<proc_macro2::TokenStream> {
                 let mut arg_types = Vec::new();
                 for input in &f.sig.inputs {
                     let FnArg::Typed(pt) = input else {
-                        return Err(syn::Error::new(input.span(), "contract functions take no `self`"));
+                        return Err(syn::Error::new(
+                            input.span(),
+                            "contract functions take no `self`",
+                        ));
                     };
                     let Pat::Ident(id) = pt.pat.as_ref() else {
-                        return Err(syn::Error::new(pt.pat.span(), "parameters must be plain names"));
+                        return Err(syn::Error::new(
+                            pt.pat.span(),
+                            "parameters must be plain names",
+                        ));
                     };
-                    params.push(Field { name: id.ident.to_string(), ty: interface_type(&pt.ty)? });
+                    params.push(Field {
+                        name: id.ident.to_string(),
+                        ty: interface_type(&pt.ty)?,
+                    });
                     arg_names.push(id.ident.clone());
                     arg_types.push(pt.ty.as_ref().clone());
                 }
@@ -149,13 +170,20 @@ fn expand(module: &mut ItemMod) -> syn::Result<proc_macro2::TokenStream> {
                     let Some(ident) = &field.ident else {
                         return Err(syn::Error::new(field.span(), "event fields must be named"));
                     };
-                    fields.push(Field { name: ident.to_string(), ty: interface_type(&field.ty)? });
+                    fields.push(Field {
+                        name: ident.to_string(),
+                        ty: interface_type(&field.ty)?,
+                    });
                 }
                 let ident = s.ident.clone();
                 let topic = ident.to_string();
-                interface.events.push(EventDef { name: topic.clone(), fields });
+                interface.events.push(EventDef {
+                    name: topic.clone(),
+                    fields,
+                });
                 s.attrs.push(syn::parse_quote!(#[derive(::wisp_sdk::borsh::BorshSerialize, ::wisp_sdk::borsh::BorshDeserialize, Debug, Clone, PartialEq, Eq)]));
-                s.attrs.push(syn::parse_quote!(#[borsh(crate = "::wisp_sdk::borsh")]));
+                s.attrs
+                    .push(syn::parse_quote!(#[borsh(crate = "::wisp_sdk::borsh")]));
                 generated.push(quote! {
                     impl ::wisp_sdk::Event for #ident {
                         const TOPIC: &'static str = #topic;
@@ -168,23 +196,44 @@ fn expand(module: &mut ItemMod) -> syn::Result<proc_macro2::TokenStream> {
                 let mut code_arms = Vec::new();
                 let mut message_arms = Vec::new();
                 for v in &e.variants {
-                    let Some((_, syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(code), .. }))) = &v.discriminant else {
-                        return Err(syn::Error::new(v.span(), "each error needs an explicit code: `Name = 1`"));
+                    let Some((
+                        _,
+                        syn::Expr::Lit(syn::ExprLit {
+                            lit: syn::Lit::Int(code),
+                            ..
+                        }),
+                    )) = &v.discriminant
+                    else {
+                        return Err(syn::Error::new(
+                            v.span(),
+                            "each error needs an explicit code: `Name = 1`",
+                        ));
                     };
                     let code: u32 = code.base10_parse()?;
                     if code == 0 || code == u32::MAX {
-                        return Err(syn::Error::new(v.span(), "error codes 0 (panic) and u32::MAX (bad arguments) are reserved"));
+                        return Err(syn::Error::new(
+                            v.span(),
+                            "error codes 0 (panic) and u32::MAX (bad arguments) are reserved",
+                        ));
                     }
                     let vname = &v.ident;
                     let message = {
                         let d = docs(&v.attrs);
-                        if d.is_empty() { vname.to_string() } else { d }
+                        if d.is_empty() {
+                            vname.to_string()
+                        } else {
+                            d
+                        }
                     };
-                    interface.errors.push(ErrorDef { name: vname.to_string(), code });
+                    interface.errors.push(ErrorDef {
+                        name: vname.to_string(),
+                        code,
+                    });
                     code_arms.push(quote!(#ident::#vname => #code));
                     message_arms.push(quote!(#ident::#vname => #message));
                 }
-                e.attrs.push(syn::parse_quote!(#[derive(Debug, Clone, Copy, PartialEq, Eq)]));
+                e.attrs
+                    .push(syn::parse_quote!(#[derive(Debug, Clone, Copy, PartialEq, Eq)]));
                 e.attrs.push(syn::parse_quote!(#[repr(u32)]));
                 generated.push(quote! {
                     impl ::wisp_sdk::ContractError for #ident {
@@ -197,10 +246,17 @@ fn expand(module: &mut ItemMod) -> syn::Result<proc_macro2::TokenStream> {
         }
     }
     if !interface.functions.iter().any(|f| f.name == "init") {
-        return Err(syn::Error::new(module.ident.span(), "a contract needs an `#[init] fn init(...)` (it may do nothing)"));
+        return Err(syn::Error::new(
+            module.ident.span(),
+            "a contract needs an `#[init] fn init(...)` (it may do nothing)",
+        ));
     }
-    let json = serde_json::to_string(&interface)
-        .map_err(|e| syn::Error::new(Span::call_site(), format!("interface does not serialize: {e}")))?;
+    let json = serde_json::to_string(&interface).map_err(|e| {
+        syn::Error::new(
+            Span::call_site(),
+            format!("interface does not serialize: {e}"),
+        )
+    })?;
     let bytes = json.as_bytes();
     let len = bytes.len();
     let byte_lits = bytes.iter().map(|b| quote!(#b));

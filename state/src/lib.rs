@@ -1,0 +1,46 @@
+//! Wisp's authenticated state and block archive.
+//!
+//! - State is a key/value map committed by a Jellyfish Merkle tree (`jmt`, Penumbra's, pinned)
+//!   whose nodes live in redb (pinned); one tree version per Wisp block, so every block has a
+//!   state root, and any key's value or absence at any block can be proven against it.
+//! - A flat copy of the latest values serves execution reads without walking the tree.
+//! - A block is committed in one redb write transaction: tree nodes, value history, the flat
+//!   copy, the header, the receipts and the caller's metadata. redb commits are durable and
+//!   atomic, so a crash at any moment leaves the last committed block intact (tested).
+//!
+//! Why jmt + redb and not commonware QMDB: see `state/README.md`.
+
+mod proof;
+mod store;
+
+pub use proof::{verify_proof, Blake2bHasher, ProofError, StateProof};
+pub use store::{PendingCommit, StateDb, BLOCK_MARKER_KEY};
+
+/// Errors of the state layer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateError {
+    /// The database could not be opened, read or written.
+    #[error("state database error: {0}")]
+    Db(String),
+    /// The Merkle tree reported an inconsistency.
+    #[error("state tree error: {0}")]
+    Tree(String),
+    /// A stored record did not decode (the data directory is damaged or from another version).
+    #[error("corrupt record in the state database: {0}")]
+    Corrupt(String),
+    /// A block was committed out of order.
+    #[error("block {got} committed after block {latest:?}; blocks must be committed in order")]
+    OutOfOrder {
+        /// The last committed version.
+        latest: Option<u64>,
+        /// The version offered.
+        got: u64,
+    },
+    /// The requested block is not in the archive.
+    #[error("block {0} is not committed")]
+    UnknownBlock(u64),
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = StateError> = std::result::Result<T, E>;

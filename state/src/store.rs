@@ -1,0 +1,457 @@
+//! The on-disk store: jmt nodes and value history, the flat latest-value table, and the block
+//! archive, all in one redb database file.
+//!
+//! Tables (keys → values):
+//! - `jmt_nodes`: borsh(NodeKey) → borsh(Node)
+//! - `jmt_values`: key hash ‖ version (u64 BE) → 0 (deleted) or 1 ‖ value
+//! - `latest`: state key → value (only live keys)
+//! - `blocks`: block index → borsh(BlockHeader)
+//! - `receipts`: request id → borsh(Receipt)
+//! - `block_requests`: block index → borsh(Vec<RequestId>)
+//! - `meta`: name → bytes (the caller's metadata, committed with the block)
+
+use crate::proof::{Blake2bHasher, StateProof};
+use crate::{Result, StateError};
+use jmt::storage::{LeafNode, Node, NodeKey, TreeReader, TreeUpdateBatch};
+use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, Version};
+use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition};
+use std::collections::BTreeMap;
+use std::path::Path;
+use wisp_core::{BlockHeader, Hash32, Receipt, RequestId};
+
+const NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_nodes");
+const VALUES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_values");
+const LATEST: TableDefinition<&[u8], &[u8]> = TableDefinition::new("latest");
+const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
+const RECEIPTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("receipts");
+const BLOCK_REQUESTS: TableDefinition<u64, &[u8]> = TableDefinition::new("block_requests");
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+/// Reserved state key holding the index of the last block (hname prefix 0 is never a contract).
+pub const BLOCK_MARKER_KEY: &[u8] = b"\x00\x00\x00\x00block";
+
+fn db_err(e: impl std::fmt::Display) -> StateError {
+    StateError::Db(e.to_string())
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StateError {
+    StateError::Corrupt(e.to_string())
+}
+
+fn value_key(key_hash: &KeyHash, version: Version) -> [u8; 40] {
+    let mut k = [0u8; 40];
+    k[..32].copy_from_slice(&key_hash.0);
+    k[32..].copy_from_slice(&version.to_be_bytes());
+    k
+}
+
+/// The authenticated state of one chain plus its block archive.
+pub struct StateDb {
+    db: Database,
+}
+
+/// A block's state changes hashed into the tree but not yet written: its root goes into the
+/// block header, then [`StateDb::commit`] writes both.
+pub struct PendingCommit {
+    version: Version,
+    root: Hash32,
+    batch: TreeUpdateBatch,
+    changes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+impl PendingCommit {
+    /// The state root after the block.
+    pub fn root(&self) -> Hash32 {
+        self.root
+    }
+    /// The block index (tree version).
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+}
+
+/// jmt's view of committed state through one read transaction.
+struct Reader<'a> {
+    txn: &'a ReadTransaction,
+}
+
+impl TreeReader for Reader<'_> {
+    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        let table = match self.txn.open_table(NODES) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(anyhow::anyhow!(e.to_string())),
+        };
+        let key = borsh::to_vec(node_key)?;
+        match table.get(key.as_slice())? {
+            Some(bytes) => Ok(Some(borsh::from_slice(bytes.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    fn get_value_option(
+        &self,
+        max_version: Version,
+        key_hash: KeyHash,
+    ) -> anyhow::Result<Option<OwnedValue>> {
+        let table = match self.txn.open_table(VALUES) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(anyhow::anyhow!(e.to_string())),
+        };
+        let lo = value_key(&key_hash, 0);
+        let hi = value_key(&key_hash, max_version);
+        let mut range = table.range(lo.as_slice()..=hi.as_slice())?;
+        match range.next_back() {
+            Some(entry) => {
+                let (_, v) = entry?;
+                let v = v.value();
+                Ok(if v.first() == Some(&1) {
+                    Some(v[1..].to_vec())
+                } else {
+                    None
+                })
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        // Only used by jmt's state restore, which Wisp does not use.
+        Ok(None)
+    }
+}
+
+impl StateDb {
+    /// Opens (or creates) the database file at `path`.
+    ///
+    /// # Errors
+    /// [`StateError::Db`] if the file cannot be opened or is not a redb database (or is locked by
+    /// another process).
+    pub fn open(path: &Path) -> Result<StateDb> {
+        let db = Database::create(path)
+            .map_err(|e| StateError::Db(format!("{}: {e}", path.display())))?;
+        let txn = db.begin_write().map_err(db_err)?;
+        for table in [NODES, VALUES, LATEST, RECEIPTS] {
+            txn.open_table(table).map_err(db_err)?;
+        }
+        txn.open_table(BLOCKS).map_err(db_err)?;
+        txn.open_table(BLOCK_REQUESTS).map_err(db_err)?;
+        txn.open_table(META).map_err(db_err)?;
+        txn.commit().map_err(db_err)?;
+        Ok(StateDb { db })
+    }
+
+    /// Index of the last committed block, if any.
+    ///
+    /// # Errors
+    /// [`StateError::Db`] on I/O failure.
+    pub fn latest_version(&self) -> Result<Option<u64>> {
+        let txn = self.db.begin_read().map_err(db_err)?;
+        let table = txn.open_table(BLOCKS).map_err(db_err)?;
+        let last = table.last().map_err(db_err)?;
+        Ok(last.map(|(k, _)| k.value()))
+    }
+
+    /// The latest committed value of `key`.
+    ///
+    /// # Errors
+    /// [`StateError::Db`] on I/O failure.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let txn = self.db.begin_read().map_err(db_err)?;
+        let table = txn.open_table(LATEST).map_err(db_err)?;
+        Ok(table.get(key).map_err(db_err)?.map(|v| v.value().to_vec()))
+    }
+
+    /// Hashes `changes` (`None` deletes) into tree version `version` on top of the latest
+    /// committed version, without writing.
+    ///
+    /// # Errors
+    /// [`StateError::OutOfOrder`] unless `version` is the next block index;
+    /// [`StateError::Tree`] if the tree is inconsistent.
+    pub fn prepare(
+        &self,
+        version: u64,
+        changes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    ) -> Result<PendingCommit> {
+        let latest = self.latest_version()?;
+        let expected = latest.map_or(0, |v| v + 1);
+        if version != expected {
+            return Err(StateError::OutOfOrder {
+                latest,
+                got: version,
+            });
+        }
+        let txn = self.db.begin_read().map_err(db_err)?;
+        let reader = Reader { txn: &txn };
+        let tree = JellyfishMerkleTree::<_, Blake2bHasher>::new(&reader);
+        // Every block writes its index under a reserved key (no contract hname is 0), so the
+        // tree gets a new root even for a block without state changes.
+        let mut changes = changes;
+        changes.insert(
+            BLOCK_MARKER_KEY.to_vec(),
+            Some(version.to_le_bytes().to_vec()),
+        );
+        let value_set: Vec<(KeyHash, Option<OwnedValue>)> = changes
+            .iter()
+            .map(|(k, v)| (KeyHash::with::<Blake2bHasher>(k), v.clone()))
+            .collect();
+        let (root, batch) = tree
+            .put_value_set(value_set, version)
+            .map_err(|e| StateError::Tree(e.to_string()))?;
+        Ok(PendingCommit {
+            version,
+            root: Hash32(root.0),
+            batch,
+            changes,
+        })
+    }
+
+    /// Writes a prepared block: tree nodes and values, the flat latest values, the header, its
+    /// receipts and `meta`, in one durable transaction.
+    ///
+    /// # Errors
+    /// [`StateError::Db`] if the write fails (then nothing was written).
+    pub fn commit(
+        &self,
+        pending: PendingCommit,
+        header: &BlockHeader,
+        receipts: &[Receipt],
+        meta: &[(&str, Vec<u8>)],
+    ) -> Result<()> {
+        let txn = self.db.begin_write().map_err(db_err)?;
+        {
+            let mut nodes = txn.open_table(NODES).map_err(db_err)?;
+            for (key, node) in pending.batch.node_batch.nodes() {
+                let k = borsh::to_vec(key).map_err(db_err)?;
+                let v = borsh::to_vec(node).map_err(db_err)?;
+                nodes.insert(k.as_slice(), v.as_slice()).map_err(db_err)?;
+            }
+            let mut values = txn.open_table(VALUES).map_err(db_err)?;
+            for ((version, key_hash), value) in pending.batch.node_batch.values() {
+                let mut v = Vec::with_capacity(1 + value.as_ref().map_or(0, Vec::len));
+                match value {
+                    Some(bytes) => {
+                        v.push(1);
+                        v.extend_from_slice(bytes);
+                    }
+                    None => v.push(0),
+                }
+                values
+                    .insert(value_key(key_hash, *version).as_slice(), v.as_slice())
+                    .map_err(db_err)?;
+            }
+            let mut latest = txn.open_table(LATEST).map_err(db_err)?;
+            for (key, value) in &pending.changes {
+                match value {
+                    Some(v) => latest
+                        .insert(key.as_slice(), v.as_slice())
+                        .map_err(db_err)?,
+                    None => latest.remove(key.as_slice()).map_err(db_err)?,
+                };
+            }
+            let mut blocks = txn.open_table(BLOCKS).map_err(db_err)?;
+            let header_bytes = borsh::to_vec(header).map_err(db_err)?;
+            blocks
+                .insert(pending.version, header_bytes.as_slice())
+                .map_err(db_err)?;
+            let mut receipts_table = txn.open_table(RECEIPTS).map_err(db_err)?;
+            let mut ids = Vec::with_capacity(receipts.len());
+            for r in receipts {
+                let bytes = borsh::to_vec(r).map_err(db_err)?;
+                receipts_table
+                    .insert(r.request_id.0.as_slice(), bytes.as_slice())
+                    .map_err(db_err)?;
+                ids.push(r.request_id);
+            }
+            let mut block_requests = txn.open_table(BLOCK_REQUESTS).map_err(db_err)?;
+            let ids_bytes = borsh::to_vec(&ids).map_err(db_err)?;
+            block_requests
+                .insert(pending.version, ids_bytes.as_slice())
+                .map_err(db_err)?;
+            let mut meta_table = txn.open_table(META).map_err(db_err)?;
+            for (name, bytes) in meta {
+                meta_table.insert(*name, bytes.as_slice()).map_err(db_err)?;
+            }
+        }
+        txn.commit().map_err(db_err)
+    }
+
+    /// The header of block `index`.
+    ///
+    /// # Errors
+    /// [`StateError::UnknownBlock`] if not committed.
+    pub fn block(&self, index: u64) -> Result<BlockHeader> {
+        let txn = self.db.begin_read().map_err(db_err)?;
+        let table = txn.open_table(BLOCKS).map_err(db_err)?;
+        let bytes = table
+            .get(index)
+            .map_err(db_err)?
+            .ok_or(StateError::UnknownBlock(index))?;
+        borsh::from_slice(bytes.value()).map_err(corrupt)
+    }
+
+    /// The receipts of block `index`, in execution order.
+    ///
+    /// # Errors
+    /// [`StateError::UnknownBlock`] if not committed.
+    pub fn block_receipts(&self, index: u64) -> Result<Vec<Receipt>> {
+        let txn = self.db.begin_read().map_err(db_err)?;
+        let table = txn.open_table(BLOCK_REQUESTS).map_err(db_err)?;
+        let bytes = table
+            .get(index)
+            .map_err(db_err)?
+            .ok_or(StateError::UnknownBlock(index))?;
+        let ids: Vec<RequestId> = borsh::from_slice(bytes.value()).map_err(corrupt)?;
+        let receipts = txn.open_table(RECEIPTS).map_err(db_err)?;
+        ids.iter()
+            .map(|id| {
+                let r = receipts
+                    .get(id.0.as_slice())
+                    .map_err(db_err)?
+                    .ok_or_else(|| corrupt("receipt listed but missing"))?;
+                borsh::from_slice(r.value()).map_err(corrupt)
+            })
+            .collect()
+    }
+
+    /// The receipt of request `id`, if it was executed.
+    ///
+    /// # Errors
+    /// [`StateError::Db`] on I/O failure.
+    pub fn receipt(&self, id: &RequestId) -> Result<Option<Receipt>> {
+        let txn = self.db.begin_read().map_err(db_err)?;
+        let table = txn.open_table(RECEIPTS).map_err(db_err)?;
+        match table.get(id.0.as_slice()).map_err(db_err)? {
+            Some(bytes) => Ok(Some(borsh::from_slice(bytes.value()).map_err(corrupt)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// A metadata record committed with a block.
+    ///
+    /// # Errors
+    /// [`StateError::Db`] on I/O failure.
+    pub fn meta(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let txn = self.db.begin_read().map_err(db_err)?;
+        let table = txn.open_table(META).map_err(db_err)?;
+        Ok(table.get(name).map_err(db_err)?.map(|v| v.value().to_vec()))
+    }
+
+    /// `key`'s value (or absence) at block `version`, with a proof against that block's root.
+    ///
+    /// # Errors
+    /// [`StateError::UnknownBlock`] if the block is not committed; [`StateError::Tree`] on a
+    /// tree inconsistency.
+    pub fn prove(&self, key: &[u8], version: u64) -> Result<(Option<Vec<u8>>, StateProof)> {
+        if self.latest_version()?.is_none_or(|latest| version > latest) {
+            return Err(StateError::UnknownBlock(version));
+        }
+        let txn = self.db.begin_read().map_err(db_err)?;
+        let reader = Reader { txn: &txn };
+        let tree = JellyfishMerkleTree::<_, Blake2bHasher>::new(&reader);
+        let (value, proof) = tree
+            .get_with_proof(KeyHash::with::<Blake2bHasher>(key), version)
+            .map_err(|e| StateError::Tree(e.to_string()))?;
+        let bytes = borsh::to_vec(&proof).map_err(db_err)?;
+        Ok((value, StateProof(bytes)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify_proof;
+    use wisp_core::ChainId;
+
+    fn header(index: u64, root: Hash32) -> BlockHeader {
+        BlockHeader {
+            chain: ChainId([1; 32]),
+            index,
+            prev_hash: Hash32::ZERO,
+            l1_block: Hash32::ZERO,
+            l1_daa_score: 0,
+            timestamp_ms: 0,
+            state_root: root,
+            receipts_root: Hash32::ZERO,
+            events_root: Hash32::ZERO,
+            request_count: 0,
+            gas_used: 0,
+        }
+    }
+
+    fn commit(db: &StateDb, version: u64, changes: &[(&[u8], Option<&[u8]>)]) -> Hash32 {
+        let changes = changes
+            .iter()
+            .map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec)))
+            .collect();
+        let pending = db.prepare(version, changes).unwrap();
+        let root = pending.root();
+        db.commit(pending, &header(version, root), &[], &[])
+            .unwrap();
+        root
+    }
+
+    #[test]
+    fn roots_proofs_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.redb");
+        let (r0, r1);
+        {
+            let db = StateDb::open(&path).unwrap();
+            r0 = commit(&db, 0, &[(b"a", Some(b"1")), (b"b", Some(b"2"))]);
+            r1 = commit(&db, 1, &[(b"a", None), (b"c", Some(b"3"))]);
+            assert_ne!(r0, r1);
+            assert_eq!(db.get(b"a").unwrap(), None);
+            assert_eq!(db.get(b"c").unwrap(), Some(b"3".to_vec()));
+            // Inclusion at block 0, exclusion at block 1, each against its own root.
+            let (v, p) = db.prove(b"a", 0).unwrap();
+            assert_eq!(v.as_deref(), Some(&b"1"[..]));
+            verify_proof(r0, b"a", Some(b"1"), &p).unwrap();
+            assert!(verify_proof(r0, b"a", Some(b"2"), &p).is_err());
+            assert!(verify_proof(r1, b"a", Some(b"1"), &p).is_err());
+            let (v, p) = db.prove(b"a", 1).unwrap();
+            assert_eq!(v, None);
+            verify_proof(r1, b"a", None, &p).unwrap();
+            assert!(verify_proof(r1, b"a", Some(b"1"), &p).is_err());
+            assert!(matches!(
+                db.prove(b"a", 7),
+                Err(StateError::UnknownBlock(7))
+            ));
+            assert!(matches!(
+                db.prepare(5, BTreeMap::new()),
+                Err(StateError::OutOfOrder { .. })
+            ));
+        }
+        let db = StateDb::open(&path).unwrap();
+        assert_eq!(db.latest_version().unwrap(), Some(1));
+        assert_eq!(db.block(1).unwrap().state_root, r1);
+        assert_eq!(db.get(b"b").unwrap(), Some(b"2".to_vec()));
+    }
+
+    #[test]
+    fn same_changes_give_same_root_in_any_insertion_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = StateDb::open(&dir.path().join("a.redb")).unwrap();
+        let b = StateDb::open(&dir.path().join("b.redb")).unwrap();
+        let ra = commit(&a, 0, &[(b"x", Some(b"1")), (b"y", Some(b"2"))]);
+        let rb = commit(&b, 0, &[(b"y", Some(b"2")), (b"x", Some(b"1"))]);
+        assert_eq!(ra, rb);
+    }
+
+    #[test]
+    fn an_uncommitted_prepare_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = StateDb::open(&dir.path().join("s.redb")).unwrap();
+        let r0 = commit(&db, 0, &[(b"k", Some(b"v"))]);
+        let _dropped = db
+            .prepare(1, [(b"k".to_vec(), Some(b"w".to_vec()))].into())
+            .unwrap();
+        assert_eq!(db.latest_version().unwrap(), Some(0));
+        assert_eq!(db.get(b"k").unwrap(), Some(b"v".to_vec()));
+        let r1 = commit(&db, 1, &[]);
+        // An empty block keeps every key; its root differs only by the version marker.
+        assert_ne!(r0, r1);
+        assert_eq!(db.get(b"k").unwrap(), Some(b"v".to_vec()));
+    }
+}

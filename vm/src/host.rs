@@ -1,0 +1,68 @@
+//! What the VM needs from the chain: state, balances, events, code of other contracts, and
+//! checkpoints for atomic nested calls.
+
+use crate::runtime::PreparedModule;
+use wisp_core::{AgentId, ChainId, Event, Hname, ReceiptError};
+
+/// Block facts visible to contracts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct BlockContext {
+    /// Index of the block being built.
+    pub index: u64,
+    /// Its timestamp, ms since the Unix epoch, from L1.
+    pub timestamp_ms: u64,
+}
+
+/// A point in the host's journal to roll back to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Checkpoint(pub usize);
+
+/// The chain runtime's side of execution. Every method is deterministic in the host's state.
+/// An `Err` fails the current call with that error (level and code as given).
+pub trait Host: 'static {
+    /// The chain's id.
+    fn chain_id(&self) -> ChainId;
+    /// The block being built.
+    fn block(&self) -> BlockContext;
+    /// Reads `key` of `contract`'s state.
+    ///
+    /// # Errors
+    /// E.g. an access outside the request's declared access list.
+    fn storage_get(&mut self, contract: Hname, key: &[u8])
+        -> Result<Option<Vec<u8>>, ReceiptError>;
+    /// Writes (`Some`) or deletes (`None`) `key` of `contract`'s state.
+    ///
+    /// # Errors
+    /// E.g. an access outside the request's declared access list.
+    fn storage_set(
+        &mut self,
+        contract: Hname,
+        key: &[u8],
+        value: Option<&[u8]>,
+    ) -> Result<(), ReceiptError>;
+    /// Base-token balance of `agent`, sompi.
+    fn balance(&mut self, agent: &AgentId) -> u64;
+    /// Moves sompi between accounts.
+    ///
+    /// # Errors
+    /// `insufficient_balance` (VM level) if `from` holds less than `amount_sompi`.
+    fn transfer(
+        &mut self,
+        from: &AgentId,
+        to: &AgentId,
+        amount_sompi: u64,
+    ) -> Result<(), ReceiptError>;
+    /// Records an event of the current request.
+    fn emit(&mut self, event: Event);
+    /// The prepared code of `contract`, for a cross-contract call.
+    ///
+    /// # Errors
+    /// `unknown_contract`, or an access-list violation.
+    fn load(&mut self, contract: Hname) -> Result<PreparedModule, ReceiptError>;
+    /// Marks the journal (state writes, transfers, events) so a failed nested call can be undone.
+    fn checkpoint(&mut self) -> Checkpoint;
+    /// Undoes everything recorded after `checkpoint`.
+    fn rollback(&mut self, checkpoint: Checkpoint);
+    /// A contract's debug line.
+    fn log(&mut self, contract: Hname, message: &str);
+}

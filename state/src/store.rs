@@ -9,6 +9,7 @@
 //! - `receipts`: request id → borsh(Receipt)
 //! - `block_requests`: block index → borsh(Vec<RequestId>)
 //! - `meta`: name → bytes (the caller's metadata, committed with the block)
+//! - `undo`: block index → borsh(Vec<(key, previous value)>), for [`StateDb::rollback_to`]
 
 use crate::proof::{Blake2bHasher, StateProof};
 use crate::{Result, StateError};
@@ -26,6 +27,7 @@ const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
 const RECEIPTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("receipts");
 const BLOCK_REQUESTS: TableDefinition<u64, &[u8]> = TableDefinition::new("block_requests");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const UNDO: TableDefinition<u64, &[u8]> = TableDefinition::new("undo");
 
 /// Reserved state key holding the index of the last block (hname prefix 0 is never a contract).
 pub const BLOCK_MARKER_KEY: &[u8] = b"\x00\x00\x00\x00block";
@@ -138,6 +140,7 @@ impl StateDb {
         txn.open_table(BLOCKS).map_err(db_err)?;
         txn.open_table(BLOCK_REQUESTS).map_err(db_err)?;
         txn.open_table(META).map_err(db_err)?;
+        txn.open_table(UNDO).map_err(db_err)?;
         txn.commit().map_err(db_err)?;
         Ok(StateDb { db })
     }
@@ -242,7 +245,9 @@ impl StateDb {
                     .map_err(db_err)?;
             }
             let mut latest = txn.open_table(LATEST).map_err(db_err)?;
+            let mut undo: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::with_capacity(pending.changes.len());
             for (key, value) in &pending.changes {
+                undo.push((key.clone(), latest.get(key.as_slice()).map_err(db_err)?.map(|v| v.value().to_vec())));
                 match value {
                     Some(v) => latest
                         .insert(key.as_slice(), v.as_slice())
@@ -250,6 +255,8 @@ impl StateDb {
                     None => latest.remove(key.as_slice()).map_err(db_err)?,
                 };
             }
+            let undo_bytes = borsh::to_vec(&undo).map_err(db_err)?;
+            txn.open_table(UNDO).map_err(db_err)?.insert(pending.version, undo_bytes.as_slice()).map_err(db_err)?;
             let mut blocks = txn.open_table(BLOCKS).map_err(db_err)?;
             let header_bytes = borsh::to_vec(header).map_err(db_err)?;
             blocks
@@ -272,6 +279,52 @@ impl StateDb {
             let mut meta_table = txn.open_table(META).map_err(db_err)?;
             for (name, bytes) in meta {
                 meta_table.insert(*name, bytes.as_slice()).map_err(db_err)?;
+            }
+        }
+        txn.commit().map_err(db_err)
+    }
+
+    /// Removes every block after `version` (all of them if `None`) in one durable transaction:
+    /// state, value history, headers, receipts. Used by the devnet's `dev_revert` and to undo
+    /// blocks whose L1 reference a reorg removed. Metadata records are kept; the caller rewrites
+    /// what it needs. Orphaned tree nodes stay on disk, unreachable from any kept root.
+    ///
+    /// # Errors
+    /// [`StateError::Db`] on I/O failure (then nothing changed).
+    pub fn rollback_to(&self, version: Option<u64>) -> Result<()> {
+        let Some(latest) = self.latest_version()? else { return Ok(()) };
+        let first_removed = version.map_or(0, |v| v + 1);
+        if first_removed > latest {
+            return Ok(());
+        }
+        let txn = self.db.begin_write().map_err(db_err)?;
+        {
+            let mut undo_table = txn.open_table(UNDO).map_err(db_err)?;
+            let mut latest_table = txn.open_table(LATEST).map_err(db_err)?;
+            let mut values = txn.open_table(VALUES).map_err(db_err)?;
+            let mut blocks = txn.open_table(BLOCKS).map_err(db_err)?;
+            let mut block_requests = txn.open_table(BLOCK_REQUESTS).map_err(db_err)?;
+            let mut receipts = txn.open_table(RECEIPTS).map_err(db_err)?;
+            for v in (first_removed..=latest).rev() {
+                let undo: Vec<(Vec<u8>, Option<Vec<u8>>)> = match undo_table.remove(v).map_err(db_err)? {
+                    Some(bytes) => borsh::from_slice(bytes.value()).map_err(corrupt)?,
+                    None => Vec::new(),
+                };
+                for (key, previous) in undo {
+                    match previous {
+                        Some(p) => latest_table.insert(key.as_slice(), p.as_slice()).map_err(db_err)?,
+                        None => latest_table.remove(key.as_slice()).map_err(db_err)?,
+                    };
+                    let kh = KeyHash::with::<Blake2bHasher>(&key);
+                    values.remove(value_key(&kh, v).as_slice()).map_err(db_err)?;
+                }
+                if let Some(ids) = block_requests.remove(v).map_err(db_err)? {
+                    let ids: Vec<RequestId> = borsh::from_slice(ids.value()).map_err(corrupt)?;
+                    for id in ids {
+                        receipts.remove(id.0.as_slice()).map_err(db_err)?;
+                    }
+                }
+                blocks.remove(v).map_err(db_err)?;
             }
         }
         txn.commit().map_err(db_err)
@@ -427,6 +480,26 @@ mod tests {
         assert_eq!(db.latest_version().unwrap(), Some(1));
         assert_eq!(db.block(1).unwrap().state_root, r1);
         assert_eq!(db.get(b"b").unwrap(), Some(b"2".to_vec()));
+    }
+
+    #[test]
+    fn rollback_restores_state_roots_and_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = StateDb::open(&dir.path().join("s.redb")).unwrap();
+        let r0 = commit(&db, 0, &[(b"a", Some(b"1"))]);
+        let r1 = commit(&db, 1, &[(b"a", Some(b"2")), (b"b", Some(b"x"))]);
+        commit(&db, 2, &[(b"a", None)]);
+        db.rollback_to(Some(0)).unwrap();
+        assert_eq!(db.latest_version().unwrap(), Some(0));
+        assert_eq!(db.get(b"a").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(db.get(b"b").unwrap(), None);
+        let (v, p) = db.prove(b"a", 0).unwrap();
+        assert_eq!(v, Some(b"1".to_vec()));
+        verify_proof(r0, b"a", Some(b"1"), &p).unwrap();
+        // Re-executing the same block 1 gives the same root as before.
+        assert_eq!(commit(&db, 1, &[(b"a", Some(b"2")), (b"b", Some(b"x"))]), r1);
+        let (v, _) = db.prove(b"a", 1).unwrap();
+        assert_eq!(v, Some(b"2".to_vec()));
     }
 
     #[test]

@@ -1,0 +1,325 @@
+//! The execution context of one block: a write overlay over committed state with a journal for
+//! atomic requests and nested calls, and the [`Host`] implementation the VM calls.
+//!
+//! Invariants:
+//! - Reads see, in order: the current request's writes, earlier requests of this block, then
+//!   committed state. Nothing reaches disk until the whole block commits.
+//! - Rolling back to a checkpoint restores exactly the state, events and balances before it.
+//! - Iteration order never feeds a result: overlays are `BTreeMap`s, the module cache is only
+//!   looked up.
+
+use crate::keys;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use wisp_core::{
+    AccessList, AgentId, ChainId, ErrorLevel, Event, Hash32, Hname, ReceiptError,
+    RequestErrorCode, VmErrorCode,
+};
+use wisp_state::StateDb;
+use wisp_vm::{BlockContext, Checkpoint, Host, PreparedModule, Vm};
+
+/// Prepared modules by code hash, shared by every block and view.
+pub(crate) struct Runtime {
+    pub vm: Vm<Exec>,
+    cache: Mutex<HashMap<Hash32, PreparedModule>>,
+}
+
+/// Most modules kept compiled; past it the cache starts over (wasmi keeps compiled code for the
+/// engine's lifetime, so this bounds recompilation, not memory; see state/README.md).
+const MODULE_CACHE_ENTRIES: usize = 512;
+
+impl Runtime {
+    pub fn new(vm: Vm<Exec>) -> Self {
+        Runtime { vm, cache: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn cached(&self, code_hash: &Hash32) -> Option<PreparedModule> {
+        self.cache.lock().ok()?.get(code_hash).cloned()
+    }
+
+    pub fn insert(&self, module: PreparedModule) {
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() >= MODULE_CACHE_ENTRIES {
+                cache.clear();
+            }
+            cache.insert(module.code_hash(), module);
+        }
+    }
+}
+
+/// A record of the registry: what is deployed under an hname.
+#[derive(Clone, Debug, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize, serde::Serialize, serde::Deserialize)]
+pub struct ContractRecord {
+    /// The name it was deployed under.
+    pub name: String,
+    /// Its code.
+    pub code_hash: Hash32,
+    /// Who deployed it.
+    pub deployer: AgentId,
+    /// The block it was deployed in.
+    pub deployed_at_block: u64,
+}
+
+pub(crate) fn request_error(code: RequestErrorCode, message: impl Into<String>) -> ReceiptError {
+    ReceiptError { level: ErrorLevel::Request, code: code.code(), message: message.into() }
+}
+
+pub(crate) fn vm_error(code: VmErrorCode, message: impl Into<String>) -> ReceiptError {
+    ReceiptError { level: ErrorLevel::Vm, code: code.code(), message: message.into() }
+}
+
+/// Execution state of one block.
+pub(crate) struct Exec {
+    pub runtime: Arc<Runtime>,
+    pub db: Arc<StateDb>,
+    pub chain_id: ChainId,
+    pub block: BlockContext,
+    block_overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    journal: Vec<(Vec<u8>, Option<Option<Vec<u8>>>)>,
+    checkpoints: Vec<(usize, usize)>,
+    pub events: Vec<Event>,
+    pub access: Option<AccessList>,
+    pub logs: Vec<(Hname, String)>,
+    /// A failed disk read; the block cannot be executed deterministically and is abandoned.
+    pub db_error: Option<String>,
+}
+
+impl Exec {
+    pub fn new(runtime: Arc<Runtime>, db: Arc<StateDb>, chain_id: ChainId, block: BlockContext) -> Exec {
+        Exec {
+            runtime,
+            db,
+            chain_id,
+            block,
+            block_overlay: BTreeMap::new(),
+            overlay: BTreeMap::new(),
+            journal: Vec::new(),
+            checkpoints: Vec::new(),
+            events: Vec::new(),
+            access: None,
+            logs: Vec::new(),
+            db_error: None,
+        }
+    }
+
+    /// Reads a full state key.
+    pub fn read(&mut self, key: &[u8]) -> Option<Vec<u8>> {
+        if let Some(v) = self.overlay.get(key) {
+            return v.clone();
+        }
+        if let Some(v) = self.block_overlay.get(key) {
+            return v.clone();
+        }
+        match self.db.get(key) {
+            Ok(v) => v,
+            Err(e) => {
+                self.db_error.get_or_insert(e.to_string());
+                None
+            }
+        }
+    }
+
+    /// Writes (`Some`) or deletes (`None`) a full state key, journaled.
+    pub fn write(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
+        let previous = self.overlay.insert(key.clone(), value);
+        self.journal.push((key, previous));
+    }
+
+    pub fn read_u64(&mut self, key: &[u8]) -> u64 {
+        self.read(key)
+            .and_then(|v| v.try_into().ok())
+            .map(u64::from_le_bytes)
+            .unwrap_or(0)
+    }
+
+    pub fn write_u64(&mut self, key: Vec<u8>, value: u64) {
+        self.write(key, if value == 0 { None } else { Some(value.to_le_bytes().to_vec()) });
+    }
+
+    pub fn read_borsh<T: borsh::BorshDeserialize>(&mut self, key: &[u8]) -> Option<T> {
+        self.read(key).and_then(|v| borsh::from_slice(&v).ok())
+    }
+
+    pub fn write_borsh<T: borsh::BorshSerialize>(&mut self, key: Vec<u8>, value: &T) {
+        let bytes = borsh::to_vec(value).unwrap_or_default();
+        self.write(key, Some(bytes));
+    }
+
+    pub fn balance_of(&mut self, agent: &AgentId) -> u64 {
+        self.read_u64(&keys::balance(agent))
+    }
+
+    /// Adds newly pegged-in coins (an L1 deposit) to `agent`.
+    pub fn mint_deposit(&mut self, agent: &AgentId, amount: u64) {
+        let balance = self.balance_of(agent).saturating_add(amount);
+        self.write_u64(keys::balance(agent), balance);
+        let total = self.read_u64(&keys::total_balance()).saturating_add(amount);
+        self.write_u64(keys::total_balance(), total);
+    }
+
+    /// Moves sompi between accounts.
+    pub fn move_balance(&mut self, from: &AgentId, to: &AgentId, amount: u64) -> Result<(), ReceiptError> {
+        if amount == 0 || from == to {
+            return Ok(());
+        }
+        let from_balance = self.balance_of(from);
+        if from_balance < amount {
+            return Err(vm_error(
+                VmErrorCode::InsufficientBalance,
+                format!("{from} holds {from_balance} sompi, less than the {amount} sompi to move"),
+            ));
+        }
+        self.write_u64(keys::balance(from), from_balance - amount);
+        let to_balance = self.balance_of(to).saturating_add(amount);
+        self.write_u64(keys::balance(to), to_balance);
+        Ok(())
+    }
+
+    /// Starts a request: a clean journal and no events.
+    pub fn begin_request(&mut self, access: Option<AccessList>) {
+        self.overlay.clear();
+        self.journal.clear();
+        self.checkpoints.clear();
+        self.events.clear();
+        self.access = access;
+    }
+
+    /// Keeps the current request's writes for the block; returns its events.
+    pub fn commit_request(&mut self) -> Vec<Event> {
+        let overlay = std::mem::take(&mut self.overlay);
+        self.block_overlay.extend(overlay);
+        self.journal.clear();
+        self.checkpoints.clear();
+        self.access = None;
+        std::mem::take(&mut self.events)
+    }
+
+    /// Drops the current request's writes and events.
+    pub fn abort_request(&mut self) {
+        self.overlay.clear();
+        self.journal.clear();
+        self.checkpoints.clear();
+        self.events.clear();
+        self.access = None;
+    }
+
+    /// Everything this block wrote, for the state commit.
+    pub fn into_changes(self) -> BTreeMap<Vec<u8>, Option<Vec<u8>>> {
+        self.block_overlay
+    }
+
+    fn check_read(&self, contract: Hname, key: Option<&[u8]>) -> Result<(), ReceiptError> {
+        match &self.access {
+            Some(list) if !list.allows_read(contract, key) => Err(request_error(
+                RequestErrorCode::AccessListViolation,
+                match key {
+                    Some(k) => format!("read of key 0x{} of contract {contract} is not in the declared access list", wisp_core::hash::to_hex(k)),
+                    None => format!("call of contract {contract} is not in the declared access list"),
+                },
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn check_write(&self, contract: Hname, key: &[u8]) -> Result<(), ReceiptError> {
+        match &self.access {
+            Some(list) if !list.allows_write(contract, key) => Err(request_error(
+                RequestErrorCode::AccessListViolation,
+                format!("write of key 0x{} of contract {contract} is not in the declared write set", wisp_core::hash::to_hex(key)),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The registry record of `contract`.
+    pub fn contract_record(&mut self, contract: Hname) -> Option<ContractRecord> {
+        self.read_borsh(&keys::contract_record(contract))
+    }
+
+    /// The prepared code of a deployed WASM contract.
+    pub fn module_of(&mut self, contract: Hname) -> Result<PreparedModule, ReceiptError> {
+        let record = self.contract_record(contract).ok_or_else(|| {
+            request_error(RequestErrorCode::UnknownContract, format!("no contract with hname {contract} is deployed on this chain"))
+        })?;
+        if let Some(module) = self.runtime.cached(&record.code_hash) {
+            return Ok(module);
+        }
+        let code = self.read(&keys::blob(&record.code_hash)).ok_or_else(|| {
+            request_error(RequestErrorCode::UnknownContract, format!("code {} of contract {contract} is missing", record.code_hash))
+        })?;
+        let module = self
+            .runtime
+            .vm
+            .prepare_bytes(&code)
+            .map_err(|e| request_error(RequestErrorCode::InvalidModule, e.to_string()))?;
+        self.runtime.insert(module.clone());
+        Ok(module)
+    }
+}
+
+impl Host for Exec {
+    fn chain_id(&self) -> ChainId {
+        self.chain_id
+    }
+
+    fn block(&self) -> BlockContext {
+        self.block
+    }
+
+    fn storage_get(&mut self, contract: Hname, key: &[u8]) -> Result<Option<Vec<u8>>, ReceiptError> {
+        self.check_read(contract, Some(key))?;
+        Ok(self.read(&keys::contract_key(contract, key)))
+    }
+
+    fn storage_set(&mut self, contract: Hname, key: &[u8], value: Option<&[u8]>) -> Result<(), ReceiptError> {
+        self.check_write(contract, key)?;
+        self.write(keys::contract_key(contract, key), value.map(<[u8]>::to_vec));
+        Ok(())
+    }
+
+    fn balance(&mut self, agent: &AgentId) -> u64 {
+        self.balance_of(agent)
+    }
+
+    fn transfer(&mut self, from: &AgentId, to: &AgentId, amount_sompi: u64) -> Result<(), ReceiptError> {
+        self.move_balance(from, to, amount_sompi)
+    }
+
+    fn emit(&mut self, event: Event) {
+        self.events.push(event);
+    }
+
+    fn load(&mut self, contract: Hname) -> Result<PreparedModule, ReceiptError> {
+        self.check_read(contract, None)?;
+        self.module_of(contract)
+    }
+
+    fn checkpoint(&mut self) -> Checkpoint {
+        self.checkpoints.push((self.journal.len(), self.events.len()));
+        Checkpoint(self.checkpoints.len() - 1)
+    }
+
+    fn rollback(&mut self, checkpoint: Checkpoint) {
+        let Some(&(journal_len, events_len)) = self.checkpoints.get(checkpoint.0) else { return };
+        while self.journal.len() > journal_len {
+            if let Some((key, previous)) = self.journal.pop() {
+                match previous {
+                    Some(p) => {
+                        self.overlay.insert(key, p);
+                    }
+                    None => {
+                        self.overlay.remove(&key);
+                    }
+                }
+            }
+        }
+        self.events.truncate(events_len);
+        self.checkpoints.truncate(checkpoint.0);
+    }
+
+    fn log(&mut self, contract: Hname, message: &str) {
+        tracing::debug!(target: "wisp::contract", %contract, "{message}");
+        self.logs.push((contract, message.to_string()));
+    }
+}

@@ -1,0 +1,100 @@
+//! The state key layout. Every key starts with the 4-byte hname of the contract that owns it;
+//! core contracts own their partitions like any other contract.
+//!
+//! | owner | key | value |
+//! |---|---|---|
+//! | root | `c` ‖ hname | borsh(ContractRecord) |
+//! | root | `list` | borsh(Vec<Hname>) (deploy order) |
+//! | root | `owner` | borsh(AgentId): the chain owner |
+//! | accounts | `b` ‖ borsh(AgentId) | u64 LE sompi |
+//! | accounts | `n` ‖ borsh(AgentId) | u64 LE next off-ledger nonce |
+//! | accounts | `total` | u64 LE: sum of all balances |
+//! | blob | `c` ‖ code hash | module bytes |
+//! | blocklog | `r` ‖ request id | borsh((block index, request index, receipt hash)) |
+//! | blocklog | `b` ‖ u64 BE index | block hash of the *previous* block (the chain's history) |
+//! | governance | `p` | borsh(ChainParams) |
+//! | any WASM contract | its own keys (SDK layout) | |
+
+use wisp_core::{AgentId, Hash32, Hname, RequestId};
+
+/// Hnames of the core contracts.
+pub mod hnames {
+    use wisp_core::Hname;
+    /// `root`: deploys contracts, keeps the registry and the chain owner.
+    pub fn root() -> Hname {
+        Hname::of("root")
+    }
+    /// `accounts`: base-token balances and nonces.
+    pub fn accounts() -> Hname {
+        Hname::of("accounts")
+    }
+    /// `blob`: code by hash.
+    pub fn blob() -> Hname {
+        Hname::of("blob")
+    }
+    /// `blocklog`: processed requests and block history.
+    pub fn blocklog() -> Hname {
+        Hname::of("blocklog")
+    }
+    /// `governance`: gas price and limits.
+    pub fn governance() -> Hname {
+        Hname::of("governance")
+    }
+}
+
+fn key(owner: Hname, parts: &[&[u8]]) -> Vec<u8> {
+    let mut k = owner.to_bytes().to_vec();
+    for p in parts {
+        k.extend_from_slice(p);
+    }
+    k
+}
+
+fn agent_bytes(agent: &AgentId) -> Vec<u8> {
+    borsh::to_vec(agent).unwrap_or_default()
+}
+
+/// Full state key of a contract-relative key.
+pub fn contract_key(contract: Hname, relative: &[u8]) -> Vec<u8> {
+    key(contract, &[relative])
+}
+/// The registry record of a contract.
+pub fn contract_record(contract: Hname) -> Vec<u8> {
+    key(hnames::root(), &[b"c", &contract.to_bytes()])
+}
+/// The list of deployed contracts.
+pub fn contract_list() -> Vec<u8> {
+    key(hnames::root(), &[b"list"])
+}
+/// The chain owner.
+pub fn chain_owner() -> Vec<u8> {
+    key(hnames::root(), &[b"owner"])
+}
+/// An agent's base-token balance.
+pub fn balance(agent: &AgentId) -> Vec<u8> {
+    key(hnames::accounts(), &[b"b", &agent_bytes(agent)])
+}
+/// An agent's next off-ledger nonce.
+pub fn nonce(agent: &AgentId) -> Vec<u8> {
+    key(hnames::accounts(), &[b"n", &agent_bytes(agent)])
+}
+/// Sum of all balances.
+pub fn total_balance() -> Vec<u8> {
+    key(hnames::accounts(), &[b"total"])
+}
+/// Code by hash.
+pub fn blob(code_hash: &Hash32) -> Vec<u8> {
+    key(hnames::blob(), &[b"c", &code_hash.0])
+}
+/// Where a processed request's receipt is recorded.
+pub fn request(id: &RequestId) -> Vec<u8> {
+    key(hnames::blocklog(), &[b"r", &id.0])
+}
+/// The hash of block `index`, recorded in block `index + 1`.
+pub fn block_hash(index: u64) -> Vec<u8> {
+    key(hnames::blocklog(), &[b"b", &index.to_be_bytes()])
+}
+/// Governance parameters.
+pub fn params() -> Vec<u8> {
+    key(hnames::governance(), &[b"p"])
+}

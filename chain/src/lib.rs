@@ -1,0 +1,601 @@
+//! The Wisp chain runtime: turns ordered requests into blocks (DESIGN.md §5).
+//!
+//! A block takes the on-ledger requests accepted by L1 up to its L1 reference, in L1 order, then
+//! off-ledger requests; each request is atomic (all its writes, events and transfers, or none),
+//! and its fee is always charged. Core contracts are native; everything else runs in the VM.
+//!
+//! Invariants:
+//! - Same genesis + same block inputs ⇒ same state roots, receipts and block hashes, on every
+//!   node and every run (no clock, randomness, float or hash-map iteration feeds a result).
+//! - A request is processed at most once: its id is recorded in `blocklog`.
+//! - Sum of all on-chain balances = sompi deposited (fees move to the chain owner, not away).
+
+mod exec;
+pub mod keys;
+pub mod native;
+
+pub use exec::ContractRecord;
+use exec::{request_error, Exec, Runtime};
+use std::path::Path;
+use std::sync::Arc;
+use wisp_core::hash::blake2b_256_parts;
+use wisp_core::interface::ContractInterface;
+use wisp_core::{
+    AgentId, BlockHeader, CallKind, ChainId, ErrorLevel, Event, Hash32, Hname, OffLedgerRequest,
+    Receipt, ReceiptError, ReceiptStatus, RequestBody, RequestErrorCode, RequestId,
+};
+use wisp_state::{StateDb, StateProof};
+use wisp_vm::gas::REQUEST_BASE_GAS;
+use wisp_vm::{BlockContext, Invocation, Vm, VmConfig};
+
+/// Errors that stop a block or a query (request failures are receipts, not errors).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChainError {
+    /// The state store failed.
+    #[error(transparent)]
+    State(#[from] wisp_state::StateError),
+    /// The data directory belongs to another chain.
+    #[error("the data directory holds chain {found}, not {expected}; use another directory or --fresh")]
+    WrongChain {
+        /// The chain in the directory.
+        found: ChainId,
+        /// The chain asked for.
+        expected: ChainId,
+    },
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = ChainError> = std::result::Result<T, E>;
+
+/// Governance parameters (the `governance` core contract's state).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize, serde::Serialize, serde::Deserialize)]
+pub struct ChainParams {
+    /// Fee per unit of gas, sompi.
+    pub gas_price_sompi: u64,
+    /// Largest gas budget of one request.
+    pub max_request_gas: u64,
+    /// Most gas one block spends on off-ledger requests; the rest wait for the next block.
+    pub max_block_gas: u64,
+}
+
+impl Default for ChainParams {
+    fn default() -> Self {
+        ChainParams { gas_price_sompi: 1, max_request_gas: 50_000_000, max_block_gas: 1_000_000_000 }
+    }
+}
+
+/// What defines a chain; its hash is the [`ChainId`] until chains are anchored on L1.
+#[derive(Clone, Debug, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize, serde::Serialize, serde::Deserialize)]
+pub struct Genesis {
+    /// A human name.
+    pub name: String,
+    /// The chain owner (governance rights, receives fees).
+    pub owner: AgentId,
+    /// Initial governance parameters.
+    pub params: ChainParams,
+    /// Timestamp of block 0, ms (from L1 at creation).
+    pub timestamp_ms: u64,
+}
+
+impl Genesis {
+    /// blake2b-256("wisp/chain/v1" ‖ borsh(genesis)).
+    pub fn chain_id(&self) -> ChainId {
+        let bytes = borsh::to_vec(self).unwrap_or_default();
+        ChainId(blake2b_256_parts(&[b"wisp/chain/v1", &bytes]).0)
+    }
+}
+
+/// The L1 chain block a Wisp block refers to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct L1Ref {
+    /// Kaspa chain block hash.
+    pub block_hash: Hash32,
+    /// Its DAA score.
+    pub daa_score: u64,
+    /// Its timestamp, ms.
+    pub timestamp_ms: u64,
+}
+
+/// What an on-ledger lane transaction asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OnLedgerBody {
+    /// A call.
+    Call(RequestBody),
+    /// Only a deposit (the transaction carried no request).
+    DepositOnly,
+    /// The payload did not decode; deposits are still credited.
+    Malformed(String),
+}
+
+/// A request taken from a Kaspa transaction on the Wisp lane.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OnLedgerRequest {
+    /// The L1 transaction id.
+    pub l1_tx_id: Hash32,
+    /// Position of the request in the payload.
+    pub index: u32,
+    /// Owner of the transaction's first input.
+    pub sender: AgentId,
+    /// Sompi the transaction paid to the chain's deposit address (credited with index 0 only).
+    pub deposit_sompi: u64,
+    /// The request.
+    pub body: OnLedgerBody,
+}
+
+impl OnLedgerRequest {
+    /// The request id.
+    pub fn id(&self) -> RequestId {
+        wisp_core::request::on_ledger_request_id(&self.l1_tx_id.0, self.index)
+    }
+}
+
+/// An off-ledger request whose signature has been checked; only [`verify_signature`] makes one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedRequest {
+    request: OffLedgerRequest,
+    id: RequestId,
+}
+
+impl VerifiedRequest {
+    /// The signed request.
+    pub fn request(&self) -> &OffLedgerRequest {
+        &self.request
+    }
+    /// Its id.
+    pub fn id(&self) -> RequestId {
+        self.id
+    }
+}
+
+/// Checks the BIP-340 Schnorr signature of an off-ledger request.
+///
+/// # Errors
+/// `bad_signature` (request level) if the key or signature is malformed or does not verify.
+pub fn verify_signature(request: OffLedgerRequest) -> Result<VerifiedRequest, ReceiptError> {
+    let bad = |why: &str| request_error(RequestErrorCode::BadSignature, format!("the request signature {why}"));
+    let key = secp256k1::XOnlyPublicKey::from_slice(&request.sender_key).map_err(|_| bad("key is not a valid x-only public key"))?;
+    let signature = secp256k1::schnorr::Signature::from_slice(&request.signature).map_err(|_| bad("is malformed"))?;
+    let digest = OffLedgerRequest::signing_hash(&request.body, &request.sender_key, request.nonce);
+    let message = secp256k1::Message::from_digest(digest.0);
+    secp256k1::SECP256K1.verify_schnorr(&signature, &message, &key).map_err(|_| bad("does not verify against the sender key"))?;
+    let id = request.id();
+    Ok(VerifiedRequest { request, id })
+}
+
+/// Signs an off-ledger request with `keypair` (a wallet's or a test's).
+pub fn sign_request(body: RequestBody, keypair: &secp256k1::Keypair, nonce: u64) -> OffLedgerRequest {
+    let sender_key = keypair.x_only_public_key().0.serialize();
+    let digest = OffLedgerRequest::signing_hash(&body, &sender_key, nonce);
+    let signature = secp256k1::SECP256K1.sign_schnorr_no_aux_rand(&secp256k1::Message::from_digest(digest.0), keypair);
+    OffLedgerRequest { body, sender_key, nonce, signature: *signature.as_ref() }
+}
+
+/// Inputs of one block, in execution order.
+#[derive(Clone, Debug, Default)]
+pub struct BlockInputs {
+    /// The L1 chain block the block refers to.
+    pub l1: L1Ref,
+    /// On-ledger requests accepted up to `l1`, in L1 order.
+    pub on_ledger: Vec<OnLedgerRequest>,
+    /// Off-ledger requests, in the order the committee chose.
+    pub off_ledger: Vec<VerifiedRequest>,
+}
+
+/// A committed block with its receipts.
+#[derive(Clone, Debug)]
+pub struct BlockOutput {
+    /// The header.
+    pub header: BlockHeader,
+    /// One receipt per executed request.
+    pub receipts: Vec<Receipt>,
+    /// Debug lines contracts logged.
+    pub logs: Vec<(Hname, String)>,
+}
+
+/// A chain on disk.
+pub struct Chain {
+    runtime: Arc<Runtime>,
+    db: Arc<StateDb>,
+    chain_id: ChainId,
+}
+
+struct Request<'a> {
+    id: RequestId,
+    sender: AgentId,
+    body: &'a RequestBody,
+    nonce: Option<u64>,
+}
+
+impl Chain {
+    /// Opens the chain stored in `dir`, creating it with `genesis` (block 0) if empty.
+    ///
+    /// # Errors
+    /// [`ChainError::WrongChain`] if `dir` holds another chain; [`ChainError::State`] on I/O.
+    pub fn open(dir: &Path, genesis: &Genesis, vm_config: VmConfig) -> Result<Chain> {
+        std::fs::create_dir_all(dir).map_err(|e| wisp_state::StateError::Db(format!("{}: {e}", dir.display())))?;
+        let db = Arc::new(StateDb::open(&dir.join("state.redb"))?);
+        let chain = Chain { runtime: Arc::new(Runtime::new(Vm::new(vm_config))), db, chain_id: genesis.chain_id() };
+        match chain.db.latest_version()? {
+            Some(_) => {
+                let found = chain.db.block(0)?.chain;
+                if found != chain.chain_id {
+                    return Err(ChainError::WrongChain { found, expected: chain.chain_id });
+                }
+            }
+            None => chain.write_genesis(genesis)?,
+        }
+        Ok(chain)
+    }
+
+    fn write_genesis(&self, genesis: &Genesis) -> Result<()> {
+        let mut exec = self.exec(BlockContext { index: 0, timestamp_ms: genesis.timestamp_ms });
+        exec.begin_request(None);
+        exec.write_borsh(keys::chain_owner(), &genesis.owner);
+        exec.write_borsh(keys::params(), &genesis.params);
+        exec.commit_request();
+        let changes = exec.into_changes();
+        let pending = self.db.prepare(0, changes)?;
+        let header = BlockHeader {
+            chain: self.chain_id,
+            index: 0,
+            prev_hash: Hash32::ZERO,
+            l1_block: Hash32::ZERO,
+            l1_daa_score: 0,
+            timestamp_ms: genesis.timestamp_ms,
+            state_root: pending.root(),
+            receipts_root: BlockHeader::receipts_commitment(&[]),
+            events_root: BlockHeader::events_commitment(&[]),
+            request_count: 0,
+            gas_used: 0,
+        };
+        self.db.commit(pending, &header, &[], &[])?;
+        Ok(())
+    }
+
+    fn exec(&self, block: BlockContext) -> Exec {
+        Exec::new(self.runtime.clone(), self.db.clone(), self.chain_id, block)
+    }
+
+    /// The chain's id.
+    pub fn chain_id(&self) -> ChainId {
+        self.chain_id
+    }
+
+    /// The state store (for proofs, metadata and the archive).
+    pub fn db(&self) -> &StateDb {
+        &self.db
+    }
+
+    /// The latest committed block.
+    ///
+    /// # Errors
+    /// [`ChainError::State`] on I/O.
+    pub fn head(&self) -> Result<BlockHeader> {
+        let latest = self.db.latest_version()?.unwrap_or(0);
+        Ok(self.db.block(latest)?)
+    }
+
+    /// Current governance parameters.
+    pub fn params(&self) -> Result<ChainParams> {
+        Ok(self.db.get(&keys::params())?.and_then(|b| borsh::from_slice(&b).ok()).unwrap_or_default())
+    }
+
+    /// Base-token balance of `agent` at the head, sompi.
+    pub fn balance(&self, agent: &AgentId) -> Result<u64> {
+        Ok(self.db.get(&keys::balance(agent))?.and_then(|b| b.try_into().ok()).map(u64::from_le_bytes).unwrap_or(0))
+    }
+
+    /// Next off-ledger nonce of `agent` at the head.
+    pub fn nonce(&self, agent: &AgentId) -> Result<u64> {
+        Ok(self.db.get(&keys::nonce(agent))?.and_then(|b| b.try_into().ok()).map(u64::from_le_bytes).unwrap_or(0))
+    }
+
+    /// Whether request `id` has been processed.
+    pub fn is_processed(&self, id: &RequestId) -> Result<bool> {
+        Ok(self.db.get(&keys::request(id))?.is_some())
+    }
+
+    /// Deployed contracts, core first, then in deploy order.
+    pub fn contracts(&self) -> Result<Vec<(Hname, String, Option<ContractRecord>)>> {
+        let mut out: Vec<(Hname, String, Option<ContractRecord>)> =
+            native::CORE_CONTRACTS.iter().map(|n| (Hname::of(n), (*n).to_string(), None)).collect();
+        let list: Vec<Hname> = self.db.get(&keys::contract_list())?.and_then(|b| borsh::from_slice(&b).ok()).unwrap_or_default();
+        for h in list {
+            let record: Option<ContractRecord> = self.db.get(&keys::contract_record(h))?.and_then(|b| borsh::from_slice(&b).ok());
+            if let Some(r) = record {
+                out.push((h, r.name.clone(), Some(r)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Finds a contract by name or hex hname.
+    pub fn resolve_contract(&self, name_or_hname: &str) -> Result<Option<Hname>> {
+        let by_hex = Hname::from_hex(name_or_hname);
+        Ok(self.contracts()?.into_iter().find(|(h, n, _)| n == name_or_hname || Some(*h) == by_hex).map(|(h, _, _)| h))
+    }
+
+    /// The interface of a contract (core contracts' are built in).
+    pub fn interface(&self, contract: Hname) -> Result<Option<ContractInterface>> {
+        if let Some(i) = native::interface(contract) {
+            return Ok(Some(i));
+        }
+        let mut exec = self.exec(BlockContext::default());
+        Ok(exec.module_of(contract).ok().and_then(|m| m.interface().cloned()))
+    }
+
+    /// Runs a view against the head state. Views never change state.
+    ///
+    /// # Errors
+    /// A [`ReceiptError`] as a failed request would get (unknown contract, trap, out of gas...).
+    pub fn view(&self, caller: AgentId, contract: Hname, function: Hname, args: Vec<u8>, gas_limit: u64) -> std::result::Result<(Vec<u8>, u64), ReceiptError> {
+        let head = self.head().map_err(|e| request_error(RequestErrorCode::Malformed, e.to_string()))?;
+        let mut exec = self.exec(BlockContext { index: head.index, timestamp_ms: head.timestamp_ms });
+        exec.begin_request(None);
+        let (_, result, gas) = self.run_call(exec, caller, contract, CallKind::View, function, args, 0, gas_limit);
+        result.map(|r| (r, gas))
+    }
+
+    /// Executes `request` on top of the head state without committing anything: the receipt it
+    /// would get now (for gas estimation). Nonce and signature are not checked.
+    pub fn simulate(&self, sender: AgentId, body: &RequestBody) -> Result<Receipt> {
+        let head = self.head()?;
+        let mut exec = self.exec(BlockContext { index: head.index + 1, timestamp_ms: head.timestamp_ms });
+        let params = self.params()?;
+        let request = Request { id: Hash32::ZERO, sender, body, nonce: None };
+        let (_, receipt) = self.execute_request(&mut exec, &params, &request, head.index + 1, 0, 0);
+        Ok(receipt)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run_call(&self, exec: Exec, caller: AgentId, contract: Hname, kind: CallKind, function: Hname, args: Vec<u8>, transferred: u64, gas_limit: u64) -> (Exec, std::result::Result<Vec<u8>, ReceiptError>, u64) {
+        if native::is_core(contract) {
+            let (exec, out) = native::call(exec, caller, contract, kind, function, &args, gas_limit);
+            return (exec, out.result, out.gas_used);
+        }
+        let mut exec = exec;
+        let module = match exec.module_of(contract) {
+            Ok(m) => m,
+            Err(e) => return (exec, Err(e), 0),
+        };
+        let invocation = Invocation { contract, module, caller, kind, function, args, transferred_sompi: transferred };
+        let (exec, outcome) = self.runtime.vm.invoke(exec, invocation, gas_limit);
+        (exec, outcome.result, outcome.gas_used)
+    }
+
+    /// Executes one request into `exec`; returns the gas it used and its receipt.
+    fn execute_request(&self, exec: &mut Exec, params: &ChainParams, request: &Request<'_>, block_index: u64, request_index: u32, deposit: u64) -> (u64, Receipt) {
+        let mut receipt = Receipt {
+            request_id: request.id,
+            block_index,
+            request_index,
+            sender: request.sender,
+            status: ReceiptStatus::Failed,
+            error: None,
+            gas_used: 0,
+            fee_sompi: 0,
+            events: Vec::new(),
+            return_data: Vec::new(),
+        };
+        // Deposits and nonce bumps stand whatever the call does.
+        exec.begin_request(None);
+        if deposit > 0 {
+            exec.mint_deposit(&request.sender, deposit);
+        }
+        let body = request.body;
+        let precheck = (|| {
+            if body.chain != self.chain_id {
+                return Err(request_error(RequestErrorCode::WrongChain, format!("the request is for chain {}, this is {}", body.chain, self.chain_id)));
+            }
+            if let Some(nonce) = request.nonce {
+                let expected = exec.read_u64(&keys::nonce(&request.sender));
+                if nonce != expected {
+                    return Err(request_error(RequestErrorCode::BadNonce, format!("nonce {nonce} is not the sender's next nonce {expected}")));
+                }
+                exec.write_u64(keys::nonce(&request.sender), expected + 1);
+            }
+            if body.gas_budget < REQUEST_BASE_GAS || body.gas_budget > params.max_request_gas {
+                return Err(request_error(RequestErrorCode::GasBudgetOutOfRange, format!("gas budget {} is outside {}..={}", body.gas_budget, REQUEST_BASE_GAS, params.max_request_gas)));
+            }
+            let max_fee = body.gas_budget.saturating_mul(params.gas_price_sompi);
+            let needed = max_fee.saturating_add(body.call.transfer_sompi);
+            let balance = exec.balance_of(&request.sender);
+            if balance < needed {
+                return Err(request_error(RequestErrorCode::InsufficientFunds, format!("the sender holds {balance} sompi on chain; the gas budget and transfer need {needed} (deposit first)")));
+            }
+            Ok(())
+        })();
+        if let Err(e) = precheck {
+            exec.commit_request();
+            receipt.error = Some(e);
+            return (0, receipt);
+        }
+        exec.commit_request();
+
+        // The call itself: atomic.
+        exec.begin_request(body.access_list.clone());
+        let target_agent = AgentId::Contract(wisp_core::ContractId { chain: self.chain_id, hname: body.call.target });
+        let mut gas_used = REQUEST_BASE_GAS;
+        let transfer = exec.move_balance(&request.sender, &target_agent, body.call.transfer_sompi);
+        let result = match transfer {
+            Err(e) => Err(e),
+            Ok(()) => {
+                let taken = std::mem::replace(exec, self.exec(exec.block));
+                let (back, result, gas) = self.run_call(
+                    taken,
+                    request.sender,
+                    body.call.target,
+                    CallKind::Entry,
+                    body.call.entry_point,
+                    body.call.args.clone(),
+                    body.call.transfer_sompi,
+                    body.gas_budget - REQUEST_BASE_GAS,
+                );
+                *exec = back;
+                gas_used += gas;
+                result
+            }
+        };
+        match result {
+            Ok(data) => {
+                receipt.events = exec.commit_request();
+                receipt.status = ReceiptStatus::Success;
+                receipt.return_data = data;
+            }
+            Err(e) => {
+                exec.abort_request();
+                receipt.error = Some(e);
+            }
+        }
+        // The fee, always.
+        exec.begin_request(None);
+        let owner: Option<AgentId> = exec.read_borsh(&keys::chain_owner());
+        let fee = gas_used.saturating_mul(params.gas_price_sompi).min(exec.balance_of(&request.sender));
+        if let Some(owner) = owner {
+            let _ = exec.move_balance(&request.sender, &owner, fee);
+        }
+        exec.commit_request();
+        receipt.gas_used = gas_used;
+        receipt.fee_sompi = fee;
+        (gas_used, receipt)
+    }
+
+    /// Executes and commits the next block.
+    ///
+    /// # Errors
+    /// [`ChainError::State`] if reading or writing state fails; then nothing was committed.
+    pub fn execute_block(&self, inputs: BlockInputs) -> Result<BlockOutput> {
+        let parent = self.head()?;
+        let index = parent.index + 1;
+        let timestamp_ms = inputs.l1.timestamp_ms.max(parent.timestamp_ms);
+        let params = self.params()?;
+        let mut exec = self.exec(BlockContext { index, timestamp_ms });
+        exec.begin_request(None);
+        exec.write_borsh(keys::block_hash(parent.index), &parent.hash());
+        exec.commit_request();
+        let mut receipts: Vec<Receipt> = Vec::new();
+        let mut block_gas = 0u64;
+        for on in &inputs.on_ledger {
+            let id = on.id();
+            if exec.read(&keys::request(&id)).is_some() {
+                continue;
+            }
+            let deposit = if on.index == 0 { on.deposit_sompi } else { 0 };
+            let receipt = match &on.body {
+                OnLedgerBody::Call(body) => {
+                    let request = Request { id, sender: on.sender, body, nonce: None };
+                    let (gas, receipt) = self.execute_request(&mut exec, &params, &request, index, receipts.len() as u32, deposit);
+                    block_gas += gas;
+                    receipt
+                }
+                OnLedgerBody::DepositOnly | OnLedgerBody::Malformed(_) => {
+                    exec.begin_request(None);
+                    exec.mint_deposit(&on.sender, deposit);
+                    exec.commit_request();
+                    let error = match &on.body {
+                        OnLedgerBody::Malformed(why) => Some(request_error(RequestErrorCode::Malformed, why.clone())),
+                        _ => None,
+                    };
+                    Receipt {
+                        request_id: id,
+                        block_index: index,
+                        request_index: receipts.len() as u32,
+                        sender: on.sender,
+                        status: if error.is_some() { ReceiptStatus::Failed } else { ReceiptStatus::Success },
+                        error,
+                        gas_used: 0,
+                        fee_sompi: 0,
+                        events: Vec::new(),
+                        return_data: Vec::new(),
+                    }
+                }
+            };
+            self.record(&mut exec, &receipt);
+            receipts.push(receipt);
+        }
+        for off in &inputs.off_ledger {
+            let id = off.id();
+            if exec.read(&keys::request(&id)).is_some() {
+                continue;
+            }
+            let body = &off.request().body;
+            if block_gas.saturating_add(body.gas_budget) > params.max_block_gas {
+                continue; // waits for the next block
+            }
+            let request = Request { id, sender: off.request().sender(), body, nonce: Some(off.request().nonce) };
+            let (gas, receipt) = self.execute_request(&mut exec, &params, &request, index, receipts.len() as u32, 0);
+            block_gas += gas;
+            self.record(&mut exec, &receipt);
+            receipts.push(receipt);
+        }
+        if let Some(e) = exec.db_error.take() {
+            return Err(wisp_state::StateError::Db(e).into());
+        }
+        let logs = std::mem::take(&mut exec.logs);
+        let changes = exec.into_changes();
+        let pending = self.db.prepare(index, changes)?;
+        let header = BlockHeader {
+            chain: self.chain_id,
+            index,
+            prev_hash: parent.hash(),
+            l1_block: inputs.l1.block_hash,
+            l1_daa_score: inputs.l1.daa_score,
+            timestamp_ms,
+            state_root: pending.root(),
+            receipts_root: BlockHeader::receipts_commitment(&receipts),
+            events_root: BlockHeader::events_commitment(&receipts),
+            request_count: receipts.len() as u32,
+            gas_used: receipts.iter().map(|r| r.gas_used).sum(),
+        };
+        self.db.commit(pending, &header, &receipts, &[])?;
+        Ok(BlockOutput { header, receipts, logs })
+    }
+
+    fn record(&self, exec: &mut Exec, receipt: &Receipt) {
+        exec.begin_request(None);
+        exec.write_borsh(keys::request(&receipt.request_id), &(receipt.block_index, receipt.request_index, receipt.hash()));
+        exec.commit_request();
+    }
+
+    /// Removes blocks after `index` (devnet revert, L1 reorg).
+    ///
+    /// # Errors
+    /// [`ChainError::State`] on I/O.
+    pub fn rollback_to(&self, index: u64) -> Result<()> {
+        Ok(self.db.rollback_to(Some(index))?)
+    }
+
+    /// `key`'s value at block `index` with a proof against that block's state root.
+    ///
+    /// # Errors
+    /// [`ChainError::State`] if the block is unknown.
+    pub fn prove(&self, key: &[u8], index: u64) -> Result<(Option<Vec<u8>>, StateProof, BlockHeader)> {
+        let header = self.db.block(index)?;
+        let (value, proof) = self.db.prove(key, index)?;
+        Ok((value, proof, header))
+    }
+}
+
+/// A failed receipt's one-line description: `level/code name: message`.
+pub fn describe_error(e: &ReceiptError) -> String {
+    let name = match e.level {
+        ErrorLevel::Request => wisp_core::RequestErrorCode::from_code(e.code).map(|c| c.name()),
+        ErrorLevel::Vm => wisp_core::VmErrorCode::from_code(e.code).map(|c| c.name()),
+        ErrorLevel::Contract => None,
+    };
+    let level = match e.level {
+        ErrorLevel::Request => "request",
+        ErrorLevel::Vm => "vm",
+        ErrorLevel::Contract => "contract",
+    };
+    match name {
+        Some(n) => format!("{level} error {} ({n}): {}", e.code, e.message),
+        None => format!("{level} error {}: {}", e.code, e.message),
+    }
+}
+
+/// Events of `receipts` (helper for archives and RPC).
+pub fn events_of(receipts: &[Receipt]) -> impl Iterator<Item = (&Receipt, &Event)> {
+    receipts.iter().flat_map(|r| r.events.iter().map(move |e| (r, e)))
+}

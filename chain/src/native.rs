@@ -1,0 +1,286 @@
+//! The core contracts (IOTA Wasp's root, accounts, blob, blocklog, governance), native Rust
+//! with the same call convention as WASM contracts: borsh arguments, borsh return data, entry
+//! points and views by hname, receipts with stable codes. Their interfaces are published like
+//! any contract's so tools encode arguments from JSON the same way.
+
+use crate::exec::{request_error, ContractRecord, Exec};
+use crate::keys::{self, hnames};
+use crate::ChainParams;
+use borsh::{BorshDeserialize, BorshSerialize};
+use wisp_core::interface::{ContractInterface, Field, Function, Type};
+use wisp_core::{AgentId, CallKind, Hash32, Hname, ReceiptError, RequestErrorCode};
+use wisp_vm::gas::DEPLOY_GAS_PER_BYTE;
+use wisp_vm::{validate, Invocation};
+
+/// Gas of one core-contract call, before per-byte costs.
+pub const NATIVE_CALL_GAS: u64 = 20_000;
+/// Gas per byte of arguments to a core contract.
+pub const NATIVE_GAS_PER_BYTE: u64 = 2;
+
+/// Names of the core contracts, in registry order.
+pub const CORE_CONTRACTS: [&str; 5] = ["root", "accounts", "blob", "blocklog", "governance"];
+
+/// Whether `contract` is a core contract.
+pub fn is_core(contract: Hname) -> bool {
+    CORE_CONTRACTS.iter().any(|n| Hname::of(n) == contract)
+}
+
+fn f(name: &str, kind: CallKind, params: &[(&str, &str)], returns: Option<&str>, docs: &str) -> Function {
+    Function {
+        name: name.into(),
+        kind,
+        params: params
+            .iter()
+            .map(|(n, t)| Field { name: (*n).into(), ty: Type::parse(t).unwrap_or(Type::Bytes) })
+            .collect(),
+        returns: returns.and_then(Type::parse),
+        docs: docs.into(),
+    }
+}
+
+/// The interface of a core contract.
+pub fn interface(contract: Hname) -> Option<ContractInterface> {
+    use CallKind::{Entry, View};
+    let (name, functions) = if contract == hnames::root() {
+        ("root", vec![
+            f("deploy", Entry, &[("name", "String"), ("code", "Vec<u8>"), ("init_args", "Vec<u8>")], Some("Hname"), "Deploys `code` under `name` and runs its `init` with `init_args` (borsh)."),
+            f("set_owner", Entry, &[("owner", "AgentId")], None, "Hands the chain to a new owner (owner only)."),
+            f("contract", View, &[("hname", "Hname")], Some("Option<(String, Hash32, AgentId, u64)>"), "Name, code hash, deployer and deploy block of a contract."),
+            f("contracts", View, &[], Some("Vec<(Hname, String)>"), "Every deployed contract, in deploy order."),
+            f("owner", View, &[], Some("AgentId"), "The chain owner."),
+        ])
+    } else if contract == hnames::accounts() {
+        ("accounts", vec![
+            f("transfer", Entry, &[("to", "AgentId"), ("amount_sompi", "u64")], None, "Moves base tokens from the sender to `to`."),
+            f("balance", View, &[("agent", "AgentId")], Some("u64"), "Base-token balance, sompi."),
+            f("nonce", View, &[("agent", "AgentId")], Some("u64"), "Next off-ledger nonce."),
+            f("total", View, &[], Some("u64"), "Sum of all balances (= coins pegged in), sompi."),
+        ])
+    } else if contract == hnames::blob() {
+        ("blob", vec![
+            f("store", Entry, &[("code", "Vec<u8>")], Some("Hash32"), "Stores a validated module; returns its code hash."),
+            f("has", View, &[("code_hash", "Hash32")], Some("bool"), "Whether code with this hash is stored."),
+        ])
+    } else if contract == hnames::blocklog() {
+        ("blocklog", vec![
+            f("request", View, &[("request_id", "Hash32")], Some("Option<(u64, u32, Hash32)>"), "Block, position and receipt hash of a processed request."),
+            f("block_hash", View, &[("index", "u64")], Some("Option<Hash32>"), "Hash of an earlier block."),
+        ])
+    } else if contract == hnames::governance() {
+        ("governance", vec![
+            f("params", View, &[], Some("(u64, u64, u64)"), "Gas price (sompi), per-request and per-block gas limits."),
+            f("set_gas_price", Entry, &[("gas_price_sompi", "u64")], None, "Sets the gas price (owner only)."),
+            f("set_limits", Entry, &[("max_request_gas", "u64"), ("max_block_gas", "u64")], None, "Sets the gas limits (owner only)."),
+        ])
+    } else {
+        return None;
+    };
+    Some(ContractInterface { name: name.into(), functions, events: vec![], errors: vec![] })
+}
+
+fn args<T: BorshDeserialize>(bytes: &[u8]) -> Result<T, ReceiptError> {
+    borsh::from_slice(bytes).map_err(|_| request_error(RequestErrorCode::BadArguments, "arguments do not match the parameter types"))
+}
+
+fn ret<T: BorshSerialize>(value: &T) -> Vec<u8> {
+    borsh::to_vec(value).unwrap_or_default()
+}
+
+fn owner_only(exec: &mut Exec, sender: &AgentId) -> Result<(), ReceiptError> {
+    let owner: Option<AgentId> = exec.read_borsh(&keys::chain_owner());
+    if owner.as_ref() != Some(sender) {
+        return Err(request_error(RequestErrorCode::Unauthorized, "only the chain owner may do this"));
+    }
+    Ok(())
+}
+
+/// A native call's result: return data and gas used.
+pub(crate) struct NativeOutcome {
+    pub result: Result<Vec<u8>, ReceiptError>,
+    pub gas_used: u64,
+}
+
+/// Calls a core contract. `exec` is taken and given back because deploy runs the VM.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn call(
+    mut exec: Exec,
+    sender: AgentId,
+    contract: Hname,
+    kind: CallKind,
+    function: Hname,
+    bytes: &[u8],
+    gas_limit: u64,
+) -> (Exec, NativeOutcome) {
+    let base = NATIVE_CALL_GAS + NATIVE_GAS_PER_BYTE * bytes.len() as u64;
+    if base > gas_limit {
+        return (exec, NativeOutcome { result: Err(crate::exec::vm_error(wisp_core::VmErrorCode::OutOfGas, "out of gas")), gas_used: gas_limit });
+    }
+    let is = |name: &str| function == Hname::of(name);
+    let unknown = || request_error(RequestErrorCode::UnknownEntryPoint, format!("core contract {contract} has no such function {function}"));
+    let view = kind == CallKind::View;
+    let result = if contract == hnames::root() {
+        if !view && is("deploy") {
+            return deploy(exec, sender, bytes, gas_limit, base);
+        } else if !view && is("set_owner") {
+            args::<(AgentId,)>(bytes).and_then(|(owner,)| {
+                owner_only(&mut exec, &sender)?;
+                exec.write_borsh(keys::chain_owner(), &owner);
+                Ok(vec![])
+            })
+        } else if view && is("contract") {
+            args::<(Hname,)>(bytes).map(|(h,)| {
+                let r = exec.contract_record(h).map(|r| (r.name, r.code_hash, r.deployer, r.deployed_at_block));
+                ret(&r)
+            })
+        } else if view && is("contracts") {
+            let list: Vec<Hname> = exec.read_borsh(&keys::contract_list()).unwrap_or_default();
+            let named: Vec<(Hname, String)> = list
+                .into_iter()
+                .map(|h| {
+                    let name = exec.contract_record(h).map(|r| r.name).unwrap_or_default();
+                    (h, name)
+                })
+                .collect();
+            Ok(ret(&named))
+        } else if view && is("owner") {
+            let owner: Option<AgentId> = exec.read_borsh(&keys::chain_owner());
+            owner.map(|o| ret(&o)).ok_or_else(|| request_error(RequestErrorCode::UnknownContract, "the chain has no owner"))
+        } else {
+            Err(unknown())
+        }
+    } else if contract == hnames::accounts() {
+        if !view && is("transfer") {
+            args::<(AgentId, u64)>(bytes).and_then(|(to, amount)| exec.move_balance(&sender, &to, amount).map(|()| vec![]))
+        } else if view && is("balance") {
+            args::<(AgentId,)>(bytes).map(|(a,)| ret(&exec.balance_of(&a)))
+        } else if view && is("nonce") {
+            args::<(AgentId,)>(bytes).map(|(a,)| ret(&exec.read_u64(&keys::nonce(&a))))
+        } else if view && is("total") {
+            Ok(ret(&exec.read_u64(&keys::total_balance())))
+        } else {
+            Err(unknown())
+        }
+    } else if contract == hnames::blob() {
+        if !view && is("store") {
+            args::<(Vec<u8>,)>(bytes).and_then(|(code,)| store_blob(&mut exec, &code).map(|h| ret(&h)))
+        } else if view && is("has") {
+            args::<(Hash32,)>(bytes).map(|(h,)| ret(&exec.read(&keys::blob(&h)).is_some()))
+        } else {
+            Err(unknown())
+        }
+    } else if contract == hnames::blocklog() {
+        if view && is("request") {
+            args::<(Hash32,)>(bytes).map(|(id,)| {
+                let r: Option<(u64, u32, Hash32)> = exec.read_borsh(&keys::request(&id));
+                ret(&r)
+            })
+        } else if view && is("block_hash") {
+            args::<(u64,)>(bytes).map(|(i,)| {
+                let h: Option<Hash32> = exec.read_borsh(&keys::block_hash(i));
+                ret(&h)
+            })
+        } else {
+            Err(unknown())
+        }
+    } else if contract == hnames::governance() {
+        let mut params: ChainParams = exec.read_borsh(&keys::params()).unwrap_or_default();
+        if view && is("params") {
+            Ok(ret(&(params.gas_price_sompi, params.max_request_gas, params.max_block_gas)))
+        } else if !view && is("set_gas_price") {
+            args::<(u64,)>(bytes).and_then(|(p,)| {
+                owner_only(&mut exec, &sender)?;
+                params.gas_price_sompi = p;
+                exec.write_borsh(keys::params(), &params);
+                Ok(vec![])
+            })
+        } else if !view && is("set_limits") {
+            args::<(u64, u64)>(bytes).and_then(|(r, b)| {
+                owner_only(&mut exec, &sender)?;
+                if r == 0 || b < r {
+                    return Err(request_error(RequestErrorCode::GasBudgetOutOfRange, "limits must satisfy 0 < max_request_gas <= max_block_gas"));
+                }
+                params.max_request_gas = r;
+                params.max_block_gas = b;
+                exec.write_borsh(keys::params(), &params);
+                Ok(vec![])
+            })
+        } else {
+            Err(unknown())
+        }
+    } else {
+        Err(request_error(RequestErrorCode::UnknownContract, format!("{contract} is not a core contract")))
+    };
+    (exec, NativeOutcome { result, gas_used: base })
+}
+
+fn store_blob(exec: &mut Exec, code: &[u8]) -> Result<Hash32, ReceiptError> {
+    let validated = validate(code, &exec.runtime.vm.config().validation)
+        .map_err(|e| request_error(RequestErrorCode::InvalidModule, e.to_string()))?;
+    let hash = validated.code_hash();
+    if exec.runtime.cached(&hash).is_none() {
+        let prepared = exec
+            .runtime
+            .vm
+            .prepare(&validated)
+            .map_err(|e| request_error(RequestErrorCode::InvalidModule, e.to_string()))?;
+        exec.runtime.insert(prepared);
+    }
+    if exec.read(&keys::blob(&hash)).is_none() {
+        exec.write(keys::blob(&hash), Some(code.to_vec()));
+    }
+    Ok(hash)
+}
+
+fn deploy(mut exec: Exec, sender: AgentId, bytes: &[u8], gas_limit: u64, base: u64) -> (Exec, NativeOutcome) {
+    let parsed: Result<(String, Vec<u8>, Vec<u8>), _> = args(bytes);
+    let (name, code, init_args) = match parsed {
+        Ok(v) => v,
+        Err(e) => return (exec, NativeOutcome { result: Err(e), gas_used: base }),
+    };
+    let gas = base + DEPLOY_GAS_PER_BYTE * code.len() as u64;
+    if gas > gas_limit {
+        return (exec, NativeOutcome { result: Err(crate::exec::vm_error(wisp_core::VmErrorCode::OutOfGas, "out of gas paying for the code size")), gas_used: gas_limit });
+    }
+    let fail = |exec, e| (exec, NativeOutcome { result: Err(e), gas_used: gas });
+    let hname = match Hname::try_of(&name) {
+        Ok(h) => h,
+        Err(e) => return fail(exec, request_error(RequestErrorCode::ContractExists, e.to_string())),
+    };
+    if is_core(hname) || exec.contract_record(hname).is_some() {
+        return fail(exec, request_error(RequestErrorCode::ContractExists, format!("a contract named `{name}` ({hname}) already exists; pick another name")));
+    }
+    let code_hash = match store_blob(&mut exec, &code) {
+        Ok(h) => h,
+        Err(e) => return fail(exec, e),
+    };
+    let module = match exec.module_of_hash(&code_hash) {
+        Ok(m) => m,
+        Err(e) => return fail(exec, e),
+    };
+    let record = ContractRecord { name, code_hash, deployer: sender, deployed_at_block: exec.block.index };
+    exec.write_borsh(keys::contract_record(hname), &record);
+    let mut list: Vec<Hname> = exec.read_borsh(&keys::contract_list()).unwrap_or_default();
+    list.push(hname);
+    exec.write_borsh(keys::contract_list(), &list);
+    let runtime = exec.runtime.clone();
+    let invocation = Invocation {
+        contract: hname,
+        module,
+        caller: sender,
+        kind: CallKind::Entry,
+        function: Hname::of("init"),
+        args: init_args,
+        transferred_sompi: 0,
+    };
+    let (exec, outcome) = runtime.vm.invoke(exec, invocation, gas_limit - gas);
+    let result = outcome.result.map(|_| ret(&hname));
+    (exec, NativeOutcome { result, gas_used: gas + outcome.gas_used })
+}
+
+impl Exec {
+    fn module_of_hash(&mut self, code_hash: &Hash32) -> Result<wisp_vm::PreparedModule, ReceiptError> {
+        self.runtime
+            .cached(code_hash)
+            .ok_or_else(|| request_error(RequestErrorCode::InvalidModule, "compiled module missing from the cache"))
+    }
+}

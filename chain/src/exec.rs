@@ -12,8 +12,8 @@ use crate::keys;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use wisp_core::{
-    AccessList, AgentId, ChainId, ErrorLevel, Event, Hash32, Hname, ReceiptError,
-    RequestErrorCode, VmErrorCode,
+    AccessList, AgentId, ChainId, ErrorLevel, Event, Hash32, Hname, ReceiptError, RequestErrorCode,
+    VmErrorCode,
 };
 use wisp_state::StateDb;
 use wisp_vm::{BlockContext, Checkpoint, Host, PreparedModule, Vm};
@@ -30,7 +30,10 @@ const MODULE_CACHE_ENTRIES: usize = 512;
 
 impl Runtime {
     pub fn new(vm: Vm<Exec>) -> Self {
-        Runtime { vm, cache: Mutex::new(HashMap::new()) }
+        Runtime {
+            vm,
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn cached(&self, code_hash: &Hash32) -> Option<PreparedModule> {
@@ -48,7 +51,16 @@ impl Runtime {
 }
 
 /// A record of the registry: what is deployed under an hname.
-#[derive(Clone, Debug, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone,
+    Debug,
+    PartialEq,
+    Eq,
+    borsh::BorshSerialize,
+    borsh::BorshDeserialize,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct ContractRecord {
     /// The name it was deployed under.
     pub name: String,
@@ -61,11 +73,19 @@ pub struct ContractRecord {
 }
 
 pub(crate) fn request_error(code: RequestErrorCode, message: impl Into<String>) -> ReceiptError {
-    ReceiptError { level: ErrorLevel::Request, code: code.code(), message: message.into() }
+    ReceiptError {
+        level: ErrorLevel::Request,
+        code: code.code(),
+        message: message.into(),
+    }
 }
 
 pub(crate) fn vm_error(code: VmErrorCode, message: impl Into<String>) -> ReceiptError {
-    ReceiptError { level: ErrorLevel::Vm, code: code.code(), message: message.into() }
+    ReceiptError {
+        level: ErrorLevel::Vm,
+        code: code.code(),
+        message: message.into(),
+    }
 }
 
 /// Execution state of one block.
@@ -86,7 +106,12 @@ pub(crate) struct Exec {
 }
 
 impl Exec {
-    pub fn new(runtime: Arc<Runtime>, db: Arc<StateDb>, chain_id: ChainId, block: BlockContext) -> Exec {
+    pub fn new(
+        runtime: Arc<Runtime>,
+        db: Arc<StateDb>,
+        chain_id: ChainId,
+        block: BlockContext,
+    ) -> Exec {
         Exec {
             runtime,
             db,
@@ -134,7 +159,14 @@ impl Exec {
     }
 
     pub fn write_u64(&mut self, key: Vec<u8>, value: u64) {
-        self.write(key, if value == 0 { None } else { Some(value.to_le_bytes().to_vec()) });
+        self.write(
+            key,
+            if value == 0 {
+                None
+            } else {
+                Some(value.to_le_bytes().to_vec())
+            },
+        );
     }
 
     pub fn read_borsh<T: borsh::BorshDeserialize>(&mut self, key: &[u8]) -> Option<T> {
@@ -159,7 +191,12 @@ impl Exec {
     }
 
     /// Moves sompi between accounts.
-    pub fn move_balance(&mut self, from: &AgentId, to: &AgentId, amount: u64) -> Result<(), ReceiptError> {
+    pub fn move_balance(
+        &mut self,
+        from: &AgentId,
+        to: &AgentId,
+        amount: u64,
+    ) -> Result<(), ReceiptError> {
         if amount == 0 || from == to {
             return Ok(());
         }
@@ -226,7 +263,10 @@ impl Exec {
         match &self.access {
             Some(list) if !list.allows_write(contract, key) => Err(request_error(
                 RequestErrorCode::AccessListViolation,
-                format!("write of key 0x{} of contract {contract} is not in the declared write set", wisp_core::hash::to_hex(key)),
+                format!(
+                    "write of key 0x{} of contract {contract} is not in the declared write set",
+                    wisp_core::hash::to_hex(key)
+                ),
             )),
             _ => Ok(()),
         }
@@ -240,13 +280,22 @@ impl Exec {
     /// The prepared code of a deployed WASM contract.
     pub fn module_of(&mut self, contract: Hname) -> Result<PreparedModule, ReceiptError> {
         let record = self.contract_record(contract).ok_or_else(|| {
-            request_error(RequestErrorCode::UnknownContract, format!("no contract with hname {contract} is deployed on this chain"))
+            request_error(
+                RequestErrorCode::UnknownContract,
+                format!("no contract with hname {contract} is deployed on this chain"),
+            )
         })?;
         if let Some(module) = self.runtime.cached(&record.code_hash) {
             return Ok(module);
         }
         let code = self.read(&keys::blob(&record.code_hash)).ok_or_else(|| {
-            request_error(RequestErrorCode::UnknownContract, format!("code {} of contract {contract} is missing", record.code_hash))
+            request_error(
+                RequestErrorCode::UnknownContract,
+                format!(
+                    "code {} of contract {contract} is missing",
+                    record.code_hash
+                ),
+            )
         })?;
         let module = self
             .runtime
@@ -267,12 +316,21 @@ impl Host for Exec {
         self.block
     }
 
-    fn storage_get(&mut self, contract: Hname, key: &[u8]) -> Result<Option<Vec<u8>>, ReceiptError> {
+    fn storage_get(
+        &mut self,
+        contract: Hname,
+        key: &[u8],
+    ) -> Result<Option<Vec<u8>>, ReceiptError> {
         self.check_read(contract, Some(key))?;
         Ok(self.read(&keys::contract_key(contract, key)))
     }
 
-    fn storage_set(&mut self, contract: Hname, key: &[u8], value: Option<&[u8]>) -> Result<(), ReceiptError> {
+    fn storage_set(
+        &mut self,
+        contract: Hname,
+        key: &[u8],
+        value: Option<&[u8]>,
+    ) -> Result<(), ReceiptError> {
         self.check_write(contract, key)?;
         self.write(keys::contract_key(contract, key), value.map(<[u8]>::to_vec));
         Ok(())
@@ -282,7 +340,12 @@ impl Host for Exec {
         self.balance_of(agent)
     }
 
-    fn transfer(&mut self, from: &AgentId, to: &AgentId, amount_sompi: u64) -> Result<(), ReceiptError> {
+    fn transfer(
+        &mut self,
+        from: &AgentId,
+        to: &AgentId,
+        amount_sompi: u64,
+    ) -> Result<(), ReceiptError> {
         self.move_balance(from, to, amount_sompi)
     }
 
@@ -296,12 +359,15 @@ impl Host for Exec {
     }
 
     fn checkpoint(&mut self) -> Checkpoint {
-        self.checkpoints.push((self.journal.len(), self.events.len()));
+        self.checkpoints
+            .push((self.journal.len(), self.events.len()));
         Checkpoint(self.checkpoints.len() - 1)
     }
 
     fn rollback(&mut self, checkpoint: Checkpoint) {
-        let Some(&(journal_len, events_len)) = self.checkpoints.get(checkpoint.0) else { return };
+        let Some(&(journal_len, events_len)) = self.checkpoints.get(checkpoint.0) else {
+            return;
+        };
         while self.journal.len() > journal_len {
             if let Some((key, previous)) = self.journal.pop() {
                 match previous {

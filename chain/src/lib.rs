@@ -36,7 +36,9 @@ pub enum ChainError {
     #[error(transparent)]
     State(#[from] wisp_state::StateError),
     /// The data directory belongs to another chain.
-    #[error("the data directory holds chain {found}, not {expected}; use another directory or --fresh")]
+    #[error(
+        "the data directory holds chain {found}, not {expected}; use another directory or --fresh"
+    )]
     WrongChain {
         /// The chain in the directory.
         found: ChainId,
@@ -49,7 +51,17 @@ pub enum ChainError {
 pub type Result<T, E = ChainError> = std::result::Result<T, E>;
 
 /// Governance parameters (the `governance` core contract's state).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    borsh::BorshSerialize,
+    borsh::BorshDeserialize,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct ChainParams {
     /// Fee per unit of gas, sompi.
     pub gas_price_sompi: u64,
@@ -61,12 +73,25 @@ pub struct ChainParams {
 
 impl Default for ChainParams {
     fn default() -> Self {
-        ChainParams { gas_price_sompi: 1, max_request_gas: 50_000_000, max_block_gas: 1_000_000_000 }
+        ChainParams {
+            gas_price_sompi: 1,
+            max_request_gas: 50_000_000,
+            max_block_gas: 1_000_000_000,
+        }
     }
 }
 
 /// What defines a chain; its hash is the [`ChainId`] until chains are anchored on L1.
-#[derive(Clone, Debug, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone,
+    Debug,
+    PartialEq,
+    Eq,
+    borsh::BorshSerialize,
+    borsh::BorshDeserialize,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Genesis {
     /// A human name.
     pub name: String,
@@ -153,22 +178,41 @@ impl VerifiedRequest {
 /// # Errors
 /// `bad_signature` (request level) if the key or signature is malformed or does not verify.
 pub fn verify_signature(request: OffLedgerRequest) -> Result<VerifiedRequest, ReceiptError> {
-    let bad = |why: &str| request_error(RequestErrorCode::BadSignature, format!("the request signature {why}"));
-    let key = secp256k1::XOnlyPublicKey::from_slice(&request.sender_key).map_err(|_| bad("key is not a valid x-only public key"))?;
-    let signature = secp256k1::schnorr::Signature::from_slice(&request.signature).map_err(|_| bad("is malformed"))?;
+    let bad = |why: &str| {
+        request_error(
+            RequestErrorCode::BadSignature,
+            format!("the request signature {why}"),
+        )
+    };
+    let key = secp256k1::XOnlyPublicKey::from_slice(&request.sender_key)
+        .map_err(|_| bad("key is not a valid x-only public key"))?;
+    let signature = secp256k1::schnorr::Signature::from_slice(&request.signature)
+        .map_err(|_| bad("is malformed"))?;
     let digest = OffLedgerRequest::signing_hash(&request.body, &request.sender_key, request.nonce);
     let message = secp256k1::Message::from_digest(digest.0);
-    secp256k1::SECP256K1.verify_schnorr(&signature, &message, &key).map_err(|_| bad("does not verify against the sender key"))?;
+    secp256k1::SECP256K1
+        .verify_schnorr(&signature, &message, &key)
+        .map_err(|_| bad("does not verify against the sender key"))?;
     let id = request.id();
     Ok(VerifiedRequest { request, id })
 }
 
 /// Signs an off-ledger request with `keypair` (a wallet's or a test's).
-pub fn sign_request(body: RequestBody, keypair: &secp256k1::Keypair, nonce: u64) -> OffLedgerRequest {
+pub fn sign_request(
+    body: RequestBody,
+    keypair: &secp256k1::Keypair,
+    nonce: u64,
+) -> OffLedgerRequest {
     let sender_key = keypair.x_only_public_key().0.serialize();
     let digest = OffLedgerRequest::signing_hash(&body, &sender_key, nonce);
-    let signature = secp256k1::SECP256K1.sign_schnorr_no_aux_rand(&secp256k1::Message::from_digest(digest.0), keypair);
-    OffLedgerRequest { body, sender_key, nonce, signature: *signature.as_ref() }
+    let signature = secp256k1::SECP256K1
+        .sign_schnorr_no_aux_rand(&secp256k1::Message::from_digest(digest.0), keypair);
+    OffLedgerRequest {
+        body,
+        sender_key,
+        nonce,
+        signature: *signature.as_ref(),
+    }
 }
 
 /// Inputs of one block, in execution order.
@@ -213,14 +257,34 @@ impl Chain {
     /// # Errors
     /// [`ChainError::WrongChain`] if `dir` holds another chain; [`ChainError::State`] on I/O.
     pub fn open(dir: &Path, genesis: &Genesis, vm_config: VmConfig) -> Result<Chain> {
-        std::fs::create_dir_all(dir).map_err(|e| wisp_state::StateError::Db(format!("{}: {e}", dir.display())))?;
-        let db = Arc::new(StateDb::open(&dir.join("state.redb"))?);
-        let chain = Chain { runtime: Arc::new(Runtime::new(Vm::new(vm_config))), db, chain_id: genesis.chain_id() };
+        std::fs::create_dir_all(dir)
+            .map_err(|e| wisp_state::StateError::Db(format!("{}: {e}", dir.display())))?;
+        Self::with_db(StateDb::open(&dir.join("state.redb"))?, genesis, vm_config)
+    }
+
+    /// A chain kept in memory (the contract test harness).
+    ///
+    /// # Errors
+    /// [`ChainError::State`] if the in-memory store cannot be set up.
+    pub fn in_memory(genesis: &Genesis, vm_config: VmConfig) -> Result<Chain> {
+        Self::with_db(StateDb::in_memory()?, genesis, vm_config)
+    }
+
+    fn with_db(db: StateDb, genesis: &Genesis, vm_config: VmConfig) -> Result<Chain> {
+        let db = Arc::new(db);
+        let chain = Chain {
+            runtime: Arc::new(Runtime::new(Vm::new(vm_config))),
+            db,
+            chain_id: genesis.chain_id(),
+        };
         match chain.db.latest_version()? {
             Some(_) => {
                 let found = chain.db.block(0)?.chain;
                 if found != chain.chain_id {
-                    return Err(ChainError::WrongChain { found, expected: chain.chain_id });
+                    return Err(ChainError::WrongChain {
+                        found,
+                        expected: chain.chain_id,
+                    });
                 }
             }
             None => chain.write_genesis(genesis)?,
@@ -229,7 +293,10 @@ impl Chain {
     }
 
     fn write_genesis(&self, genesis: &Genesis) -> Result<()> {
-        let mut exec = self.exec(BlockContext { index: 0, timestamp_ms: genesis.timestamp_ms });
+        let mut exec = self.exec(BlockContext {
+            index: 0,
+            timestamp_ms: genesis.timestamp_ms,
+        });
         exec.begin_request(None);
         exec.write_borsh(keys::chain_owner(), &genesis.owner);
         exec.write_borsh(keys::params(), &genesis.params);
@@ -278,17 +345,31 @@ impl Chain {
 
     /// Current governance parameters.
     pub fn params(&self) -> Result<ChainParams> {
-        Ok(self.db.get(&keys::params())?.and_then(|b| borsh::from_slice(&b).ok()).unwrap_or_default())
+        Ok(self
+            .db
+            .get(&keys::params())?
+            .and_then(|b| borsh::from_slice(&b).ok())
+            .unwrap_or_default())
     }
 
     /// Base-token balance of `agent` at the head, sompi.
     pub fn balance(&self, agent: &AgentId) -> Result<u64> {
-        Ok(self.db.get(&keys::balance(agent))?.and_then(|b| b.try_into().ok()).map(u64::from_le_bytes).unwrap_or(0))
+        Ok(self
+            .db
+            .get(&keys::balance(agent))?
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_le_bytes)
+            .unwrap_or(0))
     }
 
     /// Next off-ledger nonce of `agent` at the head.
     pub fn nonce(&self, agent: &AgentId) -> Result<u64> {
-        Ok(self.db.get(&keys::nonce(agent))?.and_then(|b| b.try_into().ok()).map(u64::from_le_bytes).unwrap_or(0))
+        Ok(self
+            .db
+            .get(&keys::nonce(agent))?
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_le_bytes)
+            .unwrap_or(0))
     }
 
     /// Whether request `id` has been processed.
@@ -298,11 +379,20 @@ impl Chain {
 
     /// Deployed contracts, core first, then in deploy order.
     pub fn contracts(&self) -> Result<Vec<(Hname, String, Option<ContractRecord>)>> {
-        let mut out: Vec<(Hname, String, Option<ContractRecord>)> =
-            native::CORE_CONTRACTS.iter().map(|n| (Hname::of(n), (*n).to_string(), None)).collect();
-        let list: Vec<Hname> = self.db.get(&keys::contract_list())?.and_then(|b| borsh::from_slice(&b).ok()).unwrap_or_default();
+        let mut out: Vec<(Hname, String, Option<ContractRecord>)> = native::CORE_CONTRACTS
+            .iter()
+            .map(|n| (Hname::of(n), (*n).to_string(), None))
+            .collect();
+        let list: Vec<Hname> = self
+            .db
+            .get(&keys::contract_list())?
+            .and_then(|b| borsh::from_slice(&b).ok())
+            .unwrap_or_default();
         for h in list {
-            let record: Option<ContractRecord> = self.db.get(&keys::contract_record(h))?.and_then(|b| borsh::from_slice(&b).ok());
+            let record: Option<ContractRecord> = self
+                .db
+                .get(&keys::contract_record(h))?
+                .and_then(|b| borsh::from_slice(&b).ok());
             if let Some(r) = record {
                 out.push((h, r.name.clone(), Some(r)));
             }
@@ -313,7 +403,11 @@ impl Chain {
     /// Finds a contract by name or hex hname.
     pub fn resolve_contract(&self, name_or_hname: &str) -> Result<Option<Hname>> {
         let by_hex = Hname::from_hex(name_or_hname);
-        Ok(self.contracts()?.into_iter().find(|(h, n, _)| n == name_or_hname || Some(*h) == by_hex).map(|(h, _, _)| h))
+        Ok(self
+            .contracts()?
+            .into_iter()
+            .find(|(h, n, _)| n == name_or_hname || Some(*h) == by_hex)
+            .map(|(h, _, _)| h))
     }
 
     /// The interface of a contract (core contracts' are built in).
@@ -322,18 +416,42 @@ impl Chain {
             return Ok(Some(i));
         }
         let mut exec = self.exec(BlockContext::default());
-        Ok(exec.module_of(contract).ok().and_then(|m| m.interface().cloned()))
+        Ok(exec
+            .module_of(contract)
+            .ok()
+            .and_then(|m| m.interface().cloned()))
     }
 
     /// Runs a view against the head state. Views never change state.
     ///
     /// # Errors
     /// A [`ReceiptError`] as a failed request would get (unknown contract, trap, out of gas...).
-    pub fn view(&self, caller: AgentId, contract: Hname, function: Hname, args: Vec<u8>, gas_limit: u64) -> std::result::Result<(Vec<u8>, u64), ReceiptError> {
-        let head = self.head().map_err(|e| request_error(RequestErrorCode::Malformed, e.to_string()))?;
-        let mut exec = self.exec(BlockContext { index: head.index, timestamp_ms: head.timestamp_ms });
+    pub fn view(
+        &self,
+        caller: AgentId,
+        contract: Hname,
+        function: Hname,
+        args: Vec<u8>,
+        gas_limit: u64,
+    ) -> std::result::Result<(Vec<u8>, u64), ReceiptError> {
+        let head = self
+            .head()
+            .map_err(|e| request_error(RequestErrorCode::Malformed, e.to_string()))?;
+        let mut exec = self.exec(BlockContext {
+            index: head.index,
+            timestamp_ms: head.timestamp_ms,
+        });
         exec.begin_request(None);
-        let (_, result, gas) = self.run_call(exec, caller, contract, CallKind::View, function, args, 0, gas_limit);
+        let (_, result, gas) = self.run_call(
+            exec,
+            caller,
+            contract,
+            CallKind::View,
+            function,
+            args,
+            0,
+            gas_limit,
+        );
         result.map(|r| (r, gas))
     }
 
@@ -341,17 +459,36 @@ impl Chain {
     /// would get now (for gas estimation). Nonce and signature are not checked.
     pub fn simulate(&self, sender: AgentId, body: &RequestBody) -> Result<Receipt> {
         let head = self.head()?;
-        let mut exec = self.exec(BlockContext { index: head.index + 1, timestamp_ms: head.timestamp_ms });
+        let mut exec = self.exec(BlockContext {
+            index: head.index + 1,
+            timestamp_ms: head.timestamp_ms,
+        });
         let params = self.params()?;
-        let request = Request { id: Hash32::ZERO, sender, body, nonce: None };
+        let request = Request {
+            id: Hash32::ZERO,
+            sender,
+            body,
+            nonce: None,
+        };
         let (_, receipt) = self.execute_request(&mut exec, &params, &request, head.index + 1, 0, 0);
         Ok(receipt)
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn run_call(&self, exec: Exec, caller: AgentId, contract: Hname, kind: CallKind, function: Hname, args: Vec<u8>, transferred: u64, gas_limit: u64) -> (Exec, std::result::Result<Vec<u8>, ReceiptError>, u64) {
+    fn run_call(
+        &self,
+        exec: Exec,
+        caller: AgentId,
+        contract: Hname,
+        kind: CallKind,
+        function: Hname,
+        args: Vec<u8>,
+        transferred: u64,
+        gas_limit: u64,
+    ) -> (Exec, std::result::Result<Vec<u8>, ReceiptError>, u64) {
         if native::is_core(contract) {
-            let (exec, out) = native::call(exec, caller, contract, kind, function, &args, gas_limit);
+            let (exec, out) =
+                native::call(exec, caller, contract, kind, function, &args, gas_limit);
             return (exec, out.result, out.gas_used);
         }
         let mut exec = exec;
@@ -359,13 +496,29 @@ impl Chain {
             Ok(m) => m,
             Err(e) => return (exec, Err(e), 0),
         };
-        let invocation = Invocation { contract, module, caller, kind, function, args, transferred_sompi: transferred };
+        let invocation = Invocation {
+            contract,
+            module,
+            caller,
+            kind,
+            function,
+            args,
+            transferred_sompi: transferred,
+        };
         let (exec, outcome) = self.runtime.vm.invoke(exec, invocation, gas_limit);
         (exec, outcome.result, outcome.gas_used)
     }
 
     /// Executes one request into `exec`; returns the gas it used and its receipt.
-    fn execute_request(&self, exec: &mut Exec, params: &ChainParams, request: &Request<'_>, block_index: u64, request_index: u32, deposit: u64) -> (u64, Receipt) {
+    fn execute_request(
+        &self,
+        exec: &mut Exec,
+        params: &ChainParams,
+        request: &Request<'_>,
+        block_index: u64,
+        request_index: u32,
+        deposit: u64,
+    ) -> (u64, Receipt) {
         let mut receipt = Receipt {
             request_id: request.id,
             block_index,
@@ -386,17 +539,32 @@ impl Chain {
         let body = request.body;
         let precheck = (|| {
             if body.chain != self.chain_id {
-                return Err(request_error(RequestErrorCode::WrongChain, format!("the request is for chain {}, this is {}", body.chain, self.chain_id)));
+                return Err(request_error(
+                    RequestErrorCode::WrongChain,
+                    format!(
+                        "the request is for chain {}, this is {}",
+                        body.chain, self.chain_id
+                    ),
+                ));
             }
             if let Some(nonce) = request.nonce {
                 let expected = exec.read_u64(&keys::nonce(&request.sender));
                 if nonce != expected {
-                    return Err(request_error(RequestErrorCode::BadNonce, format!("nonce {nonce} is not the sender's next nonce {expected}")));
+                    return Err(request_error(
+                        RequestErrorCode::BadNonce,
+                        format!("nonce {nonce} is not the sender's next nonce {expected}"),
+                    ));
                 }
                 exec.write_u64(keys::nonce(&request.sender), expected + 1);
             }
             if body.gas_budget < REQUEST_BASE_GAS || body.gas_budget > params.max_request_gas {
-                return Err(request_error(RequestErrorCode::GasBudgetOutOfRange, format!("gas budget {} is outside {}..={}", body.gas_budget, REQUEST_BASE_GAS, params.max_request_gas)));
+                return Err(request_error(
+                    RequestErrorCode::GasBudgetOutOfRange,
+                    format!(
+                        "gas budget {} is outside {}..={}",
+                        body.gas_budget, REQUEST_BASE_GAS, params.max_request_gas
+                    ),
+                ));
             }
             let max_fee = body.gas_budget.saturating_mul(params.gas_price_sompi);
             let needed = max_fee.saturating_add(body.call.transfer_sompi);
@@ -415,7 +583,10 @@ impl Chain {
 
         // The call itself: atomic.
         exec.begin_request(body.access_list.clone());
-        let target_agent = AgentId::Contract(wisp_core::ContractId { chain: self.chain_id, hname: body.call.target });
+        let target_agent = AgentId::Contract(wisp_core::ContractId {
+            chain: self.chain_id,
+            hname: body.call.target,
+        });
         let mut gas_used = REQUEST_BASE_GAS;
         let transfer = exec.move_balance(&request.sender, &target_agent, body.call.transfer_sompi);
         let result = match transfer {
@@ -451,7 +622,9 @@ impl Chain {
         // The fee, always.
         exec.begin_request(None);
         let owner: Option<AgentId> = exec.read_borsh(&keys::chain_owner());
-        let fee = gas_used.saturating_mul(params.gas_price_sompi).min(exec.balance_of(&request.sender));
+        let fee = gas_used
+            .saturating_mul(params.gas_price_sompi)
+            .min(exec.balance_of(&request.sender));
         if let Some(owner) = owner {
             let _ = exec.move_balance(&request.sender, &owner, fee);
         }
@@ -470,7 +643,10 @@ impl Chain {
         let index = parent.index + 1;
         let timestamp_ms = inputs.l1.timestamp_ms.max(parent.timestamp_ms);
         let params = self.params()?;
-        let mut exec = self.exec(BlockContext { index, timestamp_ms });
+        let mut exec = self.exec(BlockContext {
+            index,
+            timestamp_ms,
+        });
         exec.begin_request(None);
         exec.write_borsh(keys::block_hash(parent.index), &parent.hash());
         exec.commit_request();
@@ -484,8 +660,20 @@ impl Chain {
             let deposit = if on.index == 0 { on.deposit_sompi } else { 0 };
             let receipt = match &on.body {
                 OnLedgerBody::Call(body) => {
-                    let request = Request { id, sender: on.sender, body, nonce: None };
-                    let (gas, receipt) = self.execute_request(&mut exec, &params, &request, index, receipts.len() as u32, deposit);
+                    let request = Request {
+                        id,
+                        sender: on.sender,
+                        body,
+                        nonce: None,
+                    };
+                    let (gas, receipt) = self.execute_request(
+                        &mut exec,
+                        &params,
+                        &request,
+                        index,
+                        receipts.len() as u32,
+                        deposit,
+                    );
                     block_gas += gas;
                     receipt
                 }
@@ -494,7 +682,9 @@ impl Chain {
                     exec.mint_deposit(&on.sender, deposit);
                     exec.commit_request();
                     let error = match &on.body {
-                        OnLedgerBody::Malformed(why) => Some(request_error(RequestErrorCode::Malformed, why.clone())),
+                        OnLedgerBody::Malformed(why) => {
+                            Some(request_error(RequestErrorCode::Malformed, why.clone()))
+                        }
                         _ => None,
                     };
                     Receipt {
@@ -502,7 +692,11 @@ impl Chain {
                         block_index: index,
                         request_index: receipts.len() as u32,
                         sender: on.sender,
-                        status: if error.is_some() { ReceiptStatus::Failed } else { ReceiptStatus::Success },
+                        status: if error.is_some() {
+                            ReceiptStatus::Failed
+                        } else {
+                            ReceiptStatus::Success
+                        },
                         error,
                         gas_used: 0,
                         fee_sompi: 0,
@@ -523,8 +717,20 @@ impl Chain {
             if block_gas.saturating_add(body.gas_budget) > params.max_block_gas {
                 continue; // waits for the next block
             }
-            let request = Request { id, sender: off.request().sender(), body, nonce: Some(off.request().nonce) };
-            let (gas, receipt) = self.execute_request(&mut exec, &params, &request, index, receipts.len() as u32, 0);
+            let request = Request {
+                id,
+                sender: off.request().sender(),
+                body,
+                nonce: Some(off.request().nonce),
+            };
+            let (gas, receipt) = self.execute_request(
+                &mut exec,
+                &params,
+                &request,
+                index,
+                receipts.len() as u32,
+                0,
+            );
             block_gas += gas;
             self.record(&mut exec, &receipt);
             receipts.push(receipt);
@@ -549,12 +755,19 @@ impl Chain {
             gas_used: receipts.iter().map(|r| r.gas_used).sum(),
         };
         self.db.commit(pending, &header, &receipts, &[])?;
-        Ok(BlockOutput { header, receipts, logs })
+        Ok(BlockOutput {
+            header,
+            receipts,
+            logs,
+        })
     }
 
     fn record(&self, exec: &mut Exec, receipt: &Receipt) {
         exec.begin_request(None);
-        exec.write_borsh(keys::request(&receipt.request_id), &(receipt.block_index, receipt.request_index, receipt.hash()));
+        exec.write_borsh(
+            keys::request(&receipt.request_id),
+            &(receipt.block_index, receipt.request_index, receipt.hash()),
+        );
         exec.commit_request();
     }
 
@@ -570,7 +783,11 @@ impl Chain {
     ///
     /// # Errors
     /// [`ChainError::State`] if the block is unknown.
-    pub fn prove(&self, key: &[u8], index: u64) -> Result<(Option<Vec<u8>>, StateProof, BlockHeader)> {
+    pub fn prove(
+        &self,
+        key: &[u8],
+        index: u64,
+    ) -> Result<(Option<Vec<u8>>, StateProof, BlockHeader)> {
         let header = self.db.block(index)?;
         let (value, proof) = self.db.prove(key, index)?;
         Ok((value, proof, header))
@@ -597,5 +814,7 @@ pub fn describe_error(e: &ReceiptError) -> String {
 
 /// Events of `receipts` (helper for archives and RPC).
 pub fn events_of(receipts: &[Receipt]) -> impl Iterator<Item = (&Receipt, &Event)> {
-    receipts.iter().flat_map(|r| r.events.iter().map(move |e| (r, e)))
+    receipts
+        .iter()
+        .flat_map(|r| r.events.iter().map(move |e| (r, e)))
 }

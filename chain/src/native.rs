@@ -25,13 +25,22 @@ pub fn is_core(contract: Hname) -> bool {
     CORE_CONTRACTS.iter().any(|n| Hname::of(n) == contract)
 }
 
-fn f(name: &str, kind: CallKind, params: &[(&str, &str)], returns: Option<&str>, docs: &str) -> Function {
+fn f(
+    name: &str,
+    kind: CallKind,
+    params: &[(&str, &str)],
+    returns: Option<&str>,
+    docs: &str,
+) -> Function {
     Function {
         name: name.into(),
         kind,
         params: params
             .iter()
-            .map(|(n, t)| Field { name: (*n).into(), ty: Type::parse(t).unwrap_or(Type::Bytes) })
+            .map(|(n, t)| Field {
+                name: (*n).into(),
+                ty: Type::parse(t).unwrap_or(Type::Bytes),
+            })
             .collect(),
         returns: returns.and_then(Type::parse),
         docs: docs.into(),
@@ -42,44 +51,163 @@ fn f(name: &str, kind: CallKind, params: &[(&str, &str)], returns: Option<&str>,
 pub fn interface(contract: Hname) -> Option<ContractInterface> {
     use CallKind::{Entry, View};
     let (name, functions) = if contract == hnames::root() {
-        ("root", vec![
-            f("deploy", Entry, &[("name", "String"), ("code", "Vec<u8>"), ("init_args", "Vec<u8>")], Some("Hname"), "Deploys `code` under `name` and runs its `init` with `init_args` (borsh)."),
-            f("set_owner", Entry, &[("owner", "AgentId")], None, "Hands the chain to a new owner (owner only)."),
-            f("contract", View, &[("hname", "Hname")], Some("Option<(String, Hash32, AgentId, u64)>"), "Name, code hash, deployer and deploy block of a contract."),
-            f("contracts", View, &[], Some("Vec<(Hname, String)>"), "Every deployed contract, in deploy order."),
-            f("owner", View, &[], Some("AgentId"), "The chain owner."),
-        ])
+        (
+            "root",
+            vec![
+                f(
+                    "deploy",
+                    Entry,
+                    &[
+                        ("name", "String"),
+                        ("code", "Vec<u8>"),
+                        ("init_args", "Vec<u8>"),
+                    ],
+                    Some("Hname"),
+                    "Deploys `code` under `name` and runs its `init` with `init_args` (borsh).",
+                ),
+                f(
+                    "set_owner",
+                    Entry,
+                    &[("owner", "AgentId")],
+                    None,
+                    "Hands the chain to a new owner (owner only).",
+                ),
+                f(
+                    "contract",
+                    View,
+                    &[("hname", "Hname")],
+                    Some("Option<(String, Hash32, AgentId, u64)>"),
+                    "Name, code hash, deployer and deploy block of a contract.",
+                ),
+                f(
+                    "contracts",
+                    View,
+                    &[],
+                    Some("Vec<(Hname, String)>"),
+                    "Every deployed contract, in deploy order.",
+                ),
+                f("owner", View, &[], Some("AgentId"), "The chain owner."),
+            ],
+        )
     } else if contract == hnames::accounts() {
-        ("accounts", vec![
-            f("transfer", Entry, &[("to", "AgentId"), ("amount_sompi", "u64")], None, "Moves base tokens from the sender to `to`."),
-            f("balance", View, &[("agent", "AgentId")], Some("u64"), "Base-token balance, sompi."),
-            f("nonce", View, &[("agent", "AgentId")], Some("u64"), "Next off-ledger nonce."),
-            f("total", View, &[], Some("u64"), "Sum of all balances (= coins pegged in), sompi."),
-        ])
+        (
+            "accounts",
+            vec![
+                f(
+                    "transfer",
+                    Entry,
+                    &[("to", "AgentId"), ("amount_sompi", "u64")],
+                    None,
+                    "Moves base tokens from the sender to `to`.",
+                ),
+                f(
+                    "balance",
+                    View,
+                    &[("agent", "AgentId")],
+                    Some("u64"),
+                    "Base-token balance, sompi.",
+                ),
+                f(
+                    "nonce",
+                    View,
+                    &[("agent", "AgentId")],
+                    Some("u64"),
+                    "Next off-ledger nonce.",
+                ),
+                f(
+                    "total",
+                    View,
+                    &[],
+                    Some("u64"),
+                    "Sum of all balances (= coins pegged in), sompi.",
+                ),
+            ],
+        )
     } else if contract == hnames::blob() {
-        ("blob", vec![
-            f("store", Entry, &[("code", "Vec<u8>")], Some("Hash32"), "Stores a validated module; returns its code hash."),
-            f("has", View, &[("code_hash", "Hash32")], Some("bool"), "Whether code with this hash is stored."),
-        ])
+        (
+            "blob",
+            vec![
+                f(
+                    "store",
+                    Entry,
+                    &[("code", "Vec<u8>")],
+                    Some("Hash32"),
+                    "Stores a validated module; returns its code hash.",
+                ),
+                f(
+                    "has",
+                    View,
+                    &[("code_hash", "Hash32")],
+                    Some("bool"),
+                    "Whether code with this hash is stored.",
+                ),
+            ],
+        )
     } else if contract == hnames::blocklog() {
-        ("blocklog", vec![
-            f("request", View, &[("request_id", "Hash32")], Some("Option<(u64, u32, Hash32)>"), "Block, position and receipt hash of a processed request."),
-            f("block_hash", View, &[("index", "u64")], Some("Option<Hash32>"), "Hash of an earlier block."),
-        ])
+        (
+            "blocklog",
+            vec![
+                f(
+                    "request",
+                    View,
+                    &[("request_id", "Hash32")],
+                    Some("Option<(u64, u32, Hash32)>"),
+                    "Block, position and receipt hash of a processed request.",
+                ),
+                f(
+                    "block_hash",
+                    View,
+                    &[("index", "u64")],
+                    Some("Option<Hash32>"),
+                    "Hash of an earlier block.",
+                ),
+            ],
+        )
     } else if contract == hnames::governance() {
-        ("governance", vec![
-            f("params", View, &[], Some("(u64, u64, u64)"), "Gas price (sompi), per-request and per-block gas limits."),
-            f("set_gas_price", Entry, &[("gas_price_sompi", "u64")], None, "Sets the gas price (owner only)."),
-            f("set_limits", Entry, &[("max_request_gas", "u64"), ("max_block_gas", "u64")], None, "Sets the gas limits (owner only)."),
-        ])
+        (
+            "governance",
+            vec![
+                f(
+                    "params",
+                    View,
+                    &[],
+                    Some("(u64, u64, u64)"),
+                    "Gas price (sompi), per-request and per-block gas limits.",
+                ),
+                f(
+                    "set_gas_price",
+                    Entry,
+                    &[("gas_price_sompi", "u64")],
+                    None,
+                    "Sets the gas price (owner only).",
+                ),
+                f(
+                    "set_limits",
+                    Entry,
+                    &[("max_request_gas", "u64"), ("max_block_gas", "u64")],
+                    None,
+                    "Sets the gas limits (owner only).",
+                ),
+            ],
+        )
     } else {
         return None;
     };
-    Some(ContractInterface { name: name.into(), functions, events: vec![], errors: vec![] })
+    Some(ContractInterface {
+        name: name.into(),
+        functions,
+        events: vec![],
+        errors: vec![],
+    })
 }
 
 fn args<T: BorshDeserialize>(bytes: &[u8]) -> Result<T, ReceiptError> {
-    borsh::from_slice(bytes).map_err(|_| request_error(RequestErrorCode::BadArguments, "arguments do not match the parameter types"))
+    borsh::from_slice(bytes).map_err(|_| {
+        request_error(
+            RequestErrorCode::BadArguments,
+            "arguments do not match the parameter types",
+        )
+    })
 }
 
 fn ret<T: BorshSerialize>(value: &T) -> Vec<u8> {
@@ -89,7 +217,10 @@ fn ret<T: BorshSerialize>(value: &T) -> Vec<u8> {
 fn owner_only(exec: &mut Exec, sender: &AgentId) -> Result<(), ReceiptError> {
     let owner: Option<AgentId> = exec.read_borsh(&keys::chain_owner());
     if owner.as_ref() != Some(sender) {
-        return Err(request_error(RequestErrorCode::Unauthorized, "only the chain owner may do this"));
+        return Err(request_error(
+            RequestErrorCode::Unauthorized,
+            "only the chain owner may do this",
+        ));
     }
     Ok(())
 }
@@ -113,10 +244,24 @@ pub(crate) fn call(
 ) -> (Exec, NativeOutcome) {
     let base = NATIVE_CALL_GAS + NATIVE_GAS_PER_BYTE * bytes.len() as u64;
     if base > gas_limit {
-        return (exec, NativeOutcome { result: Err(crate::exec::vm_error(wisp_core::VmErrorCode::OutOfGas, "out of gas")), gas_used: gas_limit });
+        return (
+            exec,
+            NativeOutcome {
+                result: Err(crate::exec::vm_error(
+                    wisp_core::VmErrorCode::OutOfGas,
+                    "out of gas",
+                )),
+                gas_used: gas_limit,
+            },
+        );
     }
     let is = |name: &str| function == Hname::of(name);
-    let unknown = || request_error(RequestErrorCode::UnknownEntryPoint, format!("core contract {contract} has no such function {function}"));
+    let unknown = || {
+        request_error(
+            RequestErrorCode::UnknownEntryPoint,
+            format!("core contract {contract} has no such function {function}"),
+        )
+    };
     let view = kind == CallKind::View;
     let result = if contract == hnames::root() {
         if !view && is("deploy") {
@@ -129,7 +274,9 @@ pub(crate) fn call(
             })
         } else if view && is("contract") {
             args::<(Hname,)>(bytes).map(|(h,)| {
-                let r = exec.contract_record(h).map(|r| (r.name, r.code_hash, r.deployer, r.deployed_at_block));
+                let r = exec
+                    .contract_record(h)
+                    .map(|r| (r.name, r.code_hash, r.deployer, r.deployed_at_block));
                 ret(&r)
             })
         } else if view && is("contracts") {
@@ -144,13 +291,16 @@ pub(crate) fn call(
             Ok(ret(&named))
         } else if view && is("owner") {
             let owner: Option<AgentId> = exec.read_borsh(&keys::chain_owner());
-            owner.map(|o| ret(&o)).ok_or_else(|| request_error(RequestErrorCode::UnknownContract, "the chain has no owner"))
+            owner.map(|o| ret(&o)).ok_or_else(|| {
+                request_error(RequestErrorCode::UnknownContract, "the chain has no owner")
+            })
         } else {
             Err(unknown())
         }
     } else if contract == hnames::accounts() {
         if !view && is("transfer") {
-            args::<(AgentId, u64)>(bytes).and_then(|(to, amount)| exec.move_balance(&sender, &to, amount).map(|()| vec![]))
+            args::<(AgentId, u64)>(bytes)
+                .and_then(|(to, amount)| exec.move_balance(&sender, &to, amount).map(|()| vec![]))
         } else if view && is("balance") {
             args::<(AgentId,)>(bytes).map(|(a,)| ret(&exec.balance_of(&a)))
         } else if view && is("nonce") {
@@ -162,7 +312,8 @@ pub(crate) fn call(
         }
     } else if contract == hnames::blob() {
         if !view && is("store") {
-            args::<(Vec<u8>,)>(bytes).and_then(|(code,)| store_blob(&mut exec, &code).map(|h| ret(&h)))
+            args::<(Vec<u8>,)>(bytes)
+                .and_then(|(code,)| store_blob(&mut exec, &code).map(|h| ret(&h)))
         } else if view && is("has") {
             args::<(Hash32,)>(bytes).map(|(h,)| ret(&exec.read(&keys::blob(&h)).is_some()))
         } else {
@@ -185,7 +336,11 @@ pub(crate) fn call(
     } else if contract == hnames::governance() {
         let mut params: ChainParams = exec.read_borsh(&keys::params()).unwrap_or_default();
         if view && is("params") {
-            Ok(ret(&(params.gas_price_sompi, params.max_request_gas, params.max_block_gas)))
+            Ok(ret(&(
+                params.gas_price_sompi,
+                params.max_request_gas,
+                params.max_block_gas,
+            )))
         } else if !view && is("set_gas_price") {
             args::<(u64,)>(bytes).and_then(|(p,)| {
                 owner_only(&mut exec, &sender)?;
@@ -197,7 +352,10 @@ pub(crate) fn call(
             args::<(u64, u64)>(bytes).and_then(|(r, b)| {
                 owner_only(&mut exec, &sender)?;
                 if r == 0 || b < r {
-                    return Err(request_error(RequestErrorCode::GasBudgetOutOfRange, "limits must satisfy 0 < max_request_gas <= max_block_gas"));
+                    return Err(request_error(
+                        RequestErrorCode::GasBudgetOutOfRange,
+                        "limits must satisfy 0 < max_request_gas <= max_block_gas",
+                    ));
                 }
                 params.max_request_gas = r;
                 params.max_block_gas = b;
@@ -208,9 +366,18 @@ pub(crate) fn call(
             Err(unknown())
         }
     } else {
-        Err(request_error(RequestErrorCode::UnknownContract, format!("{contract} is not a core contract")))
+        Err(request_error(
+            RequestErrorCode::UnknownContract,
+            format!("{contract} is not a core contract"),
+        ))
     };
-    (exec, NativeOutcome { result, gas_used: base })
+    (
+        exec,
+        NativeOutcome {
+            result,
+            gas_used: base,
+        },
+    )
 }
 
 fn store_blob(exec: &mut Exec, code: &[u8]) -> Result<Hash32, ReceiptError> {
@@ -231,23 +398,65 @@ fn store_blob(exec: &mut Exec, code: &[u8]) -> Result<Hash32, ReceiptError> {
     Ok(hash)
 }
 
-fn deploy(mut exec: Exec, sender: AgentId, bytes: &[u8], gas_limit: u64, base: u64) -> (Exec, NativeOutcome) {
+fn deploy(
+    mut exec: Exec,
+    sender: AgentId,
+    bytes: &[u8],
+    gas_limit: u64,
+    base: u64,
+) -> (Exec, NativeOutcome) {
     let parsed: Result<(String, Vec<u8>, Vec<u8>), _> = args(bytes);
     let (name, code, init_args) = match parsed {
         Ok(v) => v,
-        Err(e) => return (exec, NativeOutcome { result: Err(e), gas_used: base }),
+        Err(e) => {
+            return (
+                exec,
+                NativeOutcome {
+                    result: Err(e),
+                    gas_used: base,
+                },
+            )
+        }
     };
     let gas = base + DEPLOY_GAS_PER_BYTE * code.len() as u64;
     if gas > gas_limit {
-        return (exec, NativeOutcome { result: Err(crate::exec::vm_error(wisp_core::VmErrorCode::OutOfGas, "out of gas paying for the code size")), gas_used: gas_limit });
+        return (
+            exec,
+            NativeOutcome {
+                result: Err(crate::exec::vm_error(
+                    wisp_core::VmErrorCode::OutOfGas,
+                    "out of gas paying for the code size",
+                )),
+                gas_used: gas_limit,
+            },
+        );
     }
-    let fail = |exec, e| (exec, NativeOutcome { result: Err(e), gas_used: gas });
+    let fail = |exec, e| {
+        (
+            exec,
+            NativeOutcome {
+                result: Err(e),
+                gas_used: gas,
+            },
+        )
+    };
     let hname = match Hname::try_of(&name) {
         Ok(h) => h,
-        Err(e) => return fail(exec, request_error(RequestErrorCode::ContractExists, e.to_string())),
+        Err(e) => {
+            return fail(
+                exec,
+                request_error(RequestErrorCode::ContractExists, e.to_string()),
+            )
+        }
     };
     if is_core(hname) || exec.contract_record(hname).is_some() {
-        return fail(exec, request_error(RequestErrorCode::ContractExists, format!("a contract named `{name}` ({hname}) already exists; pick another name")));
+        return fail(
+            exec,
+            request_error(
+                RequestErrorCode::ContractExists,
+                format!("a contract named `{name}` ({hname}) already exists; pick another name"),
+            ),
+        );
     }
     let code_hash = match store_blob(&mut exec, &code) {
         Ok(h) => h,
@@ -257,7 +466,12 @@ fn deploy(mut exec: Exec, sender: AgentId, bytes: &[u8], gas_limit: u64, base: u
         Ok(m) => m,
         Err(e) => return fail(exec, e),
     };
-    let record = ContractRecord { name, code_hash, deployer: sender, deployed_at_block: exec.block.index };
+    let record = ContractRecord {
+        name,
+        code_hash,
+        deployer: sender,
+        deployed_at_block: exec.block.index,
+    };
     exec.write_borsh(keys::contract_record(hname), &record);
     let mut list: Vec<Hname> = exec.read_borsh(&keys::contract_list()).unwrap_or_default();
     list.push(hname);
@@ -274,13 +488,25 @@ fn deploy(mut exec: Exec, sender: AgentId, bytes: &[u8], gas_limit: u64, base: u
     };
     let (exec, outcome) = runtime.vm.invoke(exec, invocation, gas_limit - gas);
     let result = outcome.result.map(|_| ret(&hname));
-    (exec, NativeOutcome { result, gas_used: gas + outcome.gas_used })
+    (
+        exec,
+        NativeOutcome {
+            result,
+            gas_used: gas + outcome.gas_used,
+        },
+    )
 }
 
 impl Exec {
-    fn module_of_hash(&mut self, code_hash: &Hash32) -> Result<wisp_vm::PreparedModule, ReceiptError> {
-        self.runtime
-            .cached(code_hash)
-            .ok_or_else(|| request_error(RequestErrorCode::InvalidModule, "compiled module missing from the cache"))
+    fn module_of_hash(
+        &mut self,
+        code_hash: &Hash32,
+    ) -> Result<wisp_vm::PreparedModule, ReceiptError> {
+        self.runtime.cached(code_hash).ok_or_else(|| {
+            request_error(
+                RequestErrorCode::InvalidModule,
+                "compiled module missing from the cache",
+            )
+        })
     }
 }

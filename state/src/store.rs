@@ -133,6 +133,21 @@ impl StateDb {
     pub fn open(path: &Path) -> Result<StateDb> {
         let db = Database::create(path)
             .map_err(|e| StateError::Db(format!("{}: {e}", path.display())))?;
+        Self::init(db)
+    }
+
+    /// A database in memory, for the contract test harness: same behaviour, nothing on disk.
+    ///
+    /// # Errors
+    /// [`StateError::Db`] if redb cannot set up its tables.
+    pub fn in_memory() -> Result<StateDb> {
+        let db = Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(db_err)?;
+        Self::init(db)
+    }
+
+    fn init(db: Database) -> Result<StateDb> {
         let txn = db.begin_write().map_err(db_err)?;
         for table in [NODES, VALUES, LATEST, RECEIPTS] {
             txn.open_table(table).map_err(db_err)?;
@@ -245,9 +260,16 @@ impl StateDb {
                     .map_err(db_err)?;
             }
             let mut latest = txn.open_table(LATEST).map_err(db_err)?;
-            let mut undo: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::with_capacity(pending.changes.len());
+            let mut undo: Vec<(Vec<u8>, Option<Vec<u8>>)> =
+                Vec::with_capacity(pending.changes.len());
             for (key, value) in &pending.changes {
-                undo.push((key.clone(), latest.get(key.as_slice()).map_err(db_err)?.map(|v| v.value().to_vec())));
+                undo.push((
+                    key.clone(),
+                    latest
+                        .get(key.as_slice())
+                        .map_err(db_err)?
+                        .map(|v| v.value().to_vec()),
+                ));
                 match value {
                     Some(v) => latest
                         .insert(key.as_slice(), v.as_slice())
@@ -256,7 +278,10 @@ impl StateDb {
                 };
             }
             let undo_bytes = borsh::to_vec(&undo).map_err(db_err)?;
-            txn.open_table(UNDO).map_err(db_err)?.insert(pending.version, undo_bytes.as_slice()).map_err(db_err)?;
+            txn.open_table(UNDO)
+                .map_err(db_err)?
+                .insert(pending.version, undo_bytes.as_slice())
+                .map_err(db_err)?;
             let mut blocks = txn.open_table(BLOCKS).map_err(db_err)?;
             let header_bytes = borsh::to_vec(header).map_err(db_err)?;
             blocks
@@ -292,7 +317,9 @@ impl StateDb {
     /// # Errors
     /// [`StateError::Db`] on I/O failure (then nothing changed).
     pub fn rollback_to(&self, version: Option<u64>) -> Result<()> {
-        let Some(latest) = self.latest_version()? else { return Ok(()) };
+        let Some(latest) = self.latest_version()? else {
+            return Ok(());
+        };
         let first_removed = version.map_or(0, |v| v + 1);
         if first_removed > latest {
             return Ok(());
@@ -306,17 +333,22 @@ impl StateDb {
             let mut block_requests = txn.open_table(BLOCK_REQUESTS).map_err(db_err)?;
             let mut receipts = txn.open_table(RECEIPTS).map_err(db_err)?;
             for v in (first_removed..=latest).rev() {
-                let undo: Vec<(Vec<u8>, Option<Vec<u8>>)> = match undo_table.remove(v).map_err(db_err)? {
-                    Some(bytes) => borsh::from_slice(bytes.value()).map_err(corrupt)?,
-                    None => Vec::new(),
-                };
+                let undo: Vec<(Vec<u8>, Option<Vec<u8>>)> =
+                    match undo_table.remove(v).map_err(db_err)? {
+                        Some(bytes) => borsh::from_slice(bytes.value()).map_err(corrupt)?,
+                        None => Vec::new(),
+                    };
                 for (key, previous) in undo {
                     match previous {
-                        Some(p) => latest_table.insert(key.as_slice(), p.as_slice()).map_err(db_err)?,
+                        Some(p) => latest_table
+                            .insert(key.as_slice(), p.as_slice())
+                            .map_err(db_err)?,
                         None => latest_table.remove(key.as_slice()).map_err(db_err)?,
                     };
                     let kh = KeyHash::with::<Blake2bHasher>(&key);
-                    values.remove(value_key(&kh, v).as_slice()).map_err(db_err)?;
+                    values
+                        .remove(value_key(&kh, v).as_slice())
+                        .map_err(db_err)?;
                 }
                 if let Some(ids) = block_requests.remove(v).map_err(db_err)? {
                     let ids: Vec<RequestId> = borsh::from_slice(ids.value()).map_err(corrupt)?;
@@ -497,7 +529,10 @@ mod tests {
         assert_eq!(v, Some(b"1".to_vec()));
         verify_proof(r0, b"a", Some(b"1"), &p).unwrap();
         // Re-executing the same block 1 gives the same root as before.
-        assert_eq!(commit(&db, 1, &[(b"a", Some(b"2")), (b"b", Some(b"x"))]), r1);
+        assert_eq!(
+            commit(&db, 1, &[(b"a", Some(b"2")), (b"b", Some(b"x"))]),
+            r1
+        );
         let (v, _) = db.prove(b"a", 1).unwrap();
         assert_eq!(v, Some(b"2".to_vec()));
     }

@@ -1,0 +1,245 @@
+//! The token contract through the harness: ERC-20 behaviour, events, errors, gas and fees.
+
+use wisp_test::{events, AgentId, CallOptions, Hname, ReceiptStatus, RequestErrorCode, TestChain};
+use wisp_token::{Approval, TokenError, Transfer};
+
+const KAS: u64 = 100_000_000;
+
+fn setup() -> (TestChain, wisp_test::Account, Hname) {
+    let mut chain = TestChain::new();
+    let alice = chain.new_account(100 * KAS);
+    let wasm = wisp_test::contract_wasm("contracts/token");
+    let token = chain
+        .deploy(
+            &alice,
+            "token",
+            &wasm,
+            &(
+                "Wisp Token".to_string(),
+                "WSP".to_string(),
+                18u8,
+                1_000_000u128,
+            ),
+        )
+        .expect("deploy");
+    (chain, alice, token)
+}
+
+#[test]
+fn metadata_and_initial_supply() {
+    let (chain, alice, token) = setup();
+    assert_eq!(
+        chain.view::<_, String>(token, "name", &()).unwrap(),
+        "Wisp Token"
+    );
+    assert_eq!(
+        chain.view::<_, String>(token, "symbol", &()).unwrap(),
+        "WSP"
+    );
+    assert_eq!(chain.view::<_, u8>(token, "decimals", &()).unwrap(), 18);
+    assert_eq!(
+        chain.view::<_, u128>(token, "total_supply", &()).unwrap(),
+        1_000_000
+    );
+    assert_eq!(
+        chain
+            .view::<_, u128>(token, "balance_of", &(alice.agent(),))
+            .unwrap(),
+        1_000_000
+    );
+    assert_eq!(
+        chain
+            .view::<_, Option<AgentId>>(token, "owner", &())
+            .unwrap(),
+        Some(alice.agent())
+    );
+}
+
+#[test]
+fn transfer_moves_balances_emits_event_and_charges_fee() {
+    let (mut chain, alice, token) = setup();
+    let bob = chain.new_account(0);
+    let before = chain.balance(&alice.agent());
+    let receipt = chain
+        .call(&alice, token, "transfer", &(bob.agent(), 250u128))
+        .unwrap();
+    assert_eq!(receipt.status, ReceiptStatus::Success);
+    assert_eq!(
+        chain
+            .view::<_, u128>(token, "balance_of", &(alice.agent(),))
+            .unwrap(),
+        999_750
+    );
+    assert_eq!(
+        chain
+            .view::<_, u128>(token, "balance_of", &(bob.agent(),))
+            .unwrap(),
+        250
+    );
+    let transfers: Vec<Transfer> = events(&receipt, "Transfer");
+    assert_eq!(
+        transfers,
+        vec![Transfer {
+            from: alice.agent(),
+            to: bob.agent(),
+            amount: 250
+        }]
+    );
+    // Fee = gas used × gas price (1 sompi), paid from alice's on-chain base-token balance.
+    assert!(receipt.gas_used > 10_000);
+    assert_eq!(receipt.fee_sompi, receipt.gas_used);
+    assert_eq!(chain.balance(&alice.agent()), before - receipt.fee_sompi);
+}
+
+#[test]
+fn transfer_more_than_balance_fails_with_contract_code_and_changes_nothing() {
+    let (mut chain, alice, token) = setup();
+    let bob = chain.new_account(KAS);
+    let failure = chain
+        .call(&bob, token, "transfer", &(alice.agent(), 1u128))
+        .unwrap_err();
+    assert!(
+        failure.is_contract(TokenError::InsufficientBalance as u32),
+        "{failure:?}"
+    );
+    assert!(failure.receipt.events.is_empty());
+    assert!(
+        failure.receipt.fee_sompi > 0,
+        "the fee is charged even when the call fails"
+    );
+    assert_eq!(
+        chain
+            .view::<_, u128>(token, "balance_of", &(alice.agent(),))
+            .unwrap(),
+        1_000_000
+    );
+}
+
+#[test]
+fn approve_and_transfer_from_spend_the_allowance() {
+    let (mut chain, alice, token) = setup();
+    let bob = chain.new_account(KAS);
+    let carol = chain.new_account(0);
+    let r = chain
+        .call(&alice, token, "approve", &(bob.agent(), 100u128))
+        .unwrap();
+    assert_eq!(
+        events::<Approval>(&r, "Approval"),
+        vec![Approval {
+            owner: alice.agent(),
+            spender: bob.agent(),
+            amount: 100
+        }]
+    );
+    chain
+        .call(
+            &bob,
+            token,
+            "transfer_from",
+            &(alice.agent(), carol.agent(), 60u128),
+        )
+        .unwrap();
+    assert_eq!(
+        chain
+            .view::<_, u128>(token, "allowance", &(alice.agent(), bob.agent()))
+            .unwrap(),
+        40
+    );
+    assert_eq!(
+        chain
+            .view::<_, u128>(token, "balance_of", &(carol.agent(),))
+            .unwrap(),
+        60
+    );
+    let failure = chain
+        .call(
+            &bob,
+            token,
+            "transfer_from",
+            &(alice.agent(), carol.agent(), 41u128),
+        )
+        .unwrap_err();
+    assert!(failure.is_contract(TokenError::InsufficientAllowance as u32));
+}
+
+#[test]
+fn only_the_owner_mints_and_supply_cannot_overflow() {
+    let (mut chain, alice, token) = setup();
+    let bob = chain.new_account(KAS);
+    let failure = chain
+        .call(&bob, token, "mint", &(bob.agent(), 5u128))
+        .unwrap_err();
+    assert!(failure.is_contract(TokenError::NotOwner as u32));
+    chain
+        .call(&alice, token, "mint", &(bob.agent(), 5u128))
+        .unwrap();
+    assert_eq!(
+        chain.view::<_, u128>(token, "total_supply", &()).unwrap(),
+        1_000_005
+    );
+    let failure = chain
+        .call(&alice, token, "mint", &(bob.agent(), u128::MAX))
+        .unwrap_err();
+    assert!(failure.is_contract(TokenError::SupplyOverflow as u32));
+}
+
+#[test]
+fn bad_arguments_unknown_functions_and_views_are_typed_errors() {
+    let (mut chain, alice, token) = setup();
+    let failure = chain
+        .call_raw(
+            &alice,
+            token,
+            "transfer",
+            vec![1, 2, 3],
+            &CallOptions::default(),
+        )
+        .unwrap_err();
+    assert!(
+        failure.is_request(RequestErrorCode::BadArguments),
+        "{failure:?}"
+    );
+    let failure = chain.call(&alice, token, "no_such_entry", &()).unwrap_err();
+    assert!(failure.is_request(RequestErrorCode::UnknownEntryPoint));
+    // A view is not an entry point.
+    let failure = chain
+        .call(&alice, token, "balance_of", &(alice.agent(),))
+        .unwrap_err();
+    assert!(failure.is_request(RequestErrorCode::UnknownEntryPoint));
+    let failure = chain
+        .call(&alice, Hname::of("nope"), "transfer", &())
+        .unwrap_err();
+    assert!(failure.is_request(RequestErrorCode::UnknownContract));
+}
+
+#[test]
+fn snapshot_and_revert() {
+    let (mut chain, alice, token) = setup();
+    let bob = chain.new_account(0);
+    let snap = chain.snapshot();
+    chain
+        .call(&alice, token, "transfer", &(bob.agent(), 7u128))
+        .unwrap();
+    assert_eq!(
+        chain
+            .view::<_, u128>(token, "balance_of", &(bob.agent(),))
+            .unwrap(),
+        7
+    );
+    chain.revert(snap);
+    assert_eq!(
+        chain
+            .view::<_, u128>(token, "balance_of", &(bob.agent(),))
+            .unwrap(),
+        0
+    );
+    chain
+        .call(&alice, token, "transfer", &(bob.agent(), 3u128))
+        .unwrap();
+    assert_eq!(
+        chain
+            .view::<_, u128>(token, "balance_of", &(bob.agent(),))
+            .unwrap(),
+        3
+    );
+}

@@ -88,6 +88,9 @@ pub(crate) fn vm_error(code: VmErrorCode, message: impl Into<String>) -> Receipt
     }
 }
 
+/// One undo record: a key and what the request overlay held for it before (`None`: nothing).
+type JournalEntry = (Vec<u8>, Option<Option<Vec<u8>>>);
+
 /// Execution state of one block.
 pub(crate) struct Exec {
     pub runtime: Arc<Runtime>,
@@ -96,7 +99,7 @@ pub(crate) struct Exec {
     pub block: BlockContext,
     block_overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-    journal: Vec<(Vec<u8>, Option<Option<Vec<u8>>>)>,
+    journal: Vec<JournalEntry>,
     checkpoints: Vec<(usize, usize)>,
     pub events: Vec<Event>,
     pub access: Option<AccessList>,

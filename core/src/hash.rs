@@ -85,7 +85,7 @@ pub fn to_hex(bytes: &[u8]) -> alloc::string::String {
 /// `None` on an odd length or a non-hex character.
 pub fn from_hex(text: &str) -> Option<alloc::vec::Vec<u8>> {
     let text = text.strip_prefix("0x").unwrap_or(text);
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     let digit = |c: u8| -> Option<u8> {

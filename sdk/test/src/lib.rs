@@ -47,8 +47,8 @@ impl Account {
 pub struct Failure {
     /// Level, code and message.
     pub error: ReceiptError,
-    /// The receipt of the failed request.
-    pub receipt: Receipt,
+    /// The receipt of the failed request (boxed: receipts are large).
+    pub receipt: Box<Receipt>,
 }
 
 impl Failure {
@@ -279,7 +279,7 @@ impl TestChain {
                 code: RequestErrorCode::Malformed.code(),
                 message: "deploy returned no hname".into(),
             },
-            receipt,
+            receipt: Box::new(receipt),
         })
     }
 
@@ -353,13 +353,13 @@ impl TestChain {
                     code: RequestErrorCode::BlockGasExhausted.code(),
                     message: "the request did not fit in a block".into(),
                 },
-                receipt: empty_receipt(),
+                receipt: Box::new(empty_receipt()),
             });
         };
         self.nonces.insert(from.agent(), nonce + 1);
         match receipt.error.clone() {
             None => Ok(receipt),
-            Some(error) => Err(Failure { error, receipt }),
+            Some(error) => Err(Failure { error, receipt: Box::new(receipt) }),
         }
     }
 

@@ -7,8 +7,10 @@ use core::fmt;
 use serde::{Deserialize, Serialize};
 
 /// A 32-bit name hash: the first 4 bytes of blake2b-256(name), read little-endian (IOTA Wasp's
-/// hname, with blake2b in place of its hash). `0` and `u32::MAX` are reserved.
+/// hname, with blake2b in place of its hash). `0` and `u32::MAX` are reserved; the default is
+/// [`Hname::NIL`].
 #[derive(
+    Default,
     Clone,
     Copy,
     PartialEq,

@@ -19,10 +19,10 @@ use wisp_chain::{
     native, sign_request, verify_signature, BlockInputs, Chain, ChainParams, Genesis, L1Ref,
     OnLedgerBody, OnLedgerRequest,
 };
-use wisp_core::{blake2b_256, Call, ChainId, RequestBody};
+use wisp_core::{blake2b_256, Call, RequestBody};
 pub use wisp_core::{
-    AccessList, AgentId, ErrorLevel, Event, Hash32, Hname, Receipt, ReceiptError, ReceiptStatus,
-    RequestErrorCode, VmErrorCode,
+    AccessList, AgentId, ChainId, ContractId, ErrorLevel, Event, Hash32, Hname, Receipt,
+    ReceiptError, ReceiptStatus, RequestErrorCode, VmErrorCode,
 };
 use wisp_vm::VmConfig;
 
@@ -359,7 +359,10 @@ impl TestChain {
         self.nonces.insert(from.agent(), nonce + 1);
         match receipt.error.clone() {
             None => Ok(receipt),
-            Some(error) => Err(Failure { error, receipt: Box::new(receipt) }),
+            Some(error) => Err(Failure {
+                error,
+                receipt: Box::new(receipt),
+            }),
         }
     }
 

@@ -259,7 +259,12 @@ pub fn validate(bytes: &[u8], limits: &ValidationLimits) -> Result<ValidatedModu
                 while !ops.eof() {
                     let op = ops.read().map_err(|e| invalid(e.to_string()))?;
                     if let Err(name) = op_policy(&op) {
-                        return Err(invalid(format!("operator `{name}` is not allowed (no floats, SIMD, threads or other proposals)")));
+                        let why = if name.contains("F32") || name.contains("F64") {
+                            "uses floating point, which contracts may not use (results differ across machines)"
+                        } else {
+                            "belongs to a WebAssembly proposal Wisp does not allow (SIMD, threads, exceptions, GC...)"
+                        };
+                        return Err(invalid(format!("operator `{name}` {why}")));
                     }
                 }
             }

@@ -1,7 +1,9 @@
 //! Bad input is answered, not crashed on: invalid modules, runaway code, oversized data, bad
 //! signatures, replays and unfunded senders each get a typed error, and no other state moves.
 
-use wisp_chain::{sign_request, verify_signature, BlockInputs, L1Ref, OnLedgerBody, OnLedgerRequest};
+use wisp_chain::{
+    sign_request, verify_signature, BlockInputs, L1Ref, OnLedgerBody, OnLedgerRequest,
+};
 use wisp_core::{Call, Hash32, RequestBody};
 use wisp_test::{CallOptions, Hname, RequestErrorCode, TestChain, VmErrorCode};
 
@@ -42,7 +44,11 @@ fn invalid_modules_are_refused_at_deploy_with_the_rule_they_break() {
     for (wasm, expected) in cases {
         let f = deploy_err(&mut chain, &wasm);
         assert!(f.is_request(RequestErrorCode::InvalidModule), "{f:?}");
-        assert!(f.error.message.contains(expected), "expected `{expected}` in: {}", f.error.message);
+        assert!(
+            f.error.message.contains(expected),
+            "expected `{expected}` in: {}",
+            f.error.message
+        );
     }
     // Nothing was registered.
     let contracts: Vec<(Hname, String)> = chain.view(Hname::of("root"), "contracts", &()).unwrap();
@@ -60,10 +66,18 @@ fn an_infinite_loop_runs_out_of_gas_and_pays_for_it() {
     let mut chain = TestChain::new();
     let (alice, c) = deploy_ok(&mut chain, r#"(func (export "ep:run") (loop (br 0)))"#);
     let before = chain.balance(&alice.agent());
-    let options = CallOptions { gas_budget: 1_000_000, ..Default::default() };
-    let f = chain.call_with(&alice, c, "run", &(), &options).unwrap_err();
+    let options = CallOptions {
+        gas_budget: 1_000_000,
+        ..Default::default()
+    };
+    let f = chain
+        .call_with(&alice, c, "run", &(), &options)
+        .unwrap_err();
     assert!(f.is_vm(VmErrorCode::OutOfGas), "{f:?}");
-    assert_eq!(f.receipt.gas_used, 1_000_000, "out of gas uses the whole budget");
+    assert_eq!(
+        f.receipt.gas_used, 1_000_000,
+        "out of gas uses the whole budget"
+    );
     assert_eq!(chain.balance(&alice.agent()), before - 1_000_000);
     // The chain goes on.
     chain.advance_blocks(1);
@@ -80,7 +94,10 @@ fn unbounded_recursion_overflows_the_stack() {
 #[test]
 fn a_memory_bomb_hits_the_memory_limit() {
     let mut chain = TestChain::new();
-    let (alice, c) = deploy_ok(&mut chain, r#"(func (export "ep:run") (loop (drop (memory.grow (i32.const 64))) (br 0)))"#);
+    let (alice, c) = deploy_ok(
+        &mut chain,
+        r#"(func (export "ep:run") (loop (drop (memory.grow (i32.const 64))) (br 0)))"#,
+    );
     let f = chain.call(&alice, c, "run", &()).unwrap_err();
     assert!(f.is_vm(VmErrorCode::MemoryLimit), "{f:?}");
 }
@@ -94,17 +111,39 @@ fn traps_are_vm_errors() {
            (func (export "ep:div") (drop (i32.div_u (i32.const 1) (i32.const 0))))
            (func (export "ep:oob") (drop (i32.load (i32.const 70000))))"#,
     );
-    assert!(chain.call(&alice, c, "run", &()).unwrap_err().is_vm(VmErrorCode::Trap));
-    assert!(chain.call(&alice, c, "div", &()).unwrap_err().is_vm(VmErrorCode::IntegerArithmetic));
-    assert!(chain.call(&alice, c, "oob", &()).unwrap_err().is_vm(VmErrorCode::MemoryOutOfBounds));
+    assert!(chain
+        .call(&alice, c, "run", &())
+        .unwrap_err()
+        .is_vm(VmErrorCode::Trap));
+    assert!(chain
+        .call(&alice, c, "div", &())
+        .unwrap_err()
+        .is_vm(VmErrorCode::IntegerArithmetic));
+    assert!(chain
+        .call(&alice, c, "oob", &())
+        .unwrap_err()
+        .is_vm(VmErrorCode::MemoryOutOfBounds));
 }
 
 #[test]
 fn oversized_arguments_are_refused() {
     let mut chain = TestChain::new();
-    let (alice, c) = deploy_ok(&mut chain, r#"(func (export "ep:run") (drop (call $input)))"#);
-    chain.call_raw(&alice, c, "run", vec![0; 1024], &CallOptions::default()).unwrap();
-    let f = chain.call_raw(&alice, c, "run", vec![0; 65 * 1024], &CallOptions::default()).unwrap_err();
+    let (alice, c) = deploy_ok(
+        &mut chain,
+        r#"(func (export "ep:run") (drop (call $input)))"#,
+    );
+    chain
+        .call_raw(&alice, c, "run", vec![0; 1024], &CallOptions::default())
+        .unwrap();
+    let f = chain
+        .call_raw(
+            &alice,
+            c,
+            "run",
+            vec![0; 65 * 1024],
+            &CallOptions::default(),
+        )
+        .unwrap_err();
     assert!(f.is_request(RequestErrorCode::TooLarge), "{f:?}");
 }
 
@@ -117,7 +156,10 @@ fn unfunded_senders_and_bad_gas_budgets_are_refused_before_running() {
     assert!(f.is_request(RequestErrorCode::InsufficientFunds), "{f:?}");
     assert_eq!(f.receipt.fee_sompi, 0);
     let rich = chain.new_account(10 * KAS);
-    let options = CallOptions { gas_budget: 10, ..Default::default() };
+    let options = CallOptions {
+        gas_budget: 10,
+        ..Default::default()
+    };
     let f = chain.call_with(&rich, c, "run", &(), &options).unwrap_err();
     assert!(f.is_request(RequestErrorCode::GasBudgetOutOfRange));
 }
@@ -129,7 +171,12 @@ fn bad_signatures_replays_and_wrong_chains_are_refused() {
     let key = secp256k1::Keypair::from_seckey_slice(secp256k1::SECP256K1, &[7; 32]).unwrap();
     let body = RequestBody {
         chain: chain.chain_id(),
-        call: Call { target: c, entry_point: Hname::of("run"), args: vec![], transfer_sompi: 0 },
+        call: Call {
+            target: c,
+            entry_point: Hname::of("run"),
+            args: vec![],
+            transfer_sompi: 0,
+        },
         gas_budget: 1_000_000,
         access_list: None,
     };
@@ -139,29 +186,102 @@ fn bad_signatures_replays_and_wrong_chains_are_refused() {
     assert_eq!(e.code, RequestErrorCode::BadSignature.code());
     let mut garbage = sign_request(body.clone(), &key, 0);
     garbage.signature = [0xff; 64];
-    assert_eq!(verify_signature(garbage).unwrap_err().code, RequestErrorCode::BadSignature.code());
+    assert_eq!(
+        verify_signature(garbage).unwrap_err().code,
+        RequestErrorCode::BadSignature.code()
+    );
 
     // Fund the key, run nonce 0, then replay it and skip ahead.
     let agent = wisp_core::AgentId::Address(key.x_only_public_key().0.serialize());
-    let fund = OnLedgerRequest { l1_tx_id: Hash32([9; 32]), index: 0, sender: agent, deposit_sompi: 10 * KAS, body: OnLedgerBody::DepositOnly };
-    let l1 = |n: u64| L1Ref { block_hash: Hash32([n as u8; 32]), daa_score: n, timestamp_ms: 1_800_000_000_000 + n };
-    chain.chain().execute_block(BlockInputs { l1: l1(100), on_ledger: vec![fund.clone()], off_ledger: vec![] }).unwrap();
+    let fund = OnLedgerRequest {
+        l1_tx_id: Hash32([9; 32]),
+        index: 0,
+        sender: agent,
+        deposit_sompi: 10 * KAS,
+        body: OnLedgerBody::DepositOnly,
+    };
+    let l1 = |n: u64| L1Ref {
+        block_hash: Hash32([n as u8; 32]),
+        daa_score: n,
+        timestamp_ms: 1_800_000_000_000 + n,
+    };
+    chain
+        .chain()
+        .execute_block(BlockInputs {
+            l1: l1(100),
+            on_ledger: vec![fund.clone()],
+            off_ledger: vec![],
+        })
+        .unwrap();
     let first = verify_signature(sign_request(body.clone(), &key, 0)).unwrap();
-    let out = chain.chain().execute_block(BlockInputs { l1: l1(101), on_ledger: vec![], off_ledger: vec![first.clone()] }).unwrap();
+    let out = chain
+        .chain()
+        .execute_block(BlockInputs {
+            l1: l1(101),
+            on_ledger: vec![],
+            off_ledger: vec![first.clone()],
+        })
+        .unwrap();
     assert!(out.receipts[0].error.is_none());
     // The same signed request again: already processed, no second receipt, no second fee.
     let balance = chain.balance(&agent);
-    let out = chain.chain().execute_block(BlockInputs { l1: l1(102), on_ledger: vec![fund], off_ledger: vec![first] }).unwrap();
-    assert!(out.receipts.is_empty(), "a replay and a re-delivered L1 deposit are ignored");
+    let out = chain
+        .chain()
+        .execute_block(BlockInputs {
+            l1: l1(102),
+            on_ledger: vec![fund],
+            off_ledger: vec![first],
+        })
+        .unwrap();
+    assert!(
+        out.receipts.is_empty(),
+        "a replay and a re-delivered L1 deposit are ignored"
+    );
     assert_eq!(chain.balance(&agent), balance);
     // A stale nonce under a new signature is refused with bad_nonce.
-    let stale = verify_signature(sign_request(RequestBody { gas_budget: 2_000_000, ..body.clone() }, &key, 0)).unwrap();
-    let out = chain.chain().execute_block(BlockInputs { l1: l1(103), on_ledger: vec![], off_ledger: vec![stale] }).unwrap();
-    assert_eq!(out.receipts[0].error.as_ref().unwrap().code, RequestErrorCode::BadNonce.code());
+    let stale = verify_signature(sign_request(
+        RequestBody {
+            gas_budget: 2_000_000,
+            ..body.clone()
+        },
+        &key,
+        0,
+    ))
+    .unwrap();
+    let out = chain
+        .chain()
+        .execute_block(BlockInputs {
+            l1: l1(103),
+            on_ledger: vec![],
+            off_ledger: vec![stale],
+        })
+        .unwrap();
+    assert_eq!(
+        out.receipts[0].error.as_ref().unwrap().code,
+        RequestErrorCode::BadNonce.code()
+    );
     // Another chain's request.
-    let other = verify_signature(sign_request(RequestBody { chain: wisp_core::ChainId([1; 32]), ..body }, &key, 1)).unwrap();
-    let out = chain.chain().execute_block(BlockInputs { l1: l1(104), on_ledger: vec![], off_ledger: vec![other] }).unwrap();
-    assert_eq!(out.receipts[0].error.as_ref().unwrap().code, RequestErrorCode::WrongChain.code());
+    let other = verify_signature(sign_request(
+        RequestBody {
+            chain: wisp_core::ChainId([1; 32]),
+            ..body
+        },
+        &key,
+        1,
+    ))
+    .unwrap();
+    let out = chain
+        .chain()
+        .execute_block(BlockInputs {
+            l1: l1(104),
+            on_ledger: vec![],
+            off_ledger: vec![other],
+        })
+        .unwrap();
+    assert_eq!(
+        out.receipts[0].error.as_ref().unwrap().code,
+        RequestErrorCode::WrongChain.code()
+    );
 }
 
 #[test]
@@ -175,9 +295,23 @@ fn a_malformed_on_ledger_payload_gets_a_receipt_and_keeps_the_deposit() {
         deposit_sompi: 3 * KAS,
         body: OnLedgerBody::Malformed("payload does not decode".into()),
     };
-    let l1 = L1Ref { block_hash: Hash32([1; 32]), daa_score: 50, timestamp_ms: 1_800_000_000_000 };
-    let out = chain.chain().execute_block(BlockInputs { l1, on_ledger: vec![request], off_ledger: vec![] }).unwrap();
-    assert_eq!(out.receipts[0].error.as_ref().unwrap().code, RequestErrorCode::Malformed.code());
+    let l1 = L1Ref {
+        block_hash: Hash32([1; 32]),
+        daa_score: 50,
+        timestamp_ms: 1_800_000_000_000,
+    };
+    let out = chain
+        .chain()
+        .execute_block(BlockInputs {
+            l1,
+            on_ledger: vec![request],
+            off_ledger: vec![],
+        })
+        .unwrap();
+    assert_eq!(
+        out.receipts[0].error.as_ref().unwrap().code,
+        RequestErrorCode::Malformed.code()
+    );
     assert_eq!(chain.balance(&agent), 3 * KAS);
 }
 
@@ -186,16 +320,48 @@ fn a_declared_access_list_is_enforced() {
     let mut chain = TestChain::new();
     let alice = chain.new_account(100 * KAS);
     let token = chain
-        .deploy(&alice, "token", &wisp_test::contract_wasm("contracts/token"), &("T".to_string(), "T".to_string(), 0u8, 100u128))
+        .deploy(
+            &alice,
+            "token",
+            &wisp_test::contract_wasm("contracts/token"),
+            &("T".to_string(), "T".to_string(), 0u8, 100u128),
+        )
         .unwrap();
     let bob = chain.new_account(0);
-    let write_all = wisp_test::AccessList { reads: vec![], writes: vec![wisp_core::Access { contract: token, key_prefix: None }] };
-    let ok = CallOptions { access_list: Some(write_all), ..Default::default() };
-    chain.call_with(&alice, token, "transfer", &(bob.agent(), 1u128), &ok).unwrap();
+    let write_all = wisp_test::AccessList {
+        reads: vec![],
+        writes: vec![wisp_core::Access {
+            contract: token,
+            key_prefix: None,
+        }],
+    };
+    let ok = CallOptions {
+        access_list: Some(write_all),
+        ..Default::default()
+    };
+    chain
+        .call_with(&alice, token, "transfer", &(bob.agent(), 1u128), &ok)
+        .unwrap();
     // Read-only access to balances is not enough to transfer.
-    let read_only = wisp_test::AccessList { reads: vec![wisp_core::Access { contract: token, key_prefix: None }], writes: vec![] };
-    let options = CallOptions { access_list: Some(read_only), ..Default::default() };
-    let f = chain.call_with(&alice, token, "transfer", &(bob.agent(), 1u128), &options).unwrap_err();
+    let read_only = wisp_test::AccessList {
+        reads: vec![wisp_core::Access {
+            contract: token,
+            key_prefix: None,
+        }],
+        writes: vec![],
+    };
+    let options = CallOptions {
+        access_list: Some(read_only),
+        ..Default::default()
+    };
+    let f = chain
+        .call_with(&alice, token, "transfer", &(bob.agent(), 1u128), &options)
+        .unwrap_err();
     assert!(f.is_request(RequestErrorCode::AccessListViolation), "{f:?}");
-    assert_eq!(chain.view::<_, u128>(token, "balance_of", &(bob.agent(),)).unwrap(), 1);
+    assert_eq!(
+        chain
+            .view::<_, u128>(token, "balance_of", &(bob.agent(),))
+            .unwrap(),
+        1
+    );
 }

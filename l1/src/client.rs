@@ -1,0 +1,284 @@
+//! A wRPC (Borsh) client to kaspad: mining on simnet, UTXOs, submitting transactions, and the
+//! lane follower over `get_virtual_chain_from_block_v2` (accepted order, with reorgs).
+
+use crate::wallet::p2pk_key_of_script;
+use crate::{L1Error, Result};
+use kaspa_addresses::Address;
+use kaspa_consensus_core::subnets::SubnetworkId;
+use kaspa_consensus_core::tx::{Transaction, TransactionOutpoint, UtxoEntry};
+use kaspa_hashes::Hash;
+use kaspa_rpc_core::api::rpc::RpcApi;
+use kaspa_rpc_core::{RpcDataVerbosityLevel, RpcTransaction};
+use kaspa_wrpc_client::prelude::{ConnectOptions, ConnectStrategy};
+use kaspa_wrpc_client::{KaspaRpcClient, WrpcEncoding};
+use std::time::Duration;
+
+/// A transaction on the Wisp lane, as accepted by a chain block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LaneTx {
+    /// The transaction id.
+    pub tx_id: [u8; 32],
+    /// The x-only key owning the first input (the sender), if it is a P2PK input.
+    pub sender_key: Option<[u8; 32]>,
+    /// The payload bytes.
+    pub payload: Vec<u8>,
+    /// Outputs: (amount sompi, script public key bytes).
+    pub outputs: Vec<(u64, Vec<u8>)>,
+}
+
+/// A chain block added to the selected chain, with its accepted lane transactions in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainBlock {
+    /// The block hash.
+    pub hash: [u8; 32],
+    /// Its DAA score.
+    pub daa_score: u64,
+    /// Its timestamp, ms.
+    pub timestamp_ms: u64,
+    /// Accepted transactions on the lane, in acceptance order.
+    pub lane_txs: Vec<LaneTx>,
+}
+
+/// One answer of the follower.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VirtualChainUpdate {
+    /// Chain blocks that left the selected chain (a reorg), tip first.
+    pub removed: Vec<[u8; 32]>,
+    /// Chain blocks that joined it, oldest first.
+    pub added: Vec<ChainBlock>,
+}
+
+/// A connected wRPC client.
+pub struct L1Client {
+    client: KaspaRpcClient,
+    url: String,
+}
+
+impl L1Client {
+    /// Connects to `url` (`ws://host:port`), retrying until `timeout`.
+    ///
+    /// # Errors
+    /// [`L1Error::Rpc`] if no connection is made in time.
+    pub async fn connect(url: &str, timeout: Duration) -> Result<L1Client> {
+        let rpc_err = |m: String| L1Error::Rpc {
+            url: url.to_string(),
+            message: m,
+        };
+        let client = KaspaRpcClient::new(WrpcEncoding::Borsh, Some(url), None, None, None)
+            .map_err(|e| rpc_err(e.to_string()))?;
+        let options = ConnectOptions {
+            block_async_connect: true,
+            strategy: ConnectStrategy::Retry,
+            url: None,
+            connect_timeout: Some(Duration::from_millis(500)),
+            retry_interval: Some(Duration::from_millis(50)),
+        };
+        match tokio::time::timeout(timeout, client.connect(Some(options))).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(rpc_err(format!("cannot connect: {e}"))),
+            Err(_) => {
+                let _ = client.disconnect().await;
+                return Err(rpc_err(format!(
+                    "no answer within {timeout:?}; is kaspad running with --rpclisten-borsh?"
+                )));
+            }
+        }
+        Ok(L1Client {
+            client,
+            url: url.to_string(),
+        })
+    }
+
+    fn err(&self, e: impl std::fmt::Display) -> L1Error {
+        L1Error::Rpc {
+            url: self.url.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    /// The URL this client talks to.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Closes the connection.
+    pub async fn disconnect(&self) {
+        let _ = self.client.disconnect().await;
+    }
+
+    /// Mines one block on simnet paying the coinbase to `pay_to`; returns its hash.
+    ///
+    /// # Errors
+    /// [`L1Error::Rejected`] if kaspad refuses the block.
+    pub async fn mine_block(&self, pay_to: &Address) -> Result<[u8; 32]> {
+        let template = self
+            .client
+            .get_block_template(pay_to.clone(), vec![])
+            .await
+            .map_err(|e| self.err(e))?;
+        let header = kaspa_consensus_core::header::Header::try_from(&template.block.header)
+            .map_err(|e| self.err(e))?;
+        let hash = header.hash;
+        let report = self
+            .client
+            .submit_block(template.block, false)
+            .await
+            .map_err(|e| self.err(e))?;
+        if !report.report.is_success() {
+            return Err(L1Error::Rejected {
+                what: format!("block {hash}"),
+                reason: format!("{:?}", report.report),
+            });
+        }
+        Ok(hash.as_bytes())
+    }
+
+    /// The virtual DAA score.
+    ///
+    /// # Errors
+    /// [`L1Error::Rpc`] on connection failure.
+    pub async fn virtual_daa_score(&self) -> Result<u64> {
+        Ok(self
+            .client
+            .get_block_dag_info()
+            .await
+            .map_err(|e| self.err(e))?
+            .virtual_daa_score)
+    }
+
+    /// The genesis hash (the follower's starting point).
+    ///
+    /// # Errors
+    /// [`L1Error::Rpc`] on connection failure.
+    pub async fn genesis_hash(&self) -> Result<[u8; 32]> {
+        let _ = self
+            .client
+            .get_server_info()
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(kaspa_consensus_core::config::genesis::SIMNET_GENESIS
+            .hash
+            .as_bytes())
+    }
+
+    /// Spendable UTXOs of `address` at the current virtual DAA score (immature coinbases left
+    /// out).
+    ///
+    /// # Errors
+    /// [`L1Error::Rpc`] on connection failure.
+    pub async fn spendable_utxos(
+        &self,
+        address: &Address,
+        coinbase_maturity: u64,
+    ) -> Result<Vec<(TransactionOutpoint, UtxoEntry)>> {
+        let daa = self.virtual_daa_score().await?;
+        let entries = self
+            .client
+            .get_utxos_by_addresses(vec![address.clone()])
+            .await
+            .map_err(|e| self.err(e))?;
+        let mut utxos: Vec<(TransactionOutpoint, UtxoEntry)> = entries
+            .into_iter()
+            .map(|e| {
+                (
+                    TransactionOutpoint::from(e.outpoint),
+                    UtxoEntry::from(e.utxo_entry),
+                )
+            })
+            .filter(|(_, u)| !u.is_coinbase || u.block_daa_score + coinbase_maturity <= daa)
+            .collect();
+        // Deterministic order: largest first, then by outpoint.
+        utxos.sort_by(|a, b| {
+            b.1.amount
+                .cmp(&a.1.amount)
+                .then_with(|| a.0.transaction_id.cmp(&b.0.transaction_id))
+                .then(a.0.index.cmp(&b.0.index))
+        });
+        Ok(utxos)
+    }
+
+    /// Submits a signed transaction to the mempool; returns its id.
+    ///
+    /// # Errors
+    /// [`L1Error::Rejected`] with kaspad's reason.
+    pub async fn submit_transaction(&self, tx: &Transaction) -> Result<[u8; 32]> {
+        let id = self
+            .client
+            .submit_transaction(RpcTransaction::from(tx), false)
+            .await
+            .map_err(|e| L1Error::Rejected {
+                what: format!("transaction {}", tx.id()),
+                reason: e.to_string(),
+            })?;
+        Ok(id.as_bytes())
+    }
+
+    /// Chain blocks added (and removed) since `from`, with accepted transactions on `lane`.
+    ///
+    /// # Errors
+    /// [`L1Error::Rpc`] on connection failure or if `from` is unknown to the node.
+    pub async fn virtual_chain_since(
+        &self,
+        from: [u8; 32],
+        lane: &SubnetworkId,
+    ) -> Result<VirtualChainUpdate> {
+        let response = self
+            .client
+            .get_virtual_chain_from_block_v2(
+                Hash::from_bytes(from),
+                Some(RpcDataVerbosityLevel::Full),
+                None,
+            )
+            .await
+            .map_err(|e| self.err(e))?;
+        let removed = response
+            .removed_chain_block_hashes
+            .iter()
+            .map(|h| h.as_bytes())
+            .collect();
+        let mut added = Vec::new();
+        for (hash, accepted) in response
+            .added_chain_block_hashes
+            .iter()
+            .zip(response.chain_block_accepted_transactions.iter())
+        {
+            let header = &accepted.chain_block_header;
+            let mut lane_txs = Vec::new();
+            for tx in &accepted.accepted_transactions {
+                if tx.subnetwork_id.as_ref() != Some(lane) {
+                    continue;
+                }
+                let Some(tx_id) = tx.verbose_data.as_ref().and_then(|v| v.transaction_id) else {
+                    continue;
+                };
+                let sender_key = tx
+                    .inputs
+                    .first()
+                    .and_then(|i| i.verbose_data.as_ref())
+                    .and_then(|v| v.utxo_entry.as_ref())
+                    .and_then(|u| u.script_public_key.as_ref())
+                    .and_then(|spk| p2pk_key_of_script(spk.script()));
+                let outputs = tx
+                    .outputs
+                    .iter()
+                    .filter_map(|o| {
+                        Some((o.value?, o.script_public_key.as_ref()?.script().to_vec()))
+                    })
+                    .collect();
+                lane_txs.push(LaneTx {
+                    tx_id: tx_id.as_bytes(),
+                    sender_key,
+                    payload: tx.payload.clone().unwrap_or_default(),
+                    outputs,
+                });
+            }
+            added.push(ChainBlock {
+                hash: hash.as_bytes(),
+                daa_score: header.daa_score.unwrap_or(0),
+                timestamp_ms: header.timestamp.unwrap_or(0),
+                lane_txs,
+            });
+        }
+        Ok(VirtualChainUpdate { removed, added })
+    }
+}

@@ -1,0 +1,75 @@
+//! A real in-process simnet: mine, send a lane transaction with a payload and a deposit, and
+//! follow the accepted order until it shows up with its sender.
+
+use kaspa_consensus_core::subnets::SubnetworkId;
+use kaspa_txscript::pay_to_address_script;
+use std::time::Duration;
+use wisp_l1::{L1Client, Prefix, SimnetConfig, SimnetNode, Wallet};
+
+fn wallet(seed: u8) -> Wallet {
+    let keypair = secp256k1::Keypair::from_seckey_slice(secp256k1::SECP256K1, &[seed; 32]).unwrap();
+    Wallet::new(keypair, Prefix::Simnet)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lane_transactions_are_followed_in_accepted_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let maturity = 10;
+    let node = SimnetNode::start(&SimnetConfig {
+        app_dir: dir.path().join("kaspad"),
+        rpc_port: 0,
+        p2p_port: 0,
+        coinbase_maturity: maturity,
+    })
+    .unwrap();
+    let client = L1Client::connect(&node.rpc_url(), Duration::from_secs(20))
+        .await
+        .unwrap();
+    let params = wisp_l1::simnet_params(maturity);
+    let alice = wallet(1);
+    let chain_key = wallet(2);
+    for _ in 0..maturity + 5 {
+        client.mine_block(&alice.address()).await.unwrap();
+    }
+    let lane = SubnetworkId::from_namespace(*b"wisp");
+    let deposit = (pay_to_address_script(&chain_key.address()), 300_000_000u64);
+    let payload = b"WSP\x01hello".to_vec();
+    let tx_id = alice
+        .send(&client, &params, lane, payload.clone(), &[deposit])
+        .await
+        .unwrap();
+    let mut cursor = client.genesis_hash().await.unwrap();
+    let mut found = None;
+    for _ in 0..50 {
+        client.mine_block(&alice.address()).await.unwrap();
+        let update = client.virtual_chain_since(cursor, &lane).await.unwrap();
+        assert!(update.removed.is_empty());
+        for block in &update.added {
+            for tx in &block.lane_txs {
+                if tx.tx_id == tx_id {
+                    found = Some(tx.clone());
+                }
+            }
+        }
+        if let Some(last) = update.added.last() {
+            cursor = last.hash;
+        }
+        if found.is_some() {
+            break;
+        }
+    }
+    let tx = found.expect("the lane transaction is accepted within a few blocks");
+    assert_eq!(tx.payload, payload);
+    assert_eq!(tx.sender_key, Some(alice.x_only_key()));
+    let to_chain: u64 = tx
+        .outputs
+        .iter()
+        .filter(|(_, s)| wisp_l1::p2pk_key_of_script(s) == Some(chain_key.x_only_key()))
+        .map(|(v, _)| v)
+        .sum();
+    assert_eq!(to_chain, 300_000_000);
+    client.disconnect().await;
+    tokio::task::spawn_blocking(move || node.shutdown())
+        .await
+        .unwrap();
+}

@@ -639,6 +639,15 @@ impl Chain {
     /// # Errors
     /// [`ChainError::State`] if reading or writing state fails; then nothing was committed.
     pub fn execute_block(&self, inputs: BlockInputs) -> Result<BlockOutput> {
+        self.execute_block_with_meta(inputs, &[])
+    }
+
+    /// [`Chain::execute_block`], also committing `meta` records atomically with the block (the
+    /// node keeps each block's off-ledger requests there for replay).
+    ///
+    /// # Errors
+    /// [`ChainError::State`] if reading or writing state fails; then nothing was committed.
+    pub fn execute_block_with_meta(&self, inputs: BlockInputs, meta: &[(&str, Vec<u8>)]) -> Result<BlockOutput> {
         let parent = self.head()?;
         let index = parent.index + 1;
         let timestamp_ms = inputs.l1.timestamp_ms.max(parent.timestamp_ms);
@@ -754,7 +763,7 @@ impl Chain {
             request_count: receipts.len() as u32,
             gas_used: receipts.iter().map(|r| r.gas_used).sum(),
         };
-        self.db.commit(pending, &header, &receipts, &[])?;
+        self.db.commit(pending, &header, &receipts, meta)?;
         Ok(BlockOutput {
             header,
             receipts,

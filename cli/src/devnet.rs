@@ -1,0 +1,228 @@
+//! `wisp devnet`: a local Wisp chain on a real in-process Kaspa simnet, like Foundry's anvil.
+//!
+//! - kaspad runs in this process on simnet (PoW skipped); blocks are mined every `block_time` and
+//!   on demand (`dev_mine`).
+//! - A few dev accounts get L1 coins from mining and an on-chain deposit; their keys are printed
+//!   and imported into the keystore as `dev0`, `dev1`… (devnet-only).
+//! - One Wisp node hosts one chain whose committee is itself; RPC on 127.0.0.1.
+//! - Everything lives in the data directory; a restart continues where it stopped.
+
+use crate::keystore::{random_secret, Keystore, StoredAccount};
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use wisp_chain::{Chain, ChainParams, Genesis};
+use wisp_core::hash::{from_hex, to_hex};
+use wisp_core::AgentId;
+use wisp_l1::{L1Client, Prefix, SimnetConfig, SimnetNode, Wallet};
+use wisp_node::Node;
+
+/// Coinbase maturity of the devnet's simnet (DAA score units), so mined coins spend in seconds.
+pub const DEVNET_COINBASE_MATURITY: u64 = 10;
+
+/// Sompi each dev account deposits into the chain at first start (100 KAS).
+pub const DEV_DEPOSIT_SOMPI: u64 = 100 * 100_000_000;
+
+/// How to run a devnet.
+#[derive(Clone, Debug)]
+pub struct DevnetConfig {
+    /// Where kaspad's and the chain's data live.
+    pub data_dir: PathBuf,
+    /// Delete the data directory first.
+    pub fresh: bool,
+    /// Interval between mined L1 blocks (`None`: mine only on demand).
+    pub block_time: Option<Duration>,
+    /// RPC address (loopback); port 0 picks a free port.
+    pub rpc_addr: SocketAddr,
+    /// Number of dev accounts.
+    pub accounts: usize,
+    /// Import the dev accounts into this keystore (`None`: do not touch any keystore).
+    pub keystore: Option<PathBuf>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct DevnetKeys {
+    chain_name: String,
+    genesis_timestamp_ms: u64,
+    custody_secret: String,
+    miner_secret: String,
+    accounts: Vec<String>,
+}
+
+/// A running devnet.
+pub struct Devnet {
+    node: Arc<Node>,
+    simnet: Option<SimnetNode>,
+    rpc: Option<jsonrpsee::server::ServerHandle>,
+    rpc_addr: SocketAddr,
+    accounts: Vec<StoredAccount>,
+    miner: Option<tokio::task::JoinHandle<()>>,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+fn keypair(hex: &str) -> Result<secp256k1::Keypair> {
+    let bytes = from_hex(hex).context("devnet.json: bad key")?;
+    Ok(secp256k1::Keypair::from_seckey_slice(secp256k1::SECP256K1, &bytes)?)
+}
+
+/// Progress lines for people (stderr), so stdout stays clean for `--json`.
+fn progress(message: &str) {
+    eprintln!("  {message}");
+}
+
+impl Devnet {
+    /// Starts the devnet (see the module docs); on a new data directory it also funds the dev
+    /// accounts, which takes a few seconds.
+    ///
+    /// # Errors
+    /// If the data directory is unusable, kaspad does not come up, or funding fails.
+    pub async fn start(config: DevnetConfig) -> Result<Devnet> {
+        if !config.rpc_addr.ip().is_loopback() {
+            bail!("the devnet serves RPC on loopback only (got {})", config.rpc_addr);
+        }
+        if config.fresh && config.data_dir.exists() {
+            std::fs::remove_dir_all(&config.data_dir).with_context(|| format!("removing {}", config.data_dir.display()))?;
+        }
+        std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
+        let keys_path = config.data_dir.join("devnet.json");
+        let first_start = !keys_path.exists();
+        let keys: DevnetKeys = if first_start {
+            let keys = DevnetKeys {
+                chain_name: "devnet".into(),
+                genesis_timestamp_ms: 0,
+                custody_secret: to_hex(&random_secret()),
+                miner_secret: to_hex(&random_secret()),
+                accounts: (0..config.accounts.max(1)).map(|_| to_hex(&random_secret())).collect(),
+            };
+            std::fs::write(&keys_path, serde_json::to_string_pretty(&keys)?).with_context(|| format!("writing {}", keys_path.display()))?;
+            keys
+        } else {
+            serde_json::from_str(&std::fs::read_to_string(&keys_path)?).with_context(|| format!("{} is damaged; restart with --fresh", keys_path.display()))?
+        };
+        progress(&format!("starting Kaspa simnet node in {}", config.data_dir.join("kaspad").display()));
+        let simnet = SimnetNode::start(&SimnetConfig {
+            app_dir: config.data_dir.join("kaspad"),
+            rpc_port: 0,
+            p2p_port: 0,
+            coinbase_maturity: DEVNET_COINBASE_MATURITY,
+        })?;
+        let l1 = L1Client::connect(&simnet.rpc_url(), Duration::from_secs(30)).await?;
+        let accounts: Vec<StoredAccount> = keys
+            .accounts
+            .iter()
+            .enumerate()
+            .map(|(i, s)| StoredAccount { name: format!("dev{i}"), secret_hex: s.clone(), devnet_only: true })
+            .collect();
+        let owner = AgentId::Address(accounts[0].x_only_key()?);
+        let genesis = Genesis { name: keys.chain_name.clone(), owner, params: ChainParams::default(), timestamp_ms: keys.genesis_timestamp_ms };
+        let chain = Chain::open(&config.data_dir.join("chain"), &genesis, wisp_vm::VmConfig::default())?;
+        let custody = Wallet::new(keypair(&keys.custody_secret)?, Prefix::Simnet);
+        let miner = Wallet::new(keypair(&keys.miner_secret)?, Prefix::Simnet);
+        let params = wisp_l1::simnet_params(DEVNET_COINBASE_MATURITY);
+        let head = chain.head()?;
+        let node = Node::new(chain, keys.chain_name.clone(), l1, params.clone(), Prefix::Simnet, custody, Some(miner));
+        if first_start || head.index == 0 {
+            fund(&node, &accounts, &params).await?;
+        } else {
+            progress(&format!("resuming chain at block {} (state root {})", head.index, head.state_root));
+            node.produce_block().await?;
+        }
+        let (rpc, rpc_addr) = wisp_node::rpc::serve(node.clone(), config.rpc_addr).await.with_context(|| format!("cannot serve RPC on {}", config.rpc_addr))?;
+        if let Some(path) = &config.keystore {
+            let mut store = Keystore::load(path)?;
+            for a in &accounts {
+                store.upsert(a.clone());
+            }
+            store.save()?;
+        }
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let miner = config.block_time.map(|interval| {
+            let node = node.clone();
+            tokio::spawn(async move {
+                let mut ticker = tokio::time::interval(interval);
+                ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        _ = stopped.changed() => break,
+                        _ = ticker.tick() => {
+                            if let Err(e) = node.mine(1).await {
+                                tracing::warn!("mining: {e}");
+                            }
+                        }
+                    }
+                }
+            })
+        });
+        Ok(Devnet { node, simnet: Some(simnet), rpc: Some(rpc), rpc_addr, accounts, miner, stop })
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn rpc_url(&self) -> String {
+        format!("http://{}", self.rpc_addr)
+    }
+
+    /// `ws://127.0.0.1:<port>` (subscriptions).
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}", self.rpc_addr)
+    }
+
+    /// The dev accounts (devnet-only keys).
+    pub fn accounts(&self) -> &[StoredAccount] {
+        &self.accounts
+    }
+
+    /// The node.
+    pub fn node(&self) -> &Arc<Node> {
+        &self.node
+    }
+
+    /// Stops mining, the RPC server and kaspad; returns when all have stopped.
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(m) = self.miner.take() {
+            let _ = m.await;
+        }
+        if let Some(rpc) = self.rpc.take() {
+            let _ = rpc.stop();
+            rpc.stopped().await;
+        }
+        self.node.l1().disconnect().await;
+        if let Some(simnet) = self.simnet.take() {
+            let _ = tokio::task::spawn_blocking(move || simnet.shutdown()).await;
+        }
+    }
+}
+
+/// Mines coinbases to every dev account, waits for maturity, and deposits
+/// [`DEV_DEPOSIT_SOMPI`] of each into the chain.
+async fn fund(node: &Arc<Node>, accounts: &[StoredAccount], params: &kaspa_consensus_core::config::params::Params) -> Result<()> {
+    progress(&format!("funding {} dev accounts on L1 (mining simnet blocks)", accounts.len()));
+    let wallets: Vec<Wallet> = accounts.iter().map(|a| Ok(Wallet::new(a.keypair()?, Prefix::Simnet))).collect::<Result<_>>()?;
+    let rounds = 6 * wallets.len() as u64 + DEVNET_COINBASE_MATURITY + 5;
+    for i in 0..rounds {
+        node.l1().mine_block(&wallets[(i as usize) % wallets.len()].address()).await?;
+    }
+    // Give the youngest coinbases time to mature.
+    for _ in 0..DEVNET_COINBASE_MATURITY + 2 {
+        node.l1().mine_block(&wallets[0].address()).await?;
+    }
+    progress(&format!("depositing {} KAS per dev account into the chain", DEV_DEPOSIT_SOMPI / 100_000_000));
+    let lane = kaspa_consensus_core::subnets::SubnetworkId::from(wisp_core::LANE_ID);
+    let deposit_script = kaspa_txscript::pay_to_address_script(&node.deposit_address());
+    let payload = wisp_core::LanePayload { requests: vec![] }.encode();
+    for wallet in &wallets {
+        wallet.send(node.l1(), params, lane, payload.clone(), &[(deposit_script.clone(), DEV_DEPOSIT_SOMPI)]).await?;
+    }
+    for _ in 0..100 {
+        node.mine(1).await?;
+        let funded = accounts.iter().filter(|a| a.x_only_key().ok().and_then(|k| node.chain().balance(&AgentId::Address(k)).ok()).unwrap_or(0) >= DEV_DEPOSIT_SOMPI).count();
+        if funded == accounts.len() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    bail!("the dev deposits were not accepted after 100 blocks; see the log")
+}

@@ -1,0 +1,6 @@
+//! The `wisp` command's library: the devnet, the keystore, and the client operations the
+//! commands (and the end-to-end tests) use over JSON-RPC.
+
+pub mod client;
+pub mod devnet;
+pub mod keystore;

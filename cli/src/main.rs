@@ -1,0 +1,590 @@
+//! `wisp`: run a local devnet, build and deploy contracts, call them, read receipts, blocks,
+//! events, balances and proofs. Human output by default, `--json` for scripts.
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use jsonrpsee::rpc_params;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use wisp_cli::client::{CallOptions, Client, DEFAULT_GAS_BUDGET};
+use wisp_cli::devnet::{Devnet, DevnetConfig};
+use wisp_cli::keystore::{wisp_home, Keystore};
+
+#[derive(Parser)]
+#[command(name = "wisp", version, about = "Wisp: smart contracts on Kaspa — local devnet, build, deploy, call, proofs", long_about = None)]
+struct Cli {
+    /// JSON-RPC endpoint of a Wisp node.
+    #[arg(long, global = true, env = "WISP_RPC", default_value = "http://127.0.0.1:8645")]
+    rpc: String,
+    /// Print machine-readable JSON instead of human output.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Log format of the node's logs (stderr).
+    #[arg(long, global = true, value_parser = ["human", "json"], default_value = "human")]
+    log_format: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a local devnet: an in-process Kaspa simnet, funded dev accounts, one Wisp chain, RPC.
+    Devnet(DevnetArgs),
+    /// Compile a contract crate to an optimised .wasm module.
+    Build {
+        /// The contract crate's directory.
+        crate_dir: PathBuf,
+        /// Copy the module here (default: print where cargo left it).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Deploy a contract (a .wasm file, or a crate directory that is built first).
+    Deploy {
+        /// A .wasm file or a contract crate directory.
+        code: PathBuf,
+        /// The name to deploy under (its hname addresses the contract).
+        #[arg(long)]
+        name: String,
+        /// Arguments of `init` as JSON (array in order, or object by name).
+        #[arg(long, default_value = "[]")]
+        init: String,
+        #[command(flatten)]
+        tx: TxArgs,
+    },
+    /// Call an entry point (off-ledger by default; --on-ledger sends a Kaspa transaction).
+    Call {
+        /// Contract name or hname.
+        contract: String,
+        /// Entry point name.
+        function: String,
+        /// Arguments as JSON (array in order, or object by name).
+        #[arg(default_value = "[]")]
+        args: String,
+        #[command(flatten)]
+        tx: TxArgs,
+    },
+    /// Call a view (read-only, free, not recorded).
+    View {
+        /// Contract name or hname.
+        contract: String,
+        /// View name.
+        function: String,
+        /// Arguments as JSON.
+        #[arg(default_value = "[]")]
+        args: String,
+    },
+    /// Show a request's receipt.
+    Receipt {
+        /// The request id (0x…).
+        request_id: String,
+    },
+    /// Show a block (default: the latest).
+    Block {
+        /// Block index.
+        index: Option<u64>,
+    },
+    /// List events.
+    Events {
+        /// Only this contract's events.
+        #[arg(long)]
+        contract: Option<String>,
+        /// First block (default: the last 100 blocks).
+        #[arg(long)]
+        from_block: Option<u64>,
+        /// Last block (default: the head).
+        #[arg(long)]
+        to_block: Option<u64>,
+    },
+    /// List deployed contracts.
+    Contracts,
+    /// Manage local accounts (keys in $WISP_HOME/accounts.json).
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Prove a state value (or its absence) at a block; --verify checks it locally.
+    Proof {
+        /// What to prove: `balance <agent>`, `nonce <agent>`, or `contract <contract> <0x-key>`.
+        kind: String,
+        /// The agent (account name, Kaspa address, contract:<name>) or contract.
+        subject: String,
+        /// For `contract`: the contract-relative key, 0x-hex.
+        key: Option<String>,
+        /// Block index (default: the head).
+        #[arg(long)]
+        block: Option<u64>,
+        /// Verify the proof on this machine against the block's state root.
+        #[arg(long)]
+        verify: bool,
+    },
+    /// Check the set-up: versions, paths, toolchain, node and Kaspa reachability.
+    Doctor,
+}
+
+#[derive(Args)]
+struct DevnetArgs {
+    /// Data directory (kaspad and chain data, dev keys).
+    #[arg(long, env = "WISP_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Delete the data directory and start a new chain.
+    #[arg(long)]
+    fresh: bool,
+    /// Mine an L1 block this often (e.g. 1s, 500ms); 0 mines only on demand (dev_mine).
+    #[arg(long, default_value = "1s")]
+    block_time: String,
+    /// RPC port on 127.0.0.1.
+    #[arg(long, default_value_t = 8645)]
+    port: u16,
+    /// Number of funded dev accounts.
+    #[arg(long, default_value_t = 4)]
+    accounts: usize,
+    /// After start-up, build and deploy the example token and make a few calls.
+    #[arg(long)]
+    demo: bool,
+    /// Stop after start-up (and the demo) instead of serving until Ctrl-C.
+    #[arg(long)]
+    exit: bool,
+}
+
+#[derive(Args)]
+struct TxArgs {
+    /// Account that signs and pays (see `wisp account list`).
+    #[arg(long, default_value = "dev0")]
+    from: String,
+    /// Base tokens to attach, in sompi (1 KAS = 100000000).
+    #[arg(long, default_value_t = 0)]
+    transfer: u64,
+    /// Gas budget.
+    #[arg(long, default_value_t = DEFAULT_GAS_BUDGET)]
+    gas: u64,
+    /// Send in a Kaspa lane transaction paid from the account's L1 coins.
+    #[arg(long)]
+    on_ledger: bool,
+    /// With --on-ledger: sompi to deposit into the account's on-chain balance.
+    #[arg(long, default_value_t = 0)]
+    deposit: u64,
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Create a new random account.
+    New {
+        /// Its name (default: accountN).
+        name: Option<String>,
+    },
+    /// List accounts with their addresses.
+    List,
+    /// On-chain base-token balance of an account, address or contract:<name>.
+    Balance {
+        /// Account name, Kaspa address or contract:<name> (default dev0).
+        #[arg(default_value = "dev0")]
+        who: String,
+    },
+}
+
+fn parse_duration(text: &str) -> Result<Option<Duration>> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "ms"),
+    };
+    let n: u64 = number.parse().with_context(|| format!("`{text}` is not a duration like 1s or 500ms"))?;
+    let d = match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        other => bail!("unknown duration unit `{other}`; use ms or s"),
+    };
+    Ok((!d.is_zero()).then_some(d))
+}
+
+fn parse_json(text: &str) -> Result<Value> {
+    serde_json::from_str(text).with_context(|| format!("`{text}` is not JSON (quote strings: '[\"kaspasim:…\", \"100\"]')"))
+}
+
+fn print(json_mode: bool, value: &Value, human: impl FnOnce(&Value)) {
+    if json_mode {
+        println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+    } else {
+        human(value);
+    }
+}
+
+fn print_receipt(r: &Value) {
+    let ok = r["status"] == "success";
+    println!("{} request {}", if ok { "✓ success" } else { "✗ failed " }, r["requestId"].as_str().unwrap_or("?"));
+    println!("  block {}  gas used {}  fee {} sompi", r["blockIndex"], r["gasUsed"].as_str().unwrap_or("?"), r["feeSompi"].as_str().unwrap_or("?"));
+    if let Some(e) = r.get("error").filter(|e| !e.is_null()) {
+        let name = e["name"].as_str().filter(|n| !n.is_empty()).map(|n| format!(" ({n})")).unwrap_or_default();
+        println!("  error: {} error {}{name}: {}", e["level"].as_str().unwrap_or("?"), e["code"], e["message"].as_str().unwrap_or(""));
+    }
+    if let Some(v) = r.get("returnValue").filter(|v| !v.is_null()) {
+        println!("  returned: {v}");
+    }
+    if let Some(events) = r["events"].as_array() {
+        for e in events {
+            println!("  event {} {}: {}", e["contract"].as_str().unwrap_or("?"), e["topic"].as_str().unwrap_or("?"), if e["fields"].is_null() { e["data"].clone() } else { e["fields"].clone() });
+        }
+    }
+}
+
+fn keystore() -> Result<Keystore> {
+    Keystore::default_store()
+}
+
+fn signer(name: &str) -> Result<secp256k1::Keypair> {
+    keystore()?.get(name)?.keypair()
+}
+
+/// An account name becomes its address; anything else is passed through.
+fn agent_text(who: &str) -> String {
+    if let Ok(store) = keystore() {
+        if let Ok(a) = store.get(who) {
+            if let Ok(k) = a.x_only_key() {
+                return wisp_l1::address_of(&k, wisp_l1::Prefix::Simnet).to_string();
+            }
+        }
+    }
+    who.to_string()
+}
+
+fn load_code(path: &Path) -> Result<Vec<u8>> {
+    let wasm = if path.is_dir() {
+        eprintln!("building {}…", path.display());
+        wisp_build::build_contract(path, &wisp_build::BuildOptions::default())?
+    } else {
+        path.to_path_buf()
+    };
+    std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))
+}
+
+fn init_logs(format: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("WISP_LOG").unwrap_or_else(|_| EnvFilter::new("info,kaspa=warn,kaspad_lib=warn,kaspa_core=warn,jsonrpsee=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if format == "json" { builder.json().try_init() } else { builder.try_init() };
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli).await {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let json_mode = cli.json;
+    match cli.command {
+        Command::Devnet(args) => {
+            init_logs(&cli.log_format);
+            devnet(args, json_mode).await
+        }
+        Command::Build { crate_dir, out } => {
+            let path = wisp_build::build_contract(&crate_dir, &wisp_build::BuildOptions::default())?;
+            let path = match out {
+                Some(out) => {
+                    std::fs::copy(&path, &out).with_context(|| format!("copying to {}", out.display()))?;
+                    out
+                }
+                None => path,
+            };
+            let bytes = std::fs::read(&path)?;
+            let validated = wisp_vm::validate(&bytes, &wisp_vm::ValidationLimits::default()).map_err(|e| anyhow!("the built module is not deployable: {e}"))?;
+            let v = json!({
+                "path": path.display().to_string(),
+                "sizeBytes": bytes.len(),
+                "codeHash": format!("0x{}", validated.code_hash()),
+                "interface": validated.interface(),
+            });
+            print(json_mode, &v, |v| {
+                println!("built {} ({} bytes, code hash {})", v["path"].as_str().unwrap_or(""), v["sizeBytes"], v["codeHash"].as_str().unwrap_or(""));
+                if let Some(functions) = v["interface"]["functions"].as_array() {
+                    for f in functions {
+                        println!("  {} {}", f["kind"].as_str().unwrap_or(""), f["name"].as_str().unwrap_or(""));
+                    }
+                }
+            });
+            Ok(())
+        }
+        Command::Deploy { code, name, init, tx } => {
+            let client = Client::new(&cli.rpc)?;
+            let bytes = load_code(&code)?;
+            let options = CallOptions { transfer_sompi: tx.transfer, gas_budget: tx.gas.max(50_000_000), on_ledger: tx.on_ledger, deposit_sompi: tx.deposit };
+            let receipt = client.deploy(&signer(&tx.from)?, &name, &bytes, &parse_json(&init)?, &options).await?;
+            print(json_mode, &receipt, |r| {
+                print_receipt(r);
+                if r["status"] == "success" {
+                    println!("deployed `{name}` (hname {})", wisp_core::Hname::of(&name));
+                }
+            });
+            if receipt["status"] != "success" {
+                std::process::exit(2);
+            }
+            Ok(())
+        }
+        Command::Call { contract, function, args, tx } => {
+            let client = Client::new(&cli.rpc)?;
+            let options = CallOptions { transfer_sompi: tx.transfer, gas_budget: tx.gas, on_ledger: tx.on_ledger, deposit_sompi: tx.deposit };
+            let receipt = client.call(&signer(&tx.from)?, &contract, &function, &resolve_names(parse_json(&args)?), &options).await?;
+            print(json_mode, &receipt, print_receipt);
+            if receipt["status"] != "success" {
+                std::process::exit(2);
+            }
+            Ok(())
+        }
+        Command::View { contract, function, args } => {
+            let client = Client::new(&cli.rpc)?;
+            let v = client.view(&contract, &function, &resolve_names(parse_json(&args)?)).await?;
+            print(json_mode, &v, |v| println!("{}", if v["value"].is_null() { v["data"].clone() } else { v["value"].clone() }));
+            Ok(())
+        }
+        Command::Receipt { request_id } => {
+            let client = Client::new(&cli.rpc)?;
+            let v = client.rpc("wisp_getReceipt", rpc_params![request_id.clone()]).await?;
+            if v.is_null() {
+                bail!("no receipt for {request_id} (not executed yet, or unknown)");
+            }
+            print(json_mode, &v, print_receipt);
+            Ok(())
+        }
+        Command::Block { index } => {
+            let client = Client::new(&cli.rpc)?;
+            let v = client.rpc("wisp_getBlock", rpc_params![index]).await?;
+            if v.is_null() {
+                bail!("no block {}", index.map(|i| i.to_string()).unwrap_or_default());
+            }
+            print(json_mode, &v, |b| {
+                println!("block {}  hash {}", b["index"], b["hash"].as_str().unwrap_or(""));
+                println!("  state root {}", b["stateRoot"].as_str().unwrap_or(""));
+                println!("  L1 block {} (DAA score {})  time {} ms", b["l1Block"].as_str().unwrap_or(""), b["l1DaaScore"].as_str().unwrap_or(""), b["timestampMs"].as_str().unwrap_or(""));
+                println!("  {} requests, {} gas", b["requestCount"], b["gasUsed"].as_str().unwrap_or(""));
+                for r in b["receipts"].as_array().into_iter().flatten() {
+                    print_receipt(r);
+                }
+            });
+            Ok(())
+        }
+        Command::Events { contract, from_block, to_block } => {
+            let client = Client::new(&cli.rpc)?;
+            let v = client.rpc("wisp_getEvents", rpc_params![from_block, to_block, contract]).await?;
+            print(json_mode, &v, |v| {
+                for e in v.as_array().into_iter().flatten() {
+                    println!("block {} {} {}: {}", e["blockIndex"], e["contract"].as_str().unwrap_or(""), e["topic"].as_str().unwrap_or(""), if e["fields"].is_null() { e["data"].clone() } else { e["fields"].clone() });
+                }
+            });
+            Ok(())
+        }
+        Command::Contracts => {
+            let client = Client::new(&cli.rpc)?;
+            let v = client.rpc("wisp_listContracts", rpc_params![]).await?;
+            print(json_mode, &v, |v| {
+                for c in v.as_array().into_iter().flatten() {
+                    println!("{}  {}{}", c["hname"].as_str().unwrap_or(""), c["name"].as_str().unwrap_or(""), if c["core"] == true { "  (core)" } else { "" });
+                }
+            });
+            Ok(())
+        }
+        Command::Account(cmd) => account(cmd, &cli.rpc, json_mode).await,
+        Command::Proof { kind, subject, key, block, verify } => {
+            let client = Client::new(&cli.rpc)?;
+            let subject_value = match kind.as_str() {
+                "balance" | "nonce" => json!(agent_text(&subject)),
+                "contract" => json!([subject, key.clone().ok_or_else(|| anyhow!("`proof contract` needs a 0x-hex key"))?]),
+                other => bail!("unknown proof kind `{other}`: use balance, nonce or contract"),
+            };
+            let key_hex = client.rpc("wisp_stateKey", rpc_params![kind.clone(), subject_value]).await?["key"].as_str().unwrap_or_default().to_string();
+            let proof = if verify { client.verified_proof(&key_hex, block).await? } else { client.rpc("wisp_getProof", rpc_params![key_hex, block]).await? };
+            let mut out = proof.clone();
+            out["verified"] = json!(verify);
+            print(json_mode, &out, |p| {
+                println!("key {} at block {}", p["key"].as_str().unwrap_or(""), p["blockIndex"]);
+                println!("  value {}", if p["value"].is_null() { "absent".to_string() } else { p["value"].as_str().unwrap_or("").to_string() });
+                println!("  state root {}", p["stateRoot"].as_str().unwrap_or(""));
+                println!("  proof {} bytes", p["proof"].as_str().map(|s| s.len().saturating_sub(2) / 2).unwrap_or(0));
+                if verify {
+                    println!("✓ verified locally: the header hashes to the block hash and the proof leads to its state root");
+                }
+            });
+            Ok(())
+        }
+        Command::Doctor => doctor(&cli.rpc, json_mode).await,
+    }
+}
+
+/// Replaces account names (`dev1`) in argument strings by their addresses.
+fn resolve_names(v: Value) -> Value {
+    match v {
+        Value::String(s) => {
+            let resolved = agent_text(&s);
+            Value::String(resolved)
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(resolve_names).collect()),
+        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, resolve_names(v))).collect()),
+        other => other,
+    }
+}
+
+async fn account(cmd: AccountCommand, rpc: &str, json_mode: bool) -> Result<()> {
+    let mut store = keystore()?;
+    match cmd {
+        AccountCommand::New { name } => {
+            let name = name.unwrap_or_else(|| format!("account{}", store.accounts.len()));
+            let key = store.create(&name)?.x_only_key()?;
+            store.save()?;
+            let address = wisp_l1::address_of(&key, wisp_l1::Prefix::Simnet).to_string();
+            print(json_mode, &json!({ "name": name, "address": address, "keystore": store.path().display().to_string() }), |v| {
+                println!("created `{}`: {}", v["name"].as_str().unwrap_or(""), v["address"].as_str().unwrap_or(""));
+                println!("  key stored in {}", v["keystore"].as_str().unwrap_or(""));
+            });
+        }
+        AccountCommand::List => {
+            let list: Vec<Value> = store
+                .accounts
+                .iter()
+                .map(|a| json!({ "name": a.name, "address": a.x_only_key().map(|k| wisp_l1::address_of(&k, wisp_l1::Prefix::Simnet).to_string()).unwrap_or_default(), "devnetOnly": a.devnet_only }))
+                .collect();
+            print(json_mode, &Value::Array(list), |v| {
+                for a in v.as_array().into_iter().flatten() {
+                    println!("{:10} {}{}", a["name"].as_str().unwrap_or(""), a["address"].as_str().unwrap_or(""), if a["devnetOnly"] == true { "  (devnet only)" } else { "" });
+                }
+            });
+        }
+        AccountCommand::Balance { who } => {
+            let client = Client::new(rpc)?;
+            let agent = agent_text(&who);
+            let v = client.rpc("wisp_getBalance", rpc_params![agent.clone()]).await?;
+            let sompi: u64 = v.as_str().and_then(|s| s.parse().ok()).unwrap_or(0);
+            print(json_mode, &json!({ "agent": agent, "balanceSompi": sompi.to_string() }), |_| {
+                println!("{agent}: {sompi} sompi ({}.{:08} KAS) on chain", sompi / 100_000_000, sompi % 100_000_000);
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn doctor(rpc: &str, json_mode: bool) -> Result<()> {
+    let wasm_target = std::process::Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == "wasm32-unknown-unknown"))
+        .unwrap_or(false);
+    let cargo = std::process::Command::new("cargo").arg("--version").output().ok().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let client = Client::new(rpc)?;
+    let node = client.chain_info().await;
+    let l1 = match &node {
+        Ok(info) => match info["l1RpcUrl"].as_str() {
+            Some(url) => Some(wisp_l1::L1Client::connect(url, Duration::from_secs(3)).await.map(|_| url.to_string()).map_err(|e| e.to_string())),
+            None => None,
+        },
+        Err(_) => None,
+    };
+    let report = json!({
+        "wispVersion": env!("CARGO_PKG_VERSION"),
+        "kaspaCrates": "2.1.0",
+        "wasmi": "2.0.0",
+        "wispHome": wisp_home().display().to_string(),
+        "keystore": wisp_home().join("accounts.json").display().to_string(),
+        "defaultDevnetDataDir": wisp_home().join("devnet").display().to_string(),
+        "cargo": cargo,
+        "wasm32Target": wasm_target,
+        "rpc": rpc,
+        "node": node.as_ref().map(|i| json!({"chainId": i["chainId"], "head": i["head"]["index"], "devnet": i["devnet"]})).map_err(|e| e.to_string()).unwrap_or_else(|e| json!({"error": e})),
+        "kaspa": l1.map(|r| r.map(|u| json!({"url": u, "reachable": true})).unwrap_or_else(|e| json!({"reachable": false, "error": e}))),
+    });
+    print(json_mode, &report, |r| {
+        println!("wisp {} (kaspa crates {}, wasmi {})", r["wispVersion"].as_str().unwrap_or(""), r["kaspaCrates"].as_str().unwrap_or(""), r["wasmi"].as_str().unwrap_or(""));
+        println!("  home      {}", r["wispHome"].as_str().unwrap_or(""));
+        println!("  keystore  {}", r["keystore"].as_str().unwrap_or(""));
+        println!("  cargo     {}", r["cargo"].as_str().unwrap_or("not found (needed by `wisp build`)"));
+        println!("  wasm32    {}", if r["wasm32Target"] == true { "installed" } else { "missing: rustup target add wasm32-unknown-unknown" });
+        match r["node"].get("error") {
+            Some(e) => println!("  node      {} unreachable: {}", r["rpc"].as_str().unwrap_or(""), e.as_str().unwrap_or("")),
+            None => println!("  node      {} chain {} at block {}", r["rpc"].as_str().unwrap_or(""), r["node"]["chainId"].as_str().unwrap_or(""), r["node"]["head"]),
+        }
+        if !r["kaspa"].is_null() {
+            println!("  kaspa     {}", if r["kaspa"]["reachable"] == true { format!("{} reachable", r["kaspa"]["url"].as_str().unwrap_or("")) } else { format!("unreachable: {}", r["kaspa"]["error"].as_str().unwrap_or("")) });
+        }
+    });
+    Ok(())
+}
+
+async fn devnet(args: DevnetArgs, json_mode: bool) -> Result<()> {
+    let data_dir = args.data_dir.unwrap_or_else(|| wisp_home().join("devnet"));
+    let rpc_addr: SocketAddr = format!("127.0.0.1:{}", args.port).parse()?;
+    eprintln!("wisp devnet: starting (data in {})", data_dir.display());
+    let devnet = Devnet::start(DevnetConfig {
+        data_dir: data_dir.clone(),
+        fresh: args.fresh,
+        block_time: parse_duration(&args.block_time)?,
+        rpc_addr,
+        accounts: args.accounts,
+        keystore: Some(wisp_home().join("accounts.json")),
+    })
+    .await?;
+    let client = Client::new(&devnet.rpc_url())?;
+    let info = client.chain_info().await?;
+    let accounts: Vec<Value> = devnet
+        .accounts()
+        .iter()
+        .map(|a| {
+            let key = a.x_only_key().unwrap_or_default();
+            json!({ "name": a.name, "address": wisp_l1::address_of(&key, wisp_l1::Prefix::Simnet).to_string(), "secretKey": a.secret_hex })
+        })
+        .collect();
+    let summary = json!({ "rpc": devnet.rpc_url(), "ws": devnet.ws_url(), "chain": info, "accounts": accounts, "dataDir": data_dir.display().to_string() });
+    print(json_mode, &summary, |s| {
+        println!();
+        println!("Wisp devnet is running");
+        println!("  RPC        {} (WebSocket {})", s["rpc"].as_str().unwrap_or(""), s["ws"].as_str().unwrap_or(""));
+        println!("  chain id   {}", s["chain"]["chainId"].as_str().unwrap_or(""));
+        println!("  head       block {}", s["chain"]["head"]["index"]);
+        println!("  deposits   {}", s["chain"]["depositAddress"].as_str().unwrap_or(""));
+        println!("  Kaspa      simnet wRPC at {}", s["chain"]["l1RpcUrl"].as_str().unwrap_or(""));
+        println!();
+        println!("Dev accounts — DEVNET ONLY, these keys are public; never send real funds to them:");
+        for a in s["accounts"].as_array().into_iter().flatten() {
+            println!("  {:5} {}", a["name"].as_str().unwrap_or(""), a["address"].as_str().unwrap_or(""));
+            println!("        secret key {}", a["secretKey"].as_str().unwrap_or(""));
+        }
+        println!("  (imported into {} as dev0…)", wisp_home().join("accounts.json").display());
+    });
+    if args.demo {
+        demo(&client).await?;
+    }
+    if !json_mode && !args.exit {
+        println!();
+        println!("Next steps (in another terminal):");
+        println!("  wisp deploy contracts/token --name token --init '[\"My Token\", \"MTK\", 18, \"1000000\"]'");
+        println!("  wisp call token transfer '[\"dev1\", \"100\"]'");
+        println!("  wisp view token balance_of '[\"dev1\"]'");
+        println!("  wisp proof balance dev0 --verify");
+        println!("Press Ctrl-C to stop; `wisp devnet` again continues this chain (--fresh starts over).");
+    }
+    if !args.exit {
+        tokio::signal::ctrl_c().await?;
+        eprintln!("stopping…");
+    }
+    devnet.stop().await;
+    Ok(())
+}
+
+async fn demo(client: &Client) -> Result<()> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../contracts/token");
+    println!();
+    println!("Demo: build, deploy and use the example token");
+    let code = load_code(&dir)?;
+    let dev0 = signer("dev0")?;
+    let dev1 = agent_text("dev1");
+    let options = CallOptions { gas_budget: 50_000_000, ..Default::default() };
+    let r = client.deploy(&dev0, "demo_token", &code, &json!(["Demo Token", "DMO", 18, "1000000"]), &options).await?;
+    println!("$ wisp deploy contracts/token --name demo_token --init '[\"Demo Token\", \"DMO\", 18, \"1000000\"]'");
+    print_receipt(&r);
+    println!("$ wisp call demo_token transfer '[\"dev1\", \"250\"]'");
+    let r = client.call(&dev0, "demo_token", "transfer", &json!([dev1, "250"]), &CallOptions::default()).await?;
+    print_receipt(&r);
+    println!("$ wisp view demo_token balance_of '[\"dev1\"]'");
+    let v = client.view("demo_token", "balance_of", &json!([dev1])).await?;
+    println!("{}", v["value"]);
+    Ok(())
+}

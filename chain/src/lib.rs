@@ -647,7 +647,11 @@ impl Chain {
     ///
     /// # Errors
     /// [`ChainError::State`] if reading or writing state fails; then nothing was committed.
-    pub fn execute_block_with_meta(&self, inputs: BlockInputs, meta: &[(&str, Vec<u8>)]) -> Result<BlockOutput> {
+    pub fn execute_block_with_meta(
+        &self,
+        inputs: BlockInputs,
+        meta: &[(&str, Vec<u8>)],
+    ) -> Result<BlockOutput> {
         let parent = self.head()?;
         let index = parent.index + 1;
         let timestamp_ms = inputs.l1.timestamp_ms.max(parent.timestamp_ms);

@@ -35,7 +35,12 @@ pub struct CallOptions {
 
 impl Default for CallOptions {
     fn default() -> Self {
-        CallOptions { transfer_sompi: 0, gas_budget: DEFAULT_GAS_BUDGET, on_ledger: false, deposit_sompi: 0 }
+        CallOptions {
+            transfer_sompi: 0,
+            gas_budget: DEFAULT_GAS_BUDGET,
+            on_ledger: false,
+            deposit_sompi: 0,
+        }
     }
 }
 
@@ -55,21 +60,37 @@ impl Client {
             .max_response_size(64 * 1024 * 1024)
             .build(url)
             .with_context(|| format!("bad RPC URL {url}"))?;
-        Ok(Client { http, url: url.to_string() })
+        Ok(Client {
+            http,
+            url: url.to_string(),
+        })
     }
 
     /// Calls a method with positional parameters.
     ///
     /// # Errors
     /// The node's error (with its message), or a connection error naming the URL.
-    pub async fn rpc(&self, method: &str, params: jsonrpsee::core::params::ArrayParams) -> Result<Value> {
-        self.http.request(method, params).await.map_err(|e| match e {
-            jsonrpsee::core::ClientError::Call(obj) => {
-                let data = obj.data().map(|d| format!(" {}", d.get())).unwrap_or_default();
-                anyhow!("{method}: {} (code {}){data}", obj.message(), obj.code())
-            }
-            other => anyhow!("{method} at {}: {other} (is `wisp devnet` running? set --rpc or WISP_RPC)", self.url),
-        })
+    pub async fn rpc(
+        &self,
+        method: &str,
+        params: jsonrpsee::core::params::ArrayParams,
+    ) -> Result<Value> {
+        self.http
+            .request(method, params)
+            .await
+            .map_err(|e| match e {
+                jsonrpsee::core::ClientError::Call(obj) => {
+                    let data = obj
+                        .data()
+                        .map(|d| format!(" {}", d.get()))
+                        .unwrap_or_default();
+                    anyhow!("{method}: {} (code {}){data}", obj.message(), obj.code())
+                }
+                other => anyhow!(
+                    "{method} at {}: {other} (is `wisp devnet` running? set --rpc or WISP_RPC)",
+                    self.url
+                ),
+            })
     }
 
     /// `wisp_chainInfo`.
@@ -82,7 +103,10 @@ impl Client {
 
     async fn chain_id(&self) -> Result<ChainId> {
         let info = self.chain_info().await?;
-        info["chainId"].as_str().and_then(ChainId::from_hex).ok_or_else(|| anyhow!("node returned no chain id"))
+        info["chainId"]
+            .as_str()
+            .and_then(ChainId::from_hex)
+            .ok_or_else(|| anyhow!("node returned no chain id"))
     }
 
     /// The interface of a contract (`null` if it has none).
@@ -94,10 +118,27 @@ impl Client {
         Ok(serde_json::from_value(v).ok())
     }
 
-    async fn encode(&self, contract: &str, function: &str, kind: &str, args: &Value) -> Result<(Hname, Vec<u8>)> {
-        let v = self.rpc("wisp_encodeArgs", rpc_params![contract, function, kind, args]).await?;
-        let hname = v["contract"].as_str().and_then(Hname::from_hex).ok_or_else(|| anyhow!("node returned no hname"))?;
-        let args = v["args"].as_str().and_then(from_hex).ok_or_else(|| anyhow!("node returned no args"))?;
+    async fn encode(
+        &self,
+        contract: &str,
+        function: &str,
+        kind: &str,
+        args: &Value,
+    ) -> Result<(Hname, Vec<u8>)> {
+        let v = self
+            .rpc(
+                "wisp_encodeArgs",
+                rpc_params![contract, function, kind, args],
+            )
+            .await?;
+        let hname = v["contract"]
+            .as_str()
+            .and_then(Hname::from_hex)
+            .ok_or_else(|| anyhow!("node returned no hname"))?;
+        let args = v["args"]
+            .as_str()
+            .and_then(from_hex)
+            .ok_or_else(|| anyhow!("node returned no args"))?;
         Ok((hname, args))
     }
 
@@ -106,23 +147,42 @@ impl Client {
     ///
     /// # Errors
     /// If the node refuses the request (bad nonce, funds...) or no receipt arrives in 60 s.
-    pub async fn call(&self, keypair: &secp256k1::Keypair, contract: &str, function: &str, args: &Value, options: &CallOptions) -> Result<Value> {
+    pub async fn call(
+        &self,
+        keypair: &secp256k1::Keypair,
+        contract: &str,
+        function: &str,
+        args: &Value,
+        options: &CallOptions,
+    ) -> Result<Value> {
         let (target, args) = self.encode(contract, function, "entry", args).await?;
-        let receipt = self.send_call(keypair, target, function, args, options).await?;
+        let receipt = self
+            .send_call(keypair, target, function, args, options)
+            .await?;
         Ok(self.decorate(receipt, contract, function).await)
     }
 
     async fn decorate(&self, mut receipt: Value, contract: &str, function: &str) -> Value {
         if let Ok(Some(interface)) = self.interface(contract).await {
             if let Some(f) = interface.function(function, wisp_core::CallKind::Entry) {
-                let data = receipt["returnData"].as_str().and_then(from_hex).unwrap_or_default();
+                let data = receipt["returnData"]
+                    .as_str()
+                    .and_then(from_hex)
+                    .unwrap_or_default();
                 if receipt["status"] == "success" {
-                    if let Ok(v) = wisp_core::json::decode_return(f.returns.as_ref(), &data, &wisp_core::json::RawAgentFormat) {
+                    if let Ok(v) = wisp_core::json::decode_return(
+                        f.returns.as_ref(),
+                        &data,
+                        &wisp_core::json::RawAgentFormat,
+                    ) {
                         receipt["returnValue"] = v;
                     }
                 }
             }
-            if let Some(err) = receipt.get_mut("error").filter(|e| e["level"] == "contract") {
+            if let Some(err) = receipt
+                .get_mut("error")
+                .filter(|e| e["level"] == "contract")
+            {
                 let code = err["code"].as_u64().unwrap_or(0) as u32;
                 if let Some(name) = interface.error_name(code) {
                     err["name"] = Value::String(name.to_string());
@@ -136,27 +196,51 @@ impl Client {
     ///
     /// # Errors
     /// As [`Client::call`].
-    pub async fn send_call(&self, keypair: &secp256k1::Keypair, target: Hname, function: &str, args: Vec<u8>, options: &CallOptions) -> Result<Value> {
+    pub async fn send_call(
+        &self,
+        keypair: &secp256k1::Keypair,
+        target: Hname,
+        function: &str,
+        args: Vec<u8>,
+        options: &CallOptions,
+    ) -> Result<Value> {
         let chain = self.chain_id().await?;
         let body = RequestBody {
             chain,
-            call: Call { target, entry_point: Hname::of(function), args, transfer_sompi: options.transfer_sompi },
+            call: Call {
+                target,
+                entry_point: Hname::of(function),
+                args,
+                transfer_sompi: options.transfer_sompi,
+            },
             gas_budget: options.gas_budget,
             access_list: None,
         };
         let request_id = if options.on_ledger {
-            self.send_on_ledger(keypair, vec![body], options.deposit_sompi).await?
+            self.send_on_ledger(keypair, vec![body], options.deposit_sompi)
+                .await?
         } else {
             let sender = wisp_core::AgentId::Address(keypair.x_only_public_key().0.serialize());
-            let nonce_info = self.rpc("wisp_getNonce", rpc_params![sender.to_raw_string()]).await?;
-            let next: u64 = nonce_info["next"].as_str().and_then(|s| s.parse().ok()).unwrap_or(0);
+            let nonce_info = self
+                .rpc("wisp_getNonce", rpc_params![sender.to_raw_string()])
+                .await?;
+            let next: u64 = nonce_info["next"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
             let pending = nonce_info["pending"].as_u64().unwrap_or(0);
             let signed = wisp_chain::sign_request(body, keypair, next + pending);
             let bytes = borsh::to_vec(&signed)?;
-            let v = self.rpc("wisp_sendRequest", rpc_params![hex0x(&bytes)]).await?;
-            v["requestId"].as_str().and_then(Hash32::from_hex).ok_or_else(|| anyhow!("node returned no request id"))?
+            let v = self
+                .rpc("wisp_sendRequest", rpc_params![hex0x(&bytes)])
+                .await?;
+            v["requestId"]
+                .as_str()
+                .and_then(Hash32::from_hex)
+                .ok_or_else(|| anyhow!("node returned no request id"))?
         };
-        self.wait_receipt(&request_id, Duration::from_secs(60)).await
+        self.wait_receipt(&request_id, Duration::from_secs(60))
+            .await
     }
 
     /// Sends `requests` (and a deposit) in one Kaspa lane transaction paid by `keypair`'s L1
@@ -164,18 +248,31 @@ impl Client {
     ///
     /// # Errors
     /// If the L1 wallet lacks coins or kaspad refuses the transaction.
-    pub async fn send_on_ledger(&self, keypair: &secp256k1::Keypair, requests: Vec<RequestBody>, deposit_sompi: u64) -> Result<Hash32> {
+    pub async fn send_on_ledger(
+        &self,
+        keypair: &secp256k1::Keypair,
+        requests: Vec<RequestBody>,
+        deposit_sompi: u64,
+    ) -> Result<Hash32> {
         let info = self.chain_info().await?;
-        let l1_url = info["l1RpcUrl"].as_str().ok_or_else(|| anyhow!("the node did not say where its Kaspa node is"))?;
-        let deposit_address = info["depositAddress"].as_str().ok_or_else(|| anyhow!("the node has no deposit address"))?;
+        let l1_url = info["l1RpcUrl"]
+            .as_str()
+            .ok_or_else(|| anyhow!("the node did not say where its Kaspa node is"))?;
+        let deposit_address = info["depositAddress"]
+            .as_str()
+            .ok_or_else(|| anyhow!("the node has no deposit address"))?;
         let maturity = info["l1CoinbaseMaturity"].as_u64().unwrap_or(1000);
-        let address = kaspa_addresses::Address::try_from(deposit_address).map_err(|e| anyhow!("deposit address {deposit_address}: {e}"))?;
+        let address = kaspa_addresses::Address::try_from(deposit_address)
+            .map_err(|e| anyhow!("deposit address {deposit_address}: {e}"))?;
         let l1 = wisp_l1::L1Client::connect(l1_url, Duration::from_secs(10)).await?;
         let wallet = wisp_l1::Wallet::new(*keypair, address.prefix);
         let params = wisp_l1::simnet_params(maturity);
         let mut outputs = Vec::new();
         if deposit_sompi > 0 {
-            outputs.push((kaspa_txscript::pay_to_address_script(&address), deposit_sompi));
+            outputs.push((
+                kaspa_txscript::pay_to_address_script(&address),
+                deposit_sompi,
+            ));
         }
         let payload = LanePayload { requests }.encode();
         let lane = kaspa_consensus_core::subnets::SubnetworkId::from(wisp_core::LANE_ID);
@@ -191,7 +288,9 @@ impl Client {
     pub async fn wait_receipt(&self, id: &Hash32, timeout: Duration) -> Result<Value> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let receipt = self.rpc("wisp_getReceipt", rpc_params![hex0x(&id.0)]).await?;
+            let receipt = self
+                .rpc("wisp_getReceipt", rpc_params![hex0x(&id.0)])
+                .await?;
             if !receipt.is_null() {
                 return Ok(receipt);
             }
@@ -207,24 +306,43 @@ impl Client {
     ///
     /// # Errors
     /// If the module is invalid, the arguments do not fit, or the node refuses the request.
-    pub async fn deploy(&self, keypair: &secp256k1::Keypair, name: &str, code: &[u8], init_args: &Value, options: &CallOptions) -> Result<Value> {
-        let validated = wisp_vm::validate(code, &wisp_vm::ValidationLimits::default()).map_err(|e| anyhow!("{e}"))?;
-        let init = match validated.interface().and_then(|i| i.function("init", wisp_core::CallKind::Entry)) {
+    pub async fn deploy(
+        &self,
+        keypair: &secp256k1::Keypair,
+        name: &str,
+        code: &[u8],
+        init_args: &Value,
+        options: &CallOptions,
+    ) -> Result<Value> {
+        let validated = wisp_vm::validate(code, &wisp_vm::ValidationLimits::default())
+            .map_err(|e| anyhow!("{e}"))?;
+        let init = match validated
+            .interface()
+            .and_then(|i| i.function("init", wisp_core::CallKind::Entry))
+        {
             Some(f) => {
-                let agents = LocalAgents { prefix: self.prefix().await? };
-                wisp_core::json::encode_args(&f.params, init_args, &agents).map_err(|e| anyhow!("init args: {e}"))?
+                let agents = LocalAgents {
+                    prefix: self.prefix().await?,
+                };
+                wisp_core::json::encode_args(&f.params, init_args, &agents)
+                    .map_err(|e| anyhow!("init args: {e}"))?
             }
-            None if init_args.is_null() || init_args.as_array().is_some_and(Vec::is_empty) => Vec::new(),
+            None if init_args.is_null() || init_args.as_array().is_some_and(Vec::is_empty) => {
+                Vec::new()
+            }
             None => bail!("the module has no embedded interface; pass no init args"),
         };
         let args = borsh::to_vec(&(name.to_string(), code.to_vec(), init))?;
-        self.send_call(keypair, Hname::of("root"), "deploy", args, options).await
+        self.send_call(keypair, Hname::of("root"), "deploy", args, options)
+            .await
     }
 
     async fn prefix(&self) -> Result<kaspa_addresses::Prefix> {
         let info = self.chain_info().await?;
         let address = info["depositAddress"].as_str().unwrap_or("kaspasim:");
-        Ok(kaspa_addresses::Address::try_from(address).map(|a| a.prefix).unwrap_or(kaspa_addresses::Prefix::Simnet))
+        Ok(kaspa_addresses::Address::try_from(address)
+            .map(|a| a.prefix)
+            .unwrap_or(kaspa_addresses::Prefix::Simnet))
     }
 
     /// Calls a view; returns `{value, data, gasUsed}`.
@@ -232,7 +350,8 @@ impl Client {
     /// # Errors
     /// As [`Client::rpc`].
     pub async fn view(&self, contract: &str, function: &str, args: &Value) -> Result<Value> {
-        self.rpc("wisp_callView", rpc_params![contract, function, args]).await
+        self.rpc("wisp_callView", rpc_params![contract, function, args])
+            .await
     }
 
     /// Fetches a proof of `key` at `block` (head if `None`) and verifies it locally.
@@ -244,7 +363,9 @@ impl Client {
     /// # Errors
     /// If the proof does not verify (the message says which check failed).
     pub async fn verified_proof(&self, key_hex: &str, block: Option<u64>) -> Result<Value> {
-        let proof = self.rpc("wisp_getProof", rpc_params![key_hex, block]).await?;
+        let proof = self
+            .rpc("wisp_getProof", rpc_params![key_hex, block])
+            .await?;
         verify_proof_json(&proof)?;
         Ok(proof)
     }
@@ -256,8 +377,19 @@ impl Client {
 /// Which check failed.
 pub fn verify_proof_json(proof: &Value) -> Result<()> {
     let b = &proof["block"];
-    let h = |field: &str| -> Result<Hash32> { b[field].as_str().and_then(Hash32::from_hex).ok_or_else(|| anyhow!("proof: block.{field} missing")) };
-    let n = |field: &str| -> Result<u64> { b[field].as_str().and_then(|s| s.parse().ok()).or_else(|| b[field].as_u64()).ok_or_else(|| anyhow!("proof: block.{field} missing")) };
+    let h = |field: &str| -> Result<Hash32> {
+        b[field]
+            .as_str()
+            .and_then(Hash32::from_hex)
+            .ok_or_else(|| anyhow!("proof: block.{field} missing"))
+    };
+    let n = |field: &str| -> Result<u64> {
+        b[field]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .or_else(|| b[field].as_u64())
+            .ok_or_else(|| anyhow!("proof: block.{field} missing"))
+    };
     let header = wisp_core::BlockHeader {
         chain: ChainId(h("chainId")?.0),
         index: n("index")?,
@@ -274,13 +406,28 @@ pub fn verify_proof_json(proof: &Value) -> Result<()> {
     if header.hash() != h("hash")? {
         bail!("the block header does not hash to the block hash the node reported");
     }
-    let key = proof["key"].as_str().and_then(from_hex).ok_or_else(|| anyhow!("proof: key missing"))?;
+    let key = proof["key"]
+        .as_str()
+        .and_then(from_hex)
+        .ok_or_else(|| anyhow!("proof: key missing"))?;
     let value = match &proof["value"] {
         Value::Null => None,
-        v => Some(v.as_str().and_then(from_hex).ok_or_else(|| anyhow!("proof: value is not hex"))?),
+        v => Some(
+            v.as_str()
+                .and_then(from_hex)
+                .ok_or_else(|| anyhow!("proof: value is not hex"))?,
+        ),
     };
-    let bytes = proof["proof"].as_str().and_then(from_hex).ok_or_else(|| anyhow!("proof: proof bytes missing"))?;
-    wisp_state::verify_proof(header.state_root, &key, value.as_deref(), &wisp_state::StateProof(bytes))?;
+    let bytes = proof["proof"]
+        .as_str()
+        .and_then(from_hex)
+        .ok_or_else(|| anyhow!("proof: proof bytes missing"))?;
+    wisp_state::verify_proof(
+        header.state_root,
+        &key,
+        value.as_deref(),
+        &wisp_state::StateProof(bytes),
+    )?;
     Ok(())
 }
 
@@ -293,7 +440,9 @@ pub struct LocalAgents {
 impl wisp_core::json::AgentFormat for LocalAgents {
     fn parse(&self, text: &str) -> Option<wisp_core::AgentId> {
         if let Ok(a) = kaspa_addresses::Address::try_from(text) {
-            return Some(wisp_core::AgentId::Address(a.payload.as_slice().try_into().ok()?));
+            return Some(wisp_core::AgentId::Address(
+                a.payload.as_slice().try_into().ok()?,
+            ));
         }
         wisp_core::AgentId::from_raw_string(text)
     }

@@ -61,11 +61,15 @@ pub struct Devnet {
     accounts: Vec<StoredAccount>,
     miner: Option<tokio::task::JoinHandle<()>>,
     stop: tokio::sync::watch::Sender<bool>,
+    genesis: Genesis,
 }
 
 fn keypair(hex: &str) -> Result<secp256k1::Keypair> {
     let bytes = from_hex(hex).context("devnet.json: bad key")?;
-    Ok(secp256k1::Keypair::from_seckey_slice(secp256k1::SECP256K1, &bytes)?)
+    Ok(secp256k1::Keypair::from_seckey_slice(
+        secp256k1::SECP256K1,
+        &bytes,
+    )?)
 }
 
 /// Progress lines for people (stderr), so stdout stays clean for `--json`.
@@ -81,12 +85,17 @@ impl Devnet {
     /// If the data directory is unusable, kaspad does not come up, or funding fails.
     pub async fn start(config: DevnetConfig) -> Result<Devnet> {
         if !config.rpc_addr.ip().is_loopback() {
-            bail!("the devnet serves RPC on loopback only (got {})", config.rpc_addr);
+            bail!(
+                "the devnet serves RPC on loopback only (got {})",
+                config.rpc_addr
+            );
         }
         if config.fresh && config.data_dir.exists() {
-            std::fs::remove_dir_all(&config.data_dir).with_context(|| format!("removing {}", config.data_dir.display()))?;
+            std::fs::remove_dir_all(&config.data_dir)
+                .with_context(|| format!("removing {}", config.data_dir.display()))?;
         }
-        std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating {}", config.data_dir.display()))?;
         let keys_path = config.data_dir.join("devnet.json");
         let first_start = !keys_path.exists();
         let keys: DevnetKeys = if first_start {
@@ -95,14 +104,22 @@ impl Devnet {
                 genesis_timestamp_ms: 0,
                 custody_secret: to_hex(&random_secret()),
                 miner_secret: to_hex(&random_secret()),
-                accounts: (0..config.accounts.max(1)).map(|_| to_hex(&random_secret())).collect(),
+                accounts: (0..config.accounts.max(1))
+                    .map(|_| to_hex(&random_secret()))
+                    .collect(),
             };
-            std::fs::write(&keys_path, serde_json::to_string_pretty(&keys)?).with_context(|| format!("writing {}", keys_path.display()))?;
+            std::fs::write(&keys_path, serde_json::to_string_pretty(&keys)?)
+                .with_context(|| format!("writing {}", keys_path.display()))?;
             keys
         } else {
-            serde_json::from_str(&std::fs::read_to_string(&keys_path)?).with_context(|| format!("{} is damaged; restart with --fresh", keys_path.display()))?
+            serde_json::from_str(&std::fs::read_to_string(&keys_path)?).with_context(|| {
+                format!("{} is damaged; restart with --fresh", keys_path.display())
+            })?
         };
-        progress(&format!("starting Kaspa simnet node in {}", config.data_dir.join("kaspad").display()));
+        progress(&format!(
+            "starting Kaspa simnet node in {}",
+            config.data_dir.join("kaspad").display()
+        ));
         let simnet = SimnetNode::start(&SimnetConfig {
             app_dir: config.data_dir.join("kaspad"),
             rpc_port: 0,
@@ -114,23 +131,50 @@ impl Devnet {
             .accounts
             .iter()
             .enumerate()
-            .map(|(i, s)| StoredAccount { name: format!("dev{i}"), secret_hex: s.clone(), devnet_only: true })
+            .map(|(i, s)| StoredAccount {
+                name: format!("dev{i}"),
+                secret_hex: s.clone(),
+                devnet_only: true,
+            })
             .collect();
         let owner = AgentId::Address(accounts[0].x_only_key()?);
-        let genesis = Genesis { name: keys.chain_name.clone(), owner, params: ChainParams::default(), timestamp_ms: keys.genesis_timestamp_ms };
-        let chain = Chain::open(&config.data_dir.join("chain"), &genesis, wisp_vm::VmConfig::default())?;
+        let genesis = Genesis {
+            name: keys.chain_name.clone(),
+            owner,
+            params: ChainParams::default(),
+            timestamp_ms: keys.genesis_timestamp_ms,
+        };
+        let chain = Chain::open(
+            &config.data_dir.join("chain"),
+            &genesis,
+            wisp_vm::VmConfig::default(),
+        )?;
+        let genesis_copy = genesis.clone();
         let custody = Wallet::new(keypair(&keys.custody_secret)?, Prefix::Simnet);
         let miner = Wallet::new(keypair(&keys.miner_secret)?, Prefix::Simnet);
         let params = wisp_l1::simnet_params(DEVNET_COINBASE_MATURITY);
         let head = chain.head()?;
-        let node = Node::new(chain, keys.chain_name.clone(), l1, params.clone(), Prefix::Simnet, custody, Some(miner));
+        let node = Node::new(
+            chain,
+            keys.chain_name.clone(),
+            l1,
+            params.clone(),
+            Prefix::Simnet,
+            custody,
+            Some(miner),
+        );
         if first_start || head.index == 0 {
             fund(&node, &accounts, &params).await?;
         } else {
-            progress(&format!("resuming chain at block {} (state root {})", head.index, head.state_root));
+            progress(&format!(
+                "resuming chain at block {} (state root {})",
+                head.index, head.state_root
+            ));
             node.produce_block().await?;
         }
-        let (rpc, rpc_addr) = wisp_node::rpc::serve(node.clone(), config.rpc_addr).await.with_context(|| format!("cannot serve RPC on {}", config.rpc_addr))?;
+        let (rpc, rpc_addr) = wisp_node::rpc::serve(node.clone(), config.rpc_addr)
+            .await
+            .with_context(|| format!("cannot serve RPC on {}", config.rpc_addr))?;
         if let Some(path) = &config.keystore {
             let mut store = Keystore::load(path)?;
             for a in &accounts {
@@ -156,7 +200,16 @@ impl Devnet {
                 }
             })
         });
-        Ok(Devnet { node, simnet: Some(simnet), rpc: Some(rpc), rpc_addr, accounts, miner, stop })
+        Ok(Devnet {
+            node,
+            simnet: Some(simnet),
+            rpc: Some(rpc),
+            rpc_addr,
+            accounts,
+            miner,
+            stop,
+            genesis: genesis_copy,
+        })
     }
 
     /// `http://127.0.0.1:<port>`.
@@ -172,6 +225,11 @@ impl Devnet {
     /// The dev accounts (devnet-only keys).
     pub fn accounts(&self) -> &[StoredAccount] {
         &self.accounts
+    }
+
+    /// The chain's genesis (to open a fresh replica for replay).
+    pub fn genesis(&self) -> &Genesis {
+        &self.genesis
     }
 
     /// The node.
@@ -198,27 +256,59 @@ impl Devnet {
 
 /// Mines coinbases to every dev account, waits for maturity, and deposits
 /// [`DEV_DEPOSIT_SOMPI`] of each into the chain.
-async fn fund(node: &Arc<Node>, accounts: &[StoredAccount], params: &kaspa_consensus_core::config::params::Params) -> Result<()> {
-    progress(&format!("funding {} dev accounts on L1 (mining simnet blocks)", accounts.len()));
-    let wallets: Vec<Wallet> = accounts.iter().map(|a| Ok(Wallet::new(a.keypair()?, Prefix::Simnet))).collect::<Result<_>>()?;
+async fn fund(
+    node: &Arc<Node>,
+    accounts: &[StoredAccount],
+    params: &kaspa_consensus_core::config::params::Params,
+) -> Result<()> {
+    progress(&format!(
+        "funding {} dev accounts on L1 (mining simnet blocks)",
+        accounts.len()
+    ));
+    let wallets: Vec<Wallet> = accounts
+        .iter()
+        .map(|a| Ok(Wallet::new(a.keypair()?, Prefix::Simnet)))
+        .collect::<Result<_>>()?;
     let rounds = 6 * wallets.len() as u64 + DEVNET_COINBASE_MATURITY + 5;
     for i in 0..rounds {
-        node.l1().mine_block(&wallets[(i as usize) % wallets.len()].address()).await?;
+        node.l1()
+            .mine_block(&wallets[(i as usize) % wallets.len()].address())
+            .await?;
     }
     // Give the youngest coinbases time to mature.
     for _ in 0..DEVNET_COINBASE_MATURITY + 2 {
         node.l1().mine_block(&wallets[0].address()).await?;
     }
-    progress(&format!("depositing {} KAS per dev account into the chain", DEV_DEPOSIT_SOMPI / 100_000_000));
+    progress(&format!(
+        "depositing {} KAS per dev account into the chain",
+        DEV_DEPOSIT_SOMPI / 100_000_000
+    ));
     let lane = kaspa_consensus_core::subnets::SubnetworkId::from(wisp_core::LANE_ID);
     let deposit_script = kaspa_txscript::pay_to_address_script(&node.deposit_address());
     let payload = wisp_core::LanePayload { requests: vec![] }.encode();
     for wallet in &wallets {
-        wallet.send(node.l1(), params, lane, payload.clone(), &[(deposit_script.clone(), DEV_DEPOSIT_SOMPI)]).await?;
+        wallet
+            .send(
+                node.l1(),
+                params,
+                lane,
+                payload.clone(),
+                &[(deposit_script.clone(), DEV_DEPOSIT_SOMPI)],
+            )
+            .await?;
     }
     for _ in 0..100 {
         node.mine(1).await?;
-        let funded = accounts.iter().filter(|a| a.x_only_key().ok().and_then(|k| node.chain().balance(&AgentId::Address(k)).ok()).unwrap_or(0) >= DEV_DEPOSIT_SOMPI).count();
+        let funded = accounts
+            .iter()
+            .filter(|a| {
+                a.x_only_key()
+                    .ok()
+                    .and_then(|k| node.chain().balance(&AgentId::Address(k)).ok())
+                    .unwrap_or(0)
+                    >= DEV_DEPOSIT_SOMPI
+            })
+            .count();
         if funded == accounts.len() {
             return Ok(());
         }

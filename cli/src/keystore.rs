@@ -23,8 +23,10 @@ impl StoredAccount {
     /// # Errors
     /// If the stored secret is not a valid key.
     pub fn keypair(&self) -> Result<secp256k1::Keypair> {
-        let bytes = wisp_core::hash::from_hex(&self.secret_hex).ok_or_else(|| anyhow!("account {}: secret is not hex", self.name))?;
-        secp256k1::Keypair::from_seckey_slice(secp256k1::SECP256K1, &bytes).with_context(|| format!("account {}: not a valid secret key", self.name))
+        let bytes = wisp_core::hash::from_hex(&self.secret_hex)
+            .ok_or_else(|| anyhow!("account {}: secret is not hex", self.name))?;
+        secp256k1::Keypair::from_seckey_slice(secp256k1::SECP256K1, &bytes)
+            .with_context(|| format!("account {}: not a valid secret key", self.name))
     }
 
     /// The x-only public key (the Wisp agent and Kaspa P2PK payload).
@@ -47,7 +49,9 @@ pub fn wisp_home() -> PathBuf {
     if let Some(home) = std::env::var_os("WISP_HOME") {
         return PathBuf::from(home);
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
     home.join(".wisp")
 }
 
@@ -63,8 +67,10 @@ impl Keystore {
     /// If the file exists but cannot be read or parsed.
     pub fn load(path: &Path) -> Result<Keystore> {
         let mut store = if path.exists() {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            serde_json::from_str::<Keystore>(&text).with_context(|| format!("{} is not a Wisp keystore", path.display()))?
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            serde_json::from_str::<Keystore>(&text)
+                .with_context(|| format!("{} is not a Wisp keystore", path.display()))?
         } else {
             Keystore::default()
         };
@@ -89,7 +95,8 @@ impl Keystore {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         let text = serde_json::to_string_pretty(self)?;
-        std::fs::write(&self.path, text).with_context(|| format!("writing {}", self.path.display()))?;
+        std::fs::write(&self.path, text)
+            .with_context(|| format!("writing {}", self.path.display()))?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -130,7 +137,11 @@ impl Keystore {
         if self.accounts.iter().any(|a| a.name == name) {
             bail!("an account named `{name}` already exists");
         }
-        self.accounts.push(StoredAccount { name: name.into(), secret_hex: wisp_core::hash::to_hex(&random_secret()), devnet_only: false });
+        self.accounts.push(StoredAccount {
+            name: name.into(),
+            secret_hex: wisp_core::hash::to_hex(&random_secret()),
+            devnet_only: false,
+        });
         Ok(self.accounts.last().expect("just pushed"))
     }
 }

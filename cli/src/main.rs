@@ -16,7 +16,12 @@ use wisp_cli::keystore::{wisp_home, Keystore};
 #[command(name = "wisp", version, about = "Wisp: smart contracts on Kaspa — local devnet, build, deploy, call, proofs", long_about = None)]
 struct Cli {
     /// JSON-RPC endpoint of a Wisp node.
-    #[arg(long, global = true, env = "WISP_RPC", default_value = "http://127.0.0.1:8645")]
+    #[arg(
+        long,
+        global = true,
+        env = "WISP_RPC",
+        default_value = "http://127.0.0.1:8645"
+    )]
     rpc: String,
     /// Print machine-readable JSON instead of human output.
     #[arg(long, global = true)]
@@ -188,7 +193,9 @@ fn parse_duration(text: &str) -> Result<Option<Duration>> {
         Some(i) => text.split_at(i),
         None => (text, "ms"),
     };
-    let n: u64 = number.parse().with_context(|| format!("`{text}` is not a duration like 1s or 500ms"))?;
+    let n: u64 = number
+        .parse()
+        .with_context(|| format!("`{text}` is not a duration like 1s or 500ms"))?;
     let d = match unit {
         "ms" => Duration::from_millis(n),
         "s" => Duration::from_secs(n),
@@ -198,12 +205,17 @@ fn parse_duration(text: &str) -> Result<Option<Duration>> {
 }
 
 fn parse_json(text: &str) -> Result<Value> {
-    serde_json::from_str(text).with_context(|| format!("`{text}` is not JSON (quote strings: '[\"kaspasim:…\", \"100\"]')"))
+    serde_json::from_str(text).with_context(|| {
+        format!("`{text}` is not JSON (quote strings: '[\"kaspasim:…\", \"100\"]')")
+    })
 }
 
 fn print(json_mode: bool, value: &Value, human: impl FnOnce(&Value)) {
     if json_mode {
-        println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(value).unwrap_or_default()
+        );
     } else {
         human(value);
     }
@@ -211,18 +223,45 @@ fn print(json_mode: bool, value: &Value, human: impl FnOnce(&Value)) {
 
 fn print_receipt(r: &Value) {
     let ok = r["status"] == "success";
-    println!("{} request {}", if ok { "✓ success" } else { "✗ failed " }, r["requestId"].as_str().unwrap_or("?"));
-    println!("  block {}  gas used {}  fee {} sompi", r["blockIndex"], r["gasUsed"].as_str().unwrap_or("?"), r["feeSompi"].as_str().unwrap_or("?"));
+    println!(
+        "{} request {}",
+        if ok { "✓ success" } else { "✗ failed " },
+        r["requestId"].as_str().unwrap_or("?")
+    );
+    println!(
+        "  block {}  gas used {}  fee {} sompi",
+        r["blockIndex"],
+        r["gasUsed"].as_str().unwrap_or("?"),
+        r["feeSompi"].as_str().unwrap_or("?")
+    );
     if let Some(e) = r.get("error").filter(|e| !e.is_null()) {
-        let name = e["name"].as_str().filter(|n| !n.is_empty()).map(|n| format!(" ({n})")).unwrap_or_default();
-        println!("  error: {} error {}{name}: {}", e["level"].as_str().unwrap_or("?"), e["code"], e["message"].as_str().unwrap_or(""));
+        let name = e["name"]
+            .as_str()
+            .filter(|n| !n.is_empty())
+            .map(|n| format!(" ({n})"))
+            .unwrap_or_default();
+        println!(
+            "  error: {} error {}{name}: {}",
+            e["level"].as_str().unwrap_or("?"),
+            e["code"],
+            e["message"].as_str().unwrap_or("")
+        );
     }
     if let Some(v) = r.get("returnValue").filter(|v| !v.is_null()) {
         println!("  returned: {v}");
     }
     if let Some(events) = r["events"].as_array() {
         for e in events {
-            println!("  event {} {}: {}", e["contract"].as_str().unwrap_or("?"), e["topic"].as_str().unwrap_or("?"), if e["fields"].is_null() { e["data"].clone() } else { e["fields"].clone() });
+            println!(
+                "  event {} {}: {}",
+                e["contract"].as_str().unwrap_or("?"),
+                e["topic"].as_str().unwrap_or("?"),
+                if e["fields"].is_null() {
+                    e["data"].clone()
+                } else {
+                    e["fields"].clone()
+                }
+            );
         }
     }
 }
@@ -259,9 +298,19 @@ fn load_code(path: &Path) -> Result<Vec<u8>> {
 
 fn init_logs(format: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("WISP_LOG").unwrap_or_else(|_| EnvFilter::new("info,kaspa=warn,kaspad_lib=warn,kaspa_core=warn,jsonrpsee=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = if format == "json" { builder.json().try_init() } else { builder.try_init() };
+    let filter = EnvFilter::try_from_env("WISP_LOG").unwrap_or_else(|_| {
+        EnvFilter::new("info,kaspa=warn,kaspad_lib=warn,kaspa_core=warn,jsonrpsee=warn")
+    });
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    let _ = if format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 #[tokio::main]
@@ -281,16 +330,19 @@ async fn run(cli: Cli) -> Result<()> {
             devnet(args, json_mode).await
         }
         Command::Build { crate_dir, out } => {
-            let path = wisp_build::build_contract(&crate_dir, &wisp_build::BuildOptions::default())?;
+            let path =
+                wisp_build::build_contract(&crate_dir, &wisp_build::BuildOptions::default())?;
             let path = match out {
                 Some(out) => {
-                    std::fs::copy(&path, &out).with_context(|| format!("copying to {}", out.display()))?;
+                    std::fs::copy(&path, &out)
+                        .with_context(|| format!("copying to {}", out.display()))?;
                     out
                 }
                 None => path,
             };
             let bytes = std::fs::read(&path)?;
-            let validated = wisp_vm::validate(&bytes, &wisp_vm::ValidationLimits::default()).map_err(|e| anyhow!("the built module is not deployable: {e}"))?;
+            let validated = wisp_vm::validate(&bytes, &wisp_vm::ValidationLimits::default())
+                .map_err(|e| anyhow!("the built module is not deployable: {e}"))?;
             let v = json!({
                 "path": path.display().to_string(),
                 "sizeBytes": bytes.len(),
@@ -298,20 +350,47 @@ async fn run(cli: Cli) -> Result<()> {
                 "interface": validated.interface(),
             });
             print(json_mode, &v, |v| {
-                println!("built {} ({} bytes, code hash {})", v["path"].as_str().unwrap_or(""), v["sizeBytes"], v["codeHash"].as_str().unwrap_or(""));
+                println!(
+                    "built {} ({} bytes, code hash {})",
+                    v["path"].as_str().unwrap_or(""),
+                    v["sizeBytes"],
+                    v["codeHash"].as_str().unwrap_or("")
+                );
                 if let Some(functions) = v["interface"]["functions"].as_array() {
                     for f in functions {
-                        println!("  {} {}", f["kind"].as_str().unwrap_or(""), f["name"].as_str().unwrap_or(""));
+                        println!(
+                            "  {} {}",
+                            f["kind"].as_str().unwrap_or(""),
+                            f["name"].as_str().unwrap_or("")
+                        );
                     }
                 }
             });
             Ok(())
         }
-        Command::Deploy { code, name, init, tx } => {
+        Command::Deploy {
+            code,
+            name,
+            init,
+            tx,
+        } => {
             let client = Client::new(&cli.rpc)?;
             let bytes = load_code(&code)?;
-            let options = CallOptions { transfer_sompi: tx.transfer, gas_budget: tx.gas.max(50_000_000), on_ledger: tx.on_ledger, deposit_sompi: tx.deposit };
-            let receipt = client.deploy(&signer(&tx.from)?, &name, &bytes, &parse_json(&init)?, &options).await?;
+            let options = CallOptions {
+                transfer_sompi: tx.transfer,
+                gas_budget: tx.gas.max(50_000_000),
+                on_ledger: tx.on_ledger,
+                deposit_sompi: tx.deposit,
+            };
+            let receipt = client
+                .deploy(
+                    &signer(&tx.from)?,
+                    &name,
+                    &bytes,
+                    &parse_json(&init)?,
+                    &options,
+                )
+                .await?;
             print(json_mode, &receipt, |r| {
                 print_receipt(r);
                 if r["status"] == "success" {
@@ -323,25 +402,60 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Call { contract, function, args, tx } => {
+        Command::Call {
+            contract,
+            function,
+            args,
+            tx,
+        } => {
             let client = Client::new(&cli.rpc)?;
-            let options = CallOptions { transfer_sompi: tx.transfer, gas_budget: tx.gas, on_ledger: tx.on_ledger, deposit_sompi: tx.deposit };
-            let receipt = client.call(&signer(&tx.from)?, &contract, &function, &resolve_names(parse_json(&args)?), &options).await?;
+            let options = CallOptions {
+                transfer_sompi: tx.transfer,
+                gas_budget: tx.gas,
+                on_ledger: tx.on_ledger,
+                deposit_sompi: tx.deposit,
+            };
+            let receipt = client
+                .call(
+                    &signer(&tx.from)?,
+                    &contract,
+                    &function,
+                    &resolve_names(parse_json(&args)?),
+                    &options,
+                )
+                .await?;
             print(json_mode, &receipt, print_receipt);
             if receipt["status"] != "success" {
                 std::process::exit(2);
             }
             Ok(())
         }
-        Command::View { contract, function, args } => {
+        Command::View {
+            contract,
+            function,
+            args,
+        } => {
             let client = Client::new(&cli.rpc)?;
-            let v = client.view(&contract, &function, &resolve_names(parse_json(&args)?)).await?;
-            print(json_mode, &v, |v| println!("{}", if v["value"].is_null() { v["data"].clone() } else { v["value"].clone() }));
+            let v = client
+                .view(&contract, &function, &resolve_names(parse_json(&args)?))
+                .await?;
+            print(json_mode, &v, |v| {
+                println!(
+                    "{}",
+                    if v["value"].is_null() {
+                        v["data"].clone()
+                    } else {
+                        v["value"].clone()
+                    }
+                )
+            });
             Ok(())
         }
         Command::Receipt { request_id } => {
             let client = Client::new(&cli.rpc)?;
-            let v = client.rpc("wisp_getReceipt", rpc_params![request_id.clone()]).await?;
+            let v = client
+                .rpc("wisp_getReceipt", rpc_params![request_id.clone()])
+                .await?;
             if v.is_null() {
                 bail!("no receipt for {request_id} (not executed yet, or unknown)");
             }
@@ -352,25 +466,60 @@ async fn run(cli: Cli) -> Result<()> {
             let client = Client::new(&cli.rpc)?;
             let v = client.rpc("wisp_getBlock", rpc_params![index]).await?;
             if v.is_null() {
-                bail!("no block {}", index.map(|i| i.to_string()).unwrap_or_default());
+                bail!(
+                    "no block {}",
+                    index.map(|i| i.to_string()).unwrap_or_default()
+                );
             }
             print(json_mode, &v, |b| {
-                println!("block {}  hash {}", b["index"], b["hash"].as_str().unwrap_or(""));
+                println!(
+                    "block {}  hash {}",
+                    b["index"],
+                    b["hash"].as_str().unwrap_or("")
+                );
                 println!("  state root {}", b["stateRoot"].as_str().unwrap_or(""));
-                println!("  L1 block {} (DAA score {})  time {} ms", b["l1Block"].as_str().unwrap_or(""), b["l1DaaScore"].as_str().unwrap_or(""), b["timestampMs"].as_str().unwrap_or(""));
-                println!("  {} requests, {} gas", b["requestCount"], b["gasUsed"].as_str().unwrap_or(""));
+                println!(
+                    "  L1 block {} (DAA score {})  time {} ms",
+                    b["l1Block"].as_str().unwrap_or(""),
+                    b["l1DaaScore"].as_str().unwrap_or(""),
+                    b["timestampMs"].as_str().unwrap_or("")
+                );
+                println!(
+                    "  {} requests, {} gas",
+                    b["requestCount"],
+                    b["gasUsed"].as_str().unwrap_or("")
+                );
                 for r in b["receipts"].as_array().into_iter().flatten() {
                     print_receipt(r);
                 }
             });
             Ok(())
         }
-        Command::Events { contract, from_block, to_block } => {
+        Command::Events {
+            contract,
+            from_block,
+            to_block,
+        } => {
             let client = Client::new(&cli.rpc)?;
-            let v = client.rpc("wisp_getEvents", rpc_params![from_block, to_block, contract]).await?;
+            let v = client
+                .rpc(
+                    "wisp_getEvents",
+                    rpc_params![from_block, to_block, contract],
+                )
+                .await?;
             print(json_mode, &v, |v| {
                 for e in v.as_array().into_iter().flatten() {
-                    println!("block {} {} {}: {}", e["blockIndex"], e["contract"].as_str().unwrap_or(""), e["topic"].as_str().unwrap_or(""), if e["fields"].is_null() { e["data"].clone() } else { e["fields"].clone() });
+                    println!(
+                        "block {} {} {}: {}",
+                        e["blockIndex"],
+                        e["contract"].as_str().unwrap_or(""),
+                        e["topic"].as_str().unwrap_or(""),
+                        if e["fields"].is_null() {
+                            e["data"].clone()
+                        } else {
+                            e["fields"].clone()
+                        }
+                    );
                 }
             });
             Ok(())
@@ -380,28 +529,71 @@ async fn run(cli: Cli) -> Result<()> {
             let v = client.rpc("wisp_listContracts", rpc_params![]).await?;
             print(json_mode, &v, |v| {
                 for c in v.as_array().into_iter().flatten() {
-                    println!("{}  {}{}", c["hname"].as_str().unwrap_or(""), c["name"].as_str().unwrap_or(""), if c["core"] == true { "  (core)" } else { "" });
+                    println!(
+                        "{}  {}{}",
+                        c["hname"].as_str().unwrap_or(""),
+                        c["name"].as_str().unwrap_or(""),
+                        if c["core"] == true { "  (core)" } else { "" }
+                    );
                 }
             });
             Ok(())
         }
         Command::Account(cmd) => account(cmd, &cli.rpc, json_mode).await,
-        Command::Proof { kind, subject, key, block, verify } => {
+        Command::Proof {
+            kind,
+            subject,
+            key,
+            block,
+            verify,
+        } => {
             let client = Client::new(&cli.rpc)?;
             let subject_value = match kind.as_str() {
                 "balance" | "nonce" => json!(agent_text(&subject)),
-                "contract" => json!([subject, key.clone().ok_or_else(|| anyhow!("`proof contract` needs a 0x-hex key"))?]),
+                "contract" => json!([
+                    subject,
+                    key.clone()
+                        .ok_or_else(|| anyhow!("`proof contract` needs a 0x-hex key"))?
+                ]),
                 other => bail!("unknown proof kind `{other}`: use balance, nonce or contract"),
             };
-            let key_hex = client.rpc("wisp_stateKey", rpc_params![kind.clone(), subject_value]).await?["key"].as_str().unwrap_or_default().to_string();
-            let proof = if verify { client.verified_proof(&key_hex, block).await? } else { client.rpc("wisp_getProof", rpc_params![key_hex, block]).await? };
+            let key_hex = client
+                .rpc("wisp_stateKey", rpc_params![kind.clone(), subject_value])
+                .await?["key"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let proof = if verify {
+                client.verified_proof(&key_hex, block).await?
+            } else {
+                client
+                    .rpc("wisp_getProof", rpc_params![key_hex, block])
+                    .await?
+            };
             let mut out = proof.clone();
             out["verified"] = json!(verify);
             print(json_mode, &out, |p| {
-                println!("key {} at block {}", p["key"].as_str().unwrap_or(""), p["blockIndex"]);
-                println!("  value {}", if p["value"].is_null() { "absent".to_string() } else { p["value"].as_str().unwrap_or("").to_string() });
+                println!(
+                    "key {} at block {}",
+                    p["key"].as_str().unwrap_or(""),
+                    p["blockIndex"]
+                );
+                println!(
+                    "  value {}",
+                    if p["value"].is_null() {
+                        "absent".to_string()
+                    } else {
+                        p["value"].as_str().unwrap_or("").to_string()
+                    }
+                );
                 println!("  state root {}", p["stateRoot"].as_str().unwrap_or(""));
-                println!("  proof {} bytes", p["proof"].as_str().map(|s| s.len().saturating_sub(2) / 2).unwrap_or(0));
+                println!(
+                    "  proof {} bytes",
+                    p["proof"]
+                        .as_str()
+                        .map(|s| s.len().saturating_sub(2) / 2)
+                        .unwrap_or(0)
+                );
                 if verify {
                     println!("✓ verified locally: the header hashes to the block hash and the proof leads to its state root");
                 }
@@ -420,7 +612,11 @@ fn resolve_names(v: Value) -> Value {
             Value::String(resolved)
         }
         Value::Array(items) => Value::Array(items.into_iter().map(resolve_names).collect()),
-        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, resolve_names(v))).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, resolve_names(v)))
+                .collect(),
+        ),
         other => other,
     }
 }
@@ -433,10 +629,18 @@ async fn account(cmd: AccountCommand, rpc: &str, json_mode: bool) -> Result<()> 
             let key = store.create(&name)?.x_only_key()?;
             store.save()?;
             let address = wisp_l1::address_of(&key, wisp_l1::Prefix::Simnet).to_string();
-            print(json_mode, &json!({ "name": name, "address": address, "keystore": store.path().display().to_string() }), |v| {
-                println!("created `{}`: {}", v["name"].as_str().unwrap_or(""), v["address"].as_str().unwrap_or(""));
-                println!("  key stored in {}", v["keystore"].as_str().unwrap_or(""));
-            });
+            print(
+                json_mode,
+                &json!({ "name": name, "address": address, "keystore": store.path().display().to_string() }),
+                |v| {
+                    println!(
+                        "created `{}`: {}",
+                        v["name"].as_str().unwrap_or(""),
+                        v["address"].as_str().unwrap_or("")
+                    );
+                    println!("  key stored in {}", v["keystore"].as_str().unwrap_or(""));
+                },
+            );
         }
         AccountCommand::List => {
             let list: Vec<Value> = store
@@ -446,18 +650,37 @@ async fn account(cmd: AccountCommand, rpc: &str, json_mode: bool) -> Result<()> 
                 .collect();
             print(json_mode, &Value::Array(list), |v| {
                 for a in v.as_array().into_iter().flatten() {
-                    println!("{:10} {}{}", a["name"].as_str().unwrap_or(""), a["address"].as_str().unwrap_or(""), if a["devnetOnly"] == true { "  (devnet only)" } else { "" });
+                    println!(
+                        "{:10} {}{}",
+                        a["name"].as_str().unwrap_or(""),
+                        a["address"].as_str().unwrap_or(""),
+                        if a["devnetOnly"] == true {
+                            "  (devnet only)"
+                        } else {
+                            ""
+                        }
+                    );
                 }
             });
         }
         AccountCommand::Balance { who } => {
             let client = Client::new(rpc)?;
             let agent = agent_text(&who);
-            let v = client.rpc("wisp_getBalance", rpc_params![agent.clone()]).await?;
+            let v = client
+                .rpc("wisp_getBalance", rpc_params![agent.clone()])
+                .await?;
             let sompi: u64 = v.as_str().and_then(|s| s.parse().ok()).unwrap_or(0);
-            print(json_mode, &json!({ "agent": agent, "balanceSompi": sompi.to_string() }), |_| {
-                println!("{agent}: {sompi} sompi ({}.{:08} KAS) on chain", sompi / 100_000_000, sompi % 100_000_000);
-            });
+            print(
+                json_mode,
+                &json!({ "agent": agent, "balanceSompi": sompi.to_string() }),
+                |_| {
+                    println!(
+                        "{agent}: {sompi} sompi ({}.{:08} KAS) on chain",
+                        sompi / 100_000_000,
+                        sompi % 100_000_000
+                    );
+                },
+            );
         }
     }
     Ok(())
@@ -467,14 +690,27 @@ async fn doctor(rpc: &str, json_mode: bool) -> Result<()> {
     let wasm_target = std::process::Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == "wasm32-unknown-unknown"))
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.trim() == "wasm32-unknown-unknown")
+        })
         .unwrap_or(false);
-    let cargo = std::process::Command::new("cargo").arg("--version").output().ok().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let cargo = std::process::Command::new("cargo")
+        .arg("--version")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
     let client = Client::new(rpc)?;
     let node = client.chain_info().await;
     let l1 = match &node {
         Ok(info) => match info["l1RpcUrl"].as_str() {
-            Some(url) => Some(wisp_l1::L1Client::connect(url, Duration::from_secs(3)).await.map(|_| url.to_string()).map_err(|e| e.to_string())),
+            Some(url) => Some(
+                wisp_l1::L1Client::connect(url, Duration::from_secs(3))
+                    .await
+                    .map(|_| url.to_string())
+                    .map_err(|e| e.to_string()),
+            ),
             None => None,
         },
         Err(_) => None,
@@ -493,17 +729,53 @@ async fn doctor(rpc: &str, json_mode: bool) -> Result<()> {
         "kaspa": l1.map(|r| r.map(|u| json!({"url": u, "reachable": true})).unwrap_or_else(|e| json!({"reachable": false, "error": e}))),
     });
     print(json_mode, &report, |r| {
-        println!("wisp {} (kaspa crates {}, wasmi {})", r["wispVersion"].as_str().unwrap_or(""), r["kaspaCrates"].as_str().unwrap_or(""), r["wasmi"].as_str().unwrap_or(""));
+        println!(
+            "wisp {} (kaspa crates {}, wasmi {})",
+            r["wispVersion"].as_str().unwrap_or(""),
+            r["kaspaCrates"].as_str().unwrap_or(""),
+            r["wasmi"].as_str().unwrap_or("")
+        );
         println!("  home      {}", r["wispHome"].as_str().unwrap_or(""));
         println!("  keystore  {}", r["keystore"].as_str().unwrap_or(""));
-        println!("  cargo     {}", r["cargo"].as_str().unwrap_or("not found (needed by `wisp build`)"));
-        println!("  wasm32    {}", if r["wasm32Target"] == true { "installed" } else { "missing: rustup target add wasm32-unknown-unknown" });
+        println!(
+            "  cargo     {}",
+            r["cargo"]
+                .as_str()
+                .unwrap_or("not found (needed by `wisp build`)")
+        );
+        println!(
+            "  wasm32    {}",
+            if r["wasm32Target"] == true {
+                "installed"
+            } else {
+                "missing: rustup target add wasm32-unknown-unknown"
+            }
+        );
         match r["node"].get("error") {
-            Some(e) => println!("  node      {} unreachable: {}", r["rpc"].as_str().unwrap_or(""), e.as_str().unwrap_or("")),
-            None => println!("  node      {} chain {} at block {}", r["rpc"].as_str().unwrap_or(""), r["node"]["chainId"].as_str().unwrap_or(""), r["node"]["head"]),
+            Some(e) => println!(
+                "  node      {} unreachable: {}",
+                r["rpc"].as_str().unwrap_or(""),
+                e.as_str().unwrap_or("")
+            ),
+            None => println!(
+                "  node      {} chain {} at block {}",
+                r["rpc"].as_str().unwrap_or(""),
+                r["node"]["chainId"].as_str().unwrap_or(""),
+                r["node"]["head"]
+            ),
         }
         if !r["kaspa"].is_null() {
-            println!("  kaspa     {}", if r["kaspa"]["reachable"] == true { format!("{} reachable", r["kaspa"]["url"].as_str().unwrap_or("")) } else { format!("unreachable: {}", r["kaspa"]["error"].as_str().unwrap_or("")) });
+            println!(
+                "  kaspa     {}",
+                if r["kaspa"]["reachable"] == true {
+                    format!("{} reachable", r["kaspa"]["url"].as_str().unwrap_or(""))
+                } else {
+                    format!(
+                        "unreachable: {}",
+                        r["kaspa"]["error"].as_str().unwrap_or("")
+                    )
+                }
+            );
         }
     });
     Ok(())
@@ -536,18 +808,43 @@ async fn devnet(args: DevnetArgs, json_mode: bool) -> Result<()> {
     print(json_mode, &summary, |s| {
         println!();
         println!("Wisp devnet is running");
-        println!("  RPC        {} (WebSocket {})", s["rpc"].as_str().unwrap_or(""), s["ws"].as_str().unwrap_or(""));
-        println!("  chain id   {}", s["chain"]["chainId"].as_str().unwrap_or(""));
+        println!(
+            "  RPC        {} (WebSocket {})",
+            s["rpc"].as_str().unwrap_or(""),
+            s["ws"].as_str().unwrap_or("")
+        );
+        println!(
+            "  chain id   {}",
+            s["chain"]["chainId"].as_str().unwrap_or("")
+        );
         println!("  head       block {}", s["chain"]["head"]["index"]);
-        println!("  deposits   {}", s["chain"]["depositAddress"].as_str().unwrap_or(""));
-        println!("  Kaspa      simnet wRPC at {}", s["chain"]["l1RpcUrl"].as_str().unwrap_or(""));
+        println!(
+            "  deposits   {}",
+            s["chain"]["depositAddress"].as_str().unwrap_or("")
+        );
+        println!(
+            "  Kaspa      simnet wRPC at {}",
+            s["chain"]["l1RpcUrl"].as_str().unwrap_or("")
+        );
         println!();
-        println!("Dev accounts — DEVNET ONLY, these keys are public; never send real funds to them:");
+        println!(
+            "Dev accounts — DEVNET ONLY, these keys are public; never send real funds to them:"
+        );
         for a in s["accounts"].as_array().into_iter().flatten() {
-            println!("  {:5} {}", a["name"].as_str().unwrap_or(""), a["address"].as_str().unwrap_or(""));
-            println!("        secret key {}", a["secretKey"].as_str().unwrap_or(""));
+            println!(
+                "  {:5} {}",
+                a["name"].as_str().unwrap_or(""),
+                a["address"].as_str().unwrap_or("")
+            );
+            println!(
+                "        secret key {}",
+                a["secretKey"].as_str().unwrap_or("")
+            );
         }
-        println!("  (imported into {} as dev0…)", wisp_home().join("accounts.json").display());
+        println!(
+            "  (imported into {} as dev0…)",
+            wisp_home().join("accounts.json").display()
+        );
     });
     if args.demo {
         demo(&client).await?;
@@ -559,7 +856,9 @@ async fn devnet(args: DevnetArgs, json_mode: bool) -> Result<()> {
         println!("  wisp call token transfer '[\"dev1\", \"100\"]'");
         println!("  wisp view token balance_of '[\"dev1\"]'");
         println!("  wisp proof balance dev0 --verify");
-        println!("Press Ctrl-C to stop; `wisp devnet` again continues this chain (--fresh starts over).");
+        println!(
+            "Press Ctrl-C to stop; `wisp devnet` again continues this chain (--fresh starts over)."
+        );
     }
     if !args.exit {
         tokio::signal::ctrl_c().await?;
@@ -576,15 +875,36 @@ async fn demo(client: &Client) -> Result<()> {
     let code = load_code(&dir)?;
     let dev0 = signer("dev0")?;
     let dev1 = agent_text("dev1");
-    let options = CallOptions { gas_budget: 50_000_000, ..Default::default() };
-    let r = client.deploy(&dev0, "demo_token", &code, &json!(["Demo Token", "DMO", 18, "1000000"]), &options).await?;
+    let options = CallOptions {
+        gas_budget: 50_000_000,
+        ..Default::default()
+    };
+    let r = client
+        .deploy(
+            &dev0,
+            "demo_token",
+            &code,
+            &json!(["Demo Token", "DMO", 18, "1000000"]),
+            &options,
+        )
+        .await?;
     println!("$ wisp deploy contracts/token --name demo_token --init '[\"Demo Token\", \"DMO\", 18, \"1000000\"]'");
     print_receipt(&r);
     println!("$ wisp call demo_token transfer '[\"dev1\", \"250\"]'");
-    let r = client.call(&dev0, "demo_token", "transfer", &json!([dev1, "250"]), &CallOptions::default()).await?;
+    let r = client
+        .call(
+            &dev0,
+            "demo_token",
+            "transfer",
+            &json!([dev1, "250"]),
+            &CallOptions::default(),
+        )
+        .await?;
     print_receipt(&r);
     println!("$ wisp view demo_token balance_of '[\"dev1\"]'");
-    let v = client.view("demo_token", "balance_of", &json!([dev1])).await?;
+    let v = client
+        .view("demo_token", "balance_of", &json!([dev1]))
+        .await?;
     println!("{}", v["value"]);
     Ok(())
 }

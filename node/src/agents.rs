@@ -27,11 +27,16 @@ impl AgentFormat for KaspaAgents {
                 .find(|(_, n)| n == rest)
                 .map(|(h, _)| *h)
                 .or_else(|| Hname::from_hex(rest))?;
-            return Some(AgentId::Contract(ContractId { chain: self.chain, hname }));
+            return Some(AgentId::Contract(ContractId {
+                chain: self.chain,
+                hname,
+            }));
         }
         if let Ok(address) = Address::try_from(text) {
             if address.version == Version::PubKey {
-                return Some(AgentId::Address(address.payload.as_slice().try_into().ok()?));
+                return Some(AgentId::Address(
+                    address.payload.as_slice().try_into().ok()?,
+                ));
             }
             return None;
         }

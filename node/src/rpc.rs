@@ -7,7 +7,9 @@
 //! `data = {level, code, name}`; invalid parameters are `-32602`.
 
 use crate::Node;
-use jsonrpsee::server::{PendingSubscriptionSink, RpcModule, Server, ServerHandle, SubscriptionMessage};
+use jsonrpsee::server::{
+    PendingSubscriptionSink, RpcModule, Server, ServerHandle, SubscriptionMessage,
+};
 use jsonrpsee::types::{ErrorObjectOwned, Params};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -15,7 +17,10 @@ use std::sync::Arc;
 use wisp_core::hash::{from_hex, to_hex};
 use wisp_core::interface::ContractInterface;
 use wisp_core::json::{decode_fields, AgentFormat};
-use wisp_core::{BlockHeader, CallKind, ErrorLevel, Event, Hash32, Hname, OffLedgerRequest, Receipt, ReceiptError, RequestBody};
+use wisp_core::{
+    BlockHeader, CallKind, ErrorLevel, Event, Hash32, Hname, OffLedgerRequest, Receipt,
+    ReceiptError, RequestBody,
+};
 
 type RpcResult<T> = Result<T, ErrorObjectOwned>;
 
@@ -31,7 +36,9 @@ fn internal(e: impl std::fmt::Display) -> ErrorObjectOwned {
 
 fn error_name(e: &ReceiptError) -> &'static str {
     match e.level {
-        ErrorLevel::Request => wisp_core::RequestErrorCode::from_code(e.code).map_or("", |c| c.name()),
+        ErrorLevel::Request => {
+            wisp_core::RequestErrorCode::from_code(e.code).map_or("", |c| c.name())
+        }
         ErrorLevel::Vm => wisp_core::VmErrorCode::from_code(e.code).map_or("", |c| c.name()),
         ErrorLevel::Contract => "",
     }
@@ -39,12 +46,25 @@ fn error_name(e: &ReceiptError) -> &'static str {
 
 /// A runtime refusal as an RPC error.
 pub fn receipt_error(e: &ReceiptError) -> ErrorObjectOwned {
-    ErrorObjectOwned::owned(-32000 - e.code as i32, e.message.clone(), Some(error_json(e, None)))
+    ErrorObjectOwned::owned(
+        -32000 - e.code as i32,
+        e.message.clone(),
+        Some(error_json(e, None)),
+    )
 }
 
 fn error_json(e: &ReceiptError, interface: Option<&ContractInterface>) -> Value {
     let name = match e.level {
-        ErrorLevel::Contract => interface.and_then(|i| i.error_name(e.code)).map(str::to_string).unwrap_or_else(|| if e.code == 0 { "panic".into() } else { String::new() }),
+        ErrorLevel::Contract => interface
+            .and_then(|i| i.error_name(e.code))
+            .map(str::to_string)
+            .unwrap_or_else(|| {
+                if e.code == 0 {
+                    "panic".into()
+                } else {
+                    String::new()
+                }
+            }),
         _ => error_name(e).to_string(),
     };
     let level = match e.level {
@@ -122,21 +142,48 @@ impl Node {
         self.chain()
             .resolve_contract(contract)
             .map_err(internal)?
-            .ok_or_else(|| ErrorObjectOwned::owned(-32005, format!("no contract `{contract}` on this chain (wisp_listContracts lists them)"), None::<()>))
+            .ok_or_else(|| {
+                ErrorObjectOwned::owned(
+                    -32005,
+                    format!(
+                        "no contract `{contract}` on this chain (wisp_listContracts lists them)"
+                    ),
+                    None::<()>,
+                )
+            })
     }
 
     /// Encodes `args` for `function` of `contract`: a `0x` hex string is taken as raw borsh,
     /// anything else as JSON for the function's declared parameters.
-    fn encode_args(&self, contract: Hname, function: &str, kind: CallKind, args: &Value) -> RpcResult<Vec<u8>> {
+    fn encode_args(
+        &self,
+        contract: Hname,
+        function: &str,
+        kind: CallKind,
+        args: &Value,
+    ) -> RpcResult<Vec<u8>> {
         if let Some(hex) = args.as_str().and_then(|s| s.strip_prefix("0x")) {
             return from_hex(hex).ok_or_else(|| invalid("args: bad hex"));
         }
-        let interface = self.interface_of(contract).ok_or_else(|| invalid(format!("contract {contract} has no interface; pass args as 0x-hex borsh")))?;
-        let f = interface.function(function, kind).ok_or_else(|| {
-            let kind = if kind == CallKind::View { "view" } else { "entry point" };
-            ErrorObjectOwned::owned(-32006, format!("`{}` has no {kind} `{function}`", interface.name), None::<()>)
+        let interface = self.interface_of(contract).ok_or_else(|| {
+            invalid(format!(
+                "contract {contract} has no interface; pass args as 0x-hex borsh"
+            ))
         })?;
-        wisp_core::json::encode_args(&f.params, args, &self.agents()).map_err(|e| invalid(format!("args: {e}")))
+        let f = interface.function(function, kind).ok_or_else(|| {
+            let kind = if kind == CallKind::View {
+                "view"
+            } else {
+                "entry point"
+            };
+            ErrorObjectOwned::owned(
+                -32006,
+                format!("`{}` has no {kind} `{function}`", interface.name),
+                None::<()>,
+            )
+        })?;
+        wisp_core::json::encode_args(&f.params, args, &self.agents())
+            .map_err(|e| invalid(format!("args: {e}")))
     }
 }
 
@@ -144,7 +191,9 @@ impl Node {
 ///
 /// # Errors
 /// Never in practice (method names are unique); jsonrpsee's registration error otherwise.
-pub fn module(node: Arc<Node>) -> Result<RpcModule<Arc<Node>>, jsonrpsee::core::RegisterMethodError> {
+pub fn module(
+    node: Arc<Node>,
+) -> Result<RpcModule<Arc<Node>>, jsonrpsee::core::RegisterMethodError> {
     let mut m = RpcModule::new(node);
 
     m.register_method("wisp_chainInfo", |_, node, _| -> RpcResult<Value> {
@@ -165,21 +214,31 @@ pub fn module(node: Arc<Node>) -> Result<RpcModule<Arc<Node>>, jsonrpsee::core::
         }))
     })?;
 
-    m.register_async_method("wisp_sendRequest", |params: Params<'static>, node, _| async move {
-        let hex: String = params.one()?;
-        let bytes = from_hex(&hex).ok_or_else(|| invalid("expected the borsh-encoded signed request as 0x-hex"))?;
-        let request: OffLedgerRequest = borsh::from_slice(&bytes).map_err(|e| invalid(format!("the bytes are not a signed request: {e}")))?;
-        let id = node.submit(request).map_err(|e| receipt_error(&e))?;
-        // Automine: order it into a block right away (a committee of one).
-        node.produce_block().await.map_err(internal)?;
-        Ok::<_, ErrorObjectOwned>(json!({ "requestId": hex0x(&id.0) }))
-    })?;
+    m.register_async_method(
+        "wisp_sendRequest",
+        |params: Params<'static>, node, _| async move {
+            let hex: String = params.one()?;
+            let bytes = from_hex(&hex)
+                .ok_or_else(|| invalid("expected the borsh-encoded signed request as 0x-hex"))?;
+            let request: OffLedgerRequest = borsh::from_slice(&bytes)
+                .map_err(|e| invalid(format!("the bytes are not a signed request: {e}")))?;
+            let id = node.submit(request).map_err(|e| receipt_error(&e))?;
+            // Automine: order it into a block right away (a committee of one).
+            node.produce_block().await.map_err(internal)?;
+            Ok::<_, ErrorObjectOwned>(json!({ "requestId": hex0x(&id.0) }))
+        },
+    )?;
 
     m.register_method("wisp_estimateGas", |params, node, _| -> RpcResult<Value> {
         let (sender, hex): (String, String) = params.parse()?;
-        let sender = node.agents().parse(&sender).ok_or_else(|| invalid(format!("`{sender}` is not an agent")))?;
-        let bytes = from_hex(&hex).ok_or_else(|| invalid("expected the borsh-encoded request body as 0x-hex"))?;
-        let body: RequestBody = borsh::from_slice(&bytes).map_err(|e| invalid(format!("not a request body: {e}")))?;
+        let sender = node
+            .agents()
+            .parse(&sender)
+            .ok_or_else(|| invalid(format!("`{sender}` is not an agent")))?;
+        let bytes = from_hex(&hex)
+            .ok_or_else(|| invalid("expected the borsh-encoded request body as 0x-hex"))?;
+        let body: RequestBody =
+            borsh::from_slice(&bytes).map_err(|e| invalid(format!("not a request body: {e}")))?;
         let receipt = node.chain().simulate(sender, &body).map_err(internal)?;
         Ok(node.receipt_json(&receipt))
     })?;
@@ -187,39 +246,68 @@ pub fn module(node: Arc<Node>) -> Result<RpcModule<Arc<Node>>, jsonrpsee::core::
     m.register_method("wisp_callView", |params, node, _| -> RpcResult<Value> {
         let (contract, function, args): (String, String, Option<Value>) = params.parse()?;
         let hname = node.resolve(&contract)?;
-        let args = node.encode_args(hname, &function, CallKind::View, &args.unwrap_or(Value::Array(vec![])))?;
+        let args = node.encode_args(
+            hname,
+            &function,
+            CallKind::View,
+            &args.unwrap_or(Value::Array(vec![])),
+        )?;
         let owner = node.custody.x_only_key();
         let (data, gas) = node
             .chain()
-            .view(wisp_core::AgentId::Address(owner), hname, Hname::of(&function), args, 50_000_000)
+            .view(
+                wisp_core::AgentId::Address(owner),
+                hname,
+                Hname::of(&function),
+                args,
+                50_000_000,
+            )
             .map_err(|e| receipt_error(&e))?;
         let value = node
             .interface_of(hname)
             .and_then(|i| i.function(&function, CallKind::View).cloned())
-            .and_then(|f| wisp_core::json::decode_return(f.returns.as_ref(), &data, &node.agents()).ok());
+            .and_then(|f| {
+                wisp_core::json::decode_return(f.returns.as_ref(), &data, &node.agents()).ok()
+            });
         Ok(json!({ "value": value, "data": hex0x(&data), "gasUsed": gas.to_string() }))
     })?;
 
     m.register_method("wisp_encodeArgs", |params, node, _| -> RpcResult<Value> {
         let (contract, function, kind, args): (String, String, String, Value) = params.parse()?;
         let hname = node.resolve(&contract)?;
-        let kind = if kind == "view" { CallKind::View } else { CallKind::Entry };
+        let kind = if kind == "view" {
+            CallKind::View
+        } else {
+            CallKind::Entry
+        };
         let bytes = node.encode_args(hname, &function, kind, &args)?;
         Ok(json!({ "contract": hname.to_string(), "args": hex0x(&bytes) }))
     })?;
 
     m.register_method("wisp_getReceipt", |params, node, _| -> RpcResult<Value> {
         let id: String = params.one()?;
-        let receipt = node.chain().db().receipt(&parse_hash(&id)?).map_err(internal)?;
-        Ok(receipt.map(|r| node.receipt_json(&r)).unwrap_or(Value::Null))
+        let receipt = node
+            .chain()
+            .db()
+            .receipt(&parse_hash(&id)?)
+            .map_err(internal)?;
+        Ok(receipt
+            .map(|r| node.receipt_json(&r))
+            .unwrap_or(Value::Null))
     })?;
 
     m.register_method("wisp_getBlock", |params, node, _| -> RpcResult<Value> {
-        let which: Option<Value> = params.parse::<(Option<Value>,)>().map(|(v,)| v).unwrap_or(None);
+        let which: Option<Value> = params
+            .parse::<(Option<Value>,)>()
+            .map(|(v,)| v)
+            .unwrap_or(None);
         let index = match which {
             None => node.chain().head().map_err(internal)?.index,
             Some(Value::String(s)) if s == "latest" => node.chain().head().map_err(internal)?.index,
-            Some(v) => v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())).ok_or_else(|| invalid("block: a number or \"latest\""))?,
+            Some(v) => v
+                .as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                .ok_or_else(|| invalid("block: a number or \"latest\""))?,
         };
         let header = match node.chain().db().block(index) {
             Ok(h) => h,
@@ -233,7 +321,8 @@ pub fn module(node: Arc<Node>) -> Result<RpcModule<Arc<Node>>, jsonrpsee::core::
     })?;
 
     m.register_method("wisp_getEvents", |params, node, _| -> RpcResult<Value> {
-        let (from, to, contract): (Option<u64>, Option<u64>, Option<String>) = params.parse().unwrap_or((None, None, None));
+        let (from, to, contract): (Option<u64>, Option<u64>, Option<String>) =
+            params.parse().unwrap_or((None, None, None));
         let head = node.chain().head().map_err(internal)?.index;
         let to = to.unwrap_or(head).min(head);
         let from = from.unwrap_or(to.saturating_sub(99));
@@ -245,7 +334,11 @@ pub fn module(node: Arc<Node>) -> Result<RpcModule<Arc<Node>>, jsonrpsee::core::
         let mut events = Vec::new();
         for index in from..=to {
             for r in node.chain().db().block_receipts(index).map_err(internal)? {
-                for e in r.events.iter().filter(|e| filter.is_none_or(|f| f == e.contract)) {
+                for e in r
+                    .events
+                    .iter()
+                    .filter(|e| filter.is_none_or(|f| f == e.contract))
+                {
                     let mut v = node.event_json(e, &agents);
                     v["blockIndex"] = json!(index);
                     v["requestId"] = json!(hex0x(&r.request_id.0));
@@ -258,7 +351,8 @@ pub fn module(node: Arc<Node>) -> Result<RpcModule<Arc<Node>>, jsonrpsee::core::
 
     m.register_method("wisp_getProof", |params, node, _| -> RpcResult<Value> {
         let (key, block): (String, Option<u64>) = params.parse()?;
-        let key = from_hex(&key).ok_or_else(|| invalid("key: 0x-hex state key (see wisp_stateKey)"))?;
+        let key =
+            from_hex(&key).ok_or_else(|| invalid("key: 0x-hex state key (see wisp_stateKey)"))?;
         let index = match block {
             Some(b) => b,
             None => node.chain().head().map_err(internal)?.index,
@@ -278,36 +372,67 @@ pub fn module(node: Arc<Node>) -> Result<RpcModule<Arc<Node>>, jsonrpsee::core::
         let (kind, subject): (String, Value) = params.parse()?;
         let key = match kind.as_str() {
             "balance" => {
-                let agent = subject.as_str().and_then(|s| node.agents().parse(s)).ok_or_else(|| invalid("balance: an agent"))?;
+                let agent = subject
+                    .as_str()
+                    .and_then(|s| node.agents().parse(s))
+                    .ok_or_else(|| invalid("balance: an agent"))?;
                 wisp_chain::keys::balance(&agent)
             }
             "nonce" => {
-                let agent = subject.as_str().and_then(|s| node.agents().parse(s)).ok_or_else(|| invalid("nonce: an agent"))?;
+                let agent = subject
+                    .as_str()
+                    .and_then(|s| node.agents().parse(s))
+                    .ok_or_else(|| invalid("nonce: an agent"))?;
                 wisp_chain::keys::nonce(&agent)
             }
             "contract" => {
                 // [contract, "0x" contract-relative key]
-                let arr = subject.as_array().ok_or_else(|| invalid("contract: [contract, 0x-key]"))?;
+                let arr = subject
+                    .as_array()
+                    .ok_or_else(|| invalid("contract: [contract, 0x-key]"))?;
                 let c = node.resolve(arr.first().and_then(Value::as_str).unwrap_or_default())?;
-                let rel = arr.get(1).and_then(Value::as_str).and_then(from_hex).ok_or_else(|| invalid("contract key: 0x-hex"))?;
+                let rel = arr
+                    .get(1)
+                    .and_then(Value::as_str)
+                    .and_then(from_hex)
+                    .ok_or_else(|| invalid("contract key: 0x-hex"))?;
                 wisp_chain::keys::contract_key(c, &rel)
             }
-            other => return Err(invalid(format!("unknown key kind `{other}` (balance, nonce, contract)"))),
+            other => {
+                return Err(invalid(format!(
+                    "unknown key kind `{other}` (balance, nonce, contract)"
+                )))
+            }
         };
         Ok(json!({ "key": hex0x(&key) }))
     })?;
 
     m.register_method("wisp_getBalance", |params, node, _| -> RpcResult<Value> {
         let agent: String = params.one()?;
-        let agent = node.agents().parse(&agent).ok_or_else(|| invalid(format!("`{agent}` is not a Kaspa address or contract:<name>")))?;
-        Ok(json!(node.chain().balance(&agent).map_err(internal)?.to_string()))
+        let agent = node.agents().parse(&agent).ok_or_else(|| {
+            invalid(format!(
+                "`{agent}` is not a Kaspa address or contract:<name>"
+            ))
+        })?;
+        Ok(json!(node
+            .chain()
+            .balance(&agent)
+            .map_err(internal)?
+            .to_string()))
     })?;
 
     m.register_method("wisp_getNonce", |params, node, _| -> RpcResult<Value> {
         let agent: String = params.one()?;
-        let agent = node.agents().parse(&agent).ok_or_else(|| invalid(format!("`{agent}` is not an agent")))?;
+        let agent = node
+            .agents()
+            .parse(&agent)
+            .ok_or_else(|| invalid(format!("`{agent}` is not an agent")))?;
         let chain_nonce = node.chain().nonce(&agent).map_err(internal)?;
-        let pending = node.mempool.lock().map(|m| m.range((agent, chain_nonce)..=(agent, u64::MAX)).count() as u64).unwrap_or(0);
+        let pending = node
+            .mempool
+            .lock()
+            .map(|m| m.range((agent, chain_nonce)..=(agent, u64::MAX)).count() as u64)
+            .unwrap_or(0);
         Ok(json!({ "next": chain_nonce.to_string(), "pending": pending }))
     })?;
 
@@ -333,33 +458,60 @@ pub fn module(node: Arc<Node>) -> Result<RpcModule<Arc<Node>>, jsonrpsee::core::
     m.register_method("wisp_getInterface", |params, node, _| -> RpcResult<Value> {
         let contract: String = params.one()?;
         let hname = node.resolve(&contract)?;
-        Ok(node.interface_of(hname).map(|i| serde_json::to_value(i).unwrap_or(Value::Null)).unwrap_or(Value::Null))
+        Ok(node
+            .interface_of(hname)
+            .map(|i| serde_json::to_value(i).unwrap_or(Value::Null))
+            .unwrap_or(Value::Null))
     })?;
 
     m.register_async_method("dev_mine", |params: Params<'static>, node, _| async move {
         if !node.is_devnet() {
-            return Err(ErrorObjectOwned::owned(-32601, "dev_ methods exist only on a devnet", None::<()>));
+            return Err(ErrorObjectOwned::owned(
+                -32601,
+                "dev_ methods exist only on a devnet",
+                None::<()>,
+            ));
         }
-        let n: u32 = params.one::<Option<u32>>().ok().flatten().unwrap_or(1).clamp(1, 1000);
+        let n: u32 = params
+            .one::<Option<u32>>()
+            .ok()
+            .flatten()
+            .unwrap_or(1)
+            .clamp(1, 1000);
         let block = node.mine(n).await.map_err(internal)?;
-        Ok::<_, ErrorObjectOwned>(json!({ "l1Blocks": n, "block": block.map(|b| block_json(&b.header)) }))
+        Ok::<_, ErrorObjectOwned>(
+            json!({ "l1Blocks": n, "block": block.map(|b| block_json(&b.header)) }),
+        )
     })?;
 
     m.register_method("dev_snapshot", |_, node, _| -> RpcResult<Value> {
         if !node.is_devnet() {
-            return Err(ErrorObjectOwned::owned(-32601, "dev_ methods exist only on a devnet", None::<()>));
+            return Err(ErrorObjectOwned::owned(
+                -32601,
+                "dev_ methods exist only on a devnet",
+                None::<()>,
+            ));
         }
         Ok(json!(node.snapshot().map_err(internal)?.to_string()))
     })?;
 
-    m.register_async_method("dev_revert", |params: Params<'static>, node, _| async move {
-        if !node.is_devnet() {
-            return Err(ErrorObjectOwned::owned(-32601, "dev_ methods exist only on a devnet", None::<()>));
-        }
-        let id: String = params.one()?;
-        let id: u64 = id.parse().map_err(|_| invalid("snapshot id: a decimal string from dev_snapshot"))?;
-        Ok::<_, ErrorObjectOwned>(json!(node.revert(id).await.map_err(internal)?))
-    })?;
+    m.register_async_method(
+        "dev_revert",
+        |params: Params<'static>, node, _| async move {
+            if !node.is_devnet() {
+                return Err(ErrorObjectOwned::owned(
+                    -32601,
+                    "dev_ methods exist only on a devnet",
+                    None::<()>,
+                ));
+            }
+            let id: String = params.one()?;
+            let id: u64 = id
+                .parse()
+                .map_err(|_| invalid("snapshot id: a decimal string from dev_snapshot"))?;
+            Ok::<_, ErrorObjectOwned>(json!(node.revert(id).await.map_err(internal)?))
+        },
+    )?;
 
     m.register_subscription("wisp_subscribeBlocks", "wisp_block", "wisp_unsubscribeBlocks", |_, pending: PendingSubscriptionSink, node, _| async move {
         let mut blocks = node.subscribe();
@@ -425,7 +577,10 @@ pub fn module(node: Arc<Node>) -> Result<RpcModule<Arc<Node>>, jsonrpsee::core::
 ///
 /// # Errors
 /// The bind error if the port is taken.
-pub async fn serve(node: Arc<Node>, addr: SocketAddr) -> std::io::Result<(ServerHandle, SocketAddr)> {
+pub async fn serve(
+    node: Arc<Node>,
+    addr: SocketAddr,
+) -> std::io::Result<(ServerHandle, SocketAddr)> {
     let server = Server::builder().build(addr).await?;
     let local = server.local_addr()?;
     let module = module(node).map_err(std::io::Error::other)?;

@@ -1,0 +1,469 @@
+//! End to end: the real node and RPC server over a real in-process Kaspa simnet, driven like a
+//! user would — two tokens and an AMM, requests on-ledger (Kaspa lane transactions) and
+//! off-ledger (signed RPC), receipts, balances, events, fees, a proof verified client-side, bad
+//! input answered with errors, a replay into a fresh node and a restart from the data directory.
+
+use jsonrpsee::core::client::SubscriptionClientT;
+use jsonrpsee::rpc_params;
+use serde_json::{json, Value};
+use std::time::Duration;
+use wisp_cli::client::{verify_proof_json, CallOptions, Client};
+use wisp_cli::devnet::{Devnet, DevnetConfig, DEV_DEPOSIT_SOMPI};
+
+const E18: u128 = 1_000_000_000_000_000_000;
+
+fn wasm(name: &str) -> Vec<u8> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../contracts")
+        .join(name);
+    let options = wisp_build::BuildOptions {
+        quiet: true,
+        ..Default::default()
+    };
+    std::fs::read(wisp_build::build_contract(&dir, &options).expect("contract builds"))
+        .expect("wasm readable")
+}
+
+fn config(dir: &std::path::Path, fresh: bool) -> DevnetConfig {
+    DevnetConfig {
+        data_dir: dir.to_path_buf(),
+        fresh,
+        block_time: Some(Duration::from_millis(200)),
+        rpc_addr: "127.0.0.1:0".parse().unwrap(),
+        accounts: 3,
+        keystore: None,
+    }
+}
+
+fn ok(receipt: &Value) -> &Value {
+    assert_eq!(receipt["status"], "success", "request failed: {receipt:#}");
+    receipt
+}
+
+fn sompi(v: &Value) -> u64 {
+    v.as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not a sompi string: {v}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_amm_on_and_off_ledger_proofs_replay_and_restart() {
+    let token_wasm = wasm("token");
+    let amm_wasm = wasm("amm");
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("devnet");
+    let devnet = Devnet::start(config(&data_dir, true)).await.unwrap();
+    let client = Client::new(&devnet.rpc_url()).unwrap();
+    let dev0 = devnet.accounts()[0].keypair().unwrap();
+    let dev1 = devnet.accounts()[1].keypair().unwrap();
+    let addr = |k: &secp256k1::Keypair| {
+        wisp_l1::address_of(
+            &k.x_only_public_key().0.serialize(),
+            wisp_l1::Prefix::Simnet,
+        )
+        .to_string()
+    };
+    let (a0, a1) = (addr(&dev0), addr(&dev1));
+    assert_eq!(
+        sompi(
+            &client
+                .rpc("wisp_getBalance", rpc_params![a1.clone()])
+                .await
+                .unwrap()
+        ),
+        DEV_DEPOSIT_SOMPI
+    );
+
+    // Blocks are announced over WebSocket.
+    let ws = jsonrpsee::ws_client::WsClientBuilder::default()
+        .build(&devnet.ws_url())
+        .await
+        .unwrap();
+    let mut blocks = ws
+        .subscribe::<Value, _>(
+            "wisp_subscribeBlocks",
+            rpc_params![],
+            "wisp_unsubscribeBlocks",
+        )
+        .await
+        .unwrap();
+
+    // token_a off-ledger, token_b on-ledger (the whole module in a Kaspa lane transaction), amm off-ledger.
+    let deploy = CallOptions {
+        gas_budget: 50_000_000,
+        ..Default::default()
+    };
+    let supply = (100_000 * E18).to_string();
+    let r = client
+        .deploy(
+            &dev0,
+            "token_a",
+            &token_wasm,
+            &json!(["Token A", "TKA", 18, supply]),
+            &deploy,
+        )
+        .await
+        .unwrap();
+    ok(&r);
+    let notified = tokio::time::timeout(Duration::from_secs(30), blocks.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(notified["index"].as_u64().unwrap() >= 1);
+    let on_ledger_deploy = CallOptions {
+        gas_budget: 50_000_000,
+        on_ledger: true,
+        ..Default::default()
+    };
+    let r = client
+        .deploy(
+            &dev0,
+            "token_b",
+            &token_wasm,
+            &json!(["Token B", "TKB", 18, supply]),
+            &on_ledger_deploy,
+        )
+        .await
+        .unwrap();
+    ok(&r);
+    let r = client
+        .deploy(
+            &dev0,
+            "amm",
+            &amm_wasm,
+            &json!(["token_a", "token_b"]),
+            &deploy,
+        )
+        .await
+        .unwrap();
+    ok(&r);
+    let contracts = client
+        .rpc("wisp_listContracts", rpc_params![])
+        .await
+        .unwrap();
+    let names: Vec<&str> = contracts
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert!(names.ends_with(&["token_a", "token_b", "amm"]), "{names:?}");
+
+    // Mint to dev1, approve the pair, add liquidity (off-ledger).
+    let call = CallOptions::default();
+    ok(&client
+        .call(
+            &dev0,
+            "token_a",
+            "mint",
+            &json!([a1, (10 * E18).to_string()]),
+            &call,
+        )
+        .await
+        .unwrap());
+    for token in ["token_a", "token_b"] {
+        ok(&client
+            .call(
+                &dev0,
+                token,
+                "approve",
+                &json!(["contract:amm", u128::MAX.to_string()]),
+                &call,
+            )
+            .await
+            .unwrap());
+    }
+    let r = client
+        .call(
+            &dev0,
+            "amm",
+            "add_liquidity",
+            &json!([(5 * E18).to_string(), (10 * E18).to_string(), a0]),
+            &call,
+        )
+        .await
+        .unwrap();
+    ok(&r);
+    assert_eq!(
+        r["returnValue"],
+        json!("7071067811865474244"),
+        "sqrt(5e18 × 10e18) − 1000"
+    );
+    let mint = r["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["topic"] == "Mint")
+        .expect("Mint event");
+    assert_eq!(mint["fields"]["amount0"], json!((5 * E18).to_string()));
+
+    // dev1 approves on-ledger, paying from L1 coins and depositing 5 KAS more on chain.
+    let before = sompi(
+        &client
+            .rpc("wisp_getBalance", rpc_params![a1.clone()])
+            .await
+            .unwrap(),
+    );
+    let on_ledger = CallOptions {
+        on_ledger: true,
+        deposit_sompi: 5 * 100_000_000,
+        ..Default::default()
+    };
+    let r = client
+        .call(
+            &dev1,
+            "token_a",
+            "approve",
+            &json!(["contract:amm", E18.to_string()]),
+            &on_ledger,
+        )
+        .await
+        .unwrap();
+    ok(&r);
+    let fee = sompi(&r["feeSompi"]);
+    assert_eq!(fee, sompi(&r["gasUsed"]), "fee = gas used × gas price 1");
+    let after = sompi(
+        &client
+            .rpc("wisp_getBalance", rpc_params![a1.clone()])
+            .await
+            .unwrap(),
+    );
+    assert_eq!(after, before + 5 * 100_000_000 - fee);
+
+    // dev1 swaps 1e18 A into reserves (5e18, 10e18): Uniswap V2 gives 1662497915624478906 B.
+    let r = client
+        .call(
+            &dev1,
+            "amm",
+            "swap_exact_in",
+            &json!(["token_a", E18.to_string(), "0", a1]),
+            &call,
+        )
+        .await
+        .unwrap();
+    ok(&r);
+    assert_eq!(r["returnValue"], json!("1662497915624478906"));
+    let topics: Vec<&str> = r["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["topic"].as_str())
+        .collect();
+    assert_eq!(topics, ["Transfer", "Transfer", "Swap"]);
+    let swap_gas = sompi(&r["gasUsed"]);
+    assert!(swap_gas > 100_000 && sompi(&r["feeSompi"]) == swap_gas);
+    let b = client
+        .view("token_b", "balance_of", &json!([a1]))
+        .await
+        .unwrap();
+    assert_eq!(b["value"], json!("1662497915624478906"));
+    let reserves = client
+        .view("amm", "get_reserves", &json!([]))
+        .await
+        .unwrap();
+    assert_eq!(
+        reserves["value"],
+        json!([
+            (6 * E18).to_string(),
+            (10 * E18 - 1_662_497_915_624_478_906).to_string()
+        ])
+    );
+    let events = client
+        .rpc(
+            "wisp_getEvents",
+            rpc_params![0u64, Option::<u64>::None, "amm"],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["topic"] == "Swap")
+            .count(),
+        1
+    );
+
+    // A failing call: a receipt with the contract's error name, the fee still charged.
+    let r = client
+        .call(
+            &dev1,
+            "token_b",
+            "transfer",
+            &json!([a0, (1000 * E18).to_string()]),
+            &call,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r["status"], "failed");
+    assert_eq!(r["error"]["level"], "contract");
+    assert_eq!(r["error"]["name"], "InsufficientBalance");
+    assert!(sompi(&r["feeSompi"]) > 0);
+
+    // Proofs, verified here: dev1's base-token balance and token_b's balance entry for dev1.
+    let key = client
+        .rpc("wisp_stateKey", rpc_params!["balance", a1.clone()])
+        .await
+        .unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let proof = client.verified_proof(&key, None).await.unwrap();
+    let on_chain = sompi(
+        &client
+            .rpc("wisp_getBalance", rpc_params![a1.clone()])
+            .await
+            .unwrap(),
+    );
+    let value = wisp_core::hash::from_hex(proof["value"].as_str().unwrap()).unwrap();
+    assert_eq!(u64::from_le_bytes(value.try_into().unwrap()), on_chain);
+    let mut rel = b"balances\0".to_vec();
+    rel.extend(
+        borsh::to_vec(&wisp_core::AgentId::Address(
+            dev1.x_only_public_key().0.serialize(),
+        ))
+        .unwrap(),
+    );
+    let key = client
+        .rpc(
+            "wisp_stateKey",
+            rpc_params![
+                "contract",
+                json!(["token_b", format!("0x{}", wisp_core::hash::to_hex(&rel))])
+            ],
+        )
+        .await
+        .unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let proof = client.verified_proof(&key, None).await.unwrap();
+    let value = wisp_core::hash::from_hex(proof["value"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        u128::from_le_bytes(value.try_into().unwrap()),
+        1_662_497_915_624_478_906
+    );
+    // A tampered proof is rejected.
+    let mut forged = proof.clone();
+    forged["value"] = json!(format!(
+        "0x{}",
+        wisp_core::hash::to_hex(&(u128::MAX).to_le_bytes())
+    ));
+    assert!(verify_proof_json(&forged).is_err());
+    // Absence is provable too.
+    let key = client
+        .rpc(
+            "wisp_stateKey",
+            rpc_params![
+                "balance",
+                "addr:0000000000000000000000000000000000000000000000000000000000000001"
+            ],
+        )
+        .await
+        .unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let proof = client.verified_proof(&key, None).await.unwrap();
+    assert!(proof["value"].is_null());
+
+    // Bad input over RPC is answered with errors, and the node keeps serving.
+    let err = client
+        .rpc("wisp_sendRequest", rpc_params!["0xdeadbeef"])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not a signed request"), "{err}");
+    let chain_id = wisp_core::ChainId::from_hex(
+        client.chain_info().await.unwrap()["chainId"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let body = wisp_core::RequestBody {
+        chain: chain_id,
+        call: wisp_core::Call {
+            target: wisp_core::Hname::of("token_a"),
+            entry_point: wisp_core::Hname::of("transfer"),
+            args: vec![],
+            transfer_sompi: 0,
+        },
+        gas_budget: 1_000_000,
+        access_list: None,
+    };
+    let mut forged = wisp_chain::sign_request(body.clone(), &dev1, 0);
+    forged.signature[0] ^= 1;
+    let err = client
+        .rpc(
+            "wisp_sendRequest",
+            rpc_params![format!(
+                "0x{}",
+                wisp_core::hash::to_hex(&borsh::to_vec(&forged).unwrap())
+            )],
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("bad_signature"), "{err}");
+    let replay = wisp_chain::sign_request(body, &dev1, 0);
+    let err = client
+        .rpc(
+            "wisp_sendRequest",
+            rpc_params![format!(
+                "0x{}",
+                wisp_core::hash::to_hex(&borsh::to_vec(&replay).unwrap())
+            )],
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("bad_nonce"), "{err}");
+    let err = client
+        .view("nope", "x", &json!([]))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no contract `nope`"), "{err}");
+    let err = client
+        .view("token_a", "balance_of", &json!([1, 2]))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("args"), "{err}");
+
+    // Replay: a fresh node given the same L1 history and blocks reaches the same roots.
+    let head = devnet.node().chain().head().unwrap();
+    let replica = wisp_chain::Chain::open(
+        &dir.path().join("replica"),
+        devnet.genesis(),
+        wisp_vm::VmConfig::default(),
+    )
+    .unwrap();
+    let replayed = devnet.node().replay_into(&replica).await.unwrap();
+    assert!(replayed >= head.index);
+    assert_eq!(
+        replica.db().block(head.index).unwrap().state_root,
+        head.state_root
+    );
+
+    // Restart from the data directory: same head, same root.
+    let root_before = devnet.node().chain().head().unwrap();
+    devnet.stop().await;
+    let devnet = Devnet::start(config(&data_dir, false)).await.unwrap();
+    let head_after = devnet.node().chain().db().block(root_before.index).unwrap();
+    assert_eq!(head_after.state_root, root_before.state_root);
+    assert_eq!(
+        devnet.node().chain().head().unwrap().index,
+        root_before.index,
+        "nothing new to execute after a restart"
+    );
+    let client = Client::new(&devnet.rpc_url()).unwrap();
+    let b = client
+        .view("token_b", "balance_of", &json!([a1]))
+        .await
+        .unwrap();
+    assert_eq!(b["value"], json!("1662497915624478906"));
+    devnet.stop().await;
+}

@@ -15,7 +15,7 @@ use wisp_core::{
     AccessList, AgentId, ChainId, ErrorLevel, Event, Hash32, Hname, ReceiptError, RequestErrorCode,
     VmErrorCode,
 };
-use wisp_state::StateDb;
+use wisp_state::{Snapshot, StateDb};
 use wisp_vm::{BlockContext, Checkpoint, Host, PreparedModule, Vm};
 
 /// Prepared modules by code hash, shared by every block and view.
@@ -95,6 +95,7 @@ type JournalEntry = (Vec<u8>, Option<Option<Vec<u8>>>);
 pub(crate) struct Exec {
     pub runtime: Arc<Runtime>,
     pub db: Arc<StateDb>,
+    snapshot: Option<Snapshot>,
     pub chain_id: ChainId,
     pub block: BlockContext,
     block_overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
@@ -115,11 +116,35 @@ impl Exec {
         chain_id: ChainId,
         block: BlockContext,
     ) -> Exec {
+        let (snapshot, db_error) = match db.snapshot() {
+            Ok(s) => (Some(s), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
         Exec {
             runtime,
             db,
+            snapshot,
             chain_id,
             block,
+            block_overlay: BTreeMap::new(),
+            overlay: BTreeMap::new(),
+            journal: Vec::new(),
+            checkpoints: Vec::new(),
+            events: Vec::new(),
+            access: None,
+            logs: Vec::new(),
+            db_error,
+        }
+    }
+
+    /// A stand-in with no snapshot, to hold `exec`'s place while the VM owns it.
+    pub fn placeholder(&self) -> Exec {
+        Exec {
+            runtime: self.runtime.clone(),
+            db: self.db.clone(),
+            snapshot: None,
+            chain_id: self.chain_id,
+            block: self.block,
             block_overlay: BTreeMap::new(),
             overlay: BTreeMap::new(),
             journal: Vec::new(),
@@ -139,12 +164,13 @@ impl Exec {
         if let Some(v) = self.block_overlay.get(key) {
             return v.clone();
         }
-        match self.db.get(key) {
-            Ok(v) => v,
-            Err(e) => {
+        match self.snapshot.as_ref().map(|s| s.get(key)) {
+            Some(Ok(v)) => v,
+            Some(Err(e)) => {
                 self.db_error.get_or_insert(e.to_string());
                 None
             }
+            None => None,
         }
     }
 

@@ -592,7 +592,7 @@ impl Chain {
         let result = match transfer {
             Err(e) => Err(e),
             Ok(()) => {
-                let taken = std::mem::replace(exec, self.exec(exec.block));
+                let taken = std::mem::replace(exec, exec.placeholder());
                 let (back, result, gas) = self.run_call(
                     taken,
                     request.sender,

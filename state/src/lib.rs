@@ -14,7 +14,7 @@ mod proof;
 mod store;
 
 pub use proof::{verify_proof, Blake2bHasher, ProofError, StateProof};
-pub use store::{PendingCommit, StateDb, BLOCK_MARKER_KEY};
+pub use store::{PendingCommit, Snapshot, StateDb, BLOCK_MARKER_KEY};
 
 /// Errors of the state layer.
 #[derive(Debug, thiserror::Error)]

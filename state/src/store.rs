@@ -72,6 +72,26 @@ impl PendingCommit {
     }
 }
 
+/// A consistent read-only view of the latest committed values, taken at one moment (one redb
+/// read transaction): what a block's execution reads through.
+pub struct Snapshot {
+    table: redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
+}
+
+impl Snapshot {
+    /// The value of `key` in this snapshot.
+    ///
+    /// # Errors
+    /// [`StateError::Db`] on I/O failure.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .table
+            .get(key)
+            .map_err(db_err)?
+            .map(|v| v.value().to_vec()))
+    }
+}
+
 /// jmt's view of committed state through one read transaction.
 struct Reader<'a> {
     txn: &'a ReadTransaction,
@@ -169,6 +189,17 @@ impl StateDb {
         let table = txn.open_table(BLOCKS).map_err(db_err)?;
         let last = table.last().map_err(db_err)?;
         Ok(last.map(|(k, _)| k.value()))
+    }
+
+    /// A snapshot of the latest committed values (later commits do not show in it).
+    ///
+    /// # Errors
+    /// [`StateError::Db`] on I/O failure.
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        let txn = self.db.begin_read().map_err(db_err)?;
+        Ok(Snapshot {
+            table: txn.open_table(LATEST).map_err(db_err)?,
+        })
     }
 
     /// The latest committed value of `key`.

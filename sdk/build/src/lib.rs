@@ -37,7 +37,7 @@ pub enum BuildError {
 #[derive(Clone, Debug, Default)]
 pub struct BuildOptions {
     /// Target directory for the wasm build; default: `$WISP_WASM_TARGET_DIR`, else
-    /// `$CARGO_TARGET_DIR/wisp-wasm`, else `<crate>/target/wisp-wasm`.
+    /// `<the crate's workspace target directory>/wisp-wasm`.
     pub target_dir: Option<PathBuf>,
     /// Do not print cargo's progress (tests).
     pub quiet: bool,
@@ -47,10 +47,26 @@ fn default_target_dir(crate_dir: &Path) -> PathBuf {
     if let Some(dir) = std::env::var_os("WISP_WASM_TARGET_DIR") {
         return PathBuf::from(dir);
     }
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(dir).join("wisp-wasm");
-    }
-    crate_dir.join("target").join("wisp-wasm")
+    // The workspace's own target directory (honours CARGO_TARGET_DIR and cargo config), so
+    // every contract of a workspace shares one wasm build of the SDK.
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let metadata = Command::new(cargo)
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--manifest-path",
+        ])
+        .arg(crate_dir.join("Cargo.toml"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok())
+        .and_then(|v| v["target_directory"].as_str().map(PathBuf::from));
+    metadata
+        .unwrap_or_else(|| crate_dir.join("target"))
+        .join("wisp-wasm")
 }
 
 /// Compiles the contract crate in `crate_dir`; returns the path of the `.wasm` module.

@@ -36,11 +36,15 @@ fn metering(c: &mut Criterion) {
     group.throughput(Throughput::Elements(100_000));
     for fuel in [false, true] {
         let mut config = wasmi::Config::default();
-        config.consume_fuel(fuel).compilation_mode(wasmi::CompilationMode::Eager);
+        config
+            .consume_fuel(fuel)
+            .compilation_mode(wasmi::CompilationMode::Eager);
         let engine = wasmi::Engine::new(&config);
         let module = wasmi::Module::new(&engine, &wasm).unwrap();
         let mut store = wasmi::Store::new(&engine, ());
-        let instance = wasmi::Linker::new(&engine).instantiate_and_start(&mut store, &module).unwrap();
+        let instance = wasmi::Linker::new(&engine)
+            .instantiate_and_start(&mut store, &module)
+            .unwrap();
         let run = instance.get_typed_func::<i32, i32>(&store, "run").unwrap();
         group.bench_function(if fuel { "fuel_on" } else { "fuel_off_baseline" }, |b| {
             b.iter(|| {
@@ -58,19 +62,43 @@ fn instantiate_call(c: &mut Criterion) {
     let mut chain = TestChain::new();
     let alice = chain.new_account(100_000_000_000);
     let token = chain
-        .deploy(&alice, "token", &wisp_test::contract_wasm("contracts/token"), &("T".to_string(), "T".to_string(), 18u8, 1_000u128))
+        .deploy(
+            &alice,
+            "token",
+            &wisp_test::contract_wasm("contracts/token"),
+            &("T".to_string(), "T".to_string(), 18u8, 1_000u128),
+        )
         .unwrap();
     let mut group = c.benchmark_group("instantiate_call");
     group.bench_function("runtime_view_token_decimals", |b| {
-        b.iter(|| chain.chain().view(alice.agent(), token, Hname::of("decimals"), vec![], 1_000_000).unwrap())
+        b.iter(|| {
+            chain
+                .chain()
+                .view(
+                    alice.agent(),
+                    token,
+                    Hname::of("decimals"),
+                    vec![],
+                    1_000_000,
+                )
+                .unwrap()
+        })
     });
     // Baseline: a call on an already-instantiated module, no metering, no host.
     let engine = wasmi::Engine::default();
-    let module = wasmi::Module::new(&engine, wat::parse_str(r#"(module (func (export "f") (result i32) (i32.const 18)))"#).unwrap()).unwrap();
+    let module = wasmi::Module::new(
+        &engine,
+        wat::parse_str(r#"(module (func (export "f") (result i32) (i32.const 18)))"#).unwrap(),
+    )
+    .unwrap();
     let mut store = wasmi::Store::new(&engine, ());
-    let instance = wasmi::Linker::new(&engine).instantiate_and_start(&mut store, &module).unwrap();
+    let instance = wasmi::Linker::new(&engine)
+        .instantiate_and_start(&mut store, &module)
+        .unwrap();
     let f = instance.get_typed_func::<(), i32>(&store, "f").unwrap();
-    group.bench_function("baseline_call_instantiated_wasmi", |b| b.iter(|| f.call(&mut store, ()).unwrap()));
+    group.bench_function("baseline_call_instantiated_wasmi", |b| {
+        b.iter(|| f.call(&mut store, ()).unwrap())
+    });
     group.finish();
 }
 
@@ -82,13 +110,27 @@ fn token_transfer(c: &mut Criterion) {
         let alice = chain.new_account(10_000 * 100_000_000);
         let bob = chain.new_account(0);
         let token = chain
-            .deploy(&alice, "token", &wisp_test::contract_wasm("contracts/token"), &("T".to_string(), "T".to_string(), 18u8, u128::MAX / 2))
+            .deploy(
+                &alice,
+                "token",
+                &wisp_test::contract_wasm("contracts/token"),
+                &("T".to_string(), "T".to_string(), 18u8, u128::MAX / 2),
+            )
             .unwrap();
         let key = secp256k1::Keypair::from_seckey_slice(secp256k1::SECP256K1, &[42; 32]).unwrap();
         let sender = wisp_core::AgentId::Address(key.x_only_public_key().0.serialize());
         // Give the signing key tokens and base tokens for fees.
-        chain.call(&alice, token, "transfer", &(sender, u128::MAX / 4)).unwrap();
-        chain.call(&alice, Hname::of("accounts"), "transfer", &(sender, 5_000 * 100_000_000u64)).unwrap();
+        chain
+            .call(&alice, token, "transfer", &(sender, u128::MAX / 4))
+            .unwrap();
+        chain
+            .call(
+                &alice,
+                Hname::of("accounts"),
+                "transfer",
+                &(sender, 5_000 * 100_000_000u64),
+            )
+            .unwrap();
         let mut nonce = 0u64;
         let mut daa = 1_000_000u64;
         let chain_id = chain.chain_id();
@@ -100,7 +142,12 @@ fn token_transfer(c: &mut Criterion) {
                         .map(|_| {
                             let body = RequestBody {
                                 chain: chain_id,
-                                call: Call { target: token, entry_point: Hname::of("transfer"), args: borsh::to_vec(&(bob.agent(), 1u128)).unwrap(), transfer_sompi: 0 },
+                                call: Call {
+                                    target: token,
+                                    entry_point: Hname::of("transfer"),
+                                    args: borsh::to_vec(&(bob.agent(), 1u128)).unwrap(),
+                                    transfer_sompi: 0,
+                                },
                                 gas_budget: 1_000_000,
                                 access_list: None,
                             };
@@ -112,9 +159,23 @@ fn token_transfer(c: &mut Criterion) {
                     (requests, daa)
                 },
                 |(requests, daa)| {
-                    let off_ledger = requests.into_iter().map(|r| verify_signature(r).unwrap()).collect();
-                    let l1 = L1Ref { block_hash: Hash32([(daa % 251) as u8; 32]), daa_score: daa, timestamp_ms: 1_800_000_000_000 + daa };
-                    let out = chain.chain().execute_block(BlockInputs { l1, on_ledger: vec![], off_ledger }).unwrap();
+                    let off_ledger = requests
+                        .into_iter()
+                        .map(|r| verify_signature(r).unwrap())
+                        .collect();
+                    let l1 = L1Ref {
+                        block_hash: Hash32([(daa % 251) as u8; 32]),
+                        daa_score: daa,
+                        timestamp_ms: 1_800_000_000_000 + daa,
+                    };
+                    let out = chain
+                        .chain()
+                        .execute_block(BlockInputs {
+                            l1,
+                            on_ledger: vec![],
+                            off_ledger,
+                        })
+                        .unwrap();
                     assert!(out.receipts.iter().all(|r| r.error.is_none()));
                 },
                 BatchSize::SmallInput,

@@ -11,15 +11,57 @@ fn scenario() -> Vec<(u64, wisp_core::Hash32, wisp_core::Hash32)> {
     let alice = chain.new_account(1_000 * KAS);
     let bob = chain.new_account(50 * KAS);
     let token = wisp_test::contract_wasm("contracts/token");
-    let a = chain.deploy(&alice, "token_a", &token, &("A".to_string(), "A".to_string(), 18u8, 1_000 * E18)).unwrap();
-    let b = chain.deploy(&alice, "token_b", &token, &("B".to_string(), "B".to_string(), 18u8, 1_000 * E18)).unwrap();
-    let amm = chain.deploy(&alice, "amm", &wisp_test::contract_wasm("contracts/amm"), &(a, b)).unwrap();
-    let pair = AgentId::Contract(ContractId { chain: chain.chain_id(), hname: amm });
-    chain.call(&alice, a, "approve", &(pair, u128::MAX)).unwrap();
-    chain.call(&alice, b, "approve", &(pair, u128::MAX)).unwrap();
-    chain.call(&alice, amm, "add_liquidity", &(50 * E18, 80 * E18, alice.agent())).unwrap();
+    let a = chain
+        .deploy(
+            &alice,
+            "token_a",
+            &token,
+            &("A".to_string(), "A".to_string(), 18u8, 1_000 * E18),
+        )
+        .unwrap();
+    let b = chain
+        .deploy(
+            &alice,
+            "token_b",
+            &token,
+            &("B".to_string(), "B".to_string(), 18u8, 1_000 * E18),
+        )
+        .unwrap();
+    let amm = chain
+        .deploy(
+            &alice,
+            "amm",
+            &wisp_test::contract_wasm("contracts/amm"),
+            &(a, b),
+        )
+        .unwrap();
+    let pair = AgentId::Contract(ContractId {
+        chain: chain.chain_id(),
+        hname: amm,
+    });
+    chain
+        .call(&alice, a, "approve", &(pair, u128::MAX))
+        .unwrap();
+    chain
+        .call(&alice, b, "approve", &(pair, u128::MAX))
+        .unwrap();
+    chain
+        .call(
+            &alice,
+            amm,
+            "add_liquidity",
+            &(50 * E18, 80 * E18, alice.agent()),
+        )
+        .unwrap();
     for i in 0..5u128 {
-        chain.call(&alice, amm, "swap_exact_in", &(if i % 2 == 0 { a } else { b }, E18 + i, 0u128, bob.agent())).unwrap();
+        chain
+            .call(
+                &alice,
+                amm,
+                "swap_exact_in",
+                &(if i % 2 == 0 { a } else { b }, E18 + i, 0u128, bob.agent()),
+            )
+            .unwrap();
     }
     // Failures are part of history too.
     let _ = chain.call(&bob, a, "transfer", &(alice.agent(), 1u128));

@@ -22,8 +22,16 @@ fn gas_of_example_contracts_matches_the_golden_file() {
             &alice,
             Hname::of("root"),
             "deploy",
-            borsh::to_vec(&(name.to_string(), token.clone(), borsh::to_vec(&("T".to_string(), "T".to_string(), 18u8, supply)).unwrap())).unwrap(),
-            &CallOptions { gas_budget: 50_000_000, ..Default::default() },
+            borsh::to_vec(&(
+                name.to_string(),
+                token.clone(),
+                borsh::to_vec(&("T".to_string(), "T".to_string(), 18u8, supply)).unwrap(),
+            ))
+            .unwrap(),
+            &CallOptions {
+                gas_budget: 50_000_000,
+                ..Default::default()
+            },
         );
         r.unwrap()
     };
@@ -31,34 +39,145 @@ fn gas_of_example_contracts_matches_the_golden_file() {
     record("root.deploy(token) incl. init", r.gas_used);
     deploy(&mut chain, "token_b");
     let (a, b) = (Hname::of("token_a"), Hname::of("token_b"));
-    record("token.transfer", chain.call(&alice, a, "transfer", &(bob.agent(), 100u128)).unwrap().gas_used);
-    record("token.approve", chain.call(&alice, a, "approve", &(bob.agent(), 100u128)).unwrap().gas_used);
-    record("token.transfer_from", chain.call(&bob, a, "transfer_from", &(alice.agent(), bob.agent(), 50u128)).unwrap().gas_used);
-    record("token.mint", chain.call(&alice, a, "mint", &(bob.agent(), 5u128)).unwrap().gas_used);
+    record(
+        "token.transfer",
+        chain
+            .call(&alice, a, "transfer", &(bob.agent(), 100u128))
+            .unwrap()
+            .gas_used,
+    );
+    record(
+        "token.approve",
+        chain
+            .call(&alice, a, "approve", &(bob.agent(), 100u128))
+            .unwrap()
+            .gas_used,
+    );
+    record(
+        "token.transfer_from",
+        chain
+            .call(
+                &bob,
+                a,
+                "transfer_from",
+                &(alice.agent(), bob.agent(), 50u128),
+            )
+            .unwrap()
+            .gas_used,
+    );
+    record(
+        "token.mint",
+        chain
+            .call(&alice, a, "mint", &(bob.agent(), 5u128))
+            .unwrap()
+            .gas_used,
+    );
 
-    let amm = chain.deploy(&alice, "amm", &wisp_test::contract_wasm("contracts/amm"), &(a, b)).unwrap();
-    let pair = AgentId::Contract(ContractId { chain: chain.chain_id(), hname: amm });
-    chain.call(&alice, a, "approve", &(pair, u128::MAX)).unwrap();
-    chain.call(&alice, b, "approve", &(pair, u128::MAX)).unwrap();
-    record("amm.add_liquidity (first)", chain.call(&alice, amm, "add_liquidity", &(5 * E18, 10 * E18, alice.agent())).unwrap().gas_used);
-    record("amm.add_liquidity", chain.call(&alice, amm, "add_liquidity", &(E18, 2 * E18, alice.agent())).unwrap().gas_used);
-    record("amm.swap_exact_in", chain.call(&alice, amm, "swap_exact_in", &(a, E18, 0u128, bob.agent())).unwrap().gas_used);
-    record("amm.remove_liquidity", chain.call(&alice, amm, "remove_liquidity", &(E18, alice.agent())).unwrap().gas_used);
+    let amm = chain
+        .deploy(
+            &alice,
+            "amm",
+            &wisp_test::contract_wasm("contracts/amm"),
+            &(a, b),
+        )
+        .unwrap();
+    let pair = AgentId::Contract(ContractId {
+        chain: chain.chain_id(),
+        hname: amm,
+    });
+    chain
+        .call(&alice, a, "approve", &(pair, u128::MAX))
+        .unwrap();
+    chain
+        .call(&alice, b, "approve", &(pair, u128::MAX))
+        .unwrap();
+    record(
+        "amm.add_liquidity (first)",
+        chain
+            .call(
+                &alice,
+                amm,
+                "add_liquidity",
+                &(5 * E18, 10 * E18, alice.agent()),
+            )
+            .unwrap()
+            .gas_used,
+    );
+    record(
+        "amm.add_liquidity",
+        chain
+            .call(&alice, amm, "add_liquidity", &(E18, 2 * E18, alice.agent()))
+            .unwrap()
+            .gas_used,
+    );
+    record(
+        "amm.swap_exact_in",
+        chain
+            .call(&alice, amm, "swap_exact_in", &(a, E18, 0u128, bob.agent()))
+            .unwrap()
+            .gas_used,
+    );
+    record(
+        "amm.remove_liquidity",
+        chain
+            .call(&alice, amm, "remove_liquidity", &(E18, alice.agent()))
+            .unwrap()
+            .gas_used,
+    );
 
-    let escrow = chain.deploy(&alice, "escrow", &wisp_test::contract_wasm("contracts/escrow"), &()).unwrap();
-    let funds = CallOptions { transfer_sompi: KAS, ..Default::default() };
-    record("escrow.open", chain.call_with(&alice, escrow, "open", &(bob.agent(), 1_000u64), &funds).unwrap().gas_used);
-    record("escrow.release", chain.call(&alice, escrow, "release", &(0u64,)).unwrap().gas_used);
-    record("accounts.transfer (native)", chain.call(&alice, Hname::of("accounts"), "transfer", &(bob.agent(), KAS)).unwrap().gas_used);
+    let escrow = chain
+        .deploy(
+            &alice,
+            "escrow",
+            &wisp_test::contract_wasm("contracts/escrow"),
+            &(),
+        )
+        .unwrap();
+    let funds = CallOptions {
+        transfer_sompi: KAS,
+        ..Default::default()
+    };
+    record(
+        "escrow.open",
+        chain
+            .call_with(&alice, escrow, "open", &(bob.agent(), 1_000u64), &funds)
+            .unwrap()
+            .gas_used,
+    );
+    record(
+        "escrow.release",
+        chain
+            .call(&alice, escrow, "release", &(0u64,))
+            .unwrap()
+            .gas_used,
+    );
+    record(
+        "accounts.transfer (native)",
+        chain
+            .call(
+                &alice,
+                Hname::of("accounts"),
+                "transfer",
+                &(bob.agent(), KAS),
+            )
+            .unwrap()
+            .gas_used,
+    );
 
     let text = format!(
         "# Gas used per request (receipt gas_used), example contracts built by `wisp build`.\n# Regenerate: WISP_BLESS=1 cargo test -p wisp-test --test gas_golden\n{}\n",
         lines.join("\n")
     );
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../contracts/gas-golden.txt");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../contracts/gas-golden.txt"
+    );
     if std::env::var_os("WISP_BLESS").is_some() {
         std::fs::write(path, &text).unwrap();
     }
     let golden = std::fs::read_to_string(path).unwrap_or_default();
-    assert_eq!(golden, text, "gas changed; if intended, rerun with WISP_BLESS=1 and review the diff");
+    assert_eq!(
+        golden, text,
+        "gas changed; if intended, rerun with WISP_BLESS=1 and review the diff"
+    );
 }

@@ -12,7 +12,7 @@ fn changes(v: u64) -> BTreeMap<Vec<u8>, Option<Vec<u8>>> {
     (0..20u64)
         .map(|i| {
             let k = (v * 7 + i * 13) % 500;
-            let value = if (v + i) % 9 == 0 {
+            let value = if (v + i).is_multiple_of(9) {
                 None
             } else {
                 Some(vec![(v % 251) as u8; 64 + (i as usize)])

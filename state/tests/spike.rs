@@ -53,7 +53,7 @@ fn spike() {
             gas_used: 0,
         };
         db.commit(pending, &header, &[], &[]).unwrap();
-        if (block + 1) % 100 == 0 {
+        if (block + 1).is_multiple_of(100) {
             let rate = 100.0 * per_block as f64 / window.elapsed().as_secs_f64();
             println!(
                 "{:>8} keys: {:>9.0} updates/s over the last 100 blocks",

@@ -59,7 +59,12 @@ fn scenario() -> Vec<(u64, wisp_core::Hash32, wisp_core::Hash32)> {
                 &alice,
                 amm,
                 "swap_exact_in",
-                &(if i % 2 == 0 { a } else { b }, E18 + i, 0u128, bob.agent()),
+                &(
+                    if i.is_multiple_of(2) { a } else { b },
+                    E18 + i,
+                    0u128,
+                    bob.agent(),
+                ),
             )
             .unwrap();
     }

@@ -1,7 +1,9 @@
 //! Builds a contract crate to an optimised WebAssembly module: `cargo build` for
-//! `wasm32-unknown-unknown` in release mode with size optimisation, LTO, `panic = "abort"`,
-//! stripped symbols and a 64 KiB shadow stack (so instantiation stays in single-digit
-//! microseconds: VM-NOTES.md). The wasm build uses its own target directory, so it never
+//! `wasm32-unknown-unknown` in release mode with opt-level 3, LTO, one codegen unit,
+//! `panic = "abort"`, stripped symbols and a 64 KiB shadow stack (VM-NOTES.md). Opt-level 3
+//! rather than `z`: on the example contracts it inlines more, so modules have half the
+//! functions (token: 97 instead of 214), are smaller (34 KB instead of 38 KB) and instantiate
+//! faster, since wasmi's instantiation cost grows with the number of functions. The wasm build uses its own target directory, so it never
 //! invalidates host builds and never waits on their lock.
 
 use std::path::{Path, PathBuf};
@@ -95,7 +97,7 @@ pub fn build_contract(crate_dir: &Path, options: &BuildOptions) -> Result<PathBu
             "--release",
             "--message-format=json-render-diagnostics",
         ])
-        .args(["--config", "profile.release.opt-level=\"z\""])
+        .args(["--config", "profile.release.opt-level=3"])
         .args(["--config", "profile.release.lto=true"])
         .args(["--config", "profile.release.codegen-units=1"])
         .args(["--config", "profile.release.panic=\"abort\""])

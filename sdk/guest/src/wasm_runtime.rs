@@ -53,9 +53,10 @@ static ALLOCATOR: Bump = Bump {
     end: UnsafeCell::new(0),
 };
 
+/// Aborts with the panic's message when it is a plain string; formatted messages are not
+/// rendered, which keeps `core::fmt` (most of a contract's code) out of the module.
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    use alloc::string::ToString;
-    let message = info.message().to_string();
-    crate::env::abort(wisp_core::CONTRACT_PANIC_CODE, &message)
+    let message = info.message().as_str().unwrap_or("the contract panicked");
+    crate::env::abort(wisp_core::CONTRACT_PANIC_CODE, message)
 }

@@ -237,6 +237,18 @@ pub struct BlockOutput {
     pub logs: Vec<(Hname, String)>,
 }
 
+/// A VM and its compiled-module cache, shareable between chains of one process (compiled
+/// code depends only on the module bytes, never on a chain's state).
+#[derive(Clone)]
+pub struct SharedRuntime(Arc<Runtime>);
+
+impl SharedRuntime {
+    /// A runtime with the given VM limits.
+    pub fn new(vm_config: VmConfig) -> SharedRuntime {
+        SharedRuntime(Arc::new(Runtime::new(Vm::new(vm_config))))
+    }
+}
+
 /// A chain on disk.
 pub struct Chain {
     runtime: Arc<Runtime>,
@@ -270,10 +282,23 @@ impl Chain {
         Self::with_db(StateDb::in_memory()?, genesis, vm_config)
     }
 
+    /// A chain kept in memory that shares `runtime` (engine and compiled modules) with other
+    /// chains of the process: the test harness compiles each contract once, not once per test.
+    ///
+    /// # Errors
+    /// [`ChainError::State`] if the in-memory store cannot be set up.
+    pub fn in_memory_shared(genesis: &Genesis, runtime: &SharedRuntime) -> Result<Chain> {
+        Self::with_runtime(StateDb::in_memory()?, genesis, runtime.0.clone())
+    }
+
     fn with_db(db: StateDb, genesis: &Genesis, vm_config: VmConfig) -> Result<Chain> {
+        Self::with_runtime(db, genesis, Arc::new(Runtime::new(Vm::new(vm_config))))
+    }
+
+    fn with_runtime(db: StateDb, genesis: &Genesis, runtime: Arc<Runtime>) -> Result<Chain> {
         let db = Arc::new(db);
         let chain = Chain {
-            runtime: Arc::new(Runtime::new(Vm::new(vm_config))),
+            runtime,
             db,
             chain_id: genesis.chain_id(),
         };

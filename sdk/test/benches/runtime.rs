@@ -268,11 +268,43 @@ fn token_transfer(c: &mut Criterion) {
     group.finish();
 }
 
+/// A typical contract test on the harness: new chain, funded account, deploy, call, view.
+fn harness_test(c: &mut Criterion) {
+    let wasm = wisp_test::contract_wasm("contracts/token");
+    let mut group = c.benchmark_group("harness");
+    group.bench_function("token_test_deploy_transfer_view", |b| {
+        b.iter(|| {
+            let mut chain = TestChain::new();
+            let alice = chain.new_account(100_000_000_000);
+            let bob = chain.new_account(0);
+            let token = chain
+                .deploy(
+                    &alice,
+                    "token",
+                    &wasm,
+                    &("T".to_string(), "T".to_string(), 18u8, 1_000u128),
+                )
+                .unwrap();
+            chain
+                .call(&alice, token, "transfer", &(bob.agent(), 10u128))
+                .unwrap();
+            assert_eq!(
+                chain
+                    .view::<_, u128>(token, "balance_of", &(bob.agent(),))
+                    .unwrap(),
+                10
+            );
+        })
+    });
+    group.finish();
+}
+
 criterion_group!(
     benches,
     metering,
     vm_instantiate_call,
     instantiate_call,
-    token_transfer
+    token_transfer,
+    harness_test
 );
 criterion_main!(benches);

@@ -139,8 +139,10 @@ impl TestChain {
             params,
             timestamp_ms: 1_700_000_000_000,
         };
+        static RUNTIME: OnceLock<wisp_chain::SharedRuntime> = OnceLock::new();
+        let runtime = RUNTIME.get_or_init(|| wisp_chain::SharedRuntime::new(VmConfig::default()));
         #[allow(clippy::expect_used)]
-        let chain = Chain::in_memory(&genesis, VmConfig::default()).expect("in-memory chain");
+        let chain = Chain::in_memory_shared(&genesis, runtime).expect("in-memory chain");
         TestChain {
             chain,
             owner,

@@ -467,3 +467,129 @@ async fn tokens_amm_on_and_off_ledger_proofs_replay_and_restart() {
     assert_eq!(b["value"], json!("1662497915624478906"));
     devnet.stop().await;
 }
+
+/// Runs the real `wisp` binary against `rpc` with `home` as `WISP_HOME`.
+async fn wisp(home: &std::path::Path, rpc: &str, args: &[&str]) -> (i32, String, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_wisp"));
+    command
+        .env("WISP_HOME", home)
+        .env("WISP_RPC", rpc)
+        .args(args);
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wisp_command_against_a_devnet() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let devnet = Devnet::start(DevnetConfig {
+        data_dir: dir.path().join("devnet"),
+        fresh: true,
+        block_time: Some(Duration::from_millis(200)),
+        rpc_addr: "127.0.0.1:0".parse().unwrap(),
+        accounts: 2,
+        keystore: Some(home.join("accounts.json")),
+    })
+    .await
+    .unwrap();
+    let rpc = devnet.rpc_url();
+    let token_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../contracts/token");
+
+    let (code, out, err) = wisp(
+        &home,
+        &rpc,
+        &[
+            "deploy",
+            token_dir.to_str().unwrap(),
+            "--name",
+            "tok",
+            "--init",
+            r#"["T", "T", 0, "1000"]"#,
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("deployed `tok`"), "{out}");
+
+    let (code, out, err) = wisp(
+        &home,
+        &rpc,
+        &["call", "tok", "transfer", r#"["dev1", "5"]"#],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("✓ success") && out.contains("Transfer"),
+        "{out}"
+    );
+
+    let (code, out, _) = wisp(
+        &home,
+        &rpc,
+        &["--json", "view", "tok", "balance_of", r#"["dev1"]"#],
+    )
+    .await;
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["value"], json!("5"));
+
+    // A failing request: exit status 2 and the contract's error by name.
+    let (code, out, _) = wisp(
+        &home,
+        &rpc,
+        &[
+            "call",
+            "tok",
+            "transfer",
+            r#"["dev1", "999999"]"#,
+            "--from",
+            "dev1",
+        ],
+    )
+    .await;
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("InsufficientBalance"), "{out}");
+
+    let (code, out, err) = wisp(&home, &rpc, &["proof", "balance", "dev0", "--verify"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("verified locally"), "{out}");
+
+    let (code, out, _) = wisp(&home, &rpc, &["account", "balance", "dev1"]).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("sompi"), "{out}");
+    let (code, out, _) = wisp(&home, &rpc, &["contracts"]).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("tok") && out.contains("(core)"), "{out}");
+    let (code, out, _) = wisp(&home, &rpc, &["--json", "events", "--contract", "tok"]).await;
+    assert_eq!(code, 0);
+    assert!(
+        serde_json::from_str::<Value>(&out)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len()
+            >= 2,
+        "{out}"
+    );
+
+    // Bad input: a clear error and status 1, and the node keeps serving.
+    let (code, _, err) = wisp(&home, &rpc, &["view", "nope", "x"]).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("no contract `nope`"), "{err}");
+    let (code, _, err) = wisp(&home, &rpc, &["call", "tok", "transfer", "not json"]).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("is not JSON"), "{err}");
+    let (code, out, _) = wisp(&home, &rpc, &["--json", "doctor"]).await;
+    assert_eq!(code, 0);
+    let doctor: Value = serde_json::from_str(&out).unwrap();
+    assert!(doctor["node"]["head"].as_u64().unwrap() >= 3, "{out}");
+    devnet.stop().await;
+}

@@ -587,6 +587,96 @@ async fn the_wisp_command_against_a_devnet() {
     let (code, _, err) = wisp(&home, &rpc, &["call", "tok", "transfer", "not json"]).await;
     assert_eq!(code, 1);
     assert!(err.contains("is not JSON"), "{err}");
+    // Gas estimation simulates without committing; dev_snapshot / dev_revert undo blocks.
+    let client = Client::new(&rpc).unwrap();
+    let info = client.chain_info().await.unwrap();
+    let chain_id = wisp_core::ChainId::from_hex(info["chainId"].as_str().unwrap()).unwrap();
+    let dev1 = devnet.accounts()[1].keypair().unwrap();
+    let a1 = wisp_l1::address_of(
+        &dev1.x_only_public_key().0.serialize(),
+        wisp_l1::Prefix::Simnet,
+    )
+    .to_string();
+    let args = client
+        .rpc(
+            "wisp_encodeArgs",
+            rpc_params!["tok", "transfer", "entry", json!([a1, "1"])],
+        )
+        .await
+        .unwrap();
+    let body = wisp_core::RequestBody {
+        chain: chain_id,
+        call: wisp_core::Call {
+            target: wisp_core::Hname::of("tok"),
+            entry_point: wisp_core::Hname::of("transfer"),
+            args: wisp_core::hash::from_hex(args["args"].as_str().unwrap()).unwrap(),
+            transfer_sompi: 0,
+        },
+        gas_budget: 1_000_000,
+        access_list: None,
+    };
+    let head_before = client.chain_info().await.unwrap()["head"]["index"]
+        .as_u64()
+        .unwrap();
+    let estimate = client
+        .rpc(
+            "wisp_estimateGas",
+            rpc_params![
+                a1.clone(),
+                format!(
+                    "0x{}",
+                    wisp_core::hash::to_hex(&borsh::to_vec(&body).unwrap())
+                )
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(estimate["status"], "success", "{estimate}");
+    assert!(sompi(&estimate["gasUsed"]) > 10_000);
+    assert_eq!(
+        client.chain_info().await.unwrap()["head"]["index"]
+            .as_u64()
+            .unwrap(),
+        head_before,
+        "estimation commits nothing"
+    );
+    let snapshot = client.rpc("dev_snapshot", rpc_params![]).await.unwrap();
+    let dev0 = devnet.accounts()[0].keypair().unwrap();
+    let r = client
+        .call(
+            &dev0,
+            "tok",
+            "transfer",
+            &json!([a1, "2"]),
+            &CallOptions::default(),
+        )
+        .await
+        .unwrap();
+    ok(&r);
+    assert_eq!(
+        client
+            .view("tok", "balance_of", &json!([a1]))
+            .await
+            .unwrap()["value"],
+        json!("7")
+    );
+    assert_eq!(
+        client
+            .rpc("dev_revert", rpc_params![snapshot])
+            .await
+            .unwrap(),
+        json!(true)
+    );
+    assert_eq!(
+        client
+            .view("tok", "balance_of", &json!([a1]))
+            .await
+            .unwrap()["value"],
+        json!("5")
+    );
+    let mined = client.rpc("dev_mine", rpc_params![3]).await.unwrap();
+    assert_eq!(mined["l1Blocks"], json!(3));
+
     let (code, out, _) = wisp(&home, &rpc, &["--json", "doctor"]).await;
     assert_eq!(code, 0);
     let doctor: Value = serde_json::from_str(&out).unwrap();

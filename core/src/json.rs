@@ -253,6 +253,11 @@ pub fn decode_value(
         },
         Type::Vec(inner) => {
             let n = read!(u32) as usize;
+            // Every element but a zero-sized one consumes a byte: a longer count is corrupt
+            // (and must not make a node loop billions of times).
+            if n > input.len().max(1024) {
+                return Err(bad("a length longer than the data"));
+            }
             let mut items = Vec::with_capacity(n.min(1024));
             for i in 0..n {
                 items.push(decode_value(inner, input, &format!("{path}[{i}]"), agents)?);

@@ -325,13 +325,13 @@ impl Node {
                     on_ledger.extend(self.lane_requests(block, tx));
                 }
                 latest_seen = block.hash;
-                if !on_ledger.is_empty() {
-                    l1 = L1Ref {
-                        block_hash: Hash32(block.hash),
-                        daa_score: block.daa_score,
-                        timestamp_ms: block.timestamp_ms,
-                    };
-                }
+                // The block refers to the newest chain block seen: every lane request accepted
+                // up to it is in `on_ledger`, and its time moves the chain's clock.
+                l1 = L1Ref {
+                    block_hash: Hash32(block.hash),
+                    daa_score: block.daa_score,
+                    timestamp_ms: block.timestamp_ms,
+                };
             }
         }
         // Off-ledger: for each sender, the run of consecutive nonces from its next nonce.
@@ -361,12 +361,6 @@ impl Node {
                 *c = Some(latest_seen);
             }
             return Ok(None);
-        }
-        if on_ledger.is_empty() {
-            // Off-ledger only: refer to the latest L1 block seen, so time moves on.
-            if latest_seen != cursor || l1.block_hash == Hash32::ZERO {
-                l1.block_hash = Hash32(latest_seen);
-            }
         }
         let offledger_bytes = borsh::to_vec(
             &off_ledger

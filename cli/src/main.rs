@@ -851,7 +851,7 @@ async fn devnet(args: DevnetArgs, json_mode: bool) -> Result<()> {
     }
     if !json_mode && !args.exit {
         println!();
-        println!("Next steps (in another terminal):");
+        println!("Next steps (in another terminal; `wisp` is target/debug/wisp, or `cargo install --path cli`):");
         println!("  wisp deploy contracts/token --name token --init '[\"My Token\", \"MTK\", 18, \"1000000\"]'");
         println!("  wisp call token transfer '[\"dev1\", \"100\"]'");
         println!("  wisp view token balance_of '[\"dev1\"]'");

@@ -379,19 +379,19 @@ impl Chain {
 
     /// Base-token balance of `agent` at the head, sompi.
     pub fn balance(&self, agent: &AgentId) -> Result<u64> {
-        Ok(self
-            .db
-            .get(&keys::balance(agent))?
-            .and_then(|b| b.try_into().ok())
-            .map(u64::from_le_bytes)
-            .unwrap_or(0))
+        self.committed_u64(&keys::balance(agent))
     }
 
     /// Next off-ledger nonce of `agent` at the head.
     pub fn nonce(&self, agent: &AgentId) -> Result<u64> {
+        self.committed_u64(&keys::nonce(agent))
+    }
+
+    /// A committed u64 (little-endian) counter; absent means 0.
+    fn committed_u64(&self, key: &[u8]) -> Result<u64> {
         Ok(self
             .db
-            .get(&keys::nonce(agent))?
+            .get(key)?
             .and_then(|b| b.try_into().ok())
             .map(u64::from_le_bytes)
             .unwrap_or(0))

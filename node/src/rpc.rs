@@ -371,19 +371,20 @@ pub fn module(
     m.register_method("wisp_stateKey", |params, node, _| -> RpcResult<Value> {
         let (kind, subject): (String, Value) = params.parse()?;
         let key = match kind.as_str() {
-            "balance" => {
+            "balance" | "nonce" => {
                 let agent = subject
                     .as_str()
                     .and_then(|s| node.agents().parse(s))
-                    .ok_or_else(|| invalid("balance: an agent"))?;
-                wisp_chain::keys::balance(&agent)
-            }
-            "nonce" => {
-                let agent = subject
-                    .as_str()
-                    .and_then(|s| node.agents().parse(s))
-                    .ok_or_else(|| invalid("nonce: an agent"))?;
-                wisp_chain::keys::nonce(&agent)
+                    .ok_or_else(|| {
+                        invalid(format!(
+                            "{kind}: an agent (Kaspa address or contract:<name>)"
+                        ))
+                    })?;
+                if kind == "balance" {
+                    wisp_chain::keys::balance(&agent)
+                } else {
+                    wisp_chain::keys::nonce(&agent)
+                }
             }
             "contract" => {
                 // [contract, "0x" contract-relative key]

@@ -244,6 +244,16 @@ impl Instrumenter {
     }
 }
 
+/// Appends the counter: a mutable `i64` global starting at 0.
+fn add_counter(globals: &mut wasm_encoder::GlobalSection) {
+    let ty = GlobalType {
+        val_type: EncValType::I64,
+        mutable: true,
+        shared: false,
+    };
+    globals.global(ty, &ConstExpr::i64_const(0));
+}
+
 impl Reencode for Instrumenter {
     type Error = VmError;
 
@@ -255,14 +265,7 @@ impl Reencode for Instrumenter {
         RoundtripReencoder
             .parse_global_section(globals, section)
             .map_err(|e| ReencodeError::UserError(invalid(e.to_string())))?;
-        globals.global(
-            GlobalType {
-                val_type: EncValType::I64,
-                mutable: true,
-                shared: false,
-            },
-            &ConstExpr::i64_const(0),
-        );
+        add_counter(globals);
         self.global_emitted = true;
         Ok(())
     }
@@ -280,14 +283,7 @@ impl Reencode for Instrumenter {
         );
         if !self.global_emitted && past_globals {
             let mut globals = wasm_encoder::GlobalSection::new();
-            globals.global(
-                GlobalType {
-                    val_type: EncValType::I64,
-                    mutable: true,
-                    shared: false,
-                },
-                &ConstExpr::i64_const(0),
-            );
+            add_counter(&mut globals);
             module.section(&globals);
             self.global_emitted = true;
         }

@@ -30,6 +30,10 @@ pub enum ErrorLevel {
 /// handler aborts with it); contracts number their own errors from 1.
 pub const CONTRACT_PANIC_CODE: u32 = 0;
 
+/// The contract-level code the SDK aborts with when a call's arguments do not decode as the
+/// entry point's parameters; the VM reports it as the request-level `bad_arguments`.
+pub const CONTRACT_BAD_ARGUMENTS_CODE: u32 = u32::MAX;
+
 macro_rules! codes {
     ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $code:literal => $msg:literal,)* }) => {
         $(#[$m])*

@@ -21,7 +21,9 @@ pub mod json;
 pub mod request;
 
 pub use block::{BlockHeader, Event, Receipt, ReceiptError, ReceiptStatus};
-pub use errors::{ErrorLevel, RequestErrorCode, VmErrorCode, CONTRACT_PANIC_CODE};
+pub use errors::{
+    ErrorLevel, RequestErrorCode, VmErrorCode, CONTRACT_BAD_ARGUMENTS_CODE, CONTRACT_PANIC_CODE,
+};
 pub use hash::{blake2b_256, Hash32};
 pub use ids::{AgentId, ChainId, ContractId, Hname, HnameError};
 pub use request::{

@@ -1,6 +1,6 @@
 //! Wisp's gas schedule, part of the protocol.
 //!
-//! **Instruction gas** is wasmi =2.0.0 fuel with the cost table [`INSTRUCTION_COSTS`] and
+//! **Instruction gas** is wasmi =2.0.0 fuel with the cost table [`instruction_costs`] and
 //! `CompilationMode::Eager`. The charging rule, as Wisp specifies it (from wasmi 2.0.0's
 //! translator; see `docs/gas.md`):
 //! - A *fuel block* opens at function entry, at each `loop` header (charged on every iteration),
@@ -10,6 +10,8 @@
 //!   and code after a nested block's `end`; a block costs `1 + Σ cost(op)` charged on entry.
 //! - `memory.copy/fill/init` add `floor(len / 64)`; `memory.grow` adds 1024 per page granted.
 //! - Out of gas: the request's whole budget is used.
+//!
+//! [`crate::fuel_reference`] implements the same rule independently of wasmi.
 //!
 //! **Host gas**: each host function charges `base + per_byte × bytes` from the ABI table
 //! (`wisp_core::abi`) before doing its work.
@@ -35,6 +37,3 @@ pub const DEPLOY_GAS_PER_BYTE: u64 = 20;
 pub fn instruction_costs() -> OperatorCost {
     OperatorCost::default()
 }
-
-/// Marker for the docs: the table is [`instruction_costs`].
-pub const INSTRUCTION_COSTS: () = ();

@@ -5,7 +5,7 @@
 //! Invariants:
 //! - A [`PreparedModule`] can only be made from a [`ValidatedModule`], which only
 //!   [`validate`] makes: the engine never sees unchecked bytes.
-//! - Gas = wasmi fuel: instruction costs follow [`gas::INSTRUCTION_COSTS`], host calls charge
+//! - Gas = wasmi fuel: instruction costs follow [`gas::instruction_costs`], host calls charge
 //!   their ABI table cost in one place before doing any work. The same invocation with the same
 //!   host answers uses the same gas, on every machine.
 //! - Any failure of a call (trap, limit, abort, host refusal) becomes a [`ReceiptError`] with a

@@ -665,7 +665,7 @@ mod imp {
     ) -> R<()> {
         let bytes = read_mem(c, msg_ptr, msg_len.min(1024))?;
         let message = String::from_utf8_lossy(&bytes).into_owned();
-        if code == wisp_sdk_bad_args() {
+        if code == wisp_core::CONTRACT_BAD_ARGUMENTS_CODE {
             return Err(fail(request_error(RequestErrorCode::BadArguments, message)));
         }
         Err(fail(ReceiptError {
@@ -708,11 +708,6 @@ mod imp {
 
     pub fn gas_left<H: Host>(c: &mut Caller<'_, Ctx<H>>, _: u64) -> R<u64> {
         c.get_fuel()
-    }
-
-    /// The SDK's "arguments do not decode" abort code (`wisp_sdk::BAD_ARGUMENTS_CODE`).
-    fn wisp_sdk_bad_args() -> u32 {
-        u32::MAX
     }
 }
 

@@ -73,9 +73,7 @@ macro_rules! require {
     };
 }
 
-/// Contract-level abort code the SDK uses when a call's arguments do not decode as the entry
-/// point's parameter types; the runtime reports it as the request-level `bad_arguments`.
-pub const BAD_ARGUMENTS_CODE: u32 = u32::MAX;
+pub use wisp_core::CONTRACT_BAD_ARGUMENTS_CODE as BAD_ARGUMENTS_CODE;
 
 /// What an entry point may return: `()`, a borsh value, or `Result` of either with a
 /// [`ContractError`].

@@ -87,6 +87,14 @@ async fn tokens_amm_on_and_off_ledger_proofs_replay_and_restart() {
         )
         .await
         .unwrap();
+    let mut events = ws
+        .subscribe::<Value, _>(
+            "wisp_subscribeEvents",
+            rpc_params![],
+            "wisp_unsubscribeEvents",
+        )
+        .await
+        .unwrap();
 
     // token_a off-ledger, token_b on-ledger (the whole module in a Kaspa lane transaction), amm off-ledger.
     let deploy = CallOptions {
@@ -111,6 +119,14 @@ async fn tokens_amm_on_and_off_ledger_proofs_replay_and_restart() {
         .unwrap()
         .unwrap();
     assert!(notified["index"].as_u64().unwrap() >= 1);
+    let event = tokio::time::timeout(Duration::from_secs(30), events.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(event["topic"], "Transfer");
+    assert_eq!(event["contract"], "contract:token_a");
+    assert_eq!(event["fields"]["amount"], json!(supply));
     let on_ledger_deploy = CallOptions {
         gas_budget: 50_000_000,
         on_ledger: true,

@@ -817,6 +817,26 @@ impl Chain {
         Ok(self.db.rollback_to(Some(index))?)
     }
 
+    /// Undoes the blocks whose L1 reference a reorg removed (`removed`: chain block hashes that
+    /// left Kaspa's selected chain): walks back from the head to the newest block whose L1
+    /// reference survives and rolls back to it. Returns `(from, to)` block indexes if anything
+    /// was undone. Their requests are executed again when the follower sees them accepted anew.
+    ///
+    /// # Errors
+    /// [`ChainError::State`] on I/O.
+    pub fn rollback_l1(&self, removed: &[Hash32]) -> Result<Option<(u64, u64)>> {
+        let mut head = self.head()?;
+        let from = head.index;
+        while head.index > 0 && removed.contains(&head.l1_block) {
+            head = self.db.block(head.index - 1)?;
+        }
+        if head.index == from {
+            return Ok(None);
+        }
+        self.rollback_to(head.index)?;
+        Ok(Some((from, head.index)))
+    }
+
     /// `key`'s value at block `index` with a proof against that block's state root.
     ///
     /// # Errors

@@ -406,22 +406,13 @@ impl Node {
     }
 
     fn handle_reorg(&self, removed: &[[u8; 32]]) -> Result<()> {
-        let mut head = self.chain.head()?;
-        let start = head.index;
-        while head.index > 0 && removed.contains(&head.l1_block.0) {
-            head = self
-                .chain
-                .db()
-                .block(head.index - 1)
-                .map_err(wisp_chain::ChainError::from)?;
-        }
-        if head.index != start {
+        let removed: Vec<Hash32> = removed.iter().map(|h| Hash32(*h)).collect();
+        if let Some((from, to)) = self.chain.rollback_l1(&removed)? {
             tracing::warn!(
-                from = start,
-                to = head.index,
-                "L1 reorg removed referenced chain blocks: rolling back"
+                from,
+                to,
+                "L1 reorg removed referenced chain blocks: rolled back"
             );
-            self.chain.rollback_to(head.index)?;
         }
         Ok(())
     }

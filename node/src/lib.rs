@@ -231,7 +231,8 @@ impl Node {
         self.mempool.lock().map(|m| m.len()).unwrap_or(0)
     }
 
-    fn lane_requests(&self, block: &wisp_l1::ChainBlock, tx: &LaneTx) -> Vec<OnLedgerRequest> {
+    /// The requests a lane transaction carries (deposit-only, calls, or malformed).
+    fn lane_requests(&self, tx: &LaneTx) -> Vec<OnLedgerRequest> {
         let Some(sender_key) = tx.sender_key else {
             tracing::warn!(tx = %Hash32(tx.tx_id), "lane transaction whose first input is not pay-to-public-key: ignored");
             return Vec::new();
@@ -245,7 +246,6 @@ impl Node {
             .sum();
         let sender = AgentId::Address(sender_key);
         let l1_tx_id = Hash32(tx.tx_id);
-        let _ = block;
         match LanePayload::decode(&tx.payload) {
             Some(payload) if payload.requests.is_empty() => {
                 vec![OnLedgerRequest {
@@ -322,7 +322,7 @@ impl Node {
             from = last.hash;
             for block in &update.added {
                 for tx in &block.lane_txs {
-                    on_ledger.extend(self.lane_requests(block, tx));
+                    on_ledger.extend(self.lane_requests(tx));
                 }
                 latest_seen = block.hash;
                 // The block refers to the newest chain block seen: every lane request accepted
@@ -455,7 +455,7 @@ impl Node {
                 if let Some(pos) = seen.iter().position(|b| Hash32(b.hash) == header.l1_block) {
                     for block in seen.drain(..=pos) {
                         for tx in &block.lane_txs {
-                            pending.extend(self.lane_requests(&block, tx));
+                            pending.extend(self.lane_requests(tx));
                         }
                     }
                     last_consumed = header.l1_block;

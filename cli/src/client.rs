@@ -192,6 +192,43 @@ impl Client {
         receipt
     }
 
+    /// Simulates a call of `function` on `contract` by the owner of `keypair` against the head
+    /// state, committing nothing: the receipt it would get now, with its gas (`wisp_estimateGas`).
+    ///
+    /// # Errors
+    /// If the arguments do not fit or the node cannot be reached.
+    pub async fn estimate(
+        &self,
+        keypair: &secp256k1::Keypair,
+        contract: &str,
+        function: &str,
+        args: &Value,
+        options: &CallOptions,
+    ) -> Result<Value> {
+        let (target, args) = self.encode(contract, function, "entry", args).await?;
+        let chain = self.chain_id().await?;
+        let body = RequestBody {
+            chain,
+            call: Call {
+                target,
+                entry_point: Hname::of(function),
+                args,
+                transfer_sompi: options.transfer_sompi,
+            },
+            gas_budget: options.gas_budget,
+            access_list: None,
+        };
+        let sender =
+            wisp_core::AgentId::Address(keypair.x_only_public_key().0.serialize()).to_raw_string();
+        let receipt = self
+            .rpc(
+                "wisp_estimateGas",
+                rpc_params![sender, hex0x(&borsh::to_vec(&body)?)],
+            )
+            .await?;
+        Ok(self.decorate(receipt, contract, function).await)
+    }
+
     /// Sends a call with pre-encoded arguments.
     ///
     /// # Errors

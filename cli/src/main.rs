@@ -168,6 +168,10 @@ struct TxArgs {
     /// With --on-ledger: sompi to deposit into the account's on-chain balance.
     #[arg(long, default_value_t = 0)]
     deposit: u64,
+    /// Only simulate against the current state and print the receipt it would get (gas used,
+    /// return value, events); nothing is signed or sent.
+    #[arg(long)]
+    estimate: bool,
 }
 
 #[derive(Subcommand)]
@@ -415,15 +419,16 @@ async fn run(cli: Cli) -> Result<()> {
                 on_ledger: tx.on_ledger,
                 deposit_sompi: tx.deposit,
             };
-            let receipt = client
-                .call(
-                    &signer(&tx.from)?,
-                    &contract,
-                    &function,
-                    &resolve_names(parse_json(&args)?),
-                    &options,
-                )
-                .await?;
+            let args = resolve_names(parse_json(&args)?);
+            let receipt = if tx.estimate {
+                client
+                    .estimate(&signer(&tx.from)?, &contract, &function, &args, &options)
+                    .await?
+            } else {
+                client
+                    .call(&signer(&tx.from)?, &contract, &function, &args, &options)
+                    .await?
+            };
             print(json_mode, &receipt, print_receipt);
             if receipt["status"] != "success" {
                 std::process::exit(2);

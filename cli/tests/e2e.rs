@@ -538,6 +538,23 @@ async fn the_wisp_command_against_a_devnet() {
     let (code, out, err) = wisp(
         &home,
         &rpc,
+        &[
+            "--json",
+            "call",
+            "tok",
+            "transfer",
+            r#"["dev1", "5"]"#,
+            "--estimate",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    let estimate: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(estimate["status"], "success");
+    assert!(sompi(&estimate["gasUsed"]) > 10_000);
+    let (code, out, err) = wisp(
+        &home,
+        &rpc,
         &["call", "tok", "transfer", r#"["dev1", "5"]"#],
     )
     .await;

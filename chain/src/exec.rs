@@ -25,7 +25,7 @@ pub(crate) struct Runtime {
 }
 
 /// Most modules kept compiled; past it the cache starts over (wasmi keeps compiled code for the
-/// engine's lifetime, so this bounds recompilation, not memory; see state/README.md).
+/// engine's lifetime, so this bounds recompilation, not memory).
 const MODULE_CACHE_ENTRIES: usize = 512;
 
 impl Runtime {

@@ -206,18 +206,7 @@ impl Client {
         options: &CallOptions,
     ) -> Result<Value> {
         let (target, args) = self.encode(contract, function, "entry", args).await?;
-        let chain = self.chain_id().await?;
-        let body = RequestBody {
-            chain,
-            call: Call {
-                target,
-                entry_point: Hname::of(function),
-                args,
-                transfer_sompi: options.transfer_sompi,
-            },
-            gas_budget: options.gas_budget,
-            access_list: None,
-        };
+        let body = self.request_body(target, function, args, options).await?;
         let sender =
             wisp_core::AgentId::Address(keypair.x_only_public_key().0.serialize()).to_raw_string();
         let receipt = self
@@ -227,6 +216,27 @@ impl Client {
             )
             .await?;
         Ok(self.decorate(receipt, contract, function).await)
+    }
+
+    /// The request body for a call on this node's chain.
+    async fn request_body(
+        &self,
+        target: Hname,
+        function: &str,
+        args: Vec<u8>,
+        options: &CallOptions,
+    ) -> Result<RequestBody> {
+        Ok(RequestBody {
+            chain: self.chain_id().await?,
+            call: Call {
+                target,
+                entry_point: Hname::of(function),
+                args,
+                transfer_sompi: options.transfer_sompi,
+            },
+            gas_budget: options.gas_budget,
+            access_list: None,
+        })
     }
 
     /// Sends a call with pre-encoded arguments.
@@ -241,18 +251,7 @@ impl Client {
         args: Vec<u8>,
         options: &CallOptions,
     ) -> Result<Value> {
-        let chain = self.chain_id().await?;
-        let body = RequestBody {
-            chain,
-            call: Call {
-                target,
-                entry_point: Hname::of(function),
-                args,
-                transfer_sompi: options.transfer_sompi,
-            },
-            gas_budget: options.gas_budget,
-            access_list: None,
-        };
+        let body = self.request_body(target, function, args, options).await?;
         let request_id = if options.on_ledger {
             self.send_on_ledger(keypair, vec![body], options.deposit_sompi)
                 .await?

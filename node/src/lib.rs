@@ -55,7 +55,8 @@ pub struct Node {
     custody: Wallet,
     miner: Option<Wallet>,
     mempool: Mutex<BTreeMap<(AgentId, u64), VerifiedRequest>>,
-    /// The last L1 chain block seen and the lane requests seen after the head's L1 reference.
+    /// The newest L1 chain block already scanned for lane requests (`None`: start from the
+    /// head's L1 reference).
     cursor: Mutex<Option<[u8; 32]>>,
     produce_lock: tokio::sync::Mutex<()>,
     blocks: broadcast::Sender<Arc<BlockOutput>>,

@@ -110,41 +110,43 @@ pub(crate) struct Exec {
 }
 
 impl Exec {
+    /// Execution of one block over a snapshot of the committed state taken now.
     pub fn new(
         runtime: Arc<Runtime>,
         db: Arc<StateDb>,
         chain_id: ChainId,
         block: BlockContext,
     ) -> Exec {
-        let (snapshot, db_error) = match db.snapshot() {
-            Ok(s) => (Some(s), None),
-            Err(e) => (None, Some(e.to_string())),
-        };
-        Exec {
-            runtime,
-            db,
-            snapshot,
-            chain_id,
-            block,
-            block_overlay: BTreeMap::new(),
-            overlay: BTreeMap::new(),
-            journal: Vec::new(),
-            checkpoints: Vec::new(),
-            events: Vec::new(),
-            access: None,
-            logs: Vec::new(),
-            db_error,
+        let mut exec = Exec::without_snapshot(runtime, db, chain_id, block);
+        match exec.db.snapshot() {
+            Ok(s) => exec.snapshot = Some(s),
+            Err(e) => exec.db_error = Some(e.to_string()),
         }
+        exec
     }
 
     /// A stand-in with no snapshot, to hold `exec`'s place while the VM owns it.
     pub fn placeholder(&self) -> Exec {
+        Exec::without_snapshot(
+            self.runtime.clone(),
+            self.db.clone(),
+            self.chain_id,
+            self.block,
+        )
+    }
+
+    fn without_snapshot(
+        runtime: Arc<Runtime>,
+        db: Arc<StateDb>,
+        chain_id: ChainId,
+        block: BlockContext,
+    ) -> Exec {
         Exec {
-            runtime: self.runtime.clone(),
-            db: self.db.clone(),
+            runtime,
+            db,
             snapshot: None,
-            chain_id: self.chain_id,
-            block: self.block,
+            chain_id,
+            block,
             block_overlay: BTreeMap::new(),
             overlay: BTreeMap::new(),
             journal: Vec::new(),

@@ -83,6 +83,19 @@ fn parse_hash(text: &str) -> RpcResult<Hash32> {
     Hash32::from_hex(text).ok_or_else(|| invalid(format!("`{text}` is not a 32-byte hex hash")))
 }
 
+/// Refuses `dev_` methods on a node that is not a devnet.
+fn devnet_only(node: &Node) -> RpcResult<()> {
+    if node.is_devnet() {
+        Ok(())
+    } else {
+        Err(ErrorObjectOwned::owned(
+            -32601,
+            "dev_ methods exist only on a devnet",
+            None::<()>,
+        ))
+    }
+}
+
 /// The JSON form of a block header.
 pub fn block_json(h: &BlockHeader) -> Value {
     json!({
@@ -466,13 +479,7 @@ pub fn module(
     })?;
 
     m.register_async_method("dev_mine", |params: Params<'static>, node, _| async move {
-        if !node.is_devnet() {
-            return Err(ErrorObjectOwned::owned(
-                -32601,
-                "dev_ methods exist only on a devnet",
-                None::<()>,
-            ));
-        }
+        devnet_only(&node)?;
         let n: u32 = params
             .one::<Option<u32>>()
             .ok()
@@ -486,26 +493,14 @@ pub fn module(
     })?;
 
     m.register_method("dev_snapshot", |_, node, _| -> RpcResult<Value> {
-        if !node.is_devnet() {
-            return Err(ErrorObjectOwned::owned(
-                -32601,
-                "dev_ methods exist only on a devnet",
-                None::<()>,
-            ));
-        }
+        devnet_only(node)?;
         Ok(json!(node.snapshot().map_err(internal)?.to_string()))
     })?;
 
     m.register_async_method(
         "dev_revert",
         |params: Params<'static>, node, _| async move {
-            if !node.is_devnet() {
-                return Err(ErrorObjectOwned::owned(
-                    -32601,
-                    "dev_ methods exist only on a devnet",
-                    None::<()>,
-                ));
-            }
+            devnet_only(&node)?;
             let id: String = params.one()?;
             let id: u64 = id
                 .parse()

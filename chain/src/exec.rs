@@ -8,47 +8,16 @@
 //! - Iteration order never feeds a result: overlays are `BTreeMap`s, the module cache is only
 //!   looked up.
 
+use crate::engines::Runtime;
 use crate::keys;
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use wisp_core::{
     AccessList, AgentId, ChainId, ErrorLevel, Event, Hash32, Hname, ReceiptError, RequestErrorCode,
     VmErrorCode,
 };
 use wisp_state::{Snapshot, StateDb};
-use wisp_vm::{BlockContext, Checkpoint, Host, PreparedModule, Vm};
-
-/// Prepared modules by code hash, shared by every block and view.
-pub(crate) struct Runtime {
-    pub vm: Vm<Exec>,
-    cache: Mutex<HashMap<Hash32, PreparedModule>>,
-}
-
-/// Most modules kept compiled; past it the cache starts over (wasmi keeps compiled code for the
-/// engine's lifetime, so this bounds recompilation, not memory).
-const MODULE_CACHE_ENTRIES: usize = 512;
-
-impl Runtime {
-    pub fn new(vm: Vm<Exec>) -> Self {
-        Runtime {
-            vm,
-            cache: Mutex::new(HashMap::new()),
-        }
-    }
-
-    pub fn cached(&self, code_hash: &Hash32) -> Option<PreparedModule> {
-        self.cache.lock().ok()?.get(code_hash).cloned()
-    }
-
-    pub fn insert(&self, module: PreparedModule) {
-        if let Ok(mut cache) = self.cache.lock() {
-            if cache.len() >= MODULE_CACHE_ENTRIES {
-                cache.clear();
-            }
-            cache.insert(module.code_hash(), module);
-        }
-    }
-}
+use wisp_vm::{BlockContext, Checkpoint, Host, PreparedModule};
 
 /// A record of the registry: what is deployed under an hname.
 #[derive(
@@ -107,6 +76,15 @@ pub(crate) struct Exec {
     pub logs: Vec<(Hname, String)>,
     /// A failed disk read; the block cannot be executed deterministically and is abandoned.
     pub db_error: Option<String>,
+    /// A view or simulation: modules it compiles are not kept in the cache.
+    pub simulation: bool,
+    /// The sender of the running call: its balance and nonce are implicitly declared.
+    pub sender: Option<AgentId>,
+    /// Native core-contract code is running: its raw state accesses are checked against the
+    /// access list, and the first violation is kept in `violation`.
+    pub native: bool,
+    /// The first access-list violation of native code, failing its call.
+    pub violation: Option<ReceiptError>,
 }
 
 impl Exec {
@@ -127,12 +105,14 @@ impl Exec {
 
     /// A stand-in with no snapshot, to hold `exec`'s place while the VM owns it.
     pub fn placeholder(&self) -> Exec {
-        Exec::without_snapshot(
+        let mut exec = Exec::without_snapshot(
             self.runtime.clone(),
             self.db.clone(),
             self.chain_id,
             self.block,
-        )
+        );
+        exec.simulation = self.simulation;
+        exec
     }
 
     fn without_snapshot(
@@ -155,11 +135,18 @@ impl Exec {
             access: None,
             logs: Vec::new(),
             db_error: None,
+            simulation: false,
+            sender: None,
+            native: false,
+            violation: None,
         }
     }
 
     /// Reads a full state key.
     pub fn read(&mut self, key: &[u8]) -> Option<Vec<u8>> {
+        if self.native {
+            self.note_violation(key, false);
+        }
         if let Some(v) = self.overlay.get(key) {
             return v.clone();
         }
@@ -178,6 +165,9 @@ impl Exec {
 
     /// Writes (`Some`) or deletes (`None`) a full state key, journaled.
     pub fn write(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
+        if self.native {
+            self.note_violation(&key, true);
+        }
         let previous = self.overlay.insert(key.clone(), value);
         self.journal.push((key, previous));
     }
@@ -221,7 +211,72 @@ impl Exec {
         self.write_u64(keys::total_balance(), total);
     }
 
-    /// Moves sompi between accounts.
+    /// Whether the access list allows touching full state `key` (`write`: writing it). No list,
+    /// or the running call's sender's own balance or nonce: allowed.
+    pub fn check_state_key(&self, key: &[u8], write: bool) -> Result<(), ReceiptError> {
+        let Some(list) = &self.access else {
+            return Ok(());
+        };
+        if let Some(sender) = &self.sender {
+            if key == keys::balance(sender).as_slice() || key == keys::nonce(sender).as_slice() {
+                return Ok(());
+            }
+        }
+        let Some((owner, relative)) = key.split_first_chunk::<4>() else {
+            return Ok(());
+        };
+        let contract = Hname(u32::from_le_bytes(*owner));
+        let allowed = if write {
+            list.allows_write(contract, relative)
+        } else {
+            list.allows_read(contract, Some(relative))
+        };
+        if allowed {
+            return Ok(());
+        }
+        Err(request_error(
+            RequestErrorCode::AccessListViolation,
+            format!(
+                "{} of key 0x{} of contract {contract} is not in the declared access list",
+                if write { "write" } else { "read" },
+                wisp_core::hash::to_hex(relative)
+            ),
+        ))
+    }
+
+    /// Whether `to` can hold and spend base tokens here: an address, or a deployed WASM
+    /// contract of this chain. Core contracts, other chains' agents and hnames with no contract
+    /// would lock the coins forever (defect 23 of the hardening review).
+    pub fn check_recipient(&mut self, to: &AgentId) -> Result<(), ReceiptError> {
+        let AgentId::Contract(id) = to else {
+            return Ok(());
+        };
+        let why = if id.chain != self.chain_id {
+            "belongs to another chain"
+        } else if crate::native::is_core(id.hname) {
+            "is a core contract, which cannot spend base tokens"
+        } else if self.contract_record(id.hname).is_none() {
+            "is not a deployed contract"
+        } else {
+            return Ok(());
+        };
+        Err(request_error(
+            RequestErrorCode::Unauthorized,
+            format!("cannot move base tokens to {to}: it {why}, so they would be locked"),
+        ))
+    }
+
+    /// Records the first violation of native code (whose reads cannot fail) for its call.
+    fn note_violation(&mut self, key: &[u8], write: bool) {
+        if self.violation.is_none() {
+            if let Err(e) = self.check_state_key(key, write) {
+                self.violation = Some(e);
+            }
+        }
+    }
+
+    /// Moves sompi between accounts. Under an access list both balances must be declared
+    /// writable (the sender's own is implicit).
     pub fn move_balance(
         &mut self,
         from: &AgentId,
@@ -231,6 +286,9 @@ impl Exec {
         if amount == 0 || from == to {
             return Ok(());
         }
+        self.check_state_key(&keys::balance(from), true)?;
+        self.check_state_key(&keys::balance(to), true)?;
+        self.check_recipient(to)?;
         let from_balance = self.balance_of(from);
         if from_balance < amount {
             return Err(vm_error(
@@ -251,6 +309,9 @@ impl Exec {
         self.checkpoints.clear();
         self.events.clear();
         self.access = access;
+        self.sender = None;
+        self.native = false;
+        self.violation = None;
     }
 
     /// Keeps the current request's writes for the block; returns its events.
@@ -260,6 +321,7 @@ impl Exec {
         self.journal.clear();
         self.checkpoints.clear();
         self.access = None;
+        self.sender = None;
         std::mem::take(&mut self.events)
     }
 
@@ -270,6 +332,7 @@ impl Exec {
         self.checkpoints.clear();
         self.events.clear();
         self.access = None;
+        self.sender = None;
     }
 
     /// Everything this block wrote, for the state commit.
@@ -328,12 +391,15 @@ impl Exec {
                 ),
             )
         })?;
+        let validated = wisp_vm::validate(&code, &self.runtime.vm.config().validation)
+            .map_err(|e| request_error(RequestErrorCode::InvalidModule, e.to_string()))?;
         let module = self
             .runtime
-            .vm
-            .prepare_bytes(&code)
+            .compile(&validated)
             .map_err(|e| request_error(RequestErrorCode::InvalidModule, e.to_string()))?;
-        self.runtime.insert(module.clone());
+        if !self.simulation {
+            self.runtime.insert(module.clone());
+        }
         Ok(module)
     }
 }
@@ -367,8 +433,9 @@ impl Host for Exec {
         Ok(())
     }
 
-    fn balance(&mut self, agent: &AgentId) -> u64 {
-        self.balance_of(agent)
+    fn balance(&mut self, agent: &AgentId) -> Result<u64, ReceiptError> {
+        self.check_state_key(&keys::balance(agent), false)?;
+        Ok(self.balance_of(agent))
     }
 
     fn transfer(

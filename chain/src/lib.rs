@@ -1,4 +1,4 @@
-//! The Wisp chain runtime: turns ordered requests into blocks (DESIGN.md §5).
+//! The Wisp chain runtime: turns ordered requests into blocks (docs/design.md §5).
 //!
 //! A block takes the on-ledger requests accepted by L1 up to its L1 reference, in L1 order, then
 //! off-ledger requests; each request is atomic (all its writes, events and transfers, or none),
@@ -10,23 +10,28 @@
 //! - A request is processed at most once: its id is recorded in `blocklog`.
 //! - Sum of all on-chain balances = sompi deposited (fees move to the chain owner, not away).
 
+pub mod admission;
+mod engines;
 mod exec;
+mod execute;
 pub mod keys;
 pub mod native;
 
+use engines::Engines;
+pub use engines::{ENGINE_COMPILATIONS, MODULE_CACHE_ENTRIES};
 pub use exec::ContractRecord;
-use exec::{request_error, Exec, Runtime};
+use exec::{request_error, Exec};
+pub use execute::MAX_BLOCK_REQUESTS;
 use std::path::Path;
 use std::sync::Arc;
 use wisp_core::hash::blake2b_256_parts;
 use wisp_core::interface::ContractInterface;
 use wisp_core::{
     AgentId, BlockHeader, CallKind, ChainId, ErrorLevel, Event, Hash32, Hname, OffLedgerRequest,
-    Receipt, ReceiptError, ReceiptStatus, RequestBody, RequestErrorCode, RequestId,
+    Receipt, ReceiptError, RequestBody, RequestErrorCode, RequestId,
 };
 use wisp_state::{StateDb, StateProof};
-use wisp_vm::gas::REQUEST_BASE_GAS;
-use wisp_vm::{BlockContext, Invocation, Vm, VmConfig};
+use wisp_vm::{BlockContext, Invocation, VmConfig};
 
 /// Errors that stop a block or a query (request failures are receipts, not errors).
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +74,10 @@ pub struct ChainParams {
     pub max_request_gas: u64,
     /// Most gas one block spends on off-ledger requests; the rest wait for the next block.
     pub max_block_gas: u64,
+    /// L1 chain blocks that must follow a chain block before the node executes the lane
+    /// requests it accepted (a reorg shallower than this undoes nothing). 0 follows the tip,
+    /// as the devnet does.
+    pub l1_confirmations: u64,
 }
 
 impl Default for ChainParams {
@@ -77,6 +86,7 @@ impl Default for ChainParams {
             gas_price_sompi: 1,
             max_request_gas: 50_000_000,
             max_block_gas: 1_000_000_000,
+            l1_confirmations: 0,
         }
     }
 }
@@ -123,7 +133,7 @@ pub struct L1Ref {
 }
 
 /// What an on-ledger lane transaction asked for.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize)]
 pub enum OnLedgerBody {
     /// A call.
     Call(RequestBody),
@@ -134,7 +144,7 @@ pub enum OnLedgerBody {
 }
 
 /// A request taken from a Kaspa transaction on the Wisp lane.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize)]
 pub struct OnLedgerRequest {
     /// The L1 transaction id.
     pub l1_tx_id: Hash32,
@@ -235,28 +245,37 @@ pub struct BlockOutput {
     pub receipts: Vec<Receipt>,
     /// Debug lines contracts logged.
     pub logs: Vec<(Hname, String)>,
+    /// On-ledger requests that did not fit (block gas or request count), in L1 order; the
+    /// next block runs them first.
+    pub deferred: Vec<OnLedgerRequest>,
 }
 
 /// A VM and its compiled-module cache, shareable between chains of one process (compiled
 /// code depends only on the module bytes, never on a chain's state).
 #[derive(Clone)]
-pub struct SharedRuntime(Arc<Runtime>);
+pub struct SharedRuntime(Arc<Engines>);
 
 impl SharedRuntime {
     /// A runtime with the given VM limits.
     pub fn new(vm_config: VmConfig) -> SharedRuntime {
-        SharedRuntime(Arc::new(Runtime::new(Vm::new(vm_config))))
+        SharedRuntime(Arc::new(Engines::new(vm_config)))
+    }
+
+    /// How many wasmi engines this runtime has started: a fresh one replaces the current one
+    /// after [`ENGINE_COMPILATIONS`] compilations, freeing the old one's compiled code.
+    pub fn engine_generations(&self) -> usize {
+        self.0.generations()
     }
 }
 
 /// A chain on disk.
 pub struct Chain {
-    runtime: Arc<Runtime>,
+    engines: Arc<Engines>,
     db: Arc<StateDb>,
     chain_id: ChainId,
 }
 
-struct Request<'a> {
+pub(crate) struct Request<'a> {
     id: RequestId,
     sender: AgentId,
     body: &'a RequestBody,
@@ -292,13 +311,13 @@ impl Chain {
     }
 
     fn with_db(db: StateDb, genesis: &Genesis, vm_config: VmConfig) -> Result<Chain> {
-        Self::with_runtime(db, genesis, Arc::new(Runtime::new(Vm::new(vm_config))))
+        Self::with_runtime(db, genesis, Arc::new(Engines::new(vm_config)))
     }
 
-    fn with_runtime(db: StateDb, genesis: &Genesis, runtime: Arc<Runtime>) -> Result<Chain> {
+    fn with_runtime(db: StateDb, genesis: &Genesis, engines: Arc<Engines>) -> Result<Chain> {
         let db = Arc::new(db);
         let chain = Chain {
-            runtime,
+            engines,
             db,
             chain_id: genesis.chain_id(),
         };
@@ -346,7 +365,12 @@ impl Chain {
     }
 
     fn exec(&self, block: BlockContext) -> Exec {
-        Exec::new(self.runtime.clone(), self.db.clone(), self.chain_id, block)
+        Exec::new(
+            self.engines.current(),
+            self.db.clone(),
+            self.chain_id,
+            block,
+        )
     }
 
     /// The chain's id.
@@ -425,13 +449,19 @@ impl Chain {
         Ok(out)
     }
 
-    /// Finds a contract by name or hex hname.
+    /// Finds a contract by hex hname (`0x` + 8 hex digits, tried first) or by name. Deploy
+    /// refuses names of that form, so the two can never be confused.
     pub fn resolve_contract(&self, name_or_hname: &str) -> Result<Option<Hname>> {
-        let by_hex = Hname::from_hex(name_or_hname);
-        Ok(self
-            .contracts()?
+        let contracts = self.contracts()?;
+        if let Some(h) = Hname::from_hex(name_or_hname) {
+            return Ok(contracts
+                .iter()
+                .find(|(c, _, _)| *c == h)
+                .map(|(c, _, _)| *c));
+        }
+        Ok(contracts
             .into_iter()
-            .find(|(h, n, _)| n == name_or_hname || Some(*h) == by_hex)
+            .find(|(_, n, _)| n == name_or_hname)
             .map(|(h, _, _)| h))
     }
 
@@ -441,10 +471,59 @@ impl Chain {
             return Ok(Some(i));
         }
         let mut exec = self.exec(BlockContext::default());
+        exec.simulation = true;
         Ok(exec
             .module_of(contract)
             .ok()
             .and_then(|m| m.interface().cloned()))
+    }
+
+    /// Checks an off-ledger request against the head state before the node queues it: chain,
+    /// gas budget, a nonce within [`admission::NONCE_WINDOW`] of the sender's next, and funds
+    /// for it on top of what the sender has `queued`. Block execution runs the same checks
+    /// ([`admission`]) against the block's state.
+    ///
+    /// # Errors
+    /// The request-level [`ReceiptError`] the request is refused with; `storage_failure` if the state
+    /// store fails (the message says so).
+    pub fn admit(
+        &self,
+        request: &VerifiedRequest,
+        queued: admission::Queued,
+    ) -> std::result::Result<(), ReceiptError> {
+        let storage = |e: ChainError| {
+            request_error(
+                RequestErrorCode::StorageFailure,
+                format!("node storage failed: {e}"),
+            )
+        };
+        let params = self.params().map_err(storage)?;
+        let body = &request.request().body;
+        admission::check_body(self.chain_id, &params, body)?;
+        if self.is_processed(&request.id()).map_err(storage)? {
+            return Err(request_error(
+                RequestErrorCode::BadNonce,
+                "this exact request was already processed (replay)",
+            ));
+        }
+        let sender = request.request().sender();
+        let next = self.nonce(&sender).map_err(storage)?;
+        admission::check_queue_nonce(request.request().nonce, next)?;
+        if queued.count >= admission::NONCE_WINDOW {
+            return Err(request_error(
+                RequestErrorCode::BadNonce,
+                format!(
+                    "the sender already has {} requests queued, the most allowed",
+                    queued.count
+                ),
+            ));
+        }
+        let balance = self.balance(&sender).map_err(storage)?;
+        admission::check_funds(
+            balance,
+            queued.spend_sompi,
+            admission::max_spend(&params, body),
+        )
     }
 
     /// Runs a view against the head state. Views never change state.
@@ -461,11 +540,12 @@ impl Chain {
     ) -> std::result::Result<(Vec<u8>, u64), ReceiptError> {
         let head = self
             .head()
-            .map_err(|e| request_error(RequestErrorCode::Malformed, e.to_string()))?;
+            .map_err(|e| request_error(RequestErrorCode::StorageFailure, e.to_string()))?;
         let mut exec = self.exec(BlockContext {
             index: head.index,
             timestamp_ms: head.timestamp_ms,
         });
+        exec.simulation = true;
         exec.begin_request(None);
         let (_, result, gas) = self.run_call(
             exec,
@@ -488,6 +568,7 @@ impl Chain {
             index: head.index + 1,
             timestamp_ms: head.timestamp_ms,
         });
+        exec.simulation = true;
         let params = self.params()?;
         let request = Request {
             id: Hash32::ZERO,
@@ -530,283 +611,9 @@ impl Chain {
             args,
             transferred_sompi: transferred,
         };
-        let (exec, outcome) = self.runtime.vm.invoke(exec, invocation, gas_limit);
+        let runtime = exec.runtime.clone();
+        let (exec, outcome) = runtime.vm.invoke(exec, invocation, gas_limit);
         (exec, outcome.result, outcome.gas_used)
-    }
-
-    /// Executes one request into `exec`; returns the gas it used and its receipt.
-    fn execute_request(
-        &self,
-        exec: &mut Exec,
-        params: &ChainParams,
-        request: &Request<'_>,
-        block_index: u64,
-        request_index: u32,
-        deposit: u64,
-    ) -> (u64, Receipt) {
-        let mut receipt = Receipt {
-            request_id: request.id,
-            block_index,
-            request_index,
-            sender: request.sender,
-            status: ReceiptStatus::Failed,
-            error: None,
-            gas_used: 0,
-            fee_sompi: 0,
-            events: Vec::new(),
-            return_data: Vec::new(),
-        };
-        // Deposits and nonce bumps stand whatever the call does.
-        exec.begin_request(None);
-        if deposit > 0 {
-            exec.mint_deposit(&request.sender, deposit);
-        }
-        let body = request.body;
-        let precheck = (|| {
-            if body.chain != self.chain_id {
-                return Err(request_error(
-                    RequestErrorCode::WrongChain,
-                    format!(
-                        "the request is for chain {}, this is {}",
-                        body.chain, self.chain_id
-                    ),
-                ));
-            }
-            if let Some(nonce) = request.nonce {
-                let expected = exec.read_u64(&keys::nonce(&request.sender));
-                if nonce != expected {
-                    return Err(request_error(
-                        RequestErrorCode::BadNonce,
-                        format!("nonce {nonce} is not the sender's next nonce {expected}"),
-                    ));
-                }
-                exec.write_u64(keys::nonce(&request.sender), expected + 1);
-            }
-            if body.gas_budget < REQUEST_BASE_GAS || body.gas_budget > params.max_request_gas {
-                return Err(request_error(
-                    RequestErrorCode::GasBudgetOutOfRange,
-                    format!(
-                        "gas budget {} is outside {}..={}",
-                        body.gas_budget, REQUEST_BASE_GAS, params.max_request_gas
-                    ),
-                ));
-            }
-            let max_fee = body.gas_budget.saturating_mul(params.gas_price_sompi);
-            let needed = max_fee.saturating_add(body.call.transfer_sompi);
-            let balance = exec.balance_of(&request.sender);
-            if balance < needed {
-                return Err(request_error(RequestErrorCode::InsufficientFunds, format!("the sender holds {balance} sompi on chain; the gas budget and transfer need {needed} (deposit first)")));
-            }
-            Ok(())
-        })();
-        if let Err(e) = precheck {
-            exec.commit_request();
-            receipt.error = Some(e);
-            return (0, receipt);
-        }
-        exec.commit_request();
-
-        // The call itself: atomic.
-        exec.begin_request(body.access_list.clone());
-        let target_agent = AgentId::Contract(wisp_core::ContractId {
-            chain: self.chain_id,
-            hname: body.call.target,
-        });
-        let mut gas_used = REQUEST_BASE_GAS;
-        let transfer = exec.move_balance(&request.sender, &target_agent, body.call.transfer_sompi);
-        let result = match transfer {
-            Err(e) => Err(e),
-            Ok(()) => {
-                let taken = std::mem::replace(exec, exec.placeholder());
-                let (back, result, gas) = self.run_call(
-                    taken,
-                    request.sender,
-                    body.call.target,
-                    CallKind::Entry,
-                    body.call.entry_point,
-                    body.call.args.clone(),
-                    body.call.transfer_sompi,
-                    body.gas_budget - REQUEST_BASE_GAS,
-                );
-                *exec = back;
-                gas_used += gas;
-                result
-            }
-        };
-        match result {
-            Ok(data) => {
-                receipt.events = exec.commit_request();
-                receipt.status = ReceiptStatus::Success;
-                receipt.return_data = data;
-            }
-            Err(e) => {
-                exec.abort_request();
-                receipt.error = Some(e);
-            }
-        }
-        // The fee, always.
-        exec.begin_request(None);
-        let owner: Option<AgentId> = exec.read_borsh(&keys::chain_owner());
-        let fee = gas_used
-            .saturating_mul(params.gas_price_sompi)
-            .min(exec.balance_of(&request.sender));
-        if let Some(owner) = owner {
-            let _ = exec.move_balance(&request.sender, &owner, fee);
-        }
-        exec.commit_request();
-        receipt.gas_used = gas_used;
-        receipt.fee_sompi = fee;
-        (gas_used, receipt)
-    }
-
-    /// Executes and commits the next block.
-    ///
-    /// # Errors
-    /// [`ChainError::State`] if reading or writing state fails; then nothing was committed.
-    pub fn execute_block(&self, inputs: BlockInputs) -> Result<BlockOutput> {
-        self.execute_block_with_meta(inputs, &[])
-    }
-
-    /// [`Chain::execute_block`], also committing `meta` records atomically with the block (the
-    /// node keeps each block's off-ledger requests there for replay).
-    ///
-    /// # Errors
-    /// [`ChainError::State`] if reading or writing state fails; then nothing was committed.
-    pub fn execute_block_with_meta(
-        &self,
-        inputs: BlockInputs,
-        meta: &[(&str, Vec<u8>)],
-    ) -> Result<BlockOutput> {
-        let parent = self.head()?;
-        let index = parent.index + 1;
-        let timestamp_ms = inputs.l1.timestamp_ms.max(parent.timestamp_ms);
-        let params = self.params()?;
-        let mut exec = self.exec(BlockContext {
-            index,
-            timestamp_ms,
-        });
-        exec.begin_request(None);
-        exec.write_borsh(keys::block_hash(parent.index), &parent.hash());
-        exec.commit_request();
-        let mut receipts: Vec<Receipt> = Vec::new();
-        let mut block_gas = 0u64;
-        for on in &inputs.on_ledger {
-            let id = on.id();
-            if exec.read(&keys::request(&id)).is_some() {
-                continue;
-            }
-            let deposit = if on.index == 0 { on.deposit_sompi } else { 0 };
-            let receipt = match &on.body {
-                OnLedgerBody::Call(body) => {
-                    let request = Request {
-                        id,
-                        sender: on.sender,
-                        body,
-                        nonce: None,
-                    };
-                    let (gas, receipt) = self.execute_request(
-                        &mut exec,
-                        &params,
-                        &request,
-                        index,
-                        receipts.len() as u32,
-                        deposit,
-                    );
-                    block_gas += gas;
-                    receipt
-                }
-                OnLedgerBody::DepositOnly | OnLedgerBody::Malformed(_) => {
-                    exec.begin_request(None);
-                    exec.mint_deposit(&on.sender, deposit);
-                    exec.commit_request();
-                    let error = match &on.body {
-                        OnLedgerBody::Malformed(why) => {
-                            Some(request_error(RequestErrorCode::Malformed, why.clone()))
-                        }
-                        _ => None,
-                    };
-                    Receipt {
-                        request_id: id,
-                        block_index: index,
-                        request_index: receipts.len() as u32,
-                        sender: on.sender,
-                        status: if error.is_some() {
-                            ReceiptStatus::Failed
-                        } else {
-                            ReceiptStatus::Success
-                        },
-                        error,
-                        gas_used: 0,
-                        fee_sompi: 0,
-                        events: Vec::new(),
-                        return_data: Vec::new(),
-                    }
-                }
-            };
-            self.record(&mut exec, &receipt);
-            receipts.push(receipt);
-        }
-        for off in &inputs.off_ledger {
-            let id = off.id();
-            if exec.read(&keys::request(&id)).is_some() {
-                continue;
-            }
-            let body = &off.request().body;
-            if block_gas.saturating_add(body.gas_budget) > params.max_block_gas {
-                continue; // waits for the next block
-            }
-            let request = Request {
-                id,
-                sender: off.request().sender(),
-                body,
-                nonce: Some(off.request().nonce),
-            };
-            let (gas, receipt) = self.execute_request(
-                &mut exec,
-                &params,
-                &request,
-                index,
-                receipts.len() as u32,
-                0,
-            );
-            block_gas += gas;
-            self.record(&mut exec, &receipt);
-            receipts.push(receipt);
-        }
-        if let Some(e) = exec.db_error.take() {
-            return Err(wisp_state::StateError::Db(e).into());
-        }
-        let logs = std::mem::take(&mut exec.logs);
-        let changes = exec.into_changes();
-        let pending = self.db.prepare(index, changes)?;
-        let header = BlockHeader {
-            chain: self.chain_id,
-            index,
-            prev_hash: parent.hash(),
-            l1_block: inputs.l1.block_hash,
-            l1_daa_score: inputs.l1.daa_score,
-            timestamp_ms,
-            state_root: pending.root(),
-            receipts_root: BlockHeader::receipts_commitment(&receipts),
-            events_root: BlockHeader::events_commitment(&receipts),
-            request_count: receipts.len() as u32,
-            gas_used: receipts.iter().map(|r| r.gas_used).sum(),
-        };
-        self.db.commit(pending, &header, &receipts, meta)?;
-        Ok(BlockOutput {
-            header,
-            receipts,
-            logs,
-        })
-    }
-
-    fn record(&self, exec: &mut Exec, receipt: &Receipt) {
-        exec.begin_request(None);
-        exec.write_borsh(
-            keys::request(&receipt.request_id),
-            &(receipt.block_index, receipt.request_index, receipt.hash()),
-        );
-        exec.commit_request();
     }
 
     /// Removes blocks after `index` (devnet revert, L1 reorg).

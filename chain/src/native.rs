@@ -17,6 +17,19 @@ pub const NATIVE_CALL_GAS: u64 = 20_000;
 /// Gas per byte of arguments to a core contract.
 pub const NATIVE_GAS_PER_BYTE: u64 = 2;
 
+/// Bounds governance may set, so that it cannot brick the chain (defect 19 of the hardening
+/// review): a price of 0 would make every request free, a request limit below what a deploy or
+/// a governance call needs would leave no way back.
+pub const MIN_GAS_PRICE_SOMPI: u64 = 1;
+/// Highest gas price governance may set, sompi per gas.
+pub const MAX_GAS_PRICE_SOMPI: u64 = 1_000_000;
+/// Lowest per-request gas limit governance may set.
+pub const MIN_REQUEST_GAS_LIMIT: u64 = 10_000_000;
+/// Highest per-request gas limit governance may set.
+pub const MAX_REQUEST_GAS_LIMIT: u64 = 1_000_000_000;
+/// Highest per-block gas limit governance may set.
+pub const MAX_BLOCK_GAS_LIMIT: u64 = 100_000_000_000;
+
 /// Names of the core contracts, in registry order.
 pub const CORE_CONTRACTS: [&str; 5] = ["root", "accounts", "blob", "blocklog", "governance"];
 
@@ -42,7 +55,7 @@ fn f(
                 ty: Type::parse(t).unwrap_or(Type::Bytes),
             })
             .collect(),
-        returns: returns.and_then(Type::parse),
+        returns: returns.and_then(|t| Type::parse(t).ok()),
         docs: docs.into(),
     }
 }
@@ -255,6 +268,9 @@ pub(crate) fn call(
             },
         );
     }
+    // Under an access list, what the core contract reads and writes must be declared.
+    exec.native = exec.access.is_some();
+    exec.violation = None;
     let is = |name: &str| function == Hname::of(name);
     let unknown = || {
         request_error(
@@ -263,12 +279,15 @@ pub(crate) fn call(
         )
     };
     let view = kind == CallKind::View;
+    let mut extra_gas = 0u64;
     let result = if contract == hnames::root() {
         if !view && is("deploy") {
             return deploy(exec, sender, bytes, gas_limit, base);
         } else if !view && is("set_owner") {
             args::<(AgentId,)>(bytes).and_then(|(owner,)| {
                 owner_only(&mut exec, &sender)?;
+                // The owner receives every fee: it must be able to hold them.
+                exec.check_recipient(&owner)?;
                 exec.write_borsh(keys::chain_owner(), &owner);
                 Ok(vec![])
             })
@@ -312,8 +331,17 @@ pub(crate) fn call(
         }
     } else if contract == hnames::blob() {
         if !view && is("store") {
-            args::<(Vec<u8>,)>(bytes)
-                .and_then(|(code,)| store_blob(&mut exec, &code).map(|h| ret(&h)))
+            args::<(Vec<u8>,)>(bytes).and_then(|(code,)| {
+                // Validation and compilation cost what a deploy's do (defect 5: it was 2 gas/byte).
+                extra_gas = DEPLOY_GAS_PER_BYTE.saturating_mul(code.len() as u64);
+                if base.saturating_add(extra_gas) > gas_limit {
+                    return Err(crate::exec::vm_error(
+                        wisp_core::VmErrorCode::OutOfGas,
+                        "out of gas paying for the code size",
+                    ));
+                }
+                store_blob(&mut exec, &code).map(|(h, _)| ret(&h))
+            })
         } else if view && is("has") {
             args::<(Hash32,)>(bytes).map(|(h,)| ret(&exec.read(&keys::blob(&h)).is_some()))
         } else {
@@ -344,6 +372,12 @@ pub(crate) fn call(
         } else if !view && is("set_gas_price") {
             args::<(u64,)>(bytes).and_then(|(p,)| {
                 owner_only(&mut exec, &sender)?;
+                if !(MIN_GAS_PRICE_SOMPI..=MAX_GAS_PRICE_SOMPI).contains(&p) {
+                    return Err(request_error(
+                        RequestErrorCode::GasBudgetOutOfRange,
+                        format!("the gas price must be within {MIN_GAS_PRICE_SOMPI}..={MAX_GAS_PRICE_SOMPI} sompi"),
+                    ));
+                }
                 params.gas_price_sompi = p;
                 exec.write_borsh(keys::params(), &params);
                 Ok(vec![])
@@ -351,10 +385,13 @@ pub(crate) fn call(
         } else if !view && is("set_limits") {
             args::<(u64, u64)>(bytes).and_then(|(r, b)| {
                 owner_only(&mut exec, &sender)?;
-                if r == 0 || b < r {
+                if !(MIN_REQUEST_GAS_LIMIT..=MAX_REQUEST_GAS_LIMIT).contains(&r)
+                    || b < r
+                    || b > MAX_BLOCK_GAS_LIMIT
+                {
                     return Err(request_error(
                         RequestErrorCode::GasBudgetOutOfRange,
-                        "limits must satisfy 0 < max_request_gas <= max_block_gas",
+                        format!("limits must satisfy {MIN_REQUEST_GAS_LIMIT} <= max_request_gas <= {MAX_REQUEST_GAS_LIMIT} and max_request_gas <= max_block_gas <= {MAX_BLOCK_GAS_LIMIT}"),
                     ));
                 }
                 params.max_request_gas = r;
@@ -371,31 +408,46 @@ pub(crate) fn call(
             format!("{contract} is not a core contract"),
         ))
     };
+    exec.native = false;
+    let result = match exec.violation.take() {
+        Some(violation) => Err(violation),
+        None => result,
+    };
     (
         exec,
         NativeOutcome {
             result,
-            gas_used: base,
+            gas_used: base.saturating_add(extra_gas).min(gas_limit),
         },
     )
 }
 
-fn store_blob(exec: &mut Exec, code: &[u8]) -> Result<Hash32, ReceiptError> {
+/// Validates, compiles and stores `code`; returns its hash and the compiled module itself (not
+/// a cache lookup, which another thread may have evicted in between: defect 12).
+fn store_blob(
+    exec: &mut Exec,
+    code: &[u8],
+) -> Result<(Hash32, wisp_vm::PreparedModule), ReceiptError> {
     let validated = validate(code, &exec.runtime.vm.config().validation)
         .map_err(|e| request_error(RequestErrorCode::InvalidModule, e.to_string()))?;
     let hash = validated.code_hash();
-    if exec.runtime.cached(&hash).is_none() {
-        let prepared = exec
-            .runtime
-            .vm
-            .prepare(&validated)
-            .map_err(|e| request_error(RequestErrorCode::InvalidModule, e.to_string()))?;
-        exec.runtime.insert(prepared);
-    }
+    let prepared = match exec.runtime.cached(&hash) {
+        Some(module) => module,
+        None => {
+            let module = exec
+                .runtime
+                .compile(&validated)
+                .map_err(|e| request_error(RequestErrorCode::InvalidModule, e.to_string()))?;
+            if !exec.simulation {
+                exec.runtime.insert(module.clone());
+            }
+            module
+        }
+    };
     if exec.read(&keys::blob(&hash)).is_none() {
         exec.write(keys::blob(&hash), Some(code.to_vec()));
     }
-    Ok(hash)
+    Ok((hash, prepared))
 }
 
 fn deploy(
@@ -449,6 +501,15 @@ fn deploy(
             )
         }
     };
+    if Hname::from_hex(&name).is_some() {
+        return fail(
+            exec,
+            request_error(
+                RequestErrorCode::ContractExists,
+                format!("`{name}` looks like an hname (0x + 8 hex digits); pick a name that does not, so tools never confuse the two"),
+            ),
+        );
+    }
     if is_core(hname) || exec.contract_record(hname).is_some() {
         return fail(
             exec,
@@ -458,12 +519,8 @@ fn deploy(
             ),
         );
     }
-    let code_hash = match store_blob(&mut exec, &code) {
-        Ok(h) => h,
-        Err(e) => return fail(exec, e),
-    };
-    let module = match exec.module_of_hash(&code_hash) {
-        Ok(m) => m,
+    let (code_hash, module) = match store_blob(&mut exec, &code) {
+        Ok(stored) => stored,
         Err(e) => return fail(exec, e),
     };
     let record = ContractRecord {
@@ -476,6 +533,10 @@ fn deploy(
     let mut list: Vec<Hname> = exec.read_borsh(&keys::contract_list()).unwrap_or_default();
     list.push(hname);
     exec.write_borsh(keys::contract_list(), &list);
+    exec.native = false;
+    if let Some(violation) = exec.violation.take() {
+        return fail(exec, violation);
+    }
     let runtime = exec.runtime.clone();
     let invocation = Invocation {
         contract: hname,
@@ -486,7 +547,7 @@ fn deploy(
         args: init_args,
         transferred_sompi: 0,
     };
-    let (exec, outcome) = runtime.vm.invoke(exec, invocation, gas_limit - gas);
+    let (exec, outcome) = runtime.vm.invoke_init(exec, invocation, gas_limit - gas);
     let result = outcome.result.map(|_| ret(&hname));
     (
         exec,
@@ -495,18 +556,4 @@ fn deploy(
             gas_used: gas + outcome.gas_used,
         },
     )
-}
-
-impl Exec {
-    fn module_of_hash(
-        &mut self,
-        code_hash: &Hash32,
-    ) -> Result<wisp_vm::PreparedModule, ReceiptError> {
-        self.runtime.cached(code_hash).ok_or_else(|| {
-            request_error(
-                RequestErrorCode::InvalidModule,
-                "compiled module missing from the cache",
-            )
-        })
-    }
 }

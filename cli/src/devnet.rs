@@ -108,8 +108,10 @@ impl Devnet {
                     .map(|_| to_hex(&random_secret()))
                     .collect(),
             };
-            std::fs::write(&keys_path, serde_json::to_string_pretty(&keys)?)
-                .with_context(|| format!("writing {}", keys_path.display()))?;
+            crate::keystore::write_private(
+                &keys_path,
+                serde_json::to_string_pretty(&keys)?.as_bytes(),
+            )?;
             keys
         } else {
             serde_json::from_str(&std::fs::read_to_string(&keys_path)?).with_context(|| {
@@ -161,7 +163,7 @@ impl Devnet {
             params.clone(),
             Prefix::Simnet,
             custody,
-            Some(miner),
+            wisp_node::NodeMode::Devnet { miner },
         );
         if first_start || head.index == 0 {
             fund(&node, &accounts, &params).await?;
@@ -178,7 +180,13 @@ impl Devnet {
         if let Some(path) = &config.keystore {
             let mut store = Keystore::load(path)?;
             for a in &accounts {
-                store.upsert(a.clone());
+                if !store.import_devnet(a.clone()) {
+                    progress(&format!(
+                        "kept your own account `{}` in {}; the devnet account of that name was not imported",
+                        a.name,
+                        path.display()
+                    ));
+                }
             }
             store.save()?;
         }

@@ -86,23 +86,13 @@ impl Keystore {
         Self::load(&wisp_home().join("accounts.json"))
     }
 
-    /// Writes the keystore back (mode 0600 on Unix).
+    /// Writes the keystore back, atomically and readable only by its owner (0600 on Unix).
     ///
     /// # Errors
     /// If the file cannot be written.
     pub fn save(&self) -> Result<()> {
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
         let text = serde_json::to_string_pretty(self)?;
-        std::fs::write(&self.path, text)
-            .with_context(|| format!("writing {}", self.path.display()))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(0o600));
-        }
-        Ok(())
+        write_private(&self.path, text.as_bytes())
     }
 
     /// Where it is stored.
@@ -121,11 +111,19 @@ impl Keystore {
         })
     }
 
-    /// Adds or replaces an account.
-    pub fn upsert(&mut self, account: StoredAccount) {
+    /// Imports a devnet account: adds it, or replaces an earlier devnet account of that name.
+    /// An account of the user's own with that name is never replaced: returns `false` then.
+    pub fn import_devnet(&mut self, account: StoredAccount) -> bool {
         match self.accounts.iter_mut().find(|a| a.name == account.name) {
-            Some(existing) => *existing = account,
-            None => self.accounts.push(account),
+            Some(existing) if existing.devnet_only => {
+                *existing = account;
+                true
+            }
+            Some(_) => false,
+            None => {
+                self.accounts.push(account);
+                true
+            }
         }
     }
 
@@ -143,5 +141,85 @@ impl Keystore {
             devnet_only: false,
         });
         Ok(self.accounts.last().expect("just pushed"))
+    }
+}
+
+/// Writes `bytes` to `path` so that no other user can read it at any moment (the file is
+/// created 0600 on Unix) and a crash leaves either the old or the new content: a temporary file
+/// in the same directory, synced, then renamed over `path`.
+///
+/// # Errors
+/// If the directory or the file cannot be written.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "keys".into());
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let written = (|| -> std::io::Result<()> {
+        let mut file = options.open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("writing {}", path.display()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Guards defect 24 of the hardening review: the keystore was written in place and chmod-ed
+    /// afterwards (readable by others in between, torn by a crash), and the devnet overwrote
+    /// the user's own accounts named `dev*`.
+    #[test]
+    fn keystore_is_private_atomic_and_keeps_user_accounts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("accounts.json");
+        let mut store = Keystore::load(&path).unwrap();
+        store.create("dev0").unwrap();
+        let mine = store.get("dev0").unwrap().secret_hex.clone();
+        let devnet = StoredAccount {
+            name: "dev0".into(),
+            secret_hex: "11".repeat(32),
+            devnet_only: true,
+        };
+        assert!(!store.import_devnet(devnet.clone()));
+        assert!(store.import_devnet(StoredAccount {
+            name: "dev1".into(),
+            ..devnet
+        }));
+        store.save().unwrap();
+        let again = Keystore::load(&path).unwrap();
+        assert_eq!(again.get("dev0").unwrap().secret_hex, mine);
+        assert!(again.get("dev1").unwrap().devnet_only);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(leftovers.len(), 1, "{leftovers:?}");
     }
 }

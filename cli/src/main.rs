@@ -12,6 +12,9 @@ use wisp_cli::client::{CallOptions, Client, DEFAULT_GAS_BUDGET};
 use wisp_cli::devnet::{Devnet, DevnetConfig};
 use wisp_cli::keystore::{wisp_home, Keystore};
 
+/// Gas budget of a deploy when `--gas` is not given (validation, compilation and `init`).
+const DEPLOY_GAS_BUDGET: u64 = 50_000_000;
+
 #[derive(Parser)]
 #[command(name = "wisp", version, about = "Wisp: smart contracts on Kaspa — local devnet, build, deploy, call, proofs", long_about = None)]
 struct Cli {
@@ -159,9 +162,9 @@ struct TxArgs {
     /// Base tokens to attach, in sompi (1 KAS = 100000000).
     #[arg(long, default_value_t = 0)]
     transfer: u64,
-    /// Gas budget.
-    #[arg(long, default_value_t = DEFAULT_GAS_BUDGET)]
-    gas: u64,
+    /// Gas budget [default: 10000000 for calls, 50000000 for deploys].
+    #[arg(long)]
+    gas: Option<u64>,
     /// Send in a Kaspa lane transaction paid from the account's L1 coins.
     #[arg(long)]
     on_ledger: bool,
@@ -319,6 +322,13 @@ fn init_logs(format: &str) {
 
 #[tokio::main]
 async fn main() {
+    // Die quietly when the reader of stdout goes away (`wisp events | head`), as Unix tools
+    // do, instead of panicking with "failed printing to stdout: Broken pipe".
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread writes.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     if let Err(e) = run(cli).await {
         eprintln!("error: {e:#}");
@@ -382,7 +392,7 @@ async fn run(cli: Cli) -> Result<()> {
             let bytes = load_code(&code)?;
             let options = CallOptions {
                 transfer_sompi: tx.transfer,
-                gas_budget: tx.gas.max(50_000_000),
+                gas_budget: tx.gas.unwrap_or(DEPLOY_GAS_BUDGET),
                 on_ledger: tx.on_ledger,
                 deposit_sompi: tx.deposit,
             };
@@ -415,7 +425,7 @@ async fn run(cli: Cli) -> Result<()> {
             let client = Client::new(&cli.rpc)?;
             let options = CallOptions {
                 transfer_sompi: tx.transfer,
-                gas_budget: tx.gas,
+                gas_budget: tx.gas.unwrap_or(DEFAULT_GAS_BUDGET),
                 on_ledger: tx.on_ledger,
                 deposit_sompi: tx.deposit,
             };
@@ -731,7 +741,7 @@ async fn doctor(rpc: &str, json_mode: bool) -> Result<()> {
         "wasm32Target": wasm_target,
         "rpc": rpc,
         "node": node.as_ref().map(|i| json!({"chainId": i["chainId"], "head": i["head"]["index"], "devnet": i["devnet"]})).map_err(|e| e.to_string()).unwrap_or_else(|e| json!({"error": e})),
-        "kaspa": l1.map(|r| r.map(|u| json!({"url": u, "reachable": true})).unwrap_or_else(|e| json!({"reachable": false, "error": e}))),
+        "kaspa": l1.clone().map(|r| r.map(|u| json!({"url": u, "reachable": true})).unwrap_or_else(|e| json!({"reachable": false, "error": e}))),
     });
     print(json_mode, &report, |r| {
         println!(
@@ -783,6 +793,12 @@ async fn doctor(rpc: &str, json_mode: bool) -> Result<()> {
             );
         }
     });
+    if let Err(e) = &node {
+        bail!("the node at {rpc} is unreachable: {e}");
+    }
+    if let Some(Err(e)) = &l1 {
+        bail!("the node's Kaspa node is unreachable: {e}");
+    }
     Ok(())
 }
 

@@ -714,5 +714,9 @@ async fn the_wisp_command_against_a_devnet() {
     assert_eq!(code, 0);
     let doctor: Value = serde_json::from_str(&out).unwrap();
     assert!(doctor["node"]["head"].as_u64().unwrap() >= 3, "{out}");
+    // Hardening defect 29: `wisp doctor` exited 0 when the node was unreachable.
+    let (code, _, err) = wisp(&home, "http://127.0.0.1:1", &["doctor"]).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("unreachable"), "{err}");
     devnet.stop().await;
 }

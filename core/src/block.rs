@@ -43,7 +43,7 @@ pub struct ReceiptError {
     pub message: String,
 }
 
-/// The outcome of one request (DESIGN.md §2).
+/// The outcome of one request (docs/design.md §2).
 #[derive(Clone, PartialEq, Eq, Debug, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct Receipt {
     /// The request's id.

@@ -2,7 +2,7 @@
 //!
 //! Invariants:
 //! - A code, once published, never changes meaning; new codes are appended.
-//! - Three levels, each with its own numbering (CosmWasm's lesson; STYLE.md "Errors"):
+//! - Three levels, each with its own numbering (CosmWasm's lesson):
 //!   [`ErrorLevel::Request`] — the runtime refused or could not run the request;
 //!   [`ErrorLevel::Vm`] — the WebAssembly execution trapped or broke a limit;
 //!   [`ErrorLevel::Contract`] — the contract itself aborted with its own code.
@@ -31,7 +31,9 @@ pub enum ErrorLevel {
 pub const CONTRACT_PANIC_CODE: u32 = 0;
 
 /// The contract-level code the SDK aborts with when a call's arguments do not decode as the
-/// entry point's parameters; the VM reports it as the request-level `bad_arguments`.
+/// entry point's parameters (named `bad_arguments` in RPC errors and the CLI). It stays at the
+/// contract level: it is the contract's own claim, and no contract can raise a request-level
+/// error.
 pub const CONTRACT_BAD_ARGUMENTS_CODE: u32 = u32::MAX;
 
 macro_rules! codes {
@@ -91,6 +93,11 @@ codes! {
         BlockGasExhausted = 14 => "block_gas_exhausted",
         /// Arguments do not decode as the entry point's declared types.
         BadArguments = 15 => "bad_arguments",
+        /// The node's mempool is full; retry later.
+        MempoolFull = 16 => "mempool_full",
+        /// The node's storage failed; nothing was accepted (an operator problem, not the
+        /// request's).
+        StorageFailure = 17 => "storage_failure",
     }
 }
 

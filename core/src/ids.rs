@@ -1,5 +1,5 @@
 //! Identifiers: [`Hname`] (contract, entry point and view names), [`ChainId`], [`ContractId`]
-//! and [`AgentId`] (who owns an account or sends a request). DESIGN.md §2.
+//! and [`AgentId`] (who owns an account or sends a request). docs/design.md §2.
 
 use crate::hash::{blake2b_256, from_hex, to_hex, Hash32};
 use borsh::{BorshDeserialize, BorshSerialize};
@@ -63,7 +63,9 @@ impl Hname {
     /// Parses 8 hex digits, as printed by `Display`.
     pub fn from_hex(text: &str) -> Option<Hname> {
         let text = text.strip_prefix("0x").unwrap_or(text);
-        if text.len() != 8 {
+        // Exactly 8 hex digits: `from_str_radix` alone would also take a sign (`+1234567`),
+        // giving one hname two spellings.
+        if text.len() != 8 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
         }
         u32::from_str_radix(text, 16).ok().map(Hname)
@@ -89,7 +91,7 @@ impl fmt::Debug for Hname {
 }
 
 /// A chain's id: an opaque 32 bytes. Today the blake2b-256 of the chain's genesis parameters;
-/// once chains are anchored on L1, the Kaspa covenant id of the anchor UTXO (DESIGN.md §2).
+/// once chains are anchored on L1, the Kaspa covenant id of the anchor UTXO (docs/design.md §2).
 #[derive(
     Clone,
     Copy,
@@ -161,7 +163,7 @@ impl fmt::Debug for ContractId {
     }
 }
 
-/// Who owns an on-chain account or sends a request (DESIGN.md §2).
+/// Who owns an on-chain account or sends a request (docs/design.md §2).
 ///
 /// Borsh: a 1-byte tag (0 = address, 1 = contract) then the fields; these bytes are the account
 /// keys in state, so the encoding is part of the protocol.

@@ -51,67 +51,174 @@ pub enum Type {
     Tuple(Vec<Type>),
 }
 
+/// Longest type text [`Type::parse`] reads, bytes (whitespace included). Real interface types
+/// are a few dozen bytes; the cap bounds parse time on a stranger's interface section.
+pub const MAX_TYPE_TEXT_BYTES: usize = 512;
+
+/// Deepest nesting of `Option`, `Vec` and tuples in one type. It bounds the recursion of the
+/// JSON ⇄ borsh codec, which walks a type recursively.
+pub const MAX_TYPE_DEPTH: usize = 16;
+
+/// Most fields of one tuple type.
+pub const MAX_TUPLE_FIELDS: usize = 32;
+
+/// Why a type string is not a [`Type`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TypeError {
+    /// The text is longer than [`MAX_TYPE_TEXT_BYTES`].
+    #[error("type text of {0} bytes exceeds the limit of {max}", max = MAX_TYPE_TEXT_BYTES)]
+    TooLong(usize),
+    /// `Option`/`Vec`/tuples nest deeper than [`MAX_TYPE_DEPTH`].
+    #[error("type nests deeper than {max} levels", max = MAX_TYPE_DEPTH)]
+    TooDeep,
+    /// A tuple has more than [`MAX_TUPLE_FIELDS`] fields.
+    #[error("a tuple has more than {max} fields", max = MAX_TUPLE_FIELDS)]
+    TooManyFields,
+    /// `()`: a type with no bytes, which would let a short input decode to unbounded output.
+    #[error("`()` has no encoding; leave the parameter out instead")]
+    ZeroSized,
+    /// `Option<Option<T>>`: JSON `null` cannot tell `None` from `Some(None)`.
+    #[error("`Option<Option<T>>` has no JSON form (null cannot tell None from Some(None))")]
+    NestedOption,
+    /// A name the interface cannot describe (`f64`, `HashMap`, a user struct...).
+    #[error("unsupported type `{0}`; use bool, u8..u128, i64, i128, String, Vec<T>, Option<T>, tuples, AgentId, Hname or Hash32")]
+    Unsupported(String),
+    /// Malformed text: unbalanced brackets, a missing name, trailing characters.
+    #[error("malformed type at byte {0}")]
+    Syntax(usize),
+}
+
+/// An open `Option<`, `Vec<` or `(` whose inner types are still being read.
+enum Open {
+    Option,
+    Vec,
+    Tuple(Vec<Type>),
+}
+
 impl Type {
     /// Parses a Rust type as written in a contract (`u128`, `Vec<AgentId>`, `Option<String>`,
-    /// `(u64, bool)`, `Hash32`); whitespace is ignored.
+    /// `(u64, bool)`, `(u64,)`, `Hash32`, paths such as `wisp_sdk::AgentId`); whitespace is
+    /// ignored. `Vec<u8>` is [`Type::Bytes`].
+    ///
+    /// The parser is iterative and linear in the text: a stranger's interface section cannot
+    /// exhaust the stack or the CPU of a node that validates it.
     ///
     /// # Errors
-    /// `None` for a type the interface cannot describe.
-    pub fn parse(text: &str) -> Option<Type> {
-        let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-        let t = compact.as_str();
-        let generic = |prefix: &str| -> Option<&str> {
-            t.strip_prefix(prefix)?.strip_prefix('<')?.strip_suffix('>')
-        };
-        if let Some(inner) = generic("Option") {
-            return Some(Type::Option(Box::new(Type::parse(inner)?)));
+    /// [`TypeError`]: text over [`MAX_TYPE_TEXT_BYTES`], nesting over [`MAX_TYPE_DEPTH`], a
+    /// tuple over [`MAX_TUPLE_FIELDS`], the zero-sized `()`, an unsupported name, or bad syntax.
+    pub fn parse(text: &str) -> Result<Type, TypeError> {
+        if text.len() > MAX_TYPE_TEXT_BYTES {
+            return Err(TypeError::TooLong(text.len()));
         }
-        if let Some(inner) = generic("Vec") {
-            return Some(match Type::parse(inner)? {
-                Type::U8 => Type::Bytes,
-                other => Type::Vec(Box::new(other)),
-            });
-        }
-        if let Some(inner) = t.strip_prefix('(').and_then(|r| r.strip_suffix(')')) {
-            if inner.is_empty() {
-                return Some(Type::Tuple(Vec::new()));
-            }
-            let mut items = Vec::new();
-            let mut depth = 0i32;
-            let mut start = 0;
-            for (i, c) in inner.char_indices() {
-                match c {
-                    '<' | '(' => depth += 1,
-                    '>' | ')' => depth -= 1,
-                    ',' if depth == 0 => {
-                        items.push(Type::parse(&inner[start..i])?);
-                        start = i + 1;
+        let s: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+        let mut stack: Vec<Open> = Vec::new();
+        let mut i = 0;
+        loop {
+            // A type starts at `i`: either it opens a bracket (push and read its first inner
+            // type) or it is a complete name.
+            let mut value = if s.get(i) == Some(&b'(') {
+                i += 1;
+                if s.get(i) == Some(&b')') {
+                    return Err(TypeError::ZeroSized);
+                }
+                stack.push(Open::Tuple(Vec::new()));
+                if stack.len() > MAX_TYPE_DEPTH {
+                    return Err(TypeError::TooDeep);
+                }
+                continue;
+            } else {
+                let start = i;
+                while s
+                    .get(i)
+                    .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b':')
+                {
+                    i += 1;
+                }
+                let path = core::str::from_utf8(&s[start..i]).map_err(|_| TypeError::Syntax(i))?;
+                let name = path.rsplit("::").next().unwrap_or(path);
+                if name.is_empty() {
+                    return Err(TypeError::Syntax(i));
+                }
+                if s.get(i) == Some(&b'<') {
+                    i += 1;
+                    stack.push(match name {
+                        "Option" => Open::Option,
+                        "Vec" => Open::Vec,
+                        _ => return Err(TypeError::Unsupported(path.to_string())),
+                    });
+                    if stack.len() > MAX_TYPE_DEPTH {
+                        return Err(TypeError::TooDeep);
                     }
-                    _ => {}
+                    continue;
+                }
+                primitive(name).ok_or_else(|| TypeError::Unsupported(path.to_string()))?
+            };
+            // `value` is complete: close every bracket it completes.
+            loop {
+                let Some(open) = stack.last_mut() else {
+                    return if i == s.len() {
+                        Ok(value)
+                    } else {
+                        Err(TypeError::Syntax(i))
+                    };
+                };
+                match open {
+                    Open::Option | Open::Vec => {
+                        if s.get(i) != Some(&b'>') {
+                            return Err(TypeError::Syntax(i));
+                        }
+                        i += 1;
+                        value = match stack.pop() {
+                            Some(Open::Option) if matches!(value, Type::Option(_)) => {
+                                return Err(TypeError::NestedOption)
+                            }
+                            Some(Open::Option) => Type::Option(Box::new(value)),
+                            _ if value == Type::U8 => Type::Bytes,
+                            _ => Type::Vec(Box::new(value)),
+                        };
+                    }
+                    Open::Tuple(items) => {
+                        items.push(value);
+                        if items.len() > MAX_TUPLE_FIELDS {
+                            return Err(TypeError::TooManyFields);
+                        }
+                        match s.get(i) {
+                            Some(b',') if s.get(i + 1) == Some(&b')') => i += 2,
+                            Some(b',') => {
+                                i += 1;
+                                break; // read the next field
+                            }
+                            Some(b')') => i += 1,
+                            _ => return Err(TypeError::Syntax(i)),
+                        }
+                        let Some(Open::Tuple(items)) = stack.pop() else {
+                            return Err(TypeError::Syntax(i));
+                        };
+                        value = Type::Tuple(items);
+                    }
                 }
             }
-            if start < inner.len() {
-                items.push(Type::parse(&inner[start..])?);
-            }
-            return Some(Type::Tuple(items));
         }
-        let last = t.rsplit("::").next().unwrap_or(t);
-        Some(match last {
-            "bool" => Type::Bool,
-            "u8" => Type::U8,
-            "u16" => Type::U16,
-            "u32" => Type::U32,
-            "u64" => Type::U64,
-            "u128" => Type::U128,
-            "i64" => Type::I64,
-            "i128" => Type::I128,
-            "String" => Type::String,
-            "AgentId" => Type::AgentId,
-            "Hname" => Type::Hname,
-            "Hash32" => Type::Hash,
-            _ => return None,
-        })
     }
+}
+
+fn primitive(name: &str) -> Option<Type> {
+    Some(match name {
+        "bool" => Type::Bool,
+        "u8" => Type::U8,
+        "u16" => Type::U16,
+        "u32" => Type::U32,
+        "u64" => Type::U64,
+        "u128" => Type::U128,
+        "i64" => Type::I64,
+        "i128" => Type::I128,
+        "String" => Type::String,
+        "AgentId" => Type::AgentId,
+        "Hname" => Type::Hname,
+        "Hash32" => Type::Hash,
+        _ => return None,
+    })
 }
 
 impl fmt::Display for Type {
@@ -155,8 +262,12 @@ impl Serialize for Type {
 impl<'de> Deserialize<'de> for Type {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Type, D::Error> {
         let text = String::deserialize(d)?;
-        Type::parse(&text)
-            .ok_or_else(|| serde::de::Error::custom(alloc::format!("unsupported type `{text}`")))
+        Type::parse(&text).map_err(|e| {
+            serde::de::Error::custom(alloc::format!(
+                "type `{}`: {e}",
+                text.chars().take(64).collect::<String>()
+            ))
+        })
     }
 }
 
@@ -247,6 +358,7 @@ impl ContractInterface {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::{format, vec};
 
     #[test]
     fn types_parse_and_print() {
@@ -259,11 +371,77 @@ mod tests {
             "Hash32",
         ] {
             let t = Type::parse(text).unwrap();
-            assert_eq!(Type::parse(&t.to_string()), Some(t));
+            assert_eq!(Type::parse(&t.to_string()), Ok(t));
         }
-        assert_eq!(Type::parse("Vec < u8 >"), Some(Type::Bytes));
-        assert_eq!(Type::parse("wisp_sdk::AgentId"), Some(Type::AgentId));
-        assert_eq!(Type::parse("f64"), None);
-        assert_eq!(Type::parse("HashMap<u8,u8>"), None);
+        assert_eq!(Type::parse("Vec < u8 >"), Ok(Type::Bytes));
+        assert_eq!(Type::parse("wisp_sdk::AgentId"), Ok(Type::AgentId));
+        assert_eq!(
+            Type::parse("alloc::vec::Vec<(u64,)>"),
+            Ok(Type::Vec(Box::new(Type::Tuple(vec![Type::U64]))))
+        );
+        assert_eq!(
+            Type::parse("Option<(u64, Vec<(bool, Hash32)>)>").map(|t| t.to_string()),
+            Ok("Option<(u64, Vec<(bool, Hash32)>)>".into())
+        );
+        assert!(matches!(Type::parse("f64"), Err(TypeError::Unsupported(_))));
+        assert!(matches!(
+            Type::parse("HashMap<u8,u8>"),
+            Err(TypeError::Unsupported(_))
+        ));
+        for bad in [
+            "", "Vec<", "Vec<u8", "Vec<u8>>", "(u8", "(u8,,u8)", "u8u8>", "(,)", "<u8>", "Vec<>",
+        ] {
+            assert!(Type::parse(bad).is_err(), "{bad:?} parsed");
+        }
+    }
+
+    /// Guards defect 2 of the hardening review: `Type::parse` recursed once per nesting level,
+    /// so an interface type nested 15,000 deep overflowed the stack and aborted the process
+    /// (and every node replaying the deploy). Now it is iterative and capped.
+    #[test]
+    fn deep_or_long_types_are_rejected_without_recursion() {
+        let deep = format!("{}u8{}", "Vec<".repeat(15_000), ">".repeat(15_000));
+        assert_eq!(Type::parse(&deep), Err(TypeError::TooLong(deep.len())));
+        // Within the length cap, nesting is still bounded.
+        let nested = format!("{}u8{}", "Option<".repeat(40), ">".repeat(40));
+        assert!(nested.len() <= MAX_TYPE_TEXT_BYTES);
+        assert_eq!(Type::parse(&nested), Err(TypeError::TooDeep));
+        let tuples = format!("{}u8{}", "(".repeat(40), ",)".repeat(40));
+        assert_eq!(Type::parse(&tuples), Err(TypeError::TooDeep));
+        let ok = format!(
+            "{}u16{}",
+            "Vec<".repeat(MAX_TYPE_DEPTH),
+            ">".repeat(MAX_TYPE_DEPTH)
+        );
+        assert!(Type::parse(&ok).is_ok());
+        let wide = format!("({})", vec!["u8"; MAX_TUPLE_FIELDS + 1].join(","));
+        assert_eq!(Type::parse(&wide), Err(TypeError::TooManyFields));
+        // Through the interface JSON, as a node validating a module reads it.
+        let json = format!(
+            r#"{{"name":"x","functions":[{{"name":"f","kind":"entry","params":[{{"name":"a","type":"{deep}"}}],"returns":null}}],"events":[],"errors":[]}}"#
+        );
+        assert!(serde_json::from_str::<ContractInterface>(&json).is_err());
+    }
+
+    /// Guards defect 6: zero-sized types let a few bytes of a receipt decode into billions of
+    /// JSON nodes (`Vec<Vec<()>>`); the interface may not describe them at all.
+    #[test]
+    fn zero_sized_types_are_rejected() {
+        for zst in [
+            "()",
+            "Vec<()>",
+            "Vec<Vec<()>>",
+            "(u8, ())",
+            "Option<()>",
+            "((),)",
+        ] {
+            assert_eq!(Type::parse(zst), Err(TypeError::ZeroSized), "{zst}");
+        }
+        // Found by the json_codec fuzz target: `null` is both None and Some(None).
+        assert_eq!(
+            Type::parse("Option<Option<u8>>"),
+            Err(TypeError::NestedOption)
+        );
+        assert!(Type::parse("Option<Vec<Option<u8>>>").is_ok());
     }
 }

@@ -253,12 +253,13 @@ pub fn decode_value(
         },
         Type::Vec(inner) => {
             let n = read!(u32) as usize;
-            // Every element but a zero-sized one consumes a byte: a longer count is corrupt
-            // (and must not make a node loop billions of times).
-            if n > input.len().max(1024) {
+            // Interfaces have no zero-sized types (`Type::parse` refuses `()`), so every
+            // element consumes at least one byte: a longer count is corrupt, and the JSON built
+            // is bounded by the input's length (defect 6 of the hardening review).
+            if n > input.len() {
                 return Err(bad("a length longer than the data"));
             }
-            let mut items = Vec::with_capacity(n.min(1024));
+            let mut items = Vec::with_capacity(n);
             for i in 0..n {
                 items.push(decode_value(inner, input, &format!("{path}[{i}]"), agents)?);
             }

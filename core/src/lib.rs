@@ -1,8 +1,9 @@
 //! Wisp core: the ids, hashes, wire types and host ABI table that every other layer and every
 //! contract shares. `no_std` + `alloc`, so the guest SDK uses the very same definitions.
 //!
-//! Everything here that is hashed or stored is encoded with borsh (DESIGN.md §4); JSON appears only
-//! in [`interface`] (contract metadata read by tools) and in the `std`-only [`json`] codec.
+//! Everything here that is hashed or stored is encoded with borsh (docs/design.md §4); JSON
+//! appears only in [`interface`] (contract metadata read by tools) and in the `std`-only
+//! [`json`] codec.
 #![no_std]
 #![forbid(unsafe_code)]
 

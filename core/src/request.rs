@@ -1,5 +1,5 @@
 //! Requests: what a sender asks a chain to do, on-ledger (in a Kaspa lane transaction's payload)
-//! or off-ledger (signed and sent to a node's RPC). DESIGN.md §2 and §5.
+//! or off-ledger (signed and sent to a node's RPC). docs/design.md §2 and §5.
 
 use crate::hash::{blake2b_256_parts, Hash32};
 use crate::ids::{AgentId, ChainId, Hname};
@@ -8,7 +8,7 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
 
 /// The Kaspa lane (subnetwork id) Wisp's on-ledger requests travel on: the 4-byte namespace
-/// `b"wisp"` followed by 16 zero bytes (KASPA-NOTES.md, "Transactions with payloads on a lane").
+/// `b"wisp"` followed by 16 zero bytes (docs/kaspa.md, "Lane transactions").
 pub const LANE_ID: [u8; 20] = [
     b'w', b'i', b's', b'p', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 ];
@@ -71,6 +71,36 @@ pub struct AccessList {
 }
 
 impl AccessList {
+    /// Most entries (reads + writes) one access list may declare.
+    pub const MAX_ENTRIES: usize = 64;
+    /// Longest declared key prefix, bytes.
+    pub const MAX_PREFIX_BYTES: usize = 256;
+
+    /// Entries declared, reads and writes.
+    pub fn entries(&self) -> usize {
+        self.reads.len() + self.writes.len()
+    }
+
+    /// Bytes of all declared prefixes.
+    pub fn prefix_bytes(&self) -> usize {
+        self.reads
+            .iter()
+            .chain(&self.writes)
+            .map(|a| a.key_prefix.as_ref().map_or(0, |p| p.len()))
+            .sum()
+    }
+
+    /// Whether the list is within [`AccessList::MAX_ENTRIES`] and
+    /// [`AccessList::MAX_PREFIX_BYTES`] per prefix.
+    pub fn within_limits(&self) -> bool {
+        self.entries() <= Self::MAX_ENTRIES
+            && self
+                .reads
+                .iter()
+                .chain(&self.writes)
+                .all(|a| a.key_prefix.as_ref().map_or(0, |p| p.len()) <= Self::MAX_PREFIX_BYTES)
+    }
+
     fn covers(list: &[Access], contract: Hname, key: Option<&[u8]>) -> bool {
         list.iter().any(|a| {
             a.contract == contract

@@ -13,17 +13,68 @@ use kaspa_wrpc_client::prelude::{ConnectOptions, ConnectStrategy};
 use kaspa_wrpc_client::{KaspaRpcClient, WrpcEncoding};
 use std::time::Duration;
 
+/// A script public key as kaspad reports it: its version and script bytes.
+///
+/// Kaspa runs only version-0 scripts; a UTXO locked by a higher version is anyone-can-spend
+/// (kaspa-txscript 2.1.0 accepts it unexecuted). So a key is read out of a script only when the
+/// version is 0: otherwise anyone, a miner first, could pose as that key's owner.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LaneScript {
+    /// The script version (only 0 is executed by Kaspa).
+    pub version: u16,
+    /// The script bytes.
+    pub script: Vec<u8>,
+}
+
+impl LaneScript {
+    /// The x-only key of a version-0 pay-to-public-key script; `None` for any other script or
+    /// any other version.
+    pub fn p2pk_key(&self) -> Option<[u8; 32]> {
+        if self.version != 0 {
+            return None;
+        }
+        p2pk_key_of_script(&self.script)
+    }
+}
+
+/// An output of a lane transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LaneOutput {
+    /// Its value, sompi.
+    pub amount_sompi: u64,
+    /// Who may spend it.
+    pub script: LaneScript,
+}
+
 /// A transaction on the Wisp lane, as accepted by a chain block.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LaneTx {
     /// The transaction id.
     pub tx_id: [u8; 32],
-    /// The x-only key owning the first input (the sender), if it is a P2PK input.
-    pub sender_key: Option<[u8; 32]>,
+    /// The script public key of the UTXO the first input spends (the sender's), if kaspad
+    /// reported it.
+    pub sender_script: Option<LaneScript>,
     /// The payload bytes.
     pub payload: Vec<u8>,
-    /// Outputs: (amount sompi, script public key bytes).
-    pub outputs: Vec<(u64, Vec<u8>)>,
+    /// The outputs, in order.
+    pub outputs: Vec<LaneOutput>,
+}
+
+impl LaneTx {
+    /// The x-only key that owns the first input (the request sender): only for a version-0
+    /// pay-to-public-key script (see [`LaneScript`]).
+    pub fn sender_key(&self) -> Option<[u8; 32]> {
+        self.sender_script.as_ref().and_then(LaneScript::p2pk_key)
+    }
+
+    /// Sompi this transaction pays to version-0 P2PK outputs of `key`.
+    pub fn paid_to(&self, key: &[u8; 32]) -> u64 {
+        self.outputs
+            .iter()
+            .filter(|o| o.script.p2pk_key().as_ref() == Some(key))
+            .map(|o| o.amount_sompi)
+            .fold(0u64, u64::saturating_add)
+    }
 }
 
 /// A chain block added to the selected chain, with its accepted lane transactions in order.
@@ -251,23 +302,30 @@ impl L1Client {
                 let Some(tx_id) = tx.verbose_data.as_ref().and_then(|v| v.transaction_id) else {
                     continue;
                 };
-                let sender_key = tx
+                let script = |spk: &kaspa_consensus_core::tx::ScriptPublicKey| LaneScript {
+                    version: spk.version(),
+                    script: spk.script().to_vec(),
+                };
+                let sender_script = tx
                     .inputs
                     .first()
                     .and_then(|i| i.verbose_data.as_ref())
                     .and_then(|v| v.utxo_entry.as_ref())
                     .and_then(|u| u.script_public_key.as_ref())
-                    .and_then(|spk| p2pk_key_of_script(spk.script()));
+                    .map(script);
                 let outputs = tx
                     .outputs
                     .iter()
                     .filter_map(|o| {
-                        Some((o.value?, o.script_public_key.as_ref()?.script().to_vec()))
+                        Some(LaneOutput {
+                            amount_sompi: o.value?,
+                            script: script(o.script_public_key.as_ref()?),
+                        })
                     })
                     .collect();
                 lane_txs.push(LaneTx {
                     tx_id: tx_id.as_bytes(),
-                    sender_key,
+                    sender_script,
                     payload: tx.payload.clone().unwrap_or_default(),
                     outputs,
                 });
@@ -280,5 +338,57 @@ impl L1Client {
             });
         }
         Ok(VirtualChainUpdate { removed, added })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p2pk(key: [u8; 32]) -> Vec<u8> {
+        let mut s = vec![0x20];
+        s.extend(key);
+        s.push(0xac);
+        s
+    }
+
+    /// Guards defect 3 of the hardening review: the follower read a sender key and deposits
+    /// out of scripts of any version, but Kaspa treats version > 0 as anyone-can-spend, so a
+    /// miner could pose as any sender or credit an unbacked deposit.
+    #[test]
+    fn only_version_zero_p2pk_scripts_name_a_key() {
+        let key = [7u8; 32];
+        let v0 = LaneScript {
+            version: 0,
+            script: p2pk(key),
+        };
+        let v1 = LaneScript {
+            version: 1,
+            script: p2pk(key),
+        };
+        assert_eq!(v0.p2pk_key(), Some(key));
+        assert_eq!(v1.p2pk_key(), None);
+        let tx = LaneTx {
+            tx_id: [1; 32],
+            sender_script: Some(v1.clone()),
+            payload: vec![],
+            outputs: vec![
+                LaneOutput {
+                    amount_sompi: 5,
+                    script: v0.clone(),
+                },
+                LaneOutput {
+                    amount_sompi: 1_000,
+                    script: v1,
+                },
+            ],
+        };
+        assert_eq!(tx.sender_key(), None);
+        assert_eq!(tx.paid_to(&key), 5);
+        let tx = LaneTx {
+            sender_script: Some(v0),
+            ..tx
+        };
+        assert_eq!(tx.sender_key(), Some(key));
     }
 }

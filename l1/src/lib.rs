@@ -1,12 +1,12 @@
 //! Wisp's Kaspa base layer: an in-process simnet node (kaspad 2.1.0 as a library), a wRPC client
 //! with mining and the lane follower, and a wallet that builds and signs version-1 lane
-//! transactions. Verified facts this code relies on are in `shared/KASPA-NOTES.md`.
+//! transactions. Verified facts this code relies on are in `docs/kaspa.md`.
 
 mod client;
 mod simnet;
 mod wallet;
 
-pub use client::{ChainBlock, L1Client, LaneTx, VirtualChainUpdate};
+pub use client::{ChainBlock, L1Client, LaneOutput, LaneScript, LaneTx, VirtualChainUpdate};
 pub use simnet::{simnet_params, SimnetConfig, SimnetNode};
 pub use wallet::{address_of, p2pk_key_of_script, Wallet};
 

@@ -61,7 +61,7 @@ impl Wallet {
     /// `outputs` (address, sompi) and the change back to this wallet; returns the tx id.
     ///
     /// The fee is the mempool minimum, max(compute mass, storage mass, transient mass × 0.5) ×
-    /// 100 sompi per gram (KASPA-NOTES.md), plus 10% headroom.
+    /// 100 sompi per gram (docs/kaspa.md), plus 10% headroom.
     ///
     /// # Errors
     /// [`L1Error::InsufficientFunds`] if mature coins do not cover outputs and fee;

@@ -60,13 +60,8 @@ async fn lane_transactions_are_followed_in_accepted_order() {
     }
     let tx = found.expect("the lane transaction is accepted within a few blocks");
     assert_eq!(tx.payload, payload);
-    assert_eq!(tx.sender_key, Some(alice.x_only_key()));
-    let to_chain: u64 = tx
-        .outputs
-        .iter()
-        .filter(|(_, s)| wisp_l1::p2pk_key_of_script(s) == Some(chain_key.x_only_key()))
-        .map(|(v, _)| v)
-        .sum();
+    assert_eq!(tx.sender_key(), Some(alice.x_only_key()));
+    let to_chain = tx.paid_to(&chain_key.x_only_key());
     assert_eq!(to_chain, 300_000_000);
     client.disconnect().await;
     tokio::task::spawn_blocking(move || node.shutdown())

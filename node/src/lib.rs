@@ -8,14 +8,16 @@
 //! - On restart the node resumes from the last committed block's L1 reference.
 
 mod agents;
+mod guard;
+mod mempool;
 pub mod rpc;
 
 pub use agents::KaspaAgents;
+pub use mempool::{MEMPOOL_LIMIT, MEMPOOL_MAX_AGE, MEMPOOL_MAX_BYTES};
 
 use kaspa_addresses::Prefix;
 use kaspa_consensus_core::config::params::Params;
 use kaspa_consensus_core::subnets::SubnetworkId;
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 use wisp_chain::{
@@ -41,8 +43,28 @@ pub enum NodeError {
 /// Result alias of this crate.
 pub type Result<T, E = NodeError> = std::result::Result<T, E>;
 
-/// Most off-ledger requests waiting in the mempool.
-pub const MEMPOOL_LIMIT: usize = 10_000;
+/// Most L1 chain blocks one block-production pass reads (catching up after downtime takes
+/// several passes instead of one unbounded one).
+pub const MAX_L1_BLOCKS_PER_PASS: u64 = 1_000;
+
+/// The chain blocks of `seen` (oldest first, ending at the L1 tip) that have at least `depth`
+/// chain blocks after them: only those are followed (the chain's `l1_confirmations`).
+pub fn confirmed(seen: &[wisp_l1::ChainBlock], depth: u64) -> &[wisp_l1::ChainBlock] {
+    let keep = usize::try_from(depth).unwrap_or(usize::MAX);
+    &seen[..seen.len().saturating_sub(keep)]
+}
+
+/// What kind of node this is.
+pub enum NodeMode {
+    /// A local development chain: the node also mines the simnet with `miner` and serves the
+    /// `dev_*` RPC methods (mine, snapshot, revert).
+    Devnet {
+        /// The wallet that receives mined coins.
+        miner: Wallet,
+    },
+    /// A node following a Kaspa network it does not mine; `dev_*` methods are refused.
+    Follower,
+}
 
 /// A running node's shared state.
 pub struct Node {
@@ -54,7 +76,7 @@ pub struct Node {
     lane: SubnetworkId,
     custody: Wallet,
     miner: Option<Wallet>,
-    mempool: Mutex<BTreeMap<(AgentId, u64), VerifiedRequest>>,
+    mempool: Mutex<mempool::Mempool>,
     /// The newest L1 chain block already scanned for lane requests (`None`: start from the
     /// head's L1 reference).
     cursor: Mutex<Option<[u8; 32]>>,
@@ -65,7 +87,8 @@ pub struct Node {
 
 impl Node {
     /// A node for `chain` following Kaspa through `l1`. `custody` holds the chain's deposit key
-    /// (a committee of one); `miner` is set on the devnet, where the node also mines L1 blocks.
+    /// (a committee of one); `mode` says whether it is a devnet (mines L1 blocks, serves
+    /// `dev_*`).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         chain: Chain,
@@ -74,9 +97,10 @@ impl Node {
         l1_params: Params,
         prefix: Prefix,
         custody: Wallet,
-        miner: Option<Wallet>,
+        mode: NodeMode,
     ) -> Arc<Node> {
         let (blocks, _) = broadcast::channel(256);
+        let pool = Self::restore_mempool(&chain);
         Arc::new(Node {
             chain,
             chain_name,
@@ -85,8 +109,11 @@ impl Node {
             prefix,
             lane: SubnetworkId::from(LANE_ID),
             custody,
-            miner,
-            mempool: Mutex::new(BTreeMap::new()),
+            miner: match mode {
+                NodeMode::Devnet { miner } => Some(miner),
+                NodeMode::Follower => None,
+            },
+            mempool: Mutex::new(pool),
             cursor: Mutex::new(None),
             produce_lock: tokio::sync::Mutex::new(()),
             blocks,
@@ -143,20 +170,85 @@ impl Node {
         }
     }
 
-    /// Checks an off-ledger request (signature, chain, nonce, funds) and queues it.
+    /// The mempool as the node left it: every acknowledged request still pending on disk,
+    /// checked again (signature, nonce) against the committed state.
+    fn restore_mempool(chain: &Chain) -> mempool::Mempool {
+        let mut pool = mempool::Mempool::default();
+        let stored = match chain.db().pending() {
+            Ok(stored) => stored,
+            Err(e) => {
+                tracing::error!(error = %e, "could not read the pending off-ledger requests");
+                return pool;
+            }
+        };
+        let mut stale: Vec<Vec<u8>> = Vec::new();
+        let now = std::time::Instant::now();
+        for (id, bytes) in stored {
+            let restored = borsh::from_slice::<OffLedgerRequest>(&bytes)
+                .ok()
+                .and_then(|r| wisp_chain::verify_signature(r).ok())
+                .filter(|v| {
+                    let sender = v.request().sender();
+                    chain.admit(v, pool.queued(&sender)).is_ok()
+                });
+            match restored {
+                Some(request) => {
+                    let spend = chain
+                        .params()
+                        .map(|p| wisp_chain::admission::max_spend(&p, &request.request().body))
+                        .unwrap_or(0);
+                    let entry = mempool::Entry {
+                        request,
+                        bytes: bytes.len(),
+                        spend_sompi: spend,
+                        admitted: now,
+                    };
+                    if pool.insert(entry).is_err() {
+                        stale.push(id);
+                    }
+                }
+                None => stale.push(id),
+            }
+        }
+        let ids: Vec<&[u8]> = stale.iter().map(Vec::as_slice).collect();
+        if let Err(e) = chain.db().remove_pending(&ids) {
+            tracing::warn!(error = %e, "could not forget stale pending requests");
+        }
+        if pool.len() > 0 {
+            tracing::info!(requests = pool.len(), "restored the mempool");
+        }
+        pool
+    }
+
+    /// Checks an off-ledger request (size, signature, chain, nonce window, funds on top of what
+    /// the sender has queued), writes it to disk and queues it.
     ///
     /// # Errors
-    /// The request-level [`ReceiptError`] it would fail with (bad signature, wrong chain,
-    /// replayed or duplicate nonce, gas budget, insufficient funds, full mempool).
+    /// The request-level [`ReceiptError`] it is refused with: `too_large`, `bad_signature`,
+    /// `wrong_chain`, `bad_nonce` (replayed, duplicate or too far ahead), `gas_budget_out_of_range`,
+    /// `insufficient_funds`, `mempool_full`, or `storage_failure`.
     pub fn submit(&self, request: OffLedgerRequest) -> std::result::Result<Hash32, ReceiptError> {
         let err = |code: RequestErrorCode, msg: String| ReceiptError {
             level: wisp_core::ErrorLevel::Request,
             code: code.code(),
             message: msg,
         };
-        let internal = |e: wisp_chain::ChainError| {
-            err(RequestErrorCode::Malformed, format!("node storage: {e}"))
-        };
+        let bytes = borsh::to_vec(&request).map_err(|e| {
+            err(
+                RequestErrorCode::Malformed,
+                format!("request encoding: {e}"),
+            )
+        })?;
+        if bytes.len() > wisp_chain::admission::MAX_REQUEST_BYTES {
+            return Err(err(
+                RequestErrorCode::TooLarge,
+                format!(
+                    "the request is {} bytes; the most a node accepts is {}",
+                    bytes.len(),
+                    wisp_chain::admission::MAX_REQUEST_BYTES
+                ),
+            ));
+        }
         if request.body.chain != self.chain.chain_id() {
             return Err(err(
                 RequestErrorCode::WrongChain,
@@ -170,61 +262,75 @@ impl Node {
         let verified = wisp_chain::verify_signature(request)?;
         let sender = verified.request().sender();
         let nonce = verified.request().nonce;
-        if self.chain.is_processed(&verified.id()).map_err(internal)? {
-            return Err(err(
-                RequestErrorCode::BadNonce,
-                "this exact request was already processed (replay)".into(),
-            ));
-        }
-        let next = self.chain.nonce(&sender).map_err(internal)?;
-        if nonce < next {
-            return Err(err(
-                RequestErrorCode::BadNonce,
-                format!("nonce {nonce} was already used; the sender's next nonce is {next}"),
-            ));
-        }
-        let params = self.chain.params().map_err(internal)?;
-        let body = &verified.request().body;
-        if body.gas_budget < wisp_vm::gas::REQUEST_BASE_GAS
-            || body.gas_budget > params.max_request_gas
-        {
-            return Err(err(
-                RequestErrorCode::GasBudgetOutOfRange,
-                format!(
-                    "gas budget {} is outside {}..={}",
-                    body.gas_budget,
-                    wisp_vm::gas::REQUEST_BASE_GAS,
-                    params.max_request_gas
-                ),
-            ));
-        }
-        let needed = body
-            .gas_budget
-            .saturating_mul(params.gas_price_sompi)
-            .saturating_add(body.call.transfer_sompi);
-        let balance = self.chain.balance(&sender).map_err(internal)?;
-        if balance < needed {
-            return Err(err(RequestErrorCode::InsufficientFunds, format!("the sender holds {balance} sompi on chain; gas budget × price + transfer = {needed}; deposit first (wisp call --on-ledger or an L1 payment to {})", self.deposit_address())));
-        }
         let id = verified.id();
-        let mut mempool = self
-            .mempool
-            .lock()
-            .map_err(|_| err(RequestErrorCode::Malformed, "mempool poisoned".into()))?;
-        if mempool.len() >= MEMPOOL_LIMIT {
-            return Err(err(
-                RequestErrorCode::BlockGasExhausted,
-                "the mempool is full; retry later".into(),
-            ));
-        }
-        if mempool.contains_key(&(sender, nonce)) {
+        let mut pool = self.mempool.lock().map_err(|_| {
+            err(
+                RequestErrorCode::StorageFailure,
+                "the mempool lock is poisoned; restart the node".into(),
+            )
+        })?;
+        if pool.contains(&sender, nonce) {
             return Err(err(
                 RequestErrorCode::BadNonce,
                 format!("a request with nonce {nonce} from this sender is already pending"),
             ));
         }
-        mempool.insert((sender, nonce), verified);
+        self.chain.admit(&verified, pool.queued(&sender))?;
+        if !pool.has_room(bytes.len()) {
+            let now = std::time::Instant::now();
+            let chain = &self.chain;
+            if let Ok(evicted) = pool.prune(|s| chain.nonce(s), now) {
+                self.forget_pending(&evicted);
+            }
+            if !pool.has_room(bytes.len()) {
+                return Err(err(
+                    RequestErrorCode::MempoolFull,
+                    format!(
+                        "the node's mempool is full ({} requests); retry in a few blocks",
+                        pool.len()
+                    ),
+                ));
+            }
+        }
+        let spend = self
+            .chain
+            .params()
+            .map(|p| wisp_chain::admission::max_spend(&p, &verified.request().body))
+            .map_err(|e| {
+                err(
+                    RequestErrorCode::StorageFailure,
+                    format!("node storage: {e}"),
+                )
+            })?;
+        // On disk before the acknowledgement: a crash loses no acknowledged request.
+        self.chain.db().put_pending(&id.0, &bytes).map_err(|e| {
+            err(
+                RequestErrorCode::StorageFailure,
+                format!("node storage: {e}"),
+            )
+        })?;
+        let entry = mempool::Entry {
+            request: verified,
+            bytes: bytes.len(),
+            spend_sompi: spend,
+            admitted: std::time::Instant::now(),
+        };
+        if let Err(refusal) = pool.insert(entry) {
+            self.forget_pending(&[id]);
+            return Err(err(
+                RequestErrorCode::MempoolFull,
+                format!("the request could not be queued: {refusal:?}"),
+            ));
+        }
         Ok(id)
+    }
+
+    /// Removes requests from the on-disk mempool.
+    fn forget_pending(&self, ids: &[wisp_core::RequestId]) {
+        let keys: Vec<&[u8]> = ids.iter().map(|id| id.0.as_slice()).collect();
+        if let Err(e) = self.chain.db().remove_pending(&keys) {
+            tracing::warn!(error = %e, "could not remove executed requests from the on-disk mempool");
+        }
     }
 
     /// Number of queued off-ledger requests.
@@ -232,54 +338,9 @@ impl Node {
         self.mempool.lock().map(|m| m.len()).unwrap_or(0)
     }
 
-    /// The requests a lane transaction carries (deposit-only, calls, or malformed).
+    /// The requests a lane transaction carries, for this chain's deposit key.
     fn lane_requests(&self, tx: &LaneTx) -> Vec<OnLedgerRequest> {
-        let Some(sender_key) = tx.sender_key else {
-            tracing::warn!(tx = %Hash32(tx.tx_id), "lane transaction whose first input is not pay-to-public-key: ignored");
-            return Vec::new();
-        };
-        let custody = self.custody.x_only_key();
-        let deposit: u64 = tx
-            .outputs
-            .iter()
-            .filter(|(_, s)| wisp_l1::p2pk_key_of_script(s) == Some(custody))
-            .map(|(v, _)| *v)
-            .sum();
-        let sender = AgentId::Address(sender_key);
-        let l1_tx_id = Hash32(tx.tx_id);
-        match LanePayload::decode(&tx.payload) {
-            Some(payload) if payload.requests.is_empty() => {
-                vec![OnLedgerRequest {
-                    l1_tx_id,
-                    index: 0,
-                    sender,
-                    deposit_sompi: deposit,
-                    body: OnLedgerBody::DepositOnly,
-                }]
-            }
-            Some(payload) => payload
-                .requests
-                .into_iter()
-                .enumerate()
-                .map(|(i, body)| OnLedgerRequest {
-                    l1_tx_id,
-                    index: i as u32,
-                    sender,
-                    deposit_sompi: deposit,
-                    body: OnLedgerBody::Call(body),
-                })
-                .collect(),
-            None => vec![OnLedgerRequest {
-                l1_tx_id,
-                index: 0,
-                sender,
-                deposit_sompi: deposit,
-                body: OnLedgerBody::Malformed(
-                    "the lane payload does not decode (expected WSP\\x01 + borsh LanePayload)"
-                        .into(),
-                ),
-            }],
-        }
+        lane_requests(tx, &self.custody.x_only_key())
     }
 
     /// Follows L1 and, if there is anything to execute, produces and commits one block.
@@ -308,6 +369,8 @@ impl Node {
         };
         let mut latest_seen = cursor;
         let mut from = cursor;
+        let depth = self.chain.params()?.l1_confirmations;
+        let mut seen: Vec<wisp_l1::ChainBlock> = Vec::new();
         loop {
             let update = self.l1.virtual_chain_since(from, &self.lane).await?;
             if !update.removed.is_empty() {
@@ -321,43 +384,34 @@ impl Node {
                 break;
             };
             from = last.hash;
-            for block in &update.added {
-                for tx in &block.lane_txs {
-                    on_ledger.extend(self.lane_requests(tx));
-                }
-                latest_seen = block.hash;
-                // The block refers to the newest chain block seen: every lane request accepted
-                // up to it is in `on_ledger`, and its time moves the chain's clock.
-                l1 = L1Ref {
-                    block_hash: Hash32(block.hash),
-                    daa_score: block.daa_score,
-                    timestamp_ms: block.timestamp_ms,
-                };
+            seen.extend(update.added);
+            if seen.len() as u64 >= MAX_L1_BLOCKS_PER_PASS.saturating_add(depth) {
+                break; // the rest on the next pass: catch-up is bounded in memory
             }
+        }
+        for block in confirmed(&seen, depth) {
+            for tx in &block.lane_txs {
+                on_ledger.extend(self.lane_requests(tx));
+            }
+            latest_seen = block.hash;
+            // The block refers to the newest confirmed chain block: every lane request accepted
+            // up to it is in `on_ledger`, and its time moves the chain's clock.
+            l1 = L1Ref {
+                block_hash: Hash32(block.hash),
+                daa_score: block.daa_score,
+                timestamp_ms: block.timestamp_ms,
+            };
         }
         // Off-ledger: for each sender, the run of consecutive nonces from its next nonce.
         let off_ledger: Vec<VerifiedRequest> = {
-            let mempool = self
+            let pool = self
                 .mempool
                 .lock()
                 .map_err(|_| wisp_l1::L1Error::Simnet("mempool poisoned".into()))?;
-            let mut out = Vec::new();
-            let mut expected: BTreeMap<AgentId, u64> = BTreeMap::new();
-            for ((sender, nonce), request) in mempool.iter() {
-                let next = match expected.get(sender) {
-                    Some(n) => *n,
-                    None => self.chain.nonce(sender)?,
-                };
-                if *nonce == next {
-                    out.push(request.clone());
-                    expected.insert(*sender, next + 1);
-                } else {
-                    expected.insert(*sender, u64::MAX);
-                }
-            }
-            out
+            pool.select(|s| self.chain.nonce(s))?
         };
-        if on_ledger.is_empty() && off_ledger.is_empty() {
+        let backlog = self.chain.backlog(head.index)?;
+        if on_ledger.is_empty() && off_ledger.is_empty() && backlog.is_empty() {
             if let Ok(mut c) = self.cursor.lock() {
                 *c = Some(latest_seen);
             }
@@ -383,23 +437,13 @@ impl Node {
             *c = Some(latest_seen);
         }
         // Drop what was executed and what can no longer run.
-        if let Ok(mut mempool) = self.mempool.lock() {
-            let mut next_nonce: BTreeMap<AgentId, u64> = BTreeMap::new();
-            let keys: Vec<(AgentId, u64)> = mempool.keys().cloned().collect();
-            for (sender, nonce) in keys {
-                let next = match next_nonce.get(&sender) {
-                    Some(n) => *n,
-                    None => {
-                        let n = self.chain.nonce(&sender).unwrap_or(0);
-                        next_nonce.insert(sender, n);
-                        n
-                    }
-                };
-                if nonce < next {
-                    mempool.remove(&(sender, nonce));
-                }
-            }
-        }
+        let evicted = match self.mempool.lock() {
+            Ok(mut pool) => pool
+                .prune(|s| self.chain.nonce(s), std::time::Instant::now())
+                .unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
+        self.forget_pending(&evicted);
         let output = Arc::new(output);
         tracing::info!(block = output.header.index, requests = output.header.request_count, gas = output.header.gas_used, root = %output.header.state_root, "block committed");
         let _ = self.blocks.send(output.clone());
@@ -408,14 +452,57 @@ impl Node {
 
     fn handle_reorg(&self, removed: &[[u8; 32]]) -> Result<()> {
         let removed: Vec<Hash32> = removed.iter().map(|h| Hash32(*h)).collect();
+        // The off-ledger requests of the blocks about to be undone (the same walk as
+        // `rollback_l1`) go back to the mempool (defect 13: they were lost); on-ledger ones
+        // come back from L1.
+        let mut undone: Vec<OffLedgerRequest> = Vec::new();
+        let mut header = self.chain.head()?;
+        while header.index > 0 && removed.contains(&header.l1_block) {
+            let mut archived = self.archived_off_ledger(header.index)?;
+            archived.extend(undone);
+            undone = archived;
+            header = self
+                .chain
+                .db()
+                .block(header.index - 1)
+                .map_err(wisp_chain::ChainError::from)?;
+        }
         if let Some((from, to)) = self.chain.rollback_l1(&removed)? {
             tracing::warn!(
                 from,
                 to,
                 "L1 reorg removed referenced chain blocks: rolled back"
             );
+            let mut requeued = 0usize;
+            for request in undone {
+                if self.submit(request).is_ok() {
+                    requeued += 1;
+                }
+            }
+            tracing::info!(
+                requeued,
+                "off-ledger requests of the undone blocks re-queued"
+            );
         }
         Ok(())
+    }
+
+    /// The off-ledger requests block `index` executed, from the archive.
+    fn archived_off_ledger(&self, index: u64) -> Result<Vec<OffLedgerRequest>> {
+        match self
+            .chain
+            .db()
+            .meta(&format!("offledger/{index}"))
+            .map_err(wisp_chain::ChainError::from)?
+        {
+            None => Ok(Vec::new()),
+            Some(bytes) => borsh::from_slice(&bytes).map_err(|e| {
+                wisp_chain::ChainError::from(wisp_state::StateError::Corrupt(format!(
+                    "off-ledger archive of block {index}: {e}"
+                )))
+                .into()
+            }),
+        }
     }
 
     /// Devnet: mines `n` L1 blocks, then produces a block if there is work.
@@ -434,7 +521,7 @@ impl Node {
     /// Re-executes this node's history into `target` (a fresh chain with the same genesis): each
     /// block's on-ledger requests are taken again from Kaspa's accepted order, its off-ledger
     /// requests from the archive; returns the number of blocks replayed. A mismatch of any state
-    /// root is reported as an error naming the block (DESIGN.md §5.7, replay).
+    /// root is reported as an error naming the block (docs/design.md §5.7, replay).
     ///
     /// # Errors
     /// [`NodeError`] on storage or Kaspa failure, or [`wisp_l1::L1Error::Rejected`] naming the
@@ -505,7 +592,7 @@ impl Node {
         Ok(head.index)
     }
 
-    /// Whether this node mines (devnet).
+    /// Whether this node runs a devnet ([`NodeMode::Devnet`]): it mines and serves `dev_*`.
     pub fn is_devnet(&self) -> bool {
         self.miner.is_some()
     }
@@ -543,9 +630,187 @@ impl Node {
         if let Ok(mut c) = self.cursor.lock() {
             *c = None;
         }
-        if let Ok(mut m) = self.mempool.lock() {
-            m.clear();
-        }
+        let cleared = match self.mempool.lock() {
+            Ok(mut pool) => pool.clear(),
+            Err(_) => Vec::new(),
+        };
+        self.forget_pending(&cleared);
         Ok(true)
+    }
+}
+
+/// The requests a lane transaction carries (deposit-only, calls, or malformed), with the sompi it
+/// pays to `deposit_key` as the deposit. The sender is the owner of the first input, which must
+/// be a version-0 pay-to-public-key script (a higher version is anyone-can-spend on Kaspa, so
+/// its "owner" proves nothing); a transaction without one carries no request.
+pub fn lane_requests(tx: &LaneTx, deposit_key: &[u8; 32]) -> Vec<OnLedgerRequest> {
+    let Some(sender_key) = tx.sender_key() else {
+        tracing::warn!(tx = %Hash32(tx.tx_id), "lane transaction whose first input is not a version-0 pay-to-public-key script: ignored");
+        return Vec::new();
+    };
+    let deposit = tx.paid_to(deposit_key);
+    let sender = AgentId::Address(sender_key);
+    let l1_tx_id = Hash32(tx.tx_id);
+    match LanePayload::decode(&tx.payload) {
+        Some(payload) if payload.requests.is_empty() => {
+            vec![OnLedgerRequest {
+                l1_tx_id,
+                index: 0,
+                sender,
+                deposit_sompi: deposit,
+                body: OnLedgerBody::DepositOnly,
+            }]
+        }
+        Some(payload) => payload
+            .requests
+            .into_iter()
+            .enumerate()
+            .map(|(i, body)| OnLedgerRequest {
+                l1_tx_id,
+                index: i as u32,
+                sender,
+                deposit_sompi: deposit,
+                body: OnLedgerBody::Call(body),
+            })
+            .collect(),
+        None => vec![OnLedgerRequest {
+            l1_tx_id,
+            index: 0,
+            sender,
+            deposit_sompi: deposit,
+            body: OnLedgerBody::Malformed(
+                "the lane payload does not decode (expected WSP\\x01 + borsh LanePayload)".into(),
+            ),
+        }],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wisp_l1::{LaneOutput, LaneScript};
+
+    fn p2pk(version: u16, key: [u8; 32]) -> LaneScript {
+        let mut script = vec![0x20];
+        script.extend(key);
+        script.push(0xac);
+        LaneScript { version, script }
+    }
+
+    /// Guards defect 7 of the hardening review: an acknowledged off-ledger request lived only
+    /// in memory and was lost by a crash. The node writes it to disk before acknowledging it
+    /// and restores it at start, checked again (a request whose nonce has been used is dropped).
+    #[test]
+    fn acknowledged_requests_survive_a_restart() {
+        use wisp_chain::{BlockInputs, Genesis, L1Ref};
+        let key = secp256k1::Keypair::from_seckey_slice(secp256k1::SECP256K1, &[7; 32]).unwrap();
+        let sender = AgentId::Address(key.x_only_public_key().0.serialize());
+        let genesis = Genesis {
+            name: "t".into(),
+            owner: AgentId::Address([1; 32]),
+            params: wisp_chain::ChainParams::default(),
+            timestamp_ms: 0,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let chain = Chain::open(dir.path(), &genesis, wisp_vm::VmConfig::default()).unwrap();
+        chain
+            .execute_block(BlockInputs {
+                l1: L1Ref::default(),
+                on_ledger: vec![OnLedgerRequest {
+                    l1_tx_id: Hash32([2; 32]),
+                    index: 0,
+                    sender,
+                    deposit_sompi: 100_000_000,
+                    body: OnLedgerBody::DepositOnly,
+                }],
+                off_ledger: vec![],
+            })
+            .unwrap();
+        let body = |n: u64| {
+            wisp_chain::sign_request(
+                wisp_core::RequestBody {
+                    chain: chain.chain_id(),
+                    call: wisp_core::Call {
+                        target: wisp_core::Hname::of("accounts"),
+                        entry_point: wisp_core::Hname::of("transfer"),
+                        args: borsh::to_vec(&(sender, 1u64)).unwrap(),
+                        transfer_sompi: 0,
+                    },
+                    gas_budget: 100_000,
+                    access_list: None,
+                },
+                &key,
+                n,
+            )
+        };
+        for n in [0, 1] {
+            let request = body(n);
+            chain
+                .db()
+                .put_pending(&request.id().0, &borsh::to_vec(&request).unwrap())
+                .unwrap();
+        }
+        // Nonce 0 runs before the "restart": its pending record is stale.
+        chain
+            .execute_block(BlockInputs {
+                l1: L1Ref::default(),
+                on_ledger: vec![],
+                off_ledger: vec![wisp_chain::verify_signature(body(0)).unwrap()],
+            })
+            .unwrap();
+        drop(chain);
+        let chain = Chain::open(dir.path(), &genesis, wisp_vm::VmConfig::default()).unwrap();
+        let pool = Node::restore_mempool(&chain);
+        assert_eq!(pool.len(), 1);
+        assert!(pool.contains(&sender, 1));
+        assert_eq!(
+            chain.db().pending().unwrap().len(),
+            1,
+            "the stale record is gone"
+        );
+    }
+
+    /// Guards defect 13 of the hardening review: the follower used no confirmation depth.
+    #[test]
+    fn only_blocks_at_the_confirmation_depth_are_followed() {
+        let block = |n: u8| wisp_l1::ChainBlock {
+            hash: [n; 32],
+            daa_score: u64::from(n),
+            timestamp_ms: 0,
+            lane_txs: vec![],
+        };
+        let seen: Vec<_> = (1..=5).map(block).collect();
+        assert_eq!(confirmed(&seen, 0).len(), 5);
+        assert_eq!(confirmed(&seen, 2).last().map(|b| b.hash), Some([3; 32]));
+        assert!(confirmed(&seen, 5).is_empty());
+        assert!(confirmed(&seen, u64::MAX).is_empty());
+    }
+
+    /// Guards defect 3 of the hardening review: a version-1 script (anyone-can-spend on Kaspa)
+    /// named the sender of a lane transaction, and a version-1 output to the deposit key was
+    /// credited as a deposit.
+    #[test]
+    fn lane_requests_need_version_zero_scripts() {
+        let (alice, chain_key) = ([1u8; 32], [9u8; 32]);
+        let payload = LanePayload { requests: vec![] }.encode();
+        let tx = |sender: LaneScript, deposit: LaneScript| LaneTx {
+            tx_id: [3; 32],
+            sender_script: Some(sender),
+            payload: payload.clone(),
+            outputs: vec![LaneOutput {
+                amount_sompi: 500,
+                script: deposit,
+            }],
+        };
+        // A miner spending an anyone-can-spend (version 1) UTXO "of alice": no request.
+        assert!(lane_requests(&tx(p2pk(1, alice), p2pk(0, chain_key)), &chain_key).is_empty());
+        // Alice pays a version-1 output "to the chain": not a deposit.
+        let requests = lane_requests(&tx(p2pk(0, alice), p2pk(1, chain_key)), &chain_key);
+        assert_eq!(requests.len(), 1);
+        assert_eq!(requests[0].deposit_sompi, 0);
+        // The honest case.
+        let requests = lane_requests(&tx(p2pk(0, alice), p2pk(0, chain_key)), &chain_key);
+        assert_eq!(requests[0].sender, AgentId::Address(alice));
+        assert_eq!(requests[0].deposit_sompi, 500);
     }
 }

@@ -3,8 +3,9 @@
 //! Amounts and gas are decimal strings; bytes are `0x` hex; agents are Kaspa addresses or
 //! `contract:<name>`.
 //!
-//! Errors: a request the runtime refuses is a JSON-RPC error with code `-32000 - <code>` and
-//! `data = {level, code, name}`; invalid parameters are `-32602`.
+//! Errors: a request the runtime refuses is a JSON-RPC error with code [`rpc_error_code`]
+//! (`-32000 - code` request level, `-32100 - code` VM level, `-32200` contract level) and
+//! `data = {level, code, name, message}`; invalid parameters are `-32602`.
 
 use crate::Node;
 use jsonrpsee::server::{
@@ -44,10 +45,22 @@ fn error_name(e: &ReceiptError) -> &'static str {
     }
 }
 
+/// The JSON-RPC error code of a refusal: `-32000 - code` at the request level, `-32100 - code`
+/// at the VM level, `-32200` for any contract error (its own code is in `data.code`); a code
+/// above 99 is reported as 99 there. Clients decide by `data.level` and `data.code`.
+pub fn rpc_error_code(e: &ReceiptError) -> i32 {
+    let code = e.code.min(99) as i32;
+    match e.level {
+        ErrorLevel::Request => -32000 - code,
+        ErrorLevel::Vm => -32100 - code,
+        ErrorLevel::Contract => -32200,
+    }
+}
+
 /// A runtime refusal as an RPC error.
 pub fn receipt_error(e: &ReceiptError) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(
-        -32000 - e.code as i32,
+        rpc_error_code(e),
         e.message.clone(),
         Some(error_json(e, None)),
     )
@@ -58,12 +71,10 @@ fn error_json(e: &ReceiptError, interface: Option<&ContractInterface>) -> Value 
         ErrorLevel::Contract => interface
             .and_then(|i| i.error_name(e.code))
             .map(str::to_string)
-            .unwrap_or_else(|| {
-                if e.code == 0 {
-                    "panic".into()
-                } else {
-                    String::new()
-                }
+            .unwrap_or_else(|| match e.code {
+                wisp_core::CONTRACT_PANIC_CODE => "panic".into(),
+                wisp_core::CONTRACT_BAD_ARGUMENTS_CODE => "bad_arguments".into(),
+                _ => String::new(),
             }),
         _ => error_name(e).to_string(),
     };
@@ -445,7 +456,7 @@ pub fn module(
         let pending = node
             .mempool
             .lock()
-            .map(|m| m.range((agent, chain_nonce)..=(agent, u64::MAX)).count() as u64)
+            .map(|m| m.pending_from(&agent, chain_nonce))
             .unwrap_or(0);
         Ok(json!({ "next": chain_nonce.to_string(), "pending": pending }))
     })?;
@@ -516,7 +527,10 @@ pub fn module(
             tokio::select! {
                 _ = sink.closed() => break,
                 block = blocks.recv() => {
-                    let Ok(block) = block else { break };
+                    let block = match block {
+                        Ok(block) => block,
+                        Err(e) => return lagged(e),
+                    };
                     let mut value = block_json(&block.header);
                     value["receipts"] = Value::Array(block.receipts.iter().map(|r| node.receipt_json(r)).collect());
                     let message = SubscriptionMessage::from(serde_json::value::to_raw_value(&value)?);
@@ -547,7 +561,10 @@ pub fn module(
             tokio::select! {
                 _ = sink.closed() => break,
                 block = blocks.recv() => {
-                    let Ok(block) = block else { break };
+                    let block = match block {
+                        Ok(block) => block,
+                        Err(e) => return lagged(e),
+                    };
                     let agents = node.agents();
                     for r in &block.receipts {
                         for e in r.events.iter().filter(|e| filter.is_none_or(|f| f == e.contract)) {
@@ -569,7 +586,33 @@ pub fn module(
     Ok(m)
 }
 
-/// Starts the RPC server on `addr` (loopback in every configuration Wisp ships).
+/// How a subscription ends when its block feed fails: a subscriber that fell behind the
+/// node's buffer gets an error saying so, never a silent end (defect 26 of the hardening
+/// review); a node shutting down ends it normally.
+fn lagged(e: tokio::sync::broadcast::error::RecvError) -> jsonrpsee::core::SubscriptionResult {
+    match e {
+        tokio::sync::broadcast::error::RecvError::Lagged(missed) => Err(format!(
+            "the subscriber fell {missed} blocks behind and was dropped; subscribe again and fetch the missed blocks with wisp_getBlock"
+        )
+        .into()),
+        tokio::sync::broadcast::error::RecvError::Closed => Ok(()),
+    }
+}
+
+/// Largest JSON-RPC request body, bytes (a deploy of the largest module, hex-encoded, fits).
+pub const MAX_REQUEST_BODY_BYTES: u32 = 4 * 1024 * 1024;
+/// Largest response body, bytes.
+pub const MAX_RESPONSE_BODY_BYTES: u32 = 32 * 1024 * 1024;
+/// Most simultaneous connections.
+pub const MAX_CONNECTIONS: u32 = 128;
+/// Most subscriptions one WebSocket connection may hold.
+pub const MAX_SUBSCRIPTIONS_PER_CONNECTION: u32 = 16;
+/// Most calls in one JSON-RPC batch.
+pub const MAX_BATCH: u32 = 16;
+
+/// Starts the RPC server on `addr` (loopback in every configuration Wisp ships). Requests
+/// whose `Host` is not a loopback name or whose `Origin` is a web page elsewhere are refused
+/// with 403; bodies, connections, subscriptions and batches are capped (the constants above).
 ///
 /// # Errors
 /// The bind error if the port is taken.
@@ -577,7 +620,27 @@ pub async fn serve(
     node: Arc<Node>,
     addr: SocketAddr,
 ) -> std::io::Result<(ServerHandle, SocketAddr)> {
-    let server = Server::builder().build(addr).await?;
+    let config = jsonrpsee::server::ServerConfig::builder()
+        .max_request_body_size(MAX_REQUEST_BODY_BYTES)
+        .max_response_body_size(MAX_RESPONSE_BODY_BYTES)
+        .max_connections(MAX_CONNECTIONS)
+        .max_subscriptions_per_connection(MAX_SUBSCRIPTIONS_PER_CONNECTION)
+        .set_batch_request_config(jsonrpsee::server::BatchRequestConfig::Limit(MAX_BATCH))
+        .build();
+    let hosts = jsonrpsee::server::middleware::http::HostFilterLayer::new([
+        "127.0.0.1:*",
+        "localhost:*",
+        "[::1]:*",
+    ])
+    .map_err(std::io::Error::other)?;
+    let http = tower::ServiceBuilder::new()
+        .layer(hosts)
+        .layer(crate::guard::LocalOriginLayer);
+    let server = Server::builder()
+        .set_config(config)
+        .set_http_middleware(http)
+        .build(addr)
+        .await?;
     let local = server.local_addr()?;
     let module = module(node).map_err(std::io::Error::other)?;
     Ok((server.start(module), local))

@@ -10,6 +10,8 @@
 //! - `block_requests`: block index → borsh(Vec<RequestId>)
 //! - `meta`: name → bytes (the caller's metadata, committed with the block)
 //! - `undo`: block index → borsh(Vec<(key, previous value)>), for [`StateDb::rollback_to`]
+//! - `pending`: request id → bytes: requests a node acknowledged but has not executed yet (its
+//!   mempool), written durably before the acknowledgement
 
 use crate::proof::{Blake2bHasher, StateProof};
 use crate::{Result, StateError};
@@ -28,6 +30,7 @@ const RECEIPTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("receipts")
 const BLOCK_REQUESTS: TableDefinition<u64, &[u8]> = TableDefinition::new("block_requests");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const UNDO: TableDefinition<u64, &[u8]> = TableDefinition::new("undo");
+const PENDING: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pending");
 
 /// Reserved state key holding the index of the last block (hname prefix 0 is never a contract).
 pub const BLOCK_MARKER_KEY: &[u8] = b"\x00\x00\x00\x00block";
@@ -176,6 +179,7 @@ impl StateDb {
         txn.open_table(BLOCK_REQUESTS).map_err(db_err)?;
         txn.open_table(META).map_err(db_err)?;
         txn.open_table(UNDO).map_err(db_err)?;
+        txn.open_table(PENDING).map_err(db_err)?;
         txn.commit().map_err(db_err)?;
         Ok(StateDb { db })
     }
@@ -260,7 +264,9 @@ impl StateDb {
     /// receipts and `meta`, in one durable transaction.
     ///
     /// # Errors
-    /// [`StateError::Db`] if the write fails (then nothing was written).
+    /// [`StateError::OutOfOrder`] if the header's index is not the prepared version, or another
+    /// block was committed since [`StateDb::prepare`]; [`StateError::Db`] if the write fails.
+    /// Nothing is written on error.
     pub fn commit(
         &self,
         pending: PendingCommit,
@@ -268,8 +274,28 @@ impl StateDb {
         receipts: &[Receipt],
         meta: &[(&str, Vec<u8>)],
     ) -> Result<()> {
+        if header.index != pending.version {
+            return Err(StateError::OutOfOrder {
+                latest: Some(pending.version),
+                got: header.index,
+            });
+        }
         let txn = self.db.begin_write().map_err(db_err)?;
         {
+            // The version must still be the next one: another commit since `prepare` would make
+            // this block's tree nodes and undo record wrong (defect 22).
+            let latest = txn
+                .open_table(BLOCKS)
+                .map_err(db_err)?
+                .last()
+                .map_err(db_err)?
+                .map(|(k, _)| k.value());
+            if pending.version != latest.map_or(0, |v| v + 1) {
+                return Err(StateError::OutOfOrder {
+                    latest,
+                    got: pending.version,
+                });
+            }
             let mut nodes = txn.open_table(NODES).map_err(db_err)?;
             for (key, node) in pending.batch.node_batch.nodes() {
                 let k = borsh::to_vec(key).map_err(db_err)?;
@@ -367,7 +393,11 @@ impl StateDb {
                 let undo: Vec<(Vec<u8>, Option<Vec<u8>>)> =
                     match undo_table.remove(v).map_err(db_err)? {
                         Some(bytes) => borsh::from_slice(bytes.value()).map_err(corrupt)?,
-                        None => Vec::new(),
+                        // Every committed block has one; rolling back without it would keep
+                        // that block's writes (defect 22 of the hardening review).
+                        None => {
+                            return Err(corrupt(format!("the undo record of block {v} is missing")))
+                        }
                     };
                 for (key, previous) in undo {
                     match previous {
@@ -442,6 +472,53 @@ impl StateDb {
             Some(bytes) => Ok(Some(borsh::from_slice(bytes.value()).map_err(corrupt)?)),
             None => Ok(None),
         }
+    }
+
+    /// Durably records a request the node acknowledged (its mempool), under `id`; it survives a
+    /// crash until [`StateDb::remove_pending`].
+    ///
+    /// # Errors
+    /// [`StateError::Db`] on I/O failure; then nothing was recorded.
+    pub fn put_pending(&self, id: &[u8], bytes: &[u8]) -> Result<()> {
+        let txn = self.db.begin_write().map_err(db_err)?;
+        txn.open_table(PENDING)
+            .map_err(db_err)?
+            .insert(id, bytes)
+            .map_err(db_err)?;
+        txn.commit().map_err(db_err)
+    }
+
+    /// Forgets pending requests (executed, expired or evicted); unknown ids are ignored.
+    ///
+    /// # Errors
+    /// [`StateError::Db`] on I/O failure.
+    pub fn remove_pending(&self, ids: &[&[u8]]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let txn = self.db.begin_write().map_err(db_err)?;
+        {
+            let mut table = txn.open_table(PENDING).map_err(db_err)?;
+            for id in ids {
+                table.remove(*id).map_err(db_err)?;
+            }
+        }
+        txn.commit().map_err(db_err)
+    }
+
+    /// Every pending request, by id order.
+    ///
+    /// # Errors
+    /// [`StateError::Db`] on I/O failure.
+    pub fn pending(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let txn = self.db.begin_read().map_err(db_err)?;
+        let table = txn.open_table(PENDING).map_err(db_err)?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(db_err)? {
+            let (k, v) = entry.map_err(db_err)?;
+            out.push((k.value().to_vec(), v.value().to_vec()));
+        }
+        Ok(out)
     }
 
     /// A metadata record committed with a block.

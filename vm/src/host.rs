@@ -41,7 +41,10 @@ pub trait Host: 'static {
         value: Option<&[u8]>,
     ) -> Result<(), ReceiptError>;
     /// Base-token balance of `agent`, sompi.
-    fn balance(&mut self, agent: &AgentId) -> u64;
+    ///
+    /// # Errors
+    /// E.g. the balance is outside the request's declared access list.
+    fn balance(&mut self, agent: &AgentId) -> Result<u64, ReceiptError>;
     /// Moves sompi between accounts.
     ///
     /// # Errors

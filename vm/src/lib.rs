@@ -19,7 +19,7 @@ mod validate;
 
 pub use host::{BlockContext, Checkpoint, Host};
 pub use runtime::{Invocation, Outcome, PreparedModule, Vm, VmConfig};
-pub use validate::{validate, ValidatedModule, ValidationLimits};
+pub use validate::{validate, ModuleShape, ValidatedModule, ValidationLimits};
 pub use wisp_core::ReceiptError;
 
 /// Errors of this crate that are not execution outcomes.

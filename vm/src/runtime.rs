@@ -1,15 +1,15 @@
 //! The engine: compiles validated modules with wasmi and runs calls with gas, frames for
 //! cross-contract calls, and the host ABI dispatch generated from `wisp_core::with_host_functions!`.
 
-use crate::gas::{self, INSTANTIATE_GAS};
+use crate::gas;
 use crate::host::Host;
-use crate::validate::{validate, ValidatedModule, ValidationLimits};
+use crate::validate::{validate, ModuleShape, ValidatedModule, ValidationLimits};
 use crate::VmError;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use wasmi::{
-    Caller, CompilationMode, Config, Engine, Error, Linker, Memory, Module, Store, StoreLimits,
-    StoreLimitsBuilder, TrapCode,
+    Caller, CompilationMode, Config, Engine, Error, Linker, Memory, Module, ResourceLimiter, Store,
+    StoreLimits, StoreLimitsBuilder, TrapCode,
 };
 use wisp_core::abi::IMPORT_MODULE;
 use wisp_core::interface::ContractInterface;
@@ -25,6 +25,9 @@ pub struct VmConfig {
     pub validation: ValidationLimits,
     /// Largest linear memory of one instance, bytes (growth beyond it traps `memory_limit`).
     pub max_memory_bytes: usize,
+    /// Most linear memory all instances of one request may hold together, bytes (initial
+    /// memories and growth; beyond it: `memory_limit`).
+    pub max_request_memory_bytes: usize,
     /// Deepest chain of cross-contract calls (the top-level call is depth 1).
     pub max_call_depth: usize,
     /// Most contract instances one request may create.
@@ -46,6 +49,7 @@ impl Default for VmConfig {
         VmConfig {
             validation: ValidationLimits::default(),
             max_memory_bytes: 16 * 1024 * 1024,
+            max_request_memory_bytes: 64 * 1024 * 1024,
             max_call_depth: 8,
             max_instances: 64,
             max_recursion_depth: 512,
@@ -68,6 +72,8 @@ struct PreparedInner {
     module: Module,
     exports: BTreeMap<(u8, Hname), String>,
     interface: Option<ContractInterface>,
+    /// Size and shape (what instantiation is charged by).
+    shape: ModuleShape,
 }
 
 impl std::fmt::Debug for PreparedModule {
@@ -85,6 +91,17 @@ impl PreparedModule {
     pub fn interface(&self) -> Option<&ContractInterface> {
         self.inner.interface.as_ref()
     }
+    /// Gas of one instantiation ([`gas::instantiate_gas`] of its shape), the same whether or
+    /// not the module was cached.
+    pub fn instantiate_gas(&self) -> u64 {
+        gas::instantiate_gas(&self.inner.shape)
+    }
+
+    /// Its size and shape.
+    pub fn shape(&self) -> ModuleShape {
+        self.inner.shape
+    }
+
     /// Whether the module exports `function` as `kind`.
     pub fn has_function(&self, kind: CallKind, function: Hname) -> bool {
         self.inner.exports.contains_key(&(kind as u8, function))
@@ -135,15 +152,91 @@ struct Frame {
     memory: Option<Memory>,
 }
 
+/// How a frame was entered: `init` may only be entered from deploy.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Door {
+    /// Deploy running the new contract's `init`.
+    Deploy,
+    /// A request or a cross-contract call.
+    Call,
+}
+
+/// The hname of the `init` entry point.
+fn init_hname() -> Hname {
+    Hname::of("init")
+}
+
 /// Per-request store data.
 struct Ctx<H> {
     host: H,
     frames: Vec<Frame>,
     register: Vec<u8>,
     linker: Arc<Linker<Ctx<H>>>,
-    limits: StoreLimits,
+    limits: RequestLimits,
     config: VmConfig,
     instances: usize,
+}
+
+/// wasmi's per-memory and per-table limits, plus a cap on the memory of all instances of one
+/// request together (defect 17 of the hardening review: 64 instances × 16 MiB each).
+struct RequestLimits {
+    store: StoreLimits,
+    memory_bytes: usize,
+    max_memory_bytes: usize,
+}
+
+impl ResourceLimiter for RequestLimits {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> Result<bool, wasmi_core::LimiterError> {
+        let added = desired.saturating_sub(current);
+        if self.memory_bytes.saturating_add(added) > self.max_memory_bytes {
+            return Err(wasmi_core::LimiterError::ResourceLimiterDeniedAllocation);
+        }
+        let allowed = self.store.memory_growing(current, desired, maximum)?;
+        if allowed {
+            self.memory_bytes += added;
+        }
+        Ok(allowed)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> Result<bool, wasmi_core::LimiterError> {
+        self.store.table_growing(current, desired, maximum)
+    }
+
+    fn memory_grow_failed(
+        &mut self,
+        error: &wasmi::errors::MemoryError,
+    ) -> Result<(), wasmi_core::LimiterError> {
+        self.store.memory_grow_failed(error)
+    }
+
+    fn table_grow_failed(
+        &mut self,
+        error: &wasmi::errors::TableError,
+    ) -> Result<(), wasmi_core::LimiterError> {
+        self.store.table_grow_failed(error)
+    }
+
+    fn instances(&self) -> usize {
+        self.store.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.store.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.store.memories()
+    }
 }
 
 /// A failure raised by a host function, carried through wasmi as a host error.
@@ -181,35 +274,56 @@ fn fail(e: ReceiptError) -> Error {
     Error::host(Failure(e))
 }
 
-/// Maps any wasmi error to a receipt error with a stable code.
+/// Maps any wasmi error to a receipt error with a stable code and a message that is the same
+/// on every machine and every run: receipts are hashed into the block, so no text of wasmi's
+/// that may carry process-local details (store ids, addresses) ever reaches one.
 fn classify(e: Error) -> ReceiptError {
+    use wasmi::errors::ErrorKind;
     if let Some(Failure(inner)) = e.downcast_ref::<Failure>() {
         return inner.clone();
     }
-    if let wasmi::errors::ErrorKind::Memory(m) = e.kind() {
-        if !matches!(m, wasmi::errors::MemoryError::OutOfBoundsAccess) {
-            return vm_error(VmErrorCode::MemoryLimit, format!("memory limit: {m}"));
-        }
-    }
-    let message = e.to_string();
-    match e.as_trap_code() {
-        Some(TrapCode::OutOfFuel) => vm_error(VmErrorCode::OutOfGas, "out of gas"),
-        Some(TrapCode::StackOverflow) => vm_error(
-            VmErrorCode::StackOverflow,
-            "call stack exhausted (unbounded recursion?)",
-        ),
-        Some(TrapCode::MemoryOutOfBounds) => vm_error(VmErrorCode::MemoryOutOfBounds, message),
-        Some(
+    if let Some(code) = e.as_trap_code() {
+        return match code {
+            TrapCode::OutOfFuel => vm_error(VmErrorCode::OutOfGas, "out of gas"),
+            TrapCode::StackOverflow => vm_error(
+                VmErrorCode::StackOverflow,
+                "call stack exhausted (unbounded recursion?)",
+            ),
+            TrapCode::MemoryOutOfBounds => {
+                vm_error(VmErrorCode::MemoryOutOfBounds, code.trap_message())
+            }
             TrapCode::IntegerDivisionByZero
             | TrapCode::IntegerOverflow
-            | TrapCode::BadConversionToInteger,
-        ) => vm_error(VmErrorCode::IntegerArithmetic, message),
-        Some(TrapCode::GrowthOperationLimited | TrapCode::OutOfSystemMemory) => vm_error(
+            | TrapCode::BadConversionToInteger => {
+                vm_error(VmErrorCode::IntegerArithmetic, code.trap_message())
+            }
+            TrapCode::GrowthOperationLimited | TrapCode::OutOfSystemMemory => vm_error(
+                VmErrorCode::MemoryLimit,
+                "linear memory would exceed the chain's limit",
+            ),
+            other => vm_error(VmErrorCode::Trap, other.trap_message()),
+        };
+    }
+    match e.kind() {
+        ErrorKind::Memory(wasmi::errors::MemoryError::OutOfBoundsAccess) => vm_error(
+            VmErrorCode::MemoryOutOfBounds,
+            "out of bounds memory access",
+        ),
+        ErrorKind::Memory(_) => vm_error(
             VmErrorCode::MemoryLimit,
             "linear memory would exceed the chain's limit",
         ),
-        Some(_) => vm_error(VmErrorCode::Trap, message),
-        None => vm_error(VmErrorCode::Trap, message),
+        ErrorKind::Table(_) => vm_error(
+            VmErrorCode::Trap,
+            "a table access or initialisation is out of bounds",
+        ),
+        ErrorKind::Instantiation(_) => vm_error(
+            VmErrorCode::Trap,
+            "the module could not be instantiated (a data or element segment does not fit)",
+        ),
+        ErrorKind::Global(_) => vm_error(VmErrorCode::Trap, "invalid global access"),
+        ErrorKind::Func(_) => vm_error(VmErrorCode::Trap, "invalid function call"),
+        _ => vm_error(VmErrorCode::Trap, "the WebAssembly engine stopped the call"),
     }
 }
 
@@ -316,7 +430,17 @@ fn run_frame<H: Host>(
     module: &PreparedModule,
     frame: Frame,
     function: Hname,
+    door: Door,
 ) -> Result<Vec<u8>, ReceiptError> {
+    if frame.kind == CallKind::Entry && function == init_hname() && door != Door::Deploy {
+        return Err(request_error(
+            RequestErrorCode::Unauthorized,
+            format!(
+                "`init` of contract {} runs once, when the contract is deployed; it cannot be called",
+                frame.contract
+            ),
+        ));
+    }
     let Some(export) = module.export(frame.kind, function) else {
         let what = match frame.kind {
             CallKind::Entry => "entry point",
@@ -334,11 +458,12 @@ fn run_frame<H: Host>(
     {
         let mut ctx = store.as_context_mut();
         let fuel = ctx.get_fuel().map_err(classify)?;
-        if fuel < INSTANTIATE_GAS {
+        let cost = module.instantiate_gas();
+        if fuel < cost {
             let _ = ctx.set_fuel(0);
             return Err(vm_error(VmErrorCode::OutOfGas, "out of gas"));
         }
-        ctx.set_fuel(fuel - INSTANTIATE_GAS).map_err(classify)?;
+        ctx.set_fuel(fuel - cost).map_err(classify)?;
         let data = ctx.data_mut();
         if data.frames.len() >= data.config.max_call_depth {
             return Err(vm_error(
@@ -346,6 +471,16 @@ fn run_frame<H: Host>(
                 format!(
                     "cross-contract calls nested deeper than {}",
                     data.config.max_call_depth
+                ),
+            ));
+        }
+        let initial_bytes = module.inner.shape.initial_pages.saturating_mul(64 * 1024) as usize;
+        if data.limits.memory_bytes.saturating_add(initial_bytes) > data.limits.max_memory_bytes {
+            return Err(vm_error(
+                VmErrorCode::MemoryLimit,
+                format!(
+                    "instantiating contract {} would take the request's memory past {} bytes",
+                    frame.contract, data.limits.max_memory_bytes
                 ),
             ));
         }
@@ -536,7 +671,7 @@ mod imp {
     ) -> R<u64> {
         charge(c, per_byte * agent_len as u64)?;
         let agent = decode_agent(c, agent_ptr, agent_len)?;
-        Ok(c.data_mut().host.balance(&agent))
+        c.data_mut().host.balance(&agent).map_err(fail)
     }
 
     pub fn transfer_sompi<H: Host>(
@@ -636,7 +771,7 @@ mod imp {
                 ret: Vec::new(),
                 memory: None,
             };
-            run_frame(c, &module, frame, Hname(entry_point))
+            run_frame(c, &module, frame, Hname(entry_point), Door::Call)
         })();
         match result {
             Ok(ret) => {
@@ -665,9 +800,10 @@ mod imp {
     ) -> R<()> {
         let bytes = read_mem(c, msg_ptr, msg_len.min(1024))?;
         let message = String::from_utf8_lossy(&bytes).into_owned();
-        if code == wisp_core::CONTRACT_BAD_ARGUMENTS_CODE {
-            return Err(fail(request_error(RequestErrorCode::BadArguments, message)));
-        }
+        // Always the contract level, whatever the code: a contract cannot pose as the runtime
+        // (defect 21 of the hardening review: code u32::MAX became request-level
+        // `bad_arguments`). The SDK's argument-decoding failure is the contract-level
+        // `CONTRACT_BAD_ARGUMENTS_CODE`.
         Err(fail(ReceiptError {
             level: ErrorLevel::Contract,
             code,
@@ -826,21 +962,39 @@ impl<H: Host> Vm<H> {
                 module: compiled,
                 exports,
                 interface: module.interface().cloned(),
+                shape: module.shape(),
             }),
         })
     }
 
     /// Runs `invocation` with at most `gas_limit` gas, returning the host and the outcome. The
     /// host's journal holds the call's effects; on failure the caller rolls them back.
+    ///
+    /// A contract's `init` entry point is refused here (request-level `unauthorized`), as it is
+    /// in cross-contract calls: only [`Vm::invoke_init`], which deploy uses, runs it.
     pub fn invoke(&self, host: H, invocation: Invocation, gas_limit: u64) -> (H, Outcome) {
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(self.config.max_memory_bytes)
-            .table_elements(self.config.validation.max_table_elements as usize)
-            .instances(self.config.max_instances + 1)
-            .memories(self.config.max_instances + 1)
-            .tables(self.config.max_instances + 1)
-            .trap_on_grow_failure(true)
-            .build();
+        self.run(host, invocation, gas_limit, Door::Call)
+    }
+
+    /// Runs a freshly deployed contract's `init` entry point (`invocation.function` must be the
+    /// hname of `init`); the chain's deploy is the only caller. Otherwise as [`Vm::invoke`].
+    pub fn invoke_init(&self, host: H, invocation: Invocation, gas_limit: u64) -> (H, Outcome) {
+        self.run(host, invocation, gas_limit, Door::Deploy)
+    }
+
+    fn run(&self, host: H, invocation: Invocation, gas_limit: u64, door: Door) -> (H, Outcome) {
+        let limits = RequestLimits {
+            store: StoreLimitsBuilder::new()
+                .memory_size(self.config.max_memory_bytes)
+                .table_elements(self.config.validation.max_table_elements as usize)
+                .instances(self.config.max_instances + 1)
+                .memories(self.config.max_instances + 1)
+                .tables(self.config.max_instances + 1)
+                .trap_on_grow_failure(true)
+                .build(),
+            memory_bytes: 0,
+            max_memory_bytes: self.config.max_request_memory_bytes,
+        };
         let ctx = Ctx {
             host,
             frames: Vec::new(),
@@ -873,7 +1027,13 @@ impl<H: Host> Vm<H> {
                         ret: Vec::new(),
                         memory: None,
                     };
-                    run_frame(&mut store, &invocation.module, frame, invocation.function)
+                    run_frame(
+                        &mut store,
+                        &invocation.module,
+                        frame,
+                        invocation.function,
+                        door,
+                    )
                 }
             }
             Err(e) => Err(classify(e)),

@@ -1,10 +1,10 @@
-//! Deploy-time validation of contract modules (DESIGN.md §4): only Wisp ABI imports with the
+//! Deploy-time validation of contract modules (docs/design.md §4): only Wisp ABI imports with the
 //! right signatures, no floats, no SIMD, no threads, one bounded memory, bounded tables, no start
 //! function, a size limit, entry points exported as `ep:<name>` / `view:<name>`.
 //!
 //! wasmi validates the module again when it compiles it (with floats and SIMD disabled); this pass
 //! adds Wisp's policy and gives errors a person can act on. It also closes a gap in wasmparser's
-//! float gate: float conversions in dead code (wasmi research notes, §6).
+//! float gate: float conversions in dead code.
 
 use crate::VmError;
 use wasmparser::{CompositeInnerType, ExternalKind, Operator, Parser, Payload, TypeRef, ValType};
@@ -23,6 +23,16 @@ pub struct ValidationLimits {
     pub max_table_elements: u64,
     /// Most functions defined.
     pub max_functions: u32,
+    /// Most locals one function declares (parameters not counted). wasmi zero-fills them on
+    /// every call without fuel, so the cap bounds that unpriced work; the example contracts
+    /// use at most 50.
+    pub max_locals_per_function: u32,
+    /// Most globals defined (each costs work at every instantiation).
+    pub max_globals: u32,
+    /// Most data segments.
+    pub max_data_segments: u32,
+    /// Most element segments.
+    pub max_element_segments: u32,
 }
 
 impl Default for ValidationLimits {
@@ -32,8 +42,30 @@ impl Default for ValidationLimits {
             max_memory_pages: 256,
             max_table_elements: 4096,
             max_functions: 10_000,
+            max_locals_per_function: 256,
+            max_globals: 256,
+            max_data_segments: 256,
+            max_element_segments: 256,
         }
     }
+}
+
+/// The size and shape of a module: what instantiating it costs (see
+/// [`crate::gas::instantiate_gas`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ModuleShape {
+    /// Module size, bytes.
+    pub code_bytes: u64,
+    /// Functions defined (imports not counted).
+    pub functions: u64,
+    /// Globals defined.
+    pub globals: u64,
+    /// Bytes of all data segments.
+    pub data_bytes: u64,
+    /// Initial pages of the memory.
+    pub initial_pages: u64,
+    /// Initial elements of all tables.
+    pub table_elements: u64,
 }
 
 /// A module that passed [`validate`]; only `validate` can make one.
@@ -42,6 +74,7 @@ pub struct ValidatedModule {
     bytes: Vec<u8>,
     code_hash: Hash32,
     interface: Option<ContractInterface>,
+    shape: ModuleShape,
 }
 
 impl ValidatedModule {
@@ -56,6 +89,10 @@ impl ValidatedModule {
     /// The interface from the `wisp:interface` custom section, if the module has one.
     pub fn interface(&self) -> Option<&ContractInterface> {
         self.interface.as_ref()
+    }
+    /// Its size and shape.
+    pub fn shape(&self) -> ModuleShape {
+        self.shape
     }
 }
 
@@ -133,6 +170,10 @@ pub fn validate(bytes: &[u8], limits: &ValidationLimits) -> Result<ValidatedModu
     let mut exports_memory = false;
     let mut has_init = false;
     let mut interface = None;
+    let mut shape = ModuleShape {
+        code_bytes: bytes.len() as u64,
+        ..ModuleShape::default()
+    };
     for payload in Parser::new(0).parse_all(bytes) {
         let payload =
             payload.map_err(|e| invalid(format!("not a valid WebAssembly binary: {e}")))?;
@@ -176,6 +217,7 @@ pub fn validate(bytes: &[u8], limits: &ValidationLimits) -> Result<ValidatedModu
             }
             Payload::FunctionSection(reader) => {
                 let functions = reader.count();
+                shape.functions = u64::from(functions);
                 if functions > limits.max_functions {
                     return Err(invalid(format!(
                         "{functions} functions; the limit is {}",
@@ -191,6 +233,7 @@ pub fn validate(bytes: &[u8], limits: &ValidationLimits) -> Result<ValidatedModu
                         .maximum
                         .unwrap_or(table.ty.initial)
                         .max(table.ty.initial);
+                    shape.table_elements = shape.table_elements.saturating_add(table.ty.initial);
                     if table.ty.initial > limits.max_table_elements
                         || size > limits.max_table_elements
                     {
@@ -210,6 +253,7 @@ pub fn validate(bytes: &[u8], limits: &ValidationLimits) -> Result<ValidatedModu
                             "64-bit and shared (threads) memories are not allowed",
                         ));
                     }
+                    shape.initial_pages = memory.initial;
                     if memory.initial > limits.max_memory_pages {
                         return Err(invalid(format!(
                             "initial memory of {} pages; the limit is {} pages ({} MiB)",
@@ -221,6 +265,14 @@ pub fn validate(bytes: &[u8], limits: &ValidationLimits) -> Result<ValidatedModu
                 }
             }
             Payload::GlobalSection(reader) => {
+                if reader.count() > limits.max_globals {
+                    return Err(invalid(format!(
+                        "{} globals; the limit is {}",
+                        reader.count(),
+                        limits.max_globals
+                    )));
+                }
+                shape.globals = u64::from(reader.count());
                 for global in reader {
                     let global = global.map_err(|e| invalid(e.to_string()))?;
                     if is_float(global.ty.content_type) {
@@ -243,12 +295,40 @@ pub fn validate(bytes: &[u8], limits: &ValidationLimits) -> Result<ValidatedModu
                     "start functions are not allowed; put set-up code in `init`",
                 ));
             }
+            Payload::DataSection(reader) => {
+                if reader.count() > limits.max_data_segments {
+                    return Err(invalid(format!(
+                        "{} data segments; the limit is {}",
+                        reader.count(),
+                        limits.max_data_segments
+                    )));
+                }
+                for data in reader {
+                    let data = data.map_err(|e| invalid(e.to_string()))?;
+                    shape.data_bytes = shape.data_bytes.saturating_add(data.data.len() as u64);
+                }
+            }
+            Payload::ElementSection(reader) if reader.count() > limits.max_element_segments => {
+                return Err(invalid(format!(
+                    "{} element segments; the limit is {}",
+                    reader.count(),
+                    limits.max_element_segments
+                )));
+            }
             Payload::CodeSectionEntry(body) => {
+                let mut locals = 0u32;
                 for local in body
                     .get_locals_reader()
                     .map_err(|e| invalid(e.to_string()))?
                 {
-                    let (_, ty) = local.map_err(|e| invalid(e.to_string()))?;
+                    let (count, ty) = local.map_err(|e| invalid(e.to_string()))?;
+                    locals = locals.saturating_add(count);
+                    if locals > limits.max_locals_per_function {
+                        return Err(invalid(format!(
+                            "a function declares more than {} locals (the limit)",
+                            limits.max_locals_per_function
+                        )));
+                    }
                     if is_float(ty) {
                         return Err(invalid("a function has floating point or SIMD locals; contracts must be deterministic integer code"));
                     }
@@ -294,5 +374,6 @@ pub fn validate(bytes: &[u8], limits: &ValidationLimits) -> Result<ValidatedModu
         bytes: bytes.to_vec(),
         code_hash: blake2b_256(bytes),
         interface,
+        shape,
     })
 }

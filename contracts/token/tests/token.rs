@@ -195,8 +195,10 @@ fn bad_arguments_unknown_functions_and_views_are_typed_errors() {
             &CallOptions::default(),
         )
         .unwrap_err();
+    // The SDK's decoding failure: a contract-level claim, never a request-level error
+    // (hardening defect 21).
     assert!(
-        failure.is_request(RequestErrorCode::BadArguments),
+        failure.is_contract(wisp_test::CONTRACT_BAD_ARGUMENTS_CODE),
         "{failure:?}"
     );
     let failure = chain.call(&alice, token, "no_such_entry", &()).unwrap_err();

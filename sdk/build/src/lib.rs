@@ -1,6 +1,6 @@
 //! Builds a contract crate to an optimised WebAssembly module: `cargo build` for
 //! `wasm32-unknown-unknown` in release mode with opt-level 3, LTO, one codegen unit,
-//! `panic = "abort"`, stripped symbols and a 64 KiB shadow stack (VM-NOTES.md). Opt-level 3
+//! `panic = "abort"`, stripped symbols and a 64 KiB shadow stack (docs/vm.md). Opt-level 3
 //! rather than `z`: on the example contracts it inlines more, so modules have half the
 //! functions (token: 97 instead of 214), are smaller (34 KB instead of 38 KB) and instantiate
 //! faster, since wasmi's instantiation cost grows with the number of functions. The wasm build uses its own target directory, so it never

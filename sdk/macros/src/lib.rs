@@ -43,10 +43,10 @@ fn docs(attrs: &[Attribute]) -> String {
 
 fn interface_type(ty: &syn::Type) -> syn::Result<Type> {
     let text = quote!(#ty).to_string();
-    Type::parse(&text).ok_or_else(|| {
+    Type::parse(&text).map_err(|e| {
         syn::Error::new(
             ty.span(),
-            format!("type `{text}` cannot appear in a contract interface; use bool, u8..u128, i64, i128, String, Vec<T>, Option<T>, tuples, AgentId, Hname or Hash32"),
+            format!("type `{text}` cannot appear in a contract interface: {e}"),
         )
     })
 }

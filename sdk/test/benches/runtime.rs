@@ -131,8 +131,8 @@ impl wisp_vm::Host for MapHost {
         };
         Ok(())
     }
-    fn balance(&mut self, _: &wisp_core::AgentId) -> u64 {
-        0
+    fn balance(&mut self, _: &wisp_core::AgentId) -> Result<u64, wisp_core::ReceiptError> {
+        Ok(0)
     }
     fn transfer(
         &mut self,

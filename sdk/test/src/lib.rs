@@ -22,7 +22,8 @@ use wisp_chain::{
 use wisp_core::{blake2b_256, Call, RequestBody};
 pub use wisp_core::{
     AccessList, AgentId, ChainId, ContractId, ErrorLevel, Event, Hash32, Hname, Receipt,
-    ReceiptError, ReceiptStatus, RequestErrorCode, VmErrorCode,
+    ReceiptError, ReceiptStatus, RequestErrorCode, VmErrorCode, CONTRACT_BAD_ARGUMENTS_CODE,
+    CONTRACT_PANIC_CODE,
 };
 use wisp_vm::VmConfig;
 
@@ -105,6 +106,12 @@ pub struct TestChain {
     logs: Vec<(Hname, String)>,
 }
 
+/// The runtime (engine and compiled modules) every harness chain of the process shares.
+fn shared_runtime() -> &'static wisp_chain::SharedRuntime {
+    static RUNTIME: OnceLock<wisp_chain::SharedRuntime> = OnceLock::new();
+    RUNTIME.get_or_init(|| wisp_chain::SharedRuntime::new(VmConfig::default()))
+}
+
 impl Default for TestChain {
     fn default() -> Self {
         Self::new()
@@ -139,10 +146,8 @@ impl TestChain {
             params,
             timestamp_ms: 1_700_000_000_000,
         };
-        static RUNTIME: OnceLock<wisp_chain::SharedRuntime> = OnceLock::new();
-        let runtime = RUNTIME.get_or_init(|| wisp_chain::SharedRuntime::new(VmConfig::default()));
         #[allow(clippy::expect_used)]
-        let chain = Chain::in_memory_shared(&genesis, runtime).expect("in-memory chain");
+        let chain = Chain::in_memory_shared(&genesis, shared_runtime()).expect("in-memory chain");
         TestChain {
             chain,
             owner,
@@ -152,6 +157,12 @@ impl TestChain {
             deposit_counter: 0,
             logs: Vec::new(),
         }
+    }
+
+    /// How many wasmi engines the harness's shared runtime has started so far (a fresh engine
+    /// replaces the current one after `wisp_chain::ENGINE_COMPILATIONS` compilations).
+    pub fn engine_generations() -> usize {
+        shared_runtime().engine_generations()
     }
 
     /// The underlying runtime (for proofs, blocks, receipts).

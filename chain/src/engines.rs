@@ -1,0 +1,137 @@
+//! Compiled code: a wasmi engine with an LRU cache of prepared modules, replaced by a fresh
+//! engine after a fixed number of compilations so compiled code cannot grow without bound.
+//!
+//! Invariants:
+//! - Nothing here feeds a result: gas never depends on whether a module was cached, which
+//!   engine compiled it, or when the engine was replaced (instantiation is charged by the
+//!   module's size and shape, `PreparedModule::instantiate_gas`).
+//! - One request (one [`crate::exec::Exec`]) uses one engine from start to end: an `Exec`
+//!   holds its [`Runtime`], and modules of another generation are compiled again in it, never
+//!   mixed into its store.
+//! - wasmi keeps every compiled function for its engine's lifetime; a [`Runtime`] is dropped,
+//!   with all its code, once the [`Engines`] has moved on and no `Exec` or module holds it.
+//! - Simulations and views read the cache but never insert into it (a stranger's free calls
+//!   cannot evict the chain's working set).
+
+use crate::exec::Exec;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use wisp_core::Hash32;
+use wisp_vm::{PreparedModule, ValidatedModule, Vm, VmConfig, VmError};
+
+/// Most prepared modules kept per engine; past it the least recently used is dropped.
+pub const MODULE_CACHE_ENTRIES: usize = 512;
+
+/// Compilations after which the next request gets a fresh engine.
+pub const ENGINE_COMPILATIONS: usize = 1_024;
+
+/// An LRU map of prepared modules by code hash.
+#[derive(Default)]
+struct Lru {
+    modules: HashMap<Hash32, (PreparedModule, u64)>,
+    order: BTreeMap<u64, Hash32>,
+    tick: u64,
+}
+
+impl Lru {
+    fn get(&mut self, hash: &Hash32) -> Option<PreparedModule> {
+        self.tick += 1;
+        let tick = self.tick;
+        let (module, used) = self.modules.get_mut(hash)?;
+        self.order.remove(used);
+        *used = tick;
+        self.order.insert(tick, *hash);
+        Some(module.clone())
+    }
+
+    fn insert(&mut self, module: PreparedModule) {
+        let hash = module.code_hash();
+        if self.get(&hash).is_some() {
+            return;
+        }
+        while self.modules.len() >= MODULE_CACHE_ENTRIES {
+            let Some((_, oldest)) = self.order.pop_first() else {
+                break;
+            };
+            self.modules.remove(&oldest);
+        }
+        self.tick += 1;
+        self.order.insert(self.tick, hash);
+        self.modules.insert(hash, (module, self.tick));
+    }
+}
+
+/// One engine generation: the VM and the modules it compiled.
+pub(crate) struct Runtime {
+    pub vm: Vm<Exec>,
+    cache: Mutex<Lru>,
+    compiled: AtomicUsize,
+}
+
+impl Runtime {
+    fn new(config: VmConfig) -> Runtime {
+        Runtime {
+            vm: Vm::new(config),
+            cache: Mutex::new(Lru::default()),
+            compiled: AtomicUsize::new(0),
+        }
+    }
+
+    /// The prepared module with this code hash, if this engine has it cached.
+    pub fn cached(&self, code_hash: &Hash32) -> Option<PreparedModule> {
+        self.cache.lock().ok()?.get(code_hash)
+    }
+
+    /// Keeps `module` (compiled by this engine) for later requests.
+    pub fn insert(&self, module: PreparedModule) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(module);
+        }
+    }
+
+    /// Compiles a validated module in this engine (counted towards its replacement).
+    ///
+    /// # Errors
+    /// [`VmError::InvalidModule`] if wasmi rejects it.
+    pub fn compile(&self, module: &ValidatedModule) -> Result<PreparedModule, VmError> {
+        self.compiled.fetch_add(1, Ordering::Relaxed);
+        self.vm.prepare(module)
+    }
+}
+
+/// The current engine generation, replaced after [`ENGINE_COMPILATIONS`] compilations.
+pub(crate) struct Engines {
+    config: VmConfig,
+    current: Mutex<Arc<Runtime>>,
+    generations: AtomicUsize,
+}
+
+impl Engines {
+    pub fn new(config: VmConfig) -> Engines {
+        Engines {
+            config,
+            current: Mutex::new(Arc::new(Runtime::new(config))),
+            generations: AtomicUsize::new(1),
+        }
+    }
+
+    /// The engine a new request uses: the current one, or a fresh one if the current one has
+    /// compiled [`ENGINE_COMPILATIONS`] modules.
+    pub fn current(&self) -> Arc<Runtime> {
+        let mut current = match self.current.lock() {
+            Ok(c) => c,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if current.compiled.load(Ordering::Relaxed) >= ENGINE_COMPILATIONS {
+            *current = Arc::new(Runtime::new(self.config));
+            self.generations.fetch_add(1, Ordering::Relaxed);
+        }
+        current.clone()
+    }
+
+    /// How many engines this process has started (1 at start).
+    pub fn generations(&self) -> usize {
+        self.generations.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,355 @@
+//! Request and block execution: admission against the block's state, the fee reserved up front
+//! and settled after the call, per-block caps with on-ledger carry-over, and the block commit.
+//!
+//! Invariants:
+//! - On-ledger requests run in L1 order; those that do not fit in a block (gas or count) are
+//!   carried over, in order, to the next block, persisted with the block that deferred them.
+//! - An off-ledger request whose nonce is not its sender's next nonce is not executed and not
+//!   recorded (it can never block later nonces); after a sender's request is skipped for block
+//!   gas, the sender's later requests in the block are skipped too.
+//! - Sum of on-chain balances is unchanged by a request, except by its deposit.
+
+use crate::admission::{self, max_spend};
+use crate::exec::{request_error, Exec};
+use crate::{
+    keys, BlockInputs, BlockOutput, Chain, ChainParams, OnLedgerBody, OnLedgerRequest, Request,
+    Result,
+};
+use std::collections::BTreeSet;
+use wisp_core::{
+    AgentId, BlockHeader, CallKind, Receipt, ReceiptError, ReceiptStatus, RequestErrorCode,
+};
+use wisp_vm::gas::REQUEST_BASE_GAS;
+use wisp_vm::BlockContext;
+
+/// Most requests (on- and off-ledger) in one block; the rest wait for the next block.
+pub const MAX_BLOCK_REQUESTS: usize = 2_000;
+
+/// Meta record of block `index`: the on-ledger requests it deferred to the next block.
+fn backlog_meta(index: u64) -> String {
+    format!("onledger-backlog/{index}")
+}
+
+fn empty_receipt(id: wisp_core::RequestId, sender: AgentId, block: u64, at: u32) -> Receipt {
+    Receipt {
+        request_id: id,
+        block_index: block,
+        request_index: at,
+        sender,
+        status: ReceiptStatus::Failed,
+        error: None,
+        gas_used: 0,
+        fee_sompi: 0,
+        events: Vec::new(),
+        return_data: Vec::new(),
+    }
+}
+
+impl Chain {
+    /// Moves `fee_sompi` from `payer` to the chain owner (no owner: the fee stays with the payer).
+    fn pay_fee(exec: &mut Exec, payer: &AgentId, fee_sompi: u64) -> u64 {
+        let owner: Option<AgentId> = exec.read_borsh(&keys::chain_owner());
+        match owner {
+            Some(owner) => match exec.move_balance(payer, &owner, fee_sompi) {
+                Ok(()) => fee_sompi,
+                Err(_) => 0,
+            },
+            None => 0,
+        }
+    }
+
+    /// Executes one request into `exec`; returns the gas it used and its receipt. The caller
+    /// has checked an off-ledger request's nonce.
+    pub(crate) fn execute_request(
+        &self,
+        exec: &mut Exec,
+        params: &ChainParams,
+        request: &Request<'_>,
+        block_index: u64,
+        request_index: u32,
+        deposit: u64,
+    ) -> (u64, Receipt) {
+        let mut receipt = empty_receipt(request.id, request.sender, block_index, request_index);
+        let body = request.body;
+        // Deposits, the nonce and the fee reservation stand whatever the call does.
+        exec.begin_request(None);
+        if deposit > 0 {
+            exec.mint_deposit(&request.sender, deposit);
+        }
+        if let Some(nonce) = request.nonce {
+            exec.write_u64(keys::nonce(&request.sender), nonce.saturating_add(1));
+        }
+        let balance = exec.balance_of(&request.sender);
+        let reserved = body.gas_budget.saturating_mul(params.gas_price_sompi);
+        let admitted = admission::check_body(self.chain_id, params, body)
+            .and_then(|()| admission::check_funds(balance, 0, max_spend(params, body)));
+        if let Err(e) = admitted {
+            // A refused request still cost the node its base work (defect 8): it pays the base
+            // fee, or what it holds if less.
+            let fee = Self::pay_fee(
+                exec,
+                &request.sender,
+                REQUEST_BASE_GAS
+                    .saturating_mul(params.gas_price_sompi)
+                    .min(balance),
+            );
+            exec.commit_request();
+            receipt.error = Some(e);
+            receipt.gas_used = REQUEST_BASE_GAS;
+            receipt.fee_sompi = fee;
+            return (REQUEST_BASE_GAS, receipt);
+        }
+        // Reserve the whole fee before any code runs, so the call cannot spend it (defect 9).
+        exec.write_u64(keys::balance(&request.sender), balance - reserved);
+        exec.commit_request();
+
+        // The call itself: atomic.
+        exec.begin_request(body.access_list.clone());
+        exec.sender = Some(request.sender);
+        let target_agent = AgentId::Contract(wisp_core::ContractId {
+            chain: self.chain_id,
+            hname: body.call.target,
+        });
+        let base = admission::base_gas(body);
+        let mut gas_used = base;
+        let target_declared = match &body.access_list {
+            Some(list) if !list.allows_read(body.call.target, None) => Err(request_error(
+                RequestErrorCode::AccessListViolation,
+                format!(
+                    "the target contract {} is not in the declared access list",
+                    body.call.target
+                ),
+            )),
+            _ => Ok(()),
+        };
+        let transfer = target_declared.and_then(|()| {
+            exec.move_balance(&request.sender, &target_agent, body.call.transfer_sompi)
+        });
+        let result: std::result::Result<Vec<u8>, ReceiptError> = match transfer {
+            Err(e) => Err(e),
+            Ok(()) => {
+                let taken = std::mem::replace(exec, exec.placeholder());
+                let (back, result, gas) = self.run_call(
+                    taken,
+                    request.sender,
+                    body.call.target,
+                    CallKind::Entry,
+                    body.call.entry_point,
+                    body.call.args.clone(),
+                    body.call.transfer_sompi,
+                    body.gas_budget - base,
+                );
+                *exec = back;
+                gas_used = gas_used.saturating_add(gas).min(body.gas_budget);
+                result
+            }
+        };
+        match result {
+            Ok(data) => {
+                receipt.events = exec.commit_request();
+                receipt.status = ReceiptStatus::Success;
+                receipt.return_data = data;
+            }
+            Err(e) => {
+                exec.abort_request();
+                receipt.error = Some(e);
+            }
+        }
+        // Settle: the fee for the gas used goes to the owner, the rest of the reservation back.
+        exec.begin_request(None);
+        let fee = gas_used
+            .saturating_mul(params.gas_price_sompi)
+            .min(reserved);
+        let back = exec.balance_of(&request.sender).saturating_add(reserved);
+        exec.write_u64(keys::balance(&request.sender), back);
+        let fee = Self::pay_fee(exec, &request.sender, fee);
+        exec.commit_request();
+        receipt.gas_used = gas_used;
+        receipt.fee_sompi = fee;
+        (gas_used, receipt)
+    }
+
+    /// The on-ledger requests block `index` deferred to the next block, in L1 order.
+    ///
+    /// # Errors
+    /// [`crate::ChainError::State`] on I/O or a record that does not decode.
+    pub fn backlog(&self, index: u64) -> Result<Vec<OnLedgerRequest>> {
+        match self.db.meta(&backlog_meta(index))? {
+            None => Ok(Vec::new()),
+            Some(bytes) => borsh::from_slice(&bytes).map_err(|e| {
+                wisp_state::StateError::Corrupt(format!("on-ledger backlog of block {index}: {e}"))
+                    .into()
+            }),
+        }
+    }
+
+    /// Executes and commits the next block.
+    ///
+    /// # Errors
+    /// [`crate::ChainError::State`] if reading or writing state fails; then nothing was
+    /// committed.
+    pub fn execute_block(&self, inputs: BlockInputs) -> Result<BlockOutput> {
+        self.execute_block_with_meta(inputs, &[])
+    }
+
+    /// [`Chain::execute_block`], also committing `meta` records atomically with the block (the
+    /// node keeps each block's off-ledger requests there for replay).
+    ///
+    /// The block first runs the on-ledger requests the previous block deferred, then
+    /// `inputs.on_ledger`, in order, while they fit the block's gas and request caps; the rest is
+    /// deferred to the next block ([`BlockOutput::deferred`]). Off-ledger requests follow in
+    /// the remaining room.
+    ///
+    /// # Errors
+    /// [`crate::ChainError::State`] if reading or writing state fails; then nothing was
+    /// committed.
+    pub fn execute_block_with_meta(
+        &self,
+        inputs: BlockInputs,
+        meta: &[(&str, Vec<u8>)],
+    ) -> Result<BlockOutput> {
+        let parent = self.head()?;
+        let index = parent.index + 1;
+        let timestamp_ms = inputs.l1.timestamp_ms.max(parent.timestamp_ms);
+        let params = self.params()?;
+        let mut on_ledger = self.backlog(parent.index)?;
+        on_ledger.extend(inputs.on_ledger);
+        let mut exec = self.exec(BlockContext {
+            index,
+            timestamp_ms,
+        });
+        exec.begin_request(None);
+        exec.write_borsh(keys::block_hash(parent.index), &parent.hash());
+        exec.commit_request();
+        let mut receipts: Vec<Receipt> = Vec::new();
+        let mut block_gas = 0u64;
+        let mut deferred = Vec::new();
+        let mut pending = on_ledger.into_iter();
+        for on in pending.by_ref() {
+            let id = on.id();
+            if exec.read(&keys::request(&id)).is_some() {
+                continue;
+            }
+            let deposit = if on.index == 0 { on.deposit_sompi } else { 0 };
+            // Another chain's request on the shared lane: not ours unless it paid us.
+            if let OnLedgerBody::Call(body) = &on.body {
+                if body.chain != self.chain_id && deposit == 0 {
+                    continue;
+                }
+            }
+            let budget = match &on.body {
+                OnLedgerBody::Call(body) if body.chain == self.chain_id => body.gas_budget,
+                _ => REQUEST_BASE_GAS,
+            };
+            let full = receipts.len() >= MAX_BLOCK_REQUESTS
+                || block_gas.saturating_add(budget) > params.max_block_gas;
+            if full && !receipts.is_empty() {
+                deferred.push(on);
+                break;
+            }
+            let at = receipts.len() as u32;
+            let receipt = match &on.body {
+                OnLedgerBody::Call(body) => {
+                    let request = Request {
+                        id,
+                        sender: on.sender,
+                        body,
+                        nonce: None,
+                    };
+                    let (gas, receipt) =
+                        self.execute_request(&mut exec, &params, &request, index, at, deposit);
+                    block_gas = block_gas.saturating_add(gas);
+                    receipt
+                }
+                OnLedgerBody::DepositOnly | OnLedgerBody::Malformed(_) => {
+                    exec.begin_request(None);
+                    exec.mint_deposit(&on.sender, deposit);
+                    exec.commit_request();
+                    let mut receipt = empty_receipt(id, on.sender, index, at);
+                    match &on.body {
+                        OnLedgerBody::Malformed(why) => {
+                            receipt.error =
+                                Some(request_error(RequestErrorCode::Malformed, why.clone()))
+                        }
+                        _ => receipt.status = ReceiptStatus::Success,
+                    }
+                    receipt
+                }
+            };
+            self.record(&mut exec, &receipt);
+            receipts.push(receipt);
+        }
+        deferred.extend(pending);
+        // Off-ledger: a sender's run stops at its first request that cannot go in this block.
+        let mut stopped: BTreeSet<AgentId> = BTreeSet::new();
+        for off in &inputs.off_ledger {
+            let id = off.id();
+            let sender = off.request().sender();
+            if stopped.contains(&sender) || exec.read(&keys::request(&id)).is_some() {
+                continue;
+            }
+            let body = &off.request().body;
+            let nonce = off.request().nonce;
+            let next = exec.read_u64(&keys::nonce(&sender));
+            if nonce != next
+                || receipts.len() >= MAX_BLOCK_REQUESTS
+                || block_gas.saturating_add(body.gas_budget) > params.max_block_gas
+            {
+                stopped.insert(sender);
+                continue;
+            }
+            let request = Request {
+                id,
+                sender,
+                body,
+                nonce: Some(nonce),
+            };
+            let at = receipts.len() as u32;
+            let (gas, receipt) = self.execute_request(&mut exec, &params, &request, index, at, 0);
+            block_gas = block_gas.saturating_add(gas);
+            self.record(&mut exec, &receipt);
+            receipts.push(receipt);
+        }
+        if let Some(e) = exec.db_error.take() {
+            return Err(wisp_state::StateError::Db(e).into());
+        }
+        let logs = std::mem::take(&mut exec.logs);
+        let changes = exec.into_changes();
+        let pending = self.db.prepare(index, changes)?;
+        let header = BlockHeader {
+            chain: self.chain_id,
+            index,
+            prev_hash: parent.hash(),
+            l1_block: inputs.l1.block_hash,
+            l1_daa_score: inputs.l1.daa_score,
+            timestamp_ms,
+            state_root: pending.root(),
+            receipts_root: BlockHeader::receipts_commitment(&receipts),
+            events_root: BlockHeader::events_commitment(&receipts),
+            request_count: receipts.len() as u32,
+            gas_used: receipts.iter().map(|r| r.gas_used).sum(),
+        };
+        let backlog_key = backlog_meta(index);
+        let mut all_meta: Vec<(&str, Vec<u8>)> = meta.to_vec();
+        all_meta.push((
+            &backlog_key,
+            borsh::to_vec(&deferred).map_err(|e| wisp_state::StateError::Db(e.to_string()))?,
+        ));
+        self.db.commit(pending, &header, &receipts, &all_meta)?;
+        Ok(BlockOutput {
+            header,
+            receipts,
+            logs,
+            deferred,
+        })
+    }
+
+    fn record(&self, exec: &mut Exec, receipt: &Receipt) {
+        exec.begin_request(None);
+        exec.write_borsh(
+            keys::request(&receipt.request_id),
+            &(receipt.block_index, receipt.request_index, receipt.hash()),
+        );
+        exec.commit_request();
+    }
+}

@@ -1,0 +1,779 @@
+//! Regression tests for the hardening review of main at cf9d76c (issue 5): each test names the
+//! defect it guards and fails on that commit.
+
+use wisp_chain::{
+    sign_request, verify_signature, BlockInputs, ChainParams, L1Ref, OnLedgerBody, OnLedgerRequest,
+};
+use wisp_core::{Call, Hash32, ReceiptError, RequestBody};
+use wisp_test::{AgentId, CallOptions, Hname, RequestErrorCode, TestChain, VmErrorCode};
+
+const KAS: u64 = 100_000_000;
+
+fn token_init_args(supply: u128) -> (String, String, u8, u128) {
+    ("Token".into(), "TKN".into(), 18, supply)
+}
+
+/// Borsh bytes as a WAT data string (`\xx` escapes).
+fn wat_bytes(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("\\{b:02x}")).collect()
+}
+
+/// Defect 1 (critical): any account could call a deployed contract's `init` again, directly,
+/// and reset its ownership and supply (`wisp call ta init '[..., u128::MAX]' --from dev1`).
+#[test]
+fn init_cannot_be_called_after_deploy() {
+    let mut chain = TestChain::new();
+    let alice = chain.new_account(100 * KAS);
+    let mallory = chain.new_account(100 * KAS);
+    let wasm = wisp_test::contract_wasm("contracts/token");
+    let token = chain
+        .deploy(&alice, "victim", &wasm, &token_init_args(1_000))
+        .unwrap();
+
+    let f = chain
+        .call(&mallory, token, "init", &token_init_args(u128::MAX))
+        .unwrap_err();
+    assert!(f.is_request(RequestErrorCode::Unauthorized), "{f:?}");
+    assert!(f.error.message.contains("runs once"), "{}", f.error.message);
+    // The failed request still paid for what it cost.
+    assert!(f.receipt.fee_sompi > 0);
+
+    let owner: Option<AgentId> = chain.view(token, "owner", &()).unwrap();
+    assert_eq!(owner, Some(alice.agent()));
+    let supply: u128 = chain.view(token, "total_supply", &()).unwrap();
+    assert_eq!(supply, 1_000);
+    let stolen: u128 = chain
+        .view(token, "balance_of", &(mallory.agent(),))
+        .unwrap();
+    assert_eq!(stolen, 0);
+    // Even the deployer cannot run it twice.
+    let f = chain
+        .call(&alice, token, "init", &token_init_args(5))
+        .unwrap_err();
+    assert!(f.is_request(RequestErrorCode::Unauthorized), "{f:?}");
+}
+
+/// Defect 1, through a nested call: a contract calling another contract's `init` gets a
+/// failure status and the callee's state does not move.
+#[test]
+fn init_cannot_be_reached_through_a_cross_contract_call() {
+    let mut chain = TestChain::new();
+    let alice = chain.new_account(100 * KAS);
+    let mallory = chain.new_account(100 * KAS);
+    let wasm = wisp_test::contract_wasm("contracts/token");
+    let token = chain
+        .deploy(&alice, "victim", &wasm, &token_init_args(1_000))
+        .unwrap();
+    let args = borsh::to_vec(&token_init_args(u128::MAX)).unwrap();
+    let attacker = format!(
+        r#"(module
+            (import "wisp" "call" (func $call (param i32 i32 i32 i32 i32 i64) (result i32)))
+            (import "wisp" "set_return" (func $ret (param i32 i32)))
+            (memory (export "memory") 1)
+            (data (i32.const 64) "{data}")
+            (func (export "ep:init"))
+            (func (export "ep:run")
+                (i32.store (i32.const 0)
+                    (call $call (i32.const 0) (i32.const {target}) (i32.const {init})
+                                (i32.const 64) (i32.const {len}) (i64.const 0)))
+                (call $ret (i32.const 0) (i32.const 4))))"#,
+        data = wat_bytes(&args),
+        target = token.0 as i32,
+        init = Hname::of("init").0 as i32,
+        len = args.len(),
+    );
+    let attacker = wat::parse_str(&attacker).unwrap();
+    let c = chain.deploy(&mallory, "attacker", &attacker, &()).unwrap();
+    let receipt = chain.call(&mallory, c, "run", &()).unwrap();
+    assert_eq!(
+        receipt.return_data,
+        1u32.to_le_bytes(),
+        "the nested init must fail (status 1)"
+    );
+    let owner: Option<AgentId> = chain.view(token, "owner", &()).unwrap();
+    assert_eq!(owner, Some(alice.agent()));
+    let supply: u128 = chain.view(token, "total_supply", &()).unwrap();
+    assert_eq!(supply, 1_000);
+}
+
+fn key(seed: u8) -> secp256k1::Keypair {
+    secp256k1::Keypair::from_seckey_slice(secp256k1::SECP256K1, &[seed; 32]).unwrap()
+}
+
+fn agent_of(key: &secp256k1::Keypair) -> AgentId {
+    AgentId::Address(key.x_only_public_key().0.serialize())
+}
+
+fn l1(n: u64) -> L1Ref {
+    L1Ref {
+        block_hash: Hash32([n as u8; 32]),
+        daa_score: n,
+        timestamp_ms: 1_800_000_000_000 + n,
+    }
+}
+
+/// An on-ledger request from `sender` (L1 tx `tx`) with a deposit and a call of `entry` of
+/// `target` (no arguments) on `chain` with `gas_budget`.
+fn on_ledger_call(
+    chain: &TestChain,
+    tx: u8,
+    sender: AgentId,
+    deposit: u64,
+    (target, entry): (Hname, &str),
+    gas_budget: u64,
+) -> OnLedgerRequest {
+    OnLedgerRequest {
+        l1_tx_id: Hash32([tx; 32]),
+        index: 0,
+        sender,
+        deposit_sompi: deposit,
+        body: OnLedgerBody::Call(RequestBody {
+            chain: chain.chain_id(),
+            call: Call {
+                target,
+                entry_point: Hname::of(entry),
+                args: vec![],
+                transfer_sompi: 0,
+            },
+            gas_budget,
+            access_list: None,
+        }),
+    }
+}
+
+/// Defect 9 (medium): the fee was capped at what the sender held after the call, so a call
+/// that moved the whole balance away paid nothing. The whole budget is now reserved first.
+#[test]
+fn a_call_cannot_spend_the_fee_it_owes() {
+    let mut chain = TestChain::new();
+    let alice = chain.new_account(10 * KAS);
+    let bob = chain.new_account(KAS);
+    let owner = chain.owner().agent();
+    let owner_before = chain.balance(&owner);
+    let held = chain.balance(&alice.agent());
+    let f = chain
+        .call(
+            &alice,
+            Hname::of("accounts"),
+            "transfer",
+            &(bob.agent(), held),
+        )
+        .unwrap_err();
+    assert!(f.is_vm(VmErrorCode::InsufficientBalance), "{f:?}");
+    assert!(f.receipt.fee_sompi > 0);
+    assert_eq!(f.receipt.fee_sompi, f.receipt.gas_used);
+    assert_eq!(chain.balance(&alice.agent()), held - f.receipt.fee_sompi);
+    assert_eq!(chain.balance(&bob.agent()), KAS);
+    assert_eq!(chain.balance(&owner), owner_before + f.receipt.fee_sompi);
+    // What is left after the reservation can still be moved, and the fee is still paid.
+    let reserve = wisp_test::DEFAULT_GAS_BUDGET;
+    let movable = chain.balance(&alice.agent()) - reserve;
+    let r = chain
+        .call(
+            &alice,
+            Hname::of("accounts"),
+            "transfer",
+            &(bob.agent(), movable),
+        )
+        .unwrap();
+    assert!(r.fee_sompi > 0);
+    assert_eq!(chain.balance(&alice.agent()), reserve - r.fee_sompi);
+}
+
+/// Defect 17 (medium): one request could hold ~1 GiB (64 instances × 16 MiB). The memory of
+/// all instances of a request is capped together (64 MiB by default), and initial pages are
+/// charged on every instantiation.
+#[test]
+fn memory_of_all_instances_of_a_request_is_capped() {
+    let mut chain = TestChain::new();
+    let alice = chain.new_account(100 * KAS);
+    let wat = format!(
+        r#"(module
+            (import "wisp" "call" (func $call (param i32 i32 i32 i32 i32 i64) (result i32)))
+            (import "wisp" "register_len" (func $rlen (result i32)))
+            (import "wisp" "register_read" (func $rread (param i32)))
+            (import "wisp" "set_return" (func $ret (param i32 i32)))
+            (import "wisp" "self_hname" (func $me (result i32)))
+            (memory (export "memory") 256)
+            (func (export "ep:init"))
+            (func (export "ep:run")
+                (drop (call $call (i32.const 0) (call $me) (i32.const {run})
+                                  (i32.const 0) (i32.const 0) (i64.const 0)))
+                (call $rread (i32.const 0))
+                (call $ret (i32.const 0) (call $rlen))))"#,
+        run = Hname::of("run").0 as i32
+    );
+    let c = chain
+        .deploy(&alice, "hog", &wat::parse_str(&wat).unwrap(), &())
+        .unwrap();
+    let options = CallOptions {
+        gas_budget: 40_000_000,
+        ..Default::default()
+    };
+    let r = chain.call_with(&alice, c, "run", &(), &options).unwrap();
+    // The innermost failure, passed up by every level: the fifth 16 MiB instance would pass
+    // 64 MiB (without the cap, the chain of calls ran into the call-depth limit instead).
+    let innermost: ReceiptError = borsh::from_slice(&r.return_data).unwrap();
+    assert_eq!(innermost.level, wisp_core::ErrorLevel::Vm, "{innermost:?}");
+    assert_eq!(
+        innermost.code,
+        VmErrorCode::MemoryLimit.code(),
+        "{innermost:?}"
+    );
+    // Four instances of 256 initial pages were paid for.
+    assert!(r.gas_used > 4 * 256 * wisp_vm::gas::INITIAL_PAGE_GAS);
+}
+
+/// Defect 19 (low): governance could set a gas price of 0 or limits below what any request
+/// needs, bricking the chain.
+#[test]
+fn governance_cannot_brick_the_chain() {
+    let mut chain = TestChain::new();
+    let owner = chain.owner().clone();
+    chain.deposit(&owner, 100 * KAS);
+    let gov = Hname::of("governance");
+    for price in [0u64, u64::MAX] {
+        let f = chain
+            .call(&owner, gov, "set_gas_price", &(price,))
+            .unwrap_err();
+        assert!(f.is_request(RequestErrorCode::GasBudgetOutOfRange), "{f:?}");
+    }
+    for (request, block) in [(1u64, 1u64), (5_000, 10_000_000), (u64::MAX, u64::MAX)] {
+        let f = chain
+            .call(&owner, gov, "set_limits", &(request, block))
+            .unwrap_err();
+        assert!(f.is_request(RequestErrorCode::GasBudgetOutOfRange), "{f:?}");
+    }
+    chain
+        .call(&owner, gov, "set_limits", &(20_000_000u64, 200_000_000u64))
+        .unwrap();
+}
+
+/// Deploys a contract whose `run` loops until it is out of gas.
+fn deploy_looper(chain: &mut TestChain) -> Hname {
+    let deployer = chain.new_account(100 * KAS);
+    let wasm = wat::parse_str(
+        r#"(module (memory (export "memory") 1) (func (export "ep:init"))
+           (func (export "ep:run") (loop (br 0))))"#,
+    )
+    .unwrap();
+    chain.deploy(&deployer, "looper", &wasm, &()).unwrap()
+}
+
+/// Defect 15 (medium): on-ledger requests had no block cap, so catching up after downtime
+/// built one unbounded block. They now fill blocks up to the gas and count caps, and the rest
+/// is carried over in L1 order, persisted with the block.
+#[test]
+fn on_ledger_requests_beyond_the_block_cap_carry_over_in_order() {
+    let params = ChainParams {
+        max_request_gas: 50_000_000,
+        max_block_gas: 60_000_000,
+        ..ChainParams::default()
+    };
+    let mut chain = TestChain::with_params(params);
+    let looper = deploy_looper(&mut chain);
+    let senders: Vec<AgentId> = (1..=5).map(|i| agent_of(&key(i))).collect();
+    // Each request burns its whole 20M budget: three fill the 60M block.
+    let requests: Vec<OnLedgerRequest> = senders
+        .iter()
+        .enumerate()
+        .map(|(i, s)| on_ledger_call(&chain, 10 + i as u8, *s, KAS, (looper, "run"), 20_000_000))
+        .collect();
+    let ids: Vec<_> = requests.iter().map(OnLedgerRequest::id).collect();
+    let out = chain
+        .chain()
+        .execute_block(BlockInputs {
+            l1: l1(1),
+            on_ledger: requests,
+            off_ledger: vec![],
+        })
+        .unwrap();
+    assert_eq!(out.receipts.len(), 3);
+    assert_eq!(out.deferred.len(), 2);
+    assert_eq!(
+        chain.chain().backlog(out.header.index).unwrap(),
+        out.deferred
+    );
+    let next = chain
+        .chain()
+        .execute_block(BlockInputs {
+            l1: l1(2),
+            on_ledger: vec![],
+            off_ledger: vec![],
+        })
+        .unwrap();
+    let order: Vec<_> = out
+        .receipts
+        .iter()
+        .chain(&next.receipts)
+        .map(|r| r.request_id)
+        .collect();
+    assert_eq!(order, ids, "every request ran once, in L1 order");
+    assert!(next.deferred.is_empty());
+    for (r, s) in out.receipts.iter().chain(&next.receipts).zip(&senders) {
+        assert!(r.fee_sompi > 0);
+        assert_eq!(chain.balance(s), KAS - r.fee_sompi);
+    }
+}
+
+/// Defect 10 (medium): a request skipped for block gas left its sender's later request to run
+/// with a bad nonce, recorded as processed: that request was never evicted and the sender's
+/// next nonce stuck forever. A sender's run now stops at its first skipped request, and a bad
+/// nonce is never recorded.
+#[test]
+fn a_request_skipped_for_block_gas_does_not_block_its_sender() {
+    let params = ChainParams {
+        max_request_gas: 50_000_000,
+        max_block_gas: 60_000_000,
+        ..ChainParams::default()
+    };
+    let mut chain = TestChain::with_params(params);
+    let looper = deploy_looper(&mut chain);
+    let (carol, alice) = (key(21), key(22));
+    let fund = |tx: u8, who: &secp256k1::Keypair| OnLedgerRequest {
+        l1_tx_id: Hash32([tx; 32]),
+        index: 0,
+        sender: agent_of(who),
+        deposit_sompi: 10 * KAS,
+        body: OnLedgerBody::DepositOnly,
+    };
+    chain
+        .chain()
+        .execute_block(BlockInputs {
+            l1: l1(50),
+            on_ledger: vec![fund(1, &carol), fund(2, &alice)],
+            off_ledger: vec![],
+        })
+        .unwrap();
+    let body = |target: Hname, entry: &str, args: Vec<u8>, gas_budget: u64| RequestBody {
+        chain: chain.chain_id(),
+        call: Call {
+            target,
+            entry_point: Hname::of(entry),
+            args,
+            transfer_sompi: 0,
+        },
+        gas_budget,
+        access_list: None,
+    };
+    let signed = |b: RequestBody, k: &secp256k1::Keypair, n: u64| {
+        verify_signature(sign_request(b, k, n)).unwrap()
+    };
+    let noop = borsh::to_vec(&(agent_of(&alice), 0u64)).unwrap();
+    let burn = signed(body(looper, "run", vec![], 50_000_000), &carol, 0);
+    let a0 = signed(
+        body(Hname::of("accounts"), "transfer", noop.clone(), 15_000_000),
+        &alice,
+        0,
+    );
+    let a1 = signed(
+        body(Hname::of("accounts"), "transfer", noop, 1_000_000),
+        &alice,
+        1,
+    );
+    let out = chain
+        .chain()
+        .execute_block(BlockInputs {
+            l1: l1(51),
+            on_ledger: vec![],
+            off_ledger: vec![burn, a0.clone(), a1.clone()],
+        })
+        .unwrap();
+    assert_eq!(out.receipts.len(), 1, "only carol's request fits: {out:?}");
+    assert!(!chain.chain().is_processed(&a1.id()).unwrap());
+    let out = chain
+        .chain()
+        .execute_block(BlockInputs {
+            l1: l1(52),
+            on_ledger: vec![],
+            off_ledger: vec![a0, a1],
+        })
+        .unwrap();
+    assert_eq!(out.receipts.len(), 2);
+    assert!(out.receipts.iter().all(|r| r.error.is_none()), "{out:?}");
+    assert_eq!(chain.chain().nonce(&agent_of(&alice)).unwrap(), 2);
+}
+
+/// Defect 8 (medium): a request refused by the pre-checks (here: its budget is over the limit)
+/// bumped the nonce, was recorded and cost nothing. It now pays the base fee.
+#[test]
+fn a_refused_request_pays_the_base_fee() {
+    let mut chain = TestChain::new();
+    let alice = chain.new_account(10 * KAS);
+    let before = chain.balance(&alice.agent());
+    let options = CallOptions {
+        gas_budget: ChainParams::default().max_request_gas + 1,
+        ..Default::default()
+    };
+    let f = chain
+        .call_with(
+            &alice,
+            Hname::of("accounts"),
+            "transfer",
+            &(alice.agent(), 0u64),
+            &options,
+        )
+        .unwrap_err();
+    assert!(f.is_request(RequestErrorCode::GasBudgetOutOfRange), "{f:?}");
+    assert_eq!(f.receipt.gas_used, wisp_vm::gas::REQUEST_BASE_GAS);
+    assert_eq!(f.receipt.fee_sompi, wisp_vm::gas::REQUEST_BASE_GAS);
+    assert_eq!(chain.balance(&alice.agent()), before - f.receipt.fee_sompi);
+}
+
+/// Defect 8, other chains: requests on the shared lane addressed to another chain and paying
+/// nothing to this one are not this chain's business: no receipt, nothing recorded.
+#[test]
+fn other_chains_lane_requests_are_ignored() {
+    let chain = TestChain::new();
+    let other = TestChain::with_params(ChainParams {
+        gas_price_sompi: 2,
+        ..ChainParams::default()
+    });
+    let sender = agent_of(&key(40));
+    let theirs = on_ledger_call(
+        &other,
+        77,
+        sender,
+        0,
+        (Hname::of("accounts"), "total"),
+        1_000_000,
+    );
+    let out = chain
+        .chain()
+        .execute_block(BlockInputs {
+            l1: l1(9),
+            on_ledger: vec![theirs.clone()],
+            off_ledger: vec![],
+        })
+        .unwrap();
+    assert!(out.receipts.is_empty(), "{out:?}");
+    assert!(!chain.chain().is_processed(&theirs.id()).unwrap());
+}
+
+/// Defect 16 (medium): declared access lists were not enforced on the top-level target, on
+/// native core contracts, on `transfer_sompi` or on balances; their size was unbounded and
+/// cost no gas.
+#[test]
+fn access_lists_are_enforced_on_every_path_bounded_and_charged() {
+    use wisp_core::{Access, AccessList};
+    let mut chain = TestChain::new();
+    let alice = chain.new_account(100 * KAS);
+    let bob = chain.new_account(KAS);
+    let noop = wat::parse_str(
+        r#"(module (memory (export "memory") 1) (func (export "ep:init")) (func (export "ep:noop")))"#,
+    )
+    .unwrap();
+    let c = chain.deploy(&alice, "noop", &noop, &()).unwrap();
+    let with = |list: AccessList| CallOptions {
+        access_list: Some(list),
+        ..Default::default()
+    };
+    // The top-level target must be declared, even when it touches no state.
+    let f = chain
+        .call_with(&alice, c, "noop", &(), &with(AccessList::default()))
+        .unwrap_err();
+    assert!(f.is_request(RequestErrorCode::AccessListViolation), "{f:?}");
+    let declared = AccessList {
+        reads: vec![Access {
+            contract: c,
+            key_prefix: None,
+        }],
+        writes: vec![],
+    };
+    let r = chain
+        .call_with(&alice, c, "noop", &(), &with(declared.clone()))
+        .unwrap();
+    // Charged per entry.
+    let plain = chain.call(&alice, c, "noop", &()).unwrap();
+    assert_eq!(
+        r.gas_used,
+        plain.gas_used + wisp_chain::admission::ACCESS_ENTRY_GAS
+    );
+    // Native core contracts: moving base tokens to bob needs bob's balance declared; the
+    // sender's own balance is implicit.
+    let accounts = Hname::of("accounts");
+    let bobs_balance = wisp_chain::keys::balance(&bob.agent())[4..].to_vec();
+    let only_call = AccessList {
+        reads: vec![Access {
+            contract: accounts,
+            key_prefix: Some(b"nothing".to_vec()),
+        }],
+        writes: vec![],
+    };
+    let f = chain
+        .call_with(
+            &alice,
+            accounts,
+            "transfer",
+            &(bob.agent(), 5u64),
+            &with(only_call),
+        )
+        .unwrap_err();
+    assert!(f.is_request(RequestErrorCode::AccessListViolation), "{f:?}");
+    assert_eq!(chain.balance(&bob.agent()), KAS);
+    let to_bob = AccessList {
+        reads: vec![],
+        writes: vec![Access {
+            contract: accounts,
+            key_prefix: Some(bobs_balance),
+        }],
+    };
+    chain
+        .call_with(
+            &alice,
+            accounts,
+            "transfer",
+            &(bob.agent(), 5u64),
+            &with(to_bob),
+        )
+        .unwrap();
+    assert_eq!(chain.balance(&bob.agent()), KAS + 5);
+    // Attaching sompi to a call moves them into the target's balance: it must be declared.
+    let f = chain
+        .call_with(
+            &alice,
+            c,
+            "noop",
+            &(),
+            &CallOptions {
+                transfer_sompi: 7,
+                ..with(declared)
+            },
+        )
+        .unwrap_err();
+    assert!(f.is_request(RequestErrorCode::AccessListViolation), "{f:?}");
+    // Bounded.
+    let huge = AccessList {
+        reads: (0..=AccessList::MAX_ENTRIES as u32)
+            .map(|i| Access {
+                contract: Hname(i + 1),
+                key_prefix: None,
+            })
+            .collect(),
+        writes: vec![],
+    };
+    let f = chain
+        .call_with(&alice, c, "noop", &(), &with(huge))
+        .unwrap_err();
+    assert!(f.is_request(RequestErrorCode::TooLarge), "{f:?}");
+}
+
+/// Defect 4 (high): wasmi zero-fills a function's locals on every call without fuel; a function
+/// with 20,000 locals ran 8× underpriced. Locals per function are capped at validation (the
+/// example contracts use at most 50), and so are globals and data segments, which cost work
+/// at every instantiation.
+#[test]
+fn per_call_work_that_fuel_does_not_see_is_capped_at_validation() {
+    let mut chain = TestChain::new();
+    let alice = chain.new_account(100 * KAS);
+    let limits = wisp_vm::ValidationLimits::default();
+    let many_locals = |n: u32| {
+        wat::parse_str(format!(
+            r#"(module (memory (export "memory") 1) (func (export "ep:init"))
+               (func (export "ep:run") (local i64 i64) {}))"#,
+            format_args!("(local {})", vec!["i64"; n as usize - 2].join(" "))
+        ))
+        .unwrap()
+    };
+    let f = chain
+        .deploy(
+            &alice,
+            "locals",
+            &many_locals(limits.max_locals_per_function + 1),
+            &(),
+        )
+        .unwrap_err();
+    assert!(f.is_request(RequestErrorCode::InvalidModule), "{f:?}");
+    assert!(f.error.message.contains("locals"), "{}", f.error.message);
+    chain
+        .deploy(
+            &alice,
+            "locals",
+            &many_locals(limits.max_locals_per_function),
+            &(),
+        )
+        .unwrap();
+    let globals = (0..=limits.max_globals)
+        .map(|i| format!("(global i32 (i32.const {i}))"))
+        .collect::<String>();
+    let wasm = wat::parse_str(format!(
+        r#"(module (memory (export "memory") 1) {globals} (func (export "ep:init")))"#
+    ))
+    .unwrap();
+    let f = chain.deploy(&alice, "globals", &wasm, &()).unwrap_err();
+    assert!(f.error.message.contains("globals"), "{}", f.error.message);
+    let data = (0..=limits.max_data_segments)
+        .map(|i| format!("(data (i32.const {i}) \"x\")"))
+        .collect::<String>();
+    let wasm = wat::parse_str(format!(
+        r#"(module (memory (export "memory") 1) {data} (func (export "ep:init")))"#
+    ))
+    .unwrap();
+    let f = chain.deploy(&alice, "data", &wasm, &()).unwrap_err();
+    assert!(
+        f.error.message.contains("data segments"),
+        "{}",
+        f.error.message
+    );
+}
+
+/// Defect 5 (high): `blob.store` validated and compiled a module for 2 gas per byte; it now
+/// pays what a deploy pays for the code, and every instantiation pays for the module's size
+/// (what compiling it again costs when it is not cached), so gas never depends on the cache.
+#[test]
+fn storing_and_loading_code_is_charged_by_its_size() {
+    let mut chain = TestChain::new();
+    let alice = chain.new_account(1_000 * KAS);
+    let wasm = wisp_test::contract_wasm("contracts/token");
+    let r = chain
+        .call_with(
+            &alice,
+            Hname::of("blob"),
+            "store",
+            &(wasm.clone(),),
+            &CallOptions {
+                gas_budget: 50_000_000,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert!(
+        r.gas_used >= wisp_vm::gas::DEPLOY_GAS_PER_BYTE * wasm.len() as u64,
+        "{} gas for {} bytes",
+        r.gas_used,
+        wasm.len()
+    );
+    let token = chain
+        .deploy(&alice, "tok", &wasm, &token_init_args(1_000))
+        .unwrap();
+    let decimals = |chain: &mut TestChain| {
+        chain
+            .chain()
+            .view(
+                alice.agent(),
+                token,
+                Hname::of("decimals"),
+                vec![],
+                10_000_000,
+            )
+            .unwrap()
+            .1
+    };
+    let gas = decimals(&mut chain);
+    assert!(gas >= wisp_vm::gas::CODE_LOAD_GAS_PER_BYTE * wasm.len() as u64);
+    // The same on every call.
+    assert_eq!(decimals(&mut chain), gas);
+}
+
+/// Defect 23 (low): base tokens could be sent to a core contract, another chain's agent or an
+/// hname with no contract, where nobody can ever spend them (`wisp deploy --transfer` stranded
+/// coins in `root`).
+#[test]
+fn base_tokens_cannot_be_sent_where_they_would_be_locked() {
+    let mut chain = TestChain::new();
+    let alice = chain.new_account(100 * KAS);
+    let before = chain.balance(&alice.agent());
+    let here = chain.chain_id();
+    let contract = |chain: wisp_core::ChainId, name: &str| {
+        AgentId::Contract(wisp_core::ContractId {
+            chain,
+            hname: Hname::of(name),
+        })
+    };
+    for sink in [
+        contract(here, "root"),
+        contract(wisp_core::ChainId([9; 32]), "token"),
+        contract(here, "nobody-deployed-this"),
+    ] {
+        let f = chain
+            .call(&alice, Hname::of("accounts"), "transfer", &(sink, 1_000u64))
+            .unwrap_err();
+        assert!(f.is_request(RequestErrorCode::Unauthorized), "{f:?}");
+        assert!(f.error.message.contains("locked"), "{}", f.error.message);
+    }
+    // Attaching sompi to a call of a core contract.
+    let f = chain
+        .call_with(
+            &alice,
+            Hname::of("accounts"),
+            "total",
+            &(),
+            &CallOptions {
+                transfer_sompi: 1_000,
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert!(f.is_request(RequestErrorCode::Unauthorized), "{f:?}");
+    let spent = before - chain.balance(&alice.agent());
+    assert!(spent < 1_000_000, "only fees were paid: {spent}");
+    assert_eq!(chain.balance(&contract(here, "root")), 0);
+}
+
+/// Defect 25 (low): `contract:<x>` resolved a name before an hname, and a contract could be
+/// named like another's hname, so tools could be pointed at the wrong contract.
+#[test]
+fn names_cannot_pose_as_hnames() {
+    let mut chain = TestChain::new();
+    let alice = chain.new_account(100 * KAS);
+    let noop = wat::parse_str(r#"(module (memory (export "memory") 1) (func (export "ep:init")))"#)
+        .unwrap();
+    let real = chain.deploy(&alice, "real", &noop, &()).unwrap();
+    let fake_name = format!("0x{real}");
+    assert!(Hname::from_hex(&fake_name).is_some(), "{fake_name}");
+    let f = chain.deploy(&alice, &fake_name, &noop, &()).unwrap_err();
+    assert!(f.is_request(RequestErrorCode::ContractExists), "{f:?}");
+    assert_eq!(
+        chain.chain().resolve_contract(&fake_name).unwrap(),
+        Some(real)
+    );
+    assert_eq!(chain.chain().resolve_contract("real").unwrap(), Some(real));
+}
+
+/// Found by the `module` fuzz target: a failed instantiation's receipt message carried wasmi's
+/// debug text with a per-process store id, so the same request gave different receipts (and
+/// receipt roots) on two nodes. Receipt messages are now fixed texts.
+#[test]
+fn vm_error_messages_are_deterministic() {
+    let wasm = wat::parse_str(
+        r#"(module (table 1 funcref) (func $f) (elem (i32.const 4) func $f)
+           (memory (export "memory") 1) (func (export "ep:init")))"#,
+    )
+    .unwrap();
+    let failures: Vec<_> = (0..2)
+        .map(|_| {
+            let mut chain = TestChain::new();
+            let alice = chain.new_account(100 * KAS);
+            chain.deploy(&alice, "elem", &wasm, &()).unwrap_err()
+        })
+        .collect();
+    assert!(failures[0].is_vm(VmErrorCode::Trap), "{:?}", failures[0]);
+    assert_eq!(failures[0].error, failures[1].error);
+    assert_eq!(failures[0].receipt.hash(), failures[1].receipt.hash());
+    assert!(
+        !failures[0].error.message.contains("Store"),
+        "{:?}",
+        failures[0].error
+    );
+}
+
+/// Defect 21 (low): a contract aborting with code `u32::MAX` was reported as the request-level
+/// `bad_arguments`, so a contract could pose as the runtime. Every abort stays at the contract
+/// level.
+#[test]
+fn a_contract_cannot_raise_a_request_level_error() {
+    let mut chain = TestChain::new();
+    let alice = chain.new_account(100 * KAS);
+    let wasm = wat::parse_str(
+        r#"(module
+            (import "wisp" "abort" (func $abort (param i32 i32 i32)))
+            (memory (export "memory") 1)
+            (func (export "ep:init"))
+            (func (export "ep:run") (call $abort (i32.const -1) (i32.const 0) (i32.const 0))))"#,
+    )
+    .unwrap();
+    let c = chain.deploy(&alice, "poser", &wasm, &()).unwrap();
+    let f = chain.call(&alice, c, "run", &()).unwrap_err();
+    assert_eq!(f.error.level, wisp_core::ErrorLevel::Contract, "{f:?}");
+    assert!(f.is_contract(u32::MAX), "{f:?}");
+}

@@ -1,0 +1,54 @@
+//! Hardening defect 22: the store trusted its caller's version at commit and read a missing
+//! undo record as "nothing to undo".
+
+use std::collections::BTreeMap;
+use wisp_core::{BlockHeader, ChainId, Hash32};
+use wisp_state::{StateDb, StateError};
+
+fn header(index: u64, root: Hash32) -> BlockHeader {
+    BlockHeader {
+        chain: ChainId([1; 32]),
+        index,
+        prev_hash: Hash32::ZERO,
+        l1_block: Hash32::ZERO,
+        l1_daa_score: 0,
+        timestamp_ms: 0,
+        state_root: root,
+        receipts_root: Hash32::ZERO,
+        events_root: Hash32::ZERO,
+        request_count: 0,
+        gas_used: 0,
+    }
+}
+
+fn changes(key: &[u8], value: &[u8]) -> BTreeMap<Vec<u8>, Option<Vec<u8>>> {
+    BTreeMap::from([(key.to_vec(), Some(value.to_vec()))])
+}
+
+#[test]
+fn a_commit_must_be_the_next_block_and_match_its_header() {
+    let db = StateDb::in_memory().unwrap();
+    let first = db.prepare(0, changes(b"\x01\x00\x00\x00a", b"1")).unwrap();
+    let root = first.root();
+    db.commit(first, &header(0, root), &[], &[]).unwrap();
+
+    // Two blocks prepared on the same parent: only the first to commit may.
+    let a = db.prepare(1, changes(b"\x01\x00\x00\x00a", b"2")).unwrap();
+    let b = db.prepare(1, changes(b"\x01\x00\x00\x00a", b"3")).unwrap();
+    let (ra, rb) = (a.root(), b.root());
+    db.commit(a, &header(1, ra), &[], &[]).unwrap();
+    assert!(matches!(
+        db.commit(b, &header(1, rb), &[], &[]),
+        Err(StateError::OutOfOrder { .. })
+    ));
+    assert_eq!(db.get(b"\x01\x00\x00\x00a").unwrap(), Some(b"2".to_vec()));
+
+    // A header that is not the prepared block's.
+    let c = db.prepare(2, changes(b"\x01\x00\x00\x00a", b"4")).unwrap();
+    let rc = c.root();
+    assert!(matches!(
+        db.commit(c, &header(7, rc), &[], &[]),
+        Err(StateError::OutOfOrder { .. })
+    ));
+    assert_eq!(db.latest_version().unwrap(), Some(1));
+}

@@ -100,37 +100,50 @@ impl Runtime {
     }
 }
 
-/// The current engine generation, replaced after [`ENGINE_COMPILATIONS`] compilations.
+/// Most engines kept at once, one per VM configuration in use (chains of one process under
+/// different protocol limits; a protocol upgrade).
+const ENGINE_CONFIGS: usize = 4;
+
+/// The current engine generation for each VM configuration in use, each replaced after
+/// [`ENGINE_COMPILATIONS`] compilations.
 pub(crate) struct Engines {
-    config: VmConfig,
-    current: Mutex<Arc<Runtime>>,
+    current: Mutex<Vec<Arc<Runtime>>>,
     generations: AtomicUsize,
 }
 
 impl Engines {
-    pub fn new(config: VmConfig) -> Engines {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Engines {
         Engines {
-            config,
-            current: Mutex::new(Arc::new(Runtime::new(config))),
-            generations: AtomicUsize::new(1),
+            current: Mutex::new(Vec::new()),
+            generations: AtomicUsize::new(0),
         }
     }
 
-    /// The engine a new request uses: the current one, or a fresh one if the current one has
-    /// compiled [`ENGINE_COMPILATIONS`] modules.
-    pub fn current(&self) -> Arc<Runtime> {
+    /// The engine a new request under `config` uses: the current one for that configuration,
+    /// or a fresh one if there is none yet or it has compiled [`ENGINE_COMPILATIONS`] modules.
+    pub fn current(&self, config: &VmConfig) -> Arc<Runtime> {
         let mut current = match self.current.lock() {
             Ok(c) => c,
             Err(poisoned) => poisoned.into_inner(),
         };
-        if current.compiled.load(Ordering::Relaxed) >= ENGINE_COMPILATIONS {
-            *current = Arc::new(Runtime::new(self.config));
-            self.generations.fetch_add(1, Ordering::Relaxed);
+        let position = current.iter().position(|r| r.vm.config() == config);
+        if let Some(i) = position {
+            if current[i].compiled.load(Ordering::Relaxed) < ENGINE_COMPILATIONS {
+                return current[i].clone();
+            }
+            current.remove(i);
         }
-        current.clone()
+        if current.len() >= ENGINE_CONFIGS {
+            current.remove(0);
+        }
+        let fresh = Arc::new(Runtime::new(*config));
+        self.generations.fetch_add(1, Ordering::Relaxed);
+        current.push(fresh.clone());
+        fresh
     }
 
-    /// How many engines this process has started (1 at start).
+    /// How many engines this process has started.
     pub fn generations(&self) -> usize {
         self.generations.load(Ordering::Relaxed)
     }

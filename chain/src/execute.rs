@@ -212,14 +212,23 @@ impl Chain {
         let index = parent.index + 1;
         let timestamp_ms = inputs.l1.timestamp_ms.max(parent.timestamp_ms);
         let params = self.params()?;
+        let (protocol, activates) = self.protocol_for_block(index)?;
         let mut on_ledger = self.backlog(parent.index)?;
         on_ledger.extend(inputs.on_ledger);
-        let mut exec = self.exec(BlockContext {
-            index,
-            timestamp_ms,
-        });
+        let mut exec = self.exec_with(
+            BlockContext {
+                index,
+                timestamp_ms,
+            },
+            &protocol.vm,
+        );
         exec.begin_request(None);
         exec.write_borsh(keys::block_hash(parent.index), &parent.hash());
+        if activates {
+            // A scheduled upgrade takes effect at its block, on every node alike.
+            exec.write_borsh(keys::protocol(), &protocol);
+            exec.write(keys::protocol_upgrade(), None);
+        }
         exec.commit_request();
         let mut receipts: Vec<Receipt> = Vec::new();
         let mut block_gas = 0u64;
@@ -328,6 +337,7 @@ impl Chain {
             events_root: BlockHeader::events_commitment(&receipts),
             request_count: receipts.len() as u32,
             gas_used: receipts.iter().map(|r| r.gas_used).sum(),
+            protocol_version: protocol.version,
         };
         let backlog_key = backlog_meta(index);
         let mut all_meta: Vec<(&str, Vec<u8>)> = meta.to_vec();

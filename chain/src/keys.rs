@@ -13,6 +13,8 @@
 //! | blocklog | `r` ‖ request id | borsh((block index, request index, receipt hash)) |
 //! | blocklog | `b` ‖ u64 BE index | block hash of the *previous* block (the chain's history) |
 //! | governance | `p` | borsh(ChainParams) |
+//! | governance | `v` | borsh(Protocol): version and VM limits in force |
+//! | governance | `u` | borsh(Upgrade): a scheduled protocol change |
 //! | any WASM contract | its own keys (SDK layout) | |
 
 use wisp_core::{AgentId, Hash32, Hname, RequestId};
@@ -97,4 +99,12 @@ pub fn block_hash(index: u64) -> Vec<u8> {
 /// Governance parameters.
 pub fn params() -> Vec<u8> {
     key(hnames::governance(), &[b"p"])
+}
+/// The protocol in force.
+pub fn protocol() -> Vec<u8> {
+    key(hnames::governance(), &[b"v"])
+}
+/// A scheduled protocol upgrade.
+pub fn protocol_upgrade() -> Vec<u8> {
+    key(hnames::governance(), &[b"u"])
 }

@@ -16,12 +16,14 @@ mod exec;
 mod execute;
 pub mod keys;
 pub mod native;
+pub mod protocol;
 
 use engines::Engines;
 pub use engines::{ENGINE_COMPILATIONS, MODULE_CACHE_ENTRIES};
 pub use exec::ContractRecord;
 use exec::{request_error, Exec};
 pub use execute::MAX_BLOCK_REQUESTS;
+pub use protocol::{Protocol, Upgrade, SUPPORTED_PROTOCOL_VERSION};
 use std::path::Path;
 use std::sync::Arc;
 use wisp_core::hash::blake2b_256_parts;
@@ -40,6 +42,20 @@ pub enum ChainError {
     /// The state store failed.
     #[error(transparent)]
     State(#[from] wisp_state::StateError),
+    /// A stored record does not decode: the store is damaged (or from an incompatible
+    /// version); the message names the record.
+    #[error("corrupt state: {0}")]
+    Corrupt(String),
+    /// The chain runs a protocol version this software does not implement.
+    #[error("block {block} runs protocol version {version}, but this node implements versions up to {supported}; upgrade the node software")]
+    UnsupportedProtocol {
+        /// The block.
+        block: u64,
+        /// Its protocol version.
+        version: u32,
+        /// The newest version this software implements.
+        supported: u32,
+    },
     /// The data directory belongs to another chain.
     #[error(
         "the data directory holds chain {found}, not {expected}; use another directory or --fresh"
@@ -92,16 +108,7 @@ impl Default for ChainParams {
 }
 
 /// What defines a chain; its hash is the [`ChainId`] until chains are anchored on L1.
-#[derive(
-    Clone,
-    Debug,
-    PartialEq,
-    Eq,
-    borsh::BorshSerialize,
-    borsh::BorshDeserialize,
-    serde::Serialize,
-    serde::Deserialize,
-)]
+#[derive(Clone, Debug, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize)]
 pub struct Genesis {
     /// A human name.
     pub name: String,
@@ -111,6 +118,8 @@ pub struct Genesis {
     pub params: ChainParams,
     /// Timestamp of block 0, ms (from L1 at creation).
     pub timestamp_ms: u64,
+    /// The protocol (version and VM limits) the chain starts with.
+    pub protocol: Protocol,
 }
 
 impl Genesis {
@@ -255,10 +264,16 @@ pub struct BlockOutput {
 #[derive(Clone)]
 pub struct SharedRuntime(Arc<Engines>);
 
+impl Default for SharedRuntime {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl SharedRuntime {
-    /// A runtime with the given VM limits.
-    pub fn new(vm_config: VmConfig) -> SharedRuntime {
-        SharedRuntime(Arc::new(Engines::new(vm_config)))
+    /// A runtime with no compiled code yet; each chain's protocol gives its VM limits.
+    pub fn new() -> SharedRuntime {
+        SharedRuntime(Arc::new(Engines::new()))
     }
 
     /// How many wasmi engines this runtime has started: a fresh one replaces the current one
@@ -287,18 +302,18 @@ impl Chain {
     ///
     /// # Errors
     /// [`ChainError::WrongChain`] if `dir` holds another chain; [`ChainError::State`] on I/O.
-    pub fn open(dir: &Path, genesis: &Genesis, vm_config: VmConfig) -> Result<Chain> {
+    pub fn open(dir: &Path, genesis: &Genesis) -> Result<Chain> {
         std::fs::create_dir_all(dir)
             .map_err(|e| wisp_state::StateError::Db(format!("{}: {e}", dir.display())))?;
-        Self::with_db(StateDb::open(&dir.join("state.redb"))?, genesis, vm_config)
+        Self::with_db(StateDb::open(&dir.join("state.redb"))?, genesis)
     }
 
     /// A chain kept in memory (the contract test harness).
     ///
     /// # Errors
     /// [`ChainError::State`] if the in-memory store cannot be set up.
-    pub fn in_memory(genesis: &Genesis, vm_config: VmConfig) -> Result<Chain> {
-        Self::with_db(StateDb::in_memory()?, genesis, vm_config)
+    pub fn in_memory(genesis: &Genesis) -> Result<Chain> {
+        Self::with_db(StateDb::in_memory()?, genesis)
     }
 
     /// A chain kept in memory that shares `runtime` (engine and compiled modules) with other
@@ -310,8 +325,8 @@ impl Chain {
         Self::with_runtime(StateDb::in_memory()?, genesis, runtime.0.clone())
     }
 
-    fn with_db(db: StateDb, genesis: &Genesis, vm_config: VmConfig) -> Result<Chain> {
-        Self::with_runtime(db, genesis, Arc::new(Engines::new(vm_config)))
+    fn with_db(db: StateDb, genesis: &Genesis) -> Result<Chain> {
+        Self::with_runtime(db, genesis, Arc::new(Engines::new()))
     }
 
     fn with_runtime(db: StateDb, genesis: &Genesis, engines: Arc<Engines>) -> Result<Chain> {
@@ -337,13 +352,20 @@ impl Chain {
     }
 
     fn write_genesis(&self, genesis: &Genesis) -> Result<()> {
-        let mut exec = self.exec(BlockContext {
-            index: 0,
-            timestamp_ms: genesis.timestamp_ms,
-        });
+        if let Err(why) = protocol::check_vm_bounds(&genesis.protocol.vm) {
+            return Err(ChainError::Corrupt(format!("the genesis VM limits: {why}")));
+        }
+        let mut exec = self.exec_with(
+            BlockContext {
+                index: 0,
+                timestamp_ms: genesis.timestamp_ms,
+            },
+            &genesis.protocol.vm,
+        );
         exec.begin_request(None);
         exec.write_borsh(keys::chain_owner(), &genesis.owner);
         exec.write_borsh(keys::params(), &genesis.params);
+        exec.write_borsh(keys::protocol(), &genesis.protocol);
         exec.commit_request();
         let changes = exec.into_changes();
         let pending = self.db.prepare(0, changes)?;
@@ -359,18 +381,74 @@ impl Chain {
             events_root: BlockHeader::events_commitment(&[]),
             request_count: 0,
             gas_used: 0,
+            protocol_version: genesis.protocol.version,
         };
         self.db.commit(pending, &header, &[], &[])?;
         Ok(())
     }
 
-    fn exec(&self, block: BlockContext) -> Exec {
+    /// Execution over the head state under the protocol in force at the head (views,
+    /// simulations, interfaces).
+    fn exec(&self, block: BlockContext) -> Result<Exec> {
+        let protocol = self.protocol()?;
+        Ok(self.exec_with(block, &protocol.vm))
+    }
+
+    fn exec_with(&self, block: BlockContext, vm: &VmConfig) -> Exec {
         Exec::new(
-            self.engines.current(),
+            self.engines.current(vm),
             self.db.clone(),
             self.chain_id,
             block,
         )
+    }
+
+    /// A committed borsh record that must exist and decode.
+    fn stored<T: borsh::BorshDeserialize>(&self, key: &[u8], what: &str) -> Result<T> {
+        let bytes = self
+            .db
+            .get(key)?
+            .ok_or_else(|| ChainError::Corrupt(format!("the {what} record is missing")))?;
+        borsh::from_slice(&bytes)
+            .map_err(|e| ChainError::Corrupt(format!("the {what} record: {e}")))
+    }
+
+    /// The protocol in force at the head.
+    ///
+    /// # Errors
+    /// [`ChainError::Corrupt`] if the record is missing or does not decode; state I/O.
+    pub fn protocol(&self) -> Result<Protocol> {
+        self.stored(&keys::protocol(), "protocol")
+    }
+
+    /// The scheduled protocol upgrade, if any.
+    ///
+    /// # Errors
+    /// [`ChainError::Corrupt`] if the record does not decode; state I/O.
+    pub fn scheduled_upgrade(&self) -> Result<Option<Upgrade>> {
+        match self.db.get(&keys::protocol_upgrade())? {
+            None => Ok(None),
+            Some(bytes) => borsh::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| ChainError::Corrupt(format!("the upgrade record: {e}"))),
+        }
+    }
+
+    /// The protocol block `index` (the next block) runs under, and whether it activates there.
+    fn protocol_for_block(&self, index: u64) -> Result<(Protocol, bool)> {
+        let current = self.protocol()?;
+        let (protocol, activates) = match self.scheduled_upgrade()? {
+            Some(u) if u.activation_block <= index => (u.protocol, true),
+            _ => (current, false),
+        };
+        if protocol.version > SUPPORTED_PROTOCOL_VERSION {
+            return Err(ChainError::UnsupportedProtocol {
+                block: index,
+                version: protocol.version,
+                supported: SUPPORTED_PROTOCOL_VERSION,
+            });
+        }
+        Ok((protocol, activates))
     }
 
     /// The chain's id.
@@ -393,12 +471,11 @@ impl Chain {
     }
 
     /// Current governance parameters.
+    ///
+    /// # Errors
+    /// [`ChainError::Corrupt`] if the record is missing or does not decode; state I/O.
     pub fn params(&self) -> Result<ChainParams> {
-        Ok(self
-            .db
-            .get(&keys::params())?
-            .and_then(|b| borsh::from_slice(&b).ok())
-            .unwrap_or_default())
+        self.stored(&keys::params(), "governance parameters")
     }
 
     /// Base-token balance of `agent` at the head, sompi.
@@ -470,7 +547,7 @@ impl Chain {
         if let Some(i) = native::interface(contract) {
             return Ok(Some(i));
         }
-        let mut exec = self.exec(BlockContext::default());
+        let mut exec = self.exec(BlockContext::default())?;
         exec.simulation = true;
         Ok(exec
             .module_of(contract)
@@ -541,10 +618,12 @@ impl Chain {
         let head = self
             .head()
             .map_err(|e| request_error(RequestErrorCode::StorageFailure, e.to_string()))?;
-        let mut exec = self.exec(BlockContext {
-            index: head.index,
-            timestamp_ms: head.timestamp_ms,
-        });
+        let mut exec = self
+            .exec(BlockContext {
+                index: head.index,
+                timestamp_ms: head.timestamp_ms,
+            })
+            .map_err(|e| request_error(RequestErrorCode::StorageFailure, e.to_string()))?;
         exec.simulation = true;
         exec.begin_request(None);
         let (_, result, gas) = self.run_call(
@@ -567,7 +646,7 @@ impl Chain {
         let mut exec = self.exec(BlockContext {
             index: head.index + 1,
             timestamp_ms: head.timestamp_ms,
-        });
+        })?;
         exec.simulation = true;
         let params = self.params()?;
         let request = Request {

@@ -201,6 +201,31 @@ pub fn interface(contract: Hname) -> Option<ContractInterface> {
                     None,
                     "Sets the gas limits (owner only).",
                 ),
+                f(
+                    "protocol",
+                    View,
+                    &[],
+                    Some("(u32, Vec<u8>)"),
+                    "The protocol version in force and its VM limits (borsh VmConfig).",
+                ),
+                f(
+                    "upgrade",
+                    View,
+                    &[],
+                    Some("Option<(u64, u32, Vec<u8>)>"),
+                    "The scheduled protocol upgrade: activation block, version, VM limits.",
+                ),
+                f(
+                    "schedule_upgrade",
+                    Entry,
+                    &[
+                        ("activation_block", "u64"),
+                        ("version", "u32"),
+                        ("vm", "Vec<u8>"),
+                    ],
+                    None,
+                    "Schedules a protocol upgrade at a future block (owner only); replaces any scheduled one.",
+                ),
             ],
         )
     } else {
@@ -382,6 +407,25 @@ pub(crate) fn call(
                 exec.write_borsh(keys::params(), &params);
                 Ok(vec![])
             })
+        } else if view && is("protocol") {
+            let protocol: Option<crate::Protocol> = exec.read_borsh(&keys::protocol());
+            Ok(ret(&protocol
+                .map(|p| (p.version, borsh::to_vec(&p.vm).unwrap_or_default()))
+                .unwrap_or_default()))
+        } else if view && is("upgrade") {
+            let upgrade: Option<crate::Upgrade> = exec.read_borsh(&keys::protocol_upgrade());
+            Ok(ret(&upgrade.map(|u| {
+                (
+                    u.activation_block,
+                    u.protocol.version,
+                    borsh::to_vec(&u.protocol.vm).unwrap_or_default(),
+                )
+            })))
+        } else if !view && is("schedule_upgrade") {
+            args::<(u64, u32, Vec<u8>)>(bytes).and_then(|(activation_block, version, vm)| {
+                owner_only(&mut exec, &sender)?;
+                schedule_upgrade(&mut exec, activation_block, version, &vm)
+            })
         } else if !view && is("set_limits") {
             args::<(u64, u64)>(bytes).and_then(|(r, b)| {
                 owner_only(&mut exec, &sender)?;
@@ -420,6 +464,43 @@ pub(crate) fn call(
             gas_used: base.saturating_add(extra_gas).min(gas_limit),
         },
     )
+}
+
+/// Records a protocol upgrade: a later block, the same or a higher version, VM limits within
+/// [`crate::protocol::check_vm_bounds`].
+fn schedule_upgrade(
+    exec: &mut Exec,
+    activation_block: u64,
+    version: u32,
+    vm: &[u8],
+) -> Result<Vec<u8>, ReceiptError> {
+    let bad = |why: String| request_error(RequestErrorCode::BadArguments, why);
+    if activation_block <= exec.block.index {
+        return Err(bad(format!(
+            "the activation block {activation_block} must be after the current block {}",
+            exec.block.index
+        )));
+    }
+    let current: crate::Protocol = exec.read_borsh(&keys::protocol()).unwrap_or_default();
+    // The same version changes only limits; a higher one also needs node software that
+    // implements it (older nodes stop at the activation block instead of diverging).
+    if version < current.version {
+        return Err(bad(format!(
+            "version {version} is below the current version {}",
+            current.version
+        )));
+    }
+    let vm: wisp_vm::VmConfig =
+        borsh::from_slice(vm).map_err(|e| bad(format!("vm is not a borsh VmConfig: {e}")))?;
+    crate::protocol::check_vm_bounds(&vm).map_err(bad)?;
+    exec.write_borsh(
+        keys::protocol_upgrade(),
+        &crate::Upgrade {
+            activation_block,
+            protocol: crate::Protocol { version, vm },
+        },
+    );
+    Ok(vec![])
 }
 
 /// Validates, compiles and stores `code`; returns its hash and the compiled module itself (not

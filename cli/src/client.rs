@@ -438,6 +438,8 @@ pub fn verify_proof_json(proof: &Value) -> Result<()> {
         events_root: h("eventsRoot")?,
         request_count: n("requestCount")? as u32,
         gas_used: n("gasUsed")?,
+        protocol_version: u32::try_from(n("protocolVersion")?)
+            .map_err(|_| anyhow!("proof: block.protocolVersion out of range"))?,
     };
     if header.hash() != h("hash")? {
         bail!("the block header does not hash to the block hash the node reported");

@@ -145,12 +145,9 @@ impl Devnet {
             owner,
             params: ChainParams::default(),
             timestamp_ms: keys.genesis_timestamp_ms,
+            protocol: wisp_chain::Protocol::default(),
         };
-        let chain = Chain::open(
-            &config.data_dir.join("chain"),
-            &genesis,
-            wisp_vm::VmConfig::default(),
-        )?;
+        let chain = Chain::open(&config.data_dir.join("chain"), &genesis)?;
         let genesis_copy = genesis.clone();
         let custody = Wallet::new(keypair(&keys.custody_secret)?, Prefix::Simnet);
         let miner = Wallet::new(keypair(&keys.miner_secret)?, Prefix::Simnet);

@@ -451,12 +451,7 @@ async fn tokens_amm_on_and_off_ledger_proofs_replay_and_restart() {
 
     // Replay: a fresh node given the same L1 history and blocks reaches the same roots.
     let head = devnet.node().chain().head().unwrap();
-    let replica = wisp_chain::Chain::open(
-        &dir.path().join("replica"),
-        devnet.genesis(),
-        wisp_vm::VmConfig::default(),
-    )
-    .unwrap();
+    let replica = wisp_chain::Chain::open(&dir.path().join("replica"), devnet.genesis()).unwrap();
     let replayed = devnet.node().replay_into(&replica).await.unwrap();
     assert!(replayed >= head.index);
     assert_eq!(

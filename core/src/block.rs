@@ -102,6 +102,9 @@ pub struct BlockHeader {
     pub request_count: u32,
     /// Gas used by all of them.
     pub gas_used: u64,
+    /// The protocol version the block was executed under (VM limits and gas schedule); it
+    /// changes only at the block a governance upgrade names.
+    pub protocol_version: u32,
 }
 
 impl BlockHeader {

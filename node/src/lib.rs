@@ -710,9 +710,10 @@ mod tests {
             owner: AgentId::Address([1; 32]),
             params: wisp_chain::ChainParams::default(),
             timestamp_ms: 0,
+            protocol: wisp_chain::Protocol::default(),
         };
         let dir = tempfile::tempdir().unwrap();
-        let chain = Chain::open(dir.path(), &genesis, wisp_vm::VmConfig::default()).unwrap();
+        let chain = Chain::open(dir.path(), &genesis).unwrap();
         chain
             .execute_block(BlockInputs {
                 l1: L1Ref::default(),
@@ -759,7 +760,7 @@ mod tests {
             })
             .unwrap();
         drop(chain);
-        let chain = Chain::open(dir.path(), &genesis, wisp_vm::VmConfig::default()).unwrap();
+        let chain = Chain::open(dir.path(), &genesis).unwrap();
         let pool = Node::restore_mempool(&chain);
         assert_eq!(pool.len(), 1);
         assert!(pool.contains(&sender, 1));

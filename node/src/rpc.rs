@@ -122,6 +122,7 @@ pub fn block_json(h: &BlockHeader) -> Value {
         "eventsRoot": hex0x(&h.events_root.0),
         "requestCount": h.request_count,
         "gasUsed": h.gas_used.to_string(),
+        "protocolVersion": h.protocol_version,
     })
 }
 

@@ -570,6 +570,7 @@ mod tests {
             events_root: Hash32::ZERO,
             request_count: 0,
             gas_used: 0,
+            protocol_version: 1,
         }
     }
 

@@ -35,6 +35,7 @@ fn header(v: u64, root: Hash32) -> BlockHeader {
         events_root: Hash32::ZERO,
         request_count: 0,
         gas_used: 0,
+        protocol_version: 1,
     }
 }
 

@@ -51,6 +51,7 @@ fn spike() {
             events_root: Hash32::ZERO,
             request_count: 0,
             gas_used: 0,
+            protocol_version: 1,
         };
         db.commit(pending, &header, &[], &[]).unwrap();
         if (block + 1).is_multiple_of(100) {

@@ -18,8 +18,9 @@ use wisp_core::{
     RequestErrorCode, VmErrorCode,
 };
 
-/// Execution limits; part of the chain's protocol parameters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Execution limits; part of the chain's protocol parameters (kept in chain state and changed
+/// only by a governance upgrade at a stated block, so every node runs the same limits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize)]
 pub struct VmConfig {
     /// Deploy-time module limits.
     pub validation: ValidationLimits,

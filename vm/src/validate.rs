@@ -13,7 +13,7 @@ use wisp_core::interface::{ContractInterface, INTERFACE_SECTION};
 use wisp_core::{blake2b_256, Hash32};
 
 /// Limits a module must respect; part of the chain's protocol parameters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize)]
 pub struct ValidationLimits {
     /// Largest module, bytes.
     pub max_module_bytes: usize,

@@ -25,7 +25,6 @@ pub use wisp_core::{
     ReceiptError, ReceiptStatus, RequestErrorCode, VmErrorCode, CONTRACT_BAD_ARGUMENTS_CODE,
     CONTRACT_PANIC_CODE,
 };
-use wisp_vm::VmConfig;
 
 /// Default gas budget of harness calls.
 pub const DEFAULT_GAS_BUDGET: u64 = 10_000_000;
@@ -109,7 +108,7 @@ pub struct TestChain {
 /// The runtime (engine and compiled modules) every harness chain of the process shares.
 fn shared_runtime() -> &'static wisp_chain::SharedRuntime {
     static RUNTIME: OnceLock<wisp_chain::SharedRuntime> = OnceLock::new();
-    RUNTIME.get_or_init(|| wisp_chain::SharedRuntime::new(VmConfig::default()))
+    RUNTIME.get_or_init(wisp_chain::SharedRuntime::new)
 }
 
 impl Default for TestChain {
@@ -145,6 +144,7 @@ impl TestChain {
             owner: owner.agent(),
             params,
             timestamp_ms: 1_700_000_000_000,
+            protocol: wisp_chain::Protocol::default(),
         };
         #[allow(clippy::expect_used)]
         let chain = Chain::in_memory_shared(&genesis, shared_runtime()).expect("in-memory chain");

@@ -777,3 +777,117 @@ fn a_contract_cannot_raise_a_request_level_error() {
     assert_eq!(f.error.level, wisp_core::ErrorLevel::Contract, "{f:?}");
     assert!(f.is_contract(u32::MAX), "{f:?}");
 }
+
+/// Defect 18 (medium): VM limits were node-local settings (`VmConfig` passed to `Chain::open`),
+/// so two nodes configured differently diverged. They are now chain state with a protocol
+/// version in genesis and every block header, changed only by a governance upgrade at a stated
+/// block; two nodes executing the same blocks switch at exactly that block.
+#[test]
+fn a_protocol_upgrade_activates_at_its_block_on_every_node() {
+    let big_args = vec![7u8; 2048];
+    let run = |chain: &mut TestChain| -> Vec<(u64, u32, Hash32, bool)> {
+        let owner = chain.owner().clone();
+        chain.deposit(&owner, 100 * KAS);
+        let noop = wat::parse_str(
+            r#"(module (memory (export "memory") 1) (func (export "ep:init")) (func (export "ep:run")))"#,
+        )
+        .unwrap();
+        let c = chain.deploy(&owner, "noop", &noop, &()).unwrap();
+        let head = chain.chain().head().unwrap().index;
+        let tighter = wisp_vm::VmConfig {
+            max_data_bytes: 1024,
+            ..wisp_vm::VmConfig::default()
+        };
+        chain
+            .call(
+                &owner,
+                Hname::of("governance"),
+                "schedule_upgrade",
+                &(head + 3, 1u32, borsh::to_vec(&tighter).unwrap()),
+            )
+            .unwrap();
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            let ok = chain
+                .call_raw(&owner, c, "run", big_args.clone(), &CallOptions::default())
+                .is_ok();
+            let h = chain.chain().head().unwrap();
+            seen.push((h.index, h.protocol_version, h.state_root, ok));
+        }
+        seen
+    };
+    let (mut a, mut b) = (TestChain::new(), TestChain::new());
+    let (seen_a, seen_b) = (run(&mut a), run(&mut b));
+    assert_eq!(
+        seen_a, seen_b,
+        "two nodes, same blocks, same roots and switch"
+    );
+    // 2 KiB of arguments pass before the activation block (head + 3, where head was the
+    // block of the deploy) and are refused from it on.
+    let oks: Vec<bool> = seen_a.iter().map(|s| s.3).collect();
+    assert_eq!(oks, vec![true, false, false, false], "{seen_a:?}");
+    assert_eq!(seen_a[1].0, seen_a[0].0 + 1);
+    assert_eq!(
+        a.chain().protocol().unwrap().vm.max_data_bytes,
+        1024,
+        "the new limits are in state"
+    );
+    assert!(a.chain().scheduled_upgrade().unwrap().is_none());
+    // Bounds: governance cannot schedule limits that brick the chain, nor go back in time.
+    let owner = a.owner().clone();
+    let head = a.chain().head().unwrap().index;
+    let zero_depth = wisp_vm::VmConfig {
+        max_call_depth: 0,
+        ..wisp_vm::VmConfig::default()
+    };
+    let gov = Hname::of("governance");
+    let args = |at: u64, v: u32, vm: &wisp_vm::VmConfig| (at, v, borsh::to_vec(vm).unwrap());
+    for bad in [
+        args(head + 5, 1, &zero_depth),
+        args(head, 1, &wisp_vm::VmConfig::default()),
+        args(head + 5, 0, &wisp_vm::VmConfig::default()),
+    ] {
+        assert!(a.call(&owner, gov, "schedule_upgrade", &bad).is_err());
+    }
+    // A version this software does not implement stops the chain at its activation block with
+    // an error that says what to do, instead of executing it differently from newer nodes.
+    let head = a.chain().head().unwrap().index;
+    a.call(
+        &owner,
+        gov,
+        "schedule_upgrade",
+        &args(
+            head + 3,
+            wisp_chain::SUPPORTED_PROTOCOL_VERSION + 1,
+            &wisp_vm::VmConfig::default(),
+        ),
+    )
+    .unwrap();
+    let next = a.chain().head().unwrap().index + 1;
+    let l1 = L1Ref {
+        block_hash: Hash32([0xee; 32]),
+        daa_score: 10_000,
+        timestamp_ms: 1_900_000_000_000,
+    };
+    a.chain()
+        .execute_block(BlockInputs {
+            l1,
+            on_ledger: vec![],
+            off_ledger: vec![],
+        })
+        .unwrap();
+    assert_eq!(a.chain().head().unwrap().index, next);
+    let e = a
+        .chain()
+        .execute_block(BlockInputs {
+            l1,
+            on_ledger: vec![],
+            off_ledger: vec![],
+        })
+        .unwrap_err();
+    assert!(
+        matches!(e, wisp_chain::ChainError::UnsupportedProtocol { .. }),
+        "{e}"
+    );
+    assert!(e.to_string().contains("upgrade the node software"), "{e}");
+}

@@ -85,6 +85,9 @@ pub(crate) struct Exec {
     pub native: bool,
     /// The first access-list violation of native code, failing its call.
     pub violation: Option<ReceiptError>,
+    /// Code hashes this block has instantiated or deployed (its first use of each pays the
+    /// compilation): block history, never the node's cache, decides.
+    loaded: std::collections::BTreeSet<Hash32>,
 }
 
 impl Exec {
@@ -139,6 +142,7 @@ impl Exec {
             sender: None,
             native: false,
             violation: None,
+            loaded: std::collections::BTreeSet::new(),
         }
     }
 
@@ -371,17 +375,26 @@ impl Exec {
         self.read_borsh(&keys::contract_record(contract))
     }
 
-    /// The prepared code of a deployed WASM contract.
-    pub fn module_of(&mut self, contract: Hname) -> Result<PreparedModule, ReceiptError> {
+    /// Marks `code_hash` as used in this block (a deploy compiled and paid for it).
+    pub fn mark_loaded(&mut self, code_hash: Hash32) {
+        self.loaded.insert(code_hash);
+    }
+
+    /// The prepared code of a deployed WASM contract, and whether this is the block's first use
+    /// of that code (the VM then charges `gas::compile_gas` of its size). A first use that
+    /// `gas_left` cannot pay fails with `out_of_gas` before the node compiles anything.
+    pub fn module_of(
+        &mut self,
+        contract: Hname,
+        gas_left: u64,
+    ) -> Result<(PreparedModule, bool), ReceiptError> {
         let record = self.contract_record(contract).ok_or_else(|| {
             request_error(
                 RequestErrorCode::UnknownContract,
                 format!("no contract with hname {contract} is deployed on this chain"),
             )
         })?;
-        if let Some(module) = self.runtime.cached(&record.code_hash) {
-            return Ok(module);
-        }
+        let first = !self.loaded.contains(&record.code_hash);
         let code = self.read(&keys::blob(&record.code_hash)).ok_or_else(|| {
             request_error(
                 RequestErrorCode::UnknownContract,
@@ -391,6 +404,19 @@ impl Exec {
                 ),
             )
         })?;
+        if first && gas_left < wisp_vm::gas::compile_gas(code.len() as u64) {
+            return Err(vm_error(
+                VmErrorCode::OutOfGas,
+                format!(
+                    "out of gas: the first use of contract {contract}'s code in this block costs {} gas",
+                    wisp_vm::gas::compile_gas(code.len() as u64)
+                ),
+            ));
+        }
+        self.loaded.insert(record.code_hash);
+        if let Some(module) = self.runtime.cached(&record.code_hash) {
+            return Ok((module, first));
+        }
         let validated = wisp_vm::validate(&code, &self.runtime.vm.config().validation)
             .map_err(|e| request_error(RequestErrorCode::InvalidModule, e.to_string()))?;
         let module = self
@@ -400,7 +426,7 @@ impl Exec {
         if !self.simulation {
             self.runtime.insert(module.clone());
         }
-        Ok(module)
+        Ok((module, first))
     }
 }
 
@@ -451,9 +477,13 @@ impl Host for Exec {
         self.events.push(event);
     }
 
-    fn load(&mut self, contract: Hname) -> Result<PreparedModule, ReceiptError> {
+    fn load(
+        &mut self,
+        contract: Hname,
+        gas_left: u64,
+    ) -> Result<(PreparedModule, bool), ReceiptError> {
         self.check_read(contract, None)?;
-        self.module_of(contract)
+        self.module_of(contract, gas_left)
     }
 
     fn checkpoint(&mut self) -> Checkpoint {

@@ -550,9 +550,9 @@ impl Chain {
         let mut exec = self.exec(BlockContext::default())?;
         exec.simulation = true;
         Ok(exec
-            .module_of(contract)
+            .module_of(contract, u64::MAX)
             .ok()
-            .and_then(|m| m.interface().cloned()))
+            .and_then(|(m, _)| m.interface().cloned()))
     }
 
     /// Checks an off-ledger request against the head state before the node queues it: chain,
@@ -677,9 +677,13 @@ impl Chain {
             return (exec, out.result, out.gas_used);
         }
         let mut exec = exec;
-        let module = match exec.module_of(contract) {
+        let (module, first_load) = match exec.module_of(contract, gas_limit) {
             Ok(m) => m,
-            Err(e) => return (exec, Err(e), 0),
+            Err(e) => {
+                let out_of_gas =
+                    e.level == ErrorLevel::Vm && e.code == wisp_core::VmErrorCode::OutOfGas.code();
+                return (exec, Err(e), if out_of_gas { gas_limit } else { 0 });
+            }
         };
         let invocation = Invocation {
             contract,
@@ -689,6 +693,7 @@ impl Chain {
             function,
             args,
             transferred_sompi: transferred,
+            first_load,
         };
         let runtime = exec.runtime.clone();
         let (exec, outcome) = runtime.vm.invoke(exec, invocation, gas_limit);

@@ -528,6 +528,8 @@ fn store_blob(
     if exec.read(&keys::blob(&hash)).is_none() {
         exec.write(keys::blob(&hash), Some(code.to_vec()));
     }
+    // Storing paid for the compilation: the block's next use of this code does not again.
+    exec.mark_loaded(hash);
     Ok((hash, prepared))
 }
 
@@ -627,6 +629,7 @@ fn deploy(
         function: Hname::of("init"),
         args: init_args,
         transferred_sompi: 0,
+        first_load: false,
     };
     let (exec, outcome) = runtime.vm.invoke_init(exec, invocation, gas_limit - gas);
     let result = outcome.result.map(|_| ret(&hname));

@@ -406,7 +406,8 @@ async fn tokens_amm_on_and_off_ledger_proofs_replay_and_restart() {
             args: vec![],
             transfer_sompi: 0,
         },
-        gas_budget: 1_000_000,
+        // The block's first use of the token's code pays its compilation (~1.4M gas).
+        gas_budget: 5_000_000,
         access_list: None,
     };
     let mut forged = wisp_chain::sign_request(body.clone(), &dev1, 0);
@@ -640,7 +641,8 @@ async fn the_wisp_command_against_a_devnet() {
             args: wisp_core::hash::from_hex(args["args"].as_str().unwrap()).unwrap(),
             transfer_sompi: 0,
         },
-        gas_budget: 1_000_000,
+        // The block's first use of the token's code pays its compilation (~1.4M gas).
+        gas_budget: 5_000_000,
         access_list: None,
     };
     let head_before = client.chain_info().await.unwrap()["head"]["index"]

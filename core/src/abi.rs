@@ -32,9 +32,9 @@ macro_rules! with_host_functions {
             /// if the key is absent. Key bytes per_byte too.
             fn storage_get(key_ptr: u32, key_len: u32) -> i64; base = 2_000, per_byte = 1;
             /// Writes a key of this contract's state. Traps in a view.
-            fn storage_set(key_ptr: u32, key_len: u32, value_ptr: u32, value_len: u32); base = 5_000, per_byte = 10;
+            fn storage_set(key_ptr: u32, key_len: u32, value_ptr: u32, value_len: u32); base = 20_000, per_byte = 10;
             /// Deletes a key of this contract's state (absent keys are a no-op). Traps in a view.
-            fn storage_remove(key_ptr: u32, key_len: u32); base = 5_000, per_byte = 1;
+            fn storage_remove(key_ptr: u32, key_len: u32); base = 25_000, per_byte = 1;
             /// Puts the borsh-encoded `AgentId` of the caller (request sender or calling
             /// contract) into the register; returns its length.
             fn caller() -> u32; base = 100, per_byte = 1;
@@ -156,7 +156,7 @@ mod tests {
             );
             assert!(!a.docs.is_empty(), "{} has no docs", a.name);
         }
-        assert_eq!(host_fn("storage_set").map(|f| f.base_gas), Some(5_000));
+        assert_eq!(host_fn("storage_set").map(|f| f.base_gas), Some(20_000));
     }
 
     #[cfg(feature = "std")]

@@ -110,12 +110,19 @@ impl Host for FuzzHost {
     fn emit(&mut self, event: Event) {
         self.state.events.push(event);
     }
-    fn load(&mut self, contract: Hname) -> Result<PreparedModule, ReceiptError> {
-        self.module.clone().ok_or_else(|| ReceiptError {
-            level: ErrorLevel::Request,
-            code: RequestErrorCode::UnknownContract.code(),
-            message: format!("no contract {contract}"),
-        })
+    fn load(
+        &mut self,
+        contract: Hname,
+        _gas_left: u64,
+    ) -> Result<(PreparedModule, bool), ReceiptError> {
+        self.module
+            .clone()
+            .map(|m| (m, false))
+            .ok_or_else(|| ReceiptError {
+                level: ErrorLevel::Request,
+                code: RequestErrorCode::UnknownContract.code(),
+                message: format!("no contract {contract}"),
+            })
     }
     fn checkpoint(&mut self) -> Checkpoint {
         self.snapshots.push(self.state.clone());
@@ -344,6 +351,7 @@ fn run_module(wasm: &[u8], args: &[u8], transferred: u64) {
             } else {
                 0
             },
+            first_load: false,
         };
         let run = |host: FuzzHost, invocation: Invocation| {
             if deploy {

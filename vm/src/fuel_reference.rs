@@ -6,7 +6,8 @@
 //! - at each fuel block's entry (function entry, `loop` header on every iteration, the then-arm of
 //!   an `if` whose condition is not an `i32.const`, each `else`) by `1 + Σ cost(op)` of the
 //!   operators read while that block is innermost (dead code included; `nop`, `drop`, `block`,
-//!   `loop`, `unreachable`, `return`, `else`, `end` cost 0, every other operator 1);
+//!   `loop`, `unreachable`, `return`, `else`, `end` cost 0, `call` and `call_indirect`
+//!   `gas::CALL_GAS`, every other operator 1);
 //!   inside statically unreachable code, nested control operators open no block;
 //! - before `memory.copy`/`fill`/`init` by `floor(len / 64)`;
 //! - after a successful `memory.grow` by 1024 per page.
@@ -46,6 +47,7 @@ pub fn operator_cost(op: &Operator) -> u64 {
         | Operator::Return
         | Operator::Else
         | Operator::End => 0,
+        Operator::Call { .. } | Operator::CallIndirect { .. } => u64::from(crate::gas::CALL_GAS),
         _ => 1,
     }
 }

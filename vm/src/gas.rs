@@ -29,16 +29,11 @@ pub const REQUEST_BASE_GAS: u64 = 10_000;
 pub const INSTANTIATE_GAS: u64 = 5_000;
 
 /// Gas per 64 KiB page of a module's initial memory, charged on every instantiation (the
-/// engine allocates and zeroes it); the same rate `memory.grow` charges per page granted.
-pub const INITIAL_PAGE_GAS: u64 = 1_024;
-
-/// Gas per byte of module, charged on every instantiation: what compiling it again costs when
-/// it is not (or no longer) in the node's cache, so gas never depends on the cache (NEAR
-/// charges contract loading per byte on every call for the same reason).
-pub const CODE_LOAD_GAS_PER_BYTE: u64 = 1;
+/// engine allocates and zeroes it: measured at tens of µs per page, `docs/gas-calibration.md`).
+pub const INITIAL_PAGE_GAS: u64 = 16_384;
 
 /// Gas per function defined, charged on every instantiation (wasmi makes a handle for each).
-pub const INSTANTIATE_FUNCTION_GAS: u64 = 4;
+pub const INSTANTIATE_FUNCTION_GAS: u64 = 20;
 
 /// Gas per global defined, charged on every instantiation.
 pub const INSTANTIATE_GLOBAL_GAS: u64 = 4;
@@ -46,25 +41,43 @@ pub const INSTANTIATE_GLOBAL_GAS: u64 = 4;
 /// Gas of instantiating a module of shape `m`, charged before the instance is created, the same
 /// whether or not the module is cached:
 ///
-/// `f(m) = INSTANTIATE_GAS + INITIAL_PAGE_GAS·pages + CODE_LOAD_GAS_PER_BYTE·code_bytes
-///        + INSTANTIATE_FUNCTION_GAS·functions + INSTANTIATE_GLOBAL_GAS·globals
-///        + ⌊data_bytes / 64⌋ + table_elements` (saturating).
+/// `f(m) = INSTANTIATE_GAS + INITIAL_PAGE_GAS·pages + INSTANTIATE_FUNCTION_GAS·functions
+///        + INSTANTIATE_GLOBAL_GAS·globals + ⌊data_bytes / 64⌋ + table_elements` (saturating);
+/// the block's first instantiation of a code adds [`compile_gas`] of its size.
 pub fn instantiate_gas(m: &crate::ModuleShape) -> u64 {
     INSTANTIATE_GAS
         .saturating_add(INITIAL_PAGE_GAS.saturating_mul(m.initial_pages))
-        .saturating_add(CODE_LOAD_GAS_PER_BYTE.saturating_mul(m.code_bytes))
         .saturating_add(INSTANTIATE_FUNCTION_GAS.saturating_mul(m.functions))
         .saturating_add(INSTANTIATE_GLOBAL_GAS.saturating_mul(m.globals))
         .saturating_add(m.data_bytes / 64)
         .saturating_add(m.table_elements)
 }
 
-/// Gas charged for deploying code, per byte of module (validation and compilation).
-pub const DEPLOY_GAS_PER_BYTE: u64 = 20;
+/// Gas charged for deploying or storing code, per byte of module (validation and
+/// compilation; measured at ~53 ns per byte, `docs/gas-calibration.md`).
+pub const DEPLOY_GAS_PER_BYTE: u64 = 40;
+
+/// Gas per byte of module charged the first time a block instantiates that code: what compiling
+/// it costs when the node does not have it compiled. Charged by the block's own history (first
+/// use in the block), never by the node's cache, so every node charges the same.
+pub const COMPILE_GAS_PER_BYTE: u64 = 40;
+
+/// Gas of an operator `call` or `call_indirect`: a call and its return cost wasmi about as much
+/// as a dozen simple instructions (`docs/gas-calibration.md`).
+pub const CALL_GAS: u8 = 12;
+
+/// [`COMPILE_GAS_PER_BYTE`] × `code_bytes`, saturating.
+pub fn compile_gas(code_bytes: u64) -> u64 {
+    COMPILE_GAS_PER_BYTE.saturating_mul(code_bytes)
+}
 
 /// Wisp's instruction cost table: 0 for `nop`, `drop`, `block`, `loop`, `unreachable`,
-/// `return`, `else`, `end`; 1 for every other operator (wasmi 2.0.0's defaults, fixed here as
-/// protocol).
+/// `return`, `else`, `end`; [`CALL_GAS`] for `call` and `call_indirect`; 1 for every other
+/// operator (wasmi 2.0.0's defaults but for calls, fixed here as protocol).
 pub fn instruction_costs() -> OperatorCost {
-    OperatorCost::default()
+    OperatorCost {
+        call: CALL_GAS,
+        call_indirect: CALL_GAS,
+        ..OperatorCost::default()
+    }
 }

@@ -57,11 +57,19 @@ pub trait Host: 'static {
     ) -> Result<(), ReceiptError>;
     /// Records an event of the current request.
     fn emit(&mut self, event: Event);
-    /// The prepared code of `contract`, for a cross-contract call.
+    /// The prepared code of `contract`, for a cross-contract call, and whether this is the
+    /// block's first use of that code (the caller then charges [`crate::gas::compile_gas`]).
+    /// A host that would have to compile the code first checks `gas_left` against that charge
+    /// before doing the work.
     ///
     /// # Errors
-    /// `unknown_contract`, or an access-list violation.
-    fn load(&mut self, contract: Hname) -> Result<PreparedModule, ReceiptError>;
+    /// `unknown_contract`, an access-list violation, or `out_of_gas` if `gas_left` cannot pay
+    /// the first use.
+    fn load(
+        &mut self,
+        contract: Hname,
+        gas_left: u64,
+    ) -> Result<(PreparedModule, bool), ReceiptError>;
     /// Marks the journal (state writes, transfers, events) so a failed nested call can be undone.
     fn checkpoint(&mut self) -> Checkpoint;
     /// Undoes everything recorded after `checkpoint`.

@@ -11,10 +11,13 @@
 //! - Any failure of a call (trap, limit, abort, host refusal) becomes a [`ReceiptError`] with a
 //!   level and a stable code; nothing panics on contract input.
 
+mod dispatch;
 pub mod fuel_reference;
 pub mod gas;
 mod host;
+mod limits;
 mod runtime;
+mod trap;
 mod validate;
 
 pub use host::{BlockContext, Checkpoint, Host};

@@ -42,7 +42,7 @@ impl Default for ValidationLimits {
             max_memory_pages: 256,
             max_table_elements: 4096,
             max_functions: 10_000,
-            max_locals_per_function: 256,
+            max_locals_per_function: 128,
             max_globals: 256,
             max_data_segments: 256,
             max_element_segments: 256,

@@ -143,7 +143,11 @@ impl wisp_vm::Host for MapHost {
         Ok(())
     }
     fn emit(&mut self, _: wisp_core::Event) {}
-    fn load(&mut self, _: Hname) -> Result<wisp_vm::PreparedModule, wisp_core::ReceiptError> {
+    fn load(
+        &mut self,
+        _: Hname,
+        _: u64,
+    ) -> Result<(wisp_vm::PreparedModule, bool), wisp_core::ReceiptError> {
         Err(wisp_core::ReceiptError {
             level: wisp_core::ErrorLevel::Request,
             code: 5,
@@ -176,6 +180,7 @@ fn vm_instantiate_call(c: &mut Criterion) {
                 function: Hname::of("decimals"),
                 args: vec![],
                 transferred_sompi: 0,
+                first_load: false,
             };
             let (back, outcome) = vm.invoke(host.take().unwrap(), invocation, 1_000_000);
             host = Some(back);

@@ -617,9 +617,10 @@ fn per_call_work_that_fuel_does_not_see_is_capped_at_validation() {
     );
 }
 
-/// Defect 5 (high): `blob.store` validated and compiled a module for 2 gas per byte; it now
-/// pays what a deploy pays for the code, and every instantiation pays for the module's size
-/// (what compiling it again costs when it is not cached), so gas never depends on the cache.
+/// Defect 5 (high): `blob.store` validated and compiled a module for 2 gas per byte, and a
+/// module missing from the node's cache was compiled again for free. Storing pays what a deploy
+/// pays, and the first instantiation of a code in a block pays its compilation: decided by the
+/// block's history, never by the cache, so gas is the same on every node.
 #[test]
 fn storing_and_loading_code_is_charged_by_its_size() {
     let mut chain = TestChain::new();
@@ -646,23 +647,75 @@ fn storing_and_loading_code_is_charged_by_its_size() {
     let token = chain
         .deploy(&alice, "tok", &wasm, &token_init_args(1_000))
         .unwrap();
-    let decimals = |chain: &mut TestChain| {
-        chain
-            .chain()
-            .view(
-                alice.agent(),
-                token,
-                Hname::of("decimals"),
-                vec![],
-                10_000_000,
-            )
-            .unwrap()
-            .1
+    // Two identical requests in one block: only the first pays the compilation.
+    let key = key(50);
+    let sender = agent_of(&key);
+    chain
+        .chain()
+        .execute_block(BlockInputs {
+            l1: l1(200),
+            on_ledger: vec![OnLedgerRequest {
+                l1_tx_id: Hash32([50; 32]),
+                index: 0,
+                sender,
+                deposit_sompi: 100 * KAS,
+                body: OnLedgerBody::DepositOnly,
+            }],
+            off_ledger: vec![],
+        })
+        .unwrap();
+    let approve = |nonce: u64| {
+        let body = RequestBody {
+            chain: chain.chain_id(),
+            call: Call {
+                target: token,
+                entry_point: Hname::of("approve"),
+                args: borsh::to_vec(&(alice.agent(), 5u128)).unwrap(),
+                transfer_sompi: 0,
+            },
+            gas_budget: 10_000_000,
+            access_list: None,
+        };
+        verify_signature(sign_request(body, &key, nonce)).unwrap()
     };
-    let gas = decimals(&mut chain);
-    assert!(gas >= wisp_vm::gas::CODE_LOAD_GAS_PER_BYTE * wasm.len() as u64);
-    // The same on every call.
-    assert_eq!(decimals(&mut chain), gas);
+    let out = chain
+        .chain()
+        .execute_block(BlockInputs {
+            l1: l1(201),
+            on_ledger: vec![],
+            off_ledger: vec![approve(0), approve(1)],
+        })
+        .unwrap();
+    let (first, second) = (&out.receipts[0], &out.receipts[1]);
+    assert!(first.error.is_none() && second.error.is_none(), "{out:?}");
+    assert_eq!(
+        first.gas_used - second.gas_used,
+        wisp_vm::gas::compile_gas(wasm.len() as u64)
+    );
+    // A budget that cannot pay the first use fails before the node compiles anything.
+    let out = chain
+        .chain()
+        .execute_block(BlockInputs {
+            l1: l1(202),
+            on_ledger: vec![],
+            off_ledger: vec![{
+                let mut r = approve(2);
+                r = verify_signature(sign_request(
+                    RequestBody {
+                        gas_budget: 100_000,
+                        ..r.request().body.clone()
+                    },
+                    &key,
+                    2,
+                ))
+                .unwrap();
+                r
+            }],
+        })
+        .unwrap();
+    let failed = out.receipts[0].error.as_ref().unwrap();
+    assert_eq!(failed.code, VmErrorCode::OutOfGas.code(), "{failed:?}");
+    assert_eq!(out.receipts[0].gas_used, 100_000);
 }
 
 /// Defect 23 (low): base tokens could be sent to a core contract, another chain's agent or an

@@ -64,7 +64,7 @@ macro_rules! with_host_functions {
             /// Fails the call with a contract-level error `code` and a UTF-8 message; never returns.
             fn abort(code: u32, msg_ptr: u32, msg_len: u32); base = 0, per_byte = 0;
             /// Writes a debug line to the node log and the test harness (not part of receipts).
-            fn log(msg_ptr: u32, msg_len: u32); base = 100, per_byte = 1;
+            fn log(msg_ptr: u32, msg_len: u32); base = 100, per_byte = 4;
             /// blake2b-256 of `len` bytes at `ptr`, written to `out_ptr` (32 bytes).
             fn blake2b_256(ptr: u32, len: u32, out_ptr: u32); base = 500, per_byte = 2;
             /// Gas left in the current request.

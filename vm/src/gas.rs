@@ -33,7 +33,7 @@ pub const INSTANTIATE_GAS: u64 = 5_000;
 pub const INITIAL_PAGE_GAS: u64 = 16_384;
 
 /// Gas per function defined, charged on every instantiation (wasmi makes a handle for each).
-pub const INSTANTIATE_FUNCTION_GAS: u64 = 20;
+pub const INSTANTIATE_FUNCTION_GAS: u64 = 30;
 
 /// Gas per global defined, charged on every instantiation.
 pub const INSTANTIATE_GLOBAL_GAS: u64 = 4;
@@ -63,8 +63,8 @@ pub const DEPLOY_GAS_PER_BYTE: u64 = 40;
 pub const COMPILE_GAS_PER_BYTE: u64 = 40;
 
 /// Gas of an operator `call` or `call_indirect`: a call and its return cost wasmi about as much
-/// as a dozen simple instructions (`docs/gas-calibration.md`).
-pub const CALL_GAS: u8 = 12;
+/// as 15 to 30 simple instructions, zero-filling locals included (`docs/gas-calibration.md`).
+pub const CALL_GAS: u8 = 16;
 
 /// [`COMPILE_GAS_PER_BYTE`] × `code_bytes`, saturating.
 pub fn compile_gas(code_bytes: u64) -> u64 {

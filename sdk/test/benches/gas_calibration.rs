@@ -714,7 +714,8 @@ fn instruction_classes() -> Vec<Class> {
         s.push_str(&")".repeat(1000));
         s
     };
-    let locals256 = "(local i64) ".repeat(256);
+    let locals_cap = "(local i64) "
+        .repeat(wisp_vm::ValidationLimits::default().max_locals_per_function as usize);
     vec![
         unrolled("i32.add", binop("i32", &["add"], true)),
         unrolled("i64.add", binop("i64", &["add"], true)),
@@ -759,8 +760,8 @@ fn instruction_classes() -> Vec<Class> {
         )
         .base("(local.set $j (i32.const 16))"),
         Class::unrolled("call (0 locals)", "(call $f0)\n", U).items("  (func $f0)\n"),
-        Class::unrolled("call (256 locals)", "(call $f256)\n", U)
-            .items(format!("  (func $f256 {locals256})\n")),
+        Class::unrolled("call (locals at the cap, 128)", "(call $fcap)\n", U)
+            .items(format!("  (func $fcap {locals_cap})\n")),
         Class::unrolled(
             "call_indirect",
             "(call_indirect (type $t0) (local.get $zero))\n",

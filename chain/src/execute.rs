@@ -239,7 +239,13 @@ impl Chain {
             if exec.read(&keys::request(&id)).is_some() {
                 continue;
             }
-            let deposit = if on.index == 0 { on.deposit_sompi } else { 0 };
+            // A transaction's deposit is credited once: with its first request, or with the
+            // entry the node made for it alone.
+            let deposit = match on.body {
+                OnLedgerBody::DepositFor(_) | OnLedgerBody::Refundable => on.deposit_sompi,
+                _ if on.index == 0 => on.deposit_sompi,
+                _ => 0,
+            };
             // Another chain's request on the shared lane: not ours unless it paid us.
             if let OnLedgerBody::Call(body) = &on.body {
                 if body.chain != self.chain_id && deposit == 0 {
@@ -257,6 +263,13 @@ impl Chain {
                 break;
             }
             let at = receipts.len() as u32;
+            // A deposit nobody can be credited with: no sender identity and no beneficiary, or
+            // a beneficiary that could never spend it.
+            let refundable = match &on.body {
+                OnLedgerBody::Refundable => true,
+                OnLedgerBody::DepositFor(b) => exec.check_recipient(b).is_err(),
+                _ => false,
+            };
             let receipt = match &on.body {
                 OnLedgerBody::Call(body) => {
                     let request = Request {
@@ -270,9 +283,29 @@ impl Chain {
                     block_gas = block_gas.saturating_add(gas);
                     receipt
                 }
-                OnLedgerBody::DepositOnly | OnLedgerBody::Malformed(_) => {
+                _ if refundable => {
                     exec.begin_request(None);
-                    exec.mint_deposit(&on.sender, deposit);
+                    let key = keys::unclaimed(&on.l1_tx_id);
+                    let held = exec.read_u64(&key).saturating_add(deposit);
+                    exec.write_u64(key, held);
+                    exec.commit_request();
+                    let mut receipt = empty_receipt(id, on.sender, index, at);
+                    receipt.error = Some(request_error(
+                        RequestErrorCode::Malformed,
+                        format!("{deposit} sompi came from a transaction with no sender identity (its first input is not a version-0 pay-to-public-key script) and no beneficiary in its payload: recorded as refundable (accounts.unclaimed {})", on.l1_tx_id),
+                    ));
+                    receipt
+                }
+                OnLedgerBody::DepositOnly
+                | OnLedgerBody::Malformed(_)
+                | OnLedgerBody::DepositFor(_)
+                | OnLedgerBody::Refundable => {
+                    let to = match &on.body {
+                        OnLedgerBody::DepositFor(beneficiary) => *beneficiary,
+                        _ => on.sender,
+                    };
+                    exec.begin_request(None);
+                    exec.mint_deposit(&to, deposit);
                     exec.commit_request();
                     let mut receipt = empty_receipt(id, on.sender, index, at);
                     match &on.body {

@@ -9,6 +9,7 @@
 //! | accounts | `b` ‖ borsh(AgentId) | u64 LE sompi |
 //! | accounts | `n` ‖ borsh(AgentId) | u64 LE next off-ledger nonce |
 //! | accounts | `total` | u64 LE: sum of all balances |
+//! | accounts | `u` ‖ L1 tx id | u64 LE: a deposit nobody can be credited with, refundable |
 //! | blob | `c` ‖ code hash | module bytes |
 //! | blocklog | `r` ‖ request id | borsh((block index, request index, receipt hash)) |
 //! | blocklog | `b` ‖ u64 BE index | block hash of the *previous* block (the chain's history) |
@@ -79,6 +80,10 @@ pub fn balance(agent: &AgentId) -> Vec<u8> {
 /// An agent's next off-ledger nonce.
 pub fn nonce(agent: &AgentId) -> Vec<u8> {
     key(hnames::accounts(), &[b"n", &agent_bytes(agent)])
+}
+/// A deposit with no sender identity and no beneficiary, by L1 transaction id.
+pub fn unclaimed(l1_tx_id: &Hash32) -> Vec<u8> {
+    key(hnames::accounts(), &[b"u", &l1_tx_id.0])
 }
 /// Sum of all balances.
 pub fn total_balance() -> Vec<u8> {

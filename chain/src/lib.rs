@@ -8,7 +8,8 @@
 //! - Same genesis + same block inputs ⇒ same state roots, receipts and block hashes, on every
 //!   node and every run (no clock, randomness, float or hash-map iteration feeds a result).
 //! - A request is processed at most once: its id is recorded in `blocklog`.
-//! - Sum of all on-chain balances = sompi deposited (fees move to the chain owner, not away).
+//! - Sum of all on-chain balances + refundable (unclaimed) deposits = sompi deposited (fees
+//!   move to the chain owner, not away).
 
 pub mod admission;
 mod engines;
@@ -150,6 +151,12 @@ pub enum OnLedgerBody {
     DepositOnly,
     /// The payload did not decode; deposits are still credited.
     Malformed(String),
+    /// Only a deposit, credited to this agent (the payload's beneficiary).
+    DepositFor(AgentId),
+    /// A deposit from a transaction with no sender identity (its first input is not a version-0
+    /// P2PK script) and no beneficiary: recorded as refundable under its L1 transaction id
+    /// (`accounts.unclaimed`), never dropped.
+    Refundable,
 }
 
 /// A request taken from a Kaspa transaction on the Wisp lane.

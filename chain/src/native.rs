@@ -134,6 +134,13 @@ pub fn interface(contract: Hname) -> Option<ContractInterface> {
                     Some("u64"),
                     "Sum of all balances (= coins pegged in), sompi.",
                 ),
+                f(
+                    "unclaimed",
+                    View,
+                    &[("l1_tx_id", "Hash32")],
+                    Some("u64"),
+                    "Sompi an L1 transaction deposited with no sender identity and no beneficiary (refundable).",
+                ),
             ],
         )
     } else if contract == hnames::blob() {
@@ -351,6 +358,8 @@ pub(crate) fn call(
             args::<(AgentId,)>(bytes).map(|(a,)| ret(&exec.read_u64(&keys::nonce(&a))))
         } else if view && is("total") {
             Ok(ret(&exec.read_u64(&keys::total_balance())))
+        } else if view && is("unclaimed") {
+            args::<(Hash32,)>(bytes).map(|(tx,)| ret(&exec.read_u64(&keys::unclaimed(&tx))))
         } else {
             Err(unknown())
         }

@@ -310,7 +310,11 @@ impl Client {
                 deposit_sompi,
             ));
         }
-        let payload = LanePayload { requests }.encode();
+        let payload = LanePayload {
+            requests,
+            beneficiary: None,
+        }
+        .encode();
         let lane = kaspa_consensus_core::subnets::SubnetworkId::from(wisp_core::LANE_ID);
         let tx_id = wallet.send(&l1, &params, lane, payload, &outputs).await?;
         l1.disconnect().await;

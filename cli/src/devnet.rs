@@ -290,7 +290,11 @@ async fn fund(
     ));
     let lane = kaspa_consensus_core::subnets::SubnetworkId::from(wisp_core::LANE_ID);
     let deposit_script = kaspa_txscript::pay_to_address_script(&node.deposit_address());
-    let payload = wisp_core::LanePayload { requests: vec![] }.encode();
+    let payload = wisp_core::LanePayload {
+        requests: vec![],
+        beneficiary: None,
+    }
+    .encode();
     for wallet in &wallets {
         wallet
             .send(

@@ -191,11 +191,17 @@ pub fn on_ledger_request_id(l1_tx_id: &[u8; 32], index: u32) -> RequestId {
 }
 
 /// The payload of a Kaspa transaction on [`LANE_ID`]: [`LANE_PAYLOAD_MAGIC`] then
-/// borsh(`LanePayload`). The sender is the owner of the transaction's first input.
+/// borsh(`LanePayload`). The sender is the owner of the transaction's first input (a version-0
+/// pay-to-public-key script); what the transaction pays to the chain's deposit address is
+/// credited to `beneficiary`, or to the sender if there is none.
 #[derive(Clone, PartialEq, Eq, Debug, BorshSerialize, BorshDeserialize)]
 pub struct LanePayload {
     /// Requests, executed in this order, each atomically.
     pub requests: Vec<RequestBody>,
+    /// Who the deposit is credited to (default: the sender). A transaction whose first input is
+    /// not a version-0 P2PK script has no sender: its deposit needs a beneficiary, or it is
+    /// recorded as refundable.
+    pub beneficiary: Option<AgentId>,
 }
 
 impl LanePayload {
@@ -256,6 +262,7 @@ mod tests {
     #[test]
     fn lane_payload_round_trips_and_rejects_junk() {
         let p = LanePayload {
+            beneficiary: None,
             requests: alloc::vec![body(), body()],
         };
         let bytes = p.encode();

@@ -44,7 +44,10 @@ fn body() -> impl Strategy<Value = RequestBody> {
 proptest! {
     #[test]
     fn lane_payloads_round_trip(bodies in proptest::collection::vec(body(), 0..5)) {
-        let payload = LanePayload { requests: bodies };
+        let payload = LanePayload {
+            requests: bodies,
+            beneficiary: None,
+        };
         prop_assert_eq!(LanePayload::decode(&payload.encode()), Some(payload));
     }
 

@@ -51,6 +51,9 @@ pub struct LaneOutput {
 pub struct LaneTx {
     /// The transaction id.
     pub tx_id: [u8; 32],
+    /// Whether it is on the Wisp lane; `false`: a plain payment to the deposit key the
+    /// follower was asked to watch.
+    pub on_lane: bool,
     /// The script public key of the UTXO the first input spends (the sender's), if kaspad
     /// reported it.
     pub sender_script: Option<LaneScript>,
@@ -264,7 +267,9 @@ impl L1Client {
         Ok(id.as_bytes())
     }
 
-    /// Chain blocks added (and removed) since `from`, with accepted transactions on `lane`.
+    /// Chain blocks added (and removed) since `from`, with their accepted transactions on
+    /// `lane` and, when `deposit_key` is given, any other accepted transaction that pays a
+    /// version-0 P2PK output of that key (a plain payment to the chain's deposit address).
     ///
     /// # Errors
     /// [`L1Error::Rpc`] on connection failure or if `from` is unknown to the node.
@@ -272,6 +277,7 @@ impl L1Client {
         &self,
         from: [u8; 32],
         lane: &SubnetworkId,
+        deposit_key: Option<&[u8; 32]>,
     ) -> Result<VirtualChainUpdate> {
         let response = self
             .client
@@ -296,7 +302,20 @@ impl L1Client {
             let header = &accepted.chain_block_header;
             let mut lane_txs = Vec::new();
             for tx in &accepted.accepted_transactions {
-                if tx.subnetwork_id.as_ref() != Some(lane) {
+                let on_lane = tx.subnetwork_id.as_ref() == Some(lane);
+                // Off the lane, only plain payments to the deposit key matter: a deposit is
+                // never dropped because its sender skipped the lane.
+                let pays_deposit = || {
+                    deposit_key.is_some_and(|key| {
+                        tx.outputs.iter().any(|o| {
+                            o.script_public_key.as_ref().is_some_and(|spk| {
+                                spk.version() == 0
+                                    && p2pk_key_of_script(spk.script()).as_ref() == Some(key)
+                            })
+                        })
+                    })
+                };
+                if !on_lane && !pays_deposit() {
                     continue;
                 }
                 let Some(tx_id) = tx.verbose_data.as_ref().and_then(|v| v.transaction_id) else {
@@ -325,6 +344,7 @@ impl L1Client {
                     .collect();
                 lane_txs.push(LaneTx {
                     tx_id: tx_id.as_bytes(),
+                    on_lane,
                     sender_script,
                     payload: tx.payload.clone().unwrap_or_default(),
                     outputs,
@@ -370,6 +390,7 @@ mod tests {
         assert_eq!(v1.p2pk_key(), None);
         let tx = LaneTx {
             tx_id: [1; 32],
+            on_lane: true,
             sender_script: Some(v1.clone()),
             payload: vec![],
             outputs: vec![

@@ -42,7 +42,10 @@ async fn lane_transactions_are_followed_in_accepted_order() {
     let mut found = None;
     for _ in 0..50 {
         client.mine_block(&alice.address()).await.unwrap();
-        let update = client.virtual_chain_since(cursor, &lane).await.unwrap();
+        let update = client
+            .virtual_chain_since(cursor, &lane, None)
+            .await
+            .unwrap();
         assert!(update.removed.is_empty());
         for block in &update.added {
             for tx in &block.lane_txs {

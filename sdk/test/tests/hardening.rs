@@ -944,3 +944,52 @@ fn a_protocol_upgrade_activates_at_its_block_on_every_node() {
     );
     assert!(e.to_string().contains("upgrade the node software"), "{e}");
 }
+
+/// Defect 14 (medium): deposits with no sender identity were dropped silently. The chain
+/// credits the payload's beneficiary, or records the deposit as refundable under its L1
+/// transaction id (also when the beneficiary could never spend it).
+#[test]
+fn deposits_without_a_sender_are_credited_or_kept_refundable() {
+    let chain = TestChain::new();
+    let bob = agent_of(&key(60));
+    let nobody = AgentId::Contract(wisp_core::ContractId {
+        chain: chain.chain_id(),
+        hname: Hname::of("not-deployed"),
+    });
+    let entry = |tx: u8, body: OnLedgerBody| OnLedgerRequest {
+        l1_tx_id: Hash32([tx; 32]),
+        index: u32::MAX,
+        sender: AgentId::Address([0; 32]),
+        deposit_sompi: 5 * KAS,
+        body,
+    };
+    let out = chain
+        .chain()
+        .execute_block(BlockInputs {
+            l1: l1(120),
+            on_ledger: vec![
+                entry(1, OnLedgerBody::DepositFor(bob)),
+                entry(2, OnLedgerBody::Refundable),
+                entry(3, OnLedgerBody::DepositFor(nobody)),
+            ],
+            off_ledger: vec![],
+        })
+        .unwrap();
+    assert_eq!(out.receipts.len(), 3);
+    assert_eq!(chain.balance(&bob), 5 * KAS);
+    assert_eq!(chain.balance(&nobody), 0);
+    let unclaimed = |tx: u8| -> u64 {
+        chain
+            .view(Hname::of("accounts"), "unclaimed", &(Hash32([tx; 32]),))
+            .unwrap()
+    };
+    assert_eq!(unclaimed(1), 0);
+    assert_eq!(unclaimed(2), 5 * KAS);
+    assert_eq!(unclaimed(3), 5 * KAS);
+    assert!(out.receipts[1]
+        .error
+        .as_ref()
+        .unwrap()
+        .message
+        .contains("refundable"));
+}

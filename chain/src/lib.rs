@@ -750,22 +750,9 @@ impl Chain {
     }
 }
 
-/// A failed receipt's one-line description: `level/code name: message`.
+/// A failed receipt's one-line description (its [`std::fmt::Display`]).
 pub fn describe_error(e: &ReceiptError) -> String {
-    let name = match e.level {
-        ErrorLevel::Request => wisp_core::RequestErrorCode::from_code(e.code).map(|c| c.name()),
-        ErrorLevel::Vm => wisp_core::VmErrorCode::from_code(e.code).map(|c| c.name()),
-        ErrorLevel::Contract => None,
-    };
-    let level = match e.level {
-        ErrorLevel::Request => "request",
-        ErrorLevel::Vm => "vm",
-        ErrorLevel::Contract => "contract",
-    };
-    match name {
-        Some(n) => format!("{level} error {} ({n}): {}", e.code, e.message),
-        None => format!("{level} error {}: {}", e.code, e.message),
-    }
+    e.to_string()
 }
 
 /// Events of `receipts` (helper for archives and RPC).

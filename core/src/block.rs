@@ -43,6 +43,38 @@ pub struct ReceiptError {
     pub message: String,
 }
 
+impl ReceiptError {
+    /// The stable snake_case name of its code at its level (`out_of_gas`, `bad_nonce`...); empty
+    /// for contract-level codes, which only the contract's interface names.
+    pub fn code_name(&self) -> &'static str {
+        match self.level {
+            ErrorLevel::Request => {
+                crate::errors::RequestErrorCode::from_code(self.code).map_or("", |c| c.name())
+            }
+            ErrorLevel::Vm => {
+                crate::errors::VmErrorCode::from_code(self.code).map_or("", |c| c.name())
+            }
+            ErrorLevel::Contract => "",
+        }
+    }
+}
+
+/// `<level> error <code> (<name>): <message>`, the one human rendering of a failure (receipts
+/// in the CLI and logs, the harness's messages).
+impl core::fmt::Display for ReceiptError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let level = match self.level {
+            ErrorLevel::Request => "request",
+            ErrorLevel::Vm => "vm",
+            ErrorLevel::Contract => "contract",
+        };
+        match self.code_name() {
+            "" => write!(f, "{level} error {}: {}", self.code, self.message),
+            name => write!(f, "{level} error {} ({name}): {}", self.code, self.message),
+        }
+    }
+}
+
 /// The outcome of one request (docs/design.md §2).
 #[derive(Clone, PartialEq, Eq, Debug, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct Receipt {

@@ -35,16 +35,6 @@ fn internal(e: impl std::fmt::Display) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(-32603, e.to_string(), None::<()>)
 }
 
-fn error_name(e: &ReceiptError) -> &'static str {
-    match e.level {
-        ErrorLevel::Request => {
-            wisp_core::RequestErrorCode::from_code(e.code).map_or("", |c| c.name())
-        }
-        ErrorLevel::Vm => wisp_core::VmErrorCode::from_code(e.code).map_or("", |c| c.name()),
-        ErrorLevel::Contract => "",
-    }
-}
-
 /// The JSON-RPC error code of a refusal: `-32000 - code` at the request level, `-32100 - code`
 /// at the VM level, `-32200` for any contract error (its own code is in `data.code`); a code
 /// above 99 is reported as 99 there. Clients decide by `data.level` and `data.code`.
@@ -76,7 +66,7 @@ fn error_json(e: &ReceiptError, interface: Option<&ContractInterface>) -> Value 
                 wisp_core::CONTRACT_BAD_ARGUMENTS_CODE => "bad_arguments".into(),
                 _ => String::new(),
             }),
-        _ => error_name(e).to_string(),
+        _ => e.code_name().to_string(),
     };
     let level = match e.level {
         ErrorLevel::Request => "request",
@@ -247,14 +237,19 @@ pub fn module(
                 .ok_or_else(|| invalid("expected the borsh-encoded signed request as 0x-hex"))?;
             let request: OffLedgerRequest = borsh::from_slice(&bytes)
                 .map_err(|e| invalid(format!("the bytes are not a signed request: {e}")))?;
-            let id = node.submit(request).map_err(|e| receipt_error(&e))?;
+            // Admission checks signatures and writes the request to disk: off the async workers.
+            let submitter = node.clone();
+            let id = tokio::task::spawn_blocking(move || submitter.submit(request))
+                .await
+                .map_err(internal)?
+                .map_err(|e| receipt_error(&e))?;
             // Automine: order it into a block right away (a committee of one).
             node.produce_block().await.map_err(internal)?;
             Ok::<_, ErrorObjectOwned>(json!({ "requestId": hex0x(&id.0) }))
         },
     )?;
 
-    m.register_method("wisp_estimateGas", |params, node, _| -> RpcResult<Value> {
+    m.register_blocking_method("wisp_estimateGas", |params, node, _| -> RpcResult<Value> {
         let (sender, hex): (String, String) = params.parse()?;
         let sender = node
             .agents()
@@ -268,7 +263,7 @@ pub fn module(
         Ok(node.receipt_json(&receipt))
     })?;
 
-    m.register_method("wisp_callView", |params, node, _| -> RpcResult<Value> {
+    m.register_blocking_method("wisp_callView", |params, node, _| -> RpcResult<Value> {
         let (contract, function, args): (String, String, Option<Value>) = params.parse()?;
         let hname = node.resolve(&contract)?;
         let args = node.encode_args(
@@ -345,7 +340,7 @@ pub fn module(
         Ok(out)
     })?;
 
-    m.register_method("wisp_getEvents", |params, node, _| -> RpcResult<Value> {
+    m.register_blocking_method("wisp_getEvents", |params, node, _| -> RpcResult<Value> {
         let (from, to, contract): (Option<u64>, Option<u64>, Option<String>) =
             params.parse().unwrap_or((None, None, None));
         let head = node.chain().head().map_err(internal)?.index;
@@ -374,7 +369,7 @@ pub fn module(
         Ok(Value::Array(events))
     })?;
 
-    m.register_method("wisp_getProof", |params, node, _| -> RpcResult<Value> {
+    m.register_blocking_method("wisp_getProof", |params, node, _| -> RpcResult<Value> {
         let (key, block): (String, Option<u64>) = params.parse()?;
         let key =
             from_hex(&key).ok_or_else(|| invalid("key: 0x-hex state key (see wisp_stateKey)"))?;
@@ -645,4 +640,25 @@ pub async fn serve(
     let local = server.local_addr()?;
     let module = module(node).map_err(std::io::Error::other)?;
     Ok((server.start(module), local))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Guards defect 20 of the hardening review: `-32000 - code as i32` collided across levels
+    /// and overflowed for large contract codes.
+    #[test]
+    fn error_codes_are_separated_by_level_and_cannot_overflow() {
+        let e = |level, code| ReceiptError {
+            level,
+            code,
+            message: String::new(),
+        };
+        assert_eq!(rpc_error_code(&e(ErrorLevel::Request, 5)), -32005);
+        assert_eq!(rpc_error_code(&e(ErrorLevel::Vm, 5)), -32105);
+        assert_eq!(rpc_error_code(&e(ErrorLevel::Contract, 5)), -32200);
+        assert_eq!(rpc_error_code(&e(ErrorLevel::Contract, u32::MAX)), -32200);
+        assert_eq!(rpc_error_code(&e(ErrorLevel::Request, u32::MAX)), -32099);
+    }
 }

@@ -531,6 +531,54 @@ async fn the_wisp_command_against_a_devnet() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("deployed `tok`"), "{out}");
 
+    // Hardening defect 28: `--gas` below 50M was silently raised; it is now used as given, so a
+    // budget too small for the deploy fails (exit 2, the receipt says out of gas).
+    let (code, out, err) = wisp(
+        &home,
+        &rpc,
+        &[
+            "deploy",
+            token_dir.to_str().unwrap(),
+            "--name",
+            "tok_small",
+            "--init",
+            r#"["T", "T", 0, "1000"]"#,
+            "--gas",
+            "100000",
+        ],
+    )
+    .await;
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        out.contains("out_of_gas") || out.contains("out of gas"),
+        "{out}"
+    );
+
+    // Hardening defect 31: output piped into a reader that has gone (`| head`) made `wisp`
+    // panic with "failed printing to stdout: Broken pipe". The reader here exits at once, so
+    // `wisp` writes into a closed pipe after its RPC call; it now ends quietly, by SIGPIPE.
+    let script = format!(
+        "'{}' --json contracts | true; exit ${{PIPESTATUS[0]}}",
+        env!("CARGO_BIN_EXE_wisp")
+    );
+    let piped = tokio::task::spawn_blocking({
+        let home = home.clone();
+        let rpc = rpc.clone();
+        move || {
+            std::process::Command::new("bash")
+                .args(["-c", &script])
+                .env("WISP_HOME", home)
+                .env("WISP_RPC", rpc)
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&piped.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(piped.status.code(), Some(101), "{stderr}");
+
     let (code, out, err) = wisp(
         &home,
         &rpc,

@@ -36,6 +36,17 @@ pub enum NodeError {
     /// Kaspa failed.
     #[error(transparent)]
     L1(#[from] wisp_l1::L1Error),
+    /// Re-executing the node's history gave another state root: the software or the archive
+    /// differs from what produced the block.
+    #[error("replaying block {block} gave state root {got}, not the original {expected}")]
+    ReplayMismatch {
+        /// The block.
+        block: u64,
+        /// Its original state root.
+        expected: Hash32,
+        /// The replayed one.
+        got: Hash32,
+    },
 }
 
 /// Result alias of this crate.
@@ -514,7 +525,7 @@ impl Node {
     /// root is reported as an error naming the block (docs/design.md §5.7, replay).
     ///
     /// # Errors
-    /// [`NodeError`] on storage or Kaspa failure, or [`wisp_l1::L1Error::Rejected`] naming the
+    /// [`NodeError`] on storage or Kaspa failure, or [`NodeError::ReplayMismatch`] naming the
     /// first block whose state root differs.
     pub async fn replay_into(&self, target: &Chain) -> Result<u64> {
         let head = self.chain.head()?;
@@ -572,14 +583,11 @@ impl Node {
                 off_ledger,
             })?;
             if output.header.state_root != header.state_root {
-                return Err(wisp_l1::L1Error::Rejected {
-                    what: format!("replay of block {index}"),
-                    reason: format!(
-                        "state root {} differs from the original {}",
-                        output.header.state_root, header.state_root
-                    ),
-                }
-                .into());
+                return Err(NodeError::ReplayMismatch {
+                    block: index,
+                    expected: header.state_root,
+                    got: output.header.state_root,
+                });
             }
         }
         Ok(head.index)

@@ -53,3 +53,34 @@ fn a_commit_must_be_the_next_block_and_match_its_header() {
     ));
     assert_eq!(db.latest_version().unwrap(), Some(1));
 }
+
+/// Defect 22: a block without its undo record was rolled back as if it had changed nothing,
+/// leaving its writes in the latest state. It is now a `Corrupt` error, and nothing changes.
+#[test]
+fn a_missing_undo_record_is_an_error_not_an_empty_undo() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.redb");
+    {
+        let db = StateDb::open(&path).unwrap();
+        for (v, value) in [(0u64, b"1"), (1, b"2")] {
+            let p = db.prepare(v, changes(b"\x01\x00\x00\x00a", value)).unwrap();
+            let root = p.root();
+            db.commit(p, &header(v, root), &[], &[]).unwrap();
+        }
+    }
+    {
+        // Damage the store the way a bug or a bad disk would: drop block 1's undo record.
+        const UNDO: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("undo");
+        let raw = redb::Database::open(&path).unwrap();
+        let txn = raw.begin_write().unwrap();
+        txn.open_table(UNDO).unwrap().remove(1).unwrap();
+        txn.commit().unwrap();
+    }
+    let db = StateDb::open(&path).unwrap();
+    assert!(matches!(
+        db.rollback_to(Some(0)),
+        Err(StateError::Corrupt(_))
+    ));
+    assert_eq!(db.latest_version().unwrap(), Some(1));
+    assert_eq!(db.get(b"\x01\x00\x00\x00a").unwrap(), Some(b"2".to_vec()));
+}

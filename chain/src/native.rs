@@ -38,6 +38,8 @@ pub fn is_core(contract: Hname) -> bool {
     CORE_CONTRACTS.iter().any(|n| Hname::of(n) == contract)
 }
 
+/// A core-contract function of the interface. Type strings are constants of this file; a
+/// unit test parses every one, so none can silently become another type.
 fn f(
     name: &str,
     kind: CallKind,
@@ -45,6 +47,8 @@ fn f(
     returns: Option<&str>,
     docs: &str,
 ) -> Function {
+    #[allow(clippy::expect_used)]
+    let ty = |t: &str| Type::parse(t).expect("core interface types parse (unit test)");
     Function {
         name: name.into(),
         kind,
@@ -52,10 +56,10 @@ fn f(
             .iter()
             .map(|(n, t)| Field {
                 name: (*n).into(),
-                ty: Type::parse(t).unwrap_or(Type::Bytes),
+                ty: ty(t),
             })
             .collect(),
-        returns: returns.and_then(|t| Type::parse(t).ok()),
+        returns: returns.map(ty),
         docs: docs.into(),
     }
 }
@@ -649,4 +653,50 @@ fn deploy(
             gas_used: gas + outcome.gas_used,
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every core contract has an interface whose types parse, and every function it declares
+    /// is dispatched: called with bytes that are not its arguments, it answers
+    /// `bad_arguments` (or runs, for a function without parameters), never
+    /// `unknown_entry_point`.
+    #[test]
+    fn every_declared_core_function_is_dispatched() {
+        let genesis = crate::Genesis {
+            name: "t".into(),
+            owner: AgentId::Address([1; 32]),
+            params: ChainParams::default(),
+            timestamp_ms: 0,
+            protocol: crate::Protocol::default(),
+        };
+        let chain = crate::Chain::in_memory(&genesis).unwrap();
+        for name in CORE_CONTRACTS {
+            let contract = Hname::of(name);
+            let interface = interface(contract).unwrap();
+            assert_eq!(interface.name, name);
+            for function in &interface.functions {
+                let exec = chain.exec(wisp_vm::BlockContext::default()).unwrap();
+                let (_, out) = call(
+                    exec,
+                    AgentId::Address([2; 32]),
+                    contract,
+                    function.kind,
+                    Hname::of(&function.name),
+                    &[0xff; 3],
+                    10_000_000,
+                );
+                if let Err(e) = out.result {
+                    assert!(
+                        !(e.level == wisp_core::ErrorLevel::Request
+                            && e.code == RequestErrorCode::UnknownEntryPoint.code()),
+                        "{name}.{} is declared but not dispatched",
+                        function.name
+                    );
+                }
+            }
+        }
+    }
 }

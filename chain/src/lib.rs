@@ -15,23 +15,27 @@ pub mod admission;
 mod engines;
 mod exec;
 mod execute;
+mod inputs;
 pub mod keys;
 pub mod native;
 pub mod protocol;
+mod signing;
 
 use engines::Engines;
 pub use engines::{ENGINE_COMPILATIONS, MODULE_CACHE_ENTRIES};
 pub use exec::ContractRecord;
 use exec::{request_error, Exec};
 pub use execute::MAX_BLOCK_REQUESTS;
+pub use inputs::{BlockInputs, BlockOutput, L1Ref, OnLedgerBody, OnLedgerRequest};
 pub use protocol::{Protocol, Upgrade, SUPPORTED_PROTOCOL_VERSION};
+pub use signing::{sign_request, verify_signature, VerifiedRequest};
 use std::path::Path;
 use std::sync::Arc;
 use wisp_core::hash::blake2b_256_parts;
 use wisp_core::interface::ContractInterface;
 use wisp_core::{
-    AgentId, BlockHeader, CallKind, ChainId, ErrorLevel, Event, Hash32, Hname, OffLedgerRequest,
-    Receipt, ReceiptError, RequestBody, RequestErrorCode, RequestId,
+    AgentId, BlockHeader, CallKind, ChainId, ErrorLevel, Event, Hash32, Hname, Receipt,
+    ReceiptError, RequestBody, RequestErrorCode, RequestId,
 };
 use wisp_state::{StateDb, StateProof};
 use wisp_vm::{BlockContext, Invocation, VmConfig};
@@ -129,141 +133,6 @@ impl Genesis {
         let bytes = borsh::to_vec(self).unwrap_or_default();
         ChainId(blake2b_256_parts(&[b"wisp/chain/v1", &bytes]).0)
     }
-}
-
-/// The L1 chain block a Wisp block refers to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct L1Ref {
-    /// Kaspa chain block hash.
-    pub block_hash: Hash32,
-    /// Its DAA score.
-    pub daa_score: u64,
-    /// Its timestamp, ms.
-    pub timestamp_ms: u64,
-}
-
-/// What an on-ledger lane transaction asked for.
-#[derive(Clone, Debug, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize)]
-pub enum OnLedgerBody {
-    /// A call.
-    Call(RequestBody),
-    /// Only a deposit (the transaction carried no request).
-    DepositOnly,
-    /// The payload did not decode; deposits are still credited.
-    Malformed(String),
-    /// Only a deposit, credited to this agent (the payload's beneficiary).
-    DepositFor(AgentId),
-    /// A deposit from a transaction with no sender identity (its first input is not a version-0
-    /// P2PK script) and no beneficiary: recorded as refundable under its L1 transaction id
-    /// (`accounts.unclaimed`), never dropped.
-    Refundable,
-}
-
-/// A request taken from a Kaspa transaction on the Wisp lane.
-#[derive(Clone, Debug, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize)]
-pub struct OnLedgerRequest {
-    /// The L1 transaction id.
-    pub l1_tx_id: Hash32,
-    /// Position of the request in the payload.
-    pub index: u32,
-    /// Owner of the transaction's first input.
-    pub sender: AgentId,
-    /// Sompi the transaction paid to the chain's deposit address (credited with index 0 only).
-    pub deposit_sompi: u64,
-    /// The request.
-    pub body: OnLedgerBody,
-}
-
-impl OnLedgerRequest {
-    /// The request id.
-    pub fn id(&self) -> RequestId {
-        wisp_core::request::on_ledger_request_id(&self.l1_tx_id.0, self.index)
-    }
-}
-
-/// An off-ledger request whose signature has been checked; only [`verify_signature`] makes one.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VerifiedRequest {
-    request: OffLedgerRequest,
-    id: RequestId,
-}
-
-impl VerifiedRequest {
-    /// The signed request.
-    pub fn request(&self) -> &OffLedgerRequest {
-        &self.request
-    }
-    /// Its id.
-    pub fn id(&self) -> RequestId {
-        self.id
-    }
-}
-
-/// Checks the BIP-340 Schnorr signature of an off-ledger request.
-///
-/// # Errors
-/// `bad_signature` (request level) if the key or signature is malformed or does not verify.
-pub fn verify_signature(request: OffLedgerRequest) -> Result<VerifiedRequest, ReceiptError> {
-    let bad = |why: &str| {
-        request_error(
-            RequestErrorCode::BadSignature,
-            format!("the request signature {why}"),
-        )
-    };
-    let key = secp256k1::XOnlyPublicKey::from_slice(&request.sender_key)
-        .map_err(|_| bad("key is not a valid x-only public key"))?;
-    let signature = secp256k1::schnorr::Signature::from_slice(&request.signature)
-        .map_err(|_| bad("is malformed"))?;
-    let digest = OffLedgerRequest::signing_hash(&request.body, &request.sender_key, request.nonce);
-    let message = secp256k1::Message::from_digest(digest.0);
-    secp256k1::SECP256K1
-        .verify_schnorr(&signature, &message, &key)
-        .map_err(|_| bad("does not verify against the sender key"))?;
-    let id = request.id();
-    Ok(VerifiedRequest { request, id })
-}
-
-/// Signs an off-ledger request with `keypair` (a wallet's or a test's).
-pub fn sign_request(
-    body: RequestBody,
-    keypair: &secp256k1::Keypair,
-    nonce: u64,
-) -> OffLedgerRequest {
-    let sender_key = keypair.x_only_public_key().0.serialize();
-    let digest = OffLedgerRequest::signing_hash(&body, &sender_key, nonce);
-    let signature = secp256k1::SECP256K1
-        .sign_schnorr_no_aux_rand(&secp256k1::Message::from_digest(digest.0), keypair);
-    OffLedgerRequest {
-        body,
-        sender_key,
-        nonce,
-        signature: *signature.as_ref(),
-    }
-}
-
-/// Inputs of one block, in execution order.
-#[derive(Clone, Debug, Default)]
-pub struct BlockInputs {
-    /// The L1 chain block the block refers to.
-    pub l1: L1Ref,
-    /// On-ledger requests accepted up to `l1`, in L1 order.
-    pub on_ledger: Vec<OnLedgerRequest>,
-    /// Off-ledger requests, in the order the committee chose.
-    pub off_ledger: Vec<VerifiedRequest>,
-}
-
-/// A committed block with its receipts.
-#[derive(Clone, Debug)]
-pub struct BlockOutput {
-    /// The header.
-    pub header: BlockHeader,
-    /// One receipt per executed request.
-    pub receipts: Vec<Receipt>,
-    /// Debug lines contracts logged.
-    pub logs: Vec<(Hname, String)>,
-    /// On-ledger requests that did not fit (block gas or request count), in L1 order; the
-    /// next block runs them first.
-    pub deferred: Vec<OnLedgerRequest>,
 }
 
 /// A VM and its compiled-module cache, shareable between chains of one process (compiled

@@ -1,0 +1,80 @@
+//! What a block is made of: its L1 reference and the on- and off-ledger requests it executes,
+//! and what executing it produced.
+
+use crate::VerifiedRequest;
+use wisp_core::{AgentId, BlockHeader, Hash32, Hname, Receipt, RequestBody, RequestId};
+
+/// The L1 chain block a Wisp block refers to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct L1Ref {
+    /// Kaspa chain block hash.
+    pub block_hash: Hash32,
+    /// Its DAA score.
+    pub daa_score: u64,
+    /// Its timestamp, ms.
+    pub timestamp_ms: u64,
+}
+
+/// What an on-ledger lane transaction asked for.
+#[derive(Clone, Debug, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize)]
+pub enum OnLedgerBody {
+    /// A call.
+    Call(RequestBody),
+    /// Only a deposit (the transaction carried no request).
+    DepositOnly,
+    /// The payload did not decode; deposits are still credited.
+    Malformed(String),
+    /// Only a deposit, credited to this agent (the payload's beneficiary).
+    DepositFor(AgentId),
+    /// A deposit from a transaction with no sender identity (its first input is not a version-0
+    /// P2PK script) and no beneficiary: recorded as refundable under its L1 transaction id
+    /// (`accounts.unclaimed`), never dropped.
+    Refundable,
+}
+
+/// A request taken from a Kaspa transaction on the Wisp lane.
+#[derive(Clone, Debug, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize)]
+pub struct OnLedgerRequest {
+    /// The L1 transaction id.
+    pub l1_tx_id: Hash32,
+    /// Position of the request in the payload.
+    pub index: u32,
+    /// Owner of the transaction's first input.
+    pub sender: AgentId,
+    /// Sompi the transaction paid to the chain's deposit address (credited with index 0 only).
+    pub deposit_sompi: u64,
+    /// The request.
+    pub body: OnLedgerBody,
+}
+
+impl OnLedgerRequest {
+    /// The request id.
+    pub fn id(&self) -> RequestId {
+        wisp_core::request::on_ledger_request_id(&self.l1_tx_id.0, self.index)
+    }
+}
+
+/// Inputs of one block, in execution order.
+#[derive(Clone, Debug, Default)]
+pub struct BlockInputs {
+    /// The L1 chain block the block refers to.
+    pub l1: L1Ref,
+    /// On-ledger requests accepted up to `l1`, in L1 order.
+    pub on_ledger: Vec<OnLedgerRequest>,
+    /// Off-ledger requests, in the order the committee chose.
+    pub off_ledger: Vec<VerifiedRequest>,
+}
+
+/// A committed block with its receipts.
+#[derive(Clone, Debug)]
+pub struct BlockOutput {
+    /// The header.
+    pub header: BlockHeader,
+    /// One receipt per executed request.
+    pub receipts: Vec<Receipt>,
+    /// Debug lines contracts logged.
+    pub logs: Vec<(Hname, String)>,
+    /// On-ledger requests that did not fit (block gas or request count), in L1 order; the
+    /// next block runs them first.
+    pub deferred: Vec<OnLedgerRequest>,
+}

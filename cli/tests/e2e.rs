@@ -460,6 +460,42 @@ async fn tokens_amm_on_and_off_ledger_proofs_replay_and_restart() {
         head.state_root
     );
 
+    // Hardening defect 27: `dev_*` was gated on "has a miner"; it is refused on a node that
+    // is not a devnet (`NodeMode::Follower`): here the replica, following the same simnet.
+    let follower_l1 = wisp_l1::L1Client::connect(devnet.node().l1().url(), Duration::from_secs(10))
+        .await
+        .unwrap();
+    let custody = secp256k1::Keypair::from_seckey_slice(secp256k1::SECP256K1, &[5; 32]).unwrap();
+    let follower = wisp_node::Node::new(
+        replica,
+        "replica".into(),
+        follower_l1,
+        devnet.node().l1_params().clone(),
+        devnet.node().prefix(),
+        wisp_l1::Wallet::new(custody, devnet.node().prefix()),
+        wisp_node::NodeMode::Follower,
+    );
+    assert!(!follower.is_devnet());
+    let (follower_rpc, follower_addr) =
+        wisp_node::rpc::serve(follower, "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+    let follower_client = Client::new(&format!("http://{follower_addr}")).unwrap();
+    for method in ["dev_mine", "dev_snapshot"] {
+        let err = follower_client
+            .rpc(method, rpc_params![1])
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("only on a devnet"), "{method}: {err}");
+    }
+    let info = follower_client
+        .rpc("wisp_chainInfo", rpc_params![])
+        .await
+        .unwrap();
+    assert_eq!(info["devnet"], json!(false));
+    let _ = follower_rpc.stop();
+
     // Restart from the data directory: same head, same root.
     let root_before = devnet.node().chain().head().unwrap();
     devnet.stop().await;

@@ -4,7 +4,7 @@
 //! any contract's so tools encode arguments from JSON the same way.
 
 use crate::exec::{request_error, ContractRecord, Exec};
-use crate::keys::{self, hnames};
+use crate::keys;
 use crate::ChainParams;
 use borsh::{BorshDeserialize, BorshSerialize};
 use wisp_core::interface::{ContractInterface, Field, Function, Type};
@@ -38,216 +38,269 @@ pub fn is_core(contract: Hname) -> bool {
     CORE_CONTRACTS.iter().any(|n| Hname::of(n) == contract)
 }
 
-/// A core-contract function of the interface. Type strings are constants of this file; a
-/// unit test parses every one, so none can silently become another type.
-fn f(
-    name: &str,
+/// What a core-contract function gets: the execution, the caller, the argument bytes, and
+/// room to add gas beyond the base (`blob.store` pays for the code it compiles).
+struct NativeCall<'a> {
+    exec: &'a mut Exec,
+    sender: AgentId,
+    bytes: &'a [u8],
+    base: u64,
+    gas_limit: u64,
+    extra_gas: u64,
+}
+
+/// How a core-contract function runs.
+#[derive(Clone, Copy)]
+enum Handler {
+    /// Against state through the execution.
+    Plain(fn(&mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError>),
+    /// `root.deploy`, which takes the execution to run the new contract's `init` in the VM.
+    Deploy,
+}
+
+/// One function of a core contract: its interface entry and its handler, declared once.
+struct NativeFn {
+    contract: &'static str,
+    name: &'static str,
     kind: CallKind,
-    params: &[(&str, &str)],
-    returns: Option<&str>,
-    docs: &str,
-) -> Function {
+    params: &'static [(&'static str, &'static str)],
+    returns: Option<&'static str>,
+    docs: &'static str,
+    handler: Handler,
+}
+
+use CallKind::{Entry, View};
+
+/// Every core-contract function. The interface and the dispatch both come from here.
+const NATIVE_FUNCTIONS: &[NativeFn] = &[
+    NativeFn { contract: "root", name: "deploy", kind: Entry, params: &[("name", "String"), ("code", "Vec<u8>"), ("init_args", "Vec<u8>")], returns: Some("Hname"), docs: "Deploys `code` under `name` and runs its `init` with `init_args` (borsh).", handler: Handler::Deploy },
+    NativeFn { contract: "root", name: "set_owner", kind: Entry, params: &[("owner", "AgentId")], returns: None, docs: "Hands the chain to a new owner (owner only).", handler: Handler::Plain(root_set_owner) },
+    NativeFn { contract: "root", name: "contract", kind: View, params: &[("hname", "Hname")], returns: Some("Option<(String, Hash32, AgentId, u64)>"), docs: "Name, code hash, deployer and deploy block of a contract.", handler: Handler::Plain(root_contract) },
+    NativeFn { contract: "root", name: "contracts", kind: View, params: &[], returns: Some("Vec<(Hname, String)>"), docs: "Every deployed contract, in deploy order.", handler: Handler::Plain(root_contracts) },
+    NativeFn { contract: "root", name: "owner", kind: View, params: &[], returns: Some("AgentId"), docs: "The chain owner.", handler: Handler::Plain(root_owner) },
+    NativeFn { contract: "accounts", name: "transfer", kind: Entry, params: &[("to", "AgentId"), ("amount_sompi", "u64")], returns: None, docs: "Moves base tokens from the sender to `to`.", handler: Handler::Plain(accounts_transfer) },
+    NativeFn { contract: "accounts", name: "balance", kind: View, params: &[("agent", "AgentId")], returns: Some("u64"), docs: "Base-token balance, sompi.", handler: Handler::Plain(accounts_balance) },
+    NativeFn { contract: "accounts", name: "nonce", kind: View, params: &[("agent", "AgentId")], returns: Some("u64"), docs: "Next off-ledger nonce.", handler: Handler::Plain(accounts_nonce) },
+    NativeFn { contract: "accounts", name: "total", kind: View, params: &[], returns: Some("u64"), docs: "Sum of all balances (= coins pegged in), sompi.", handler: Handler::Plain(accounts_total) },
+    NativeFn { contract: "accounts", name: "unclaimed", kind: View, params: &[("l1_tx_id", "Hash32")], returns: Some("u64"), docs: "Sompi an L1 transaction deposited with no sender identity and no beneficiary (refundable).", handler: Handler::Plain(accounts_unclaimed) },
+    NativeFn { contract: "blob", name: "store", kind: Entry, params: &[("code", "Vec<u8>")], returns: Some("Hash32"), docs: "Stores a validated module; returns its code hash.", handler: Handler::Plain(blob_store) },
+    NativeFn { contract: "blob", name: "has", kind: View, params: &[("code_hash", "Hash32")], returns: Some("bool"), docs: "Whether code with this hash is stored.", handler: Handler::Plain(blob_has) },
+    NativeFn { contract: "blocklog", name: "request", kind: View, params: &[("request_id", "Hash32")], returns: Some("Option<(u64, u32, Hash32)>"), docs: "Block, position and receipt hash of a processed request.", handler: Handler::Plain(blocklog_request) },
+    NativeFn { contract: "blocklog", name: "block_hash", kind: View, params: &[("index", "u64")], returns: Some("Option<Hash32>"), docs: "Hash of an earlier block.", handler: Handler::Plain(blocklog_block_hash) },
+    NativeFn { contract: "governance", name: "params", kind: View, params: &[], returns: Some("(u64, u64, u64)"), docs: "Gas price (sompi), per-request and per-block gas limits.", handler: Handler::Plain(governance_params) },
+    NativeFn { contract: "governance", name: "set_gas_price", kind: Entry, params: &[("gas_price_sompi", "u64")], returns: None, docs: "Sets the gas price (owner only).", handler: Handler::Plain(governance_set_gas_price) },
+    NativeFn { contract: "governance", name: "set_limits", kind: Entry, params: &[("max_request_gas", "u64"), ("max_block_gas", "u64")], returns: None, docs: "Sets the gas limits (owner only).", handler: Handler::Plain(governance_set_limits) },
+    NativeFn { contract: "governance", name: "protocol", kind: View, params: &[], returns: Some("(u32, Vec<u8>)"), docs: "The protocol version in force and its VM limits (borsh VmConfig).", handler: Handler::Plain(governance_protocol) },
+    NativeFn { contract: "governance", name: "upgrade", kind: View, params: &[], returns: Some("Option<(u64, u32, Vec<u8>)>"), docs: "The scheduled protocol upgrade: activation block, version, VM limits.", handler: Handler::Plain(governance_upgrade) },
+    NativeFn { contract: "governance", name: "schedule_upgrade", kind: Entry, params: &[("activation_block", "u64"), ("version", "u32"), ("vm", "Vec<u8>")], returns: None, docs: "Schedules a protocol upgrade at a future block (owner only); replaces any scheduled one.", handler: Handler::Plain(governance_schedule_upgrade) },
+];
+
+/// A core-contract function of the interface. Type strings are constants of the table; a unit
+/// test parses every one, so none can silently become another type.
+fn function_of(n: &NativeFn) -> Function {
     #[allow(clippy::expect_used)]
     let ty = |t: &str| Type::parse(t).expect("core interface types parse (unit test)");
     Function {
-        name: name.into(),
-        kind,
-        params: params
+        name: n.name.into(),
+        kind: n.kind,
+        params: n
+            .params
             .iter()
-            .map(|(n, t)| Field {
-                name: (*n).into(),
+            .map(|(name, t)| Field {
+                name: (*name).into(),
                 ty: ty(t),
             })
             .collect(),
-        returns: returns.map(ty),
-        docs: docs.into(),
+        returns: n.returns.map(ty),
+        docs: n.docs.into(),
     }
 }
 
-/// The interface of a core contract.
+/// The interface of a core contract, from [`NATIVE_FUNCTIONS`].
 pub fn interface(contract: Hname) -> Option<ContractInterface> {
-    use CallKind::{Entry, View};
-    let (name, functions) = if contract == hnames::root() {
-        (
-            "root",
-            vec![
-                f(
-                    "deploy",
-                    Entry,
-                    &[
-                        ("name", "String"),
-                        ("code", "Vec<u8>"),
-                        ("init_args", "Vec<u8>"),
-                    ],
-                    Some("Hname"),
-                    "Deploys `code` under `name` and runs its `init` with `init_args` (borsh).",
-                ),
-                f(
-                    "set_owner",
-                    Entry,
-                    &[("owner", "AgentId")],
-                    None,
-                    "Hands the chain to a new owner (owner only).",
-                ),
-                f(
-                    "contract",
-                    View,
-                    &[("hname", "Hname")],
-                    Some("Option<(String, Hash32, AgentId, u64)>"),
-                    "Name, code hash, deployer and deploy block of a contract.",
-                ),
-                f(
-                    "contracts",
-                    View,
-                    &[],
-                    Some("Vec<(Hname, String)>"),
-                    "Every deployed contract, in deploy order.",
-                ),
-                f("owner", View, &[], Some("AgentId"), "The chain owner."),
-            ],
-        )
-    } else if contract == hnames::accounts() {
-        (
-            "accounts",
-            vec![
-                f(
-                    "transfer",
-                    Entry,
-                    &[("to", "AgentId"), ("amount_sompi", "u64")],
-                    None,
-                    "Moves base tokens from the sender to `to`.",
-                ),
-                f(
-                    "balance",
-                    View,
-                    &[("agent", "AgentId")],
-                    Some("u64"),
-                    "Base-token balance, sompi.",
-                ),
-                f(
-                    "nonce",
-                    View,
-                    &[("agent", "AgentId")],
-                    Some("u64"),
-                    "Next off-ledger nonce.",
-                ),
-                f(
-                    "total",
-                    View,
-                    &[],
-                    Some("u64"),
-                    "Sum of all balances (= coins pegged in), sompi.",
-                ),
-                f(
-                    "unclaimed",
-                    View,
-                    &[("l1_tx_id", "Hash32")],
-                    Some("u64"),
-                    "Sompi an L1 transaction deposited with no sender identity and no beneficiary (refundable).",
-                ),
-            ],
-        )
-    } else if contract == hnames::blob() {
-        (
-            "blob",
-            vec![
-                f(
-                    "store",
-                    Entry,
-                    &[("code", "Vec<u8>")],
-                    Some("Hash32"),
-                    "Stores a validated module; returns its code hash.",
-                ),
-                f(
-                    "has",
-                    View,
-                    &[("code_hash", "Hash32")],
-                    Some("bool"),
-                    "Whether code with this hash is stored.",
-                ),
-            ],
-        )
-    } else if contract == hnames::blocklog() {
-        (
-            "blocklog",
-            vec![
-                f(
-                    "request",
-                    View,
-                    &[("request_id", "Hash32")],
-                    Some("Option<(u64, u32, Hash32)>"),
-                    "Block, position and receipt hash of a processed request.",
-                ),
-                f(
-                    "block_hash",
-                    View,
-                    &[("index", "u64")],
-                    Some("Option<Hash32>"),
-                    "Hash of an earlier block.",
-                ),
-            ],
-        )
-    } else if contract == hnames::governance() {
-        (
-            "governance",
-            vec![
-                f(
-                    "params",
-                    View,
-                    &[],
-                    Some("(u64, u64, u64)"),
-                    "Gas price (sompi), per-request and per-block gas limits.",
-                ),
-                f(
-                    "set_gas_price",
-                    Entry,
-                    &[("gas_price_sompi", "u64")],
-                    None,
-                    "Sets the gas price (owner only).",
-                ),
-                f(
-                    "set_limits",
-                    Entry,
-                    &[("max_request_gas", "u64"), ("max_block_gas", "u64")],
-                    None,
-                    "Sets the gas limits (owner only).",
-                ),
-                f(
-                    "protocol",
-                    View,
-                    &[],
-                    Some("(u32, Vec<u8>)"),
-                    "The protocol version in force and its VM limits (borsh VmConfig).",
-                ),
-                f(
-                    "upgrade",
-                    View,
-                    &[],
-                    Some("Option<(u64, u32, Vec<u8>)>"),
-                    "The scheduled protocol upgrade: activation block, version, VM limits.",
-                ),
-                f(
-                    "schedule_upgrade",
-                    Entry,
-                    &[
-                        ("activation_block", "u64"),
-                        ("version", "u32"),
-                        ("vm", "Vec<u8>"),
-                    ],
-                    None,
-                    "Schedules a protocol upgrade at a future block (owner only); replaces any scheduled one.",
-                ),
-            ],
-        )
-    } else {
-        return None;
-    };
+    let name = CORE_CONTRACTS.iter().find(|n| Hname::of(n) == contract)?;
     Some(ContractInterface {
-        name: name.into(),
-        functions,
+        name: (*name).into(),
+        functions: NATIVE_FUNCTIONS
+            .iter()
+            .filter(|f| f.contract == *name)
+            .map(function_of)
+            .collect(),
         events: vec![],
         errors: vec![],
     })
+}
+
+fn root_set_owner(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
+    let (owner,) = args::<(AgentId,)>(c.bytes)?;
+    owner_only(c.exec, &c.sender)?;
+    // The owner receives every fee: it must be able to hold them.
+    c.exec.check_recipient(&owner)?;
+    c.exec.write_borsh(keys::chain_owner(), &owner);
+    Ok(vec![])
+}
+
+fn root_contract(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
+    let (h,) = args::<(Hname,)>(c.bytes)?;
+    let r = c
+        .exec
+        .contract_record(h)
+        .map(|r| (r.name, r.code_hash, r.deployer, r.deployed_at_block));
+    Ok(ret(&r))
+}
+
+fn root_contracts(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
+    let list: Vec<Hname> = c
+        .exec
+        .read_borsh(&keys::contract_list())
+        .unwrap_or_default();
+    let named: Vec<(Hname, String)> = list
+        .into_iter()
+        .map(|h| {
+            let name = c
+                .exec
+                .contract_record(h)
+                .map(|r| r.name)
+                .unwrap_or_default();
+            (h, name)
+        })
+        .collect();
+    Ok(ret(&named))
+}
+
+fn root_owner(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
+    let owner: Option<AgentId> = c.exec.read_borsh(&keys::chain_owner());
+    owner
+        .map(|o| ret(&o))
+        .ok_or_else(|| request_error(RequestErrorCode::UnknownContract, "the chain has no owner"))
+}
+
+fn accounts_transfer(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
+    let (to, amount) = args::<(AgentId, u64)>(c.bytes)?;
+    c.exec.move_balance(&c.sender, &to, amount)?;
+    Ok(vec![])
+}
+
+fn accounts_balance(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
+    let (a,) = args::<(AgentId,)>(c.bytes)?;
+    Ok(ret(&c.exec.balance_of(&a)))
+}
+
+fn accounts_nonce(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
+    let (a,) = args::<(AgentId,)>(c.bytes)?;
+    Ok(ret(&c.exec.read_u64(&keys::nonce(&a))))
+}
+
+fn accounts_total(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
+    Ok(ret(&c.exec.read_u64(&keys::total_balance())))
+}
+
+fn accounts_unclaimed(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
+    let (tx,) = args::<(Hash32,)>(c.bytes)?;
+    Ok(ret(&c.exec.read_u64(&keys::unclaimed(&tx))))
+}
+
+fn blob_store(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
+    let (code,) = args::<(Vec<u8>,)>(c.bytes)?;
+    // Validation and compilation cost what a deploy's do (defect 5: it was 2 gas/byte).
+    c.extra_gas = DEPLOY_GAS_PER_BYTE.saturating_mul(code.len() as u64);
+    if c.base.saturating_add(c.extra_gas) > c.gas_limit {
+        return Err(crate::exec::vm_error(
+            wisp_core::VmErrorCode::OutOfGas,
+            "out of gas paying for the code size",
+        ));
+    }
+    store_blob(c.exec, &code).map(|(h, _)| ret(&h))
+}
+
+fn blob_has(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
+    let (h,) = args::<(Hash32,)>(c.bytes)?;
+    Ok(ret(&c.exec.read(&keys::blob(&h)).is_some()))
+}
+
+fn blocklog_request(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
+    let (id,) = args::<(Hash32,)>(c.bytes)?;
+    let r: Option<(u64, u32, Hash32)> = c.exec.read_borsh(&keys::request(&id));
+    Ok(ret(&r))
+}
+
+fn blocklog_block_hash(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
+    let (i,) = args::<(u64,)>(c.bytes)?;
+    let h: Option<Hash32> = c.exec.read_borsh(&keys::block_hash(i));
+    Ok(ret(&h))
+}
+
+fn chain_params(exec: &mut Exec) -> ChainParams {
+    exec.read_borsh(&keys::params()).unwrap_or_default()
+}
+
+fn governance_params(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
+    let p = chain_params(c.exec);
+    Ok(ret(&(
+        p.gas_price_sompi,
+        p.max_request_gas,
+        p.max_block_gas,
+    )))
+}
+
+fn governance_set_gas_price(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
+    let (price,) = args::<(u64,)>(c.bytes)?;
+    owner_only(c.exec, &c.sender)?;
+    if !(MIN_GAS_PRICE_SOMPI..=MAX_GAS_PRICE_SOMPI).contains(&price) {
+        return Err(request_error(
+            RequestErrorCode::GasBudgetOutOfRange,
+            format!(
+                "the gas price must be within {MIN_GAS_PRICE_SOMPI}..={MAX_GAS_PRICE_SOMPI} sompi"
+            ),
+        ));
+    }
+    let mut params = chain_params(c.exec);
+    params.gas_price_sompi = price;
+    c.exec.write_borsh(keys::params(), &params);
+    Ok(vec![])
+}
+
+fn governance_set_limits(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
+    let (r, b) = args::<(u64, u64)>(c.bytes)?;
+    owner_only(c.exec, &c.sender)?;
+    if !(MIN_REQUEST_GAS_LIMIT..=MAX_REQUEST_GAS_LIMIT).contains(&r)
+        || b < r
+        || b > MAX_BLOCK_GAS_LIMIT
+    {
+        return Err(request_error(
+            RequestErrorCode::GasBudgetOutOfRange,
+            format!("limits must satisfy {MIN_REQUEST_GAS_LIMIT} <= max_request_gas <= {MAX_REQUEST_GAS_LIMIT} and max_request_gas <= max_block_gas <= {MAX_BLOCK_GAS_LIMIT}"),
+        ));
+    }
+    let mut params = chain_params(c.exec);
+    params.max_request_gas = r;
+    params.max_block_gas = b;
+    c.exec.write_borsh(keys::params(), &params);
+    Ok(vec![])
+}
+
+fn governance_protocol(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
+    let protocol: Option<crate::Protocol> = c.exec.read_borsh(&keys::protocol());
+    Ok(ret(&protocol
+        .map(|p| (p.version, borsh::to_vec(&p.vm).unwrap_or_default()))
+        .unwrap_or_default()))
+}
+
+fn governance_upgrade(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
+    let upgrade: Option<crate::Upgrade> = c.exec.read_borsh(&keys::protocol_upgrade());
+    Ok(ret(&upgrade.map(|u| {
+        (
+            u.activation_block,
+            u.protocol.version,
+            borsh::to_vec(&u.protocol.vm).unwrap_or_default(),
+        )
+    })))
+}
+
+fn governance_schedule_upgrade(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
+    let (activation_block, version, vm) = args::<(u64, u32, Vec<u8>)>(c.bytes)?;
+    owner_only(c.exec, &c.sender)?;
+    schedule_upgrade(c.exec, activation_block, version, &vm)
 }
 
 fn args<T: BorshDeserialize>(bytes: &[u8]) -> Result<T, ReceiptError> {
@@ -280,8 +333,8 @@ pub(crate) struct NativeOutcome {
     pub gas_used: u64,
 }
 
-/// Calls a core contract. `exec` is taken and given back because deploy runs the VM.
-#[allow(clippy::too_many_arguments)]
+/// Calls a core contract: finds the function in [`NATIVE_FUNCTIONS`] and runs its handler.
+/// `exec` is taken and given back because deploy runs the VM.
 pub(crate) fn call(
     mut exec: Exec,
     sender: AgentId,
@@ -304,167 +357,52 @@ pub(crate) fn call(
             },
         );
     }
+    let Some(name) = CORE_CONTRACTS.iter().find(|n| Hname::of(n) == contract) else {
+        let e = request_error(
+            RequestErrorCode::UnknownContract,
+            format!("{contract} is not a core contract"),
+        );
+        return (
+            exec,
+            NativeOutcome {
+                result: Err(e),
+                gas_used: base,
+            },
+        );
+    };
+    let Some(found) = NATIVE_FUNCTIONS
+        .iter()
+        .find(|f| f.contract == *name && f.kind == kind && Hname::of(f.name) == function)
+    else {
+        let e = request_error(
+            RequestErrorCode::UnknownEntryPoint,
+            format!("core contract {name} has no such function {function}"),
+        );
+        return (
+            exec,
+            NativeOutcome {
+                result: Err(e),
+                gas_used: base,
+            },
+        );
+    };
     // Under an access list, what the core contract reads and writes must be declared.
     exec.native = exec.access.is_some();
     exec.violation = None;
-    let is = |name: &str| function == Hname::of(name);
-    let unknown = || {
-        request_error(
-            RequestErrorCode::UnknownEntryPoint,
-            format!("core contract {contract} has no such function {function}"),
-        )
+    let handler = match found.handler {
+        Handler::Deploy => return deploy(exec, sender, bytes, gas_limit, base),
+        Handler::Plain(handler) => handler,
     };
-    let view = kind == CallKind::View;
-    let mut extra_gas = 0u64;
-    let result = if contract == hnames::root() {
-        if !view && is("deploy") {
-            return deploy(exec, sender, bytes, gas_limit, base);
-        } else if !view && is("set_owner") {
-            args::<(AgentId,)>(bytes).and_then(|(owner,)| {
-                owner_only(&mut exec, &sender)?;
-                // The owner receives every fee: it must be able to hold them.
-                exec.check_recipient(&owner)?;
-                exec.write_borsh(keys::chain_owner(), &owner);
-                Ok(vec![])
-            })
-        } else if view && is("contract") {
-            args::<(Hname,)>(bytes).map(|(h,)| {
-                let r = exec
-                    .contract_record(h)
-                    .map(|r| (r.name, r.code_hash, r.deployer, r.deployed_at_block));
-                ret(&r)
-            })
-        } else if view && is("contracts") {
-            let list: Vec<Hname> = exec.read_borsh(&keys::contract_list()).unwrap_or_default();
-            let named: Vec<(Hname, String)> = list
-                .into_iter()
-                .map(|h| {
-                    let name = exec.contract_record(h).map(|r| r.name).unwrap_or_default();
-                    (h, name)
-                })
-                .collect();
-            Ok(ret(&named))
-        } else if view && is("owner") {
-            let owner: Option<AgentId> = exec.read_borsh(&keys::chain_owner());
-            owner.map(|o| ret(&o)).ok_or_else(|| {
-                request_error(RequestErrorCode::UnknownContract, "the chain has no owner")
-            })
-        } else {
-            Err(unknown())
-        }
-    } else if contract == hnames::accounts() {
-        if !view && is("transfer") {
-            args::<(AgentId, u64)>(bytes)
-                .and_then(|(to, amount)| exec.move_balance(&sender, &to, amount).map(|()| vec![]))
-        } else if view && is("balance") {
-            args::<(AgentId,)>(bytes).map(|(a,)| ret(&exec.balance_of(&a)))
-        } else if view && is("nonce") {
-            args::<(AgentId,)>(bytes).map(|(a,)| ret(&exec.read_u64(&keys::nonce(&a))))
-        } else if view && is("total") {
-            Ok(ret(&exec.read_u64(&keys::total_balance())))
-        } else if view && is("unclaimed") {
-            args::<(Hash32,)>(bytes).map(|(tx,)| ret(&exec.read_u64(&keys::unclaimed(&tx))))
-        } else {
-            Err(unknown())
-        }
-    } else if contract == hnames::blob() {
-        if !view && is("store") {
-            args::<(Vec<u8>,)>(bytes).and_then(|(code,)| {
-                // Validation and compilation cost what a deploy's do (defect 5: it was 2 gas/byte).
-                extra_gas = DEPLOY_GAS_PER_BYTE.saturating_mul(code.len() as u64);
-                if base.saturating_add(extra_gas) > gas_limit {
-                    return Err(crate::exec::vm_error(
-                        wisp_core::VmErrorCode::OutOfGas,
-                        "out of gas paying for the code size",
-                    ));
-                }
-                store_blob(&mut exec, &code).map(|(h, _)| ret(&h))
-            })
-        } else if view && is("has") {
-            args::<(Hash32,)>(bytes).map(|(h,)| ret(&exec.read(&keys::blob(&h)).is_some()))
-        } else {
-            Err(unknown())
-        }
-    } else if contract == hnames::blocklog() {
-        if view && is("request") {
-            args::<(Hash32,)>(bytes).map(|(id,)| {
-                let r: Option<(u64, u32, Hash32)> = exec.read_borsh(&keys::request(&id));
-                ret(&r)
-            })
-        } else if view && is("block_hash") {
-            args::<(u64,)>(bytes).map(|(i,)| {
-                let h: Option<Hash32> = exec.read_borsh(&keys::block_hash(i));
-                ret(&h)
-            })
-        } else {
-            Err(unknown())
-        }
-    } else if contract == hnames::governance() {
-        let mut params: ChainParams = exec.read_borsh(&keys::params()).unwrap_or_default();
-        if view && is("params") {
-            Ok(ret(&(
-                params.gas_price_sompi,
-                params.max_request_gas,
-                params.max_block_gas,
-            )))
-        } else if !view && is("set_gas_price") {
-            args::<(u64,)>(bytes).and_then(|(p,)| {
-                owner_only(&mut exec, &sender)?;
-                if !(MIN_GAS_PRICE_SOMPI..=MAX_GAS_PRICE_SOMPI).contains(&p) {
-                    return Err(request_error(
-                        RequestErrorCode::GasBudgetOutOfRange,
-                        format!("the gas price must be within {MIN_GAS_PRICE_SOMPI}..={MAX_GAS_PRICE_SOMPI} sompi"),
-                    ));
-                }
-                params.gas_price_sompi = p;
-                exec.write_borsh(keys::params(), &params);
-                Ok(vec![])
-            })
-        } else if view && is("protocol") {
-            let protocol: Option<crate::Protocol> = exec.read_borsh(&keys::protocol());
-            Ok(ret(&protocol
-                .map(|p| (p.version, borsh::to_vec(&p.vm).unwrap_or_default()))
-                .unwrap_or_default()))
-        } else if view && is("upgrade") {
-            let upgrade: Option<crate::Upgrade> = exec.read_borsh(&keys::protocol_upgrade());
-            Ok(ret(&upgrade.map(|u| {
-                (
-                    u.activation_block,
-                    u.protocol.version,
-                    borsh::to_vec(&u.protocol.vm).unwrap_or_default(),
-                )
-            })))
-        } else if !view && is("schedule_upgrade") {
-            args::<(u64, u32, Vec<u8>)>(bytes).and_then(|(activation_block, version, vm)| {
-                owner_only(&mut exec, &sender)?;
-                schedule_upgrade(&mut exec, activation_block, version, &vm)
-            })
-        } else if !view && is("set_limits") {
-            args::<(u64, u64)>(bytes).and_then(|(r, b)| {
-                owner_only(&mut exec, &sender)?;
-                if !(MIN_REQUEST_GAS_LIMIT..=MAX_REQUEST_GAS_LIMIT).contains(&r)
-                    || b < r
-                    || b > MAX_BLOCK_GAS_LIMIT
-                {
-                    return Err(request_error(
-                        RequestErrorCode::GasBudgetOutOfRange,
-                        format!("limits must satisfy {MIN_REQUEST_GAS_LIMIT} <= max_request_gas <= {MAX_REQUEST_GAS_LIMIT} and max_request_gas <= max_block_gas <= {MAX_BLOCK_GAS_LIMIT}"),
-                    ));
-                }
-                params.max_request_gas = r;
-                params.max_block_gas = b;
-                exec.write_borsh(keys::params(), &params);
-                Ok(vec![])
-            })
-        } else {
-            Err(unknown())
-        }
-    } else {
-        Err(request_error(
-            RequestErrorCode::UnknownContract,
-            format!("{contract} is not a core contract"),
-        ))
+    let mut ctx = NativeCall {
+        exec: &mut exec,
+        sender,
+        bytes,
+        base,
+        gas_limit,
+        extra_gas: 0,
     };
+    let result = handler(&mut ctx);
+    let extra_gas = ctx.extra_gas;
     exec.native = false;
     let result = match exec.violation.take() {
         Some(violation) => Err(violation),

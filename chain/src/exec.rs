@@ -12,6 +12,7 @@ use crate::engines::Runtime;
 use crate::keys;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use wisp_core::interface::ContractInterface;
 use wisp_core::{
     AccessList, AgentId, ChainId, ErrorLevel, Event, Hash32, Hname, ReceiptError, RequestErrorCode,
     VmErrorCode,
@@ -388,35 +389,17 @@ impl Exec {
         contract: Hname,
         gas_left: u64,
     ) -> Result<(PreparedModule, bool), ReceiptError> {
-        let record = self.contract_record(contract).ok_or_else(|| {
-            request_error(
-                RequestErrorCode::UnknownContract,
-                format!("no contract with hname {contract} is deployed on this chain"),
-            )
-        })?;
+        let record = self.record_of(contract)?;
         let first = !self.loaded.contains(&record.code_hash);
-        let code = self.read(&keys::blob(&record.code_hash)).ok_or_else(|| {
-            request_error(
-                RequestErrorCode::UnknownContract,
-                format!(
-                    "code {} of contract {contract} is missing",
-                    record.code_hash
-                ),
-            )
-        })?;
-        if first && gas_left < wisp_vm::gas::compile_gas(code.len() as u64) {
-            return Err(vm_error(
-                VmErrorCode::OutOfGas,
-                format!(
-                    "out of gas: the first use of contract {contract}'s code in this block costs {} gas",
-                    wisp_vm::gas::compile_gas(code.len() as u64)
-                ),
-            ));
-        }
-        self.loaded.insert(record.code_hash);
+        // A cached module knows its size: the code is read from state only to compile it.
         if let Some(module) = self.runtime.cached(&record.code_hash) {
+            self.charge_first_use(contract, first, module.shape().code_bytes, gas_left)?;
+            self.loaded.insert(record.code_hash);
             return Ok((module, first));
         }
+        let code = self.code(contract, &record.code_hash)?;
+        self.charge_first_use(contract, first, code.len() as u64, gas_left)?;
+        self.loaded.insert(record.code_hash);
         let validated = wisp_vm::validate(&code, &self.runtime.vm.config().validation)
             .map_err(|e| request_error(RequestErrorCode::InvalidModule, e.to_string()))?;
         let module = self
@@ -427,6 +410,57 @@ impl Exec {
             self.runtime.insert(module.clone());
         }
         Ok((module, first))
+    }
+
+    /// The interface embedded in a deployed contract's module, read without compiling it (a
+    /// cached module's, or the validated custom section): tools ask for it on every receipt and
+    /// event they decode.
+    pub fn interface_of(&mut self, contract: Hname) -> Option<ContractInterface> {
+        let record = self.record_of(contract).ok()?;
+        if let Some(module) = self.runtime.cached(&record.code_hash) {
+            return module.interface().cloned();
+        }
+        let code = self.code(contract, &record.code_hash).ok()?;
+        wisp_vm::validate(&code, &self.runtime.vm.config().validation)
+            .ok()?
+            .interface()
+            .cloned()
+    }
+
+    fn record_of(&mut self, contract: Hname) -> Result<ContractRecord, ReceiptError> {
+        self.contract_record(contract).ok_or_else(|| {
+            request_error(
+                RequestErrorCode::UnknownContract,
+                format!("no contract with hname {contract} is deployed on this chain"),
+            )
+        })
+    }
+
+    fn code(&mut self, contract: Hname, code_hash: &Hash32) -> Result<Vec<u8>, ReceiptError> {
+        self.read(&keys::blob(code_hash)).ok_or_else(|| {
+            request_error(
+                RequestErrorCode::UnknownContract,
+                format!("code {code_hash} of contract {contract} is missing"),
+            )
+        })
+    }
+
+    /// A first use in this block must be payable from `gas_left` before anything is compiled.
+    fn charge_first_use(
+        &self,
+        contract: Hname,
+        first: bool,
+        code_bytes: u64,
+        gas_left: u64,
+    ) -> Result<(), ReceiptError> {
+        let cost = wisp_vm::gas::compile_gas(code_bytes);
+        if first && gas_left < cost {
+            return Err(vm_error(
+                VmErrorCode::OutOfGas,
+                format!("out of gas: the first use of contract {contract}'s code in this block costs {cost} gas"),
+            ));
+        }
+        Ok(())
     }
 }
 

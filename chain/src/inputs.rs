@@ -39,9 +39,12 @@ pub struct OnLedgerRequest {
     pub l1_tx_id: Hash32,
     /// Position of the request in the payload.
     pub index: u32,
-    /// Owner of the transaction's first input.
+    /// Owner of the transaction's first input (a version-0 P2PK script); for a deposit entry of a
+    /// transaction without one, the beneficiary or the all-zero address.
     pub sender: AgentId,
-    /// Sompi the transaction paid to the chain's deposit address (credited with index 0 only).
+    /// Sompi the transaction paid to the chain's deposit address. Credited once: with the
+    /// request at index 0, or by the transaction's `DepositFor` / `Refundable` entry (index
+    /// `u32::MAX`).
     pub deposit_sompi: u64,
     /// The request.
     pub body: OnLedgerBody,

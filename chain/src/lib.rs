@@ -418,23 +418,23 @@ impl Chain {
             .map(|(h, _, _)| h))
     }
 
-    /// The interface of a contract (core contracts' are built in).
+    /// The interface of a contract (core contracts' are built in), read without compiling it.
     pub fn interface(&self, contract: Hname) -> Result<Option<ContractInterface>> {
         if let Some(i) = native::interface(contract) {
             return Ok(Some(i));
         }
         let mut exec = self.exec(BlockContext::default())?;
         exec.simulation = true;
-        Ok(exec
-            .module_of(contract, u64::MAX)
-            .ok()
-            .and_then(|(m, _)| m.interface().cloned()))
+        Ok(exec.interface_of(contract))
     }
 
     /// Checks an off-ledger request against the head state before the node queues it: chain,
     /// gas budget, a nonce within [`admission::NONCE_WINDOW`] of the sender's next, and funds
     /// for it on top of what the sender has `queued`. Block execution runs the same checks
     /// ([`admission`]) against the block's state.
+    ///
+    /// Returns what the request may spend ([`admission::max_spend`], sompi), which the node
+    /// counts against the sender's later requests.
     ///
     /// # Errors
     /// The request-level [`ReceiptError`] the request is refused with; `storage_failure` if the state
@@ -443,7 +443,7 @@ impl Chain {
         &self,
         request: &VerifiedRequest,
         queued: admission::Queued,
-    ) -> std::result::Result<(), ReceiptError> {
+    ) -> std::result::Result<u64, ReceiptError> {
         let storage = |e: ChainError| {
             request_error(
                 RequestErrorCode::StorageFailure,
@@ -472,11 +472,9 @@ impl Chain {
             ));
         }
         let balance = self.balance(&sender).map_err(storage)?;
-        admission::check_funds(
-            balance,
-            queued.spend_sompi,
-            admission::max_spend(&params, body),
-        )
+        let spend = admission::max_spend(&params, body);
+        admission::check_funds(balance, queued.spend_sompi, spend)?;
+        Ok(spend)
     }
 
     /// Runs a view against the head state. Views never change state.

@@ -106,7 +106,8 @@ impl Type {
     ///
     /// # Errors
     /// [`TypeError`]: text over [`MAX_TYPE_TEXT_BYTES`], nesting over [`MAX_TYPE_DEPTH`], a
-    /// tuple over [`MAX_TUPLE_FIELDS`], the zero-sized `()`, an unsupported name, or bad syntax.
+    /// tuple over [`MAX_TUPLE_FIELDS`], the zero-sized `()`, `Option<Option<T>>`, an unsupported
+    /// name, or bad syntax.
     pub fn parse(text: &str) -> Result<Type, TypeError> {
         if text.len() > MAX_TYPE_TEXT_BYTES {
             return Err(TypeError::TooLong(text.len()));

@@ -46,7 +46,8 @@ pub struct LaneOutput {
     pub script: LaneScript,
 }
 
-/// A transaction on the Wisp lane, as accepted by a chain block.
+/// A transaction accepted by a chain block: on the Wisp lane, or off it paying the deposit key
+/// the follower watches (`on_lane` says which).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LaneTx {
     /// The transaction id.
@@ -89,7 +90,8 @@ pub struct ChainBlock {
     pub daa_score: u64,
     /// Its timestamp, ms.
     pub timestamp_ms: u64,
-    /// Accepted transactions on the lane, in acceptance order.
+    /// Accepted transactions on the lane, and plain payments to the watched deposit key, in
+    /// acceptance order.
     pub lane_txs: Vec<LaneTx>,
 }
 

@@ -185,16 +185,13 @@ impl Node {
             let restored = borsh::from_slice::<OffLedgerRequest>(&bytes)
                 .ok()
                 .and_then(|r| wisp_chain::verify_signature(r).ok())
-                .filter(|v| {
+                .and_then(|v| {
                     let sender = v.request().sender();
-                    chain.admit(v, pool.queued(&sender)).is_ok()
+                    let spend = chain.admit(&v, pool.queued(&sender)).ok()?;
+                    Some((v, spend))
                 });
             match restored {
-                Some(request) => {
-                    let spend = chain
-                        .params()
-                        .map(|p| wisp_chain::admission::max_spend(&p, &request.request().body))
-                        .unwrap_or(0);
+                Some((request, spend)) => {
                     let entry = mempool::Entry {
                         request,
                         bytes: bytes.len(),
@@ -273,7 +270,7 @@ impl Node {
                 format!("a request with nonce {nonce} from this sender is already pending"),
             ));
         }
-        self.chain.admit(&verified, pool.queued(&sender))?;
+        let spend = self.chain.admit(&verified, pool.queued(&sender))?;
         if !pool.has_room(bytes.len()) {
             let now = std::time::Instant::now();
             let chain = &self.chain;
@@ -290,16 +287,6 @@ impl Node {
                 ));
             }
         }
-        let spend = self
-            .chain
-            .params()
-            .map(|p| wisp_chain::admission::max_spend(&p, &verified.request().body))
-            .map_err(|e| {
-                err(
-                    RequestErrorCode::StorageFailure,
-                    format!("node storage: {e}"),
-                )
-            })?;
         // On disk before the acknowledgement: a crash loses no acknowledged request.
         self.chain.db().put_pending(&id.0, &bytes).map_err(|e| {
             err(

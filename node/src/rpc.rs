@@ -123,9 +123,18 @@ impl Node {
 
     /// The JSON form of an event, decoded with the emitting contract's interface when it has one.
     pub fn event_json(&self, e: &Event, agents: &dyn AgentFormat) -> Value {
-        let interface = self.interface_of(e.contract);
+        self.event_json_with(e, agents, self.interface_of(e.contract).as_ref())
+    }
+
+    /// [`Node::event_json`] with the emitter's interface already looked up (queries over many
+    /// events look each contract up once).
+    fn event_json_with(
+        &self,
+        e: &Event,
+        agents: &dyn AgentFormat,
+        interface: Option<&ContractInterface>,
+    ) -> Value {
         let fields = interface
-            .as_ref()
             .and_then(|i| i.event(&e.topic))
             .and_then(|def| decode_fields(&def.fields, &e.data, agents).ok());
         json!({
@@ -139,6 +148,18 @@ impl Node {
     /// The JSON form of a receipt.
     pub fn receipt_json(&self, r: &Receipt) -> Value {
         let agents = self.agents();
+        let mut interfaces: std::collections::BTreeMap<Hname, Option<ContractInterface>> =
+            std::collections::BTreeMap::new();
+        let events: Vec<Value> = r
+            .events
+            .iter()
+            .map(|e| {
+                let interface = interfaces
+                    .entry(e.contract)
+                    .or_insert_with(|| self.interface_of(e.contract));
+                self.event_json_with(e, &agents, interface.as_ref())
+            })
+            .collect();
         json!({
             "requestId": hex0x(&r.request_id.0),
             "blockIndex": r.block_index,
@@ -148,7 +169,7 @@ impl Node {
             "error": r.error.as_ref().map(|e| error_json(e, None)),
             "gasUsed": r.gas_used.to_string(),
             "feeSompi": r.fee_sompi.to_string(),
-            "events": r.events.iter().map(|e| self.event_json(e, &agents)).collect::<Vec<_>>(),
+            "events": events,
             "returnData": hex0x(&r.return_data),
         })
     }
@@ -351,6 +372,8 @@ pub fn module(
         }
         let filter = contract.map(|c| node.resolve(&c)).transpose()?;
         let agents = node.agents();
+        let mut interfaces: std::collections::BTreeMap<Hname, Option<ContractInterface>> =
+            std::collections::BTreeMap::new();
         let mut events = Vec::new();
         for index in from..=to {
             for r in node.chain().db().block_receipts(index).map_err(internal)? {
@@ -359,7 +382,10 @@ pub fn module(
                     .iter()
                     .filter(|e| filter.is_none_or(|f| f == e.contract))
                 {
-                    let mut v = node.event_json(e, &agents);
+                    let interface = interfaces
+                        .entry(e.contract)
+                        .or_insert_with(|| node.interface_of(e.contract));
+                    let mut v = node.event_json_with(e, &agents, interface.as_ref());
                     v["blockIndex"] = json!(index);
                     v["requestId"] = json!(hex0x(&r.request_id.0));
                     events.push(v);

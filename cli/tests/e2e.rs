@@ -513,6 +513,106 @@ async fn tokens_amm_on_and_off_ledger_proofs_replay_and_restart() {
         .await
         .unwrap();
     assert_eq!(b["value"], json!("1662497915624478906"));
+
+    // Hardening defect 13: when an L1 reorg removed the Kaspa block a chain block referred to,
+    // the chain block was undone and its off-ledger requests were lost. They go back to the
+    // mempool and run again.
+    let approve = client
+        .call(
+            &dev0,
+            "token_b",
+            "approve",
+            &json!([a1, "12345"]),
+            &CallOptions::default(),
+        )
+        .await
+        .unwrap();
+    ok(&approve);
+    let id = approve["requestId"].as_str().unwrap().to_string();
+    let executed = devnet.node().chain().head().unwrap();
+    let reorged = devnet
+        .node()
+        .undo_l1_reorg(&[executed.l1_block.0])
+        .unwrap()
+        .expect("the head refers to the removed L1 block");
+    assert_eq!(reorged.from, executed.index);
+    assert!(reorged.to < executed.index);
+    assert!(reorged.requeued >= 1, "{reorged:?}");
+    let undone = client
+        .rpc("wisp_getReceipt", rpc_params![id.clone()])
+        .await
+        .unwrap();
+    assert_eq!(undone, Value::Null, "the undone block's receipt is gone");
+    let mut again = Value::Null;
+    for _ in 0..100 {
+        devnet.node().mine(1).await.unwrap();
+        again = client
+            .rpc("wisp_getReceipt", rpc_params![id.clone()])
+            .await
+            .unwrap();
+        if !again.is_null() {
+            break;
+        }
+    }
+    assert_eq!(again["status"], json!("success"), "re-executed: {again}");
+    let allowance = client
+        .view("token_b", "allowance", &json!([a0, a1]))
+        .await
+        .unwrap();
+    assert_eq!(allowance["value"], json!("12345"));
+
+    // Hardening defect 26: a block subscriber that fell behind the node's block feed (256
+    // blocks) was dropped silently. It now gets an error notification saying so. The
+    // subscriber here never reads, with room for one message, while 260 blocks are produced.
+    let module = wisp_node::rpc::module(devnet.node().clone()).unwrap();
+    let (subscribed, mut feed) = module
+        .raw_json_request(
+            r#"{"jsonrpc":"2.0","id":1,"method":"wisp_subscribeBlocks","params":[]}"#,
+            1,
+        )
+        .await
+        .unwrap();
+    assert!(subscribed.get().contains("\"result\""), "{subscribed}");
+    let node = devnet.node();
+    let sender = wisp_core::AgentId::Address(dev0.x_only_public_key().0.serialize());
+    for _ in 0..260 {
+        let nonce = node.chain().nonce(&sender).unwrap();
+        let request = wisp_chain::sign_request(
+            wisp_core::RequestBody {
+                chain: node.chain().chain_id(),
+                call: wisp_core::Call {
+                    target: wisp_core::Hname::of("accounts"),
+                    entry_point: wisp_core::Hname::of("transfer"),
+                    args: borsh::to_vec(&(sender, 1u64)).unwrap(),
+                    transfer_sompi: 0,
+                },
+                gas_budget: 100_000,
+                access_list: None,
+            },
+            &dev0,
+            nonce,
+        );
+        node.submit(request).unwrap();
+        // One block per request: the devnet's own producer may take it first.
+        node.produce_block().await.unwrap();
+        while node.chain().nonce(&sender).unwrap() == nonce {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    let mut notifications = Vec::new();
+    while let Ok(Some(message)) = tokio::time::timeout(Duration::from_secs(10), feed.recv()).await {
+        notifications.push(message.get().to_string());
+    }
+    let last = notifications.last().unwrap();
+    assert!(
+        last.contains("\"error\"") && last.contains("blocks behind"),
+        "the subscription ends with an error: {notifications:?}"
+    );
+    assert!(
+        notifications.len() < 10,
+        "{} notifications",
+        notifications.len()
+    );
     devnet.stop().await;
 }
 

@@ -83,6 +83,17 @@ pub struct Node {
     snapshots: Mutex<Vec<u64>>,
 }
 
+/// What [`Node::undo_l1_reorg`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reorged {
+    /// The chain head before the rollback (block index).
+    pub from: u64,
+    /// The chain head after it: the newest block whose L1 reference survived.
+    pub to: u64,
+    /// Off-ledger requests of the undone blocks put back in the mempool.
+    pub requeued: usize,
+}
+
 impl Node {
     /// A node for `chain` following Kaspa through `l1`. `custody` holds the chain's deposit key
     /// (a committee of one); `mode` says whether it is a devnet (mines L1 blocks, serves
@@ -362,7 +373,7 @@ impl Node {
                 .virtual_chain_since(from, &self.lane, Some(&self.custody.x_only_key()))
                 .await?;
             if !update.removed.is_empty() {
-                self.handle_reorg(&update.removed)?;
+                self.undo_l1_reorg(&update.removed)?;
                 if let Ok(mut c) = self.cursor.lock() {
                     *c = None;
                 }
@@ -438,11 +449,24 @@ impl Node {
         Ok(Some(output))
     }
 
-    fn handle_reorg(&self, removed: &[[u8; 32]]) -> Result<()> {
+    /// Undoes the chain blocks that refer to L1 chain blocks Kaspa has just removed from its
+    /// selected chain (a reorg, tip first in `removed`), and puts their off-ledger requests back
+    /// in the mempool (hardening defect 13: they were lost). On-ledger requests need no re-queue:
+    /// they come back from L1 if the new branch accepts them. The next [`Node::produce_block`]
+    /// follows the new branch. Called by `produce_block` when the L1 follower reports removed
+    /// blocks; public so an operator tool or a test can drive it.
+    ///
+    /// Returns the indices rolled back (`from` → `to`, `None` if no chain block referred to a
+    /// removed L1 block) and how many requests went back to the mempool; a request that can no
+    /// longer be admitted (its sender's balance changed on the new branch, say) is dropped with
+    /// a warning, as a request submitted then would be refused.
+    ///
+    /// # Errors
+    /// [`NodeError`] if storage fails; the rollback is one transaction, so nothing is half done.
+    pub fn undo_l1_reorg(&self, removed: &[[u8; 32]]) -> Result<Option<Reorged>> {
         let removed: Vec<Hash32> = removed.iter().map(|h| Hash32(*h)).collect();
         // The off-ledger requests of the blocks about to be undone (the same walk as
-        // `rollback_l1`) go back to the mempool (defect 13: they were lost); on-ledger ones
-        // come back from L1.
+        // `rollback_l1`), oldest block first.
         let mut undone: Vec<OffLedgerRequest> = Vec::new();
         let mut header = self.chain.head()?;
         while header.index > 0 && removed.contains(&header.l1_block) {
@@ -455,24 +479,28 @@ impl Node {
                 .block(header.index - 1)
                 .map_err(wisp_chain::ChainError::from)?;
         }
-        if let Some((from, to)) = self.chain.rollback_l1(&removed)? {
-            tracing::warn!(
-                from,
-                to,
-                "L1 reorg removed referenced chain blocks: rolled back"
-            );
-            let mut requeued = 0usize;
-            for request in undone {
-                if self.submit(request).is_ok() {
-                    requeued += 1;
+        let Some((from, to)) = self.chain.rollback_l1(&removed)? else {
+            return Ok(None);
+        };
+        tracing::warn!(
+            from,
+            to,
+            "L1 reorg removed referenced chain blocks: rolled back"
+        );
+        let mut requeued = 0usize;
+        for request in undone {
+            match self.submit(request) {
+                Ok(_) => requeued += 1,
+                Err(e) => {
+                    tracing::warn!(error = %e, "an undone off-ledger request was not re-queued")
                 }
             }
-            tracing::info!(
-                requeued,
-                "off-ledger requests of the undone blocks re-queued"
-            );
         }
-        Ok(())
+        tracing::info!(
+            requeued,
+            "off-ledger requests of the undone blocks re-queued"
+        );
+        Ok(Some(Reorged { from, to, requeued }))
     }
 
     /// The off-ledger requests block `index` executed, from the archive.

@@ -993,3 +993,60 @@ fn deposits_without_a_sender_are_credited_or_kept_refundable() {
         .message
         .contains("refundable"));
 }
+
+/// Defect 12 (medium): deploy compiled a module into the node's shared cache and then read it
+/// back, so a deploy failed on one node only if another thread evicted it in between. Deploy now
+/// instantiates the module it compiled. A simulated deploy never inserts into the cache, so it
+/// is exactly the "evicted in between" case; it succeeds, and a deploy costs the same gas
+/// whether the code was never compiled, compiled in this request, or already cached.
+#[test]
+fn deploy_does_not_depend_on_the_module_cache() {
+    let mut chain = TestChain::new();
+    let alice = chain.new_account(1_000 * KAS);
+    // A module no other test compiles (its own data bytes), so no cache anywhere holds it.
+    let wasm = wat::parse_str(
+        r#"(module
+            (memory (export "memory") 1)
+            (data (i32.const 0) "defect 12: deploy without the cache")
+            (func (export "ep:init")))"#,
+    )
+    .unwrap();
+    let chain_id = chain.chain_id();
+    let deploy_body = |name: &str| RequestBody {
+        chain: chain_id,
+        call: Call {
+            target: Hname::of("root"),
+            entry_point: Hname::of("deploy"),
+            args: borsh::to_vec(&(name.to_string(), wasm.clone(), Vec::<u8>::new())).unwrap(),
+            transfer_sompi: 0,
+        },
+        gas_budget: 50_000_000,
+        access_list: None,
+    };
+    let simulated = chain
+        .chain()
+        .simulate(alice.agent(), &deploy_body("cacheless1"))
+        .unwrap();
+    assert!(simulated.error.is_none(), "{simulated:?}");
+    let deploy = |chain: &mut TestChain, name: &str| {
+        chain
+            .call_raw(
+                &alice,
+                Hname::of("root"),
+                "deploy",
+                deploy_body(name).call.args,
+                &CallOptions {
+                    gas_budget: 50_000_000,
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+    };
+    // Compiled in its own request, then (next block) found in the cache: the same gas as the
+    // simulation that compiled it and kept nothing.
+    let first = deploy(&mut chain, "cacheless1");
+    let second = deploy(&mut chain, "cacheless2");
+    assert_eq!(first.gas_used, simulated.gas_used);
+    assert_eq!(second.gas_used, simulated.gas_used);
+    assert_ne!(first.return_data, second.return_data);
+}

@@ -28,9 +28,17 @@ pub const REQUEST_BASE_GAS: u64 = 10_000;
 /// instance's fixed set-up and data-segment initialisation.
 pub const INSTANTIATE_GAS: u64 = 5_000;
 
-/// Gas per 64 KiB page of a module's initial memory, charged on every instantiation (the
-/// engine allocates and zeroes it: measured at tens of µs per page, `docs/gas-calibration.md`).
-pub const INITIAL_PAGE_GAS: u64 = 16_384;
+/// Gas per 64 KiB page of a module's initial memory (1 gas per byte), charged on every
+/// instantiation: the engine allocates and zeroes it, and memory that stays live for the whole
+/// request is fresh memory the host must fault in, measured at up to ~37 µs per page on the
+/// reference machine (`docs/gas-calibration.md`; 16,384 before that measurement).
+pub const INITIAL_PAGE_GAS: u64 = 65_536;
+
+/// Bytes that `memory.grow`, `memory.copy`, `memory.fill` and `memory.init` (and wasmi's
+/// internal value copies) move per unit of gas; wasmi's default is 64, which leaves
+/// `memory.grow` underpriced ~4× on the reference machine (`docs/gas-calibration.md`). A
+/// `memory.grow` of one page costs 2,048 gas plus its instruction cost.
+pub const BYTES_COPIED_PER_GAS: u32 = 32;
 
 /// Gas per function defined, charged on every instantiation (wasmi makes a handle for each).
 pub const INSTANTIATE_FUNCTION_GAS: u64 = 30;

@@ -177,11 +177,26 @@ impl Exec {
         self.journal.push((key, previous));
     }
 
+    /// Reads a little-endian `u64` (0 if absent). A value of another length is corruption:
+    /// recorded in [`Exec::db_error`], which abandons the block, never read as 0.
     pub fn read_u64(&mut self, key: &[u8]) -> u64 {
-        self.read(key)
-            .and_then(|v| v.try_into().ok())
-            .map(u64::from_le_bytes)
-            .unwrap_or(0)
+        let Some(v) = self.read(key) else { return 0 };
+        match <[u8; 8]>::try_from(v.as_slice()) {
+            Ok(bytes) => u64::from_le_bytes(bytes),
+            Err(_) => {
+                self.corrupt(key, &format!("{} bytes where a u64 belongs", v.len()));
+                0
+            }
+        }
+    }
+
+    /// Records that the value at `key` is not what the runtime wrote there: the node's state
+    /// is corrupt, and the block is abandoned rather than built on a wrong reading.
+    fn corrupt(&mut self, key: &[u8], what: &str) {
+        self.db_error.get_or_insert(format!(
+            "corrupt state: the value at key {} is {what}; restore the data directory from a backup or resync",
+            key.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        ));
     }
 
     pub fn write_u64(&mut self, key: Vec<u8>, value: u64) {
@@ -195,8 +210,18 @@ impl Exec {
         );
     }
 
+    /// Reads a borsh value the runtime wrote (`None` if absent). A value that does not decode is
+    /// corruption: recorded in [`Exec::db_error`], which abandons the block, never read as
+    /// absent (a registry read as empty would then be overwritten).
     pub fn read_borsh<T: borsh::BorshDeserialize>(&mut self, key: &[u8]) -> Option<T> {
-        self.read(key).and_then(|v| borsh::from_slice(&v).ok())
+        let v = self.read(key)?;
+        match borsh::from_slice(&v) {
+            Ok(value) => Some(value),
+            Err(e) => {
+                self.corrupt(key, &format!("not the expected borsh value ({e})"));
+                None
+            }
+        }
     }
 
     pub fn write_borsh<T: borsh::BorshSerialize>(&mut self, key: Vec<u8>, value: &T) {
@@ -549,5 +574,42 @@ impl Host for Exec {
     fn log(&mut self, contract: Hname, message: &str) {
         tracing::debug!(target: "wisp::contract", %contract, "{message}");
         self.logs.push((contract, message.to_string()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A registry value the runtime cannot decode is corruption that abandons the block, never
+    /// read as absent: read as an empty list, `root.deploy` would have overwritten the list of
+    /// every deployed contract with one entry (hardening review: defaults on decode failure).
+    #[test]
+    fn undecodable_state_is_corruption_not_absence() {
+        let genesis = crate::Genesis {
+            name: "t".into(),
+            owner: AgentId::Address([1; 32]),
+            params: crate::ChainParams::default(),
+            timestamp_ms: 0,
+            protocol: crate::Protocol::default(),
+        };
+        let chain = crate::Chain::in_memory(&genesis).unwrap();
+        let mut exec = chain.exec(BlockContext::default()).unwrap();
+        exec.write(keys::contract_list(), Some(vec![0xff; 3]));
+        assert!(exec
+            .read_borsh::<Vec<Hname>>(&keys::contract_list())
+            .is_none());
+        let error = exec.db_error.take().expect("recorded as corruption");
+        assert!(error.starts_with("corrupt state"), "{error}");
+
+        exec.write(keys::total_balance(), Some(vec![1, 2, 3]));
+        assert_eq!(exec.read_u64(&keys::total_balance()), 0);
+        assert!(exec.db_error.is_some());
+
+        // Absent values are simply absent.
+        let mut exec = chain.exec(BlockContext::default()).unwrap();
+        assert!(exec.read_borsh::<Vec<Hname>>(&[9, 9]).is_none());
+        assert_eq!(exec.read_u64(&[9, 9]), 0);
+        assert!(exec.db_error.is_none());
     }
 }

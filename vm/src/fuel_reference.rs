@@ -9,8 +9,8 @@
 //!   `loop`, `unreachable`, `return`, `else`, `end` cost 0, `call` and `call_indirect`
 //!   `gas::CALL_GAS`, every other operator 1);
 //!   inside statically unreachable code, nested control operators open no block;
-//! - before `memory.copy`/`fill`/`init` by `floor(len / 64)`;
-//! - after a successful `memory.grow` by 1024 per page.
+//! - before `memory.copy`/`fill`/`init` by `floor(len / gas::BYTES_COPIED_PER_GAS)` (32);
+//! - after a successful `memory.grow` by `65536 / gas::BYTES_COPIED_PER_GAS` (2048) per page.
 //!
 //! Running the instrumented module without metering must leave in the counter exactly what
 //! wasmi's fuel meter charges the original: the tests check this on every example contract and
@@ -373,7 +373,9 @@ impl Reencode for Instrumenter {
                 f.instruction(&Instruction::GlobalGet(counter));
                 f.instruction(&Instruction::LocalGet(t));
                 f.instruction(&Instruction::I64ExtendI32U);
-                f.instruction(&Instruction::I64Const(64));
+                f.instruction(&Instruction::I64Const(i64::from(
+                    crate::gas::BYTES_COPIED_PER_GAS,
+                )));
                 f.instruction(&Instruction::I64DivU);
                 f.instruction(&Instruction::I64Add);
                 f.instruction(&Instruction::GlobalSet(counter));
@@ -392,7 +394,9 @@ impl Reencode for Instrumenter {
                 f.instruction(&Instruction::GlobalGet(counter));
                 f.instruction(&Instruction::LocalGet(t));
                 f.instruction(&Instruction::I64ExtendI32U);
-                f.instruction(&Instruction::I64Const(1024));
+                f.instruction(&Instruction::I64Const(
+                    65_536 / i64::from(crate::gas::BYTES_COPIED_PER_GAS),
+                ));
                 f.instruction(&Instruction::I64Mul);
                 f.instruction(&Instruction::I64Add);
                 f.instruction(&Instruction::GlobalSet(counter));

@@ -8,7 +8,8 @@
 //!   `else` arm, and (cost 1) at the implicit else of an `if` with results and no `else`.
 //! - Each operator is charged to the fuel block innermost when it is read, including dead code
 //!   and code after a nested block's `end`; a block costs `1 + Σ cost(op)` charged on entry.
-//! - `memory.copy/fill/init` add `floor(len / 64)`; `memory.grow` adds 1024 per page granted.
+//! - `memory.copy/fill/init` add `floor(len / 32)`; `memory.grow` adds 2048 per page granted
+//!   ([`BYTES_COPIED_PER_GAS`]).
 //! - Out of gas: the request's whole budget is used.
 //!
 //! [`crate::fuel_reference`] implements the same rule independently of wasmi.
@@ -39,6 +40,17 @@ pub const INITIAL_PAGE_GAS: u64 = 65_536;
 /// `memory.grow` underpriced ~4× on the reference machine (`docs/gas-calibration.md`). A
 /// `memory.grow` of one page costs 2,048 gas plus its instruction cost.
 pub const BYTES_COPIED_PER_GAS: u32 = 32;
+
+/// wasmi's dynamic fuel costs under Wisp's schedule: [`BYTES_COPIED_PER_GAS`]; the translation
+/// and validation costs are wasmi's defaults and unused (Wisp compiles eagerly and charges
+/// compilation itself, [`compile_gas`]).
+pub fn dynamic_costs() -> wasmi::CustomFuelCosts {
+    wasmi::CustomFuelCosts {
+        bytes_copied_per_fuel: BYTES_COPIED_PER_GAS,
+        fuel_per_bytes_translated: 7,
+        fuel_per_bytes_validated: 2,
+    }
+}
 
 /// Gas per function defined, charged on every instantiation (wasmi makes a handle for each).
 pub const INSTANTIATE_FUNCTION_GAS: u64 = 30;

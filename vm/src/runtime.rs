@@ -300,12 +300,7 @@ impl<H: Host> Vm<H> {
         c.consume_fuel(true)
             .compilation_mode(CompilationMode::Eager)
             .operator_cost(gas::instruction_costs())
-            .fuel_cost(wasmi::CustomFuelCosts {
-                bytes_copied_per_fuel: gas::BYTES_COPIED_PER_GAS,
-                // Only used by lazy compilation, which Wisp does not use (wasmi's defaults).
-                fuel_per_bytes_translated: 7,
-                fuel_per_bytes_validated: 2,
-            })
+            .fuel_cost(gas::dynamic_costs())
             .floats(false)
             .wasm_multi_memory(false)
             .wasm_tail_call(false)

@@ -20,7 +20,8 @@ fn engine(fuel: bool) -> Engine {
     c.consume_fuel(fuel)
         .compilation_mode(wasmi::CompilationMode::Eager);
     if fuel {
-        c.operator_cost(wisp_vm::gas::instruction_costs());
+        c.operator_cost(wisp_vm::gas::instruction_costs())
+            .fuel_cost(wisp_vm::gas::dynamic_costs());
     }
     Engine::new(&c)
 }

@@ -112,6 +112,11 @@ impl Default for ChainParams {
     }
 }
 
+/// Gas limit of a view (`wisp_callView`, `TestChain::view`), free to the caller and bounded by
+/// this: enough to compile the largest module a request can carry (a view is always its code's
+/// first use) and run it.
+pub const VIEW_GAS_LIMIT: u64 = 50_000_000;
+
 /// What defines a chain; its hash is the [`ChainId`] until chains are anchored on L1.
 #[derive(Clone, Debug, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize)]
 pub struct Genesis {

@@ -13,9 +13,12 @@ use wisp_cli::devnet::{Devnet, DevnetConfig, DEV_DEPOSIT_SOMPI};
 const E18: u128 = 1_000_000_000_000_000_000;
 
 fn wasm(name: &str) -> Vec<u8> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../contracts")
-        .join(name);
+    let dir = std::path::PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
+    )
+    .join("../contracts")
+    .join(name);
     let options = wisp_build::BuildOptions {
         quiet: true,
         ..Default::default()
@@ -649,7 +652,11 @@ async fn the_wisp_command_against_a_devnet() {
     .await
     .unwrap();
     let rpc = devnet.rpc_url();
-    let token_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../contracts/token");
+    let token_dir = std::path::PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
+    )
+    .join("../contracts/token");
 
     let (code, out, err) = wisp(
         &home,

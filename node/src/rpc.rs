@@ -301,7 +301,7 @@ pub fn module(
                 hname,
                 Hname::of(&function),
                 args,
-                50_000_000,
+                wisp_chain::VIEW_GAS_LIMIT,
             )
             .map_err(|e| receipt_error(&e))?;
         let value = node

@@ -317,9 +317,12 @@ fn reference_counter_matches_wasmi_on_generated_modules() {
 }
 
 fn contract(name: &str) -> Vec<u8> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../contracts")
-        .join(name);
+    let dir = std::path::PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
+    )
+    .join("../contracts")
+    .join(name);
     let options = wisp_build::BuildOptions {
         quiet: true,
         ..Default::default()

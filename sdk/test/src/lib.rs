@@ -386,7 +386,8 @@ impl TestChain {
         }
     }
 
-    /// Calls view `function` of `contract` and decodes the result.
+    /// Calls view `function` of `contract` and decodes the result, under the node's view gas
+    /// limit ([`wisp_chain::VIEW_GAS_LIMIT`]).
     ///
     /// # Errors
     /// The typed [`ReceiptError`] of a failed view (or `bad_arguments` if the result does not
@@ -403,7 +404,7 @@ impl TestChain {
             contract,
             Hname::of(function),
             args,
-            DEFAULT_GAS_BUDGET,
+            wisp_chain::VIEW_GAS_LIMIT,
         )?;
         R::try_from_slice(&data).map_err(|e| ReceiptError {
             level: ErrorLevel::Request,

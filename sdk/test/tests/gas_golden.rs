@@ -168,14 +168,17 @@ fn gas_of_example_contracts_matches_the_golden_file() {
         "# Gas used per request (receipt gas_used), example contracts built by `wisp build`.\n# Regenerate: WISP_BLESS=1 cargo test -p wisp-test --test gas_golden\n{}\n",
         lines.join("\n")
     );
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../contracts/gas-golden.txt"
+    // The runtime variable, not `env!`: a shared target directory may hold a build from
+    // another checkout of the same sources.
+    let path = format!(
+        "{}/../../contracts/gas-golden.txt",
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string())
     );
     if std::env::var_os("WISP_BLESS").is_some() {
-        std::fs::write(path, &text).unwrap();
+        std::fs::write(&path, &text).unwrap();
     }
-    let golden = std::fs::read_to_string(path).unwrap_or_default();
+    let golden = std::fs::read_to_string(&path).unwrap_or_default();
     assert_eq!(
         golden, text,
         "gas changed; if intended, rerun with WISP_BLESS=1 and review the diff"

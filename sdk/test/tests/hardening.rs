@@ -181,8 +181,9 @@ fn a_call_cannot_spend_the_fee_it_owes() {
 }
 
 /// Defect 17 (medium): one request could hold ~1 GiB (64 instances × 16 MiB). The memory of
-/// all instances of a request is capped together (64 MiB by default), and initial pages are
-/// charged on every instantiation.
+/// all instances of a request is capped together (64 MiB by default), initial pages are
+/// charged on every instantiation (65,536 gas each, so 50M gas of initial pages cannot reach the
+/// cap at all) and grown pages 2,048 gas each: here each instance grows to 16 MiB.
 #[test]
 fn memory_of_all_instances_of_a_request_is_capped() {
     let mut chain = TestChain::new();
@@ -194,9 +195,10 @@ fn memory_of_all_instances_of_a_request_is_capped() {
             (import "wisp" "register_read" (func $rread (param i32)))
             (import "wisp" "set_return" (func $ret (param i32 i32)))
             (import "wisp" "self_hname" (func $me (result i32)))
-            (memory (export "memory") 256)
+            (memory (export "memory") 1)
             (func (export "ep:init"))
             (func (export "ep:run")
+                (drop (memory.grow (i32.const 255)))
                 (drop (call $call (i32.const 0) (call $me) (i32.const {run})
                                   (i32.const 0) (i32.const 0) (i64.const 0)))
                 (call $rread (i32.const 0))
@@ -220,8 +222,9 @@ fn memory_of_all_instances_of_a_request_is_capped() {
         VmErrorCode::MemoryLimit.code(),
         "{innermost:?}"
     );
-    // Four instances of 256 initial pages were paid for.
-    assert!(r.gas_used > 4 * 256 * wisp_vm::gas::INITIAL_PAGE_GAS);
+    // Four instances of 1 initial page grown by 255 were paid for.
+    let grown = 255 * 65_536 / u64::from(wisp_vm::gas::BYTES_COPIED_PER_GAS);
+    assert!(r.gas_used > 4 * (wisp_vm::gas::INITIAL_PAGE_GAS + grown));
 }
 
 /// Defect 19 (low): governance could set a gas price of 0 or limits below what any request

@@ -1,0 +1,220 @@
+//! Kaspa itself enforces the anchor: on a real simnet (kaspad in process, over wRPC), a chain's
+//! anchor is created, advanced with a deposit swept in and a withdrawal committed, then
+//! advanced again paying that withdrawal; every way of breaking the rules is refused by
+//! kaspad's mempool with its own reason.
+
+use kaspa_consensus_core::subnets::SubnetworkId;
+use kaspa_consensus_core::tx::{ScriptPublicKey, Transaction, TransactionOutput};
+use kaspa_txscript::{extract_script_pub_key_address, pay_to_address_script};
+use std::time::Duration;
+use wisp_l1::{L1Client, Prefix, SimnetConfig, SimnetNode, Wallet};
+use wisp_settlement::anchor::{AnchorRules, AnchorState, Payout};
+use wisp_settlement::tx::{self, AnchorTx, DepositUtxo};
+use wisp_settlement::{deposit, outbox_commitment};
+
+const KAS: u64 = 100_000_000;
+/// Generous fixed fees (kaspad's minimum for these sizes is a few hundred thousand sompi).
+const FEE: u64 = 2_000_000;
+
+fn keypair(seed: u8) -> secp256k1::Keypair {
+    secp256k1::Keypair::from_seckey_slice(secp256k1::SECP256K1, &[seed; 32]).unwrap()
+}
+
+/// Mines until `spk` holds a UTXO (or fails after 20 blocks); returns its outpoint and value.
+async fn wait_for(
+    client: &L1Client,
+    miner: &Wallet,
+    spk: &ScriptPublicKey,
+) -> (kaspa_consensus_core::tx::TransactionOutpoint, u64) {
+    let address = extract_script_pub_key_address(spk, Prefix::Simnet).unwrap();
+    for _ in 0..20 {
+        client.mine_block(&miner.address()).await.unwrap();
+        let utxos = client.spendable_utxos(&address, 0).await.unwrap();
+        if let Some((outpoint, entry)) = utxos.into_iter().next() {
+            return (outpoint, entry.amount);
+        }
+    }
+    panic!("nothing arrived at {address}");
+}
+
+/// Submits `tx`, expecting kaspad to refuse it; returns its reason.
+async fn refused(client: &L1Client, tx: &Transaction, what: &str) -> String {
+    match client.submit_transaction(tx).await {
+        Ok(_) => panic!("kaspad accepted {what}"),
+        Err(e) => {
+            let reason = e.to_string();
+            assert!(
+                reason.contains("script") || reason.contains("covenant"),
+                "{what}: {reason}"
+            );
+            reason
+        }
+    }
+}
+
+fn resign(t: &mut AnchorTx, rules: &AnchorRules, new: &AnchorState, old: &AnchorState) {
+    let mut sig = [0u8; 65];
+    sig.copy_from_slice(&tx::sign_input(&t.tx, &t.entries, 0, &keypair(1)));
+    t.tx.inputs[0].signature_script = rules.signature_script(&sig, new, old).unwrap();
+    t.tx.finalize();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kaspa_enforces_the_anchor_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let maturity = 10;
+    let node = SimnetNode::start(&SimnetConfig {
+        app_dir: dir.path().join("kaspad"),
+        rpc_port: 0,
+        p2p_port: 0,
+        coinbase_maturity: maturity,
+    })
+    .unwrap();
+    let client = L1Client::connect(&node.rpc_url(), Duration::from_secs(20))
+        .await
+        .unwrap();
+    let params = wisp_l1::simnet_params(maturity);
+    let funder = Wallet::new(keypair(9), Prefix::Simnet);
+    for _ in 0..maturity + 5 {
+        client.mine_block(&funder.address()).await.unwrap();
+    }
+    let rules = AnchorRules {
+        committee_key: keypair(1).x_only_public_key().0.serialize(),
+        max_fee_sompi: KAS / 10,
+    };
+
+    // Genesis: the anchor holds 10 KAS under a fresh covenant id.
+    let funding = client
+        .spendable_utxos(&funder.address(), maturity)
+        .await
+        .unwrap();
+    let g = tx::genesis(
+        &rules,
+        &funding[..1],
+        funder.keypair(),
+        10 * KAS,
+        pay_to_address_script(&funder.address()),
+        FEE,
+    )
+    .unwrap();
+    client.submit_transaction(&g.tx).await.unwrap();
+    let genesis_spk = g.tx.outputs[0].script_public_key.clone();
+    let (outpoint, value) = wait_for(&client, &funder, &genesis_spk).await;
+    assert_eq!(outpoint, g.successor.outpoint);
+    assert_eq!(value, 10 * KAS);
+    let anchor = g.successor.clone();
+    let cov = anchor.covenant_id;
+
+    // A deposit of 3 KAS on the lane to the chain's deposit script.
+    let deposit_spk = deposit::script_public_key(&cov).unwrap();
+    funder
+        .send(
+            &client,
+            &params,
+            SubnetworkId::from_namespace(*b"wisp"),
+            b"deposit".to_vec(),
+            &[(deposit_spk.clone(), 3 * KAS)],
+        )
+        .await
+        .unwrap();
+    let (deposit_outpoint, deposit_value) = wait_for(&client, &funder, &deposit_spk).await;
+    assert_eq!(deposit_value, 3 * KAS);
+    let deposits = [DepositUtxo {
+        outpoint: deposit_outpoint,
+        amount_sompi: deposit_value,
+        block_daa_score: 0,
+    }];
+
+    // The first successor: block 1, sweeps the deposit, commits one withdrawal for later.
+    let withdrawal = Payout {
+        amount_sompi: 2 * KAS,
+        script_public_key: pay_to_address_script(
+            &Wallet::new(keypair(7), Prefix::Simnet).address(),
+        ),
+    };
+    let old = anchor.state;
+    let new = AnchorState {
+        block_index: 1,
+        header_hash: [1; 32],
+        outbox: outbox_commitment(std::slice::from_ref(&withdrawal)),
+    };
+    let honest = tx::successor(&rules, &anchor, &deposits, &[], new, FEE, &keypair(1)).unwrap();
+
+    // Kaspa refuses every way of breaking the rules, even signed by the committee key.
+    let mut reasons = Vec::new();
+    let wrong_key = tx::successor(&rules, &anchor, &deposits, &[], new, FEE, &keypair(2)).unwrap();
+    reasons.push(refused(&client, &wrong_key.tx, "a spend signed by another key").await);
+    let mut other_script = honest.clone();
+    other_script.tx.outputs[0].script_public_key = pay_to_address_script(&funder.address());
+    resign(&mut other_script, &rules, &new, &old);
+    reasons.push(refused(&client, &other_script.tx, "a successor with another script").await);
+    let mut less_value = honest.clone();
+    less_value.tx.outputs[0].value -= rules.max_fee_sompi;
+    resign(&mut less_value, &rules, &new, &old);
+    reasons.push(refused(&client, &less_value.tx, "a successor keeping too little").await);
+    let mut not_in_outbox = honest.clone();
+    not_in_outbox.tx.outputs[0].value -= KAS;
+    not_in_outbox.tx.outputs.push(TransactionOutput::new(
+        KAS,
+        pay_to_address_script(&funder.address()),
+    ));
+    resign(&mut not_in_outbox, &rules, &new, &old);
+    reasons.push(refused(&client, &not_in_outbox.tx, "a payout not in the outbox").await);
+    let mut older = honest.clone();
+    let stale = AnchorState {
+        block_index: 0,
+        ..new
+    };
+    older.tx.outputs[0].script_public_key = rules.script_public_key(&stale).unwrap();
+    resign(&mut older, &rules, &stale, &old);
+    reasons.push(refused(&client, &older.tx, "a successor committing an older block").await);
+    let thief = {
+        let mut t = honest.clone();
+        t.tx.inputs.remove(0);
+        t.entries.remove(0);
+        t.tx.outputs = vec![TransactionOutput::new(
+            deposit_value - FEE,
+            pay_to_address_script(&funder.address()),
+        )];
+        t.tx.finalize();
+        t
+    };
+    reasons.push(refused(&client, &thief.tx, "a deposit spent without the anchor").await);
+    for r in &reasons {
+        println!("refused: {r}");
+    }
+
+    // The honest successor is accepted: the anchor now holds 13 KAS less the fee.
+    client.submit_transaction(&honest.tx).await.unwrap();
+    let spk1 = honest.tx.outputs[0].script_public_key.clone();
+    let (outpoint, value) = wait_for(&client, &funder, &spk1).await;
+    assert_eq!(outpoint, honest.successor.outpoint);
+    assert_eq!(value, 13 * KAS - FEE);
+
+    // The second successor pays the committed withdrawal; kaspad shows it at the address.
+    let next = AnchorState {
+        block_index: 2,
+        header_hash: [2; 32],
+        outbox: outbox_commitment(&[]),
+    };
+    let pay = tx::successor(
+        &rules,
+        &honest.successor,
+        &[],
+        std::slice::from_ref(&withdrawal),
+        next,
+        FEE,
+        &keypair(1),
+    )
+    .unwrap();
+    client.submit_transaction(&pay.tx).await.unwrap();
+    let (_, paid) = wait_for(&client, &funder, &withdrawal.script_public_key).await;
+    assert_eq!(paid, 2 * KAS);
+    let (_, anchored) = wait_for(&client, &funder, &pay.tx.outputs[0].script_public_key).await;
+    assert_eq!(anchored, 13 * KAS - FEE - 2 * KAS - FEE);
+
+    client.disconnect().await;
+    tokio::task::spawn_blocking(move || node.shutdown())
+        .await
+        .unwrap();
+}

@@ -43,13 +43,33 @@ pub struct DevnetConfig {
     pub keystore: Option<PathBuf>,
 }
 
+/// Sompi the devnet's anchor holds at genesis (1 KAS; deposits are swept into it later).
+pub const ANCHOR_GENESIS_SOMPI: u64 = 100_000_000;
+
+/// Most sompi one anchor transaction of the devnet chain may leave as fee (0.1 KAS).
+pub const ANCHOR_MAX_FEE_SOMPI: u64 = 10_000_000;
+
 #[derive(Serialize, Deserialize)]
 struct DevnetKeys {
     chain_name: String,
     genesis_timestamp_ms: u64,
-    custody_secret: String,
+    /// The committee key: the only key the chain's anchor accepts.
+    #[serde(alias = "custody_secret")]
+    committee_secret: String,
     miner_secret: String,
     accounts: Vec<String>,
+    /// The chain's anchor on the simnet, once created.
+    #[serde(default)]
+    anchor: Option<StoredAnchor>,
+}
+
+/// The genesis anchor UTXO, as `devnet.json` keeps it.
+#[derive(Clone, Serialize, Deserialize)]
+struct StoredAnchor {
+    covenant_id: String,
+    tx_id: String,
+    index: u32,
+    amount_sompi: u64,
 }
 
 /// A running devnet.
@@ -98,15 +118,16 @@ impl Devnet {
             .with_context(|| format!("creating {}", config.data_dir.display()))?;
         let keys_path = config.data_dir.join("devnet.json");
         let first_start = !keys_path.exists();
-        let keys: DevnetKeys = if first_start {
+        let mut keys: DevnetKeys = if first_start {
             let keys = DevnetKeys {
                 chain_name: "devnet".into(),
                 genesis_timestamp_ms: 0,
-                custody_secret: to_hex(&random_secret()),
+                committee_secret: to_hex(&random_secret()),
                 miner_secret: to_hex(&random_secret()),
                 accounts: (0..config.accounts.max(1))
                     .map(|_| to_hex(&random_secret()))
                     .collect(),
+                anchor: None,
             };
             crate::keystore::write_private(
                 &keys_path,
@@ -149,19 +170,53 @@ impl Devnet {
         };
         let chain = Chain::open(&config.data_dir.join("chain"), &genesis)?;
         let genesis_copy = genesis.clone();
-        let custody = Wallet::new(keypair(&keys.custody_secret)?, Prefix::Simnet);
+        let committee = Wallet::new(keypair(&keys.committee_secret)?, Prefix::Simnet);
         let miner = Wallet::new(keypair(&keys.miner_secret)?, Prefix::Simnet);
         let params = wisp_l1::simnet_params(DEVNET_COINBASE_MATURITY);
         let head = chain.head()?;
+        let rules = wisp_settlement::AnchorRules {
+            committee_key: committee.x_only_key(),
+            max_fee_sompi: ANCHOR_MAX_FEE_SOMPI,
+        };
+        let stored = match keys.anchor.clone() {
+            Some(a) => a,
+            None if head.index > 0 => bail!(
+                "{} has a chain but no anchor on Kaspa (made by an older Wisp); restart with --fresh",
+                config.data_dir.display()
+            ),
+            None => {
+                let anchor = create_anchor(&l1, &miner, &rules, &params).await?;
+                keys.anchor = Some(anchor.clone());
+                crate::keystore::write_private(
+                    &keys_path,
+                    serde_json::to_string_pretty(&keys)?.as_bytes(),
+                )?;
+                anchor
+            }
+        };
+        let anchor = wisp_node::ChainAnchor {
+            rules,
+            genesis: wisp_settlement::tx::AnchorUtxo {
+                outpoint: kaspa_consensus_core::tx::TransactionOutpoint::new(
+                    hash_of(&stored.tx_id)?,
+                    stored.index,
+                ),
+                amount_sompi: stored.amount_sompi,
+                state: wisp_settlement::AnchorState::genesis(),
+                covenant_id: hash_of(&stored.covenant_id)?,
+                block_daa_score: 0,
+            },
+        };
         let node = Node::new(
             chain,
             keys.chain_name.clone(),
             l1,
             params.clone(),
             Prefix::Simnet,
-            custody,
+            committee,
+            anchor,
             wisp_node::NodeMode::Devnet { miner },
-        );
+        )?;
         if first_start || head.index == 0 {
             fund(&node, &accounts, &params).await?;
         } else {
@@ -257,6 +312,67 @@ impl Devnet {
             let _ = tokio::task::spawn_blocking(move || simnet.shutdown()).await;
         }
     }
+}
+
+fn hash_of(hex: &str) -> Result<kaspa_hashes::Hash> {
+    let bytes: [u8; 32] = from_hex(hex)
+        .and_then(|b| b.try_into().ok())
+        .context("devnet.json: bad anchor hash; restart with --fresh")?;
+    Ok(kaspa_hashes::Hash::from_bytes(bytes))
+}
+
+/// Creates the chain's anchor on the simnet: mines coins to `miner`, submits the anchor's
+/// genesis transaction (a covenant UTXO under `rules` holding [`ANCHOR_GENESIS_SOMPI`]) and
+/// mines until Kaspa has accepted it.
+async fn create_anchor(
+    l1: &L1Client,
+    miner: &Wallet,
+    rules: &wisp_settlement::AnchorRules,
+    params: &kaspa_consensus_core::config::params::Params,
+) -> Result<StoredAnchor> {
+    progress("creating the chain's anchor on Kaspa (a covenant UTXO)");
+    for _ in 0..DEVNET_COINBASE_MATURITY + 3 {
+        l1.mine_block(&miner.address()).await?;
+    }
+    let funding = l1
+        .spendable_utxos(&miner.address(), DEVNET_COINBASE_MATURITY)
+        .await?;
+    let funding = funding
+        .get(..1)
+        .context("the simnet miner has no mature coins")?;
+    let change = kaspa_txscript::pay_to_address_script(&miner.address());
+    let build = |fee| {
+        wisp_settlement::tx::genesis(
+            rules,
+            funding,
+            miner.keypair(),
+            ANCHOR_GENESIS_SOMPI,
+            change.clone(),
+            fee,
+        )
+    };
+    let probe = build(0)?;
+    let fee = wisp_settlement::tx::mass(params, &probe).fee_mass()
+        * wisp_settlement::tx::FEE_SOMPI_PER_GRAM;
+    let genesis = build(fee)?;
+    l1.submit_transaction(&genesis.tx).await?;
+    let address = rules.address(&wisp_settlement::AnchorState::genesis(), Prefix::Simnet)?;
+    for _ in 0..50 {
+        l1.mine_block(&miner.address()).await?;
+        let utxos = l1.spendable_utxos(&address, 0).await?;
+        if utxos
+            .iter()
+            .any(|(outpoint, _)| *outpoint == genesis.successor.outpoint)
+        {
+            return Ok(StoredAnchor {
+                covenant_id: to_hex(&genesis.successor.covenant_id.as_bytes()),
+                tx_id: to_hex(&genesis.successor.outpoint.transaction_id.as_bytes()),
+                index: genesis.successor.outpoint.index,
+                amount_sompi: genesis.successor.amount_sompi,
+            });
+        }
+    }
+    bail!("Kaspa did not accept the anchor's genesis transaction within 50 blocks; see the log")
 }
 
 /// Mines coinbases to every dev account, waits for maturity, and deposits

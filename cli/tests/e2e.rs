@@ -77,6 +77,44 @@ async fn tokens_amm_on_and_off_ledger_proofs_replay_and_restart() {
         DEV_DEPOSIT_SOMPI
     );
 
+    // The chain's coins are in Kaspa's custody, not a node key's: the chain has an anchor (a
+    // covenant UTXO), and the dev deposits sit at the deposit script, which only a transaction
+    // spending that anchor can spend (docs/anchor.md). Read from kaspad itself.
+    let info = client.rpc("wisp_chainInfo", rpc_params![]).await.unwrap();
+    let anchor = devnet.node().anchor();
+    assert_eq!(
+        info["anchor"]["covenantId"],
+        json!(format!("0x{}", anchor.covenant_id()))
+    );
+    let deposit_address =
+        wisp_settlement::deposit::address(&anchor.covenant_id(), wisp_l1::Prefix::Simnet).unwrap();
+    assert_eq!(info["depositAddress"], json!(deposit_address.to_string()));
+    assert_eq!(
+        deposit_address.version,
+        kaspa_addresses::Version::ScriptHash
+    );
+    let l1 = devnet.node().l1();
+    let held: u64 = l1
+        .spendable_utxos(&deposit_address, 0)
+        .await
+        .unwrap()
+        .iter()
+        .map(|(_, e)| e.amount)
+        .sum();
+    assert_eq!(held, DEV_DEPOSIT_SOMPI * devnet.accounts().len() as u64);
+    let anchor_address = anchor
+        .rules
+        .address(
+            &wisp_settlement::AnchorState::genesis(),
+            wisp_l1::Prefix::Simnet,
+        )
+        .unwrap();
+    let anchors = l1.spendable_utxos(&anchor_address, 0).await.unwrap();
+    assert_eq!(anchors.len(), 1);
+    assert_eq!(anchors[0].0, anchor.genesis.outpoint);
+    assert_eq!(anchors[0].1.covenant_id, Some(anchor.covenant_id()));
+    assert_eq!(anchors[0].1.amount, wisp_cli::devnet::ANCHOR_GENESIS_SOMPI);
+
     // Blocks are announced over WebSocket.
     let ws = jsonrpsee::ws_client::WsClientBuilder::default()
         .build(&devnet.ws_url())
@@ -476,8 +514,10 @@ async fn tokens_amm_on_and_off_ledger_proofs_replay_and_restart() {
         devnet.node().l1_params().clone(),
         devnet.node().prefix(),
         wisp_l1::Wallet::new(custody, devnet.node().prefix()),
+        devnet.node().anchor().clone(),
         wisp_node::NodeMode::Follower,
-    );
+    )
+    .unwrap();
     assert!(!follower.is_devnet());
     let (follower_rpc, follower_addr) =
         wisp_node::rpc::serve(follower, "127.0.0.1:0".parse().unwrap())

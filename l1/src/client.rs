@@ -37,22 +37,33 @@ impl LaneScript {
     }
 }
 
+impl From<&kaspa_consensus_core::tx::ScriptPublicKey> for LaneScript {
+    fn from(spk: &kaspa_consensus_core::tx::ScriptPublicKey) -> LaneScript {
+        LaneScript {
+            version: spk.version(),
+            script: spk.script().to_vec(),
+        }
+    }
+}
+
 /// An output of a lane transaction.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LaneOutput {
+    /// Its position in the transaction's outputs (with the transaction id, its outpoint).
+    pub index: u32,
     /// Its value, sompi.
     pub amount_sompi: u64,
     /// Who may spend it.
     pub script: LaneScript,
 }
 
-/// A transaction accepted by a chain block: on the Wisp lane, or off it paying the deposit key
-/// the follower watches (`on_lane` says which).
+/// A transaction accepted by a chain block: on the Wisp lane, or off it paying the deposit
+/// script the follower watches (`on_lane` says which).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LaneTx {
     /// The transaction id.
     pub tx_id: [u8; 32],
-    /// Whether it is on the Wisp lane; `false`: a plain payment to the deposit key the
+    /// Whether it is on the Wisp lane; `false`: a plain payment to the deposit script the
     /// follower was asked to watch.
     pub on_lane: bool,
     /// The script public key of the UTXO the first input spends (the sender's), if kaspad
@@ -71,13 +82,20 @@ impl LaneTx {
         self.sender_script.as_ref().and_then(LaneScript::p2pk_key)
     }
 
-    /// Sompi this transaction pays to version-0 P2PK outputs of `key`.
-    pub fn paid_to(&self, key: &[u8; 32]) -> u64 {
-        self.outputs
-            .iter()
-            .filter(|o| o.script.p2pk_key().as_ref() == Some(key))
+    /// Sompi this transaction pays to outputs locked by exactly `script` (version and bytes;
+    /// a chain's deposit script is version 0, which Kaspa executes).
+    pub fn paid_to(&self, script: &LaneScript) -> u64 {
+        self.outputs_to(script)
             .map(|o| o.amount_sompi)
             .fold(0u64, u64::saturating_add)
+    }
+
+    /// The outputs locked by exactly `script`, in order.
+    pub fn outputs_to<'a>(
+        &'a self,
+        script: &'a LaneScript,
+    ) -> impl Iterator<Item = &'a LaneOutput> + 'a {
+        self.outputs.iter().filter(move |o| &o.script == script)
     }
 }
 
@@ -270,8 +288,8 @@ impl L1Client {
     }
 
     /// Chain blocks added (and removed) since `from`, with their accepted transactions on
-    /// `lane` and, when `deposit_key` is given, any other accepted transaction that pays a
-    /// version-0 P2PK output of that key (a plain payment to the chain's deposit address).
+    /// `lane` and, when `deposit` is given, any other accepted transaction that pays an output
+    /// locked by exactly that script (a plain payment to the chain's deposit address).
     ///
     /// # Errors
     /// [`L1Error::Rpc`] on connection failure or if `from` is unknown to the node.
@@ -279,7 +297,7 @@ impl L1Client {
         &self,
         from: [u8; 32],
         lane: &SubnetworkId,
-        deposit_key: Option<&[u8; 32]>,
+        deposit: Option<&LaneScript>,
     ) -> Result<VirtualChainUpdate> {
         let response = self
             .client
@@ -305,14 +323,13 @@ impl L1Client {
             let mut lane_txs = Vec::new();
             for tx in &accepted.accepted_transactions {
                 let on_lane = tx.subnetwork_id.as_ref() == Some(lane);
-                // Off the lane, only plain payments to the deposit key matter: a deposit is
-                // never dropped because its sender skipped the lane.
+                // Off the lane, only plain payments to the deposit script matter: a deposit
+                // is never dropped because its sender skipped the lane.
                 let pays_deposit = || {
-                    deposit_key.is_some_and(|key| {
+                    deposit.is_some_and(|d| {
                         tx.outputs.iter().any(|o| {
                             o.script_public_key.as_ref().is_some_and(|spk| {
-                                spk.version() == 0
-                                    && p2pk_key_of_script(spk.script()).as_ref() == Some(key)
+                                spk.version() == d.version && spk.script() == d.script.as_slice()
                             })
                         })
                     })
@@ -337,8 +354,10 @@ impl L1Client {
                 let outputs = tx
                     .outputs
                     .iter()
-                    .filter_map(|o| {
+                    .enumerate()
+                    .filter_map(|(index, o)| {
                         Some(LaneOutput {
+                            index: u32::try_from(index).ok()?,
                             amount_sompi: o.value?,
                             script: script(o.script_public_key.as_ref()?),
                         })
@@ -397,17 +416,21 @@ mod tests {
             payload: vec![],
             outputs: vec![
                 LaneOutput {
+                    index: 0,
                     amount_sompi: 5,
                     script: v0.clone(),
                 },
                 LaneOutput {
+                    index: 1,
                     amount_sompi: 1_000,
-                    script: v1,
+                    script: v1.clone(),
                 },
             ],
         };
         assert_eq!(tx.sender_key(), None);
-        assert_eq!(tx.paid_to(&key), 5);
+        // A deposit script is matched with its version: the version-1 twin pays nothing.
+        assert_eq!(tx.paid_to(&v0), 5);
+        assert_eq!(tx.outputs_to(&v0).map(|o| o.index).collect::<Vec<_>>(), [0]);
         let tx = LaneTx {
             sender_script: Some(v0),
             ..tx

@@ -64,7 +64,9 @@ async fn lane_transactions_are_followed_in_accepted_order() {
     let tx = found.expect("the lane transaction is accepted within a few blocks");
     assert_eq!(tx.payload, payload);
     assert_eq!(tx.sender_key(), Some(alice.x_only_key()));
-    let to_chain = tx.paid_to(&chain_key.x_only_key());
+    let to_chain = tx.paid_to(&wisp_l1::LaneScript::from(&pay_to_address_script(
+        &chain_key.address(),
+    )));
     assert_eq!(to_chain, 300_000_000);
     client.disconnect().await;
     tokio::task::spawn_blocking(move || node.shutdown())

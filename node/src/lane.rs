@@ -3,7 +3,7 @@
 
 use wisp_chain::{OnLedgerBody, OnLedgerRequest};
 use wisp_core::{AgentId, Hash32, LanePayload};
-use wisp_l1::LaneTx;
+use wisp_l1::{LaneScript, LaneTx};
 
 /// Most L1 chain blocks one block-production pass reads (catching up after downtime takes
 /// several passes instead of one unbounded one).
@@ -17,14 +17,14 @@ pub fn confirmed(seen: &[wisp_l1::ChainBlock], depth: u64) -> &[wisp_l1::ChainBl
 }
 
 /// The requests an accepted transaction carries for this chain, with the sompi it pays to
-/// `deposit_key` as the deposit; nothing it pays is ever dropped:
+/// the chain's `deposit` script as the deposit; nothing it pays is ever dropped:
 /// - The sender is the owner of the first input, only if that is a version-0 pay-to-public-key
 ///   script (a higher version is anyone-can-spend on Kaspa, so its "owner" proves nothing).
 /// - The deposit goes to the payload's beneficiary if it names one, else to the sender; with
 ///   neither, it is recorded as refundable under the L1 transaction id.
 /// - Calls run only with a sender; a plain payment off the lane is a deposit of its sender.
-pub fn lane_requests(tx: &LaneTx, deposit_key: &[u8; 32]) -> Vec<OnLedgerRequest> {
-    let deposit = tx.paid_to(deposit_key);
+pub fn lane_requests(tx: &LaneTx, deposit: &LaneScript) -> Vec<OnLedgerRequest> {
+    let deposit = tx.paid_to(deposit);
     let sender = tx.sender_key().map(AgentId::Address);
     let l1_tx_id = Hash32(tx.tx_id);
     let payload = if tx.on_lane {
@@ -149,12 +149,13 @@ mod tests {
             }
             .encode(),
             outputs: vec![LaneOutput {
+                index: 0,
                 amount_sompi: 700,
                 script: p2pk(0, chain_key),
             }],
         };
         // A sender that names bob: bob gets the deposit, alice's call runs without it.
-        let r = lane_requests(&tx(true, p2pk(0, alice), Some(bob)), &chain_key);
+        let r = lane_requests(&tx(true, p2pk(0, alice), Some(bob)), &p2pk(0, chain_key));
         assert_eq!(r[0].body, OnLedgerBody::DepositFor(AgentId::Address(bob)));
         assert_eq!(r[0].deposit_sompi, 700);
         assert_eq!(r[1].sender, AgentId::Address(alice));
@@ -162,19 +163,19 @@ mod tests {
         assert!(matches!(r[1].body, OnLedgerBody::Call(_)));
         assert_ne!(r[0].id(), r[1].id());
         // No sender identity (a multisig input): only the deposit, to the beneficiary...
-        let r = lane_requests(&tx(true, multisig.clone(), Some(bob)), &chain_key);
+        let r = lane_requests(&tx(true, multisig.clone(), Some(bob)), &p2pk(0, chain_key));
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].body, OnLedgerBody::DepositFor(AgentId::Address(bob)));
         // ...or, with none named, recorded as refundable.
-        let r = lane_requests(&tx(true, multisig.clone(), None), &chain_key);
+        let r = lane_requests(&tx(true, multisig.clone(), None), &p2pk(0, chain_key));
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].body, OnLedgerBody::Refundable);
         assert_eq!(r[0].deposit_sompi, 700);
         // A plain payment off the lane: a deposit of its payer, or refundable.
-        let r = lane_requests(&tx(false, p2pk(0, alice), None), &chain_key);
+        let r = lane_requests(&tx(false, p2pk(0, alice), None), &p2pk(0, chain_key));
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].body, OnLedgerBody::DepositFor(AgentId::Address(alice)));
-        let r = lane_requests(&tx(false, multisig, None), &chain_key);
+        let r = lane_requests(&tx(false, multisig, None), &p2pk(0, chain_key));
         assert_eq!(r[0].body, OnLedgerBody::Refundable);
     }
 
@@ -211,22 +212,23 @@ mod tests {
             sender_script: Some(sender),
             payload: payload.clone(),
             outputs: vec![LaneOutput {
+                index: 0,
                 amount_sompi: 500,
                 script: deposit,
             }],
         };
         // A miner spending an anyone-can-spend (version 1) UTXO "of alice": no request runs as
         // alice, and the deposit is not hers: it is recorded as refundable.
-        let requests = lane_requests(&tx(p2pk(1, alice), p2pk(0, chain_key)), &chain_key);
+        let requests = lane_requests(&tx(p2pk(1, alice), p2pk(0, chain_key)), &p2pk(0, chain_key));
         assert_eq!(requests.len(), 1);
         assert_eq!(requests[0].body, OnLedgerBody::Refundable);
         assert_ne!(requests[0].sender, AgentId::Address(alice));
         // Alice pays a version-1 output "to the chain": not a deposit.
-        let requests = lane_requests(&tx(p2pk(0, alice), p2pk(1, chain_key)), &chain_key);
+        let requests = lane_requests(&tx(p2pk(0, alice), p2pk(1, chain_key)), &p2pk(0, chain_key));
         assert_eq!(requests.len(), 1);
         assert_eq!(requests[0].deposit_sompi, 0);
         // The honest case.
-        let requests = lane_requests(&tx(p2pk(0, alice), p2pk(0, chain_key)), &chain_key);
+        let requests = lane_requests(&tx(p2pk(0, alice), p2pk(0, chain_key)), &p2pk(0, chain_key));
         assert_eq!(requests[0].sender, AgentId::Address(alice));
         assert_eq!(requests[0].deposit_sompi, 500);
     }

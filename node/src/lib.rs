@@ -36,6 +36,9 @@ pub enum NodeError {
     /// Kaspa failed.
     #[error(transparent)]
     L1(#[from] wisp_l1::L1Error),
+    /// A settlement script or transaction could not be built.
+    #[error(transparent)]
+    Settlement(#[from] wisp_settlement::SettlementError),
     /// Re-executing the node's history gave another state root: the software or the archive
     /// differs from what produced the block.
     #[error("replaying block {block} gave state root {got}, not the original {expected}")]
@@ -51,6 +54,39 @@ pub enum NodeError {
 
 /// Result alias of this crate.
 pub type Result<T, E = NodeError> = std::result::Result<T, E>;
+
+/// The chain's anchor on Kaspa as the node knows it: the rules of its covenant script and the
+/// genesis anchor UTXO (whose covenant id identifies the chain on L1). Deposits are paid to
+/// the chain's deposit script, which only a transaction spending this anchor can spend
+/// (`docs/anchor.md`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainAnchor {
+    /// The anchor script's rules: committee key and fee cap.
+    pub rules: wisp_settlement::AnchorRules,
+    /// The anchor created by the chain's genesis on Kaspa.
+    pub genesis: wisp_settlement::tx::AnchorUtxo,
+}
+
+impl ChainAnchor {
+    /// The chain's covenant id (its identity on L1).
+    pub fn covenant_id(&self) -> kaspa_hashes::Hash {
+        self.genesis.covenant_id
+    }
+
+    /// The script deposits are paid to.
+    ///
+    /// # Errors
+    /// [`wisp_settlement::SettlementError::Script`] only if Kaspa's builder refuses it (it
+    /// does not).
+    pub fn deposit_script(
+        &self,
+    ) -> std::result::Result<
+        kaspa_consensus_core::tx::ScriptPublicKey,
+        wisp_settlement::SettlementError,
+    > {
+        wisp_settlement::deposit::script_public_key(&self.genesis.covenant_id)
+    }
+}
 
 /// What kind of node this is.
 pub enum NodeMode {
@@ -72,7 +108,10 @@ pub struct Node {
     l1_params: Params,
     prefix: Prefix,
     lane: SubnetworkId,
-    custody: Wallet,
+    committee: Wallet,
+    anchor: ChainAnchor,
+    deposit_script: wisp_l1::LaneScript,
+    deposit_address: kaspa_addresses::Address,
     miner: Option<Wallet>,
     mempool: Mutex<mempool::Mempool>,
     /// The newest L1 chain block already scanned for lane requests (`None`: start from the
@@ -95,9 +134,13 @@ pub struct Reorged {
 }
 
 impl Node {
-    /// A node for `chain` following Kaspa through `l1`. `custody` holds the chain's deposit key
-    /// (a committee of one); `mode` says whether it is a devnet (mines L1 blocks, serves
-    /// `dev_*`).
+    /// A node for `chain` following Kaspa through `l1`. `committee` holds the chain's committee
+    /// key (a committee of one), the only key the `anchor`'s script accepts; deposits are paid
+    /// to the anchor's deposit script; `mode` says whether it is a devnet (mines L1 blocks,
+    /// serves `dev_*`).
+    ///
+    /// # Errors
+    /// [`NodeError::Settlement`] if the deposit script cannot be built (it always can).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         chain: Chain,
@@ -105,19 +148,25 @@ impl Node {
         l1: L1Client,
         l1_params: Params,
         prefix: Prefix,
-        custody: Wallet,
+        committee: Wallet,
+        anchor: ChainAnchor,
         mode: NodeMode,
-    ) -> Arc<Node> {
+    ) -> Result<Arc<Node>> {
         let (blocks, _) = broadcast::channel(256);
         let pool = Self::restore_mempool(&chain);
-        Arc::new(Node {
+        let deposit_script = wisp_l1::LaneScript::from(&anchor.deposit_script()?);
+        let deposit_address = wisp_settlement::deposit::address(&anchor.covenant_id(), prefix)?;
+        Ok(Arc::new(Node {
             chain,
             chain_name,
             l1,
             l1_params,
             prefix,
             lane: SubnetworkId::from(LANE_ID),
-            custody,
+            committee,
+            anchor,
+            deposit_script,
+            deposit_address,
             miner: match mode {
                 NodeMode::Devnet { miner } => Some(miner),
                 NodeMode::Follower => None,
@@ -127,7 +176,7 @@ impl Node {
             produce_lock: tokio::sync::Mutex::new(()),
             blocks,
             snapshots: Mutex::new(Vec::new()),
-        })
+        }))
     }
 
     /// The chain runtime.
@@ -155,9 +204,20 @@ impl Node {
         self.prefix
     }
 
-    /// The address deposits into the chain are paid to.
+    /// The address deposits into the chain are paid to: the P2SH of the deposit script,
+    /// spendable only together with the chain's anchor.
     pub fn deposit_address(&self) -> kaspa_addresses::Address {
-        self.custody.address()
+        self.deposit_address.clone()
+    }
+
+    /// The chain's anchor on Kaspa.
+    pub fn anchor(&self) -> &ChainAnchor {
+        &self.anchor
+    }
+
+    /// The committee's x-only key (the one key the anchor accepts).
+    pub fn committee_key(&self) -> [u8; 32] {
+        self.committee.x_only_key()
     }
 
     /// New committed blocks.
@@ -336,7 +396,7 @@ impl Node {
 
     /// The requests a lane transaction carries, for this chain's deposit key.
     fn lane_requests(&self, tx: &LaneTx) -> Vec<OnLedgerRequest> {
-        lane_requests(tx, &self.custody.x_only_key())
+        lane_requests(tx, &self.deposit_script)
     }
 
     /// Follows L1 and, if there is anything to execute, produces and commits one block.
@@ -370,7 +430,7 @@ impl Node {
         loop {
             let update = self
                 .l1
-                .virtual_chain_since(from, &self.lane, Some(&self.custody.x_only_key()))
+                .virtual_chain_since(from, &self.lane, Some(&self.deposit_script))
                 .await?;
             if !update.removed.is_empty() {
                 self.undo_l1_reorg(&update.removed)?;
@@ -567,7 +627,7 @@ impl Node {
                 }
                 let update = self
                     .l1
-                    .virtual_chain_since(from, &self.lane, Some(&self.custody.x_only_key()))
+                    .virtual_chain_since(from, &self.lane, Some(&self.deposit_script))
                     .await?;
                 let Some(last) = update.added.last() else {
                     break;

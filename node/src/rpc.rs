@@ -243,6 +243,16 @@ pub fn module(
             "maxRequestGas": params.max_request_gas.to_string(),
             "maxBlockGas": params.max_block_gas.to_string(),
             "depositAddress": node.deposit_address().to_string(),
+            "anchor": {
+                "covenantId": hex0x(&node.anchor().covenant_id().as_bytes()),
+                "genesisOutpoint": format!(
+                    "{}:{}",
+                    node.anchor().genesis.outpoint.transaction_id,
+                    node.anchor().genesis.outpoint.index
+                ),
+                "committeeKey": hex0x(&node.anchor().rules.committee_key),
+                "maxFeeSompi": node.anchor().rules.max_fee_sompi.to_string(),
+            },
             "l1RpcUrl": node.l1().url(),
             "l1CoinbaseMaturity": node.l1_params().coinbase_maturity(),
             "mempool": node.mempool_len(),
@@ -293,7 +303,7 @@ pub fn module(
             CallKind::View,
             &args.unwrap_or(Value::Array(vec![])),
         )?;
-        let owner = node.custody.x_only_key();
+        let owner = node.committee_key();
         let (data, gas) = node
             .chain()
             .view(

@@ -155,6 +155,22 @@ impl AnchorRules {
         Ok(pay_to_script_hash_script(&self.redeem_script(state)?))
     }
 
+    /// The anchor's address for `state` on the network with address `prefix` (to find the
+    /// anchor UTXO through kaspad's UTXO index).
+    ///
+    /// # Errors
+    /// As [`AnchorRules::code`].
+    pub fn address(
+        &self,
+        state: &AnchorState,
+        prefix: kaspa_addresses::Prefix,
+    ) -> Result<kaspa_addresses::Address> {
+        Ok(crate::deposit::p2sh_address(
+            &self.script_public_key(state)?,
+            prefix,
+        ))
+    }
+
     /// The signature script spending the anchor at `old` into a successor at `new`: the
     /// committee's 65-byte signature (64-byte BIP340 signature and the sighash type byte), the
     /// new state's fields, and the old redeem script.

@@ -44,3 +44,24 @@ pub fn signature_script(covenant_id: &Hash) -> Result<Vec<u8>> {
     b.add_data(&redeem_script(covenant_id)?)?;
     Ok(b.drain())
 }
+
+/// The deposit address (P2SH) on the network with address `prefix`: what users pay to move
+/// KAS into the chain.
+///
+/// # Errors
+/// As [`redeem_script`].
+pub fn address(
+    covenant_id: &Hash,
+    prefix: kaspa_addresses::Prefix,
+) -> Result<kaspa_addresses::Address> {
+    Ok(p2sh_address(&script_public_key(covenant_id)?, prefix))
+}
+
+/// The address of a P2SH script public key (`OpBlake2b OpData32 <hash> OpEqual`).
+pub(crate) fn p2sh_address(
+    spk: &ScriptPublicKey,
+    prefix: kaspa_addresses::Prefix,
+) -> kaspa_addresses::Address {
+    let hash = spk.script().get(2..34).unwrap_or_default();
+    kaspa_addresses::Address::new(prefix, kaspa_addresses::Version::ScriptHash, hash)
+}

@@ -46,6 +46,33 @@ fn empty_receipt(id: wisp_core::RequestId, sender: AgentId, block: u64, at: u32)
 }
 
 impl Chain {
+    /// Settlement: every `anchor_interval_blocks` blocks the owner pays `anchor_fee_sompi`
+    /// towards the next anchor transaction's L1 fee, out of the gas fees it earned. The sompi
+    /// leave its balance and the chain's total and are counted in [`keys::anchor_fees`], so
+    /// the anchor's value plus unswept deposits always equals the chain's total plus the fees
+    /// paid but not yet spent on L1. An owner holding less pays nothing this interval.
+    fn pay_anchor_fee(exec: &mut Exec, params: &crate::ChainParams, index: u64) {
+        let fee = params.anchor_fee_sompi;
+        if params.anchor_interval_blocks == 0
+            || fee == 0
+            || !index.is_multiple_of(params.anchor_interval_blocks)
+        {
+            return;
+        }
+        exec.begin_request(None);
+        if let Some(owner) = exec.read_borsh::<AgentId>(&keys::chain_owner()) {
+            let balance = exec.balance_of(&owner);
+            if balance >= fee {
+                exec.write_u64(keys::balance(&owner), balance - fee);
+                let total = exec.read_u64(&keys::total_balance()).saturating_sub(fee);
+                exec.write_u64(keys::total_balance(), total);
+                let paid = exec.read_u64(&keys::anchor_fees()).saturating_add(fee);
+                exec.write_u64(keys::anchor_fees(), paid);
+            }
+        }
+        exec.commit_request();
+    }
+
     /// Moves `fee_sompi` from `payer` to the chain owner (no owner: the fee stays with the payer).
     fn pay_fee(exec: &mut Exec, payer: &AgentId, fee_sompi: u64) -> u64 {
         let owner: Option<AgentId> = exec.read_borsh(&keys::chain_owner());
@@ -352,6 +379,7 @@ impl Chain {
             self.record(&mut exec, &receipt);
             receipts.push(receipt);
         }
+        Self::pay_anchor_fee(&mut exec, &params, index);
         if let Some(e) = exec.db_error.take() {
             return Err(wisp_state::StateError::Db(e).into());
         }

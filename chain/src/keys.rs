@@ -89,6 +89,10 @@ pub fn unclaimed(l1_tx_id: &Hash32) -> Vec<u8> {
 pub fn total_balance() -> Vec<u8> {
     key(hnames::accounts(), &[b"total"])
 }
+/// Sompi the owner has paid towards anchor transactions' L1 fees, in all (`u64` LE).
+pub fn anchor_fees() -> Vec<u8> {
+    key(hnames::accounts(), &[b"anchor-fees"])
+}
 /// Code by hash.
 pub fn blob(code_hash: &Hash32) -> Vec<u8> {
     key(hnames::blob(), &[b"c", &code_hash.0])

@@ -99,6 +99,13 @@ pub struct ChainParams {
     /// requests it accepted (a reorg shallower than this undoes nothing). 0 follows the tip,
     /// as the devnet does.
     pub l1_confirmations: u64,
+    /// Every this many blocks the chain owner pays [`ChainParams::anchor_fee_sompi`] towards
+    /// the next anchor transaction on Kaspa (0: never). See `docs/anchor.md`.
+    pub anchor_interval_blocks: u64,
+    /// Sompi the owner pays per anchoring interval, out of the gas fees it earns: burned from
+    /// its balance and the chain's total, and spent by the node as the anchor transaction's L1
+    /// fee. Skipped when the owner holds less.
+    pub anchor_fee_sompi: u64,
 }
 
 impl Default for ChainParams {
@@ -108,6 +115,8 @@ impl Default for ChainParams {
             max_request_gas: 50_000_000,
             max_block_gas: 1_000_000_000,
             l1_confirmations: 0,
+            anchor_interval_blocks: 10,
+            anchor_fee_sompi: 2_000_000,
         }
     }
 }
@@ -362,6 +371,17 @@ impl Chain {
     /// Base-token balance of `agent` at the head, sompi.
     pub fn balance(&self, agent: &AgentId) -> Result<u64> {
         self.committed_u64(&keys::balance(agent))
+    }
+
+    /// Sompi the chain owner has paid towards anchor transactions' L1 fees, in all, at the
+    /// head ([`ChainParams::anchor_fee_sompi`]).
+    pub fn anchor_fees(&self) -> Result<u64> {
+        self.committed_u64(&keys::anchor_fees())
+    }
+
+    /// Sum of all on-chain base-token balances at the head, sompi.
+    pub fn total_balance(&self) -> Result<u64> {
+        self.committed_u64(&keys::total_balance())
     }
 
     /// Next off-ledger nonce of `agent` at the head.

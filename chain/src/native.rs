@@ -82,6 +82,7 @@ const NATIVE_FUNCTIONS: &[NativeFn] = &[
     NativeFn { contract: "accounts", name: "balance", kind: View, params: &[("agent", "AgentId")], returns: Some("u64"), docs: "Base-token balance, sompi.", handler: Handler::Plain(accounts_balance) },
     NativeFn { contract: "accounts", name: "nonce", kind: View, params: &[("agent", "AgentId")], returns: Some("u64"), docs: "Next off-ledger nonce.", handler: Handler::Plain(accounts_nonce) },
     NativeFn { contract: "accounts", name: "total", kind: View, params: &[], returns: Some("u64"), docs: "Sum of all balances (= coins pegged in), sompi.", handler: Handler::Plain(accounts_total) },
+    NativeFn { contract: "accounts", name: "anchor_fees", kind: View, params: &[], returns: Some("u64"), docs: "Sompi the chain owner has paid towards anchor transactions' L1 fees, in all.", handler: Handler::Plain(accounts_anchor_fees) },
     NativeFn { contract: "accounts", name: "unclaimed", kind: View, params: &[("l1_tx_id", "Hash32")], returns: Some("u64"), docs: "Sompi an L1 transaction deposited with no sender identity and no beneficiary (refundable).", handler: Handler::Plain(accounts_unclaimed) },
     NativeFn { contract: "blob", name: "store", kind: Entry, params: &[("code", "Vec<u8>")], returns: Some("Hash32"), docs: "Stores a validated module; returns its code hash.", handler: Handler::Plain(blob_store) },
     NativeFn { contract: "blob", name: "has", kind: View, params: &[("code_hash", "Hash32")], returns: Some("bool"), docs: "Whether code with this hash is stored.", handler: Handler::Plain(blob_has) },
@@ -189,6 +190,10 @@ fn accounts_balance(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
 fn accounts_nonce(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
     let (a,) = args::<(AgentId,)>(c.bytes)?;
     Ok(ret(&c.exec.read_u64(&keys::nonce(&a))))
+}
+
+fn accounts_anchor_fees(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
+    Ok(ret(&c.exec.read_u64(&keys::anchor_fees())))
 }
 
 fn accounts_total(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {

@@ -81,7 +81,7 @@ async fn tokens_amm_on_and_off_ledger_proofs_replay_and_restart() {
     // covenant UTXO), and the dev deposits sit at the deposit script, which only a transaction
     // spending that anchor can spend (docs/anchor.md). Read from kaspad itself.
     let info = client.rpc("wisp_chainInfo", rpc_params![]).await.unwrap();
-    let anchor = devnet.node().anchor();
+    let anchor = devnet.node().anchor().clone();
     assert_eq!(
         info["anchor"]["covenantId"],
         json!(format!("0x{}", anchor.covenant_id()))
@@ -655,6 +655,68 @@ async fn tokens_amm_on_and_off_ledger_proofs_replay_and_restart() {
         notifications.len() < 10,
         "{} notifications",
         notifications.len()
+    );
+
+    // Settlement: the node advances the chain's anchor on Kaspa, committing its head and
+    // sweeping the deposits into it, and pays the L1 fee the owner paid on the chain. The
+    // books balance to the sompi, read from kaspad: anchor + unswept deposits = the chain's
+    // total + fees paid but not yet spent + the anchor's genesis value (no account's).
+    let l1 = devnet.node().l1();
+    let mut confirmations = 0;
+    for _ in 0..60 {
+        node.mine(1).await.unwrap();
+        let s = node.anchor_status().unwrap();
+        if s.block_index > 0 && s.in_flight.is_none() {
+            confirmations += 1;
+            if confirmations == 3 {
+                break;
+            }
+        }
+    }
+    let status = node.anchor_status().unwrap();
+    assert!(
+        status.block_index > 0 && status.in_flight.is_none(),
+        "{status:?}"
+    );
+    assert!(status.fees_spent_sompi > 0);
+    let committed = node.chain().db().block(status.block_index).unwrap();
+    let anchored_at = anchor
+        .rules
+        .address(
+            &wisp_settlement::AnchorState {
+                block_index: status.block_index,
+                header_hash: committed.hash().0,
+                outbox: wisp_settlement::outbox_commitment(&[]),
+            },
+            wisp_l1::Prefix::Simnet,
+        )
+        .unwrap();
+    let on_l1 = l1.spendable_utxos(&anchored_at, 0).await.unwrap();
+    assert_eq!(
+        on_l1.len(),
+        1,
+        "the anchor commits block {}'s header",
+        status.block_index
+    );
+    assert_eq!(on_l1[0].0, status.outpoint);
+    assert_eq!(on_l1[0].1.covenant_id, Some(anchor.covenant_id()));
+    assert_eq!(on_l1[0].1.amount, status.amount_sompi);
+    let unswept: u64 = l1
+        .spendable_utxos(&deposit_address, 0)
+        .await
+        .unwrap()
+        .iter()
+        .map(|(_, e)| e.amount)
+        .sum();
+    assert!(
+        unswept < DEV_DEPOSIT_SOMPI,
+        "the dev deposits were swept into the anchor ({unswept} sompi left)"
+    );
+    let chain = node.chain();
+    assert_eq!(
+        status.amount_sompi + unswept,
+        chain.total_balance().unwrap() + chain.anchor_fees().unwrap() - status.fees_spent_sompi
+            + wisp_cli::devnet::ANCHOR_GENESIS_SOMPI
     );
     devnet.stop().await;
 }

@@ -8,12 +8,14 @@
 //! - On restart the node resumes from the last committed block's L1 reference.
 
 mod agents;
+mod anchoring;
 mod guard;
 mod lane;
 mod mempool;
 pub mod rpc;
 
 pub use agents::KaspaAgents;
+pub use anchoring::{AnchorProgress, AnchorStatus};
 pub use lane::{confirmed, lane_requests, MAX_L1_BLOCKS_PER_PASS};
 pub use mempool::{MEMPOOL_LIMIT, MEMPOOL_MAX_AGE, MEMPOOL_MAX_BYTES};
 
@@ -118,6 +120,8 @@ pub struct Node {
     /// head's L1 reference).
     cursor: Mutex<Option<[u8; 32]>>,
     produce_lock: tokio::sync::Mutex<()>,
+    /// One anchoring step at a time (never two successors built at once).
+    anchor_lock: tokio::sync::Mutex<()>,
     blocks: broadcast::Sender<Arc<BlockOutput>>,
     snapshots: Mutex<Vec<u64>>,
 }
@@ -174,6 +178,7 @@ impl Node {
             mempool: Mutex::new(pool),
             cursor: Mutex::new(None),
             produce_lock: tokio::sync::Mutex::new(()),
+            anchor_lock: tokio::sync::Mutex::new(()),
             blocks,
             snapshots: Mutex::new(Vec::new()),
         }))
@@ -542,6 +547,11 @@ impl Node {
         let Some((from, to)) = self.chain.rollback_l1(&removed)? else {
             return Ok(None);
         };
+        // Follow L1 again from the surviving block's reference: the new branch's transactions,
+        // and those of the undone blocks that it still accepts, are read and executed again.
+        if let Ok(mut c) = self.cursor.lock() {
+            *c = None;
+        }
         tracing::warn!(
             from,
             to,
@@ -591,7 +601,12 @@ impl Node {
                 self.l1.mine_block(&miner.address()).await?;
             }
         }
-        self.produce_block().await
+        let block = self.produce_block().await?;
+        // Anchoring never stops block production: a failure is logged and retried next time.
+        if let Err(e) = self.advance_anchor().await {
+            tracing::warn!(error = %e, "anchoring failed; will retry");
+        }
+        Ok(block)
     }
 
     /// Re-executes this node's history into `target` (a fresh chain with the same genesis): each

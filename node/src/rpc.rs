@@ -234,6 +234,7 @@ pub fn module(
 
     m.register_method("wisp_chainInfo", |_, node, _| -> RpcResult<Value> {
         let head = node.chain().head().map_err(internal)?;
+        let anchor = node.anchor_status().ok();
         let params = node.chain().params().map_err(internal)?;
         Ok(json!({
             "chainId": hex0x(&node.chain().chain_id().0),
@@ -252,6 +253,11 @@ pub fn module(
                 ),
                 "committeeKey": hex0x(&node.anchor().rules.committee_key),
                 "maxFeeSompi": node.anchor().rules.max_fee_sompi.to_string(),
+                "outpoint": anchor.as_ref().map(|a| format!("{}:{}", a.outpoint.transaction_id, a.outpoint.index)),
+                "valueSompi": anchor.as_ref().map(|a| a.amount_sompi.to_string()),
+                "anchoredBlock": anchor.as_ref().map(|a| a.block_index),
+                "feesSpentSompi": anchor.as_ref().map(|a| a.fees_spent_sompi.to_string()),
+                "inFlight": anchor.as_ref().and_then(|a| a.in_flight).map(|id| id.to_string()),
             },
             "l1RpcUrl": node.l1().url(),
             "l1CoinbaseMaturity": node.l1_params().coinbase_maturity(),

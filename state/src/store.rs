@@ -12,6 +12,8 @@
 //! - `undo`: block index → borsh(Vec<(key, previous value)>), for [`StateDb::rollback_to`]
 //! - `pending`: request id → bytes: requests a node acknowledged but has not executed yet (its
 //!   mempool), written durably before the acknowledgement
+//! - `local`: name → bytes: the node's own durable records outside consensus (its anchor
+//!   transactions on L1), untouched by rollbacks
 
 use crate::proof::{Blake2bHasher, StateProof};
 use crate::{Result, StateError};
@@ -31,6 +33,7 @@ const BLOCK_REQUESTS: TableDefinition<u64, &[u8]> = TableDefinition::new("block_
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const UNDO: TableDefinition<u64, &[u8]> = TableDefinition::new("undo");
 const PENDING: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pending");
+const LOCAL: TableDefinition<&str, &[u8]> = TableDefinition::new("local");
 
 /// Reserved state key holding the index of the last block (hname prefix 0 is never a contract).
 pub const BLOCK_MARKER_KEY: &[u8] = b"\x00\x00\x00\x00block";
@@ -180,6 +183,7 @@ impl StateDb {
         txn.open_table(META).map_err(db_err)?;
         txn.open_table(UNDO).map_err(db_err)?;
         txn.open_table(PENDING).map_err(db_err)?;
+        txn.open_table(LOCAL).map_err(db_err)?;
         txn.commit().map_err(db_err)?;
         Ok(StateDb { db })
     }
@@ -504,6 +508,30 @@ impl StateDb {
             }
         }
         txn.commit().map_err(db_err)
+    }
+
+    /// Durably writes the node-local record `name` (outside consensus and the state root;
+    /// rollbacks leave it alone).
+    ///
+    /// # Errors
+    /// [`StateError::Db`] on I/O failure; then nothing was written.
+    pub fn put_local(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let txn = self.db.begin_write().map_err(db_err)?;
+        txn.open_table(LOCAL)
+            .map_err(db_err)?
+            .insert(name, bytes)
+            .map_err(db_err)?;
+        txn.commit().map_err(db_err)
+    }
+
+    /// The node-local record `name`, if written.
+    ///
+    /// # Errors
+    /// [`StateError::Db`] on I/O failure.
+    pub fn local(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let txn = self.db.begin_read().map_err(db_err)?;
+        let table = txn.open_table(LOCAL).map_err(db_err)?;
+        Ok(table.get(name).map_err(db_err)?.map(|v| v.value().to_vec()))
     }
 
     /// Every pending request, by id order.

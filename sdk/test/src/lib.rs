@@ -126,9 +126,14 @@ fn keypair(seed: u64) -> secp256k1::Keypair {
 }
 
 impl TestChain {
-    /// A fresh chain whose owner is a deterministic test account, with default parameters.
+    /// A fresh chain whose owner is a deterministic test account, with default parameters
+    /// except that it never pays towards anchoring (the harness has no L1 anchor; use
+    /// [`TestChain::with_params`] to test the anchor fee).
     pub fn new() -> TestChain {
-        Self::with_params(ChainParams::default())
+        Self::with_params(ChainParams {
+            anchor_interval_blocks: 0,
+            ..ChainParams::default()
+        })
     }
 
     /// A fresh chain with the given governance parameters.

@@ -89,6 +89,15 @@ pub fn unclaimed(l1_tx_id: &Hash32) -> Vec<u8> {
 pub fn total_balance() -> Vec<u8> {
     key(hnames::accounts(), &[b"total"])
 }
+/// Withdrawal `seq` of the outbox (borsh [`crate::OutboxEntry`]); `seq` big-endian so entries
+/// sort in order.
+pub fn outbox(seq: u64) -> Vec<u8> {
+    key(hnames::accounts(), &[b"o", &seq.to_be_bytes()])
+}
+/// The next outbox sequence number (`u64` LE): how many withdrawals were ever requested.
+pub fn outbox_next() -> Vec<u8> {
+    key(hnames::accounts(), &[b"outbox-next"])
+}
 /// Sompi the owner has paid towards anchor transactions' L1 fees, in all (`u64` LE).
 pub fn anchor_fees() -> Vec<u8> {
     key(hnames::accounts(), &[b"anchor-fees"])

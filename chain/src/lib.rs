@@ -121,6 +121,31 @@ impl Default for ChainParams {
     }
 }
 
+/// Smallest withdrawal, sompi (1 KAS): Kaspa's storage mass (KIP-9) of an output grows as its
+/// value shrinks, and an anchor transaction must stay payable.
+pub const MIN_WITHDRAWAL_SOMPI: u64 = 100_000_000;
+
+/// L1 fee a withdrawal pays on top of its amount, sompi: about what its output adds to the
+/// anchor transaction's fee at the minimum amount (10,000 grams × 110 sompi), with room. It
+/// joins the anchor fees the node may spend (`accounts.anchor_fees`).
+pub const WITHDRAWAL_FEE_SOMPI: u64 = 1_500_000;
+
+/// A withdrawal (peg out) waiting in the chain's outbox: the node pays it as an output of an
+/// anchor transaction on Kaspa, in `seq` order (`docs/anchor.md`).
+#[derive(Clone, Debug, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize)]
+pub struct OutboxEntry {
+    /// Position in the outbox, from 0.
+    pub seq: u64,
+    /// Who withdrew (debited on the chain).
+    pub from: AgentId,
+    /// The x-only key of the Kaspa pay-to-public-key address paid.
+    pub to: [u8; 32],
+    /// Sompi paid on L1.
+    pub amount_sompi: u64,
+    /// The block that took the withdrawal.
+    pub block_index: u64,
+}
+
 /// Gas limit of a view (`wisp_callView`, `TestChain::view`), free to the caller and bounded by
 /// this: enough to compile the largest module a request can carry (a view is always its code's
 /// first use) and run it.
@@ -377,6 +402,29 @@ impl Chain {
     /// head ([`ChainParams::anchor_fee_sompi`]).
     pub fn anchor_fees(&self) -> Result<u64> {
         self.committed_u64(&keys::anchor_fees())
+    }
+
+    /// Withdrawals `from_seq..` of the outbox at the head, at most `limit`, in order.
+    ///
+    /// # Errors
+    /// [`ChainError::State`] if storage fails or an entry does not decode.
+    pub fn outbox(&self, from_seq: u64, limit: usize) -> Result<Vec<OutboxEntry>> {
+        let next = self.committed_u64(&keys::outbox_next())?;
+        let mut out = Vec::new();
+        for seq in from_seq..next {
+            if out.len() >= limit {
+                break;
+            }
+            let bytes = self
+                .db
+                .get(&keys::outbox(seq))?
+                .ok_or_else(|| ChainError::Corrupt(format!("outbox entry {seq} is missing")))?;
+            out.push(
+                borsh::from_slice(&bytes)
+                    .map_err(|e| ChainError::Corrupt(format!("outbox entry {seq}: {e}")))?,
+            );
+        }
+        Ok(out)
     }
 
     /// Sum of all on-chain base-token balances at the head, sompi.

@@ -82,6 +82,8 @@ const NATIVE_FUNCTIONS: &[NativeFn] = &[
     NativeFn { contract: "accounts", name: "balance", kind: View, params: &[("agent", "AgentId")], returns: Some("u64"), docs: "Base-token balance, sompi.", handler: Handler::Plain(accounts_balance) },
     NativeFn { contract: "accounts", name: "nonce", kind: View, params: &[("agent", "AgentId")], returns: Some("u64"), docs: "Next off-ledger nonce.", handler: Handler::Plain(accounts_nonce) },
     NativeFn { contract: "accounts", name: "total", kind: View, params: &[], returns: Some("u64"), docs: "Sum of all balances (= coins pegged in), sompi.", handler: Handler::Plain(accounts_total) },
+    NativeFn { contract: "accounts", name: "withdraw", kind: Entry, params: &[("to", "AgentId"), ("amount_sompi", "u64")], returns: Some("u64"), docs: "Withdraws base tokens to a Kaspa address (peg out): debits amount + the withdrawal fee (1,500,000 sompi) from the sender and queues an outbox entry the next anchor transactions pay on L1. At least 1 KAS. Returns the entry's sequence number.", handler: Handler::Plain(accounts_withdraw) },
+    NativeFn { contract: "accounts", name: "outbox", kind: View, params: &[("from_seq", "u64"), ("limit", "u32")], returns: Some("Vec<(u64, AgentId, AgentId, u64, u64)>"), docs: "Withdrawals from `from_seq` on (at most `limit`, up to 100): sequence number, who withdrew, the Kaspa address paid, sompi, block.", handler: Handler::Plain(accounts_outbox) },
     NativeFn { contract: "accounts", name: "anchor_fees", kind: View, params: &[], returns: Some("u64"), docs: "Sompi the chain owner has paid towards anchor transactions' L1 fees, in all.", handler: Handler::Plain(accounts_anchor_fees) },
     NativeFn { contract: "accounts", name: "unclaimed", kind: View, params: &[("l1_tx_id", "Hash32")], returns: Some("u64"), docs: "Sompi an L1 transaction deposited with no sender identity and no beneficiary (refundable).", handler: Handler::Plain(accounts_unclaimed) },
     NativeFn { contract: "blob", name: "store", kind: Entry, params: &[("code", "Vec<u8>")], returns: Some("Hash32"), docs: "Stores a validated module; returns its code hash.", handler: Handler::Plain(blob_store) },
@@ -190,6 +192,72 @@ fn accounts_balance(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
 fn accounts_nonce(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
     let (a,) = args::<(AgentId,)>(c.bytes)?;
     Ok(ret(&c.exec.read_u64(&keys::nonce(&a))))
+}
+
+fn accounts_withdraw(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
+    let (to, amount) = args::<(AgentId, u64)>(c.bytes)?;
+    let AgentId::Address(key) = to else {
+        return Err(request_error(
+            RequestErrorCode::BadArguments,
+            "a withdrawal pays a Kaspa address (pay-to-public-key), not a contract",
+        ));
+    };
+    if amount < crate::MIN_WITHDRAWAL_SOMPI {
+        return Err(request_error(
+            RequestErrorCode::BadArguments,
+            format!(
+                "a withdrawal is at least {} sompi (1 KAS): smaller outputs cost Kaspa too much storage mass",
+                crate::MIN_WITHDRAWAL_SOMPI
+            ),
+        ));
+    }
+    let cost = amount.saturating_add(crate::WITHDRAWAL_FEE_SOMPI);
+    let sender = c.sender;
+    c.exec.check_state_key(&keys::balance(&sender), true)?;
+    let balance = c.exec.balance_of(&sender);
+    if balance < cost {
+        return Err(crate::exec::vm_error(
+            wisp_core::VmErrorCode::InsufficientBalance,
+            format!("{sender} holds {balance} sompi, less than the {cost} sompi the withdrawal costs (amount + fee)"),
+        ));
+    }
+    c.exec.write_u64(keys::balance(&sender), balance - cost);
+    let total = c.exec.read_u64(&keys::total_balance()).saturating_sub(cost);
+    c.exec.write_u64(keys::total_balance(), total);
+    let fees = c
+        .exec
+        .read_u64(&keys::anchor_fees())
+        .saturating_add(crate::WITHDRAWAL_FEE_SOMPI);
+    c.exec.write_u64(keys::anchor_fees(), fees);
+    let seq = c.exec.read_u64(&keys::outbox_next());
+    let entry = crate::OutboxEntry {
+        seq,
+        from: sender,
+        to: key,
+        amount_sompi: amount,
+        block_index: c.exec.block.index,
+    };
+    c.exec.write_borsh(keys::outbox(seq), &entry);
+    c.exec.write_u64(keys::outbox_next(), seq + 1);
+    Ok(ret(&seq))
+}
+
+fn accounts_outbox(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
+    let (from, limit) = args::<(u64, u32)>(c.bytes)?;
+    let next = c.exec.read_u64(&keys::outbox_next());
+    let mut out: Vec<(u64, AgentId, AgentId, u64, u64)> = Vec::new();
+    for seq in from..next.min(from.saturating_add(u64::from(limit.min(100)))) {
+        if let Some(e) = c.exec.read_borsh::<crate::OutboxEntry>(&keys::outbox(seq)) {
+            out.push((
+                e.seq,
+                e.from,
+                AgentId::Address(e.to),
+                e.amount_sompi,
+                e.block_index,
+            ));
+        }
+    }
+    Ok(ret(&out))
 }
 
 fn accounts_anchor_fees(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {

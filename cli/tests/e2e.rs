@@ -11,6 +11,7 @@ use wisp_cli::client::{verify_proof_json, CallOptions, Client};
 use wisp_cli::devnet::{Devnet, DevnetConfig, DEV_DEPOSIT_SOMPI};
 
 const E18: u128 = 1_000_000_000_000_000_000;
+const KAS: u64 = 100_000_000;
 
 fn wasm(name: &str) -> Vec<u8> {
     let dir = std::path::PathBuf::from(
@@ -662,17 +663,84 @@ async fn tokens_amm_on_and_off_ledger_proofs_replay_and_restart() {
     // books balance to the sompi, read from kaspad: anchor + unswept deposits = the chain's
     // total + fees paid but not yet spent + the anchor's genesis value (no account's).
     let l1 = devnet.node().l1();
+    // A withdrawal (peg out) of 3 KAS from dev1 to a fresh Kaspa address.
+    let payee = secp256k1::Keypair::from_seckey_slice(secp256k1::SECP256K1, &[77; 32]).unwrap();
+    let payee_address = wisp_l1::address_of(
+        &payee.x_only_public_key().0.serialize(),
+        wisp_l1::Prefix::Simnet,
+    );
+    let w = client
+        .call(
+            &dev1,
+            "accounts",
+            "withdraw",
+            &json!([payee_address.to_string(), (3 * KAS).to_string()]),
+            &CallOptions::default(),
+        )
+        .await
+        .unwrap();
+    ok(&w);
+    let seq: u64 = w["returnValue"].as_str().unwrap().parse().unwrap();
     let mut confirmations = 0;
-    for _ in 0..60 {
+    let mut paid_by = None;
+    // The books, read from kaspad: anchor + unswept deposits = the chain's total + fees paid
+    // but not yet spent + withdrawals not yet paid + the anchor's genesis value (no account's).
+    let books = || async {
+        let s = node.anchor_status().unwrap();
+        let chain = node.chain();
+        let unswept: u64 = l1
+            .spendable_utxos(&deposit_address, 0)
+            .await
+            .unwrap()
+            .iter()
+            .map(|(_, e)| e.amount)
+            .sum();
+        let unpaid: u64 = chain
+            .outbox(0, 1_000)
+            .unwrap()
+            .iter()
+            .filter(|e| node.withdrawal_paid_by(e.seq).unwrap().is_none())
+            .map(|e| e.amount_sompi)
+            .sum();
+        (
+            s.amount_sompi + unswept,
+            chain.total_balance().unwrap() + chain.anchor_fees().unwrap() - s.fees_spent_sompi
+                + unpaid
+                + wisp_cli::devnet::ANCHOR_GENESIS_SOMPI,
+        )
+    };
+    for _ in 0..80 {
         node.mine(1).await.unwrap();
         let s = node.anchor_status().unwrap();
-        if s.block_index > 0 && s.in_flight.is_none() {
+        if s.in_flight.is_none() {
+            let (held, owed) = books().await;
+            assert_eq!(
+                held,
+                owed,
+                "after block {}",
+                node.chain().head().unwrap().index
+            );
+        }
+        paid_by = node.withdrawal_paid_by(seq).unwrap();
+        if s.block_index > 0 && s.in_flight.is_none() && paid_by.is_some() {
             confirmations += 1;
             if confirmations == 3 {
                 break;
             }
         }
     }
+    assert!(
+        paid_by.is_some(),
+        "withdrawal {seq} was paid by an anchor transaction"
+    );
+    let received = l1.spendable_utxos(&payee_address, 0).await.unwrap();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].1.amount, 3 * KAS, "paid on L1 to the sompi");
+    assert_eq!(
+        Some(received[0].0.transaction_id),
+        paid_by,
+        "the node names the paying Kaspa transaction"
+    );
     let status = node.anchor_status().unwrap();
     assert!(
         status.block_index > 0 && status.in_flight.is_none(),

@@ -1,6 +1,8 @@
 //! Advancing the chain's anchor on Kaspa: after blocks, the node spends the anchor into a
-//! successor that commits the chain's head and sweeps the deposits waiting at the deposit
-//! script, paying the L1 fee the chain owner has paid for (`ChainParams::anchor_fee_sompi`).
+//! successor that commits the chain's head, sweeps the deposits waiting at the deposit script,
+//! pays the withdrawals the current anchor committed to, and commits the next batch of the
+//! chain's outbox; it pays the L1 fee the chain has collected for it (the owner's
+//! `ChainParams::anchor_fee_sompi` and each withdrawal's fee).
 //!
 //! Invariants:
 //! - Never two different successors of one anchor: the transaction is written to disk before
@@ -16,7 +18,7 @@ use crate::{Node, Result};
 use borsh::{BorshDeserialize, BorshSerialize};
 use kaspa_consensus_core::tx::{Transaction, TransactionOutpoint};
 use wisp_settlement::tx::{AnchorUtxo, DepositUtxo, FEE_SOMPI_PER_GRAM};
-use wisp_settlement::{outbox_commitment, AnchorState};
+use wisp_settlement::{outbox_commitment, AnchorState, Payout};
 
 /// Name of the node-local record (`StateDb::local`) that tracks the anchor.
 const TRACK: &str = "anchor";
@@ -24,7 +26,30 @@ const TRACK: &str = "anchor";
 /// Most deposits one anchor transaction sweeps (the anchor script sums at most 8 inputs).
 const MAX_SWEEP: usize = wisp_settlement::anchor::MAX_INPUTS - 1;
 
-/// An anchor UTXO as stored.
+/// Estimated storage mass (grams) one anchor transaction's withdrawals may add: Kaspa's
+/// KIP-9 storage mass of an output is about 10^12 / its value, and a standard transaction's
+/// mass is at most 100,000.
+const PAYOUT_MASS_BUDGET: u64 = 60_000;
+
+fn paid_record(seq: u64) -> String {
+    format!("withdrawal-paid/{seq}")
+}
+
+/// A withdrawal committed by an anchor's outbox.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+struct StoredPayout {
+    seq: u64,
+    to: [u8; 32],
+    amount_sompi: u64,
+}
+
+impl StoredPayout {
+    fn payout(&self) -> Payout {
+        Payout::to_key(&self.to, self.amount_sompi)
+    }
+}
+
+/// An anchor UTXO as stored, with the withdrawals its outbox commits to.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 struct StoredAnchor {
     outpoint: TransactionOutpoint,
@@ -32,6 +57,7 @@ struct StoredAnchor {
     block_index: u64,
     header_hash: [u8; 32],
     outbox: [u8; 32],
+    committed: Vec<StoredPayout>,
 }
 
 impl StoredAnchor {
@@ -43,13 +69,14 @@ impl StoredAnchor {
         }
     }
 
-    fn of(utxo: &AnchorUtxo) -> StoredAnchor {
+    fn of(utxo: &AnchorUtxo, committed: Vec<StoredPayout>) -> StoredAnchor {
         StoredAnchor {
             outpoint: utxo.outpoint,
             amount_sompi: utxo.amount_sompi,
             block_index: utxo.state.block_index,
             header_hash: utxo.state.header_hash,
             outbox: utxo.state.outbox,
+            committed,
         }
     }
 }
@@ -60,6 +87,8 @@ struct InFlight {
     tx: Transaction,
     successor: StoredAnchor,
     fee_sompi: u64,
+    /// The outbox position after the successor's batch.
+    next_seq: u64,
 }
 
 /// What the node knows of its anchor, kept on disk.
@@ -68,6 +97,8 @@ struct Track {
     current: StoredAnchor,
     fees_spent_sompi: u64,
     in_flight: Option<InFlight>,
+    /// The first outbox entry no anchor has committed to yet.
+    next_seq: u64,
 }
 
 /// The anchor as the node sees it (`wisp_chainInfo`, tests).
@@ -83,6 +114,10 @@ pub struct AnchorStatus {
     pub fees_spent_sompi: u64,
     /// A submitted successor not yet seen accepted: its transaction id.
     pub in_flight: Option<kaspa_hashes::Hash>,
+    /// Withdrawals the anchor's outbox commits to (paid by its successor), by sequence number.
+    pub committed_withdrawals: Vec<u64>,
+    /// The first withdrawal no anchor has committed to yet.
+    pub next_withdrawal: u64,
 }
 
 /// What one call of [`Node::advance_anchor`] did.
@@ -109,9 +144,10 @@ impl Node {
                 .into()
             }),
             None => Ok(Track {
-                current: StoredAnchor::of(&self.anchor.genesis),
+                current: StoredAnchor::of(&self.anchor.genesis, Vec::new()),
                 fees_spent_sompi: 0,
                 in_flight: None,
+                next_seq: 0,
             }),
         }
     }
@@ -138,7 +174,25 @@ impl Node {
             block_index: track.current.block_index,
             fees_spent_sompi: track.fees_spent_sompi,
             in_flight: track.in_flight.map(|f| f.tx.id()),
+            committed_withdrawals: track.current.committed.iter().map(|p| p.seq).collect(),
+            next_withdrawal: track.next_seq,
         })
+    }
+
+    /// The Kaspa transaction that paid withdrawal `seq`, once its anchor transaction is
+    /// accepted.
+    ///
+    /// # Errors
+    /// [`crate::NodeError::Chain`] if the record cannot be read.
+    pub fn withdrawal_paid_by(&self, seq: u64) -> Result<Option<kaspa_hashes::Hash>> {
+        let record = self
+            .chain
+            .db()
+            .local(&paid_record(seq))
+            .map_err(wisp_chain::ChainError::from)?;
+        Ok(record
+            .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+            .map(kaspa_hashes::Hash::from_bytes))
     }
 
     fn utxo(&self, stored: &StoredAnchor) -> AnchorUtxo {
@@ -174,8 +228,15 @@ impl Node {
                 .iter()
                 .any(|(o, _)| *o == flight.successor.outpoint);
             if accepted {
+                for paid in &track.current.committed {
+                    self.chain
+                        .db()
+                        .put_local(&paid_record(paid.seq), &id.as_bytes())
+                        .map_err(wisp_chain::ChainError::from)?;
+                }
                 track.current = flight.successor;
                 track.fees_spent_sompi = track.fees_spent_sompi.saturating_add(flight.fee_sompi);
+                track.next_seq = flight.next_seq;
                 track.in_flight = None;
                 self.save_track(&track)?;
                 tracing::info!(tx = %id, block = track.current.block_index, "anchor advanced on Kaspa");
@@ -188,6 +249,12 @@ impl Node {
         }
         let head = self.chain.head()?;
         if head.index <= track.current.block_index {
+            if !track.current.committed.is_empty() {
+                // Committed withdrawals are paid by the next successor, which must commit a
+                // newer block: have the next production step make one even if it is empty.
+                self.block_wanted
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
             return Ok(AnchorProgress::Idle);
         }
         let paid = self.chain.anchor_fees()?;
@@ -212,11 +279,40 @@ impl Node {
             })
             .collect();
         deposits.truncate(MAX_SWEEP);
+        // The next batch of the outbox: entries in order, from blocks at the confirmation
+        // depth, within the count and storage-mass budgets of one anchor transaction.
+        let mut batch: Vec<StoredPayout> = Vec::new();
+        let mut mass = 0u64;
+        for e in self
+            .chain
+            .outbox(track.next_seq, wisp_settlement::anchor::MAX_PAYOUTS)?
+        {
+            let entry_mass = 1_000_000_000_000u64 / e.amount_sompi.max(1);
+            if e.block_index.saturating_add(depth) > head.index
+                || mass.saturating_add(entry_mass) > PAYOUT_MASS_BUDGET
+            {
+                break;
+            }
+            mass += entry_mass;
+            batch.push(StoredPayout {
+                seq: e.seq,
+                to: e.to,
+                amount_sompi: e.amount_sompi,
+            });
+        }
+        let next_seq = batch.last().map_or(track.next_seq, |p| p.seq + 1);
+        let new_payouts: Vec<Payout> = batch.iter().map(StoredPayout::payout).collect();
         let new = AnchorState {
             block_index: head.index,
             header_hash: head.hash().0,
-            outbox: outbox_commitment(&[]),
+            outbox: outbox_commitment(&new_payouts),
         };
+        let payouts: Vec<Payout> = track
+            .current
+            .committed
+            .iter()
+            .map(StoredPayout::payout)
+            .collect();
         let current = self.utxo(&track.current);
         // Sweep as many deposits as the paid fee covers.
         let (built, fee) = loop {
@@ -224,7 +320,7 @@ impl Node {
                 &self.anchor.rules,
                 &current,
                 &deposits,
-                &[],
+                &payouts,
                 new,
                 fee,
                 self.committee.keypair(),
@@ -238,7 +334,7 @@ impl Node {
                     &self.anchor.rules,
                     &current,
                     &deposits,
-                    &[],
+                    &payouts,
                     new,
                     needed,
                     self.committee.keypair(),
@@ -264,8 +360,9 @@ impl Node {
         let id = built.tx.id();
         track.in_flight = Some(InFlight {
             tx: built.tx.clone(),
-            successor: StoredAnchor::of(&built.successor),
+            successor: StoredAnchor::of(&built.successor, batch),
             fee_sompi: fee,
+            next_seq,
         });
         // Written down before it leaves the node: a restart re-submits this one, never another.
         self.save_track(&track)?;

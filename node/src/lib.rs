@@ -122,6 +122,8 @@ pub struct Node {
     produce_lock: tokio::sync::Mutex<()>,
     /// One anchoring step at a time (never two successors built at once).
     anchor_lock: tokio::sync::Mutex<()>,
+    /// Set by anchoring when committed withdrawals wait for a newer block to be paid in.
+    block_wanted: std::sync::atomic::AtomicBool,
     blocks: broadcast::Sender<Arc<BlockOutput>>,
     snapshots: Mutex<Vec<u64>>,
 }
@@ -179,6 +181,7 @@ impl Node {
             cursor: Mutex::new(None),
             produce_lock: tokio::sync::Mutex::new(()),
             anchor_lock: tokio::sync::Mutex::new(()),
+            block_wanted: std::sync::atomic::AtomicBool::new(false),
             blocks,
             snapshots: Mutex::new(Vec::new()),
         }))
@@ -475,7 +478,16 @@ impl Node {
             pool.select(|s| self.chain.nonce(s))?
         };
         let backlog = self.chain.backlog(head.index)?;
-        if on_ledger.is_empty() && off_ledger.is_empty() && backlog.is_empty() {
+        // An anchor whose outbox commits withdrawals can only pay them in a successor that
+        // commits a newer block: the anchoring step asks for one, empty if need be.
+        let anchor_wants_block = self
+            .block_wanted
+            .swap(false, std::sync::atomic::Ordering::Relaxed);
+        if on_ledger.is_empty()
+            && off_ledger.is_empty()
+            && backlog.is_empty()
+            && !anchor_wants_block
+        {
             if let Ok(mut c) = self.cursor.lock() {
                 *c = Some(latest_seen);
             }

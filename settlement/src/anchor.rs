@@ -91,6 +91,20 @@ pub struct Payout {
     pub script_public_key: ScriptPublicKey,
 }
 
+impl Payout {
+    /// A payout to the Kaspa pay-to-public-key (BIP340) address of x-only `key`.
+    pub fn to_key(key: &[u8; 32], amount_sompi: u64) -> Payout {
+        let mut script = Vec::with_capacity(34);
+        script.push(OpData32);
+        script.extend_from_slice(key);
+        script.push(OpCheckSig);
+        Payout {
+            amount_sompi,
+            script_public_key: ScriptPublicKey::new(0, script.into()),
+        }
+    }
+}
+
 /// The commitment to an ordered list of payouts that an anchor state carries: blake2b-256
 /// (32-byte output, no key: Kaspa's `OpBlake2b`) of, for each payout in order, its amount
 /// (8 bytes little-endian), its script version (2 bytes big-endian) and its script.

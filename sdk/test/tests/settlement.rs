@@ -47,3 +47,75 @@ fn the_harness_chain_does_not_pay_towards_anchoring() {
     chain.advance_blocks(30);
     assert_eq!(chain.balance(&owner.agent()), KAS);
 }
+
+/// `accounts.withdraw` debits the amount and the L1 fee, queues an outbox entry in order, and
+/// refuses what the anchor could not pay.
+#[test]
+fn withdrawals_are_debited_and_queued_in_the_outbox() {
+    let mut chain = TestChain::new();
+    let alice = chain.new_account(10 * KAS);
+    let to = wisp_test::AgentId::Address([7; 32]);
+    let accounts = Hname::of("accounts");
+    let before_total: u64 = chain.view(accounts, "total", &()).unwrap();
+    let r = chain
+        .call(&alice, accounts, "withdraw", &(to, 2 * KAS))
+        .unwrap();
+    let seq: u64 = borsh::from_slice(&r.return_data).unwrap();
+    assert_eq!(seq, 0);
+    let cost = 2 * KAS + wisp_chain::WITHDRAWAL_FEE_SOMPI;
+    assert_eq!(chain.balance(&alice.agent()), 10 * KAS - cost - r.fee_sompi);
+    let total: u64 = chain.view(accounts, "total", &()).unwrap();
+    assert_eq!(total, before_total - cost);
+    let fees: u64 = chain.view(accounts, "anchor_fees", &()).unwrap();
+    assert_eq!(fees, wisp_chain::WITHDRAWAL_FEE_SOMPI);
+    let r = chain
+        .call(&alice, accounts, "withdraw", &(to, KAS))
+        .unwrap();
+    assert_eq!(borsh::from_slice::<u64>(&r.return_data).unwrap(), 1);
+    let outbox: Vec<(u64, wisp_test::AgentId, wisp_test::AgentId, u64, u64)> =
+        chain.view(accounts, "outbox", &(0u64, 10u32)).unwrap();
+    assert_eq!(outbox.len(), 2);
+    assert_eq!(
+        (outbox[0].0, outbox[0].1, outbox[0].2, outbox[0].3),
+        (0, alice.agent(), to, 2 * KAS)
+    );
+    assert_eq!((outbox[1].0, outbox[1].3), (1, KAS));
+    let entries = chain.chain().outbox(1, 10).unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].to, [7; 32]);
+
+    // Refused, nothing debited but the fee: below the minimum, to a contract, more than held.
+    let held = chain.balance(&alice.agent());
+    let e = chain
+        .call(&alice, accounts, "withdraw", &(to, KAS - 1))
+        .unwrap_err();
+    assert!(e.error.message.contains("at least"), "{e:?}");
+    let e = chain
+        .call(
+            &alice,
+            accounts,
+            "withdraw",
+            &(
+                wisp_test::AgentId::Contract(wisp_core::ContractId {
+                    chain: chain.chain_id(),
+                    hname: Hname::of("token"),
+                }),
+                KAS,
+            ),
+        )
+        .unwrap_err();
+    assert!(e.error.message.contains("Kaspa address"), "{e:?}");
+    let e = chain
+        .call(&alice, accounts, "withdraw", &(to, 100 * KAS))
+        .unwrap_err();
+    assert!(
+        e.is_vm(wisp_test::VmErrorCode::InsufficientBalance),
+        "{e:?}"
+    );
+    let fees_paid = held - chain.balance(&alice.agent());
+    assert!(
+        fees_paid < KAS / 100,
+        "only request fees were charged: {fees_paid}"
+    );
+    assert_eq!(chain.chain().outbox(0, 10).unwrap().len(), 2);
+}

@@ -125,6 +125,27 @@ enum Command {
         #[arg(long)]
         verify: bool,
     },
+    /// Withdraw base tokens to a Kaspa address (peg out): the amount plus a 1,500,000-sompi L1
+    /// fee leave your on-chain balance now, and the chain's next anchor transactions pay the
+    /// amount on Kaspa (see `wisp withdrawals`).
+    Withdraw {
+        /// The Kaspa address paid (or an account name: its own address).
+        to: String,
+        /// Sompi to withdraw (1 KAS = 100000000; at least 1 KAS).
+        amount_sompi: u64,
+        #[command(flatten)]
+        tx: TxArgs,
+    },
+    /// List withdrawals and whether they are queued, committed by the anchor, or paid on Kaspa
+    /// (with the paying transaction).
+    Withdrawals {
+        /// First withdrawal (sequence number).
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Most to list.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
     /// Check the set-up: versions, paths, toolchain, node and Kaspa reachability.
     Doctor,
 }
@@ -534,6 +555,55 @@ async fn run(cli: Cli) -> Result<()> {
                         } else {
                             e["fields"].clone()
                         }
+                    );
+                }
+            });
+            Ok(())
+        }
+        Command::Withdraw {
+            to,
+            amount_sompi,
+            tx,
+        } => {
+            let client = Client::new(&cli.rpc)?;
+            let options = CallOptions {
+                transfer_sompi: 0,
+                gas_budget: tx.gas.unwrap_or(DEFAULT_GAS_BUDGET),
+                on_ledger: tx.on_ledger,
+                deposit_sompi: tx.deposit,
+            };
+            let args = json!([agent_text(&to), amount_sompi.to_string()]);
+            let receipt = client
+                .call(&signer(&tx.from)?, "accounts", "withdraw", &args, &options)
+                .await?;
+            print(json_mode, &receipt, print_receipt);
+            if receipt["status"] != "success" {
+                std::process::exit(2);
+            }
+            if !json_mode {
+                println!(
+                    "queued; `wisp withdrawals` shows when an anchor transaction pays it on Kaspa"
+                );
+            }
+            Ok(())
+        }
+        Command::Withdrawals { from, limit } => {
+            let client = Client::new(&cli.rpc)?;
+            let v = client
+                .rpc("wisp_getWithdrawals", rpc_params![from, limit])
+                .await?;
+            print(json_mode, &v, |v| {
+                for w in v.as_array().into_iter().flatten() {
+                    println!(
+                        "#{}  {} sompi  to {}  {}{}",
+                        w["seq"],
+                        w["amountSompi"].as_str().unwrap_or(""),
+                        w["to"].as_str().unwrap_or(""),
+                        w["status"].as_str().unwrap_or(""),
+                        w["paidBy"]
+                            .as_str()
+                            .map(|t| format!(" by {t}"))
+                            .unwrap_or_default()
                     );
                 }
             });

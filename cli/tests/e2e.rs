@@ -1072,6 +1072,35 @@ async fn the_wisp_command_against_a_devnet() {
     assert_eq!(code, 0);
     let doctor: Value = serde_json::from_str(&out).unwrap();
     assert!(doctor["node"]["head"].as_u64().unwrap() >= 3, "{out}");
+    // Peg out from the command line: `wisp withdraw`, then `wisp withdrawals` until an
+    // anchor transaction has paid it on Kaspa.
+    let payee = wisp_l1::address_of(&[88; 32], wisp_l1::Prefix::Simnet).to_string();
+    let (code, out, err) = wisp(
+        &home,
+        &rpc,
+        &["withdraw", &payee, "200000000", "--from", "dev1"],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("queued"), "{out}");
+    let mut listed = String::new();
+    for _ in 0..60 {
+        devnet.node().mine(1).await.unwrap();
+        let (code, out, err) = wisp(&home, &rpc, &["withdrawals"]).await;
+        assert_eq!(code, 0, "{err}");
+        listed = out;
+        if listed.contains("paid by") {
+            break;
+        }
+    }
+    assert!(
+        listed.contains(&format!("200000000 sompi  to {payee}  paid by")),
+        "{listed}"
+    );
+    let (code, out, _) = wisp(&home, &rpc, &["withdraw", &payee, "1000", "--from", "dev1"]).await;
+    assert_eq!(code, 2, "below the minimum: {out}");
+    assert!(out.contains("at least"), "{out}");
+
     // Hardening defect 29: `wisp doctor` exited 0 when the node was unreachable.
     let (code, _, err) = wisp(&home, "http://127.0.0.1:1", &["doctor"]).await;
     assert_eq!(code, 1, "{err}");

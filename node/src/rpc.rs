@@ -499,6 +499,41 @@ pub fn module(
         Ok(json!({ "next": chain_nonce.to_string(), "pending": pending }))
     })?;
 
+    m.register_method(
+        "wisp_getWithdrawals",
+        |params, node, _| -> RpcResult<Value> {
+            let (from, limit): (Option<u64>, Option<u32>) = params.parse().unwrap_or((None, None));
+            let limit = limit.unwrap_or(100).min(1_000) as usize;
+            let entries = node
+                .chain()
+                .outbox(from.unwrap_or(0), limit)
+                .map_err(internal)?;
+            let status = node.anchor_status().map_err(internal)?;
+            let agents = node.agents();
+            let mut out = Vec::with_capacity(entries.len());
+            for e in entries {
+                let paid_by = node.withdrawal_paid_by(e.seq).map_err(internal)?;
+                let state = if paid_by.is_some() {
+                    "paid"
+                } else if status.committed_withdrawals.contains(&e.seq) {
+                    "committed"
+                } else {
+                    "queued"
+                };
+                out.push(json!({
+                    "seq": e.seq,
+                    "from": agents.format(&e.from),
+                    "to": agents.format(&wisp_core::AgentId::Address(e.to)),
+                    "amountSompi": e.amount_sompi.to_string(),
+                    "blockIndex": e.block_index,
+                    "status": state,
+                    "paidBy": paid_by.map(|h| h.to_string()),
+                }));
+            }
+            Ok(Value::Array(out))
+        },
+    )?;
+
     m.register_method("wisp_listContracts", |_, node, _| -> RpcResult<Value> {
         let agents = node.agents();
         let list = node.chain().contracts().map_err(internal)?;

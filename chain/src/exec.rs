@@ -332,6 +332,59 @@ impl Exec {
         Ok(())
     }
 
+    /// Withdraws `amount` sompi from `from` to the Kaspa pay-to-public-key address of x-only
+    /// `key` (peg out): debits amount + [`crate::WITHDRAWAL_FEE_SOMPI`], takes both out of the
+    /// chain's total, adds the fee to the anchor fees and appends an outbox entry; returns its
+    /// sequence number (`accounts.withdraw`, `withdraw_to_l1`).
+    ///
+    /// # Errors
+    /// `bad_arguments` below [`crate::MIN_WITHDRAWAL_SOMPI`]; `insufficient_balance` (VM
+    /// level) if `from` holds less than amount + fee; an access-list violation.
+    pub fn withdraw(
+        &mut self,
+        from: &AgentId,
+        key: [u8; 32],
+        amount: u64,
+    ) -> Result<u64, ReceiptError> {
+        if amount < crate::MIN_WITHDRAWAL_SOMPI {
+            return Err(request_error(
+                RequestErrorCode::BadArguments,
+                format!(
+                    "a withdrawal is at least {} sompi (1 KAS): smaller outputs cost Kaspa too much storage mass",
+                    crate::MIN_WITHDRAWAL_SOMPI
+                ),
+            ));
+        }
+        let cost = amount.saturating_add(crate::WITHDRAWAL_FEE_SOMPI);
+        let sender = *from;
+        self.check_state_key(&keys::balance(&sender), true)?;
+        let balance = self.balance_of(&sender);
+        if balance < cost {
+            return Err(vm_error(
+                wisp_core::VmErrorCode::InsufficientBalance,
+                format!("{sender} holds {balance} sompi, less than the {cost} sompi the withdrawal costs (amount + fee)"),
+            ));
+        }
+        self.write_u64(keys::balance(&sender), balance - cost);
+        let total = self.read_u64(&keys::total_balance()).saturating_sub(cost);
+        self.write_u64(keys::total_balance(), total);
+        let fees = self
+            .read_u64(&keys::anchor_fees())
+            .saturating_add(crate::WITHDRAWAL_FEE_SOMPI);
+        self.write_u64(keys::anchor_fees(), fees);
+        let seq = self.read_u64(&keys::outbox_next());
+        let entry = crate::OutboxEntry {
+            seq,
+            from: sender,
+            to: key,
+            amount_sompi: amount,
+            block_index: self.block.index,
+        };
+        self.write_borsh(keys::outbox(seq), &entry);
+        self.write_u64(keys::outbox_next(), seq + 1);
+        Ok(seq)
+    }
+
     /// Starts a request: a clean journal and no events.
     pub fn begin_request(&mut self, access: Option<AccessList>) {
         self.overlay.clear();
@@ -530,6 +583,15 @@ impl Host for Exec {
         amount_sompi: u64,
     ) -> Result<(), ReceiptError> {
         self.move_balance(from, to, amount_sompi)
+    }
+
+    fn withdraw(
+        &mut self,
+        from: &AgentId,
+        to_key: [u8; 32],
+        amount_sompi: u64,
+    ) -> Result<u64, ReceiptError> {
+        Exec::withdraw(self, from, to_key, amount_sompi)
     }
 
     fn emit(&mut self, event: Event) {

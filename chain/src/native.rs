@@ -202,43 +202,8 @@ fn accounts_withdraw(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
             "a withdrawal pays a Kaspa address (pay-to-public-key), not a contract",
         ));
     };
-    if amount < crate::MIN_WITHDRAWAL_SOMPI {
-        return Err(request_error(
-            RequestErrorCode::BadArguments,
-            format!(
-                "a withdrawal is at least {} sompi (1 KAS): smaller outputs cost Kaspa too much storage mass",
-                crate::MIN_WITHDRAWAL_SOMPI
-            ),
-        ));
-    }
-    let cost = amount.saturating_add(crate::WITHDRAWAL_FEE_SOMPI);
     let sender = c.sender;
-    c.exec.check_state_key(&keys::balance(&sender), true)?;
-    let balance = c.exec.balance_of(&sender);
-    if balance < cost {
-        return Err(crate::exec::vm_error(
-            wisp_core::VmErrorCode::InsufficientBalance,
-            format!("{sender} holds {balance} sompi, less than the {cost} sompi the withdrawal costs (amount + fee)"),
-        ));
-    }
-    c.exec.write_u64(keys::balance(&sender), balance - cost);
-    let total = c.exec.read_u64(&keys::total_balance()).saturating_sub(cost);
-    c.exec.write_u64(keys::total_balance(), total);
-    let fees = c
-        .exec
-        .read_u64(&keys::anchor_fees())
-        .saturating_add(crate::WITHDRAWAL_FEE_SOMPI);
-    c.exec.write_u64(keys::anchor_fees(), fees);
-    let seq = c.exec.read_u64(&keys::outbox_next());
-    let entry = crate::OutboxEntry {
-        seq,
-        from: sender,
-        to: key,
-        amount_sompi: amount,
-        block_index: c.exec.block.index,
-    };
-    c.exec.write_borsh(keys::outbox(seq), &entry);
-    c.exec.write_u64(keys::outbox_next(), seq + 1);
+    let seq = c.exec.withdraw(&sender, key, amount)?;
     Ok(ret(&seq))
 }
 

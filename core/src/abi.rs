@@ -54,6 +54,13 @@ macro_rules! with_host_functions {
             /// Moves `amount` sompi from this contract's account to the agent's. Traps with
             /// `insufficient_balance` if this contract holds less; traps in a view.
             fn transfer_sompi(agent_ptr: u32, agent_len: u32, amount: u64); base = 5_000, per_byte = 1;
+            /// Withdraws `amount` sompi from this contract's account to the Kaspa
+            /// pay-to-public-key address of the 32-byte x-only key at `key_ptr` (peg out, like
+            /// `accounts.withdraw`: at least 1 KAS, plus the 1,500,000-sompi withdrawal fee from
+            /// this contract's account); returns the outbox sequence number. Traps with
+            /// `insufficient_balance` if the contract holds less than amount + fee, with
+            /// `bad_arguments` below the minimum; traps in a view.
+            fn withdraw_to_l1(key_ptr: u32, amount: u64) -> u64; base = 30_000, per_byte = 0;
             /// Emits an event (`topic` is UTF-8, `data` the borsh fields). Traps in a view.
             fn emit_event(topic_ptr: u32, topic_len: u32, data_ptr: u32, data_len: u32); base = 1_000, per_byte = 5;
             /// Calls another contract on this chain: `kind` 0 = entry point, 1 = view. Atomic with

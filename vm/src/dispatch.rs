@@ -288,6 +288,20 @@ mod imp {
         c.data_mut().host.transfer(&from, &to, amount).map_err(fail)
     }
 
+    pub fn withdraw_to_l1<H: Host>(
+        c: &mut Caller<'_, Ctx<H>>,
+        _: u64,
+        key_ptr: u32,
+        amount: u64,
+    ) -> R<u64> {
+        deny_in_view(c, "withdraw")?;
+        let bytes = read_mem(c, key_ptr, 32)?;
+        let mut key = [0u8; 32];
+        key.copy_from_slice(&bytes);
+        let from = self_agent(c)?;
+        c.data_mut().host.withdraw(&from, key, amount).map_err(fail)
+    }
+
     pub fn emit_event<H: Host>(
         c: &mut Caller<'_, Ctx<H>>,
         per_byte: u64,

@@ -55,6 +55,19 @@ pub trait Host: 'static {
         to: &AgentId,
         amount_sompi: u64,
     ) -> Result<(), ReceiptError>;
+    /// Withdraws `amount_sompi` from `from` to the Kaspa pay-to-public-key address of x-only
+    /// `to_key` (peg out): debits the amount and the withdrawal fee and queues an outbox entry;
+    /// returns its sequence number.
+    ///
+    /// # Errors
+    /// `insufficient_balance` (VM level) if `from` holds less than amount + fee;
+    /// `bad_arguments` below the minimum withdrawal.
+    fn withdraw(
+        &mut self,
+        from: &AgentId,
+        to_key: [u8; 32],
+        amount_sompi: u64,
+    ) -> Result<u64, ReceiptError>;
     /// Records an event of the current request.
     fn emit(&mut self, event: Event);
     /// The prepared code of `contract`, for a cross-contract call, and whether this is the

@@ -106,6 +106,20 @@ pub fn transfer_sompi(to: &AgentId, amount_sompi: u64) {
     unsafe { sys::transfer_sompi(bytes.as_ptr() as u32, bytes.len() as u32, amount_sompi) }
 }
 
+/// Withdraws `amount_sompi` from this contract's account to the Kaspa address `to` (peg out,
+/// like `accounts.withdraw`): at least 1 KAS; the 1,500,000-sompi withdrawal fee is also taken
+/// from this contract's account. Returns the outbox sequence number; the chain's next anchor
+/// transactions pay it on Kaspa. The call fails (VM level, `insufficient_balance`) if the
+/// contract holds less than amount + fee, and panics if `to` is a contract (only Kaspa
+/// addresses can be paid on L1).
+pub fn withdraw_to_l1(to: &AgentId, amount_sompi: u64) -> u64 {
+    let AgentId::Address(key) = to else {
+        panic!("withdraw_to_l1 pays a Kaspa address, not a contract");
+    };
+    // SAFETY: `key` is 32 readable bytes.
+    unsafe { sys::withdraw_to_l1(key.as_ptr() as u32, amount_sompi) }
+}
+
 /// Emits `event`; kept only if the request succeeds.
 pub fn emit<E: Event>(event: &E) {
     let data = encode(event);

@@ -134,6 +134,14 @@ impl wisp_vm::Host for MapHost {
     fn balance(&mut self, _: &wisp_core::AgentId) -> Result<u64, wisp_core::ReceiptError> {
         Ok(0)
     }
+    fn withdraw(
+        &mut self,
+        _: &wisp_core::AgentId,
+        _: [u8; 32],
+        _: u64,
+    ) -> Result<u64, wisp_core::ReceiptError> {
+        Ok(0)
+    }
     fn transfer(
         &mut self,
         _: &wisp_core::AgentId,

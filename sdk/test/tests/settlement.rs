@@ -119,3 +119,61 @@ fn withdrawals_are_debited_and_queued_in_the_outbox() {
     );
     assert_eq!(chain.chain().outbox(0, 10).unwrap().len(), 2);
 }
+
+/// Contract payouts: a contract withdraws from its own account to a Kaspa address with
+/// `withdraw_to_l1`; the outbox entry is the contract's, and a view cannot withdraw.
+#[test]
+fn a_contract_withdraws_to_l1_from_its_own_account() {
+    let mut chain = TestChain::new();
+    let alice = chain.new_account(10 * KAS);
+    let key = [9u8; 32];
+    let wat = format!(
+        r#"(module
+            (import "wisp" "withdraw_to_l1" (func $w (param i32 i64) (result i64)))
+            (import "wisp" "set_return" (func $ret (param i32 i32)))
+            (memory (export "memory") 1)
+            (data (i32.const 0) "{key}")
+            (func (export "ep:init"))
+            (func (export "ep:pay")
+                (i64.store (i32.const 64) (call $w (i32.const 0) (i64.const {amount})))
+                (call $ret (i32.const 64) (i32.const 8)))
+            (func (export "view:peek")
+                (drop (call $w (i32.const 0) (i64.const {amount})))))"#,
+        key = key.iter().map(|b| format!("\\{b:02x}")).collect::<String>(),
+        amount = 2 * KAS,
+    );
+    let payer = chain
+        .deploy(&alice, "payer", &wat::parse_str(&wat).unwrap(), &())
+        .unwrap();
+    let payer_agent = wisp_test::AgentId::Contract(wisp_core::ContractId {
+        chain: chain.chain_id(),
+        hname: payer,
+    });
+    // Unfunded: the contract cannot pay amount + fee.
+    let e = chain.call(&alice, payer, "pay", &()).unwrap_err();
+    assert!(
+        e.is_vm(wisp_test::VmErrorCode::InsufficientBalance),
+        "{e:?}"
+    );
+    chain
+        .call(
+            &alice,
+            Hname::of("accounts"),
+            "transfer",
+            &(payer_agent, 3 * KAS),
+        )
+        .unwrap();
+    let r = chain.call(&alice, payer, "pay", &()).unwrap();
+    assert_eq!(borsh::from_slice::<u64>(&r.return_data).unwrap(), 0);
+    assert_eq!(
+        chain.balance(&payer_agent),
+        3 * KAS - 2 * KAS - wisp_chain::WITHDRAWAL_FEE_SOMPI
+    );
+    let entry = &chain.chain().outbox(0, 1).unwrap()[0];
+    assert_eq!(
+        (entry.from, entry.to, entry.amount_sompi),
+        (payer_agent, key, 2 * KAS)
+    );
+    // A view cannot withdraw.
+    assert!(chain.view::<_, ()>(payer, "peek", &()).is_err());
+}

@@ -654,6 +654,7 @@ mod tests {
             params: crate::ChainParams::default(),
             timestamp_ms: 0,
             protocol: crate::Protocol::default(),
+            anchor: None,
         };
         let chain = crate::Chain::in_memory(&genesis).unwrap();
         let mut exec = chain.exec(BlockContext::default()).unwrap();

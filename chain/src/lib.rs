@@ -164,11 +164,18 @@ pub struct Genesis {
     pub timestamp_ms: u64,
     /// The protocol (version and VM limits) the chain starts with.
     pub protocol: Protocol,
+    /// The covenant id of the chain's anchor on Kaspa (`docs/anchor.md`), when the chain was
+    /// born on L1: then it is the chain id, the chain's one identity on L1 and off it.
+    pub anchor: Option<[u8; 32]>,
 }
 
 impl Genesis {
-    /// blake2b-256("wisp/chain/v1" ‖ borsh(genesis)).
+    /// The anchor's covenant id if the chain has one; otherwise (chains not anchored on
+    /// Kaspa: the test harness) blake2b-256("wisp/chain/v1" ‖ borsh(genesis)).
     pub fn chain_id(&self) -> ChainId {
+        if let Some(covenant) = self.anchor {
+            return ChainId(covenant);
+        }
         let bytes = borsh::to_vec(self).unwrap_or_default();
         ChainId(blake2b_256_parts(&[b"wisp/chain/v1", &bytes]).0)
     }

@@ -647,6 +647,7 @@ mod tests {
             params: ChainParams::default(),
             timestamp_ms: 0,
             protocol: crate::Protocol::default(),
+            anchor: None,
         };
         let chain = crate::Chain::in_memory(&genesis).unwrap();
         for name in CORE_CONTRACTS {

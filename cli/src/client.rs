@@ -409,14 +409,106 @@ impl Client {
         verify_proof_json(&proof)?;
         Ok(proof)
     }
+
+    /// Checks, trusting Kaspa and not this node, that `header` is part of the chain whose id
+    /// is `chain_id`: reads the chain's anchor state from the node, recomputes the anchor's
+    /// P2SH address from it, and asks kaspad (at the node's `l1RpcUrl`) for a UTXO at that
+    /// address carrying the chain's covenant id. Kaspa's covenant lineage gives that id only
+    /// to the chain's anchors, so such a UTXO proves the anchored header hash; a `header` older
+    /// than the anchored block is linked to it through the headers in between (`prev_hash`).
+    /// Returns the anchored block's index.
+    ///
+    /// # Errors
+    /// If `header` is newer than the anchored block, a link or the anchor does not check out,
+    /// or kaspad cannot be reached.
+    pub async fn anchored_on_kaspa(&self, header: &wisp_core::BlockHeader) -> Result<u64> {
+        let info = self.rpc("wisp_chainInfo", rpc_params![]).await?;
+        let a = &info["anchor"];
+        let chain_id = info["chainId"]
+            .as_str()
+            .and_then(Hash32::from_hex)
+            .ok_or_else(|| anyhow!("node reported no chain id"))?;
+        if header.chain.0 != chain_id.0 {
+            bail!("the header belongs to another chain");
+        }
+        let anchored = a["anchoredBlock"]
+            .as_u64()
+            .filter(|b| *b > 0)
+            .ok_or_else(|| anyhow!("the chain has not anchored a block on Kaspa yet"))?;
+        if header.index > anchored {
+            bail!(
+                "block {} is newer than the block anchored on Kaspa ({anchored}); use --block {anchored} or wait for the next anchor",
+                header.index
+            );
+        }
+        let hash32 = |field: &str| -> Result<[u8; 32]> {
+            a[field]
+                .as_str()
+                .and_then(Hash32::from_hex)
+                .map(|h| h.0)
+                .ok_or_else(|| anyhow!("node reported no anchor.{field}"))
+        };
+        let anchored_hash = hash32("anchoredHeaderHash")?;
+        // Link the header to the anchored one through the headers in between.
+        let mut expected_prev = None;
+        for index in (header.index + 1..=anchored).rev() {
+            let h = header_from_json(&self.rpc("wisp_getBlock", rpc_params![index]).await?)?;
+            if index == anchored && h.hash().0 != anchored_hash {
+                bail!("the node's block {anchored} is not the block its anchor commits to");
+            }
+            if let Some(prev) = expected_prev {
+                if h.hash() != prev {
+                    bail!("block {index} does not link to block {}", index + 1);
+                }
+            }
+            expected_prev = Some(h.prev_hash);
+        }
+        match expected_prev {
+            Some(prev) if prev != header.hash() => {
+                bail!("block {} does not link to the anchored block", header.index)
+            }
+            None if header.hash().0 != anchored_hash => {
+                bail!(
+                    "block {} is not the block the anchor commits to",
+                    header.index
+                )
+            }
+            _ => {}
+        }
+        let rules = wisp_settlement::AnchorRules {
+            committee_key: hash32("committeeKey")?,
+            max_fee_sompi: a["maxFeeSompi"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| anyhow!("node reported no anchor.maxFeeSompi"))?,
+        };
+        let state = wisp_settlement::AnchorState {
+            block_index: anchored,
+            header_hash: anchored_hash,
+            outbox: hash32("outbox")?,
+        };
+        let prefix = self.prefix().await?;
+        let address = rules.address(&state, prefix)?;
+        let url = info["l1RpcUrl"]
+            .as_str()
+            .ok_or_else(|| anyhow!("node reported no l1RpcUrl"))?;
+        let l1 = wisp_l1::L1Client::connect(url, std::time::Duration::from_secs(10)).await?;
+        let utxos = l1.spendable_utxos(&address, 0).await;
+        l1.disconnect().await;
+        let covenant = kaspa_hashes::Hash::from_bytes(chain_id.0);
+        if !utxos?.iter().any(|(_, e)| e.covenant_id == Some(covenant)) {
+            bail!("Kaspa holds no anchor of this chain committing block {anchored} (at {address})");
+        }
+        Ok(anchored)
+    }
 }
 
-/// Verifies a `wisp_getProof` answer locally (see [`Client::verified_proof`]).
+/// A block header from its `wisp_getBlock` / `wisp_getProof` JSON form, checked to hash to
+/// the `hash` the node reported.
 ///
 /// # Errors
-/// Which check failed.
-pub fn verify_proof_json(proof: &Value) -> Result<()> {
-    let b = &proof["block"];
+/// A missing field, or a header that does not hash to the reported hash.
+pub fn header_from_json(b: &Value) -> Result<wisp_core::BlockHeader> {
     let h = |field: &str| -> Result<Hash32> {
         b[field]
             .as_str()
@@ -448,6 +540,17 @@ pub fn verify_proof_json(proof: &Value) -> Result<()> {
     if header.hash() != h("hash")? {
         bail!("the block header does not hash to the block hash the node reported");
     }
+    Ok(header)
+}
+
+/// Verifies a `wisp_getProof` answer locally against the block header in it: the header
+/// hashes to the reported block hash and the proof leads to its state root. Returns the
+/// header (see [`Client::anchored_on_kaspa`] to check the header against Kaspa).
+///
+/// # Errors
+/// Which check failed.
+pub fn verify_proof_json(proof: &Value) -> Result<wisp_core::BlockHeader> {
+    let header = header_from_json(&proof["block"])?;
     let key = proof["key"]
         .as_str()
         .and_then(from_hex)
@@ -470,7 +573,7 @@ pub fn verify_proof_json(proof: &Value) -> Result<()> {
         value.as_deref(),
         &wisp_state::StateProof(bytes),
     )?;
-    Ok(())
+    Ok(header)
 }
 
 /// Agent parsing on the client: Kaspa addresses and raw forms.

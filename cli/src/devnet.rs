@@ -161,26 +161,19 @@ impl Devnet {
             })
             .collect();
         let owner = AgentId::Address(accounts[0].x_only_key()?);
-        let genesis = Genesis {
-            name: keys.chain_name.clone(),
-            owner,
-            params: ChainParams::default(),
-            timestamp_ms: keys.genesis_timestamp_ms,
-            protocol: wisp_chain::Protocol::default(),
-        };
-        let chain = Chain::open(&config.data_dir.join("chain"), &genesis)?;
-        let genesis_copy = genesis.clone();
         let committee = Wallet::new(keypair(&keys.committee_secret)?, Prefix::Simnet);
         let miner = Wallet::new(keypair(&keys.miner_secret)?, Prefix::Simnet);
         let params = wisp_l1::simnet_params(DEVNET_COINBASE_MATURITY);
-        let head = chain.head()?;
         let rules = wisp_settlement::AnchorRules {
             committee_key: committee.x_only_key(),
             max_fee_sompi: ANCHOR_MAX_FEE_SOMPI,
         };
+        // The chain is born on L1: its anchor comes first, and the anchor's covenant id is the
+        // chain id.
+        let chain_dir = config.data_dir.join("chain");
         let stored = match keys.anchor.clone() {
             Some(a) => a,
-            None if head.index > 0 => bail!(
+            None if chain_dir.exists() => bail!(
                 "{} has a chain but no anchor on Kaspa (made by an older Wisp); restart with --fresh",
                 config.data_dir.display()
             ),
@@ -194,6 +187,18 @@ impl Devnet {
                 anchor
             }
         };
+        let covenant_id = hash_of(&stored.covenant_id)?;
+        let genesis = Genesis {
+            name: keys.chain_name.clone(),
+            owner,
+            params: ChainParams::default(),
+            timestamp_ms: keys.genesis_timestamp_ms,
+            protocol: wisp_chain::Protocol::default(),
+            anchor: Some(covenant_id.as_bytes()),
+        };
+        let chain = Chain::open(&chain_dir, &genesis)?;
+        let genesis_copy = genesis.clone();
+        let head = chain.head()?;
         let anchor = wisp_node::ChainAnchor {
             rules,
             genesis: wisp_settlement::tx::AnchorUtxo {
@@ -203,7 +208,7 @@ impl Devnet {
                 ),
                 amount_sompi: stored.amount_sompi,
                 state: wisp_settlement::AnchorState::genesis(),
-                covenant_id: hash_of(&stored.covenant_id)?,
+                covenant_id,
                 block_daa_score: 0,
             },
         };

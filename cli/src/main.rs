@@ -146,8 +146,20 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
+    /// The chain on Kaspa: `wisp chain status` shows the head, the block anchored on Kaspa,
+    /// the anchor UTXO, withdrawals waiting, and how far the node is behind Kaspa.
+    Chain {
+        #[command(subcommand)]
+        cmd: ChainCommand,
+    },
     /// Check the set-up: versions, paths, toolchain, node and Kaspa reachability.
     Doctor,
+}
+
+#[derive(Subcommand)]
+enum ChainCommand {
+    /// Head, anchored block, anchor UTXO, pending withdrawals and L1 lag.
+    Status,
 }
 
 #[derive(Args)]
@@ -648,8 +660,24 @@ async fn run(cli: Cli) -> Result<()> {
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
+            // Verified proofs default to the block anchored on Kaspa, which the check trusts;
+            // a block not anchored yet can only be checked against the node's header.
+            let anchored_now = client.rpc("wisp_chainInfo", rpc_params![]).await?["anchor"]
+                ["anchoredBlock"]
+                .as_u64()
+                .filter(|b| *b > 0);
+            let block = match (verify, block) {
+                (true, None) => anchored_now,
+                (_, b) => b,
+            };
+            let mut anchored = None;
             let proof = if verify {
-                client.verified_proof(&key_hex, block).await?
+                let proof = client.verified_proof(&key_hex, block).await?;
+                let header = wisp_cli::client::header_from_json(&proof["block"])?;
+                if anchored_now.is_some_and(|a| header.index <= a) {
+                    anchored = Some(client.anchored_on_kaspa(&header).await?);
+                }
+                proof
             } else {
                 client
                     .rpc("wisp_getProof", rpc_params![key_hex, block])
@@ -657,6 +685,7 @@ async fn run(cli: Cli) -> Result<()> {
             };
             let mut out = proof.clone();
             out["verified"] = json!(verify);
+            out["anchoredBlock"] = json!(anchored);
             print(json_mode, &out, |p| {
                 println!(
                     "key {} at block {}",
@@ -679,9 +708,79 @@ async fn run(cli: Cli) -> Result<()> {
                         .map(|s| s.len().saturating_sub(2) / 2)
                         .unwrap_or(0)
                 );
-                if verify {
-                    println!("✓ verified locally: the header hashes to the block hash and the proof leads to its state root");
+                match anchored {
+                    Some(anchored) => println!("✓ verified: the proof leads to the block's state root, and the block is anchored on Kaspa (kaspad holds this chain's anchor committing block {anchored})"),
+                    None if verify => println!("✓ verified locally against the node's header only: the block is not anchored on Kaspa yet"),
+                    None => {}
                 }
+            });
+            Ok(())
+        }
+        Command::Chain {
+            cmd: ChainCommand::Status,
+        } => {
+            let client = Client::new(&cli.rpc)?;
+            let info = client.rpc("wisp_chainInfo", rpc_params![]).await?;
+            let withdrawals = client
+                .rpc("wisp_getWithdrawals", rpc_params![0u64, 1_000u32])
+                .await?;
+            let pending = withdrawals
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|w| w["status"] != "paid")
+                .count();
+            // How far the chain's L1 reference is behind Kaspa's virtual DAA score.
+            let lag = match info["l1RpcUrl"].as_str() {
+                Some(url) => match wisp_l1::L1Client::connect(url, Duration::from_secs(5)).await {
+                    Ok(l1) => {
+                        let daa = l1.virtual_daa_score().await.ok();
+                        l1.disconnect().await;
+                        daa.zip(
+                            info["head"]["l1DaaScore"]
+                                .as_str()
+                                .and_then(|s| s.parse::<u64>().ok()),
+                        )
+                        .map(|(virt, head)| virt.saturating_sub(head))
+                    }
+                    Err(_) => None,
+                },
+                None => None,
+            };
+            let a = &info["anchor"];
+            let status = json!({
+                "chainId": info["chainId"],
+                "headBlock": info["head"]["index"],
+                "anchoredBlock": a["anchoredBlock"],
+                "anchorOutpoint": a["outpoint"],
+                "anchorValueSompi": a["valueSompi"],
+                "anchorInFlight": a["inFlight"],
+                "pendingWithdrawals": pending,
+                "l1LagDaa": lag,
+                "depositAddress": info["depositAddress"],
+            });
+            print(json_mode, &status, |s| {
+                println!("chain {}", s["chainId"].as_str().unwrap_or(""));
+                println!("  head block      {}", s["headBlock"]);
+                println!(
+                    "  anchored block  {}  (anchor {} holding {} sompi{})",
+                    s["anchoredBlock"],
+                    s["anchorOutpoint"].as_str().unwrap_or("?"),
+                    s["anchorValueSompi"].as_str().unwrap_or("?"),
+                    s["anchorInFlight"]
+                        .as_str()
+                        .map(|t| format!("; successor {t} in flight"))
+                        .unwrap_or_default()
+                );
+                println!("  withdrawals     {} not yet paid", s["pendingWithdrawals"]);
+                match s["l1LagDaa"].as_u64() {
+                    Some(lag) => println!("  L1 lag          {lag} DAA score units behind Kaspa"),
+                    None => println!("  L1 lag          unknown (Kaspa unreachable)"),
+                }
+                println!(
+                    "  deposit address {}",
+                    s["depositAddress"].as_str().unwrap_or("")
+                );
             });
             Ok(())
         }

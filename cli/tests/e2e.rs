@@ -87,6 +87,8 @@ async fn tokens_amm_on_and_off_ledger_proofs_replay_and_restart() {
         info["anchor"]["covenantId"],
         json!(format!("0x{}", anchor.covenant_id()))
     );
+    // Born on L1: the chain id is the anchor's covenant id.
+    assert_eq!(info["chainId"], info["anchor"]["covenantId"]);
     let deposit_address =
         wisp_settlement::deposit::address(&anchor.covenant_id(), wisp_l1::Prefix::Simnet).unwrap();
     assert_eq!(info["depositAddress"], json!(deposit_address.to_string()));
@@ -759,6 +761,24 @@ async fn tokens_amm_on_and_off_ledger_proofs_replay_and_restart() {
             wisp_l1::Prefix::Simnet,
         )
         .unwrap();
+    // A light client's check: the anchored header is proven by kaspad; a forged header (another
+    // state root) is refused, and so is one from before the anchor whose link is broken.
+    assert_eq!(
+        client.anchored_on_kaspa(&committed).await.unwrap(),
+        status.block_index
+    );
+    let forged = wisp_core::BlockHeader {
+        state_root: wisp_core::Hash32([7; 32]),
+        ..committed.clone()
+    };
+    assert!(client.anchored_on_kaspa(&forged).await.is_err());
+    let earlier = node.chain().db().block(status.block_index - 1).unwrap();
+    client.anchored_on_kaspa(&earlier).await.unwrap();
+    let forged_earlier = wisp_core::BlockHeader {
+        gas_used: earlier.gas_used + 1,
+        ..earlier
+    };
+    assert!(client.anchored_on_kaspa(&forged_earlier).await.is_err());
     let on_l1 = l1.spendable_utxos(&anchored_at, 0).await.unwrap();
     assert_eq!(
         on_l1.len(),
@@ -1096,6 +1116,17 @@ async fn the_wisp_command_against_a_devnet() {
     assert!(
         listed.contains(&format!("200000000 sompi  to {payee}  paid by")),
         "{listed}"
+    );
+    // A light client trusts Kaspa, not the node: `--verify` checks the proof against the
+    // block header that the chain's anchor UTXO on kaspad commits to.
+    let (code, out, err) = wisp(&home, &rpc, &["proof", "balance", "dev1", "--verify"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("anchored on Kaspa"), "{out}");
+    let (code, out, err) = wisp(&home, &rpc, &["chain", "status"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("anchored block") && out.contains("L1 lag"),
+        "{out}"
     );
     let (code, out, _) = wisp(&home, &rpc, &["withdraw", &payee, "1000", "--from", "dev1"]).await;
     assert_eq!(code, 2, "below the minimum: {out}");

@@ -91,6 +91,23 @@ impl Host for FuzzHost {
     fn balance(&mut self, agent: &AgentId) -> Result<u64, ReceiptError> {
         Ok(self.held(agent))
     }
+    fn withdraw(
+        &mut self,
+        from: &AgentId,
+        _to: [u8; 32],
+        amount: u64,
+    ) -> Result<u64, ReceiptError> {
+        let have = self.held(from);
+        if have < amount {
+            return Err(ReceiptError {
+                level: ErrorLevel::Vm,
+                code: VmErrorCode::InsufficientBalance.code(),
+                message: format!("{from} holds {have}, needs {amount}"),
+            });
+        }
+        self.state.balances.insert(*from, have - amount);
+        Ok(0)
+    }
     fn transfer(&mut self, from: &AgentId, to: &AgentId, amount: u64) -> Result<(), ReceiptError> {
         let have = self.held(from);
         if have < amount {

@@ -110,6 +110,10 @@ pub struct AnchorStatus {
     pub amount_sompi: u64,
     /// The chain block it commits to (0: the genesis anchor, none yet).
     pub block_index: u64,
+    /// That block's header hash (zero for the genesis anchor).
+    pub header_hash: [u8; 32],
+    /// The outbox commitment of its state (the withdrawals its successor pays).
+    pub outbox: [u8; 32],
     /// L1 fees spent by confirmed anchor transactions, sompi.
     pub fees_spent_sompi: u64,
     /// A submitted successor not yet seen accepted: its transaction id.
@@ -172,6 +176,8 @@ impl Node {
             outpoint: track.current.outpoint,
             amount_sompi: track.current.amount_sompi,
             block_index: track.current.block_index,
+            header_hash: track.current.header_hash,
+            outbox: track.current.outbox,
             fees_spent_sompi: track.fees_spent_sompi,
             in_flight: track.in_flight.map(|f| f.tx.id()),
             committed_withdrawals: track.current.committed.iter().map(|p| p.seq).collect(),

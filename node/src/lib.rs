@@ -762,6 +762,7 @@ mod tests {
             params: wisp_chain::ChainParams::default(),
             timestamp_ms: 0,
             protocol: wisp_chain::Protocol::default(),
+            anchor: None,
         };
         let dir = tempfile::tempdir().unwrap();
         let chain = Chain::open(dir.path(), &genesis).unwrap();

@@ -256,6 +256,8 @@ pub fn module(
                 "outpoint": anchor.as_ref().map(|a| format!("{}:{}", a.outpoint.transaction_id, a.outpoint.index)),
                 "valueSompi": anchor.as_ref().map(|a| a.amount_sompi.to_string()),
                 "anchoredBlock": anchor.as_ref().map(|a| a.block_index),
+                "anchoredHeaderHash": anchor.as_ref().map(|a| hex0x(&a.header_hash)),
+                "outbox": anchor.as_ref().map(|a| hex0x(&a.outbox)),
                 "feesSpentSompi": anchor.as_ref().map(|a| a.fees_spent_sompi.to_string()),
                 "inFlight": anchor.as_ref().and_then(|a| a.in_flight).map(|id| id.to_string()),
             },

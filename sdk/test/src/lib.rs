@@ -150,6 +150,7 @@ impl TestChain {
             params,
             timestamp_ms: 1_700_000_000_000,
             protocol: wisp_chain::Protocol::default(),
+            anchor: None,
         };
         #[allow(clippy::expect_used)]
         let chain = Chain::in_memory_shared(&genesis, shared_runtime()).expect("in-memory chain");

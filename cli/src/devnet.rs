@@ -65,11 +65,32 @@ struct DevnetKeys {
 
 /// The genesis anchor UTXO, as `devnet.json` keeps it.
 #[derive(Clone, Serialize, Deserialize)]
-struct StoredAnchor {
+pub(crate) struct StoredAnchor {
     covenant_id: String,
     tx_id: String,
     index: u32,
     amount_sompi: u64,
+}
+
+impl StoredAnchor {
+    /// The chain's covenant id (its chain id).
+    pub(crate) fn covenant_id(&self) -> Result<kaspa_hashes::Hash> {
+        hash_of(&self.covenant_id)
+    }
+
+    /// The genesis anchor UTXO.
+    pub(crate) fn utxo(&self) -> Result<wisp_settlement::tx::AnchorUtxo> {
+        Ok(wisp_settlement::tx::AnchorUtxo {
+            outpoint: kaspa_consensus_core::tx::TransactionOutpoint::new(
+                hash_of(&self.tx_id)?,
+                self.index,
+            ),
+            amount_sompi: self.amount_sompi,
+            state: wisp_settlement::AnchorState::genesis(),
+            covenant_id: self.covenant_id()?,
+            block_daa_score: 0,
+        })
+    }
 }
 
 /// A running devnet.
@@ -84,7 +105,7 @@ pub struct Devnet {
     genesis: Genesis,
 }
 
-fn keypair(hex: &str) -> Result<secp256k1::Keypair> {
+pub(crate) fn keypair(hex: &str) -> Result<secp256k1::Keypair> {
     let bytes = from_hex(hex).context("devnet.json: bad key")?;
     Ok(secp256k1::Keypair::from_seckey_slice(
         secp256k1::SECP256K1,
@@ -93,7 +114,7 @@ fn keypair(hex: &str) -> Result<secp256k1::Keypair> {
 }
 
 /// Progress lines for people (stderr), so stdout stays clean for `--json`.
-fn progress(message: &str) {
+pub(crate) fn progress(message: &str) {
     eprintln!("  {message}");
 }
 
@@ -178,7 +199,16 @@ impl Devnet {
                 config.data_dir.display()
             ),
             None => {
-                let anchor = create_anchor(&l1, &miner, &rules, &params).await?;
+                let anchor = create_anchor(
+                    &l1,
+                    &miner,
+                    &rules,
+                    &params,
+                    DEVNET_COINBASE_MATURITY,
+                    ANCHOR_GENESIS_SOMPI,
+                    true,
+                )
+                .await?;
                 keys.anchor = Some(anchor.clone());
                 crate::keystore::write_private(
                     &keys_path,
@@ -187,7 +217,7 @@ impl Devnet {
                 anchor
             }
         };
-        let covenant_id = hash_of(&stored.covenant_id)?;
+        let covenant_id = stored.covenant_id()?;
         let genesis = Genesis {
             name: keys.chain_name.clone(),
             owner,
@@ -201,16 +231,7 @@ impl Devnet {
         let head = chain.head()?;
         let anchor = wisp_node::ChainAnchor {
             rules,
-            genesis: wisp_settlement::tx::AnchorUtxo {
-                outpoint: kaspa_consensus_core::tx::TransactionOutpoint::new(
-                    hash_of(&stored.tx_id)?,
-                    stored.index,
-                ),
-                amount_sompi: stored.amount_sompi,
-                state: wisp_settlement::AnchorState::genesis(),
-                covenant_id,
-                block_daa_score: 0,
-            },
+            genesis: stored.utxo()?,
         };
         let node = Node::new(
             chain,
@@ -319,39 +340,50 @@ impl Devnet {
     }
 }
 
-fn hash_of(hex: &str) -> Result<kaspa_hashes::Hash> {
+pub(crate) fn hash_of(hex: &str) -> Result<kaspa_hashes::Hash> {
     let bytes: [u8; 32] = from_hex(hex)
         .and_then(|b| b.try_into().ok())
         .context("devnet.json: bad anchor hash; restart with --fresh")?;
     Ok(kaspa_hashes::Hash::from_bytes(bytes))
 }
 
-/// Creates the chain's anchor on the simnet: mines coins to `miner`, submits the anchor's
-/// genesis transaction (a covenant UTXO under `rules` holding [`ANCHOR_GENESIS_SOMPI`]) and
-/// mines until Kaspa has accepted it.
-async fn create_anchor(
+/// Creates a chain's anchor on Kaspa: submits the anchor's genesis transaction (a covenant UTXO
+/// under `rules` holding `anchor_sompi`, paid from `funder`'s L1 coins of at least
+/// `coinbase_maturity`) and waits until Kaspa has accepted it. On a devnet (`mine`) it mines
+/// the coins and the blocks itself; otherwise it waits up to two minutes for the network's
+/// blocks.
+pub(crate) async fn create_anchor(
     l1: &L1Client,
-    miner: &Wallet,
+    funder: &Wallet,
     rules: &wisp_settlement::AnchorRules,
     params: &kaspa_consensus_core::config::params::Params,
+    coinbase_maturity: u64,
+    anchor_sompi: u64,
+    mine: bool,
 ) -> Result<StoredAnchor> {
     progress("creating the chain's anchor on Kaspa (a covenant UTXO)");
-    for _ in 0..DEVNET_COINBASE_MATURITY + 3 {
-        l1.mine_block(&miner.address()).await?;
+    if mine {
+        for _ in 0..coinbase_maturity + 3 {
+            l1.mine_block(&funder.address()).await?;
+        }
     }
     let funding = l1
-        .spendable_utxos(&miner.address(), DEVNET_COINBASE_MATURITY)
+        .spendable_utxos(&funder.address(), coinbase_maturity)
         .await?;
-    let funding = funding
-        .get(..1)
-        .context("the simnet miner has no mature coins")?;
-    let change = kaspa_txscript::pay_to_address_script(&miner.address());
+    let funding = funding.get(..1).with_context(|| {
+        format!(
+            "{} has no spendable coins on Kaspa to fund the anchor; send it at least {} sompi",
+            funder.address(),
+            anchor_sompi
+        )
+    })?;
+    let change = kaspa_txscript::pay_to_address_script(&funder.address());
     let build = |fee| {
         wisp_settlement::tx::genesis(
             rules,
             funding,
-            miner.keypair(),
-            ANCHOR_GENESIS_SOMPI,
+            funder.keypair(),
+            anchor_sompi,
             change.clone(),
             fee,
         )
@@ -361,9 +393,13 @@ async fn create_anchor(
         * wisp_settlement::tx::FEE_SOMPI_PER_GRAM;
     let genesis = build(fee)?;
     l1.submit_transaction(&genesis.tx).await?;
-    let address = rules.address(&wisp_settlement::AnchorState::genesis(), Prefix::Simnet)?;
-    for _ in 0..50 {
-        l1.mine_block(&miner.address()).await?;
+    let address = rules.address(&wisp_settlement::AnchorState::genesis(), l1.prefix())?;
+    for _ in 0..600 {
+        if mine {
+            l1.mine_block(&funder.address()).await?;
+        } else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
         let utxos = l1.spendable_utxos(&address, 0).await?;
         if utxos
             .iter()
@@ -377,7 +413,10 @@ async fn create_anchor(
             });
         }
     }
-    bail!("Kaspa did not accept the anchor's genesis transaction within 50 blocks; see the log")
+    bail!(
+        "Kaspa did not accept the anchor's genesis transaction {} in time; see kaspad's log",
+        genesis.tx.id()
+    )
 }
 
 /// Mines coinbases to every dev account, waits for maturity, and deposits

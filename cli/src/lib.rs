@@ -4,3 +4,4 @@
 pub mod client;
 pub mod devnet;
 pub mod keystore;
+pub mod operator;

@@ -146,8 +146,12 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
-    /// The chain on Kaspa: `wisp chain status` shows the head, the block anchored on Kaspa,
-    /// the anchor UTXO, withdrawals waiting, and how far the node is behind Kaspa.
+    /// Run a chain's node against a Kaspa node you run (kaspad with --utxoindex and
+    /// --rpclisten-borsh): follows Kaspa, produces blocks, advances the anchor, serves RPC on
+    /// 127.0.0.1. Create the chain first with `wisp chain create`.
+    Node(NodeArgs),
+    /// The chain on Kaspa: `wisp chain create` makes a chain's anchor; `wisp chain status`
+    /// shows the head, the anchored block, the anchor UTXO, withdrawals waiting and the L1 lag.
     Chain {
         #[command(subcommand)]
         cmd: ChainCommand,
@@ -160,6 +164,44 @@ enum Command {
 enum ChainCommand {
     /// Head, anchored block, anchor UTXO, pending withdrawals and L1 lag.
     Status,
+    /// Create a chain on Kaspa: its anchor (a covenant UTXO, funded from an account's L1 coins)
+    /// and the node's data directory; then run it with `wisp node`.
+    Create {
+        /// kaspad's wRPC Borsh URL (kaspad --rpclisten-borsh).
+        #[arg(long, env = "WISP_L1", default_value = "ws://127.0.0.1:17610")]
+        l1: String,
+        /// The node's data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The chain's name.
+        #[arg(long, default_value = "wisp")]
+        name: String,
+        /// Account whose L1 coins fund the anchor; it becomes the chain owner.
+        #[arg(long, default_value = "dev0")]
+        from: String,
+        /// Sompi the anchor holds at genesis.
+        #[arg(long, default_value_t = 100_000_000)]
+        anchor_sompi: u64,
+        /// Coinbase maturity of the network, if kaspad overrides it (simnet test setups).
+        #[arg(long)]
+        coinbase_maturity: Option<u64>,
+    },
+}
+
+#[derive(Args)]
+struct NodeArgs {
+    /// The node's data directory (made by `wisp chain create`).
+    #[arg(long, env = "WISP_DATA_DIR")]
+    data_dir: PathBuf,
+    /// kaspad's wRPC Borsh URL (kaspad --rpclisten-borsh).
+    #[arg(long, env = "WISP_L1", default_value = "ws://127.0.0.1:17610")]
+    l1: String,
+    /// RPC port on 127.0.0.1.
+    #[arg(long, default_value_t = 8645)]
+    port: u16,
+    /// How often to produce a block and advance the anchor (e.g. 1s, 200ms).
+    #[arg(long, default_value = "1s")]
+    block_interval: String,
 }
 
 #[derive(Args)]
@@ -713,6 +755,51 @@ async fn run(cli: Cli) -> Result<()> {
                     None if verify => println!("✓ verified locally against the node's header only: the block is not anchored on Kaspa yet"),
                     None => {}
                 }
+            });
+            Ok(())
+        }
+        Command::Node(args) => {
+            init_logs(&cli.log_format);
+            let interval = parse_duration(&args.block_interval)?
+                .ok_or_else(|| anyhow!("--block-interval must be more than 0"))?;
+            wisp_cli::operator::run_node(wisp_cli::operator::RunNode {
+                data_dir: args.data_dir,
+                l1_url: args.l1,
+                rpc_addr: SocketAddr::from(([127, 0, 0, 1], args.port)),
+                block_interval: interval,
+            })
+            .await
+        }
+        Command::Chain {
+            cmd:
+                ChainCommand::Create {
+                    l1,
+                    data_dir,
+                    name,
+                    from,
+                    anchor_sompi,
+                    coinbase_maturity,
+                },
+        } => {
+            let chain_id = wisp_cli::operator::create_chain(wisp_cli::operator::CreateChain {
+                l1_url: l1,
+                data_dir: data_dir.clone(),
+                name,
+                funder: signer(&from)?,
+                anchor_sompi,
+                coinbase_maturity,
+            })
+            .await?;
+            let v = json!({ "chainId": format!("0x{chain_id}"), "dataDir": data_dir.display().to_string() });
+            print(json_mode, &v, |v| {
+                println!(
+                    "chain {} created on Kaspa",
+                    v["chainId"].as_str().unwrap_or("")
+                );
+                println!(
+                    "run it: wisp node --data-dir {}",
+                    v["dataDir"].as_str().unwrap_or("")
+                );
             });
             Ok(())
         }

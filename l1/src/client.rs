@@ -126,6 +126,7 @@ pub struct VirtualChainUpdate {
 pub struct L1Client {
     client: KaspaRpcClient,
     url: String,
+    network: kaspa_consensus_core::network::NetworkId,
 }
 
 impl L1Client {
@@ -157,10 +158,29 @@ impl L1Client {
                 )));
             }
         }
+        // The network comes from kaspad, never from configuration.
+        let network = match client.get_server_info().await {
+            Ok(info) => info.network_id,
+            Err(e) => {
+                let _ = client.disconnect().await;
+                return Err(rpc_err(format!("get_server_info: {e}")));
+            }
+        };
         Ok(L1Client {
             client,
             url: url.to_string(),
+            network,
         })
+    }
+
+    /// The network kaspad runs (mainnet, testnet-N, simnet, devnet), as it reported at connect.
+    pub fn network_id(&self) -> kaspa_consensus_core::network::NetworkId {
+        self.network
+    }
+
+    /// The address prefix of that network (`kaspa`, `kaspatest`, `kaspasim`, `kaspadev`).
+    pub fn prefix(&self) -> kaspa_addresses::Prefix {
+        self.network.network_type().into()
     }
 
     fn err(&self, e: impl std::fmt::Display) -> L1Error {
@@ -220,19 +240,13 @@ impl L1Client {
             .virtual_daa_score)
     }
 
-    /// The genesis hash (the follower's starting point).
+    /// The genesis hash of kaspad's network (the follower's starting point).
     ///
     /// # Errors
-    /// [`L1Error::Rpc`] on connection failure.
+    /// Never today (kept fallible for networks whose genesis must be asked for).
     pub async fn genesis_hash(&self) -> Result<[u8; 32]> {
-        let _ = self
-            .client
-            .get_server_info()
-            .await
-            .map_err(|e| self.err(e))?;
-        Ok(kaspa_consensus_core::config::genesis::SIMNET_GENESIS
-            .hash
-            .as_bytes())
+        let params = kaspa_consensus_core::config::params::Params::from(self.network);
+        Ok(params.genesis.hash.as_bytes())
     }
 
     /// Spendable UTXOs of `address` at the current virtual DAA score (immature coinbases left

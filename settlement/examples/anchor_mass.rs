@@ -10,6 +10,7 @@ use wisp_settlement::tx::{self, AnchorUtxo, DepositUtxo, FEE_SOMPI_PER_GRAM};
 const KAS: u64 = 100_000_000;
 
 fn main() {
+    lane_transaction(&simnet_params());
     let key = secp256k1::Keypair::from_seckey_slice(secp256k1::SECP256K1, &[1; 32])
         .expect("a valid secret key");
     let rules = AnchorRules {
@@ -61,6 +62,72 @@ fn main() {
             m.fee_mass() * FEE_SOMPI_PER_GRAM
         );
     }
+}
+
+/// A one-request on-ledger transaction as the wallet builds it: version 1 on the Wisp lane, one
+/// P2PK input, a 1 KAS deposit to the chain's deposit script and change; the payload carries
+/// one `accounts.transfer` request.
+fn lane_transaction(params: &kaspa_consensus_core::config::params::Params) {
+    use kaspa_consensus_core::sign::sign;
+    use kaspa_consensus_core::tx::{
+        SignableTransaction, Transaction, TransactionInput, TransactionOutput, UtxoEntry,
+    };
+    let key = secp256k1::Keypair::from_seckey_slice(secp256k1::SECP256K1, &[3; 32])
+        .expect("a valid secret key");
+    let body = wisp_core::RequestBody {
+        chain: wisp_core::ChainId([5; 32]),
+        call: wisp_core::Call {
+            target: wisp_core::Hname::of("accounts"),
+            entry_point: wisp_core::Hname::of("transfer"),
+            args: borsh::to_vec(&(wisp_core::AgentId::Address([6; 32]), 1u64))
+                .expect("borsh of a tuple"),
+            transfer_sompi: 0,
+        },
+        gas_budget: 100_000,
+        access_list: None,
+    };
+    let payload = wisp_core::LanePayload {
+        requests: vec![body],
+        beneficiary: None,
+    }
+    .encode();
+    let deposit = wisp_settlement::deposit::script_public_key(&Hash::from_u64_word(2))
+        .expect("the deposit script");
+    let tx = Transaction::new(
+        kaspa_consensus_core::constants::TX_VERSION_TOCCATA,
+        vec![TransactionInput::new_with_compute_budget(
+            TransactionOutpoint::new(Hash::from_u64_word(9), 0),
+            vec![],
+            0,
+            10,
+        )],
+        vec![
+            TransactionOutput::new(KAS, deposit),
+            TransactionOutput::new(8 * KAS, p2pk(3)),
+        ],
+        0,
+        kaspa_consensus_core::subnets::SubnetworkId::from_namespace(*b"wisp"),
+        0,
+        payload.clone(),
+    );
+    let entries = vec![UtxoEntry::new(10 * KAS, p2pk(3), 0, false, None)];
+    let signed = sign(SignableTransaction::with_entries(tx, entries), key);
+    let calculator = kaspa_consensus_core::mass::MassCalculator::new_with_consensus_params(params);
+    let masses = calculator.calc_non_contextual_masses(&signed.tx);
+    let storage = calculator
+        .calc_contextual_masses(&signed.as_verifiable())
+        .map(|m| m.storage_mass)
+        .unwrap_or(0);
+    let transient = masses.normalized_transient(&params.block_mass_cofactors());
+    println!(
+        "one-request on-ledger transaction: payload {} bytes, {} bytes, compute {}, transient {}, storage {}, fee {} sompi",
+        payload.len(),
+        serialized_size(&signed.tx),
+        masses.compute_mass,
+        transient,
+        storage,
+        masses.compute_mass.max(transient).max(storage) * FEE_SOMPI_PER_GRAM
+    );
 }
 
 fn p2pk(seed: u8) -> ScriptPublicKey {

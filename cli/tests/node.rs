@@ -323,6 +323,43 @@ async fn a_node_on_an_external_kaspad_survives_sigkill() {
         total + fees - spent + KAS,
         "anchor + unswept = owed"
     );
+
+    // Prometheus metrics on the RPC port, behind the same loopback guards.
+    let get = |origin: Option<&str>| {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let origin = origin
+            .map(|o| format!("Origin: {o}\r\n"))
+            .unwrap_or_default();
+        write!(
+            stream,
+            "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{origin}Connection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    };
+    let metrics = get(None);
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    let anchored = anchor["anchoredBlock"].as_u64().unwrap();
+    assert!(
+        metrics.contains(&format!("wisp_anchored_block {anchored}")),
+        "{metrics}"
+    );
+    for name in [
+        "wisp_head_block",
+        "wisp_blocks_total",
+        "wisp_requests_total",
+        "wisp_gas_total",
+        "wisp_mempool_requests",
+        "wisp_l1_lag_daa",
+        "wisp_anchor_age_blocks",
+        "wisp_anchor_fees_unspent_sompi",
+    ] {
+        assert!(metrics.contains(name), "{name} in {metrics}");
+    }
+    assert!(get(Some("https://evil.example")).starts_with("HTTP/1.1 403"));
     node.kill().unwrap();
     node.wait().unwrap();
     l1.disconnect().await;

@@ -12,6 +12,7 @@ mod anchoring;
 mod guard;
 mod lane;
 mod mempool;
+mod metrics;
 pub mod rpc;
 
 pub use agents::KaspaAgents;
@@ -124,6 +125,7 @@ pub struct Node {
     anchor_lock: tokio::sync::Mutex<()>,
     /// Set by anchoring when committed withdrawals wait for a newer block to be paid in.
     block_wanted: std::sync::atomic::AtomicBool,
+    metrics: metrics::Metrics,
     blocks: broadcast::Sender<Arc<BlockOutput>>,
     snapshots: Mutex<Vec<u64>>,
 }
@@ -182,6 +184,7 @@ impl Node {
             produce_lock: tokio::sync::Mutex::new(()),
             anchor_lock: tokio::sync::Mutex::new(()),
             block_wanted: std::sync::atomic::AtomicBool::new(false),
+            metrics: metrics::Metrics::new(),
             blocks,
             snapshots: Mutex::new(Vec::new()),
         }))
@@ -451,6 +454,9 @@ impl Node {
                 break;
             };
             from = last.hash;
+            self.metrics
+                .l1_seen_daa
+                .fetch_max(last.daa_score, std::sync::atomic::Ordering::Relaxed);
             seen.extend(update.added);
             if seen.len() as u64 >= MAX_L1_BLOCKS_PER_PASS.saturating_add(depth) {
                 break; // the rest on the next pass: catch-up is bounded in memory
@@ -520,6 +526,11 @@ impl Node {
             Err(_) => Vec::new(),
         };
         self.forget_pending(&evicted);
+        self.metrics.blocks.inc();
+        self.metrics
+            .requests
+            .inc_by(u64::from(output.header.request_count));
+        self.metrics.gas.inc_by(output.header.gas_used);
         let output = Arc::new(output);
         tracing::info!(block = output.header.index, requests = output.header.request_count, gas = output.header.gas_used, root = %output.header.state_root, "block committed");
         let _ = self.blocks.send(output.clone());

@@ -710,7 +710,8 @@ pub async fn serve(
     .map_err(std::io::Error::other)?;
     let http = tower::ServiceBuilder::new()
         .layer(hosts)
-        .layer(crate::guard::LocalOriginLayer);
+        .layer(crate::guard::LocalOriginLayer)
+        .layer(crate::metrics::MetricsLayer(Arc::downgrade(&node)));
     let server = Server::builder()
         .set_config(config)
         .set_http_middleware(http)

@@ -1,0 +1,177 @@
+//! The node's Prometheus metrics, served as text at `GET /metrics` on the RPC port (same
+//! loopback-only guards as the RPC): blocks, requests and gas produced, the chain head, mempool
+//! size, how far the chain's L1 reference is behind the newest Kaspa chain block the node has
+//! seen, and the anchor (anchored block, its age in blocks, L1 fees paid but not yet spent).
+//! Encoded with the Prometheus project's `prometheus-client` crate.
+
+use crate::Node;
+use jsonrpsee::server::{HttpBody, HttpRequest, HttpResponse};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The node's metrics (counters updated as blocks commit; gauges read at scrape time).
+pub(crate) struct Metrics {
+    registry: Registry,
+    pub blocks: Counter,
+    pub requests: Counter,
+    pub gas: Counter,
+    head: Gauge,
+    mempool: Gauge,
+    l1_lag: Gauge,
+    anchored_block: Gauge,
+    anchor_age: Gauge,
+    anchor_fees_unspent: Gauge,
+    /// DAA score of the newest Kaspa chain block the follower has seen.
+    pub l1_seen_daa: AtomicU64,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("wisp");
+        let m = Metrics {
+            registry: Registry::default(),
+            blocks: Counter::default(),
+            requests: Counter::default(),
+            gas: Counter::default(),
+            head: Gauge::default(),
+            mempool: Gauge::default(),
+            l1_lag: Gauge::default(),
+            anchored_block: Gauge::default(),
+            anchor_age: Gauge::default(),
+            anchor_fees_unspent: Gauge::default(),
+            l1_seen_daa: AtomicU64::new(0),
+        };
+        registry.register(
+            "blocks",
+            "Blocks this node produced since it started",
+            m.blocks.clone(),
+        );
+        registry.register(
+            "requests",
+            "Requests executed in those blocks",
+            m.requests.clone(),
+        );
+        registry.register("gas", "Gas used by those blocks", m.gas.clone());
+        registry.register(
+            "head_block",
+            "Index of the chain's head block",
+            m.head.clone(),
+        );
+        registry.register(
+            "mempool_requests",
+            "Off-ledger requests waiting",
+            m.mempool.clone(),
+        );
+        registry.register(
+            "l1_lag_daa",
+            "DAA score units between the newest Kaspa chain block seen and the head's L1 reference",
+            m.l1_lag.clone(),
+        );
+        registry.register(
+            "anchored_block",
+            "Index of the block the anchor on Kaspa commits to",
+            m.anchored_block.clone(),
+        );
+        registry.register(
+            "anchor_age_blocks",
+            "Blocks produced since the anchored block",
+            m.anchor_age.clone(),
+        );
+        registry.register(
+            "anchor_fees_unspent_sompi",
+            "Sompi paid on the chain for anchor fees and not yet spent on Kaspa",
+            m.anchor_fees_unspent.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+}
+
+fn gauge(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl Node {
+    /// The metrics in Prometheus text format.
+    pub fn metrics_text(&self) -> String {
+        let m = &self.metrics;
+        if let Ok(head) = self.chain.head() {
+            m.head.set(gauge(head.index));
+            let seen = m.l1_seen_daa.load(Ordering::Relaxed);
+            m.l1_lag.set(gauge(seen.saturating_sub(head.l1_daa_score)));
+            if let Ok(anchor) = self.anchor_status() {
+                m.anchored_block.set(gauge(anchor.block_index));
+                m.anchor_age
+                    .set(gauge(head.index.saturating_sub(anchor.block_index)));
+                let paid = self.chain.anchor_fees().unwrap_or(0);
+                m.anchor_fees_unspent
+                    .set(gauge(paid.saturating_sub(anchor.fees_spent_sompi)));
+            }
+        }
+        m.mempool.set(gauge(self.mempool_len() as u64));
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &m.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+/// Answers `GET /metrics` with [`Node::metrics_text`]; passes everything else on.
+#[derive(Clone)]
+pub struct MetricsLayer(pub Weak<Node>);
+
+impl<S> tower::Layer<S> for MetricsLayer {
+    type Service = MetricsService<S>;
+    fn layer(&self, inner: S) -> MetricsService<S> {
+        MetricsService {
+            inner,
+            node: self.0.clone(),
+        }
+    }
+}
+
+/// The service of [`MetricsLayer`].
+#[derive(Clone)]
+pub struct MetricsService<S> {
+    inner: S,
+    node: Weak<Node>,
+}
+
+impl<S, B> tower::Service<HttpRequest<B>> for MetricsService<S>
+where
+    S: tower::Service<HttpRequest<B>, Response = HttpResponse>,
+    S::Error: Into<BoxError> + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = HttpResponse;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, BoxError>> + Send + 'static>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: HttpRequest<B>) -> Self::Future {
+        if request.method() == "GET" && request.uri().path() == "/metrics" {
+            let text = self
+                .node
+                .upgrade()
+                .map(|n: Arc<Node>| n.metrics_text())
+                .unwrap_or_default();
+            let response = HttpResponse::builder()
+                .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
+                .body(HttpBody::from(text));
+            return Box::pin(async move { response.map_err(|e| Box::new(e) as BoxError) });
+        }
+        let future = self.inner.call(request);
+        Box::pin(async move { future.await.map_err(Into::into) })
+    }
+}

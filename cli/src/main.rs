@@ -193,15 +193,20 @@ struct NodeArgs {
     /// The node's data directory (made by `wisp chain create`).
     #[arg(long, env = "WISP_DATA_DIR")]
     data_dir: PathBuf,
-    /// kaspad's wRPC Borsh URL (kaspad --rpclisten-borsh).
-    #[arg(long, env = "WISP_L1", default_value = "ws://127.0.0.1:17610")]
-    l1: String,
-    /// RPC port on 127.0.0.1.
-    #[arg(long, default_value_t = 8645)]
-    port: u16,
-    /// How often to produce a block and advance the anchor (e.g. 1s, 200ms).
-    #[arg(long, default_value = "1s")]
-    block_interval: String,
+    /// Settings file [default: <data-dir>/wisp.toml if it exists]: `l1`, `port`,
+    /// `block_interval`. Layers: defaults, this file, WISP_L1 / WISP_PORT /
+    /// WISP_BLOCK_INTERVAL, then these flags.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// kaspad's wRPC Borsh URL (kaspad --rpclisten-borsh) [default: ws://127.0.0.1:17610].
+    #[arg(long)]
+    l1: Option<String>,
+    /// RPC port on 127.0.0.1 [default: 8645].
+    #[arg(long)]
+    port: Option<u16>,
+    /// How often to produce a block and advance the anchor (e.g. 1s, 200ms) [default: 1s].
+    #[arg(long)]
+    block_interval: Option<String>,
 }
 
 #[derive(Args)]
@@ -760,12 +765,21 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Node(args) => {
             init_logs(&cli.log_format);
-            let interval = parse_duration(&args.block_interval)?
-                .ok_or_else(|| anyhow!("--block-interval must be more than 0"))?;
+            let settings = wisp_cli::operator::node_settings(
+                &args.data_dir,
+                args.config.as_deref(),
+                wisp_cli::operator::NodeFlags {
+                    l1: args.l1,
+                    port: args.port,
+                    block_interval: args.block_interval,
+                },
+            )?;
+            let interval = parse_duration(&settings.block_interval)?
+                .ok_or_else(|| anyhow!("block_interval must be more than 0"))?;
             wisp_cli::operator::run_node(wisp_cli::operator::RunNode {
                 data_dir: args.data_dir,
-                l1_url: args.l1,
-                rpc_addr: SocketAddr::from(([127, 0, 0, 1], args.port)),
+                l1_url: settings.l1,
+                rpc_addr: SocketAddr::from(([127, 0, 0, 1], settings.port)),
                 block_interval: interval,
             })
             .await

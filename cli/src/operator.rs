@@ -112,6 +112,72 @@ pub async fn create_chain(c: CreateChain) -> Result<String> {
     Ok(chain_id)
 }
 
+/// `wisp node`'s settings, layered: built-in defaults, then the data directory's `wisp.toml`
+/// (or `--config`), then `WISP_L1` / `WISP_PORT` / `WISP_BLOCK_INTERVAL`, then flags.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSettings {
+    /// kaspad's wRPC Borsh URL.
+    pub l1: String,
+    /// RPC port on 127.0.0.1.
+    pub port: u16,
+    /// How often to produce a block and take an anchoring step (`1s`, `200ms`).
+    pub block_interval: String,
+}
+
+impl Default for NodeSettings {
+    fn default() -> Self {
+        NodeSettings {
+            l1: "ws://127.0.0.1:17610".into(),
+            port: 8645,
+            block_interval: "1s".into(),
+        }
+    }
+}
+
+/// Flags given on the command line (each overrides every other layer).
+#[derive(Default)]
+pub struct NodeFlags {
+    /// `--l1`.
+    pub l1: Option<String>,
+    /// `--port`.
+    pub port: Option<u16>,
+    /// `--block-interval`.
+    pub block_interval: Option<String>,
+}
+
+/// Resolves [`NodeSettings`] for `data_dir` (see its docs for the layers).
+///
+/// # Errors
+/// An explicit `config` file that is missing, a file that does not parse or has unknown keys,
+/// or a value of the wrong type; the message names the key and where it came from.
+pub fn node_settings(
+    data_dir: &Path,
+    config: Option<&Path>,
+    flags: NodeFlags,
+) -> Result<NodeSettings> {
+    use figment::providers::{Env, Format, Serialized, Toml};
+    let mut figment = figment::Figment::from(Serialized::defaults(NodeSettings::default()));
+    match config {
+        Some(path) if !path.exists() => bail!("config file {} does not exist", path.display()),
+        Some(path) => figment = figment.merge(Toml::file(path)),
+        None => figment = figment.merge(Toml::file(data_dir.join("wisp.toml"))),
+    }
+    figment = figment.merge(Env::prefixed("WISP_").only(&["l1", "port", "block_interval"]));
+    if let Some(l1) = flags.l1 {
+        figment = figment.merge(Serialized::default("l1", l1));
+    }
+    if let Some(port) = flags.port {
+        figment = figment.merge(Serialized::default("port", port));
+    }
+    if let Some(interval) = flags.block_interval {
+        figment = figment.merge(Serialized::default("block_interval", interval));
+    }
+    figment
+        .extract()
+        .map_err(|e| anyhow::anyhow!("node configuration: {e}"))
+}
+
 /// What `wisp node` needs.
 pub struct RunNode {
     /// The node's data directory (made by `wisp chain create`).
@@ -215,4 +281,45 @@ pub async fn run_node(r: RunNode) -> Result<()> {
     rpc.stopped().await;
     node.l1().disconnect().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The file overrides the defaults, flags override the file, and a key the node does not
+    /// know is an error that names it (a typo must not be ignored silently).
+    #[test]
+    fn settings_are_layered_and_strict() {
+        let dir = tempfile::tempdir().unwrap();
+        let defaults = node_settings(dir.path(), None, NodeFlags::default()).unwrap();
+        assert_eq!(defaults, NodeSettings::default());
+        std::fs::write(
+            dir.path().join("wisp.toml"),
+            "l1 = \"ws://127.0.0.1:9\"\nblock_interval = \"200ms\"\n",
+        )
+        .unwrap();
+        let s = node_settings(
+            dir.path(),
+            None,
+            NodeFlags {
+                block_interval: Some("2s".into()),
+                ..NodeFlags::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(s.l1, "ws://127.0.0.1:9");
+        assert_eq!(s.block_interval, "2s");
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, "l1 = \"x\"\nblok_interval = \"1s\"\n").unwrap();
+        let e = node_settings(dir.path(), Some(&bad), NodeFlags::default()).unwrap_err();
+        assert!(e.to_string().contains("blok_interval"), "{e}");
+        let e = node_settings(
+            dir.path(),
+            Some(&dir.path().join("none.toml")),
+            NodeFlags::default(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("does not exist"), "{e}");
+    }
 }

@@ -23,19 +23,20 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start_node(home: &std::path::Path, data: &std::path::Path, l1: &str, port: u16) -> Child {
+/// Starts `wisp node`: kaspad's URL and the block interval come from `<data>/wisp.toml`
+/// (written by the test), the port from the flag, which overrides `WISP_PORT` and the file.
+fn start_node(home: &std::path::Path, data: &std::path::Path, _l1: &str, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_wisp"))
         .env("WISP_HOME", home)
+        .env("WISP_PORT", "2")
+        .env_remove("WISP_L1")
+        .env_remove("WISP_BLOCK_INTERVAL")
         .args([
             "node",
             "--data-dir",
             data.to_str().unwrap(),
-            "--l1",
-            l1,
             "--port",
             &port.to_string(),
-            "--block-interval",
-            "50ms",
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -154,6 +155,13 @@ async fn a_node_on_an_external_kaspad_survives_sigkill() {
     assert_eq!(again.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&again.stderr).contains("already holds a chain"));
 
+    // Layered settings: the file gives kaspad's URL, the interval and a port that the
+    // environment (WISP_PORT) and then the flag override.
+    std::fs::write(
+        data.join("wisp.toml"),
+        format!("l1 = \"{l1_url}\"\nport = 1\nblock_interval = \"50ms\"\n"),
+    )
+    .unwrap();
     let port = free_port();
     let rpc = format!("http://127.0.0.1:{port}");
     let client = Client::new(&rpc).unwrap();

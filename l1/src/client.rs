@@ -173,6 +173,19 @@ impl L1Client {
         })
     }
 
+    /// Asks kaspad to connect to the peer at `addr` (P2P) and keep the connection (needs
+    /// `--unsaferpc`). Used to join two simnets that mined apart, which makes one reorg.
+    ///
+    /// # Errors
+    /// [`L1Error::Rpc`] if kaspad refuses.
+    pub async fn add_peer(&self, addr: std::net::SocketAddr) -> Result<()> {
+        let peer = kaspa_utils::networking::NetAddress::from(addr);
+        self.client
+            .add_peer(peer.into(), true)
+            .await
+            .map_err(|e| self.err(e))
+    }
+
     /// The network kaspad runs (mainnet, testnet-N, simnet, devnet), as it reported at connect.
     pub fn network_id(&self) -> kaspa_consensus_core::network::NetworkId {
         self.network

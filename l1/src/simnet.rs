@@ -31,6 +31,7 @@ pub struct SimnetNode {
     core: Arc<Core>,
     workers: Option<Vec<JoinHandle<()>>>,
     rpc_port: u16,
+    p2p_port: u16,
     app_dir: PathBuf,
 }
 
@@ -110,6 +111,7 @@ impl SimnetNode {
             core,
             workers: Some(workers),
             rpc_port,
+            p2p_port,
             app_dir: config.app_dir.clone(),
         })
     }
@@ -117,6 +119,11 @@ impl SimnetNode {
     /// `ws://127.0.0.1:<port>` of the wRPC Borsh server.
     pub fn rpc_url(&self) -> String {
         format!("ws://127.0.0.1:{}", self.rpc_port)
+    }
+
+    /// The P2P address on 127.0.0.1 (for [`crate::L1Client::add_peer`]).
+    pub fn p2p_addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.p2p_port))
     }
 
     /// The wRPC port.

@@ -290,6 +290,48 @@ impl Client {
         requests: Vec<RequestBody>,
         deposit_sompi: u64,
     ) -> Result<Hash32> {
+        let tx_id = self
+            .send_lane(keypair, requests, deposit_sompi, None)
+            .await?;
+        Ok(wisp_core::request::on_ledger_request_id(&tx_id, 0))
+    }
+
+    /// Deposits `amount_sompi` of `keypair`'s L1 coins into the chain (peg in), credited to
+    /// `beneficiary` (default: the sender) once Kaspa has accepted the transaction; waits for
+    /// the deposit's receipt.
+    ///
+    /// # Errors
+    /// If the L1 wallet lacks coins, kaspad refuses the transaction, or no receipt arrives in
+    /// 60 s.
+    pub async fn deposit(
+        &self,
+        keypair: &secp256k1::Keypair,
+        amount_sompi: u64,
+        beneficiary: Option<wisp_core::AgentId>,
+    ) -> Result<Value> {
+        if amount_sompi == 0 {
+            bail!("a deposit needs an amount above 0 sompi");
+        }
+        let sender = wisp_core::AgentId::Address(keypair.x_only_public_key().0.serialize());
+        let beneficiary = beneficiary.filter(|b| *b != sender);
+        let tx_id = self
+            .send_lane(keypair, vec![], amount_sompi, beneficiary)
+            .await?;
+        // A deposit for someone else is its own entry (index u32::MAX), the sender's own is
+        // request 0 of the transaction (node/src/lane.rs).
+        let index = if beneficiary.is_some() { u32::MAX } else { 0 };
+        let id = wisp_core::request::on_ledger_request_id(&tx_id, index);
+        self.wait_receipt(&id, Duration::from_secs(60)).await
+    }
+
+    /// Builds, signs and submits one lane transaction; returns its id.
+    async fn send_lane(
+        &self,
+        keypair: &secp256k1::Keypair,
+        requests: Vec<RequestBody>,
+        deposit_sompi: u64,
+        beneficiary: Option<wisp_core::AgentId>,
+    ) -> Result<[u8; 32]> {
         let info = self.chain_info().await?;
         let l1_url = info["l1RpcUrl"]
             .as_str()
@@ -302,7 +344,9 @@ impl Client {
             .map_err(|e| anyhow!("deposit address {deposit_address}: {e}"))?;
         let l1 = wisp_l1::L1Client::connect(l1_url, Duration::from_secs(10)).await?;
         let wallet = wisp_l1::Wallet::new(*keypair, address.prefix);
-        let params = wisp_l1::simnet_params(maturity);
+        // The network's own parameters (mass rules), with the maturity the node reports.
+        let mut params = kaspa_consensus_core::config::params::Params::from(l1.network_id());
+        params.coinbase_maturity = maturity;
         let mut outputs = Vec::new();
         if deposit_sompi > 0 {
             outputs.push((
@@ -312,13 +356,13 @@ impl Client {
         }
         let payload = LanePayload {
             requests,
-            beneficiary: None,
+            beneficiary,
         }
         .encode();
         let lane = kaspa_consensus_core::subnets::SubnetworkId::from(wisp_core::LANE_ID);
-        let tx_id = wallet.send(&l1, &params, lane, payload, &outputs).await?;
+        let sent = wallet.send(&l1, &params, lane, payload, &outputs).await;
         l1.disconnect().await;
-        Ok(wisp_core::request::on_ledger_request_id(&tx_id, 0))
+        Ok(sent?)
     }
 
     /// Polls `wisp_getReceipt` until the request is executed (mining on a devnet meanwhile).
@@ -377,7 +421,11 @@ impl Client {
             .await
     }
 
-    async fn prefix(&self) -> Result<kaspa_addresses::Prefix> {
+    /// The address prefix of the node's Kaspa network (from its deposit address).
+    ///
+    /// # Errors
+    /// As [`Client::rpc`].
+    pub async fn prefix(&self) -> Result<kaspa_addresses::Prefix> {
         let info = self.chain_info().await?;
         let address = info["depositAddress"].as_str().unwrap_or("kaspasim:");
         Ok(kaspa_addresses::Address::try_from(address)

@@ -125,6 +125,18 @@ enum Command {
         #[arg(long)]
         verify: bool,
     },
+    /// Deposit L1 coins into the chain (peg in): a Kaspa lane transaction from the account's L1
+    /// coins to the chain's deposit address; waits until the chain has credited it.
+    Deposit {
+        /// Sompi to deposit (1 KAS = 100000000).
+        amount_sompi: u64,
+        /// Account whose L1 coins pay.
+        #[arg(long, default_value = "dev0")]
+        from: String,
+        /// Credit someone else (account name, Kaspa address or contract:<name>).
+        #[arg(long)]
+        to: Option<String>,
+    },
     /// Withdraw base tokens to a Kaspa address (peg out): the amount plus a 1,500,000-sompi L1
     /// fee leave your on-chain balance now, and the chain's next anchor transactions pay the
     /// amount on Kaspa (see `wisp withdrawals`).
@@ -617,6 +629,35 @@ async fn run(cli: Cli) -> Result<()> {
                     );
                 }
             });
+            Ok(())
+        }
+        Command::Deposit {
+            amount_sompi,
+            from,
+            to,
+        } => {
+            let client = Client::new(&cli.rpc)?;
+            let beneficiary = match to {
+                Some(to) => {
+                    let text = agent_text(&to);
+                    let agents = wisp_cli::client::LocalAgents {
+                        prefix: client.prefix().await?,
+                    };
+                    Some(
+                        wisp_core::json::AgentFormat::parse(&agents, &text).ok_or_else(|| {
+                            anyhow!("`{to}` is not an account, address or contract")
+                        })?,
+                    )
+                }
+                None => None,
+            };
+            let receipt = client
+                .deposit(&signer(&from)?, amount_sompi, beneficiary)
+                .await?;
+            print(json_mode, &receipt, print_receipt);
+            if receipt["status"] != "success" {
+                std::process::exit(2);
+            }
             Ok(())
         }
         Command::Withdraw {

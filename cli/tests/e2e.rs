@@ -1092,6 +1092,22 @@ async fn the_wisp_command_against_a_devnet() {
     assert_eq!(code, 0);
     let doctor: Value = serde_json::from_str(&out).unwrap();
     assert!(doctor["node"]["head"].as_u64().unwrap() >= 3, "{out}");
+    // Peg in from the command line: `wisp deposit`, for oneself and for someone else.
+    let (code, out, err) = wisp(&home, &rpc, &["deposit", "300000000", "--from", "dev1"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("success"), "{out}");
+    let fresh = wisp_l1::address_of(&[99; 32], wisp_l1::Prefix::Simnet).to_string();
+    let (code, out, err) = wisp(
+        &home,
+        &rpc,
+        &["deposit", "200000000", "--from", "dev1", "--to", &fresh],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, _) = wisp(&home, &rpc, &["account", "balance", &fresh]).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("200000000"), "{out}");
+
     // Peg out from the command line: `wisp withdraw`, then `wisp withdrawals` until an
     // anchor transaction has paid it on Kaspa.
     let payee = wisp_l1::address_of(&[88; 32], wisp_l1::Prefix::Simnet).to_string();

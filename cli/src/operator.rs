@@ -156,6 +156,16 @@ pub fn node_settings(
     config: Option<&Path>,
     flags: NodeFlags,
 ) -> Result<NodeSettings> {
+    layered_settings(data_dir, config, "WISP_", flags)
+}
+
+/// [`node_settings`] with the environment variables' prefix given (tests use one nobody sets).
+fn layered_settings(
+    data_dir: &Path,
+    config: Option<&Path>,
+    env_prefix: &str,
+    flags: NodeFlags,
+) -> Result<NodeSettings> {
     use figment::providers::{Env, Format, Serialized, Toml};
     let mut figment = figment::Figment::from(Serialized::defaults(NodeSettings::default()));
     match config {
@@ -163,7 +173,7 @@ pub fn node_settings(
         Some(path) => figment = figment.merge(Toml::file(path)),
         None => figment = figment.merge(Toml::file(data_dir.join("wisp.toml"))),
     }
-    figment = figment.merge(Env::prefixed("WISP_").only(&["l1", "port", "block_interval"]));
+    figment = figment.merge(Env::prefixed(env_prefix).only(&["l1", "port", "block_interval"]));
     if let Some(l1) = flags.l1 {
         figment = figment.merge(Serialized::default("l1", l1));
     }
@@ -287,21 +297,26 @@ pub async fn run_node(r: RunNode) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// An environment prefix no shell sets, so the developer's own `WISP_*` cannot interfere
+    /// (the environment layer itself is exercised by `cli/tests/node.rs`).
+    const ENV: &str = "WISP_SETTINGS_TEST_UNSET_";
+
     /// The file overrides the defaults, flags override the file, and a key the node does not
     /// know is an error that names it (a typo must not be ignored silently).
     #[test]
     fn settings_are_layered_and_strict() {
         let dir = tempfile::tempdir().unwrap();
-        let defaults = node_settings(dir.path(), None, NodeFlags::default()).unwrap();
+        let defaults = layered_settings(dir.path(), None, ENV, NodeFlags::default()).unwrap();
         assert_eq!(defaults, NodeSettings::default());
         std::fs::write(
             dir.path().join("wisp.toml"),
             "l1 = \"ws://127.0.0.1:9\"\nblock_interval = \"200ms\"\n",
         )
         .unwrap();
-        let s = node_settings(
+        let s = layered_settings(
             dir.path(),
             None,
+            ENV,
             NodeFlags {
                 block_interval: Some("2s".into()),
                 ..NodeFlags::default()
@@ -312,7 +327,7 @@ mod tests {
         assert_eq!(s.block_interval, "2s");
         let bad = dir.path().join("bad.toml");
         std::fs::write(&bad, "l1 = \"x\"\nblok_interval = \"1s\"\n").unwrap();
-        let e = node_settings(dir.path(), Some(&bad), NodeFlags::default()).unwrap_err();
+        let e = layered_settings(dir.path(), Some(&bad), ENV, NodeFlags::default()).unwrap_err();
         assert!(e.to_string().contains("blok_interval"), "{e}");
         let e = node_settings(
             dir.path(),

@@ -195,7 +195,7 @@ impl Exec {
     fn corrupt(&mut self, key: &[u8], what: &str) {
         self.db_error.get_or_insert(format!(
             "corrupt state: the value at key {} is {what}; restore the data directory from a backup or resync",
-            key.iter().map(|b| format!("{b:02x}")).collect::<String>()
+            wisp_core::hash::to_hex(key)
         ));
     }
 

@@ -151,7 +151,8 @@ pub struct OutboxEntry {
 /// first use) and run it.
 pub const VIEW_GAS_LIMIT: u64 = 50_000_000;
 
-/// What defines a chain; its hash is the [`ChainId`] until chains are anchored on L1.
+/// What defines a chain. Its [`ChainId`] is the covenant id of its anchor on Kaspa when it has
+/// one ([`Genesis::anchor`]), otherwise a hash of the genesis ([`Genesis::chain_id`]).
 #[derive(Clone, Debug, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize)]
 pub struct Genesis {
     /// A human name.

@@ -207,11 +207,23 @@ fn accounts_withdraw(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
     Ok(ret(&seq))
 }
 
+/// Gas per outbox entry `accounts.outbox` reads (a state read, as `storage_get`'s base).
+const OUTBOX_ENTRY_GAS: u64 = 2_000;
+
 fn accounts_outbox(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
     let (from, limit) = args::<(u64, u32)>(c.bytes)?;
     let next = c.exec.read_u64(&keys::outbox_next());
+    let end = next.min(from.saturating_add(u64::from(limit.min(100))));
+    // Each entry read is paid for before it is read.
+    c.extra_gas = OUTBOX_ENTRY_GAS.saturating_mul(end.saturating_sub(from));
+    if c.base.saturating_add(c.extra_gas) > c.gas_limit {
+        return Err(crate::exec::vm_error(
+            wisp_core::VmErrorCode::OutOfGas,
+            "out of gas reading the outbox",
+        ));
+    }
     let mut out: Vec<(u64, AgentId, AgentId, u64, u64)> = Vec::new();
-    for seq in from..next.min(from.saturating_add(u64::from(limit.min(100)))) {
+    for seq in from..end {
         if let Some(e) = c.exec.read_borsh::<crate::OutboxEntry>(&keys::outbox(seq)) {
             out.push((
                 e.seq,

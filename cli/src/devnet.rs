@@ -343,7 +343,7 @@ impl Devnet {
 pub(crate) fn hash_of(hex: &str) -> Result<kaspa_hashes::Hash> {
     let bytes: [u8; 32] = from_hex(hex)
         .and_then(|b| b.try_into().ok())
-        .context("devnet.json: bad anchor hash; restart with --fresh")?;
+        .context("the data directory's settings hold a bad anchor hash (64 hex digits expected)")?;
     Ok(kaspa_hashes::Hash::from_bytes(bytes))
 }
 

@@ -750,10 +750,13 @@ async fn run(cli: Cli) -> Result<()> {
                 .to_string();
             // Verified proofs default to the block anchored on Kaspa, which the check trusts;
             // a block not anchored yet can only be checked against the node's header.
-            let anchored_now = client.rpc("wisp_chainInfo", rpc_params![]).await?["anchor"]
-                ["anchoredBlock"]
-                .as_u64()
-                .filter(|b| *b > 0);
+            let anchored_now = if verify {
+                client.rpc("wisp_chainInfo", rpc_params![]).await?["anchor"]["anchoredBlock"]
+                    .as_u64()
+                    .filter(|b| *b > 0)
+            } else {
+                None
+            };
             let block = match (verify, block) {
                 (true, None) => anchored_now,
                 (_, b) => b,

@@ -36,65 +36,49 @@ pub(crate) struct Metrics {
 impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("wisp");
-        let m = Metrics {
-            registry: Registry::default(),
-            blocks: Counter::default(),
-            requests: Counter::default(),
-            gas: Counter::default(),
-            head: Gauge::default(),
-            mempool: Gauge::default(),
-            l1_lag: Gauge::default(),
-            anchored_block: Gauge::default(),
-            anchor_age: Gauge::default(),
-            anchor_fees_unspent: Gauge::default(),
-            l1_seen_daa: AtomicU64::new(0),
+        let counter = |registry: &mut Registry, name: &str, help: &str| {
+            let c = Counter::default();
+            registry.register(name, help, c.clone());
+            c
         };
-        registry.register(
-            "blocks",
-            "Blocks this node produced since it started",
-            m.blocks.clone(),
-        );
-        registry.register(
-            "requests",
-            "Requests executed in those blocks",
-            m.requests.clone(),
-        );
-        registry.register("gas", "Gas used by those blocks", m.gas.clone());
-        registry.register(
-            "head_block",
-            "Index of the chain's head block",
-            m.head.clone(),
-        );
-        registry.register(
-            "mempool_requests",
-            "Off-ledger requests waiting",
-            m.mempool.clone(),
-        );
-        registry.register(
-            "l1_lag_daa",
-            "DAA score units between the newest Kaspa chain block seen and the head's L1 reference",
-            m.l1_lag.clone(),
-        );
-        registry.register(
-            "anchored_block",
-            "Index of the block the anchor on Kaspa commits to",
-            m.anchored_block.clone(),
-        );
-        registry.register(
-            "anchor_age_blocks",
-            "Blocks produced since the anchored block",
-            m.anchor_age.clone(),
-        );
-        registry.register(
-            "anchor_fees_unspent_sompi",
-            "Sompi paid on the chain for anchor fees and not yet spent on Kaspa",
-            m.anchor_fees_unspent.clone(),
-        );
-        Metrics { registry, ..m }
+        let gauge = |registry: &mut Registry, name: &str, help: &str| {
+            let g = Gauge::default();
+            registry.register(name, help, g.clone());
+            g
+        };
+        Metrics {
+            blocks: counter(&mut registry, "blocks", "Blocks this node produced since it started"),
+            requests: counter(&mut registry, "requests", "Requests executed in those blocks"),
+            gas: counter(&mut registry, "gas", "Gas used by those blocks"),
+            head: gauge(&mut registry, "head_block", "Index of the chain's head block"),
+            mempool: gauge(&mut registry, "mempool_requests", "Off-ledger requests waiting"),
+            l1_lag: gauge(
+                &mut registry,
+                "l1_lag_daa",
+                "DAA score units between the newest Kaspa chain block seen and the head's L1 reference",
+            ),
+            anchored_block: gauge(
+                &mut registry,
+                "anchored_block",
+                "Index of the block the anchor on Kaspa commits to",
+            ),
+            anchor_age: gauge(
+                &mut registry,
+                "anchor_age_blocks",
+                "Blocks produced since the anchored block",
+            ),
+            anchor_fees_unspent: gauge(
+                &mut registry,
+                "anchor_fees_unspent_sompi",
+                "Sompi paid on the chain for anchor fees and not yet spent on Kaspa",
+            ),
+            l1_seen_daa: AtomicU64::new(0),
+            registry,
+        }
     }
 }
 
-fn gauge(v: u64) -> i64 {
+fn as_gauge(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
@@ -103,19 +87,20 @@ impl Node {
     pub fn metrics_text(&self) -> String {
         let m = &self.metrics;
         if let Ok(head) = self.chain.head() {
-            m.head.set(gauge(head.index));
+            m.head.set(as_gauge(head.index));
             let seen = m.l1_seen_daa.load(Ordering::Relaxed);
-            m.l1_lag.set(gauge(seen.saturating_sub(head.l1_daa_score)));
+            m.l1_lag
+                .set(as_gauge(seen.saturating_sub(head.l1_daa_score)));
             if let Ok(anchor) = self.anchor_status() {
-                m.anchored_block.set(gauge(anchor.block_index));
+                m.anchored_block.set(as_gauge(anchor.block_index));
                 m.anchor_age
-                    .set(gauge(head.index.saturating_sub(anchor.block_index)));
+                    .set(as_gauge(head.index.saturating_sub(anchor.block_index)));
                 let paid = self.chain.anchor_fees().unwrap_or(0);
                 m.anchor_fees_unspent
-                    .set(gauge(paid.saturating_sub(anchor.fees_spent_sompi)));
+                    .set(as_gauge(paid.saturating_sub(anchor.fees_spent_sompi)));
             }
         }
-        m.mempool.set(gauge(self.mempool_len() as u64));
+        m.mempool.set(as_gauge(self.mempool_len() as u64));
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &m.registry).is_err() {
             out.clear();

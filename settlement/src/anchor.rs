@@ -173,16 +173,13 @@ impl AnchorRules {
     /// anchor UTXO through kaspad's UTXO index).
     ///
     /// # Errors
-    /// As [`AnchorRules::code`].
+    /// As [`AnchorRules::code`]; [`SettlementError::Address`] if Kaspa cannot make the address.
     pub fn address(
         &self,
         state: &AnchorState,
         prefix: kaspa_addresses::Prefix,
     ) -> Result<kaspa_addresses::Address> {
-        Ok(crate::deposit::p2sh_address(
-            &self.script_public_key(state)?,
-            prefix,
-        ))
+        crate::deposit::p2sh_address(&self.script_public_key(state)?, prefix)
     }
 
     /// The signature script spending the anchor at `old` into a successor at `new`: the

@@ -49,19 +49,20 @@ pub fn signature_script(covenant_id: &Hash) -> Result<Vec<u8>> {
 /// KAS into the chain.
 ///
 /// # Errors
-/// As [`redeem_script`].
+/// As [`redeem_script`]; [`crate::SettlementError::Address`] if Kaspa cannot make the address
+/// (it always can of a P2SH).
 pub fn address(
     covenant_id: &Hash,
     prefix: kaspa_addresses::Prefix,
 ) -> Result<kaspa_addresses::Address> {
-    Ok(p2sh_address(&script_public_key(covenant_id)?, prefix))
+    p2sh_address(&script_public_key(covenant_id)?, prefix)
 }
 
-/// The address of a P2SH script public key (`OpBlake2b OpData32 <hash> OpEqual`).
+/// The address of a P2SH script public key, by Kaspa's own extractor.
 pub(crate) fn p2sh_address(
     spk: &ScriptPublicKey,
     prefix: kaspa_addresses::Prefix,
-) -> kaspa_addresses::Address {
-    let hash = spk.script().get(2..34).unwrap_or_default();
-    kaspa_addresses::Address::new(prefix, kaspa_addresses::Version::ScriptHash, hash)
+) -> Result<kaspa_addresses::Address> {
+    kaspa_txscript::extract_script_pub_key_address(spk, prefix)
+        .map_err(|e| crate::SettlementError::Address(e.to_string()))
 }

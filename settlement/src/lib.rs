@@ -28,6 +28,9 @@ pub enum SettlementError {
     /// Kaspa's script builder refused a script (an element or the script too large).
     #[error("script builder: {0}")]
     Script(#[from] kaspa_txscript::script_builder::ScriptBuilderError),
+    /// Kaspa could not make an address of a script public key (it always can of a P2SH).
+    #[error("address: {0}")]
+    Address(String),
     /// The anchor code's length did not settle while placing its own offsets (a bug here).
     #[error("the anchor script's length did not settle ({0} bytes); please report this")]
     UnstableCode(usize),

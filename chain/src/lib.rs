@@ -121,14 +121,7 @@ impl Default for ChainParams {
     }
 }
 
-/// Smallest withdrawal, sompi (1 KAS): Kaspa's storage mass (KIP-9) of an output grows as its
-/// value shrinks, and an anchor transaction must stay payable.
-pub const MIN_WITHDRAWAL_SOMPI: u64 = 100_000_000;
-
-/// L1 fee a withdrawal pays on top of its amount, sompi: about what its output adds to the
-/// anchor transaction's fee at the minimum amount (10,000 grams × 110 sompi), with room. It
-/// joins the anchor fees the node may spend (`accounts.anchor_fees`).
-pub const WITHDRAWAL_FEE_SOMPI: u64 = 1_500_000;
+pub use wisp_core::{MIN_WITHDRAWAL_SOMPI, WITHDRAWAL_FEE_SOMPI};
 
 /// A withdrawal (peg out) waiting in the chain's outbox: the node pays it as an output of an
 /// anchor transaction on Kaspa, in `seq` order (`docs/anchor.md`).

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use wisp_cli::client::{CallOptions, Client, DEFAULT_GAS_BUDGET};
+#[cfg(feature = "devnet")]
 use wisp_cli::devnet::{Devnet, DevnetConfig};
 use wisp_cli::keystore::{wisp_home, Keystore};
 
@@ -1116,6 +1117,13 @@ async fn doctor(rpc: &str, json_mode: bool) -> Result<()> {
     Ok(())
 }
 
+/// `wisp devnet` in a build without the in-process simnet (`--no-default-features`).
+#[cfg(not(feature = "devnet"))]
+async fn devnet(_args: DevnetArgs, _json_mode: bool) -> Result<()> {
+    bail!("this wisp was built without the devnet (cargo feature `devnet`, which brings kaspad and RocksDB); run `wisp node` against a kaspad, or build with default features")
+}
+
+#[cfg(feature = "devnet")]
 async fn devnet(args: DevnetArgs, json_mode: bool) -> Result<()> {
     let data_dir = args.data_dir.unwrap_or_else(|| wisp_home().join("devnet"));
     let rpc_addr: SocketAddr = format!("127.0.0.1:{}", args.port).parse()?;
@@ -1203,6 +1211,7 @@ async fn devnet(args: DevnetArgs, json_mode: bool) -> Result<()> {
     Ok(())
 }
 
+#[cfg(feature = "devnet")]
 async fn demo(client: &Client) -> Result<()> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../contracts/token");
     println!();

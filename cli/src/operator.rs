@@ -7,7 +7,7 @@
 //! consensus parameters come from kaspad, never from configuration; `wisp node` refuses a
 //! kaspad on another network than the chain's.
 
-use crate::devnet::{create_anchor, keypair, progress, StoredAnchor, ANCHOR_MAX_FEE_SOMPI};
+use crate::anchor::{create_anchor, keypair, progress, StoredAnchor, ANCHOR_MAX_FEE_SOMPI};
 use crate::keystore::random_secret;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};

@@ -116,7 +116,7 @@ async fn tokens_amm_on_and_off_ledger_proofs_replay_and_restart() {
     assert_eq!(anchors.len(), 1);
     assert_eq!(anchors[0].0, anchor.genesis.outpoint);
     assert_eq!(anchors[0].1.covenant_id, Some(anchor.covenant_id()));
-    assert_eq!(anchors[0].1.amount, wisp_cli::devnet::ANCHOR_GENESIS_SOMPI);
+    assert_eq!(anchors[0].1.amount, wisp_cli::anchor::ANCHOR_GENESIS_SOMPI);
 
     // Blocks are announced over WebSocket.
     let ws = jsonrpsee::ws_client::WsClientBuilder::default()
@@ -708,7 +708,7 @@ async fn tokens_amm_on_and_off_ledger_proofs_replay_and_restart() {
             s.amount_sompi + unswept,
             chain.total_balance().unwrap() + chain.anchor_fees().unwrap() - s.fees_spent_sompi
                 + unpaid
-                + wisp_cli::devnet::ANCHOR_GENESIS_SOMPI,
+                + wisp_cli::anchor::ANCHOR_GENESIS_SOMPI,
         )
     };
     for _ in 0..80 {
@@ -804,7 +804,7 @@ async fn tokens_amm_on_and_off_ledger_proofs_replay_and_restart() {
     assert_eq!(
         status.amount_sompi + unswept,
         chain.total_balance().unwrap() + chain.anchor_fees().unwrap() - status.fees_spent_sompi
-            + wisp_cli::devnet::ANCHOR_GENESIS_SOMPI
+            + wisp_cli::anchor::ANCHOR_GENESIS_SOMPI
     );
     devnet.stop().await;
 }

@@ -1,13 +1,17 @@
-//! Wisp's Kaspa base layer: an in-process simnet node (kaspad 2.1.0 as a library), a wRPC client
-//! with mining and the lane follower, and a wallet that builds and signs version-1 lane
-//! transactions. Verified facts this code relies on are in `docs/kaspa.md`.
+//! Wisp's Kaspa base layer: a wRPC client with mining and the lane follower, a wallet that builds
+//! and signs version-1 lane transactions, and (feature `simnet`, for the devnet and tests) an
+//! in-process simnet node: kaspad 2.1.0 as a library, with RocksDB. Verified facts this code relies on are in `docs/kaspa.md`.
 
 mod client;
+mod params;
+#[cfg(feature = "simnet")]
 mod simnet;
 mod wallet;
 
 pub use client::{ChainBlock, L1Client, LaneOutput, LaneScript, LaneTx, VirtualChainUpdate};
-pub use simnet::{simnet_params, SimnetConfig, SimnetNode};
+pub use params::{simnet_params, write_simnet_overrides};
+#[cfg(feature = "simnet")]
+pub use simnet::{SimnetConfig, SimnetNode};
 pub use wallet::{address_of, p2pk_key_of_script, Wallet};
 
 pub use kaspa_addresses::{Address, Prefix};

@@ -1,8 +1,6 @@
 //! An in-process Kaspa simnet node (PoW skipped on simnet), for the devnet and end-to-end tests.
 
 use crate::{L1Error, Result};
-use kaspa_consensus_core::config::params::{OverrideParams, Params};
-use kaspa_consensus_core::network::{NetworkId, NetworkType};
 use kaspa_core::core::Core;
 use kaspa_core::signals::Shutdown;
 use kaspad_lib::args::Args;
@@ -45,13 +43,6 @@ fn free_port() -> Result<u16> {
     Ok(port)
 }
 
-/// Simnet consensus parameters with `coinbase_maturity` overridden.
-pub fn simnet_params(coinbase_maturity: u64) -> Params {
-    let mut params = Params::from(NetworkId::new(NetworkType::Simnet));
-    params.coinbase_maturity = coinbase_maturity;
-    params
-}
-
 impl SimnetNode {
     /// Starts kaspad on simnet with its wRPC Borsh server on 127.0.0.1.
     ///
@@ -74,10 +65,7 @@ impl SimnetNode {
             config.p2p_port
         };
         let override_file = config.app_dir.join("wisp-simnet-params.json");
-        let overrides = OverrideParams::from(simnet_params(config.coinbase_maturity));
-        let json = serde_json::to_string(&overrides).map_err(|e| L1Error::Simnet(e.to_string()))?;
-        std::fs::write(&override_file, json)
-            .map_err(|e| L1Error::Simnet(format!("{}: {e}", override_file.display())))?;
+        crate::write_simnet_overrides(&override_file, config.coinbase_maturity)?;
         let args = Args {
             simnet: true,
             appdir: Some(config.app_dir.to_string_lossy().into_owned()),

@@ -139,6 +139,12 @@ fn linker(engine: &Engine) -> Linker<Host> {
     .unwrap();
     l.func_wrap(
         m,
+        "withdraw_to_l1",
+        |_: Caller<'_, Host>, _key: u32, _amount: u64| -> u64 { 0 },
+    )
+    .unwrap();
+    l.func_wrap(
+        m,
         "emit_event",
         |mut c: Caller<'_, Host>, _a: u32, _b: u32, _d: u32, _e: u32| {
             c.data_mut().events += 1;

@@ -45,6 +45,9 @@ mod escrow {
         TooEarly = 5,
         /// the deadline has passed; the beneficiary may claim
         TooLate = 6,
+        /// the beneficiary is a contract, or the amount after the withdrawal fee is below
+        /// the minimum withdrawal (1 KAS); use `release`
+        NotPayableOnL1 = 7,
     }
 
     #[init]
@@ -88,6 +91,28 @@ mod escrow {
         require!(env::caller() == depositor, EscrowError::NotDepositor);
         close(id, beneficiary, amount);
         Ok(())
+    }
+
+    /// The depositor pays the beneficiary now, on Kaspa: the beneficiary's Kaspa address
+    /// receives the amount less the withdrawal fee ([`wisp_sdk::WITHDRAWAL_FEE_SOMPI`]) in the
+    /// chain's next anchor transactions. Returns the outbox sequence number of the payout.
+    #[entry]
+    fn release_to_l1(id: u64) -> Result<u64, EscrowError> {
+        let (depositor, beneficiary, amount, _) = DEALS.get(&id).ok_or(EscrowError::UnknownDeal)?;
+        require!(env::caller() == depositor, EscrowError::NotDepositor);
+        let payout = amount.saturating_sub(wisp_sdk::WITHDRAWAL_FEE_SOMPI);
+        require!(
+            matches!(beneficiary, AgentId::Address(_)) && payout >= wisp_sdk::MIN_WITHDRAWAL_SOMPI,
+            EscrowError::NotPayableOnL1
+        );
+        DEALS.remove(&id);
+        let seq = env::withdraw_to_l1(&beneficiary, payout);
+        env::emit(&Closed {
+            id,
+            to: beneficiary,
+            amount_sompi: amount,
+        });
+        Ok(seq)
     }
 
     /// The beneficiary takes the funds after the deadline.

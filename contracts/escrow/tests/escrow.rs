@@ -173,3 +173,74 @@ fn coins_are_conserved() {
     );
     assert_eq!(recorded, total);
 }
+
+/// `release_to_l1`: the escrow pays its beneficiary on Kaspa from the contract's own account
+/// (an outbox entry of the contract's); the fee comes out of the deal, and a deal whose
+/// beneficiary is a contract, or too small to withdraw, is refused and stays open.
+#[test]
+fn release_to_l1_pays_the_beneficiary_on_kaspa() {
+    let mut chain = TestChain::new();
+    let alice = chain.new_account(100 * KAS);
+    let bob = chain.new_account(KAS);
+    let escrow = chain
+        .deploy(
+            &alice,
+            "escrow",
+            &wisp_test::contract_wasm("contracts/escrow"),
+            &(),
+        )
+        .unwrap();
+    let escrow_agent = AgentId::Contract(ContractId {
+        chain: chain.chain_id(),
+        hname: escrow,
+    });
+    let open = |chain: &mut TestChain, to: AgentId, sompi: u64| -> u64 {
+        let r = chain
+            .call_with(
+                &alice,
+                escrow,
+                "open",
+                &(to, 1_000u64),
+                &CallOptions {
+                    transfer_sompi: sompi,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        borsh::from_slice(&r.return_data).unwrap()
+    };
+
+    let id = open(&mut chain, bob.agent(), 5 * KAS);
+    let f = chain
+        .call(&bob, escrow, "release_to_l1", &(id,))
+        .unwrap_err();
+    assert!(f.is_contract(EscrowError::NotDepositor as u32));
+    let r = chain.call(&alice, escrow, "release_to_l1", &(id,)).unwrap();
+    let seq: u64 = borsh::from_slice(&r.return_data).unwrap();
+    assert_eq!(events::<Closed>(&r, "Closed")[0].amount_sompi, 5 * KAS);
+    assert_eq!(chain.balance(&escrow_agent), 0, "the whole deal left");
+    let outbox = chain.chain().outbox(seq, 10).unwrap();
+    assert_eq!(outbox.len(), 1);
+    let AgentId::Address(bob_key) = bob.agent() else {
+        panic!("an account is an address")
+    };
+    assert_eq!(outbox[0].from, escrow_agent);
+    assert_eq!(outbox[0].to, bob_key);
+    assert_eq!(
+        outbox[0].amount_sompi,
+        5 * KAS - wisp_sdk::WITHDRAWAL_FEE_SOMPI
+    );
+
+    // A contract beneficiary, and a deal too small to pay on L1 after the fee: refused, and
+    // the deals stay open with their coins.
+    let to_contract = open(&mut chain, escrow_agent, 5 * KAS);
+    let too_small = open(&mut chain, bob.agent(), KAS);
+    for id in [to_contract, too_small] {
+        let f = chain
+            .call(&alice, escrow, "release_to_l1", &(id,))
+            .unwrap_err();
+        assert!(f.is_contract(EscrowError::NotPayableOnL1 as u32), "{f:?}");
+    }
+    assert_eq!(chain.balance(&escrow_agent), 6 * KAS);
+    assert_eq!(chain.chain().outbox(0, 10).unwrap().len(), 1);
+}

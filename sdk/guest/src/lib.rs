@@ -35,7 +35,10 @@ pub mod sys;
 mod wasm_runtime;
 
 pub use borsh;
-pub use wisp_core::{AgentId, ChainId, ContractId, Hash32, Hname, ReceiptError};
+pub use wisp_core::{
+    AgentId, ChainId, ContractId, Hash32, Hname, ReceiptError, MIN_WITHDRAWAL_SOMPI,
+    WITHDRAWAL_FEE_SOMPI,
+};
 pub use wisp_sdk_macros::contract;
 
 /// The usual imports of a contract module.

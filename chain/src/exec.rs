@@ -382,6 +382,13 @@ impl Exec {
         };
         self.write_borsh(keys::outbox(seq), &entry);
         self.write_u64(keys::outbox_next(), seq + 1);
+        // `accounts.Withdrawal`: the receipt names the outbox entry, so a client can follow it
+        // to the Kaspa transaction that pays it.
+        self.events.push(Event {
+            contract: keys::hnames::accounts(),
+            topic: crate::native::WITHDRAWAL_EVENT.into(),
+            data: borsh::to_vec(&(seq, AgentId::Address(key), amount)).unwrap_or_default(),
+        });
         Ok(seq)
     }
 

@@ -27,6 +27,7 @@ pub use exec::ContractRecord;
 use exec::{request_error, Exec};
 pub use execute::MAX_BLOCK_REQUESTS;
 pub use inputs::{BlockInputs, BlockOutput, L1Ref, OnLedgerBody, OnLedgerRequest};
+pub use native::WITHDRAWAL_EVENT;
 pub use protocol::{Protocol, Upgrade, SUPPORTED_PROTOCOL_VERSION};
 pub use signing::{sign_request, verify_signature, VerifiedRequest};
 use std::path::Path;

@@ -7,7 +7,7 @@ use crate::exec::{request_error, ContractRecord, Exec};
 use crate::keys;
 use crate::ChainParams;
 use borsh::{BorshDeserialize, BorshSerialize};
-use wisp_core::interface::{ContractInterface, Field, Function, Type};
+use wisp_core::interface::{ContractInterface, EventDef, Field, Function, Type};
 use wisp_core::{AgentId, CallKind, Hash32, Hname, ReceiptError, RequestErrorCode};
 use wisp_vm::gas::DEPLOY_GAS_PER_BYTE;
 use wisp_vm::{validate, Invocation};
@@ -129,10 +129,29 @@ pub fn interface(contract: Hname) -> Option<ContractInterface> {
             .filter(|f| f.contract == *name)
             .map(function_of)
             .collect(),
-        events: vec![],
+        events: if *name == "accounts" {
+            vec![EventDef {
+                name: WITHDRAWAL_EVENT.into(),
+                fields: [("seq", "u64"), ("to", "AgentId"), ("amount_sompi", "u64")]
+                    .iter()
+                    .map(|(name, t)| Field {
+                        name: (*name).into(),
+                        #[allow(clippy::expect_used)]
+                        ty: Type::parse(t).expect("core interface types parse (unit test)"),
+                    })
+                    .collect(),
+            }]
+        } else {
+            vec![]
+        },
         errors: vec![],
     })
 }
+
+/// Topic of the event `accounts` emits for every withdrawal (`accounts.withdraw`, a contract's
+/// `withdraw_to_l1`): fields `seq` (outbox position), `to` (the Kaspa address paid) and
+/// `amount_sompi`.
+pub const WITHDRAWAL_EVENT: &str = "Withdrawal";
 
 fn root_set_owner(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
     let (owner,) = args::<(AgentId,)>(c.bytes)?;

@@ -4,10 +4,10 @@
 use anyhow::{anyhow, bail, Context, Result};
 use jsonrpsee::core::client::ClientT;
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
-use jsonrpsee::rpc_params;
 use serde_json::Value;
 use std::time::Duration;
-use wisp_core::hash::{from_hex, to_hex};
+use wisp_api::{Bytes, ChainInfo, WispApiClient};
+use wisp_core::hash::from_hex;
 use wisp_core::interface::ContractInterface;
 use wisp_core::{Call, ChainId, Hash32, Hname, LanePayload, RequestBody};
 
@@ -44,10 +44,6 @@ impl Default for CallOptions {
     }
 }
 
-fn hex0x(bytes: &[u8]) -> String {
-    format!("0x{}", to_hex(bytes))
-}
-
 impl Client {
     /// Connects (lazily) to `url`, e.g. `http://127.0.0.1:8645`.
     ///
@@ -75,38 +71,58 @@ impl Client {
         method: &str,
         params: jsonrpsee::core::params::ArrayParams,
     ) -> Result<Value> {
-        self.http
-            .request(method, params)
-            .await
-            .map_err(|e| match e {
-                jsonrpsee::core::ClientError::Call(obj) => {
-                    let data = obj
-                        .data()
-                        .map(|d| format!(" {}", d.get()))
-                        .unwrap_or_default();
-                    anyhow!("{method}: {} (code {}){data}", obj.message(), obj.code())
-                }
-                other => anyhow!(
-                    "{method} at {}: {other} (is `wisp devnet` running? set --rpc or WISP_RPC)",
-                    self.url
-                ),
-            })
+        let answer = self.http.request(method, params).await;
+        answer.map_err(|e| self.error(method, e))
+    }
+
+    /// The typed API: `wisp-api`'s generated client methods (`WispApiClient`,
+    /// `DevApiClient`) on this connection. Map their errors with [`Client::typed`].
+    pub fn api(&self) -> &HttpClient {
+        &self.http
+    }
+
+    /// Awaits a typed API call, turning its error into one that names the method and says
+    /// what to do.
+    ///
+    /// # Errors
+    /// The node's error (with its message and data), or a connection error naming the URL.
+    pub async fn typed<T>(
+        &self,
+        method: &str,
+        call: impl std::future::Future<Output = Result<T, jsonrpsee::core::ClientError>>,
+    ) -> Result<T> {
+        call.await.map_err(|e| self.error(method, e))
+    }
+
+    fn error(&self, method: &str, e: jsonrpsee::core::ClientError) -> anyhow::Error {
+        match e {
+            jsonrpsee::core::ClientError::Call(obj) => {
+                let data = obj
+                    .data()
+                    .map(|d| format!(" {}", d.get()))
+                    .unwrap_or_default();
+                anyhow!("{method}: {} (code {}){data}", obj.message(), obj.code())
+            }
+            jsonrpsee::core::ClientError::ParseError(e) => anyhow!(
+                "{method}: the node's answer does not match this wisp's API ({e}); are the node and the command the same version?"
+            ),
+            other => anyhow!(
+                "{method} at {}: {other} (is `wisp devnet` running? set --rpc or WISP_RPC)",
+                self.url
+            ),
+        }
     }
 
     /// `wisp_chainInfo`.
     ///
     /// # Errors
     /// As [`Client::rpc`].
-    pub async fn chain_info(&self) -> Result<Value> {
-        self.rpc("wisp_chainInfo", rpc_params![]).await
+    pub async fn chain_info(&self) -> Result<ChainInfo> {
+        self.typed("wisp_chainInfo", self.http.chain_info()).await
     }
 
     async fn chain_id(&self) -> Result<ChainId> {
-        let info = self.chain_info().await?;
-        info["chainId"]
-            .as_str()
-            .and_then(ChainId::from_hex)
-            .ok_or_else(|| anyhow!("node returned no chain id"))
+        Ok(ChainId(self.chain_info().await?.chain_id.0))
     }
 
     /// The interface of a contract (`null` if it has none).
@@ -114,8 +130,11 @@ impl Client {
     /// # Errors
     /// As [`Client::rpc`].
     pub async fn interface(&self, contract: &str) -> Result<Option<ContractInterface>> {
-        let v = self.rpc("wisp_getInterface", rpc_params![contract]).await?;
-        Ok(serde_json::from_value(v).ok())
+        self.typed(
+            "wisp_getInterface",
+            self.http.get_interface(contract.to_string()),
+        )
+        .await
     }
 
     async fn encode(
@@ -125,21 +144,20 @@ impl Client {
         kind: &str,
         args: &Value,
     ) -> Result<(Hname, Vec<u8>)> {
-        let v = self
-            .rpc(
+        let encoded = self
+            .typed(
                 "wisp_encodeArgs",
-                rpc_params![contract, function, kind, args],
+                self.http.encode_args(
+                    contract.to_string(),
+                    function.to_string(),
+                    kind.to_string(),
+                    args.clone(),
+                ),
             )
             .await?;
-        let hname = v["contract"]
-            .as_str()
-            .and_then(Hname::from_hex)
-            .ok_or_else(|| anyhow!("node returned no hname"))?;
-        let args = v["args"]
-            .as_str()
-            .and_then(from_hex)
-            .ok_or_else(|| anyhow!("node returned no args"))?;
-        Ok((hname, args))
+        let hname = Hname::from_hex(&encoded.contract)
+            .ok_or_else(|| anyhow!("the node returned a bad hname `{}`", encoded.contract))?;
+        Ok((hname, encoded.args.0))
     }
 
     /// Sends a call of `function` on `contract` signed by `keypair`; waits for and returns the
@@ -210,12 +228,14 @@ impl Client {
         let sender =
             wisp_core::AgentId::Address(keypair.x_only_public_key().0.serialize()).to_raw_string();
         let receipt = self
-            .rpc(
+            .typed(
                 "wisp_estimateGas",
-                rpc_params![sender, hex0x(&borsh::to_vec(&body)?)],
+                self.http.estimate_gas(sender, Bytes(borsh::to_vec(&body)?)),
             )
             .await?;
-        Ok(self.decorate(receipt, contract, function).await)
+        Ok(self
+            .decorate(serde_json::to_value(receipt)?, contract, function)
+            .await)
     }
 
     /// The request body for a call on this node's chain.
@@ -257,23 +277,17 @@ impl Client {
                 .await?
         } else {
             let sender = wisp_core::AgentId::Address(keypair.x_only_public_key().0.serialize());
-            let nonce_info = self
-                .rpc("wisp_getNonce", rpc_params![sender.to_raw_string()])
+            let nonce = self
+                .typed("wisp_getNonce", self.http.get_nonce(sender.to_raw_string()))
                 .await?;
-            let next: u64 = nonce_info["next"]
-                .as_str()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0);
-            let pending = nonce_info["pending"].as_u64().unwrap_or(0);
-            let signed = wisp_chain::sign_request(body, keypair, next + pending);
-            let bytes = borsh::to_vec(&signed)?;
-            let v = self
-                .rpc("wisp_sendRequest", rpc_params![hex0x(&bytes)])
+            let signed = wisp_chain::sign_request(body, keypair, nonce.next.0 + nonce.pending);
+            let sent = self
+                .typed(
+                    "wisp_sendRequest",
+                    self.http.send_request(Bytes(borsh::to_vec(&signed)?)),
+                )
                 .await?;
-            v["requestId"]
-                .as_str()
-                .and_then(Hash32::from_hex)
-                .ok_or_else(|| anyhow!("node returned no request id"))?
+            sent.request_id.into()
         };
         self.wait_receipt(&request_id, Duration::from_secs(60))
             .await
@@ -333,16 +347,10 @@ impl Client {
         beneficiary: Option<wisp_core::AgentId>,
     ) -> Result<[u8; 32]> {
         let info = self.chain_info().await?;
-        let l1_url = info["l1RpcUrl"]
-            .as_str()
-            .ok_or_else(|| anyhow!("the node did not say where its Kaspa node is"))?;
-        let deposit_address = info["depositAddress"]
-            .as_str()
-            .ok_or_else(|| anyhow!("the node has no deposit address"))?;
-        let maturity = info["l1CoinbaseMaturity"].as_u64().unwrap_or(1000);
-        let address = kaspa_addresses::Address::try_from(deposit_address)
-            .map_err(|e| anyhow!("deposit address {deposit_address}: {e}"))?;
-        let l1 = wisp_l1::L1Client::connect(l1_url, Duration::from_secs(10)).await?;
+        let maturity = info.l1_coinbase_maturity;
+        let address = kaspa_addresses::Address::try_from(info.deposit_address.as_str())
+            .map_err(|e| anyhow!("deposit address {}: {e}", info.deposit_address))?;
+        let l1 = wisp_l1::L1Client::connect(&info.l1_rpc_url, Duration::from_secs(10)).await?;
         let wallet = wisp_l1::Wallet::new(*keypair, address.prefix);
         // The network's own parameters (mass rules), with the maturity the node reports.
         let mut params = kaspa_consensus_core::config::params::Params::from(l1.network_id());
@@ -373,10 +381,10 @@ impl Client {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let receipt = self
-                .rpc("wisp_getReceipt", rpc_params![hex0x(&id.0)])
+                .typed("wisp_getReceipt", self.http.get_receipt((*id).into()))
                 .await?;
-            if !receipt.is_null() {
-                return Ok(receipt);
+            if let Some(receipt) = receipt {
+                return Ok(serde_json::to_value(receipt)?);
             }
             if tokio::time::Instant::now() > deadline {
                 bail!("no receipt for request 0x{} after {timeout:?}; the node may be stuck (see its log)", id);
@@ -427,10 +435,9 @@ impl Client {
     /// As [`Client::rpc`].
     pub async fn prefix(&self) -> Result<kaspa_addresses::Prefix> {
         let info = self.chain_info().await?;
-        let address = info["depositAddress"].as_str().unwrap_or("kaspasim:");
-        Ok(kaspa_addresses::Address::try_from(address)
+        kaspa_addresses::Address::try_from(info.deposit_address.as_str())
             .map(|a| a.prefix)
-            .unwrap_or(kaspa_addresses::Prefix::Simnet))
+            .map_err(|e| anyhow!("the node's deposit address {}: {e}", info.deposit_address))
     }
 
     /// Calls a view; returns `{value, data, gasUsed}`.
@@ -438,8 +445,17 @@ impl Client {
     /// # Errors
     /// As [`Client::rpc`].
     pub async fn view(&self, contract: &str, function: &str, args: &Value) -> Result<Value> {
-        self.rpc("wisp_callView", rpc_params![contract, function, args])
-            .await
+        let result = self
+            .typed(
+                "wisp_callView",
+                self.http.call_view(
+                    contract.to_string(),
+                    function.to_string(),
+                    Some(args.clone()),
+                ),
+            )
+            .await?;
+        Ok(serde_json::to_value(result)?)
     }
 
     /// Fetches a proof of `key` at `block` (head if `None`) and verifies it locally.
@@ -451,11 +467,13 @@ impl Client {
     /// # Errors
     /// If the proof does not verify (the message says which check failed).
     pub async fn verified_proof(&self, key_hex: &str, block: Option<u64>) -> Result<Value> {
+        let key = wisp_core::hash::from_hex(key_hex)
+            .ok_or_else(|| anyhow!("`{key_hex}` is not a 0x-hex state key"))?;
         let proof = self
-            .rpc("wisp_getProof", rpc_params![key_hex, block])
+            .typed("wisp_getProof", self.http.get_proof(Bytes(key), block))
             .await?;
-        verify_proof_json(&proof)?;
-        Ok(proof)
+        verify_proof(&proof)?;
+        Ok(serde_json::to_value(proof)?)
     }
 
     /// Checks, trusting Kaspa and not this node, that `header` is part of the chain whose id
@@ -470,17 +488,13 @@ impl Client {
     /// If `header` is newer than the anchored block, a link or the anchor does not check out,
     /// or kaspad cannot be reached.
     pub async fn anchored_on_kaspa(&self, header: &wisp_core::BlockHeader) -> Result<u64> {
-        let info = self.rpc("wisp_chainInfo", rpc_params![]).await?;
-        let a = &info["anchor"];
-        let chain_id = info["chainId"]
-            .as_str()
-            .and_then(Hash32::from_hex)
-            .ok_or_else(|| anyhow!("node reported no chain id"))?;
-        if header.chain.0 != chain_id.0 {
+        let info = self.chain_info().await?;
+        let a = &info.anchor;
+        if header.chain.0 != info.chain_id.0 {
             bail!("the header belongs to another chain");
         }
-        let anchored = a["anchoredBlock"]
-            .as_u64()
+        let anchored = a
+            .anchored_block
             .filter(|b| *b > 0)
             .ok_or_else(|| anyhow!("the chain has not anchored a block on Kaspa yet"))?;
         if header.index > anchored {
@@ -489,18 +503,22 @@ impl Client {
                 header.index
             );
         }
-        let hash32 = |field: &str| -> Result<[u8; 32]> {
-            a[field]
-                .as_str()
-                .and_then(Hash32::from_hex)
-                .map(|h| h.0)
-                .ok_or_else(|| anyhow!("node reported no anchor.{field}"))
+        let (anchored_hash, outbox) = match (a.anchored_header_hash, a.outbox) {
+            (Some(h), Some(o)) => (h.0, o.0),
+            _ => bail!("the node reported no anchored header hash or outbox"),
         };
-        let anchored_hash = hash32("anchoredHeaderHash")?;
         // Link the header to the anchored one through the headers in between.
         let mut expected_prev = None;
         for index in (header.index + 1..=anchored).rev() {
-            let h = header_from_json(&self.rpc("wisp_getBlock", rpc_params![index]).await?)?;
+            let block = self
+                .typed(
+                    "wisp_getBlock",
+                    self.http
+                        .get_block(Some(wisp_api::BlockId::Index(index.into()))),
+                )
+                .await?
+                .ok_or_else(|| anyhow!("the node has no block {index}"))?;
+            let h = header_of(&block)?;
             if index == anchored && h.hash().0 != anchored_hash {
                 bail!("the node's block {anchored} is not the block its anchor commits to");
             }
@@ -524,26 +542,23 @@ impl Client {
             _ => {}
         }
         let rules = wisp_settlement::AnchorRules {
-            committee_key: hash32("committeeKey")?,
-            max_fee_sompi: a["maxFeeSompi"]
-                .as_str()
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| anyhow!("node reported no anchor.maxFeeSompi"))?,
+            committee_key: a.committee_key.0,
+            max_fee_sompi: a.max_fee_sompi.0,
         };
         let state = wisp_settlement::AnchorState {
             block_index: anchored,
             header_hash: anchored_hash,
-            outbox: hash32("outbox")?,
+            outbox,
         };
-        let prefix = self.prefix().await?;
+        let prefix = kaspa_addresses::Address::try_from(info.deposit_address.as_str())
+            .map(|a| a.prefix)
+            .map_err(|e| anyhow!("the node's deposit address {}: {e}", info.deposit_address))?;
         let address = rules.address(&state, prefix)?;
-        let url = info["l1RpcUrl"]
-            .as_str()
-            .ok_or_else(|| anyhow!("node reported no l1RpcUrl"))?;
-        let l1 = wisp_l1::L1Client::connect(url, std::time::Duration::from_secs(10)).await?;
+        let l1 = wisp_l1::L1Client::connect(&info.l1_rpc_url, std::time::Duration::from_secs(10))
+            .await?;
         let utxos = l1.spendable_utxos(&address, 0).await;
         l1.disconnect().await;
-        let covenant = kaspa_hashes::Hash::from_bytes(chain_id.0);
+        let covenant = kaspa_hashes::Hash::from_bytes(info.chain_id.0);
         if !utxos?.iter().any(|(_, e)| e.covenant_id == Some(covenant)) {
             bail!("Kaspa holds no anchor of this chain committing block {anchored} (at {address})");
         }
@@ -551,44 +566,40 @@ impl Client {
     }
 }
 
-/// A block header from its `wisp_getBlock` / `wisp_getProof` JSON form, checked to hash to
-/// the `hash` the node reported.
+/// The block header a node reported (`wisp_getBlock`, `wisp_getProof`), checked to hash to the
+/// `hash` it reported with it.
 ///
 /// # Errors
-/// A missing field, or a header that does not hash to the reported hash.
-pub fn header_from_json(b: &Value) -> Result<wisp_core::BlockHeader> {
-    let h = |field: &str| -> Result<Hash32> {
-        b[field]
-            .as_str()
-            .and_then(Hash32::from_hex)
-            .ok_or_else(|| anyhow!("proof: block.{field} missing"))
-    };
-    let n = |field: &str| -> Result<u64> {
-        b[field]
-            .as_str()
-            .and_then(|s| s.parse().ok())
-            .or_else(|| b[field].as_u64())
-            .ok_or_else(|| anyhow!("proof: block.{field} missing"))
-    };
+/// A header that does not hash to the reported hash.
+pub fn header_of(b: &wisp_api::Block) -> Result<wisp_core::BlockHeader> {
     let header = wisp_core::BlockHeader {
-        chain: ChainId(h("chainId")?.0),
-        index: n("index")?,
-        prev_hash: h("prevHash")?,
-        l1_block: h("l1Block")?,
-        l1_daa_score: n("l1DaaScore")?,
-        timestamp_ms: n("timestampMs")?,
-        state_root: h("stateRoot")?,
-        receipts_root: h("receiptsRoot")?,
-        events_root: h("eventsRoot")?,
-        request_count: n("requestCount")? as u32,
-        gas_used: n("gasUsed")?,
-        protocol_version: u32::try_from(n("protocolVersion")?)
-            .map_err(|_| anyhow!("proof: block.protocolVersion out of range"))?,
+        chain: ChainId(b.chain_id.0),
+        index: b.index,
+        prev_hash: b.prev_hash.into(),
+        l1_block: b.l1_block.into(),
+        l1_daa_score: b.l1_daa_score.0,
+        timestamp_ms: b.timestamp_ms.0,
+        state_root: b.state_root.into(),
+        receipts_root: b.receipts_root.into(),
+        events_root: b.events_root.into(),
+        request_count: b.request_count,
+        gas_used: b.gas_used.0,
+        protocol_version: b.protocol_version,
     };
-    if header.hash() != h("hash")? {
+    if header.hash() != b.hash.into() {
         bail!("the block header does not hash to the block hash the node reported");
     }
     Ok(header)
+}
+
+/// [`header_of`] for the JSON form of a block.
+///
+/// # Errors
+/// A field missing or malformed, or a header that does not hash to the reported hash.
+pub fn header_from_json(b: &Value) -> Result<wisp_core::BlockHeader> {
+    let block: wisp_api::Block =
+        serde_json::from_value(b.clone()).context("not a block as wisp_getBlock returns it")?;
+    header_of(&block)
 }
 
 /// Verifies a `wisp_getProof` answer locally against the block header in it: the header
@@ -597,31 +608,28 @@ pub fn header_from_json(b: &Value) -> Result<wisp_core::BlockHeader> {
 ///
 /// # Errors
 /// Which check failed.
-pub fn verify_proof_json(proof: &Value) -> Result<wisp_core::BlockHeader> {
-    let header = header_from_json(&proof["block"])?;
-    let key = proof["key"]
-        .as_str()
-        .and_then(from_hex)
-        .ok_or_else(|| anyhow!("proof: key missing"))?;
-    let value = match &proof["value"] {
-        Value::Null => None,
-        v => Some(
-            v.as_str()
-                .and_then(from_hex)
-                .ok_or_else(|| anyhow!("proof: value is not hex"))?,
-        ),
-    };
-    let bytes = proof["proof"]
-        .as_str()
-        .and_then(from_hex)
-        .ok_or_else(|| anyhow!("proof: proof bytes missing"))?;
+pub fn verify_proof(proof: &wisp_api::Proof) -> Result<wisp_core::BlockHeader> {
+    let header = header_of(&proof.block)?;
+    if proof.state_root != header.state_root.into() || proof.block_index != header.index {
+        bail!("the proof names another block than the header it carries");
+    }
     wisp_state::verify_proof(
         header.state_root,
-        &key,
-        value.as_deref(),
-        &wisp_state::StateProof(bytes),
+        &proof.key.0,
+        proof.value.as_ref().map(|v| v.0.as_slice()),
+        &wisp_state::StateProof(proof.proof.0.clone()),
     )?;
     Ok(header)
+}
+
+/// [`verify_proof`] for the JSON form of a proof.
+///
+/// # Errors
+/// A field missing or malformed, or which check failed.
+pub fn verify_proof_json(proof: &Value) -> Result<wisp_core::BlockHeader> {
+    let proof: wisp_api::Proof =
+        serde_json::from_value(proof.clone()).context("not a proof as wisp_getProof returns it")?;
+    verify_proof(&proof)
 }
 
 /// Agent parsing on the client: Kaspa addresses and raw forms.

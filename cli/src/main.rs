@@ -3,11 +3,11 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use jsonrpsee::rpc_params;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use wisp_api::WispApiClient;
 use wisp_cli::client::{CallOptions, Client, DEFAULT_GAS_BUDGET};
 #[cfg(feature = "devnet")]
 use wisp_cli::devnet::{Devnet, DevnetConfig};
@@ -561,25 +561,34 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Receipt { request_id } => {
             let client = Client::new(&cli.rpc)?;
-            let v = client
-                .rpc("wisp_getReceipt", rpc_params![request_id.clone()])
-                .await?;
-            if v.is_null() {
-                bail!("no receipt for {request_id} (not executed yet, or unknown)");
-            }
-            print(json_mode, &v, print_receipt);
+            let id = wisp_core::Hash32::from_hex(&request_id)
+                .ok_or_else(|| anyhow!("`{request_id}` is not a request id (32 bytes of hex)"))?;
+            let receipt = client
+                .typed("wisp_getReceipt", client.api().get_receipt(id.into()))
+                .await?
+                .ok_or_else(|| {
+                    anyhow!("no receipt for {request_id} (not executed yet, or unknown)")
+                })?;
+            print(json_mode, &serde_json::to_value(receipt)?, print_receipt);
             Ok(())
         }
         Command::Block { index } => {
             let client = Client::new(&cli.rpc)?;
-            let v = client.rpc("wisp_getBlock", rpc_params![index]).await?;
-            if v.is_null() {
-                bail!(
-                    "no block {}",
-                    index.map(|i| i.to_string()).unwrap_or_default()
-                );
-            }
-            print(json_mode, &v, |b| {
+            let block = client
+                .typed(
+                    "wisp_getBlock",
+                    client
+                        .api()
+                        .get_block(index.map(|i| wisp_api::BlockId::Index(i.into()))),
+                )
+                .await?
+                .ok_or_else(|| {
+                    anyhow!(
+                        "no block {}",
+                        index.map(|i| i.to_string()).unwrap_or_default()
+                    )
+                })?;
+            print(json_mode, &serde_json::to_value(block)?, |b| {
                 println!(
                     "block {}  hash {}",
                     b["index"],
@@ -609,13 +618,13 @@ async fn run(cli: Cli) -> Result<()> {
             to_block,
         } => {
             let client = Client::new(&cli.rpc)?;
-            let v = client
-                .rpc(
+            let events = client
+                .typed(
                     "wisp_getEvents",
-                    rpc_params![from_block, to_block, contract],
+                    client.api().get_events(from_block, to_block, contract),
                 )
                 .await?;
-            print(json_mode, &v, |v| {
+            print(json_mode, &serde_json::to_value(events)?, |v| {
                 for e in v.as_array().into_iter().flatten() {
                     println!(
                         "block {} {} {}: {}",
@@ -690,10 +699,13 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Withdrawals { from, limit } => {
             let client = Client::new(&cli.rpc)?;
-            let v = client
-                .rpc("wisp_getWithdrawals", rpc_params![from, limit])
+            let withdrawals = client
+                .typed(
+                    "wisp_getWithdrawals",
+                    client.api().get_withdrawals(Some(from), Some(limit)),
+                )
                 .await?;
-            print(json_mode, &v, |v| {
+            print(json_mode, &serde_json::to_value(withdrawals)?, |v| {
                 for w in v.as_array().into_iter().flatten() {
                     println!(
                         "#{}  {} sompi  to {}  {}{}",
@@ -712,8 +724,10 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Contracts => {
             let client = Client::new(&cli.rpc)?;
-            let v = client.rpc("wisp_listContracts", rpc_params![]).await?;
-            print(json_mode, &v, |v| {
+            let contracts = client
+                .typed("wisp_listContracts", client.api().list_contracts())
+                .await?;
+            print(json_mode, &serde_json::to_value(contracts)?, |v| {
                 for c in v.as_array().into_iter().flatten() {
                     println!(
                         "{}  {}{}",
@@ -743,17 +757,22 @@ async fn run(cli: Cli) -> Result<()> {
                 ]),
                 other => bail!("unknown proof kind `{other}`: use balance, nonce or contract"),
             };
-            let key_hex = client
-                .rpc("wisp_stateKey", rpc_params![kind.clone(), subject_value])
-                .await?["key"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
+            let key = client
+                .typed(
+                    "wisp_stateKey",
+                    client.api().state_key(kind.clone(), subject_value),
+                )
+                .await?
+                .key;
+            let key_hex = format!("0x{}", wisp_core::hash::to_hex(&key.0));
             // Verified proofs default to the block anchored on Kaspa, which the check trusts;
             // a block not anchored yet can only be checked against the node's header.
             let anchored_now = if verify {
-                client.rpc("wisp_chainInfo", rpc_params![]).await?["anchor"]["anchoredBlock"]
-                    .as_u64()
+                client
+                    .chain_info()
+                    .await?
+                    .anchor
+                    .anchored_block
                     .filter(|b| *b > 0)
             } else {
                 None
@@ -771,9 +790,11 @@ async fn run(cli: Cli) -> Result<()> {
                 }
                 proof
             } else {
-                client
-                    .rpc("wisp_getProof", rpc_params![key_hex, block])
-                    .await?
+                serde_json::to_value(
+                    client
+                        .typed("wisp_getProof", client.api().get_proof(key, block))
+                        .await?,
+                )?
             };
             let mut out = proof.clone();
             out["verified"] = json!(verify);
@@ -866,44 +887,35 @@ async fn run(cli: Cli) -> Result<()> {
             cmd: ChainCommand::Status,
         } => {
             let client = Client::new(&cli.rpc)?;
-            let info = client.rpc("wisp_chainInfo", rpc_params![]).await?;
+            let info = client.chain_info().await?;
             let withdrawals = client
-                .rpc("wisp_getWithdrawals", rpc_params![0u64, 1_000u32])
+                .typed(
+                    "wisp_getWithdrawals",
+                    client.api().get_withdrawals(Some(0), Some(1_000)),
+                )
                 .await?;
-            let pending = withdrawals
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|w| w["status"] != "paid")
-                .count();
+            let pending = withdrawals.iter().filter(|w| w.status != "paid").count();
             // How far the chain's L1 reference is behind Kaspa's virtual DAA score.
-            let lag = match info["l1RpcUrl"].as_str() {
-                Some(url) => match wisp_l1::L1Client::connect(url, Duration::from_secs(5)).await {
+            let lag =
+                match wisp_l1::L1Client::connect(&info.l1_rpc_url, Duration::from_secs(5)).await {
                     Ok(l1) => {
                         let daa = l1.virtual_daa_score().await.ok();
                         l1.disconnect().await;
-                        daa.zip(
-                            info["head"]["l1DaaScore"]
-                                .as_str()
-                                .and_then(|s| s.parse::<u64>().ok()),
-                        )
-                        .map(|(virt, head)| virt.saturating_sub(head))
+                        daa.map(|virt| virt.saturating_sub(info.head.l1_daa_score.0))
                     }
                     Err(_) => None,
-                },
-                None => None,
-            };
-            let a = &info["anchor"];
+                };
+            let a = &info.anchor;
             let status = json!({
-                "chainId": info["chainId"],
-                "headBlock": info["head"]["index"],
-                "anchoredBlock": a["anchoredBlock"],
-                "anchorOutpoint": a["outpoint"],
-                "anchorValueSompi": a["valueSompi"],
-                "anchorInFlight": a["inFlight"],
+                "chainId": info.chain_id,
+                "headBlock": info.head.index,
+                "anchoredBlock": a.anchored_block,
+                "anchorOutpoint": a.outpoint,
+                "anchorValueSompi": a.value_sompi,
+                "anchorInFlight": a.in_flight,
                 "pendingWithdrawals": pending,
                 "l1LagDaa": lag,
-                "depositAddress": info["depositAddress"],
+                "depositAddress": info.deposit_address,
             });
             print(json_mode, &status, |s| {
                 println!("chain {}", s["chainId"].as_str().unwrap_or(""));
@@ -996,10 +1008,10 @@ async fn account(cmd: AccountCommand, rpc: &str, json_mode: bool) -> Result<()> 
         AccountCommand::Balance { who } => {
             let client = Client::new(rpc)?;
             let agent = agent_text(&who);
-            let v = client
-                .rpc("wisp_getBalance", rpc_params![agent.clone()])
-                .await?;
-            let sompi: u64 = v.as_str().and_then(|s| s.parse().ok()).unwrap_or(0);
+            let sompi = client
+                .typed("wisp_getBalance", client.api().get_balance(agent.clone()))
+                .await?
+                .0;
             print(
                 json_mode,
                 &json!({ "agent": agent, "balanceSompi": sompi.to_string() }),
@@ -1034,15 +1046,12 @@ async fn doctor(rpc: &str, json_mode: bool) -> Result<()> {
     let client = Client::new(rpc)?;
     let node = client.chain_info().await;
     let l1 = match &node {
-        Ok(info) => match info["l1RpcUrl"].as_str() {
-            Some(url) => Some(
-                wisp_l1::L1Client::connect(url, Duration::from_secs(3))
-                    .await
-                    .map(|_| url.to_string())
-                    .map_err(|e| e.to_string()),
-            ),
-            None => None,
-        },
+        Ok(info) => Some(
+            wisp_l1::L1Client::connect(&info.l1_rpc_url, Duration::from_secs(3))
+                .await
+                .map(|_| info.l1_rpc_url.clone())
+                .map_err(|e| e.to_string()),
+        ),
         Err(_) => None,
     };
     let report = json!({
@@ -1055,7 +1064,7 @@ async fn doctor(rpc: &str, json_mode: bool) -> Result<()> {
         "cargo": cargo,
         "wasm32Target": wasm_target,
         "rpc": rpc,
-        "node": node.as_ref().map(|i| json!({"chainId": i["chainId"], "head": i["head"]["index"], "devnet": i["devnet"]})).map_err(|e| e.to_string()).unwrap_or_else(|e| json!({"error": e})),
+        "node": node.as_ref().map(|i| json!({"chainId": i.chain_id, "head": i.head.index, "devnet": i.devnet})).map_err(|e| e.to_string()).unwrap_or_else(|e| json!({"error": e})),
         "kaspa": l1.clone().map(|r| r.map(|u| json!({"url": u, "reachable": true})).unwrap_or_else(|e| json!({"reachable": false, "error": e}))),
     });
     print(json_mode, &report, |r| {

@@ -436,12 +436,7 @@ async fn tokens_amm_on_and_off_ledger_proofs_replay_and_restart() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("not a signed request"), "{err}");
-    let chain_id = wisp_core::ChainId::from_hex(
-        client.chain_info().await.unwrap()["chainId"]
-            .as_str()
-            .unwrap(),
-    )
-    .unwrap();
+    let chain_id = wisp_core::ChainId(client.chain_info().await.unwrap().chain_id.0);
     let body = wisp_core::RequestBody {
         chain: chain_id,
         call: wisp_core::Call {
@@ -1000,7 +995,7 @@ async fn the_wisp_command_against_a_devnet() {
     // Gas estimation simulates without committing; dev_snapshot / dev_revert undo blocks.
     let client = Client::new(&rpc).unwrap();
     let info = client.chain_info().await.unwrap();
-    let chain_id = wisp_core::ChainId::from_hex(info["chainId"].as_str().unwrap()).unwrap();
+    let chain_id = wisp_core::ChainId(info.chain_id.0);
     let dev1 = devnet.accounts()[1].keypair().unwrap();
     let a1 = wisp_l1::address_of(
         &dev1.x_only_public_key().0.serialize(),
@@ -1026,9 +1021,7 @@ async fn the_wisp_command_against_a_devnet() {
         gas_budget: 5_000_000,
         access_list: None,
     };
-    let head_before = client.chain_info().await.unwrap()["head"]["index"]
-        .as_u64()
-        .unwrap();
+    let head_before = client.chain_info().await.unwrap().head.index;
     let estimate = client
         .rpc(
             "wisp_estimateGas",
@@ -1045,9 +1038,7 @@ async fn the_wisp_command_against_a_devnet() {
     assert_eq!(estimate["status"], "success", "{estimate}");
     assert!(sompi(&estimate["gasUsed"]) > 10_000);
     assert_eq!(
-        client.chain_info().await.unwrap()["head"]["index"]
-            .as_u64()
-            .unwrap(),
+        client.chain_info().await.unwrap().head.index,
         head_before,
         "estimation commits nothing"
     );

@@ -546,6 +546,35 @@ async fn settlement_end_to_end_on_a_separate_kaspad_through_20_sigkills() {
         "each paid once, exactly"
     );
     assert!(!settled["anchor"].is_null());
+    // Each receipt names the withdrawal it queued and the Kaspa transaction that paid it: the
+    // account's own, and the contract's payout.
+    let listed = client
+        .rpc("wisp_getWithdrawals", rpc_params![0u64, 10u32])
+        .await
+        .unwrap();
+    for (receipt, from, amount) in [
+        (&w, carol_address.to_string(), 2 * KAS),
+        (&released, "contract:escrow".to_string(), contract_payout),
+    ] {
+        let receipt = client
+            .rpc("wisp_getReceipt", rpc_params![receipt["requestId"].clone()])
+            .await
+            .unwrap();
+        let queued = &receipt["withdrawals"][0];
+        assert_eq!(queued["from"], json!(from), "{receipt}");
+        assert_eq!(sompi(&queued["amountSompi"]), amount);
+        assert_eq!(queued["status"], "paid");
+        let seq = queued["seq"].as_u64().unwrap() as usize;
+        assert_eq!(queued["paidBy"], listed[seq]["paidBy"]);
+        assert!(queued["paidBy"].is_string());
+    }
+    // Malformed parameters are refused, not read as defaults.
+    let refused = client
+        .rpc("wisp_getWithdrawals", rpc_params!["first", 10u32])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("-32602"), "{refused}");
 
     // The books, at one moment (Kaspa stops making blocks, so nothing more is accepted):
     // anchor + unswept deposits (kaspad) = the chain's total + fees paid but not yet spent +

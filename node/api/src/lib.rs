@@ -1,0 +1,597 @@
+//! The Wisp node's JSON-RPC 2.0 API, declared once: [`WispApi`] (namespace `wisp_`) and
+//! [`DevApi`] (namespace `dev_`, devnet controls in the manner of anvil's `anvil_*`), with the
+//! request and response types both sides share. The node implements the generated
+//! `WispApiServer` / `DevApiServer` traits; clients call the generated `WispApiClient` /
+//! `DevApiClient` methods on any jsonrpsee client (HTTP or WebSocket).
+//!
+//! Wire conventions: field names are camelCase; amounts (sompi), gas and other `u64` counters
+//! that can exceed JavaScript's safe integers are decimal strings ([`U64`]); hashes and bytes
+//! are `0x` hex ([`H256`], [`Bytes`]); agents are Kaspa addresses or `contract:<name>`; contract
+//! arguments, return values and event fields are JSON decoded with the contract's interface.
+//!
+//! Errors: a request the runtime refuses is a JSON-RPC error with code `-32000 - code` (request
+//! level), `-32100 - code` (VM level) or `-32200` (contract level), and `data` =
+//! [`ErrorInfo`]; invalid parameters are `-32602`, node trouble `-32603`, an unknown contract
+//! `-32005`, an unknown function `-32006`, and `dev_` methods on a non-devnet node `-32601`.
+
+use jsonrpsee::proc_macros::rpc;
+use jsonrpsee::types::ErrorObjectOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::fmt;
+
+pub use wisp_core::interface::ContractInterface;
+
+/// The result of an API method: the value, or a JSON-RPC error object.
+pub type RpcResult<T> = Result<T, ErrorObjectOwned>;
+
+/// A `u64` on the wire as a decimal string (amounts in sompi, gas, scores, timestamps), since
+/// JSON numbers lose precision above 2^53 in JavaScript. Accepts a number too when reading.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct U64(pub u64);
+
+impl Serialize for U64 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for U64 {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<U64, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Text(String),
+            Number(u64),
+        }
+        match Either::deserialize(d)? {
+            Either::Number(n) => Ok(U64(n)),
+            Either::Text(t) => t
+                .parse()
+                .map(U64)
+                .map_err(|_| serde::de::Error::custom(format!("`{t}` is not a decimal u64"))),
+        }
+    }
+}
+
+impl From<u64> for U64 {
+    fn from(v: u64) -> U64 {
+        U64(v)
+    }
+}
+
+impl fmt::Display for U64 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Bytes on the wire as `0x`-prefixed lowercase hex (reading accepts the prefix or not).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Bytes(pub Vec<u8>);
+
+impl Serialize for Bytes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("0x{}", wisp_core::hash::to_hex(&self.0)))
+    }
+}
+
+impl<'de> Deserialize<'de> for Bytes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
+        let text = String::deserialize(d)?;
+        wisp_core::hash::from_hex(&text)
+            .map(Bytes)
+            .ok_or_else(|| serde::de::Error::custom("expected 0x-hex bytes"))
+    }
+}
+
+/// A 32-byte hash (block, request, state root, Kaspa transaction) as `0x` hex.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct H256(pub [u8; 32]);
+
+impl Serialize for H256 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("0x{}", wisp_core::hash::to_hex(&self.0)))
+    }
+}
+
+impl<'de> Deserialize<'de> for H256 {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<H256, D::Error> {
+        let text = String::deserialize(d)?;
+        wisp_core::hash::from_hex(&text)
+            .and_then(|b| b.try_into().ok())
+            .map(H256)
+            .ok_or_else(|| serde::de::Error::custom("expected a 32-byte 0x-hex hash"))
+    }
+}
+
+impl fmt::Display for H256 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "0x{}", wisp_core::hash::to_hex(&self.0))
+    }
+}
+
+impl From<wisp_core::Hash32> for H256 {
+    fn from(h: wisp_core::Hash32) -> H256 {
+        H256(h.0)
+    }
+}
+
+impl From<wisp_core::ChainId> for H256 {
+    fn from(id: wisp_core::ChainId) -> H256 {
+        H256(id.0)
+    }
+}
+
+impl From<H256> for wisp_core::Hash32 {
+    fn from(h: H256) -> wisp_core::Hash32 {
+        wisp_core::Hash32(h.0)
+    }
+}
+
+/// Which block: its index, or the string `"latest"` (the head). Absent also means the head.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum BlockId {
+    /// A block index (a JSON number or a decimal string).
+    Index(U64),
+    /// `"latest"`.
+    Tag(String),
+}
+
+/// A block header; with its receipts where the method says so.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Block {
+    /// Height, from 0 (genesis).
+    pub index: u64,
+    /// The header's hash (what anchors commit to and proofs lead to).
+    pub hash: H256,
+    /// The previous block's hash (zero for genesis).
+    pub prev_hash: H256,
+    /// The chain id (the anchor's covenant id).
+    pub chain_id: H256,
+    /// The Kaspa chain block this block follows.
+    pub l1_block: H256,
+    /// That Kaspa block's DAA score.
+    pub l1_daa_score: U64,
+    /// Block time, milliseconds since the Unix epoch (from Kaspa's block).
+    pub timestamp_ms: U64,
+    /// Root of the chain's state after this block.
+    pub state_root: H256,
+    /// Root of the block's receipts.
+    pub receipts_root: H256,
+    /// Root of the block's events.
+    pub events_root: H256,
+    /// Requests executed.
+    pub request_count: u32,
+    /// Gas the block's requests used.
+    pub gas_used: U64,
+    /// Protocol version of the block's rules.
+    pub protocol_version: u32,
+    /// The receipts, in execution order (`wisp_getBlock`, `wisp_subscribeBlocks`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipts: Option<Vec<Receipt>>,
+}
+
+/// Why a request failed: `data` of an error response, and `error` of a failed receipt.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorInfo {
+    /// `request`, `vm` or `contract`.
+    pub level: String,
+    /// The code at that level (a contract's own error code at `contract` level).
+    pub code: u32,
+    /// The code's name (`insufficient_funds`, `out_of_gas`, a contract error's name, …).
+    pub name: String,
+    /// What went wrong, for people.
+    pub message: String,
+}
+
+/// An event a contract emitted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventEntry {
+    /// The emitting contract (`contract:<name>` or its id).
+    pub contract: String,
+    /// The event's topic (its type name).
+    pub topic: String,
+    /// The fields, decoded with the contract's interface (null without one).
+    pub fields: Option<Value>,
+    /// The borsh-encoded event.
+    pub data: Bytes,
+    /// The block that holds it (`wisp_getEvents`, `wisp_subscribeEvents`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_index: Option<u64>,
+    /// The request that emitted it (`wisp_getEvents`, `wisp_subscribeEvents`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<H256>,
+}
+
+/// What executing a request did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Receipt {
+    /// The request's id.
+    pub request_id: H256,
+    /// The block that executed it (0 in an estimate).
+    pub block_index: u64,
+    /// Its position in that block.
+    pub request_index: u32,
+    /// Who sent it.
+    pub sender: String,
+    /// `success` or `failed`.
+    pub status: String,
+    /// Why it failed.
+    pub error: Option<ErrorInfo>,
+    /// Gas used.
+    pub gas_used: U64,
+    /// Fee charged, sompi.
+    pub fee_sompi: U64,
+    /// Events emitted (none when it failed).
+    pub events: Vec<EventEntry>,
+    /// The return value, borsh-encoded.
+    pub return_data: Bytes,
+    /// The return value decoded with the contract's interface (absent without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_value: Option<Value>,
+    /// Withdrawals to Kaspa the request queued, with the Kaspa transaction that paid each once
+    /// an anchor transaction has.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub withdrawals: Vec<Withdrawal>,
+}
+
+/// The chain's anchor on Kaspa (DESIGN: a covenant UTXO whose covenant id is the chain id).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AnchorInfo {
+    /// The anchor's covenant id (= the chain id).
+    pub covenant_id: H256,
+    /// The genesis anchor UTXO, `txid:index`.
+    pub genesis_outpoint: String,
+    /// The x-only BIP340 key the anchor script accepts.
+    pub committee_key: H256,
+    /// Most sompi one anchor transaction may leave as fee.
+    pub max_fee_sompi: U64,
+    /// The confirmed anchor UTXO, `txid:index` (absent if the node cannot read it now).
+    pub outpoint: Option<String>,
+    /// Its value, sompi.
+    pub value_sompi: Option<U64>,
+    /// The chain block its state commits to.
+    pub anchored_block: Option<u64>,
+    /// That block's header hash.
+    pub anchored_header_hash: Option<H256>,
+    /// The outbox commitment (withdrawals its successor pays).
+    pub outbox: Option<H256>,
+    /// L1 fees spent by confirmed anchor transactions, sompi.
+    pub fees_spent_sompi: Option<U64>,
+    /// A submitted successor not yet accepted: its Kaspa transaction id.
+    pub in_flight: Option<String>,
+}
+
+/// `wisp_chainInfo`: what a client needs to talk to the chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChainInfo {
+    /// The chain id.
+    pub chain_id: H256,
+    /// Its name.
+    pub name: String,
+    /// The head block.
+    pub head: Block,
+    /// Sompi per gas unit.
+    pub gas_price_sompi: U64,
+    /// Most gas one request may use.
+    pub max_request_gas: U64,
+    /// Most gas one block may use.
+    pub max_block_gas: U64,
+    /// The Kaspa address deposits are paid to (P2SH, spendable only with the anchor).
+    pub deposit_address: String,
+    /// The anchor on Kaspa.
+    pub anchor: AnchorInfo,
+    /// The node's kaspad wRPC URL.
+    pub l1_rpc_url: String,
+    /// Coinbase maturity of the Kaspa network, DAA score units.
+    pub l1_coinbase_maturity: u64,
+    /// Off-ledger requests waiting in the mempool.
+    pub mempool: usize,
+    /// Whether this node is a devnet (serves `dev_` methods).
+    pub devnet: bool,
+}
+
+/// `wisp_sendRequest`: the admitted request's id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SentRequest {
+    /// The request id, for `wisp_getReceipt`.
+    pub request_id: H256,
+}
+
+/// `wisp_callView`: a view's result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ViewResult {
+    /// The return value decoded with the contract's interface (null without one).
+    pub value: Option<Value>,
+    /// The borsh-encoded return value.
+    pub data: Bytes,
+    /// Gas the view used (views are free; bounded by the view gas limit).
+    pub gas_used: U64,
+}
+
+/// `wisp_encodeArgs`: arguments encoded for a call.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EncodedArgs {
+    /// The contract's hname (8 hex digits).
+    pub contract: String,
+    /// The borsh-encoded arguments.
+    pub args: Bytes,
+}
+
+/// `wisp_getProof`: a value of the state with its Merkle proof.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Proof {
+    /// The state key.
+    pub key: Bytes,
+    /// Its value (absent: the proof proves absence).
+    pub value: Option<Bytes>,
+    /// The borsh-encoded Jellyfish Merkle proof.
+    pub proof: Bytes,
+    /// The block whose state it proves.
+    pub block_index: u64,
+    /// That block's state root.
+    pub state_root: H256,
+    /// That block's header.
+    pub block: Block,
+}
+
+/// `wisp_stateKey`: a state key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateKey {
+    /// The key, for `wisp_getProof`.
+    pub key: Bytes,
+}
+
+/// `wisp_getNonce`: an agent's nonces.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Nonce {
+    /// The next nonce the chain accepts.
+    pub next: U64,
+    /// Requests of this agent waiting in the mempool.
+    pub pending: u64,
+}
+
+/// A withdrawal (peg out) in the chain's outbox.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Withdrawal {
+    /// Position in the outbox, from 0.
+    pub seq: u64,
+    /// Who withdrew.
+    pub from: String,
+    /// The Kaspa address paid.
+    pub to: String,
+    /// Sompi paid on Kaspa.
+    pub amount_sompi: U64,
+    /// The block that took it.
+    pub block_index: u64,
+    /// `queued` (no anchor commits it yet), `committed` (the current anchor commits it; its
+    /// successor pays it) or `paid`.
+    pub status: String,
+    /// The Kaspa transaction that paid it.
+    pub paid_by: Option<String>,
+}
+
+/// A contract deployed on the chain (or a core contract).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContractEntry {
+    /// Its hname (8 hex digits).
+    pub hname: String,
+    /// Its name.
+    pub name: String,
+    /// A native core contract (no code, no deployer).
+    pub core: bool,
+    /// blake2b-256 of its module.
+    pub code_hash: Option<H256>,
+    /// Who deployed it.
+    pub deployer: Option<String>,
+    /// The block that deployed it.
+    pub deployed_at_block: Option<u64>,
+}
+
+/// `dev_mine`: what mining did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Mined {
+    /// Kaspa blocks mined.
+    pub l1_blocks: u32,
+    /// The chain block produced, if any.
+    pub block: Option<Block>,
+}
+
+/// The node's public API (namespace `wisp_`).
+#[rpc(server, client, namespace = "wisp")]
+pub trait WispApi {
+    /// The chain id, head, gas parameters, deposit address and anchor.
+    #[method(name = "chainInfo")]
+    fn chain_info(&self) -> RpcResult<ChainInfo>;
+
+    /// Admits a signed off-ledger request (borsh-encoded, `0x` hex) to the mempool.
+    #[method(name = "sendRequest")]
+    async fn send_request(&self, request: Bytes) -> RpcResult<SentRequest>;
+
+    /// Runs a request body (borsh, `0x` hex) as `sender` against the head state without
+    /// committing; the receipt says the gas it would use.
+    #[method(name = "estimateGas", blocking)]
+    fn estimate_gas(&self, sender: String, body: Bytes) -> RpcResult<Receipt>;
+
+    /// Calls a view of `contract` with `args` (JSON for its parameters, or `0x` hex borsh).
+    #[method(name = "callView", blocking)]
+    fn call_view(
+        &self,
+        contract: String,
+        function: String,
+        args: Option<Value>,
+    ) -> RpcResult<ViewResult>;
+
+    /// Encodes JSON `args` for `function` (`kind`: `entry` or `view`) of `contract`.
+    #[method(name = "encodeArgs")]
+    fn encode_args(
+        &self,
+        contract: String,
+        function: String,
+        kind: String,
+        args: Value,
+    ) -> RpcResult<EncodedArgs>;
+
+    /// A request's receipt (null until it is executed).
+    #[method(name = "getReceipt")]
+    fn get_receipt(&self, request_id: H256) -> RpcResult<Option<Receipt>>;
+
+    /// A block with its receipts (null if there is no such block).
+    #[method(name = "getBlock")]
+    fn get_block(&self, block: Option<BlockId>) -> RpcResult<Option<Block>>;
+
+    /// Events of blocks `from..=to` (default: the last 100 blocks; at most 10,001 blocks per
+    /// query), optionally of one contract.
+    #[method(name = "getEvents", blocking)]
+    fn get_events(
+        &self,
+        from: Option<u64>,
+        to: Option<u64>,
+        contract: Option<String>,
+    ) -> RpcResult<Vec<EventEntry>>;
+
+    /// The value under a state key at a block (default: the head) with its Merkle proof.
+    #[method(name = "getProof", blocking)]
+    fn get_proof(&self, key: Bytes, block: Option<u64>) -> RpcResult<Proof>;
+
+    /// The state key of an agent's `balance` or `nonce`, or of a contract's own key
+    /// (`contract`, subject `[contract, 0x-key]`).
+    #[method(name = "stateKey")]
+    fn state_key(&self, kind: String, subject: Value) -> RpcResult<StateKey>;
+
+    /// An agent's on-chain balance, sompi.
+    #[method(name = "getBalance")]
+    fn get_balance(&self, agent: String) -> RpcResult<U64>;
+
+    /// An agent's next nonce and its requests pending in the mempool.
+    #[method(name = "getNonce")]
+    fn get_nonce(&self, agent: String) -> RpcResult<Nonce>;
+
+    /// Withdrawals from outbox position `from` (default 0), at most `limit` (default 100,
+    /// at most 1,000).
+    #[method(name = "getWithdrawals")]
+    fn get_withdrawals(&self, from: Option<u64>, limit: Option<u32>) -> RpcResult<Vec<Withdrawal>>;
+
+    /// The chain's contracts, core ones included.
+    #[method(name = "listContracts")]
+    fn list_contracts(&self) -> RpcResult<Vec<ContractEntry>>;
+
+    /// A contract's interface (null if it has none).
+    #[method(name = "getInterface")]
+    fn get_interface(&self, contract: String) -> RpcResult<Option<ContractInterface>>;
+
+    /// Every new block with its receipts. A subscriber that falls behind the node's buffer is
+    /// dropped with an error saying so.
+    #[subscription(name = "subscribeBlocks" => "block", unsubscribe = "unsubscribeBlocks", item = Block)]
+    async fn subscribe_blocks(&self) -> jsonrpsee::core::SubscriptionResult;
+
+    /// Every new event, optionally of one contract.
+    #[subscription(name = "subscribeEvents" => "event", unsubscribe = "unsubscribeEvents", item = EventEntry)]
+    async fn subscribe_events(
+        &self,
+        contract: Option<String>,
+    ) -> jsonrpsee::core::SubscriptionResult;
+}
+
+/// Devnet controls (namespace `dev_`); a node that is not a devnet answers `-32601`.
+#[rpc(server, client, namespace = "dev")]
+pub trait DevApi {
+    /// Mines `n` Kaspa blocks (default 1, at most 1,000) and produces a chain block.
+    #[method(name = "mine")]
+    async fn mine(&self, n: Option<u32>) -> RpcResult<Mined>;
+
+    /// Snapshots the chain; returns the id (a decimal string) for `dev_revert`.
+    #[method(name = "snapshot")]
+    fn snapshot(&self) -> RpcResult<U64>;
+
+    /// Reverts the chain to a snapshot; true if it existed.
+    #[method(name = "revert")]
+    async fn revert(&self, id: U64) -> RpcResult<bool>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn amounts_are_decimal_strings_and_read_from_either_form() {
+        assert_eq!(
+            serde_json::to_value(U64(u64::MAX)).unwrap(),
+            json!("18446744073709551615")
+        );
+        assert_eq!(serde_json::from_value::<U64>(json!("42")).unwrap(), U64(42));
+        assert_eq!(serde_json::from_value::<U64>(json!(42)).unwrap(), U64(42));
+        assert!(serde_json::from_value::<U64>(json!("-1")).is_err());
+        assert!(serde_json::from_value::<U64>(json!("0x10")).is_err());
+    }
+
+    #[test]
+    fn bytes_and_hashes_are_0x_hex_and_checked_for_length() {
+        assert_eq!(
+            serde_json::to_value(Bytes(vec![1, 0xab])).unwrap(),
+            json!("0x01ab")
+        );
+        assert_eq!(
+            serde_json::from_value::<Bytes>(json!("01ab")).unwrap(),
+            Bytes(vec![1, 0xab])
+        );
+        assert!(serde_json::from_value::<Bytes>(json!("0x1")).is_err());
+        let h = H256([7; 32]);
+        assert_eq!(
+            serde_json::from_value::<H256>(serde_json::to_value(h).unwrap()).unwrap(),
+            h
+        );
+        assert!(serde_json::from_value::<H256>(json!("0x0707")).is_err());
+    }
+
+    #[test]
+    fn a_block_is_named_by_index_or_latest() {
+        let id = |v| serde_json::from_value::<BlockId>(v).unwrap();
+        assert_eq!(id(json!(5)), BlockId::Index(U64(5)));
+        assert_eq!(id(json!("5")), BlockId::Index(U64(5)));
+        assert_eq!(id(json!("latest")), BlockId::Tag("latest".into()));
+    }
+
+    /// The wire names clients depend on (camelCase; optional parts left out, not null).
+    #[test]
+    fn wire_names_are_camel_case() {
+        let w = Withdrawal {
+            seq: 3,
+            from: "contract:escrow".into(),
+            to: "kaspasim:q".into(),
+            amount_sompi: U64(100_000_000),
+            block_index: 9,
+            status: "paid".into(),
+            paid_by: Some("ab".into()),
+        };
+        assert_eq!(
+            serde_json::to_value(&w).unwrap(),
+            json!({"seq": 3, "from": "contract:escrow", "to": "kaspasim:q",
+                   "amountSompi": "100000000", "blockIndex": 9, "status": "paid", "paidBy": "ab"})
+        );
+        let event = EventEntry {
+            contract: "contract:accounts".into(),
+            topic: "Withdrawal".into(),
+            fields: None,
+            data: Bytes(vec![]),
+            block_index: None,
+            request_id: None,
+        };
+        let v = serde_json::to_value(&event).unwrap();
+        assert!(v.get("blockIndex").is_none() && v.get("requestId").is_none());
+    }
+}

@@ -169,6 +169,22 @@ enum Command {
         #[command(subcommand)]
         cmd: ChainCommand,
     },
+    /// Mine blocks on a simnet kaspad you run (started with --enable-unsynced-mining): the L1
+    /// coins a local chain needs (simnet coins mature after 1,000 blocks) and the blocks that
+    /// move it forward. Testnets and mainnet have their own miners.
+    Mine {
+        /// Blocks to mine (with --every and no count: until Ctrl-C).
+        blocks: Option<u64>,
+        /// kaspad's wRPC Borsh URL.
+        #[arg(long, env = "WISP_L1", default_value = "ws://127.0.0.1:17610")]
+        l1: String,
+        /// Account (or Kaspa address) paid the coinbases.
+        #[arg(long, default_value = "op")]
+        to: String,
+        /// Mine one block per interval (e.g. `1s`, `200ms`) instead of all at once.
+        #[arg(long)]
+        every: Option<String>,
+    },
     /// Check the set-up: versions, paths, toolchain, node and Kaspa reachability.
     Doctor,
 }
@@ -697,6 +713,12 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Mine {
+            blocks,
+            l1,
+            to,
+            every,
+        } => mine(&l1, &to, blocks, every.as_deref()).await,
         Command::Withdrawals { from, limit } => {
             let client = Client::new(&cli.rpc)?;
             let withdrawals = client
@@ -1025,6 +1047,60 @@ async fn account(cmd: AccountCommand, rpc: &str, json_mode: bool) -> Result<()> 
             );
         }
     }
+    Ok(())
+}
+
+/// `wisp mine`: mines `blocks` simnet blocks (all at once, or one per `every`) paying `to`.
+async fn mine(url: &str, to: &str, blocks: Option<u64>, every: Option<&str>) -> Result<()> {
+    let every = every.map(parse_duration).transpose()?.flatten();
+    let blocks = match (blocks, every) {
+        (Some(n), _) => n,
+        (None, Some(_)) => u64::MAX,
+        (None, None) => bail!("say how many blocks to mine, or --every INTERVAL to keep mining"),
+    };
+    let l1 = wisp_l1::L1Client::connect(url, Duration::from_secs(10)).await?;
+    let network = l1.network_id();
+    if !matches!(
+        network.network_type,
+        kaspa_consensus_core::network::NetworkType::Simnet
+            | kaspa_consensus_core::network::NetworkType::Devnet
+    ) {
+        bail!("kaspad at {url} runs {network}; `wisp mine` mines only on simnet and devnet");
+    }
+    let text = agent_text(to);
+    let address = match kaspa_addresses::Address::try_from(text.as_str()) {
+        // Account names resolve to simnet addresses: the same key on this network.
+        Ok(a) => kaspa_addresses::Address::new(l1.prefix(), a.version, &a.payload),
+        Err(_) => {
+            let key = wisp_core::AgentId::from_raw_string(&text)
+                .and_then(|a| match a {
+                    wisp_core::AgentId::Address(k) => Some(k),
+                    wisp_core::AgentId::Contract(_) => None,
+                })
+                .ok_or_else(|| anyhow!("`{to}` is not an account or a Kaspa address"))?;
+            wisp_l1::address_of(&key, l1.prefix())
+        }
+    };
+    let mut mined = 0u64;
+    let stop = tokio::signal::ctrl_c();
+    tokio::pin!(stop);
+    while mined < blocks {
+        l1.mine_block(&address).await.with_context(|| {
+            format!("mining on {url} (was kaspad started with --enable-unsynced-mining?)")
+        })?;
+        mined += 1;
+        if mined.is_multiple_of(100) || mined == blocks || every.is_some() {
+            eprint!("\r  mined {mined} blocks to {address}");
+        }
+        if let Some(interval) = every {
+            tokio::select! {
+                _ = &mut stop => break,
+                _ = tokio::time::sleep(interval) => {}
+            }
+        }
+    }
+    eprintln!();
+    l1.disconnect().await;
     Ok(())
 }
 

@@ -58,12 +58,15 @@ enum Handler {
     Deploy,
 }
 
+/// Named fields in the core interface tables: (name, type string).
+type FieldTable = &'static [(&'static str, &'static str)];
+
 /// One function of a core contract: its interface entry and its handler, declared once.
 struct NativeFn {
     contract: &'static str,
     name: &'static str,
     kind: CallKind,
-    params: &'static [(&'static str, &'static str)],
+    params: FieldTable,
     returns: Option<&'static str>,
     docs: &'static str,
     handler: Handler,
@@ -98,28 +101,49 @@ const NATIVE_FUNCTIONS: &[NativeFn] = &[
     NativeFn { contract: "governance", name: "schedule_upgrade", kind: Entry, params: &[("activation_block", "u64"), ("version", "u32"), ("vm", "Vec<u8>")], returns: None, docs: "Schedules a protocol upgrade at a future block (owner only); replaces any scheduled one.", handler: Handler::Plain(governance_schedule_upgrade) },
 ];
 
-/// A core-contract function of the interface. Type strings are constants of the table; a unit
-/// test parses every one, so none can silently become another type.
-fn function_of(n: &NativeFn) -> Function {
+/// Every event a core contract emits: contract, topic, fields in order (event data is borsh of
+/// them).
+const NATIVE_EVENTS: &[(&str, &str, FieldTable)] = &[(
+    "accounts",
+    WITHDRAWAL_EVENT,
+    &[("seq", "u64"), ("to", "AgentId"), ("amount_sompi", "u64")],
+)];
+
+/// Topic of the event `accounts` emits for every withdrawal (`accounts.withdraw`, a contract's
+/// `withdraw_to_l1`): fields `seq` (outbox position), `to` (the Kaspa address paid) and
+/// `amount_sompi`.
+pub const WITHDRAWAL_EVENT: &str = "Withdrawal";
+
+/// A type of the core interface tables. Type strings are constants of the tables; a unit test
+/// builds every core interface, so none can silently become another type.
+fn type_of(t: &str) -> Type {
     #[allow(clippy::expect_used)]
-    let ty = |t: &str| Type::parse(t).expect("core interface types parse (unit test)");
+    Type::parse(t).expect("core interface types parse (unit test)")
+}
+
+/// Named fields of the core interface tables.
+fn fields_of(fields: &[(&str, &str)]) -> Vec<Field> {
+    fields
+        .iter()
+        .map(|(name, t)| Field {
+            name: (*name).into(),
+            ty: type_of(t),
+        })
+        .collect()
+}
+
+/// A core-contract function of the interface.
+fn function_of(n: &NativeFn) -> Function {
     Function {
         name: n.name.into(),
         kind: n.kind,
-        params: n
-            .params
-            .iter()
-            .map(|(name, t)| Field {
-                name: (*name).into(),
-                ty: ty(t),
-            })
-            .collect(),
-        returns: n.returns.map(ty),
+        params: fields_of(n.params),
+        returns: n.returns.map(type_of),
         docs: n.docs.into(),
     }
 }
 
-/// The interface of a core contract, from [`NATIVE_FUNCTIONS`].
+/// The interface of a core contract, from [`NATIVE_FUNCTIONS`] and [`NATIVE_EVENTS`].
 pub fn interface(contract: Hname) -> Option<ContractInterface> {
     let name = CORE_CONTRACTS.iter().find(|n| Hname::of(n) == contract)?;
     Some(ContractInterface {
@@ -129,29 +153,17 @@ pub fn interface(contract: Hname) -> Option<ContractInterface> {
             .filter(|f| f.contract == *name)
             .map(function_of)
             .collect(),
-        events: if *name == "accounts" {
-            vec![EventDef {
-                name: WITHDRAWAL_EVENT.into(),
-                fields: [("seq", "u64"), ("to", "AgentId"), ("amount_sompi", "u64")]
-                    .iter()
-                    .map(|(name, t)| Field {
-                        name: (*name).into(),
-                        #[allow(clippy::expect_used)]
-                        ty: Type::parse(t).expect("core interface types parse (unit test)"),
-                    })
-                    .collect(),
-            }]
-        } else {
-            vec![]
-        },
+        events: NATIVE_EVENTS
+            .iter()
+            .filter(|(contract, _, _)| contract == name)
+            .map(|(_, topic, fields)| EventDef {
+                name: (*topic).into(),
+                fields: fields_of(fields),
+            })
+            .collect(),
         errors: vec![],
     })
 }
-
-/// Topic of the event `accounts` emits for every withdrawal (`accounts.withdraw`, a contract's
-/// `withdraw_to_l1`): fields `seq` (outbox position), `to` (the Kaspa address paid) and
-/// `amount_sompi`.
-pub const WITHDRAWAL_EVENT: &str = "Withdrawal";
 
 fn root_set_owner(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
     let (owner,) = args::<(AgentId,)>(c.bytes)?;

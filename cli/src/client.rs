@@ -458,22 +458,25 @@ impl Client {
         Ok(serde_json::to_value(result)?)
     }
 
-    /// Fetches a proof of `key` at `block` (head if `None`) and verifies it locally.
-    ///
-    /// Checks, without trusting the node: the header's hash is recomputed from its fields and
-    /// must equal the reported block hash; the sparse Merkle proof must lead from the key and
-    /// value (or absence) to the header's state root.
+    /// Fetches a proof of the state key `key` at `block` (head if `None`) and verifies it
+    /// locally ([`verify_proof`]); returns the proof and its checked block header.
     ///
     /// # Errors
-    /// If the proof does not verify (the message says which check failed).
-    pub async fn verified_proof(&self, key_hex: &str, block: Option<u64>) -> Result<Value> {
-        let key = wisp_core::hash::from_hex(key_hex)
-            .ok_or_else(|| anyhow!("`{key_hex}` is not a 0x-hex state key"))?;
+    /// If the node cannot be reached, or the proof does not verify (the message says which
+    /// check failed).
+    pub async fn verified_proof(
+        &self,
+        key: &[u8],
+        block: Option<u64>,
+    ) -> Result<(wisp_api::Proof, wisp_core::BlockHeader)> {
         let proof = self
-            .typed("wisp_getProof", self.http.get_proof(Bytes(key), block))
+            .typed(
+                "wisp_getProof",
+                self.http.get_proof(Bytes(key.to_vec()), block),
+            )
             .await?;
-        verify_proof(&proof)?;
-        Ok(serde_json::to_value(proof)?)
+        let header = verify_proof(&proof)?;
+        Ok((proof, header))
     }
 
     /// Checks, trusting Kaspa and not this node, that `header` is part of the chain whose id
@@ -592,19 +595,11 @@ pub fn header_of(b: &wisp_api::Block) -> Result<wisp_core::BlockHeader> {
     Ok(header)
 }
 
-/// [`header_of`] for the JSON form of a block.
-///
-/// # Errors
-/// A field missing or malformed, or a header that does not hash to the reported hash.
-pub fn header_from_json(b: &Value) -> Result<wisp_core::BlockHeader> {
-    let block: wisp_api::Block =
-        serde_json::from_value(b.clone()).context("not a block as wisp_getBlock returns it")?;
-    header_of(&block)
-}
-
-/// Verifies a `wisp_getProof` answer locally against the block header in it: the header
-/// hashes to the reported block hash and the proof leads to its state root. Returns the
-/// header (see [`Client::anchored_on_kaspa`] to check the header against Kaspa).
+/// Verifies a `wisp_getProof` answer locally, trusting nothing the node says: the header in
+/// it hashes to the reported block hash (recomputed from its fields), names the proof's block
+/// and state root, and the sparse Merkle proof leads from the key and value (or absence) to
+/// that state root. Returns the header (see [`Client::anchored_on_kaspa`] to check it against
+/// Kaspa).
 ///
 /// # Errors
 /// Which check failed.
@@ -620,16 +615,6 @@ pub fn verify_proof(proof: &wisp_api::Proof) -> Result<wisp_core::BlockHeader> {
         &wisp_state::StateProof(proof.proof.0.clone()),
     )?;
     Ok(header)
-}
-
-/// [`verify_proof`] for the JSON form of a proof.
-///
-/// # Errors
-/// A field missing or malformed, or which check failed.
-pub fn verify_proof_json(proof: &Value) -> Result<wisp_core::BlockHeader> {
-    let proof: wisp_api::Proof =
-        serde_json::from_value(proof.clone()).context("not a proof as wisp_getProof returns it")?;
-    verify_proof(&proof)
 }
 
 /// Agent parsing on the client: Kaspa addresses and raw forms.

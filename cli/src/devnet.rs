@@ -118,12 +118,10 @@ impl Devnet {
             "starting Kaspa simnet node in {}",
             config.data_dir.join("kaspad").display()
         ));
-        let simnet = SimnetNode::start(&SimnetConfig {
-            app_dir: config.data_dir.join("kaspad"),
-            rpc_port: 0,
-            p2p_port: 0,
-            coinbase_maturity: DEVNET_COINBASE_MATURITY,
-        })?;
+        let simnet = SimnetNode::start(&SimnetConfig::local(
+            config.data_dir.join("kaspad"),
+            DEVNET_COINBASE_MATURITY,
+        ))?;
         let l1 = L1Client::connect(&simnet.rpc_url(), Duration::from_secs(30)).await?;
         let accounts: Vec<StoredAccount> = keys
             .accounts

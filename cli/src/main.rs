@@ -786,7 +786,6 @@ async fn run(cli: Cli) -> Result<()> {
                 )
                 .await?
                 .key;
-            let key_hex = format!("0x{}", wisp_core::hash::to_hex(&key.0));
             // Verified proofs default to the block anchored on Kaspa, which the check trusts;
             // a block not anchored yet can only be checked against the node's header.
             let anchored_now = if verify {
@@ -805,20 +804,17 @@ async fn run(cli: Cli) -> Result<()> {
             };
             let mut anchored = None;
             let proof = if verify {
-                let proof = client.verified_proof(&key_hex, block).await?;
-                let header = wisp_cli::client::header_from_json(&proof["block"])?;
+                let (proof, header) = client.verified_proof(&key.0, block).await?;
                 if anchored_now.is_some_and(|a| header.index <= a) {
                     anchored = Some(client.anchored_on_kaspa(&header).await?);
                 }
                 proof
             } else {
-                serde_json::to_value(
-                    client
-                        .typed("wisp_getProof", client.api().get_proof(key, block))
-                        .await?,
-                )?
+                client
+                    .typed("wisp_getProof", client.api().get_proof(key, block))
+                    .await?
             };
-            let mut out = proof.clone();
+            let mut out = serde_json::to_value(proof)?;
             out["verified"] = json!(verify);
             out["anchoredBlock"] = json!(anchored);
             print(json_mode, &out, |p| {
@@ -1085,9 +1081,15 @@ async fn mine(url: &str, to: &str, blocks: Option<u64>, every: Option<&str>) -> 
     let stop = tokio::signal::ctrl_c();
     tokio::pin!(stop);
     while mined < blocks {
-        l1.mine_block(&address).await.with_context(|| {
-            format!("mining on {url} (was kaspad started with --enable-unsynced-mining?)")
-        })?;
+        // Ctrl-C stops between blocks (the handler replaces the default exit).
+        tokio::select! {
+            _ = &mut stop => break,
+            mined_block = l1.mine_block(&address) => {
+                mined_block.with_context(|| {
+                    format!("mining on {url} (was kaspad started with --enable-unsynced-mining?)")
+                })?;
+            }
+        }
         mined += 1;
         if mined.is_multiple_of(100) || mined == blocks || every.is_some() {
             eprint!("\r  mined {mined} blocks to {address}");

@@ -7,7 +7,7 @@ use jsonrpsee::core::client::SubscriptionClientT;
 use jsonrpsee::rpc_params;
 use serde_json::{json, Value};
 use std::time::Duration;
-use wisp_cli::client::{verify_proof_json, CallOptions, Client};
+use wisp_cli::client::{verify_proof, CallOptions, Client};
 use wisp_cli::devnet::{Devnet, DevnetConfig, DEV_DEPOSIT_SOMPI};
 
 const E18: u128 = 1_000_000_000_000_000_000;
@@ -370,14 +370,17 @@ async fn tokens_amm_on_and_off_ledger_proofs_replay_and_restart() {
         .as_str()
         .unwrap()
         .to_string();
-    let proof = client.verified_proof(&key, None).await.unwrap();
+    let (proof, _) = client
+        .verified_proof(&wisp_core::hash::from_hex(&key).unwrap(), None)
+        .await
+        .unwrap();
     let on_chain = sompi(
         &client
             .rpc("wisp_getBalance", rpc_params![a1.clone()])
             .await
             .unwrap(),
     );
-    let value = wisp_core::hash::from_hex(proof["value"].as_str().unwrap()).unwrap();
+    let value = proof.value.clone().unwrap().0;
     assert_eq!(u64::from_le_bytes(value.try_into().unwrap()), on_chain);
     let mut rel = b"balances\0".to_vec();
     rel.extend(
@@ -399,19 +402,19 @@ async fn tokens_amm_on_and_off_ledger_proofs_replay_and_restart() {
         .as_str()
         .unwrap()
         .to_string();
-    let proof = client.verified_proof(&key, None).await.unwrap();
-    let value = wisp_core::hash::from_hex(proof["value"].as_str().unwrap()).unwrap();
+    let (proof, _) = client
+        .verified_proof(&wisp_core::hash::from_hex(&key).unwrap(), None)
+        .await
+        .unwrap();
+    let value = proof.value.clone().unwrap().0;
     assert_eq!(
         u128::from_le_bytes(value.try_into().unwrap()),
         1_662_497_915_624_478_906
     );
     // A tampered proof is rejected.
     let mut forged = proof.clone();
-    forged["value"] = json!(format!(
-        "0x{}",
-        wisp_core::hash::to_hex(&(u128::MAX).to_le_bytes())
-    ));
-    assert!(verify_proof_json(&forged).is_err());
+    forged.value = Some(wisp_api::Bytes(u128::MAX.to_le_bytes().to_vec()));
+    assert!(verify_proof(&forged).is_err());
     // Absence is provable too.
     let key = client
         .rpc(
@@ -426,8 +429,11 @@ async fn tokens_amm_on_and_off_ledger_proofs_replay_and_restart() {
         .as_str()
         .unwrap()
         .to_string();
-    let proof = client.verified_proof(&key, None).await.unwrap();
-    assert!(proof["value"].is_null());
+    let (proof, _) = client
+        .verified_proof(&wisp_core::hash::from_hex(&key).unwrap(), None)
+        .await
+        .unwrap();
+    assert!(proof.value.is_none());
 
     // Bad input over RPC is answered with errors, and the node keeps serving.
     let err = client

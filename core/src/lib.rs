@@ -38,5 +38,6 @@ pub const MIN_WITHDRAWAL_SOMPI: u64 = 100_000_000;
 
 /// L1 fee a withdrawal pays on top of its amount, sompi: about what its output adds to the
 /// anchor transaction's fee at the minimum amount (10,000 grams × 110 sompi), with room. It
-/// joins the anchor fees the node may spend (`accounts.anchor_fees`). Contracts paying out with `withdraw_to_l1` pay it too.
+/// joins the anchor fees the node may spend (`accounts.anchor_fees`). Contracts paying out
+/// with `withdraw_to_l1` pay it too.
 pub const WITHDRAWAL_FEE_SOMPI: u64 = 1_500_000;

@@ -1,6 +1,7 @@
 //! Wisp's Kaspa base layer: a wRPC client with mining and the lane follower, a wallet that builds
 //! and signs version-1 lane transactions, and (feature `simnet`, for the devnet and tests) an
-//! in-process simnet node: kaspad 2.1.0 as a library, with RocksDB. Verified facts this code relies on are in `docs/kaspa.md`.
+//! in-process simnet node: kaspad 2.1.0 as a library, with RocksDB. Verified facts this code
+//! relies on are in `docs/kaspa.md`.
 
 mod client;
 mod params;

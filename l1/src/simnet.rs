@@ -24,6 +24,19 @@ pub struct SimnetConfig {
     pub coinbase_maturity: u64,
 }
 
+impl SimnetConfig {
+    /// A simnet in `app_dir` on free loopback ports with the given coinbase maturity (DAA
+    /// score units).
+    pub fn local(app_dir: PathBuf, coinbase_maturity: u64) -> SimnetConfig {
+        SimnetConfig {
+            app_dir,
+            rpc_port: 0,
+            p2p_port: 0,
+            coinbase_maturity,
+        }
+    }
+}
+
 /// A running in-process kaspad.
 pub struct SimnetNode {
     core: Arc<Core>,
@@ -107,6 +120,14 @@ impl SimnetNode {
     /// `ws://127.0.0.1:<port>` of the wRPC Borsh server.
     pub fn rpc_url(&self) -> String {
         format!("ws://127.0.0.1:{}", self.rpc_port)
+    }
+
+    /// A wRPC client of this node (waits up to 20 s for it to answer).
+    ///
+    /// # Errors
+    /// [`L1Error::Rpc`] if it does not answer.
+    pub async fn connect(&self) -> Result<crate::L1Client> {
+        crate::L1Client::connect(&self.rpc_url(), std::time::Duration::from_secs(20)).await
     }
 
     /// The P2P address on 127.0.0.1 (for [`crate::L1Client::add_peer`]).

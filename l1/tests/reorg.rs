@@ -2,7 +2,7 @@
 //! switches to the heavier one, and the follower reports the chain blocks it removed.
 
 use std::time::Duration;
-use wisp_l1::{L1Client, Prefix, SimnetConfig, SimnetNode, Wallet};
+use wisp_l1::{Prefix, SimnetConfig, SimnetNode, Wallet};
 
 fn wallet(seed: u8) -> Wallet {
     let keypair = secp256k1::Keypair::from_seckey_slice(secp256k1::SECP256K1, &[seed; 32]).unwrap();
@@ -12,22 +12,11 @@ fn wallet(seed: u8) -> Wallet {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_simnets_that_mined_apart_reorg_when_they_connect() {
     let dir = tempfile::tempdir().unwrap();
-    let start = |name: &str| {
-        SimnetNode::start(&SimnetConfig {
-            app_dir: dir.path().join(name),
-            rpc_port: 0,
-            p2p_port: 0,
-            coinbase_maturity: 10,
-        })
-        .unwrap()
-    };
+    let start =
+        |name: &str| SimnetNode::start(&SimnetConfig::local(dir.path().join(name), 10)).unwrap();
     let (a, b) = (start("a"), start("b"));
-    let la = L1Client::connect(&a.rpc_url(), Duration::from_secs(20))
-        .await
-        .unwrap();
-    let lb = L1Client::connect(&b.rpc_url(), Duration::from_secs(20))
-        .await
-        .unwrap();
+    let la = a.connect().await.unwrap();
+    let lb = b.connect().await.unwrap();
     let lane = kaspa_consensus_core::subnets::SubnetworkId::from_namespace(*b"wisp");
     let genesis = la.genesis_hash().await.unwrap();
     let mut a_blocks = Vec::new();

@@ -3,8 +3,7 @@
 
 use kaspa_consensus_core::subnets::SubnetworkId;
 use kaspa_txscript::pay_to_address_script;
-use std::time::Duration;
-use wisp_l1::{L1Client, Prefix, SimnetConfig, SimnetNode, Wallet};
+use wisp_l1::{Prefix, SimnetConfig, SimnetNode, Wallet};
 
 fn wallet(seed: u8) -> Wallet {
     let keypair = secp256k1::Keypair::from_seckey_slice(secp256k1::SECP256K1, &[seed; 32]).unwrap();
@@ -15,16 +14,9 @@ fn wallet(seed: u8) -> Wallet {
 async fn lane_transactions_are_followed_in_accepted_order() {
     let dir = tempfile::tempdir().unwrap();
     let maturity = 10;
-    let node = SimnetNode::start(&SimnetConfig {
-        app_dir: dir.path().join("kaspad"),
-        rpc_port: 0,
-        p2p_port: 0,
-        coinbase_maturity: maturity,
-    })
-    .unwrap();
-    let client = L1Client::connect(&node.rpc_url(), Duration::from_secs(20))
-        .await
-        .unwrap();
+    let node =
+        SimnetNode::start(&SimnetConfig::local(dir.path().join("kaspad"), maturity)).unwrap();
+    let client = node.connect().await.unwrap();
     let params = wisp_l1::simnet_params(maturity);
     let alice = wallet(1);
     let chain_key = wallet(2);

@@ -155,35 +155,33 @@ impl Node {
             .iter()
             .map(|e| self.event_view(e, &agents, &mut interfaces))
             .collect();
-        let mut withdrawals = Vec::new();
-        let mut status = None;
-        for e in r.events.iter().filter(|e| {
-            e.contract == wisp_chain::keys::hnames::accounts()
-                && e.topic == wisp_chain::WITHDRAWAL_EVENT
-        }) {
-            let Ok((seq, _, _)) = borsh::from_slice::<(u64, wisp_core::AgentId, u64)>(&e.data)
-            else {
-                continue;
-            };
+        // Outbox positions of the withdrawals the request queued (`accounts.Withdrawal`).
+        let queued: Vec<u64> = r
+            .events
+            .iter()
+            .filter(|e| {
+                e.contract == wisp_chain::keys::hnames::accounts()
+                    && e.topic == wisp_chain::WITHDRAWAL_EVENT
+            })
+            .filter_map(|e| {
+                borsh::from_slice::<(u64, wisp_core::AgentId, u64)>(&e.data)
+                    .ok()
+                    .map(|(seq, _, _)| seq)
+            })
+            .collect();
+        let status = if queued.is_empty() {
+            None
+        } else {
+            self.anchor_status().ok()
+        };
+        let mut withdrawals = Vec::with_capacity(queued.len());
+        for seq in queued {
             // The outbox entry itself, not the event's copy: it names who was debited (the
             // contract, for a payout) and is what the anchor pays.
-            let Some(entry) = self
-                .chain()
-                .outbox(seq, 1)
-                .map_err(internal)?
-                .into_iter()
-                .find(|entry| entry.seq == seq)
-            else {
-                continue;
-            };
-            if status.is_none() {
-                status = Some(self.anchor_status().ok());
+            let entry = self.chain().outbox(seq, 1).map_err(internal)?;
+            if let Some(entry) = entry.iter().find(|entry| entry.seq == seq) {
+                withdrawals.push(self.withdrawal_view(entry, status.as_ref(), &agents)?);
             }
-            withdrawals.push(self.withdrawal_view(
-                &entry,
-                status.as_ref().and_then(Option::as_ref),
-                &agents,
-            )?);
         }
         Ok(ReceiptView {
             request_id: r.request_id.into(),
@@ -647,7 +645,6 @@ impl WispApiServer for Api {
         };
         let mut blocks = node.subscribe();
         let sink = pending.accept().await?;
-        let mut interfaces = Interfaces::new();
         loop {
             tokio::select! {
                 _ = sink.closed() => break,
@@ -657,6 +654,8 @@ impl WispApiServer for Api {
                         Err(e) => return lagged(e),
                     };
                     let agents = node.agents();
+                    // Per block, as a query does: a long subscription holds no interfaces.
+                    let mut interfaces = Interfaces::new();
                     for r in &block.receipts {
                         for e in r.events.iter().filter(|e| filter.is_none_or(|f| f == e.contract)) {
                             let mut v = node.event_view(e, &agents, &mut interfaces);

@@ -8,7 +8,7 @@
 use std::time::Duration;
 use wisp_chain::{Chain, ChainParams, Genesis};
 use wisp_core::{AgentId, Call, Hname, RequestBody};
-use wisp_l1::{L1Client, Prefix, SimnetConfig, SimnetNode, Wallet};
+use wisp_l1::{Prefix, SimnetConfig, SimnetNode, Wallet};
 
 const KAS: u64 = 100_000_000;
 
@@ -20,22 +20,11 @@ fn wallet(seed: u8) -> Wallet {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kaspa_reorg_undoes_what_the_lost_branch_carried() {
     let dir = tempfile::tempdir().unwrap();
-    let start = |name: &str| {
-        SimnetNode::start(&SimnetConfig {
-            app_dir: dir.path().join(name),
-            rpc_port: 0,
-            p2p_port: 0,
-            coinbase_maturity: 10,
-        })
-        .unwrap()
-    };
+    let start =
+        |name: &str| SimnetNode::start(&SimnetConfig::local(dir.path().join(name), 10)).unwrap();
     let (a, b) = (start("a"), start("b"));
-    let lb = L1Client::connect(&b.rpc_url(), Duration::from_secs(20))
-        .await
-        .unwrap();
-    let la = L1Client::connect(&a.rpc_url(), Duration::from_secs(20))
-        .await
-        .unwrap();
+    let lb = b.connect().await.unwrap();
+    let la = a.connect().await.unwrap();
     let depositor = wallet(1);
 
     // A node following kaspad A. Its anchor is not on L1 (this test is about the follower);

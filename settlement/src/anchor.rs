@@ -238,20 +238,7 @@ impl AnchorRules {
             .add_op(OpTxInputScriptSigSubstr)?
             .add_op(OpToAltStack)?;
         // 3b. Authenticate it: P2SH(old prefix ‖ code) must be this input's script public key.
-        b.add_data(&[OpData8])?
-            .add_i64(3)?
-            .add_op(OpPick)?
-            .add_op(OpCat)?
-            .add_data(&[OpData32])?
-            .add_op(OpCat)?
-            .add_i64(2)?
-            .add_op(OpPick)?
-            .add_op(OpCat)?
-            .add_data(&[OpData32])?
-            .add_op(OpCat)?
-            .add_i64(1)?
-            .add_op(OpPick)?
-            .add_op(OpCat)?;
+        cat_state_prefix(&mut b, 3)?;
         b.add_op(OpFromAltStack)?
             .add_op(OpDup)?
             .add_op(OpToAltStack)?
@@ -264,20 +251,7 @@ impl AnchorRules {
         b.add_op(OpNip)?.add_op(OpNip)?;
         // Stack: sig, n_idx, n_hdr, n_out, o_out.
         // 3c. Output 0 is P2SH(new prefix ‖ code).
-        b.add_data(&[OpData8])?
-            .add_i64(4)?
-            .add_op(OpPick)?
-            .add_op(OpCat)?
-            .add_data(&[OpData32])?
-            .add_op(OpCat)?
-            .add_i64(3)?
-            .add_op(OpPick)?
-            .add_op(OpCat)?
-            .add_data(&[OpData32])?
-            .add_op(OpCat)?
-            .add_i64(2)?
-            .add_op(OpPick)?
-            .add_op(OpCat)?;
+        cat_state_prefix(&mut b, 4)?;
         b.add_op(OpFromAltStack)?.add_op(OpCat)?;
         p2sh_bytes(&mut b)?;
         b.add_op(OpFalse)?
@@ -364,6 +338,27 @@ impl AnchorRules {
         b.add_data(&self.committee_key)?.add_op(OpCheckSig)?;
         Ok(b.drain())
     }
+}
+
+/// Pushes the bytes of a state prefix (`OpData8` ‖ index ‖ `OpData32` ‖ header ‖ `OpData32` ‖
+/// outbox) built from copies of the stack items index, header and outbox, which lie at
+/// depths `depth`, `depth - 1` and `depth - 2` counted once the first byte is pushed.
+fn cat_state_prefix(b: &mut ScriptBuilder, depth: i64) -> Result<()> {
+    b.add_data(&[OpData8])?
+        .add_i64(depth)?
+        .add_op(OpPick)?
+        .add_op(OpCat)?
+        .add_data(&[OpData32])?
+        .add_op(OpCat)?
+        .add_i64(depth - 1)?
+        .add_op(OpPick)?
+        .add_op(OpCat)?
+        .add_data(&[OpData32])?
+        .add_op(OpCat)?
+        .add_i64(depth - 2)?
+        .add_op(OpPick)?
+        .add_op(OpCat)?;
+    Ok(())
 }
 
 /// Turns the redeem script on top of the stack into the bytes of its P2SH script public key.

@@ -128,15 +128,7 @@ pub fn genesis(
         .iter()
         .map(|(o, _)| TransactionInput::new_with_compute_budget(*o, vec![], 0, 10))
         .collect();
-    let mut tx = Transaction::new(
-        TX_VERSION_TOCCATA,
-        inputs,
-        outputs,
-        0,
-        SUBNETWORK_ID_NATIVE,
-        0,
-        vec![],
-    );
+    let mut tx = native_tx(inputs, outputs);
     let entries: Vec<UtxoEntry> = funding.iter().map(|(_, e)| e.clone()).collect();
     for i in 0..tx.inputs.len() {
         let sig = sign_input(&tx, &entries, i, funder);
@@ -218,15 +210,7 @@ pub fn successor(
             None,
         ));
     }
-    let mut tx = Transaction::new(
-        TX_VERSION_TOCCATA,
-        inputs,
-        outputs,
-        0,
-        SUBNETWORK_ID_NATIVE,
-        0,
-        vec![],
-    );
+    let mut tx = native_tx(inputs, outputs);
     let mut sig = [0u8; 65];
     sig.copy_from_slice(&sign_input(&tx, &entries, 0, committee));
     tx.inputs[0].signature_script = rules.signature_script(&sig, &new, &anchor.state)?;
@@ -243,6 +227,20 @@ pub fn successor(
         entries,
         successor,
     })
+}
+
+/// A version-1 (Toccata) transaction on the native subnetwork with no lock time, gas or
+/// payload: the shape of every anchor transaction.
+fn native_tx(inputs: Vec<TransactionInput>, outputs: Vec<TransactionOutput>) -> Transaction {
+    Transaction::new(
+        TX_VERSION_TOCCATA,
+        inputs,
+        outputs,
+        0,
+        SUBNETWORK_ID_NATIVE,
+        0,
+        vec![],
+    )
 }
 
 /// The BIP340 signature of input `index` under `SIG_HASH_ALL` (64 bytes and the sighash type

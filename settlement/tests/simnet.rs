@@ -6,7 +6,6 @@
 use kaspa_consensus_core::subnets::SubnetworkId;
 use kaspa_consensus_core::tx::{ScriptPublicKey, Transaction, TransactionOutput};
 use kaspa_txscript::{extract_script_pub_key_address, pay_to_address_script};
-use std::time::Duration;
 use wisp_l1::{L1Client, Prefix, SimnetConfig, SimnetNode, Wallet};
 use wisp_settlement::anchor::{AnchorRules, AnchorState, Payout};
 use wisp_settlement::tx::{self, AnchorTx, DepositUtxo};
@@ -63,16 +62,9 @@ fn resign(t: &mut AnchorTx, rules: &AnchorRules, new: &AnchorState, old: &Anchor
 async fn kaspa_enforces_the_anchor_rules() {
     let dir = tempfile::tempdir().unwrap();
     let maturity = 10;
-    let node = SimnetNode::start(&SimnetConfig {
-        app_dir: dir.path().join("kaspad"),
-        rpc_port: 0,
-        p2p_port: 0,
-        coinbase_maturity: maturity,
-    })
-    .unwrap();
-    let client = L1Client::connect(&node.rpc_url(), Duration::from_secs(20))
-        .await
-        .unwrap();
+    let node =
+        SimnetNode::start(&SimnetConfig::local(dir.path().join("kaspad"), maturity)).unwrap();
+    let client = node.connect().await.unwrap();
     let params = wisp_l1::simnet_params(maturity);
     let funder = Wallet::new(keypair(9), Prefix::Simnet);
     for _ in 0..maturity + 5 {

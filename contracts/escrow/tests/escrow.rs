@@ -1,15 +1,16 @@
 //! The escrow contract: base tokens held by a contract and released under conditions.
 
 use wisp_escrow::{Closed, EscrowError};
-use wisp_test::{events, AgentId, CallOptions, ContractId, TestChain, VmErrorCode};
+use wisp_test::{events, Account, AgentId, CallOptions, ContractId, Hname, TestChain, VmErrorCode};
 
 const KAS: u64 = 100_000_000;
 
-#[test]
-fn release_claim_and_cancel_move_base_tokens() {
+/// A chain with the escrow deployed by Alice: (chain, Alice, Bob, the escrow's hname, its
+/// agent), the accounts funded with the given sompi.
+fn deployed(alice_sompi: u64, bob_sompi: u64) -> (TestChain, Account, Account, Hname, AgentId) {
     let mut chain = TestChain::new();
-    let alice = chain.new_account(100 * KAS);
-    let bob = chain.new_account(KAS);
+    let alice = chain.new_account(alice_sompi);
+    let bob = chain.new_account(bob_sompi);
     let escrow = chain
         .deploy(
             &alice,
@@ -18,10 +19,16 @@ fn release_claim_and_cancel_move_base_tokens() {
             &(),
         )
         .unwrap();
-    let escrow_agent = AgentId::Contract(ContractId {
+    let agent = AgentId::Contract(ContractId {
         chain: chain.chain_id(),
         hname: escrow,
     });
+    (chain, alice, bob, escrow, agent)
+}
+
+#[test]
+fn release_claim_and_cancel_move_base_tokens() {
+    let (mut chain, alice, bob, escrow, escrow_agent) = deployed(100 * KAS, KAS);
     let with_funds = CallOptions {
         transfer_sompi: 10 * KAS,
         ..Default::default()
@@ -116,17 +123,7 @@ fn release_claim_and_cancel_move_base_tokens() {
 
 #[test]
 fn coins_are_conserved() {
-    let mut chain = TestChain::new();
-    let alice = chain.new_account(50 * KAS);
-    let bob = chain.new_account(50 * KAS);
-    let escrow = chain
-        .deploy(
-            &alice,
-            "escrow",
-            &wisp_test::contract_wasm("contracts/escrow"),
-            &(),
-        )
-        .unwrap();
+    let (mut chain, alice, bob, escrow, _) = deployed(50 * KAS, 50 * KAS);
     let with_funds = CallOptions {
         transfer_sompi: 3 * KAS,
         ..Default::default()
@@ -179,21 +176,7 @@ fn coins_are_conserved() {
 /// beneficiary is a contract, or too small to withdraw, is refused and stays open.
 #[test]
 fn release_to_l1_pays_the_beneficiary_on_kaspa() {
-    let mut chain = TestChain::new();
-    let alice = chain.new_account(100 * KAS);
-    let bob = chain.new_account(KAS);
-    let escrow = chain
-        .deploy(
-            &alice,
-            "escrow",
-            &wisp_test::contract_wasm("contracts/escrow"),
-            &(),
-        )
-        .unwrap();
-    let escrow_agent = AgentId::Contract(ContractId {
-        chain: chain.chain_id(),
-        hname: escrow,
-    });
+    let (mut chain, alice, bob, escrow, escrow_agent) = deployed(100 * KAS, KAS);
     let open = |chain: &mut TestChain, to: AgentId, sompi: u64| -> u64 {
         let r = chain
             .call_with(

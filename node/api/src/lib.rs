@@ -231,7 +231,8 @@ pub struct Receipt {
     pub events: Vec<EventEntry>,
     /// The return value, borsh-encoded.
     pub return_data: Bytes,
-    /// The return value decoded with the contract's interface (absent without one).
+    /// The return value decoded with the contract's interface. The node leaves it out;
+    /// clients that know the interface fill it in (the `wisp` command does).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub return_value: Option<Value>,
     /// Withdrawals to Kaspa the request queued, with the Kaspa transaction that paid each once
@@ -453,8 +454,8 @@ pub trait WispApi {
     #[method(name = "getBlock")]
     fn get_block(&self, block: Option<BlockId>) -> RpcResult<Option<Block>>;
 
-    /// Events of blocks `from..=to` (default: the last 100 blocks; at most 10,001 blocks per
-    /// query), optionally of one contract.
+    /// Events of blocks `from..=to` (default: the last 100 blocks; `to - from` at most
+    /// 10,000, else `-32602`), optionally of one contract.
     #[method(name = "getEvents", blocking)]
     fn get_events(
         &self,

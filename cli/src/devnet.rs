@@ -6,21 +6,24 @@
 //!   and imported into the keystore as `dev0`, `dev1`… (devnet-only).
 //! - One Wisp node hosts one chain whose committee is itself; RPC on 127.0.0.1.
 //! - Everything lives in the data directory; a restart continues where it stopped.
+//!
+//! The chain is created, opened and run by the same code as `wisp chain create` and `wisp
+//! node` (`wisp_node::datadir`): the data directory is a node's (`node.json`, `chain/`) plus
+//! `kaspad/` and `devnet.json` (the miner's and the dev accounts' keys).
 
-use crate::anchor::{
-    create_anchor, keypair, progress, StoredAnchor, ANCHOR_GENESIS_SOMPI, ANCHOR_MAX_FEE_SOMPI,
-};
 use crate::keystore::{random_secret, Keystore, StoredAccount};
+use crate::operator::progress;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use wisp_chain::{Chain, ChainParams, Genesis};
+use wisp_chain::Genesis;
 use wisp_core::hash::to_hex;
 use wisp_core::AgentId;
 use wisp_l1::{L1Client, Prefix, SimnetConfig, SimnetNode, Wallet};
+use wisp_node::datadir::{self, NodeConfig, ANCHOR_GENESIS_SOMPI};
 use wisp_node::Node;
 
 /// Coinbase maturity of the devnet's simnet (DAA score units), so mined coins spend in seconds.
@@ -46,18 +49,13 @@ pub struct DevnetConfig {
     pub keystore: Option<PathBuf>,
 }
 
+/// `devnet.json`: the keys only the devnet has (the chain's own are in `node.json`).
 #[derive(Serialize, Deserialize)]
 struct DevnetKeys {
-    chain_name: String,
-    genesis_timestamp_ms: u64,
-    /// The committee key: the only key the chain's anchor accepts.
-    #[serde(alias = "custody_secret")]
-    committee_secret: String,
+    /// Mines the simnet's blocks and funds the chain's anchor.
     miner_secret: String,
+    /// The dev accounts, `dev0`… (dev0 owns the chain).
     accounts: Vec<String>,
-    /// The chain's anchor on the simnet, once created.
-    #[serde(default)]
-    anchor: Option<StoredAnchor>,
 }
 
 /// A running devnet.
@@ -67,7 +65,7 @@ pub struct Devnet {
     rpc: Option<jsonrpsee::server::ServerHandle>,
     rpc_addr: SocketAddr,
     accounts: Vec<StoredAccount>,
-    miner: Option<tokio::task::JoinHandle<()>>,
+    ticker: Option<tokio::task::JoinHandle<()>>,
     stop: tokio::sync::watch::Sender<bool>,
     genesis: Genesis,
 }
@@ -91,18 +89,21 @@ impl Devnet {
         }
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating {}", config.data_dir.display()))?;
+        let new_chain = !NodeConfig::path(&config.data_dir).exists();
+        if new_chain && config.data_dir.join("chain").exists() {
+            bail!(
+                "{} has a chain but no node.json (made by an older Wisp); restart with --fresh",
+                config.data_dir.display()
+            );
+        }
         let keys_path = config.data_dir.join("devnet.json");
         let first_start = !keys_path.exists();
-        let mut keys: DevnetKeys = if first_start {
+        let keys: DevnetKeys = if first_start {
             let keys = DevnetKeys {
-                chain_name: "devnet".into(),
-                genesis_timestamp_ms: 0,
-                committee_secret: to_hex(&random_secret()),
                 miner_secret: to_hex(&random_secret()),
                 accounts: (0..config.accounts.max(1))
                     .map(|_| to_hex(&random_secret()))
                     .collect(),
-                anchor: None,
             };
             crate::keystore::write_private(
                 &keys_path,
@@ -133,70 +134,34 @@ impl Devnet {
                 devnet_only: true,
             })
             .collect();
-        let owner = AgentId::Address(accounts[0].x_only_key()?);
-        let committee = Wallet::new(keypair(&keys.committee_secret)?, Prefix::Simnet);
-        let miner = Wallet::new(keypair(&keys.miner_secret)?, Prefix::Simnet);
-        let params = wisp_l1::simnet_params(DEVNET_COINBASE_MATURITY);
-        let rules = wisp_settlement::AnchorRules {
-            committee_key: committee.x_only_key(),
-            max_fee_sompi: ANCHOR_MAX_FEE_SOMPI,
-        };
-        // The chain is born on L1: its anchor comes first, and the anchor's covenant id is the
-        // chain id.
-        let chain_dir = config.data_dir.join("chain");
-        let stored = match keys.anchor.clone() {
-            Some(a) => a,
-            None if chain_dir.exists() => bail!(
-                "{} has a chain but no anchor on Kaspa (made by an older Wisp); restart with --fresh",
-                config.data_dir.display()
-            ),
-            None => {
-                let anchor = create_anchor(
-                    &l1,
-                    &miner,
-                    &rules,
-                    &params,
-                    DEVNET_COINBASE_MATURITY,
-                    ANCHOR_GENESIS_SOMPI,
-                    true,
-                )
-                .await?;
-                keys.anchor = Some(anchor.clone());
-                crate::keystore::write_private(
-                    &keys_path,
-                    serde_json::to_string_pretty(&keys)?.as_bytes(),
-                )?;
-                anchor
-            }
-        };
-        let covenant_id = stored.covenant_id()?;
-        let genesis = Genesis {
-            name: keys.chain_name.clone(),
-            owner,
-            params: ChainParams::default(),
-            timestamp_ms: keys.genesis_timestamp_ms,
-            protocol: wisp_chain::Protocol::default(),
-            anchor: Some(covenant_id.as_bytes()),
-        };
-        let chain = Chain::open(&chain_dir, &genesis)?;
-        let genesis_copy = genesis.clone();
-        let head = chain.head()?;
-        let anchor = wisp_node::ChainAnchor {
-            rules,
-            genesis: stored.utxo()?,
-        };
-        let node = Node::new(
-            chain,
-            keys.chain_name.clone(),
+        let miner = datadir::keypair(&keys.miner_secret)?;
+        // The chain is born on L1, as `wisp chain create` makes it: its anchor comes first, and
+        // the anchor's covenant id is the chain id. dev0 owns it.
+        if new_chain {
+            datadir::create_chain(datadir::CreateChain {
+                l1: &l1,
+                data_dir: &config.data_dir,
+                name: "devnet".into(),
+                funder: miner,
+                owner: Some(AgentId::Address(accounts[0].x_only_key()?)),
+                anchor_sompi: ANCHOR_GENESIS_SOMPI,
+                coinbase_maturity: Some(DEVNET_COINBASE_MATURITY),
+                mine: true,
+                progress: &progress,
+            })
+            .await?;
+        }
+        let genesis = NodeConfig::load(&config.data_dir)?.genesis()?;
+        let node = datadir::open(
+            &config.data_dir,
             l1,
-            params.clone(),
-            Prefix::Simnet,
-            committee,
-            anchor,
-            wisp_node::NodeMode::Devnet { miner },
+            wisp_node::NodeMode::Devnet {
+                miner: Wallet::new(miner, Prefix::Simnet),
+            },
         )?;
-        if first_start || head.index == 0 {
-            fund(&node, &accounts, &params).await?;
+        let head = node.chain().head()?;
+        if head.index == 0 {
+            fund(&node, &accounts, node.l1_params()).await?;
         } else {
             progress(&format!(
                 "resuming chain at block {} (state root {})",
@@ -220,33 +185,19 @@ impl Devnet {
             }
             store.save()?;
         }
-        let (stop, mut stopped) = tokio::sync::watch::channel(false);
-        let miner = config.block_time.map(|interval| {
-            let node = node.clone();
-            tokio::spawn(async move {
-                let mut ticker = tokio::time::interval(interval);
-                ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    tokio::select! {
-                        _ = stopped.changed() => break,
-                        _ = ticker.tick() => {
-                            if let Err(e) = node.mine(1).await {
-                                tracing::warn!("mining: {e}");
-                            }
-                        }
-                    }
-                }
-            })
-        });
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let ticker = config
+            .block_time
+            .map(|interval| datadir::spawn_ticker(node.clone(), interval, stopped));
         Ok(Devnet {
             node,
             simnet: Some(simnet),
             rpc: Some(rpc),
             rpc_addr,
             accounts,
-            miner,
+            ticker,
             stop,
-            genesis: genesis_copy,
+            genesis,
         })
     }
 
@@ -278,7 +229,7 @@ impl Devnet {
     /// Stops mining, the RPC server and kaspad; returns when all have stopped.
     pub async fn stop(mut self) {
         let _ = self.stop.send(true);
-        if let Some(m) = self.miner.take() {
+        if let Some(m) = self.ticker.take() {
             let _ = m.await;
         }
         if let Some(rpc) = self.rpc.take() {

@@ -55,10 +55,7 @@ pub fn wisp_home() -> PathBuf {
     home.join(".wisp")
 }
 
-/// A fresh random secret key.
-pub fn random_secret() -> [u8; 32] {
-    secp256k1::SecretKey::new(&mut secp256k1::rand::thread_rng()).secret_bytes()
-}
+pub use wisp_node::datadir::random_secret;
 
 impl Keystore {
     /// Loads the keystore at `path` (empty if the file does not exist).
@@ -144,42 +141,13 @@ impl Keystore {
     }
 }
 
-/// Writes `bytes` to `path` so that no other user can read it at any moment (the file is
-/// created 0600 on Unix) and a crash leaves either the old or the new content: a temporary file
-/// in the same directory, synced, then renamed over `path`.
+/// [`wisp_node::datadir::write_private`] (0600, atomic), with the path in the error.
 ///
 /// # Errors
 /// If the directory or the file cannot be written.
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "keys".into());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let written = (|| -> std::io::Result<()> {
-        let mut file = options.open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("writing {}", path.display()));
-    }
-    Ok(())
+    wisp_node::datadir::write_private(path, bytes)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 #[cfg(test)]

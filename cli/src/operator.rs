@@ -2,43 +2,24 @@
 //! anchor on Kaspa (the chain is born on L1), and `wisp node` runs that chain's node, a
 //! committee of one, against kaspad's wRPC (Borsh) endpoint.
 //!
-//! The data directory holds `node.json` (the chain's genesis, its anchor and the committee key,
-//! written 0600) and `chain/` (the chain's state). The network, its address prefix and its
-//! consensus parameters come from kaspad, never from configuration; `wisp node` refuses a
-//! kaspad on another network than the chain's.
+//! The data directory (`wisp_node::datadir`, shared with the devnet) holds `node.json` (the
+//! chain's genesis, its anchor and the committee key, written 0600) and `chain/` (the chain's
+//! state). The network, its address prefix and its consensus parameters come from kaspad,
+//! never from configuration; `wisp node` refuses a kaspad on another network than the
+//! chain's.
 
-use crate::anchor::{create_anchor, keypair, progress, StoredAnchor, ANCHOR_MAX_FEE_SOMPI};
-use crate::keystore::random_secret;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use wisp_chain::{Chain, ChainParams, Genesis};
 use wisp_core::hash::to_hex;
-use wisp_core::AgentId;
-use wisp_l1::{L1Client, Wallet};
-use wisp_node::Node;
+use wisp_l1::L1Client;
+use wisp_node::datadir;
 
-/// A chain's configuration as `node.json` keeps it.
-#[derive(Serialize, Deserialize)]
-pub struct NodeConfig {
-    /// The chain's name.
-    pub chain_name: String,
-    /// The Kaspa network (`simnet`, `testnet-10`, `mainnet`…) the chain is anchored on.
-    pub network: String,
-    /// The chain owner (governance rights, receives fees), `addr:<64 hex>`.
-    pub owner: String,
-    /// The committee key: the only key the anchor accepts (secret, hex).
-    pub committee_secret: String,
-    /// Coinbase maturity the node assumes when it spends L1 coins (DAA score units).
-    pub coinbase_maturity: u64,
-    /// The chain's genesis anchor.
-    anchor: StoredAnchor,
-}
-
-fn config_path(data_dir: &Path) -> PathBuf {
-    data_dir.join("node.json")
+/// Progress lines for people (stderr), so stdout stays clean for `--json`.
+pub(crate) fn progress(message: &str) {
+    eprintln!("  {message}");
 }
 
 /// What `wisp chain create` needs.
@@ -57,59 +38,30 @@ pub struct CreateChain {
     pub coinbase_maturity: Option<u64>,
 }
 
-/// `wisp chain create`: creates the chain's anchor on Kaspa and writes `node.json`; returns
-/// the chain id (the anchor's covenant id).
+/// `wisp chain create`: creates the chain's anchor on Kaspa and writes `node.json`
+/// ([`datadir::create_chain`]); returns the chain id (the anchor's covenant id) as hex.
 ///
 /// # Errors
 /// If the directory already holds a chain, kaspad cannot be reached, the funder has no coins,
 /// or Kaspa does not accept the anchor in time.
 pub async fn create_chain(c: CreateChain) -> Result<String> {
-    let path = config_path(&c.data_dir);
-    if path.exists() {
-        bail!(
-            "{} already holds a chain ({}); use another --data-dir",
-            c.data_dir.display(),
-            path.display()
-        );
-    }
     std::fs::create_dir_all(&c.data_dir)
         .with_context(|| format!("creating {}", c.data_dir.display()))?;
     let l1 = L1Client::connect(&c.l1_url, Duration::from_secs(30)).await?;
-    let network = l1.network_id();
-    let params = kaspa_consensus_core::config::params::Params::from(network);
-    let maturity = c
-        .coinbase_maturity
-        .unwrap_or_else(|| params.coinbase_maturity());
-    let committee_secret = random_secret();
-    let committee = secp256k1::Keypair::from_seckey_slice(secp256k1::SECP256K1, &committee_secret)?;
-    let rules = wisp_settlement::AnchorRules {
-        committee_key: committee.x_only_public_key().0.serialize(),
-        max_fee_sompi: ANCHOR_MAX_FEE_SOMPI,
-    };
-    let funder = Wallet::new(c.funder, l1.prefix());
-    let anchor = create_anchor(
-        &l1,
-        &funder,
-        &rules,
-        &params,
-        maturity,
-        c.anchor_sompi,
-        false,
-    )
+    let created = datadir::create_chain(datadir::CreateChain {
+        l1: &l1,
+        data_dir: &c.data_dir,
+        name: c.name,
+        funder: c.funder,
+        owner: None,
+        anchor_sompi: c.anchor_sompi,
+        coinbase_maturity: c.coinbase_maturity,
+        mine: false,
+        progress: &progress,
+    })
     .await;
     l1.disconnect().await;
-    let anchor = anchor?;
-    let chain_id = to_hex(&anchor.covenant_id()?.as_bytes());
-    let config = NodeConfig {
-        chain_name: c.name,
-        network: network.to_string(),
-        owner: AgentId::Address(funder.x_only_key()).to_raw_string(),
-        committee_secret: to_hex(&committee_secret),
-        coinbase_maturity: maturity,
-        anchor,
-    };
-    crate::keystore::write_private(&path, serde_json::to_string_pretty(&config)?.as_bytes())?;
-    Ok(chain_id)
+    Ok(to_hex(&created?.0))
 }
 
 /// `wisp node`'s settings, layered: built-in defaults, then the data directory's `wisp.toml`
@@ -200,7 +152,8 @@ pub struct RunNode {
     pub block_interval: Duration,
 }
 
-/// `wisp node`: runs the chain's node until Ctrl-C or SIGTERM.
+/// `wisp node`: runs the chain's node until Ctrl-C or SIGTERM ([`datadir::open`], RPC,
+/// [`datadir::spawn_ticker`]).
 ///
 /// # Errors
 /// If `node.json` is missing or damaged, kaspad is on another network, or the RPC address is
@@ -209,84 +162,28 @@ pub async fn run_node(r: RunNode) -> Result<()> {
     if !r.rpc_addr.ip().is_loopback() {
         bail!("the node serves RPC on loopback only (got {})", r.rpc_addr);
     }
-    let path = config_path(&r.data_dir);
-    let config: NodeConfig =
-        serde_json::from_str(&std::fs::read_to_string(&path).with_context(|| {
-            format!(
-                "reading {}; create a chain first with `wisp chain create`",
-                path.display()
-            )
-        })?)
-        .with_context(|| format!("{} is damaged", path.display()))?;
     let l1 = L1Client::connect(&r.l1_url, Duration::from_secs(30)).await?;
-    if l1.network_id().to_string() != config.network {
-        bail!(
-            "kaspad at {} runs {}, but this chain is anchored on {}",
-            r.l1_url,
-            l1.network_id(),
-            config.network
-        );
-    }
-    let mut params = kaspa_consensus_core::config::params::Params::from(l1.network_id());
-    params.coinbase_maturity = config.coinbase_maturity;
-    let prefix = l1.prefix();
-    let committee = Wallet::new(keypair(&config.committee_secret)?, prefix);
-    let owner = AgentId::from_raw_string(&config.owner)
-        .with_context(|| format!("{}: bad owner", path.display()))?;
-    let genesis = Genesis {
-        name: config.chain_name.clone(),
-        owner,
-        params: ChainParams::default(),
-        timestamp_ms: 0,
-        protocol: wisp_chain::Protocol::default(),
-        anchor: Some(config.anchor.covenant_id()?.as_bytes()),
-    };
-    let chain = Chain::open(&r.data_dir.join("chain"), &genesis)?;
-    let anchor = wisp_node::ChainAnchor {
-        rules: wisp_settlement::AnchorRules {
-            committee_key: committee.x_only_key(),
-            max_fee_sompi: ANCHOR_MAX_FEE_SOMPI,
-        },
-        genesis: config.anchor.utxo()?,
-    };
-    let node = Node::new(
-        chain,
-        config.chain_name.clone(),
-        l1,
-        params,
-        prefix,
-        committee,
-        anchor,
-        wisp_node::NodeMode::Follower,
-    )?;
+    let node = datadir::open(&r.data_dir, l1, wisp_node::NodeMode::Follower)?;
     let (rpc, addr) = wisp_node::rpc::serve(node.clone(), r.rpc_addr)
         .await
         .with_context(|| format!("cannot serve RPC on {}", r.rpc_addr))?;
     progress(&format!(
         "node of chain {} ({}) at block {}: RPC http://{addr}, following Kaspa at {}",
-        config.chain_name,
+        node.chain_name(),
         node.chain().chain_id(),
         node.chain().head()?.index,
         r.l1_url
     ));
-    let mut ticker = tokio::time::interval(r.block_interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let ticker = datadir::spawn_ticker(node.clone(), r.block_interval, stopped);
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    loop {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
-            _ = terminate.recv() => break,
-            _ = ticker.tick() => {
-                if let Err(e) = node.produce_block().await {
-                    tracing::warn!(error = %e, "block production failed; will retry");
-                }
-                if let Err(e) = node.advance_anchor().await {
-                    tracing::warn!(error = %e, "anchoring failed; will retry");
-                }
-            }
-        }
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
     }
     progress("stopping");
+    let _ = stop.send(true);
+    let _ = ticker.await;
     let _ = rpc.stop();
     rpc.stopped().await;
     node.l1().disconnect().await;

@@ -50,6 +50,26 @@ fn sompi(v: &Value) -> u64 {
         .unwrap_or_else(|| panic!("not a sompi string: {v}"))
 }
 
+/// A devnet directory whose chain has no `node.json` (made before the devnet shared `wisp
+/// node`'s data directory) is refused with what to do, and nothing in it is touched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_devnet_directory_from_an_older_wisp_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("chain")).unwrap();
+    std::fs::write(dir.path().join("devnet.json"), "{}").unwrap();
+    let err = Devnet::start(config(dir.path(), false))
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("restart with --fresh"), "{err}");
+    assert_eq!(
+        std::fs::read(dir.path().join("devnet.json")).unwrap(),
+        b"{}"
+    );
+    assert!(!dir.path().join("kaspad").exists(), "no simnet was started");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_amm_on_and_off_ledger_proofs_replay_and_restart() {
     let token_wasm = wasm("token");
@@ -116,7 +136,10 @@ async fn tokens_amm_on_and_off_ledger_proofs_replay_and_restart() {
     assert_eq!(anchors.len(), 1);
     assert_eq!(anchors[0].0, anchor.genesis.outpoint);
     assert_eq!(anchors[0].1.covenant_id, Some(anchor.covenant_id()));
-    assert_eq!(anchors[0].1.amount, wisp_cli::anchor::ANCHOR_GENESIS_SOMPI);
+    assert_eq!(
+        anchors[0].1.amount,
+        wisp_node::datadir::ANCHOR_GENESIS_SOMPI
+    );
 
     // Blocks are announced over WebSocket.
     let ws = jsonrpsee::ws_client::WsClientBuilder::default()
@@ -709,7 +732,7 @@ async fn tokens_amm_on_and_off_ledger_proofs_replay_and_restart() {
             s.amount_sompi + unswept,
             chain.total_balance().unwrap() + chain.anchor_fees().unwrap() - s.fees_spent_sompi
                 + unpaid
-                + wisp_cli::anchor::ANCHOR_GENESIS_SOMPI,
+                + wisp_node::datadir::ANCHOR_GENESIS_SOMPI,
         )
     };
     for _ in 0..80 {
@@ -805,7 +828,7 @@ async fn tokens_amm_on_and_off_ledger_proofs_replay_and_restart() {
     assert_eq!(
         status.amount_sompi + unswept,
         chain.total_balance().unwrap() + chain.anchor_fees().unwrap() - status.fees_spent_sompi
-            + wisp_cli::anchor::ANCHOR_GENESIS_SOMPI
+            + wisp_node::datadir::ANCHOR_GENESIS_SOMPI
     );
     devnet.stop().await;
 }

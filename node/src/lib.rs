@@ -9,6 +9,7 @@
 
 mod agents;
 mod anchoring;
+pub mod datadir;
 mod guard;
 mod lane;
 mod mempool;
@@ -42,6 +43,10 @@ pub enum NodeError {
     /// A settlement script or transaction could not be built.
     #[error(transparent)]
     Settlement(#[from] wisp_settlement::SettlementError),
+    /// A data directory or chain set-up problem (missing or damaged `node.json`, a kaspad on
+    /// another network, an anchor Kaspa did not accept); the message says what to do.
+    #[error("{0}")]
+    DataDir(String),
     /// Re-executing the node's history gave another state root: the software or the archive
     /// differs from what produced the block.
     #[error("replaying block {block} gave state root {got}, not the original {expected}")]

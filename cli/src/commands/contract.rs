@@ -1,0 +1,140 @@
+//! `wisp build`, `deploy`, `call`, `view`: contracts.
+
+use super::*;
+use crate::{TxArgs, DEPLOY_GAS_BUDGET};
+use anyhow::{anyhow, Context, Result};
+use serde_json::json;
+use std::path::PathBuf;
+use wisp_cli::client::{CallOptions, Client, DEFAULT_GAS_BUDGET};
+
+/// `wisp build`: compiles a contract crate and checks the module is deployable.
+pub(crate) async fn build(crate_dir: PathBuf, out: Option<PathBuf>, ctx: &Ctx) -> Result<()> {
+    let path = wisp_build::build_contract(&crate_dir, &wisp_build::BuildOptions::default())?;
+    let path = match out {
+        Some(out) => {
+            std::fs::copy(&path, &out).with_context(|| format!("copying to {}", out.display()))?;
+            out
+        }
+        None => path,
+    };
+    let bytes = std::fs::read(&path)?;
+    let validated = wisp_vm::validate(&bytes, &wisp_vm::ValidationLimits::default())
+        .map_err(|e| anyhow!("the built module is not deployable: {e}"))?;
+    let v = json!({
+        "path": path.display().to_string(),
+        "sizeBytes": bytes.len(),
+        "codeHash": format!("0x{}", validated.code_hash()),
+        "interface": validated.interface(),
+    });
+    print(ctx.json, &v, |v| {
+        println!(
+            "built {} ({} bytes, code hash {})",
+            v["path"].as_str().unwrap_or(""),
+            v["sizeBytes"],
+            v["codeHash"].as_str().unwrap_or("")
+        );
+        if let Some(functions) = v["interface"]["functions"].as_array() {
+            for f in functions {
+                println!(
+                    "  {} {}",
+                    f["kind"].as_str().unwrap_or(""),
+                    f["name"].as_str().unwrap_or("")
+                );
+            }
+        }
+    });
+    Ok(())
+}
+
+/// `wisp deploy`: deploys a module (or a crate, built first) and runs its `init`.
+pub(crate) async fn deploy(
+    code: PathBuf,
+    name: String,
+    init: String,
+    tx: TxArgs,
+    ctx: &Ctx,
+) -> Result<()> {
+    let client = Client::new(&ctx.rpc)?;
+    let bytes = load_code(&code)?;
+    let options = CallOptions {
+        transfer_sompi: tx.transfer,
+        gas_budget: tx.gas.unwrap_or(DEPLOY_GAS_BUDGET),
+        on_ledger: tx.on_ledger,
+        deposit_sompi: tx.deposit,
+    };
+    let receipt = client
+        .deploy(
+            &signer(&tx.from)?,
+            &name,
+            &bytes,
+            &parse_json(&init)?,
+            &options,
+        )
+        .await?;
+    print(ctx.json, &receipt, |r| {
+        print_receipt(r);
+        if r["status"] == "success" {
+            println!("deployed `{name}` (hname {})", wisp_core::Hname::of(&name));
+        }
+    });
+    if receipt["status"] != "success" {
+        std::process::exit(2);
+    }
+    Ok(())
+}
+
+/// `wisp call`: signs and sends a call (or `--estimate`s it); prints the receipt.
+pub(crate) async fn call(
+    contract: String,
+    function: String,
+    args: String,
+    tx: TxArgs,
+    ctx: &Ctx,
+) -> Result<()> {
+    let client = Client::new(&ctx.rpc)?;
+    let options = CallOptions {
+        transfer_sompi: tx.transfer,
+        gas_budget: tx.gas.unwrap_or(DEFAULT_GAS_BUDGET),
+        on_ledger: tx.on_ledger,
+        deposit_sompi: tx.deposit,
+    };
+    let args = resolve_names(parse_json(&args)?);
+    let receipt = if tx.estimate {
+        client
+            .estimate(&signer(&tx.from)?, &contract, &function, &args, &options)
+            .await?
+    } else {
+        client
+            .call(&signer(&tx.from)?, &contract, &function, &args, &options)
+            .await?
+    };
+    print(ctx.json, &receipt, print_receipt);
+    if receipt["status"] != "success" {
+        std::process::exit(2);
+    }
+    Ok(())
+}
+
+/// `wisp view`: calls a read-only view.
+pub(crate) async fn view(
+    contract: String,
+    function: String,
+    args: String,
+    ctx: &Ctx,
+) -> Result<()> {
+    let client = Client::new(&ctx.rpc)?;
+    let v = client
+        .view(&contract, &function, &resolve_names(parse_json(&args)?))
+        .await?;
+    print(ctx.json, &v, |v| {
+        println!(
+            "{}",
+            if v["value"].is_null() {
+                v["data"].clone()
+            } else {
+                v["value"].clone()
+            }
+        )
+    });
+    Ok(())
+}

@@ -588,6 +588,28 @@ async fn settlement_end_to_end_on_a_separate_kaspad_through_20_sigkills() {
         .unwrap_err()
         .to_string();
     assert!(refused.contains("-32602"), "{refused}");
+    // A quiet chain keeps following Kaspa: with no requests the node makes no blocks, but the
+    // Kaspa block it has followed keeps moving, so `wisp chain status` measures the lag from
+    // that block (it has moved 20+ DAA past the head's reference), not from the head's.
+    let followed = |info: &Value| sompi(&info["l1FollowedDaaScore"]);
+    let quiet = client.rpc("wisp_chainInfo", rpc_params![]).await.unwrap();
+    eventually("the follower to move on a quiet chain", || {
+        let client = &client;
+        let start = followed(&quiet);
+        async move {
+            let now = client.rpc("wisp_chainInfo", rpc_params![]).await.ok()?;
+            (followed(&now) > start + 20).then_some(())
+        }
+    })
+    .await;
+    let status: Value =
+        serde_json::from_str(&wisp(&home, &["--json", "--rpc", &rpc, "chain", "status"])).unwrap();
+    let lag = status["l1LagDaa"].as_u64().unwrap();
+    let head_ref = sompi(&quiet["head"]["l1DaaScore"]);
+    assert!(
+        lag + 20 < l1.virtual_daa_score().await.unwrap() - head_ref,
+        "the lag ({lag}) is measured from the followed block, not the head's reference ({head_ref})"
+    );
 
     // The books, at one moment (Kaspa stops making blocks, so nothing more is accepted):
     // anchor + unswept deposits (kaspad) = the chain's total + fees paid but not yet spent +

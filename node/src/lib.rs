@@ -122,9 +122,9 @@ pub struct Node {
     deposit_address: kaspa_addresses::Address,
     miner: Option<Wallet>,
     mempool: Mutex<mempool::Mempool>,
-    /// The newest L1 chain block already scanned for lane requests (`None`: start from the
-    /// head's L1 reference).
-    cursor: Mutex<Option<[u8; 32]>>,
+    /// The newest confirmed L1 chain block already scanned for lane requests, and its DAA
+    /// score (`None`: start from the head's L1 reference).
+    cursor: Mutex<Option<([u8; 32], u64)>>,
     produce_lock: tokio::sync::Mutex<()>,
     /// One anchoring step at a time (never two successors built at once).
     anchor_lock: tokio::sync::Mutex<()>,
@@ -415,6 +415,19 @@ impl Node {
         lane_requests(tx, &self.deposit_script)
     }
 
+    /// DAA score of the newest confirmed Kaspa chain block the node has followed (scanned for
+    /// lane requests), whether or not it made a chain block for it: how far the chain has
+    /// caught up with Kaspa. A quiet chain makes no blocks but keeps following.
+    ///
+    /// # Errors
+    /// [`NodeError::Chain`] if the head cannot be read (before the first pass).
+    pub fn l1_followed_daa_score(&self) -> Result<u64> {
+        match self.cursor.lock().ok().and_then(|c| *c) {
+            Some((_, daa)) => Ok(daa),
+            None => Ok(self.chain.head()?.l1_daa_score),
+        }
+    }
+
     /// Follows L1 and, if there is anything to execute, produces and commits one block.
     ///
     /// # Errors
@@ -423,23 +436,21 @@ impl Node {
         let _guard = self.produce_lock.lock().await;
         let head = self.chain.head()?;
         let genesis = self.l1.genesis_hash().await?;
-        let cursor =
-            self.cursor
-                .lock()
-                .ok()
-                .and_then(|c| *c)
-                .unwrap_or(if head.l1_block == Hash32::ZERO {
-                    genesis
-                } else {
-                    head.l1_block.0
-                });
+        let (cursor, cursor_daa) = self.cursor.lock().ok().and_then(|c| *c).unwrap_or((
+            if head.l1_block == Hash32::ZERO {
+                genesis
+            } else {
+                head.l1_block.0
+            },
+            head.l1_daa_score,
+        ));
         let mut on_ledger = Vec::new();
         let mut l1 = L1Ref {
             block_hash: head.l1_block,
             daa_score: head.l1_daa_score,
             timestamp_ms: head.timestamp_ms,
         };
-        let mut latest_seen = cursor;
+        let mut latest_seen = (cursor, cursor_daa);
         let mut from = cursor;
         let depth = self.chain.params()?.l1_confirmations;
         let mut seen: Vec<wisp_l1::ChainBlock> = Vec::new();
@@ -471,7 +482,7 @@ impl Node {
             for tx in &block.lane_txs {
                 on_ledger.extend(self.lane_requests(tx));
             }
-            latest_seen = block.hash;
+            latest_seen = (block.hash, block.daa_score);
             // The block refers to the newest confirmed chain block: every lane request accepted
             // up to it is in `on_ledger`, and its time moves the chain's clock.
             l1 = L1Ref {

@@ -55,7 +55,7 @@ impl Metrics {
             l1_lag: gauge(
                 &mut registry,
                 "l1_lag_daa",
-                "DAA score units between the newest Kaspa chain block seen and the head's L1 reference",
+                "DAA score units between the newest Kaspa chain block seen and the newest one followed (confirmation depth included)",
             ),
             anchored_block: gauge(
                 &mut registry,
@@ -89,8 +89,8 @@ impl Node {
         if let Ok(head) = self.chain.head() {
             m.head.set(as_gauge(head.index));
             let seen = m.l1_seen_daa.load(Ordering::Relaxed);
-            m.l1_lag
-                .set(as_gauge(seen.saturating_sub(head.l1_daa_score)));
+            let followed = self.l1_followed_daa_score().unwrap_or(head.l1_daa_score);
+            m.l1_lag.set(as_gauge(seen.saturating_sub(followed)));
             if let Ok(anchor) = self.anchor_status() {
                 m.anchored_block.set(as_gauge(anchor.block_index));
                 m.anchor_age

@@ -337,6 +337,7 @@ impl WispApiServer for Api {
             },
             l1_rpc_url: node.l1().url().to_string(),
             l1_coinbase_maturity: node.l1_params().coinbase_maturity(),
+            l1_followed_daa_score: node.l1_followed_daa_score().map_err(internal)?.into(),
             mempool: node.mempool_len(),
             devnet: node.is_devnet(),
         })

@@ -82,7 +82,7 @@ pub(crate) async fn chain_status(ctx: &Ctx) -> Result<()> {
         Ok(l1) => {
             let daa = l1.virtual_daa_score().await.ok();
             l1.disconnect().await;
-            daa.map(|virt| virt.saturating_sub(info.head.l1_daa_score.0))
+            daa.map(|virt| virt.saturating_sub(info.l1_followed_daa_score.0))
         }
         Err(_) => None,
     };

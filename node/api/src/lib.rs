@@ -293,6 +293,10 @@ pub struct ChainInfo {
     pub l1_rpc_url: String,
     /// Coinbase maturity of the Kaspa network, DAA score units.
     pub l1_coinbase_maturity: u64,
+    /// DAA score of the newest confirmed Kaspa chain block the node has followed, blocks made
+    /// for it or not (a quiet chain keeps following): compare with kaspad's virtual DAA score
+    /// for the L1 lag.
+    pub l1_followed_daa_score: U64,
     /// Off-ledger requests waiting in the mempool.
     pub mempool: usize,
     /// Whether this node is a devnet (serves `dev_` methods).

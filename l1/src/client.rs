@@ -186,6 +186,30 @@ impl L1Client {
             .map_err(|e| self.err(e))
     }
 
+    /// Bans P2P peers at `ip` (kaspad must run with `--unsaferpc`): kaspad drops its
+    /// connections from that address and refuses new ones until [`L1Client::unban_peer`]. Used
+    /// to split two simnets on one host, so that they mine apart.
+    ///
+    /// # Errors
+    /// [`L1Error::Rpc`] if kaspad refuses (safe RPC mode, or a permanent connection to `ip`).
+    pub async fn ban_peer(&self, ip: std::net::IpAddr) -> Result<()> {
+        self.client
+            .ban(kaspa_utils::networking::IpAddress::from(ip))
+            .await
+            .map_err(|e| self.err(e))
+    }
+
+    /// Lifts a ban set with [`L1Client::ban_peer`].
+    ///
+    /// # Errors
+    /// [`L1Error::Rpc`] if `ip` is not banned or kaspad refuses.
+    pub async fn unban_peer(&self, ip: std::net::IpAddr) -> Result<()> {
+        self.client
+            .unban(kaspa_utils::networking::IpAddress::from(ip))
+            .await
+            .map_err(|e| self.err(e))
+    }
+
     /// The network kaspad runs (mainnet, testnet-N, simnet, devnet), as it reported at connect.
     pub fn network_id(&self) -> kaspa_consensus_core::network::NetworkId {
         self.network

@@ -5,9 +5,15 @@
 //! `ChainParams::anchor_fee_sompi` and each withdrawal's fee).
 //!
 //! Invariants:
-//! - Never two different successors of one anchor: the transaction is written to disk before
-//!   it is submitted, and while it is unconfirmed the node re-submits that same transaction
-//!   (after a restart too) instead of building another.
+//! - The transaction is written to disk before it is submitted, and while it can still be
+//!   accepted the node re-submits that same transaction (after a restart too) instead of
+//!   building another. Only when Kaspa can no longer accept it (a deposit it sweeps vanished in
+//!   a reorg) does the node build another successor of the same anchor; it keeps watching the
+//!   old one, so whichever Kaspa accepts becomes the anchor (both spend the same UTXO, so at
+//!   most one can be).
+//! - Kaspa decides what the anchor is: when a reorg undoes accepted anchor transactions, the
+//!   node goes back to the newest anchor of its history that is unspent again, forgets the
+//!   payments the undone transactions made, and offers the undone transaction again.
 //! - The node spends on L1 fees at most what the owner has paid on the chain
 //!   (`accounts.anchor_fees`), so `anchor value + deposits not yet swept = accounts.total +
 //!   fees paid but not yet spent`, exactly (the end-to-end test checks it against kaspad).
@@ -30,6 +36,33 @@ const MAX_SWEEP: usize = wisp_settlement::anchor::MAX_INPUTS - 1;
 /// KIP-9 storage mass of an output is about 10^12 / its value, and a standard transaction's
 /// mass is at most 100,000.
 const PAYOUT_MASS_BUDGET: u64 = 60_000;
+
+/// Decodes the anchor record, also in its first layout (without history and watched
+/// transactions), which a node written by an older Wisp left.
+fn decode_track(bytes: &[u8]) -> std::io::Result<Track> {
+    Track::try_from_slice(bytes).or_else(|e| {
+        TrackV1::try_from_slice(bytes)
+            .map(|v1| Track {
+                current: v1.current,
+                fees_spent_sompi: v1.fees_spent_sompi,
+                in_flight: v1.in_flight,
+                next_seq: v1.next_seq,
+                history: Vec::new(),
+                watched: Vec::new(),
+            })
+            .map_err(|_| e)
+    })
+}
+
+/// The anchor an anchor transaction spends (its input 0).
+fn spends(flight: &InFlight) -> TransactionOutpoint {
+    flight
+        .tx
+        .inputs
+        .first()
+        .map(|i| i.previous_outpoint)
+        .unwrap_or_default()
+}
 
 fn paid_record(seq: u64) -> String {
     format!("withdrawal-paid/{seq}")
@@ -91,6 +124,23 @@ struct InFlight {
     next_seq: u64,
 }
 
+/// An anchor the node has moved past, with what the node knew then and the transaction that
+/// spent it (to go back to if a reorg undoes that transaction).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+struct Checkpoint {
+    anchor: StoredAnchor,
+    fees_spent_sompi: u64,
+    next_seq: u64,
+    spent_by: InFlight,
+}
+
+/// How many anchors back the node can go after a reorg (far deeper than a Kaspa reorg that
+/// survives the chain's confirmation depth).
+const MAX_HISTORY: usize = 64;
+
+/// How many other anchor transactions the node keeps watching (see [`Track::watched`]).
+const MAX_WATCHED: usize = MAX_HISTORY + 8;
+
 /// What the node knows of its anchor, kept on disk.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 struct Track {
@@ -98,6 +148,21 @@ struct Track {
     fees_spent_sompi: u64,
     in_flight: Option<InFlight>,
     /// The first outbox entry no anchor has committed to yet.
+    next_seq: u64,
+    /// Earlier anchors, oldest first (at most [`MAX_HISTORY`]).
+    history: Vec<Checkpoint>,
+    /// Anchor transactions besides the one in flight that Kaspa may still accept: successors
+    /// the node replaced because Kaspa could no longer accept them, and those a reorg undid
+    /// (each spends `current` or an anchor one of the others makes).
+    watched: Vec<InFlight>,
+}
+
+/// The record's layout before the history and superseded successors were kept.
+#[derive(BorshDeserialize)]
+struct TrackV1 {
+    current: StoredAnchor,
+    fees_spent_sompi: u64,
+    in_flight: Option<InFlight>,
     next_seq: u64,
 }
 
@@ -135,13 +200,19 @@ pub enum AnchorProgress {
     Waiting(kaspa_hashes::Hash),
     /// The successor in flight is accepted: it is now the anchor.
     Confirmed(kaspa_hashes::Hash),
+    /// A reorg undid accepted anchor transactions: the anchor is back at the one committing
+    /// this block, and the undone transaction is offered again.
+    RolledBack(u64),
+    /// Kaspa holds none of the anchors the node knows (a reorg deeper than its history, or a
+    /// moment between two views of kaspad); nothing was done.
+    Lost,
 }
 
 impl Node {
     fn track(&self) -> Result<Track> {
         let db = self.chain.db();
         match db.local(TRACK).map_err(wisp_chain::ChainError::from)? {
-            Some(bytes) => Track::try_from_slice(&bytes).map_err(|e| {
+            Some(bytes) => decode_track(&bytes).map_err(|e| {
                 wisp_chain::ChainError::from(wisp_state::StateError::Corrupt(format!(
                     "the node's anchor record: {e}"
                 )))
@@ -152,18 +223,175 @@ impl Node {
                 fees_spent_sompi: 0,
                 in_flight: None,
                 next_seq: 0,
+                history: Vec::new(),
+                watched: Vec::new(),
             }),
         }
     }
 
     fn save_track(&self, track: &Track) -> Result<()> {
+        self.save_track_with(track, &[])
+    }
+
+    /// Saves `track` and writes or deletes the withdrawal payment records `paid` (`seq`, the
+    /// paying transaction or `None`) in the same durable transaction.
+    fn save_track_with(
+        &self,
+        track: &Track,
+        paid: &[(u64, Option<kaspa_hashes::Hash>)],
+    ) -> Result<()> {
         let bytes = borsh::to_vec(track)
             .map_err(|e| wisp_chain::ChainError::from(wisp_state::StateError::Db(e.to_string())))?;
+        let names: Vec<String> = paid.iter().map(|(seq, _)| paid_record(*seq)).collect();
+        let ids: Vec<Option<[u8; 32]>> = paid
+            .iter()
+            .map(|(_, id)| id.map(|h| h.as_bytes()))
+            .collect();
+        let mut changes: Vec<(&str, Option<&[u8]>)> = names
+            .iter()
+            .zip(&ids)
+            .map(|(name, id)| (name.as_str(), id.as_ref().map(|b| b.as_slice())))
+            .collect();
+        changes.push((TRACK, Some(&bytes)));
         self.chain
             .db()
-            .put_local(TRACK, &bytes)
+            .write_local(&changes)
             .map_err(wisp_chain::ChainError::from)?;
         Ok(())
+    }
+
+    /// Whether Kaspa holds `anchor` unspent now.
+    async fn unspent(&self, anchor: &StoredAnchor) -> Result<bool> {
+        let address = self.anchor.rules.address(&anchor.state(), self.prefix)?;
+        Ok(self
+            .l1
+            .spendable_utxos(&address, 0)
+            .await?
+            .iter()
+            .any(|(o, _)| *o == anchor.outpoint))
+    }
+
+    /// Makes `flight`'s successor the anchor: the withdrawals the current anchor committed are
+    /// recorded as paid by it, and the current anchor goes into the history. Watched
+    /// transactions that spent the old anchor are dropped.
+    fn confirm(&self, track: &mut Track, flight: InFlight) -> Result<kaspa_hashes::Hash> {
+        let id = flight.tx.id();
+        let paid: Vec<(u64, Option<kaspa_hashes::Hash>)> = track
+            .current
+            .committed
+            .iter()
+            .map(|p| (p.seq, Some(id)))
+            .collect();
+        let fee = flight.fee_sompi;
+        let next_seq = flight.next_seq;
+        let successor = flight.successor.clone();
+        let old = track.current.outpoint;
+        track.history.push(Checkpoint {
+            anchor: std::mem::replace(&mut track.current, successor),
+            fees_spent_sompi: track.fees_spent_sompi,
+            next_seq: track.next_seq,
+            spent_by: flight,
+        });
+        if track.history.len() > MAX_HISTORY {
+            track.history.remove(0);
+        }
+        track.fees_spent_sompi = track.fees_spent_sompi.saturating_add(fee);
+        track.next_seq = next_seq;
+        track.in_flight = None;
+        track.watched.retain(|w| spends(w) != old);
+        self.save_track_with(track, &paid)?;
+        tracing::info!(tx = %id, block = track.current.block_index, "anchor advanced on Kaspa");
+        Ok(id)
+    }
+
+    /// The anchor transactions Kaspa has accepted since `current`, in order: a chain of known
+    /// transactions (the one in flight and the watched ones), each spending the anchor the
+    /// previous one made, whose last successor is unspent on Kaspa. Empty if there is none.
+    async fn accepted_since(&self, track: &Track) -> Result<Vec<InFlight>> {
+        let known: Vec<&InFlight> = track.in_flight.iter().chain(&track.watched).collect();
+        // Depth-first over chains from `current`; `known` is small and each is used once.
+        let mut stack: Vec<Vec<&InFlight>> = known
+            .iter()
+            .filter(|f| spends(f) == track.current.outpoint)
+            .map(|f| vec![*f])
+            .collect();
+        while let Some(path) = stack.pop() {
+            let Some(last) = path.last() else {
+                continue;
+            };
+            if self.unspent(&last.successor).await? {
+                return Ok(path.into_iter().cloned().collect());
+            }
+            for next in known.iter().filter(|f| {
+                spends(f) == last.successor.outpoint && !path.iter().any(|p| std::ptr::eq(*p, **f))
+            }) {
+                let mut longer = path.clone();
+                longer.push(next);
+                stack.push(longer);
+            }
+        }
+        Ok(Vec::new())
+    }
+
+    /// After a reorg undid accepted anchor transactions: goes back to the newest anchor of the
+    /// history Kaspa holds unspent again; the payments of the undone transactions are
+    /// forgotten and the first of them is in flight again. Returns the block that anchor
+    /// commits, or `None` if Kaspa holds none of them.
+    async fn roll_back(&self, track: &mut Track) -> Result<Option<u64>> {
+        let mut found = None;
+        for (i, checkpoint) in track.history.iter().enumerate().rev() {
+            if self.unspent(&checkpoint.anchor).await? {
+                found = Some(i);
+                break;
+            }
+        }
+        let Some(i) = found else {
+            return Ok(None);
+        };
+        let undone = track.history.split_off(i);
+        let unpaid: Vec<(u64, Option<kaspa_hashes::Hash>)> = undone
+            .iter()
+            .flat_map(|c| c.anchor.committed.iter().map(|p| (p.seq, None)))
+            .collect();
+        let mut undone = undone.into_iter();
+        let Some(back) = undone.next() else {
+            return Ok(None);
+        };
+        // Kaspa may accept the undone transactions again (in order), or the ones that were in
+        // flight: keep watching all of them.
+        let mut watched: Vec<InFlight> = undone.map(|c| c.spent_by).collect();
+        watched.extend(track.in_flight.take());
+        watched.append(&mut track.watched);
+        watched.truncate(MAX_WATCHED);
+        track.current = back.anchor;
+        track.fees_spent_sompi = back.fees_spent_sompi;
+        track.next_seq = back.next_seq;
+        track.in_flight = Some(back.spent_by);
+        track.watched = watched;
+        self.save_track_with(track, &unpaid)?;
+        tracing::warn!(
+            block = track.current.block_index,
+            undone = unpaid.len(),
+            "a Kaspa reorg undid anchor transactions: back to an earlier anchor"
+        );
+        Ok(Some(track.current.block_index))
+    }
+
+    /// Whether every deposit `flight` sweeps is still unspent on Kaspa (its anchor input is
+    /// checked by the caller): if one vanished in a reorg, Kaspa cannot accept `flight`.
+    async fn deposits_exist(&self, flight: &InFlight) -> Result<bool> {
+        let swept: Vec<TransactionOutpoint> = flight
+            .tx
+            .inputs
+            .iter()
+            .skip(1)
+            .map(|i| i.previous_outpoint)
+            .collect();
+        if swept.is_empty() {
+            return Ok(true);
+        }
+        let waiting = self.l1.spendable_utxos(&self.deposit_address, 0).await?;
+        Ok(swept.iter().all(|o| waiting.iter().any(|(w, _)| w == o)))
     }
 
     /// The anchor as this node knows it.
@@ -221,37 +449,46 @@ impl Node {
     pub async fn advance_anchor(&self) -> Result<AnchorProgress> {
         let _one_at_a_time = self.anchor_lock.lock().await;
         let mut track = self.track()?;
+        // 1. Has Kaspa accepted successors (the one in flight, or watched ones)?
+        let accepted = self.accepted_since(&track).await?;
+        if let Some(last) = accepted.last().map(|f| f.tx.id()) {
+            for flight in accepted {
+                self.confirm(&mut track, flight)?;
+            }
+            return Ok(AnchorProgress::Confirmed(last));
+        }
+        // 2. Is the anchor still there? If not, a reorg undid the transaction that made it.
+        if !self.unspent(&track.current).await? {
+            return Ok(match self.roll_back(&mut track).await? {
+                Some(block) => AnchorProgress::RolledBack(block),
+                None => {
+                    tracing::warn!(
+                        outpoint = %track.current.outpoint,
+                        "Kaspa holds none of the anchors this node knows; waiting"
+                    );
+                    AnchorProgress::Lost
+                }
+            });
+        }
+        // 3. Offer the successor in flight again, unless Kaspa can no longer accept it.
         if let Some(flight) = track.in_flight.clone() {
             let id = flight.tx.id();
-            let address = self
-                .anchor
-                .rules
-                .address(&flight.successor.state(), self.prefix)?;
-            let accepted = self
-                .l1
-                .spendable_utxos(&address, 0)
-                .await?
-                .iter()
-                .any(|(o, _)| *o == flight.successor.outpoint);
-            if accepted {
-                for paid in &track.current.committed {
-                    self.chain
-                        .db()
-                        .put_local(&paid_record(paid.seq), &id.as_bytes())
-                        .map_err(wisp_chain::ChainError::from)?;
+            if self.deposits_exist(&flight).await? {
+                if let Err(e) = self.l1.submit_transaction(&flight.tx).await {
+                    tracing::debug!(tx = %id, error = %e, "anchor transaction re-submitted");
                 }
-                track.current = flight.successor;
-                track.fees_spent_sompi = track.fees_spent_sompi.saturating_add(flight.fee_sompi);
-                track.next_seq = flight.next_seq;
-                track.in_flight = None;
-                self.save_track(&track)?;
-                tracing::info!(tx = %id, block = track.current.block_index, "anchor advanced on Kaspa");
-                return Ok(AnchorProgress::Confirmed(id));
+                return Ok(AnchorProgress::Waiting(id));
             }
-            if let Err(e) = self.l1.submit_transaction(&flight.tx).await {
-                tracing::debug!(tx = %id, error = %e, "anchor transaction re-submitted");
+            tracing::warn!(
+                tx = %id,
+                "a deposit this anchor transaction sweeps vanished in a reorg; building another"
+            );
+            track.watched.push(flight);
+            if track.watched.len() > MAX_WATCHED {
+                track.watched.remove(0);
             }
-            return Ok(AnchorProgress::Waiting(id));
+            track.in_flight = None;
+            self.save_track(&track)?;
         }
         let head = self.chain.head()?;
         if head.index <= track.current.block_index {
@@ -376,5 +613,36 @@ impl Node {
             tracing::warn!(tx = %id, error = %e, "anchor transaction refused; will retry");
         }
         Ok(AnchorProgress::Submitted(id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record written before the history was kept still opens, with an empty history; and
+    /// bytes that are neither layout are refused.
+    #[test]
+    fn the_first_record_layout_still_decodes() {
+        let current = StoredAnchor {
+            outpoint: TransactionOutpoint::new(kaspa_hashes::Hash::from_bytes([3; 32]), 0),
+            amount_sompi: 5,
+            block_index: 7,
+            header_hash: [1; 32],
+            outbox: [2; 32],
+            committed: vec![StoredPayout {
+                seq: 4,
+                to: [9; 32],
+                amount_sompi: 100_000_000,
+            }],
+        };
+        let v1 = borsh::to_vec(&(current.clone(), 11u64, None::<InFlight>, 5u64)).unwrap();
+        let track = decode_track(&v1).unwrap();
+        assert_eq!(track.current, current);
+        assert_eq!((track.fees_spent_sompi, track.next_seq), (11, 5));
+        assert!(track.history.is_empty() && track.watched.is_empty());
+        let now = borsh::to_vec(&track).unwrap();
+        assert_eq!(decode_track(&now).unwrap(), track);
+        assert!(decode_track(&v1[..v1.len() - 1]).is_err());
     }
 }

@@ -524,6 +524,29 @@ impl StateDb {
         txn.commit().map_err(db_err)
     }
 
+    /// Writes and deletes node-local records in one durable transaction: each `(name, Some(bytes))`
+    /// is written, each `(name, None)` deleted; all or nothing.
+    ///
+    /// # Errors
+    /// [`StateError::Db`] on I/O failure; then nothing changed.
+    pub fn write_local(&self, changes: &[(&str, Option<&[u8]>)]) -> Result<()> {
+        let txn = self.db.begin_write().map_err(db_err)?;
+        {
+            let mut table = txn.open_table(LOCAL).map_err(db_err)?;
+            for (name, bytes) in changes {
+                match bytes {
+                    Some(bytes) => {
+                        table.insert(*name, *bytes).map_err(db_err)?;
+                    }
+                    None => {
+                        table.remove(*name).map_err(db_err)?;
+                    }
+                }
+            }
+        }
+        txn.commit().map_err(db_err)
+    }
+
     /// The node-local record `name`, if written.
     ///
     /// # Errors
@@ -698,5 +721,22 @@ mod tests {
         // An empty block keeps every key; its root differs only by the version marker.
         assert_ne!(r0, r1);
         assert_eq!(db.get(b"k").unwrap(), Some(b"v".to_vec()));
+    }
+
+    /// Node-local records: written and deleted together, kept across a reopen.
+    #[test]
+    fn local_records_change_together_and_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        {
+            let db = StateDb::open(&path).unwrap();
+            db.put_local("a", b"1").unwrap();
+            db.write_local(&[("a", None), ("b", Some(b"2")), ("c", Some(b"3"))])
+                .unwrap();
+        }
+        let db = StateDb::open(&path).unwrap();
+        assert_eq!(db.local("a").unwrap(), None);
+        assert_eq!(db.local("b").unwrap(), Some(b"2".to_vec()));
+        assert_eq!(db.local("c").unwrap(), Some(b"3".to_vec()));
     }
 }

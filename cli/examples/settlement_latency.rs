@@ -7,7 +7,7 @@
 use serde_json::json;
 use std::time::{Duration, Instant};
 use wisp_cli::client::{CallOptions, Client};
-use wisp_cli::devnet::{Devnet, DevnetConfig};
+use wisp_node::devnet::{Devnet, DevnetConfig};
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -26,7 +26,7 @@ async fn main() -> anyhow::Result<()> {
         block_time: Some(Duration::from_millis(block_ms)),
         rpc_addr: "127.0.0.1:0".parse()?,
         accounts: 2,
-        keystore: None,
+        progress: |_| {},
     })
     .await?;
     let client = Client::new(&devnet.rpc_url())?;

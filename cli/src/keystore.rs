@@ -124,6 +124,31 @@ impl Keystore {
         }
     }
 
+    /// Imports a devnet's accounts, `(name, secret hex)`, with [`Keystore::import_devnet`] and
+    /// saves; returns the names it did not import because an account of the user's own has
+    /// them.
+    ///
+    /// # Errors
+    /// If the keystore cannot be written.
+    pub fn import_devnet_accounts(
+        &mut self,
+        accounts: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Vec<String>> {
+        let mut kept = Vec::new();
+        for (name, secret_hex) in accounts {
+            let account = StoredAccount {
+                name: name.clone(),
+                secret_hex,
+                devnet_only: true,
+            };
+            if !self.import_devnet(account) {
+                kept.push(name);
+            }
+        }
+        self.save()?;
+        Ok(kept)
+    }
+
     /// Creates a new random account called `name`.
     ///
     /// # Errors

@@ -1,8 +1,7 @@
-//! The `wisp` command's library: the devnet (feature `devnet`, on by default), the keystore, and the client operations the
-//! commands (and the end-to-end tests) use over JSON-RPC.
+//! The `wisp` command's library: the keystore, `wisp chain create` / `wisp node` settings, and
+//! the client operations the commands (and the end-to-end tests) use over JSON-RPC. The devnet
+//! itself is `wisp_node::devnet` (feature `devnet`).
 
 pub mod client;
-#[cfg(feature = "devnet")]
-pub mod devnet;
 pub mod keystore;
 pub mod operator;

@@ -8,7 +8,7 @@ use jsonrpsee::rpc_params;
 use serde_json::{json, Value};
 use std::time::Duration;
 use wisp_cli::client::{verify_proof, CallOptions, Client};
-use wisp_cli::devnet::{Devnet, DevnetConfig, DEV_DEPOSIT_SOMPI};
+use wisp_node::devnet::{Devnet, DevnetConfig, DEV_DEPOSIT_SOMPI};
 
 const E18: u128 = 1_000_000_000_000_000_000;
 const KAS: u64 = 100_000_000;
@@ -35,7 +35,7 @@ fn config(dir: &std::path::Path, fresh: bool) -> DevnetConfig {
         block_time: Some(Duration::from_millis(200)),
         rpc_addr: "127.0.0.1:0".parse().unwrap(),
         accounts: 3,
-        keystore: None,
+        progress: |_| {},
     }
 }
 
@@ -861,10 +861,21 @@ async fn the_wisp_command_against_a_devnet() {
         block_time: Some(Duration::from_millis(200)),
         rpc_addr: "127.0.0.1:0".parse().unwrap(),
         accounts: 2,
-        keystore: Some(home.join("accounts.json")),
+        progress: |_| {},
     })
     .await
     .unwrap();
+    // As `wisp devnet` does: the dev accounts go into the keystore.
+    let kept = wisp_cli::keystore::Keystore::load(&home.join("accounts.json"))
+        .unwrap()
+        .import_devnet_accounts(
+            devnet
+                .accounts()
+                .iter()
+                .map(|a| (a.name.clone(), a.secret_hex.clone())),
+        )
+        .unwrap();
+    assert!(kept.is_empty());
     let rpc = devnet.rpc_url();
     let token_dir = std::path::PathBuf::from(
         std::env::var("CARGO_MANIFEST_DIR")

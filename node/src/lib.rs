@@ -10,6 +10,8 @@
 mod agents;
 mod anchoring;
 pub mod datadir;
+#[cfg(feature = "devnet")]
+pub mod devnet;
 mod guard;
 mod lane;
 mod mempool;

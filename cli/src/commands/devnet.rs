@@ -19,8 +19,8 @@ mod with_simnet {
     use std::net::SocketAddr;
     use std::path::Path;
     use wisp_cli::client::{CallOptions, Client};
-    use wisp_cli::devnet::{Devnet, DevnetConfig};
-    use wisp_cli::keystore::wisp_home;
+    use wisp_cli::keystore::{wisp_home, Keystore};
+    use wisp_node::devnet::{Devnet, DevnetConfig};
 
     pub(crate) async fn run(args: DevnetArgs, ctx: &Ctx) -> Result<()> {
         let json_mode = ctx.json;
@@ -33,9 +33,23 @@ mod with_simnet {
             block_time: parse_duration(&args.block_time)?,
             rpc_addr,
             accounts: args.accounts,
-            keystore: Some(wisp_home().join("accounts.json")),
+            progress: |line| eprintln!("  {line}"),
         })
         .await?;
+        // The dev accounts go into the keystore as dev0…, never over an account of the user's.
+        let keystore_path = wisp_home().join("accounts.json");
+        let kept = Keystore::load(&keystore_path)?.import_devnet_accounts(
+            devnet
+                .accounts()
+                .iter()
+                .map(|a| (a.name.clone(), a.secret_hex.clone())),
+        )?;
+        for name in kept {
+            eprintln!(
+                "  kept your own account `{name}` in {}; the devnet account of that name was not imported",
+                keystore_path.display()
+            );
+        }
         let client = Client::new(&devnet.rpc_url())?;
         let info = client.chain_info().await?;
         let accounts: Vec<Value> = devnet

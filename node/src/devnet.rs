@@ -2,8 +2,8 @@
 //!
 //! - kaspad runs in this process on simnet (PoW skipped); blocks are mined every `block_time` and
 //!   on demand (`dev_mine`).
-//! - A few dev accounts get L1 coins from mining and an on-chain deposit; their keys are printed
-//!   and imported into the keystore as `dev0`, `dev1`… (devnet-only).
+//! - A few dev accounts get L1 coins from mining and an on-chain deposit (their keys are
+//!   devnet-only; `wisp devnet` prints them and imports them into the keystore as `dev0`…).
 //! - One Wisp node hosts one chain whose committee is itself; RPC on 127.0.0.1.
 //! - Everything lives in the data directory; a restart continues where it stopped.
 //!
@@ -11,9 +11,8 @@
 //! node` (`wisp_node::datadir`): the data directory is a node's (`node.json`, `chain/`) plus
 //! `kaspad/` and `devnet.json` (the miner's and the dev accounts' keys).
 
-use crate::keystore::{random_secret, Keystore, StoredAccount};
-use crate::operator::progress;
-use anyhow::{bail, Context, Result};
+use crate::datadir::{self, random_secret, NodeConfig, ANCHOR_GENESIS_SOMPI};
+use crate::{Node, NodeError, Result};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,8 +22,37 @@ use wisp_chain::Genesis;
 use wisp_core::hash::to_hex;
 use wisp_core::AgentId;
 use wisp_l1::{L1Client, Prefix, SimnetConfig, SimnetNode, Wallet};
-use wisp_node::datadir::{self, NodeConfig, ANCHOR_GENESIS_SOMPI};
-use wisp_node::Node;
+
+fn bad(message: impl Into<String>) -> NodeError {
+    NodeError::DataDir(message.into())
+}
+
+/// A dev account: a devnet-only key, funded on L1 and on the chain at first start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DevAccount {
+    /// `dev0`, `dev1`…
+    pub name: String,
+    /// The 32-byte secret key, hex (public on purpose: devnet only).
+    pub secret_hex: String,
+}
+
+impl DevAccount {
+    /// The key pair.
+    ///
+    /// # Errors
+    /// [`NodeError::DataDir`] if `devnet.json` holds a bad key.
+    pub fn keypair(&self) -> Result<secp256k1::Keypair> {
+        datadir::keypair(&self.secret_hex)
+    }
+
+    /// The x-only public key (the Wisp agent and Kaspa P2PK payload).
+    ///
+    /// # Errors
+    /// As [`DevAccount::keypair`].
+    pub fn x_only_key(&self) -> Result<[u8; 32]> {
+        Ok(self.keypair()?.x_only_public_key().0.serialize())
+    }
+}
 
 /// Coinbase maturity of the devnet's simnet (DAA score units), so mined coins spend in seconds.
 pub const DEVNET_COINBASE_MATURITY: u64 = 10;
@@ -45,8 +73,8 @@ pub struct DevnetConfig {
     pub rpc_addr: SocketAddr,
     /// Number of dev accounts.
     pub accounts: usize,
-    /// Import the dev accounts into this keystore (`None`: do not touch any keystore).
-    pub keystore: Option<PathBuf>,
+    /// Where progress lines for people go (the devnet's first start takes seconds).
+    pub progress: fn(&str),
 }
 
 /// `devnet.json`: the keys only the devnet has (the chain's own are in `node.json`).
@@ -64,7 +92,7 @@ pub struct Devnet {
     simnet: Option<SimnetNode>,
     rpc: Option<jsonrpsee::server::ServerHandle>,
     rpc_addr: SocketAddr,
-    accounts: Vec<StoredAccount>,
+    accounts: Vec<DevAccount>,
     ticker: Option<tokio::task::JoinHandle<()>>,
     stop: tokio::sync::watch::Sender<bool>,
     genesis: Genesis,
@@ -77,24 +105,25 @@ impl Devnet {
     /// # Errors
     /// If the data directory is unusable, kaspad does not come up, or funding fails.
     pub async fn start(config: DevnetConfig) -> Result<Devnet> {
+        let progress = config.progress;
         if !config.rpc_addr.ip().is_loopback() {
-            bail!(
+            return Err(bad(format!(
                 "the devnet serves RPC on loopback only (got {})",
                 config.rpc_addr
-            );
+            )));
         }
         if config.fresh && config.data_dir.exists() {
             std::fs::remove_dir_all(&config.data_dir)
-                .with_context(|| format!("removing {}", config.data_dir.display()))?;
+                .map_err(|e| bad(format!("removing {}: {e}", config.data_dir.display())))?;
         }
         std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("creating {}", config.data_dir.display()))?;
+            .map_err(|e| bad(format!("creating {}: {e}", config.data_dir.display())))?;
         let new_chain = !NodeConfig::path(&config.data_dir).exists();
         if new_chain && config.data_dir.join("chain").exists() {
-            bail!(
+            return Err(bad(format!(
                 "{} has a chain but no node.json (made by an older Wisp); restart with --fresh",
                 config.data_dir.display()
-            );
+            )));
         }
         let keys_path = config.data_dir.join("devnet.json");
         let first_start = !keys_path.exists();
@@ -105,15 +134,20 @@ impl Devnet {
                     .map(|_| to_hex(&random_secret()))
                     .collect(),
             };
-            crate::keystore::write_private(
-                &keys_path,
-                serde_json::to_string_pretty(&keys)?.as_bytes(),
-            )?;
+            let json = serde_json::to_string_pretty(&keys).map_err(|e| bad(e.to_string()))?;
+            datadir::write_private(&keys_path, json.as_bytes())
+                .map_err(|e| bad(format!("writing {}: {e}", keys_path.display())))?;
             keys
         } else {
-            serde_json::from_str(&std::fs::read_to_string(&keys_path)?).with_context(|| {
-                format!("{} is damaged; restart with --fresh", keys_path.display())
-            })?
+            std::fs::read_to_string(&keys_path)
+                .ok()
+                .and_then(|text| serde_json::from_str(&text).ok())
+                .ok_or_else(|| {
+                    bad(format!(
+                        "{} is damaged; restart with --fresh",
+                        keys_path.display()
+                    ))
+                })?
         };
         progress(&format!(
             "starting Kaspa simnet node in {}",
@@ -124,14 +158,13 @@ impl Devnet {
             DEVNET_COINBASE_MATURITY,
         ))?;
         let l1 = L1Client::connect(&simnet.rpc_url(), Duration::from_secs(30)).await?;
-        let accounts: Vec<StoredAccount> = keys
+        let accounts: Vec<DevAccount> = keys
             .accounts
             .iter()
             .enumerate()
-            .map(|(i, s)| StoredAccount {
+            .map(|(i, s)| DevAccount {
                 name: format!("dev{i}"),
                 secret_hex: s.clone(),
-                devnet_only: true,
             })
             .collect();
         let miner = datadir::keypair(&keys.miner_secret)?;
@@ -147,7 +180,7 @@ impl Devnet {
                 anchor_sompi: ANCHOR_GENESIS_SOMPI,
                 coinbase_maturity: Some(DEVNET_COINBASE_MATURITY),
                 mine: true,
-                progress: &progress,
+                progress: &|line| progress(line),
             })
             .await?;
         }
@@ -155,13 +188,13 @@ impl Devnet {
         let node = datadir::open(
             &config.data_dir,
             l1,
-            wisp_node::NodeMode::Devnet {
+            crate::NodeMode::Devnet {
                 miner: Wallet::new(miner, Prefix::Simnet),
             },
         )?;
         let head = node.chain().head()?;
         if head.index == 0 {
-            fund(&node, &accounts, node.l1_params()).await?;
+            fund(&node, &accounts, node.l1_params(), progress).await?;
         } else {
             progress(&format!(
                 "resuming chain at block {} (state root {})",
@@ -169,22 +202,9 @@ impl Devnet {
             ));
             node.produce_block().await?;
         }
-        let (rpc, rpc_addr) = wisp_node::rpc::serve(node.clone(), config.rpc_addr)
+        let (rpc, rpc_addr) = crate::rpc::serve(node.clone(), config.rpc_addr)
             .await
-            .with_context(|| format!("cannot serve RPC on {}", config.rpc_addr))?;
-        if let Some(path) = &config.keystore {
-            let mut store = Keystore::load(path)?;
-            for a in &accounts {
-                if !store.import_devnet(a.clone()) {
-                    progress(&format!(
-                        "kept your own account `{}` in {}; the devnet account of that name was not imported",
-                        a.name,
-                        path.display()
-                    ));
-                }
-            }
-            store.save()?;
-        }
+            .map_err(|e| bad(format!("cannot serve RPC on {}: {e}", config.rpc_addr)))?;
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let ticker = config
             .block_time
@@ -212,7 +232,7 @@ impl Devnet {
     }
 
     /// The dev accounts (devnet-only keys).
-    pub fn accounts(&self) -> &[StoredAccount] {
+    pub fn accounts(&self) -> &[DevAccount] {
         &self.accounts
     }
 
@@ -247,8 +267,9 @@ impl Devnet {
 /// [`DEV_DEPOSIT_SOMPI`] of each into the chain.
 async fn fund(
     node: &Arc<Node>,
-    accounts: &[StoredAccount],
+    accounts: &[DevAccount],
     params: &kaspa_consensus_core::config::params::Params,
+    progress: fn(&str),
 ) -> Result<()> {
     progress(&format!(
         "funding {} dev accounts on L1 (mining simnet blocks)",
@@ -307,5 +328,7 @@ async fn fund(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    bail!("the dev deposits were not accepted after 100 blocks; see the log")
+    Err(bad(
+        "the dev deposits were not accepted after 100 blocks; see the log",
+    ))
 }

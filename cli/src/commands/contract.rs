@@ -5,7 +5,7 @@ use crate::{TxArgs, DEPLOY_GAS_BUDGET};
 use anyhow::{anyhow, Context, Result};
 use serde_json::json;
 use std::path::PathBuf;
-use wisp_cli::client::{CallOptions, Client, DEFAULT_GAS_BUDGET};
+use wisp_cli::client::{Client, DEFAULT_GAS_BUDGET};
 
 /// `wisp build`: compiles a contract crate and checks the module is deployable.
 pub(crate) async fn build(crate_dir: PathBuf, out: Option<PathBuf>, ctx: &Ctx) -> Result<()> {
@@ -56,12 +56,7 @@ pub(crate) async fn deploy(
 ) -> Result<()> {
     let client = Client::new(&ctx.rpc)?;
     let bytes = load_code(&code)?;
-    let options = CallOptions {
-        transfer_sompi: tx.transfer,
-        gas_budget: tx.gas.unwrap_or(DEPLOY_GAS_BUDGET),
-        on_ledger: tx.on_ledger,
-        deposit_sompi: tx.deposit,
-    };
+    let options = tx.options(DEPLOY_GAS_BUDGET);
     let receipt = client
         .deploy(
             &signer(&tx.from)?,
@@ -77,9 +72,7 @@ pub(crate) async fn deploy(
             println!("deployed `{name}` (hname {})", wisp_core::Hname::of(&name));
         }
     });
-    if receipt["status"] != "success" {
-        std::process::exit(2);
-    }
+    exit_if_failed(&receipt);
     Ok(())
 }
 
@@ -92,12 +85,7 @@ pub(crate) async fn call(
     ctx: &Ctx,
 ) -> Result<()> {
     let client = Client::new(&ctx.rpc)?;
-    let options = CallOptions {
-        transfer_sompi: tx.transfer,
-        gas_budget: tx.gas.unwrap_or(DEFAULT_GAS_BUDGET),
-        on_ledger: tx.on_ledger,
-        deposit_sompi: tx.deposit,
-    };
+    let options = tx.options(DEFAULT_GAS_BUDGET);
     let args = resolve_names(parse_json(&args)?);
     let receipt = if tx.estimate {
         client
@@ -109,9 +97,7 @@ pub(crate) async fn call(
             .await?
     };
     print(ctx.json, &receipt, print_receipt);
-    if receipt["status"] != "success" {
-        std::process::exit(2);
-    }
+    exit_if_failed(&receipt);
     Ok(())
 }
 

@@ -155,3 +155,23 @@ pub(crate) fn resolve_names(v: Value) -> Value {
         other => other,
     }
 }
+
+/// Exits with status 2 (the README's "the request ran and failed") unless `receipt` is a
+/// success; call it after printing the receipt.
+pub(crate) fn exit_if_failed(receipt: &Value) {
+    if receipt["status"] != "success" {
+        std::process::exit(2);
+    }
+}
+
+impl crate::TxArgs {
+    /// The call options these flags give, with `default_gas` when `--gas` is not set.
+    pub(crate) fn options(&self, default_gas: u64) -> wisp_cli::client::CallOptions {
+        wisp_cli::client::CallOptions {
+            transfer_sompi: self.transfer,
+            gas_budget: self.gas.unwrap_or(default_gas),
+            on_ledger: self.on_ledger,
+            deposit_sompi: self.deposit,
+        }
+    }
+}

@@ -32,29 +32,24 @@ pub(crate) async fn deposit(
         .deposit(&signer(&from)?, amount_sompi, beneficiary)
         .await?;
     print(ctx.json, &receipt, print_receipt);
-    if receipt["status"] != "success" {
-        std::process::exit(2);
-    }
+    exit_if_failed(&receipt);
     Ok(())
 }
 
 /// `wisp withdraw`: pegs out to a Kaspa address through the outbox.
 pub(crate) async fn withdraw(to: String, amount_sompi: u64, tx: TxArgs, ctx: &Ctx) -> Result<()> {
     let client = Client::new(&ctx.rpc)?;
+    // A withdrawal attaches nothing to the call: the amount is its argument.
     let options = CallOptions {
         transfer_sompi: 0,
-        gas_budget: tx.gas.unwrap_or(DEFAULT_GAS_BUDGET),
-        on_ledger: tx.on_ledger,
-        deposit_sompi: tx.deposit,
+        ..tx.options(DEFAULT_GAS_BUDGET)
     };
     let args = json!([agent_text(&to), amount_sompi.to_string()]);
     let receipt = client
         .call(&signer(&tx.from)?, "accounts", "withdraw", &args, &options)
         .await?;
     print(ctx.json, &receipt, print_receipt);
-    if receipt["status"] != "success" {
-        std::process::exit(2);
-    }
+    exit_if_failed(&receipt);
     if !ctx.json {
         println!("queued; `wisp withdrawals` shows when an anchor transaction pays it on Kaspa");
     }

@@ -62,6 +62,31 @@ pub(crate) fn vm_error(code: VmErrorCode, message: impl Into<String>) -> Receipt
 type JournalEntry = (Vec<u8>, Option<Option<Vec<u8>>>);
 
 /// Execution state of one block.
+/// Chain-wide sums a block accumulates instead of writing them per request, so that requests
+/// do not all write the same keys (the chain owner's balance, the total): they are credited
+/// once, at block end ([`Exec::settle_sums`]). Within a block, state shows the values from
+/// before the block for these keys.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct BlockSums {
+    /// Gas fees paid, sompi: credited to the chain owner.
+    pub fees: u64,
+    /// Sompi pegged in (deposits): added to the chain's total.
+    pub minted: u64,
+    /// Sompi that left the chain (withdrawals and their fees): taken from the total.
+    pub burned: u64,
+    /// Withdrawal fees: added to `keys::anchor_fees`.
+    pub anchor_fees: u64,
+}
+
+impl BlockSums {
+    fn add(&mut self, other: &BlockSums) {
+        self.fees = self.fees.saturating_add(other.fees);
+        self.minted = self.minted.saturating_add(other.minted);
+        self.burned = self.burned.saturating_add(other.burned);
+        self.anchor_fees = self.anchor_fees.saturating_add(other.anchor_fees);
+    }
+}
+
 pub(crate) struct Exec {
     pub runtime: Arc<Runtime>,
     pub db: Arc<StateDb>,
@@ -71,7 +96,11 @@ pub(crate) struct Exec {
     block_overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     journal: Vec<JournalEntry>,
-    checkpoints: Vec<(usize, usize)>,
+    checkpoints: Vec<(usize, usize, BlockSums)>,
+    /// The block's sums of the requests committed so far.
+    sums: BlockSums,
+    /// The running request's sums (kept with its writes, dropped with them).
+    request_sums: BlockSums,
     pub events: Vec<Event>,
     pub access: Option<AccessList>,
     pub logs: Vec<(Hname, String)>,
@@ -135,6 +164,8 @@ impl Exec {
             overlay: BTreeMap::new(),
             journal: Vec::new(),
             checkpoints: Vec::new(),
+            sums: BlockSums::default(),
+            request_sums: BlockSums::default(),
             events: Vec::new(),
             access: None,
             logs: Vec::new(),
@@ -233,12 +264,55 @@ impl Exec {
         self.read_u64(&keys::balance(agent))
     }
 
-    /// Adds newly pegged-in coins (an L1 deposit) to `agent`.
+    /// Adds newly pegged-in coins (an L1 deposit) to `agent`; the chain's total grows at
+    /// block end.
     pub fn mint_deposit(&mut self, agent: &AgentId, amount: u64) {
         let balance = self.balance_of(agent).saturating_add(amount);
         self.write_u64(keys::balance(agent), balance);
-        let total = self.read_u64(&keys::total_balance()).saturating_add(amount);
-        self.write_u64(keys::total_balance(), total);
+        self.request_sums.minted = self.request_sums.minted.saturating_add(amount);
+    }
+
+    /// Takes `fee_sompi` from `payer` for the chain owner, who is credited at block end (no
+    /// owner: nothing is taken). Returns the fee taken: what `payer` holds if less.
+    pub fn take_fee(&mut self, payer: &AgentId, fee_sompi: u64) -> u64 {
+        if self.read(&keys::chain_owner()).is_none() {
+            return 0;
+        }
+        let balance = self.balance_of(payer);
+        let fee = fee_sompi.min(balance);
+        self.write_u64(keys::balance(payer), balance - fee);
+        self.request_sums.fees = self.request_sums.fees.saturating_add(fee);
+        fee
+    }
+
+    /// Block end: credits the chain owner with the block's fees and applies the block's
+    /// changes to the chain's total and anchor fees, in one write each.
+    pub fn settle_sums(&mut self) {
+        let sums = std::mem::take(&mut self.sums);
+        if sums == BlockSums::default() {
+            return;
+        }
+        self.begin_request(None);
+        if sums.fees > 0 {
+            if let Some(owner) = self.read_borsh::<AgentId>(&keys::chain_owner()) {
+                let balance = self.balance_of(&owner).saturating_add(sums.fees);
+                self.write_u64(keys::balance(&owner), balance);
+            }
+        }
+        if sums.minted > 0 || sums.burned > 0 {
+            let total = self
+                .read_u64(&keys::total_balance())
+                .saturating_add(sums.minted)
+                .saturating_sub(sums.burned);
+            self.write_u64(keys::total_balance(), total);
+        }
+        if sums.anchor_fees > 0 {
+            let paid = self
+                .read_u64(&keys::anchor_fees())
+                .saturating_add(sums.anchor_fees);
+            self.write_u64(keys::anchor_fees(), paid);
+        }
+        self.commit_request();
     }
 
     /// Whether the access list allows touching full state `key` (`write`: writing it). No list,
@@ -366,12 +440,12 @@ impl Exec {
             ));
         }
         self.write_u64(keys::balance(&sender), balance - cost);
-        let total = self.read_u64(&keys::total_balance()).saturating_sub(cost);
-        self.write_u64(keys::total_balance(), total);
-        let fees = self
-            .read_u64(&keys::anchor_fees())
+        // The total and the anchor fees change at block end (`BlockSums`).
+        self.request_sums.burned = self.request_sums.burned.saturating_add(cost);
+        self.request_sums.anchor_fees = self
+            .request_sums
+            .anchor_fees
             .saturating_add(crate::WITHDRAWAL_FEE_SOMPI);
-        self.write_u64(keys::anchor_fees(), fees);
         let seq = self.read_u64(&keys::outbox_next());
         let entry = crate::OutboxEntry {
             seq,
@@ -397,6 +471,7 @@ impl Exec {
         self.overlay.clear();
         self.journal.clear();
         self.checkpoints.clear();
+        self.request_sums = BlockSums::default();
         self.events.clear();
         self.access = access;
         self.sender = None;
@@ -408,6 +483,8 @@ impl Exec {
     pub fn commit_request(&mut self) -> Vec<Event> {
         let overlay = std::mem::take(&mut self.overlay);
         self.block_overlay.extend(overlay);
+        let request_sums = std::mem::take(&mut self.request_sums);
+        self.sums.add(&request_sums);
         self.journal.clear();
         self.checkpoints.clear();
         self.access = None;
@@ -420,6 +497,7 @@ impl Exec {
         self.overlay.clear();
         self.journal.clear();
         self.checkpoints.clear();
+        self.request_sums = BlockSums::default();
         self.events.clear();
         self.access = None;
         self.sender = None;
@@ -616,14 +694,15 @@ impl Host for Exec {
 
     fn checkpoint(&mut self) -> Checkpoint {
         self.checkpoints
-            .push((self.journal.len(), self.events.len()));
+            .push((self.journal.len(), self.events.len(), self.request_sums));
         Checkpoint(self.checkpoints.len() - 1)
     }
 
     fn rollback(&mut self, checkpoint: Checkpoint) {
-        let Some(&(journal_len, events_len)) = self.checkpoints.get(checkpoint.0) else {
+        let Some(&(journal_len, events_len, sums)) = self.checkpoints.get(checkpoint.0) else {
             return;
         };
+        self.request_sums = sums;
         while self.journal.len() > journal_len {
             if let Some((key, previous)) = self.journal.pop() {
                 match previous {
@@ -681,5 +760,74 @@ mod tests {
         assert!(exec.read_borsh::<Vec<Hname>>(&[9, 9]).is_none());
         assert_eq!(exec.read_u64(&[9, 9]), 0);
         assert!(exec.db_error.is_none());
+    }
+
+    /// Requests do not write the chain-wide keys every request would otherwise share (the
+    /// owner's balance, the total, the anchor fees): fees, deposits and withdrawals are
+    /// summed per block and credited once by `settle_sums`; a request that fails, or a nested
+    /// call that is rolled back, leaves nothing in the sums.
+    #[test]
+    fn chain_wide_sums_are_written_once_at_block_end() {
+        let owner = AgentId::Address([1; 32]);
+        let genesis = crate::Genesis {
+            name: "t".into(),
+            owner,
+            params: crate::ChainParams::default(),
+            timestamp_ms: 0,
+            protocol: crate::Protocol::default(),
+            anchor: None,
+        };
+        let chain = crate::Chain::in_memory(&genesis).unwrap();
+        let mut exec = chain.exec(BlockContext::default()).unwrap();
+        let (a, b) = (AgentId::Address([2; 32]), AgentId::Address([3; 32]));
+        let shared = [
+            keys::balance(&owner),
+            keys::total_balance(),
+            keys::anchor_fees(),
+        ];
+        let touched = |exec: &Exec| {
+            shared
+                .iter()
+                .filter(|k| exec.block_overlay.contains_key(*k))
+                .count()
+        };
+        for (who, fee) in [(a, 300), (b, 200)] {
+            exec.begin_request(None);
+            exec.mint_deposit(&who, 10 * crate::MIN_WITHDRAWAL_SOMPI);
+            assert_eq!(exec.take_fee(&who, fee), fee);
+            exec.commit_request();
+        }
+        // A withdrawal in a nested call that is rolled back, and one in a failed request.
+        exec.begin_request(None);
+        let checkpoint = Host::checkpoint(&mut exec);
+        exec.withdraw(&a, [7; 32], crate::MIN_WITHDRAWAL_SOMPI)
+            .unwrap();
+        Host::rollback(&mut exec, checkpoint);
+        exec.commit_request();
+        exec.begin_request(None);
+        exec.withdraw(&b, [7; 32], crate::MIN_WITHDRAWAL_SOMPI)
+            .unwrap();
+        exec.abort_request();
+        // One that stands.
+        exec.begin_request(None);
+        exec.withdraw(&a, [7; 32], crate::MIN_WITHDRAWAL_SOMPI)
+            .unwrap();
+        exec.commit_request();
+        assert_eq!(touched(&exec), 0, "no request wrote a chain-wide key");
+
+        exec.settle_sums();
+        let minted = 20 * crate::MIN_WITHDRAWAL_SOMPI;
+        let burned = crate::MIN_WITHDRAWAL_SOMPI + crate::WITHDRAWAL_FEE_SOMPI;
+        assert_eq!(exec.balance_of(&owner), 500);
+        assert_eq!(exec.read_u64(&keys::total_balance()), minted - burned);
+        assert_eq!(
+            exec.read_u64(&keys::anchor_fees()),
+            crate::WITHDRAWAL_FEE_SOMPI
+        );
+        assert_eq!(
+            exec.balance_of(&a) + exec.balance_of(&b) + exec.balance_of(&owner),
+            minted - burned,
+            "every sompi is accounted for"
+        );
     }
 }

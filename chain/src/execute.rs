@@ -73,16 +73,10 @@ impl Chain {
         exec.commit_request();
     }
 
-    /// Moves `fee_sompi` from `payer` to the chain owner (no owner: the fee stays with the payer).
+    /// Takes `fee_sompi` from `payer` for the chain owner, credited at block end (no owner:
+    /// the fee stays with the payer). Returns the fee taken.
     fn pay_fee(exec: &mut Exec, payer: &AgentId, fee_sompi: u64) -> u64 {
-        let owner: Option<AgentId> = exec.read_borsh(&keys::chain_owner());
-        match owner {
-            Some(owner) => match exec.move_balance(payer, &owner, fee_sompi) {
-                Ok(()) => fee_sompi,
-                Err(_) => 0,
-            },
-            None => 0,
-        }
+        exec.take_fee(payer, fee_sompi)
     }
 
     /// Executes one request into `exec`; returns the gas it used and its receipt. The caller
@@ -379,6 +373,9 @@ impl Chain {
             self.record(&mut exec, &receipt);
             receipts.push(receipt);
         }
+        // Fees, pegged-in and withdrawn sompi were summed over the block; credited now, before
+        // the owner pays the anchor fee out of them.
+        exec.settle_sums();
         Self::pay_anchor_fee(&mut exec, &params, index);
         if let Some(e) = exec.db_error.take() {
             return Err(wisp_state::StateError::Db(e).into());

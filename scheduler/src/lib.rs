@@ -1,0 +1,182 @@
+//! Planning parallel execution from declared read/write sets (Kaspa vProgs' model; Solana
+//! Sealevel and Aptos Block-STM are the well-known relatives, the latter optimistic where this
+//! is not: every access is declared up front, so nothing is ever re-executed).
+//!
+//! A block's requests keep their canonical order. [`plan`] cuts that order into consecutive
+//! batches: a request joins the running batch if its footprint conflicts with no member's, and
+//! a request without a footprint (no access list) is a barrier that runs alone. Members of one
+//! batch touch disjoint state where it matters (two members may read the same key; no member
+//! writes a key another reads or writes), so executing them at once and applying their writes
+//! in canonical order gives exactly the sequential result. [`Workers`] runs a batch.
+//!
+//! Regions are byte prefixes of full state keys: a region covers every key that starts with
+//! it, so an exact key is a region too (covering, at worst, longer keys that extend it — a
+//! false conflict costs parallelism, never correctness).
+
+use std::collections::BTreeSet;
+use std::ops::Range;
+
+/// The state a request may touch: regions (byte prefixes of full state keys) it may read and
+/// regions it may write (a write region also grants reads).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Footprint {
+    /// Regions read.
+    pub reads: Vec<Vec<u8>>,
+    /// Regions written.
+    pub writes: Vec<Vec<u8>>,
+}
+
+/// Whether two regions share a key: one is a prefix of the other.
+pub fn overlap(a: &[u8], b: &[u8]) -> bool {
+    a.starts_with(b) || b.starts_with(a)
+}
+
+/// Whether two footprints conflict: a write of one meets a read or write of the other.
+pub fn conflict(a: &Footprint, b: &Footprint) -> bool {
+    let meets = |writes: &[Vec<u8>], other: &Footprint| {
+        writes.iter().any(|w| {
+            other
+                .reads
+                .iter()
+                .chain(&other.writes)
+                .any(|r| overlap(w, r))
+        })
+    };
+    meets(&a.writes, b) || meets(&b.writes, a)
+}
+
+/// A set of regions that answers "does this region overlap any member?" without comparing it
+/// with every member: members extending the region are found by an ordered range, members it
+/// extends by looking up its prefixes at the lengths members have.
+#[derive(Debug, Default)]
+struct RegionSet {
+    regions: BTreeSet<Vec<u8>>,
+    lengths: BTreeSet<usize>,
+}
+
+impl RegionSet {
+    fn insert(&mut self, region: &[u8]) {
+        self.lengths.insert(region.len());
+        self.regions.insert(region.to_vec());
+    }
+
+    fn overlaps(&self, region: &[u8]) -> bool {
+        // A member that starts with `region` (or equals it).
+        if self
+            .regions
+            .range(region.to_vec()..)
+            .next()
+            .is_some_and(|m| m.starts_with(region))
+        {
+            return true;
+        }
+        // A member that `region` starts with.
+        self.lengths
+            .range(..=region.len())
+            .any(|&n| self.regions.contains(&region[..n]))
+    }
+
+    fn clear(&mut self) {
+        self.regions.clear();
+        self.lengths.clear();
+    }
+}
+
+/// Cuts requests, in canonical order, into consecutive batches of requests that may run at
+/// once (see the module docs). `footprints[i]` is request `i`'s footprint, `None` for a
+/// barrier. The batches cover `0..footprints.len()` in order; a barrier is a batch of one.
+/// Work: O(total regions × (log n + distinct region lengths)).
+pub fn plan(footprints: &[Option<Footprint>]) -> Vec<Range<usize>> {
+    let mut batches = Vec::new();
+    let mut start = 0;
+    let mut reads = RegionSet::default();
+    let mut writes = RegionSet::default();
+    for (i, footprint) in footprints.iter().enumerate() {
+        let Some(f) = footprint else {
+            // A barrier runs alone, after the batch before it.
+            if i > start {
+                batches.push(start..i);
+            }
+            batches.push(i..i + 1);
+            start = i + 1;
+            reads.clear();
+            writes.clear();
+            continue;
+        };
+        let conflicts = f
+            .writes
+            .iter()
+            .any(|w| reads.overlaps(w) || writes.overlaps(w))
+            || f.reads.iter().any(|r| writes.overlaps(r));
+        if conflicts {
+            batches.push(start..i);
+            start = i;
+            reads.clear();
+            writes.clear();
+        }
+        for r in &f.reads {
+            reads.insert(r);
+        }
+        for w in &f.writes {
+            writes.insert(w);
+        }
+    }
+    if start < footprints.len() {
+        batches.push(start..footprints.len());
+    }
+    batches
+}
+
+/// Errors of this crate.
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    /// The worker pool could not be started.
+    #[error("cannot start {threads} execution threads: {message}")]
+    Pool {
+        /// Threads asked for.
+        threads: usize,
+        /// Why.
+        message: String,
+    },
+}
+
+/// A pool of execution threads (rayon) that runs the members of a batch at once.
+pub struct Workers {
+    pool: rayon::ThreadPool,
+}
+
+impl Workers {
+    /// A pool of `threads` threads (0: one per core).
+    ///
+    /// # Errors
+    /// [`SchedulerError::Pool`] if the operating system refuses the threads.
+    pub fn new(threads: usize) -> Result<Workers, SchedulerError> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("wisp-exec-{i}"))
+            .build()
+            .map_err(|e| SchedulerError::Pool {
+                threads,
+                message: e.to_string(),
+            })?;
+        Ok(Workers { pool })
+    }
+
+    /// Threads in the pool.
+    pub fn threads(&self) -> usize {
+        self.pool.current_num_threads()
+    }
+
+    /// Runs `f` on every item at once (as the pool allows); the results keep the items'
+    /// order, whatever order they finish in.
+    pub fn run<T, R, F>(&self, items: Vec<T>, f: F) -> Vec<R>
+    where
+        T: Send,
+        R: Send,
+        F: Fn(T) -> R + Sync + Send,
+    {
+        use rayon::prelude::*;
+        self.pool
+            .install(|| items.into_par_iter().map(f).collect::<Vec<R>>())
+    }
+}

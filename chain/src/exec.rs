@@ -87,10 +87,16 @@ impl BlockSums {
     }
 }
 
+/// Writes by full state key (`None`: deleted).
+pub(crate) type Overlay = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
 pub(crate) struct Exec {
     pub runtime: Arc<Runtime>,
     pub db: Arc<StateDb>,
-    snapshot: Option<Snapshot>,
+    snapshot: Option<Arc<Snapshot>>,
+    /// The block's writes before the parallel batch this execution belongs to (a fork's
+    /// view of its parent's `block_overlay`), read after `block_overlay`.
+    base: Option<Arc<Overlay>>,
     pub chain_id: ChainId,
     pub block: BlockContext,
     block_overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
@@ -130,10 +136,54 @@ impl Exec {
     ) -> Exec {
         let mut exec = Exec::without_snapshot(runtime, db, chain_id, block);
         match exec.db.snapshot() {
-            Ok(s) => exec.snapshot = Some(s),
+            Ok(s) => exec.snapshot = Some(Arc::new(s)),
             Err(e) => exec.db_error = Some(e.to_string()),
         }
         exec
+    }
+
+    /// An execution of one request of a parallel batch: it reads what this execution reads
+    /// (its snapshot, and `base`, this execution's block writes so far) and writes only to its
+    /// own overlay; [`Exec::merge`] brings its writes back, in the batch's canonical order.
+    pub fn fork(&self, base: &Arc<Overlay>) -> Exec {
+        let mut exec = self.placeholder();
+        exec.snapshot = self.snapshot.clone();
+        exec.base = Some(base.clone());
+        exec.loaded = self.loaded.clone();
+        exec
+    }
+
+    /// This execution's block writes so far, shared with the forks of a parallel batch.
+    pub fn shared_writes(&self) -> Arc<Overlay> {
+        let mut all = self
+            .base
+            .as_ref()
+            .map(|b| b.as_ref().clone())
+            .unwrap_or_default();
+        all.extend(
+            self.block_overlay
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
+        Arc::new(all)
+    }
+
+    /// Takes back a fork's committed writes, sums, code first used and logs (call in the
+    /// batch's canonical order).
+    pub fn merge(&mut self, fork: Exec) {
+        self.block_overlay.extend(fork.block_overlay);
+        self.sums.add(&fork.sums);
+        self.loaded.extend(fork.loaded);
+        self.logs.extend(fork.logs);
+        if self.db_error.is_none() {
+            self.db_error = fork.db_error;
+        }
+    }
+
+    /// Whether code with this hash was already used in this block (its first use pays the
+    /// compilation).
+    pub fn code_loaded(&self, code_hash: &Hash32) -> bool {
+        self.loaded.contains(code_hash)
     }
 
     /// A stand-in with no snapshot, to hold `exec`'s place while the VM owns it.
@@ -158,6 +208,7 @@ impl Exec {
             runtime,
             db,
             snapshot: None,
+            base: None,
             chain_id,
             block,
             block_overlay: BTreeMap::new(),
@@ -187,6 +238,9 @@ impl Exec {
             return v.clone();
         }
         if let Some(v) = self.block_overlay.get(key) {
+            return v.clone();
+        }
+        if let Some(v) = self.base.as_ref().and_then(|b| b.get(key)) {
             return v.clone();
         }
         match self.snapshot.as_ref().map(|s| s.get(key)) {
@@ -413,7 +467,8 @@ impl Exec {
     ///
     /// # Errors
     /// `bad_arguments` below [`crate::MIN_WITHDRAWAL_SOMPI`]; `insufficient_balance` (VM
-    /// level) if `from` holds less than amount + fee; an access-list violation.
+    /// level) if `from` holds less than amount + fee; an access-list violation (under an
+    /// access list, `from`'s balance and the outbox, `accounts` keys `o…`, must be writable).
     pub fn withdraw(
         &mut self,
         from: &AgentId,
@@ -432,6 +487,8 @@ impl Exec {
         let cost = amount.saturating_add(crate::WITHDRAWAL_FEE_SOMPI);
         let sender = *from;
         self.check_state_key(&keys::balance(&sender), true)?;
+        // The outbox is shared by every withdrawal: a request that withdraws declares it.
+        self.check_state_key(&keys::outbox_next(), true)?;
         let balance = self.balance_of(&sender);
         if balance < cost {
             return Err(vm_error(

@@ -25,6 +25,44 @@ use wisp_vm::BlockContext;
 /// Most requests (on- and off-ledger) in one block; the rest wait for the next block.
 pub const MAX_BLOCK_REQUESTS: usize = 2_000;
 
+/// The state a request may touch, for the scheduler: its declared access list as regions of
+/// full state keys, plus what every request touches without declaring it — its sender's
+/// balance and nonce and its receipt record (written), the contract records and the chain
+/// owner (read: loading code, checking recipients, taking the fee; so a deploy or an owner
+/// change meets every other request), and, for each declared contract whose code this block
+/// has not used yet, a region only the first user of that code may write (its first use pays
+/// the compilation, `Exec::module_of`). `None` without an access list: the request runs alone.
+fn footprint(exec: &mut Exec, request: &Request<'_>) -> Option<wisp_scheduler::Footprint> {
+    let list = request.body.access_list.as_ref()?;
+    let region = |a: &wisp_core::Access| {
+        keys::contract_key(a.contract, a.key_prefix.as_deref().unwrap_or_default())
+    };
+    let mut reads: Vec<Vec<u8>> = list.reads.iter().map(region).collect();
+    let mut writes: Vec<Vec<u8>> = list.writes.iter().map(region).collect();
+    writes.push(keys::balance(&request.sender));
+    writes.push(keys::nonce(&request.sender));
+    writes.push(keys::request(&request.id));
+    reads.push(keys::contract_records());
+    reads.push(keys::chain_owner());
+    let contracts: BTreeSet<wisp_core::Hname> = list
+        .reads
+        .iter()
+        .chain(&list.writes)
+        .map(|a| a.contract)
+        .chain([request.body.call.target])
+        .collect();
+    for contract in contracts {
+        if let Some(record) = exec.contract_record(contract) {
+            if !exec.code_loaded(&record.code_hash) {
+                let mut first_use = b"\xffload".to_vec();
+                first_use.extend_from_slice(&record.code_hash.0);
+                writes.push(first_use);
+            }
+        }
+    }
+    Some(wisp_scheduler::Footprint { reads, writes })
+}
+
 /// Meta record of block `index`: the on-ledger requests it deferred to the next block.
 fn backlog_meta(index: u64) -> String {
     format!("onledger-backlog/{index}")
@@ -344,34 +382,106 @@ impl Chain {
         }
         deferred.extend(pending);
         // Off-ledger: a sender's run stops at its first request that cannot go in this block.
+        // Consecutive requests whose access lists do not conflict form a batch and run at once
+        // (with workers); each is admitted exactly as it would be one after the other.
         let mut stopped: BTreeSet<AgentId> = BTreeSet::new();
-        for off in &inputs.off_ledger {
-            let id = off.id();
-            let sender = off.request().sender();
-            if stopped.contains(&sender) || exec.read(&keys::request(&id)).is_some() {
-                continue;
+        let offs = &inputs.off_ledger;
+        let mut next = 0;
+        while next < offs.len() {
+            let mut batch = wisp_scheduler::Batch::new();
+            let mut members: Vec<(Request<'_>, u32)> = Vec::new();
+            let mut budgets = 0u64;
+            let mut j = next;
+            while j < offs.len() {
+                let off = &offs[j];
+                let sender = off.request().sender();
+                if stopped.contains(&sender) {
+                    j += 1;
+                    continue;
+                }
+                let body = &off.request().body;
+                let request = Request {
+                    id: off.id(),
+                    sender,
+                    body,
+                    nonce: Some(off.request().nonce),
+                };
+                let footprint = match &self.workers {
+                    Some(_) => footprint(&mut exec, &request),
+                    None => None,
+                };
+                // A request that conflicts with the batch, or declared nothing, waits for
+                // the batch before it to finish.
+                let joins = match &footprint {
+                    Some(f) => batch.admits(f),
+                    None => members.is_empty(),
+                };
+                if !joins {
+                    break;
+                }
+                // No member touches this sender's keys: its admission reads what it would
+                // read one request after the other.
+                if exec.read(&keys::request(&request.id)).is_some() {
+                    j += 1;
+                    continue;
+                }
+                let expected = exec.read_u64(&keys::nonce(&sender));
+                let at = receipts.len() + members.len();
+                let gas_full = block_gas
+                    .saturating_add(budgets)
+                    .saturating_add(body.gas_budget)
+                    > params.max_block_gas;
+                if gas_full && !members.is_empty() {
+                    // Members may use less than their budgets: decide after them.
+                    break;
+                }
+                if request.nonce != Some(expected) || at >= MAX_BLOCK_REQUESTS || gas_full {
+                    stopped.insert(sender);
+                    j += 1;
+                    continue;
+                }
+                budgets = budgets.saturating_add(body.gas_budget);
+                if let Some(f) = &footprint {
+                    batch.add(f);
+                }
+                members.push((request, at as u32));
+                j += 1;
+                if footprint.is_none() {
+                    break;
+                }
             }
-            let body = &off.request().body;
-            let nonce = off.request().nonce;
-            let next = exec.read_u64(&keys::nonce(&sender));
-            if nonce != next
-                || receipts.len() >= MAX_BLOCK_REQUESTS
-                || block_gas.saturating_add(body.gas_budget) > params.max_block_gas
-            {
-                stopped.insert(sender);
-                continue;
-            }
-            let request = Request {
-                id,
-                sender,
-                body,
-                nonce: Some(nonce),
+            next = j;
+            let results: Vec<(u64, Receipt, Option<Exec>)> = match (&self.workers, members.len()) {
+                (Some(workers), n) if n > 1 => {
+                    self.parallel_requests
+                        .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                    let base = exec.shared_writes();
+                    let work: Vec<((Request<'_>, u32), Exec)> =
+                        members.into_iter().map(|m| (m, exec.fork(&base))).collect();
+                    workers.run(work, |((request, at), mut fork)| {
+                        let (gas, receipt) =
+                            self.execute_request(&mut fork, &params, &request, index, at, 0);
+                        (gas, receipt, Some(fork))
+                    })
+                }
+                _ => members
+                    .into_iter()
+                    .map(|(request, at)| {
+                        let (gas, receipt) =
+                            self.execute_request(&mut exec, &params, &request, index, at, 0);
+                        (gas, receipt, None)
+                    })
+                    .collect(),
             };
-            let at = receipts.len() as u32;
-            let (gas, receipt) = self.execute_request(&mut exec, &params, &request, index, at, 0);
-            block_gas = block_gas.saturating_add(gas);
-            self.record(&mut exec, &receipt);
-            receipts.push(receipt);
+            // Merged in canonical order.
+            for (gas, receipt, fork) in results {
+                if let Some(fork) = fork {
+                    exec.merge(fork);
+                }
+                block_gas = block_gas.saturating_add(gas);
+                self.record(&mut exec, &receipt);
+                receipts.push(receipt);
+            }
         }
         // Fees, pegged-in and withdrawn sompi were summed over the block; credited now, before
         // the owner pays the anchor fee out of them.

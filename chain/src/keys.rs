@@ -65,6 +65,10 @@ pub fn contract_key(contract: Hname, relative: &[u8]) -> Vec<u8> {
 pub fn contract_record(contract: Hname) -> Vec<u8> {
     key(hnames::root(), &[b"c", &contract.to_bytes()])
 }
+/// Every contract record: the prefix of [`contract_record`] keys.
+pub fn contract_records() -> Vec<u8> {
+    key(hnames::root(), &[b"c"])
+}
 /// The list of deployed contracts.
 pub fn contract_list() -> Vec<u8> {
     key(hnames::root(), &[b"list"])

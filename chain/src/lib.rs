@@ -205,6 +205,11 @@ pub struct Chain {
     engines: Arc<Engines>,
     db: Arc<StateDb>,
     chain_id: ChainId,
+    /// Runs batches of off-ledger requests whose access lists do not conflict at once
+    /// (`None`: one at a time). Either way the block is the same, bit for bit.
+    workers: Option<Arc<wisp_scheduler::Workers>>,
+    /// Requests executed as members of a batch of more than one, since the chain was opened.
+    parallel_requests: std::sync::atomic::AtomicU64,
 }
 
 pub(crate) struct Request<'a> {
@@ -242,6 +247,35 @@ impl Chain {
         Self::with_runtime(StateDb::in_memory()?, genesis, runtime.0.clone())
     }
 
+    /// Runs blocks with `threads` execution threads (0: one per core; 1: one request at a
+    /// time). Off-ledger requests whose declared access lists do not conflict run at once;
+    /// blocks, receipts and state roots are the same whatever the number.
+    ///
+    /// # Errors
+    /// [`ChainError::Corrupt`] never; [`ChainError::State`] if the threads cannot be started.
+    pub fn set_exec_threads(&mut self, threads: usize) -> Result<()> {
+        self.workers = if threads == 1 {
+            None
+        } else {
+            let workers = wisp_scheduler::Workers::new(threads)
+                .map_err(|e| wisp_state::StateError::Db(e.to_string()))?;
+            (workers.threads() > 1).then(|| Arc::new(workers))
+        };
+        Ok(())
+    }
+
+    /// Requests this chain has executed together with others (members of a batch of more than
+    /// one) since it was opened: how much of its work ran in parallel.
+    pub fn parallel_requests(&self) -> u64 {
+        self.parallel_requests
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Execution threads blocks run with.
+    pub fn exec_threads(&self) -> usize {
+        self.workers.as_ref().map_or(1, |w| w.threads())
+    }
+
     fn with_db(db: StateDb, genesis: &Genesis) -> Result<Chain> {
         Self::with_runtime(db, genesis, Arc::new(Engines::new()))
     }
@@ -252,6 +286,8 @@ impl Chain {
             engines,
             db,
             chain_id: genesis.chain_id(),
+            workers: None,
+            parallel_requests: std::sync::atomic::AtomicU64::new(0),
         };
         match chain.db.latest_version()? {
             Some(_) => {

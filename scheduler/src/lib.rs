@@ -75,10 +75,51 @@ impl RegionSet {
             .range(..=region.len())
             .any(|&n| self.regions.contains(&region[..n]))
     }
+}
 
-    fn clear(&mut self) {
-        self.regions.clear();
-        self.lengths.clear();
+/// A batch being built: the regions its members read and write. A footprint that conflicts
+/// with no member may join ([`Batch::admits`]).
+#[derive(Debug, Default)]
+pub struct Batch {
+    reads: RegionSet,
+    writes: RegionSet,
+    len: usize,
+}
+
+impl Batch {
+    /// An empty batch.
+    pub fn new() -> Batch {
+        Batch::default()
+    }
+
+    /// Whether `f` conflicts with no member: none of its writes meets a member's read or
+    /// write, and none of its reads meets a member's write.
+    pub fn admits(&self, f: &Footprint) -> bool {
+        !f.writes
+            .iter()
+            .any(|w| self.reads.overlaps(w) || self.writes.overlaps(w))
+            && !f.reads.iter().any(|r| self.writes.overlaps(r))
+    }
+
+    /// Adds a member.
+    pub fn add(&mut self, f: &Footprint) {
+        for r in &f.reads {
+            self.reads.insert(r);
+        }
+        for w in &f.writes {
+            self.writes.insert(w);
+        }
+        self.len += 1;
+    }
+
+    /// Members so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether it has no member.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 }
 
@@ -89,8 +130,7 @@ impl RegionSet {
 pub fn plan(footprints: &[Option<Footprint>]) -> Vec<Range<usize>> {
     let mut batches = Vec::new();
     let mut start = 0;
-    let mut reads = RegionSet::default();
-    let mut writes = RegionSet::default();
+    let mut batch = Batch::new();
     for (i, footprint) in footprints.iter().enumerate() {
         let Some(f) = footprint else {
             // A barrier runs alone, after the batch before it.
@@ -99,27 +139,15 @@ pub fn plan(footprints: &[Option<Footprint>]) -> Vec<Range<usize>> {
             }
             batches.push(i..i + 1);
             start = i + 1;
-            reads.clear();
-            writes.clear();
+            batch = Batch::new();
             continue;
         };
-        let conflicts = f
-            .writes
-            .iter()
-            .any(|w| reads.overlaps(w) || writes.overlaps(w))
-            || f.reads.iter().any(|r| writes.overlaps(r));
-        if conflicts {
+        if !batch.admits(f) {
             batches.push(start..i);
             start = i;
-            reads.clear();
-            writes.clear();
+            batch = Batch::new();
         }
-        for r in &f.reads {
-            reads.insert(r);
-        }
-        for w in &f.writes {
-            writes.insert(w);
-        }
+        batch.add(f);
     }
     if start < footprints.len() {
         batches.push(start..footprints.len());

@@ -202,95 +202,60 @@ fn runs_the_same_in_parallel(seed: u64) {
             let from = rng.below(ACCOUNTS as u64) as usize;
             let to = rng.below(ACCOUNTS as u64) as usize;
             let amount = rng.below(1_500) as u128; // sometimes more than `from` holds
-            let exact = AccessList {
-                reads: vec![],
-                writes: vec![
-                    Access {
-                        contract: token,
-                        key_prefix: Some(balances_key(&agent(from))),
-                    },
-                    Access {
-                        contract: token,
-                        key_prefix: Some(balances_key(&agent(to))),
-                    },
-                ],
-            };
             let skew = u64::from(rng.below(10) == 0);
-            let request = match rng.below(7) {
+            let writes = |entries: Vec<(Hname, Option<Vec<u8>>)>| {
+                Some(AccessList {
+                    reads: vec![],
+                    writes: entries
+                        .into_iter()
+                        .map(|(contract, key_prefix)| Access {
+                            contract,
+                            key_prefix,
+                        })
+                        .collect(),
+                })
+            };
+            let tokens = borsh::to_vec(&(agent(to), amount)).unwrap();
+            let (target, entry, args, access) = match rng.below(7) {
                 // Token transfer declaring exactly its two balances.
-                0..=2 => chains.request(
-                    from,
+                0..=2 => (
                     token,
                     "transfer",
-                    borsh::to_vec(&(agent(to), amount)).unwrap(),
-                    Some(exact),
-                    skew,
+                    tokens,
+                    writes(vec![
+                        (token, Some(balances_key(&agent(from)))),
+                        (token, Some(balances_key(&agent(to)))),
+                    ]),
                 ),
                 // Whole-contract write.
-                3 => chains.request(
-                    from,
-                    token,
-                    "transfer",
-                    borsh::to_vec(&(agent(to), amount)).unwrap(),
-                    Some(AccessList {
-                        reads: vec![],
-                        writes: vec![Access {
-                            contract: token,
-                            key_prefix: None,
-                        }],
-                    }),
-                    skew,
-                ),
+                3 => (token, "transfer", tokens, writes(vec![(token, None)])),
                 // Declares only its own balance: a violation when the recipient differs.
-                4 => chains.request(
-                    from,
+                4 => (
                     token,
                     "transfer",
-                    borsh::to_vec(&(agent(to), amount)).unwrap(),
-                    Some(AccessList {
-                        reads: vec![],
-                        writes: vec![Access {
-                            contract: token,
-                            key_prefix: Some(balances_key(&agent(from))),
-                        }],
-                    }),
-                    skew,
+                    tokens,
+                    writes(vec![(token, Some(balances_key(&agent(from))))]),
                 ),
-                // Native sompi transfer, declaring the recipient's balance.
-                5 => chains.request(
-                    from,
+                // Native sompi transfer, declaring the recipients' balances.
+                5 => (
                     accounts,
                     "transfer",
                     borsh::to_vec(&(agent(to), (amount as u64) * 1000)).unwrap(),
-                    Some(AccessList {
-                        reads: vec![],
-                        writes: vec![Access {
-                            contract: accounts,
-                            key_prefix: Some(b"b".to_vec()),
-                        }],
-                    }),
-                    skew,
+                    writes(vec![(accounts, Some(b"b".to_vec()))]),
                 ),
                 // A withdrawal declaring the outbox, or nothing at all (a barrier).
-                _ => {
-                    let declared = rng.below(2) == 0;
-                    chains.request(
-                        from,
-                        accounts,
-                        "withdraw",
-                        borsh::to_vec(&(agent(to), KAS)).unwrap(),
-                        declared.then(|| AccessList {
-                            reads: vec![],
-                            writes: vec![Access {
-                                contract: accounts,
-                                key_prefix: Some(b"o".to_vec()),
-                            }],
-                        }),
-                        skew,
-                    )
-                }
+                _ => (
+                    accounts,
+                    "withdraw",
+                    borsh::to_vec(&(agent(to), KAS)).unwrap(),
+                    if rng.below(2) == 0 {
+                        writes(vec![(accounts, Some(b"o".to_vec()))])
+                    } else {
+                        None
+                    },
+                ),
             };
-            off.push(request);
+            off.push(chains.request(from, target, entry, args, access, skew));
         }
         let n = off.len();
         let receipts = chains.block(vec![], off);

@@ -267,6 +267,7 @@ impl Chain {
         inputs: BlockInputs,
         meta: &[(&str, Vec<u8>)],
     ) -> Result<BlockOutput> {
+        let started = std::time::Instant::now();
         let parent = self.head()?;
         let index = parent.index + 1;
         let timestamp_ms = inputs.l1.timestamp_ms.max(parent.timestamp_ms);
@@ -492,7 +493,9 @@ impl Chain {
         }
         let logs = std::mem::take(&mut exec.logs);
         let changes = exec.into_changes();
+        let executed = std::time::Instant::now();
         let pending = self.db.prepare(index, changes)?;
+        let hashed = std::time::Instant::now();
         let header = BlockHeader {
             chain: self.chain_id,
             index,
@@ -519,6 +522,11 @@ impl Chain {
             receipts,
             logs,
             deferred,
+            timing: crate::BlockTiming {
+                requests: executed - started,
+                hashing: hashed - executed,
+                writing: hashed.elapsed(),
+            },
         })
     }
 

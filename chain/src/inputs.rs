@@ -80,4 +80,17 @@ pub struct BlockOutput {
     /// On-ledger requests that did not fit (block gas or request count), in L1 order; the
     /// next block runs them first.
     pub deferred: Vec<OnLedgerRequest>,
+    /// Where the node's time went (wall clock; not part of consensus, differs between runs).
+    pub timing: BlockTiming,
+}
+
+/// Wall-clock time of a block's phases, for metrics and benchmarks (never hashed).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BlockTiming {
+    /// Executing the requests, on-ledger and off-ledger (with workers when parallel).
+    pub requests: std::time::Duration,
+    /// Hashing the block's state changes into the tree (the new state root).
+    pub hashing: std::time::Duration,
+    /// Writing the block durably (tree nodes, values, header, receipts).
+    pub writing: std::time::Duration,
 }

@@ -14,7 +14,7 @@ mod proof;
 mod store;
 
 pub use proof::{verify_proof, Blake2bHasher, ProofError, StateProof};
-pub use store::{PendingCommit, Snapshot, StateDb, BLOCK_MARKER_KEY};
+pub use store::{PendingCommit, Snapshot, StateDb, StoreStats, BLOCK_MARKER_KEY};
 
 /// Errors of the state layer.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +40,15 @@ pub enum StateError {
     /// The requested block is not in the archive.
     #[error("block {0} is not committed")]
     UnknownBlock(u64),
+    /// The block's state is older than the retention window: it can no longer be proven or
+    /// rolled back to (see `StateDb::set_retention`).
+    #[error("the state of block {version} was pruned; the oldest block kept is {oldest} (set a longer retention window, or run an archive node, to keep older state)")]
+    Pruned {
+        /// The block asked for.
+        version: u64,
+        /// The oldest block whose state is kept.
+        oldest: u64,
+    },
 }
 
 /// Result alias of this crate.

@@ -14,12 +14,19 @@
 //!   mempool), written durably before the acknowledgement
 //! - `local`: name → bytes: the node's own durable records outside consensus (its anchor
 //!   transactions on L1), untouched by rollbacks
+//! - `stale`: block index → borsh(StaleRecords): the tree nodes and value versions that block
+//!   replaced, deleted once the block falls out of the retention window
+//! - `pruned`: `"through"` → the last block index whose replaced records were deleted: no
+//!   version at or before it can be proven or rolled back to
 
 use crate::proof::{Blake2bHasher, StateProof};
 use crate::{Result, StateError};
 use jmt::storage::{LeafNode, Node, NodeKey, TreeReader, TreeUpdateBatch};
 use jmt::{JellyfishMerkleTree, KeyHash, OwnedValue, Version};
-use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{
+    Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    TableDefinition,
+};
 use std::collections::BTreeMap;
 use std::path::Path;
 use wisp_core::{BlockHeader, Hash32, Receipt, RequestId};
@@ -34,6 +41,8 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const UNDO: TableDefinition<u64, &[u8]> = TableDefinition::new("undo");
 const PENDING: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pending");
 const LOCAL: TableDefinition<&str, &[u8]> = TableDefinition::new("local");
+const STALE: TableDefinition<u64, &[u8]> = TableDefinition::new("stale");
+const PRUNED: TableDefinition<&str, u64> = TableDefinition::new("pruned");
 
 /// Reserved state key holding the index of the last block (hname prefix 0 is never a contract).
 pub const BLOCK_MARKER_KEY: &[u8] = b"\x00\x00\x00\x00block";
@@ -56,6 +65,30 @@ fn value_key(key_hash: &KeyHash, version: Version) -> [u8; 40] {
 /// The authenticated state of one chain plus its block archive.
 pub struct StateDb {
     db: Database,
+    /// How many versions before the head stay provable; `u64::MAX` keeps every version.
+    retain: std::sync::atomic::AtomicU64,
+}
+
+/// What a [`StateDb`] holds (entries, not bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Keys with a value at the head.
+    pub live_keys: u64,
+    /// Tree nodes stored, of every retained version.
+    pub tree_nodes: u64,
+    /// Values stored, of every retained version (deletion markers included).
+    pub value_versions: u64,
+}
+
+/// What a block made unreachable from its own and every later root: deleted once the block is
+/// older than the retention window (see [`StateDb::set_retention`]).
+#[derive(borsh::BorshSerialize, borsh::BorshDeserialize, Default)]
+struct StaleRecords {
+    /// borsh(NodeKey) of tree nodes the block replaced.
+    nodes: Vec<Vec<u8>>,
+    /// `jmt_values` keys (key hash ‖ version) of values the block overwrote or deleted, and of
+    /// its own deletion markers.
+    values: Vec<[u8; 40]>,
 }
 
 /// A block's state changes hashed into the tree but not yet written: its root goes into the
@@ -184,8 +217,47 @@ impl StateDb {
         txn.open_table(UNDO).map_err(db_err)?;
         txn.open_table(PENDING).map_err(db_err)?;
         txn.open_table(LOCAL).map_err(db_err)?;
+        txn.open_table(STALE).map_err(db_err)?;
+        txn.open_table(PRUNED).map_err(db_err)?;
         txn.commit().map_err(db_err)?;
-        Ok(StateDb { db })
+        Ok(StateDb {
+            db,
+            retain: std::sync::atomic::AtomicU64::new(u64::MAX),
+        })
+    }
+
+    /// Keeps the tree nodes and value history of only the last `blocks` blocks, the head
+    /// included (at least 1; `None`, the default, keeps every version: an archive). Each commit
+    /// then deletes what the block `blocks` before it replaced, so the database grows with the live state rather
+    /// than with every update. Older versions can no longer be proven
+    /// ([`StateError::Pruned`]) nor rolled back to; headers and receipts are always kept.
+    /// A larger window later does not bring pruned versions back.
+    pub fn set_retention(&self, blocks: Option<u64>) {
+        self.retain.store(
+            blocks.map_or(u64::MAX, |b| b.max(1)),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    /// The retention window set by [`StateDb::set_retention`] (`None`: every version is kept).
+    pub fn retention(&self) -> Option<u64> {
+        match self.retain.load(std::sync::atomic::Ordering::Relaxed) {
+            u64::MAX => None,
+            n => Some(n),
+        }
+    }
+
+    /// The oldest block whose state can still be proven and rolled back to (`0` on an archive).
+    ///
+    /// # Errors
+    /// [`StateError::Db`] on I/O failure.
+    pub fn oldest_retained(&self) -> Result<u64> {
+        let txn = self.db.begin_read().map_err(db_err)?;
+        let table = txn.open_table(PRUNED).map_err(db_err)?;
+        Ok(table
+            .get("through")
+            .map_err(db_err)?
+            .map_or(0, |v| v.value() + 1))
     }
 
     /// Index of the last committed block, if any.
@@ -249,13 +321,29 @@ impl StateDb {
             BLOCK_MARKER_KEY.to_vec(),
             Some(version.to_le_bytes().to_vec()),
         );
-        let value_set: Vec<(KeyHash, Option<OwnedValue>)> = changes
-            .iter()
-            .map(|(k, v)| (KeyHash::with::<Blake2bHasher>(k), v.clone()))
-            .collect();
-        let (root, batch) = tree
-            .put_value_set(value_set, version)
-            .map_err(|e| StateError::Tree(e.to_string()))?;
+        let tree_err = |e: anyhow::Error| StateError::Tree(e.to_string());
+        // jmt's batch insertion builds each touched internal node once (the key-by-key path
+        // rebuilds and rehashes the path to the root for every key) but cannot delete.
+        let (root, batch) = if changes.values().all(Option::is_some) {
+            let value_set: Vec<(KeyHash, OwnedValue)> = changes
+                .iter()
+                .filter_map(|(k, v)| Some((KeyHash::with::<Blake2bHasher>(k), v.clone()?)))
+                .collect();
+            let (roots, batch) = tree
+                .batch_put_value_sets(vec![value_set], None, version)
+                .map_err(tree_err)?;
+            let root = roots
+                .first()
+                .copied()
+                .ok_or_else(|| StateError::Tree("jmt returned no root".into()))?;
+            (root, batch)
+        } else {
+            let value_set: Vec<(KeyHash, Option<OwnedValue>)> = changes
+                .iter()
+                .map(|(k, v)| (KeyHash::with::<Blake2bHasher>(k), v.clone()))
+                .collect();
+            tree.put_value_set(value_set, version).map_err(tree_err)?
+        };
         Ok(PendingCommit {
             version,
             root: Hash32(root.0),
@@ -306,8 +394,38 @@ impl StateDb {
                 let v = borsh::to_vec(node).map_err(db_err)?;
                 nodes.insert(k.as_slice(), v.as_slice()).map_err(db_err)?;
             }
+            let mut stale = StaleRecords {
+                nodes: Vec::with_capacity(pending.batch.stale_node_index_batch.len()),
+                values: Vec::new(),
+            };
+            for index in &pending.batch.stale_node_index_batch {
+                stale
+                    .nodes
+                    .push(borsh::to_vec(&index.node_key).map_err(db_err)?);
+            }
             let mut values = txn.open_table(VALUES).map_err(db_err)?;
             for ((version, key_hash), value) in pending.batch.node_batch.values() {
+                // The value this one replaces is unreachable from this version on; a deletion
+                // marker is itself only needed while older values exist.
+                let lo = value_key(key_hash, 0);
+                let hi = value_key(key_hash, version.saturating_sub(1));
+                if *version > 0 {
+                    if let Some(entry) = values
+                        .range(lo.as_slice()..=hi.as_slice())
+                        .map_err(db_err)?
+                        .next_back()
+                    {
+                        let (k, _) = entry.map_err(db_err)?;
+                        let mut key = [0u8; 40];
+                        if k.value().len() == 40 {
+                            key.copy_from_slice(k.value());
+                            stale.values.push(key);
+                        }
+                    }
+                }
+                if value.is_none() {
+                    stale.values.push(value_key(key_hash, *version));
+                }
                 let mut v = Vec::with_capacity(1 + value.as_ref().map_or(0, Vec::len));
                 match value {
                     Some(bytes) => {
@@ -366,8 +484,52 @@ impl StateDb {
             for (name, bytes) in meta {
                 meta_table.insert(*name, bytes.as_slice()).map_err(db_err)?;
             }
+            let stale_bytes = borsh::to_vec(&stale).map_err(db_err)?;
+            txn.open_table(STALE)
+                .map_err(db_err)?
+                .insert(pending.version, stale_bytes.as_slice())
+                .map_err(db_err)?;
+        }
+        let retain = self.retain.load(std::sync::atomic::Ordering::Relaxed);
+        if let Some(through) = pending.version.checked_sub(retain) {
+            Self::prune_through(&txn, through)?;
         }
         txn.commit().map_err(db_err)
+    }
+
+    /// Deletes the records replaced by blocks up to `through` and their undo records: roots
+    /// from `through` on stay complete (a node replaced at block `s` is in no root at or after
+    /// `s`).
+    fn prune_through(txn: &redb::WriteTransaction, through: u64) -> Result<()> {
+        let mut stale_table = txn.open_table(STALE).map_err(db_err)?;
+        let mut nodes = txn.open_table(NODES).map_err(db_err)?;
+        let mut values = txn.open_table(VALUES).map_err(db_err)?;
+        let mut undo = txn.open_table(UNDO).map_err(db_err)?;
+        let due: Vec<u64> = stale_table
+            .range(..=through)
+            .map_err(db_err)?
+            .map(|entry| entry.map(|(k, _)| k.value()))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(db_err)?;
+        for version in due {
+            let Some(bytes) = stale_table.remove(version).map_err(db_err)? else {
+                continue;
+            };
+            let records: StaleRecords = borsh::from_slice(bytes.value()).map_err(corrupt)?;
+            drop(bytes);
+            for key in &records.nodes {
+                nodes.remove(key.as_slice()).map_err(db_err)?;
+            }
+            for key in &records.values {
+                values.remove(key.as_slice()).map_err(db_err)?;
+            }
+            undo.remove(version).map_err(db_err)?;
+        }
+        txn.open_table(PRUNED)
+            .map_err(db_err)?
+            .insert("through", through)
+            .map_err(db_err)?;
+        Ok(())
     }
 
     /// Removes every block after `version` (all of them if `None`) in one durable transaction:
@@ -385,8 +547,16 @@ impl StateDb {
         if first_removed > latest {
             return Ok(());
         }
+        let oldest = self.oldest_retained()?;
+        if version.is_none_or(|v| v < oldest) && oldest > 0 {
+            return Err(StateError::Pruned {
+                version: version.unwrap_or(0),
+                oldest,
+            });
+        }
         let txn = self.db.begin_write().map_err(db_err)?;
         {
+            let mut stale_table = txn.open_table(STALE).map_err(db_err)?;
             let mut undo_table = txn.open_table(UNDO).map_err(db_err)?;
             let mut latest_table = txn.open_table(LATEST).map_err(db_err)?;
             let mut values = txn.open_table(VALUES).map_err(db_err)?;
@@ -422,6 +592,8 @@ impl StateDb {
                     }
                 }
                 blocks.remove(v).map_err(db_err)?;
+                // What the removed block replaced is live again.
+                stale_table.remove(v).map_err(db_err)?;
             }
         }
         txn.commit().map_err(db_err)
@@ -582,6 +754,31 @@ impl StateDb {
         Ok(table.get(name).map_err(db_err)?.map(|v| v.value().to_vec()))
     }
 
+    /// Counts of what the store holds, to watch its growth (and pruning) and for benchmarks.
+    ///
+    /// # Errors
+    /// [`StateError::Db`] on I/O failure.
+    pub fn stats(&self) -> Result<StoreStats> {
+        let txn = self.db.begin_read().map_err(db_err)?;
+        Ok(StoreStats {
+            live_keys: txn
+                .open_table(LATEST)
+                .map_err(db_err)?
+                .len()
+                .map_err(db_err)?,
+            tree_nodes: txn
+                .open_table(NODES)
+                .map_err(db_err)?
+                .len()
+                .map_err(db_err)?,
+            value_versions: txn
+                .open_table(VALUES)
+                .map_err(db_err)?
+                .len()
+                .map_err(db_err)?,
+        })
+    }
+
     /// `key`'s value (or absence) at block `version`, with a proof against that block's root.
     ///
     /// # Errors
@@ -590,6 +787,10 @@ impl StateDb {
     pub fn prove(&self, key: &[u8], version: u64) -> Result<(Option<Vec<u8>>, StateProof)> {
         if self.latest_version()?.is_none_or(|latest| version > latest) {
             return Err(StateError::UnknownBlock(version));
+        }
+        let oldest = self.oldest_retained()?;
+        if version < oldest {
+            return Err(StateError::Pruned { version, oldest });
         }
         let txn = self.db.begin_read().map_err(db_err)?;
         let reader = Reader { txn: &txn };
@@ -672,6 +873,123 @@ mod tests {
         assert_eq!(db.latest_version().unwrap(), Some(1));
         assert_eq!(db.block(1).unwrap().state_root, r1);
         assert_eq!(db.get(b"b").unwrap(), Some(b"2".to_vec()));
+    }
+
+    /// With a retention window, the database stops growing with updates, every version in the
+    /// window is provable and can be rolled back to, roots equal an archive's, and older
+    /// versions answer [`StateError::Pruned`].
+    #[test]
+    fn pruning_keeps_the_window_and_bounds_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = StateDb::open(&dir.path().join("archive.redb")).unwrap();
+        let pruned = StateDb::open(&dir.path().join("pruned.redb")).unwrap();
+        pruned.set_retention(Some(3));
+        assert_eq!(pruned.retention(), Some(3));
+        let keys: Vec<Vec<u8>> = (0..60u32).map(|i| i.to_le_bytes().to_vec()).collect();
+        let block = |v: u64| -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+            keys.iter()
+                .enumerate()
+                // Every block rewrites a third of the keys, deletes a few and re-creates them.
+                .filter(|(i, _)| (*i as u64 + v).is_multiple_of(3))
+                .map(|(i, k)| {
+                    let value = !(i as u64 * 7 + v).is_multiple_of(11);
+                    (
+                        k.clone(),
+                        value.then(|| (v * 100 + i as u64).to_le_bytes().to_vec()),
+                    )
+                })
+                .collect()
+        };
+        let mut roots = Vec::new();
+        let mut sizes = Vec::new();
+        for v in 0..40u64 {
+            let changes = block(v);
+            let borrowed: Vec<(&[u8], Option<&[u8]>)> = changes
+                .iter()
+                .map(|(k, val)| (k.as_slice(), val.as_deref()))
+                .collect();
+            let root = commit(&archive, v, &borrowed);
+            assert_eq!(commit(&pruned, v, &borrowed), root, "block {v}");
+            roots.push(root);
+            sizes.push(pruned.stats().unwrap());
+        }
+        // Bounded: the pruned store holds as much at block 39 as at block 10, the archive more.
+        let (early, late) = (sizes[10], sizes[39]);
+        assert!(
+            late.tree_nodes <= early.tree_nodes + early.tree_nodes / 5,
+            "{early:?} {late:?}"
+        );
+        assert!(late.value_versions <= early.value_versions + early.value_versions / 5);
+        assert!(archive.stats().unwrap().tree_nodes > 3 * late.tree_nodes);
+        assert_eq!(archive.stats().unwrap().live_keys, late.live_keys);
+        // The window [37, 39] is provable, for present and deleted keys alike.
+        assert_eq!(pruned.oldest_retained().unwrap(), 37);
+        for v in 37..40u64 {
+            for k in &keys {
+                let (value, proof) = pruned.prove(k, v).unwrap();
+                assert_eq!(value, archive.prove(k, v).unwrap().0);
+                verify_proof(roots[v as usize], k, value.as_deref(), &proof).unwrap();
+            }
+        }
+        assert!(matches!(
+            pruned.prove(&keys[0], 36),
+            Err(StateError::Pruned {
+                version: 36,
+                oldest: 37
+            })
+        ));
+        assert!(matches!(
+            pruned.rollback_to(Some(36)),
+            Err(StateError::Pruned { .. })
+        ));
+        // Rolling back to the window's start and re-executing gives the same roots, and the
+        // records the undone blocks replaced are live again.
+        pruned.rollback_to(Some(37)).unwrap();
+        for v in 38..45u64 {
+            let changes = block(v);
+            let borrowed: Vec<(&[u8], Option<&[u8]>)> = changes
+                .iter()
+                .map(|(k, val)| (k.as_slice(), val.as_deref()))
+                .collect();
+            let expected = if v < 40 {
+                roots[v as usize]
+            } else {
+                commit(&archive, v, &borrowed)
+            };
+            assert_eq!(commit(&pruned, v, &borrowed), expected, "block {v}");
+        }
+        for k in &keys {
+            let (value, proof) = pruned.prove(k, 44).unwrap();
+            assert_eq!(value, archive.get(k).unwrap());
+            verify_proof(
+                archive.block(44).unwrap().state_root,
+                k,
+                value.as_deref(),
+                &proof,
+            )
+            .unwrap();
+        }
+    }
+
+    /// Blocks without deletions use jmt's batch insertion, others its key-by-key path: both
+    /// must give the tree the same root (an absent key's deletion changes no root).
+    #[test]
+    fn batch_and_key_by_key_insertion_agree() {
+        let a = StateDb::in_memory().unwrap();
+        let b = StateDb::in_memory().unwrap();
+        for v in 0..12u64 {
+            let keys: Vec<Vec<u8>> = (0..200u64)
+                .map(|i| (i * (v + 1) % 257).to_le_bytes().to_vec())
+                .collect();
+            let value = v.to_le_bytes();
+            let mut changes: Vec<(&[u8], Option<&[u8]>)> = keys
+                .iter()
+                .map(|k| (k.as_slice(), Some(value.as_slice())))
+                .collect();
+            let batch_root = commit(&a, v, &changes);
+            changes.push((b"never written", None));
+            assert_eq!(commit(&b, v, &changes), batch_root, "block {v}");
+        }
     }
 
     #[test]

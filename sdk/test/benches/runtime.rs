@@ -5,8 +5,8 @@
 //! - `token_transfer`: `token.transfer` through the full runtime (signature check, block, fee,
 //!   state commit in memory), one request per block vs 100 per block.
 //!
-//! - `parallel`: blocks of 100 token transfers with exact access lists, all independent, half
-//!   of them to one hot account, and all to it; one execution thread vs two, same blocks.
+//!
+//! Parallel speedup, the state store and signatures are in `cargo bench -p wisp-bench`.
 //!
 //! Run: `cargo bench -p wisp-test --bench runtime`.
 
@@ -284,203 +284,6 @@ fn token_transfer(c: &mut Criterion) {
     group.finish();
 }
 
-/// A chain with the token and `senders` signing keys holding tokens and sompi, executing with
-/// `threads` threads; returns it with the token's hname and the keys.
-fn transfer_chain(
-    threads: usize,
-    senders: usize,
-) -> (wisp_chain::Chain, Hname, Vec<secp256k1::Keypair>) {
-    let key = |i: usize| {
-        let mut secret = [9u8; 32];
-        secret[..8].copy_from_slice(&(i as u64 + 1).to_le_bytes());
-        secp256k1::Keypair::from_seckey_slice(secp256k1::SECP256K1, &secret).unwrap()
-    };
-    let agent =
-        |k: &secp256k1::Keypair| wisp_core::AgentId::Address(k.x_only_public_key().0.serialize());
-    let keys: Vec<_> = (0..senders).map(key).collect();
-    let genesis = wisp_chain::Genesis {
-        name: "bench".into(),
-        owner: agent(&key(10_000)),
-        params: wisp_chain::ChainParams::default(),
-        timestamp_ms: 0,
-        protocol: wisp_chain::Protocol::default(),
-        anchor: None,
-    };
-    let mut chain = wisp_chain::Chain::in_memory(&genesis).unwrap();
-    let run = |chain: &wisp_chain::Chain,
-               on: Vec<wisp_chain::OnLedgerRequest>,
-               off: Vec<wisp_core::OffLedgerRequest>,
-               daa: u64| {
-        chain
-            .execute_block(BlockInputs {
-                l1: L1Ref {
-                    block_hash: Hash32([(daa % 251) as u8; 32]),
-                    daa_score: daa,
-                    timestamp_ms: daa,
-                },
-                on_ledger: on,
-                off_ledger: off
-                    .into_iter()
-                    .map(|r| verify_signature(r).unwrap())
-                    .collect(),
-            })
-            .unwrap()
-    };
-    let deposits = keys
-        .iter()
-        .enumerate()
-        .map(|(i, k)| wisp_chain::OnLedgerRequest {
-            l1_tx_id: Hash32([i as u8; 32]),
-            index: 0,
-            sender: agent(k),
-            deposit_sompi: 1_000 * 100_000_000,
-            body: wisp_chain::OnLedgerBody::DepositOnly,
-        })
-        .collect();
-    run(&chain, deposits, vec![], 1);
-    let call = |k: &secp256k1::Keypair, target: Hname, entry: &str, args: Vec<u8>, nonce: u64| {
-        sign_request(
-            RequestBody {
-                chain: genesis.chain_id(),
-                call: Call {
-                    target,
-                    entry_point: Hname::of(entry),
-                    args,
-                    transfer_sompi: 0,
-                },
-                gas_budget: 50_000_000,
-                access_list: None,
-            },
-            k,
-            nonce,
-        )
-    };
-    let code = wisp_test::contract_wasm("contracts/token");
-    let init = borsh::to_vec(&("T".to_string(), "T".to_string(), 0u8, u128::MAX / 2)).unwrap();
-    let deploy = call(
-        &keys[0],
-        Hname::of("root"),
-        "deploy",
-        borsh::to_vec(&("token".to_string(), code, init)).unwrap(),
-        0,
-    );
-    run(&chain, vec![], vec![deploy], 2);
-    let token = Hname::of("token");
-    let handout = keys
-        .iter()
-        .enumerate()
-        .skip(1)
-        .map(|(n, k)| {
-            call(
-                &keys[0],
-                token,
-                "transfer",
-                borsh::to_vec(&(agent(k), u128::MAX / 1024)).unwrap(),
-                n as u64,
-            )
-        })
-        .collect();
-    run(&chain, vec![], handout, 3);
-    chain.set_exec_threads(threads).unwrap();
-    (chain, token, keys)
-}
-
-/// Parallel speedup: the same blocks with one execution thread and with two.
-fn parallel(c: &mut Criterion) {
-    const SENDERS: usize = 100;
-    let mut group = c.benchmark_group("parallel");
-    group.sample_size(10);
-    group.throughput(Throughput::Elements(SENDERS as u64));
-    for (case, hot_share) in [
-        ("independent", 0usize),
-        ("half_conflicting", 2),
-        ("all_conflicting", 1),
-    ] {
-        for threads in [1usize, 2] {
-            let (chain, token, keys) = transfer_chain(threads, SENDERS);
-            let agent = |k: &secp256k1::Keypair| {
-                wisp_core::AgentId::Address(k.x_only_public_key().0.serialize())
-            };
-            let hot = wisp_core::AgentId::Address([77; 32]);
-            let balance_key = |who: &wisp_core::AgentId| {
-                let mut k = b"balances\0".to_vec();
-                k.extend(borsh::to_vec(who).unwrap());
-                k
-            };
-            let mut nonces = vec![0u64; SENDERS];
-            nonces[0] = SENDERS as u64; // the deploy and the handout
-            let mut daa = 10u64;
-            group.bench_function(format!("{case}_{threads}_threads"), |b| {
-                b.iter_batched(
-                    || {
-                        let requests: Vec<_> = keys
-                            .iter()
-                            .enumerate()
-                            .map(|(i, k)| {
-                                // Each sender pays its neighbour, or the hot account.
-                                let to = match hot_share {
-                                    1 => hot,
-                                    2 if i % 2 == 0 => hot,
-                                    _ => agent(&keys[(i + 1) % SENDERS]),
-                                };
-                                let to = if to == agent(k) { hot } else { to };
-                                let body = RequestBody {
-                                    chain: chain.chain_id(),
-                                    call: Call {
-                                        target: token,
-                                        entry_point: Hname::of("transfer"),
-                                        args: borsh::to_vec(&(to, 1u128)).unwrap(),
-                                        transfer_sompi: 0,
-                                    },
-                                    gas_budget: 3_000_000,
-                                    access_list: Some(wisp_core::AccessList {
-                                        reads: vec![],
-                                        writes: vec![
-                                            wisp_core::Access {
-                                                contract: token,
-                                                key_prefix: Some(balance_key(&agent(k))),
-                                            },
-                                            wisp_core::Access {
-                                                contract: token,
-                                                key_prefix: Some(balance_key(&to)),
-                                            },
-                                        ],
-                                    }),
-                                };
-                                nonces[i] += 1;
-                                verify_signature(sign_request(body, k, nonces[i] - 1)).unwrap()
-                            })
-                            .collect::<Vec<_>>();
-                        daa += 1;
-                        (requests, daa)
-                    },
-                    |(off_ledger, daa)| {
-                        let out = chain
-                            .execute_block(BlockInputs {
-                                l1: L1Ref {
-                                    block_hash: Hash32([(daa % 251) as u8; 32]),
-                                    daa_score: daa,
-                                    timestamp_ms: daa,
-                                },
-                                on_ledger: vec![],
-                                off_ledger,
-                            })
-                            .unwrap();
-                        assert_eq!(out.receipts.len(), SENDERS);
-                        assert!(
-                            out.receipts.iter().all(|r| r.error.is_none()),
-                            "{:?}",
-                            out.receipts.iter().find(|r| r.error.is_some())
-                        );
-                    },
-                    BatchSize::SmallInput,
-                )
-            });
-        }
-    }
-    group.finish();
-}
-
 /// A typical contract test on the harness: new chain, funded account, deploy, call, view.
 fn harness_test(c: &mut Criterion) {
     let wasm = wisp_test::contract_wasm("contracts/token");
@@ -514,7 +317,6 @@ fn harness_test(c: &mut Criterion) {
 
 criterion_group!(
     benches,
-    parallel,
     metering,
     vm_instantiate_call,
     instantiate_call,

@@ -1,0 +1,46 @@
+//! Executes blocks of 100 independent token transfers in a loop, for a profiler:
+//! `cargo run -p wisp-bench --release --example profile_block -- THREADS BLOCKS [DIR]`.
+use std::time::Instant;
+use wisp_bench::{Conflict, TransferChain};
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let threads: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1);
+    let blocks: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(200);
+    let dir = args.next().map(std::path::PathBuf::from);
+    let mut chain = TransferChain::new(dir.as_deref(), threads, 100);
+    let inputs: Vec<_> = (0..blocks)
+        .map(|_| chain.transfer_block(Conflict::Independent))
+        .collect();
+    let start = Instant::now();
+    let mut window = Instant::now();
+    let mut phases = [0f64; 3];
+    for (n, block) in inputs.into_iter().enumerate() {
+        let t = chain.run(vec![], block).timing;
+        phases[0] += t.requests.as_secs_f64();
+        phases[1] += t.hashing.as_secs_f64();
+        phases[2] += t.writing.as_secs_f64();
+        if (n + 1) % 50 == 0 {
+            println!(
+                "blocks {}..{}: {:.2} ms/block",
+                n - 49,
+                n + 1,
+                window.elapsed().as_secs_f64() * 1e3 / 50.0
+            );
+            window = Instant::now();
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "{threads} threads: {:.2} ms/block, {:.0} transfers/s, {} run in parallel",
+        secs * 1e3 / blocks as f64,
+        blocks as f64 * 100.0 / secs,
+        chain.chain.parallel_requests()
+    );
+    println!(
+        "per block: requests {:.2} ms, hashing {:.2} ms, writing {:.2} ms",
+        phases[0] * 1e3 / blocks as f64,
+        phases[1] * 1e3 / blocks as f64,
+        phases[2] * 1e3 / blocks as f64
+    );
+}

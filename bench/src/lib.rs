@@ -1,0 +1,250 @@
+//! Workloads shared by Wisp's benchmark report (`cargo bench -p wisp-bench`) and the profiling
+//! examples: chains set up with funded signing keys, and blocks of token transfers.
+
+use wisp_chain::{sign_request, verify_signature, BlockInputs, Chain, L1Ref, VerifiedRequest};
+use wisp_core::{Access, AccessList, AgentId, Call, Hash32, Hname, RequestBody};
+
+/// The share of a block's transfers that go to one hot account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Conflict {
+    /// Every sender pays an account of its own: no two transfers touch the same balance.
+    Independent,
+    /// Every other transfer pays the hot account.
+    Half,
+    /// Every transfer pays the hot account.
+    All,
+}
+
+/// The agent id of a Schnorr signing key.
+pub fn agent(key: &secp256k1::Keypair) -> AgentId {
+    AgentId::Address(key.x_only_public_key().0.serialize())
+}
+
+/// The state key of `who`'s balance in the token contract (`balances\0` ‖ borsh(AgentId)).
+pub fn token_balance_key(who: &AgentId) -> Vec<u8> {
+    let mut k = b"balances\0".to_vec();
+    k.extend(borsh::to_vec(who).unwrap_or_default());
+    k
+}
+
+/// A chain with the example token deployed and `senders` signing keys that each hold tokens
+/// and 1,000 KAS for fees, ready to execute blocks of transfers.
+pub struct TransferChain {
+    /// The chain (in memory or on disk).
+    pub chain: Chain,
+    /// The token contract.
+    pub token: Hname,
+    /// The senders' keys.
+    pub keys: Vec<secp256k1::Keypair>,
+    nonces: Vec<u64>,
+    daa: u64,
+}
+
+/// The account only sender `i` pays in blocks without conflicts.
+pub fn recipient(i: usize) -> AgentId {
+    let mut id = [0xacu8; 32];
+    id[..8].copy_from_slice(&(i as u64).to_le_bytes());
+    AgentId::Address(id)
+}
+
+/// The hot account every conflicting transfer pays.
+pub const HOT: AgentId = AgentId::Address([77; 32]);
+
+impl TransferChain {
+    /// Sets up the chain in `dir` (or in memory with `None`), executing with `threads` threads.
+    ///
+    /// # Panics
+    /// If the token does not build or a set-up block fails: a broken benchmark, not a result.
+    pub fn new(dir: Option<&std::path::Path>, threads: usize, senders: usize) -> TransferChain {
+        let key = |i: usize| {
+            let mut secret = [9u8; 32];
+            secret[..8].copy_from_slice(&(i as u64 + 1).to_le_bytes());
+            secp256k1::Keypair::from_seckey_slice(secp256k1::SECP256K1, &secret)
+                .unwrap_or_else(|e| panic!("key {i}: {e}"))
+        };
+        let keys: Vec<_> = (0..senders).map(key).collect();
+        let genesis = wisp_chain::Genesis {
+            name: "bench".into(),
+            owner: agent(&key(1_000_000)),
+            params: wisp_chain::ChainParams::default(),
+            timestamp_ms: 0,
+            protocol: wisp_chain::Protocol::default(),
+            anchor: None,
+        };
+        let chain = match dir {
+            Some(d) => Chain::open(d, &genesis),
+            None => Chain::in_memory(&genesis),
+        }
+        .unwrap_or_else(|e| panic!("chain: {e}"));
+        let mut this = TransferChain {
+            chain,
+            token: Hname::of("token"),
+            keys,
+            nonces: vec![0; senders],
+            daa: 0,
+        };
+        let deposits = this
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| wisp_chain::OnLedgerRequest {
+                l1_tx_id: Hash32(*blake_index(i)),
+                index: 0,
+                sender: agent(k),
+                deposit_sompi: 1_000 * 100_000_000,
+                body: wisp_chain::OnLedgerBody::DepositOnly,
+            })
+            .collect();
+        this.run(deposits, vec![]);
+        let code = wisp_test::contract_wasm("contracts/token");
+        let init = borsh::to_vec(&("T".to_string(), "T".to_string(), 0u8, u128::MAX / 2))
+            .unwrap_or_default();
+        let deploy = this.request(
+            0,
+            Hname::of("root"),
+            "deploy",
+            borsh::to_vec(&("token".to_string(), code, init)).unwrap_or_default(),
+            None,
+        );
+        this.run(vec![], vec![deploy]);
+        for chunk in (1..senders).collect::<Vec<_>>().chunks(1000) {
+            let handout = chunk
+                .iter()
+                .map(|&n| {
+                    let to = agent(&this.keys[n]);
+                    this.request(
+                        0,
+                        this.token,
+                        "transfer",
+                        borsh::to_vec(&(to, u128::MAX / (4 * senders as u128))).unwrap_or_default(),
+                        None,
+                    )
+                })
+                .collect();
+            this.run(vec![], handout);
+        }
+        this.chain
+            .set_exec_threads(threads)
+            .unwrap_or_else(|e| panic!("threads: {e}"));
+        this
+    }
+
+    /// A signed, verified request from sender `i` with its next nonce.
+    pub fn request(
+        &mut self,
+        i: usize,
+        target: Hname,
+        entry: &str,
+        args: Vec<u8>,
+        access_list: Option<AccessList>,
+    ) -> VerifiedRequest {
+        let body = RequestBody {
+            chain: self.chain.chain_id(),
+            call: Call {
+                target,
+                entry_point: Hname::of(entry),
+                args,
+                transfer_sompi: 0,
+            },
+            gas_budget: 50_000_000,
+            access_list,
+        };
+        self.nonces[i] += 1;
+        verify_signature(sign_request(body, &self.keys[i], self.nonces[i] - 1))
+            .unwrap_or_else(|e| panic!("signature: {e:?}"))
+    }
+
+    /// One token transfer of 1 unit from every sender, with exact access lists; `conflict`
+    /// says how many go to [`HOT`].
+    pub fn transfer_block(&mut self, conflict: Conflict) -> Vec<VerifiedRequest> {
+        (0..self.keys.len())
+            .map(|i| {
+                let from = agent(&self.keys[i]);
+                let to = match conflict {
+                    Conflict::All => HOT,
+                    Conflict::Half if i % 2 == 0 => HOT,
+                    _ => recipient(i),
+                };
+                let writes = [from, to]
+                    .iter()
+                    .map(|who| Access {
+                        contract: self.token,
+                        key_prefix: Some(token_balance_key(who)),
+                    })
+                    .collect();
+                let token = self.token;
+                self.request(
+                    i,
+                    token,
+                    "transfer",
+                    borsh::to_vec(&(to, 1u128)).unwrap_or_default(),
+                    Some(AccessList {
+                        reads: vec![],
+                        writes,
+                    }),
+                )
+            })
+            .collect()
+    }
+
+    /// Executes one block of `off_ledger` requests (and `on_ledger` ones) and checks that every
+    /// request succeeded.
+    ///
+    /// # Panics
+    /// If the block fails or a request in it does.
+    pub fn run(
+        &mut self,
+        on_ledger: Vec<wisp_chain::OnLedgerRequest>,
+        off_ledger: Vec<VerifiedRequest>,
+    ) -> wisp_chain::BlockOutput {
+        self.daa += 1;
+        let count = on_ledger.len() + off_ledger.len();
+        let out = self
+            .chain
+            .execute_block(BlockInputs {
+                l1: L1Ref {
+                    block_hash: Hash32([(self.daa % 251) as u8; 32]),
+                    daa_score: self.daa,
+                    timestamp_ms: self.daa,
+                },
+                on_ledger,
+                off_ledger,
+            })
+            .unwrap_or_else(|e| panic!("block: {e}"));
+        assert_eq!(out.receipts.len(), count, "every request in the block");
+        if let Some(bad) = out.receipts.iter().find(|r| r.error.is_some()) {
+            panic!("request failed: {:?}", bad.error);
+        }
+        out
+    }
+}
+
+fn blake_index(i: usize) -> Box<[u8; 32]> {
+    let mut b = [0u8; 32];
+    b[..8].copy_from_slice(&(i as u64).to_le_bytes());
+    b[31] = 0xbe;
+    Box::new(b)
+}
+
+/// Times `run` `reps` times after one warm-up run and returns the median in seconds.
+pub fn median_secs(reps: usize, mut run: impl FnMut()) -> f64 {
+    run();
+    let mut times: Vec<f64> = (0..reps.max(1))
+        .map(|_| {
+            let start = std::time::Instant::now();
+            run();
+            start.elapsed().as_secs_f64()
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+/// A state key like the token's balances: 4-byte hname, `balances\0`, 28 bytes of hash.
+pub fn state_key(i: u64) -> Vec<u8> {
+    [
+        b"\x01\x02\x03\x04balances\x00".as_slice(),
+        &wisp_core::blake2b_256(&i.to_le_bytes()).0[..28],
+    ]
+    .concat()
+}

@@ -14,7 +14,7 @@ mod proof;
 mod store;
 
 pub use proof::{verify_proof, Blake2bHasher, ProofError, StateProof};
-pub use store::{PendingCommit, Snapshot, StateDb, StoreStats, BLOCK_MARKER_KEY};
+pub use store::{PendingCommit, Snapshot, StateDb, StoreStats, BLOCK_MARKER_KEY, FLUSH_ENTRIES};
 
 /// Errors of the state layer.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +36,14 @@ pub enum StateError {
         latest: Option<u64>,
         /// The version offered.
         got: u64,
+    },
+    /// The database was written in another on-disk format.
+    #[error("the state database is in format {found}, this Wisp reads format {supported}: it was written by another version of Wisp; move the data directory aside and let the node sync again")]
+    Format {
+        /// The format found.
+        found: u64,
+        /// The format this build reads and writes.
+        supported: u64,
     },
     /// The requested block is not in the archive.
     #[error("block {0} is not committed")]

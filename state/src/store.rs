@@ -1,23 +1,32 @@
-//! The on-disk store: jmt nodes and value history, the flat latest-value table, and the block
-//! archive, all in one redb database file.
+//! The on-disk store: jmt nodes and value history, the latest values, and the block archive, all
+//! in one redb database file (format 2).
+//!
+//! Every per-block write except the latest values is an append (keys start with the block
+//! index, big-endian), so a commit dirties few pages however large the state grows. The latest
+//! values change at random keys: they are kept in memory (a persistent map shared with
+//! snapshots) and written to their table in one go every [`FLUSH_ENTRIES`] changed keys; after
+//! a crash they are rebuilt from the value history, which every commit writes durably.
 //!
 //! Tables (keys → values):
-//! - `jmt_nodes`: borsh(NodeKey) → borsh(Node)
-//! - `jmt_values`: key hash ‖ version (u64 BE) → 0 (deleted) or 1 ‖ value
-//! - `latest`: state key → value (only live keys)
+//! - `nodes`: block index (BE) ‖ borsh(nibble path) → borsh(Node): the tree nodes each block
+//!   created
+//! - `history`: block index (BE) ‖ key hash → borsh(HistoryEntry): each value a block wrote
+//!   (or its deletion) with the block that wrote the key's previous value
+//! - `latest`: key hash → block index (BE) ‖ 1 ‖ value, or ‖ 0 for a deleted key: the latest
+//!   values as of the last flush
 //! - `blocks`: block index → borsh(BlockHeader)
 //! - `receipts`: request id → borsh(Receipt)
 //! - `block_requests`: block index → borsh(Vec<RequestId>)
 //! - `meta`: name → bytes (the caller's metadata, committed with the block)
-//! - `undo`: block index → borsh(Vec<(key, previous value)>), for [`StateDb::rollback_to`]
 //! - `pending`: request id → bytes: requests a node acknowledged but has not executed yet (its
 //!   mempool), written durably before the acknowledgement
 //! - `local`: name → bytes: the node's own durable records outside consensus (its anchor
 //!   transactions on L1), untouched by rollbacks
 //! - `stale`: block index → borsh(StaleRecords): the tree nodes and value versions that block
 //!   replaced, deleted once the block falls out of the retention window
-//! - `pruned`: `"through"` → the last block index whose replaced records were deleted: no
-//!   version at or before it can be proven or rolled back to
+//! - `store`: `"format"` (2), `"pruned_through"` (the last block whose replaced records were
+//!   deleted: nothing at or before it can be proven or rolled back to), `"flushed_through"` (the
+//!   block the `latest` table is complete up to)
 
 use crate::proof::{Blake2bHasher, StateProof};
 use crate::{Result, StateError};
@@ -29,20 +38,30 @@ use redb::{
 };
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Mutex;
 use wisp_core::{BlockHeader, Hash32, Receipt, RequestId};
 
-const NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_nodes");
-const VALUES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_values");
-const LATEST: TableDefinition<&[u8], &[u8]> = TableDefinition::new("latest");
+const NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("nodes");
+const HISTORY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("history");
+const LATEST: TableDefinition<&[u8], &[u8]> = TableDefinition::new("latest_by_hash");
 const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
 const RECEIPTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("receipts");
 const BLOCK_REQUESTS: TableDefinition<u64, &[u8]> = TableDefinition::new("block_requests");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
-const UNDO: TableDefinition<u64, &[u8]> = TableDefinition::new("undo");
 const PENDING: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pending");
 const LOCAL: TableDefinition<&str, &[u8]> = TableDefinition::new("local");
 const STALE: TableDefinition<u64, &[u8]> = TableDefinition::new("stale");
-const PRUNED: TableDefinition<&str, u64> = TableDefinition::new("pruned");
+const STORE: TableDefinition<&str, u64> = TableDefinition::new("store");
+/// Tables of format 1 (before 0.2): a database holding them is refused with a clear error.
+const FORMAT_1_NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_nodes");
+
+/// The on-disk format this code reads and writes.
+const FORMAT: u64 = 2;
+
+/// Changed keys kept in memory before the `latest` table is rewritten (one flush per this many,
+/// in the commit of the block that reaches it). Bounds memory (about 100 bytes a key) and the
+/// history replayed at start-up.
+pub const FLUSH_ENTRIES: usize = 200_000;
 
 /// Reserved state key holding the index of the last block (hname prefix 0 is never a contract).
 pub const BLOCK_MARKER_KEY: &[u8] = b"\x00\x00\x00\x00block";
@@ -55,11 +74,82 @@ fn corrupt(e: impl std::fmt::Display) -> StateError {
     StateError::Corrupt(e.to_string())
 }
 
-fn value_key(key_hash: &KeyHash, version: Version) -> [u8; 40] {
+/// The `nodes` key of a tree node: its block index big-endian, then its nibble path.
+fn node_key_bytes(key: &NodeKey) -> Result<Vec<u8>> {
+    // borsh(NodeKey) is the version (u64 LE) followed by borsh(nibble path).
+    let mut bytes = borsh::to_vec(key).map_err(db_err)?;
+    if bytes.len() < 8 {
+        return Err(corrupt("a tree node key shorter than its version"));
+    }
+    bytes[..8].copy_from_slice(&key.version().to_be_bytes());
+    Ok(bytes)
+}
+
+/// The `history` key of the value `key_hash` got at block `version`.
+fn history_key(version: Version, key_hash: &[u8; 32]) -> [u8; 40] {
     let mut k = [0u8; 40];
-    k[..32].copy_from_slice(&key_hash.0);
-    k[32..].copy_from_slice(&version.to_be_bytes());
+    k[..8].copy_from_slice(&version.to_be_bytes());
+    k[8..].copy_from_slice(key_hash);
     k
+}
+
+fn key_hash(key: &[u8]) -> [u8; 32] {
+    KeyHash::with::<Blake2bHasher>(key).0
+}
+
+/// A value a block wrote (`None`: deleted) and the block that wrote the key's previous value.
+#[derive(borsh::BorshSerialize, borsh::BorshDeserialize)]
+struct HistoryEntry {
+    prev: Option<u64>,
+    value: Option<Vec<u8>>,
+}
+
+/// A key's latest value (`None`: deleted) and the block that wrote it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Latest {
+    version: u64,
+    value: Option<Vec<u8>>,
+}
+
+impl Latest {
+    fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(9 + self.value.as_ref().map_or(0, Vec::len));
+        v.extend_from_slice(&self.version.to_be_bytes());
+        match &self.value {
+            Some(bytes) => {
+                v.push(1);
+                v.extend_from_slice(bytes);
+            }
+            None => v.push(0),
+        }
+        v
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Latest> {
+        let (version, rest) = bytes
+            .split_first_chunk::<8>()
+            .ok_or_else(|| corrupt("a latest-value record shorter than 9 bytes"))?;
+        let value = match rest.split_first() {
+            Some((1, value)) => Some(value.to_vec()),
+            Some((0, [])) => None,
+            _ => return Err(corrupt("a latest-value record with a bad tag")),
+        };
+        Ok(Latest {
+            version: u64::from_be_bytes(*version),
+            value,
+        })
+    }
+}
+
+/// Latest values changed since the last flush, by key hash. Cloning is O(1): a snapshot keeps
+/// the map as it was while commits go on.
+type Recent = imbl::OrdMap<[u8; 32], Latest>;
+
+/// The in-memory half of the latest values.
+struct Memory {
+    recent: Recent,
+    /// The block the `latest` table is complete up to (`None`: nothing flushed yet).
+    flushed_through: Option<u64>,
 }
 
 /// The authenticated state of one chain plus its block archive.
@@ -67,6 +157,11 @@ pub struct StateDb {
     db: Database,
     /// How many versions before the head stay provable; `u64::MAX` keeps every version.
     retain: std::sync::atomic::AtomicU64,
+    /// Changed keys kept in memory before a flush ([`FLUSH_ENTRIES`] unless set).
+    flush_entries: std::sync::atomic::AtomicUsize,
+    /// Held from the start of a commit to its end, and while a snapshot is taken, so a snapshot
+    /// never pairs a block's tables with another block's recent values.
+    memory: Mutex<Memory>,
 }
 
 /// What a [`StateDb`] holds (entries, not bytes).
@@ -76,7 +171,7 @@ pub struct StoreStats {
     pub live_keys: u64,
     /// Tree nodes stored, of every retained version.
     pub tree_nodes: u64,
-    /// Values stored, of every retained version (deletion markers included).
+    /// Values stored, of every retained version (deletions included).
     pub value_versions: u64,
 }
 
@@ -84,10 +179,9 @@ pub struct StoreStats {
 /// older than the retention window (see [`StateDb::set_retention`]).
 #[derive(borsh::BorshSerialize, borsh::BorshDeserialize, Default)]
 struct StaleRecords {
-    /// borsh(NodeKey) of tree nodes the block replaced.
+    /// `nodes` keys of tree nodes the block replaced.
     nodes: Vec<Vec<u8>>,
-    /// `jmt_values` keys (key hash ‖ version) of values the block overwrote or deleted, and of
-    /// its own deletion markers.
+    /// `history` keys of values the block overwrote or deleted.
     values: Vec<[u8; 40]>,
 }
 
@@ -97,7 +191,8 @@ pub struct PendingCommit {
     version: Version,
     root: Hash32,
     batch: TreeUpdateBatch,
-    changes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// The block's changes by key hash.
+    changes: BTreeMap<[u8; 32], Option<Vec<u8>>>,
 }
 
 impl PendingCommit {
@@ -111,9 +206,10 @@ impl PendingCommit {
     }
 }
 
-/// A consistent read-only view of the latest committed values, taken at one moment (one redb
-/// read transaction): what a block's execution reads through.
+/// A consistent read-only view of the latest committed values, taken at one moment: what a
+/// block's execution reads through.
 pub struct Snapshot {
+    recent: Recent,
     table: redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
 }
 
@@ -121,19 +217,27 @@ impl Snapshot {
     /// The value of `key` in this snapshot.
     ///
     /// # Errors
-    /// [`StateError::Db`] on I/O failure.
+    /// [`StateError::Db`] on I/O failure; [`StateError::Corrupt`] on a damaged record.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .table
-            .get(key)
-            .map_err(db_err)?
-            .map(|v| v.value().to_vec()))
+        Ok(self.latest(&key_hash(key))?.and_then(|l| l.value))
+    }
+
+    fn latest(&self, key_hash: &[u8; 32]) -> Result<Option<Latest>> {
+        if let Some(l) = self.recent.get(key_hash) {
+            return Ok(Some(l.clone()));
+        }
+        match self.table.get(key_hash.as_slice()).map_err(db_err)? {
+            Some(bytes) => Ok(Some(Latest::decode(bytes.value())?)),
+            None => Ok(None),
+        }
     }
 }
 
-/// jmt's view of committed state through one read transaction.
+/// jmt's view of committed state through one read transaction and the recent values that go
+/// with it.
 struct Reader<'a> {
     txn: &'a ReadTransaction,
+    snapshot: Option<&'a Snapshot>,
 }
 
 impl TreeReader for Reader<'_> {
@@ -143,37 +247,57 @@ impl TreeReader for Reader<'_> {
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
             Err(e) => return Err(anyhow::anyhow!(e.to_string())),
         };
-        let key = borsh::to_vec(node_key)?;
+        let key = node_key_bytes(node_key)?;
         match table.get(key.as_slice())? {
             Some(bytes) => Ok(Some(borsh::from_slice(bytes.value())?)),
             None => Ok(None),
         }
     }
 
+    /// The latest value at or before `max_version`: the key's latest value, or back along its
+    /// history.
     fn get_value_option(
         &self,
         max_version: Version,
         key_hash: KeyHash,
     ) -> anyhow::Result<Option<OwnedValue>> {
-        let table = match self.txn.open_table(VALUES) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(e) => return Err(anyhow::anyhow!(e.to_string())),
+        let Some(snapshot) = self.snapshot else {
+            return Err(anyhow::anyhow!("values are read through a snapshot"));
         };
-        let lo = value_key(&key_hash, 0);
-        let hi = value_key(&key_hash, max_version);
-        let mut range = table.range(lo.as_slice()..=hi.as_slice())?;
-        match range.next_back() {
-            Some(entry) => {
-                let (_, v) = entry?;
-                let v = v.value();
-                Ok(if v.first() == Some(&1) {
-                    Some(v[1..].to_vec())
-                } else {
-                    None
-                })
+        let Some(latest) = snapshot.latest(&key_hash.0)? else {
+            return Ok(None);
+        };
+        if latest.version <= max_version {
+            return Ok(latest.value);
+        }
+        let history = self.txn.open_table(HISTORY)?;
+        let mut version = latest.version;
+        loop {
+            let entry: HistoryEntry =
+                match history.get(history_key(version, &key_hash.0).as_slice())? {
+                    Some(bytes) => borsh::from_slice(bytes.value())?,
+                    None => {
+                        return Err(anyhow::anyhow!(
+                            "the value history of a key at block {version} is missing"
+                        ))
+                    }
+                };
+            let Some(prev) = entry.prev else {
+                return Ok(None);
+            };
+            if prev <= max_version {
+                let entry: HistoryEntry =
+                    match history.get(history_key(prev, &key_hash.0).as_slice())? {
+                        Some(bytes) => borsh::from_slice(bytes.value())?,
+                        None => {
+                            return Err(anyhow::anyhow!(
+                                "the value history of a key at block {prev} is missing"
+                            ))
+                        }
+                    };
+                return Ok(entry.value);
             }
-            None => Ok(None),
+            version = prev;
         }
     }
 
@@ -188,7 +312,7 @@ impl StateDb {
     ///
     /// # Errors
     /// [`StateError::Db`] if the file cannot be opened or is not a redb database (or is locked by
-    /// another process).
+    /// another process); [`StateError::Format`] if an older Wisp wrote it.
     pub fn open(path: &Path) -> Result<StateDb> {
         let db = Database::create(path)
             .map_err(|e| StateError::Db(format!("{}: {e}", path.display())))?;
@@ -208,28 +332,92 @@ impl StateDb {
 
     fn init(db: Database) -> Result<StateDb> {
         let txn = db.begin_write().map_err(db_err)?;
-        for table in [NODES, VALUES, LATEST, RECEIPTS] {
+        {
+            let old = match txn.open_table(FORMAT_1_NODES) {
+                Ok(t) => t.len().map_err(db_err)? > 0,
+                Err(e) => return Err(db_err(e)),
+            };
+            let mut store = txn.open_table(STORE).map_err(db_err)?;
+            let format = store.get("format").map_err(db_err)?.map(|v| v.value());
+            match format {
+                _ if old => {
+                    return Err(StateError::Format {
+                        found: 1,
+                        supported: FORMAT,
+                    })
+                }
+                Some(f) if f != FORMAT => {
+                    return Err(StateError::Format {
+                        found: f,
+                        supported: FORMAT,
+                    })
+                }
+                Some(_) => {}
+                None => {
+                    store.insert("format", FORMAT).map_err(db_err)?;
+                }
+            }
+        }
+        txn.delete_table(FORMAT_1_NODES).map_err(db_err)?;
+        for table in [NODES, HISTORY, LATEST, RECEIPTS, PENDING] {
             txn.open_table(table).map_err(db_err)?;
         }
         txn.open_table(BLOCKS).map_err(db_err)?;
         txn.open_table(BLOCK_REQUESTS).map_err(db_err)?;
         txn.open_table(META).map_err(db_err)?;
-        txn.open_table(UNDO).map_err(db_err)?;
-        txn.open_table(PENDING).map_err(db_err)?;
         txn.open_table(LOCAL).map_err(db_err)?;
         txn.open_table(STALE).map_err(db_err)?;
-        txn.open_table(PRUNED).map_err(db_err)?;
         txn.commit().map_err(db_err)?;
+        // The latest values written since the last flush, from the value history.
+        let rtxn = db.begin_read().map_err(db_err)?;
+        let store = rtxn.open_table(STORE).map_err(db_err)?;
+        let flushed_through = store
+            .get("flushed_through")
+            .map_err(db_err)?
+            .map(|v| v.value());
+        let history = rtxn.open_table(HISTORY).map_err(db_err)?;
+        let from = flushed_through.map_or(0, |v| v + 1);
+        let mut recent = Recent::new();
+        for entry in history
+            .range(history_key(from, &[0; 32]).as_slice()..)
+            .map_err(db_err)?
+        {
+            let (k, v) = entry.map_err(db_err)?;
+            let (version, hash) = split_history_key(k.value())?;
+            let e: HistoryEntry = borsh::from_slice(v.value()).map_err(corrupt)?;
+            recent.insert(
+                hash,
+                Latest {
+                    version,
+                    value: e.value,
+                },
+            );
+        }
+        drop((history, store, rtxn));
         Ok(StateDb {
             db,
             retain: std::sync::atomic::AtomicU64::new(u64::MAX),
+            flush_entries: std::sync::atomic::AtomicUsize::new(FLUSH_ENTRIES),
+            memory: Mutex::new(Memory {
+                recent,
+                flushed_through,
+            }),
         })
     }
 
-    /// Keeps the tree nodes and value history of only the last `blocks` blocks, the head
-    /// included (at least 1; `None`, the default, keeps every version: an archive). Each commit
-    /// then deletes what the block `blocks` before it replaced, so the database grows with the live state rather
-    /// than with every update. Older versions can no longer be proven
+    fn memory(&self) -> std::sync::MutexGuard<'_, Memory> {
+        // A panic while holding the lock leaves the map as it was before the commit: the
+        // commit either happened (and so did the insertions) or not.
+        self.memory
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Keeps the tree nodes and value history of the last `blocks` blocks, the head included
+    /// (at least 1; `None`, the default, keeps every version: an archive), and deletes what
+    /// older blocks replaced, so the database grows with the live state rather than with every
+    /// update. Deletion runs every `blocks / 4` blocks (1 to 256), so up to that many more
+    /// blocks stay provable in between; [`StateDb::oldest_retained`] tells exactly. Older versions can no longer be proven
     /// ([`StateError::Pruned`]) nor rolled back to; headers and receipts are always kept.
     /// A larger window later does not bring pruned versions back.
     pub fn set_retention(&self, blocks: Option<u64>) {
@@ -237,6 +425,14 @@ impl StateDb {
             blocks.map_or(u64::MAX, |b| b.max(1)),
             std::sync::atomic::Ordering::Relaxed,
         );
+    }
+
+    /// Writes the latest values to their table once `entries` changed keys have gathered in
+    /// memory (default [`FLUSH_ENTRIES`]; at least 1). Lower means less memory and a shorter
+    /// replay at start-up, but more random writes per block.
+    pub fn set_flush_threshold(&self, entries: usize) {
+        self.flush_entries
+            .store(entries.max(1), std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The retention window set by [`StateDb::set_retention`] (`None`: every version is kept).
@@ -253,9 +449,9 @@ impl StateDb {
     /// [`StateError::Db`] on I/O failure.
     pub fn oldest_retained(&self) -> Result<u64> {
         let txn = self.db.begin_read().map_err(db_err)?;
-        let table = txn.open_table(PRUNED).map_err(db_err)?;
+        let table = txn.open_table(STORE).map_err(db_err)?;
         Ok(table
-            .get("through")
+            .get("pruned_through")
             .map_err(db_err)?
             .map_or(0, |v| v.value() + 1))
     }
@@ -276,10 +472,17 @@ impl StateDb {
     /// # Errors
     /// [`StateError::Db`] on I/O failure.
     pub fn snapshot(&self) -> Result<Snapshot> {
+        Ok(self.snapshot_with_txn()?.1)
+    }
+
+    fn snapshot_with_txn(&self) -> Result<(ReadTransaction, Snapshot)> {
+        let memory = self.memory();
         let txn = self.db.begin_read().map_err(db_err)?;
-        Ok(Snapshot {
+        let snapshot = Snapshot {
+            recent: memory.recent.clone(),
             table: txn.open_table(LATEST).map_err(db_err)?,
-        })
+        };
+        Ok((txn, snapshot))
     }
 
     /// The latest committed value of `key`.
@@ -287,9 +490,7 @@ impl StateDb {
     /// # Errors
     /// [`StateError::Db`] on I/O failure.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let txn = self.db.begin_read().map_err(db_err)?;
-        let table = txn.open_table(LATEST).map_err(db_err)?;
-        Ok(table.get(key).map_err(db_err)?.map(|v| v.value().to_vec()))
+        self.snapshot()?.get(key)
     }
 
     /// Hashes `changes` (`None` deletes) into tree version `version` on top of the latest
@@ -312,13 +513,19 @@ impl StateDb {
             });
         }
         let txn = self.db.begin_read().map_err(db_err)?;
-        let reader = Reader { txn: &txn };
+        let reader = Reader {
+            txn: &txn,
+            snapshot: None,
+        };
         let tree = JellyfishMerkleTree::<_, Blake2bHasher>::new(&reader);
         // Every block writes its index under a reserved key (no contract hname is 0), so the
         // tree gets a new root even for a block without state changes.
-        let mut changes = changes;
+        let mut changes: BTreeMap<[u8; 32], Option<Vec<u8>>> = changes
+            .into_iter()
+            .map(|(k, v)| (key_hash(&k), v))
+            .collect();
         changes.insert(
-            BLOCK_MARKER_KEY.to_vec(),
+            key_hash(BLOCK_MARKER_KEY),
             Some(version.to_le_bytes().to_vec()),
         );
         let tree_err = |e: anyhow::Error| StateError::Tree(e.to_string());
@@ -327,7 +534,7 @@ impl StateDb {
         let (root, batch) = if changes.values().all(Option::is_some) {
             let value_set: Vec<(KeyHash, OwnedValue)> = changes
                 .iter()
-                .filter_map(|(k, v)| Some((KeyHash::with::<Blake2bHasher>(k), v.clone()?)))
+                .filter_map(|(k, v)| Some((KeyHash(*k), v.clone()?)))
                 .collect();
             let (roots, batch) = tree
                 .batch_put_value_sets(vec![value_set], None, version)
@@ -340,7 +547,7 @@ impl StateDb {
         } else {
             let value_set: Vec<(KeyHash, Option<OwnedValue>)> = changes
                 .iter()
-                .map(|(k, v)| (KeyHash::with::<Blake2bHasher>(k), v.clone()))
+                .map(|(k, v)| (KeyHash(*k), v.clone()))
                 .collect();
             tree.put_value_set(value_set, version).map_err(tree_err)?
         };
@@ -352,8 +559,8 @@ impl StateDb {
         })
     }
 
-    /// Writes a prepared block: tree nodes and values, the flat latest values, the header, its
-    /// receipts and `meta`, in one durable transaction.
+    /// Writes a prepared block: tree nodes and values, the header, its receipts and `meta`, in
+    /// one durable transaction (and the latest values, when [`FLUSH_ENTRIES`] have gathered).
     ///
     /// # Errors
     /// [`StateError::OutOfOrder`] if the header's index is not the prepared version, or another
@@ -372,99 +579,85 @@ impl StateDb {
                 got: header.index,
             });
         }
+        let version = pending.version;
+        let mut memory = self.memory();
+        let mut recent = memory.recent.clone();
+        let mut flushed_through = memory.flushed_through;
         let txn = self.db.begin_write().map_err(db_err)?;
         {
             // The version must still be the next one: another commit since `prepare` would make
-            // this block's tree nodes and undo record wrong (defect 22).
+            // this block's tree nodes wrong (defect 22).
             let latest = txn
                 .open_table(BLOCKS)
                 .map_err(db_err)?
                 .last()
                 .map_err(db_err)?
                 .map(|(k, _)| k.value());
-            if pending.version != latest.map_or(0, |v| v + 1) {
+            if version != latest.map_or(0, |v| v + 1) {
                 return Err(StateError::OutOfOrder {
                     latest,
-                    got: pending.version,
+                    got: version,
                 });
-            }
-            let mut nodes = txn.open_table(NODES).map_err(db_err)?;
-            for (key, node) in pending.batch.node_batch.nodes() {
-                let k = borsh::to_vec(key).map_err(db_err)?;
-                let v = borsh::to_vec(node).map_err(db_err)?;
-                nodes.insert(k.as_slice(), v.as_slice()).map_err(db_err)?;
             }
             let mut stale = StaleRecords {
                 nodes: Vec::with_capacity(pending.batch.stale_node_index_batch.len()),
-                values: Vec::new(),
+                values: Vec::with_capacity(pending.changes.len()),
             };
             for index in &pending.batch.stale_node_index_batch {
-                stale
-                    .nodes
-                    .push(borsh::to_vec(&index.node_key).map_err(db_err)?);
+                stale.nodes.push(node_key_bytes(&index.node_key)?);
             }
-            let mut values = txn.open_table(VALUES).map_err(db_err)?;
-            for ((version, key_hash), value) in pending.batch.node_batch.values() {
-                // The value this one replaces is unreachable from this version on; a deletion
-                // marker is itself only needed while older values exist.
-                let lo = value_key(key_hash, 0);
-                let hi = value_key(key_hash, version.saturating_sub(1));
-                if *version > 0 {
-                    if let Some(entry) = values
-                        .range(lo.as_slice()..=hi.as_slice())
-                        .map_err(db_err)?
-                        .next_back()
-                    {
-                        let (k, _) = entry.map_err(db_err)?;
-                        let mut key = [0u8; 40];
-                        if k.value().len() == 40 {
-                            key.copy_from_slice(k.value());
-                            stale.values.push(key);
-                        }
-                    }
-                }
-                if value.is_none() {
-                    stale.values.push(value_key(key_hash, *version));
-                }
-                let mut v = Vec::with_capacity(1 + value.as_ref().map_or(0, Vec::len));
-                match value {
-                    Some(bytes) => {
-                        v.push(1);
-                        v.extend_from_slice(bytes);
-                    }
-                    None => v.push(0),
-                }
-                values
-                    .insert(value_key(key_hash, *version).as_slice(), v.as_slice())
+            let mut nodes = txn.open_table(NODES).map_err(db_err)?;
+            for (key, node) in pending.batch.node_batch.nodes() {
+                let v = borsh::to_vec(node).map_err(db_err)?;
+                nodes
+                    .insert(node_key_bytes(key)?.as_slice(), v.as_slice())
                     .map_err(db_err)?;
             }
-            let mut latest = txn.open_table(LATEST).map_err(db_err)?;
-            let mut undo: Vec<(Vec<u8>, Option<Vec<u8>>)> =
-                Vec::with_capacity(pending.changes.len());
-            for (key, value) in &pending.changes {
-                undo.push((
-                    key.clone(),
-                    latest
-                        .get(key.as_slice())
-                        .map_err(db_err)?
-                        .map(|v| v.value().to_vec()),
-                ));
-                match value {
-                    Some(v) => latest
-                        .insert(key.as_slice(), v.as_slice())
-                        .map_err(db_err)?,
-                    None => latest.remove(key.as_slice()).map_err(db_err)?,
+            let mut history = txn.open_table(HISTORY).map_err(db_err)?;
+            let mut latest_table = txn.open_table(LATEST).map_err(db_err)?;
+            for (hash, value) in pending.changes {
+                let prev = match recent.get(&hash) {
+                    Some(l) => Some(l.version),
+                    None => match latest_table.get(hash.as_slice()).map_err(db_err)? {
+                        Some(bytes) => Some(Latest::decode(bytes.value())?.version),
+                        None => None,
+                    },
                 };
+                // The value this one replaces is in no root from this block on.
+                if let Some(p) = prev {
+                    stale.values.push(history_key(p, &hash));
+                }
+                let entry = HistoryEntry {
+                    prev,
+                    value: value.clone(),
+                };
+                let bytes = borsh::to_vec(&entry).map_err(db_err)?;
+                history
+                    .insert(history_key(version, &hash).as_slice(), bytes.as_slice())
+                    .map_err(db_err)?;
+                recent.insert(hash, Latest { version, value });
             }
-            let undo_bytes = borsh::to_vec(&undo).map_err(db_err)?;
-            txn.open_table(UNDO)
-                .map_err(db_err)?
-                .insert(pending.version, undo_bytes.as_slice())
-                .map_err(db_err)?;
+            if recent.len()
+                >= self
+                    .flush_entries
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            {
+                for (hash, latest) in recent.iter() {
+                    latest_table
+                        .insert(hash.as_slice(), latest.encode().as_slice())
+                        .map_err(db_err)?;
+                }
+                recent = Recent::new();
+                flushed_through = Some(version);
+                txn.open_table(STORE)
+                    .map_err(db_err)?
+                    .insert("flushed_through", version)
+                    .map_err(db_err)?;
+            }
             let mut blocks = txn.open_table(BLOCKS).map_err(db_err)?;
             let header_bytes = borsh::to_vec(header).map_err(db_err)?;
             blocks
-                .insert(pending.version, header_bytes.as_slice())
+                .insert(version, header_bytes.as_slice())
                 .map_err(db_err)?;
             let mut receipts_table = txn.open_table(RECEIPTS).map_err(db_err)?;
             let mut ids = Vec::with_capacity(receipts.len());
@@ -478,7 +671,7 @@ impl StateDb {
             let mut block_requests = txn.open_table(BLOCK_REQUESTS).map_err(db_err)?;
             let ids_bytes = borsh::to_vec(&ids).map_err(db_err)?;
             block_requests
-                .insert(pending.version, ids_bytes.as_slice())
+                .insert(version, ids_bytes.as_slice())
                 .map_err(db_err)?;
             let mut meta_table = txn.open_table(META).map_err(db_err)?;
             for (name, bytes) in meta {
@@ -487,24 +680,36 @@ impl StateDb {
             let stale_bytes = borsh::to_vec(&stale).map_err(db_err)?;
             txn.open_table(STALE)
                 .map_err(db_err)?
-                .insert(pending.version, stale_bytes.as_slice())
+                .insert(version, stale_bytes.as_slice())
                 .map_err(db_err)?;
         }
         let retain = self.retain.load(std::sync::atomic::Ordering::Relaxed);
-        if let Some(through) = pending.version.checked_sub(retain) {
-            Self::prune_through(&txn, through)?;
+        if let Some(through) = version.checked_sub(retain) {
+            // Replaced records are scattered over the tables: deleting many blocks' worth in one
+            // transaction writes each touched page once, not once per block.
+            let every = (retain / 4).clamp(1, 256);
+            let pruned = txn
+                .open_table(STORE)
+                .map_err(db_err)?
+                .get("pruned_through")
+                .map_err(db_err)?
+                .map(|v| v.value());
+            if pruned.is_none_or(|p| through >= p + every) {
+                Self::prune_through(&txn, through)?;
+            }
         }
-        txn.commit().map_err(db_err)
+        txn.commit().map_err(db_err)?;
+        memory.recent = recent;
+        memory.flushed_through = flushed_through;
+        Ok(())
     }
 
-    /// Deletes the records replaced by blocks up to `through` and their undo records: roots
-    /// from `through` on stay complete (a node replaced at block `s` is in no root at or after
-    /// `s`).
+    /// Deletes the records replaced by blocks up to `through`: roots from `through` on stay
+    /// complete (a node or value replaced at block `s` is in no root at or after `s`).
     fn prune_through(txn: &redb::WriteTransaction, through: u64) -> Result<()> {
         let mut stale_table = txn.open_table(STALE).map_err(db_err)?;
         let mut nodes = txn.open_table(NODES).map_err(db_err)?;
-        let mut values = txn.open_table(VALUES).map_err(db_err)?;
-        let mut undo = txn.open_table(UNDO).map_err(db_err)?;
+        let mut history = txn.open_table(HISTORY).map_err(db_err)?;
         let due: Vec<u64> = stale_table
             .range(..=through)
             .map_err(db_err)?
@@ -521,23 +726,23 @@ impl StateDb {
                 nodes.remove(key.as_slice()).map_err(db_err)?;
             }
             for key in &records.values {
-                values.remove(key.as_slice()).map_err(db_err)?;
+                history.remove(key.as_slice()).map_err(db_err)?;
             }
-            undo.remove(version).map_err(db_err)?;
         }
-        txn.open_table(PRUNED)
+        txn.open_table(STORE)
             .map_err(db_err)?
-            .insert("through", through)
+            .insert("pruned_through", through)
             .map_err(db_err)?;
         Ok(())
     }
 
     /// Removes every block after `version` (all of them if `None`) in one durable transaction:
-    /// state, value history, headers, receipts. Used by the devnet's `dev_revert` and to undo
-    /// blocks whose L1 reference a reorg removed. Metadata records are kept; the caller rewrites
-    /// what it needs. Orphaned tree nodes stay on disk, unreachable from any kept root.
+    /// state, tree nodes, value history, headers, receipts. Used by the devnet's `dev_revert`
+    /// and to undo blocks whose L1 reference a reorg removed. Metadata records are kept; the
+    /// caller rewrites what it needs.
     ///
     /// # Errors
+    /// [`StateError::Pruned`] if `version` is older than the retention window;
     /// [`StateError::Db`] on I/O failure (then nothing changed).
     pub fn rollback_to(&self, version: Option<u64>) -> Result<()> {
         let Some(latest) = self.latest_version()? else {
@@ -548,42 +753,89 @@ impl StateDb {
             return Ok(());
         }
         let oldest = self.oldest_retained()?;
-        if version.is_none_or(|v| v < oldest) && oldest > 0 {
+        if oldest > 0 && version.is_none_or(|v| v < oldest) {
             return Err(StateError::Pruned {
                 version: version.unwrap_or(0),
                 oldest,
             });
         }
+        let mut memory = self.memory();
         let txn = self.db.begin_write().map_err(db_err)?;
         {
-            let mut stale_table = txn.open_table(STALE).map_err(db_err)?;
-            let mut undo_table = txn.open_table(UNDO).map_err(db_err)?;
             let mut latest_table = txn.open_table(LATEST).map_err(db_err)?;
-            let mut values = txn.open_table(VALUES).map_err(db_err)?;
+            // The latest values complete through the head first, then walked back.
+            for (hash, l) in memory.recent.iter() {
+                latest_table
+                    .insert(hash.as_slice(), l.encode().as_slice())
+                    .map_err(db_err)?;
+            }
+            let mut history = txn.open_table(HISTORY).map_err(db_err)?;
+            let mut nodes = txn.open_table(NODES).map_err(db_err)?;
+            let mut stale_table = txn.open_table(STALE).map_err(db_err)?;
             let mut blocks = txn.open_table(BLOCKS).map_err(db_err)?;
             let mut block_requests = txn.open_table(BLOCK_REQUESTS).map_err(db_err)?;
             let mut receipts = txn.open_table(RECEIPTS).map_err(db_err)?;
             for v in (first_removed..=latest).rev() {
-                let undo: Vec<(Vec<u8>, Option<Vec<u8>>)> =
-                    match undo_table.remove(v).map_err(db_err)? {
-                        Some(bytes) => borsh::from_slice(bytes.value()).map_err(corrupt)?,
-                        // Every committed block has one; rolling back without it would keep
-                        // that block's writes (defect 22 of the hardening review).
-                        None => {
-                            return Err(corrupt(format!("the undo record of block {v} is missing")))
+                let lo = history_key(v, &[0; 32]);
+                let hi = history_key(v, &[0xff; 32]);
+                let written: Vec<([u8; 32], HistoryEntry)> = history
+                    .range(lo.as_slice()..=hi.as_slice())
+                    .map_err(db_err)?
+                    .map(|entry| {
+                        let (k, e) = entry.map_err(db_err)?;
+                        let (_, hash) = split_history_key(k.value())?;
+                        Ok((hash, borsh::from_slice(e.value()).map_err(corrupt)?))
+                    })
+                    .collect::<Result<_>>()?;
+                // Every block writes at least its marker key: no history means a damaged store,
+                // not a block that changed nothing (defect 22).
+                if written.is_empty() {
+                    return Err(corrupt(format!(
+                        "the value history of block {v} is missing"
+                    )));
+                }
+                for (hash, entry) in written {
+                    match entry.prev {
+                        Some(p) => {
+                            let value = match history
+                                .get(history_key(p, &hash).as_slice())
+                                .map_err(db_err)?
+                            {
+                                Some(bytes) => {
+                                    borsh::from_slice::<HistoryEntry>(bytes.value())
+                                        .map_err(corrupt)?
+                                        .value
+                                }
+                                None => {
+                                    return Err(corrupt(format!(
+                                        "the value history of block {p} is missing"
+                                    )))
+                                }
+                            };
+                            let l = Latest { version: p, value };
+                            latest_table
+                                .insert(hash.as_slice(), l.encode().as_slice())
+                                .map_err(db_err)?;
                         }
-                    };
-                for (key, previous) in undo {
-                    match previous {
-                        Some(p) => latest_table
-                            .insert(key.as_slice(), p.as_slice())
-                            .map_err(db_err)?,
-                        None => latest_table.remove(key.as_slice()).map_err(db_err)?,
-                    };
-                    let kh = KeyHash::with::<Blake2bHasher>(&key);
-                    values
-                        .remove(value_key(&kh, v).as_slice())
+                        None => {
+                            latest_table.remove(hash.as_slice()).map_err(db_err)?;
+                        }
+                    }
+                    history
+                        .remove(history_key(v, &hash).as_slice())
                         .map_err(db_err)?;
+                }
+                // The block's tree nodes: their keys start with its index.
+                let lo = v.to_be_bytes();
+                let hi = (v + 1).to_be_bytes();
+                let created: Vec<Vec<u8>> = nodes
+                    .range(lo.as_slice()..hi.as_slice())
+                    .map_err(db_err)?
+                    .map(|entry| entry.map(|(k, _)| k.value().to_vec()))
+                    .collect::<std::result::Result<_, _>>()
+                    .map_err(db_err)?;
+                for key in created {
+                    nodes.remove(key.as_slice()).map_err(db_err)?;
                 }
                 if let Some(ids) = block_requests.remove(v).map_err(db_err)? {
                     let ids: Vec<RequestId> = borsh::from_slice(ids.value()).map_err(corrupt)?;
@@ -595,8 +847,16 @@ impl StateDb {
                 // What the removed block replaced is live again.
                 stale_table.remove(v).map_err(db_err)?;
             }
+            let mut store = txn.open_table(STORE).map_err(db_err)?;
+            match version {
+                Some(v) => store.insert("flushed_through", v).map_err(db_err)?,
+                None => store.remove("flushed_through").map_err(db_err)?,
+            };
         }
-        txn.commit().map_err(db_err)
+        txn.commit().map_err(db_err)?;
+        memory.recent = Recent::new();
+        memory.flushed_through = version;
+        Ok(())
     }
 
     /// The header of block `index`.
@@ -755,24 +1015,34 @@ impl StateDb {
     }
 
     /// Counts of what the store holds, to watch its growth (and pruning) and for benchmarks.
+    /// Reads every latest value: O(keys).
     ///
     /// # Errors
     /// [`StateError::Db`] on I/O failure.
     pub fn stats(&self) -> Result<StoreStats> {
-        let txn = self.db.begin_read().map_err(db_err)?;
+        let (txn, snapshot) = self.snapshot_with_txn()?;
+        let mut live_keys = snapshot
+            .recent
+            .values()
+            .filter(|l| l.value.is_some())
+            .count() as u64;
+        for entry in snapshot.table.iter().map_err(db_err)? {
+            let (k, v) = entry.map_err(db_err)?;
+            let in_recent = <[u8; 32]>::try_from(k.value())
+                .is_ok_and(|hash| snapshot.recent.contains_key(&hash));
+            if !in_recent && Latest::decode(v.value())?.value.is_some() {
+                live_keys += 1;
+            }
+        }
         Ok(StoreStats {
-            live_keys: txn
-                .open_table(LATEST)
-                .map_err(db_err)?
-                .len()
-                .map_err(db_err)?,
+            live_keys,
             tree_nodes: txn
                 .open_table(NODES)
                 .map_err(db_err)?
                 .len()
                 .map_err(db_err)?,
             value_versions: txn
-                .open_table(VALUES)
+                .open_table(HISTORY)
                 .map_err(db_err)?
                 .len()
                 .map_err(db_err)?,
@@ -782,8 +1052,8 @@ impl StateDb {
     /// `key`'s value (or absence) at block `version`, with a proof against that block's root.
     ///
     /// # Errors
-    /// [`StateError::UnknownBlock`] if the block is not committed; [`StateError::Tree`] on a
-    /// tree inconsistency.
+    /// [`StateError::UnknownBlock`] if the block is not committed; [`StateError::Pruned`] if it
+    /// is older than the retention window; [`StateError::Tree`] on a tree inconsistency.
     pub fn prove(&self, key: &[u8], version: u64) -> Result<(Option<Vec<u8>>, StateProof)> {
         if self.latest_version()?.is_none_or(|latest| version > latest) {
             return Err(StateError::UnknownBlock(version));
@@ -792,8 +1062,11 @@ impl StateDb {
         if version < oldest {
             return Err(StateError::Pruned { version, oldest });
         }
-        let txn = self.db.begin_read().map_err(db_err)?;
-        let reader = Reader { txn: &txn };
+        let (txn, snapshot) = self.snapshot_with_txn()?;
+        let reader = Reader {
+            txn: &txn,
+            snapshot: Some(&snapshot),
+        };
         let tree = JellyfishMerkleTree::<_, Blake2bHasher>::new(&reader);
         let (value, proof) = tree
             .get_with_proof(KeyHash::with::<Blake2bHasher>(key), version)
@@ -801,6 +1074,17 @@ impl StateDb {
         let bytes = borsh::to_vec(&proof).map_err(db_err)?;
         Ok((value, StateProof(bytes)))
     }
+}
+
+/// Splits a `history` key into its block index and key hash.
+fn split_history_key(key: &[u8]) -> Result<(u64, [u8; 32])> {
+    let (version, hash) = key
+        .split_first_chunk::<8>()
+        .ok_or_else(|| corrupt("a value-history key shorter than 40 bytes"))?;
+    let hash: [u8; 32] = hash
+        .try_into()
+        .map_err(|_| corrupt("a value-history key of the wrong length"))?;
+    Ok((u64::from_be_bytes(*version), hash))
 }
 
 #[cfg(test)]
@@ -880,9 +1164,17 @@ mod tests {
     /// versions answer [`StateError::Pruned`].
     #[test]
     fn pruning_keeps_the_window_and_bounds_the_database() {
+        // Latest values flushed every block, every few blocks, and never.
+        for flush in [1, 45, FLUSH_ENTRIES] {
+            pruning_with_flushes_every(flush);
+        }
+    }
+
+    fn pruning_with_flushes_every(flush: usize) {
         let dir = tempfile::tempdir().unwrap();
         let archive = StateDb::open(&dir.path().join("archive.redb")).unwrap();
         let pruned = StateDb::open(&dir.path().join("pruned.redb")).unwrap();
+        pruned.set_flush_threshold(flush);
         pruned.set_retention(Some(3));
         assert_eq!(pruned.retention(), Some(3));
         let keys: Vec<Vec<u8>> = (0..60u32).map(|i| i.to_le_bytes().to_vec()).collect();
@@ -994,8 +1286,15 @@ mod tests {
 
     #[test]
     fn rollback_restores_state_roots_and_values() {
+        for flush in [1, 2, FLUSH_ENTRIES] {
+            rollback_with_flushes_every(flush);
+        }
+    }
+
+    fn rollback_with_flushes_every(flush: usize) {
         let dir = tempfile::tempdir().unwrap();
         let db = StateDb::open(&dir.path().join("s.redb")).unwrap();
+        db.set_flush_threshold(flush);
         let r0 = commit(&db, 0, &[(b"a", Some(b"1"))]);
         let r1 = commit(&db, 1, &[(b"a", Some(b"2")), (b"b", Some(b"x"))]);
         commit(&db, 2, &[(b"a", None)]);

@@ -54,6 +54,9 @@ fn crash_child() {
         return;
     };
     let db = StateDb::open(std::path::Path::new(&path)).unwrap();
+    // Flushes of the latest values and pruning happen every few blocks, so kills land in them.
+    db.set_flush_threshold(37);
+    db.set_retention(Some(50));
     let mut v = db.latest_version().unwrap().map_or(0, |l| l + 1);
     loop {
         let root = commit(&db, v);
@@ -68,8 +71,9 @@ fn killed_mid_commit_reopens_at_the_last_committed_block() {
     let path = dir.path().join("state.redb");
     let exe = std::env::current_exe().unwrap();
     let mut reported: Vec<(u64, String)> = Vec::new();
-    // Kill at different points: after 3, 17 and 40 reported commits.
-    for kill_after in [3usize, 17, 40] {
+    // Kill at different points: after 3, 17, 40 and 25 reported commits (past block 50, the
+    // child prunes as it commits).
+    for kill_after in [3usize, 17, 40, 25] {
         let mut child = Command::new(&exe)
             .args([
                 "--exact",
@@ -119,5 +123,23 @@ fn killed_mid_commit_reopens_at_the_last_committed_block() {
             db.block(v).unwrap().state_root,
             "block {v}"
         );
+    }
+    // And the same latest values, rebuilt after each kill from the value history.
+    for k in 0..500u64 {
+        let key = format!("key-{k}").into_bytes();
+        assert_eq!(
+            db.get(&key).unwrap(),
+            reference.get(&key).unwrap(),
+            "key-{k}"
+        );
+        let (value, proof) = db.prove(&key, latest).unwrap();
+        assert_eq!(value, reference.get(&key).unwrap());
+        wisp_state::verify_proof(
+            db.block(latest).unwrap().state_root,
+            &key,
+            value.as_deref(),
+            &proof,
+        )
+        .unwrap();
     }
 }

@@ -1,6 +1,8 @@
 //! Hardening defect 22: the store trusted its caller's version at commit and read a missing
-//! undo record as "nothing to undo".
+//! undo record as "nothing to undo". Undo now reads the value history, whose entries a block
+//! always has (at least the block marker's).
 
+use redb::{ReadableDatabase, ReadableTable};
 use std::collections::BTreeMap;
 use wisp_core::{BlockHeader, ChainId, Hash32};
 use wisp_state::{StateDb, StateError};
@@ -55,9 +57,16 @@ fn a_commit_must_be_the_next_block_and_match_its_header() {
 }
 
 /// Defect 22: a block without its undo record was rolled back as if it had changed nothing,
-/// leaving its writes in the latest state. It is now a `Corrupt` error, and nothing changes.
+/// leaving its writes in the latest state. A block whose value history is missing, or whose
+/// previous values are, is now a `Corrupt` error, and nothing changes.
 #[test]
-fn a_missing_undo_record_is_an_error_not_an_empty_undo() {
+fn a_missing_value_history_is_an_error_not_an_empty_undo() {
+    for damaged_block in [1u64, 0] {
+        missing_history_is_refused(damaged_block);
+    }
+}
+
+fn missing_history_is_refused(damaged_block: u64) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.redb");
     {
@@ -69,18 +78,78 @@ fn a_missing_undo_record_is_an_error_not_an_empty_undo() {
         }
     }
     {
-        // Damage the store the way a bug or a bad disk would: drop block 1's undo record.
-        const UNDO: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("undo");
+        // Damage the store the way a bug or a bad disk would: drop a block's value history
+        // (keys: block index big-endian ‖ key hash).
+        const HISTORY: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new("history");
         let raw = redb::Database::open(&path).unwrap();
         let txn = raw.begin_write().unwrap();
-        txn.open_table(UNDO).unwrap().remove(1).unwrap();
+        {
+            let mut table = txn.open_table(HISTORY).unwrap();
+            let lo = damaged_block.to_be_bytes();
+            let hi = (damaged_block + 1).to_be_bytes();
+            let keys: Vec<Vec<u8>> = table
+                .range(lo.as_slice()..hi.as_slice())
+                .unwrap()
+                .map(|e| e.unwrap().0.value().to_vec())
+                .collect();
+            assert!(!keys.is_empty());
+            for k in keys {
+                table.remove(k.as_slice()).unwrap();
+            }
+        }
         txn.commit().unwrap();
     }
     let db = StateDb::open(&path).unwrap();
+    let before = db.get(b"\x01\x00\x00\x00a").unwrap();
     assert!(matches!(
         db.rollback_to(Some(0)),
         Err(StateError::Corrupt(_))
     ));
     assert_eq!(db.latest_version().unwrap(), Some(1));
-    assert_eq!(db.get(b"\x01\x00\x00\x00a").unwrap(), Some(b"2".to_vec()));
+    assert_eq!(db.get(b"\x01\x00\x00\x00a").unwrap(), before);
+    drop(db);
+    // Nothing was written: the same answer after another reopen.
+    let db = StateDb::open(&path).unwrap();
+    assert_eq!(db.get(b"\x01\x00\x00\x00a").unwrap(), before);
+}
+
+/// A data directory written by an older Wisp (format 1: `jmt_nodes`, `jmt_values`, `undo`) is
+/// refused with an error that says so, and left as it was.
+#[test]
+fn a_database_of_format_1_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.redb");
+    {
+        const OLD_NODES: redb::TableDefinition<&[u8], &[u8]> =
+            redb::TableDefinition::new("jmt_nodes");
+        let raw = redb::Database::create(&path).unwrap();
+        let txn = raw.begin_write().unwrap();
+        txn.open_table(OLD_NODES)
+            .unwrap()
+            .insert(b"k".as_slice(), b"v".as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let err = StateDb::open(&path).err().expect("refused");
+    assert!(
+        matches!(
+            err,
+            StateError::Format {
+                found: 1,
+                supported: 2
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("another version of Wisp"), "{err}");
+    // Still there for the user to move aside or inspect.
+    const OLD_NODES: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new("jmt_nodes");
+    let raw = redb::Database::open(&path).unwrap();
+    let txn = raw.begin_read().unwrap();
+    assert!(txn
+        .open_table(OLD_NODES)
+        .unwrap()
+        .get(b"k".as_slice())
+        .unwrap()
+        .is_some());
 }

@@ -129,7 +129,8 @@ impl TransferChain {
         this
     }
 
-    /// A signed, verified request from sender `i` with its next nonce.
+    /// A signed, verified request from sender `i` with its next nonce and a gas budget of
+    /// 50,000,000 (enough to deploy).
     pub fn request(
         &mut self,
         i: usize,
@@ -137,6 +138,19 @@ impl TransferChain {
         entry: &str,
         args: Vec<u8>,
         access_list: Option<AccessList>,
+    ) -> VerifiedRequest {
+        self.request_with_budget(i, target, entry, args, access_list, 50_000_000)
+    }
+
+    /// [`TransferChain::request`] with the gas budget `gas_budget`.
+    pub fn request_with_budget(
+        &mut self,
+        i: usize,
+        target: Hname,
+        entry: &str,
+        args: Vec<u8>,
+        access_list: Option<AccessList>,
+        gas_budget: u64,
     ) -> VerifiedRequest {
         let body = RequestBody {
             chain: self.chain.chain_id(),
@@ -146,7 +160,7 @@ impl TransferChain {
                 args,
                 transfer_sompi: 0,
             },
-            gas_budget: 50_000_000,
+            gas_budget,
             access_list,
         };
         self.nonces[i] += 1;
@@ -173,7 +187,8 @@ impl TransferChain {
                     })
                     .collect();
                 let token = self.token;
-                self.request(
+                // A wallet's budget: the simulated gas with a margin (a transfer uses ~1M).
+                self.request_with_budget(
                     i,
                     token,
                     "transfer",
@@ -182,6 +197,7 @@ impl TransferChain {
                         reads: vec![],
                         writes,
                     }),
+                    3_000_000,
                 )
             })
             .collect()

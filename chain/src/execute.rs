@@ -15,7 +15,7 @@ use crate::{
     keys, BlockInputs, BlockOutput, Chain, ChainParams, OnLedgerBody, OnLedgerRequest, Request,
     Result,
 };
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use wisp_core::{
     AgentId, BlockHeader, CallKind, Receipt, ReceiptError, ReceiptStatus, RequestErrorCode,
 };
@@ -32,7 +32,11 @@ pub const MAX_BLOCK_REQUESTS: usize = 2_000;
 /// change meets every other request), and, for each declared contract whose code this block
 /// has not used yet, a region only the first user of that code may write (its first use pays
 /// the compilation, `Exec::module_of`). `None` without an access list: the request runs alone.
-fn footprint(exec: &mut Exec, request: &Request<'_>) -> Option<wisp_scheduler::Footprint> {
+fn footprint(
+    exec: &mut Exec,
+    request: &Request<'_>,
+    code_of: &mut BTreeMap<wisp_core::Hname, Option<wisp_core::Hash32>>,
+) -> Option<wisp_scheduler::Footprint> {
     let list = request.body.access_list.as_ref()?;
     let region = |a: &wisp_core::Access| {
         keys::contract_key(a.contract, a.key_prefix.as_deref().unwrap_or_default())
@@ -52,10 +56,13 @@ fn footprint(exec: &mut Exec, request: &Request<'_>) -> Option<wisp_scheduler::F
         .chain([request.body.call.target])
         .collect();
     for contract in contracts {
-        if let Some(record) = exec.contract_record(contract) {
-            if !exec.code_loaded(&record.code_hash) {
+        let code = *code_of
+            .entry(contract)
+            .or_insert_with(|| exec.contract_record(contract).map(|r| r.code_hash));
+        if let Some(code_hash) = code {
+            if !exec.code_loaded(&code_hash) {
                 let mut first_use = b"\xffload".to_vec();
-                first_use.extend_from_slice(&record.code_hash.0);
+                first_use.extend_from_slice(&code_hash.0);
                 writes.push(first_use);
             }
         }
@@ -267,6 +274,21 @@ impl Chain {
         inputs: BlockInputs,
         meta: &[(&str, Vec<u8>)],
     ) -> Result<BlockOutput> {
+        match &self.workers {
+            // The whole block runs on a worker, the calling thread asleep: a batch's other
+            // members are then stolen by workers the kernel wakes on idle cores. (Run from
+            // outside, each batch woke workers while the caller still held its core, and they
+            // queued on the other one: measured, two workers took turns on one core.)
+            Some(workers) => workers.install(|| self.execute_block_inner(inputs, meta)),
+            None => self.execute_block_inner(inputs, meta),
+        }
+    }
+
+    fn execute_block_inner(
+        &self,
+        inputs: BlockInputs,
+        meta: &[(&str, Vec<u8>)],
+    ) -> Result<BlockOutput> {
         let started = std::time::Instant::now();
         let parent = self.head()?;
         let index = parent.index + 1;
@@ -390,6 +412,8 @@ impl Chain {
         let mut next = 0;
         while next < offs.len() {
             let mut batch = wisp_scheduler::Batch::new();
+            // Contracts' code while this batch forms (no member has run yet, so none changed).
+            let mut code_of = BTreeMap::new();
             let mut members: Vec<(Request<'_>, u32)> = Vec::new();
             let mut budgets = 0u64;
             let mut j = next;
@@ -408,7 +432,7 @@ impl Chain {
                     nonce: Some(off.request().nonce),
                 };
                 let footprint = match &self.workers {
-                    Some(_) => footprint(&mut exec, &request),
+                    Some(_) => footprint(&mut exec, &request, &mut code_of),
                     None => None,
                 };
                 // A request that conflicts with the batch, or declared nothing, waits for

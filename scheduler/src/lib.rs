@@ -61,16 +61,17 @@ impl RegionSet {
     }
 
     fn overlaps(&self, region: &[u8]) -> bool {
-        // A member that starts with `region` (or equals it).
+        use std::ops::Bound;
+        // A member that starts with `region` sorts at or right after it.
         if self
             .regions
-            .range(region.to_vec()..)
+            .range::<[u8], _>((Bound::Included(region), Bound::Unbounded))
             .next()
             .is_some_and(|m| m.starts_with(region))
         {
             return true;
         }
-        // A member that `region` starts with.
+        // A member that `region` starts with has one of the members' lengths.
         self.lengths
             .range(..=region.len())
             .any(|&n| self.regions.contains(&region[..n]))
@@ -193,6 +194,12 @@ impl Workers {
     /// Threads in the pool.
     pub fn threads(&self) -> usize {
         self.pool.current_num_threads()
+    }
+
+    /// Runs `f` on one of the pool's threads, the caller waiting; [`Workers::run`] called
+    /// inside shares the work with the pool's other threads.
+    pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        self.pool.install(f)
     }
 
     /// Runs `f` on every item at once (as the pool allows); the results keep the items'

@@ -10,12 +10,12 @@
 
 use crate::engines::Runtime;
 use crate::keys;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use wisp_core::interface::ContractInterface;
 use wisp_core::{
-    AccessList, AgentId, ChainId, ErrorLevel, Event, Hash32, Hname, ReceiptError, RequestErrorCode,
-    VmErrorCode,
+    Access, AccessList, AgentId, ChainId, ErrorLevel, Event, Hash32, Hname, ReceiptError,
+    RequestErrorCode, VmErrorCode,
 };
 use wisp_state::{Snapshot, StateDb};
 use wisp_vm::{BlockContext, Checkpoint, Host, PreparedModule};
@@ -124,6 +124,96 @@ pub(crate) struct Exec {
     /// Code hashes this block has instantiated or deployed (its first use of each pays the
     /// compilation): block history, never the node's cache, decides.
     loaded: std::collections::BTreeSet<Hash32>,
+    /// Simulation in recording mode: every access the access list would have to allow.
+    pub observed: Option<Observed>,
+}
+
+/// The accesses a simulated request made, in the terms of an access list: contract storage
+/// keys (contract-relative) read and written, and contracts called.
+#[derive(Default, Debug)]
+pub(crate) struct Observed {
+    reads: BTreeSet<(Hname, Vec<u8>)>,
+    writes: BTreeSet<(Hname, Vec<u8>)>,
+    called: BTreeSet<Hname>,
+}
+
+impl Observed {
+    fn note(&mut self, contract: Hname, key: Option<&[u8]>, write: bool) {
+        match (key, write) {
+            (None, _) => {
+                self.called.insert(contract);
+            }
+            (Some(k), true) => {
+                self.writes.insert((contract, k.to_vec()));
+            }
+            (Some(k), false) => {
+                self.reads.insert((contract, k.to_vec()));
+            }
+        }
+    }
+
+    /// The narrowest access list that allows what was observed: exact keys, a write declared
+    /// once (writes grant reads), a called contract without key accesses as a whole-contract
+    /// read. Beyond [`AccessList::MAX_ENTRIES`] entries or [`AccessList::MAX_PREFIX_BYTES`]
+    /// bytes per key, a contract's keys collapse into its whole partition (a whole-contract
+    /// write if any key was written); `None` if even that does not fit.
+    pub fn into_access_list(self) -> Option<AccessList> {
+        let exact = |keys: &BTreeSet<(Hname, Vec<u8>)>, skip: &BTreeSet<(Hname, Vec<u8>)>| {
+            keys.iter()
+                .filter(|k| !skip.contains(k))
+                .map(|(contract, key)| Access {
+                    contract: *contract,
+                    key_prefix: Some(key.clone()),
+                })
+                .collect::<Vec<_>>()
+        };
+        let none = BTreeSet::new();
+        let writes = exact(&self.writes, &none);
+        let mut reads = exact(&self.reads, &self.writes);
+        let touched: BTreeSet<Hname> = self
+            .reads
+            .iter()
+            .chain(&self.writes)
+            .map(|(c, _)| *c)
+            .collect();
+        reads.extend(
+            self.called
+                .iter()
+                .filter(|c| !touched.contains(c))
+                .map(|c| Access {
+                    contract: *c,
+                    key_prefix: None,
+                }),
+        );
+        let list = AccessList { reads, writes };
+        let fits = |l: &AccessList| {
+            l.entries() <= AccessList::MAX_ENTRIES
+                && l.reads.iter().chain(&l.writes).all(|a| {
+                    a.key_prefix
+                        .as_ref()
+                        .is_none_or(|p| p.len() <= AccessList::MAX_PREFIX_BYTES)
+                })
+        };
+        if fits(&list) {
+            return Some(list);
+        }
+        // Whole partitions: one entry per contract.
+        let written: BTreeSet<Hname> = self.writes.iter().map(|(c, _)| *c).collect();
+        let all: BTreeSet<Hname> = touched.iter().chain(&self.called).copied().collect();
+        let whole = |c: &Hname| Access {
+            contract: *c,
+            key_prefix: None,
+        };
+        let list = AccessList {
+            reads: all
+                .iter()
+                .filter(|c| !written.contains(c))
+                .map(whole)
+                .collect(),
+            writes: written.iter().map(whole).collect(),
+        };
+        fits(&list).then_some(list)
+    }
 }
 
 impl Exec {
@@ -226,6 +316,7 @@ impl Exec {
             native: false,
             violation: None,
             loaded: std::collections::BTreeSet::new(),
+            observed: None,
         }
     }
 
@@ -371,10 +462,10 @@ impl Exec {
 
     /// Whether the access list allows touching full state `key` (`write`: writing it). No list,
     /// or the running call's sender's own balance or nonce: allowed.
-    pub fn check_state_key(&self, key: &[u8], write: bool) -> Result<(), ReceiptError> {
-        let Some(list) = &self.access else {
+    pub fn check_state_key(&mut self, key: &[u8], write: bool) -> Result<(), ReceiptError> {
+        if self.access.is_none() && self.observed.is_none() {
             return Ok(());
-        };
+        }
         if let Some(sender) = &self.sender {
             if key == keys::balance(sender).as_slice() || key == keys::nonce(sender).as_slice() {
                 return Ok(());
@@ -384,6 +475,12 @@ impl Exec {
             return Ok(());
         };
         let contract = Hname(u32::from_le_bytes(*owner));
+        if let Some(o) = &mut self.observed {
+            o.note(contract, Some(relative), write);
+        }
+        let Some(list) = &self.access else {
+            return Ok(());
+        };
         let allowed = if write {
             list.allows_write(contract, relative)
         } else {
@@ -565,7 +662,10 @@ impl Exec {
         self.block_overlay
     }
 
-    fn check_read(&self, contract: Hname, key: Option<&[u8]>) -> Result<(), ReceiptError> {
+    fn check_read(&mut self, contract: Hname, key: Option<&[u8]>) -> Result<(), ReceiptError> {
+        if let Some(o) = &mut self.observed {
+            o.note(contract, key, false);
+        }
         match &self.access {
             Some(list) if !list.allows_read(contract, key) => Err(request_error(
                 RequestErrorCode::AccessListViolation,
@@ -578,7 +678,10 @@ impl Exec {
         }
     }
 
-    fn check_write(&self, contract: Hname, key: &[u8]) -> Result<(), ReceiptError> {
+    fn check_write(&mut self, contract: Hname, key: &[u8]) -> Result<(), ReceiptError> {
+        if let Some(o) = &mut self.observed {
+            o.note(contract, Some(key), true);
+        }
         match &self.access {
             Some(list) if !list.allows_write(contract, key) => Err(request_error(
                 RequestErrorCode::AccessListViolation,
@@ -785,6 +888,57 @@ impl Host for Exec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Recorded accesses become exact keys while they fit an access list, whole contracts
+    /// beyond, and no list when not even one entry per contract fits.
+    #[test]
+    fn observed_accesses_collapse_to_what_fits_an_access_list() {
+        let (a, b) = (Hname::of("a"), Hname::of("b"));
+        let mut few = Observed::default();
+        few.note(a, Some(b"x"), true);
+        few.note(a, Some(b"x"), false);
+        few.note(a, Some(b"y"), false);
+        few.note(b, None, false);
+        let list = few.into_access_list().unwrap();
+        let exact = |c: Hname, k: &[u8]| Access {
+            contract: c,
+            key_prefix: Some(k.to_vec()),
+        };
+        assert_eq!(list.writes, vec![exact(a, b"x")]);
+        assert_eq!(
+            list.reads,
+            vec![
+                exact(a, b"y"),
+                Access {
+                    contract: b,
+                    key_prefix: None
+                }
+            ]
+        );
+
+        let mut many = Observed::default();
+        for i in 0..70u32 {
+            many.note(a, Some(&i.to_le_bytes()), i % 2 == 0);
+            many.note(b, Some(&i.to_le_bytes()), false);
+        }
+        let whole = many.into_access_list().unwrap();
+        let all = |c: Hname| Access {
+            contract: c,
+            key_prefix: None,
+        };
+        assert_eq!(whole.writes, vec![all(a)]);
+        assert_eq!(whole.reads, vec![all(b)]);
+
+        let mut long_key = Observed::default();
+        long_key.note(a, Some(&[7; AccessList::MAX_PREFIX_BYTES + 1]), false);
+        assert_eq!(long_key.into_access_list().unwrap().reads, vec![all(a)]);
+
+        let mut contracts = Observed::default();
+        for i in 0..=AccessList::MAX_ENTRIES as u32 {
+            contracts.note(Hname(i + 1), None, false);
+        }
+        assert_eq!(contracts.into_access_list(), None);
+    }
 
     /// A registry value the runtime cannot decode is corruption that abandons the block, never
     /// read as absent: read as an empty list, `root.deploy` would have overwritten the list of

@@ -24,6 +24,16 @@ mod signing;
 use engines::Engines;
 pub use engines::{ENGINE_COMPILATIONS, MODULE_CACHE_ENTRIES};
 pub use exec::ContractRecord;
+
+/// What [`Chain::simulate_request`] found.
+#[derive(Clone, Debug)]
+pub struct Simulation {
+    /// The receipt the request would get now (with the access list, when there is one).
+    pub receipt: Receipt,
+    /// The accesses it makes, as an access list to attach before signing; `None` if they do
+    /// not fit one (see [`wisp_core::AccessList::MAX_ENTRIES`]).
+    pub access_list: Option<wisp_core::AccessList>,
+}
 use exec::{request_error, Exec};
 pub use execute::MAX_BLOCK_REQUESTS;
 pub use inputs::{BlockInputs, BlockOutput, BlockTiming, L1Ref, OnLedgerBody, OnLedgerRequest};
@@ -627,12 +637,64 @@ impl Chain {
     /// Executes `request` on top of the head state without committing anything: the receipt it
     /// would get now (for gas estimation). Nonce and signature are not checked.
     pub fn simulate(&self, sender: AgentId, body: &RequestBody) -> Result<Receipt> {
+        Ok(self.simulate_with(sender, body, false)?.0)
+    }
+
+    /// Simulates `body` as `sender` against the head state, committing nothing, and returns the
+    /// access list it needs (recording mode, as Soroban's simulation returns a footprint):
+    /// the body runs once without its access list while every state access is recorded, then
+    /// once with the recorded list, whose receipt (and exact gas, which counts the list) is
+    /// returned. A request that fails without a list returns that receipt and the accesses
+    /// made before the failure. The sender's balance and nonce are implicit and never listed.
+    /// Beyond 64 entries (or 256-byte keys) a contract's keys collapse into its whole storage.
+    ///
+    /// # Errors
+    /// [`ChainError::State`] if the head state cannot be read.
+    pub fn simulate_request(&self, sender: AgentId, body: &RequestBody) -> Result<Simulation> {
+        let mut open = body.clone();
+        open.access_list = None;
+        let (recorded, observed) = self.simulate_with(sender, &open, true)?;
+        let access_list = observed.and_then(exec::Observed::into_access_list);
+        let declared = match (&access_list, &recorded.error) {
+            (Some(list), None) => {
+                let mut with_list = body.clone();
+                with_list.access_list = Some(list.clone());
+                Some(self.simulate_with(sender, &with_list, false)?.0)
+            }
+            _ => None,
+        };
+        Ok(match declared {
+            Some(receipt) if receipt.error.is_none() => Simulation {
+                receipt,
+                access_list,
+            },
+            // Cannot happen if recording saw every access; never hand out a list that fails.
+            Some(_) => Simulation {
+                receipt: recorded,
+                access_list: None,
+            },
+            None => Simulation {
+                receipt: recorded,
+                access_list,
+            },
+        })
+    }
+
+    fn simulate_with(
+        &self,
+        sender: AgentId,
+        body: &RequestBody,
+        record: bool,
+    ) -> Result<(Receipt, Option<exec::Observed>)> {
         let head = self.head()?;
         let mut exec = self.exec(BlockContext {
             index: head.index + 1,
             timestamp_ms: head.timestamp_ms,
         })?;
         exec.simulation = true;
+        if record {
+            exec.observed = Some(exec::Observed::default());
+        }
         let params = self.params()?;
         let request = Request {
             id: Hash32::ZERO,
@@ -641,7 +703,7 @@ impl Chain {
             nonce: None,
         };
         let (_, receipt) = self.execute_request(&mut exec, &params, &request, head.index + 1, 0, 0);
-        Ok(receipt)
+        Ok((receipt, exec.observed.take()))
     }
 
     #[allow(clippy::too_many_arguments)]

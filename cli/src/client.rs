@@ -31,6 +31,9 @@ pub struct CallOptions {
     pub on_ledger: bool,
     /// On-ledger only: sompi deposited into the sender's on-chain account with the transaction.
     pub deposit_sompi: u64,
+    /// Off-ledger only: simulate the call first and declare the access list it observed, so the
+    /// chain can run it in parallel with others (`wisp_simulateRequest`).
+    pub declare_access: bool,
 }
 
 impl Default for CallOptions {
@@ -40,6 +43,7 @@ impl Default for CallOptions {
             gas_budget: DEFAULT_GAS_BUDGET,
             on_ledger: false,
             deposit_sompi: 0,
+            declare_access: true,
         }
     }
 }
@@ -211,7 +215,8 @@ impl Client {
     }
 
     /// Simulates a call of `function` on `contract` by the owner of `keypair` against the head
-    /// state, committing nothing: the receipt it would get now, with its gas (`wisp_estimateGas`).
+    /// state, committing nothing: the receipt it would get now, with its gas, and the access
+    /// list it needs (`wisp_simulateRequest`).
     ///
     /// # Errors
     /// If the arguments do not fit or the node cannot be reached.
@@ -227,15 +232,48 @@ impl Client {
         let body = self.request_body(target, function, args, options).await?;
         let sender =
             wisp_core::AgentId::Address(keypair.x_only_public_key().0.serialize()).to_raw_string();
-        let receipt = self
+        let simulation = self
             .typed(
-                "wisp_estimateGas",
-                self.http.estimate_gas(sender, Bytes(borsh::to_vec(&body)?)),
+                "wisp_simulateRequest",
+                self.http
+                    .simulate_request(sender, Bytes(borsh::to_vec(&body)?)),
             )
             .await?;
         Ok(self
-            .decorate(serde_json::to_value(receipt)?, contract, function)
+            .decorate(serde_json::to_value(simulation)?, contract, function)
             .await)
+    }
+
+    /// The access list `body` needs when `keypair`'s owner sends it now: recorded by a
+    /// simulation; `None` if the simulated call fails or its accesses do not fit a list.
+    ///
+    /// # Errors
+    /// If the node cannot be reached or returns a malformed list.
+    pub async fn observed_access_list(
+        &self,
+        keypair: &secp256k1::Keypair,
+        body: &RequestBody,
+    ) -> Result<Option<wisp_core::AccessList>> {
+        let sender =
+            wisp_core::AgentId::Address(keypair.x_only_public_key().0.serialize()).to_raw_string();
+        let simulation = self
+            .typed(
+                "wisp_simulateRequest",
+                self.http
+                    .simulate_request(sender, Bytes(borsh::to_vec(body)?)),
+            )
+            .await?;
+        if simulation.receipt.error.is_some() {
+            return Ok(None);
+        }
+        simulation
+            .access_list
+            .as_ref()
+            .map(|l| {
+                wisp_core::AccessList::try_from(l)
+                    .map_err(|e| anyhow!("the node's access list: {e}"))
+            })
+            .transpose()
     }
 
     /// The request body for a call on this node's chain.
@@ -271,7 +309,10 @@ impl Client {
         args: Vec<u8>,
         options: &CallOptions,
     ) -> Result<Value> {
-        let body = self.request_body(target, function, args, options).await?;
+        let mut body = self.request_body(target, function, args, options).await?;
+        if options.declare_access && !options.on_ledger {
+            body.access_list = self.observed_access_list(keypair, &body).await?;
+        }
         let request_id = if options.on_ledger {
             self.send_on_ledger(keypair, vec![body], options.deposit_sompi)
                 .await?

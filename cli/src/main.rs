@@ -232,6 +232,10 @@ struct NodeArgs {
     /// How often to produce a block and advance the anchor (e.g. 1s, 200ms) [default: 1s].
     #[arg(long)]
     block_interval: Option<String>,
+    /// Threads that execute a block: requests with access lists that do not conflict run at
+    /// once, with the same results as one at a time. 0: one per core; 1: sequential.
+    #[arg(long, default_value_t = 0)]
+    exec_threads: usize,
 }
 
 #[derive(Args)]
@@ -277,9 +281,14 @@ struct TxArgs {
     #[arg(long, default_value_t = 0)]
     deposit: u64,
     /// Only simulate against the current state and print the receipt it would get (gas used,
-    /// return value, events); nothing is signed or sent.
+    /// return value, events) and the access list it needs; nothing is signed or sent.
     #[arg(long)]
     estimate: bool,
+    /// Send without an access list. By default an off-ledger call is simulated first and
+    /// declares the storage it reads and writes, so the chain can run it in parallel with
+    /// other requests; without one it runs alone.
+    #[arg(long)]
+    no_access_list: bool,
 }
 
 #[derive(Subcommand)]

@@ -150,6 +150,8 @@ pub struct RunNode {
     pub rpc_addr: SocketAddr,
     /// How often the node produces a block and takes an anchoring step.
     pub block_interval: Duration,
+    /// Threads that execute a block (`0`: one per core; `1`: sequential).
+    pub exec_threads: usize,
 }
 
 /// `wisp node`: runs the chain's node until Ctrl-C or SIGTERM ([`datadir::open`], RPC,
@@ -163,7 +165,12 @@ pub async fn run_node(r: RunNode) -> Result<()> {
         bail!("the node serves RPC on loopback only (got {})", r.rpc_addr);
     }
     let l1 = L1Client::connect(&r.l1_url, Duration::from_secs(30)).await?;
-    let node = datadir::open(&r.data_dir, l1, wisp_node::NodeMode::Follower)?;
+    let node = datadir::open_with(
+        &r.data_dir,
+        l1,
+        wisp_node::NodeMode::Follower,
+        r.exec_threads,
+    )?;
     let (rpc, addr) = wisp_node::rpc::serve(node.clone(), r.rpc_addr)
         .await
         .with_context(|| format!("cannot serve RPC on {}", r.rpc_addr))?;

@@ -1077,6 +1077,31 @@ async fn the_wisp_command_against_a_devnet() {
         .unwrap();
     assert_eq!(estimate["status"], "success", "{estimate}");
     assert!(sompi(&estimate["gasUsed"]) > 10_000);
+    // `wisp_estimateGas` is `wisp_simulateRequest` under its former name: the receipt's fields
+    // inline, and the access list the transfer needs (a1 pays itself: its balance, read).
+    let body_hex = format!(
+        "0x{}",
+        wisp_core::hash::to_hex(&borsh::to_vec(&body).unwrap())
+    );
+    let simulated = client
+        .rpc("wisp_simulateRequest", rpc_params![a1.clone(), body_hex])
+        .await
+        .unwrap();
+    assert_eq!(simulated, estimate);
+    let list = &estimate["accessList"];
+    let entries: Vec<&Value> = list["reads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(list["writes"].as_array().unwrap())
+        .collect();
+    assert!(
+        !entries.is_empty()
+            && entries
+                .iter()
+                .all(|e| e["contract"] == wisp_core::Hname::of("tok").to_string()),
+        "{estimate}"
+    );
     assert_eq!(
         client.chain_info().await.unwrap().head.index,
         head_before,
@@ -1084,6 +1109,21 @@ async fn the_wisp_command_against_a_devnet() {
     );
     let snapshot = client.rpc("dev_snapshot", rpc_params![]).await.unwrap();
     let dev0 = devnet.accounts()[0].keypair().unwrap();
+    // `wisp call` declares the access list it simulated: its gas is the simulation's, which
+    // counts the list's entries (without a list the base gas is lower).
+    let declared = client
+        .estimate(
+            &dev0,
+            "tok",
+            "transfer",
+            &json!([a1, "2"]),
+            &CallOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert!(declared["accessList"]["writes"]
+        .as_array()
+        .is_some_and(|w| !w.is_empty()));
     let r = client
         .call(
             &dev0,
@@ -1095,6 +1135,7 @@ async fn the_wisp_command_against_a_devnet() {
         .await
         .unwrap();
     ok(&r);
+    assert_eq!(r["gasUsed"], declared["gasUsed"], "{r}");
     assert_eq!(
         client
             .view("tok", "balance_of", &json!([a1]))

@@ -341,6 +341,21 @@ async fn create_anchor(
 /// [`NodeError::DataDir`] if `node.json` is missing or damaged or kaspad runs another
 /// network; [`NodeError::Chain`] if the chain's state cannot be opened.
 pub fn open(data_dir: &Path, l1: L1Client, mode: NodeMode) -> Result<Arc<Node>> {
+    open_with(data_dir, l1, mode, 0)
+}
+
+/// [`open`], executing blocks with `exec_threads` threads: `0` one per core, `1` one request
+/// at a time; requests that declare access lists and do not conflict run at once
+/// (`Chain::set_exec_threads`). Every thread count gives the same blocks.
+///
+/// # Errors
+/// As [`open`]; [`NodeError::Chain`] if the threads cannot be started.
+pub fn open_with(
+    data_dir: &Path,
+    l1: L1Client,
+    mode: NodeMode,
+    exec_threads: usize,
+) -> Result<Arc<Node>> {
     let config = NodeConfig::load(data_dir)?;
     if l1.network_id().to_string() != config.network {
         return Err(bad(format!(
@@ -354,7 +369,8 @@ pub fn open(data_dir: &Path, l1: L1Client, mode: NodeMode) -> Result<Arc<Node>> 
     params.coinbase_maturity = config.coinbase_maturity;
     let prefix = l1.prefix();
     let committee = Wallet::new(config.committee()?, prefix);
-    let chain = Chain::open(&data_dir.join("chain"), &config.genesis()?)?;
+    let mut chain = Chain::open(&data_dir.join("chain"), &config.genesis()?)?;
+    chain.set_exec_threads(exec_threads)?;
     let anchor = crate::ChainAnchor {
         rules: wisp_settlement::AnchorRules {
             committee_key: committee.x_only_key(),

@@ -359,13 +359,19 @@ impl WispApiServer for Api {
         })
     }
 
-    fn estimate_gas(&self, sender: String, body: Bytes) -> RpcResult<ReceiptView> {
+    fn simulate_request(&self, sender: String, body: Bytes) -> RpcResult<wisp_api::Simulation> {
         let node = &self.0;
         let sender = node.parse_agent(&sender)?;
         let body: RequestBody =
             borsh::from_slice(&body.0).map_err(|e| invalid(format!("not a request body: {e}")))?;
-        let receipt = node.chain().simulate(sender, &body).map_err(internal)?;
-        node.receipt_view(&receipt)
+        let simulation = node
+            .chain()
+            .simulate_request(sender, &body)
+            .map_err(internal)?;
+        Ok(wisp_api::Simulation {
+            receipt: node.receipt_view(&simulation.receipt)?,
+            access_list: simulation.access_list.as_ref().map(Into::into),
+        })
     }
 
     fn call_view(

@@ -172,6 +172,7 @@ impl crate::TxArgs {
             gas_budget: self.gas.unwrap_or(default_gas),
             on_ledger: self.on_ledger,
             deposit_sompi: self.deposit,
+            declare_access: !self.no_access_list,
         }
     }
 }

@@ -28,6 +28,7 @@ pub(crate) async fn node(args: NodeArgs, _ctx: &Ctx) -> Result<()> {
         l1_url: settings.l1,
         rpc_addr: SocketAddr::from(([127, 0, 0, 1], settings.port)),
         block_interval: interval,
+        exec_threads: args.exec_threads,
     })
     .await
 }

@@ -241,6 +241,86 @@ pub struct Receipt {
     pub withdrawals: Vec<Withdrawal>,
 }
 
+/// One entry of an access list: a contract's storage, all of it (`keyPrefix` absent) or the
+/// keys starting with `keyPrefix` (contract-relative bytes).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessEntry {
+    /// The contract's hname (8 hex digits).
+    pub contract: String,
+    /// The key prefix; absent: the whole contract.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_prefix: Option<Bytes>,
+}
+
+/// A request's declared read and write sets (a write grants the read).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessList {
+    /// Storage the request may read.
+    pub reads: Vec<AccessEntry>,
+    /// Storage the request may read and write.
+    pub writes: Vec<AccessEntry>,
+}
+
+impl From<&wisp_core::AccessList> for AccessList {
+    fn from(list: &wisp_core::AccessList) -> AccessList {
+        let entries = |accesses: &[wisp_core::Access]| {
+            accesses
+                .iter()
+                .map(|a| AccessEntry {
+                    contract: a.contract.to_string(),
+                    key_prefix: a.key_prefix.clone().map(Bytes),
+                })
+                .collect()
+        };
+        AccessList {
+            reads: entries(&list.reads),
+            writes: entries(&list.writes),
+        }
+    }
+}
+
+impl TryFrom<&AccessList> for wisp_core::AccessList {
+    type Error = String;
+
+    /// Fails on an hname that is not 8 hex digits.
+    fn try_from(list: &AccessList) -> Result<wisp_core::AccessList, String> {
+        let entries = |entries: &[AccessEntry]| {
+            entries
+                .iter()
+                .map(|e| {
+                    let hname = u32::from_str_radix(&e.contract, 16)
+                        .ok()
+                        .filter(|_| e.contract.len() == 8)
+                        .ok_or_else(|| {
+                            format!("`{}` is not an hname (8 hex digits)", e.contract)
+                        })?;
+                    Ok(wisp_core::Access {
+                        contract: wisp_core::Hname(hname),
+                        key_prefix: e.key_prefix.clone().map(|b| b.0),
+                    })
+                })
+                .collect::<Result<Vec<_>, String>>()
+        };
+        Ok(wisp_core::AccessList {
+            reads: entries(&list.reads)?,
+            writes: entries(&list.writes)?,
+        })
+    }
+}
+
+/// `wisp_simulateRequest`: the receipt a request would get now, and the access list it needs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Simulation {
+    /// The receipt (fields inline, so `wisp_estimateGas` callers reading `gasUsed` still work).
+    #[serde(flatten)]
+    pub receipt: Receipt,
+    /// The accesses the request made, to attach to its body before signing; absent if they
+    /// do not fit an access list (more than 64 contracts).
+    pub access_list: Option<AccessList>,
+}
+
 /// The chain's anchor on Kaspa (DESIGN: a covenant UTXO whose covenant id is the chain id).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -427,9 +507,12 @@ pub trait WispApi {
     async fn send_request(&self, request: Bytes) -> RpcResult<SentRequest>;
 
     /// Runs a request body (borsh, `0x` hex) as `sender` against the head state without
-    /// committing; the receipt says the gas it would use.
-    #[method(name = "estimateGas", blocking)]
-    fn estimate_gas(&self, sender: String, body: Bytes) -> RpcResult<Receipt>;
+    /// committing, recording what it reads and writes: the receipt it would get (with its gas)
+    /// and the access list to declare so it can run in parallel. The body's own access list is
+    /// ignored while recording; the returned receipt is from a second run with the recorded
+    /// list. `wisp_estimateGas` is the same method under its former name.
+    #[method(name = "simulateRequest", aliases = ["wisp_estimateGas"], blocking)]
+    fn simulate_request(&self, sender: String, body: Bytes) -> RpcResult<Simulation>;
 
     /// Calls a view of `contract` with `args` (JSON for its parameters, or `0x` hex borsh).
     #[method(name = "callView", blocking)]

@@ -1,5 +1,5 @@
-//! Executes blocks of 100 independent token transfers in a loop, for a profiler:
-//! `cargo run -p wisp-bench --release --example profile_block -- THREADS BLOCKS [DIR]`.
+//! Executes blocks of 100 token transfers in a loop, for a profiler:
+//! `cargo run -p wisp-bench --release --example profile_block -- THREADS BLOCKS [independent|half|all] [DIR]`.
 use std::time::Instant;
 use wisp_bench::{Conflict, TransferChain};
 
@@ -7,10 +7,15 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let threads: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1);
     let blocks: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(200);
+    let conflict = match args.next().as_deref() {
+        Some("half") => Conflict::Half,
+        Some("all") => Conflict::All,
+        _ => Conflict::Independent,
+    };
     let dir = args.next().map(std::path::PathBuf::from);
     let mut chain = TransferChain::new(dir.as_deref(), threads, 100);
     let inputs: Vec<_> = (0..blocks)
-        .map(|_| chain.transfer_block(Conflict::Independent))
+        .map(|_| chain.transfer_block(conflict))
         .collect();
     let start = Instant::now();
     let mut window = Instant::now();

@@ -233,9 +233,17 @@ struct NodeArgs {
     #[arg(long)]
     block_interval: Option<String>,
     /// Threads that execute a block: requests with access lists that do not conflict run at
-    /// once, with the same results as one at a time. 0: one per core; 1: sequential.
-    #[arg(long, default_value_t = 0)]
+    /// once, with the same results as one at a time. 0: one per core. The default, 1, runs
+    /// requests one at a time: on a 2-core machine parallel execution does not pay yet
+    /// (docs/benchmarks.md).
+    #[arg(long, default_value_t = 1)]
     exec_threads: usize,
+    /// Keep the state of only the last BLOCKS blocks provable and delete what older blocks
+    /// replaced, so the database grows with the live state instead of every update. Older
+    /// blocks' headers and receipts stay; proofs and rollbacks before the window fail with a
+    /// clear error. Without it the node keeps every block's state (an archive node).
+    #[arg(long, value_name = "BLOCKS")]
+    state_retention: Option<u64>,
 }
 
 #[derive(Args)]

@@ -152,6 +152,8 @@ pub struct RunNode {
     pub block_interval: Duration,
     /// Threads that execute a block (`0`: one per core; `1`: sequential).
     pub exec_threads: usize,
+    /// Blocks whose state stays provable (`None`: every block, an archive node).
+    pub state_retention: Option<u64>,
 }
 
 /// `wisp node`: runs the chain's node until Ctrl-C or SIGTERM ([`datadir::open`], RPC,
@@ -171,6 +173,7 @@ pub async fn run_node(r: RunNode) -> Result<()> {
         wisp_node::NodeMode::Follower,
         r.exec_threads,
     )?;
+    node.chain().db().set_retention(r.state_retention);
     let (rpc, addr) = wisp_node::rpc::serve(node.clone(), r.rpc_addr)
         .await
         .with_context(|| format!("cannot serve RPC on {}", r.rpc_addr))?;

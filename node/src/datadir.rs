@@ -341,11 +341,11 @@ async fn create_anchor(
 /// [`NodeError::DataDir`] if `node.json` is missing or damaged or kaspad runs another
 /// network; [`NodeError::Chain`] if the chain's state cannot be opened.
 pub fn open(data_dir: &Path, l1: L1Client, mode: NodeMode) -> Result<Arc<Node>> {
-    open_with(data_dir, l1, mode, 0)
+    open_with(data_dir, l1, mode, 1)
 }
 
-/// [`open`], executing blocks with `exec_threads` threads: `0` one per core, `1` one request
-/// at a time; requests that declare access lists and do not conflict run at once
+/// [`open`] (which executes one request at a time), executing blocks with `exec_threads`
+/// threads: `0` one per core, `1` one request at a time; requests that declare access lists and do not conflict run at once
 /// (`Chain::set_exec_threads`). Every thread count gives the same blocks.
 ///
 /// # Errors

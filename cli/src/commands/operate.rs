@@ -29,6 +29,7 @@ pub(crate) async fn node(args: NodeArgs, _ctx: &Ctx) -> Result<()> {
         rpc_addr: SocketAddr::from(([127, 0, 0, 1], settings.port)),
         block_interval: interval,
         exec_threads: args.exec_threads,
+        state_retention: args.state_retention,
     })
     .await
 }

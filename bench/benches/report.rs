@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Instant;
-use wisp_bench::{median_secs, state_key, Conflict, TransferChain};
+use wisp_bench::{median_secs, state_key, Conflict, MapHost, TransferChain};
 use wisp_core::{BlockHeader, ChainId, Hash32};
 use wisp_state::{verify_proof, StateDb};
 
@@ -217,6 +217,111 @@ fn transfers(threads: usize, conflict: Conflict, durable: bool) -> TransferRun {
     }
 }
 
+/// ERC-20 `transfer(address,uint256)` on revm, in memory (`CacheDB`, commit after each
+/// transaction, no Merkle root): transfers per second on one thread.
+fn evm_transfers() -> f64 {
+    use revm::context::{Context, TxEnv};
+    use revm::database::{CacheDB, EmptyDB};
+    use revm::primitives::{Address, TxKind, U256};
+    use revm::{ExecuteCommitEvm, MainBuilder, MainContext};
+    let code = wisp_core::hash::from_hex(include_str!("../evm/Erc20.bin").trim())
+        .expect("Erc20.bin is hex");
+    let mut init = code;
+    init.extend_from_slice(&U256::from(u128::MAX).to_be_bytes::<32>());
+    let owner = Address::repeat_byte(0x11);
+    let mut evm = Context::mainnet()
+        .with_db(CacheDB::<EmptyDB>::default())
+        .modify_cfg_chained(|cfg| cfg.disable_nonce_check = true)
+        .build_mainnet();
+    let deploy = TxEnv::builder()
+        .caller(owner)
+        .kind(TxKind::Create)
+        .data(init.into())
+        .gas_limit(5_000_000)
+        .build()
+        .expect("deploy tx");
+    let token = evm
+        .transact_commit(deploy)
+        .expect("deploy runs")
+        .created_address()
+        .expect("the token deploys");
+    let transfer = |to: usize| {
+        // transfer(address,uint256): selector a9059cbb, the recipient, 1.
+        let mut data = vec![0xa9, 0x05, 0x9c, 0xbb];
+        let mut recipient = [0u8; 32];
+        recipient[12..20].copy_from_slice(&(to as u64 + 1).to_be_bytes());
+        data.extend_from_slice(&recipient);
+        data.extend_from_slice(&U256::from(1).to_be_bytes::<32>());
+        TxEnv::builder()
+            .caller(owner)
+            .kind(TxKind::Call(token))
+            .data(data.into())
+            .gas_limit(100_000)
+            .build()
+            .expect("transfer tx")
+    };
+    let txs: Vec<TxEnv> = (0..20_000).map(|i| transfer(i % 100)).collect();
+    for tx in txs.iter().take(200).cloned() {
+        assert!(evm.transact_commit(tx).expect("runs").is_success());
+    }
+    let start = Instant::now();
+    for tx in txs {
+        assert!(evm.transact_commit(tx).expect("runs").is_success());
+    }
+    20_000.0 / start.elapsed().as_secs_f64()
+}
+
+/// Wisp's VM with [`MapHost`] (storage in a map, nothing else): `token.transfer` per second,
+/// and µs per instantiate + call of the `decimals` view.
+fn vm_bare() -> (f64, f64) {
+    let vm: wisp_vm::Vm<MapHost> = wisp_vm::Vm::new(wisp_vm::VmConfig::default());
+    let module = vm
+        .prepare_bytes(&wisp_test::contract_wasm("contracts/token"))
+        .expect("the token compiles");
+    let sender = wisp_core::AgentId::Address([5; 32]);
+    let mut state = std::collections::BTreeMap::new();
+    state.insert(
+        wisp_bench::token_balance_key(&sender),
+        borsh::to_vec(&u128::MAX).expect("u128"),
+    );
+    state.insert(b"decimals".to_vec(), vec![18u8]);
+    let mut host = Some(MapHost(state));
+    let mut call = |kind: wisp_core::CallKind, function: &str, args: Vec<u8>| {
+        let invocation = wisp_vm::Invocation {
+            contract: wisp_core::Hname::of("token"),
+            module: module.clone(),
+            caller: sender,
+            kind,
+            function: wisp_core::Hname::of(function),
+            args,
+            transferred_sompi: 0,
+            first_load: false,
+        };
+        let (back, outcome) = vm.invoke(host.take().expect("host"), invocation, 10_000_000);
+        host = Some(back);
+        outcome.result.expect("the call succeeds")
+    };
+    let args: Vec<Vec<u8>> = (0..100)
+        .map(|i| borsh::to_vec(&(wisp_bench::recipient(i), 1u128)).expect("args"))
+        .collect();
+    let n = 20_000;
+    let transfer_s = median_secs(3, || {
+        for i in 0..n {
+            call(
+                wisp_core::CallKind::Entry,
+                "transfer",
+                args[i % 100].clone(),
+            );
+        }
+    });
+    let view_s = median_secs(3, || {
+        for _ in 0..n {
+            call(wisp_core::CallKind::View, "decimals", vec![]);
+        }
+    });
+    (n as f64 / transfer_s, view_s * 1e6 / n as f64)
+}
+
 /// Schnorr (BIP340) verifications per second on one core and on every core (rayon).
 fn signatures() -> (f64, f64, usize) {
     use secp256k1::{Keypair, Message, SECP256K1};
@@ -290,6 +395,54 @@ fn main() {
          ratio compares rows measured in the same run on the same workload.\n",
         commit.trim(),
         if dirty { " with uncommitted changes" } else { "" },
+    );
+
+    progress("ERC-20 transfers: revm, Wisp");
+    let evm = evm_transfers();
+    let (bare, view_us) = vm_bare();
+    let mut memory_runs = Vec::new();
+    let mut disk_runs = Vec::new();
+    for _ in 0..3 {
+        memory_runs.push(transfers(1, Conflict::Independent, false));
+        disk_runs.push(transfers(1, Conflict::Independent, true));
+    }
+    let memory = median_run(memory_runs);
+    let disk = median_run(disk_runs);
+    let _ = writeln!(
+        out,
+        "## ERC-20 transfer, one thread\n\nThe same transfer — checks, two balance updates, a \
+         Transfer event — as a Solidity ERC-20 (`bench/evm/Erc20.sol`, solc 0.8.37, optimizer \
+         on) on revm 43, and as the example token (`contracts/token`) on Wisp. Signatures are \
+         verified beforehand; Wisp's rows also charge the fee, bump the nonce and write the \
+         receipt record.\n"
+    );
+    let _ = writeln!(out, "| | transfers/s | vs revm |\n|---|---:|---:|");
+    let rows = [
+        ("revm, in memory (`CacheDB`, no state root)", evm),
+        (
+            "Wisp VM with a bare host (storage in a map): the engine floor",
+            bare,
+        ),
+        (
+            "Wisp runtime, execution phase of blocks of 100",
+            memory.executed_per_s,
+        ),
+        (
+            "Wisp runtime, whole blocks in memory (state root, receipts)",
+            memory.per_s,
+        ),
+        (
+            "Wisp runtime, whole blocks on disk (fsync per block)",
+            disk.per_s,
+        ),
+    ];
+    for (name, rate) in rows {
+        let _ = writeln!(out, "| {name} | {rate:.0} | {:.0}% |", 100.0 * rate / evm);
+    }
+    let _ = writeln!(
+        out,
+        "\nInstantiate + call of the token's `decimals` view on Wisp's VM with the bare host: \
+         {view_us:.2} µs.\n"
     );
 
     progress("signatures");

@@ -264,3 +264,71 @@ pub fn state_key(i: u64) -> Vec<u8> {
     ]
     .concat()
 }
+
+/// The smallest host: contract storage in a map, no journal, no balances, no calls between
+/// contracts. Enough to time Wisp's VM (engine, gas, host ABI) without the chain runtime.
+pub struct MapHost(pub std::collections::BTreeMap<Vec<u8>, Vec<u8>>);
+
+impl wisp_vm::Host for MapHost {
+    fn chain_id(&self) -> wisp_core::ChainId {
+        wisp_core::ChainId([0; 32])
+    }
+    fn block(&self) -> wisp_vm::BlockContext {
+        wisp_vm::BlockContext::default()
+    }
+    fn storage_get(
+        &mut self,
+        _: wisp_core::Hname,
+        key: &[u8],
+    ) -> Result<Option<Vec<u8>>, wisp_core::ReceiptError> {
+        Ok(self.0.get(key).cloned())
+    }
+    fn storage_set(
+        &mut self,
+        _: wisp_core::Hname,
+        key: &[u8],
+        value: Option<&[u8]>,
+    ) -> Result<(), wisp_core::ReceiptError> {
+        match value {
+            Some(v) => self.0.insert(key.to_vec(), v.to_vec()),
+            None => self.0.remove(key),
+        };
+        Ok(())
+    }
+    fn balance(&mut self, _: &wisp_core::AgentId) -> Result<u64, wisp_core::ReceiptError> {
+        Ok(0)
+    }
+    fn withdraw(
+        &mut self,
+        _: &wisp_core::AgentId,
+        _: [u8; 32],
+        _: u64,
+    ) -> Result<u64, wisp_core::ReceiptError> {
+        Ok(0)
+    }
+    fn transfer(
+        &mut self,
+        _: &wisp_core::AgentId,
+        _: &wisp_core::AgentId,
+        _: u64,
+    ) -> Result<(), wisp_core::ReceiptError> {
+        Ok(())
+    }
+    fn emit(&mut self, _: wisp_core::Event) {}
+    fn load(
+        &mut self,
+        _: wisp_core::Hname,
+        _: u64,
+    ) -> Result<(wisp_vm::PreparedModule, bool), wisp_core::ReceiptError> {
+        Err(wisp_core::ReceiptError {
+            level: wisp_core::ErrorLevel::Request,
+            code: 5,
+            message: "no calls in this bench".into(),
+        })
+    }
+    fn checkpoint(&mut self) -> wisp_vm::Checkpoint {
+        wisp_vm::Checkpoint(0)
+    }
+    fn rollback(&mut self, _: wisp_vm::Checkpoint) {}
+    fn log(&mut self, _: wisp_core::Hname, _: &str) {}
+}

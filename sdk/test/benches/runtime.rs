@@ -6,7 +6,8 @@
 //!   state commit in memory), one request per block vs 100 per block.
 //!
 //!
-//! Parallel speedup, the state store and signatures are in `cargo bench -p wisp-bench`.
+//! Parallel speedup, the state store, signatures, the VM with a bare host and the EVM
+//! baseline are in `cargo bench -p wisp-bench`.
 //!
 //! Run: `cargo bench -p wisp-test --bench runtime`.
 
@@ -101,102 +102,6 @@ fn instantiate_call(c: &mut Criterion) {
     let f = instance.get_typed_func::<(), i32>(&store, "f").unwrap();
     group.bench_function("baseline_call_instantiated_wasmi", |b| {
         b.iter(|| f.call(&mut store, ()).unwrap())
-    });
-    group.finish();
-}
-
-/// The smallest host: state in a map, no journal. Enough to time the VM alone.
-struct MapHost(std::collections::BTreeMap<Vec<u8>, Vec<u8>>);
-
-impl wisp_vm::Host for MapHost {
-    fn chain_id(&self) -> wisp_core::ChainId {
-        wisp_core::ChainId([0; 32])
-    }
-    fn block(&self) -> wisp_vm::BlockContext {
-        wisp_vm::BlockContext::default()
-    }
-    fn storage_get(
-        &mut self,
-        _: Hname,
-        key: &[u8],
-    ) -> Result<Option<Vec<u8>>, wisp_core::ReceiptError> {
-        Ok(self.0.get(key).cloned())
-    }
-    fn storage_set(
-        &mut self,
-        _: Hname,
-        key: &[u8],
-        value: Option<&[u8]>,
-    ) -> Result<(), wisp_core::ReceiptError> {
-        match value {
-            Some(v) => self.0.insert(key.to_vec(), v.to_vec()),
-            None => self.0.remove(key),
-        };
-        Ok(())
-    }
-    fn balance(&mut self, _: &wisp_core::AgentId) -> Result<u64, wisp_core::ReceiptError> {
-        Ok(0)
-    }
-    fn withdraw(
-        &mut self,
-        _: &wisp_core::AgentId,
-        _: [u8; 32],
-        _: u64,
-    ) -> Result<u64, wisp_core::ReceiptError> {
-        Ok(0)
-    }
-    fn transfer(
-        &mut self,
-        _: &wisp_core::AgentId,
-        _: &wisp_core::AgentId,
-        _: u64,
-    ) -> Result<(), wisp_core::ReceiptError> {
-        Ok(())
-    }
-    fn emit(&mut self, _: wisp_core::Event) {}
-    fn load(
-        &mut self,
-        _: Hname,
-        _: u64,
-    ) -> Result<(wisp_vm::PreparedModule, bool), wisp_core::ReceiptError> {
-        Err(wisp_core::ReceiptError {
-            level: wisp_core::ErrorLevel::Request,
-            code: 5,
-            message: "no calls in this bench".into(),
-        })
-    }
-    fn checkpoint(&mut self) -> wisp_vm::Checkpoint {
-        wisp_vm::Checkpoint(0)
-    }
-    fn rollback(&mut self, _: wisp_vm::Checkpoint) {}
-    fn log(&mut self, _: Hname, _: &str) {}
-}
-
-fn vm_instantiate_call(c: &mut Criterion) {
-    let vm: wisp_vm::Vm<MapHost> = wisp_vm::Vm::new(wisp_vm::VmConfig::default());
-    let module = vm
-        .prepare_bytes(&wisp_test::contract_wasm("contracts/token"))
-        .unwrap();
-    let mut host = Some(MapHost(
-        [(b"decimals".to_vec(), vec![18u8])].into_iter().collect(),
-    ));
-    let mut group = c.benchmark_group("instantiate_call");
-    group.bench_function("vm_token_decimals_view", |b| {
-        b.iter(|| {
-            let invocation = wisp_vm::Invocation {
-                contract: Hname::of("token"),
-                module: module.clone(),
-                caller: wisp_core::AgentId::Address([1; 32]),
-                kind: wisp_core::CallKind::View,
-                function: Hname::of("decimals"),
-                args: vec![],
-                transferred_sompi: 0,
-                first_load: false,
-            };
-            let (back, outcome) = vm.invoke(host.take().unwrap(), invocation, 1_000_000);
-            host = Some(back);
-            assert_eq!(outcome.result.unwrap(), vec![18u8]);
-        })
     });
     group.finish();
 }
@@ -318,7 +223,6 @@ fn harness_test(c: &mut Criterion) {
 criterion_group!(
     benches,
     metering,
-    vm_instantiate_call,
     instantiate_call,
     token_transfer,
     harness_test

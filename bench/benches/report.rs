@@ -6,38 +6,15 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Instant;
-use wisp_bench::{median_secs, state_key, Conflict, MapHost, TransferChain};
-use wisp_core::{BlockHeader, ChainId, Hash32};
+use wisp_bench::{
+    commit_state as commit, median_secs, state_key, Conflict, MapHost, TransferChain,
+};
 use wisp_state::{verify_proof, StateDb};
 
 /// Blocks of this many updates in the state benchmark (one durable commit each).
 const UPDATES_PER_BLOCK: u64 = 1000;
 /// Versions the pruned store keeps.
 const RETENTION: u64 = 100;
-
-fn header(index: u64, root: Hash32) -> BlockHeader {
-    BlockHeader {
-        chain: ChainId([0; 32]),
-        index,
-        prev_hash: Hash32::ZERO,
-        l1_block: Hash32::ZERO,
-        l1_daa_score: 0,
-        timestamp_ms: 0,
-        state_root: root,
-        receipts_root: Hash32::ZERO,
-        events_root: Hash32::ZERO,
-        request_count: 0,
-        gas_used: 0,
-        protocol_version: 1,
-    }
-}
-
-fn commit(db: &StateDb, version: u64, changes: BTreeMap<Vec<u8>, Option<Vec<u8>>>) {
-    let pending = db.prepare(version, changes).expect("prepare");
-    let root = pending.root();
-    db.commit(pending, &header(version, root), &[], &[])
-        .expect("commit");
-}
 
 /// Disk bytes actually allocated to the files under `dir`.
 fn disk_bytes(dir: &std::path::Path) -> u64 {

@@ -3,26 +3,8 @@
 //! `cargo run -p wisp-bench --release --example profile_state -- KEYS BLOCKS [RETENTION]`.
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-use wisp_bench::state_key;
-use wisp_core::{BlockHeader, ChainId, Hash32};
+use wisp_bench::{commit_state, state_header, state_key};
 use wisp_state::StateDb;
-
-fn header(index: u64, root: Hash32) -> BlockHeader {
-    BlockHeader {
-        chain: ChainId([0; 32]),
-        index,
-        prev_hash: Hash32::ZERO,
-        l1_block: Hash32::ZERO,
-        l1_daa_score: 0,
-        timestamp_ms: 0,
-        state_root: root,
-        receipts_root: Hash32::ZERO,
-        events_root: Hash32::ZERO,
-        request_count: 0,
-        gas_used: 0,
-        protocol_version: 1,
-    }
-}
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -40,10 +22,7 @@ fn main() {
         let changes = (next..next + n)
             .map(|i| (state_key(i), Some(i.to_le_bytes().repeat(4))))
             .collect();
-        let p = db.prepare(version, changes).expect("prepare");
-        let root = p.root();
-        db.commit(p, &header(version, root), &[], &[])
-            .expect("commit");
+        commit_state(&db, version, changes);
         version += 1;
         next += n;
     }
@@ -71,7 +50,7 @@ fn main() {
         let p = db.prepare(version, changes).expect("prepare");
         let root = p.root();
         let t2 = Instant::now();
-        db.commit(p, &header(version, root), &[], &[])
+        db.commit(p, &state_header(version, root), &[], &[])
             .expect("commit");
         prepare += t2 - t;
         commit += t2.elapsed();

@@ -332,3 +332,39 @@ impl wisp_vm::Host for MapHost {
     fn rollback(&mut self, _: wisp_vm::Checkpoint) {}
     fn log(&mut self, _: wisp_core::Hname, _: &str) {}
 }
+
+/// A header for state block `version` with state root `root` and nothing else.
+pub fn state_header(version: u64, root: Hash32) -> wisp_core::BlockHeader {
+    wisp_core::BlockHeader {
+        chain: wisp_core::ChainId([0; 32]),
+        index: version,
+        prev_hash: Hash32::ZERO,
+        l1_block: Hash32::ZERO,
+        l1_daa_score: 0,
+        timestamp_ms: 0,
+        state_root: root,
+        receipts_root: Hash32::ZERO,
+        events_root: Hash32::ZERO,
+        request_count: 0,
+        gas_used: 0,
+        protocol_version: 1,
+    }
+}
+
+/// Commits `changes` as block `version` of `db` ([`state_header`], no receipts, no
+/// metadata): the state benchmarks' unit of work.
+///
+/// # Panics
+/// If the store refuses the block: a broken benchmark, not a result.
+pub fn commit_state(
+    db: &wisp_state::StateDb,
+    version: u64,
+    changes: std::collections::BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+) {
+    let pending = db
+        .prepare(version, changes)
+        .unwrap_or_else(|e| panic!("prepare: {e}"));
+    let header = state_header(version, pending.root());
+    db.commit(pending, &header, &[], &[])
+        .unwrap_or_else(|e| panic!("commit: {e}"));
+}

@@ -230,18 +230,26 @@ impl Client {
     ) -> Result<Value> {
         let (target, args) = self.encode(contract, function, "entry", args).await?;
         let body = self.request_body(target, function, args, options).await?;
-        let sender =
-            wisp_core::AgentId::Address(keypair.x_only_public_key().0.serialize()).to_raw_string();
-        let simulation = self
-            .typed(
-                "wisp_simulateRequest",
-                self.http
-                    .simulate_request(sender, Bytes(borsh::to_vec(&body)?)),
-            )
-            .await?;
+        let simulation = self.simulate(keypair, &body).await?;
         Ok(self
             .decorate(serde_json::to_value(simulation)?, contract, function)
             .await)
+    }
+
+    /// `wisp_simulateRequest` of `body` sent by `keypair`'s owner.
+    async fn simulate(
+        &self,
+        keypair: &secp256k1::Keypair,
+        body: &RequestBody,
+    ) -> Result<wisp_api::Simulation> {
+        let sender =
+            wisp_core::AgentId::Address(keypair.x_only_public_key().0.serialize()).to_raw_string();
+        self.typed(
+            "wisp_simulateRequest",
+            self.http
+                .simulate_request(sender, Bytes(borsh::to_vec(body)?)),
+        )
+        .await
     }
 
     /// The access list `body` needs when `keypair`'s owner sends it now: recorded by a
@@ -254,15 +262,7 @@ impl Client {
         keypair: &secp256k1::Keypair,
         body: &RequestBody,
     ) -> Result<Option<wisp_core::AccessList>> {
-        let sender =
-            wisp_core::AgentId::Address(keypair.x_only_public_key().0.serialize()).to_raw_string();
-        let simulation = self
-            .typed(
-                "wisp_simulateRequest",
-                self.http
-                    .simulate_request(sender, Bytes(borsh::to_vec(body)?)),
-            )
-            .await?;
+        let simulation = self.simulate(keypair, body).await?;
         if simulation.receipt.error.is_some() {
             return Ok(None);
         }

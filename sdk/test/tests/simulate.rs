@@ -12,8 +12,8 @@ fn balance_key(who: &wisp_core::AgentId) -> Vec<u8> {
     k
 }
 
-#[test]
-fn the_recorded_access_list_is_exact_and_sufficient() {
+/// A chain where alice deployed the token with `supply` for herself, and bob, with no tokens.
+fn token_chain(supply: u128) -> (TestChain, wisp_test::Account, wisp_test::Account, Hname) {
     let mut chain = TestChain::new();
     let alice = chain.new_account(100_000_000_000);
     let bob = chain.new_account(0);
@@ -22,21 +22,38 @@ fn the_recorded_access_list_is_exact_and_sufficient() {
             &alice,
             "token",
             &wisp_test::contract_wasm("contracts/token"),
-            &("T".to_string(), "T".to_string(), 0u8, 1_000_000u128),
+            &("T".to_string(), "T".to_string(), 0u8, supply),
         )
         .unwrap();
-    let body = RequestBody {
+    (chain, alice, bob, token)
+}
+
+/// A `token.transfer` of `amount` to `to`.
+fn transfer_body(
+    chain: &TestChain,
+    token: Hname,
+    to: wisp_core::AgentId,
+    amount: u128,
+    access_list: Option<AccessList>,
+) -> RequestBody {
+    RequestBody {
         chain: chain.chain_id(),
         call: Call {
             target: token,
             entry_point: Hname::of("transfer"),
-            args: borsh::to_vec(&(bob.agent(), 25u128)).unwrap(),
+            args: borsh::to_vec(&(to, amount)).unwrap(),
             transfer_sompi: 0,
         },
         gas_budget: 10_000_000,
-        // Ignored while recording: a wrong list does not hide accesses.
-        access_list: Some(AccessList::default()),
-    };
+        access_list,
+    }
+}
+
+#[test]
+fn the_recorded_access_list_is_exact_and_sufficient() {
+    let (mut chain, alice, bob, token) = token_chain(1_000_000);
+    // The body's list is ignored while recording: a wrong one does not hide accesses.
+    let body = transfer_body(&chain, token, bob.agent(), 25, Some(AccessList::default()));
     let sim = chain
         .chain()
         .simulate_request(alice.agent(), &body)
@@ -101,29 +118,9 @@ fn the_recorded_access_list_is_exact_and_sufficient() {
 
 #[test]
 fn a_failing_call_reports_its_receipt_and_the_accesses_before_the_failure() {
-    let mut chain = TestChain::new();
-    let alice = chain.new_account(100_000_000_000);
-    let bob = chain.new_account(0);
-    let token = chain
-        .deploy(
-            &alice,
-            "token",
-            &wisp_test::contract_wasm("contracts/token"),
-            &("T".to_string(), "T".to_string(), 0u8, 10u128),
-        )
-        .unwrap();
+    let (mut chain, alice, bob, token) = token_chain(10);
     // Bob holds no tokens: the transfer fails after reading his balance.
-    let body = RequestBody {
-        chain: chain.chain_id(),
-        call: Call {
-            target: token,
-            entry_point: Hname::of("transfer"),
-            args: borsh::to_vec(&(alice.agent(), 5u128)).unwrap(),
-            transfer_sompi: 0,
-        },
-        gas_budget: 10_000_000,
-        access_list: None,
-    };
+    let body = transfer_body(&chain, token, alice.agent(), 5, None);
     chain.deposit(&bob, 1_000_000_000);
     let sim = chain.chain().simulate_request(bob.agent(), &body).unwrap();
     assert!(sim.receipt.error.is_some());

@@ -70,11 +70,11 @@ fn footprint(
     Some(wisp_scheduler::Footprint { reads, writes })
 }
 
-/// Smallest batch run on the workers: a smaller one runs on the block's own execution, as
-/// forking, waking workers and merging cost more than the few requests it would overlap
-/// (measured with `cargo run -p wisp-bench --release --example profile_block`). The results
-/// are the same either way.
-const PARALLEL_MIN_BATCH: usize = 8;
+/// Default smallest batch run on the workers (`Chain::set_parallel_min_batch`): a smaller
+/// one runs on the block's own execution, as forking, waking workers and merging cost more
+/// than the few requests it would overlap (measured with `cargo run -p wisp-bench --release
+/// --example profile_block`). The results are the same either way.
+pub const PARALLEL_MIN_BATCH: usize = 8;
 
 /// Meta record of block `index`: the on-ledger requests it deferred to the next block.
 fn backlog_meta(index: u64) -> String {
@@ -483,7 +483,7 @@ impl Chain {
             }
             next = j;
             let results: Vec<(u64, Receipt, Option<Exec>)> = match (&self.workers, members.len()) {
-                (Some(workers), n) if n >= PARALLEL_MIN_BATCH => {
+                (Some(workers), n) if n >= self.parallel_min_batch => {
                     self.parallel_requests
                         .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
                     let base = exec.shared_writes();

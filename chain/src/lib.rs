@@ -35,7 +35,7 @@ pub struct Simulation {
     pub access_list: Option<wisp_core::AccessList>,
 }
 use exec::{request_error, Exec};
-pub use execute::MAX_BLOCK_REQUESTS;
+pub use execute::{MAX_BLOCK_REQUESTS, PARALLEL_MIN_BATCH};
 pub use inputs::{BlockInputs, BlockOutput, BlockTiming, L1Ref, OnLedgerBody, OnLedgerRequest};
 pub use native::WITHDRAWAL_EVENT;
 pub use protocol::{Protocol, Upgrade, SUPPORTED_PROTOCOL_VERSION};
@@ -218,6 +218,8 @@ pub struct Chain {
     /// Runs batches of off-ledger requests whose access lists do not conflict at once
     /// (`None`: one at a time). Either way the block is the same, bit for bit.
     workers: Option<Arc<wisp_scheduler::Workers>>,
+    /// Smallest batch run on the workers; smaller ones run one request after the other.
+    parallel_min_batch: usize,
     /// Requests executed as members of a batch of more than one, since the chain was opened.
     parallel_requests: std::sync::atomic::AtomicU64,
 }
@@ -274,6 +276,14 @@ impl Chain {
         Ok(())
     }
 
+    /// Runs batches of at least `requests` requests on the workers (default
+    /// [`PARALLEL_MIN_BATCH`]; at least 2); smaller batches run one request after the other,
+    /// where forking, waking workers and merging would cost more than they overlap. Blocks are
+    /// the same either way: tests lower it to drive the parallel path with small blocks.
+    pub fn set_parallel_min_batch(&mut self, requests: usize) {
+        self.parallel_min_batch = requests.max(2);
+    }
+
     /// Requests this chain has executed together with others (members of a batch of more than
     /// one) since it was opened: how much of its work ran in parallel.
     pub fn parallel_requests(&self) -> u64 {
@@ -297,6 +307,7 @@ impl Chain {
             db,
             chain_id: genesis.chain_id(),
             workers: None,
+            parallel_min_batch: execute::PARALLEL_MIN_BATCH,
             parallel_requests: std::sync::atomic::AtomicU64::new(0),
         };
         match chain.db.latest_version()? {

@@ -114,8 +114,9 @@ impl Drop for Kaspad {
 
 /// Starts `wisp node`: kaspad's URL and the block interval come from `<data>/wisp.toml`
 /// (written by the test), the port from the flag, which overrides `WISP_PORT` and the file.
-/// Two execution threads: the `wisp call`s declare access lists, so blocks run in parallel
-/// batches across the kills; and a retention window of 16 blocks, so the node prunes as it goes.
+/// Two execution threads, with the access lists `wisp call` declares: blocks go through the
+/// scheduler (footprints, batches) across the kills; and a retention window of 16 blocks, so
+/// the node prunes as it goes.
 fn start_node(home: &Path, data: &Path, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_wisp"))
         .env("WISP_HOME", home)

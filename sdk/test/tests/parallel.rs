@@ -62,6 +62,8 @@ impl Chains {
             .map(|&t| {
                 let mut chain = Chain::in_memory(&genesis).unwrap();
                 chain.set_exec_threads(t).unwrap();
+                // Batches of two already run on the workers: small blocks test the path.
+                chain.set_parallel_min_batch(2);
                 assert_eq!(chain.exec_threads(), t);
                 chain
             })

@@ -194,58 +194,25 @@ fn transfers(threads: usize, conflict: Conflict, durable: bool) -> TransferRun {
     }
 }
 
-/// ERC-20 `transfer(address,uint256)` on revm, in memory (`CacheDB`, commit after each
-/// transaction, no Merkle root): transfers per second on one thread.
+/// ERC-20 `transfer(address,uint256)` on revm, in memory: transfers per second on one thread,
+/// from the standalone `bench/evm` package (kept out of the workspace, see its Cargo.toml).
 fn evm_transfers() -> f64 {
-    use revm::context::{Context, TxEnv};
-    use revm::database::{CacheDB, EmptyDB};
-    use revm::primitives::{Address, TxKind, U256};
-    use revm::{ExecuteCommitEvm, MainBuilder, MainContext};
-    let code = wisp_core::hash::from_hex(include_str!("../evm/Erc20.bin").trim())
-        .expect("Erc20.bin is hex");
-    let mut init = code;
-    init.extend_from_slice(&U256::from(u128::MAX).to_be_bytes::<32>());
-    let owner = Address::repeat_byte(0x11);
-    let mut evm = Context::mainnet()
-        .with_db(CacheDB::<EmptyDB>::default())
-        .modify_cfg_chained(|cfg| cfg.disable_nonce_check = true)
-        .build_mainnet();
-    let deploy = TxEnv::builder()
-        .caller(owner)
-        .kind(TxKind::Create)
-        .data(init.into())
-        .gas_limit(5_000_000)
-        .build()
-        .expect("deploy tx");
-    let token = evm
-        .transact_commit(deploy)
-        .expect("deploy runs")
-        .created_address()
-        .expect("the token deploys");
-    let transfer = |to: usize| {
-        // transfer(address,uint256): selector a9059cbb, the recipient, 1.
-        let mut data = vec![0xa9, 0x05, 0x9c, 0xbb];
-        let mut recipient = [0u8; 32];
-        recipient[12..20].copy_from_slice(&(to as u64 + 1).to_be_bytes());
-        data.extend_from_slice(&recipient);
-        data.extend_from_slice(&U256::from(1).to_be_bytes::<32>());
-        TxEnv::builder()
-            .caller(owner)
-            .kind(TxKind::Call(token))
-            .data(data.into())
-            .gas_limit(100_000)
-            .build()
-            .expect("transfer tx")
-    };
-    let txs: Vec<TxEnv> = (0..20_000).map(|i| transfer(i % 100)).collect();
-    for tx in txs.iter().take(200).cloned() {
-        assert!(evm.transact_commit(tx).expect("runs").is_success());
-    }
-    let start = Instant::now();
-    for tx in txs {
-        assert!(evm.transact_commit(tx).expect("runs").is_success());
-    }
-    20_000.0 / start.elapsed().as_secs_f64()
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("evm/Cargo.toml");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .args(["run", "--release", "--quiet", "--locked", "--manifest-path"])
+        .arg(&manifest)
+        .output()
+        .expect("cargo runs");
+    assert!(
+        out.status.success(),
+        "the EVM baseline failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("the EVM baseline prints transfers per second")
 }
 
 /// Wisp's VM with [`MapHost`] (storage in a map, nothing else): `token.transfer` per second,

@@ -39,7 +39,7 @@ pub use execute::{MAX_BLOCK_REQUESTS, PARALLEL_MIN_BATCH};
 pub use inputs::{BlockInputs, BlockOutput, BlockTiming, L1Ref, OnLedgerBody, OnLedgerRequest};
 pub use native::WITHDRAWAL_EVENT;
 pub use protocol::{Protocol, Upgrade, SUPPORTED_PROTOCOL_VERSION};
-pub use signing::{sign_request, verify_signature, VerifiedRequest};
+pub use signing::{sign_request, verify_signature, verify_signatures, VerifiedRequest};
 use std::path::Path;
 use std::sync::Arc;
 use wisp_core::hash::blake2b_256_parts;

@@ -46,6 +46,16 @@ pub fn verify_signature(request: OffLedgerRequest) -> Result<VerifiedRequest, Re
     Ok(VerifiedRequest { request, id })
 }
 
+/// [`verify_signature`] of each request, on all cores, in the requests' order: one BIP-340
+/// verification (about 40 µs here) costs more than executing a token transfer, so a batch of
+/// requests (restored from the mempool, or re-executed after a reorg) is checked in parallel
+/// ahead of execution.
+pub fn verify_signatures(
+    requests: Vec<OffLedgerRequest>,
+) -> Vec<Result<VerifiedRequest, ReceiptError>> {
+    wisp_scheduler::map_on_all_cores(requests, verify_signature)
+}
+
 /// Signs an off-ledger request with `keypair` (a wallet's or a test's).
 pub fn sign_request(
     body: RequestBody,
@@ -61,5 +71,44 @@ pub fn sign_request(
         sender_key,
         nonce,
         signature: *signature.as_ref(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wisp_core::{Call, ChainId, Hname};
+
+    /// The parallel check gives each request the answer the sequential one gives, in order.
+    #[test]
+    fn verifying_many_matches_verifying_each() {
+        let key = secp256k1::Keypair::from_seckey_slice(secp256k1::SECP256K1, &[9; 32]).unwrap();
+        let requests: Vec<OffLedgerRequest> = (0..64u64)
+            .map(|nonce| {
+                let body = RequestBody {
+                    chain: ChainId([1; 32]),
+                    call: Call {
+                        target: Hname::of("token"),
+                        entry_point: Hname::of("transfer"),
+                        args: nonce.to_le_bytes().to_vec(),
+                        transfer_sompi: 0,
+                    },
+                    gas_budget: 1_000_000,
+                    access_list: None,
+                };
+                let mut signed = sign_request(body, &key, nonce);
+                if nonce % 3 == 0 {
+                    signed.signature[5] ^= 1;
+                }
+                if nonce % 7 == 0 {
+                    signed.nonce += 1;
+                }
+                signed
+            })
+            .collect();
+        let one_by_one: Vec<_> = requests.iter().cloned().map(verify_signature).collect();
+        let together = verify_signatures(requests);
+        assert_eq!(together, one_by_one);
+        assert!(together.iter().any(Result::is_ok) && together.iter().any(Result::is_err));
     }
 }

@@ -270,20 +270,30 @@ impl Node {
         };
         let mut stale: Vec<Vec<u8>> = Vec::new();
         let now = std::time::Instant::now();
+        // Signatures are checked on all cores first; admission then goes in stored order, as
+        // it depends on what the pool already holds.
+        let mut kept = Vec::with_capacity(stored.len());
+        let mut decoded = Vec::with_capacity(stored.len());
         for (id, bytes) in stored {
-            let restored = borsh::from_slice::<OffLedgerRequest>(&bytes)
-                .ok()
-                .and_then(|r| wisp_chain::verify_signature(r).ok())
-                .and_then(|v| {
-                    let sender = v.request().sender();
-                    let spend = chain.admit(&v, pool.queued(&sender)).ok()?;
-                    Some((v, spend))
-                });
+            match borsh::from_slice::<OffLedgerRequest>(&bytes) {
+                Ok(request) => {
+                    kept.push((id, bytes.len()));
+                    decoded.push(request);
+                }
+                Err(_) => stale.push(id),
+            }
+        }
+        for ((id, len), verified) in kept.into_iter().zip(wisp_chain::verify_signatures(decoded)) {
+            let restored = verified.ok().and_then(|v| {
+                let sender = v.request().sender();
+                let spend = chain.admit(&v, pool.queued(&sender)).ok()?;
+                Some((v, spend))
+            });
             match restored {
                 Some((request, spend)) => {
                     let entry = mempool::Entry {
                         request,
-                        bytes: bytes.len(),
+                        bytes: len,
                         spend_sompi: spend,
                         admitted: now,
                     };
@@ -699,9 +709,9 @@ impl Node {
                 .map_err(wisp_chain::ChainError::from)?
                 .and_then(|b| borsh::from_slice(&b).ok())
                 .unwrap_or_default();
-            let off_ledger = off
+            let off_ledger = wisp_chain::verify_signatures(off)
                 .into_iter()
-                .filter_map(|r| wisp_chain::verify_signature(r).ok())
+                .filter_map(Result::ok)
                 .collect();
             let l1 = L1Ref {
                 block_hash: header.l1_block,

@@ -156,6 +156,18 @@ pub fn plan(footprints: &[Option<Footprint>]) -> Vec<Range<usize>> {
     batches
 }
 
+/// `f` of every item, on all cores (rayon's global pool), in the items' order: for
+/// independent work ahead of execution, such as checking the signatures of many requests.
+pub fn map_on_all_cores<T, R, F>(items: Vec<T>, f: F) -> Vec<R>
+where
+    T: Send,
+    R: Send,
+    F: Fn(T) -> R + Sync + Send,
+{
+    use rayon::prelude::*;
+    items.into_par_iter().map(f).collect()
+}
+
 /// Errors of this crate.
 #[derive(Debug, thiserror::Error)]
 pub enum SchedulerError {

@@ -524,29 +524,35 @@ impl Chain {
         let logs = std::mem::take(&mut exec.logs);
         let changes = exec.into_changes();
         let executed = std::time::Instant::now();
-        let pending = self.db.prepare(index, changes)?;
-        let hashed = std::time::Instant::now();
-        let header = BlockHeader {
-            chain: self.chain_id,
-            index,
-            prev_hash: parent.hash(),
-            l1_block: inputs.l1.block_hash,
-            l1_daa_score: inputs.l1.daa_score,
-            timestamp_ms,
-            state_root: pending.root(),
-            receipts_root: BlockHeader::receipts_commitment(&receipts),
-            events_root: BlockHeader::events_commitment(&receipts),
-            request_count: receipts.len() as u32,
-            gas_used: receipts.iter().map(|r| r.gas_used).sum(),
-            protocol_version: protocol.version,
-        };
+        let receipts_root = BlockHeader::receipts_commitment(&receipts);
+        let events_root = BlockHeader::events_commitment(&receipts);
+        let gas_used = receipts.iter().map(|r| r.gas_used).sum();
         let backlog_key = backlog_meta(index);
         let mut all_meta: Vec<(&str, Vec<u8>)> = meta.to_vec();
         all_meta.push((
             &backlog_key,
             borsh::to_vec(&deferred).map_err(|e| wisp_state::StateError::Db(e.to_string()))?,
         ));
-        self.db.commit(pending, &header, &receipts, &all_meta)?;
+        // The tree is hashed on a second thread while the values, receipts and metadata are
+        // written; the header waits for the root.
+        let (header, hashing) =
+            self.db
+                .commit_block(index, changes, &receipts, &all_meta, |state_root| {
+                    BlockHeader {
+                        chain: self.chain_id,
+                        index,
+                        prev_hash: parent.hash(),
+                        l1_block: inputs.l1.block_hash,
+                        l1_daa_score: inputs.l1.daa_score,
+                        timestamp_ms,
+                        state_root,
+                        receipts_root,
+                        events_root,
+                        request_count: receipts.len() as u32,
+                        gas_used,
+                        protocol_version: protocol.version,
+                    }
+                })?;
         Ok(BlockOutput {
             header,
             receipts,
@@ -554,8 +560,8 @@ impl Chain {
             deferred,
             timing: crate::BlockTiming {
                 requests: executed - started,
-                hashing: hashed - executed,
-                writing: hashed.elapsed(),
+                hashing,
+                committing: executed.elapsed(),
             },
         })
     }

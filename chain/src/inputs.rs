@@ -89,8 +89,10 @@ pub struct BlockOutput {
 pub struct BlockTiming {
     /// Executing the requests, on-ledger and off-ledger (with workers when parallel).
     pub requests: std::time::Duration,
-    /// Hashing the block's state changes into the tree (the new state root).
+    /// Hashing the block's state changes into the tree (the new state root), on a second
+    /// thread while the rest of the block is written.
     pub hashing: std::time::Duration,
-    /// Writing the block durably (tree nodes, values, header, receipts).
-    pub writing: std::time::Duration,
+    /// Committing the block durably: hashing and writing (values, receipts, then the tree's
+    /// nodes and the header), end to end.
+    pub committing: std::time::Duration,
 }

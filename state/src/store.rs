@@ -185,6 +185,16 @@ struct StaleRecords {
     values: Vec<[u8; 40]>,
 }
 
+/// A block's write transaction while it is being filled.
+struct BlockWrite {
+    txn: redb::WriteTransaction,
+    version: u64,
+    /// The latest values as they will be after the block.
+    recent: Recent,
+    flushed_through: Option<u64>,
+    stale: StaleRecords,
+}
+
 /// A block's state changes hashed into the tree but not yet written: its root goes into the
 /// block header, then [`StateDb::commit`] writes both.
 pub struct PendingCommit {
@@ -504,22 +514,35 @@ impl StateDb {
         version: u64,
         changes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     ) -> Result<PendingCommit> {
+        self.check_next(version)?;
+        let changes = Self::by_hash(version, changes);
+        let (root, batch) = self.hash_tree(version, &changes)?;
+        Ok(PendingCommit {
+            version,
+            root,
+            batch,
+            changes,
+        })
+    }
+
+    fn check_next(&self, version: u64) -> Result<()> {
         let latest = self.latest_version()?;
-        let expected = latest.map_or(0, |v| v + 1);
-        if version != expected {
+        if version != latest.map_or(0, |v| v + 1) {
             return Err(StateError::OutOfOrder {
                 latest,
                 got: version,
             });
         }
-        let txn = self.db.begin_read().map_err(db_err)?;
-        let reader = Reader {
-            txn: &txn,
-            snapshot: None,
-        };
-        let tree = JellyfishMerkleTree::<_, Blake2bHasher>::new(&reader);
-        // Every block writes its index under a reserved key (no contract hname is 0), so the
-        // tree gets a new root even for a block without state changes.
+        Ok(())
+    }
+
+    /// The block's changes by key hash, with the block marker: every block writes its index
+    /// under a reserved key (no contract hname is 0), so the tree gets a new root even for a
+    /// block without state changes.
+    fn by_hash(
+        version: u64,
+        changes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    ) -> BTreeMap<[u8; 32], Option<Vec<u8>>> {
         let mut changes: BTreeMap<[u8; 32], Option<Vec<u8>>> = changes
             .into_iter()
             .map(|(k, v)| (key_hash(&k), v))
@@ -528,6 +551,21 @@ impl StateDb {
             key_hash(BLOCK_MARKER_KEY),
             Some(version.to_le_bytes().to_vec()),
         );
+        changes
+    }
+
+    /// The tree's new root and nodes for `changes` on top of the committed tree.
+    fn hash_tree(
+        &self,
+        version: u64,
+        changes: &BTreeMap<[u8; 32], Option<Vec<u8>>>,
+    ) -> Result<(Hash32, TreeUpdateBatch)> {
+        let txn = self.db.begin_read().map_err(db_err)?;
+        let reader = Reader {
+            txn: &txn,
+            snapshot: None,
+        };
+        let tree = JellyfishMerkleTree::<_, Blake2bHasher>::new(&reader);
         let tree_err = |e: anyhow::Error| StateError::Tree(e.to_string());
         // jmt's batch insertion builds each touched internal node once (the key-by-key path
         // rebuilds and rehashes the path to the root for every key) but cannot delete.
@@ -551,12 +589,7 @@ impl StateDb {
                 .collect();
             tree.put_value_set(value_set, version).map_err(tree_err)?
         };
-        Ok(PendingCommit {
-            version,
-            root: Hash32(root.0),
-            batch,
-            changes,
-        })
+        Ok((Hash32(root.0), batch))
     }
 
     /// Writes a prepared block: tree nodes and values, the header, its receipts and `meta`, in
@@ -579,105 +612,191 @@ impl StateDb {
                 got: header.index,
             });
         }
-        let version = pending.version;
         let mut memory = self.memory();
-        let mut recent = memory.recent.clone();
-        let mut flushed_through = memory.flushed_through;
-        let txn = self.db.begin_write().map_err(db_err)?;
-        {
-            // The version must still be the next one: another commit since `prepare` would make
-            // this block's tree nodes wrong (defect 22).
-            let latest = txn
-                .open_table(BLOCKS)
-                .map_err(db_err)?
-                .last()
-                .map_err(db_err)?
-                .map(|(k, _)| k.value());
-            if version != latest.map_or(0, |v| v + 1) {
+        let mut writing = self.begin_block(&memory, pending.version)?;
+        self.write_values(&mut writing, &pending.changes, receipts, meta)?;
+        self.finish_block(writing, &mut memory, pending.batch, header)
+    }
+
+    /// Hashes `changes` into the tree and writes the block in one durable transaction, the two
+    /// at once on two threads: the tree's new nodes are the only writes that wait for the
+    /// hashing. `header_of` makes the header from the new state root. Returns the header and
+    /// how long the hashing took (it overlaps the writing).
+    ///
+    /// # Errors
+    /// As [`StateDb::prepare`] and [`StateDb::commit`]; nothing is written on error.
+    pub fn commit_block(
+        &self,
+        version: u64,
+        changes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+        receipts: &[Receipt],
+        meta: &[(&str, Vec<u8>)],
+        header_of: impl FnOnce(Hash32) -> BlockHeader,
+    ) -> Result<(BlockHeader, std::time::Duration)> {
+        self.check_next(version)?;
+        let changes = Self::by_hash(version, changes);
+        std::thread::scope(|scope| {
+            let hashing = scope.spawn(|| {
+                let started = std::time::Instant::now();
+                self.hash_tree(version, &changes)
+                    .map(|(root, batch)| (root, batch, started.elapsed()))
+            });
+            let mut memory = self.memory();
+            let written = self.begin_block(&memory, version).and_then(|mut w| {
+                self.write_values(&mut w, &changes, receipts, meta)
+                    .map(|()| w)
+            });
+            let hashed = hashing
+                .join()
+                .map_err(|_| StateError::Tree("the hashing thread panicked".into()))?;
+            let (root, batch, took) = hashed?;
+            let header = header_of(root);
+            if header.index != version {
                 return Err(StateError::OutOfOrder {
-                    latest,
-                    got: version,
+                    latest: Some(version),
+                    got: header.index,
                 });
             }
-            let mut stale = StaleRecords {
-                nodes: Vec::with_capacity(pending.batch.stale_node_index_batch.len()),
-                values: Vec::with_capacity(pending.changes.len()),
+            self.finish_block(written?, &mut memory, batch, &header)?;
+            Ok((header, took))
+        })
+    }
+
+    /// Opens the block's write transaction after checking it is the next block.
+    fn begin_block(&self, memory: &Memory, version: u64) -> Result<BlockWrite> {
+        let txn = self.db.begin_write().map_err(db_err)?;
+        // The version must still be the next one: another commit since `prepare` would make
+        // this block's tree nodes wrong (defect 22).
+        let latest = txn
+            .open_table(BLOCKS)
+            .map_err(db_err)?
+            .last()
+            .map_err(db_err)?
+            .map(|(k, _)| k.value());
+        if version != latest.map_or(0, |v| v + 1) {
+            return Err(StateError::OutOfOrder {
+                latest,
+                got: version,
+            });
+        }
+        Ok(BlockWrite {
+            txn,
+            version,
+            recent: memory.recent.clone(),
+            flushed_through: memory.flushed_through,
+            stale: StaleRecords::default(),
+        })
+    }
+
+    /// The writes that do not need the tree: values and their history, the latest values
+    /// (flushed when enough have gathered), receipts, metadata.
+    fn write_values(
+        &self,
+        w: &mut BlockWrite,
+        changes: &BTreeMap<[u8; 32], Option<Vec<u8>>>,
+        receipts: &[Receipt],
+        meta: &[(&str, Vec<u8>)],
+    ) -> Result<()> {
+        let version = w.version;
+        let txn = &w.txn;
+        let mut history = txn.open_table(HISTORY).map_err(db_err)?;
+        let mut latest_table = txn.open_table(LATEST).map_err(db_err)?;
+        w.stale.values.reserve(changes.len());
+        for (hash, value) in changes {
+            let prev = match w.recent.get(hash) {
+                Some(l) => Some(l.version),
+                None => match latest_table.get(hash.as_slice()).map_err(db_err)? {
+                    Some(bytes) => Some(Latest::decode(bytes.value())?.version),
+                    None => None,
+                },
             };
-            for index in &pending.batch.stale_node_index_batch {
-                stale.nodes.push(node_key_bytes(&index.node_key)?);
+            // The value this one replaces is in no root from this block on.
+            if let Some(p) = prev {
+                w.stale.values.push(history_key(p, hash));
+            }
+            let entry = HistoryEntry {
+                prev,
+                value: value.clone(),
+            };
+            let bytes = borsh::to_vec(&entry).map_err(db_err)?;
+            history
+                .insert(history_key(version, hash).as_slice(), bytes.as_slice())
+                .map_err(db_err)?;
+            w.recent.insert(
+                *hash,
+                Latest {
+                    version,
+                    value: value.clone(),
+                },
+            );
+        }
+        if w.recent.len()
+            >= self
+                .flush_entries
+                .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            for (hash, latest) in w.recent.iter() {
+                latest_table
+                    .insert(hash.as_slice(), latest.encode().as_slice())
+                    .map_err(db_err)?;
+            }
+            w.recent = Recent::new();
+            w.flushed_through = Some(version);
+            txn.open_table(STORE)
+                .map_err(db_err)?
+                .insert("flushed_through", version)
+                .map_err(db_err)?;
+        }
+        let mut receipts_table = txn.open_table(RECEIPTS).map_err(db_err)?;
+        let mut ids = Vec::with_capacity(receipts.len());
+        for r in receipts {
+            let bytes = borsh::to_vec(r).map_err(db_err)?;
+            receipts_table
+                .insert(r.request_id.0.as_slice(), bytes.as_slice())
+                .map_err(db_err)?;
+            ids.push(r.request_id);
+        }
+        let ids_bytes = borsh::to_vec(&ids).map_err(db_err)?;
+        txn.open_table(BLOCK_REQUESTS)
+            .map_err(db_err)?
+            .insert(version, ids_bytes.as_slice())
+            .map_err(db_err)?;
+        let mut meta_table = txn.open_table(META).map_err(db_err)?;
+        for (name, bytes) in meta {
+            meta_table.insert(*name, bytes.as_slice()).map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    /// The tree's nodes, the header and what the block replaced; pruning; the durable commit;
+    /// then the in-memory latest values.
+    fn finish_block(
+        &self,
+        mut w: BlockWrite,
+        memory: &mut Memory,
+        batch: TreeUpdateBatch,
+        header: &BlockHeader,
+    ) -> Result<()> {
+        let version = w.version;
+        {
+            let txn = &w.txn;
+            w.stale.nodes.reserve(batch.stale_node_index_batch.len());
+            for index in &batch.stale_node_index_batch {
+                w.stale.nodes.push(node_key_bytes(&index.node_key)?);
             }
             let mut nodes = txn.open_table(NODES).map_err(db_err)?;
-            for (key, node) in pending.batch.node_batch.nodes() {
+            for (key, node) in batch.node_batch.nodes() {
                 let v = borsh::to_vec(node).map_err(db_err)?;
                 nodes
                     .insert(node_key_bytes(key)?.as_slice(), v.as_slice())
                     .map_err(db_err)?;
             }
-            let mut history = txn.open_table(HISTORY).map_err(db_err)?;
-            let mut latest_table = txn.open_table(LATEST).map_err(db_err)?;
-            for (hash, value) in pending.changes {
-                let prev = match recent.get(&hash) {
-                    Some(l) => Some(l.version),
-                    None => match latest_table.get(hash.as_slice()).map_err(db_err)? {
-                        Some(bytes) => Some(Latest::decode(bytes.value())?.version),
-                        None => None,
-                    },
-                };
-                // The value this one replaces is in no root from this block on.
-                if let Some(p) = prev {
-                    stale.values.push(history_key(p, &hash));
-                }
-                let entry = HistoryEntry {
-                    prev,
-                    value: value.clone(),
-                };
-                let bytes = borsh::to_vec(&entry).map_err(db_err)?;
-                history
-                    .insert(history_key(version, &hash).as_slice(), bytes.as_slice())
-                    .map_err(db_err)?;
-                recent.insert(hash, Latest { version, value });
-            }
-            if recent.len()
-                >= self
-                    .flush_entries
-                    .load(std::sync::atomic::Ordering::Relaxed)
-            {
-                for (hash, latest) in recent.iter() {
-                    latest_table
-                        .insert(hash.as_slice(), latest.encode().as_slice())
-                        .map_err(db_err)?;
-                }
-                recent = Recent::new();
-                flushed_through = Some(version);
-                txn.open_table(STORE)
-                    .map_err(db_err)?
-                    .insert("flushed_through", version)
-                    .map_err(db_err)?;
-            }
-            let mut blocks = txn.open_table(BLOCKS).map_err(db_err)?;
             let header_bytes = borsh::to_vec(header).map_err(db_err)?;
-            blocks
+            txn.open_table(BLOCKS)
+                .map_err(db_err)?
                 .insert(version, header_bytes.as_slice())
                 .map_err(db_err)?;
-            let mut receipts_table = txn.open_table(RECEIPTS).map_err(db_err)?;
-            let mut ids = Vec::with_capacity(receipts.len());
-            for r in receipts {
-                let bytes = borsh::to_vec(r).map_err(db_err)?;
-                receipts_table
-                    .insert(r.request_id.0.as_slice(), bytes.as_slice())
-                    .map_err(db_err)?;
-                ids.push(r.request_id);
-            }
-            let mut block_requests = txn.open_table(BLOCK_REQUESTS).map_err(db_err)?;
-            let ids_bytes = borsh::to_vec(&ids).map_err(db_err)?;
-            block_requests
-                .insert(version, ids_bytes.as_slice())
-                .map_err(db_err)?;
-            let mut meta_table = txn.open_table(META).map_err(db_err)?;
-            for (name, bytes) in meta {
-                meta_table.insert(*name, bytes.as_slice()).map_err(db_err)?;
-            }
-            let stale_bytes = borsh::to_vec(&stale).map_err(db_err)?;
+            let stale_bytes = borsh::to_vec(&w.stale).map_err(db_err)?;
             txn.open_table(STALE)
                 .map_err(db_err)?
                 .insert(version, stale_bytes.as_slice())
@@ -688,19 +807,20 @@ impl StateDb {
             // Replaced records are scattered over the tables: deleting many blocks' worth in one
             // transaction writes each touched page once, not once per block.
             let every = (retain / 4).clamp(1, 256);
-            let pruned = txn
+            let pruned = w
+                .txn
                 .open_table(STORE)
                 .map_err(db_err)?
                 .get("pruned_through")
                 .map_err(db_err)?
                 .map(|v| v.value());
             if pruned.is_none_or(|p| through >= p + every) {
-                Self::prune_through(&txn, through)?;
+                Self::prune_through(&w.txn, through)?;
             }
         }
-        txn.commit().map_err(db_err)?;
-        memory.recent = recent;
-        memory.flushed_through = flushed_through;
+        w.txn.commit().map_err(db_err)?;
+        memory.recent = w.recent;
+        memory.flushed_through = w.flushed_through;
         Ok(())
     }
 
@@ -1282,6 +1402,48 @@ mod tests {
             changes.push((b"never written", None));
             assert_eq!(commit(&b, v, &changes), batch_root, "block {v}");
         }
+    }
+
+    /// `commit_block` (hashing beside the writing) stores exactly what `prepare` + `commit`
+    /// store, and refuses a header for another block without writing anything.
+    #[test]
+    fn commit_block_equals_prepare_then_commit() {
+        let (a, b) = (StateDb::in_memory().unwrap(), StateDb::in_memory().unwrap());
+        a.set_flush_threshold(5);
+        b.set_flush_threshold(5);
+        for v in 0..20u64 {
+            let changes: BTreeMap<Vec<u8>, Option<Vec<u8>>> = (0..7u64)
+                .map(|i| {
+                    let key = ((v * 3 + i) % 11).to_le_bytes().to_vec();
+                    (key, (i != v % 7).then(|| (v * i).to_le_bytes().to_vec()))
+                })
+                .collect();
+            let pending = a.prepare(v, changes.clone()).unwrap();
+            let root = pending.root();
+            a.commit(pending, &header(v, root), &[], &[]).unwrap();
+            let (h, _) = b
+                .commit_block(v, changes, &[], &[], |r| header(v, r))
+                .unwrap();
+            assert_eq!(h.state_root, root, "block {v}");
+            assert_eq!(b.block(v).unwrap(), a.block(v).unwrap());
+        }
+        for k in 0..11u64 {
+            let key = k.to_le_bytes();
+            assert_eq!(b.get(&key).unwrap(), a.get(&key).unwrap());
+            let (value, proof) = b.prove(&key, 12).unwrap();
+            assert_eq!(value, a.prove(&key, 12).unwrap().0);
+            verify_proof(
+                a.block(12).unwrap().state_root,
+                &key,
+                value.as_deref(),
+                &proof,
+            )
+            .unwrap();
+        }
+        let wrong = b.commit_block(20, BTreeMap::new(), &[], &[], |r| header(21, r));
+        assert!(matches!(wrong, Err(StateError::OutOfOrder { .. })));
+        assert_eq!(b.latest_version().unwrap(), Some(19));
+        assert_eq!(b.stats().unwrap(), a.stats().unwrap());
     }
 
     #[test]

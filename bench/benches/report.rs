@@ -331,6 +331,9 @@ fn main() {
         })
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // A gauge of the machine's speed at the start and the end of the run: shared virtual
+    // cores drift, and the rows are only comparable within one run.
+    let gauge_start = hash_rate();
     let _ = writeln!(out, "# Wisp benchmarks\n");
     let _ =
         writeln!(
@@ -452,8 +455,9 @@ fn main() {
     let _ = writeln!(
         out,
         "\nThe execution phase is what the scheduler parallelises (admission, footprints, the \
-         batch on the workers, merging); hashing the block into the tree and writing it stay \
-         sequential and take most of a block's time (see the state store below).\n"
+         batch on the workers, merging); committing the block (its tree hashed on a second \
+         thread while the rest is written) follows it and takes most of a block's time (see \
+         the state store below).\n"
     );
 
     progress("state store");
@@ -490,6 +494,16 @@ fn main() {
         );
     }
 
+    let gauge_end = hash_rate();
+    let _ = writeln!(
+        out,
+        "\n## The machine during the run\n\nblake2b-256 of 64-byte inputs, as a gauge of the \
+         cores' speed: {:.2} M hashes/s at the start, {:.2} M at the end. On the shared virtual \
+         cores this report was made on, the same configuration varies by up to ±20% between \
+         runs: compare rows within one report, not across reports.",
+        gauge_start / 1e6,
+        gauge_end / 1e6
+    );
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/benchmarks.md");
     match std::fs::write(&path, &out) {
         Ok(()) => progress(&format!("wrote {}", path.display())),

@@ -25,15 +25,6 @@ use engines::Engines;
 pub use engines::{ENGINE_COMPILATIONS, MODULE_CACHE_ENTRIES};
 pub use exec::ContractRecord;
 
-/// What [`Chain::simulate_request`] found.
-#[derive(Clone, Debug)]
-pub struct Simulation {
-    /// The receipt the request would get now (with the access list, when there is one).
-    pub receipt: Receipt,
-    /// The accesses it makes, as an access list to attach before signing; `None` if they do
-    /// not fit one (see [`wisp_core::AccessList::MAX_ENTRIES`]).
-    pub access_list: Option<wisp_core::AccessList>,
-}
 use exec::{request_error, Exec};
 pub use execute::{MAX_BLOCK_REQUESTS, PARALLEL_MIN_BATCH};
 pub use inputs::{BlockInputs, BlockOutput, BlockTiming, L1Ref, OnLedgerBody, OnLedgerRequest};
@@ -50,6 +41,17 @@ use wisp_core::{
 };
 use wisp_state::{StateDb, StateProof};
 use wisp_vm::{BlockContext, Invocation, VmConfig};
+
+/// What [`Chain::simulate_request`] found.
+#[derive(Clone, Debug)]
+pub struct Simulation {
+    /// The receipt the request would get now (with the access list, when there is one).
+    pub receipt: Receipt,
+    /// The accesses it makes, as an access list to attach before signing; `None` if they do
+    /// not fit one (see [`wisp_core::AccessList::MAX_ENTRIES`]). After a failed call: the
+    /// accesses it made before failing.
+    pub access_list: Option<wisp_core::AccessList>,
+}
 
 /// Errors that stop a block or a query (request failures are receipts, not errors).
 #[derive(Debug, thiserror::Error)]

@@ -317,7 +317,8 @@ pub struct Simulation {
     #[serde(flatten)]
     pub receipt: Receipt,
     /// The accesses the request made, to attach to its body before signing; absent if they
-    /// do not fit an access list (more than 64 contracts).
+    /// do not fit an access list (more than 64 contracts). After a failed call: the accesses
+    /// it made before failing.
     pub access_list: Option<AccessList>,
 }
 

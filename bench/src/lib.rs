@@ -368,3 +368,62 @@ pub fn commit_state(
     db.commit(pending, &header, &[], &[])
         .unwrap_or_else(|e| panic!("commit: {e}"));
 }
+
+/// The state benchmarks' workload on one store: grown to `keys` keys, then blocks of updates,
+/// 9 in 10 to existing keys (a xorshift sequence, the same on every run) and 1 in 10 new.
+pub struct StateWorkload {
+    keys: u64,
+    /// The next new key's index.
+    next: u64,
+    /// The next block's index.
+    pub version: u64,
+    seed: u64,
+}
+
+impl StateWorkload {
+    /// Grows `db` (empty) to `keys` keys in blocks of 10,000 inserts, one durable commit each.
+    ///
+    /// # Panics
+    /// If the store refuses a block.
+    pub fn load(db: &wisp_state::StateDb, keys: u64) -> StateWorkload {
+        let mut w = StateWorkload {
+            keys,
+            next: 0,
+            version: 0,
+            seed: 0x9e37_79b9_7f4a_7c15,
+        };
+        while w.next < keys {
+            let n = (keys - w.next).min(10_000);
+            let changes = (w.next..w.next + n)
+                .map(|i| (state_key(i), Some(i.to_le_bytes().repeat(4))))
+                .collect();
+            commit_state(db, w.version, changes);
+            w.version += 1;
+            w.next += n;
+        }
+        w
+    }
+
+    /// The changes of the next block of `updates` updates (its index is [`StateWorkload::version`];
+    /// the caller commits it and bumps the version).
+    pub fn updates(
+        &mut self,
+        updates: u64,
+    ) -> std::collections::BTreeMap<Vec<u8>, Option<Vec<u8>>> {
+        let block = self.version;
+        (0..updates)
+            .map(|j| {
+                self.seed ^= self.seed << 13;
+                self.seed ^= self.seed >> 7;
+                self.seed ^= self.seed << 17;
+                let k = if j % 10 == 0 {
+                    self.next += 1;
+                    self.next - 1
+                } else {
+                    self.seed % self.keys
+                };
+                (state_key(k), Some((block * 7 + j).to_le_bytes().repeat(4)))
+            })
+            .collect()
+    }
+}

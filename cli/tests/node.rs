@@ -245,6 +245,16 @@ async fn ecdsa_deposit(
     l1.submit_transaction(&signable.tx).await.unwrap()
 }
 
+/// Sompi `address` can spend on kaspad now.
+async fn spendable_sompi(l1: &L1Client, address: &Address) -> u64 {
+    l1.spendable_utxos(address, 0)
+        .await
+        .unwrap()
+        .iter()
+        .map(|(_, e)| e.amount)
+        .sum()
+}
+
 /// Polls until `f` returns `Some`, for up to 20 s.
 async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
 where
@@ -405,26 +415,14 @@ async fn settlement_end_to_end_on_a_separate_kaspad_through_20_sigkills() {
     let carol_agent = wisp_core::AgentId::Address(carol.x_only_public_key().0.serialize());
     let carol_address =
         wisp_l1::address_of(&carol.x_only_public_key().0.serialize(), Prefix::Simnet);
-    let ecdsa_before: u64 = l1
-        .spendable_utxos(&ecdsa_address, 0)
-        .await
-        .unwrap()
-        .iter()
-        .map(|(_, e)| e.amount)
-        .sum();
+    let ecdsa_before = spendable_sompi(&l1, &ecdsa_address).await;
     ecdsa_deposit(&l1, &ecdsa, &deposit_address, 30 * KAS, carol_agent).await;
     eventually("Carol's deposit", || {
         let b = balance(carol_address.to_string());
         async move { (b.await == 30 * KAS).then_some(()) }
     })
     .await;
-    let ecdsa_after: u64 = l1
-        .spendable_utxos(&ecdsa_address, 0)
-        .await
-        .unwrap()
-        .iter()
-        .map(|(_, e)| e.amount)
-        .sum();
+    let ecdsa_after = spendable_sompi(&l1, &ecdsa_address).await;
     assert_eq!(
         ecdsa_before - ecdsa_after,
         30 * KAS + KAS / 100,

@@ -59,9 +59,18 @@ const FORMAT_1_NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_
 const FORMAT: u64 = 2;
 
 /// Changed keys kept in memory before the `latest` table is rewritten (one flush per this many,
-/// in the commit of the block that reaches it). Bounds memory (about 100 bytes a key) and the
-/// history replayed at start-up.
+/// in the commit of the block that reaches it). Bounds the history replayed at start-up.
 pub const FLUSH_ENTRIES: usize = 200_000;
+
+/// Bytes of changed values (plus 40 a key) kept in memory before the `latest` table is
+/// rewritten, whatever their count: values are up to the VM's `max_value_bytes` (64 KiB by
+/// default), so the count alone would let large writes hold gigabytes.
+pub const FLUSH_BYTES: usize = 256 << 20;
+
+/// What a latest value costs [`FLUSH_BYTES`]: its bytes and its key hash and version.
+fn held_bytes(value: &Option<Vec<u8>>) -> usize {
+    40 + value.as_ref().map_or(0, Vec::len)
+}
 
 /// Reserved state key holding the index of the last block (hname prefix 0 is never a contract).
 pub const BLOCK_MARKER_KEY: &[u8] = b"\x00\x00\x00\x00block";
@@ -148,6 +157,9 @@ type Recent = imbl::OrdMap<[u8; 32], Latest>;
 /// The in-memory half of the latest values.
 struct Memory {
     recent: Recent,
+    /// [`held_bytes`] of the values put in `recent` (overwritten ones still count: the flush
+    /// comes early, never late).
+    recent_bytes: usize,
     /// The block the `latest` table is complete up to (`None`: nothing flushed yet).
     flushed_through: Option<u64>,
 }
@@ -159,6 +171,8 @@ pub struct StateDb {
     retain: std::sync::atomic::AtomicU64,
     /// Changed keys kept in memory before a flush ([`FLUSH_ENTRIES`] unless set).
     flush_entries: std::sync::atomic::AtomicUsize,
+    /// Bytes of changed values kept in memory before a flush ([`FLUSH_BYTES`] unless set).
+    flush_bytes: std::sync::atomic::AtomicUsize,
     /// Held from the start of a commit to its end, and while a snapshot is taken, so a snapshot
     /// never pairs a block's tables with another block's recent values.
     memory: Mutex<Memory>,
@@ -191,6 +205,7 @@ struct BlockWrite {
     version: u64,
     /// The latest values as they will be after the block.
     recent: Recent,
+    recent_bytes: usize,
     flushed_through: Option<u64>,
     stale: StaleRecords,
 }
@@ -388,6 +403,7 @@ impl StateDb {
         let history = rtxn.open_table(HISTORY).map_err(db_err)?;
         let from = flushed_through.map_or(0, |v| v + 1);
         let mut recent = Recent::new();
+        let mut recent_bytes = 0;
         for entry in history
             .range(history_key(from, &[0; 32]).as_slice()..)
             .map_err(db_err)?
@@ -395,6 +411,7 @@ impl StateDb {
             let (k, v) = entry.map_err(db_err)?;
             let (version, hash) = split_history_key(k.value())?;
             let e: HistoryEntry = borsh::from_slice(v.value()).map_err(corrupt)?;
+            recent_bytes += held_bytes(&e.value);
             recent.insert(
                 hash,
                 Latest {
@@ -408,8 +425,10 @@ impl StateDb {
             db,
             retain: std::sync::atomic::AtomicU64::new(u64::MAX),
             flush_entries: std::sync::atomic::AtomicUsize::new(FLUSH_ENTRIES),
+            flush_bytes: std::sync::atomic::AtomicUsize::new(FLUSH_BYTES),
             memory: Mutex::new(Memory {
                 recent,
+                recent_bytes,
                 flushed_through,
             }),
         })
@@ -443,6 +462,13 @@ impl StateDb {
     pub fn set_flush_threshold(&self, entries: usize) {
         self.flush_entries
             .store(entries.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Writes the latest values to their table once the changed values held in memory reach
+    /// `bytes` (default [`FLUSH_BYTES`]), however few keys they are.
+    pub fn set_flush_bytes(&self, bytes: usize) {
+        self.flush_bytes
+            .store(bytes.max(1), std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The retention window set by [`StateDb::set_retention`] (`None`: every version is kept).
@@ -593,7 +619,8 @@ impl StateDb {
     }
 
     /// Writes a prepared block: tree nodes and values, the header, its receipts and `meta`, in
-    /// one durable transaction (and the latest values, when [`FLUSH_ENTRIES`] have gathered).
+    /// one durable transaction (and the latest values, once as many changed keys as the flush
+    /// threshold have gathered: [`StateDb::set_flush_threshold`]).
     ///
     /// # Errors
     /// [`StateError::OutOfOrder`] if the header's index is not the prepared version, or another
@@ -683,6 +710,7 @@ impl StateDb {
             txn,
             version,
             recent: memory.recent.clone(),
+            recent_bytes: memory.recent_bytes,
             flushed_through: memory.flushed_through,
             stale: StaleRecords::default(),
         })
@@ -714,14 +742,12 @@ impl StateDb {
             if let Some(p) = prev {
                 w.stale.values.push(history_key(p, hash));
             }
-            let entry = HistoryEntry {
-                prev,
-                value: value.clone(),
-            };
-            let bytes = borsh::to_vec(&entry).map_err(db_err)?;
+            // borsh of the tuple is borsh of `HistoryEntry { prev, value }`, without a copy.
+            let bytes = borsh::to_vec(&(prev, value)).map_err(db_err)?;
             history
                 .insert(history_key(version, hash).as_slice(), bytes.as_slice())
                 .map_err(db_err)?;
+            w.recent_bytes += held_bytes(value);
             w.recent.insert(
                 *hash,
                 Latest {
@@ -730,10 +756,9 @@ impl StateDb {
                 },
             );
         }
-        if w.recent.len()
-            >= self
-                .flush_entries
-                .load(std::sync::atomic::Ordering::Relaxed)
+        let relaxed = std::sync::atomic::Ordering::Relaxed;
+        if w.recent.len() >= self.flush_entries.load(relaxed)
+            || w.recent_bytes >= self.flush_bytes.load(relaxed)
         {
             for (hash, latest) in w.recent.iter() {
                 latest_table
@@ -741,6 +766,7 @@ impl StateDb {
                     .map_err(db_err)?;
             }
             w.recent = Recent::new();
+            w.recent_bytes = 0;
             w.flushed_through = Some(version);
             txn.open_table(STORE)
                 .map_err(db_err)?
@@ -820,6 +846,7 @@ impl StateDb {
         }
         w.txn.commit().map_err(db_err)?;
         memory.recent = w.recent;
+        memory.recent_bytes = w.recent_bytes;
         memory.flushed_through = w.flushed_through;
         Ok(())
     }
@@ -975,6 +1002,7 @@ impl StateDb {
         }
         txn.commit().map_err(db_err)?;
         memory.recent = Recent::new();
+        memory.recent_bytes = 0;
         memory.flushed_through = version;
         Ok(())
     }
@@ -1444,6 +1472,34 @@ mod tests {
         assert!(matches!(wrong, Err(StateError::OutOfOrder { .. })));
         assert_eq!(b.latest_version().unwrap(), Some(19));
         assert_eq!(b.stats().unwrap(), a.stats().unwrap());
+    }
+
+    /// Large values flush the latest values by their bytes, however few keys they are: held
+    /// memory is bounded by [`StateDb::set_flush_bytes`], not only by the count of keys.
+    #[test]
+    fn large_values_flush_by_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let db = StateDb::open(&path).unwrap();
+        db.set_flush_bytes(100_000);
+        let big = vec![7u8; 30_000];
+        for v in 0..3u64 {
+            commit(&db, v, &[(&v.to_le_bytes(), Some(&big))]);
+        }
+        // 3 × 30 KB stay under 100 KB: nothing flushed yet.
+        assert_eq!(db.memory().flushed_through, None);
+        commit(&db, 3, &[(&3u64.to_le_bytes(), Some(&big))]);
+        // The fourth crosses it, with only 5 keys in memory (4 values and the block marker).
+        let memory = db.memory();
+        assert_eq!(memory.flushed_through, Some(3));
+        assert!(memory.recent.is_empty());
+        assert_eq!(memory.recent_bytes, 0);
+        drop(memory);
+        drop(db);
+        let db = StateDb::open(&path).unwrap();
+        for v in 0..4u64 {
+            assert_eq!(db.get(&v.to_le_bytes()).unwrap().as_deref(), Some(&big[..]));
+        }
     }
 
     #[test]

@@ -76,6 +76,13 @@ fn footprint(
 /// --example profile_block`). The results are the same either way.
 pub const PARALLEL_MIN_BATCH: usize = 8;
 
+/// Default number of requests run without planning after two consecutive planned batches
+/// ended, by a conflict, smaller than the smallest batch worth the workers
+/// (`Chain::set_planning_pause`). Planning costs 2-3 µs per request (its footprint and the
+/// conflict checks); a block whose requests keep conflicting gains nothing from it (measured
+/// with `cargo run -p wisp-bench --release --example profile_block -- 2 300 all`).
+pub const PLANNING_PAUSE: usize = 32;
+
 /// Meta record of block `index`: the on-ledger requests it deferred to the next block.
 fn backlog_meta(index: u64) -> String {
     format!("onledger-backlog/{index}")
@@ -416,10 +423,23 @@ impl Chain {
         let mut stopped: BTreeSet<AgentId> = BTreeSet::new();
         let offs = &inputs.off_ledger;
         let mut next = 0;
+        // Contracts' code hashes, kept until a request that may change a contract record has
+        // run (it writes the records, or declared nothing).
+        let mut code_of = BTreeMap::new();
+        // The footprint of the request that ended the last batch, computed while that batch
+        // formed: still exact, or larger (code the batch then loaded), which can only cost
+        // parallelism; dropped with `code_of`.
+        let mut carried: Option<(usize, Option<wisp_scheduler::Footprint>)> = None;
+        let records = keys::contract_records();
+        // Requests left to run one after the other without planning: set after consecutive
+        // batches too small for the workers (the first request of a block often runs alone,
+        // as the first to load its code), since footprints cost a few µs each and a block
+        // whose requests keep conflicting gains nothing from them. Only speed depends on it.
+        let mut unplanned = 0usize;
+        let mut small_batches = 0usize;
         while next < offs.len() {
             let mut batch = wisp_scheduler::Batch::new();
-            // Contracts' code while this batch forms (no member has run yet, so none changed).
-            let mut code_of = BTreeMap::new();
+            let mut records_may_change = false;
             let mut members: Vec<(Request<'_>, u32)> = Vec::new();
             let mut budgets = 0u64;
             let mut j = next;
@@ -437,9 +457,14 @@ impl Chain {
                     body,
                     nonce: Some(off.request().nonce),
                 };
-                let footprint = match &self.workers {
-                    Some(_) => footprint(&mut exec, &request, &mut code_of),
-                    None => None,
+                let footprint = match (&self.workers, carried.take()) {
+                    (Some(_), _) if unplanned > 0 => {
+                        unplanned -= 1;
+                        None
+                    }
+                    (Some(_), Some((at, f))) if at == j => f,
+                    (Some(_), _) => footprint(&mut exec, &request, &mut code_of),
+                    (None, _) => None,
                 };
                 // A request that conflicts with the batch, or declared nothing, waits for
                 // the batch before it to finish.
@@ -448,6 +473,7 @@ impl Chain {
                     None => members.is_empty(),
                 };
                 if !joins {
+                    carried = Some((j, footprint));
                     break;
                 }
                 // No member touches this sender's keys: its admission reads what it would
@@ -472,8 +498,15 @@ impl Chain {
                     continue;
                 }
                 budgets = budgets.saturating_add(body.gas_budget);
-                if let Some(f) = &footprint {
-                    batch.add(f);
+                match &footprint {
+                    Some(f) => {
+                        batch.add(f);
+                        records_may_change |= f
+                            .writes
+                            .iter()
+                            .any(|w| wisp_scheduler::overlap(w, &records));
+                    }
+                    None => records_may_change = true,
                 }
                 members.push((request, at as u32));
                 j += 1;
@@ -482,6 +515,21 @@ impl Chain {
                 }
             }
             next = j;
+            if records_may_change {
+                code_of.clear();
+                carried = None;
+            }
+            if carried.is_some() {
+                if members.len() >= self.parallel_min_batch {
+                    small_batches = 0;
+                } else {
+                    small_batches += 1;
+                    if small_batches >= 2 {
+                        carried = None;
+                        unplanned = self.planning_pause;
+                    }
+                }
+            }
             let results: Vec<(u64, Receipt, Option<Exec>)> = match (&self.workers, members.len()) {
                 (Some(workers), n) if n >= self.parallel_min_batch => {
                     self.parallel_requests

@@ -22,26 +22,33 @@ use wisp_core::{AgentId, Hash32, Hname, RequestId};
 
 /// Hnames of the core contracts.
 pub mod hnames {
+    //! Each is hashed once per process: key building runs them on every state access.
+    use std::sync::LazyLock;
     use wisp_core::Hname;
     /// `root`: deploys contracts, keeps the registry and the chain owner.
     pub fn root() -> Hname {
-        Hname::of("root")
+        static H: LazyLock<Hname> = LazyLock::new(|| Hname::of("root"));
+        *H
     }
     /// `accounts`: base-token balances and nonces.
     pub fn accounts() -> Hname {
-        Hname::of("accounts")
+        static H: LazyLock<Hname> = LazyLock::new(|| Hname::of("accounts"));
+        *H
     }
     /// `blob`: code by hash.
     pub fn blob() -> Hname {
-        Hname::of("blob")
+        static H: LazyLock<Hname> = LazyLock::new(|| Hname::of("blob"));
+        *H
     }
     /// `blocklog`: processed requests and block history.
     pub fn blocklog() -> Hname {
-        Hname::of("blocklog")
+        static H: LazyLock<Hname> = LazyLock::new(|| Hname::of("blocklog"));
+        *H
     }
     /// `governance`: gas price and limits.
     pub fn governance() -> Hname {
-        Hname::of("governance")
+        static H: LazyLock<Hname> = LazyLock::new(|| Hname::of("governance"));
+        *H
     }
 }
 

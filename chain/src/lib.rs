@@ -26,7 +26,7 @@ pub use engines::{ENGINE_COMPILATIONS, MODULE_CACHE_ENTRIES};
 pub use exec::ContractRecord;
 
 use exec::{request_error, Exec};
-pub use execute::{MAX_BLOCK_REQUESTS, PARALLEL_MIN_BATCH};
+pub use execute::{MAX_BLOCK_REQUESTS, PARALLEL_MIN_BATCH, PLANNING_PAUSE};
 pub use inputs::{BlockInputs, BlockOutput, BlockTiming, L1Ref, OnLedgerBody, OnLedgerRequest};
 pub use native::WITHDRAWAL_EVENT;
 pub use protocol::{Protocol, Upgrade, SUPPORTED_PROTOCOL_VERSION};
@@ -222,6 +222,8 @@ pub struct Chain {
     workers: Option<Arc<wisp_scheduler::Workers>>,
     /// Smallest batch run on the workers; smaller ones run one request after the other.
     parallel_min_batch: usize,
+    /// Requests run without planning after two small batches in a row.
+    planning_pause: usize,
     /// Requests executed as members of a batch of more than one, since the chain was opened.
     parallel_requests: std::sync::atomic::AtomicU64,
 }
@@ -286,6 +288,14 @@ impl Chain {
         self.parallel_min_batch = requests.max(2);
     }
 
+    /// After two planned batches in a row came out smaller than the parallel minimum (their
+    /// requests conflict), the next `requests` requests of the block run one after the other
+    /// without planning (default [`PLANNING_PAUSE`]; 0 plans every request). Blocks are the
+    /// same either way; tests set 0 to keep the parallel path busy in small, conflicting blocks.
+    pub fn set_planning_pause(&mut self, requests: usize) {
+        self.planning_pause = requests;
+    }
+
     /// Requests this chain has executed together with others (members of a batch of more than
     /// one) since it was opened: how much of its work ran in parallel.
     pub fn parallel_requests(&self) -> u64 {
@@ -310,6 +320,7 @@ impl Chain {
             chain_id: genesis.chain_id(),
             workers: None,
             parallel_min_batch: execute::PARALLEL_MIN_BATCH,
+            planning_pause: execute::PLANNING_PAUSE,
             parallel_requests: std::sync::atomic::AtomicU64::new(0),
         };
         match chain.db.latest_version()? {

@@ -33,9 +33,24 @@ pub const MAX_BLOCK_GAS_LIMIT: u64 = 100_000_000_000;
 /// Names of the core contracts, in registry order.
 pub const CORE_CONTRACTS: [&str; 5] = ["root", "accounts", "blob", "blocklog", "governance"];
 
+/// The core contracts' names with their hnames, hashed once per process.
+fn core_contracts() -> &'static [(&'static str, Hname); 5] {
+    static TABLE: std::sync::LazyLock<[(&str, Hname); 5]> =
+        std::sync::LazyLock::new(|| CORE_CONTRACTS.map(|n| (n, Hname::of(n))));
+    &TABLE
+}
+
+/// The name of core contract `contract`, if it is one.
+fn core_name(contract: Hname) -> Option<&'static str> {
+    core_contracts()
+        .iter()
+        .find(|(_, h)| *h == contract)
+        .map(|(n, _)| *n)
+}
+
 /// Whether `contract` is a core contract.
 pub fn is_core(contract: Hname) -> bool {
-    CORE_CONTRACTS.iter().any(|n| Hname::of(n) == contract)
+    core_name(contract).is_some()
 }
 
 /// What a core-contract function gets: the execution, the caller, the argument bytes, and
@@ -145,17 +160,17 @@ fn function_of(n: &NativeFn) -> Function {
 
 /// The interface of a core contract, from [`NATIVE_FUNCTIONS`] and [`NATIVE_EVENTS`].
 pub fn interface(contract: Hname) -> Option<ContractInterface> {
-    let name = CORE_CONTRACTS.iter().find(|n| Hname::of(n) == contract)?;
+    let name = core_name(contract)?;
     Some(ContractInterface {
-        name: (*name).into(),
+        name: name.into(),
         functions: NATIVE_FUNCTIONS
             .iter()
-            .filter(|f| f.contract == *name)
+            .filter(|f| f.contract == name)
             .map(function_of)
             .collect(),
         events: NATIVE_EVENTS
             .iter()
-            .filter(|(contract, _, _)| contract == name)
+            .filter(|(contract, _, _)| *contract == name)
             .map(|(_, topic, fields)| EventDef {
                 name: (*topic).into(),
                 fields: fields_of(fields),
@@ -438,7 +453,7 @@ pub(crate) fn call(
             },
         );
     }
-    let Some(name) = CORE_CONTRACTS.iter().find(|n| Hname::of(n) == contract) else {
+    let Some(name) = core_name(contract) else {
         let e = request_error(
             RequestErrorCode::UnknownContract,
             format!("{contract} is not a core contract"),
@@ -451,9 +466,13 @@ pub(crate) fn call(
             },
         );
     };
+    static FUNCTION_HNAMES: std::sync::LazyLock<Vec<Hname>> =
+        std::sync::LazyLock::new(|| NATIVE_FUNCTIONS.iter().map(|f| Hname::of(f.name)).collect());
     let Some(found) = NATIVE_FUNCTIONS
         .iter()
-        .find(|f| f.contract == *name && f.kind == kind && Hname::of(f.name) == function)
+        .zip(FUNCTION_HNAMES.iter())
+        .find(|(f, h)| f.contract == name && f.kind == kind && **h == function)
+        .map(|(f, _)| f)
     else {
         let e = request_error(
             RequestErrorCode::UnknownEntryPoint,

@@ -165,7 +165,8 @@ pub(crate) enum Door {
 
 /// The hname of the `init` entry point.
 fn init_hname() -> Hname {
-    Hname::of("init")
+    static INIT: std::sync::LazyLock<Hname> = std::sync::LazyLock::new(|| Hname::of("init"));
+    *INIT
 }
 
 /// Per-request store data.

@@ -48,7 +48,8 @@ struct Chains {
 }
 
 impl Chains {
-    fn new(threads: &[usize]) -> Chains {
+    /// One chain per `(threads, planning pause)`.
+    fn new(threads: &[(usize, usize)]) -> Chains {
         let genesis = Genesis {
             name: "parallel".into(),
             owner: agent(0),
@@ -59,11 +60,12 @@ impl Chains {
         };
         let chains = threads
             .iter()
-            .map(|&t| {
+            .map(|&(t, pause)| {
                 let mut chain = Chain::in_memory(&genesis).unwrap();
                 chain.set_exec_threads(t).unwrap();
                 // Batches of two already run on the workers: small blocks test the path.
                 chain.set_parallel_min_batch(2);
+                chain.set_planning_pause(pause);
                 assert_eq!(chain.exec_threads(), t);
                 chain
             })
@@ -138,8 +140,8 @@ impl Chains {
         }
         let (header, receipts) = &outputs[0];
         for (threads, (h, r)) in outputs.iter().enumerate().skip(1) {
-            assert_eq!(r, receipts, "receipts differ with thread setting {threads}");
-            assert_eq!(h, header, "headers differ with thread setting {threads}");
+            assert_eq!(r, receipts, "receipts differ with chain setting {threads}");
+            assert_eq!(h, header, "headers differ with chain setting {threads}");
         }
         // Committed nonces are what the chain says (skewed or stopped requests did not run).
         for (i, n) in self.nonces.iter_mut().enumerate() {
@@ -155,9 +157,19 @@ fn balances_key(who: &AgentId) -> Vec<u8> {
     key
 }
 
-fn runs_the_same_in_parallel(seed: u64) {
+/// Returns how many requests ran in parallel with 2 threads when planning every request, and
+/// with the default planning pause.
+fn runs_the_same_in_parallel(seed: u64) -> (u64, u64) {
     let mut rng = Lcg(seed);
-    let mut chains = Chains::new(&[1, 2, 4]);
+    // Planning every request with 1, 2 and 4 threads; then pausing planning after small
+    // batches (briefly, and as long as by default), which must not change a thing either.
+    let mut chains = Chains::new(&[
+        (1, 0),
+        (2, 0),
+        (4, 0),
+        (2, 3),
+        (2, wisp_chain::PLANNING_PAUSE),
+    ]);
     // Everyone gets sompi, account 0 deploys the token and hands tokens out.
     let deposits = (0..ACCOUNTS)
         .map(|i| OnLedgerRequest {
@@ -267,21 +279,30 @@ fn runs_the_same_in_parallel(seed: u64) {
     assert_eq!(chains.chains[0].parallel_requests(), 0);
     assert!(chains.chains[1].parallel_requests() > 0, "seed {seed}");
     assert!(chains.chains[2].parallel_requests() > 0, "seed {seed}");
+    (
+        chains.chains[1].parallel_requests(),
+        chains.chains[4].parallel_requests(),
+    )
 }
 
-/// Seeds fixed, so a failure reproduces; each runs 3 chains through 9 blocks.
+/// Seeds fixed, so a failure reproduces; each runs 5 chains through 9 blocks.
 #[test]
 fn random_blocks_give_the_same_roots_and_receipts_with_1_2_and_4_threads() {
+    let (mut planned, mut paused) = (0, 0);
     for seed in 0..12 {
-        runs_the_same_in_parallel(seed);
+        let (p, q) = runs_the_same_in_parallel(seed);
+        planned += p;
+        paused += q;
     }
+    // The pause did engage: these blocks conflict often.
+    assert!(paused < planned, "{paused} vs {planned}");
 }
 
 /// The example contracts' own flows, as blocks of independent requests: identical results
 /// sequentially and in parallel on every example contract the harness builds.
 #[test]
 fn every_example_contract_deploys_and_runs_the_same_in_parallel() {
-    let mut chains = Chains::new(&[1, 4]);
+    let mut chains = Chains::new(&[(1, 0), (4, 0)]);
     let deposits = (0..ACCOUNTS)
         .map(|i| OnLedgerRequest {
             l1_tx_id: blake2b_256(&[i as u8, 1]),

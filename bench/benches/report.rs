@@ -1,10 +1,14 @@
 //! Wisp's benchmark report: `cargo bench -p wisp-bench` measures each row beside its baseline in
 //! the same run and writes `docs/benchmarks.md` (machine, commit, command, tables).
 //!
-//! `WISP_BENCH_STATE_KEYS` (default `10000,100000,1000000`) sets the state sizes measured.
+//! `WISP_BENCH_STATE_KEYS` (default `10000,100000,1000000`) sets the state sizes measured,
+//! `WISP_BENCH_DEVNET_SECS` (default 60) the devnet load's window, and
+//! `WISP_BENCH_ONLY=runtime,devnet,state` runs only those sections, printing them without
+//! writing the file.
 
 use std::fmt::Write as _;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+use wisp_bench::devnet::{offledger_load, onledger_batches, BenchDevnet};
 use wisp_bench::{
     commit_state as commit, median_secs, state_key, Conflict, MapHost, StateWorkload, TransferChain,
 };
@@ -277,6 +281,107 @@ fn signatures() -> (f64, f64, usize) {
     )
 }
 
+/// Chain blocks (and L1 blocks) per second on the benchmark devnet.
+const DEVNET_BLOCK_MS: u64 = 200;
+
+/// End to end on a devnet: sustained off-ledger requests/s through JSON-RPC with receipts,
+/// and lane transactions' bytes and mass per on-ledger request.
+fn devnet_section(out: &mut String, progress: &dyn Fn(&str)) {
+    let window: u64 = std::env::var("WISP_BENCH_DEVNET_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    let senders = 8;
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = writeln!(out, "## End to end on the devnet\n\nNot run: {e}\n");
+            return;
+        }
+    };
+    let measured = runtime.block_on(async {
+        progress("starting a devnet (kaspad simnet in-process)");
+        let net = BenchDevnet::start(senders + 1, Duration::from_millis(DEVNET_BLOCK_MS)).await?;
+        progress(&format!("off-ledger load: 5 s warm-up, then {window} s"));
+        let load = offledger_load(&net, Duration::from_secs(5), Duration::from_secs(window)).await;
+        progress("on-ledger lane transactions");
+        let lanes = match &load {
+            Ok(_) => onledger_batches(&net, &[1, 8, 64]).await,
+            Err(_) => Ok(Vec::new()),
+        };
+        net.stop().await;
+        Ok::<_, String>((load?, lanes?))
+    });
+    let (load, lanes) = match measured {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = writeln!(out, "## End to end on the devnet\n\nFailed: {e}\n");
+            return;
+        }
+    };
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    let _ = writeln!(
+        out,
+        "## End to end on the devnet\n\nA devnet as `wisp devnet` runs it, in this process: \
+         kaspad on simnet and one Wisp node (one execution thread, the default), an L1 block \
+         mined and a chain block produced every {DEVNET_BLOCK_MS} ms. {senders} dev accounts \
+         send signed `accounts.transfer` requests to the node's JSON-RPC server on loopback, \
+         one request in flight per account, signed beforehand; 5 s of warm-up, then the \
+         window. *Executed* counts receipts committed in blocks during the window. Memory is \
+         the resident memory of the whole process (kaspad, the node and the load).\n"
+    );
+    let _ = writeln!(
+        out,
+        "| window | executed | requests/s | blocks | admitted, whole run | receipts (succeeded) | \"mempool full\" answers | memory at start → end |\n|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    let _ = writeln!(
+        out,
+        "| {:.1} s | {} | {:.0} | {} | {} | {} ({}) | {} | {:.0} MiB → {:.0} MiB |\n",
+        load.window_secs,
+        load.executed_in_window,
+        load.executed_in_window as f64 / load.window_secs,
+        load.blocks_in_window,
+        load.admitted,
+        load.receipts,
+        load.succeeded,
+        load.mempool_full,
+        mib(load.rss_start),
+        mib(load.rss_end),
+    );
+    let _ = writeln!(
+        out,
+        "On-ledger: one Kaspa lane transaction (one input, change back) carrying *n* \
+         `accounts.transfer` requests, sent from a dev account and executed by the chain. \
+         Requests per L1 block: how many such requests fit in the block mass limit \
+         ({} grams); at Kaspa's 10 blocks per second, ten times that per second.\n",
+        kaspa_consensus_core::config::params::SIMNET_PARAMS
+            .block_mass_limits
+            .reference()
+    );
+    let _ = writeln!(
+        out,
+        "| requests per transaction | transaction bytes | bytes per request | mass (grams) | fee (sompi) | requests per L1 block | executed |\n|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for l in &lanes {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.0} | {} | {} | {} | {} of {} |",
+            l.requests,
+            l.tx_bytes,
+            l.tx_bytes as f64 / l.requests as f64,
+            l.mass,
+            l.fee_sompi,
+            l.per_l1_block,
+            l.succeeded,
+            l.requests
+        );
+    }
+    let _ = writeln!(out);
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; any other argument is a filter we do not support.
     let progress = |what: &str| eprintln!("[wisp-bench] {what}");
@@ -285,6 +390,13 @@ fn main() {
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
+    // WISP_BENCH_ONLY=runtime,state,devnet runs only those sections and prints the result
+    // without writing docs/benchmarks.md (a partial report).
+    let only = std::env::var("WISP_BENCH_ONLY").ok();
+    let wants = |section: &str| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|s| s.trim() == section))
+    };
     let mut out = String::new();
     let commit = std::process::Command::new("git")
         .args(["rev-parse", "--short", "HEAD"])
@@ -320,156 +432,165 @@ fn main() {
         if dirty { " with uncommitted changes" } else { "" },
     );
 
-    // Measured first: the ERC-20 table above it reuses its one-thread independent rows.
-    progress("token transfers");
-    let mut transfer_table = String::new();
-    let mut independent_one = Vec::new();
-    let _ = writeln!(
-        transfer_table,
-        "## Token transfers through the full runtime\n\nBlocks of 100 `token.transfer` requests \
-         with exact access lists and signatures verified beforehand (as the mempool does), each \
-         block executed, hashed into the state tree and committed. 50 blocks after 10 warm-up \
-         blocks; the median of three runs, one- and two-thread runs alternating.\n"
-    );
-    let _ = writeln!(
-        transfer_table,
-        "| block | state | whole blocks, 1 thread | 2 threads | speedup | execution phase, 1 thread | 2 threads | speedup | ran in parallel |\n|---|---|---:|---:|---:|---:|---:|---:|---:|"
-    );
-    for (name, conflict) in [
-        ("independent", Conflict::Independent),
-        ("half to one account", Conflict::Half),
-        ("all to one account", Conflict::All),
-    ] {
-        for durable in [false, true] {
-            // This machine's two cores are virtual and noisy: three rounds, one thread and
-            // two alternating, and the median of each.
-            let mut ones = Vec::new();
-            let mut twos = Vec::new();
-            for _ in 0..3 {
-                ones.push(transfers(1, conflict, durable));
-                twos.push(transfers(cores.max(2), conflict, durable));
-            }
-            let one = median_run(ones);
-            let two = median_run(twos);
-            let _ = writeln!(
-                transfer_table,
-                "| {name} | {} | {:.0}/s | {:.0}/s | {:.2}× | {:.0}/s | {:.0}/s | {:.2}× | {} of 5000 |",
-                if durable { "on disk" } else { "in memory" },
-                one.per_s,
-                two.per_s,
-                two.per_s / one.per_s,
-                one.executed_per_s,
-                two.executed_per_s,
-                two.executed_per_s / one.executed_per_s,
-                two.parallel
-            );
-            if conflict == Conflict::Independent {
-                independent_one.push(one);
+    if wants("runtime") {
+        // Measured first: the ERC-20 table above it reuses its one-thread independent rows.
+        progress("token transfers");
+        let mut transfer_table = String::new();
+        let mut independent_one = Vec::new();
+        let _ = writeln!(
+            transfer_table,
+            "## Token transfers through the full runtime\n\nBlocks of 100 `token.transfer` requests \
+             with exact access lists and signatures verified beforehand (as the mempool does), each \
+             block executed, hashed into the state tree and committed. 50 blocks after 10 warm-up \
+             blocks; the median of three runs, one- and two-thread runs alternating.\n"
+        );
+        let _ = writeln!(
+            transfer_table,
+            "| block | state | whole blocks, 1 thread | 2 threads | speedup | execution phase, 1 thread | 2 threads | speedup | ran in parallel |\n|---|---|---:|---:|---:|---:|---:|---:|---:|"
+        );
+        for (name, conflict) in [
+            ("independent", Conflict::Independent),
+            ("half to one account", Conflict::Half),
+            ("all to one account", Conflict::All),
+        ] {
+            for durable in [false, true] {
+                // This machine's two cores are virtual and noisy: three rounds, one thread and
+                // two alternating, and the median of each.
+                let mut ones = Vec::new();
+                let mut twos = Vec::new();
+                for _ in 0..3 {
+                    ones.push(transfers(1, conflict, durable));
+                    twos.push(transfers(cores.max(2), conflict, durable));
+                }
+                let one = median_run(ones);
+                let two = median_run(twos);
+                let _ = writeln!(
+                    transfer_table,
+                    "| {name} | {} | {:.0}/s | {:.0}/s | {:.2}× | {:.0}/s | {:.0}/s | {:.2}× | {} of 5000 |",
+                    if durable { "on disk" } else { "in memory" },
+                    one.per_s,
+                    two.per_s,
+                    two.per_s / one.per_s,
+                    one.executed_per_s,
+                    two.executed_per_s,
+                    two.executed_per_s / one.executed_per_s,
+                    two.parallel
+                );
+                if conflict == Conflict::Independent {
+                    independent_one.push(one);
+                }
             }
         }
-    }
-    let _ = writeln!(
-        transfer_table,
-        "\nThe execution phase is what the scheduler parallelises (admission, footprints, the \
-         batch on the workers, merging); committing the block (its tree hashed on a second \
-         thread while the rest is written) follows it and takes most of a block's time (see \
-         the state store below).\n"
-    );
+        let _ = writeln!(
+            transfer_table,
+            "\nThe execution phase is what the scheduler parallelises (admission, footprints, the \
+             batch on the workers, merging); committing the block (its tree hashed on a second \
+             thread while the rest is written) follows it and takes most of a block's time (see \
+             the state store below).\n"
+        );
 
-    progress("ERC-20 transfers: revm, Wisp");
-    let evm = evm_transfers();
-    let (bare, view_us) = vm_bare();
-    // The one-thread independent rows of the transfer table: in memory, then on disk.
-    let (memory, disk) = (&independent_one[0], &independent_one[1]);
-    let _ = writeln!(
-        out,
-        "## ERC-20 transfer, one thread\n\nThe same transfer — checks, two balance updates, a \
-         Transfer event — as a Solidity ERC-20 (`bench/evm/Erc20.sol`, solc 0.8.37, optimizer \
-         on) on revm 43, and as the example token (`contracts/token`) on Wisp. Signatures are \
-         verified beforehand; Wisp's rows also charge the fee, bump the nonce and write the \
-         receipt record.\n"
-    );
-    let _ = writeln!(out, "| | transfers/s | vs revm |\n|---|---:|---:|");
-    let rows = [
-        ("revm, in memory (`CacheDB`, no state root)", evm),
-        (
-            "Wisp VM with a bare host (storage in a map): the engine floor",
-            bare,
-        ),
-        (
-            "Wisp runtime, execution phase of blocks of 100",
-            memory.executed_per_s,
-        ),
-        (
-            "Wisp runtime, whole blocks in memory (state root, receipts)",
-            memory.per_s,
-        ),
-        (
-            "Wisp runtime, whole blocks on disk (fsync per block)",
-            disk.per_s,
-        ),
-    ];
-    for (name, rate) in rows {
-        let _ = writeln!(out, "| {name} | {rate:.0} | {:.0}% |", 100.0 * rate / evm);
-    }
-    let _ = writeln!(
-        out,
-        "\nInstantiate + call of the token's `decimals` view on Wisp's VM with the bare host: \
-         {view_us:.2} µs.\n"
-    );
-
-    progress("signatures");
-    let (single, parallel, threads) = signatures();
-    let _ = writeln!(
-        out,
-        "## Signature verification (Schnorr, BIP340, libsecp256k1)\n"
-    );
-    let _ = writeln!(out, "| | verifications/s | µs each |\n|---|---:|---:|");
-    let _ = writeln!(out, "| one core | {single:.0} | {:.1} |", 1e6 / single);
-    let _ = writeln!(
-        out,
-        "| {threads} threads (rayon) | {parallel:.0} | {:.1} |\n",
-        1e6 / parallel
-    );
-    let _ = writeln!(
-        out,
-        "libsecp256k1 0.10 (the `secp256k1` crate) offers no batch verification for BIP340.\n"
-    );
-
-    out.push_str(&transfer_table);
-
-    progress("state store");
-    let hashes = hash_rate();
-    let _ = writeln!(
-        out,
-        "## State store (jmt 0.12 over redb 4.6)\n\nA store grown to the given number of keys, \
-         then {} blocks of {UPDATES_PER_BLOCK} updates (9 in 10 to existing keys, 1 in 10 new), \
-         one durable commit (fsync) per block. *Archive* keeps every version; *pruned* keeps the \
-         last {RETENTION} versions. Bytes on disk per live key after the run. Proofs: 1000 keys \
-         at the head of the pruned store. blake2b-256 on 64-byte inputs runs at {:.2} M \
-         hashes/s on this machine.\n",
-        2 * RETENTION,
-        hashes / 1e6
-    );
-    let _ = writeln!(
-        out,
-        "| keys | archive updates/s | pruned updates/s | archive bytes/key | pruned bytes/key | proofs/s | verifications/s | proof bytes (median / max) |\n|---:|---:|---:|---:|---:|---:|---:|---:|"
-    );
-    for keys in state_sizes {
-        let r = state_row(keys, &progress);
+        progress("ERC-20 transfers: revm, Wisp");
+        let evm = evm_transfers();
+        let (bare, view_us) = vm_bare();
+        // The one-thread independent rows of the transfer table: in memory, then on disk.
+        let (memory, disk) = (&independent_one[0], &independent_one[1]);
         let _ = writeln!(
             out,
-            "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} / {} |",
-            r.keys,
-            r.archive_rate,
-            r.pruned_rate,
-            r.archive_bytes_per_key,
-            r.pruned_bytes_per_key,
-            r.proofs_per_s,
-            r.verifies_per_s,
-            r.proof_median,
-            r.proof_max
+            "## ERC-20 transfer, one thread\n\nThe same transfer — checks, two balance updates, a \
+             Transfer event — as a Solidity ERC-20 (`bench/evm/Erc20.sol`, solc 0.8.37, optimizer \
+             on) on revm 43, and as the example token (`contracts/token`) on Wisp. Signatures are \
+             verified beforehand; Wisp's rows also charge the fee, bump the nonce and write the \
+             receipt record.\n"
         );
+        let _ = writeln!(out, "| | transfers/s | vs revm |\n|---|---:|---:|");
+        let rows = [
+            ("revm, in memory (`CacheDB`, no state root)", evm),
+            (
+                "Wisp VM with a bare host (storage in a map): the engine floor",
+                bare,
+            ),
+            (
+                "Wisp runtime, execution phase of blocks of 100",
+                memory.executed_per_s,
+            ),
+            (
+                "Wisp runtime, whole blocks in memory (state root, receipts)",
+                memory.per_s,
+            ),
+            (
+                "Wisp runtime, whole blocks on disk (fsync per block)",
+                disk.per_s,
+            ),
+        ];
+        for (name, rate) in rows {
+            let _ = writeln!(out, "| {name} | {rate:.0} | {:.0}% |", 100.0 * rate / evm);
+        }
+        let _ = writeln!(
+            out,
+            "\nInstantiate + call of the token's `decimals` view on Wisp's VM with the bare host: \
+             {view_us:.2} µs.\n"
+        );
+
+        progress("signatures");
+        let (single, parallel, threads) = signatures();
+        let _ = writeln!(
+            out,
+            "## Signature verification (Schnorr, BIP340, libsecp256k1)\n"
+        );
+        let _ = writeln!(out, "| | verifications/s | µs each |\n|---|---:|---:|");
+        let _ = writeln!(out, "| one core | {single:.0} | {:.1} |", 1e6 / single);
+        let _ = writeln!(
+            out,
+            "| {threads} threads (rayon) | {parallel:.0} | {:.1} |\n",
+            1e6 / parallel
+        );
+        let _ = writeln!(
+            out,
+            "libsecp256k1 0.10 (the `secp256k1` crate) offers no batch verification for BIP340.\n"
+        );
+
+        out.push_str(&transfer_table);
+    }
+
+    if wants("devnet") {
+        progress("end to end on the devnet");
+        devnet_section(&mut out, &progress);
+    }
+
+    if wants("state") {
+        progress("state store");
+        let hashes = hash_rate();
+        let _ = writeln!(
+            out,
+            "## State store (jmt 0.12 over redb 4.6)\n\nA store grown to the given number of keys, \
+             then {} blocks of {UPDATES_PER_BLOCK} updates (9 in 10 to existing keys, 1 in 10 new), \
+             one durable commit (fsync) per block. *Archive* keeps every version; *pruned* keeps the \
+             last {RETENTION} versions. Bytes on disk per live key after the run. Proofs: 1000 keys \
+             at the head of the pruned store. blake2b-256 on 64-byte inputs runs at {:.2} M \
+             hashes/s on this machine.\n",
+            2 * RETENTION,
+            hashes / 1e6
+        );
+        let _ = writeln!(
+            out,
+            "| keys | archive updates/s | pruned updates/s | archive bytes/key | pruned bytes/key | proofs/s | verifications/s | proof bytes (median / max) |\n|---:|---:|---:|---:|---:|---:|---:|---:|"
+        );
+        for keys in state_sizes {
+            let r = state_row(keys, &progress);
+            let _ = writeln!(
+                out,
+                "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} / {} |",
+                r.keys,
+                r.archive_rate,
+                r.pruned_rate,
+                r.archive_bytes_per_key,
+                r.pruned_bytes_per_key,
+                r.proofs_per_s,
+                r.verifies_per_s,
+                r.proof_median,
+                r.proof_max
+            );
+        }
     }
 
     let gauge_end = hash_rate();
@@ -483,9 +604,13 @@ fn main() {
         gauge_end / 1e6
     );
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/benchmarks.md");
-    match std::fs::write(&path, &out) {
-        Ok(()) => progress(&format!("wrote {}", path.display())),
-        Err(e) => eprintln!("[wisp-bench] could not write {}: {e}", path.display()),
+    if only.is_some() {
+        progress("a partial report (WISP_BENCH_ONLY): docs/benchmarks.md left as it was");
+    } else {
+        match std::fs::write(&path, &out) {
+            Ok(()) => progress(&format!("wrote {}", path.display())),
+            Err(e) => eprintln!("[wisp-bench] could not write {}: {e}", path.display()),
+        }
     }
     println!("{out}");
 }

@@ -1,5 +1,8 @@
 //! Workloads shared by Wisp's benchmark report (`cargo bench -p wisp-bench`) and the profiling
-//! examples: chains set up with funded signing keys, and blocks of token transfers.
+//! examples: chains set up with funded signing keys, and blocks of token transfers; and the
+//! end-to-end load on a devnet ([`devnet`]).
+
+pub mod devnet;
 
 use wisp_chain::{sign_request, verify_signature, BlockInputs, Chain, L1Ref, VerifiedRequest};
 use wisp_core::{Access, AccessList, AgentId, Call, Hash32, Hname, RequestBody};

@@ -20,9 +20,9 @@
 
 use wisp_core::{AgentId, Hash32, Hname, RequestId};
 
-/// Hnames of the core contracts.
+/// Hnames of the core contracts, each hashed once per process: key building runs them on
+/// every state access.
 pub mod hnames {
-    //! Each is hashed once per process: key building runs them on every state access.
     use std::sync::LazyLock;
     use wisp_core::Hname;
     /// `root`: deploys contracts, keeps the registry and the chain owner.

@@ -241,9 +241,21 @@ impl Chain {
     /// # Errors
     /// [`ChainError::WrongChain`] if `dir` holds another chain; [`ChainError::State`] on I/O.
     pub fn open(dir: &Path, genesis: &Genesis) -> Result<Chain> {
+        Self::open_with_cache(dir, genesis, wisp_state::DEFAULT_CACHE_BYTES)
+    }
+
+    /// [`Chain::open`] with a state page cache of at most `cache_bytes` bytes
+    /// ([`StateDb::open_with_cache`]).
+    ///
+    /// # Errors
+    /// As [`Chain::open`].
+    pub fn open_with_cache(dir: &Path, genesis: &Genesis, cache_bytes: usize) -> Result<Chain> {
         std::fs::create_dir_all(dir)
             .map_err(|e| wisp_state::StateError::Db(format!("{}: {e}", dir.display())))?;
-        Self::with_db(StateDb::open(&dir.join("state.redb"))?, genesis)
+        Self::with_db(
+            StateDb::open_with_cache(&dir.join("state.redb"), cache_bytes)?,
+            genesis,
+        )
     }
 
     /// A chain kept in memory (the contract test harness).

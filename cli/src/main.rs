@@ -244,6 +244,10 @@ struct NodeArgs {
     /// clear error. Without it the node keeps every block's state (an archive node).
     #[arg(long, value_name = "BLOCKS")]
     state_retention: Option<u64>,
+    /// Memory for the state database's page cache, MiB. More keeps more of a large state's
+    /// tree in memory; the node's memory grows to about this much under load.
+    #[arg(long, value_name = "MIB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(16..=1_048_576))]
+    state_cache_mib: u64,
 }
 
 #[derive(Args)]

@@ -154,6 +154,8 @@ pub struct RunNode {
     pub exec_threads: usize,
     /// Blocks whose state stays provable (`None`: every block, an archive node).
     pub state_retention: Option<u64>,
+    /// The state database's page cache, MiB.
+    pub state_cache_mib: usize,
 }
 
 /// `wisp node`: runs the chain's node until Ctrl-C or SIGTERM ([`datadir::open`], RPC,
@@ -171,7 +173,10 @@ pub async fn run_node(r: RunNode) -> Result<()> {
         &r.data_dir,
         l1,
         wisp_node::NodeMode::Follower,
-        r.exec_threads,
+        &datadir::OpenOptions {
+            exec_threads: r.exec_threads,
+            state_cache_bytes: r.state_cache_mib.saturating_mul(1024 * 1024),
+        },
     )?;
     node.chain().db().set_retention(r.state_retention);
     let (rpc, addr) = wisp_node::rpc::serve(node.clone(), r.rpc_addr)

@@ -1226,3 +1226,81 @@ async fn the_wisp_command_against_a_devnet() {
     assert!(err.contains("unreachable"), "{err}");
     devnet.stop().await;
 }
+
+/// Group commit: requests admitted while no block is being made share the next one, a request
+/// whose block was made while its caller waited for its turn makes no block of its own, and
+/// every request sent at once over RPC has its receipt when the calls return.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_that_arrive_together_share_a_block() {
+    use wisp_api::{Bytes, WispApiClient};
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = Devnet::start(DevnetConfig {
+        block_time: None,
+        ..config(&dir.path().join("devnet"), true)
+    })
+    .await
+    .unwrap();
+    let node = devnet.node().clone();
+    let keys: Vec<secp256k1::Keypair> = devnet
+        .accounts()
+        .iter()
+        .map(|a| a.keypair().unwrap())
+        .collect();
+    let agent =
+        |k: &secp256k1::Keypair| wisp_core::AgentId::Address(k.x_only_public_key().0.serialize());
+    let transfer = |to: &secp256k1::Keypair| wisp_core::RequestBody {
+        chain: devnet.genesis().chain_id(),
+        call: wisp_core::Call {
+            target: wisp_core::Hname::of("accounts"),
+            entry_point: wisp_core::Hname::of("transfer"),
+            args: borsh::to_vec(&(agent(to), 1u64)).unwrap(),
+            transfer_sompi: 0,
+        },
+        gas_budget: 100_000,
+        access_list: None,
+    };
+    let nonce = |k: &secp256k1::Keypair| node.chain().nonce(&agent(k)).unwrap();
+
+    let before = node.chain().head().unwrap().index;
+    let a = wisp_chain::sign_request(transfer(&keys[2]), &keys[0], nonce(&keys[0]));
+    let b = wisp_chain::sign_request(transfer(&keys[2]), &keys[1], nonce(&keys[1]));
+    node.submit(a.clone()).unwrap();
+    node.submit(b.clone()).unwrap();
+    let block = node
+        .produce_block_for(&a.sender(), a.nonce)
+        .await
+        .unwrap()
+        .expect("a pending request makes a block");
+    assert_eq!(block.receipts.len(), 2, "both admitted requests share it");
+    assert!(block.receipts.iter().all(|r| r.error.is_none()));
+    assert!(node
+        .produce_block_for(&b.sender(), b.nonce)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(node.chain().head().unwrap().index, before + 1);
+
+    // Over RPC, four requests from each of three senders at once; nothing else makes blocks.
+    let http = jsonrpsee::http_client::HttpClientBuilder::default()
+        .build(devnet.rpc_url())
+        .unwrap();
+    let first: Vec<u64> = keys.iter().map(|k| nonce(k)).collect();
+    let sends = keys
+        .iter()
+        .zip(&first)
+        .flat_map(|(k, &n)| (0..4).map(move |i| wisp_chain::sign_request(transfer(k), k, n + i)));
+    let calls = sends.map(|r| {
+        let http = http.clone();
+        tokio::spawn(async move { http.send_request(Bytes(borsh::to_vec(&r).unwrap())).await })
+    });
+    for call in calls.collect::<Vec<_>>() {
+        call.await.unwrap().unwrap();
+    }
+    for (k, n) in keys.iter().zip(&first) {
+        assert_eq!(
+            nonce(k),
+            n + 4,
+            "every request has run when the calls return"
+        );
+    }
+}

@@ -13,7 +13,7 @@ pub use client::{ChainBlock, L1Client, LaneOutput, LaneScript, LaneTx, VirtualCh
 pub use params::{simnet_params, write_simnet_overrides};
 #[cfg(feature = "simnet")]
 pub use simnet::{SimnetConfig, SimnetNode};
-pub use wallet::{address_of, p2pk_key_of_script, Wallet};
+pub use wallet::{address_of, p2pk_key_of_script, PreparedTx, Wallet};
 
 pub use kaspa_addresses::{Address, Prefix};
 

@@ -74,6 +74,24 @@ impl Wallet {
         payload: Vec<u8>,
         outputs: &[(ScriptPublicKey, u64)],
     ) -> Result<[u8; 32]> {
+        let prepared = self.prepare(client, params, lane, payload, outputs).await?;
+        client.submit_transaction(&prepared.tx).await
+    }
+
+    /// Builds, prices and signs what [`Wallet::send`] submits, without submitting it: for
+    /// callers that want its size, mass and fee first (the benchmarks report them).
+    ///
+    /// # Errors
+    /// [`L1Error::InsufficientFunds`] if mature coins do not cover outputs and fee; Kaspa RPC
+    /// errors from listing the wallet's coins.
+    pub async fn prepare(
+        &self,
+        client: &L1Client,
+        params: &Params,
+        lane: SubnetworkId,
+        payload: Vec<u8>,
+        outputs: &[(ScriptPublicKey, u64)],
+    ) -> Result<PreparedTx> {
         let utxos = client
             .spendable_utxos(&self.address(), params.coinbase_maturity())
             .await?;
@@ -138,6 +156,23 @@ impl Wallet {
             .max(storage);
         let fee = mass * 100 * 11 / 10;
         let signed = build(fee).ok_or_else(|| insufficient(wanted + fee))?;
-        client.submit_transaction(&signed.tx).await
+        Ok(PreparedTx {
+            tx: signed.tx,
+            mass,
+            fee_sompi: fee,
+        })
     }
+}
+
+/// A signed transaction ready to submit ([`Wallet::prepare`]).
+#[derive(Clone, Debug)]
+pub struct PreparedTx {
+    /// The transaction.
+    pub tx: Transaction,
+    /// Its mass in grams, normalised as a block counts it: the largest of compute mass,
+    /// transient mass × the block's transient cofactor, and storage mass (of the fee-less probe,
+    /// which the fee's change output barely moves).
+    pub mass: u64,
+    /// The fee it pays, sompi (mass × 100 sompi per gram, plus 10%).
+    pub fee_sompi: u64,
 }

@@ -341,12 +341,30 @@ async fn create_anchor(
 /// [`NodeError::DataDir`] if `node.json` is missing or damaged or kaspad runs another
 /// network; [`NodeError::Chain`] if the chain's state cannot be opened.
 pub fn open(data_dir: &Path, l1: L1Client, mode: NodeMode) -> Result<Arc<Node>> {
-    open_with(data_dir, l1, mode, 1)
+    open_with(data_dir, l1, mode, &OpenOptions::default())
 }
 
-/// [`open`] (which executes one request at a time), executing blocks with `exec_threads`
-/// threads: `0` one per core, `1` one request at a time; requests that declare access lists and do not conflict run at once
-/// (`Chain::set_exec_threads`). Every thread count gives the same blocks.
+/// How [`open_with`] runs the chain; [`open`] takes the defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// Threads that execute a block: `0` one per core, `1` (the default) one request at a
+    /// time; requests that declare access lists and do not conflict run at once
+    /// (`Chain::set_exec_threads`). Every thread count gives the same blocks.
+    pub exec_threads: usize,
+    /// The state database's page cache, bytes (default [`wisp_state::DEFAULT_CACHE_BYTES`]).
+    pub state_cache_bytes: usize,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            exec_threads: 1,
+            state_cache_bytes: wisp_state::DEFAULT_CACHE_BYTES,
+        }
+    }
+}
+
+/// [`open`] with `options`.
 ///
 /// # Errors
 /// As [`open`]; [`NodeError::Chain`] if the threads cannot be started.
@@ -354,7 +372,7 @@ pub fn open_with(
     data_dir: &Path,
     l1: L1Client,
     mode: NodeMode,
-    exec_threads: usize,
+    options: &OpenOptions,
 ) -> Result<Arc<Node>> {
     let config = NodeConfig::load(data_dir)?;
     if l1.network_id().to_string() != config.network {
@@ -369,8 +387,12 @@ pub fn open_with(
     params.coinbase_maturity = config.coinbase_maturity;
     let prefix = l1.prefix();
     let committee = Wallet::new(config.committee()?, prefix);
-    let mut chain = Chain::open(&data_dir.join("chain"), &config.genesis()?)?;
-    chain.set_exec_threads(exec_threads)?;
+    let mut chain = Chain::open_with_cache(
+        &data_dir.join("chain"),
+        &config.genesis()?,
+        options.state_cache_bytes,
+    )?;
+    chain.set_exec_threads(options.exec_threads)?;
     let anchor = crate::ChainAnchor {
         rules: wisp_settlement::AnchorRules {
             committee_key: committee.x_only_key(),

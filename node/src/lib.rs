@@ -29,7 +29,7 @@ use kaspa_consensus_core::subnets::SubnetworkId;
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 use wisp_chain::{BlockInputs, BlockOutput, Chain, L1Ref, OnLedgerRequest, VerifiedRequest};
-use wisp_core::{Hash32, OffLedgerRequest, ReceiptError, RequestErrorCode, LANE_ID};
+use wisp_core::{AgentId, Hash32, OffLedgerRequest, ReceiptError, RequestErrorCode, LANE_ID};
 use wisp_l1::{L1Client, LaneTx, Wallet};
 
 /// Errors of the node (RPC errors carry their own codes).
@@ -446,6 +446,35 @@ impl Node {
     /// [`NodeError`] if Kaspa or storage fails; nothing is committed then.
     pub async fn produce_block(&self) -> Result<Option<Arc<BlockOutput>>> {
         let _guard = self.produce_lock.lock().await;
+        self.produce_locked().await
+    }
+
+    /// Produces a block for a request just admitted (`sender`'s `nonce`), unless a block made
+    /// while this call waited for its turn has already taken the request out of the mempool:
+    /// requests that arrive while a block is being made go into the next one together (group
+    /// commit), instead of each waiting for a block, most of them empty, of its own.
+    ///
+    /// # Errors
+    /// As [`Node::produce_block`].
+    pub async fn produce_block_for(
+        &self,
+        sender: &AgentId,
+        nonce: u64,
+    ) -> Result<Option<Arc<BlockOutput>>> {
+        let _guard = self.produce_lock.lock().await;
+        let pending = self
+            .mempool
+            .lock()
+            .map(|pool| pool.contains(sender, nonce))
+            .unwrap_or(true);
+        if !pending {
+            return Ok(None);
+        }
+        self.produce_locked().await
+    }
+
+    /// [`Node::produce_block`] with the production lock held.
+    async fn produce_locked(&self) -> Result<Option<Arc<BlockOutput>>> {
         let head = self.chain.head()?;
         let genesis = self.l1.genesis_hash().await?;
         let (cursor, cursor_daa) = self.cursor.lock().ok().and_then(|c| *c).unwrap_or((
@@ -785,7 +814,6 @@ impl Node {
 mod tests {
     use super::*;
     use wisp_chain::OnLedgerBody;
-    use wisp_core::AgentId;
 
     /// Guards defect 7 of the hardening review: an acknowledged off-ledger request lived only
     /// in memory and was lost by a crash. The node writes it to disk before acknowledging it

@@ -346,14 +346,19 @@ impl WispApiServer for Api {
     async fn send_request(&self, request: Bytes) -> RpcResult<SentRequest> {
         let request: OffLedgerRequest = borsh::from_slice(&request.0)
             .map_err(|e| invalid(format!("the bytes are not a signed request: {e}")))?;
+        let (sender, nonce) = (request.sender(), request.nonce);
         // Admission checks signatures and writes the request to disk: off the async workers.
         let submitter = self.0.clone();
         let id = tokio::task::spawn_blocking(move || submitter.submit(request))
             .await
             .map_err(internal)?
             .map_err(|e| receipt_error(&e))?;
-        // Automine: order it into a block right away (a committee of one).
-        self.0.produce_block().await.map_err(internal)?;
+        // Automine: order it into a block right away (a committee of one), or into the block
+        // that requests arriving meanwhile share.
+        self.0
+            .produce_block_for(&sender, nonce)
+            .await
+            .map_err(internal)?;
         Ok(SentRequest {
             request_id: id.into(),
         })

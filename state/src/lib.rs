@@ -14,7 +14,10 @@ mod proof;
 mod store;
 
 pub use proof::{verify_proof, Blake2bHasher, ProofError, StateProof};
-pub use store::{PendingCommit, Snapshot, StateDb, StoreStats, BLOCK_MARKER_KEY, FLUSH_ENTRIES};
+pub use store::{
+    PendingCommit, Snapshot, StateDb, StoreStats, BLOCK_MARKER_KEY, DEFAULT_CACHE_BYTES,
+    FLUSH_ENTRIES,
+};
 
 /// Errors of the state layer.
 #[derive(Debug, thiserror::Error)]

@@ -62,6 +62,10 @@ const FORMAT: u64 = 2;
 /// in the commit of the block that reaches it). Bounds the history replayed at start-up.
 pub const FLUSH_ENTRIES: usize = 200_000;
 
+/// Default size of the database's page cache, bytes: what [`StateDb::open`] gives redb
+/// (`wisp node --state-cache-mib` sets another). Pages beyond it are read from disk again.
+pub const DEFAULT_CACHE_BYTES: usize = 256 * 1024 * 1024;
+
 /// Bytes of changed values (plus 40 a key) kept in memory before the `latest` table is
 /// rewritten, whatever their count: values are up to the VM's `max_value_bytes` (64 KiB by
 /// default), so the count alone would let large writes hold gigabytes.
@@ -339,7 +343,18 @@ impl StateDb {
     /// [`StateError::Db`] if the file cannot be opened or is not a redb database (or is locked by
     /// another process); [`StateError::Format`] if an older Wisp wrote it.
     pub fn open(path: &Path) -> Result<StateDb> {
-        let db = Database::create(path)
+        Self::open_with_cache(path, DEFAULT_CACHE_BYTES)
+    }
+
+    /// [`StateDb::open`] with a page cache of at most `cache_bytes` bytes (redb's own default
+    /// is 1 GiB, which a node under load fills within a minute).
+    ///
+    /// # Errors
+    /// As [`StateDb::open`].
+    pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<StateDb> {
+        let db = Database::builder()
+            .set_cache_size(cache_bytes)
+            .create(path)
             .map_err(|e| StateError::Db(format!("{}: {e}", path.display())))?;
         Self::init(db)
     }

@@ -1284,7 +1284,7 @@ async fn requests_that_arrive_together_share_a_block() {
     let http = jsonrpsee::http_client::HttpClientBuilder::default()
         .build(devnet.rpc_url())
         .unwrap();
-    let first: Vec<u64> = keys.iter().map(|k| nonce(k)).collect();
+    let first: Vec<u64> = keys.iter().map(&nonce).collect();
     let sends = keys
         .iter()
         .zip(&first)

@@ -76,6 +76,21 @@ macro_rules! with_host_functions {
             fn blake2b_256(ptr: u32, len: u32, out_ptr: u32); base = 500, per_byte = 2;
             /// Gas left in the current request.
             fn gas_left() -> u64; base = 20, per_byte = 0;
+            /// Verifies a BIP-340 Schnorr signature (Kaspa's default key type): the 64-byte
+            /// signature at `sig_ptr` over the 32-byte message at `msg_ptr` by the 32-byte x-only
+            /// public key at `key_ptr`. Returns 1 if valid, 0 otherwise (including a key that is
+            /// not on the curve).
+            fn verify_schnorr(msg_ptr: u32, sig_ptr: u32, key_ptr: u32) -> u32; base = 100_000, per_byte = 0;
+            /// Verifies an ECDSA secp256k1 signature (Kaspa's ECDSA key type): the 64-byte compact
+            /// signature (r ‖ s) at `sig_ptr` over the 32-byte message hash at `msg_ptr` by the
+            /// 33-byte compressed public key at `key_ptr`. Returns 1 if valid, 0 otherwise; a
+            /// signature with a high s is invalid, as in libsecp256k1 and Kaspa.
+            fn verify_ecdsa(msg_ptr: u32, sig_ptr: u32, key_ptr: u32) -> u32; base = 100_000, per_byte = 0;
+            /// Verifies an Ed25519 signature (RFC 8032, strict: non-canonical encodings and
+            /// small-order keys are refused): the 64-byte signature at `sig_ptr` over the
+            /// `msg_len` bytes at `msg_ptr` by the 32-byte public key at `key_ptr`. Returns 1 if
+            /// valid, 0 otherwise. per_byte is per message byte.
+            fn verify_ed25519(msg_ptr: u32, msg_len: u32, sig_ptr: u32, key_ptr: u32) -> u32; base = 100_000, per_byte = 6;
         }
     };
 }

@@ -467,6 +467,57 @@ mod imp {
     pub fn gas_left<H: Host>(c: &mut Caller<'_, Ctx<H>>, _: u64) -> R<u64> {
         c.get_fuel()
     }
+
+    /// `N` bytes of guest memory at `ptr`.
+    fn read_array<H, const N: usize>(c: &Caller<'_, Ctx<H>>, ptr: u32) -> R<[u8; N]> {
+        let bytes = read_mem(c, ptr, N as u32)?;
+        let mut out = [0u8; N];
+        out.copy_from_slice(&bytes);
+        Ok(out)
+    }
+
+    pub fn verify_schnorr<H: Host>(
+        c: &mut Caller<'_, Ctx<H>>,
+        _: u64,
+        msg_ptr: u32,
+        sig_ptr: u32,
+        key_ptr: u32,
+    ) -> R<u32> {
+        let msg: [u8; 32] = read_array(c, msg_ptr)?;
+        let sig: [u8; 64] = read_array(c, sig_ptr)?;
+        let key: [u8; 32] = read_array(c, key_ptr)?;
+        Ok(u32::from(crate::crypto::verify_schnorr(&msg, &sig, &key)))
+    }
+
+    pub fn verify_ecdsa<H: Host>(
+        c: &mut Caller<'_, Ctx<H>>,
+        _: u64,
+        msg_ptr: u32,
+        sig_ptr: u32,
+        key_ptr: u32,
+    ) -> R<u32> {
+        let msg: [u8; 32] = read_array(c, msg_ptr)?;
+        let sig: [u8; 64] = read_array(c, sig_ptr)?;
+        let key: [u8; 33] = read_array(c, key_ptr)?;
+        Ok(u32::from(crate::crypto::verify_ecdsa(&msg, &sig, &key)))
+    }
+
+    pub fn verify_ed25519<H: Host>(
+        c: &mut Caller<'_, Ctx<H>>,
+        per_byte: u64,
+        msg_ptr: u32,
+        msg_len: u32,
+        sig_ptr: u32,
+        key_ptr: u32,
+    ) -> R<u32> {
+        let max = c.data().config.max_data_bytes;
+        check_len(msg_len, max, "signed message")?;
+        charge(c, per_byte * msg_len as u64)?;
+        let msg = read_mem(c, msg_ptr, msg_len)?;
+        let sig: [u8; 64] = read_array(c, sig_ptr)?;
+        let key: [u8; 32] = read_array(c, key_ptr)?;
+        Ok(u32::from(crate::crypto::verify_ed25519(&msg, &sig, &key)))
+    }
 }
 
 macro_rules! ret_ty {

@@ -11,6 +11,7 @@
 //! - Any failure of a call (trap, limit, abort, host refusal) becomes a [`ReceiptError`] with a
 //!   level and a stable code; nothing panics on contract input.
 
+pub mod crypto;
 mod dispatch;
 pub mod fuel_reference;
 pub mod gas;

@@ -155,6 +155,49 @@ pub fn blake2b_256(data: &[u8]) -> [u8; 32] {
     out
 }
 
+/// Whether `sig` is a valid BIP-340 Schnorr signature of the 32-byte `msg` by the x-only
+/// public key `key` (Kaspa's default key type; an `AgentId::Address` holds such a key). A key
+/// that is not on the curve gives `false`. Costs about as much gas as 60 storage reads
+/// (`docs/host-abi.md`).
+pub fn verify_schnorr(msg: &[u8; 32], sig: &[u8; 64], key: &[u8; 32]) -> bool {
+    // SAFETY: the pointers address arrays of the sizes the host reads.
+    unsafe {
+        sys::verify_schnorr(
+            msg.as_ptr() as u32,
+            sig.as_ptr() as u32,
+            key.as_ptr() as u32,
+        ) == 1
+    }
+}
+
+/// Whether `sig` (compact: r ‖ s) is a valid ECDSA secp256k1 signature of the 32-byte message
+/// hash `msg` by the 33-byte compressed public key `key` (Kaspa's ECDSA key type). Signatures
+/// with a high s are invalid, as in Kaspa.
+pub fn verify_ecdsa(msg: &[u8; 32], sig: &[u8; 64], key: &[u8; 33]) -> bool {
+    // SAFETY: the pointers address arrays of the sizes the host reads.
+    unsafe {
+        sys::verify_ecdsa(
+            msg.as_ptr() as u32,
+            sig.as_ptr() as u32,
+            key.as_ptr() as u32,
+        ) == 1
+    }
+}
+
+/// Whether `sig` is a valid Ed25519 signature (RFC 8032, strict verification) of `msg` by the
+/// 32-byte public key `key`. Gas grows with the message's length.
+pub fn verify_ed25519(msg: &[u8], sig: &[u8; 64], key: &[u8; 32]) -> bool {
+    // SAFETY: the pointers and length describe `msg`, `sig` and `key`.
+    unsafe {
+        sys::verify_ed25519(
+            msg.as_ptr() as u32,
+            msg.len() as u32,
+            sig.as_ptr() as u32,
+            key.as_ptr() as u32,
+        ) == 1
+    }
+}
+
 /// Gas left in this request.
 pub fn gas_left() -> u64 {
     // SAFETY: host call with no pointers.
@@ -204,6 +247,40 @@ fn raw_call<A: BorshSerialize, R: BorshDeserialize>(
     let data = read_register(unsafe { sys::register_len() });
     if status == 0 {
         borsh::from_slice(&data).map_err(|_| CallError::BadReturn)
+    } else {
+        Err(CallError::Failed(decode_or_abort(&data)))
+    }
+}
+
+/// Calls entry point `function` of contract `target` with argument bytes `args` exactly as
+/// given (already borsh-encoded: a tuple of the callee's parameters) and returns the callee's
+/// return bytes undecoded: for contracts that forward calls they do not know the types of (a
+/// multisig wallet, a proxy). Otherwise as [`call`].
+///
+/// # Errors
+/// [`CallError::Failed`] if the callee fails (its effects are undone).
+pub fn call_bytes(
+    target: Hname,
+    function: &str,
+    args: &[u8],
+    transfer_sompi: u64,
+) -> Result<Vec<u8>, CallError> {
+    let entry_point = Hname::of(function);
+    // SAFETY: pointer and length describe `args`.
+    let status = unsafe {
+        sys::call(
+            0,
+            target.0,
+            entry_point.0,
+            args.as_ptr() as u32,
+            args.len() as u32,
+            transfer_sompi,
+        )
+    };
+    // SAFETY: host call with no pointers.
+    let data = read_register(unsafe { sys::register_len() });
+    if status == 0 {
+        Ok(data)
     } else {
         Err(CallError::Failed(decode_or_abort(&data)))
     }

@@ -71,6 +71,14 @@ const KEY_MISS: u32 = 8450;
 const AGENT: u32 = 8704;
 /// Event topic `t`.
 const TOPIC: u32 = 8960;
+/// Valid signatures ([`signatures`]): Schnorr (message, signature, key), then ECDSA, then
+/// Ed25519 over 32 bytes, then Ed25519 over the 4 KiB of zeros at [`VAL`].
+const SIGS: u32 = 9216;
+/// Offsets within [`SIGS`].
+const SCHNORR: u32 = SIGS;
+const ECDSA: u32 = SIGS + 128;
+const ED25519: u32 = SIGS + 257;
+const ED25519_4K: u32 = SIGS + 385;
 /// A 4 KiB source buffer (values, event data, hash input).
 const VAL: u32 = 16384;
 /// A destination buffer (register reads, hashes, chain id).
@@ -198,6 +206,7 @@ fn loop_module(body: &str, items: &str, agent: &[u8]) -> String {
   (data (i32.const {KEY_A}) "abm")
   (data (i32.const {AGENT}) "{agent}")
   (data (i32.const {TOPIC}) "t")
+  (data (i32.const {SIGS}) "{sigs}")
   (func (export "ep:init")
     (call $storage_set (i32.const {KEY_A}) (i32.const 1) (i32.const {VAL}) (i32.const 32))
     (call $storage_set (i32.const {KEY_B}) (i32.const 1) (i32.const {VAL}) (i32.const 4096)))
@@ -223,7 +232,43 @@ fn loop_module(body: &str, items: &str, agent: &[u8]) -> String {
 {items})"#,
         imports = imports(),
         agent = wat_bytes(agent),
+        sigs = wat_bytes(&signatures()),
     )
+}
+
+/// The [`SIGS`] region: valid signatures, so the verify classes time the whole check.
+fn signatures() -> Vec<u8> {
+    use secp256k1::{Keypair, Message, SecretKey, SECP256K1};
+    let secret = SecretKey::from_slice(&[3u8; 32]).expect("a valid secret key");
+    let msg = [5u8; 32];
+    let mut out = Vec::new();
+    // Schnorr: message, signature, x-only key (128 bytes).
+    let keypair = Keypair::from_secret_key(SECP256K1, &secret);
+    out.extend(msg);
+    out.extend(
+        SECP256K1
+            .sign_schnorr_with_aux_rand(&Message::from_digest(msg), &keypair, &[0; 32])
+            .serialize(),
+    );
+    out.extend(keypair.x_only_public_key().0.serialize());
+    // ECDSA: message hash, compact signature, compressed key (129 bytes).
+    out.extend(msg);
+    out.extend(
+        SECP256K1
+            .sign_ecdsa(&Message::from_digest(msg), &secret)
+            .serialize_compact(),
+    );
+    out.extend(secp256k1::PublicKey::from_secret_key(SECP256K1, &secret).serialize());
+    // Ed25519 over the 32-byte message: message, signature, key (128 bytes); then signature
+    // and key over 4 KiB of zeros (96 bytes).
+    use ed25519_dalek::Signer as _;
+    let ed = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+    out.extend(msg);
+    out.extend(ed.sign(&msg).to_bytes());
+    out.extend(ed.verifying_key().to_bytes());
+    out.extend(ed.sign(&[0u8; 4096]).to_bytes());
+    out.extend(ed.verifying_key().to_bytes());
+    out
 }
 
 /// `ep:setup` for `storage_remove`: writes the keys `(salt, i)`, `i < n`, that `ep:run` removes.
@@ -653,6 +698,55 @@ fn host_classes() -> Vec<Class> {
         "gas_left",
         "(drop (call $gas_left))",
     ));
+    // Each verification must succeed (1): a failed check would time a different path.
+    let checked = |call: String| format!("(if (i32.eqz {call}) (then unreachable))");
+    classes.push(
+        Class::host(
+            "verify_schnorr",
+            "verify_schnorr",
+            checked(format!(
+                "(call $verify_schnorr (i32.const {SCHNORR}) (i32.const {}) (i32.const {}))",
+                SCHNORR + 32,
+                SCHNORR + 96
+            )),
+        )
+        .cap(400),
+    );
+    classes.push(
+        Class::host(
+            "verify_ecdsa",
+            "verify_ecdsa",
+            checked(format!(
+                "(call $verify_ecdsa (i32.const {ECDSA}) (i32.const {}) (i32.const {}))",
+                ECDSA + 32,
+                ECDSA + 96
+            )),
+        )
+        .cap(400),
+    );
+    classes.push(
+        Class::host(
+            "verify_ed25519 (32 B)",
+            "verify_ed25519",
+            checked(format!(
+                "(call $verify_ed25519 (i32.const {ED25519}) (i32.const 32) (i32.const {}) (i32.const {}))",
+                ED25519 + 32,
+                ED25519 + 96
+            )),
+        )
+        .cap(400),
+    );
+    classes.push(
+        Class::host(
+            "verify_ed25519 (4 KiB)",
+            "verify_ed25519",
+            checked(format!(
+                "(call $verify_ed25519 (i32.const {VAL}) (i32.const 4096) (i32.const {ED25519_4K}) (i32.const {}))",
+                ED25519_4K + 64
+            )),
+        )
+        .cap(400),
+    );
     classes
 }
 

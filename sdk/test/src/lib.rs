@@ -40,6 +40,24 @@ impl Account {
     pub fn agent(&self) -> AgentId {
         AgentId::Address(self.keypair.x_only_public_key().0.serialize())
     }
+
+    /// The account's x-only public key (what its `AgentId::Address` holds).
+    pub fn x_only_key(&self) -> [u8; 32] {
+        self.keypair.x_only_public_key().0.serialize()
+    }
+
+    /// A BIP-340 Schnorr signature of the 32-byte `msg` by this account (32 zero bytes of
+    /// auxiliary randomness, as Wisp's request signer): what a contract checks with
+    /// `env::verify_schnorr`, for tests of approvals collected off-chain.
+    pub fn sign_schnorr(&self, msg: &[u8; 32]) -> [u8; 64] {
+        secp256k1::SECP256K1
+            .sign_schnorr_with_aux_rand(
+                &secp256k1::Message::from_digest(*msg),
+                &self.keypair,
+                &[0u8; 32],
+            )
+            .serialize()
+    }
 }
 
 /// A failed call: the typed error and the full receipt (gas, fee).

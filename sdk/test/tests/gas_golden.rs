@@ -151,6 +151,89 @@ fn gas_of_example_contracts_matches_the_golden_file() {
             .unwrap()
             .gas_used,
     );
+    // The multisig wallet, 2 of alice, bob and carol: calls, then a signature made off-chain.
+    let carol = chain.new_account(10 * KAS);
+    let owners = vec![alice.agent(), bob.agent(), carol.agent()];
+    let r = chain.call_raw(
+        &alice,
+        Hname::of("root"),
+        "deploy",
+        borsh::to_vec(&(
+            "vault".to_string(),
+            wisp_test::contract_wasm("contracts/multisig"),
+            borsh::to_vec(&(owners, 2u8)).unwrap(),
+        ))
+        .unwrap(),
+        &CallOptions {
+            gas_budget: 50_000_000,
+            ..Default::default()
+        },
+    );
+    record("root.deploy(multisig) incl. init", r.unwrap().gas_used);
+    let vault = Hname::of("vault");
+    let vault_agent = AgentId::Contract(ContractId {
+        chain: chain.chain_id(),
+        hname: vault,
+    });
+    chain
+        .call(
+            &alice,
+            Hname::of("accounts"),
+            "transfer",
+            &(vault_agent, 2 * KAS),
+        )
+        .unwrap();
+    chain
+        .call(&alice, a, "transfer", &(vault_agent, 100u128))
+        .unwrap();
+    let mut step = |what: &str, from: &wisp_test::Account, function: &str, args: Vec<u8>| {
+        let r = chain
+            .call_raw(from, vault, function, args, &CallOptions::default())
+            .unwrap();
+        record(what, r.gas_used);
+    };
+    step(
+        "multisig.propose_transfer",
+        &alice,
+        "propose_transfer",
+        borsh::to_vec(&(bob.agent(), KAS)).unwrap(),
+    );
+    step(
+        "multisig.approve",
+        &bob,
+        "approve",
+        borsh::to_vec(&(0u64,)).unwrap(),
+    );
+    step(
+        "multisig.execute (transfer)",
+        &carol,
+        "execute",
+        borsh::to_vec(&(0u64,)).unwrap(),
+    );
+    step(
+        "multisig.propose_call",
+        &alice,
+        "propose_call",
+        borsh::to_vec(&(
+            a,
+            "transfer".to_string(),
+            borsh::to_vec(&(bob.agent(), 1u128)).unwrap(),
+            0u64,
+        ))
+        .unwrap(),
+    );
+    let digest: Option<wisp_test::Hash32> = chain.view(vault, "approval_digest", &(1u64,)).unwrap();
+    let signature = carol.sign_schnorr(&digest.unwrap().0).to_vec();
+    let r = chain
+        .call(
+            &bob,
+            vault,
+            "execute_signed",
+            &(1u64, vec![(2u8, signature)]),
+        )
+        .unwrap();
+    record("multisig.execute_signed (1 sig)", r.gas_used);
+
     record(
         "accounts.transfer (native)",
         chain

@@ -4,6 +4,7 @@
 //! | owner | key | value |
 //! |---|---|---|
 //! | root | `c` ‖ hname | borsh(ContractRecord) |
+//! | root | `a` ‖ hname | borsh(AgentId): who may upgrade the contract (absent: immutable) |
 //! | root | `list` | borsh(Vec<Hname>) (deploy order) |
 //! | root | `owner` | borsh(AgentId): the chain owner |
 //! | accounts | `b` ‖ borsh(AgentId) | u64 LE sompi |
@@ -71,6 +72,10 @@ pub fn contract_key(contract: Hname, relative: &[u8]) -> Vec<u8> {
 /// The registry record of a contract.
 pub fn contract_record(contract: Hname) -> Vec<u8> {
     key(hnames::root(), &[b"c", &contract.to_bytes()])
+}
+/// Who may upgrade a contract (absent: nobody, the contract is immutable).
+pub fn contract_admin(contract: Hname) -> Vec<u8> {
+    key(hnames::root(), &[b"a", &contract.to_bytes()])
 }
 /// Every contract record: the prefix of [`contract_record`] keys.
 pub fn contract_records() -> Vec<u8> {

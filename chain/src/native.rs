@@ -8,7 +8,7 @@ use crate::keys;
 use crate::ChainParams;
 use borsh::{BorshDeserialize, BorshSerialize};
 use wisp_core::interface::{ContractInterface, EventDef, Field, Function, Type};
-use wisp_core::{AgentId, CallKind, Hash32, Hname, ReceiptError, RequestErrorCode};
+use wisp_core::{AgentId, CallKind, Event, Hash32, Hname, ReceiptError, RequestErrorCode};
 use wisp_vm::gas::DEPLOY_GAS_PER_BYTE;
 use wisp_vm::{validate, Invocation};
 
@@ -71,6 +71,8 @@ enum Handler {
     Plain(fn(&mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError>),
     /// `root.deploy`, which takes the execution to run the new contract's `init` in the VM.
     Deploy,
+    /// `root.upgrade`, which runs the new code's `migrate` in the VM.
+    Upgrade,
 }
 
 /// Named fields in the core interface tables: (name, type string).
@@ -92,6 +94,9 @@ use CallKind::{Entry, View};
 /// Every core-contract function. The interface and the dispatch both come from here.
 const NATIVE_FUNCTIONS: &[NativeFn] = &[
     NativeFn { contract: "root", name: "deploy", kind: Entry, params: &[("name", "String"), ("code", "Vec<u8>"), ("init_args", "Vec<u8>")], returns: Some("Hname"), docs: "Deploys `code` under `name` and runs its `init` with `init_args` (borsh).", handler: Handler::Deploy },
+    NativeFn { contract: "root", name: "upgrade", kind: Entry, params: &[("contract", "Hname"), ("code", "Vec<u8>"), ("migrate_args", "Vec<u8>")], returns: Some("Hash32"), docs: "Replaces a contract's code (its admin only); the new code's `migrate` entry point, if it has one, runs with `migrate_args` (borsh) in the same request, and the storage carries over. Emits `Upgraded`; returns the new code hash.", handler: Handler::Upgrade },
+    NativeFn { contract: "root", name: "set_admin", kind: Entry, params: &[("contract", "Hname"), ("admin", "Option<AgentId>")], returns: None, docs: "Hands a contract's upgrade right to another agent, or renounces it with none (then the contract is immutable for good); its admin only. Emits `AdminChanged`.", handler: Handler::Plain(root_set_admin) },
+    NativeFn { contract: "root", name: "admin", kind: View, params: &[("contract", "Hname")], returns: Some("Option<AgentId>"), docs: "Who may upgrade a contract (none: immutable). The deployer, until handed over or renounced.", handler: Handler::Plain(root_admin) },
     NativeFn { contract: "root", name: "set_owner", kind: Entry, params: &[("owner", "AgentId")], returns: None, docs: "Hands the chain to a new owner (owner only).", handler: Handler::Plain(root_set_owner) },
     NativeFn { contract: "root", name: "contract", kind: View, params: &[("hname", "Hname")], returns: Some("Option<(String, Hash32, AgentId, u64)>"), docs: "Name, code hash, deployer and deploy block of a contract.", handler: Handler::Plain(root_contract) },
     NativeFn { contract: "root", name: "contracts", kind: View, params: &[], returns: Some("Vec<(Hname, String)>"), docs: "Every deployed contract, in deploy order.", handler: Handler::Plain(root_contracts) },
@@ -118,11 +123,35 @@ const NATIVE_FUNCTIONS: &[NativeFn] = &[
 
 /// Every event a core contract emits: contract, topic, fields in order (event data is borsh of
 /// them).
-const NATIVE_EVENTS: &[(&str, &str, FieldTable)] = &[(
-    "accounts",
-    WITHDRAWAL_EVENT,
-    &[("seq", "u64"), ("to", "AgentId"), ("amount_sompi", "u64")],
-)];
+const NATIVE_EVENTS: &[(&str, &str, FieldTable)] = &[
+    (
+        "accounts",
+        WITHDRAWAL_EVENT,
+        &[("seq", "u64"), ("to", "AgentId"), ("amount_sompi", "u64")],
+    ),
+    (
+        "root",
+        UPGRADED_EVENT,
+        &[
+            ("contract", "Hname"),
+            ("old_code_hash", "Hash32"),
+            ("new_code_hash", "Hash32"),
+        ],
+    ),
+    (
+        "root",
+        ADMIN_CHANGED_EVENT,
+        &[("contract", "Hname"), ("admin", "Option<AgentId>")],
+    ),
+];
+
+/// Topic of the event `root` emits when a contract's code is replaced (`root.upgrade`): fields
+/// `contract`, `old_code_hash`, `new_code_hash`.
+pub const UPGRADED_EVENT: &str = "Upgraded";
+
+/// Topic of the event `root` emits when a contract's admin changes (`root.set_admin`): fields
+/// `contract` and `admin` (none: renounced).
+pub const ADMIN_CHANGED_EVENT: &str = "AdminChanged";
 
 /// Topic of the event `accounts` emits for every withdrawal (`accounts.withdraw`, a contract's
 /// `withdraw_to_l1`): fields `seq` (outbox position), `to` (the Kaspa address paid) and
@@ -187,6 +216,52 @@ fn root_set_owner(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
     c.exec.check_recipient(&owner)?;
     c.exec.write_borsh(keys::chain_owner(), &owner);
     Ok(vec![])
+}
+
+/// `contract`'s admin, after checking it is a deployed WASM contract.
+fn admin_of(exec: &mut Exec, contract: Hname) -> Result<Option<AgentId>, ReceiptError> {
+    if is_core(contract) || exec.contract_record(contract).is_none() {
+        return Err(request_error(
+            RequestErrorCode::UnknownContract,
+            format!("{contract} is not a deployed contract"),
+        ));
+    }
+    Ok(exec.read_borsh(&keys::contract_admin(contract)))
+}
+
+/// Fails unless `sender` is `contract`'s admin.
+fn admin_only(exec: &mut Exec, contract: Hname, sender: &AgentId) -> Result<(), ReceiptError> {
+    match admin_of(exec, contract)? {
+        Some(admin) if admin == *sender => Ok(()),
+        Some(admin) => Err(request_error(
+            RequestErrorCode::Unauthorized,
+            format!("only contract {contract}'s admin, {admin}, may do this"),
+        )),
+        None => Err(request_error(
+            RequestErrorCode::Unauthorized,
+            format!("contract {contract} has no admin: it is immutable"),
+        )),
+    }
+}
+
+fn root_set_admin(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
+    let (contract, admin) = args::<(Hname, Option<AgentId>)>(c.bytes)?;
+    admin_only(c.exec, contract, &c.sender)?;
+    match &admin {
+        Some(a) => c.exec.write_borsh(keys::contract_admin(contract), a),
+        None => c.exec.write(keys::contract_admin(contract), None),
+    }
+    c.exec.events.push(Event {
+        contract: keys::hnames::root(),
+        topic: ADMIN_CHANGED_EVENT.into(),
+        data: ret(&(contract, admin)),
+    });
+    Ok(vec![])
+}
+
+fn root_admin(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
+    let (contract,) = args::<(Hname,)>(c.bytes)?;
+    Ok(ret(&admin_of(c.exec, contract)?))
 }
 
 fn root_contract(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
@@ -491,6 +566,7 @@ pub(crate) fn call(
     exec.violation = None;
     let handler = match found.handler {
         Handler::Deploy => return deploy(exec, sender, bytes, gas_limit, base),
+        Handler::Upgrade => return upgrade(exec, sender, bytes, gas_limit, base),
         Handler::Plain(handler) => handler,
     };
     let mut ctx = NativeCall {
@@ -664,6 +740,8 @@ fn deploy(
         deployed_at_block: exec.block.index,
     };
     exec.write_borsh(keys::contract_record(hname), &record);
+    // The deployer may upgrade it until it hands the right over or renounces it.
+    exec.write_borsh(keys::contract_admin(hname), &sender);
     let mut list: Vec<Hname> = exec.read_borsh(&keys::contract_list()).unwrap_or_default();
     list.push(hname);
     exec.write_borsh(keys::contract_list(), &list);
@@ -684,6 +762,114 @@ fn deploy(
     };
     let (exec, outcome) = runtime.vm.invoke_init(exec, invocation, gas_limit - gas);
     let result = outcome.result.map(|_| ret(&hname));
+    (
+        exec,
+        NativeOutcome {
+            result,
+            gas_used: gas + outcome.gas_used,
+        },
+    )
+}
+
+/// `root.upgrade`: replaces `contract`'s code (its admin only), then runs the new code's
+/// `migrate`, if it exports one, with `migrate_args`; a failing `migrate` fails the request and
+/// leaves the old code in place. Gas as deploy: base, per code byte, then the migration.
+fn upgrade(
+    mut exec: Exec,
+    sender: AgentId,
+    bytes: &[u8],
+    gas_limit: u64,
+    base: u64,
+) -> (Exec, NativeOutcome) {
+    let parsed: Result<(Hname, Vec<u8>, Vec<u8>), _> = args(bytes);
+    let (contract, code, migrate_args) = match parsed {
+        Ok(v) => v,
+        Err(e) => {
+            return (
+                exec,
+                NativeOutcome {
+                    result: Err(e),
+                    gas_used: base,
+                },
+            )
+        }
+    };
+    let gas = base.saturating_add(DEPLOY_GAS_PER_BYTE.saturating_mul(code.len() as u64));
+    if gas > gas_limit {
+        return (
+            exec,
+            NativeOutcome {
+                result: Err(crate::exec::vm_error(
+                    wisp_core::VmErrorCode::OutOfGas,
+                    "out of gas paying for the code size",
+                )),
+                gas_used: gas_limit,
+            },
+        );
+    }
+    let fail = |exec, e| {
+        (
+            exec,
+            NativeOutcome {
+                result: Err(e),
+                gas_used: gas,
+            },
+        )
+    };
+    if let Err(e) = admin_only(&mut exec, contract, &sender) {
+        return fail(exec, e);
+    }
+    let Some(mut record) = exec.contract_record(contract) else {
+        let e = request_error(RequestErrorCode::UnknownContract, "no such contract");
+        return fail(exec, e);
+    };
+    let (code_hash, module) = match store_blob(&mut exec, &code) {
+        Ok(stored) => stored,
+        Err(e) => return fail(exec, e),
+    };
+    let migrate = Hname::of("migrate");
+    let migrates = module.has_function(CallKind::Entry, migrate);
+    if !migrates && !migrate_args.is_empty() {
+        let e = request_error(
+            RequestErrorCode::BadArguments,
+            "migrate_args were given, but the new code has no `migrate` entry point",
+        );
+        return fail(exec, e);
+    }
+    let old_code_hash = record.code_hash;
+    record.code_hash = code_hash;
+    exec.write_borsh(keys::contract_record(contract), &record);
+    exec.events.push(Event {
+        contract: keys::hnames::root(),
+        topic: UPGRADED_EVENT.into(),
+        data: ret(&(contract, old_code_hash, code_hash)),
+    });
+    exec.native = false;
+    if let Some(violation) = exec.violation.take() {
+        return fail(exec, violation);
+    }
+    if !migrates {
+        return (
+            exec,
+            NativeOutcome {
+                result: Ok(ret(&code_hash)),
+                gas_used: gas,
+            },
+        );
+    }
+    let runtime = exec.runtime.clone();
+    let invocation = Invocation {
+        contract,
+        module,
+        caller: sender,
+        kind: CallKind::Entry,
+        function: migrate,
+        args: migrate_args,
+        transferred_sompi: 0,
+        first_load: false,
+    };
+    let (exec, outcome) = runtime.vm.invoke_migrate(exec, invocation, gas_limit - gas);
+    let result = outcome.result.map(|_| ret(&code_hash));
     (
         exec,
         NativeOutcome {

@@ -470,6 +470,47 @@ impl Client {
             .await
     }
 
+    /// Replaces `contract`'s code with `code` (`root.upgrade`, the contract's admin only),
+    /// encoding `migrate_args` JSON with the new module's own interface; its `migrate` runs in
+    /// the same request. `contract` is a name or an hname (`0x` + 8 hex digits). Returns the
+    /// receipt.
+    ///
+    /// # Errors
+    /// If the module is invalid, arguments are given for code without `migrate` or do not fit
+    /// it, or the node refuses the request.
+    pub async fn upgrade(
+        &self,
+        keypair: &secp256k1::Keypair,
+        contract: &str,
+        code: &[u8],
+        migrate_args: &Value,
+        options: &CallOptions,
+    ) -> Result<Value> {
+        let target = Hname::from_hex(contract).unwrap_or_else(|| Hname::of(contract));
+        let validated = wisp_vm::validate(code, &wisp_vm::ValidationLimits::default())
+            .map_err(|e| anyhow!("{e}"))?;
+        let no_args = migrate_args.is_null() || migrate_args.as_array().is_some_and(Vec::is_empty);
+        let migrate = match validated
+            .interface()
+            .and_then(|i| i.function("migrate", wisp_core::CallKind::Entry))
+        {
+            Some(f) => {
+                let agents = LocalAgents {
+                    prefix: self.prefix().await?,
+                };
+                wisp_core::json::encode_args(&f.params, migrate_args, &agents)
+                    .map_err(|e| anyhow!("migrate args: {e}"))?
+            }
+            None if no_args => Vec::new(),
+            None => bail!(
+                "the new code has no `migrate` entry point in its interface; pass no migrate args"
+            ),
+        };
+        let args = borsh::to_vec(&(target, code.to_vec(), migrate))?;
+        self.send_call(keypair, Hname::of("root"), "upgrade", args, options)
+            .await
+    }
+
     /// The address prefix of the node's Kaspa network (from its deposit address).
     ///
     /// # Errors

@@ -58,6 +58,20 @@ enum Command {
         #[command(flatten)]
         tx: TxArgs,
     },
+    /// Replace a contract's code (its admin only: the deployer, until `root.set_admin` hands
+    /// the right over or renounces it). The new code's `#[migrate]` entry point runs with
+    /// --migrate in the same request, so a failed migration leaves the old code in place.
+    Upgrade {
+        /// Contract name or hname.
+        contract: String,
+        /// The new code: a .wasm file or a contract crate directory.
+        code: PathBuf,
+        /// Arguments of the new code's `migrate` as JSON (array in order, or object by name).
+        #[arg(long, default_value = "[]")]
+        migrate: String,
+        #[command(flatten)]
+        tx: TxArgs,
+    },
     /// Call an entry point (off-ledger by default; --on-ledger sends a Kaspa transaction).
     Call {
         /// Contract name or hname.
@@ -370,6 +384,12 @@ async fn run(cli: Cli) -> Result<()> {
             init,
             tx,
         } => commands::contract::deploy(code, name, init, tx, &ctx).await,
+        Command::Upgrade {
+            contract,
+            code,
+            migrate,
+            tx,
+        } => commands::contract::upgrade(contract, code, migrate, tx, &ctx).await,
         Command::Call {
             contract,
             function,

@@ -986,6 +986,40 @@ async fn the_wisp_command_against_a_devnet() {
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["value"], json!("5"));
 
+    // `wisp upgrade`: only the admin (the deployer, dev0) may; the storage carries over.
+    let token_path = token_dir.to_str().unwrap();
+    let (code, out, err) = wisp(
+        &home,
+        &rpc,
+        &["upgrade", "tok", token_path, "--from", "dev1"],
+    )
+    .await;
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(out.contains("unauthorized"), "{out}");
+    let (code, out, err) = wisp(
+        &home,
+        &rpc,
+        &["upgrade", "tok", token_path, "--migrate", "[1]"],
+    )
+    .await;
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(err.contains("no `migrate`"), "{err}");
+    let (code, out, err) = wisp(&home, &rpc, &["upgrade", "tok", token_path]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("Upgraded") && out.contains("upgraded `tok`"),
+        "{out}"
+    );
+    let (code, out, _) = wisp(
+        &home,
+        &rpc,
+        &["--json", "view", "tok", "balance_of", r#"["dev1"]"#],
+    )
+    .await;
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["value"], json!("5"));
+
     // A failing request: exit status 2 and the contract's error by name.
     let (code, out, _) = wisp(
         &home,

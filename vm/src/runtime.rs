@@ -154,11 +154,13 @@ pub(crate) struct Frame {
     pub(crate) memory: Option<Memory>,
 }
 
-/// How a frame was entered: `init` may only be entered from deploy.
+/// How a frame was entered: `init` may only be entered from deploy, `migrate` from upgrade.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Door {
     /// Deploy running the new contract's `init`.
     Deploy,
+    /// An upgrade running the new code's `migrate`.
+    Upgrade,
     /// A request or a cross-contract call.
     Call,
 }
@@ -167,6 +169,12 @@ pub(crate) enum Door {
 fn init_hname() -> Hname {
     static INIT: std::sync::LazyLock<Hname> = std::sync::LazyLock::new(|| Hname::of("init"));
     *INIT
+}
+
+/// The hname of the `migrate` entry point.
+fn migrate_hname() -> Hname {
+    static MIGRATE: std::sync::LazyLock<Hname> = std::sync::LazyLock::new(|| Hname::of("migrate"));
+    *MIGRATE
 }
 
 /// Per-request store data.
@@ -194,6 +202,15 @@ pub(crate) fn run_frame<H: Host>(
             RequestErrorCode::Unauthorized,
             format!(
                 "`init` of contract {} runs once, when the contract is deployed; it cannot be called",
+                frame.contract
+            ),
+        ));
+    }
+    if frame.kind == CallKind::Entry && function == migrate_hname() && door != Door::Upgrade {
+        return Err(request_error(
+            RequestErrorCode::Unauthorized,
+            format!(
+                "`migrate` of contract {} runs only when its admin upgrades it to this code (root.upgrade); it cannot be called",
                 frame.contract
             ),
         ));
@@ -376,8 +393,9 @@ impl<H: Host> Vm<H> {
     /// Runs `invocation` with at most `gas_limit` gas, returning the host and the outcome. The
     /// host's journal holds the call's effects; on failure the caller rolls them back.
     ///
-    /// A contract's `init` entry point is refused here (request-level `unauthorized`), as it is
-    /// in cross-contract calls: only [`Vm::invoke_init`], which deploy uses, runs it.
+    /// A contract's `init` and `migrate` entry points are refused here (request-level
+    /// `unauthorized`), as they are in cross-contract calls: only [`Vm::invoke_init`] (deploy)
+    /// and [`Vm::invoke_migrate`] (upgrade) run them.
     pub fn invoke(&self, host: H, invocation: Invocation, gas_limit: u64) -> (H, Outcome) {
         self.run(host, invocation, gas_limit, Door::Call)
     }
@@ -386,6 +404,14 @@ impl<H: Host> Vm<H> {
     /// hname of `init`); the chain's deploy is the only caller. Otherwise as [`Vm::invoke`].
     pub fn invoke_init(&self, host: H, invocation: Invocation, gas_limit: u64) -> (H, Outcome) {
         self.run(host, invocation, gas_limit, Door::Deploy)
+    }
+
+    /// Runs an upgraded contract's `migrate` entry point with its new code
+    /// (`invocation.function` must be the hname of `migrate`); the chain's upgrade is the only
+    /// caller, and a `migrate` is refused anywhere else (request-level `unauthorized`).
+    /// Otherwise as [`Vm::invoke`].
+    pub fn invoke_migrate(&self, host: H, invocation: Invocation, gas_limit: u64) -> (H, Outcome) {
+        self.run(host, invocation, gas_limit, Door::Upgrade)
     }
 
     fn run(&self, host: H, invocation: Invocation, gas_limit: u64, door: Door) -> (H, Outcome) {

@@ -76,6 +76,39 @@ pub(crate) async fn deploy(
     Ok(())
 }
 
+/// `wisp upgrade`: replaces a contract's code and runs its migration; prints the receipt.
+pub(crate) async fn upgrade(
+    contract: String,
+    code: PathBuf,
+    migrate: String,
+    tx: TxArgs,
+    ctx: &Ctx,
+) -> Result<()> {
+    let client = Client::new(&ctx.rpc)?;
+    let bytes = load_code(&code)?;
+    let options = tx.options(DEPLOY_GAS_BUDGET);
+    let receipt = client
+        .upgrade(
+            &signer(&tx.from)?,
+            &contract,
+            &bytes,
+            &parse_json(&migrate)?,
+            &options,
+        )
+        .await?;
+    print(ctx.json, &receipt, |r| {
+        print_receipt(r);
+        if r["status"] == "success" {
+            println!(
+                "upgraded `{contract}` to code {}",
+                wisp_core::hash::to_hex(&wisp_core::blake2b_256(&bytes).0)
+            );
+        }
+    });
+    exit_if_failed(&receipt);
+    Ok(())
+}
+
 /// `wisp call`: signs and sends a call (or `--estimate`s it); prints the receipt.
 pub(crate) async fn call(
     contract: String,

@@ -4,6 +4,9 @@
 //! - `#[init]`, `#[entry]` and `#[view]` functions become exports `ep:init`, `ep:<name>` and
 //!   `view:<name>`; their arguments are decoded from borsh, their return value encoded, and a
 //!   returned `Err(e)` aborts with `e`'s contract error code;
+//! - a `#[migrate] fn migrate(...)` becomes `ep:migrate`, which runs only when the contract's
+//!   admin upgrades it to this code (`root.upgrade`), in the same request, over the state the
+//!   old code left;
 //! - `#[event]` structs get borsh derives and implement `wisp_sdk::Event`;
 //! - an `#[errors]` enum (explicit discriminants ≥ 1) implements `wisp_sdk::ContractError`.
 //!
@@ -107,6 +110,14 @@ fn expand(module: &mut ItemMod) -> syn::Result<proc_macro2::TokenStream> {
                         return Err(syn::Error::new(
                             f.sig.ident.span(),
                             "the #[init] function must be named `init`",
+                        ));
+                    }
+                    CallKind::Entry
+                } else if take_marker(&mut f.attrs, "migrate") {
+                    if f.sig.ident != "migrate" {
+                        return Err(syn::Error::new(
+                            f.sig.ident.span(),
+                            "the #[migrate] function must be named `migrate`",
                         ));
                     }
                     CallKind::Entry

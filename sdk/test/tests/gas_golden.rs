@@ -234,6 +234,19 @@ fn gas_of_example_contracts_matches_the_golden_file() {
         .unwrap();
     record("multisig.execute_signed (1 sig)", r.gas_used);
 
+    // token_b's code replaced by the same code: no `migrate`, so the code-size charge alone.
+    record(
+        "root.upgrade(token, no migrate)",
+        chain
+            .call(
+                &alice,
+                Hname::of("root"),
+                "upgrade",
+                &(b, token.clone(), Vec::<u8>::new()),
+            )
+            .unwrap()
+            .gas_used,
+    );
     record(
         "accounts.transfer (native)",
         chain

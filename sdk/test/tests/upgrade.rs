@@ -1,0 +1,197 @@
+//! Contract upgrades: `root.upgrade` by the contract's admin replaces its code and runs the new
+//! code's `migrate` in the same request, atomically; storage carries over; the admin hands the
+//! right over or renounces it; `migrate` cannot be called otherwise. Modules are WAT so each
+//! version's behaviour is exact.
+
+use wisp_core::Hash32;
+use wisp_test::{events, AgentId, Hname, RequestErrorCode, TestChain};
+
+const KAS: u64 = 100_000_000;
+
+/// Imports and the `view:stored` view (the byte under key `v`) every version shares.
+const COMMON: &str = r#"
+  (import "wisp" "storage_set" (func $set (param i32 i32 i32 i32)))
+  (import "wisp" "storage_get" (func $get (param i32 i32) (result i64)))
+  (import "wisp" "register_read" (func $rr (param i32)))
+  (import "wisp" "input" (func $input (result i32)))
+  (import "wisp" "set_return" (func $ret (param i32 i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "v")
+  (data (i32.const 8) "\01")
+  (func (export "view:stored")
+    (drop (call $get (i32.const 0) (i32.const 1)))
+    (call $rr (i32.const 16))
+    (call $ret (i32.const 16) (i32.const 1)))"#;
+
+/// Version 1: `init` stores 1; `version` returns 1.
+fn v1() -> Vec<u8> {
+    wat::parse_str(format!(
+        r#"(module {COMMON}
+  (data (i32.const 9) "\01")
+  (func (export "ep:init") (call $set (i32.const 0) (i32.const 1) (i32.const 8) (i32.const 1)))
+  (func (export "view:version") (call $ret (i32.const 9) (i32.const 1))))"#
+    ))
+    .unwrap()
+}
+
+/// Version 2: `migrate(x: u8)` stores x, trapping on 0; `version` returns 2.
+fn v2() -> Vec<u8> {
+    wat::parse_str(format!(
+        r#"(module {COMMON}
+  (data (i32.const 9) "\02")
+  (func (export "ep:init"))
+  (func (export "ep:migrate")
+    (drop (call $input))
+    (call $rr (i32.const 32))
+    (if (i32.eqz (i32.load8_u (i32.const 32))) (then unreachable))
+    (call $set (i32.const 0) (i32.const 1) (i32.const 32) (i32.const 1)))
+  (func (export "view:version") (call $ret (i32.const 9) (i32.const 1))))"#
+    ))
+    .unwrap()
+}
+
+/// Version 3: no `migrate`; `version` returns 3.
+fn v3() -> Vec<u8> {
+    wat::parse_str(format!(
+        r#"(module {COMMON}
+  (data (i32.const 9) "\03")
+  (func (export "ep:init"))
+  (func (export "view:version") (call $ret (i32.const 9) (i32.const 1))))"#
+    ))
+    .unwrap()
+}
+
+fn code_hash(chain: &TestChain, contract: Hname) -> Hash32 {
+    let record: Option<(String, Hash32, AgentId, u64)> = chain
+        .view(Hname::of("root"), "contract", &(contract,))
+        .unwrap();
+    record.unwrap().1
+}
+
+#[test]
+fn the_admin_upgrades_with_a_migration_and_storage_carries_over() {
+    let mut chain = TestChain::new();
+    let alice = chain.new_account(100 * KAS);
+    let bob = chain.new_account(100 * KAS);
+    let root = Hname::of("root");
+    let c = chain.deploy(&alice, "versioned", &v1(), &()).unwrap();
+    let view = |chain: &TestChain, f: &str| -> u8 { chain.view(c, f, &()).unwrap() };
+    assert_eq!((view(&chain, "version"), view(&chain, "stored")), (1, 1));
+    let admin: Option<AgentId> = chain.view(root, "admin", &(c,)).unwrap();
+    assert_eq!(admin, Some(alice.agent()), "the deployer is the admin");
+    let h1 = code_hash(&chain, c);
+
+    // Not the admin: refused.
+    let f = chain
+        .call(
+            &bob,
+            root,
+            "upgrade",
+            &(c, v2(), borsh::to_vec(&2u8).unwrap()),
+        )
+        .unwrap_err();
+    assert!(f.is_request(RequestErrorCode::Unauthorized), "{f:?}");
+    // A migration that fails leaves the old code and state.
+    let f = chain
+        .call(
+            &alice,
+            root,
+            "upgrade",
+            &(c, v2(), borsh::to_vec(&0u8).unwrap()),
+        )
+        .unwrap_err();
+    assert!(f.is_vm(wisp_test::VmErrorCode::Trap), "{f:?}");
+    assert_eq!(code_hash(&chain, c), h1);
+    assert_eq!((view(&chain, "version"), view(&chain, "stored")), (1, 1));
+
+    // The upgrade and its migration, in one request.
+    let r = chain
+        .call(
+            &alice,
+            root,
+            "upgrade",
+            &(c, v2(), borsh::to_vec(&7u8).unwrap()),
+        )
+        .unwrap();
+    let h2: Hash32 = borsh::from_slice(&r.return_data).unwrap();
+    assert_ne!(h2, h1);
+    assert_eq!(code_hash(&chain, c), h2);
+    let upgraded: Vec<(Hname, Hash32, Hash32)> = events(&r, "Upgraded");
+    assert_eq!(upgraded, vec![(c, h1, h2)]);
+    assert_eq!((view(&chain, "version"), view(&chain, "stored")), (2, 7));
+    println!("gas: upgrade with migration {}", r.gas_used);
+
+    // `migrate` runs only through an upgrade.
+    let f = chain.call(&alice, c, "migrate", &(9u8,)).unwrap_err();
+    assert!(f.is_request(RequestErrorCode::Unauthorized), "{f:?}");
+    assert!(
+        f.error.message.contains("root.upgrade"),
+        "{}",
+        f.error.message
+    );
+    assert_eq!(view(&chain, "stored"), 7);
+
+    // Code without `migrate`: arguments for it are refused; without them the code is replaced
+    // and the state stays as the last migration left it.
+    let f = chain
+        .call(&alice, root, "upgrade", &(c, v3(), vec![1u8]))
+        .unwrap_err();
+    assert!(f.is_request(RequestErrorCode::BadArguments), "{f:?}");
+    chain
+        .call(&alice, root, "upgrade", &(c, v3(), Vec::<u8>::new()))
+        .unwrap();
+    assert_eq!((view(&chain, "version"), view(&chain, "stored")), (3, 7));
+}
+
+#[test]
+fn the_upgrade_right_is_handed_over_and_renounced() {
+    let mut chain = TestChain::new();
+    let alice = chain.new_account(100 * KAS);
+    let bob = chain.new_account(100 * KAS);
+    let root = Hname::of("root");
+    let c = chain.deploy(&alice, "versioned", &v1(), &()).unwrap();
+    let none = Vec::<u8>::new();
+
+    let f = chain
+        .call(&bob, root, "set_admin", &(c, Some(bob.agent())))
+        .unwrap_err();
+    assert!(f.is_request(RequestErrorCode::Unauthorized), "{f:?}");
+    let r = chain
+        .call(&alice, root, "set_admin", &(c, Some(bob.agent())))
+        .unwrap();
+    let changed: Vec<(Hname, Option<AgentId>)> = events(&r, "AdminChanged");
+    assert_eq!(changed, vec![(c, Some(bob.agent()))]);
+    let f = chain
+        .call(&alice, root, "upgrade", &(c, v3(), none.clone()))
+        .unwrap_err();
+    assert!(f.is_request(RequestErrorCode::Unauthorized), "{f:?}");
+    chain
+        .call(&bob, root, "upgrade", &(c, v3(), none.clone()))
+        .unwrap();
+
+    // Renounced: immutable for good.
+    chain
+        .call(&bob, root, "set_admin", &(c, None::<AgentId>))
+        .unwrap();
+    let admin: Option<AgentId> = chain.view(root, "admin", &(c,)).unwrap();
+    assert_eq!(admin, None);
+    let f = chain
+        .call(&bob, root, "upgrade", &(c, v1(), none.clone()))
+        .unwrap_err();
+    assert!(f.is_request(RequestErrorCode::Unauthorized), "{f:?}");
+    assert!(f.error.message.contains("immutable"), "{}", f.error.message);
+    let f = chain
+        .call(&bob, root, "set_admin", &(c, Some(bob.agent())))
+        .unwrap_err();
+    assert!(f.is_request(RequestErrorCode::Unauthorized), "{f:?}");
+    // Core contracts and unknown names have no admin to act as.
+    let f = chain
+        .call(
+            &alice,
+            root,
+            "upgrade",
+            &(Hname::of("accounts"), v1(), none),
+        )
+        .unwrap_err();
+    assert!(f.is_request(RequestErrorCode::UnknownContract), "{f:?}");
+}

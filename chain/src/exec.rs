@@ -14,11 +14,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use wisp_core::interface::ContractInterface;
 use wisp_core::{
-    Access, AccessList, AgentId, ChainId, ErrorLevel, Event, Hash32, Hname, ReceiptError,
+    Access, AccessList, AgentId, CallKind, ChainId, ErrorLevel, Event, Hash32, Hname, ReceiptError,
     RequestErrorCode, VmErrorCode,
 };
 use wisp_state::{Snapshot, StateDb};
-use wisp_vm::{BlockContext, Checkpoint, Host, PreparedModule};
+use wisp_vm::{BlockContext, Checkpoint, CoreCall, Host, PreparedModule};
 
 /// A record of the registry: what is deployed under an hname.
 #[derive(
@@ -842,6 +842,56 @@ impl Host for Exec {
     ) -> Result<(PreparedModule, bool), ReceiptError> {
         self.check_read(contract, None)?;
         self.module_of(contract, gas_left)
+    }
+
+    fn call_core(
+        &mut self,
+        caller: &AgentId,
+        contract: Hname,
+        kind: CallKind,
+        function: Hname,
+        args: &[u8],
+        transfer_sompi: u64,
+        gas_left: u64,
+    ) -> Option<CoreCall> {
+        if !crate::native::is_core(contract) {
+            return None;
+        }
+        if transfer_sompi > 0 {
+            return Some(CoreCall::Done {
+                result: Err(request_error(
+                    RequestErrorCode::Unauthorized,
+                    format!(
+                        "core contract {contract} cannot hold base tokens; call it with no transfer"
+                    ),
+                )),
+                gas_used: 0,
+            });
+        }
+        // The native code runs as its own step of the calling request: what it sets aside for
+        // its own checks is restored for the contract that called it.
+        let (native, violation) = (self.native, self.violation.take());
+        let step =
+            crate::native::call_step(self, *caller, contract, kind, function, args, gas_left);
+        self.native = native;
+        self.violation = violation;
+        Some(match step {
+            crate::native::NativeStep::Done(outcome) => CoreCall::Done {
+                result: outcome.result,
+                gas_used: outcome.gas_used,
+            },
+            crate::native::NativeStep::Run {
+                gas_used,
+                invocation,
+                entry,
+                ret,
+            } => CoreCall::Run {
+                gas_used,
+                invocation,
+                entry,
+                ret,
+            },
+        })
     }
 
     fn checkpoint(&mut self) -> Checkpoint {

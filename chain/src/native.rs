@@ -504,8 +504,23 @@ pub(crate) struct NativeOutcome {
     pub gas_used: u64,
 }
 
-/// Calls a core contract: finds the function in [`NATIVE_FUNCTIONS`] and runs its handler.
-/// `exec` is taken and given back because deploy runs the VM.
+/// What a core-contract call does next ([`call_step`]).
+pub(crate) enum NativeStep {
+    /// Finished.
+    Done(NativeOutcome),
+    /// The native part of a deploy or an upgrade is done (`gas_used`); `invocation` (the new
+    /// code's `init` or `migrate`) runs next in the VM, and the call returns `ret` if it
+    /// succeeds.
+    Run {
+        gas_used: u64,
+        invocation: Invocation,
+        entry: wisp_vm::SpecialEntry,
+        ret: Vec<u8>,
+    },
+}
+
+/// Calls core contract `contract` as a request's top-level call: [`call_step`], then the VM
+/// part of a deploy or an upgrade.
 pub(crate) fn call(
     mut exec: Exec,
     sender: AgentId,
@@ -515,17 +530,53 @@ pub(crate) fn call(
     bytes: &[u8],
     gas_limit: u64,
 ) -> (Exec, NativeOutcome) {
+    match call_step(
+        &mut exec, sender, contract, kind, function, bytes, gas_limit,
+    ) {
+        NativeStep::Done(outcome) => (exec, outcome),
+        NativeStep::Run {
+            gas_used,
+            invocation,
+            entry,
+            ret,
+        } => {
+            let runtime = exec.runtime.clone();
+            let left = gas_limit.saturating_sub(gas_used);
+            let (exec, outcome) = match entry {
+                wisp_vm::SpecialEntry::Init => runtime.vm.invoke_init(exec, invocation, left),
+                wisp_vm::SpecialEntry::Migrate => runtime.vm.invoke_migrate(exec, invocation, left),
+            };
+            (
+                exec,
+                NativeOutcome {
+                    result: outcome.result.map(|_| ret),
+                    gas_used: gas_used + outcome.gas_used,
+                },
+            )
+        }
+    }
+}
+
+/// Runs the native part of a call of core contract `contract` by `sender` (a request's sender
+/// or a calling contract) with at most `gas_limit` gas.
+pub(crate) fn call_step(
+    exec: &mut Exec,
+    sender: AgentId,
+    contract: Hname,
+    kind: CallKind,
+    function: Hname,
+    bytes: &[u8],
+    gas_limit: u64,
+) -> NativeStep {
+    let done = |result, gas_used| NativeStep::Done(NativeOutcome { result, gas_used });
     let base = NATIVE_CALL_GAS + NATIVE_GAS_PER_BYTE * bytes.len() as u64;
     if base > gas_limit {
-        return (
-            exec,
-            NativeOutcome {
-                result: Err(crate::exec::vm_error(
-                    wisp_core::VmErrorCode::OutOfGas,
-                    "out of gas",
-                )),
-                gas_used: gas_limit,
-            },
+        return done(
+            Err(crate::exec::vm_error(
+                wisp_core::VmErrorCode::OutOfGas,
+                "out of gas",
+            )),
+            gas_limit,
         );
     }
     let Some(name) = core_name(contract) else {
@@ -533,13 +584,7 @@ pub(crate) fn call(
             RequestErrorCode::UnknownContract,
             format!("{contract} is not a core contract"),
         );
-        return (
-            exec,
-            NativeOutcome {
-                result: Err(e),
-                gas_used: base,
-            },
-        );
+        return done(Err(e), base);
     };
     static FUNCTION_HNAMES: std::sync::LazyLock<Vec<Hname>> =
         std::sync::LazyLock::new(|| NATIVE_FUNCTIONS.iter().map(|f| Hname::of(f.name)).collect());
@@ -553,13 +598,7 @@ pub(crate) fn call(
             RequestErrorCode::UnknownEntryPoint,
             format!("core contract {name} has no such function {function}"),
         );
-        return (
-            exec,
-            NativeOutcome {
-                result: Err(e),
-                gas_used: base,
-            },
-        );
+        return done(Err(e), base);
     };
     // Under an access list, what the core contract reads and writes must be declared.
     exec.native = exec.access.is_some();
@@ -570,7 +609,7 @@ pub(crate) fn call(
         Handler::Plain(handler) => handler,
     };
     let mut ctx = NativeCall {
-        exec: &mut exec,
+        exec,
         sender,
         bytes,
         base,
@@ -584,13 +623,7 @@ pub(crate) fn call(
         Some(violation) => Err(violation),
         None => result,
     };
-    (
-        exec,
-        NativeOutcome {
-            result,
-            gas_used: base.saturating_add(extra_gas).min(gas_limit),
-        },
-    )
+    done(result, base.saturating_add(extra_gas).min(gas_limit))
 }
 
 /// Records a protocol upgrade: a later block, the same or a higher version, VM limits within
@@ -660,48 +693,24 @@ fn store_blob(
     Ok((hash, prepared))
 }
 
-fn deploy(
-    mut exec: Exec,
-    sender: AgentId,
-    bytes: &[u8],
-    gas_limit: u64,
-    base: u64,
-) -> (Exec, NativeOutcome) {
+fn deploy(exec: &mut Exec, sender: AgentId, bytes: &[u8], gas_limit: u64, base: u64) -> NativeStep {
+    let done = |result, gas_used| NativeStep::Done(NativeOutcome { result, gas_used });
     let parsed: Result<(String, Vec<u8>, Vec<u8>), _> = args(bytes);
     let (name, code, init_args) = match parsed {
         Ok(v) => v,
-        Err(e) => {
-            return (
-                exec,
-                NativeOutcome {
-                    result: Err(e),
-                    gas_used: base,
-                },
-            )
-        }
+        Err(e) => return done(Err(e), base),
     };
-    let gas = base + DEPLOY_GAS_PER_BYTE * code.len() as u64;
+    let gas = base.saturating_add(DEPLOY_GAS_PER_BYTE.saturating_mul(code.len() as u64));
     if gas > gas_limit {
-        return (
-            exec,
-            NativeOutcome {
-                result: Err(crate::exec::vm_error(
-                    wisp_core::VmErrorCode::OutOfGas,
-                    "out of gas paying for the code size",
-                )),
-                gas_used: gas_limit,
-            },
+        return done(
+            Err(crate::exec::vm_error(
+                wisp_core::VmErrorCode::OutOfGas,
+                "out of gas paying for the code size",
+            )),
+            gas_limit,
         );
     }
-    let fail = |exec, e| {
-        (
-            exec,
-            NativeOutcome {
-                result: Err(e),
-                gas_used: gas,
-            },
-        )
-    };
+    let fail = |_: &mut Exec, e| done(Err(e), gas);
     let hname = match Hname::try_of(&name) {
         Ok(h) => h,
         Err(e) => {
@@ -729,7 +738,7 @@ fn deploy(
             ),
         );
     }
-    let (code_hash, module) = match store_blob(&mut exec, &code) {
+    let (code_hash, module) = match store_blob(exec, &code) {
         Ok(stored) => stored,
         Err(e) => return fail(exec, e),
     };
@@ -749,81 +758,58 @@ fn deploy(
     if let Some(violation) = exec.violation.take() {
         return fail(exec, violation);
     }
-    let runtime = exec.runtime.clone();
-    let invocation = Invocation {
-        contract: hname,
-        module,
-        caller: sender,
-        kind: CallKind::Entry,
-        function: Hname::of("init"),
-        args: init_args,
-        transferred_sompi: 0,
-        first_load: false,
-    };
-    let (exec, outcome) = runtime.vm.invoke_init(exec, invocation, gas_limit - gas);
-    let result = outcome.result.map(|_| ret(&hname));
-    (
-        exec,
-        NativeOutcome {
-            result,
-            gas_used: gas + outcome.gas_used,
+    NativeStep::Run {
+        gas_used: gas,
+        invocation: Invocation {
+            contract: hname,
+            module,
+            caller: sender,
+            kind: CallKind::Entry,
+            function: Hname::of("init"),
+            args: init_args,
+            transferred_sompi: 0,
+            first_load: false,
         },
-    )
+        entry: wisp_vm::SpecialEntry::Init,
+        ret: ret(&hname),
+    }
 }
 
 /// `root.upgrade`: replaces `contract`'s code (its admin only), then runs the new code's
 /// `migrate`, if it exports one, with `migrate_args`; a failing `migrate` fails the request and
 /// leaves the old code in place. Gas as deploy: base, per code byte, then the migration.
 fn upgrade(
-    mut exec: Exec,
+    exec: &mut Exec,
     sender: AgentId,
     bytes: &[u8],
     gas_limit: u64,
     base: u64,
-) -> (Exec, NativeOutcome) {
+) -> NativeStep {
+    let done = |result, gas_used| NativeStep::Done(NativeOutcome { result, gas_used });
     let parsed: Result<(Hname, Vec<u8>, Vec<u8>), _> = args(bytes);
     let (contract, code, migrate_args) = match parsed {
         Ok(v) => v,
-        Err(e) => {
-            return (
-                exec,
-                NativeOutcome {
-                    result: Err(e),
-                    gas_used: base,
-                },
-            )
-        }
+        Err(e) => return done(Err(e), base),
     };
     let gas = base.saturating_add(DEPLOY_GAS_PER_BYTE.saturating_mul(code.len() as u64));
     if gas > gas_limit {
-        return (
-            exec,
-            NativeOutcome {
-                result: Err(crate::exec::vm_error(
-                    wisp_core::VmErrorCode::OutOfGas,
-                    "out of gas paying for the code size",
-                )),
-                gas_used: gas_limit,
-            },
+        return done(
+            Err(crate::exec::vm_error(
+                wisp_core::VmErrorCode::OutOfGas,
+                "out of gas paying for the code size",
+            )),
+            gas_limit,
         );
     }
-    let fail = |exec, e| {
-        (
-            exec,
-            NativeOutcome {
-                result: Err(e),
-                gas_used: gas,
-            },
-        )
-    };
-    if let Err(e) = admin_only(&mut exec, contract, &sender) {
+    let fail = |_: &mut Exec, e| done(Err(e), gas);
+    if let Err(e) = admin_only(exec, contract, &sender) {
         return fail(exec, e);
     }
     let Some(mut record) = exec.contract_record(contract) else {
         let e = request_error(RequestErrorCode::UnknownContract, "no such contract");
         return fail(exec, e);
     };
-    let (code_hash, module) = match store_blob(&mut exec, &code) {
+    let (code_hash, module) = match store_blob(exec, &code) {
         Ok(stored) => stored,
         Err(e) => return fail(exec, e),
     };
@@ -849,34 +835,23 @@ fn upgrade(
         return fail(exec, violation);
     }
     if !migrates {
-        return (
-            exec,
-            NativeOutcome {
-                result: Ok(ret(&code_hash)),
-                gas_used: gas,
-            },
-        );
+        return done(Ok(ret(&code_hash)), gas);
     }
-    let runtime = exec.runtime.clone();
-    let invocation = Invocation {
-        contract,
-        module,
-        caller: sender,
-        kind: CallKind::Entry,
-        function: migrate,
-        args: migrate_args,
-        transferred_sompi: 0,
-        first_load: false,
-    };
-    let (exec, outcome) = runtime.vm.invoke_migrate(exec, invocation, gas_limit - gas);
-    let result = outcome.result.map(|_| ret(&code_hash));
-    (
-        exec,
-        NativeOutcome {
-            result,
-            gas_used: gas + outcome.gas_used,
+    NativeStep::Run {
+        gas_used: gas,
+        invocation: Invocation {
+            contract,
+            module,
+            caller: sender,
+            kind: CallKind::Entry,
+            function: migrate,
+            args: migrate_args,
+            transferred_sompi: 0,
+            first_load: false,
         },
-    )
+        entry: wisp_vm::SpecialEntry::Migrate,
+        ret: ret(&code_hash),
+    }
 }
 
 #[cfg(test)]

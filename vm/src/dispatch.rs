@@ -2,7 +2,7 @@
 //! they share (gas, guest memory, frames, view checks), and the linker registration generated
 //! from the ABI table, which charges each function's base gas in one place.
 
-use crate::host::Host;
+use crate::host::{CoreCall, Host, SpecialEntry};
 use crate::runtime::{run_frame, Ctx, Door, Frame};
 use crate::trap::{fail, request_error, vm_error};
 use wasmi::{Caller, Error, Linker, Memory, TrapCode};
@@ -369,6 +369,56 @@ mod imp {
         let checkpoint = c.data_mut().host.checkpoint();
         let result = (|| {
             let gas_left = c.get_fuel().unwrap_or(0);
+            // A core contract: the host runs it natively (and, for a deploy or an upgrade,
+            // hands back the new code's `init` or `migrate` to run here).
+            let core = c.data_mut().host.call_core(
+                &me,
+                target,
+                kind,
+                Hname(entry_point),
+                &args,
+                transfer,
+                gas_left,
+            );
+            match core {
+                None => {}
+                Some(CoreCall::Done { result, gas_used }) => {
+                    charge(c, gas_used)
+                        .map_err(|_| vm_error(VmErrorCode::OutOfGas, "out of gas"))?;
+                    return result;
+                }
+                Some(CoreCall::Run {
+                    gas_used,
+                    invocation,
+                    entry,
+                    ret,
+                }) => {
+                    charge(c, gas_used)
+                        .map_err(|_| vm_error(VmErrorCode::OutOfGas, "out of gas"))?;
+                    let frame = Frame {
+                        contract: invocation.contract,
+                        caller: invocation.caller,
+                        kind: CallKind::Entry,
+                        args: invocation.args,
+                        transferred_sompi: 0,
+                        ret: Vec::new(),
+                        memory: None,
+                    };
+                    let door = match entry {
+                        SpecialEntry::Init => Door::Deploy,
+                        SpecialEntry::Migrate => Door::Upgrade,
+                    };
+                    return run_frame(
+                        c,
+                        &invocation.module,
+                        frame,
+                        invocation.function,
+                        door,
+                        false,
+                    )
+                    .map(|_| ret);
+                }
+            }
             let (module, first_load) = c.data_mut().host.load(target, gas_left)?;
             if transfer > 0 {
                 let to = AgentId::Contract(ContractId {

@@ -1,8 +1,8 @@
 //! What the VM needs from the chain: state, balances, events, code of other contracts, and
 //! checkpoints for atomic nested calls.
 
-use crate::runtime::PreparedModule;
-use wisp_core::{AgentId, ChainId, Event, Hname, ReceiptError};
+use crate::runtime::{Invocation, PreparedModule};
+use wisp_core::{AgentId, CallKind, ChainId, Event, Hname, ReceiptError};
 
 /// Block facts visible to contracts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -11,6 +11,40 @@ pub struct BlockContext {
     pub index: u64,
     /// Its timestamp, ms since the Unix epoch, from L1.
     pub timestamp_ms: u64,
+}
+
+/// Which special entry point a [`CoreCall::Run`] enters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpecialEntry {
+    /// A new contract's `init` (deploy).
+    Init,
+    /// An upgraded contract's `migrate` (upgrade).
+    Migrate,
+}
+
+/// What the host did with a contract's call of one of its core (native) contracts.
+#[derive(Debug)]
+pub enum CoreCall {
+    /// Finished: the result and the gas it used.
+    Done {
+        /// Return data or the error.
+        result: Result<Vec<u8>, ReceiptError>,
+        /// Gas used by the core contract.
+        gas_used: u64,
+    },
+    /// The native part (a deploy or an upgrade) is done and used `gas_used`; the VM then runs
+    /// `invocation` (the new code's `init` or `migrate`) in the calling request, and the call
+    /// returns `ret` if that succeeds.
+    Run {
+        /// Gas used by the native part.
+        gas_used: u64,
+        /// What to run.
+        invocation: Invocation,
+        /// Which door it enters by.
+        entry: SpecialEntry,
+        /// The core call's return data once it has run.
+        ret: Vec<u8>,
+    },
 }
 
 /// A point in the host's journal to roll back to.
@@ -83,6 +117,32 @@ pub trait Host: 'static {
         contract: Hname,
         gas_left: u64,
     ) -> Result<(PreparedModule, bool), ReceiptError>;
+    /// A contract's call of core contract `contract` (function `function` of `kind`, borsh
+    /// `args`, `transfer_sompi` attached) by `caller`, with `gas_left` to spend; `None` if
+    /// `contract` is not a core contract (the VM then loads its WASM code). The default: no
+    /// core contracts.
+    #[allow(clippy::too_many_arguments)]
+    fn call_core(
+        &mut self,
+        caller: &AgentId,
+        contract: Hname,
+        kind: CallKind,
+        function: Hname,
+        args: &[u8],
+        transfer_sompi: u64,
+        gas_left: u64,
+    ) -> Option<CoreCall> {
+        let _ = (
+            caller,
+            contract,
+            kind,
+            function,
+            args,
+            transfer_sompi,
+            gas_left,
+        );
+        None
+    }
     /// Marks the journal (state writes, transfers, events) so a failed nested call can be undone.
     fn checkpoint(&mut self) -> Checkpoint;
     /// Undoes everything recorded after `checkpoint`.

@@ -21,7 +21,7 @@ mod runtime;
 mod trap;
 mod validate;
 
-pub use host::{BlockContext, Checkpoint, Host};
+pub use host::{BlockContext, Checkpoint, CoreCall, Host, SpecialEntry};
 pub use runtime::{Invocation, Outcome, PreparedModule, Vm, VmConfig};
 pub use validate::{validate, ModuleShape, ValidatedModule, ValidationLimits};
 pub use wisp_core::ReceiptError;

@@ -195,3 +195,107 @@ fn the_upgrade_right_is_handed_over_and_renounced() {
         .unwrap_err();
     assert!(f.is_request(RequestErrorCode::UnknownContract), "{f:?}");
 }
+
+/// Contracts call core contracts through the same `call`: a multisig wallet (the example) that
+/// is a contract's admin upgrades it, deploys a contract of its own and pays from its balance,
+/// each through an approved proposal.
+#[test]
+fn a_multisig_wallet_upgrades_deploys_and_pays_through_core_contracts() {
+    let mut chain = TestChain::new();
+    let owners: Vec<_> = (0..2).map(|_| chain.new_account(100 * KAS)).collect();
+    let bob = chain.new_account(KAS);
+    let root = Hname::of("root");
+    let accounts = Hname::of("accounts");
+    let keys: Vec<AgentId> = owners.iter().map(|o| o.agent()).collect();
+    let wallet = chain
+        .deploy(
+            &owners[0],
+            "vault",
+            &wisp_test::contract_wasm("contracts/multisig"),
+            &(keys, 2u8),
+        )
+        .unwrap();
+    let wallet_agent = AgentId::Contract(wisp_test::ContractId {
+        chain: chain.chain_id(),
+        hname: wallet,
+    });
+    chain
+        .call(&owners[0], accounts, "transfer", &(wallet_agent, 10 * KAS))
+        .unwrap();
+    let c = chain.deploy(&owners[0], "versioned", &v1(), &()).unwrap();
+    chain
+        .call(&owners[0], root, "set_admin", &(c, Some(wallet_agent)))
+        .unwrap();
+    // Proposes `function` of `contract` with `args`, approves with the second owner, runs it.
+    let run =
+        |chain: &mut TestChain, contract: Hname, function: &str, args: Vec<u8>, sompi: u64| {
+            let r = chain
+                .call(
+                    &owners[0],
+                    wallet,
+                    "propose_call",
+                    &(contract, function.to_string(), args, sompi),
+                )
+                .unwrap();
+            // `Proposed { id, proposer }`.
+            let id = events::<(u64, AgentId)>(&r, "Proposed")[0].0;
+            chain.call(&owners[1], wallet, "approve", &(id,)).unwrap();
+            chain.call(&owners[1], wallet, "execute", &(id,))
+        };
+
+    // root.upgrade, with the wallet as the admin.
+    let r = run(
+        &mut chain,
+        root,
+        "upgrade",
+        borsh::to_vec(&(c, v3(), Vec::<u8>::new())).unwrap(),
+        0,
+    )
+    .unwrap();
+    assert_eq!(events::<(Hname, Hash32, Hash32)>(&r, "Upgraded").len(), 1);
+    assert_eq!(chain.view::<_, u8>(c, "version", &()).unwrap(), 3);
+
+    // root.deploy: the wallet deploys (and administers) a contract of its own; its `init` ran.
+    run(
+        &mut chain,
+        root,
+        "deploy",
+        borsh::to_vec(&("child".to_string(), v1(), Vec::<u8>::new())).unwrap(),
+        0,
+    )
+    .unwrap();
+    let child = Hname::of("child");
+    assert_eq!(chain.view::<_, u8>(child, "stored", &()).unwrap(), 1);
+    let record: Option<(String, Hash32, AgentId, u64)> =
+        chain.view(root, "contract", &(child,)).unwrap();
+    assert_eq!(
+        record.unwrap().2,
+        wallet_agent,
+        "the wallet is the deployer"
+    );
+    let admin: Option<AgentId> = chain.view(root, "admin", &(child,)).unwrap();
+    assert_eq!(admin, Some(wallet_agent));
+
+    // accounts.transfer from the wallet's own balance; a core contract takes no base tokens.
+    let before = chain.balance(&bob.agent());
+    run(
+        &mut chain,
+        accounts,
+        "transfer",
+        borsh::to_vec(&(bob.agent(), 3 * KAS)).unwrap(),
+        0,
+    )
+    .unwrap();
+    assert_eq!(chain.balance(&bob.agent()), before + 3 * KAS);
+    assert_eq!(chain.balance(&wallet_agent), 7 * KAS);
+    let f = run(
+        &mut chain,
+        accounts,
+        "transfer",
+        borsh::to_vec(&(bob.agent(), KAS)).unwrap(),
+        1,
+    )
+    .unwrap_err();
+    assert!(f.is_contract(7), "the wallet's CallFailed: {f:?}");
+    assert_eq!(chain.balance(&wallet_agent), 7 * KAS);
+}

@@ -37,6 +37,18 @@ struct Cli {
 enum Command {
     /// Run a local devnet: an in-process Kaspa simnet, funded dev accounts, one Wisp chain, RPC.
     Devnet(DevnetArgs),
+    /// Start a contract crate (anywhere on disk) with a test on the in-process harness.
+    New {
+        /// Crate and contract name: lowercase letters, digits, `_` and `-`.
+        name: String,
+        /// Where to create it [default: ./NAME].
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The Wisp SDK directory (`<wisp checkout>/sdk`) [default: the one this wisp was
+        /// built from].
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
     /// Compile a contract crate to an optimised .wasm module.
     Build {
         /// The contract crate's directory.
@@ -377,6 +389,7 @@ async fn run(cli: Cli) -> Result<()> {
             init_logs(&cli.log_format);
             commands::devnet::run(args, &ctx).await
         }
+        Command::New { name, dir, sdk } => commands::new::run(name, dir, sdk),
         Command::Build { crate_dir, out } => commands::contract::build(crate_dir, out, &ctx).await,
         Command::Deploy {
             code,

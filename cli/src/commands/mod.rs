@@ -6,6 +6,7 @@ pub(crate) mod contract;
 pub(crate) mod devnet;
 pub(crate) mod doctor;
 pub(crate) mod inspect;
+pub(crate) mod new;
 pub(crate) mod operate;
 pub(crate) mod peg;
 

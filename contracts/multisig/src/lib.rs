@@ -21,6 +21,11 @@ mod multisig {
     const THRESHOLD: Item<u8> = Item::new("threshold");
     const NEXT_ID: Item<u64> = Item::new("next_id");
     const PROPOSALS: Map<u64, Proposal> = Map::new("proposals");
+    /// Bumped whenever the owners change: approvals are by owner index, so a proposal made
+    /// under other owners cannot be approved or run.
+    const EPOCH: Item<u64> = Item::new("epoch");
+    /// The epoch each proposal was made in.
+    const PROPOSAL_EPOCH: Map<u64, u64> = Map::new("proposal_epoch");
 
     /// An owner proposed an action (and approved it).
     #[event]
@@ -71,6 +76,8 @@ mod multisig {
         InsufficientBalance = 8,
         /// only the wallet itself may do this (through an approved proposal)
         NotWallet = 9,
+        /// the owners changed since this proposal was made; propose it again
+        StaleProposal = 10,
     }
 
     fn check_owners(owners: &[AgentId], threshold: u8) -> Result<(), MultisigError> {
@@ -92,6 +99,7 @@ mod multisig {
         check_owners(&owners, threshold)?;
         OWNERS.set(&owners);
         THRESHOLD.set(&threshold);
+        EPOCH.set(&(EPOCH.get_or_default() + 1));
         env::emit(&OwnersChanged { owners, threshold });
         Ok(())
     }
@@ -119,6 +127,7 @@ mod multisig {
         NEXT_ID.set(&(id + 1));
         let (to, target, function, args, sompi, _, _) = proposal;
         PROPOSALS.set(&id, &(to, target, function, args, sompi, 1 << index, false));
+        PROPOSAL_EPOCH.set(&id, &EPOCH.get_or_default());
         env::emit(&Proposed {
             id,
             proposer: env::caller(),
@@ -154,12 +163,22 @@ mod multisig {
         propose((None, contract, function, args, transfer_sompi, 0, false))
     }
 
+    /// Proposal `id`, if it exists and was made under the current owners.
+    fn live(id: u64) -> Result<Proposal, MultisigError> {
+        let p = PROPOSALS.get(&id).ok_or(MultisigError::UnknownProposal)?;
+        require!(!p.6, MultisigError::AlreadyExecuted);
+        require!(
+            PROPOSAL_EPOCH.get(&id) == Some(EPOCH.get_or_default()),
+            MultisigError::StaleProposal
+        );
+        Ok(p)
+    }
+
     /// The caller, an owner, approves proposal `id`.
     #[entry]
     fn approve(id: u64) -> Result<(), MultisigError> {
         let index = owner_index()?;
-        let mut p = PROPOSALS.get(&id).ok_or(MultisigError::UnknownProposal)?;
-        require!(!p.6, MultisigError::AlreadyExecuted);
+        let mut p = live(id)?;
         p.5 |= 1 << index;
         PROPOSALS.set(&id, &p);
         env::emit(&Approved {
@@ -170,14 +189,16 @@ mod multisig {
     }
 
     /// What an owner signs to approve proposal `id` off-chain: blake2b-256 of
-    /// `wisp/multisig/approve` ‖ chain id ‖ this wallet's hname (LE) ‖ id (LE) ‖ borsh of the
-    /// action (recipient, target, function, args, sompi). Bound to this chain, this wallet and
-    /// this action, so a signature cannot approve anything else.
+    /// `wisp/multisig/approve` ‖ chain id ‖ this wallet's hname (LE) ‖ id (LE) ‖ the owners'
+    /// epoch (LE) ‖ borsh of the action (recipient, target, function, args, sompi). Bound to
+    /// this chain, this wallet, these owners and this action, so a signature cannot approve
+    /// anything else.
     fn digest(id: u64, p: &Proposal) -> [u8; 32] {
         let mut bytes = b"wisp/multisig/approve".to_vec();
         bytes.extend_from_slice(&env::chain_id().0);
         bytes.extend_from_slice(&env::self_hname().0.to_le_bytes());
         bytes.extend_from_slice(&id.to_le_bytes());
+        bytes.extend_from_slice(&PROPOSAL_EPOCH.get(&id).unwrap_or_default().to_le_bytes());
         let action = (&p.0, &p.1, &p.2, &p.3, &p.4);
         bytes.extend(wisp_sdk::borsh::to_vec(&action).unwrap_or_default());
         env::blake2b_256(&bytes)
@@ -187,8 +208,7 @@ mod multisig {
     /// Returns the call's return bytes (empty for a transfer).
     #[entry]
     fn execute(id: u64) -> Result<Vec<u8>, MultisigError> {
-        let p = PROPOSALS.get(&id).ok_or(MultisigError::UnknownProposal)?;
-        run(id, p, 0)
+        run(id, live(id)?, 0)
     }
 
     /// Runs proposal `id` with approvals signed off-chain: each `(owner index, 64-byte BIP-340
@@ -196,8 +216,7 @@ mod multisig {
     /// calls. Anyone may submit. Fails with `BadSignature` if any signature is not valid.
     #[entry]
     fn execute_signed(id: u64, signatures: Vec<(u8, Vec<u8>)>) -> Result<Vec<u8>, MultisigError> {
-        let p = PROPOSALS.get(&id).ok_or(MultisigError::UnknownProposal)?;
-        require!(!p.6, MultisigError::AlreadyExecuted);
+        let p = live(id)?;
         let owners = OWNERS.get_or_default();
         let digest = digest(id, &p);
         let mut signed = 0u32;
@@ -219,8 +238,8 @@ mod multisig {
         run(id, p, signed)
     }
 
+    /// Runs live proposal `id` if its approvals and `signed` reach the threshold.
     fn run(id: u64, mut p: Proposal, signed: u32) -> Result<Vec<u8>, MultisigError> {
-        require!(!p.6, MultisigError::AlreadyExecuted);
         let approvals = p.5 | signed;
         require!(
             approvals.count_ones() >= u32::from(THRESHOLD.get_or_default()),

@@ -170,6 +170,10 @@ fn signatures_collected_off_chain_run_a_call() {
     refused(vec![(2, w.owners[2].sign_schnorr(&d_other).to_vec())]); // another proposal's
     refused(vec![(2, sig[..63].to_vec())]);
     refused(vec![(7, sig.to_vec())]); // no such owner
+                                      // The other proposal gets its second approval but is left pending while the owners change.
+    w.chain
+        .call(&w.owners[1], w.wallet, "approve", &(other,))
+        .unwrap();
 
     let execute = w
         .chain
@@ -188,6 +192,14 @@ fn signatures_collected_off_chain_run_a_call() {
     );
     let (owners, threshold): (Vec<AgentId>, u8) = w.chain.view(w.wallet, "owners", &()).unwrap();
     assert_eq!((owners, threshold), (new_owners, 3));
+    // Approvals count by owner index: what was approved under the old owners is stale.
+    for f in [
+        w.chain.call(&w.owners[0], w.wallet, "execute", &(other,)),
+        w.chain.call(&w.owners[0], w.wallet, "approve", &(other,)),
+    ] {
+        let f = f.unwrap_err();
+        assert!(f.is_contract(MultisigError::StaleProposal as u32), "{f:?}");
+    }
     // The same signatures cannot run it again.
     let f = w
         .chain

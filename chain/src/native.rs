@@ -73,6 +73,8 @@ enum Handler {
     Deploy,
     /// `root.upgrade`, which runs the new code's `migrate` in the VM.
     Upgrade,
+    /// `root.deploy_stored`, as [`Handler::Deploy`] from stored code.
+    DeployStored,
 }
 
 /// Named fields in the core interface tables: (name, type string).
@@ -94,6 +96,7 @@ use CallKind::{Entry, View};
 /// Every core-contract function. The interface and the dispatch both come from here.
 const NATIVE_FUNCTIONS: &[NativeFn] = &[
     NativeFn { contract: "root", name: "deploy", kind: Entry, params: &[("name", "String"), ("code", "Vec<u8>"), ("init_args", "Vec<u8>")], returns: Some("Hname"), docs: "Deploys `code` under `name` and runs its `init` with `init_args` (borsh).", handler: Handler::Deploy },
+    NativeFn { contract: "root", name: "deploy_stored", kind: Entry, params: &[("code_hash", "Hash32"), ("name", "String"), ("init_args", "Vec<u8>")], returns: Some("Hname"), docs: "Deploys code already stored (blob.store) under `name` and runs its `init` with `init_args` (borsh): what a factory contract calls (SDK `env::deploy`). The caller is the deployer and the admin.", handler: Handler::DeployStored },
     NativeFn { contract: "root", name: "upgrade", kind: Entry, params: &[("contract", "Hname"), ("code", "Vec<u8>"), ("migrate_args", "Vec<u8>")], returns: Some("Hash32"), docs: "Replaces a contract's code (its admin only); the new code's `migrate` entry point, if it has one, runs with `migrate_args` (borsh) in the same request, and the storage carries over. Emits `Upgraded`; returns the new code hash.", handler: Handler::Upgrade },
     NativeFn { contract: "root", name: "set_admin", kind: Entry, params: &[("contract", "Hname"), ("admin", "Option<AgentId>")], returns: None, docs: "Hands a contract's upgrade right to another agent, or renounces it with none (then the contract is immutable for good); its admin only. Emits `AdminChanged`.", handler: Handler::Plain(root_set_admin) },
     NativeFn { contract: "root", name: "admin", kind: View, params: &[("contract", "Hname")], returns: Some("Option<AgentId>"), docs: "Who may upgrade a contract (none: immutable). The deployer, until handed over or renounced.", handler: Handler::Plain(root_admin) },
@@ -606,6 +609,7 @@ pub(crate) fn call_step(
     let handler = match found.handler {
         Handler::Deploy => return deploy(exec, sender, bytes, gas_limit, base),
         Handler::Upgrade => return upgrade(exec, sender, bytes, gas_limit, base),
+        Handler::DeployStored => return deploy_stored(exec, sender, bytes, gas_limit, base),
         Handler::Plain(handler) => handler,
     };
     let mut ctx = NativeCall {
@@ -710,37 +714,97 @@ fn deploy(exec: &mut Exec, sender: AgentId, bytes: &[u8], gas_limit: u64, base: 
             gas_limit,
         );
     }
-    let fail = |_: &mut Exec, e| done(Err(e), gas);
-    let hname = match Hname::try_of(&name) {
+    let hname = match check_new_name(exec, &name) {
         Ok(h) => h,
-        Err(e) => {
-            return fail(
-                exec,
-                request_error(RequestErrorCode::ContractExists, e.to_string()),
-            )
-        }
+        Err(e) => return done(Err(e), gas),
     };
-    if Hname::from_hex(&name).is_some() {
-        return fail(
-            exec,
-            request_error(
-                RequestErrorCode::ContractExists,
-                format!("`{name}` looks like an hname (0x + 8 hex digits); pick a name that does not, so tools never confuse the two"),
-            ),
+    match store_blob(exec, &code) {
+        Ok(stored) => finish_deploy(exec, sender, (hname, name), stored, init_args, gas),
+        Err(e) => done(Err(e), gas),
+    }
+}
+
+/// `root.deploy_stored`: [`deploy`] of code already stored (`blob.store`), by its hash; pays
+/// the compilation (per code byte) unless the block has used that code already.
+fn deploy_stored(
+    exec: &mut Exec,
+    sender: AgentId,
+    bytes: &[u8],
+    gas_limit: u64,
+    base: u64,
+) -> NativeStep {
+    let done = |result, gas_used| NativeStep::Done(NativeOutcome { result, gas_used });
+    let parsed: Result<(Hash32, String, Vec<u8>), _> = args(bytes);
+    let (code_hash, name, init_args) = match parsed {
+        Ok(v) => v,
+        Err(e) => return done(Err(e), base),
+    };
+    let Some(code) = exec.read(&keys::blob(&code_hash)) else {
+        let e = request_error(
+            RequestErrorCode::UnknownContract,
+            format!("no code with hash {code_hash} is stored; store it first with blob.store"),
         );
+        return done(Err(e), base);
+    };
+    let compile = if exec.code_loaded(&code_hash) {
+        0
+    } else {
+        wisp_vm::gas::compile_gas(code.len() as u64)
+    };
+    let gas = base.saturating_add(compile);
+    if gas > gas_limit {
+        return done(
+            Err(crate::exec::vm_error(
+                wisp_core::VmErrorCode::OutOfGas,
+                "out of gas paying for the code's compilation",
+            )),
+            gas_limit,
+        );
+    }
+    let hname = match check_new_name(exec, &name) {
+        Ok(h) => h,
+        Err(e) => return done(Err(e), gas),
+    };
+    match store_blob(exec, &code) {
+        Ok(stored) => finish_deploy(exec, sender, (hname, name), stored, init_args, gas),
+        Err(e) => done(Err(e), gas),
+    }
+}
+
+/// Fails unless `name` can name a new contract: a valid name, not hname-like, not taken.
+fn check_new_name(exec: &mut Exec, name: &str) -> Result<Hname, ReceiptError> {
+    let hname = Hname::try_of(name)
+        .map_err(|e| request_error(RequestErrorCode::ContractExists, e.to_string()))?;
+    if Hname::from_hex(name).is_some() {
+        return Err(request_error(
+            RequestErrorCode::ContractExists,
+            format!("`{name}` looks like an hname (0x + 8 hex digits); pick a name that does not, so tools never confuse the two"),
+        ));
     }
     if is_core(hname) || exec.contract_record(hname).is_some() {
-        return fail(
-            exec,
-            request_error(
-                RequestErrorCode::ContractExists,
-                format!("a contract named `{name}` ({hname}) already exists; pick another name"),
-            ),
-        );
+        return Err(request_error(
+            RequestErrorCode::ContractExists,
+            format!("a contract named `{name}` ({hname}) already exists; pick another name"),
+        ));
     }
-    let (code_hash, module) = match store_blob(exec, &code) {
-        Ok(stored) => stored,
-        Err(e) => return fail(exec, e),
+    Ok(hname)
+}
+
+/// Registers contract `name` (checked free by [`check_new_name`]) with stored code
+/// `(code_hash, module)`, `sender` its deployer and admin, then hands its `init` to the VM.
+fn finish_deploy(
+    exec: &mut Exec,
+    sender: AgentId,
+    (hname, name): (Hname, String),
+    (code_hash, module): (Hash32, wisp_vm::PreparedModule),
+    init_args: Vec<u8>,
+    gas: u64,
+) -> NativeStep {
+    let fail = |e| {
+        NativeStep::Done(NativeOutcome {
+            result: Err(e),
+            gas_used: gas,
+        })
     };
     let record = ContractRecord {
         name,
@@ -756,7 +820,7 @@ fn deploy(exec: &mut Exec, sender: AgentId, bytes: &[u8], gas_limit: u64, base: 
     exec.write_borsh(keys::contract_list(), &list);
     exec.native = false;
     if let Some(violation) = exec.violation.take() {
-        return fail(exec, violation);
+        return fail(violation);
     }
     NativeStep::Run {
         gas_used: gas,

@@ -2,7 +2,7 @@
 //! aborts. Thin safe wrappers over [`crate::sys`]; each costs the gas listed in the host ABI.
 
 use crate::sys;
-use crate::{AgentId, Event, Hname, ReceiptError};
+use crate::{AgentId, Event, Hash32, Hname, ReceiptError};
 use alloc::vec;
 use alloc::vec::Vec;
 use borsh::{BorshDeserialize, BorshSerialize};
@@ -250,6 +250,34 @@ fn raw_call<A: BorshSerialize, R: BorshDeserialize>(
     } else {
         Err(CallError::Failed(decode_or_abort(&data)))
     }
+}
+
+/// Deploys the code stored under `code_hash` (by `blob.store`, or any earlier deploy) as a new
+/// contract `name`, running its `init` with `init_args` (a tuple of its parameters) in this
+/// request: a factory. This contract becomes the new one's deployer and admin
+/// (`root.deploy_stored`). Returns the new contract's hname.
+///
+/// # Errors
+/// [`CallError::Failed`] if no such code is stored, the name is taken or not usable, or `init`
+/// fails (then nothing was deployed).
+pub fn deploy<A: BorshSerialize>(
+    code_hash: &Hash32,
+    name: &str,
+    init_args: &A,
+) -> Result<Hname, CallError> {
+    call(
+        Hname::of("root"),
+        "deploy_stored",
+        &(code_hash, name, encode(init_args)),
+        0,
+    )
+}
+
+/// The code hash of deployed contract `contract` (`root.contract`), `None` if there is none.
+pub fn code_hash_of(contract: Hname) -> Option<Hash32> {
+    let record: Result<Option<(alloc::string::String, Hash32, AgentId, u64)>, _> =
+        view(Hname::of("root"), "contract", &(contract,));
+    record.ok().flatten().map(|r| r.1)
 }
 
 /// Calls entry point `function` of contract `target` with argument bytes `args` exactly as

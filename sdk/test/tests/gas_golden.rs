@@ -234,6 +234,23 @@ fn gas_of_example_contracts_matches_the_golden_file() {
         .unwrap();
     record("multisig.execute_signed (1 sig)", r.gas_used);
 
+    // A third token from the code the first deploy stored (what a factory does).
+    record(
+        "root.deploy_stored(token) + init",
+        chain
+            .call(
+                &alice,
+                Hname::of("root"),
+                "deploy_stored",
+                &(
+                    wisp_core::blake2b_256(&token),
+                    "token_c".to_string(),
+                    borsh::to_vec(&("T".to_string(), "T".to_string(), 18u8, supply)).unwrap(),
+                ),
+            )
+            .unwrap()
+            .gas_used,
+    );
     // token_b's code replaced by the same code: no `migrate`, so the code-size charge alone.
     record(
         "root.upgrade(token, no migrate)",

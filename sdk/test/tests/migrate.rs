@@ -56,3 +56,67 @@ fn a_migration_converts_the_old_state_in_the_upgrade() {
     let f = chain.call(&alice, ctr, "migrate", &(0u64,)).unwrap_err();
     assert!(f.is_request(RequestErrorCode::Unauthorized), "{f:?}");
 }
+
+/// A factory: version 2's `spawn` deploys a counter from its own stored code with
+/// `env::deploy` (`root.deploy_stored`), as its deployer and admin; a taken name is refused.
+#[test]
+fn a_contract_deploys_contracts_from_stored_code() {
+    let mut chain = TestChain::new();
+    let alice = chain.new_account(100 * KAS);
+    let root = Hname::of("root");
+    let v2 = wisp_test::contract_wasm("sdk/test/fixtures/counter_v2");
+    let parent = chain.deploy(&alice, "parent", &v2, &()).unwrap();
+    let parent_agent = AgentId::Contract(wisp_test::ContractId {
+        chain: chain.chain_id(),
+        hname: parent,
+    });
+    let r = chain
+        .call(&alice, parent, "spawn", &("child".to_string(),))
+        .unwrap();
+    println!(
+        "gas: spawn (factory deploy from stored code) {}",
+        r.gas_used
+    );
+    let child: Hname = borsh::from_slice(&r.return_data).unwrap();
+    assert_eq!(child, Hname::of("child"));
+    type State = (u64, u64, Option<AgentId>);
+    assert_eq!(
+        chain.view::<_, State>(child, "state", &()).unwrap(),
+        (0, 0, None)
+    );
+    chain.call(&alice, child, "bump", &(4u64,)).unwrap();
+    assert_eq!(chain.view::<_, u64>(child, "count", &()).unwrap(), 4);
+    type Record = Option<(String, wisp_test::Hash32, AgentId, u64)>;
+    let (p, c): (Record, Record) = (
+        chain.view(root, "contract", &(parent,)).unwrap(),
+        chain.view(root, "contract", &(child,)).unwrap(),
+    );
+    let (p, c) = (p.unwrap(), c.unwrap());
+    assert_eq!(c.1, p.1, "the same code");
+    assert_eq!(c.2, parent_agent, "deployed by the factory");
+    let admin: Option<AgentId> = chain.view(root, "admin", &(child,)).unwrap();
+    assert_eq!(admin, Some(parent_agent));
+    let f = chain
+        .call(&alice, parent, "spawn", &("child".to_string(),))
+        .unwrap_err();
+    assert!(f.is_contract(2), "{f:?}");
+    // Code nobody stored cannot be deployed by hash.
+    let f = chain
+        .call(
+            &alice,
+            root,
+            "deploy_stored",
+            &(
+                wisp_test::Hash32([7; 32]),
+                "ghost".to_string(),
+                Vec::<u8>::new(),
+            ),
+        )
+        .unwrap_err();
+    assert!(f.is_request(RequestErrorCode::UnknownContract), "{f:?}");
+    assert!(
+        f.error.message.contains("blob.store"),
+        "{}",
+        f.error.message
+    );
+}

@@ -62,7 +62,7 @@ pub(crate) async fn deploy(
             &signer(&tx.from)?,
             &name,
             &bytes,
-            &parse_json(&init)?,
+            &resolve_names(parse_json(&init)?),
             &options,
         )
         .await?;
@@ -92,7 +92,7 @@ pub(crate) async fn upgrade(
             &signer(&tx.from)?,
             &contract,
             &bytes,
-            &parse_json(&migrate)?,
+            &resolve_names(parse_json(&migrate)?),
             &options,
         )
         .await?;

@@ -705,23 +705,7 @@ fn deploy(exec: &mut Exec, sender: AgentId, bytes: &[u8], gas_limit: u64, base: 
         Err(e) => return done(Err(e), base),
     };
     let gas = base.saturating_add(DEPLOY_GAS_PER_BYTE.saturating_mul(code.len() as u64));
-    if gas > gas_limit {
-        return done(
-            Err(crate::exec::vm_error(
-                wisp_core::VmErrorCode::OutOfGas,
-                "out of gas paying for the code size",
-            )),
-            gas_limit,
-        );
-    }
-    let hname = match check_new_name(exec, &name) {
-        Ok(h) => h,
-        Err(e) => return done(Err(e), gas),
-    };
-    match store_blob(exec, &code) {
-        Ok(stored) => finish_deploy(exec, sender, (hname, name), stored, init_args, gas),
-        Err(e) => done(Err(e), gas),
-    }
+    install(exec, sender, name, &code, init_args, (gas, gas_limit))
 }
 
 /// `root.deploy_stored`: [`deploy`] of code already stored (`blob.store`), by its hash; pays
@@ -751,12 +735,33 @@ fn deploy_stored(
     } else {
         wisp_vm::gas::compile_gas(code.len() as u64)
     };
-    let gas = base.saturating_add(compile);
+    install(
+        exec,
+        sender,
+        name,
+        &code,
+        init_args,
+        (base.saturating_add(compile), gas_limit),
+    )
+}
+
+/// The part of [`deploy`] and [`deploy_stored`] after their gas is known: charges `gas` (out
+/// of gas above `gas_limit`), checks the name, stores and compiles `code`, registers the
+/// contract and hands its `init` to the VM.
+fn install(
+    exec: &mut Exec,
+    sender: AgentId,
+    name: String,
+    code: &[u8],
+    init_args: Vec<u8>,
+    (gas, gas_limit): (u64, u64),
+) -> NativeStep {
+    let done = |result, gas_used| NativeStep::Done(NativeOutcome { result, gas_used });
     if gas > gas_limit {
         return done(
             Err(crate::exec::vm_error(
                 wisp_core::VmErrorCode::OutOfGas,
-                "out of gas paying for the code's compilation",
+                "out of gas paying for the code (size and compilation)",
             )),
             gas_limit,
         );
@@ -765,7 +770,7 @@ fn deploy_stored(
         Ok(h) => h,
         Err(e) => return done(Err(e), gas),
     };
-    match store_blob(exec, &code) {
+    match store_blob(exec, code) {
         Ok(stored) => finish_deploy(exec, sender, (hname, name), stored, init_args, gas),
         Err(e) => done(Err(e), gas),
     }

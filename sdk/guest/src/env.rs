@@ -230,7 +230,18 @@ fn raw_call<A: BorshSerialize, R: BorshDeserialize>(
     args: &A,
     transfer_sompi: u64,
 ) -> Result<R, CallError> {
-    let args = encode(args);
+    let data = call_with_bytes(kind, target, function, &encode(args), transfer_sompi)?;
+    borsh::from_slice(&data).map_err(|_| CallError::BadReturn)
+}
+
+/// The host's `call` with argument bytes as given; the callee's return bytes undecoded.
+fn call_with_bytes(
+    kind: u32,
+    target: Hname,
+    function: &str,
+    args: &[u8],
+    transfer_sompi: u64,
+) -> Result<Vec<u8>, CallError> {
     let entry_point = Hname::of(function);
     // SAFETY: pointer and length describe `args`.
     let status = unsafe {
@@ -246,7 +257,7 @@ fn raw_call<A: BorshSerialize, R: BorshDeserialize>(
     // SAFETY: host call with no pointers.
     let data = read_register(unsafe { sys::register_len() });
     if status == 0 {
-        borsh::from_slice(&data).map_err(|_| CallError::BadReturn)
+        Ok(data)
     } else {
         Err(CallError::Failed(decode_or_abort(&data)))
     }
@@ -293,25 +304,7 @@ pub fn call_bytes(
     args: &[u8],
     transfer_sompi: u64,
 ) -> Result<Vec<u8>, CallError> {
-    let entry_point = Hname::of(function);
-    // SAFETY: pointer and length describe `args`.
-    let status = unsafe {
-        sys::call(
-            0,
-            target.0,
-            entry_point.0,
-            args.as_ptr() as u32,
-            args.len() as u32,
-            transfer_sompi,
-        )
-    };
-    // SAFETY: host call with no pointers.
-    let data = read_register(unsafe { sys::register_len() });
-    if status == 0 {
-        Ok(data)
-    } else {
-        Err(CallError::Failed(decode_or_abort(&data)))
-    }
+    call_with_bytes(0, target, function, args, transfer_sompi)
 }
 
 /// Calls entry point `function` of contract `target` with `args` (a tuple of its parameters),

@@ -116,11 +116,14 @@ enum Command {
         /// Block index.
         index: Option<u64>,
     },
-    /// List events.
+    /// List events (with --contract from the node's event index, over any range).
     Events {
         /// Only this contract's events.
         #[arg(long)]
         contract: Option<String>,
+        /// Only events with this topic (the event's type name); needs --contract.
+        #[arg(long, requires = "contract")]
+        topic: Option<String>,
         /// First block (default: the last 100 blocks).
         #[arg(long)]
         from_block: Option<u64>,
@@ -418,9 +421,10 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Block { index } => commands::inspect::block(index, &ctx).await,
         Command::Events {
             contract,
+            topic,
             from_block,
             to_block,
-        } => commands::inspect::events(contract, from_block, to_block, &ctx).await,
+        } => commands::inspect::events(contract, topic, from_block, to_block, &ctx).await,
         Command::Deposit {
             amount_sompi,
             from,

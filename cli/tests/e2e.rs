@@ -368,6 +368,29 @@ async fn tokens_amm_on_and_off_ledger_proofs_replay_and_restart() {
             .count(),
         1
     );
+    // By topic, from the node's event index: exactly the contract's events with that topic,
+    // over a range no block-by-block query may cover.
+    let swaps = client
+        .rpc(
+            "wisp_getEvents",
+            rpc_params![0u64, 1_000_000u64, "amm", "Swap"],
+        )
+        .await
+        .unwrap();
+    let swaps = swaps.as_array().unwrap();
+    assert_eq!(swaps.len(), 1);
+    assert_eq!(swaps[0]["fields"]["to"], json!(a1));
+    let all = events.as_array().unwrap();
+    assert!(all.len() > 1 && all.iter().all(|e| e["contract"] == all[0]["contract"]));
+    let err = client
+        .rpc(
+            "wisp_getEvents",
+            rpc_params![0u64, Option::<u64>::None, Option::<String>::None, "Swap"],
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("needs a contract"), "{err}");
 
     // A failing call: a receipt with the contract's error name, the fee still charged.
     let r = client

@@ -34,6 +34,9 @@ fn internal(e: impl std::fmt::Display) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(-32603, e.to_string(), None::<()>)
 }
 
+/// Most events one `wisp_getEvents` answers.
+pub const MAX_EVENTS_PER_QUERY: usize = 10_000;
+
 /// The JSON-RPC error code of a refusal: `-32000 - code` at the request level, `-32100 - code`
 /// at the VM level, `-32200` for any contract error (its own code is in `data.code`); a code
 /// above 99 is reported as 99 there. Clients decide by `data.level` and `data.code`.
@@ -472,31 +475,87 @@ impl WispApiServer for Api {
         from: Option<u64>,
         to: Option<u64>,
         contract: Option<String>,
+        topic: Option<String>,
     ) -> RpcResult<Vec<EventEntry>> {
         let node = &self.0;
         let head = node.chain().head().map_err(internal)?.index;
         let to = to.unwrap_or(head).min(head);
         let from = from.unwrap_or(to.saturating_sub(99));
-        if to.saturating_sub(from) > 10_000 {
-            return Err(invalid("at most 10000 blocks per query"));
-        }
-        let filter = contract.map(|c| node.resolve(&c)).transpose()?;
+        let too_many = || {
+            invalid(format!(
+                "more than {MAX_EVENTS_PER_QUERY} events match; narrow the block range"
+            ))
+        };
         let agents = node.agents();
         let mut interfaces = Interfaces::new();
         let mut events = Vec::new();
-        for index in from..=to {
-            for r in node.chain().db().block_receipts(index).map_err(internal)? {
-                for e in r
-                    .events
-                    .iter()
-                    .filter(|e| filter.is_none_or(|f| f == e.contract))
-                {
-                    let mut v = node.event_view(e, &agents, &mut interfaces);
-                    v.block_index = Some(index);
-                    v.request_id = Some(r.request_id.into());
-                    events.push(v);
+        let Some(contract) = contract else {
+            if topic.is_some() {
+                return Err(invalid(
+                    "a topic filter needs a contract: topics are per contract",
+                ));
+            }
+            if to.saturating_sub(from) > 10_000 {
+                return Err(invalid(
+                    "at most 10000 blocks per query without a contract (with one, the event index answers any range)",
+                ));
+            }
+            for index in from..=to {
+                for r in node.chain().db().block_receipts(index).map_err(internal)? {
+                    for e in &r.events {
+                        if events.len() == MAX_EVENTS_PER_QUERY {
+                            return Err(too_many());
+                        }
+                        let mut v = node.event_view(e, &agents, &mut interfaces);
+                        v.block_index = Some(index);
+                        v.request_id = Some(r.request_id.into());
+                        events.push(v);
+                    }
                 }
             }
+            return Ok(events);
+        };
+        let contract = node.resolve(&contract)?;
+        // From the index; one more than the cap tells that there are too many.
+        let positions = node
+            .chain()
+            .db()
+            .event_positions(
+                contract,
+                topic.as_deref(),
+                (from, to),
+                MAX_EVENTS_PER_QUERY + 1,
+            )
+            .map_err(internal)?;
+        let mut block: Option<(u64, Vec<wisp_core::Receipt>)> = None;
+        for (index, request, event) in positions {
+            if block.as_ref().is_none_or(|(b, _)| *b != index) {
+                block = Some((
+                    index,
+                    node.chain().db().block_receipts(index).map_err(internal)?,
+                ));
+            }
+            let receipts = block
+                .as_ref()
+                .map(|(_, r)| r.as_slice())
+                .unwrap_or_default();
+            let Some(r) = receipts.get(request as usize) else {
+                continue;
+            };
+            let Some(e) = r.events.get(event as usize) else {
+                continue;
+            };
+            // The index keys topics by a 4-byte tag: two topics may share one.
+            if e.contract != contract || topic.as_ref().is_some_and(|t| *t != e.topic) {
+                continue;
+            }
+            if events.len() == MAX_EVENTS_PER_QUERY {
+                return Err(too_many());
+            }
+            let mut v = node.event_view(e, &agents, &mut interfaces);
+            v.block_index = Some(index);
+            v.request_id = Some(r.request_id.into());
+            events.push(v);
         }
         Ok(events)
     }

@@ -52,6 +52,63 @@ const PENDING: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pending");
 const LOCAL: TableDefinition<&str, &[u8]> = TableDefinition::new("local");
 const STALE: TableDefinition<u64, &[u8]> = TableDefinition::new("stale");
 const STORE: TableDefinition<&str, u64> = TableDefinition::new("store");
+/// Events by emitting contract: contract hname (4 bytes BE) ‖ block (8 BE) ‖ request index
+/// (4 BE) ‖ event index within the receipt (4 BE) → nothing. A node-local index of receipts.
+const EVENTS_BY_CONTRACT: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("events_by_contract");
+/// Events by contract and topic: contract (4) ‖ topic tag (4: blake2b of the topic) ‖ block ‖
+/// request index ‖ event index → nothing. A tag can be shared by two topics: readers compare
+/// the topic itself.
+const EVENTS_BY_TOPIC: TableDefinition<&[u8], &[u8]> = TableDefinition::new("events_by_topic");
+
+/// The 4-byte tag of an event topic in [`EVENTS_BY_TOPIC`].
+fn topic_tag(topic: &str) -> [u8; 4] {
+    let h = wisp_core::blake2b_256(topic.as_bytes()).0;
+    [h[0], h[1], h[2], h[3]]
+}
+
+/// The two index keys of event `event` (its position in the block: request, event).
+fn event_keys(block: u64, request: u32, event: u32, e: &wisp_core::Event) -> [Vec<u8>; 2] {
+    let position = [
+        block.to_be_bytes().as_slice(),
+        &request.to_be_bytes(),
+        &event.to_be_bytes(),
+    ]
+    .concat();
+    let contract = e.contract.0.to_be_bytes();
+    [
+        [contract.as_slice(), &position].concat(),
+        [contract.as_slice(), &topic_tag(&e.topic), &position].concat(),
+    ]
+}
+
+/// Adds (or, with `remove`, deletes) the index entries of `receipts`, block `block`'s.
+fn index_events(
+    txn: &redb::WriteTransaction,
+    block: u64,
+    receipts: &[Receipt],
+    remove: bool,
+) -> Result<()> {
+    let mut by_contract = txn.open_table(EVENTS_BY_CONTRACT).map_err(db_err)?;
+    let mut by_topic = txn.open_table(EVENTS_BY_TOPIC).map_err(db_err)?;
+    for (r, receipt) in receipts.iter().enumerate() {
+        for (i, e) in receipt.events.iter().enumerate() {
+            let [a, b] = event_keys(block, r as u32, i as u32, e);
+            if remove {
+                by_contract.remove(a.as_slice()).map_err(db_err)?;
+                by_topic.remove(b.as_slice()).map_err(db_err)?;
+            } else {
+                by_contract
+                    .insert(a.as_slice(), [].as_slice())
+                    .map_err(db_err)?;
+                by_topic
+                    .insert(b.as_slice(), [].as_slice())
+                    .map_err(db_err)?;
+            }
+        }
+    }
+    Ok(())
+}
 /// Tables of format 1 (before 0.2): a database holding them is refused with a clear error.
 const FORMAT_1_NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_nodes");
 
@@ -407,6 +464,46 @@ impl StateDb {
         txn.open_table(META).map_err(db_err)?;
         txn.open_table(LOCAL).map_err(db_err)?;
         txn.open_table(STALE).map_err(db_err)?;
+        // The event index, built once over the blocks of a store made before it existed.
+        let indexed = txn
+            .open_table(STORE)
+            .map_err(db_err)?
+            .get("events_indexed")
+            .map_err(db_err)?
+            .is_some();
+        if !indexed {
+            let blocks: Vec<(u64, Vec<RequestId>)> = {
+                let table = txn.open_table(BLOCK_REQUESTS).map_err(db_err)?;
+                let rows = table
+                    .iter()
+                    .map_err(db_err)?
+                    .map(|entry| {
+                        let (k, v) = entry.map_err(db_err)?;
+                        Ok((k.value(), borsh::from_slice(v.value()).map_err(corrupt)?))
+                    })
+                    .collect::<Result<_>>()?;
+                rows
+            };
+            for (block, ids) in blocks {
+                let receipts: Vec<Receipt> = {
+                    let table = txn.open_table(RECEIPTS).map_err(db_err)?;
+                    ids.iter()
+                        .map(|id| {
+                            let r = table
+                                .get(id.0.as_slice())
+                                .map_err(db_err)?
+                                .ok_or_else(|| corrupt("receipt listed but missing"))?;
+                            borsh::from_slice(r.value()).map_err(corrupt)
+                        })
+                        .collect::<Result<_>>()?
+                };
+                index_events(&txn, block, &receipts, false)?;
+            }
+            txn.open_table(STORE)
+                .map_err(db_err)?
+                .insert("events_indexed", 1)
+                .map_err(db_err)?;
+        }
         txn.commit().map_err(db_err)?;
         // The latest values written since the last flush, from the value history.
         let rtxn = db.begin_read().map_err(db_err)?;
@@ -797,6 +894,8 @@ impl StateDb {
                 .map_err(db_err)?;
             ids.push(r.request_id);
         }
+        drop(receipts_table);
+        index_events(txn, version, receipts, false)?;
         let ids_bytes = borsh::to_vec(&ids).map_err(db_err)?;
         txn.open_table(BLOCK_REQUESTS)
             .map_err(db_err)?
@@ -1001,9 +1100,13 @@ impl StateDb {
                 }
                 if let Some(ids) = block_requests.remove(v).map_err(db_err)? {
                     let ids: Vec<RequestId> = borsh::from_slice(ids.value()).map_err(corrupt)?;
+                    let mut removed = Vec::with_capacity(ids.len());
                     for id in ids {
-                        receipts.remove(id.0.as_slice()).map_err(db_err)?;
+                        if let Some(r) = receipts.remove(id.0.as_slice()).map_err(db_err)? {
+                            removed.push(borsh::from_slice::<Receipt>(r.value()).map_err(corrupt)?);
+                        }
                     }
+                    index_events(&txn, v, &removed, true)?;
                 }
                 blocks.remove(v).map_err(db_err)?;
                 // What the removed block replaced is live again.
@@ -1058,6 +1161,55 @@ impl StateDb {
                 borsh::from_slice(r.value()).map_err(corrupt)
             })
             .collect()
+    }
+
+    /// Positions `(block, request index, event index)` of the events `contract` emitted in
+    /// blocks `from..=to`, with topic `topic` if given, in order; at most `limit` (then the
+    /// last is where to go on from). From the node's event index, so the cost follows the
+    /// number of matching events, not of blocks.
+    ///
+    /// # Errors
+    /// [`StateError::Db`] on I/O failure.
+    pub fn event_positions(
+        &self,
+        contract: wisp_core::Hname,
+        topic: Option<&str>,
+        (from, to): (u64, u64),
+        limit: usize,
+    ) -> Result<Vec<(u64, u32, u32)>> {
+        let txn = self.db.begin_read().map_err(db_err)?;
+        let contract = contract.0.to_be_bytes();
+        let (table, prefix) = match topic {
+            Some(t) => (
+                txn.open_table(EVENTS_BY_TOPIC).map_err(db_err)?,
+                [contract.as_slice(), &topic_tag(t)].concat(),
+            ),
+            None => (
+                txn.open_table(EVENTS_BY_CONTRACT).map_err(db_err)?,
+                contract.to_vec(),
+            ),
+        };
+        let lo = [prefix.as_slice(), &from.to_be_bytes()].concat();
+        let hi = [prefix.as_slice(), &to.to_be_bytes(), &[0xff; 8]].concat();
+        let mut out = Vec::new();
+        for entry in table.range(lo.as_slice()..=hi.as_slice()).map_err(db_err)? {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, _) = entry.map_err(db_err)?;
+            let key = k.value();
+            let p = &key[prefix.len()..];
+            let field = |range: std::ops::Range<usize>| -> Result<Vec<u8>> {
+                p.get(range)
+                    .map(<[u8]>::to_vec)
+                    .ok_or_else(|| corrupt("short event index key"))
+            };
+            let block = u64::from_be_bytes(field(0..8)?.try_into().map_err(|_| corrupt("key"))?);
+            let request = u32::from_be_bytes(field(8..12)?.try_into().map_err(|_| corrupt("key"))?);
+            let event = u32::from_be_bytes(field(12..16)?.try_into().map_err(|_| corrupt("key"))?);
+            out.push((block, request, event));
+        }
+        Ok(out)
     }
 
     /// The receipt of request `id`, if it was executed.
@@ -1283,6 +1435,113 @@ mod tests {
         db.commit(pending, &header(version, root), &[], &[])
             .unwrap();
         root
+    }
+
+    /// A receipt of request `id` at `index` in block `block`, with events `(contract, topic)`.
+    fn receipt_with(block: u64, index: u32, id: u8, events: &[(u32, &str)]) -> Receipt {
+        Receipt {
+            request_id: Hash32([id; 32]),
+            block_index: block,
+            request_index: index,
+            sender: wisp_core::AgentId::Address([9; 32]),
+            status: wisp_core::ReceiptStatus::Success,
+            error: None,
+            gas_used: 1,
+            fee_sompi: 1,
+            events: events
+                .iter()
+                .map(|(c, t)| wisp_core::Event {
+                    contract: wisp_core::Hname(*c),
+                    topic: (*t).to_string(),
+                    data: vec![],
+                })
+                .collect(),
+            return_data: vec![],
+        }
+    }
+
+    fn commit_receipts(db: &StateDb, version: u64, receipts: &[Receipt]) {
+        let pending = db
+            .prepare(
+                version,
+                [(b"k".to_vec(), Some(version.to_le_bytes().to_vec()))]
+                    .into_iter()
+                    .collect(),
+            )
+            .unwrap();
+        let root = pending.root();
+        db.commit(pending, &header(version, root), receipts, &[])
+            .unwrap();
+    }
+
+    /// The node's event index answers by contract and by contract and topic within a block
+    /// range, forgets rolled-back blocks, and is built over the blocks of a store that had none.
+    #[test]
+    fn events_are_found_by_contract_and_topic() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.redb");
+        let all = (0, u64::MAX);
+        {
+            let db = StateDb::open(&path).unwrap();
+            commit_receipts(
+                &db,
+                0,
+                &[receipt_with(0, 0, 1, &[(7, "Transfer"), (8, "Swap")])],
+            );
+            commit_receipts(
+                &db,
+                1,
+                &[
+                    receipt_with(1, 0, 2, &[(7, "Approval")]),
+                    receipt_with(1, 1, 3, &[(7, "Transfer"), (7, "Transfer")]),
+                ],
+            );
+            commit_receipts(&db, 2, &[receipt_with(2, 0, 4, &[(7, "Transfer")])]);
+            let seven = wisp_core::Hname(7);
+            assert_eq!(
+                db.event_positions(seven, Some("Transfer"), all, 100)
+                    .unwrap(),
+                vec![(0, 0, 0), (1, 1, 0), (1, 1, 1), (2, 0, 0)]
+            );
+            assert_eq!(
+                db.event_positions(seven, None, (1, 1), 100).unwrap(),
+                vec![(1, 0, 0), (1, 1, 0), (1, 1, 1)]
+            );
+            assert_eq!(
+                db.event_positions(seven, Some("Transfer"), all, 2).unwrap(),
+                vec![(0, 0, 0), (1, 1, 0)],
+                "the limit"
+            );
+            assert!(db
+                .event_positions(wisp_core::Hname(9), None, all, 100)
+                .unwrap()
+                .is_empty());
+            db.rollback_to(Some(0)).unwrap();
+            assert_eq!(
+                db.event_positions(seven, None, all, 100).unwrap(),
+                vec![(0, 0, 0)],
+                "rolled-back blocks are forgotten"
+            );
+            commit_receipts(&db, 1, &[receipt_with(1, 0, 5, &[(8, "Swap")])]);
+        }
+        // A store from before the index: the index is dropped and rebuilt at open.
+        {
+            let db = StateDb::open(&path).unwrap();
+            let txn = db.db.begin_write().unwrap();
+            txn.delete_table(EVENTS_BY_CONTRACT).unwrap();
+            txn.delete_table(EVENTS_BY_TOPIC).unwrap();
+            txn.open_table(STORE)
+                .unwrap()
+                .remove("events_indexed")
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        let db = StateDb::open(&path).unwrap();
+        assert_eq!(
+            db.event_positions(wisp_core::Hname(8), Some("Swap"), all, 100)
+                .unwrap(),
+            vec![(0, 0, 1), (1, 0, 0)]
+        );
     }
 
     #[test]

@@ -61,9 +61,10 @@ pub(crate) async fn block(index: Option<u64>, ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
-/// `wisp events`: events of a block range, optionally of one contract.
+/// `wisp events`: events of a block range, optionally of one contract and topic.
 pub(crate) async fn events(
     contract: Option<String>,
+    topic: Option<String>,
     from_block: Option<u64>,
     to_block: Option<u64>,
     ctx: &Ctx,
@@ -72,7 +73,9 @@ pub(crate) async fn events(
     let events = client
         .typed(
             "wisp_getEvents",
-            client.api().get_events(from_block, to_block, contract),
+            client
+                .api()
+                .get_events(from_block, to_block, contract, topic),
         )
         .await?;
     print(ctx.json, &serde_json::to_value(events)?, |v| {

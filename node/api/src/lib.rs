@@ -542,14 +542,18 @@ pub trait WispApi {
     #[method(name = "getBlock")]
     fn get_block(&self, block: Option<BlockId>) -> RpcResult<Option<Block>>;
 
-    /// Events of blocks `from..=to` (default: the last 100 blocks; `to - from` at most
-    /// 10,000, else `-32602`), optionally of one contract.
+    /// Events of blocks `from..=to` (default: the last 100 blocks), optionally of one contract
+    /// and, with a contract, of one topic, in order. With a contract the node's event index
+    /// answers (any range); without one, blocks are read one by one, so `to - from` is at
+    /// most 10,000. More than 10,000 matching events, or those limits broken, is `-32602`:
+    /// narrow the range.
     #[method(name = "getEvents", blocking)]
     fn get_events(
         &self,
         from: Option<u64>,
         to: Option<u64>,
         contract: Option<String>,
+        topic: Option<String>,
     ) -> RpcResult<Vec<EventEntry>>;
 
     /// The value under a state key at a block (default: the head) with its Merkle proof.

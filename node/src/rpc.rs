@@ -489,6 +489,20 @@ impl WispApiServer for Api {
         let agents = node.agents();
         let mut interfaces = Interfaces::new();
         let mut events = Vec::new();
+        // Adds event `e` of request `r` in block `index`, unless the answer is full.
+        let mut push = |events: &mut Vec<EventEntry>,
+                        e: &wisp_core::Event,
+                        index: u64,
+                        r: &wisp_core::Receipt| {
+            if events.len() == MAX_EVENTS_PER_QUERY {
+                return Err(too_many());
+            }
+            let mut v = node.event_view(e, &agents, &mut interfaces);
+            v.block_index = Some(index);
+            v.request_id = Some(r.request_id.into());
+            events.push(v);
+            Ok(())
+        };
         let Some(contract) = contract else {
             if topic.is_some() {
                 return Err(invalid(
@@ -503,13 +517,7 @@ impl WispApiServer for Api {
             for index in from..=to {
                 for r in node.chain().db().block_receipts(index).map_err(internal)? {
                     for e in &r.events {
-                        if events.len() == MAX_EVENTS_PER_QUERY {
-                            return Err(too_many());
-                        }
-                        let mut v = node.event_view(e, &agents, &mut interfaces);
-                        v.block_index = Some(index);
-                        v.request_id = Some(r.request_id.into());
-                        events.push(v);
+                        push(&mut events, e, index, &r)?;
                     }
                 }
             }
@@ -549,13 +557,7 @@ impl WispApiServer for Api {
             if e.contract != contract || topic.as_ref().is_some_and(|t| *t != e.topic) {
                 continue;
             }
-            if events.len() == MAX_EVENTS_PER_QUERY {
-                return Err(too_many());
-            }
-            let mut v = node.event_view(e, &agents, &mut interfaces);
-            v.block_index = Some(index);
-            v.request_id = Some(r.request_id.into());
-            events.push(v);
+            push(&mut events, e, index, r)?;
         }
         Ok(events)
     }

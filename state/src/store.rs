@@ -61,6 +61,22 @@ const EVENTS_BY_CONTRACT: TableDefinition<&[u8], &[u8]> =
 /// the topic itself.
 const EVENTS_BY_TOPIC: TableDefinition<&[u8], &[u8]> = TableDefinition::new("events_by_topic");
 
+/// The receipts of requests `ids`, in order, from the receipts table.
+fn receipts_of(
+    table: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    ids: &[RequestId],
+) -> Result<Vec<Receipt>> {
+    ids.iter()
+        .map(|id| {
+            let r = table
+                .get(id.0.as_slice())
+                .map_err(db_err)?
+                .ok_or_else(|| corrupt("receipt listed but missing"))?;
+            borsh::from_slice(r.value()).map_err(corrupt)
+        })
+        .collect()
+}
+
 /// The 4-byte tag of an event topic in [`EVENTS_BY_TOPIC`].
 fn topic_tag(topic: &str) -> [u8; 4] {
     let h = wisp_core::blake2b_256(topic.as_bytes()).0;
@@ -485,18 +501,7 @@ impl StateDb {
                 rows
             };
             for (block, ids) in blocks {
-                let receipts: Vec<Receipt> = {
-                    let table = txn.open_table(RECEIPTS).map_err(db_err)?;
-                    ids.iter()
-                        .map(|id| {
-                            let r = table
-                                .get(id.0.as_slice())
-                                .map_err(db_err)?
-                                .ok_or_else(|| corrupt("receipt listed but missing"))?;
-                            borsh::from_slice(r.value()).map_err(corrupt)
-                        })
-                        .collect::<Result<_>>()?
-                };
+                let receipts = receipts_of(&txn.open_table(RECEIPTS).map_err(db_err)?, &ids)?;
                 index_events(&txn, block, &receipts, false)?;
             }
             txn.open_table(STORE)
@@ -1151,16 +1156,7 @@ impl StateDb {
             .map_err(db_err)?
             .ok_or(StateError::UnknownBlock(index))?;
         let ids: Vec<RequestId> = borsh::from_slice(bytes.value()).map_err(corrupt)?;
-        let receipts = txn.open_table(RECEIPTS).map_err(db_err)?;
-        ids.iter()
-            .map(|id| {
-                let r = receipts
-                    .get(id.0.as_slice())
-                    .map_err(db_err)?
-                    .ok_or_else(|| corrupt("receipt listed but missing"))?;
-                borsh::from_slice(r.value()).map_err(corrupt)
-            })
-            .collect()
+        receipts_of(&txn.open_table(RECEIPTS).map_err(db_err)?, &ids)
     }
 
     /// Positions `(block, request index, event index)` of the events `contract` emitted in

@@ -5,6 +5,18 @@
 use wisp_test::{AgentId, CallOptions, ContractId, Hname, TestChain};
 
 const E18: u128 = 1_000_000_000_000_000_000;
+
+/// Calls one signature check per entry point, on zeros.
+const CHECKER: &str = r#"(module
+  (import "wisp" "verify_schnorr" (func $schnorr (param i32 i32 i32) (result i32)))
+  (import "wisp" "verify_ecdsa" (func $ecdsa (param i32 i32 i32) (result i32)))
+  (import "wisp" "verify_ed25519" (func $ed25519 (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "ep:init"))
+  (func (export "ep:schnorr") (drop (call $schnorr (i32.const 0) (i32.const 32) (i32.const 96))))
+  (func (export "ep:ecdsa") (drop (call $ecdsa (i32.const 0) (i32.const 32) (i32.const 96))))
+  (func (export "ep:ed25519")
+    (drop (call $ed25519 (i32.const 0) (i32.const 32) (i32.const 32) (i32.const 96)))))"#;
 const KAS: u64 = 100_000_000;
 
 #[test]
@@ -264,6 +276,29 @@ fn gas_of_example_contracts_matches_the_golden_file() {
             .unwrap()
             .gas_used,
     );
+    record(
+        "root.set_admin",
+        chain
+            .call(
+                &alice,
+                Hname::of("root"),
+                "set_admin",
+                &(b, Some(bob.agent())),
+            )
+            .unwrap()
+            .gas_used,
+    );
+    // One call of each signature check (on zeros: a check costs the same valid or not).
+    let checker = chain
+        .deploy(&alice, "checker", &wat::parse_str(CHECKER).unwrap(), &())
+        .unwrap();
+    for kind in ["schnorr", "ecdsa", "ed25519"] {
+        let gas = chain
+            .call_raw(&alice, checker, kind, vec![], &CallOptions::default())
+            .unwrap()
+            .gas_used;
+        record(&format!("verify_{kind} (WAT, 32 B)"), gas);
+    }
     record(
         "accounts.transfer (native)",
         chain

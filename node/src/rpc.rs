@@ -535,19 +535,25 @@ impl WispApiServer for Api {
                 MAX_EVENTS_PER_QUERY + 1,
             )
             .map_err(internal)?;
-        let mut block: Option<(u64, Vec<wisp_core::Receipt>)> = None;
+        // One receipt read per matching request, whatever else its block holds.
+        let db = node.chain().db();
+        let mut block: Option<(u64, Vec<wisp_core::RequestId>)> = None;
+        let mut receipt: Option<wisp_core::Receipt> = None;
         for (index, request, event) in positions {
             if block.as_ref().is_none_or(|(b, _)| *b != index) {
-                block = Some((
-                    index,
-                    node.chain().db().block_receipts(index).map_err(internal)?,
-                ));
+                block = Some((index, db.block_request_ids(index).map_err(internal)?));
             }
-            let receipts = block
+            let ids = block
                 .as_ref()
-                .map(|(_, r)| r.as_slice())
+                .map(|(_, ids)| ids.as_slice())
                 .unwrap_or_default();
-            let Some(r) = receipts.get(request as usize) else {
+            let Some(id) = ids.get(request as usize) else {
+                continue;
+            };
+            if receipt.as_ref().is_none_or(|r| r.request_id != *id) {
+                receipt = db.receipt(id).map_err(internal)?;
+            }
+            let Some(r) = receipt.as_ref() else {
                 continue;
             };
             let Some(e) = r.events.get(event as usize) else {

@@ -106,7 +106,7 @@ pub struct LoadReport {
     pub executed_in_window: u64,
     /// Requests admitted by the node over the whole run (warm-up and drain included).
     pub admitted: u64,
-    /// Receipts committed over the whole run, and how many of them succeeded.
+    /// Receipts committed over the whole run.
     pub receipts: u64,
     /// Successful receipts over the whole run.
     pub succeeded: u64,

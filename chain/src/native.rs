@@ -69,7 +69,7 @@ struct NativeCall<'a> {
 enum Handler {
     /// Against state through the execution.
     Plain(fn(&mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError>),
-    /// `root.deploy`, which takes the execution to run the new contract's `init` in the VM.
+    /// `root.deploy`, whose new contract's `init` then runs in the VM ([`NativeStep::Run`]).
     Deploy,
     /// `root.upgrade`, which runs the new code's `migrate` in the VM.
     Upgrade,
@@ -221,26 +221,36 @@ fn root_set_owner(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
     Ok(vec![])
 }
 
-/// `contract`'s admin, after checking it is a deployed WASM contract.
-fn admin_of(exec: &mut Exec, contract: Hname) -> Result<Option<AgentId>, ReceiptError> {
-    if is_core(contract) || exec.contract_record(contract).is_none() {
-        return Err(request_error(
-            RequestErrorCode::UnknownContract,
-            format!("{contract} is not a deployed contract"),
-        ));
-    }
-    Ok(exec.read_borsh(&keys::contract_admin(contract)))
+/// `contract`'s record and admin; `unknown_contract` unless it is a deployed WASM contract.
+fn admin_of(
+    exec: &mut Exec,
+    contract: Hname,
+) -> Result<(ContractRecord, Option<AgentId>), ReceiptError> {
+    let record = exec
+        .contract_record(contract)
+        .filter(|_| !is_core(contract))
+        .ok_or_else(|| {
+            request_error(
+                RequestErrorCode::UnknownContract,
+                format!("{contract} is not a deployed contract"),
+            )
+        })?;
+    Ok((record, exec.read_borsh(&keys::contract_admin(contract))))
 }
 
-/// Fails unless `sender` is `contract`'s admin.
-fn admin_only(exec: &mut Exec, contract: Hname, sender: &AgentId) -> Result<(), ReceiptError> {
+/// `contract`'s record, if `sender` is its admin; else `unauthorized`.
+fn admin_only(
+    exec: &mut Exec,
+    contract: Hname,
+    sender: &AgentId,
+) -> Result<ContractRecord, ReceiptError> {
     match admin_of(exec, contract)? {
-        Some(admin) if admin == *sender => Ok(()),
-        Some(admin) => Err(request_error(
+        (record, Some(admin)) if admin == *sender => Ok(record),
+        (_, Some(admin)) => Err(request_error(
             RequestErrorCode::Unauthorized,
             format!("only contract {contract}'s admin, {admin}, may do this"),
         )),
-        None => Err(request_error(
+        (_, None) => Err(request_error(
             RequestErrorCode::Unauthorized,
             format!("contract {contract} has no admin: it is immutable"),
         )),
@@ -264,7 +274,7 @@ fn root_set_admin(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
 
 fn root_admin(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
     let (contract,) = args::<(Hname,)>(c.bytes)?;
-    Ok(ret(&admin_of(c.exec, contract)?))
+    Ok(ret(&admin_of(c.exec, contract)?.1))
 }
 
 fn root_contract(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
@@ -667,18 +677,22 @@ fn schedule_upgrade(
     Ok(vec![])
 }
 
-/// Validates, compiles and stores `code`; returns its hash and the compiled module itself (not
-/// a cache lookup, which another thread may have evicted in between: defect 12).
+/// Validates and compiles `code` unless this runtime holds it compiled, then stores it; returns
+/// its hash and the compiled module itself (not a cache lookup, which another thread may have
+/// evicted in between: defect 12).
 fn store_blob(
     exec: &mut Exec,
     code: &[u8],
 ) -> Result<(Hash32, wisp_vm::PreparedModule), ReceiptError> {
-    let validated = validate(code, &exec.runtime.vm.config().validation)
-        .map_err(|e| request_error(RequestErrorCode::InvalidModule, e.to_string()))?;
-    let hash = validated.code_hash();
+    // A runtime serves one VM configuration, so a module in its cache passed these validation
+    // limits: every node answers the same whether or not it has the module cached, and a
+    // deploy of stored code whose compilation the block already paid does no unpaid work.
+    let hash = wisp_core::blake2b_256(code);
     let prepared = match exec.runtime.cached(&hash) {
         Some(module) => module,
         None => {
+            let validated = validate(code, &exec.runtime.vm.config().validation)
+                .map_err(|e| request_error(RequestErrorCode::InvalidModule, e.to_string()))?;
             let module = exec
                 .runtime
                 .compile(&validated)
@@ -704,8 +718,10 @@ fn deploy(exec: &mut Exec, sender: AgentId, bytes: &[u8], gas_limit: u64, base: 
         Ok(v) => v,
         Err(e) => return done(Err(e), base),
     };
-    let gas = base.saturating_add(DEPLOY_GAS_PER_BYTE.saturating_mul(code.len() as u64));
-    install(exec, sender, name, &code, init_args, (gas, gas_limit))
+    let Some(gas) = code_gas(base, DEPLOY_GAS_PER_BYTE, code.len(), gas_limit) else {
+        return out_of_code_gas(gas_limit);
+    };
+    install(exec, sender, name, &code, init_args, gas)
 }
 
 /// `root.deploy_stored`: [`deploy`] of code already stored (`blob.store`), by its hash; pays
@@ -730,42 +746,29 @@ fn deploy_stored(
         );
         return done(Err(e), base);
     };
-    let compile = if exec.code_loaded(&code_hash) {
+    let per_byte = if exec.code_loaded(&code_hash) {
         0
     } else {
-        wisp_vm::gas::compile_gas(code.len() as u64)
+        wisp_vm::gas::COMPILE_GAS_PER_BYTE
     };
-    install(
-        exec,
-        sender,
-        name,
-        &code,
-        init_args,
-        (base.saturating_add(compile), gas_limit),
-    )
+    let Some(gas) = code_gas(base, per_byte, code.len(), gas_limit) else {
+        return out_of_code_gas(gas_limit);
+    };
+    install(exec, sender, name, &code, init_args, gas)
 }
 
-/// The part of [`deploy`] and [`deploy_stored`] after their gas is known: charges `gas` (out
-/// of gas above `gas_limit`), checks the name, stores and compiles `code`, registers the
-/// contract and hands its `init` to the VM.
+/// The part of [`deploy`] and [`deploy_stored`] once their `gas` is known ([`code_gas`]):
+/// checks the name, stores and compiles `code`, registers the contract and hands its `init` to
+/// the VM.
 fn install(
     exec: &mut Exec,
     sender: AgentId,
     name: String,
     code: &[u8],
     init_args: Vec<u8>,
-    (gas, gas_limit): (u64, u64),
+    gas: u64,
 ) -> NativeStep {
     let done = |result, gas_used| NativeStep::Done(NativeOutcome { result, gas_used });
-    if gas > gas_limit {
-        return done(
-            Err(crate::exec::vm_error(
-                wisp_core::VmErrorCode::OutOfGas,
-                "out of gas paying for the code (size and compilation)",
-            )),
-            gas_limit,
-        );
-    }
     let hname = match check_new_name(exec, &name) {
         Ok(h) => h,
         Err(e) => return done(Err(e), gas),
@@ -774,6 +777,23 @@ fn install(
         Ok(stored) => finish_deploy(exec, sender, (hname, name), stored, init_args, gas),
         Err(e) => done(Err(e), gas),
     }
+}
+
+/// `base` plus `per_byte` × `bytes`: the gas of a deploy or an upgrade before its VM part;
+/// `None` if it exceeds `gas_limit` ([`out_of_code_gas`]).
+fn code_gas(base: u64, per_byte: u64, bytes: usize, gas_limit: u64) -> Option<u64> {
+    Some(base.saturating_add(per_byte.saturating_mul(bytes as u64))).filter(|g| *g <= gas_limit)
+}
+
+/// The outcome of a deploy or an upgrade whose [`code_gas`] exceeds `gas_limit`.
+fn out_of_code_gas(gas_limit: u64) -> NativeStep {
+    NativeStep::Done(NativeOutcome {
+        result: Err(crate::exec::vm_error(
+            wisp_core::VmErrorCode::OutOfGas,
+            "out of gas paying for the code (size and compilation)",
+        )),
+        gas_used: gas_limit,
+    })
 }
 
 /// Fails unless `name` can name a new contract: a valid name, not hname-like, not taken.
@@ -860,23 +880,13 @@ fn upgrade(
         Ok(v) => v,
         Err(e) => return done(Err(e), base),
     };
-    let gas = base.saturating_add(DEPLOY_GAS_PER_BYTE.saturating_mul(code.len() as u64));
-    if gas > gas_limit {
-        return done(
-            Err(crate::exec::vm_error(
-                wisp_core::VmErrorCode::OutOfGas,
-                "out of gas paying for the code size",
-            )),
-            gas_limit,
-        );
-    }
+    let Some(gas) = code_gas(base, DEPLOY_GAS_PER_BYTE, code.len(), gas_limit) else {
+        return out_of_code_gas(gas_limit);
+    };
     let fail = |_: &mut Exec, e| done(Err(e), gas);
-    if let Err(e) = admin_only(exec, contract, &sender) {
-        return fail(exec, e);
-    }
-    let Some(mut record) = exec.contract_record(contract) else {
-        let e = request_error(RequestErrorCode::UnknownContract, "no such contract");
-        return fail(exec, e);
+    let mut record = match admin_only(exec, contract, &sender) {
+        Ok(record) => record,
+        Err(e) => return fail(exec, e),
     };
     let (code_hash, module) = match store_blob(exec, &code) {
         Ok(stored) => stored,

@@ -447,27 +447,45 @@ impl Client {
         init_args: &Value,
         options: &CallOptions,
     ) -> Result<Value> {
+        let init = self
+            .special_args(
+                code,
+                "init",
+                init_args,
+                "the module has no embedded interface; pass no init args",
+            )
+            .await?;
+        let args = borsh::to_vec(&(name.to_string(), code.to_vec(), init))?;
+        self.send_call(keypair, Hname::of("root"), "deploy", args, options)
+            .await
+    }
+
+    /// The borsh arguments of `code`'s own `entry` (`init` or `migrate`) from JSON `args`, by
+    /// its embedded interface; without that entry in the interface, only no arguments are
+    /// accepted (else `missing` is the error).
+    async fn special_args(
+        &self,
+        code: &[u8],
+        entry: &str,
+        args: &Value,
+        missing: &str,
+    ) -> Result<Vec<u8>> {
         let validated = wisp_vm::validate(code, &wisp_vm::ValidationLimits::default())
             .map_err(|e| anyhow!("{e}"))?;
-        let init = match validated
+        match validated
             .interface()
-            .and_then(|i| i.function("init", wisp_core::CallKind::Entry))
+            .and_then(|i| i.function(entry, wisp_core::CallKind::Entry))
         {
             Some(f) => {
                 let agents = LocalAgents {
                     prefix: self.prefix().await?,
                 };
-                wisp_core::json::encode_args(&f.params, init_args, &agents)
-                    .map_err(|e| anyhow!("init args: {e}"))?
+                wisp_core::json::encode_args(&f.params, args, &agents)
+                    .map_err(|e| anyhow!("{entry} args: {e}"))
             }
-            None if init_args.is_null() || init_args.as_array().is_some_and(Vec::is_empty) => {
-                Vec::new()
-            }
-            None => bail!("the module has no embedded interface; pass no init args"),
-        };
-        let args = borsh::to_vec(&(name.to_string(), code.to_vec(), init))?;
-        self.send_call(keypair, Hname::of("root"), "deploy", args, options)
-            .await
+            None if args.is_null() || args.as_array().is_some_and(Vec::is_empty) => Ok(Vec::new()),
+            None => bail!("{missing}"),
+        }
     }
 
     /// Replaces `contract`'s code with `code` (`root.upgrade`, the contract's admin only),
@@ -487,25 +505,14 @@ impl Client {
         options: &CallOptions,
     ) -> Result<Value> {
         let target = Hname::from_hex(contract).unwrap_or_else(|| Hname::of(contract));
-        let validated = wisp_vm::validate(code, &wisp_vm::ValidationLimits::default())
-            .map_err(|e| anyhow!("{e}"))?;
-        let no_args = migrate_args.is_null() || migrate_args.as_array().is_some_and(Vec::is_empty);
-        let migrate = match validated
-            .interface()
-            .and_then(|i| i.function("migrate", wisp_core::CallKind::Entry))
-        {
-            Some(f) => {
-                let agents = LocalAgents {
-                    prefix: self.prefix().await?,
-                };
-                wisp_core::json::encode_args(&f.params, migrate_args, &agents)
-                    .map_err(|e| anyhow!("migrate args: {e}"))?
-            }
-            None if no_args => Vec::new(),
-            None => bail!(
-                "the new code has no `migrate` entry point in its interface; pass no migrate args"
-            ),
-        };
+        let migrate = self
+            .special_args(
+                code,
+                "migrate",
+                migrate_args,
+                "the new code has no `migrate` entry point in its interface; pass no migrate args",
+            )
+            .await?;
         let args = borsh::to_vec(&(target, code.to_vec(), migrate))?;
         self.send_call(keypair, Hname::of("root"), "upgrade", args, options)
             .await

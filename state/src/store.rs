@@ -488,22 +488,15 @@ impl StateDb {
             .map_err(db_err)?
             .is_some();
         if !indexed {
-            let blocks: Vec<(u64, Vec<RequestId>)> = {
-                let table = txn.open_table(BLOCK_REQUESTS).map_err(db_err)?;
-                let rows = table
-                    .iter()
-                    .map_err(db_err)?
-                    .map(|entry| {
-                        let (k, v) = entry.map_err(db_err)?;
-                        Ok((k.value(), borsh::from_slice(v.value()).map_err(corrupt)?))
-                    })
-                    .collect::<Result<_>>()?;
-                rows
-            };
-            for (block, ids) in blocks {
-                let receipts = receipts_of(&txn.open_table(RECEIPTS).map_err(db_err)?, &ids)?;
-                index_events(&txn, block, &receipts, false)?;
+            // Block by block: memory holds one block's receipts at a time.
+            let block_requests = txn.open_table(BLOCK_REQUESTS).map_err(db_err)?;
+            let receipts = txn.open_table(RECEIPTS).map_err(db_err)?;
+            for entry in block_requests.iter().map_err(db_err)? {
+                let (k, v) = entry.map_err(db_err)?;
+                let ids: Vec<RequestId> = borsh::from_slice(v.value()).map_err(corrupt)?;
+                index_events(&txn, k.value(), &receipts_of(&receipts, &ids)?, false)?;
             }
+            drop((block_requests, receipts));
             txn.open_table(STORE)
                 .map_err(db_err)?
                 .insert("events_indexed", 1)

@@ -526,6 +526,19 @@ mod imp {
         Ok(out)
     }
 
+    /// The fixed-size arguments of a secp256k1 check: a 32-byte message (hash), a 64-byte
+    /// signature and a `K`-byte key.
+    fn secp_args<H, const K: usize>(
+        c: &Caller<'_, Ctx<H>>,
+        (msg_ptr, sig_ptr, key_ptr): (u32, u32, u32),
+    ) -> R<([u8; 32], [u8; 64], [u8; K])> {
+        Ok((
+            read_array(c, msg_ptr)?,
+            read_array(c, sig_ptr)?,
+            read_array(c, key_ptr)?,
+        ))
+    }
+
     pub fn verify_schnorr<H: Host>(
         c: &mut Caller<'_, Ctx<H>>,
         _: u64,
@@ -533,9 +546,7 @@ mod imp {
         sig_ptr: u32,
         key_ptr: u32,
     ) -> R<u32> {
-        let msg: [u8; 32] = read_array(c, msg_ptr)?;
-        let sig: [u8; 64] = read_array(c, sig_ptr)?;
-        let key: [u8; 32] = read_array(c, key_ptr)?;
+        let (msg, sig, key) = secp_args::<H, 32>(c, (msg_ptr, sig_ptr, key_ptr))?;
         Ok(u32::from(crate::crypto::verify_schnorr(&msg, &sig, &key)))
     }
 
@@ -546,9 +557,7 @@ mod imp {
         sig_ptr: u32,
         key_ptr: u32,
     ) -> R<u32> {
-        let msg: [u8; 32] = read_array(c, msg_ptr)?;
-        let sig: [u8; 64] = read_array(c, sig_ptr)?;
-        let key: [u8; 33] = read_array(c, key_ptr)?;
+        let (msg, sig, key) = secp_args::<H, 33>(c, (msg_ptr, sig_ptr, key_ptr))?;
         Ok(u32::from(crate::crypto::verify_ecdsa(&msg, &sig, &key)))
     }
 

@@ -23,42 +23,42 @@ const COMMON: &str = r#"
     (call $rr (i32.const 16))
     (call $ret (i32.const 16) (i32.const 1)))"#;
 
-/// Version 1: `init` stores 1; `version` returns 1.
-fn v1() -> Vec<u8> {
+/// Version `n` of the contract: `view:version` returns `n`, and `items` adds its `init` and
+/// anything else.
+fn version(n: u8, items: &str) -> Vec<u8> {
     wat::parse_str(format!(
         r#"(module {COMMON}
-  (data (i32.const 9) "\01")
-  (func (export "ep:init") (call $set (i32.const 0) (i32.const 1) (i32.const 8) (i32.const 1)))
-  (func (export "view:version") (call $ret (i32.const 9) (i32.const 1))))"#
+  (data (i32.const 9) "\{n:02x}")
+  (func (export "view:version") (call $ret (i32.const 9) (i32.const 1)))
+{items})"#
     ))
     .unwrap()
 }
 
-/// Version 2: `migrate(x: u8)` stores x, trapping on 0; `version` returns 2.
+/// Version 1: `init` stores 1.
+fn v1() -> Vec<u8> {
+    version(
+        1,
+        r#"(func (export "ep:init") (call $set (i32.const 0) (i32.const 1) (i32.const 8) (i32.const 1)))"#,
+    )
+}
+
+/// Version 2: `migrate(x: u8)` stores x, trapping on 0.
 fn v2() -> Vec<u8> {
-    wat::parse_str(format!(
-        r#"(module {COMMON}
-  (data (i32.const 9) "\02")
-  (func (export "ep:init"))
+    version(
+        2,
+        r#"(func (export "ep:init"))
   (func (export "ep:migrate")
     (drop (call $input))
     (call $rr (i32.const 32))
     (if (i32.eqz (i32.load8_u (i32.const 32))) (then unreachable))
-    (call $set (i32.const 0) (i32.const 1) (i32.const 32) (i32.const 1)))
-  (func (export "view:version") (call $ret (i32.const 9) (i32.const 1))))"#
-    ))
-    .unwrap()
+    (call $set (i32.const 0) (i32.const 1) (i32.const 32) (i32.const 1)))"#,
+    )
 }
 
-/// Version 3: no `migrate`; `version` returns 3.
+/// Version 3: no `migrate`.
 fn v3() -> Vec<u8> {
-    wat::parse_str(format!(
-        r#"(module {COMMON}
-  (data (i32.const 9) "\03")
-  (func (export "ep:init"))
-  (func (export "view:version") (call $ret (i32.const 9) (i32.const 1))))"#
-    ))
-    .unwrap()
+    version(3, r#"(func (export "ep:init"))"#)
 }
 
 fn code_hash(chain: &TestChain, contract: Hname) -> Hash32 {

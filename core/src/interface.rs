@@ -14,6 +14,21 @@ use crate::request::CallKind;
 /// Name of the WASM custom section holding the interface JSON.
 pub const INTERFACE_SECTION: &str = "wisp:interface";
 
+/// The name of the typed client `#[contract]` generates for contract module `module`:
+/// `token` → `TokenClient`, `my_pair` → `MyPairClient`.
+pub fn client_type_name(module: &str) -> alloc::string::String {
+    let mut name = alloc::string::String::new();
+    for part in module.split('_').filter(|p| !p.is_empty()) {
+        let mut chars = part.chars();
+        if let Some(first) = chars.next() {
+            name.extend(first.to_uppercase());
+            name.push_str(chars.as_str());
+        }
+    }
+    name.push_str("Client");
+    name
+}
+
 /// The argument and return types the interface can describe, with borsh encodings.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum Type {

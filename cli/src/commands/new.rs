@@ -30,6 +30,7 @@ fn valid_name(name: &str) -> bool {
 /// The files of a new contract crate named `name` using the SDK at `sdk`.
 fn files(name: &str, sdk: &Path) -> Vec<(PathBuf, String)> {
     let module = name.replace('-', "_");
+    let client = wisp_core::interface::client_type_name(&module);
     let sdk = sdk.display().to_string().replace('\\', "/");
     let cargo_toml = format!(
         r#"[package]
@@ -40,6 +41,10 @@ publish = false
 
 [lib]
 crate-type = ["cdylib", "rlib"]
+
+[features]
+# Built as another contract's dependency, for its typed client (`{client}`): no wasm exports.
+library = []
 
 [dependencies]
 wisp-sdk = {{ path = "{sdk}/guest" }}
@@ -106,13 +111,14 @@ mod {module} {{
     }}
 }}
 
-pub use self::{module}::{{BumpError, Bumped, INTERFACE_JSON}};
+pub use self::{module}::{{BumpError, Bumped, {client}, INTERFACE_JSON}};
 "#
     );
     let test = format!(
         r#"//! {name} on the in-process harness: the same VM and runtime as a node, in milliseconds.
 
 use wisp_test::{{events, TestChain}};
+use {module}::{{BumpError, Bumped, {client}}};
 
 #[test]
 fn bumps_count_and_refuses_zero() {{
@@ -122,13 +128,16 @@ fn bumps_count_and_refuses_zero() {{
     let wasm = wisp_test::contract_wasm(env!("CARGO_MANIFEST_DIR"));
     let contract = chain.deploy(&alice, "{name}", &wasm, &()).unwrap();
 
-    let receipt = chain.call(&alice, contract, "bump", &(5u64,)).unwrap();
-    let bumped: Vec<{module}::Bumped> = events(&receipt, "Bumped");
+    // The typed client `#[contract]` generates: calls as alice, decoded results, typed errors.
+    let mut counter = {client}::with_backend(chain.caller(&alice), contract);
+    assert_eq!(counter.bump(5).unwrap(), 5);
+    let receipt = counter.backend().last_receipt().unwrap();
+    let bumped: Vec<Bumped> = events(receipt, "Bumped");
     assert_eq!(bumped[0].count, 5);
-    assert_eq!(chain.view::<_, u64>(contract, "count", &()).unwrap(), 5);
+    assert_eq!(counter.count().unwrap(), 5);
 
-    let failure = chain.call(&alice, contract, "bump", &(0u64,)).unwrap_err();
-    assert!(failure.is_contract({module}::BumpError::Zero as u32));
+    let err = counter.bump(0).unwrap_err();
+    assert_eq!(err.contract_error(), Some(&BumpError::Zero));
 }}
 "#
     );

@@ -10,6 +10,7 @@
 mod amm {
     use ethnum::U256;
     use wisp_sdk::prelude::*;
+    use wisp_token::TokenClient;
 
     /// Liquidity locked forever by the first mint.
     pub const MINIMUM_LIQUIDITY: u128 = 1000;
@@ -88,17 +89,14 @@ mod amm {
     }
 
     fn pull(token: Hname, from: AgentId, amount: u128) -> Result<(), AmmError> {
-        env::call::<_, ()>(
-            token,
-            "transfer_from",
-            &(from, env::self_agent(), amount),
-            0,
-        )
-        .map_err(|_| AmmError::TokenCallFailed)
+        TokenClient::new(token)
+            .transfer_from(&from, &env::self_agent(), amount)
+            .map_err(|_| AmmError::TokenCallFailed)
     }
 
     fn push(token: Hname, to: AgentId, amount: u128) -> Result<(), AmmError> {
-        env::call::<_, ()>(token, "transfer", &(to, amount), 0)
+        TokenClient::new(token)
+            .transfer(&to, amount)
             .map_err(|_| AmmError::TokenCallFailed)
     }
 
@@ -267,4 +265,4 @@ mod amm {
     }
 }
 
-pub use amm::{AmmError, Burn, Mint, Swap, INTERFACE_JSON, MINIMUM_LIQUIDITY};
+pub use amm::{AmmClient, AmmError, Burn, Mint, Swap, INTERFACE_JSON, MINIMUM_LIQUIDITY};

@@ -142,4 +142,4 @@ mod escrow {
     }
 }
 
-pub use escrow::{Closed, EscrowError, Opened, INTERFACE_JSON};
+pub use escrow::{Closed, EscrowClient, EscrowError, Opened, INTERFACE_JSON};

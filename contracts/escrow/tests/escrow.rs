@@ -1,6 +1,6 @@
 //! The escrow contract: base tokens held by a contract and released under conditions.
 
-use wisp_escrow::{Closed, EscrowError};
+use wisp_escrow::{Closed, EscrowClient, EscrowError};
 use wisp_test::{events, Account, AgentId, CallOptions, ContractId, Hname, TestChain, VmErrorCode};
 
 const KAS: u64 = 100_000_000;
@@ -226,4 +226,27 @@ fn release_to_l1_pays_the_beneficiary_on_kaspa() {
     }
     assert_eq!(chain.balance(&escrow_agent), 6 * KAS);
     assert_eq!(chain.chain().outbox(0, 10).unwrap().len(), 1);
+}
+
+#[test]
+fn typed_client_attaches_sompi_to_the_next_call_only() {
+    let (mut chain, alice, bob, escrow, escrow_agent) = deployed(100 * KAS, KAS);
+    let head = chain.chain().head().unwrap().index;
+    let mut as_alice = EscrowClient::with_backend(chain.caller(&alice), escrow);
+    let id = as_alice
+        .attach_sompi(3 * KAS)
+        .open(&bob.agent(), head + 10)
+        .unwrap();
+    assert_eq!(
+        as_alice.deal(id).unwrap(),
+        Some((alice.agent(), bob.agent(), 3 * KAS, head + 10))
+    );
+    // The attachment was spent by that call: the next one carries nothing.
+    let err = as_alice.open(&bob.agent(), head + 10).unwrap_err();
+    assert_eq!(err.contract_error(), Some(&EscrowError::NothingAttached));
+    as_alice.release(id).unwrap();
+    let receipt = as_alice.into_backend().last_receipt().cloned().unwrap();
+    assert_eq!(events::<Closed>(&receipt, "Closed").len(), 1);
+    assert_eq!(chain.balance(&escrow_agent), 0);
+    assert_eq!(chain.balance(&bob.agent()), 4 * KAS);
 }

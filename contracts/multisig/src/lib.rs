@@ -295,4 +295,6 @@ mod multisig {
     }
 }
 
-pub use multisig::{Approved, Executed, MultisigError, OwnersChanged, Proposed, INTERFACE_JSON};
+pub use multisig::{
+    Approved, Executed, MultisigClient, MultisigError, OwnersChanged, Proposed, INTERFACE_JSON,
+};

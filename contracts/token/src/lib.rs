@@ -164,4 +164,4 @@ mod token {
     }
 }
 
-pub use token::{Approval, TokenError, Transfer, INTERFACE_JSON};
+pub use token::{Approval, TokenClient, TokenError, Transfer, INTERFACE_JSON};

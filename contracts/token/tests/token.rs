@@ -1,7 +1,7 @@
 //! The token contract through the harness: ERC-20 behaviour, events, errors, gas and fees.
 
 use wisp_test::{events, AgentId, CallOptions, Hname, ReceiptStatus, RequestErrorCode, TestChain};
-use wisp_token::{Approval, TokenError, Transfer};
+use wisp_token::{Approval, TokenClient, TokenError, Transfer};
 
 const KAS: u64 = 100_000_000;
 
@@ -95,24 +95,17 @@ fn transfer_moves_balances_emits_event_and_charges_fee() {
 fn transfer_more_than_balance_fails_with_contract_code_and_changes_nothing() {
     let (mut chain, alice, token) = setup();
     let bob = chain.new_account(KAS);
-    let failure = chain
-        .call(&bob, token, "transfer", &(alice.agent(), 1u128))
-        .unwrap_err();
-    assert!(
-        failure.is_contract(TokenError::InsufficientBalance as u32),
-        "{failure:?}"
-    );
+    // The typed client: no function names as strings, decoded results, the typed error.
+    let mut as_bob = TokenClient::with_backend(chain.caller(&bob), token);
+    let err = as_bob.transfer(&alice.agent(), 1).unwrap_err();
+    assert_eq!(err.contract_error(), Some(&TokenError::InsufficientBalance));
+    let failure = err.failure().unwrap();
     assert!(failure.receipt.events.is_empty());
     assert!(
         failure.receipt.fee_sompi > 0,
         "the fee is charged even when the call fails"
     );
-    assert_eq!(
-        chain
-            .view::<_, u128>(token, "balance_of", &(alice.agent(),))
-            .unwrap(),
-        1_000_000
-    );
+    assert_eq!(as_bob.balance_of(&alice.agent()).unwrap(), 1_000_000);
 }
 
 #[test]
@@ -120,67 +113,45 @@ fn approve_and_transfer_from_spend_the_allowance() {
     let (mut chain, alice, token) = setup();
     let bob = chain.new_account(KAS);
     let carol = chain.new_account(0);
-    let r = chain
-        .call(&alice, token, "approve", &(bob.agent(), 100u128))
-        .unwrap();
+    let mut as_alice = TokenClient::with_backend(chain.caller(&alice), token);
+    as_alice.approve(&bob.agent(), 100).unwrap();
+    let receipt = as_alice.backend().last_receipt().unwrap();
     assert_eq!(
-        events::<Approval>(&r, "Approval"),
+        events::<Approval>(receipt, "Approval"),
         vec![Approval {
             owner: alice.agent(),
             spender: bob.agent(),
             amount: 100
         }]
     );
-    chain
-        .call(
-            &bob,
-            token,
-            "transfer_from",
-            &(alice.agent(), carol.agent(), 60u128),
-        )
+    let mut as_bob = TokenClient::with_backend(chain.caller(&bob), token);
+    as_bob
+        .transfer_from(&alice.agent(), &carol.agent(), 60)
         .unwrap();
-    assert_eq!(
-        chain
-            .view::<_, u128>(token, "allowance", &(alice.agent(), bob.agent()))
-            .unwrap(),
-        40
-    );
-    assert_eq!(
-        chain
-            .view::<_, u128>(token, "balance_of", &(carol.agent(),))
-            .unwrap(),
-        60
-    );
-    let failure = chain
-        .call(
-            &bob,
-            token,
-            "transfer_from",
-            &(alice.agent(), carol.agent(), 41u128),
-        )
+    assert_eq!(as_bob.allowance(&alice.agent(), &bob.agent()).unwrap(), 40);
+    assert_eq!(as_bob.balance_of(&carol.agent()).unwrap(), 60);
+    let err = as_bob
+        .transfer_from(&alice.agent(), &carol.agent(), 41)
         .unwrap_err();
-    assert!(failure.is_contract(TokenError::InsufficientAllowance as u32));
+    assert_eq!(
+        err.contract_error(),
+        Some(&TokenError::InsufficientAllowance)
+    );
 }
 
 #[test]
 fn only_the_owner_mints_and_supply_cannot_overflow() {
     let (mut chain, alice, token) = setup();
     let bob = chain.new_account(KAS);
-    let failure = chain
-        .call(&bob, token, "mint", &(bob.agent(), 5u128))
+    let err = TokenClient::with_backend(chain.caller(&bob), token)
+        .mint(&bob.agent(), 5)
         .unwrap_err();
-    assert!(failure.is_contract(TokenError::NotOwner as u32));
-    chain
-        .call(&alice, token, "mint", &(bob.agent(), 5u128))
-        .unwrap();
-    assert_eq!(
-        chain.view::<_, u128>(token, "total_supply", &()).unwrap(),
-        1_000_005
-    );
-    let failure = chain
-        .call(&alice, token, "mint", &(bob.agent(), u128::MAX))
-        .unwrap_err();
-    assert!(failure.is_contract(TokenError::SupplyOverflow as u32));
+    assert_eq!(err.contract_error(), Some(&TokenError::NotOwner));
+    let mut as_alice = TokenClient::with_backend(chain.caller(&alice), token);
+    as_alice.mint(&bob.agent(), 5).unwrap();
+    assert_eq!(as_alice.total_supply().unwrap(), 1_000_005);
+    let err = as_alice.mint(&bob.agent(), u128::MAX).unwrap_err();
+    assert_eq!(err.contract_error(), Some(&TokenError::SupplyOverflow));
 }
 
 #[test]

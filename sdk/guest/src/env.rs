@@ -307,6 +307,15 @@ pub fn call_bytes(
     call_with_bytes(0, target, function, args, transfer_sompi)
 }
 
+/// Calls view `function` of contract `target` with argument bytes `args` exactly as given and
+/// returns its return bytes undecoded; otherwise as [`view`].
+///
+/// # Errors
+/// [`CallError::Failed`] if the view fails.
+pub fn view_bytes(target: Hname, function: &str, args: &[u8]) -> Result<Vec<u8>, CallError> {
+    call_with_bytes(1, target, function, args, 0)
+}
+
 /// Calls entry point `function` of contract `target` with `args` (a tuple of its parameters),
 /// attaching `transfer_sompi` base tokens from this contract. Atomic: on `Err` the callee's
 /// effects are undone and this call may go on.

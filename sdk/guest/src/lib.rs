@@ -27,6 +27,7 @@
 
 extern crate alloc;
 
+pub mod client;
 pub mod env;
 pub mod storage;
 #[doc(hidden)]
@@ -58,6 +59,16 @@ pub trait ContractError {
     fn code(&self) -> u32;
     /// A human message.
     fn message(&self) -> &str;
+    /// The error with stable code `code`, if this type has one: how a generated client turns a
+    /// callee's failure back into its typed error. `#[errors]` enums implement it; the default
+    /// knows no codes.
+    fn from_code(code: u32) -> Option<Self>
+    where
+        Self: Sized,
+    {
+        let _ = code;
+        None
+    }
 }
 
 /// An event type; `#[event]` structs in a `#[contract]` module implement it.

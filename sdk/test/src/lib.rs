@@ -25,6 +25,7 @@ pub use wisp_core::{
     ReceiptError, ReceiptStatus, RequestErrorCode, VmErrorCode, CONTRACT_BAD_ARGUMENTS_CODE,
     CONTRACT_PANIC_CODE,
 };
+pub use wisp_sdk::client::ClientError;
 
 /// Default gas budget of harness calls.
 pub const DEFAULT_GAS_BUDGET: u64 = 10_000_000;
@@ -422,7 +423,25 @@ impl TestChain {
         function: &str,
         args: &A,
     ) -> Result<R, ReceiptError> {
-        let args = borsh::to_vec(args).unwrap_or_default();
+        let data = self.view_raw(contract, function, borsh::to_vec(args).unwrap_or_default())?;
+        R::try_from_slice(&data).map_err(|e| ReceiptError {
+            level: ErrorLevel::Request,
+            code: RequestErrorCode::BadArguments.code(),
+            message: format!("view result does not decode as the expected type: {e}"),
+        })
+    }
+
+    /// Calls view `function` of `contract` with argument bytes `args` as given and returns the
+    /// result bytes undecoded; otherwise as [`TestChain::view`].
+    ///
+    /// # Errors
+    /// The typed [`ReceiptError`] of a failed view.
+    pub fn view_raw(
+        &self,
+        contract: Hname,
+        function: &str,
+        args: Vec<u8>,
+    ) -> Result<Vec<u8>, ReceiptError> {
         let (data, _gas) = self.chain.view(
             self.owner.agent(),
             contract,
@@ -430,11 +449,18 @@ impl TestChain {
             args,
             wisp_chain::VIEW_GAS_LIMIT,
         )?;
-        R::try_from_slice(&data).map_err(|e| ReceiptError {
-            level: ErrorLevel::Request,
-            code: RequestErrorCode::BadArguments.code(),
-            message: format!("view result does not decode as the expected type: {e}"),
-        })
+        Ok(data)
+    }
+
+    /// A backend for generated typed clients that calls as `from`, one block per call:
+    /// `TokenClient::with_backend(chain.caller(&alice), token).transfer(&to, 250)`.
+    pub fn caller<'a>(&'a mut self, from: &Account) -> Caller<'a> {
+        Caller {
+            chain: self,
+            from: from.clone(),
+            gas_budget: DEFAULT_GAS_BUDGET,
+            last_receipt: None,
+        }
     }
 
     /// On-chain base-token balance of `agent`, sompi.
@@ -445,6 +471,75 @@ impl TestChain {
     /// Debug lines logged by contracts so far.
     pub fn logs(&self) -> &[(Hname, String)] {
         &self.logs
+    }
+}
+
+/// Calls of generated typed clients made as one account on a [`TestChain`]
+/// ([`TestChain::caller`]); a failure is a [`Failure`] with the receipt.
+pub struct Caller<'a> {
+    chain: &'a mut TestChain,
+    from: Account,
+    gas_budget: u64,
+    last_receipt: Option<Receipt>,
+}
+
+impl Caller<'_> {
+    /// Gas budget of each following call (default [`DEFAULT_GAS_BUDGET`]).
+    pub fn with_gas_budget(mut self, gas: u64) -> Self {
+        self.gas_budget = gas;
+        self
+    }
+
+    /// The receipt of the last entry-point call, successful or not.
+    pub fn last_receipt(&self) -> Option<&Receipt> {
+        self.last_receipt.as_ref()
+    }
+
+    /// The chain the calls go to.
+    pub fn chain(&mut self) -> &mut TestChain {
+        self.chain
+    }
+}
+
+impl wisp_sdk::client::Backend for Caller<'_> {
+    type Failure = Failure;
+
+    fn call(
+        &mut self,
+        contract: Hname,
+        function: &str,
+        args: &[u8],
+        transfer_sompi: u64,
+    ) -> Result<Vec<u8>, Failure> {
+        let options = CallOptions {
+            transfer_sompi,
+            gas_budget: self.gas_budget,
+            access_list: None,
+        };
+        let from = self.from.clone();
+        let answer = self
+            .chain
+            .call_raw(&from, contract, function, args.to_vec(), &options);
+        let receipt = match &answer {
+            Ok(receipt) => receipt.clone(),
+            Err(failure) => (*failure.receipt).clone(),
+        };
+        let data = receipt.return_data.clone();
+        self.last_receipt = Some(receipt);
+        answer.map(|_| data)
+    }
+
+    fn view(&self, contract: Hname, function: &str, args: &[u8]) -> Result<Vec<u8>, Failure> {
+        self.chain
+            .view_raw(contract, function, args.to_vec())
+            .map_err(|error| Failure {
+                error,
+                receipt: Box::new(empty_receipt()),
+            })
+    }
+
+    fn contract_code(failure: &Failure) -> Option<u32> {
+        (failure.error.level == ErrorLevel::Contract).then_some(failure.error.code)
     }
 }
 

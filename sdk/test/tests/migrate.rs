@@ -2,6 +2,7 @@
 //! upgraded to version 2 (`counter_v2`), whose migration moves the old state into a new layout
 //! in the upgrade's request; a migration that fails leaves everything as it was.
 
+use wisp_fixture_counter::CounterClient;
 use wisp_test::{AgentId, Hname, RequestErrorCode, TestChain};
 
 const KAS: u64 = 100_000_000;
@@ -14,9 +15,11 @@ fn a_migration_converts_the_old_state_in_the_upgrade() {
     let v1 = wisp_test::contract_wasm("sdk/test/fixtures/counter");
     let v2 = wisp_test::contract_wasm("sdk/test/fixtures/counter_v2");
     let ctr = chain.deploy(&alice, "ctr", &v1, &()).unwrap();
-    chain.call(&alice, ctr, "bump", &(5u64,)).unwrap();
-    chain.call(&alice, ctr, "bump", &(2u64,)).unwrap();
-    assert_eq!(chain.view::<_, u64>(ctr, "count", &()).unwrap(), 7);
+    // Version 1 declares no errors: its typed client's error type is `NoErrors`.
+    let mut v1_client = CounterClient::with_backend(chain.caller(&alice), ctr);
+    assert_eq!(v1_client.bump(5).unwrap(), 5);
+    assert_eq!(v1_client.bump(2).unwrap(), 7);
+    assert_eq!(v1_client.count().unwrap(), 7);
 
     let r = chain
         .call(
@@ -37,6 +40,9 @@ fn a_migration_converts_the_old_state_in_the_upgrade() {
         chain.view::<_, State>(ctr, "state", &()).unwrap(),
         (8, 3, Some(alice.agent()))
     );
+    // A version 1 client still works against version 2, which kept `count`'s signature.
+    let v1_client = CounterClient::with_backend(chain.caller(&alice), ctr);
+    assert_eq!(v1_client.count().unwrap(), 8);
 
     // The same code again: its migration refuses to run twice, so nothing changes.
     let f = chain

@@ -81,6 +81,7 @@ impl BenchDevnet {
             },
             gas_budget: GAS_BUDGET,
             access_list: None,
+            time_lock: None,
         }
     }
 }

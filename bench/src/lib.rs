@@ -165,6 +165,7 @@ impl TransferChain {
             },
             gas_budget,
             access_list,
+            time_lock: None,
         };
         self.nonces[i] += 1;
         verify_signature(sign_request(body, &self.keys[i], self.nonces[i] - 1))

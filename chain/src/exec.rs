@@ -115,6 +115,9 @@ pub(crate) struct Exec {
     pub db_error: Option<String>,
     /// A view or simulation: modules it compiles are not kept in the cache.
     pub simulation: bool,
+    /// DAA score of the L1 chain block the block refers to (time locks are judged by it and
+    /// `block.timestamp_ms`).
+    pub l1_daa_score: u64,
     /// The sender of the running call: its balance and nonce are implicitly declared.
     pub sender: Option<AgentId>,
     /// Native core-contract code is running: its raw state accesses are checked against the
@@ -277,6 +280,7 @@ impl Exec {
             self.block,
         );
         exec.simulation = self.simulation;
+        exec.l1_daa_score = self.l1_daa_score;
         exec
     }
 
@@ -304,6 +308,7 @@ impl Exec {
             logs: Vec::new(),
             db_error: None,
             simulation: false,
+            l1_daa_score: 0,
             sender: None,
             native: false,
             violation: None,

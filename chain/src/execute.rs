@@ -11,6 +11,7 @@
 
 use crate::admission::{self, max_spend};
 use crate::exec::{request_error, Exec};
+use crate::timelock;
 use crate::{
     keys, BlockInputs, BlockOutput, Chain, ChainParams, OnLedgerBody, OnLedgerRequest, Request,
     Result,
@@ -152,6 +153,155 @@ impl Chain {
         exec.take_fee(payer, fee_sompi)
     }
 
+    /// A refused request still cost the node its base work (defect 8): it pays the base fee,
+    /// or what it holds if less; returns the sompi paid. Runs inside an open request scope.
+    fn charge_refusal(exec: &mut Exec, params: &ChainParams, payer: &AgentId) -> u64 {
+        let balance = exec.balance_of(payer);
+        Self::pay_fee(
+            exec,
+            payer,
+            REQUEST_BASE_GAS
+                .saturating_mul(params.gas_price_sompi)
+                .min(balance),
+        )
+    }
+
+    /// Puts on-ledger request `on`, calling with `body` whose time lock has not come due, in the
+    /// time-lock queue: credits its deposit and charges for waiting. Returns the gas charged,
+    /// and a receipt if it was refused instead (too far ahead, queue full, cannot pay).
+    #[allow(clippy::too_many_arguments)]
+    fn park(
+        &self,
+        exec: &mut Exec,
+        params: &ChainParams,
+        on: &OnLedgerRequest,
+        body: &wisp_core::RequestBody,
+        deposit: u64,
+        index: u64,
+        at: u32,
+    ) -> (u64, Option<Receipt>) {
+        let id = on.id();
+        exec.begin_request(None);
+        if deposit > 0 {
+            exec.mint_deposit(&on.sender, deposit);
+        }
+        let mut queue = timelock::queue(exec);
+        let due = body.time_lock.and_then(|l| l.not_before);
+        let mut record = timelock::TimeLocked {
+            request: OnLedgerRequest {
+                deposit_sompi: 0, // credited now
+                ..on.clone()
+            },
+            arrived_in_block: index,
+            waiting_gas: 0,
+            waiting_fee_sompi: 0,
+        };
+        let record_bytes = borsh::to_vec(&record)
+            .map(|b| b.len())
+            .unwrap_or(usize::MAX);
+        let gas = timelock::waiting_gas(record_bytes);
+        let fee = gas.saturating_mul(params.gas_price_sompi);
+        let balance = exec.balance_of(&on.sender);
+        let admitted = match due {
+            None => Err(request_error(
+                RequestErrorCode::Malformed,
+                "a waiting request needs not_before",
+            )),
+            Some(due) => timelock::check_wait(
+                due,
+                queue.len(),
+                exec.l1_daa_score,
+                exec.block.timestamp_ms,
+            )
+            .map(|()| due),
+        }
+        .and_then(|due| {
+            if balance < fee {
+                Err(request_error(
+                    RequestErrorCode::InsufficientFunds,
+                    format!("waiting for the time lock costs {gas} gas ({fee} sompi); the sender holds {balance} sompi on the chain"),
+                ))
+            } else {
+                Ok(due)
+            }
+        });
+        let due = match admitted {
+            Ok(due) => due,
+            Err(e) => {
+                let paid = Self::charge_refusal(exec, params, &on.sender);
+                exec.commit_request();
+                let mut receipt = empty_receipt(id, on.sender, index, at);
+                receipt.error = Some(e);
+                receipt.gas_used = REQUEST_BASE_GAS;
+                receipt.fee_sompi = paid;
+                return (REQUEST_BASE_GAS, Some(receipt));
+            }
+        };
+        record.waiting_gas = gas;
+        record.waiting_fee_sompi = Self::pay_fee(exec, &on.sender, fee);
+        exec.write_borsh(keys::time_locked(&id), &record);
+        queue.push(timelock::QueuedTimeLock { id, due });
+        timelock::set_queue(exec, &queue);
+        exec.commit_request();
+        (gas, None)
+    }
+
+    /// Runs the time-locked requests that have come due, in arrival order, while they fit the
+    /// block; the rest keep waiting. Each receipt adds the gas and fee of its wait.
+    fn run_due_time_locks(
+        &self,
+        exec: &mut Exec,
+        params: &ChainParams,
+        index: u64,
+        receipts: &mut Vec<Receipt>,
+        block_gas: &mut u64,
+    ) {
+        let queue = timelock::queue(exec);
+        if queue.is_empty() {
+            return;
+        }
+        let (daa_score, timestamp_ms) = (exec.l1_daa_score, exec.block.timestamp_ms);
+        let mut waiting = Vec::with_capacity(queue.len());
+        for entry in queue {
+            if !entry.due.reached(daa_score, timestamp_ms) {
+                waiting.push(entry);
+                continue;
+            }
+            // Absent or not a call only if the state was edited by hand: the entry is dropped.
+            let record: Option<timelock::TimeLocked> =
+                exec.read_borsh(&keys::time_locked(&entry.id));
+            let Some(record) = record else { continue };
+            let OnLedgerBody::Call(body) = &record.request.body else {
+                continue;
+            };
+            let full = receipts.len() >= MAX_BLOCK_REQUESTS
+                || block_gas.saturating_add(body.gas_budget) > params.max_block_gas;
+            if full && !receipts.is_empty() {
+                waiting.push(entry);
+                continue;
+            }
+            exec.begin_request(None);
+            exec.write(keys::time_locked(&entry.id), None);
+            exec.commit_request();
+            let request = Request {
+                id: entry.id,
+                sender: record.request.sender,
+                body,
+                nonce: None,
+            };
+            let at = receipts.len() as u32;
+            let (gas, mut receipt) = self.execute_request(exec, params, &request, index, at, 0);
+            *block_gas = block_gas.saturating_add(gas);
+            receipt.gas_used = receipt.gas_used.saturating_add(record.waiting_gas);
+            receipt.fee_sompi = receipt.fee_sompi.saturating_add(record.waiting_fee_sompi);
+            self.record(exec, &receipt);
+            receipts.push(receipt);
+        }
+        exec.begin_request(None);
+        timelock::set_queue(exec, &waiting);
+        exec.commit_request();
+    }
+
     /// Executes one request into `exec`; returns the gas it used and its receipt. The caller
     /// has checked an off-ledger request's nonce.
     pub(crate) fn execute_request(
@@ -176,17 +326,18 @@ impl Chain {
         let balance = exec.balance_of(&request.sender);
         let reserved = body.gas_budget.saturating_mul(params.gas_price_sompi);
         let admitted = admission::check_body(self.chain_id, params, body)
+            .and_then(|()| match exec.simulation {
+                // A simulation estimates the call whenever it will run.
+                true => Ok(()),
+                false => timelock::check(
+                    body.time_lock.as_ref(),
+                    exec.l1_daa_score,
+                    exec.block.timestamp_ms,
+                ),
+            })
             .and_then(|()| admission::check_funds(balance, 0, max_spend(params, body)));
         if let Err(e) = admitted {
-            // A refused request still cost the node its base work (defect 8): it pays the base
-            // fee, or what it holds if less.
-            let fee = Self::pay_fee(
-                exec,
-                &request.sender,
-                REQUEST_BASE_GAS
-                    .saturating_mul(params.gas_price_sompi)
-                    .min(balance),
-            );
+            let fee = Self::charge_refusal(exec, params, &request.sender);
             exec.commit_request();
             receipt.error = Some(e);
             receipt.gas_used = REQUEST_BASE_GAS;
@@ -263,6 +414,23 @@ impl Chain {
         (gas_used, receipt)
     }
 
+    /// Whether a block referring to L1 DAA score `daa_score` at `timestamp_ms` would run a
+    /// time-locked request (one has come due): the node makes a block for it even when
+    /// nothing else arrived.
+    ///
+    /// # Errors
+    /// [`crate::ChainError::State`] on I/O or a queue that does not decode.
+    pub fn time_lock_due(&self, daa_score: u64, timestamp_ms: u64) -> Result<bool> {
+        let Some(bytes) = self.db.get(&keys::time_lock_queue())? else {
+            return Ok(false);
+        };
+        let queue: Vec<timelock::QueuedTimeLock> = borsh::from_slice(&bytes)
+            .map_err(|e| wisp_state::StateError::Corrupt(format!("the time-lock queue: {e}")))?;
+        Ok(queue
+            .iter()
+            .any(|entry| entry.due.reached(daa_score, timestamp_ms)))
+    }
+
     /// The on-ledger requests block `index` deferred to the next block, in L1 order.
     ///
     /// # Errors
@@ -337,6 +505,7 @@ impl Chain {
             },
             &protocol.vm,
         );
+        exec.l1_daa_score = inputs.l1.daa_score;
         exec.begin_request(None);
         exec.write_borsh(keys::block_hash(parent.index), &parent.hash());
         if activates {
@@ -348,10 +517,14 @@ impl Chain {
         let mut receipts: Vec<Receipt> = Vec::new();
         let mut block_gas = 0u64;
         let mut deferred = Vec::new();
+        // Time-locked requests that came due run first: they arrived before anything else.
+        self.run_due_time_locks(&mut exec, &params, index, &mut receipts, &mut block_gas);
         let mut pending = on_ledger.into_iter();
         for on in pending.by_ref() {
             let id = on.id();
-            if exec.read(&keys::request(&id)).is_some() {
+            if exec.read(&keys::request(&id)).is_some()
+                || exec.read(&keys::time_locked(&id)).is_some()
+            {
                 continue;
             }
             // A transaction's deposit is credited once: with its first request, or with the
@@ -386,6 +559,21 @@ impl Chain {
                 _ => false,
             };
             let receipt = match &on.body {
+                OnLedgerBody::Call(body)
+                    if body.chain == self.chain_id
+                        && body.time_lock.is_some_and(|lock| {
+                            timelock::must_wait(&lock, exec.l1_daa_score, exec.block.timestamp_ms)
+                        }) =>
+                {
+                    let (gas, refused) =
+                        self.park(&mut exec, &params, &on, body, deposit, index, at);
+                    block_gas = block_gas.saturating_add(gas);
+                    match refused {
+                        Some(receipt) => receipt,
+                        // Waiting: its receipt comes when it runs or expires.
+                        None => continue,
+                    }
+                }
                 OnLedgerBody::Call(body) => {
                     let request = Request {
                         id,

@@ -14,6 +14,8 @@
 //! | blob | `c` ‖ code hash | module bytes |
 //! | blocklog | `r` ‖ request id | borsh((block index, request index, receipt hash)) |
 //! | blocklog | `b` ‖ u64 BE index | block hash of the *previous* block (the chain's history) |
+//! | blocklog | `q` | borsh(Vec<QueuedTimeLock>): waiting time-locked requests, arrival order |
+//! | blocklog | `t` ‖ request id | borsh(TimeLocked): a waiting time-locked request |
 //! | governance | `p` | borsh(ChainParams) |
 //! | governance | `v` | borsh(Protocol): version and VM limits in force |
 //! | governance | `u` | borsh(Upgrade): a scheduled protocol change |
@@ -125,6 +127,14 @@ pub fn blob(code_hash: &Hash32) -> Vec<u8> {
 /// Where a processed request's receipt is recorded.
 pub fn request(id: &RequestId) -> Vec<u8> {
     key(hnames::blocklog(), &[b"r", &id.0])
+}
+/// The time-lock queue: borsh(Vec<QueuedTimeLock>), in arrival order (absent: empty).
+pub fn time_lock_queue() -> Vec<u8> {
+    key(hnames::blocklog(), &[b"q"])
+}
+/// An on-ledger request waiting for its time lock: borsh(TimeLocked).
+pub fn time_locked(id: &RequestId) -> Vec<u8> {
+    key(hnames::blocklog(), &[b"t", &id.0])
 }
 /// The hash of block `index`, recorded in block `index + 1`.
 pub fn block_hash(index: u64) -> Vec<u8> {

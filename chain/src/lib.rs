@@ -20,6 +20,7 @@ pub mod keys;
 pub mod native;
 pub mod protocol;
 mod signing;
+pub mod timelock;
 
 use engines::Engines;
 pub use engines::{ENGINE_COMPILATIONS, MODULE_CACHE_ENTRIES};
@@ -610,6 +611,15 @@ impl Chain {
         let params = self.params().map_err(storage)?;
         let body = &request.request().body;
         admission::check_body(self.chain_id, &params, body)?;
+        if body.time_lock.is_some() {
+            // Judged against the head's L1 reference; the block that takes it judges again.
+            let head = self.head().map_err(storage)?;
+            timelock::check(
+                body.time_lock.as_ref(),
+                head.l1_daa_score,
+                head.timestamp_ms,
+            )?;
+        }
         if self.is_processed(&request.id()).map_err(storage)? {
             return Err(request_error(
                 RequestErrorCode::BadNonce,

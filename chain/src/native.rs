@@ -115,6 +115,7 @@ const NATIVE_FUNCTIONS: &[NativeFn] = &[
     NativeFn { contract: "blob", name: "store", kind: Entry, params: &[("code", "Vec<u8>")], returns: Some("Hash32"), docs: "Stores a validated module; returns its code hash.", handler: Handler::Plain(blob_store) },
     NativeFn { contract: "blob", name: "has", kind: View, params: &[("code_hash", "Hash32")], returns: Some("bool"), docs: "Whether code with this hash is stored.", handler: Handler::Plain(blob_has) },
     NativeFn { contract: "blocklog", name: "request", kind: View, params: &[("request_id", "Hash32")], returns: Some("Option<(u64, u32, Hash32)>"), docs: "Block, position and receipt hash of a processed request.", handler: Handler::Plain(blocklog_request) },
+    NativeFn { contract: "blocklog", name: "time_locked", kind: View, params: &[("request_id", "Hash32")], returns: Some("Option<(String, u64, Option<u64>, u64, AgentId)>"), docs: "A time-locked on-ledger request still waiting: its clock (daa_score or timestamp_ms), not_before, expires_at, the block it arrived in, and its sender.", handler: Handler::Plain(blocklog_time_locked) },
     NativeFn { contract: "blocklog", name: "block_hash", kind: View, params: &[("index", "u64")], returns: Some("Option<Hash32>"), docs: "Hash of an earlier block.", handler: Handler::Plain(blocklog_block_hash) },
     NativeFn { contract: "governance", name: "params", kind: View, params: &[], returns: Some("(u64, u64, u64)"), docs: "Gas price (sompi), per-request and per-block gas limits.", handler: Handler::Plain(governance_params) },
     NativeFn { contract: "governance", name: "set_gas_price", kind: Entry, params: &[("gas_price_sompi", "u64")], returns: None, docs: "Sets the gas price (owner only).", handler: Handler::Plain(governance_set_gas_price) },
@@ -406,6 +407,26 @@ fn blocklog_request(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
     let (id,) = args::<(Hash32,)>(c.bytes)?;
     let r: Option<(u64, u32, Hash32)> = c.exec.read_borsh(&keys::request(&id));
     Ok(ret(&r))
+}
+
+fn blocklog_time_locked(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
+    let (id,) = args::<(Hash32,)>(c.bytes)?;
+    let record: Option<crate::timelock::TimeLocked> = c.exec.read_borsh(&keys::time_locked(&id));
+    let waiting = record.and_then(|r| {
+        let crate::OnLedgerBody::Call(body) = &r.request.body else {
+            return None;
+        };
+        let lock = body.time_lock?;
+        let due = lock.not_before?;
+        Some((
+            due.clock().to_string(),
+            due.value(),
+            lock.expires_at.map(|t| t.value()),
+            r.arrived_in_block,
+            r.request.sender,
+        ))
+    });
+    Ok(ret(&waiting))
 }
 
 fn blocklog_block_hash(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {

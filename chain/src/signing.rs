@@ -95,6 +95,7 @@ mod tests {
                     },
                     gas_budget: 1_000_000,
                     access_list: None,
+                    time_lock: None,
                 };
                 let mut signed = sign_request(body, &key, nonce);
                 if nonce % 3 == 0 {

@@ -34,6 +34,74 @@ pub struct CallOptions {
     /// Off-ledger only: simulate the call first and declare the access list it observed, so the
     /// chain can run it in parallel with others (`wisp_simulateRequest`).
     pub declare_access: bool,
+    /// Earliest moment the request may run (its time lock's `not_before`).
+    pub not_before: Option<When>,
+    /// First moment the request may no longer run (its time lock's `expires_at`).
+    pub expires_at: Option<When>,
+}
+
+/// A moment for a time lock as given on the command line: `daa:<score>`, `daa:+<scores>`,
+/// `time:<unix ms>` or `time:+<duration>` (`30s`, `500ms`, `5m`, `2h`). Relative moments count
+/// from the DAA score the node last followed on Kaspa, or from now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum When {
+    /// A DAA score.
+    DaaScore(u64),
+    /// This many DAA scores after the node's latest.
+    DaaFromNow(u64),
+    /// An L1 timestamp, ms since the Unix epoch.
+    TimestampMs(u64),
+    /// This many ms from now.
+    MsFromNow(u64),
+}
+
+impl std::str::FromStr for When {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<When, String> {
+        let usage = || {
+            format!("`{text}` is not a moment: use daa:<score>, daa:+<scores>, time:<unix ms> or time:+<duration> (30s, 500ms, 5m, 2h)")
+        };
+        let (clock, value) = text.split_once(':').ok_or_else(usage)?;
+        let (relative, value) = match value.strip_prefix('+') {
+            Some(v) => (true, v),
+            None => (false, value),
+        };
+        match (clock, relative) {
+            ("daa", false) => value.parse().map(When::DaaScore).map_err(|_| usage()),
+            ("daa", true) => value.parse().map(When::DaaFromNow).map_err(|_| usage()),
+            ("time", false) => value.parse().map(When::TimestampMs).map_err(|_| usage()),
+            ("time", true) => {
+                let split = value
+                    .find(|c: char| !c.is_ascii_digit())
+                    .unwrap_or(value.len());
+                let (n, unit) = value.split_at(split);
+                let n: u64 = n.parse().map_err(|_| usage())?;
+                let ms = match unit {
+                    "ms" => 1,
+                    "s" | "" => 1_000,
+                    "m" => 60_000,
+                    "h" => 3_600_000,
+                    _ => return Err(usage()),
+                };
+                Ok(When::MsFromNow(n.saturating_mul(ms)))
+            }
+            _ => Err(usage()),
+        }
+    }
+}
+
+impl When {
+    /// The moment on Kaspa's clock, counting relative moments from `daa_score` and `now_ms`.
+    pub fn resolve(self, daa_score: u64, now_ms: u64) -> wisp_core::L1Time {
+        use wisp_core::L1Time;
+        match self {
+            When::DaaScore(s) => L1Time::DaaScore(s),
+            When::DaaFromNow(n) => L1Time::DaaScore(daa_score.saturating_add(n)),
+            When::TimestampMs(t) => L1Time::TimestampMs(t),
+            When::MsFromNow(n) => L1Time::TimestampMs(now_ms.saturating_add(n)),
+        }
+    }
 }
 
 impl Default for CallOptions {
@@ -44,6 +112,8 @@ impl Default for CallOptions {
             on_ledger: false,
             deposit_sompi: 0,
             declare_access: true,
+            not_before: None,
+            expires_at: None,
         }
     }
 }
@@ -284,6 +354,26 @@ impl Client {
         args: Vec<u8>,
         options: &CallOptions,
     ) -> Result<RequestBody> {
+        let time_lock = match (options.not_before, options.expires_at) {
+            (None, None) => None,
+            (not_before, expires_at) => {
+                let info = self.chain_info().await?;
+                let daa = info.l1_followed_daa_score.0.max(info.head.l1_daa_score.0);
+                // The CLI's clock only places a relative moment; the chain judges by Kaspa's.
+                let now_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis() as u64)
+                    .unwrap_or_default()
+                    .max(info.head.timestamp_ms.0);
+                let lock = wisp_core::TimeLock {
+                    not_before: not_before.map(|w| w.resolve(daa, now_ms)),
+                    expires_at: expires_at.map(|w| w.resolve(daa, now_ms)),
+                };
+                lock.validate()
+                    .map_err(|why| anyhow!("--not-before/--expires-at: {why}"))?;
+                Some(lock)
+            }
+        };
         Ok(RequestBody {
             chain: self.chain_id().await?,
             call: Call {
@@ -294,6 +384,7 @@ impl Client {
             },
             gas_budget: options.gas_budget,
             access_list: None,
+            time_lock,
         })
     }
 
@@ -418,8 +509,14 @@ impl Client {
     ///
     /// # Errors
     /// If `timeout` passes first.
+    ///
+    /// While the request waits in the chain's time-lock queue the timeout does not run: it
+    /// says so once on stderr and waits until the request is due (Ctrl-C leaves it waiting on
+    /// the chain; `wisp receipt <id>` later).
     pub async fn wait_receipt(&self, id: &Hash32, timeout: Duration) -> Result<Value> {
-        let deadline = tokio::time::Instant::now() + timeout;
+        let mut deadline = tokio::time::Instant::now() + timeout;
+        let mut told = false;
+        let mut polls = 0u64;
         loop {
             let receipt = self
                 .typed("wisp_getReceipt", self.http.get_receipt((*id).into()))
@@ -427,11 +524,49 @@ impl Client {
             if let Some(receipt) = receipt {
                 return Ok(serde_json::to_value(receipt)?);
             }
+            polls += 1;
+            if polls % 10 == 1 {
+                if let Some(waiting) = self.time_locked(id).await? {
+                    if !told {
+                        eprintln!("request 0x{id} waits in the chain's time-lock queue until {waiting}; waiting for it (Ctrl-C leaves it queued; `wisp receipt 0x{id}` later)");
+                        told = true;
+                    }
+                    deadline = tokio::time::Instant::now() + timeout;
+                }
+            }
             if tokio::time::Instant::now() > deadline {
                 bail!("no receipt for request 0x{} after {timeout:?}; the node may be stuck (see its log)", id);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// When request `id` comes due, if it waits in the chain's time-lock queue
+    /// (`blocklog.time_locked`), as text: `DAA score 1234` or `L1 time 1700000000000 ms`.
+    ///
+    /// # Errors
+    /// If the node cannot be reached.
+    pub async fn time_locked(&self, id: &Hash32) -> Result<Option<String>> {
+        let answer = self
+            .view(
+                "blocklog",
+                "time_locked",
+                &serde_json::json!([format!("0x{id}")]),
+            )
+            .await?;
+        let value = &answer["value"];
+        if value.is_null() {
+            return Ok(None);
+        }
+        let clock = value[0].as_str().unwrap_or_default();
+        let due = value[1]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| value[1].to_string());
+        Ok(Some(match clock {
+            "daa_score" => format!("DAA score {due}"),
+            _ => format!("L1 time {due} ms"),
+        }))
     }
 
     /// Deploys module bytes under `name`, encoding `init_args` JSON with the module's own

@@ -330,6 +330,15 @@ struct TxArgs {
     /// other requests; without one it runs alone.
     #[arg(long)]
     no_access_list: bool,
+    /// Time lock: the request may not run before this moment (daa:<score>, daa:+<scores>,
+    /// time:<unix ms>, time:+<duration> such as 30s or 5m). With --on-ledger the chain holds
+    /// it until then and runs it once; off-ledger it is refused if sent early.
+    #[arg(long, value_name = "WHEN")]
+    not_before: Option<wisp_cli::client::When>,
+    /// Time lock: the request may no longer run from this moment (same forms, same clock as
+    /// --not-before); it then gets an `expired` receipt.
+    #[arg(long, value_name = "WHEN")]
+    expires_at: Option<wisp_cli::client::When>,
 }
 
 #[derive(Subcommand)]

@@ -500,6 +500,7 @@ async fn tokens_amm_on_and_off_ledger_proofs_replay_and_restart() {
         // The block's first use of the token's code pays its compilation (~1.4M gas).
         gas_budget: 5_000_000,
         access_list: None,
+        time_lock: None,
     };
     let mut forged = wisp_chain::sign_request(body.clone(), &dev1, 0);
     forged.signature[0] ^= 1;
@@ -681,6 +682,7 @@ async fn tokens_amm_on_and_off_ledger_proofs_replay_and_restart() {
                 },
                 gas_budget: 100_000,
                 access_list: None,
+                time_lock: None,
             },
             &dev0,
             nonce,
@@ -1104,6 +1106,58 @@ async fn the_wisp_command_against_a_devnet() {
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["value"], json!("400000000"));
 
+    // A time-locked on-ledger call (a transfer to oneself, balances unchanged): the chain holds
+    // it until its DAA score, then runs it once.
+    let (code, out, err) = wisp(
+        &home,
+        &rpc,
+        &[
+            "--json",
+            "call",
+            "tok",
+            "transfer",
+            r#"["dev1", "1"]"#,
+            "--from",
+            "dev1",
+            "--on-ledger",
+            "--not-before",
+            "daa:+40",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("time-lock queue until DAA score"), "{err}");
+    let receipt: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(receipt["status"], json!("success"), "{receipt}");
+    let due: u64 = err
+        .split("DAA score ")
+        .nth(1)
+        .and_then(|t| t.split(';').next())
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap();
+    let block_index = receipt["blockIndex"].as_u64().unwrap().to_string();
+    let (code, out, _) = wisp(&home, &rpc, &["--json", "block", &block_index]).await;
+    assert_eq!(code, 0);
+    let block: Value = serde_json::from_str(&out).unwrap();
+    let ran_at: u64 = block["l1DaaScore"].as_str().unwrap().parse().unwrap();
+    assert!(ran_at >= due, "ran at DAA score {ran_at}, due at {due}");
+    // An off-ledger request whose window has closed is refused, saying why.
+    let (code, out, err) = wisp(
+        &home,
+        &rpc,
+        &[
+            "call",
+            "tok",
+            "transfer",
+            r#"["dev0", "1"]"#,
+            "--expires-at",
+            "daa:1",
+        ],
+    )
+    .await;
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("expired"), "{err}");
+
     // A factory's deploy from stored code, by hash: the token's code is stored already.
     let token_hash = wisp_core::blake2b_256(
         &std::fs::read(
@@ -1215,6 +1269,7 @@ async fn the_wisp_command_against_a_devnet() {
         // The block's first use of the token's code pays its compilation (~1.4M gas).
         gas_budget: 5_000_000,
         access_list: None,
+        time_lock: None,
     };
     let head_before = client.chain_info().await.unwrap().head.index;
     let estimate = client
@@ -1413,6 +1468,7 @@ async fn requests_that_arrive_together_share_a_block() {
         },
         gas_budget: 100_000,
         access_list: None,
+        time_lock: None,
     };
     let nonce = |k: &secp256k1::Keypair| node.chain().nonce(&agent(k)).unwrap();
 

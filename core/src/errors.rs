@@ -98,6 +98,15 @@ codes! {
         /// The node's storage failed; nothing was accepted (an operator problem, not the
         /// request's).
         StorageFailure = 17 => "storage_failure",
+        /// The request's time lock has not come due (`not_before` is after the block's L1
+        /// reference); an off-ledger request must be sent again later.
+        NotYetDue = 18 => "not_yet_due",
+        /// The request's time lock expired (`expires_at` is at or before the block's L1
+        /// reference) before it could run.
+        Expired = 19 => "expired",
+        /// The chain's time-lock queue is full; the request did not run (its deposit was
+        /// credited).
+        TimeLockQueueFull = 20 => "time_lock_queue_full",
     }
 }
 

@@ -28,8 +28,8 @@ pub use errors::{
 pub use hash::{blake2b_256, Hash32};
 pub use ids::{AgentId, ChainId, ContractId, Hname, HnameError};
 pub use request::{
-    Access, AccessList, Call, CallKind, LanePayload, OffLedgerRequest, RequestBody, RequestId,
-    LANE_ID, LANE_PAYLOAD_MAGIC,
+    Access, AccessList, Call, CallKind, L1Time, LanePayload, OffLedgerRequest, RequestBody,
+    RequestId, TimeLock, LANE_ID, LANE_PAYLOAD_MAGIC,
 };
 
 /// Smallest withdrawal, sompi (1 KAS): Kaspa's storage mass (KIP-9) of an output grows as its

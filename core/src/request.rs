@@ -142,6 +142,109 @@ pub struct RequestBody {
     pub gas_budget: u64,
     /// Declared read/write sets; `None` means undeclared (any access, sequential execution).
     pub access_list: Option<AccessList>,
+    /// When the request may run; `None`: as soon as it arrives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_lock: Option<TimeLock>,
+}
+
+/// A moment on Kaspa's clock, as the chain sees it through the L1 chain block each Wisp block
+/// refers to.
+#[derive(
+    Clone, Copy, PartialEq, Eq, Debug, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+#[serde(rename_all = "camelCase")]
+pub enum L1Time {
+    /// A DAA score (about 10 per second on mainnet since Crescendo, 1 per block on simnet).
+    DaaScore(u64),
+    /// An L1 block timestamp, ms since the Unix epoch.
+    TimestampMs(u64),
+}
+
+impl L1Time {
+    /// Whether a block referring to an L1 block with `daa_score` and `timestamp_ms` is at or
+    /// past this moment.
+    pub fn reached(&self, daa_score: u64, timestamp_ms: u64) -> bool {
+        match *self {
+            L1Time::DaaScore(s) => daa_score >= s,
+            L1Time::TimestampMs(t) => timestamp_ms >= t,
+        }
+    }
+
+    /// The clock's name: `daa_score` or `timestamp_ms`.
+    pub fn clock(&self) -> &'static str {
+        match self {
+            L1Time::DaaScore(_) => "daa_score",
+            L1Time::TimestampMs(_) => "timestamp_ms",
+        }
+    }
+
+    /// The value on its clock.
+    pub fn value(&self) -> u64 {
+        match *self {
+            L1Time::DaaScore(v) | L1Time::TimestampMs(v) => v,
+        }
+    }
+}
+
+impl core::fmt::Display for L1Time {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            L1Time::DaaScore(s) => write!(f, "DAA score {s}"),
+            L1Time::TimestampMs(t) => write!(f, "L1 time {t} ms"),
+        }
+    }
+}
+
+/// When a request may run (IOTA ISC's time lock and expiration): not in a block whose L1
+/// reference is before `not_before`, and not in one at or after `expires_at`. An on-ledger
+/// request that arrives early waits in the chain's time-lock queue (state) and runs once, in
+/// the first block at or after `not_before` with room for it; one that arrives or comes due at
+/// or after `expires_at` gets an `expired` receipt. An off-ledger request is refused outside
+/// its window.
+#[derive(
+    Clone, Copy, PartialEq, Eq, Debug, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+#[serde(rename_all = "camelCase")]
+pub struct TimeLock {
+    /// Earliest moment the request may run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<L1Time>,
+    /// First moment the request may no longer run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<L1Time>,
+}
+
+impl TimeLock {
+    /// Checks the lock is usable: at least one bound; both on the same clock, `expires_at`
+    /// after `not_before` (so a waiting request comes due before it expires).
+    ///
+    /// # Errors
+    /// A message saying what is wrong.
+    pub fn validate(&self) -> Result<(), &'static str> {
+        match (self.not_before, self.expires_at) {
+            (None, None) => Err("a time lock needs not_before or expires_at"),
+            (Some(a), Some(b)) if a.clock() != b.clock() => {
+                Err("not_before and expires_at must be on the same clock (both DAA scores or both timestamps)")
+            }
+            (Some(a), Some(b)) if b.value() <= a.value() => {
+                Err("expires_at must be after not_before")
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the request may run in a block referring to `daa_score` and `timestamp_ms`
+    /// as far as `not_before` goes.
+    pub fn is_due(&self, daa_score: u64, timestamp_ms: u64) -> bool {
+        self.not_before
+            .is_none_or(|t| t.reached(daa_score, timestamp_ms))
+    }
+
+    /// Whether the request's window has closed at `daa_score` and `timestamp_ms`.
+    pub fn is_expired(&self, daa_score: u64, timestamp_ms: u64) -> bool {
+        self.expires_at
+            .is_some_and(|t| t.reached(daa_score, timestamp_ms))
+    }
 }
 
 /// A request signed by its sender and sent to a node (`wisp_sendRequest`).
@@ -256,6 +359,7 @@ mod tests {
             },
             gas_budget: 1000,
             access_list: None,
+            time_lock: None,
         }
     }
 

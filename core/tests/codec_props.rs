@@ -37,6 +37,7 @@ fn body() -> impl Strategy<Value = RequestBody> {
                 },
                 gas_budget,
                 access_list: None,
+                time_lock: None,
             },
         )
 }

@@ -138,6 +138,7 @@ mod tests {
             },
             gas_budget: 100_000,
             access_list: None,
+            time_lock: None,
         };
         let tx = |on_lane: bool, sender: LaneScript, beneficiary: Option<[u8; 32]>| LaneTx {
             tx_id: [3; 32],

@@ -550,6 +550,9 @@ impl Node {
             && off_ledger.is_empty()
             && backlog.is_empty()
             && !anchor_wants_block
+            && !self
+                .chain
+                .time_lock_due(l1.daa_score, l1.timestamp_ms.max(head.timestamp_ms))?
         {
             if let Ok(mut c) = self.cursor.lock() {
                 *c = Some(latest_seen);
@@ -858,6 +861,7 @@ mod tests {
                     },
                     gas_budget: 100_000,
                     access_list: None,
+                    time_lock: None,
                 },
                 &key,
                 n,

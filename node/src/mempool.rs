@@ -180,6 +180,7 @@ mod tests {
             },
             gas_budget: 100_000,
             access_list: None,
+            time_lock: None,
         };
         let request =
             wisp_chain::verify_signature(wisp_chain::sign_request(body, key, nonce)).unwrap();

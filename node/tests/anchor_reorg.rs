@@ -60,6 +60,7 @@ fn call(node: &Node, from: &Wallet, entry: &str, args: Vec<u8>) {
             },
             gas_budget: 100_000,
             access_list: None,
+            time_lock: None,
         },
         from.keypair(),
         nonce,

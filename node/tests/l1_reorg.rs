@@ -114,6 +114,7 @@ async fn a_kaspa_reorg_undoes_what_the_lost_branch_carried() {
             },
             gas_budget: 100_000,
             access_list: None,
+            time_lock: None,
         },
         depositor.keypair(),
         0,

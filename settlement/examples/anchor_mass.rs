@@ -85,6 +85,7 @@ fn lane_transaction(params: &kaspa_consensus_core::config::params::Params) {
         },
         gas_budget: 100_000,
         access_list: None,
+        time_lock: None,
     };
     let payload = wisp_core::LanePayload {
         requests: vec![body],

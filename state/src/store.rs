@@ -1,5 +1,5 @@
 //! The on-disk store: jmt nodes and value history, the latest values, and the block archive, all
-//! in one redb database file (format 2).
+//! in one redb database file (format 3).
 //!
 //! Every per-block write except the latest values is an append (keys start with the block
 //! index, big-endian), so a commit dirties few pages however large the state grows. The latest
@@ -24,7 +24,7 @@
 //!   transactions on L1), untouched by rollbacks
 //! - `stale`: block index → borsh(StaleRecords): the tree nodes and value versions that block
 //!   replaced, deleted once the block falls out of the retention window
-//! - `store`: `"format"` (2), `"pruned_through"` (the last block whose replaced records were
+//! - `store`: `"format"` (3), `"pruned_through"` (the last block whose replaced records were
 //!   deleted: nothing at or before it can be proven or rolled back to), `"flushed_through"` (the
 //!   block the `latest` table is complete up to)
 
@@ -128,8 +128,10 @@ fn index_events(
 /// Tables of format 1 (before 0.2): a database holding them is refused with a clear error.
 const FORMAT_1_NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("jmt_nodes");
 
-/// The on-disk format this code reads and writes.
-const FORMAT: u64 = 2;
+/// The on-disk format this code reads and writes. 3: the tables of format 2, holding records
+/// of the chain whose encoding changed (requests gained a time lock), so a format-2 directory
+/// cannot be replayed and is refused like any other version's.
+const FORMAT: u64 = 3;
 
 /// Changed keys kept in memory before the `latest` table is rewritten (one flush per this many,
 /// in the commit of the block that reaches it). Bounds the history replayed at start-up.

@@ -136,7 +136,7 @@ fn a_database_of_format_1_is_refused_and_left_alone() {
             err,
             StateError::Format {
                 found: 1,
-                supported: 2
+                supported: 3
             }
         ),
         "{err}"
@@ -152,4 +152,30 @@ fn a_database_of_format_1_is_refused_and_left_alone() {
         .get(b"k".as_slice())
         .unwrap()
         .is_some());
+}
+
+/// A data directory of format 2 (before requests carried a time lock: its records no longer
+/// decode) is refused the same way.
+#[test]
+fn a_database_of_format_2_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.redb");
+    {
+        const STORE: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("store");
+        let raw = redb::Database::create(&path).unwrap();
+        let txn = raw.begin_write().unwrap();
+        txn.open_table(STORE).unwrap().insert("format", 2).unwrap();
+        txn.commit().unwrap();
+    }
+    let err = StateDb::open(&path).err().expect("refused");
+    assert!(
+        matches!(
+            err,
+            StateError::Format {
+                found: 2,
+                supported: 3
+            }
+        ),
+        "{err}"
+    );
 }

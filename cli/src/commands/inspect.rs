@@ -11,10 +11,15 @@ pub(crate) async fn receipt(request_id: String, ctx: &Ctx) -> Result<()> {
     let client = Client::new(&ctx.rpc)?;
     let id = wisp_core::Hash32::from_hex(&request_id)
         .ok_or_else(|| anyhow!("`{request_id}` is not a request id (32 bytes of hex)"))?;
-    let receipt = client
+    let Some(receipt) = client
         .typed("wisp_getReceipt", client.api().get_receipt(id.into()))
         .await?
-        .ok_or_else(|| anyhow!("no receipt for {request_id} (not executed yet, or unknown)"))?;
+    else {
+        if let Some(due) = client.time_locked(&id).await? {
+            bail!("no receipt for {request_id} yet: it waits in the chain's time-lock queue until {due}");
+        }
+        bail!("no receipt for {request_id} (not executed yet, or unknown)");
+    };
     print(ctx.json, &serde_json::to_value(receipt)?, print_receipt);
     Ok(())
 }

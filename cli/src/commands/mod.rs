@@ -174,6 +174,8 @@ impl crate::TxArgs {
             on_ledger: self.on_ledger,
             deposit_sompi: self.deposit,
             declare_access: !self.no_access_list,
+            not_before: self.not_before,
+            expires_at: self.expires_at,
         }
     }
 }

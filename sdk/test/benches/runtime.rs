@@ -154,6 +154,7 @@ fn token_transfer(c: &mut Criterion) {
                                 },
                                 gas_budget: 1_000_000,
                                 access_list: None,
+                                time_lock: None,
                             };
                             nonce += 1;
                             sign_request(body, &key, nonce - 1)

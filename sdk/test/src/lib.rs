@@ -19,11 +19,11 @@ use wisp_chain::{
     native, sign_request, verify_signature, BlockInputs, Chain, ChainParams, Genesis, L1Ref,
     OnLedgerBody, OnLedgerRequest,
 };
-use wisp_core::{blake2b_256, Call, RequestBody};
+use wisp_core::{blake2b_256, Call, RequestBody, RequestId};
 pub use wisp_core::{
-    AccessList, AgentId, ChainId, ContractId, ErrorLevel, Event, Hash32, Hname, Receipt,
-    ReceiptError, ReceiptStatus, RequestErrorCode, VmErrorCode, CONTRACT_BAD_ARGUMENTS_CODE,
-    CONTRACT_PANIC_CODE,
+    AccessList, AgentId, ChainId, ContractId, ErrorLevel, Event, Hash32, Hname, L1Time, Receipt,
+    ReceiptError, ReceiptStatus, RequestErrorCode, TimeLock, VmErrorCode,
+    CONTRACT_BAD_ARGUMENTS_CODE, CONTRACT_PANIC_CODE,
 };
 pub use wisp_sdk::client::ClientError;
 
@@ -94,6 +94,9 @@ pub struct CallOptions {
     pub gas_budget: u64,
     /// Declared access list.
     pub access_list: Option<AccessList>,
+    /// When the request may run (`None`: now). An off-ledger call outside its window is
+    /// refused; [`TestChain::call_on_ledger`] makes one that waits.
+    pub time_lock: Option<TimeLock>,
 }
 
 impl Default for CallOptions {
@@ -102,6 +105,7 @@ impl Default for CallOptions {
             transfer_sompi: 0,
             gas_budget: DEFAULT_GAS_BUDGET,
             access_list: None,
+            time_lock: None,
         }
     }
 }
@@ -256,15 +260,77 @@ impl TestChain {
         });
     }
 
-    /// Mines `n` empty blocks (advances block index, DAA score and time).
-    pub fn advance_blocks(&mut self, n: u64) {
+    /// Mines `n` blocks with no new requests (each advances the block index, the L1 DAA score
+    /// by 1 and L1 time by 1 s); returns the receipts they produced (time-locked requests that
+    /// came due).
+    pub fn advance_blocks(&mut self, n: u64) -> Vec<Receipt> {
+        let mut receipts = Vec::new();
         for _ in 0..n {
             let l1 = self.l1();
-            self.run_block(BlockInputs {
+            receipts.extend(self.run_block(BlockInputs {
                 l1,
                 ..Default::default()
-            });
+            }));
         }
+        receipts
+    }
+
+    /// Moves the simulated L1 clock `daa` DAA scores (and `daa` seconds) ahead without a Wisp
+    /// block: the next block's L1 reference jumps, as after a pause in block production.
+    pub fn skip_l1(&mut self, daa: u64) {
+        self.daa_score += daa;
+    }
+
+    /// The L1 DAA score and timestamp (ms) the latest block referred to; each block adds 1 and
+    /// 1,000.
+    pub fn l1_now(&self) -> (u64, u64) {
+        (self.daa_score, 1_700_000_000_000 + self.daa_score * 1000)
+    }
+
+    /// Calls entry point `function` of `contract` as an on-ledger request from `from` (as a
+    /// Kaspa lane transaction would carry it, crediting `deposit_sompi` first), in a block of its
+    /// own; returns the request's id and that block's receipts. A call whose
+    /// `options.time_lock` has not come due produces none: it waits in the chain's time-lock
+    /// queue and runs in the first block at or after its `not_before`
+    /// ([`TestChain::advance_blocks`] returns its receipt).
+    pub fn call_on_ledger<A: BorshSerialize>(
+        &mut self,
+        from: &Account,
+        contract: Hname,
+        function: &str,
+        args: &A,
+        deposit_sompi: u64,
+        options: &CallOptions,
+    ) -> (RequestId, Vec<Receipt>) {
+        self.deposit_counter += 1;
+        let l1 = self.l1();
+        let request = OnLedgerRequest {
+            l1_tx_id: blake2b_256(
+                &[b"lane tx".as_slice(), &self.deposit_counter.to_le_bytes()].concat(),
+            ),
+            index: 0,
+            sender: from.agent(),
+            deposit_sompi,
+            body: OnLedgerBody::Call(RequestBody {
+                chain: self.chain.chain_id(),
+                call: Call {
+                    target: contract,
+                    entry_point: Hname::of(function),
+                    args: borsh::to_vec(args).unwrap_or_default(),
+                    transfer_sompi: options.transfer_sompi,
+                },
+                gas_budget: options.gas_budget,
+                access_list: options.access_list.clone(),
+                time_lock: options.time_lock,
+            }),
+        };
+        let id = request.id();
+        let receipts = self.run_block(BlockInputs {
+            l1,
+            on_ledger: vec![request],
+            off_ledger: vec![],
+        });
+        (id, receipts)
     }
 
     /// Saves the current height.
@@ -373,6 +439,7 @@ impl TestChain {
             },
             gas_budget: options.gas_budget,
             access_list: options.access_list.clone(),
+            time_lock: options.time_lock,
         };
         let nonce = self.next_nonce(&from.agent());
         let request = sign_request(body, &from.keypair, nonce);
@@ -514,7 +581,7 @@ impl wisp_sdk::client::Backend for Caller<'_> {
         let options = CallOptions {
             transfer_sompi,
             gas_budget: self.gas_budget,
-            access_list: None,
+            ..Default::default()
         };
         let from = self.from.clone();
         let answer = self

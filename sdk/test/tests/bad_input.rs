@@ -179,6 +179,7 @@ fn bad_signatures_replays_and_wrong_chains_are_refused() {
         },
         gas_budget: 1_000_000,
         access_list: None,
+        time_lock: None,
     };
     let mut tampered = sign_request(body.clone(), &key, 0);
     tampered.body.gas_budget += 1;

@@ -311,6 +311,26 @@ fn gas_of_example_contracts_matches_the_golden_file() {
             .unwrap()
             .gas_used,
     );
+    // The same transfer on-ledger, time-locked two DAA scores ahead: its receipt adds the
+    // gas of waiting in the queue.
+    let (daa, _) = chain.l1_now();
+    let (_, arrived) = chain.call_on_ledger(
+        &alice,
+        Hname::of("accounts"),
+        "transfer",
+        &(bob.agent(), KAS),
+        0,
+        &CallOptions {
+            time_lock: Some(wisp_test::TimeLock {
+                not_before: Some(wisp_test::L1Time::DaaScore(daa + 2)),
+                expires_at: None,
+            }),
+            ..Default::default()
+        },
+    );
+    assert!(arrived.is_empty());
+    let ran = chain.advance_blocks(1);
+    record("accounts.transfer, time-locked", ran[0].gas_used);
 
     let text = format!(
         "# Gas used per request (receipt gas_used), example contracts built by `wisp build`.\n# Regenerate: WISP_BLESS=1 cargo test -p wisp-test --test gas_golden\n{}\n",

@@ -137,6 +137,7 @@ fn on_ledger_call(
             },
             gas_budget,
             access_list: None,
+            time_lock: None,
         }),
     }
 }
@@ -358,6 +359,7 @@ fn a_request_skipped_for_block_gas_does_not_block_its_sender() {
         },
         gas_budget,
         access_list: None,
+        time_lock: None,
     };
     let signed = |b: RequestBody, k: &secp256k1::Keypair, n: u64| {
         verify_signature(sign_request(b, k, n)).unwrap()
@@ -678,6 +680,7 @@ fn storing_and_loading_code_is_charged_by_its_size() {
             },
             gas_budget: 10_000_000,
             access_list: None,
+            time_lock: None,
         };
         verify_signature(sign_request(body, &key, nonce)).unwrap()
     };
@@ -1025,6 +1028,7 @@ fn deploy_does_not_depend_on_the_module_cache() {
         },
         gas_budget: 50_000_000,
         access_list: None,
+        time_lock: None,
     };
     let simulated = chain
         .chain()

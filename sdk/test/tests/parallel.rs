@@ -107,6 +107,7 @@ impl Chains {
             },
             gas_budget: 20_000_000,
             access_list: access,
+            time_lock: None,
         };
         let nonce = self.nonces[from] + skew;
         if skew == 0 {

@@ -46,6 +46,7 @@ fn transfer_body(
         },
         gas_budget: 10_000_000,
         access_list,
+        time_lock: None,
     }
 }
 

@@ -841,6 +841,30 @@ pub fn verify_proof(proof: &wisp_api::Proof) -> Result<wisp_core::BlockHeader> {
     Ok(header)
 }
 
+/// Checks an event proof from `wisp_getEventProof` on this machine: the proof decodes, its
+/// event is the one the answer shows, it leads to the events root of the header it carries,
+/// and that header hashes to what it claims. Returns the checked proof and header.
+///
+/// # Errors
+/// Which check failed.
+pub fn verify_event_proof(
+    answer: &wisp_api::EventProof,
+) -> Result<(wisp_core::events::EventProof, wisp_core::BlockHeader)> {
+    let header = header_of(&answer.block)?;
+    let proof: wisp_core::events::EventProof = borsh::from_slice(&answer.proof.0)
+        .map_err(|e| anyhow!("the event proof does not decode: {e}"))?;
+    if answer.events_root != header.events_root.into() || answer.block_index != header.index {
+        bail!("the proof names another block than the header it carries");
+    }
+    if answer.event.data.0 != proof.event.data || answer.event.topic != proof.event.topic {
+        bail!("the event shown is not the event proven");
+    }
+    if !proof.verify(&header.events_root) {
+        bail!("the event proof does not lead to the block's events root");
+    }
+    Ok((proof, header))
+}
+
 /// Agent parsing on the client: Kaspa addresses and raw forms.
 pub struct LocalAgents {
     /// Address prefix.

@@ -136,13 +136,15 @@ enum Command {
     /// Manage local accounts (keys in $WISP_HOME/accounts.json).
     #[command(subcommand)]
     Account(AccountCommand),
-    /// Prove a state value (or its absence) at a block; --verify checks it locally.
+    /// Prove a state value (or its absence) at a block, or an event in its block; --verify
+    /// checks it locally.
     Proof {
-        /// What to prove: `balance <agent>`, `nonce <agent>`, or `contract <contract> <0x-key>`.
+        /// What to prove: `balance <agent>`, `nonce <agent>`, `contract <contract> <0x-key>`, or
+        /// `event <request-id> <index>` (the request's index-th event, from 0).
         kind: String,
-        /// The agent (account name, Kaspa address, contract:<name>) or contract.
+        /// The agent (account name, Kaspa address, contract:<name>), contract, or request id.
         subject: String,
-        /// For `contract`: the contract-relative key, 0x-hex.
+        /// For `contract`: the contract-relative key, 0x-hex; for `event`: the event's index.
         key: Option<String>,
         /// Block index (default: the head).
         #[arg(long)]

@@ -1141,6 +1141,23 @@ async fn the_wisp_command_against_a_devnet() {
     let block: Value = serde_json::from_str(&out).unwrap();
     let ran_at: u64 = block["l1DaaScore"].as_str().unwrap().parse().unwrap();
     assert!(ran_at >= due, "ran at DAA score {ran_at}, due at {due}");
+    // Its Transfer event, proven to the events root of its block and checked here.
+    let request_id = receipt["requestId"].as_str().unwrap().to_string();
+    let (code, out, err) = wisp(
+        &home,
+        &rpc,
+        &["--json", "proof", "event", &request_id, "0", "--verify"],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    let proof: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(proof["verified"], json!(true), "{proof}");
+    assert_eq!(proof["event"]["topic"], json!("Transfer"), "{proof}");
+    assert_eq!(proof["blockIndex"].as_u64(), receipt["blockIndex"].as_u64());
+    let (code, _, err) = wisp(&home, &rpc, &["proof", "event", &request_id, "9"]).await;
+    assert_ne!(code, 0);
+    assert!(err.contains("has no event 9"), "{err}");
+
     // An off-ledger request whose window has closed is refused, saying why.
     let (code, out, err) = wisp(
         &home,

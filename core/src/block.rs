@@ -128,7 +128,8 @@ pub struct BlockHeader {
     pub state_root: Hash32,
     /// Commitment to the receipts: blake2b-256 over their hashes in order.
     pub receipts_root: Hash32,
-    /// Commitment to the events: blake2b-256 over the borsh-encoded events in order.
+    /// Root of the binary Merkle tree over the block's events in receipt order
+    /// ([`crate::events`]); zero for a block without events.
     pub events_root: Hash32,
     /// Number of requests executed.
     pub request_count: u32,
@@ -152,14 +153,10 @@ impl BlockHeader {
         blake2b_256_parts(&parts)
     }
 
-    /// Commitment to the events of a block, in receipt order.
+    /// The events root of a block with `receipts`: a Merkle root over its events in receipt
+    /// order ([`crate::events`]), so one event can be proven.
+    #[cfg(feature = "std")]
     pub fn events_commitment(receipts: &[Receipt]) -> Hash32 {
-        let bytes: Vec<Vec<u8>> = receipts
-            .iter()
-            .flat_map(|r| r.events.iter())
-            .map(|e| borsh::to_vec(e).unwrap_or_default())
-            .collect();
-        let parts: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
-        blake2b_256_parts(&parts)
+        crate::events::events_root(receipts)
     }
 }

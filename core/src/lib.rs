@@ -14,6 +14,8 @@ extern crate std;
 pub mod abi;
 pub mod block;
 pub mod errors;
+#[cfg(feature = "std")]
+pub mod events;
 pub mod hash;
 pub mod ids;
 pub mod interface;

@@ -14,8 +14,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use wisp_api::{
     AnchorInfo, Block, BlockId, Bytes, ChainInfo, ContractEntry, DevApiServer, EncodedArgs,
-    ErrorInfo, EventEntry, Mined, Nonce, Proof, Receipt as ReceiptView, RpcResult, SentRequest,
-    StateKey, ViewResult, WispApiServer, Withdrawal, H256, U64,
+    ErrorInfo, EventEntry, EventProof, Mined, Nonce, Proof, Receipt as ReceiptView, RpcResult,
+    SentRequest, StateKey, ViewResult, WispApiServer, Withdrawal, H256, U64,
 };
 use wisp_core::interface::ContractInterface;
 use wisp_core::json::{decode_fields, AgentFormat};
@@ -566,6 +566,30 @@ impl WispApiServer for Api {
             push(&mut events, e, index, r)?;
         }
         Ok(events)
+    }
+
+    fn get_event_proof(&self, request_id: H256, index: u32) -> RpcResult<Option<EventProof>> {
+        let node = &self.0;
+        let id = request_id.into();
+        let Some(receipt) = node.chain().db().receipt(&id).map_err(internal)? else {
+            return Ok(None);
+        };
+        let block = receipt.block_index;
+        let receipts = node.chain().db().block_receipts(block).map_err(internal)?;
+        let Some(proof) = wisp_core::events::EventProof::build(&receipts, &id, index) else {
+            return Ok(None);
+        };
+        let header = node.chain().db().block(block).map_err(internal)?;
+        let mut event = node.event_view(&proof.event, &node.agents(), &mut Interfaces::new());
+        event.block_index = Some(block);
+        event.request_id = Some(request_id);
+        Ok(Some(EventProof {
+            event,
+            proof: Bytes(borsh::to_vec(&proof).map_err(internal)?),
+            block_index: block,
+            events_root: header.events_root.into(),
+            block: block_view(&header),
+        }))
     }
 
     fn get_proof(&self, key: Bytes, block: Option<u64>) -> RpcResult<Proof> {

@@ -130,6 +130,9 @@ pub(crate) async fn proof(
     verify: bool,
     ctx: &Ctx,
 ) -> Result<()> {
+    if kind == "event" {
+        return event_proof(subject, key, verify, ctx).await;
+    }
     let client = Client::new(&ctx.rpc)?;
     let subject_value = match kind.as_str() {
         "balance" | "nonce" => json!(agent_text(&subject)),
@@ -138,7 +141,7 @@ pub(crate) async fn proof(
             key.clone()
                 .ok_or_else(|| anyhow!("`proof contract` needs a 0x-hex key"))?
         ]),
-        other => bail!("unknown proof kind `{other}`: use balance, nonce or contract"),
+        other => bail!("unknown proof kind `{other}`: use balance, nonce, contract or event"),
     };
     let key = client
         .typed(
@@ -202,6 +205,67 @@ pub(crate) async fn proof(
         );
         match anchored {
             Some(anchored) => println!("✓ verified: the proof leads to the block's state root, and the block is anchored on Kaspa (kaspad holds this chain's anchor committing block {anchored})"),
+            None if verify => println!("✓ verified locally against the node's header only: the block is not anchored on Kaspa yet"),
+            None => {}
+        }
+    });
+    Ok(())
+}
+
+/// `wisp proof event <request-id> <index> [--verify]`: an event with a Merkle proof to its
+/// block's events root.
+async fn event_proof(
+    request_id: String,
+    index: Option<String>,
+    verify: bool,
+    ctx: &Ctx,
+) -> Result<()> {
+    let client = Client::new(&ctx.rpc)?;
+    let id = wisp_core::Hash32::from_hex(&request_id)
+        .ok_or_else(|| anyhow!("`{request_id}` is not a request id (32 bytes of hex)"))?;
+    let index: u32 = index
+        .as_deref()
+        .unwrap_or("0")
+        .parse()
+        .map_err(|_| anyhow!("the event index is a number from 0"))?;
+    let answer = client
+        .typed(
+            "wisp_getEventProof",
+            client.api().get_event_proof(id.into(), index),
+        )
+        .await?
+        .ok_or_else(|| {
+            anyhow!("request {request_id} has no event {index} (not executed yet, failed, or fewer events; `wisp receipt {request_id}` shows them)")
+        })?;
+    let mut anchored = None;
+    if verify {
+        let (_, header) = wisp_cli::client::verify_event_proof(&answer)?;
+        let anchored_now = client
+            .chain_info()
+            .await?
+            .anchor
+            .anchored_block
+            .filter(|b| *b > 0);
+        if anchored_now.is_some_and(|a| header.index <= a) {
+            anchored = Some(client.anchored_on_kaspa(&header).await?);
+        }
+    }
+    let mut out = serde_json::to_value(&answer)?;
+    out["verified"] = json!(verify);
+    out["anchoredBlock"] = json!(anchored);
+    print(ctx.json, &out, |p| {
+        println!(
+            "event {index} of request {request_id}: {} {} in block {}",
+            p["event"]["contract"].as_str().unwrap_or(""),
+            p["event"]["topic"].as_str().unwrap_or(""),
+            p["blockIndex"]
+        );
+        if !p["event"]["fields"].is_null() {
+            println!("  fields {}", p["event"]["fields"]);
+        }
+        println!("  events root {}", p["eventsRoot"].as_str().unwrap_or(""));
+        match anchored {
+            Some(anchored) => println!("✓ verified: the proof leads to the block's events root, and the block is anchored on Kaspa (kaspad holds this chain's anchor committing block {anchored})"),
             None if verify => println!("✓ verified locally against the node's header only: the block is not anchored on Kaspa yet"),
             None => {}
         }

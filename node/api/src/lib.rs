@@ -431,6 +431,24 @@ pub struct Proof {
     pub block: Block,
 }
 
+/// `wisp_getEventProof`: one event with a Merkle proof to its block's events root.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventProof {
+    /// The event, its fields decoded as `wisp_getEvents` gives them.
+    pub event: EventEntry,
+    /// borsh(`wisp_core::events::EventProof`): the request id, the event's index in it, the
+    /// event, its leaf position among the block's events, and the sibling hashes. What a
+    /// client checks against `block.eventsRoot` (`EventProof::verify`).
+    pub proof: Bytes,
+    /// The block holding the event.
+    pub block_index: u64,
+    /// That block's events root.
+    pub events_root: H256,
+    /// That block's header.
+    pub block: Block,
+}
+
 /// `wisp_stateKey`: a state key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StateKey {
@@ -555,6 +573,12 @@ pub trait WispApi {
         contract: Option<String>,
         topic: Option<String>,
     ) -> RpcResult<Vec<EventEntry>>;
+
+    /// Event `index` (from 0, in the order the request emitted them) of request `request_id`,
+    /// with a Merkle proof to its block's events root; null if the request has no such event
+    /// (not executed yet, failed, or fewer events).
+    #[method(name = "getEventProof", blocking)]
+    fn get_event_proof(&self, request_id: H256, index: u32) -> RpcResult<Option<EventProof>>;
 
     /// The value under a state key at a block (default: the head) with its Merkle proof.
     #[method(name = "getProof", blocking)]

@@ -341,6 +341,58 @@ impl Exec {
         }
     }
 
+    /// The value of `key` before the running request: what the block wrote, else the snapshot.
+    fn read_before_request(&mut self, key: &[u8]) -> Option<Vec<u8>> {
+        if let Some(v) = self.block_overlay.get(key) {
+            return v.clone();
+        }
+        if let Some(v) = self.base.as_ref().and_then(|b| b.get(key)) {
+            return v.clone();
+        }
+        match self.snapshot.as_ref().map(|s| s.get(key)) {
+            Some(Ok(v)) => v,
+            Some(Err(e)) => {
+                self.db_error.get_or_insert(e.to_string());
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Bytes the running request added to (positive) or freed from (negative) each WASM
+    /// contract's storage so far, by contract: each entry counts its contract-relative key, its
+    /// value and [`crate::STORAGE_ENTRY_OVERHEAD_BYTES`]. Writes undone by a failed nested call
+    /// are not in the request's overlay, so they count nothing.
+    pub fn storage_deltas(&mut self) -> BTreeMap<Hname, i64> {
+        let size = |key: &[u8], value: &Option<Vec<u8>>| -> i64 {
+            value.as_ref().map_or(0, |v| {
+                (key.len() - 4) as i64 + v.len() as i64 + crate::STORAGE_ENTRY_OVERHEAD_BYTES as i64
+            })
+        };
+        let written: Vec<(Vec<u8>, Option<Vec<u8>>)> = self
+            .overlay
+            .iter()
+            .filter(|(k, _)| k.len() >= 4)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut deltas = BTreeMap::new();
+        for (key, value) in written {
+            let mut owner = [0u8; 4];
+            owner.copy_from_slice(&key[..4]);
+            let contract = Hname(u32::from_le_bytes(owner));
+            if crate::native::is_core(contract) {
+                continue;
+            }
+            let before = self.read_before_request(&key);
+            let delta = size(&key, &value) - size(&key, &before);
+            if delta != 0 {
+                *deltas.entry(contract).or_insert(0) += delta;
+            }
+        }
+        deltas.retain(|_, d| *d != 0);
+        deltas
+    }
+
     /// Writes (`Some`) or deletes (`None`) a full state key, journaled.
     pub fn write(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
         if self.native {

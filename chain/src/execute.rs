@@ -46,6 +46,12 @@ fn footprint(
     let mut writes: Vec<Vec<u8>> = list.writes.iter().map(region).collect();
     writes.push(keys::balance(&request.sender));
     writes.push(keys::nonce(&request.sender));
+    // The storage deposit record of each contract the request may store into.
+    writes.extend(
+        list.writes
+            .iter()
+            .map(|a| keys::storage_deposit(a.contract)),
+    );
     writes.push(keys::request(&request.id));
     reads.push(keys::contract_records());
     reads.push(keys::chain_owner());
@@ -114,6 +120,8 @@ fn empty_receipt(id: wisp_core::RequestId, sender: AgentId, block: u64, at: u32)
         error: None,
         gas_used: 0,
         fee_sompi: 0,
+        storage_locked_sompi: 0,
+        storage_refunded_sompi: 0,
         events: Vec::new(),
         return_data: Vec::new(),
     }
@@ -151,6 +159,56 @@ impl Chain {
     /// the fee stays with the payer). Returns the fee taken.
     fn pay_fee(exec: &mut Exec, payer: &AgentId, fee_sompi: u64) -> u64 {
         exec.take_fee(payer, fee_sompi)
+    }
+
+    /// Takes the storage deposit for the bytes the running request added to WASM contracts'
+    /// state from `sender`, and returns to it the deposit of the bytes it freed (each
+    /// contract's deposit shrinks in proportion to the bytes freed, so a price change never
+    /// pays out more than was locked). Returns (sompi locked, sompi refunded).
+    ///
+    /// # Errors
+    /// `insufficient_funds` if the sender cannot pay the deposit (the caller undoes the call).
+    fn settle_storage(
+        exec: &mut Exec,
+        params: &ChainParams,
+        sender: &AgentId,
+    ) -> std::result::Result<(u64, u64), ReceiptError> {
+        let deltas = exec.storage_deltas();
+        let (mut locked, mut refunded) = (0u64, 0u64);
+        for (contract, delta) in deltas {
+            let key = keys::storage_deposit(contract);
+            let (bytes, sompi): (u64, u64) = exec.read_borsh(&key).unwrap_or_default();
+            let record = if delta > 0 {
+                let added = delta as u64;
+                let deposit = added.saturating_mul(params.storage_deposit_sompi_per_byte);
+                let balance = exec.balance_of(sender);
+                if balance < deposit {
+                    return Err(request_error(
+                        RequestErrorCode::InsufficientFunds,
+                        format!("the call stores {added} more bytes in contract {contract}, which locks a storage deposit of {deposit} sompi ({} per byte); the sender holds {balance} sompi after the fee reservation", params.storage_deposit_sompi_per_byte),
+                    ));
+                }
+                exec.write_u64(keys::balance(sender), balance - deposit);
+                locked = locked.saturating_add(deposit);
+                (bytes.saturating_add(added), sompi.saturating_add(deposit))
+            } else {
+                let freed = delta.unsigned_abs().min(bytes);
+                let refund = match bytes {
+                    0 => 0,
+                    _ => (u128::from(sompi) * u128::from(freed) / u128::from(bytes)) as u64,
+                };
+                let balance = exec.balance_of(sender).saturating_add(refund);
+                exec.write_u64(keys::balance(sender), balance);
+                refunded = refunded.saturating_add(refund);
+                (bytes - freed, sompi - refund)
+            };
+            if record == (0, 0) {
+                exec.write(key, None);
+            } else {
+                exec.write_borsh(key, &record);
+            }
+        }
+        Ok((locked, refunded))
     }
 
     /// A refused request still cost the node its base work (defect 8): it pays the base fee,
@@ -389,11 +447,18 @@ impl Chain {
                 result
             }
         };
+        // The storage deposit for what the call stored: part of the call, so a sender that
+        // cannot pay it undoes the call.
+        let result = result.and_then(|data| {
+            Self::settle_storage(exec, params, &request.sender).map(|deposit| (data, deposit))
+        });
         match result {
-            Ok(data) => {
+            Ok((data, (locked, refunded))) => {
                 receipt.events = exec.commit_request();
                 receipt.status = ReceiptStatus::Success;
                 receipt.return_data = data;
+                receipt.storage_locked_sompi = locked;
+                receipt.storage_refunded_sompi = refunded;
             }
             Err(e) => {
                 exec.abort_request();

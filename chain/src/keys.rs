@@ -9,7 +9,8 @@
 //! | root | `owner` | borsh(AgentId): the chain owner |
 //! | accounts | `b` ‖ borsh(AgentId) | u64 LE sompi |
 //! | accounts | `n` ‖ borsh(AgentId) | u64 LE next off-ledger nonce |
-//! | accounts | `total` | u64 LE: sum of all balances |
+//! | accounts | `total` | u64 LE: sum of all balances and storage deposits |
+//! | accounts | `d` ‖ hname | borsh((u64, u64)): a contract's stored bytes and their deposit |
 //! | accounts | `u` ‖ L1 tx id | u64 LE: a deposit nobody can be credited with, refundable |
 //! | blob | `c` ‖ code hash | module bytes |
 //! | blocklog | `r` ‖ request id | borsh((block index, request index, receipt hash)) |
@@ -103,7 +104,12 @@ pub fn nonce(agent: &AgentId) -> Vec<u8> {
 pub fn unclaimed(l1_tx_id: &Hash32) -> Vec<u8> {
     key(hnames::accounts(), &[b"u", &l1_tx_id.0])
 }
-/// Sum of all balances.
+/// Storage deposit held for a WASM contract's state: borsh((bytes, sompi)), the bytes its
+/// entries count and the sompi locked for them.
+pub fn storage_deposit(contract: Hname) -> Vec<u8> {
+    key(hnames::accounts(), &[b"d", &contract.to_bytes()])
+}
+/// Sum of all balances and storage deposits: the coins pegged into the chain.
 pub fn total_balance() -> Vec<u8> {
     key(hnames::accounts(), &[b"total"])
 }

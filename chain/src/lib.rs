@@ -120,7 +120,20 @@ pub struct ChainParams {
     /// its balance and the chain's total, and spent by the node as the anchor transaction's L1
     /// fee. Skipped when the owner holds less.
     pub anchor_fee_sompi: u64,
+    /// Storage deposit per byte a request adds to contracts' state, sompi: taken from the
+    /// request's sender and held for the contract ([`keys::storage_deposit`]), returned to the
+    /// sender of the request that frees the bytes (NEAR's storage staking). An entry counts its
+    /// key, its value and [`STORAGE_ENTRY_OVERHEAD_BYTES`]. 0 turns deposits off.
+    pub storage_deposit_sompi_per_byte: u64,
 }
+
+/// Bytes an entry of contract storage counts beyond its key and value, for the storage
+/// deposit: what keeping it in the authenticated store costs besides its bytes (NEAR counts
+/// 40 per record too).
+pub const STORAGE_ENTRY_OVERHEAD_BYTES: u64 = 40;
+
+/// Most a storage deposit per byte may be set to, sompi (`governance.set_storage_price`).
+pub const MAX_STORAGE_DEPOSIT_SOMPI_PER_BYTE: u64 = 1_000_000;
 
 impl Default for ChainParams {
     fn default() -> Self {
@@ -131,6 +144,8 @@ impl Default for ChainParams {
             l1_confirmations: 0,
             anchor_interval_blocks: 10,
             anchor_fee_sompi: 2_000_000,
+            // 10 KB of contract state locks 0.01 KAS.
+            storage_deposit_sompi_per_byte: 100,
         }
     }
 }

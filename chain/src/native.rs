@@ -107,7 +107,8 @@ const NATIVE_FUNCTIONS: &[NativeFn] = &[
     NativeFn { contract: "accounts", name: "transfer", kind: Entry, params: &[("to", "AgentId"), ("amount_sompi", "u64")], returns: None, docs: "Moves base tokens from the sender to `to`.", handler: Handler::Plain(accounts_transfer) },
     NativeFn { contract: "accounts", name: "balance", kind: View, params: &[("agent", "AgentId")], returns: Some("u64"), docs: "Base-token balance, sompi.", handler: Handler::Plain(accounts_balance) },
     NativeFn { contract: "accounts", name: "nonce", kind: View, params: &[("agent", "AgentId")], returns: Some("u64"), docs: "Next off-ledger nonce.", handler: Handler::Plain(accounts_nonce) },
-    NativeFn { contract: "accounts", name: "total", kind: View, params: &[], returns: Some("u64"), docs: "Sum of all balances (= coins pegged in), sompi.", handler: Handler::Plain(accounts_total) },
+    NativeFn { contract: "accounts", name: "total", kind: View, params: &[], returns: Some("u64"), docs: "Sum of all balances and storage deposits (= coins pegged in), sompi.", handler: Handler::Plain(accounts_total) },
+    NativeFn { contract: "accounts", name: "storage_deposit", kind: View, params: &[("contract", "Hname")], returns: Some("(u64, u64)"), docs: "Bytes a contract's storage counts for its deposit (keys, values, 40 per entry) and the sompi locked for them.", handler: Handler::Plain(accounts_storage_deposit) },
     NativeFn { contract: "accounts", name: "withdraw", kind: Entry, params: &[("to", "AgentId"), ("amount_sompi", "u64")], returns: Some("u64"), docs: "Withdraws base tokens to a Kaspa address (peg out): debits amount + the withdrawal fee (1,500,000 sompi) from the sender and queues an outbox entry the next anchor transactions pay on L1. At least 1 KAS. Returns the entry's sequence number.", handler: Handler::Plain(accounts_withdraw) },
     NativeFn { contract: "accounts", name: "outbox", kind: View, params: &[("from_seq", "u64"), ("limit", "u32")], returns: Some("Vec<(u64, AgentId, AgentId, u64, u64)>"), docs: "Withdrawals from `from_seq` on (at most `limit`, up to 100): sequence number, who withdrew, the Kaspa address paid, sompi, block.", handler: Handler::Plain(accounts_outbox) },
     NativeFn { contract: "accounts", name: "anchor_fees", kind: View, params: &[], returns: Some("u64"), docs: "Sompi the chain owner has paid towards anchor transactions' L1 fees, in all.", handler: Handler::Plain(accounts_anchor_fees) },
@@ -119,6 +120,8 @@ const NATIVE_FUNCTIONS: &[NativeFn] = &[
     NativeFn { contract: "blocklog", name: "block_hash", kind: View, params: &[("index", "u64")], returns: Some("Option<Hash32>"), docs: "Hash of an earlier block.", handler: Handler::Plain(blocklog_block_hash) },
     NativeFn { contract: "governance", name: "params", kind: View, params: &[], returns: Some("(u64, u64, u64)"), docs: "Gas price (sompi), per-request and per-block gas limits.", handler: Handler::Plain(governance_params) },
     NativeFn { contract: "governance", name: "set_gas_price", kind: Entry, params: &[("gas_price_sompi", "u64")], returns: None, docs: "Sets the gas price (owner only).", handler: Handler::Plain(governance_set_gas_price) },
+    NativeFn { contract: "governance", name: "storage_price", kind: View, params: &[], returns: Some("u64"), docs: "Storage deposit per byte of contract state, sompi.", handler: Handler::Plain(governance_storage_price) },
+    NativeFn { contract: "governance", name: "set_storage_price", kind: Entry, params: &[("sompi_per_byte", "u64")], returns: None, docs: "Sets the storage deposit per byte (owner only; 0 turns deposits off). Deposits already locked are returned in proportion to the bytes freed.", handler: Handler::Plain(governance_set_storage_price) },
     NativeFn { contract: "governance", name: "set_limits", kind: Entry, params: &[("max_request_gas", "u64"), ("max_block_gas", "u64")], returns: None, docs: "Sets the gas limits (owner only).", handler: Handler::Plain(governance_set_limits) },
     NativeFn { contract: "governance", name: "protocol", kind: View, params: &[], returns: Some("(u32, Vec<u8>)"), docs: "The protocol version in force and its VM limits (borsh VmConfig).", handler: Handler::Plain(governance_protocol) },
     NativeFn { contract: "governance", name: "upgrade", kind: View, params: &[], returns: Some("Option<(u64, u32, Vec<u8>)>"), docs: "The scheduled protocol upgrade: activation block, version, VM limits.", handler: Handler::Plain(governance_upgrade) },
@@ -380,6 +383,15 @@ fn accounts_total(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
     Ok(ret(&c.exec.read_u64(&keys::total_balance())))
 }
 
+fn accounts_storage_deposit(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
+    let (contract,) = args::<(Hname,)>(c.bytes)?;
+    let record: (u64, u64) = c
+        .exec
+        .read_borsh(&keys::storage_deposit(contract))
+        .unwrap_or_default();
+    Ok(ret(&record))
+}
+
 fn accounts_unclaimed(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
     let (tx,) = args::<(Hash32,)>(c.bytes)?;
     Ok(ret(&c.exec.read_u64(&keys::unclaimed(&tx))))
@@ -461,6 +473,28 @@ fn governance_set_gas_price(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptEr
     }
     let mut params = chain_params(c.exec);
     params.gas_price_sompi = price;
+    c.exec.write_borsh(keys::params(), &params);
+    Ok(vec![])
+}
+
+fn governance_storage_price(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
+    Ok(ret(&chain_params(c.exec).storage_deposit_sompi_per_byte))
+}
+
+fn governance_set_storage_price(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
+    let (price,) = args::<(u64,)>(c.bytes)?;
+    owner_only(c.exec, &c.sender)?;
+    if price > crate::MAX_STORAGE_DEPOSIT_SOMPI_PER_BYTE {
+        return Err(request_error(
+            RequestErrorCode::Malformed,
+            format!(
+                "the storage deposit must be at most {} sompi per byte",
+                crate::MAX_STORAGE_DEPOSIT_SOMPI_PER_BYTE
+            ),
+        ));
+    }
+    let mut params = chain_params(c.exec);
+    params.storage_deposit_sompi_per_byte = price;
     c.exec.write_borsh(keys::params(), &params);
     Ok(vec![])
 }

@@ -306,13 +306,16 @@ async fn tokens_amm_on_and_off_ledger_proofs_replay_and_restart() {
     ok(&r);
     let fee = sompi(&r["feeSompi"]);
     assert_eq!(fee, sompi(&r["gasUsed"]), "fee = gas used × gas price 1");
+    // The allowance is a new entry of token_a's storage: its deposit shows in the receipt.
+    let locked = sompi(&r["storageLockedSompi"]);
+    assert!(locked > 0, "{r}");
     let after = sompi(
         &client
             .rpc("wisp_getBalance", rpc_params![a1.clone()])
             .await
             .unwrap(),
     );
-    assert_eq!(after, before + 5 * 100_000_000 - fee);
+    assert_eq!(after, before + 5 * 100_000_000 - fee - locked);
 
     // dev1 swaps 1e18 A into reserves (5e18, 10e18): Uniswap V2 gives 1662497915624478906 B.
     let r = client
@@ -923,6 +926,25 @@ async fn the_wisp_command_against_a_devnet() {
     .await;
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("deployed `tok`"), "{out}");
+    // `init` stored the supply: the deployer locked a storage deposit for the token's bytes.
+    assert!(out.contains("storage deposit: locked"), "{out}");
+    let (code, out, err) = wisp(
+        &home,
+        &rpc,
+        &[
+            "--json",
+            "view",
+            "accounts",
+            "storage_deposit",
+            r#"["tok"]"#,
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let (bytes, locked) = (sompi(&v["value"][0]), sompi(&v["value"][1]));
+    assert!(bytes > 0, "{v}");
+    assert_eq!(locked, bytes * 100, "{v}");
 
     // Hardening defect 28: `--gas` below 50M was silently raised; it is now used as given, so a
     // budget too small for the deploy fails (exit 2, the receipt says out of gas).

@@ -95,6 +95,11 @@ pub struct Receipt {
     /// Fee charged to the sender's on-chain account, in sompi: `gas_used × gas_price_sompi`
     /// (capped at what the sender holds).
     pub fee_sompi: u64,
+    /// Sompi taken from the sender as storage deposit for the bytes the request added to
+    /// contracts' state (`storage_deposit_sompi_per_byte` each; returned when they are freed).
+    pub storage_locked_sompi: u64,
+    /// Sompi of storage deposit returned to the sender for the bytes the request freed.
+    pub storage_refunded_sompi: u64,
     /// Events emitted, in order (empty when failed).
     pub events: Vec<Event>,
     /// borsh-encoded return value of the entry point (empty when failed or for unit).

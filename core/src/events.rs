@@ -158,6 +158,8 @@ mod tests {
             error: None,
             gas_used: 1,
             fee_sompi: 1,
+            storage_locked_sompi: 0,
+            storage_refunded_sompi: 0,
             events: (0..events)
                 .map(|i| Event {
                     contract: Hname(7),

@@ -199,6 +199,8 @@ impl Node {
             error: r.error.as_ref().map(error_info),
             gas_used: r.gas_used.into(),
             fee_sompi: r.fee_sompi.into(),
+            storage_locked_sompi: r.storage_locked_sompi.into(),
+            storage_refunded_sompi: r.storage_refunded_sompi.into(),
             events,
             return_data: Bytes(r.return_data.clone()),
             return_value: None,

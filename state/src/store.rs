@@ -1449,6 +1449,8 @@ mod tests {
             error: None,
             gas_used: 1,
             fee_sompi: 1,
+            storage_locked_sompi: 0,
+            storage_refunded_sompi: 0,
             events: events
                 .iter()
                 .map(|(c, t)| wisp_core::Event {

@@ -75,6 +75,15 @@ pub(crate) fn print_receipt(r: &Value) {
         r["gasUsed"].as_str().unwrap_or("?"),
         r["feeSompi"].as_str().unwrap_or("?")
     );
+    let sompi = |field: &str| r[field].as_str().filter(|s| *s != "0").map(str::to_string);
+    match (sompi("storageLockedSompi"), sompi("storageRefundedSompi")) {
+        (None, None) => {}
+        (locked, refunded) => println!(
+            "  storage deposit: locked {} sompi, refunded {} sompi",
+            locked.as_deref().unwrap_or("0"),
+            refunded.as_deref().unwrap_or("0")
+        ),
+    }
     if let Some(e) = r.get("error").filter(|e| !e.is_null()) {
         let name = e["name"]
             .as_str()

@@ -99,9 +99,11 @@ fn release_claim_and_cancel_move_base_tokens() {
     let id: u64 = borsh::from_slice(&r.return_data).unwrap();
     let alice_before = chain.balance(&alice.agent());
     let r = chain.call(&alice, escrow, "cancel", &(id,)).unwrap();
+    // Cancelling deletes the deal: its storage deposit comes back with the funds.
+    assert!(r.storage_refunded_sompi > 0);
     assert_eq!(
         chain.balance(&alice.agent()),
-        alice_before + 10 * KAS - r.fee_sompi
+        alice_before + 10 * KAS + r.storage_refunded_sompi - r.fee_sompi
     );
 
     // Nothing attached.
@@ -159,14 +161,22 @@ fn coins_are_conserved() {
     ]
     .iter()
     .map(|a| chain.balance(a))
-    .sum();
+    .sum::<u64>()
+        + chain
+            .view::<_, (u64, u64)>(
+                wisp_test::Hname::of("accounts"),
+                "storage_deposit",
+                &(escrow,),
+            )
+            .unwrap()
+            .1;
     let recorded: u64 = chain
         .view(wisp_test::Hname::of("accounts"), "total", &())
         .unwrap();
     assert_eq!(
         total,
         100 * KAS,
-        "deposits = sum of balances (fees went to the owner)"
+        "pegged in = balances + storage deposits (fees went to the owner)"
     );
     assert_eq!(recorded, total);
 }

@@ -88,7 +88,17 @@ fn transfer_moves_balances_emits_event_and_charges_fee() {
     // Fee = gas used × gas price (1 sompi), paid from alice's on-chain base-token balance.
     assert!(receipt.gas_used > 10_000);
     assert_eq!(receipt.fee_sompi, receipt.gas_used);
-    assert_eq!(chain.balance(&alice.agent()), before - receipt.fee_sompi);
+    // Bob's balance is a new entry of the token's storage: alice locks its deposit (its key,
+    // its value and 40 bytes, at 100 sompi a byte); her own entry only changed.
+    assert_eq!(receipt.storage_refunded_sompi, 0);
+    assert!(
+        receipt.storage_locked_sompi >= 100 * (40 + 16),
+        "{receipt:?}"
+    );
+    assert_eq!(
+        chain.balance(&alice.agent()),
+        before - receipt.fee_sompi - receipt.storage_locked_sompi
+    );
 }
 
 #[test]

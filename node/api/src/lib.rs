@@ -227,6 +227,13 @@ pub struct Receipt {
     pub gas_used: U64,
     /// Fee charged, sompi.
     pub fee_sompi: U64,
+    /// Storage deposit taken from the sender for the bytes the request added to contracts'
+    /// state, sompi.
+    #[serde(default)]
+    pub storage_locked_sompi: U64,
+    /// Storage deposit returned to the sender for the bytes the request freed, sompi.
+    #[serde(default)]
+    pub storage_refunded_sompi: U64,
     /// Events emitted (none when it failed).
     pub events: Vec<EventEntry>,
     /// The return value, borsh-encoded.

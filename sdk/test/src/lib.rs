@@ -625,6 +625,8 @@ fn empty_receipt() -> Receipt {
         error: None,
         gas_used: 0,
         fee_sompi: 0,
+        storage_locked_sompi: 0,
+        storage_refunded_sompi: 0,
         events: vec![],
         return_data: vec![],
     }

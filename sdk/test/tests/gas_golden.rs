@@ -331,6 +331,18 @@ fn gas_of_example_contracts_matches_the_golden_file() {
     assert!(arrived.is_empty());
     let ran = chain.advance_blocks(1);
     record("accounts.transfer, time-locked", ran[0].gas_used);
+    // The storage price is the chain owner's to set.
+    let owner = chain.owner().clone();
+    chain.deposit(&owner, KAS);
+    let set_price = chain
+        .call(
+            &owner,
+            Hname::of("governance"),
+            "set_storage_price",
+            &(100u64,),
+        )
+        .unwrap();
+    record("governance.set_storage_price", set_price.gas_used);
 
     let text = format!(
         "# Gas used per request (receipt gas_used), example contracts built by `wisp build`.\n# Regenerate: WISP_BLESS=1 cargo test -p wisp-test --test gas_golden\n{}\n",

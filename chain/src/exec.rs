@@ -325,20 +325,7 @@ impl Exec {
         if let Some(v) = self.overlay.get(key) {
             return v.clone();
         }
-        if let Some(v) = self.block_overlay.get(key) {
-            return v.clone();
-        }
-        if let Some(v) = self.base.as_ref().and_then(|b| b.get(key)) {
-            return v.clone();
-        }
-        match self.snapshot.as_ref().map(|s| s.get(key)) {
-            Some(Ok(v)) => v,
-            Some(Err(e)) => {
-                self.db_error.get_or_insert(e.to_string());
-                None
-            }
-            None => None,
-        }
+        self.read_before_request(key)
     }
 
     /// The value of `key` before the running request: what the block wrote, else the snapshot.

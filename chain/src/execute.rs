@@ -103,6 +103,48 @@ struct Executed {
     receipts: Vec<Receipt>,
     logs: Vec<(wisp_core::Hname, String)>,
     deferred: Vec<OnLedgerRequest>,
+    /// The values of the block's events' indexed fields, for the node's event index.
+    values: Vec<wisp_state::IndexedValue>,
+}
+
+/// The values of the `#[indexed]` fields of `receipts`' events, found with each emitting
+/// contract's interface as of the end of the block (`exec`): for the node's event index only,
+/// outside consensus. An event whose data does not decode as its declared fields is left out.
+fn indexed_values(exec: &mut Exec, receipts: &[Receipt]) -> Vec<wisp_state::IndexedValue> {
+    let mut interfaces: BTreeMap<
+        wisp_core::Hname,
+        Option<wisp_core::interface::ContractInterface>,
+    > = BTreeMap::new();
+    let mut values = Vec::new();
+    for (r, receipt) in receipts.iter().enumerate() {
+        for (i, event) in receipt.events.iter().enumerate() {
+            let interface = interfaces.entry(event.contract).or_insert_with(|| {
+                match crate::native::is_core(event.contract) {
+                    true => None,
+                    false => exec.interface_of(event.contract),
+                }
+            });
+            let Some(def) = interface
+                .as_ref()
+                .and_then(|i| i.event(&event.topic))
+                .filter(|d| d.indexed > 0)
+            else {
+                continue;
+            };
+            let Some(fields) = def.indexed_values(&event.data) else {
+                continue;
+            };
+            values.extend(fields.into_iter().enumerate().map(|(field, value)| {
+                wisp_state::IndexedValue {
+                    request: r as u32,
+                    event: i as u32,
+                    field: field as u8,
+                    value: value.to_vec(),
+                }
+            }));
+        }
+    }
+    values
 }
 
 /// Meta record of block `index`: the on-ledger requests it deferred to the next block.
@@ -843,6 +885,7 @@ impl Chain {
             return Err(wisp_state::StateError::Db(e).into());
         }
         let logs = std::mem::take(&mut exec.logs);
+        let values = indexed_values(&mut exec, &receipts);
         let changes = exec.into_changes();
         Ok(Executed {
             started,
@@ -856,6 +899,7 @@ impl Chain {
             receipts,
             logs,
             deferred,
+            values,
         })
     }
 
@@ -874,6 +918,7 @@ impl Chain {
             receipts,
             logs,
             deferred,
+            values,
         } = e;
         let receipts_root = BlockHeader::receipts_commitment(&receipts);
         let events_root = BlockHeader::events_commitment(&receipts);
@@ -884,24 +929,26 @@ impl Chain {
             &backlog_key,
             borsh::to_vec(&deferred).map_err(|e| wisp_state::StateError::Db(e.to_string()))?,
         ));
-        let (header, hashing) =
-            self.db
-                .commit_block(index, changes, &receipts, &all_meta, |state_root| {
-                    BlockHeader {
-                        chain: self.chain_id,
-                        index,
-                        prev_hash: parent.hash(),
-                        l1_block: l1.block_hash,
-                        l1_daa_score: l1.daa_score,
-                        timestamp_ms,
-                        state_root,
-                        receipts_root,
-                        events_root,
-                        request_count: receipts.len() as u32,
-                        gas_used,
-                        protocol_version,
-                    }
-                })?;
+        let (header, hashing) = self.db.commit_block(
+            index,
+            changes,
+            (&receipts, &values),
+            &all_meta,
+            |state_root| BlockHeader {
+                chain: self.chain_id,
+                index,
+                prev_hash: parent.hash(),
+                l1_block: l1.block_hash,
+                l1_daa_score: l1.daa_score,
+                timestamp_ms,
+                state_root,
+                receipts_root,
+                events_root,
+                request_count: receipts.len() as u32,
+                gas_used,
+                protocol_version,
+            },
+        )?;
         Ok(BlockOutput {
             header,
             receipts,

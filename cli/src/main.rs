@@ -124,6 +124,10 @@ enum Command {
         /// Only events with this topic (the event's type name); needs --contract.
         #[arg(long, requires = "contract")]
         topic: Option<String>,
+        /// Only events whose `#[indexed]` field FIELD has VALUE (an account name, an address,
+        /// or JSON as in call arguments), from the node's index; needs --topic.
+        #[arg(long = "where", value_name = "FIELD=VALUE", requires = "topic")]
+        indexed: Option<String>,
         /// First block (default: the last 100 blocks).
         #[arg(long)]
         from_block: Option<u64>,
@@ -433,9 +437,12 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Events {
             contract,
             topic,
+            indexed,
             from_block,
             to_block,
-        } => commands::inspect::events(contract, topic, from_block, to_block, &ctx).await,
+        } => {
+            commands::inspect::events(contract, topic, indexed, (from_block, to_block), &ctx).await
+        }
         Command::Deposit {
             amount_sompi,
             from,

@@ -1180,6 +1180,63 @@ async fn the_wisp_command_against_a_devnet() {
     assert_ne!(code, 0);
     assert!(err.contains("has no event 9"), "{err}");
 
+    // `Transfer.from` is indexed: the transfers dev1 sent, from the node's index.
+    let (code, out, err) = wisp(
+        &home,
+        &rpc,
+        &[
+            "--json",
+            "events",
+            "--contract",
+            "tok",
+            "--topic",
+            "Transfer",
+            "--where",
+            "from=dev1",
+            "--from-block",
+            "0",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    let sent: Vec<Value> = serde_json::from_str(&out).unwrap();
+    let dev1_address = wisp_l1::address_of(
+        &devnet.accounts()[1]
+            .keypair()
+            .unwrap()
+            .x_only_public_key()
+            .0
+            .serialize(),
+        wisp_l1::Prefix::Simnet,
+    )
+    .to_string();
+    assert!(
+        sent.iter()
+            .any(|e| e["requestId"].as_str() == Some(request_id.as_str())),
+        "{out}"
+    );
+    assert!(
+        sent.iter()
+            .all(|e| e["fields"]["from"] == json!(dev1_address)),
+        "{out}"
+    );
+    let (code, _, err) = wisp(
+        &home,
+        &rpc,
+        &[
+            "events",
+            "--contract",
+            "tok",
+            "--topic",
+            "Transfer",
+            "--where",
+            "amount=1",
+        ],
+    )
+    .await;
+    assert_ne!(code, 0);
+    assert!(err.contains("not an indexed field"), "{err}");
+
     // An off-ledger request whose window has closed is refused, saying why.
     let (code, out, err) = wisp(
         &home,

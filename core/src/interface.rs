@@ -29,6 +29,59 @@ pub fn client_type_name(module: &str) -> alloc::string::String {
     name
 }
 
+impl Type {
+    /// The length of the borsh encoding of one value of this type at the start of `data`;
+    /// `None` if `data` is too short or holds an invalid tag. Nesting is bounded by the type
+    /// (at most [`MAX_TYPE_DEPTH`] levels), lengths by `data`.
+    pub fn encoded_len(&self, data: &[u8]) -> Option<usize> {
+        let fixed = |n: usize| (data.len() >= n).then_some(n);
+        let length_prefixed = |item: usize| -> Option<usize> {
+            let count = u32::from_le_bytes(data.get(..4)?.try_into().ok()?) as usize;
+            let len = count.checked_mul(item)?.checked_add(4)?;
+            (data.len() >= len).then_some(len)
+        };
+        match self {
+            Type::Bool | Type::U8 => fixed(1),
+            Type::U16 => fixed(2),
+            Type::U32 | Type::Hname => fixed(4),
+            Type::U64 | Type::I64 => fixed(8),
+            Type::U128 | Type::I128 => fixed(16),
+            Type::Hash => fixed(32),
+            Type::String | Type::Bytes => length_prefixed(1),
+            Type::AgentId => match data.first()? {
+                0 => fixed(33),
+                1 => fixed(37),
+                _ => None,
+            },
+            Type::Option(inner) => match data.first()? {
+                0 => Some(1),
+                1 => Some(1 + inner.encoded_len(&data[1..])?),
+                _ => None,
+            },
+            Type::Vec(inner) => {
+                let count = u32::from_le_bytes(data.get(..4)?.try_into().ok()?);
+                let mut at = 4usize;
+                for _ in 0..count {
+                    let len = inner.encoded_len(data.get(at..)?)?;
+                    if len == 0 {
+                        // Only empty tuples encode in no bytes: so do all the other items.
+                        return Some(at);
+                    }
+                    at = at.checked_add(len)?;
+                }
+                Some(at)
+            }
+            Type::Tuple(items) => {
+                let mut at = 0usize;
+                for item in items {
+                    at = at.checked_add(item.encoded_len(data.get(at..)?)?)?;
+                }
+                Some(at)
+            }
+        }
+    }
+}
+
 /// The argument and return types the interface can describe, with borsh encodings.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum Type {
@@ -320,6 +373,34 @@ pub struct EventDef {
     pub name: String,
     /// Fields, in order (event data is borsh of them).
     pub fields: Vec<Field>,
+    /// How many leading fields are indexed (`#[indexed]`, at most [`MAX_INDEXED_FIELDS`]):
+    /// nodes index the event by each one's value, so `wisp_getEvents` can ask for, say, the
+    /// `Transfer`s to one account without reading the others.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub indexed: u8,
+}
+
+fn is_zero(n: &u8) -> bool {
+    *n == 0
+}
+
+/// Most indexed fields an event may have (Ethereum's three topics after the signature).
+pub const MAX_INDEXED_FIELDS: u8 = 3;
+
+impl EventDef {
+    /// The borsh bytes of each indexed field of an event whose data is `data`, in field order;
+    /// `None` if the data does not decode as the fields.
+    pub fn indexed_values<'d>(&self, data: &'d [u8]) -> Option<Vec<&'d [u8]>> {
+        let mut rest = data;
+        let mut values = Vec::new();
+        for field in self.fields.iter().take(usize::from(self.indexed)) {
+            let len = field.ty.encoded_len(rest)?;
+            let (value, tail) = rest.split_at(len);
+            values.push(value);
+            rest = tail;
+        }
+        Some(values)
+    }
 }
 
 /// A contract error code.
@@ -368,6 +449,75 @@ impl ContractInterface {
             .iter()
             .find(|e| e.code == code)
             .map(|e| e.name.as_str())
+    }
+}
+
+#[cfg(test)]
+mod indexed_tests {
+    use super::*;
+    use alloc::vec;
+
+    #[test]
+    fn encoded_lengths_walk_borsh_by_type() {
+        let agent = crate::AgentId::Address([3; 32]);
+        let contract = crate::AgentId::Contract(crate::ContractId {
+            chain: crate::ChainId([4; 32]),
+            hname: crate::Hname(5),
+        });
+        let value = (
+            agent,
+            contract,
+            alloc::string::String::from("hey"),
+            Some(7u64),
+            vec![1u128, 2],
+            (true, crate::Hname(9)),
+        );
+        let bytes = borsh::to_vec(&value).unwrap();
+        let types = [
+            "AgentId",
+            "AgentId",
+            "String",
+            "Option<u64>",
+            "Vec<u128>",
+            "(bool, Hname)",
+        ];
+        let mut at = 0;
+        for text in types {
+            let ty = Type::parse(text).unwrap();
+            let len = ty.encoded_len(&bytes[at..]).unwrap();
+            at += len;
+        }
+        assert_eq!(at, bytes.len());
+        assert_eq!(Type::AgentId.encoded_len(&bytes[..33]), Some(33));
+        // Short data, bad tags and impossible counts are refused, not read past.
+        assert_eq!(Type::AgentId.encoded_len(&bytes[..20]), None);
+        assert_eq!(Type::AgentId.encoded_len(&[2; 40]), None);
+        assert_eq!(Type::String.encoded_len(&[255, 255, 255, 255, 1]), None);
+        let many_units = Type::parse("Vec<()>").map(|t| t.encoded_len(&[255, 255, 255, 255]));
+        assert!(matches!(many_units, Ok(Some(4)) | Err(_)));
+
+        let def = EventDef {
+            name: "Transfer".into(),
+            fields: vec![
+                Field {
+                    name: "from".into(),
+                    ty: Type::AgentId,
+                },
+                Field {
+                    name: "to".into(),
+                    ty: Type::AgentId,
+                },
+                Field {
+                    name: "amount".into(),
+                    ty: Type::U128,
+                },
+            ],
+            indexed: 2,
+        };
+        let data = borsh::to_vec(&(agent, contract, 5u128)).unwrap();
+        let values = def.indexed_values(&data).unwrap();
+        assert_eq!(values, vec![&data[..33], &data[33..70]]);
+        assert_eq!(def.indexed_values(&data[..40]), None);
     }
 }
 

@@ -478,6 +478,7 @@ impl WispApiServer for Api {
         to: Option<u64>,
         contract: Option<String>,
         topic: Option<String>,
+        indexed: Option<(String, Value)>,
     ) -> RpcResult<Vec<EventEntry>> {
         let node = &self.0;
         let head = node.chain().head().map_err(internal)?.index;
@@ -526,13 +527,51 @@ impl WispApiServer for Api {
             return Ok(events);
         };
         let contract = node.resolve(&contract)?;
+        // An indexed field's value: its position and borsh bytes, by the contract's interface.
+        let wanted = match (&indexed, &topic) {
+            (None, _) => None,
+            (Some(_), None) => {
+                return Err(invalid(
+                    "an indexed field filter needs a topic: fields are per event",
+                ))
+            }
+            (Some((name, value)), Some(topic)) => {
+                let def = node
+                    .interface_of(contract)
+                    .and_then(|i| i.event(topic).cloned())
+                    .ok_or_else(|| invalid(format!("the contract has no event `{topic}`")))?;
+                let indexed_names: Vec<&str> = def
+                    .fields
+                    .iter()
+                    .take(usize::from(def.indexed))
+                    .map(|f| f.name.as_str())
+                    .collect();
+                let Some(at) = indexed_names.iter().position(|n| n == name) else {
+                    return Err(invalid(format!(
+                        "`{name}` is not an indexed field of `{topic}` (indexed: {})",
+                        if indexed_names.is_empty() {
+                            "none".to_string()
+                        } else {
+                            indexed_names.join(", ")
+                        }
+                    )));
+                };
+                let mut bytes = Vec::new();
+                wisp_core::json::encode_value(&def.fields[at].ty, value, name, &agents, &mut bytes)
+                    .map_err(|e| invalid(e.to_string()))?;
+                Some((def, at, bytes))
+            }
+        };
         // From the index; one more than the cap tells that there are too many.
         let positions = node
             .chain()
             .db()
-            .event_positions(
+            .event_positions_where(
                 contract,
                 topic.as_deref(),
+                wanted
+                    .as_ref()
+                    .map(|(_, at, bytes)| (*at as u8, bytes.as_slice())),
                 (from, to),
                 MAX_EVENTS_PER_QUERY + 1,
             )
@@ -561,9 +600,15 @@ impl WispApiServer for Api {
             let Some(e) = r.events.get(event as usize) else {
                 continue;
             };
-            // The index keys topics by a 4-byte tag: two topics may share one.
+            // The index keys topics and values by tags: two may share one.
             if e.contract != contract || topic.as_ref().is_some_and(|t| *t != e.topic) {
                 continue;
+            }
+            if let Some((def, at, bytes)) = &wanted {
+                let values = def.indexed_values(&e.data).unwrap_or_default();
+                if values.get(*at).is_none_or(|v| *v != bytes.as_slice()) {
+                    continue;
+                }
             }
             push(&mut events, e, index, r)?;
         }

@@ -15,8 +15,8 @@ mod store;
 
 pub use proof::{verify_proof, Blake2bHasher, ProofError, StateProof};
 pub use store::{
-    PendingCommit, Snapshot, StateDb, StoreStats, BLOCK_MARKER_KEY, DEFAULT_CACHE_BYTES,
-    FLUSH_ENTRIES,
+    IndexedValue, PendingCommit, Snapshot, StateDb, StoreStats, BLOCK_MARKER_KEY,
+    DEFAULT_CACHE_BYTES, FLUSH_ENTRIES,
 };
 
 /// Errors of the state layer.

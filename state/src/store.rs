@@ -60,6 +60,81 @@ const EVENTS_BY_CONTRACT: TableDefinition<&[u8], &[u8]> =
 /// request index ‖ event index → nothing. A tag can be shared by two topics: readers compare
 /// the topic itself.
 const EVENTS_BY_TOPIC: TableDefinition<&[u8], &[u8]> = TableDefinition::new("events_by_topic");
+/// Events by the value of an indexed field: contract (4) ‖ topic tag (4) ‖ field (1) ‖ value
+/// tag (8: blake2b of the field's borsh bytes) ‖ block ‖ request index ‖ event index →
+/// nothing. Tags can be shared: readers compare the value itself.
+const EVENTS_BY_VALUE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("events_by_value");
+/// The [`EVENTS_BY_VALUE`] keys each block added: block → borsh(Vec<Vec<u8>>), removed with the
+/// block.
+const EVENT_VALUE_KEYS: TableDefinition<u64, &[u8]> = TableDefinition::new("event_value_keys");
+
+/// The value of an indexed field of one of a block's events (`#[indexed]`), for the node's
+/// event index: the chain finds them with the emitting contract's interface.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexedValue {
+    /// The position of the request in the block.
+    pub request: u32,
+    /// The position of the event among the request's events.
+    pub event: u32,
+    /// Which field (0 = the first).
+    pub field: u8,
+    /// The field's borsh bytes.
+    pub value: Vec<u8>,
+}
+
+/// The prefix of [`EVENTS_BY_VALUE`] keys of field `field` with value `value`.
+fn value_prefix(contract: wisp_core::Hname, topic: &str, field: u8, value: &[u8]) -> Vec<u8> {
+    let tag = wisp_core::blake2b_256(value).0;
+    [
+        contract.0.to_be_bytes().as_slice(),
+        &topic_tag(topic),
+        &[field],
+        &tag[..8],
+    ]
+    .concat()
+}
+
+/// Indexes `values` of block `block`'s events (`receipts`), and records their keys for a
+/// rollback.
+fn index_values(
+    txn: &redb::WriteTransaction,
+    block: u64,
+    receipts: &[Receipt],
+    values: &[IndexedValue],
+) -> Result<()> {
+    if values.is_empty() {
+        return Ok(());
+    }
+    let mut table = txn.open_table(EVENTS_BY_VALUE).map_err(db_err)?;
+    let mut keys = Vec::with_capacity(values.len());
+    for v in values {
+        let Some(event) = receipts
+            .get(v.request as usize)
+            .and_then(|r| r.events.get(v.event as usize))
+        else {
+            return Err(corrupt(
+                "an indexed value names an event the block does not have",
+            ));
+        };
+        let key = [
+            value_prefix(event.contract, &event.topic, v.field, &v.value).as_slice(),
+            &block.to_be_bytes(),
+            &v.request.to_be_bytes(),
+            &v.event.to_be_bytes(),
+        ]
+        .concat();
+        table
+            .insert(key.as_slice(), [].as_slice())
+            .map_err(db_err)?;
+        keys.push(key);
+    }
+    let keys = borsh::to_vec(&keys).map_err(db_err)?;
+    txn.open_table(EVENT_VALUE_KEYS)
+        .map_err(db_err)?
+        .insert(block, keys.as_slice())
+        .map_err(db_err)?;
+    Ok(())
+}
 
 /// The receipts of requests `ids`, in order, from the receipts table.
 fn receipts_of(
@@ -482,6 +557,8 @@ impl StateDb {
         txn.open_table(META).map_err(db_err)?;
         txn.open_table(LOCAL).map_err(db_err)?;
         txn.open_table(STALE).map_err(db_err)?;
+        txn.open_table(EVENTS_BY_VALUE).map_err(db_err)?;
+        txn.open_table(EVENT_VALUE_KEYS).map_err(db_err)?;
         // The event index, built once over the blocks of a store made before it existed.
         let indexed = txn
             .open_table(STORE)
@@ -753,7 +830,7 @@ impl StateDb {
         }
         let mut memory = self.memory();
         let mut writing = self.begin_block(&memory, pending.version)?;
-        self.write_values(&mut writing, &pending.changes, receipts, meta)?;
+        self.write_values(&mut writing, &pending.changes, receipts, &[], meta)?;
         self.finish_block(writing, &mut memory, pending.batch, header)
     }
 
@@ -768,7 +845,7 @@ impl StateDb {
         &self,
         version: u64,
         changes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-        receipts: &[Receipt],
+        (receipts, values): (&[Receipt], &[IndexedValue]),
         meta: &[(&str, Vec<u8>)],
         header_of: impl FnOnce(Hash32) -> BlockHeader,
     ) -> Result<(BlockHeader, std::time::Duration)> {
@@ -782,7 +859,7 @@ impl StateDb {
             });
             let mut memory = self.memory();
             let written = self.begin_block(&memory, version).and_then(|mut w| {
-                self.write_values(&mut w, &changes, receipts, meta)
+                self.write_values(&mut w, &changes, receipts, values, meta)
                     .map(|()| w)
             });
             let hashed = hashing
@@ -835,6 +912,7 @@ impl StateDb {
         w: &mut BlockWrite,
         changes: &BTreeMap<[u8; 32], Option<Vec<u8>>>,
         receipts: &[Receipt],
+        values: &[IndexedValue],
         meta: &[(&str, Vec<u8>)],
     ) -> Result<()> {
         let version = w.version;
@@ -896,6 +974,7 @@ impl StateDb {
         }
         drop(receipts_table);
         index_events(txn, version, receipts, false)?;
+        index_values(txn, version, receipts, values)?;
         let ids_bytes = borsh::to_vec(&ids).map_err(db_err)?;
         txn.open_table(BLOCK_REQUESTS)
             .map_err(db_err)?
@@ -1108,6 +1187,19 @@ impl StateDb {
                     }
                     index_events(&txn, v, &removed, true)?;
                 }
+                let value_keys = txn
+                    .open_table(EVENT_VALUE_KEYS)
+                    .map_err(db_err)?
+                    .remove(v)
+                    .map_err(db_err)?
+                    .map(|k| k.value().to_vec());
+                if let Some(keys) = value_keys {
+                    let keys: Vec<Vec<u8>> = borsh::from_slice(&keys).map_err(corrupt)?;
+                    let mut table = txn.open_table(EVENTS_BY_VALUE).map_err(db_err)?;
+                    for key in keys {
+                        table.remove(key.as_slice()).map_err(db_err)?;
+                    }
+                }
                 blocks.remove(v).map_err(db_err)?;
                 // What the removed block replaced is live again.
                 stale_table.remove(v).map_err(db_err)?;
@@ -1178,14 +1270,36 @@ impl StateDb {
         (from, to): (u64, u64),
         limit: usize,
     ) -> Result<Vec<(u64, u32, u32)>> {
+        self.event_positions_where(contract, topic, None, (from, to), limit)
+    }
+
+    /// [`StateDb::event_positions`] of events with topic `topic` whose indexed field `field`
+    /// has borsh bytes `value` (`indexed = Some((field, value))`, which needs a topic). A tag
+    /// may match another value: the caller compares the events' own values.
+    ///
+    /// # Errors
+    /// [`StateError::Db`] on I/O failure.
+    pub fn event_positions_where(
+        &self,
+        contract: wisp_core::Hname,
+        topic: Option<&str>,
+        indexed: Option<(u8, &[u8])>,
+        (from, to): (u64, u64),
+        limit: usize,
+    ) -> Result<Vec<(u64, u32, u32)>> {
         let txn = self.db.begin_read().map_err(db_err)?;
+        let hname = contract;
         let contract = contract.0.to_be_bytes();
-        let (table, prefix) = match topic {
-            Some(t) => (
+        let (table, prefix) = match (topic, indexed) {
+            (Some(t), Some((field, value))) => (
+                txn.open_table(EVENTS_BY_VALUE).map_err(db_err)?,
+                value_prefix(hname, t, field, value),
+            ),
+            (Some(t), None) => (
                 txn.open_table(EVENTS_BY_TOPIC).map_err(db_err)?,
                 [contract.as_slice(), &topic_tag(t)].concat(),
             ),
-            None => (
+            (None, _) => (
                 txn.open_table(EVENTS_BY_CONTRACT).map_err(db_err)?,
                 contract.to_vec(),
             ),
@@ -1547,6 +1661,72 @@ mod tests {
         );
     }
 
+    /// Events are found by the value of an indexed field, and a rolled-back block's values go
+    /// with it.
+    #[test]
+    fn events_are_found_by_indexed_value() {
+        let db = StateDb::in_memory().unwrap();
+        let all = (0, u64::MAX);
+        let seven = wisp_core::Hname(7);
+        let value = |request, event, field, v: &[u8]| IndexedValue {
+            request,
+            event,
+            field,
+            value: v.to_vec(),
+        };
+        let block = |version: u64, receipts: &[Receipt], values: &[IndexedValue]| {
+            db.commit_block(
+                version,
+                BTreeMap::from([(b"k".to_vec(), Some(version.to_le_bytes().to_vec()))]),
+                (receipts, values),
+                &[],
+                |root| header(version, root),
+            )
+            .unwrap();
+        };
+        block(
+            0,
+            &[receipt_with(0, 0, 1, &[(7, "Transfer"), (7, "Transfer")])],
+            &[value(0, 0, 1, b"bob"), value(0, 1, 1, b"carol")],
+        );
+        block(
+            1,
+            &[receipt_with(1, 0, 2, &[(7, "Transfer")])],
+            &[value(0, 0, 1, b"bob"), value(0, 0, 0, b"bob")],
+        );
+        let to_bob = |db: &StateDb| {
+            db.event_positions_where(seven, Some("Transfer"), Some((1, b"bob")), all, 100)
+                .unwrap()
+        };
+        assert_eq!(to_bob(&db), vec![(0, 0, 0), (1, 0, 0)]);
+        assert_eq!(
+            db.event_positions_where(seven, Some("Transfer"), Some((1, b"carol")), all, 100)
+                .unwrap(),
+            vec![(0, 0, 1)]
+        );
+        assert_eq!(
+            db.event_positions_where(seven, Some("Transfer"), Some((0, b"bob")), all, 100)
+                .unwrap(),
+            vec![(1, 0, 0)],
+            "each field has its own entries"
+        );
+        assert!(db
+            .event_positions_where(seven, Some("Approval"), Some((1, b"bob")), all, 100)
+            .unwrap()
+            .is_empty());
+        db.rollback_to(Some(0)).unwrap();
+        assert_eq!(to_bob(&db), vec![(0, 0, 0)], "rolled back with its block");
+        // A value naming an event the block does not have is refused, nothing written.
+        let err = db.commit_block(
+            1,
+            BTreeMap::new(),
+            (&[], &[value(0, 0, 1, b"bob")]),
+            &[],
+            |root| header(1, root),
+        );
+        assert!(err.is_err());
+    }
+
     #[test]
     fn roots_proofs_and_reopen() {
         let dir = tempfile::tempdir().unwrap();
@@ -1727,7 +1907,7 @@ mod tests {
             let root = pending.root();
             a.commit(pending, &header(v, root), &[], &[]).unwrap();
             let (h, _) = b
-                .commit_block(v, changes, &[], &[], |r| header(v, r))
+                .commit_block(v, changes, (&[], &[]), &[], |r| header(v, r))
                 .unwrap();
             assert_eq!(h.state_root, root, "block {v}");
             assert_eq!(b.block(v).unwrap(), a.block(v).unwrap());
@@ -1745,7 +1925,7 @@ mod tests {
             )
             .unwrap();
         }
-        let wrong = b.commit_block(20, BTreeMap::new(), &[], &[], |r| header(21, r));
+        let wrong = b.commit_block(20, BTreeMap::new(), (&[], &[]), &[], |r| header(21, r));
         assert!(matches!(wrong, Err(StateError::OutOfOrder { .. })));
         assert_eq!(b.latest_version().unwrap(), Some(19));
         assert_eq!(b.stats().unwrap(), a.stats().unwrap());

@@ -70,17 +70,33 @@ pub(crate) async fn block(index: Option<u64>, ctx: &Ctx) -> Result<()> {
 pub(crate) async fn events(
     contract: Option<String>,
     topic: Option<String>,
-    from_block: Option<u64>,
-    to_block: Option<u64>,
+    indexed: Option<String>,
+    (from_block, to_block): (Option<u64>, Option<u64>),
     ctx: &Ctx,
 ) -> Result<()> {
     let client = Client::new(&ctx.rpc)?;
+    let indexed = match indexed {
+        None => None,
+        Some(text) => {
+            let (field, value) = text
+                .split_once('=')
+                .ok_or_else(|| anyhow!("--where takes FIELD=VALUE, e.g. to=dev1"))?;
+            // An account name becomes its address; otherwise JSON, else the text itself.
+            let named = agent_text(value);
+            let value = if named != value {
+                json!(named)
+            } else {
+                serde_json::from_str(value).unwrap_or_else(|_| json!(value))
+            };
+            Some((field.to_string(), value))
+        }
+    };
     let events = client
         .typed(
             "wisp_getEvents",
             client
                 .api()
-                .get_events(from_block, to_block, contract, topic),
+                .get_events(from_block, to_block, contract, topic, indexed),
         )
         .await?;
     print(ctx.json, &serde_json::to_value(events)?, |v| {

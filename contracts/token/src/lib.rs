@@ -18,7 +18,9 @@ mod token {
     /// Emitted on every movement of tokens, including mint (`from` = the token contract).
     #[event]
     pub struct Transfer {
+        #[indexed]
         pub from: AgentId,
+        #[indexed]
         pub to: AgentId,
         pub amount: u128,
     }
@@ -26,7 +28,9 @@ mod token {
     /// Emitted when an owner sets a spender's allowance.
     #[event]
     pub struct Approval {
+        #[indexed]
         pub owner: AgentId,
+        #[indexed]
         pub spender: AgentId,
         pub amount: u128,
     }

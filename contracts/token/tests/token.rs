@@ -226,3 +226,39 @@ fn snapshot_and_revert() {
         3
     );
 }
+
+/// `Transfer`'s `from` and `to` are `#[indexed]`: the node finds the transfers to one account
+/// from its event index, without reading the others.
+#[test]
+fn transfers_are_found_by_an_indexed_field() {
+    let (mut chain, alice, token) = setup();
+    let bob = chain.new_account(0);
+    let carol = chain.new_account(0);
+    let mut as_alice = TokenClient::with_backend(chain.caller(&alice), token);
+    for (to, amount) in [(&bob, 1), (&carol, 2), (&bob, 3)] {
+        as_alice.transfer(&to.agent(), amount).unwrap();
+    }
+    let head = chain.chain().head().unwrap().index;
+    let db = chain.chain().db();
+    let find = |field: u8, who: &wisp_test::Account| -> Vec<u128> {
+        let value = wisp_sdk::borsh::to_vec(&who.agent()).unwrap();
+        db.event_positions_where(
+            token,
+            Some("Transfer"),
+            Some((field, &value)),
+            (0, head),
+            100,
+        )
+        .unwrap()
+        .into_iter()
+        .map(|(block, request, event)| {
+            let receipts = db.block_receipts(block).unwrap();
+            events::<Transfer>(&receipts[request as usize], "Transfer")[event as usize].amount
+        })
+        .collect()
+    };
+    assert_eq!(find(1, &bob), vec![1, 3]);
+    assert_eq!(find(1, &carol), vec![2]);
+    assert_eq!(find(0, &bob), Vec::<u128>::new());
+    assert_eq!(find(0, &alice), vec![1, 2, 3]);
+}

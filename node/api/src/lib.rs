@@ -568,10 +568,11 @@ pub trait WispApi {
     fn get_block(&self, block: Option<BlockId>) -> RpcResult<Option<Block>>;
 
     /// Events of blocks `from..=to` (default: the last 100 blocks), optionally of one contract
-    /// and, with a contract, of one topic, in order. With a contract the node's event index
-    /// answers (any range); without one, blocks are read one by one, so `to - from` is at
-    /// most 10,000. More than 10,000 matching events, or those limits broken, is `-32602`:
-    /// narrow the range.
+    /// and, with a contract, of one topic, in order; with a topic, `indexed = [field, value]`
+    /// keeps the events whose `#[indexed]` field has that value (JSON, as in arguments). With
+    /// a contract the node's event index answers (any range); without one, blocks are read
+    /// one by one, so `to - from` is at most 10,000. More than 10,000 matching events, or
+    /// those limits broken, is `-32602`: narrow the range.
     #[method(name = "getEvents", blocking)]
     fn get_events(
         &self,
@@ -579,6 +580,7 @@ pub trait WispApi {
         to: Option<u64>,
         contract: Option<String>,
         topic: Option<String>,
+        indexed: Option<(String, Value)>,
     ) -> RpcResult<Vec<EventEntry>>;
 
     /// Event `index` (from 0, in the order the request emitted them) of request `request_id`,

@@ -7,7 +7,8 @@
 //! - a `#[migrate] fn migrate(...)` becomes `ep:migrate`, which runs only when the contract's
 //!   admin upgrades it to this code (`root.upgrade`), in the same request, over the state the
 //!   old code left;
-//! - `#[event]` structs get borsh derives and implement `wisp_sdk::Event`;
+//! - `#[event]` structs get borsh derives and implement `wisp_sdk::Event`; up to three leading
+//!   fields marked `#[indexed]` are indexed by value in nodes' event index;
 //! - an `#[errors]` enum (explicit discriminants ≥ 1, at most one per contract) implements
 //!   `wisp_sdk::ContractError`;
 //! - a typed client `<Module>Client` (module `token` → `TokenClient`) gets one method per entry
@@ -391,10 +392,29 @@ fn expand(module: &mut ItemMod) -> syn::Result<proc_macro2::TokenStream> {
             Item::Struct(s) if s.attrs.iter().any(|a| a.path().is_ident("event")) => {
                 take_marker(&mut s.attrs, "event");
                 let mut fields = Vec::new();
-                for field in &s.fields {
+                let mut indexed = 0u8;
+                for (i, field) in s.fields.iter_mut().enumerate() {
                     let Some(ident) = &field.ident else {
                         return Err(syn::Error::new(field.span(), "event fields must be named"));
                     };
+                    if take_marker(&mut field.attrs, "indexed") {
+                        if i != usize::from(indexed) {
+                            return Err(syn::Error::new(
+                                ident.span(),
+                                "#[indexed] fields come first: put them before the others",
+                            ));
+                        }
+                        if indexed == wisp_core::interface::MAX_INDEXED_FIELDS {
+                            return Err(syn::Error::new(
+                                ident.span(),
+                                format!(
+                                    "an event has at most {} #[indexed] fields",
+                                    wisp_core::interface::MAX_INDEXED_FIELDS
+                                ),
+                            ));
+                        }
+                        indexed += 1;
+                    }
                     fields.push(Field {
                         name: ident.to_string(),
                         ty: interface_type(&field.ty)?,
@@ -405,6 +425,7 @@ fn expand(module: &mut ItemMod) -> syn::Result<proc_macro2::TokenStream> {
                 interface.events.push(EventDef {
                     name: topic.clone(),
                     fields,
+                    indexed,
                 });
                 s.attrs.push(syn::parse_quote!(#[derive(::wisp_sdk::borsh::BorshSerialize, ::wisp_sdk::borsh::BorshDeserialize, Debug, Clone, PartialEq, Eq)]));
                 s.attrs

@@ -18,6 +18,18 @@ fn deposit_of(chain: &TestChain, contract: Hname) -> (u64, u64) {
         .unwrap()
 }
 
+/// The counter fixture, deployed by `by`.
+fn deploy_counter(chain: &mut TestChain, by: &wisp_test::Account) -> Hname {
+    chain
+        .deploy(
+            by,
+            "ctr",
+            &wisp_test::contract_wasm("sdk/test/fixtures/counter"),
+            &(),
+        )
+        .unwrap()
+}
+
 #[test]
 fn storing_locks_a_deposit_and_freeing_returns_it() {
     let mut chain = TestChain::new();
@@ -98,14 +110,7 @@ fn storing_locks_a_deposit_and_freeing_returns_it() {
 fn a_sender_that_cannot_pay_the_deposit_stores_nothing() {
     let mut chain = TestChain::new();
     let alice = chain.new_account(100 * KAS);
-    let counter = chain
-        .deploy(
-            &alice,
-            "ctr",
-            &wisp_test::contract_wasm("sdk/test/fixtures/counter"),
-            &(),
-        )
-        .unwrap();
+    let counter = deploy_counter(&mut chain, &alice);
     // Enough to reserve the fee of a 1M-gas budget, not for the counter's first entry.
     let carol = chain.new_account(1_000_000 + 100);
     let options = CallOptions {
@@ -165,14 +170,7 @@ fn only_the_owner_sets_the_price_and_zero_turns_deposits_off() {
         .call(&owner, governance, "set_storage_price", &(0u64,))
         .unwrap();
     assert_eq!(price(&chain), 0);
-    let counter = chain
-        .deploy(
-            &alice,
-            "ctr",
-            &wisp_test::contract_wasm("sdk/test/fixtures/counter"),
-            &(),
-        )
-        .unwrap();
+    let counter = deploy_counter(&mut chain, &alice);
     let r = chain.call(&alice, counter, "bump", &(1u64,)).unwrap();
     assert_eq!(r.storage_locked_sompi, 0);
     // The bytes are still counted, at no deposit.

@@ -34,6 +34,18 @@ fn waiting(chain: &TestChain, id: Hash32) -> Waiting {
         .unwrap()
 }
 
+/// The counter's `bump(by)` as an on-ledger request from `from` under `options`' time lock:
+/// its id and the receipts of the block it arrived in.
+fn bump_on_ledger(
+    chain: &mut TestChain,
+    from: &wisp_test::Account,
+    ctr: Hname,
+    by: u64,
+    options: &CallOptions,
+) -> (Hash32, Vec<Receipt>) {
+    chain.call_on_ledger(from, ctr, "bump", &(by,), 0, options)
+}
+
 /// A counter contract from the fixtures, deployed by a funded account.
 fn counter() -> (TestChain, wisp_test::Account, Hname) {
     let mut chain = TestChain::new();
@@ -49,12 +61,11 @@ fn a_waiting_request_runs_exactly_once_when_due() {
     let bob = chain.new_account(0);
     let (daa, _) = chain.l1_now();
     // Arrives at daa + 1, due at daa + 4: waits, with its deposit credited at once.
-    let (first, arrived) = chain.call_on_ledger(
+    let (first, arrived) = bump_on_ledger(
+        &mut chain,
         &alice,
         ctr,
-        "bump",
-        &(5u64,),
-        0,
+        5,
         &locked(Some(L1Time::DaaScore(daa + 4)), None),
     );
     assert!(arrived.is_empty(), "no receipt while waiting: {arrived:?}");
@@ -114,12 +125,11 @@ fn timestamps_work_as_a_clock_too() {
     let (mut chain, alice, ctr) = counter();
     let (_, now_ms) = chain.l1_now();
     // Each block is 1 s later; arriving at now + 1 s, due at now + 3.5 s: the block at + 4 s.
-    let (_, arrived) = chain.call_on_ledger(
+    let (_, arrived) = bump_on_ledger(
+        &mut chain,
         &alice,
         ctr,
-        "bump",
-        &(2u64,),
-        0,
+        2,
         &locked(Some(L1Time::TimestampMs(now_ms + 3_500)), None),
     );
     assert!(arrived.is_empty());
@@ -133,35 +143,32 @@ fn expiry_on_arrival_and_while_waiting_gives_an_expired_receipt() {
     let (mut chain, alice, ctr) = counter();
     let (daa, _) = chain.l1_now();
     // Arrives at daa + 1 with its window already closed.
-    let (_, r) = chain.call_on_ledger(
+    let (_, r) = bump_on_ledger(
+        &mut chain,
         &alice,
         ctr,
-        "bump",
-        &(1u64,),
-        0,
+        1,
         &locked(None, Some(L1Time::DaaScore(daa + 1))),
     );
     assert_eq!(r.len(), 1);
     assert_eq!(request_error(&r[0]), Some(RequestErrorCode::Expired.code()));
     assert!(r[0].fee_sompi > 0, "a refused request pays its base work");
     // An open window: runs at once.
-    let (_, r) = chain.call_on_ledger(
+    let (_, r) = bump_on_ledger(
+        &mut chain,
         &alice,
         ctr,
-        "bump",
-        &(1u64,),
-        0,
+        1,
         &locked(None, Some(L1Time::DaaScore(daa + 10))),
     );
     assert_eq!(r[0].status, ReceiptStatus::Success);
     // Waits for daa + 5, expires at daa + 7; block production pauses past both.
     let (daa, _) = chain.l1_now();
-    let (_, r) = chain.call_on_ledger(
+    let (_, r) = bump_on_ledger(
+        &mut chain,
         &alice,
         ctr,
-        "bump",
-        &(1u64,),
-        0,
+        1,
         &locked(
             Some(L1Time::DaaScore(daa + 5)),
             Some(L1Time::DaaScore(daa + 7)),
@@ -210,18 +217,17 @@ fn unusable_locks_too_far_ahead_and_unpaid_waits_are_refused() {
     for (options, code) in cases {
         let (daa, now_ms) = chain.l1_now();
         let options = options(daa + 1, now_ms + 1_000);
-        let (_, r) = chain.call_on_ledger(&alice, ctr, "bump", &(1u64,), 0, &options);
+        let (_, r) = bump_on_ledger(&mut chain, &alice, ctr, 1, &options);
         assert_eq!(r.len(), 1, "{options:?}");
         assert_eq!(request_error(&r[0]), Some(code.code()), "{:?}", r[0].error);
     }
     // Exactly at the horizon: waits.
     let (daa, _) = chain.l1_now();
-    let (_, r) = chain.call_on_ledger(
+    let (_, r) = bump_on_ledger(
+        &mut chain,
         &alice,
         ctr,
-        "bump",
-        &(1u64,),
-        0,
+        1,
         &locked(
             Some(L1Time::DaaScore(
                 daa + 1 + wisp_chain::timelock::MAX_TIME_LOCK_DAA,
@@ -232,12 +238,11 @@ fn unusable_locks_too_far_ahead_and_unpaid_waits_are_refused() {
     assert!(r.is_empty());
     // Nothing on chain to pay for waiting with: refused, and the deposit (none) is not lost.
     let broke = chain.new_account(0);
-    let (_, r) = chain.call_on_ledger(
+    let (_, r) = bump_on_ledger(
+        &mut chain,
         &broke,
         ctr,
-        "bump",
-        &(1u64,),
-        0,
+        1,
         &locked(Some(L1Time::DaaScore(daa + 500)), None),
     );
     assert_eq!(

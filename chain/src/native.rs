@@ -210,6 +210,7 @@ pub fn interface(contract: Hname) -> Option<ContractInterface> {
             .map(|(_, topic, fields)| EventDef {
                 name: (*topic).into(),
                 fields: fields_of(fields),
+                docs: String::new(),
                 indexed: 0,
             })
             .collect(),

@@ -1220,6 +1220,7 @@ async fn the_wisp_command_against_a_devnet() {
             .all(|e| e["fields"]["from"] == json!(dev1_address)),
         "{out}"
     );
+    assert!(sent.iter().all(|e| e["eventIndex"] == json!(0)), "{out}");
     let (code, _, err) = wisp(
         &home,
         &rpc,
@@ -1268,6 +1269,35 @@ async fn the_wisp_command_against_a_devnet() {
         )
         .unwrap(),
     );
+    // Anyone can check deployed code against its source: the node serves it by hash.
+    let api = Client::new(&rpc).unwrap();
+    let stored = api
+        .rpc(
+            "wisp_getCode",
+            rpc_params![format!("0x{}", wisp_core::hash::to_hex(&token_hash.0))],
+        )
+        .await
+        .unwrap();
+    let stored = wisp_core::hash::from_hex(stored.as_str().unwrap()).unwrap();
+    assert_eq!(wisp_core::blake2b_256(&stored), token_hash);
+    let missing = api
+        .rpc(
+            "wisp_getCode",
+            rpc_params![format!("0x{}", "00".repeat(32))],
+        )
+        .await
+        .unwrap();
+    assert!(missing.is_null());
+    let info = api.chain_info().await.unwrap();
+    assert_eq!(info.api_version, wisp_api::API_VERSION);
+    // Contract errors and events carry their doc comments in the interface.
+    let interface = api.interface("tok").await.unwrap().unwrap();
+    let insufficient = interface
+        .errors
+        .iter()
+        .find(|e| e.name == "InsufficientBalance")
+        .unwrap();
+    assert!(!insufficient.docs.is_empty(), "{insufficient:?}");
     let init = borsh::to_vec(&("T2".to_string(), "T2".to_string(), 0u8, 77u128)).unwrap();
     let deploy_stored = format!(
         r#"["0x{}", "tok2", "0x{}"]"#,

@@ -373,6 +373,9 @@ pub struct EventDef {
     pub name: String,
     /// Fields, in order (event data is borsh of them).
     pub fields: Vec<Field>,
+    /// What it records: the struct's doc comment.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub docs: String,
     /// How many leading fields are indexed (`#[indexed]`, at most [`MAX_INDEXED_FIELDS`]):
     /// nodes index the event by each one's value, so `wisp_getEvents` can ask for, say, the
     /// `Transfer`s to one account without reading the others.
@@ -410,6 +413,9 @@ pub struct ErrorDef {
     pub name: String,
     /// Its stable code (contract level).
     pub code: u32,
+    /// What it means: the variant's doc comment.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub docs: String,
 }
 
 /// Everything tools need to talk to a contract.
@@ -512,6 +518,7 @@ mod indexed_tests {
                     ty: Type::U128,
                 },
             ],
+            docs: String::new(),
             indexed: 2,
         };
         let data = borsh::to_vec(&(agent, contract, 5u128)).unwrap();

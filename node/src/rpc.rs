@@ -142,6 +142,7 @@ impl Node {
             data: Bytes(e.data.clone()),
             block_index: None,
             request_id: None,
+            event_index: None,
         }
     }
 
@@ -156,7 +157,12 @@ impl Node {
         let events = r
             .events
             .iter()
-            .map(|e| self.event_view(e, &agents, &mut interfaces))
+            .enumerate()
+            .map(|(i, e)| {
+                let mut v = self.event_view(e, &agents, &mut interfaces);
+                v.event_index = Some(i as u32);
+                v
+            })
             .collect();
         // Outbox positions of the withdrawals the request queued (`accounts.Withdrawal`).
         let queued: Vec<u64> = r
@@ -345,6 +351,7 @@ impl WispApiServer for Api {
             l1_followed_daa_score: node.l1_followed_daa_score().map_err(internal)?.into(),
             mempool: node.mempool_len(),
             devnet: node.is_devnet(),
+            api_version: wisp_api::API_VERSION,
         })
     }
 
@@ -492,9 +499,9 @@ impl WispApiServer for Api {
         let agents = node.agents();
         let mut interfaces = Interfaces::new();
         let mut events = Vec::new();
-        // Adds event `e` of request `r` in block `index`, unless the answer is full.
+        // Adds event `at` of request `r` in block `index`, unless the answer is full.
         let mut push = |events: &mut Vec<EventEntry>,
-                        e: &wisp_core::Event,
+                        (at, e): (u32, &wisp_core::Event),
                         index: u64,
                         r: &wisp_core::Receipt| {
             if events.len() == MAX_EVENTS_PER_QUERY {
@@ -503,6 +510,7 @@ impl WispApiServer for Api {
             let mut v = node.event_view(e, &agents, &mut interfaces);
             v.block_index = Some(index);
             v.request_id = Some(r.request_id.into());
+            v.event_index = Some(at);
             events.push(v);
             Ok(())
         };
@@ -519,8 +527,8 @@ impl WispApiServer for Api {
             }
             for index in from..=to {
                 for r in node.chain().db().block_receipts(index).map_err(internal)? {
-                    for e in &r.events {
-                        push(&mut events, e, index, &r)?;
+                    for (at, e) in r.events.iter().enumerate() {
+                        push(&mut events, (at as u32, e), index, &r)?;
                     }
                 }
             }
@@ -610,7 +618,7 @@ impl WispApiServer for Api {
                     continue;
                 }
             }
-            push(&mut events, e, index, r)?;
+            push(&mut events, (event, e), index, r)?;
         }
         Ok(events)
     }
@@ -754,6 +762,16 @@ impl WispApiServer for Api {
         Ok(self.0.interface_of(hname))
     }
 
+    fn get_code(&self, code_hash: H256) -> RpcResult<Option<Bytes>> {
+        let code = self
+            .0
+            .chain()
+            .db()
+            .get(&wisp_chain::keys::blob(&code_hash.into()))
+            .map_err(internal)?;
+        Ok(code.map(Bytes))
+    }
+
     async fn subscribe_blocks(&self, pending: PendingSubscriptionSink) -> SubscriptionResult {
         let node = self.0.clone();
         let mut blocks = node.subscribe();
@@ -807,10 +825,11 @@ impl WispApiServer for Api {
                     // Per block, as a query does: a long subscription holds no interfaces.
                     let mut interfaces = Interfaces::new();
                     for r in &block.receipts {
-                        for e in r.events.iter().filter(|e| filter.is_none_or(|f| f == e.contract)) {
+                        for (at, e) in r.events.iter().enumerate().filter(|(_, e)| filter.is_none_or(|f| f == e.contract)) {
                             let mut v = node.event_view(e, &agents, &mut interfaces);
                             v.block_index = Some(block.header.index);
                             v.request_id = Some(r.request_id.into());
+                            v.event_index = Some(at as u32);
                             let message = SubscriptionMessage::from(serde_json::value::to_raw_value(&v)?);
                             if sink.send(message).await.is_err() {
                                 return Ok(());

@@ -205,6 +205,9 @@ pub struct EventEntry {
     /// The request that emitted it (`wisp_getEvents`, `wisp_subscribeEvents`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<H256>,
+    /// Its position among that request's events, from 0 (what `wisp_getEventProof` takes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_index: Option<u32>,
 }
 
 /// What executing a request did.
@@ -389,7 +392,18 @@ pub struct ChainInfo {
     pub mempool: usize,
     /// Whether this node is a devnet (serves `dev_` methods).
     pub devnet: bool,
+    /// The version of this API ([`API_VERSION`]): clients check it before relying on methods
+    /// or fields added later.
+    #[serde(default)]
+    pub api_version: u32,
 }
+
+/// The version of the JSON-RPC API this crate declares. It grows when methods or fields are
+/// added; a change that breaks clients also changes it.
+///
+/// 2: request time locks, event proofs, indexed event fields, storage deposits in receipts,
+/// `eventIndex` on events, `wisp_getCode`.
+pub const API_VERSION: u32 = 2;
 
 /// `wisp_sendRequest`: the admitted request's id.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -619,6 +633,11 @@ pub trait WispApi {
     #[method(name = "getInterface")]
     fn get_interface(&self, contract: String) -> RpcResult<Option<ContractInterface>>;
 
+    /// The module stored under a code hash (null if none is), so anyone can check a deployed
+    /// contract against the source it claims: rebuild, compare blake2b-256.
+    #[method(name = "getCode", blocking)]
+    fn get_code(&self, code_hash: H256) -> RpcResult<Option<Bytes>>;
+
     /// Every new block with its receipts. A subscriber that falls behind the node's buffer is
     /// dropped with an error saying so.
     #[subscription(name = "subscribeBlocks" => "block", unsubscribe = "unsubscribeBlocks", item = Block)]
@@ -716,8 +735,10 @@ mod tests {
             data: Bytes(vec![]),
             block_index: None,
             request_id: None,
+            event_index: None,
         };
         let v = serde_json::to_value(&event).unwrap();
         assert!(v.get("blockIndex").is_none() && v.get("requestId").is_none());
+        assert!(v.get("eventIndex").is_none());
     }
 }

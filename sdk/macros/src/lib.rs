@@ -425,6 +425,7 @@ fn expand(module: &mut ItemMod) -> syn::Result<proc_macro2::TokenStream> {
                 interface.events.push(EventDef {
                     name: topic.clone(),
                     fields,
+                    docs: docs(&s.attrs),
                     indexed,
                 });
                 s.attrs.push(syn::parse_quote!(#[derive(::wisp_sdk::borsh::BorshSerialize, ::wisp_sdk::borsh::BorshDeserialize, Debug, Clone, PartialEq, Eq)]));
@@ -482,6 +483,7 @@ fn expand(module: &mut ItemMod) -> syn::Result<proc_macro2::TokenStream> {
                     interface.errors.push(ErrorDef {
                         name: vname.to_string(),
                         code,
+                        docs: docs(&v.attrs),
                     });
                     code_arms.push(quote!(#ident::#vname => #code));
                     from_code_arms

@@ -105,6 +105,52 @@ struct Executed {
     deferred: Vec<OnLedgerRequest>,
     /// The values of the block's events' indexed fields, for the node's event index.
     values: Vec<wisp_state::IndexedValue>,
+    /// The block's requests as they arrived, for the node's request index.
+    requests: Vec<wisp_state::RequestEntry>,
+}
+
+/// How a request reached the chain, as the node keeps it for clients and explorers
+/// (`StateDb::request_entry`, `wisp_getRequest`); outside consensus.
+#[derive(Clone, Debug, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize)]
+pub enum RequestRecord {
+    /// Carried by a Kaspa lane transaction.
+    OnLedger(OnLedgerRequest),
+    /// Signed and sent to a node.
+    OffLedger(wisp_core::OffLedgerRequest),
+}
+
+impl RequestRecord {
+    /// The call it asked for, if any.
+    pub fn body(&self) -> Option<&wisp_core::RequestBody> {
+        match self {
+            RequestRecord::OnLedger(on) => match &on.body {
+                OnLedgerBody::Call(body) => Some(body),
+                _ => None,
+            },
+            RequestRecord::OffLedger(off) => Some(&off.body),
+        }
+    }
+}
+
+/// The entries of the node's request index for `receipts`, from the requests as they
+/// arrived.
+fn request_entries(
+    receipts: &[Receipt],
+    arrived: &BTreeMap<wisp_core::RequestId, RequestRecord>,
+) -> Vec<wisp_state::RequestEntry> {
+    receipts
+        .iter()
+        .filter_map(|r| {
+            let record = arrived.get(&r.request_id)?;
+            Some(wisp_state::RequestEntry {
+                id: r.request_id,
+                request_index: r.request_index,
+                sender: borsh::to_vec(&r.sender).ok()?,
+                contract: record.body().map(|b| b.call.target),
+                record: borsh::to_vec(record).ok()?,
+            })
+        })
+        .collect()
 }
 
 /// The values of the `#[indexed]` fields of `receipts`' events, found with each emitting
@@ -353,7 +399,10 @@ impl Chain {
         exec: &mut Exec,
         params: &ChainParams,
         index: u64,
-        receipts: &mut Vec<Receipt>,
+        (receipts, arrived): (
+            &mut Vec<Receipt>,
+            &mut BTreeMap<wisp_core::RequestId, RequestRecord>,
+        ),
         block_gas: &mut u64,
     ) {
         let queue = timelock::queue(exec);
@@ -396,6 +445,7 @@ impl Chain {
             receipt.fee_sompi = receipt.fee_sompi.saturating_add(record.waiting_fee_sompi);
             self.record(exec, &receipt);
             receipts.push(receipt);
+            arrived.insert(entry.id, RequestRecord::OnLedger(record.request.clone()));
         }
         exec.begin_request(None);
         timelock::set_queue(exec, &waiting);
@@ -605,6 +655,16 @@ impl Chain {
         let (protocol, activates) = self.protocol_for_block(index)?;
         let mut on_ledger = self.backlog(parent.index)?;
         on_ledger.extend(inputs.on_ledger);
+        let mut arrived: BTreeMap<wisp_core::RequestId, RequestRecord> = on_ledger
+            .iter()
+            .map(|on| (on.id(), RequestRecord::OnLedger(on.clone())))
+            .chain(
+                inputs
+                    .off_ledger
+                    .iter()
+                    .map(|off| (off.id(), RequestRecord::OffLedger(off.request().clone()))),
+            )
+            .collect();
         let mut exec = self.exec_with(
             BlockContext {
                 index,
@@ -625,7 +685,13 @@ impl Chain {
         let mut block_gas = 0u64;
         let mut deferred = Vec::new();
         // Time-locked requests that came due run first: they arrived before anything else.
-        self.run_due_time_locks(&mut exec, &params, index, &mut receipts, &mut block_gas);
+        self.run_due_time_locks(
+            &mut exec,
+            &params,
+            index,
+            (&mut receipts, &mut arrived),
+            &mut block_gas,
+        );
         let mut pending = on_ledger.into_iter();
         for on in pending.by_ref() {
             let id = on.id();
@@ -886,6 +952,7 @@ impl Chain {
         }
         let logs = std::mem::take(&mut exec.logs);
         let values = indexed_values(&mut exec, &receipts);
+        let requests = request_entries(&receipts, &arrived);
         let changes = exec.into_changes();
         Ok(Executed {
             started,
@@ -900,6 +967,7 @@ impl Chain {
             logs,
             deferred,
             values,
+            requests,
         })
     }
 
@@ -919,6 +987,7 @@ impl Chain {
             logs,
             deferred,
             values,
+            requests,
         } = e;
         let receipts_root = BlockHeader::receipts_commitment(&receipts);
         let events_root = BlockHeader::events_commitment(&receipts);
@@ -932,7 +1001,13 @@ impl Chain {
         let (header, hashing) = self.db.commit_block(
             index,
             changes,
-            (&receipts, &values),
+            (
+                &receipts,
+                wisp_state::BlockIndexes {
+                    values: &values,
+                    requests: &requests,
+                },
+            ),
             &all_meta,
             |state_root| BlockHeader {
                 chain: self.chain_id,

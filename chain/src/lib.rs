@@ -27,7 +27,7 @@ pub use engines::{ENGINE_COMPILATIONS, MODULE_CACHE_ENTRIES};
 pub use exec::ContractRecord;
 
 use exec::{request_error, Exec};
-pub use execute::{MAX_BLOCK_REQUESTS, PARALLEL_MIN_BATCH, PLANNING_PAUSE};
+pub use execute::{RequestRecord, MAX_BLOCK_REQUESTS, PARALLEL_MIN_BATCH, PLANNING_PAUSE};
 pub use inputs::{BlockInputs, BlockOutput, BlockTiming, L1Ref, OnLedgerBody, OnLedgerRequest};
 pub use native::WITHDRAWAL_EVENT;
 pub use protocol::{Protocol, Upgrade, SUPPORTED_PROTOCOL_VERSION};

@@ -135,6 +135,26 @@ enum Command {
         #[arg(long)]
         to_block: Option<u64>,
     },
+    /// Processed requests of one sender or to one contract, newest first, with their calls
+    /// decoded.
+    Requests {
+        /// Sent by this account name, Kaspa address or contract:<name>.
+        #[arg(
+            long,
+            conflicts_with = "contract",
+            required_unless_present = "contract"
+        )]
+        sender: Option<String>,
+        /// Calling this contract.
+        #[arg(long)]
+        contract: Option<String>,
+        /// Only requests before this one (its id): the next page.
+        #[arg(long)]
+        before: Option<String>,
+        /// At most this many (up to 100).
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
     /// List deployed contracts.
     Contracts,
     /// Manage local accounts (keys in $WISP_HOME/accounts.json).
@@ -461,6 +481,12 @@ async fn run(cli: Cli) -> Result<()> {
         } => commands::operate::mine(&l1, &to, blocks, every.as_deref()).await,
         Command::Withdrawals { from, limit } => commands::peg::withdrawals(from, limit, &ctx).await,
         Command::Contracts => commands::inspect::contracts(&ctx).await,
+        Command::Requests {
+            sender,
+            contract,
+            before,
+            limit,
+        } => commands::inspect::requests(sender, contract, before, limit, &ctx).await,
         Command::Account(cmd) => commands::account::run(cmd, &ctx).await,
         Command::Proof {
             kind,

@@ -1105,9 +1105,26 @@ async fn the_wisp_command_against_a_devnet() {
     .await;
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("Proposed"), "{out}");
-    let (code, out, _) = wisp(&home, &rpc, &["call", "vault", "execute", "[0]"]).await;
+    let (code, out, _) = wisp(&home, &rpc, &["--json", "call", "vault", "execute", "[0]"]).await;
     assert_eq!(code, 2, "one approval of two: {out}");
     assert!(out.contains("NotEnoughApprovals"), "{out}");
+    // The node itself names a contract's error, from the called contract's interface.
+    let failed: Value = serde_json::from_str(&out).unwrap();
+    let from_node = Client::new(&rpc)
+        .unwrap()
+        .rpc("wisp_getReceipt", rpc_params![failed["requestId"].clone()])
+        .await
+        .unwrap();
+    assert_eq!(
+        from_node["error"]["level"],
+        json!("contract"),
+        "{from_node}"
+    );
+    assert_eq!(
+        from_node["error"]["name"],
+        json!("NotEnoughApprovals"),
+        "{from_node}"
+    );
     for step in ["approve", "execute"] {
         let (code, out, err) = wisp(
             &home,
@@ -1163,6 +1180,73 @@ async fn the_wisp_command_against_a_devnet() {
     let block: Value = serde_json::from_str(&out).unwrap();
     let ran_at: u64 = block["l1DaaScore"].as_str().unwrap().parse().unwrap();
     assert!(ran_at >= due, "ran at DAA score {ran_at}, due at {due}");
+    // The request as it reached the chain, decoded; and among dev1's and the token's requests.
+    let api = Client::new(&rpc).unwrap();
+    let request = api
+        .rpc("wisp_getRequest", rpc_params![receipt["requestId"].clone()])
+        .await
+        .unwrap();
+    assert_eq!(request["kind"], json!("onLedger"), "{request}");
+    assert_eq!(request["call"]["function"], json!("transfer"), "{request}");
+    assert_eq!(request["call"]["args"]["amount"], json!("1"), "{request}");
+    assert_eq!(
+        request["timeLock"]["notBefore"]["daaScore"],
+        json!(due),
+        "{request}"
+    );
+    assert!(request["l1TxId"].is_string(), "{request}");
+    let sender = request["sender"].as_str().unwrap().to_string();
+    let by_sender = api
+        .rpc(
+            "wisp_getRequests",
+            rpc_params![sender.clone(), Value::Null, Value::Null, 100],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        by_sender[0]["requestId"], receipt["requestId"],
+        "newest first: {by_sender}"
+    );
+    let by_token = api
+        .rpc(
+            "wisp_getRequests",
+            rpc_params![Value::Null, "tok", Value::Null, 2],
+        )
+        .await
+        .unwrap();
+    let page = by_token.as_array().unwrap();
+    assert_eq!(page.len(), 2);
+    let older = api
+        .rpc(
+            "wisp_getRequests",
+            rpc_params![Value::Null, "tok", page[1]["requestId"].clone(), 100],
+        )
+        .await
+        .unwrap();
+    assert!(older
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(
+            |r| r["blockIndex"].as_u64() <= page[1]["blockIndex"].as_u64()
+                && r["requestId"] != page[1]["requestId"]
+        ));
+    assert!(api
+        .rpc(
+            "wisp_getRequests",
+            rpc_params![sender, "tok", Value::Null, 5]
+        )
+        .await
+        .is_err());
+    let (code, out, err) = wisp(
+        &home,
+        &rpc,
+        &["requests", "--sender", "dev1", "--limit", "3"],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(".transfer({"), "{out}");
+
     // Its Transfer event, proven to the events root of its block and checked here.
     let request_id = receipt["requestId"].as_str().unwrap().to_string();
     let (code, out, err) = wisp(

@@ -13,9 +13,10 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use wisp_api::{
-    AnchorInfo, Block, BlockId, Bytes, ChainInfo, ContractEntry, DevApiServer, EncodedArgs,
-    ErrorInfo, EventEntry, EventProof, Mined, Nonce, Proof, Receipt as ReceiptView, RpcResult,
-    SentRequest, StateKey, ViewResult, WispApiServer, Withdrawal, H256, U64,
+    AnchorInfo, Block, BlockId, Bytes, CallView, ChainInfo, ContractEntry, DevApiServer,
+    EncodedArgs, ErrorInfo, EventEntry, EventProof, Mined, Nonce, Proof, Receipt as ReceiptView,
+    RequestView, RpcResult, SentRequest, StateKey, ViewResult, WispApiServer, Withdrawal, H256,
+    U64,
 };
 use wisp_core::interface::ContractInterface;
 use wisp_core::json::{decode_fields, AgentFormat};
@@ -146,6 +147,68 @@ impl Node {
         }
     }
 
+    /// The API form of a request the node keeps: kind, sender, nonce or Kaspa transaction,
+    /// and its call decoded with the target's interface.
+    ///
+    /// # Errors
+    /// A record that does not decode, or no receipt for it (storage corruption).
+    pub fn request_view(&self, entry: &wisp_state::RequestEntry) -> RpcResult<RequestView> {
+        let agents = self.agents();
+        let record: wisp_chain::RequestRecord =
+            borsh::from_slice(&entry.record).map_err(internal)?;
+        let receipt = self
+            .chain()
+            .db()
+            .receipt(&entry.id)
+            .map_err(internal)?
+            .ok_or_else(|| internal("a kept request has no receipt"))?;
+        let call = record.body().map(|body| {
+            let interface = self.interface_of(body.call.target);
+            let function = interface.as_ref().and_then(|i| {
+                i.functions
+                    .iter()
+                    .find(|f| Hname::of(&f.name) == body.call.entry_point)
+            });
+            CallView {
+                contract: agents.format(&wisp_core::AgentId::Contract(wisp_core::ContractId {
+                    chain: self.chain().chain_id(),
+                    hname: body.call.target,
+                })),
+                function: function
+                    .map(|f| f.name.clone())
+                    .unwrap_or_else(|| body.call.entry_point.to_string()),
+                args: function
+                    .and_then(|f| decode_fields(&f.params, &body.call.args, &agents).ok()),
+                args_raw: Bytes(body.call.args.clone()),
+                transfer_sompi: body.call.transfer_sompi.into(),
+                gas_budget: body.gas_budget.into(),
+            }
+        });
+        let (kind, nonce, l1_tx_id, deposit) = match &record {
+            wisp_chain::RequestRecord::OnLedger(on) => (
+                "onLedger",
+                None,
+                Some(on.l1_tx_id.into()),
+                Some(on.deposit_sompi.into()),
+            ),
+            wisp_chain::RequestRecord::OffLedger(off) => {
+                ("offLedger", Some(off.nonce.into()), None, None)
+            }
+        };
+        Ok(RequestView {
+            request_id: entry.id.into(),
+            kind: kind.into(),
+            sender: agents.format(&receipt.sender),
+            block_index: receipt.block_index,
+            request_index: receipt.request_index,
+            nonce,
+            l1_tx_id,
+            deposit_sompi: deposit,
+            call,
+            time_lock: record.body().and_then(|b| b.time_lock),
+        })
+    }
+
     /// The API form of a receipt: events decoded, and the withdrawals it queued with the
     /// Kaspa transaction that paid each (from `accounts`' `Withdrawal` events).
     ///
@@ -202,7 +265,26 @@ impl Node {
                 wisp_core::ReceiptStatus::Failed => "failed",
             }
             .into(),
-            error: r.error.as_ref().map(error_info),
+            error: r.error.as_ref().map(|e| {
+                let mut info = error_info(e);
+                // A contract's own error, named by the called contract's interface.
+                if e.level == ErrorLevel::Contract && info.name.is_empty() {
+                    let target = self
+                        .chain()
+                        .db()
+                        .request_entry(&r.request_id)
+                        .ok()
+                        .flatten()
+                        .and_then(|entry| entry.contract);
+                    if let Some(name) = target
+                        .and_then(|c| self.interface_of(c))
+                        .and_then(|i| i.error_name(e.code).map(str::to_string))
+                    {
+                        info.name = name;
+                    }
+                }
+                info
+            }),
             gas_used: r.gas_used.into(),
             fee_sompi: r.fee_sompi.into(),
             storage_locked_sompi: r.storage_locked_sompi.into(),
@@ -458,6 +540,67 @@ impl WispApiServer for Api {
             .receipt(&request_id.into())
             .map_err(internal)?;
         receipt.map(|r| node.receipt_view(&r)).transpose()
+    }
+
+    fn get_request(&self, request_id: H256) -> RpcResult<Option<RequestView>> {
+        let node = &self.0;
+        let entry = node
+            .chain()
+            .db()
+            .request_entry(&request_id.into())
+            .map_err(internal)?;
+        entry.map(|e| node.request_view(&e)).transpose()
+    }
+
+    fn get_requests(
+        &self,
+        sender: Option<String>,
+        contract: Option<String>,
+        before: Option<H256>,
+        limit: Option<u32>,
+    ) -> RpcResult<Vec<RequestView>> {
+        let node = &self.0;
+        let filter = match (sender, contract) {
+            (Some(s), None) => {
+                let agent = node.agents().parse(&s).ok_or_else(|| {
+                    invalid(format!("sender `{s}`: a Kaspa address or contract:<name>"))
+                })?;
+                wisp_state::RequestFilter::Sender(borsh::to_vec(&agent).map_err(internal)?)
+            }
+            (None, Some(c)) => wisp_state::RequestFilter::Contract(node.resolve(&c)?),
+            _ => return Err(invalid("give exactly one of sender and contract")),
+        };
+        let limit = limit.unwrap_or(20);
+        if limit > 100 {
+            return Err(invalid(
+                "at most 100 requests per answer; page with `before`",
+            ));
+        }
+        let db = node.chain().db();
+        let before = match before {
+            None => None,
+            Some(id) => {
+                let entry = db
+                    .request_entry(&id.into())
+                    .map_err(internal)?
+                    .ok_or_else(|| invalid("`before` names no processed request"))?;
+                let receipt = db
+                    .receipt(&entry.id)
+                    .map_err(internal)?
+                    .ok_or_else(|| invalid("`before` names no processed request"))?;
+                Some((receipt.block_index, entry.request_index))
+            }
+        };
+        let found = db
+            .requests_by(&filter, before, limit as usize)
+            .map_err(internal)?;
+        let mut views = Vec::with_capacity(found.len());
+        for (_, _, id) in found {
+            if let Some(entry) = db.request_entry(&id).map_err(internal)? {
+                views.push(node.request_view(&entry)?);
+            }
+        }
+        Ok(views)
     }
 
     fn get_block(&self, block: Option<BlockId>) -> RpcResult<Option<Block>> {

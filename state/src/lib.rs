@@ -15,8 +15,8 @@ mod store;
 
 pub use proof::{verify_proof, Blake2bHasher, ProofError, StateProof};
 pub use store::{
-    IndexedValue, PendingCommit, Snapshot, StateDb, StoreStats, BLOCK_MARKER_KEY,
-    DEFAULT_CACHE_BYTES, FLUSH_ENTRIES,
+    BlockIndexes, IndexedValue, PendingCommit, RequestEntry, RequestFilter, Snapshot, StateDb,
+    StoreStats, BLOCK_MARKER_KEY, DEFAULT_CACHE_BYTES, FLUSH_ENTRIES,
 };
 
 /// Errors of the state layer.

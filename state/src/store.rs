@@ -68,6 +68,109 @@ const EVENTS_BY_VALUE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("eve
 /// block.
 const EVENT_VALUE_KEYS: TableDefinition<u64, &[u8]> = TableDefinition::new("event_value_keys");
 
+/// Requests as they arrived: request id → borsh(RequestEntry). Node-local, for clients and
+/// explorers (`wisp_getRequest`); removed with rolled-back blocks.
+const REQUESTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("requests");
+/// Requests by sender: agent length (1) ‖ borsh(AgentId) ‖ block (8 BE) ‖ request index (4 BE)
+/// → request id.
+const REQUESTS_BY_SENDER: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("requests_by_sender");
+/// Requests by target contract: hname (4 BE) ‖ block ‖ request index → request id.
+const REQUESTS_BY_CONTRACT: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("requests_by_contract");
+
+/// One of a block's requests as the node keeps it for clients: who sent it, which contract
+/// it called, and the chain's own record of it (opaque here).
+#[derive(Clone, Debug, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize)]
+pub struct RequestEntry {
+    /// The request id.
+    pub id: RequestId,
+    /// Its position in the block.
+    pub request_index: u32,
+    /// borsh of the sender's `AgentId`.
+    pub sender: Vec<u8>,
+    /// The contract it called, if it was a call.
+    pub contract: Option<wisp_core::Hname>,
+    /// The chain's record of the request (its body, kind, nonce or L1 transaction).
+    pub record: Vec<u8>,
+}
+
+/// Which requests [`StateDb::requests_by`] lists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RequestFilter {
+    /// Sent by this agent (borsh of its `AgentId`).
+    Sender(Vec<u8>),
+    /// Calling this contract.
+    Contract(wisp_core::Hname),
+}
+
+fn request_index_keys(block: u64, entry: &RequestEntry) -> (Vec<u8>, Option<Vec<u8>>) {
+    let position = [
+        block.to_be_bytes().as_slice(),
+        &entry.request_index.to_be_bytes(),
+    ]
+    .concat();
+    let by_sender = [
+        [entry.sender.len() as u8].as_slice(),
+        &entry.sender,
+        &position,
+    ]
+    .concat();
+    let by_contract = entry
+        .contract
+        .map(|c| [c.0.to_be_bytes().as_slice(), &position].concat());
+    (by_sender, by_contract)
+}
+
+/// Writes (or, with `remove`, deletes) block `block`'s request entries and their index keys.
+fn index_requests(
+    txn: &redb::WriteTransaction,
+    block: u64,
+    entries: &[RequestEntry],
+    remove: bool,
+) -> Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let mut records = txn.open_table(REQUESTS).map_err(db_err)?;
+    let mut by_sender = txn.open_table(REQUESTS_BY_SENDER).map_err(db_err)?;
+    let mut by_contract = txn.open_table(REQUESTS_BY_CONTRACT).map_err(db_err)?;
+    for entry in entries {
+        let (sender_key, contract_key) = request_index_keys(block, entry);
+        if remove {
+            records.remove(entry.id.0.as_slice()).map_err(db_err)?;
+            by_sender.remove(sender_key.as_slice()).map_err(db_err)?;
+            if let Some(k) = contract_key {
+                by_contract.remove(k.as_slice()).map_err(db_err)?;
+            }
+        } else {
+            let bytes = borsh::to_vec(entry).map_err(db_err)?;
+            records
+                .insert(entry.id.0.as_slice(), bytes.as_slice())
+                .map_err(db_err)?;
+            by_sender
+                .insert(sender_key.as_slice(), entry.id.0.as_slice())
+                .map_err(db_err)?;
+            if let Some(k) = contract_key {
+                by_contract
+                    .insert(k.as_slice(), entry.id.0.as_slice())
+                    .map_err(db_err)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What a block adds to the node's indexes besides its receipts: the values of its events'
+/// indexed fields and its requests as they arrived.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BlockIndexes<'a> {
+    /// Indexed event field values.
+    pub values: &'a [IndexedValue],
+    /// The block's requests.
+    pub requests: &'a [RequestEntry],
+}
+
 /// The value of an indexed field of one of a block's events (`#[indexed]`), for the node's
 /// event index: the chain finds them with the emitting contract's interface.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -559,6 +662,9 @@ impl StateDb {
         txn.open_table(STALE).map_err(db_err)?;
         txn.open_table(EVENTS_BY_VALUE).map_err(db_err)?;
         txn.open_table(EVENT_VALUE_KEYS).map_err(db_err)?;
+        for table in [REQUESTS, REQUESTS_BY_SENDER, REQUESTS_BY_CONTRACT] {
+            txn.open_table(table).map_err(db_err)?;
+        }
         // The event index, built once over the blocks of a store made before it existed.
         let indexed = txn
             .open_table(STORE)
@@ -830,7 +936,13 @@ impl StateDb {
         }
         let mut memory = self.memory();
         let mut writing = self.begin_block(&memory, pending.version)?;
-        self.write_values(&mut writing, &pending.changes, receipts, &[], meta)?;
+        self.write_values(
+            &mut writing,
+            &pending.changes,
+            receipts,
+            BlockIndexes::default(),
+            meta,
+        )?;
         self.finish_block(writing, &mut memory, pending.batch, header)
     }
 
@@ -845,7 +957,7 @@ impl StateDb {
         &self,
         version: u64,
         changes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-        (receipts, values): (&[Receipt], &[IndexedValue]),
+        (receipts, indexes): (&[Receipt], BlockIndexes<'_>),
         meta: &[(&str, Vec<u8>)],
         header_of: impl FnOnce(Hash32) -> BlockHeader,
     ) -> Result<(BlockHeader, std::time::Duration)> {
@@ -859,7 +971,7 @@ impl StateDb {
             });
             let mut memory = self.memory();
             let written = self.begin_block(&memory, version).and_then(|mut w| {
-                self.write_values(&mut w, &changes, receipts, values, meta)
+                self.write_values(&mut w, &changes, receipts, indexes, meta)
                     .map(|()| w)
             });
             let hashed = hashing
@@ -912,7 +1024,7 @@ impl StateDb {
         w: &mut BlockWrite,
         changes: &BTreeMap<[u8; 32], Option<Vec<u8>>>,
         receipts: &[Receipt],
-        values: &[IndexedValue],
+        indexes: BlockIndexes<'_>,
         meta: &[(&str, Vec<u8>)],
     ) -> Result<()> {
         let version = w.version;
@@ -974,7 +1086,8 @@ impl StateDb {
         }
         drop(receipts_table);
         index_events(txn, version, receipts, false)?;
-        index_values(txn, version, receipts, values)?;
+        index_values(txn, version, receipts, indexes.values)?;
+        index_requests(txn, version, indexes.requests, false)?;
         let ids_bytes = borsh::to_vec(&ids).map_err(db_err)?;
         txn.open_table(BLOCK_REQUESTS)
             .map_err(db_err)?
@@ -1186,6 +1299,19 @@ impl StateDb {
                         }
                     }
                     index_events(&txn, v, &removed, true)?;
+                    let entries: Vec<RequestEntry> = {
+                        let records = txn.open_table(REQUESTS).map_err(db_err)?;
+                        removed
+                            .iter()
+                            .filter_map(|r| records.get(r.request_id.0.as_slice()).transpose())
+                            .map(|bytes| {
+                                bytes
+                                    .map_err(db_err)
+                                    .and_then(|b| borsh::from_slice(b.value()).map_err(corrupt))
+                            })
+                            .collect::<Result<_>>()?
+                    };
+                    index_requests(&txn, v, &entries, true)?;
                 }
                 let value_keys = txn
                     .open_table(EVENT_VALUE_KEYS)
@@ -1323,6 +1449,77 @@ impl StateDb {
             let request = u32::from_be_bytes(field(8..12)?.try_into().map_err(|_| corrupt("key"))?);
             let event = u32::from_be_bytes(field(12..16)?.try_into().map_err(|_| corrupt("key"))?);
             out.push((block, request, event));
+        }
+        Ok(out)
+    }
+
+    /// Request `id` as the node keeps it for clients, if a block holds it.
+    ///
+    /// # Errors
+    /// [`StateError::Db`] on I/O failure; [`StateError::Corrupt`] for a bad record.
+    pub fn request_entry(&self, id: &RequestId) -> Result<Option<RequestEntry>> {
+        let txn = self.db.begin_read().map_err(db_err)?;
+        let table = txn.open_table(REQUESTS).map_err(db_err)?;
+        match table.get(id.0.as_slice()).map_err(db_err)? {
+            Some(bytes) => Ok(Some(borsh::from_slice(bytes.value()).map_err(corrupt)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The ids of the requests `filter` selects, newest first, from before position `before`
+    /// (`(block, request index)`, exclusive; `None`: the newest), at most `limit`, each with
+    /// its block and position. From the node's request index.
+    ///
+    /// # Errors
+    /// [`StateError::Db`] on I/O failure.
+    pub fn requests_by(
+        &self,
+        filter: &RequestFilter,
+        before: Option<(u64, u32)>,
+        limit: usize,
+    ) -> Result<Vec<(u64, u32, RequestId)>> {
+        let txn = self.db.begin_read().map_err(db_err)?;
+        let (table, prefix) = match filter {
+            RequestFilter::Sender(agent) => (
+                txn.open_table(REQUESTS_BY_SENDER).map_err(db_err)?,
+                [[agent.len() as u8].as_slice(), agent].concat(),
+            ),
+            RequestFilter::Contract(c) => (
+                txn.open_table(REQUESTS_BY_CONTRACT).map_err(db_err)?,
+                c.0.to_be_bytes().to_vec(),
+            ),
+        };
+        let lo = prefix.clone();
+        let hi = match before {
+            Some((block, index)) => [
+                prefix.as_slice(),
+                &block.to_be_bytes(),
+                &index.to_be_bytes(),
+            ]
+            .concat(),
+            None => [prefix.as_slice(), &[0xff; 12]].concat(),
+        };
+        let mut out = Vec::new();
+        for entry in table
+            .range(lo.as_slice()..hi.as_slice())
+            .map_err(db_err)?
+            .rev()
+        {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, v) = entry.map_err(db_err)?;
+            let key = k.value();
+            let position = key
+                .get(prefix.len()..prefix.len() + 12)
+                .ok_or_else(|| corrupt("short request index key"))?;
+            let block = u64::from_be_bytes(position[..8].try_into().map_err(|_| corrupt("key"))?);
+            let index = u32::from_be_bytes(position[8..].try_into().map_err(|_| corrupt("key"))?);
+            let id: [u8; 32] = v
+                .value()
+                .try_into()
+                .map_err(|_| corrupt("request index value"))?;
+            out.push((block, index, Hash32(id)));
         }
         Ok(out)
     }
@@ -1678,7 +1875,13 @@ mod tests {
             db.commit_block(
                 version,
                 BTreeMap::from([(b"k".to_vec(), Some(version.to_le_bytes().to_vec()))]),
-                (receipts, values),
+                (
+                    receipts,
+                    BlockIndexes {
+                        values,
+                        requests: &[],
+                    },
+                ),
                 &[],
                 |root| header(version, root),
             )
@@ -1720,11 +1923,77 @@ mod tests {
         let err = db.commit_block(
             1,
             BTreeMap::new(),
-            (&[], &[value(0, 0, 1, b"bob")]),
+            (
+                &[],
+                BlockIndexes {
+                    values: &[value(0, 0, 1, b"bob")],
+                    requests: &[],
+                },
+            ),
             &[],
             |root| header(1, root),
         );
         assert!(err.is_err());
+    }
+
+    /// Requests are kept as they arrived and listed by sender and by contract, newest first,
+    /// paged from a position; a rolled-back block's go with it.
+    #[test]
+    fn requests_are_listed_by_sender_and_contract() {
+        let db = StateDb::in_memory().unwrap();
+        let entry = |id: u8, index: u32, sender: u8, contract: Option<u32>| RequestEntry {
+            id: Hash32([id; 32]),
+            request_index: index,
+            sender: vec![sender; 33],
+            contract: contract.map(wisp_core::Hname),
+            record: vec![id],
+        };
+        let block = |version: u64, entries: &[RequestEntry]| {
+            let receipts: Vec<Receipt> = entries
+                .iter()
+                .map(|e| receipt_with(version, e.request_index, e.id.0[0], &[]))
+                .collect();
+            db.commit_block(
+                version,
+                BTreeMap::from([(b"k".to_vec(), Some(version.to_le_bytes().to_vec()))]),
+                (
+                    &receipts,
+                    BlockIndexes {
+                        values: &[],
+                        requests: entries,
+                    },
+                ),
+                &[],
+                |root| header(version, root),
+            )
+            .unwrap();
+        };
+        block(0, &[entry(1, 0, 7, Some(5)), entry(2, 1, 8, Some(5))]);
+        block(1, &[entry(3, 0, 7, None), entry(4, 1, 7, Some(6))]);
+        let ids = |found: Vec<(u64, u32, RequestId)>| -> Vec<u8> {
+            found.into_iter().map(|(_, _, id)| id.0[0]).collect()
+        };
+        let alice = RequestFilter::Sender(vec![7; 33]);
+        assert_eq!(
+            ids(db.requests_by(&alice, None, 10).unwrap()),
+            vec![4, 3, 1]
+        );
+        assert_eq!(ids(db.requests_by(&alice, None, 2).unwrap()), vec![4, 3]);
+        assert_eq!(
+            ids(db.requests_by(&alice, Some((1, 0)), 10).unwrap()),
+            vec![1]
+        );
+        let five = RequestFilter::Contract(wisp_core::Hname(5));
+        assert_eq!(ids(db.requests_by(&five, None, 10).unwrap()), vec![2, 1]);
+        assert_eq!(
+            db.request_entry(&Hash32([3; 32]))
+                .unwrap()
+                .map(|e| e.record),
+            Some(vec![3])
+        );
+        db.rollback_to(Some(0)).unwrap();
+        assert_eq!(ids(db.requests_by(&alice, None, 10).unwrap()), vec![1]);
+        assert_eq!(db.request_entry(&Hash32([3; 32])).unwrap(), None);
     }
 
     #[test]
@@ -1907,7 +2176,9 @@ mod tests {
             let root = pending.root();
             a.commit(pending, &header(v, root), &[], &[]).unwrap();
             let (h, _) = b
-                .commit_block(v, changes, (&[], &[]), &[], |r| header(v, r))
+                .commit_block(v, changes, (&[], BlockIndexes::default()), &[], |r| {
+                    header(v, r)
+                })
                 .unwrap();
             assert_eq!(h.state_root, root, "block {v}");
             assert_eq!(b.block(v).unwrap(), a.block(v).unwrap());
@@ -1925,7 +2196,13 @@ mod tests {
             )
             .unwrap();
         }
-        let wrong = b.commit_block(20, BTreeMap::new(), (&[], &[]), &[], |r| header(21, r));
+        let wrong = b.commit_block(
+            20,
+            BTreeMap::new(),
+            (&[], BlockIndexes::default()),
+            &[],
+            |r| header(21, r),
+        );
         assert!(matches!(wrong, Err(StateError::OutOfOrder { .. })));
         assert_eq!(b.latest_version().unwrap(), Some(19));
         assert_eq!(b.stats().unwrap(), a.stats().unwrap());

@@ -288,3 +288,60 @@ async fn event_proof(
     });
     Ok(())
 }
+
+/// `wisp requests --sender A | --contract C [--before ID] [--limit N]`.
+pub(crate) async fn requests(
+    sender: Option<String>,
+    contract: Option<String>,
+    before: Option<String>,
+    limit: u32,
+    ctx: &Ctx,
+) -> Result<()> {
+    let client = Client::new(&ctx.rpc)?;
+    let before = before
+        .map(|b| {
+            wisp_core::Hash32::from_hex(&b)
+                .map(Into::into)
+                .ok_or_else(|| anyhow!("`{b}` is not a request id (32 bytes of hex)"))
+        })
+        .transpose()?;
+    let found = client
+        .typed(
+            "wisp_getRequests",
+            client.api().get_requests(
+                sender.as_deref().map(agent_text),
+                contract,
+                before,
+                Some(limit),
+            ),
+        )
+        .await?;
+    print(ctx.json, &serde_json::to_value(found)?, |v| {
+        for r in v.as_array().into_iter().flatten() {
+            let call = &r["call"];
+            let what = if call.is_null() {
+                "deposit".to_string()
+            } else {
+                format!(
+                    "{}.{}({})",
+                    call["contract"].as_str().unwrap_or("?"),
+                    call["function"].as_str().unwrap_or("?"),
+                    if call["args"].is_null() {
+                        call["argsRaw"].to_string()
+                    } else {
+                        call["args"].to_string()
+                    }
+                )
+            };
+            println!(
+                "block {} #{} {} {} from {}: {what}",
+                r["blockIndex"],
+                r["requestIndex"],
+                r["requestId"].as_str().unwrap_or(""),
+                r["kind"].as_str().unwrap_or(""),
+                r["sender"].as_str().unwrap_or("")
+            );
+        }
+    });
+    Ok(())
+}

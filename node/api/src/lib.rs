@@ -452,6 +452,55 @@ pub struct Proof {
     pub block: Block,
 }
 
+/// A request's call, its arguments decoded with the contract's interface where it has one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallView {
+    /// The target contract (`contract:<name>` or its id).
+    pub contract: String,
+    /// The entry point's name (its hname in hex when the interface does not name it).
+    pub function: String,
+    /// The arguments by parameter name (null without an interface, or if they do not decode).
+    pub args: Option<Value>,
+    /// The borsh-encoded arguments.
+    pub args_raw: Bytes,
+    /// Sompi moved to the contract with the call.
+    pub transfer_sompi: U64,
+    /// The gas budget.
+    pub gas_budget: U64,
+}
+
+/// `wisp_getRequest`: a request as it reached the chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestView {
+    /// The request id.
+    pub request_id: H256,
+    /// `onLedger` (a Kaspa lane transaction) or `offLedger` (signed and sent to a node).
+    pub kind: String,
+    /// Who sent it.
+    pub sender: String,
+    /// The block that processed it.
+    pub block_index: u64,
+    /// Its position in that block.
+    pub request_index: u32,
+    /// Off-ledger: the sender's nonce it used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<U64>,
+    /// On-ledger: the Kaspa transaction that carried it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub l1_tx_id: Option<H256>,
+    /// On-ledger: sompi the transaction paid into the chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deposit_sompi: Option<U64>,
+    /// The call (none for a deposit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<CallView>,
+    /// Its time lock, if it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_lock: Option<wisp_core::TimeLock>,
+}
+
 /// `wisp_getEventProof`: one event with a Merkle proof to its block's events root.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -576,6 +625,23 @@ pub trait WispApi {
     /// A request's receipt (null until it is executed).
     #[method(name = "getReceipt")]
     fn get_receipt(&self, request_id: H256) -> RpcResult<Option<Receipt>>;
+
+    /// A processed request as it reached the chain: kind, sender, nonce or Kaspa transaction,
+    /// and its call with decoded arguments (null until a block has processed it).
+    #[method(name = "getRequest", blocking)]
+    fn get_request(&self, request_id: H256) -> RpcResult<Option<RequestView>>;
+
+    /// Processed requests sent by `sender` or calling `contract` (exactly one of the two),
+    /// newest first, from before request `before` (exclusive; default: the newest), at most
+    /// `limit` (default 20, at most 100). From the node's request index.
+    #[method(name = "getRequests", blocking)]
+    fn get_requests(
+        &self,
+        sender: Option<String>,
+        contract: Option<String>,
+        before: Option<H256>,
+        limit: Option<u32>,
+    ) -> RpcResult<Vec<RequestView>>;
 
     /// A block with its receipts (null if there is no such block).
     #[method(name = "getBlock")]

@@ -44,6 +44,7 @@ impl BenchDevnet {
             block_time: Some(block_time),
             rpc_addr: "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?,
             accounts,
+            cors: Vec::new(),
             progress: |_| {},
         })
         .await

@@ -26,6 +26,7 @@ async fn main() -> anyhow::Result<()> {
         block_time: Some(Duration::from_millis(block_ms)),
         rpc_addr: "127.0.0.1:0".parse()?,
         accounts: 2,
+        cors: Vec::new(),
         progress: |_| {},
     })
     .await?;

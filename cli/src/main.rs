@@ -303,6 +303,11 @@ struct NodeArgs {
     /// tree in memory; the node's memory grows to about this much under load.
     #[arg(long, value_name = "MIB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(16..=1_048_576))]
     state_cache_mib: u64,
+    /// Let web pages of this origin call the RPC from a browser (scheme://host[:port], e.g.
+    /// http://localhost:5173; repeat for more): CORS headers and preflights for it. Without it
+    /// only local pages and non-browser clients are answered.
+    #[arg(long, value_name = "ORIGIN")]
+    cors: Vec<String>,
 }
 
 #[derive(Args)]
@@ -322,6 +327,11 @@ struct DevnetArgs {
     /// Number of funded dev accounts.
     #[arg(long, default_value_t = 4)]
     accounts: usize,
+    /// Let web pages of this origin call the RPC from a browser (scheme://host[:port], e.g.
+    /// http://localhost:5173; repeat for more): CORS headers and preflights for it. Without it
+    /// only local pages and non-browser clients are answered.
+    #[arg(long, value_name = "ORIGIN")]
+    cors: Vec<String>,
     /// After start-up, build and deploy the example token and make a few calls.
     #[arg(long)]
     demo: bool,

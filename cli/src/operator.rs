@@ -156,6 +156,8 @@ pub struct RunNode {
     pub state_retention: Option<u64>,
     /// The state database's page cache, MiB.
     pub state_cache_mib: usize,
+    /// Web origins whose pages may call the RPC (`--cors`).
+    pub cors: Vec<String>,
 }
 
 /// `wisp node`: runs the chain's node until Ctrl-C or SIGTERM ([`datadir::open`], RPC,
@@ -179,7 +181,7 @@ pub async fn run_node(r: RunNode) -> Result<()> {
         },
     )?;
     node.chain().db().set_retention(r.state_retention);
-    let (rpc, addr) = wisp_node::rpc::serve(node.clone(), r.rpc_addr)
+    let (rpc, addr) = wisp_node::rpc::serve_with_cors(node.clone(), r.rpc_addr, &r.cors)
         .await
         .with_context(|| format!("cannot serve RPC on {}", r.rpc_addr))?;
     progress(&format!(

@@ -35,6 +35,7 @@ fn config(dir: &std::path::Path, fresh: bool) -> DevnetConfig {
         block_time: Some(Duration::from_millis(200)),
         rpc_addr: "127.0.0.1:0".parse().unwrap(),
         accounts: 3,
+        cors: Vec::new(),
         progress: |_| {},
     }
 }
@@ -879,6 +880,49 @@ async fn wisp(home: &std::path::Path, rpc: &str, args: &[&str]) -> (i32, String,
     )
 }
 
+/// One raw HTTP/1.1 request to the RPC server with an `Origin`; returns the response head.
+async fn http_with_origin(rpc: &str, method: &str, origin: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = rpc.trim_start_matches("http://");
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"wisp_chainInfo","params":[]}"#;
+    let request = format!(
+        "{method} / HTTP/1.1\r\nHost: {host}\r\nOrigin: {origin}\r\nContent-Type: application/json\r\nAccess-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: content-type\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+        if method == "POST" { body.len() } else { 0 },
+        if method == "POST" { body } else { "" }
+    );
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let text = String::from_utf8_lossy(&response).to_string();
+    text.split("\r\n\r\n")
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+}
+
+/// `--cors http://app.example` (the devnet below): that page may call the node, with CORS
+/// headers and a preflight; another web page is still refused; local pages need nothing.
+async fn cors_is_opt_in(rpc: &str) {
+    let allowed = http_with_origin(rpc, "POST", "http://app.example").await;
+    assert!(allowed.starts_with("http/1.1 200"), "{allowed}");
+    assert!(
+        allowed.contains("access-control-allow-origin: http://app.example"),
+        "{allowed}"
+    );
+    let preflight = http_with_origin(rpc, "OPTIONS", "http://app.example").await;
+    assert!(preflight.starts_with("http/1.1 200"), "{preflight}");
+    assert!(
+        preflight.contains("access-control-allow-methods"),
+        "{preflight}"
+    );
+    let other = http_with_origin(rpc, "POST", "http://evil.example").await;
+    assert!(other.starts_with("http/1.1 403"), "{other}");
+    let local = http_with_origin(rpc, "POST", "http://localhost:3000").await;
+    assert!(local.starts_with("http/1.1 200"), "{local}");
+    assert!(!local.contains("access-control-allow-origin"), "{local}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wisp_command_against_a_devnet() {
     let dir = tempfile::tempdir().unwrap();
@@ -889,6 +933,7 @@ async fn the_wisp_command_against_a_devnet() {
         block_time: Some(Duration::from_millis(200)),
         rpc_addr: "127.0.0.1:0".parse().unwrap(),
         accounts: 2,
+        cors: vec!["http://app.example".into()],
         progress: |_| {},
     })
     .await
@@ -905,6 +950,7 @@ async fn the_wisp_command_against_a_devnet() {
         .unwrap();
     assert!(kept.is_empty());
     let rpc = devnet.rpc_url();
+    cors_is_opt_in(&rpc).await;
     let token_dir = std::path::PathBuf::from(
         std::env::var("CARGO_MANIFEST_DIR")
             .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),

@@ -73,6 +73,9 @@ pub struct DevnetConfig {
     pub rpc_addr: SocketAddr,
     /// Number of dev accounts.
     pub accounts: usize,
+    /// Web origins whose pages may call the RPC, with CORS headers (`--cors`; see
+    /// [`crate::rpc::serve_with_cors`]).
+    pub cors: Vec<String>,
     /// Where progress lines for people go (the devnet's first start takes seconds).
     pub progress: fn(&str),
 }
@@ -202,9 +205,10 @@ impl Devnet {
             ));
             node.produce_block().await?;
         }
-        let (rpc, rpc_addr) = crate::rpc::serve(node.clone(), config.rpc_addr)
-            .await
-            .map_err(|e| bad(format!("cannot serve RPC on {}: {e}", config.rpc_addr)))?;
+        let (rpc, rpc_addr) =
+            crate::rpc::serve_with_cors(node.clone(), config.rpc_addr, &config.cors)
+                .await
+                .map_err(|e| bad(format!("cannot serve RPC on {}: {e}", config.rpc_addr)))?;
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let ticker = config
             .block_time

@@ -29,14 +29,44 @@ pub fn local_origin(origin: Option<&str>) -> bool {
     matches!(host, "127.0.0.1" | "localhost" | "::1")
 }
 
-/// Refuses (403) requests whose `Origin` is not local.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct LocalOriginLayer;
+/// Checks an origin for `--cors`: `http://` or `https://`, a host, an optional port, nothing
+/// more (no path, no wildcard), as browsers send it.
+///
+/// # Errors
+/// What is wrong with it.
+pub fn check_cors_origin(origin: &str) -> Result<(), String> {
+    let rest = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .ok_or_else(|| format!("CORS origin `{origin}` must start with http:// or https://"))?;
+    let well_formed = !rest.is_empty()
+        && !rest.contains(['/', '*', ' ', '?', '#'])
+        && rest.is_ascii()
+        && !rest.starts_with(':');
+    if well_formed {
+        Ok(())
+    } else {
+        Err(format!(
+            "CORS origin `{origin}` must be scheme://host[:port], as a browser sends it (e.g. http://localhost:5173)"
+        ))
+    }
+}
+
+/// Refuses (403) requests whose `Origin` is neither local nor one of `allowed` (exact
+/// matches, from `--cors`).
+#[derive(Clone, Debug, Default)]
+pub struct LocalOriginLayer {
+    /// Web origins allowed besides local ones.
+    pub allowed: std::sync::Arc<[String]>,
+}
 
 impl<S> tower::Layer<S> for LocalOriginLayer {
     type Service = LocalOrigin<S>;
     fn layer(&self, inner: S) -> LocalOrigin<S> {
-        LocalOrigin { inner }
+        LocalOrigin {
+            inner,
+            allowed: self.allowed.clone(),
+        }
     }
 }
 
@@ -44,6 +74,7 @@ impl<S> tower::Layer<S> for LocalOriginLayer {
 #[derive(Clone, Debug)]
 pub struct LocalOrigin<S> {
     inner: S,
+    allowed: std::sync::Arc<[String]>,
 }
 
 impl<S, B> tower::Service<HttpRequest<B>> for LocalOrigin<S>
@@ -65,7 +96,7 @@ where
             .headers()
             .get("origin")
             .map(|v| v.to_str().unwrap_or("non-ascii"));
-        if local_origin(origin) {
+        if local_origin(origin) || origin.is_some_and(|o| self.allowed.iter().any(|a| a == o)) {
             let future = self.inner.call(request);
             Box::pin(async move { future.await.map_err(Into::into) })
         } else {
@@ -101,6 +132,27 @@ mod tests {
             Some(""),
         ] {
             assert!(!local_origin(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn cors_origins_are_exact_web_origins() {
+        for ok in [
+            "http://localhost:5173",
+            "https://explorer.example",
+            "http://[::1]:3000",
+        ] {
+            assert!(check_cors_origin(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "*",
+            "explorer.example",
+            "https://explorer.example/",
+            "https://*.example",
+            "https://",
+            "ftp://x",
+        ] {
+            assert!(check_cors_origin(bad).is_err(), "{bad}");
         }
     }
 }

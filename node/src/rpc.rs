@@ -1054,6 +1054,32 @@ pub async fn serve(
     node: Arc<Node>,
     addr: SocketAddr,
 ) -> std::io::Result<(ServerHandle, SocketAddr)> {
+    serve_with_cors(node, addr, &[]).await
+}
+
+/// [`serve`], also answering web pages of the origins `cors` (each `scheme://host[:port]`,
+/// checked by [`crate::guard::check_cors_origin`]): they pass the origin guard and get CORS
+/// headers, preflight included, so a dApp or explorer served elsewhere can call the node from
+/// a browser. Opt-in: without it only local pages and non-browser clients are answered.
+///
+/// # Errors
+/// A malformed origin, or the bind error if the port is taken.
+pub async fn serve_with_cors(
+    node: Arc<Node>,
+    addr: SocketAddr,
+    cors: &[String],
+) -> std::io::Result<(ServerHandle, SocketAddr)> {
+    let mut origins = Vec::with_capacity(cors.len());
+    for origin in cors {
+        crate::guard::check_cors_origin(origin).map_err(std::io::Error::other)?;
+        origins.push(http::HeaderValue::from_str(origin).map_err(std::io::Error::other)?);
+    }
+    let cors_layer = (!origins.is_empty()).then(|| {
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(tower_http::cors::AllowOrigin::list(origins))
+            .allow_methods([http::Method::POST, http::Method::GET, http::Method::OPTIONS])
+            .allow_headers([http::header::CONTENT_TYPE])
+    });
     let config = jsonrpsee::server::ServerConfig::builder()
         .max_request_body_size(MAX_REQUEST_BODY_BYTES)
         .max_response_body_size(MAX_RESPONSE_BODY_BYTES)
@@ -1069,7 +1095,10 @@ pub async fn serve(
     .map_err(std::io::Error::other)?;
     let http = tower::ServiceBuilder::new()
         .layer(hosts)
-        .layer(crate::guard::LocalOriginLayer)
+        .layer(crate::guard::LocalOriginLayer {
+            allowed: cors.to_vec().into(),
+        })
+        .option_layer(cors_layer)
         .layer(crate::metrics::MetricsLayer(Arc::downgrade(&node)));
     let server = Server::builder()
         .set_config(config)

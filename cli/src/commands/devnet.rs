@@ -33,6 +33,7 @@ mod with_simnet {
             block_time: parse_duration(&args.block_time)?,
             rpc_addr,
             accounts: args.accounts,
+            cors: args.cors.clone(),
             progress: |line| eprintln!("  {line}"),
         })
         .await?;

@@ -31,6 +31,7 @@ pub(crate) async fn node(args: NodeArgs, _ctx: &Ctx) -> Result<()> {
         exec_threads: args.exec_threads,
         state_retention: args.state_retention,
         state_cache_mib: args.state_cache_mib as usize,
+        cors: args.cors,
     })
     .await
 }

@@ -1242,6 +1242,37 @@ async fn the_wisp_command_against_a_devnet() {
     );
     assert!(request["l1TxId"].is_string(), "{request}");
     let sender = request["sender"].as_str().unwrap().to_string();
+    // Receipts say how the request came and what it called; headers and receipts carry their
+    // borsh, so a client checks the block hash and the receipts root itself.
+    let block = api
+        .rpc("wisp_getBlock", rpc_params![receipt["blockIndex"].clone()])
+        .await
+        .unwrap();
+    let raw = |v: &Value| wisp_core::hash::from_hex(v["raw"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        format!(
+            "0x{}",
+            wisp_core::hash::to_hex(&wisp_core::blake2b_256(&raw(&block)).0)
+        ),
+        block["hash"].as_str().unwrap()
+    );
+    let receipts = block["receipts"].as_array().unwrap();
+    let decoded: Vec<wisp_core::Receipt> = receipts
+        .iter()
+        .map(|r| borsh::from_slice(&raw(r)).unwrap())
+        .collect();
+    let header: wisp_core::BlockHeader = borsh::from_slice(&raw(&block)).unwrap();
+    assert_eq!(
+        wisp_core::BlockHeader::receipts_commitment(&decoded),
+        header.receipts_root
+    );
+    let ours = receipts
+        .iter()
+        .find(|r| r["requestId"] == receipt["requestId"])
+        .unwrap();
+    assert_eq!(ours["kind"], json!("onLedger"), "{ours}");
+    assert_eq!(ours["call"]["function"], json!("transfer"), "{ours}");
+    assert!(ours["l1TxId"].is_string(), "{ours}");
     let by_sender = api
         .rpc(
             "wisp_getRequests",

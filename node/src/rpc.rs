@@ -107,6 +107,15 @@ pub fn block_view(h: &BlockHeader) -> Block {
         gas_used: h.gas_used.into(),
         protocol_version: h.protocol_version,
         receipts: None,
+        raw: Bytes(borsh::to_vec(h).unwrap_or_default()),
+    }
+}
+
+/// How a request reached the chain: its kind, and its nonce or Kaspa transaction.
+fn origin(record: &wisp_chain::RequestRecord) -> (&'static str, Option<U64>, Option<H256>) {
+    match record {
+        wisp_chain::RequestRecord::OnLedger(on) => ("onLedger", None, Some(on.l1_tx_id.into())),
+        wisp_chain::RequestRecord::OffLedger(off) => ("offLedger", Some(off.nonce.into()), None),
     }
 }
 
@@ -147,6 +156,29 @@ impl Node {
         }
     }
 
+    /// The API form of a call, its arguments decoded with the target's interface.
+    fn call_view(&self, body: &wisp_core::RequestBody, agents: &dyn AgentFormat) -> CallView {
+        let interface = self.interface_of(body.call.target);
+        let function = interface.as_ref().and_then(|i| {
+            i.functions
+                .iter()
+                .find(|f| Hname::of(&f.name) == body.call.entry_point)
+        });
+        CallView {
+            contract: agents.format(&wisp_core::AgentId::Contract(wisp_core::ContractId {
+                chain: self.chain().chain_id(),
+                hname: body.call.target,
+            })),
+            function: function
+                .map(|f| f.name.clone())
+                .unwrap_or_else(|| body.call.entry_point.to_string()),
+            args: function.and_then(|f| decode_fields(&f.params, &body.call.args, agents).ok()),
+            args_raw: Bytes(body.call.args.clone()),
+            transfer_sompi: body.call.transfer_sompi.into(),
+            gas_budget: body.gas_budget.into(),
+        }
+    }
+
     /// The API form of a request the node keeps: kind, sender, nonce or Kaspa transaction,
     /// and its call decoded with the target's interface.
     ///
@@ -162,38 +194,11 @@ impl Node {
             .receipt(&entry.id)
             .map_err(internal)?
             .ok_or_else(|| internal("a kept request has no receipt"))?;
-        let call = record.body().map(|body| {
-            let interface = self.interface_of(body.call.target);
-            let function = interface.as_ref().and_then(|i| {
-                i.functions
-                    .iter()
-                    .find(|f| Hname::of(&f.name) == body.call.entry_point)
-            });
-            CallView {
-                contract: agents.format(&wisp_core::AgentId::Contract(wisp_core::ContractId {
-                    chain: self.chain().chain_id(),
-                    hname: body.call.target,
-                })),
-                function: function
-                    .map(|f| f.name.clone())
-                    .unwrap_or_else(|| body.call.entry_point.to_string()),
-                args: function
-                    .and_then(|f| decode_fields(&f.params, &body.call.args, &agents).ok()),
-                args_raw: Bytes(body.call.args.clone()),
-                transfer_sompi: body.call.transfer_sompi.into(),
-                gas_budget: body.gas_budget.into(),
-            }
-        });
-        let (kind, nonce, l1_tx_id, deposit) = match &record {
-            wisp_chain::RequestRecord::OnLedger(on) => (
-                "onLedger",
-                None,
-                Some(on.l1_tx_id.into()),
-                Some(on.deposit_sompi.into()),
-            ),
-            wisp_chain::RequestRecord::OffLedger(off) => {
-                ("offLedger", Some(off.nonce.into()), None, None)
-            }
+        let call = record.body().map(|body| self.call_view(body, &agents));
+        let (kind, nonce, l1_tx_id) = origin(&record);
+        let deposit = match &record {
+            wisp_chain::RequestRecord::OnLedger(on) => Some(on.deposit_sompi.into()),
+            wisp_chain::RequestRecord::OffLedger(_) => None,
         };
         Ok(RequestView {
             request_id: entry.id.into(),
@@ -255,6 +260,27 @@ impl Node {
                 withdrawals.push(self.withdrawal_view(entry, status.as_ref(), &agents)?);
             }
         }
+        // The request as it arrived, when the node keeps it (not for a simulation).
+        let entry = self
+            .chain()
+            .db()
+            .request_entry(&r.request_id)
+            .ok()
+            .flatten();
+        let record: Option<wisp_chain::RequestRecord> = entry
+            .as_ref()
+            .and_then(|e| borsh::from_slice(&e.record).ok());
+        let (kind, nonce, l1_tx_id) = match &record {
+            Some(record) => {
+                let (kind, nonce, l1) = origin(record);
+                (Some(kind.to_string()), nonce, l1)
+            }
+            None => (None, None, None),
+        };
+        let call = record
+            .as_ref()
+            .and_then(|rec| rec.body())
+            .map(|b| self.call_view(b, &agents));
         Ok(ReceiptView {
             request_id: r.request_id.into(),
             block_index: r.block_index,
@@ -269,13 +295,7 @@ impl Node {
                 let mut info = error_info(e);
                 // A contract's own error, named by the called contract's interface.
                 if e.level == ErrorLevel::Contract && info.name.is_empty() {
-                    let target = self
-                        .chain()
-                        .db()
-                        .request_entry(&r.request_id)
-                        .ok()
-                        .flatten()
-                        .and_then(|entry| entry.contract);
+                    let target = entry.as_ref().and_then(|entry| entry.contract);
                     if let Some(name) = target
                         .and_then(|c| self.interface_of(c))
                         .and_then(|i| i.error_name(e.code).map(str::to_string))
@@ -293,6 +313,11 @@ impl Node {
             return_data: Bytes(r.return_data.clone()),
             return_value: None,
             withdrawals,
+            kind,
+            nonce,
+            l1_tx_id,
+            call,
+            raw: Bytes(borsh::to_vec(r).map_err(internal)?),
         })
     }
 

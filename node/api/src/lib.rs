@@ -172,6 +172,9 @@ pub struct Block {
     /// The receipts, in execution order (`wisp_getBlock`, `wisp_subscribeBlocks`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receipts: Option<Vec<Receipt>>,
+    /// borsh of the header, whose blake2b-256 is `hash`: what a client hashes to check it.
+    #[serde(default)]
+    pub raw: Bytes,
 }
 
 /// Why a request failed: `data` of an error response, and `error` of a failed receipt.
@@ -249,6 +252,21 @@ pub struct Receipt {
     /// an anchor transaction has.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub withdrawals: Vec<Withdrawal>,
+    /// `onLedger` or `offLedger`, when the node keeps the request (not in simulations).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Off-ledger: the nonce the request used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<U64>,
+    /// On-ledger: the Kaspa transaction that carried it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub l1_tx_id: Option<H256>,
+    /// The call, arguments decoded (as `wisp_getRequest` gives it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<CallView>,
+    /// borsh of the receipt itself, whose blake2b-256 the block's `receiptsRoot` commits to.
+    #[serde(default)]
+    pub raw: Bytes,
 }
 
 /// One entry of an access list: a contract's storage, all of it (`keyPrefix` absent) or the

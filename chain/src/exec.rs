@@ -351,27 +351,28 @@ impl Exec {
     /// value and [`crate::STORAGE_ENTRY_OVERHEAD_BYTES`]. Writes undone by a failed nested call
     /// are not in the request's overlay, so they count nothing.
     pub fn storage_deltas(&mut self) -> BTreeMap<Hname, i64> {
-        let size = |key: &[u8], value: &Option<Vec<u8>>| -> i64 {
-            value.as_ref().map_or(0, |v| {
-                (key.len() - 4) as i64 + v.len() as i64 + crate::STORAGE_ENTRY_OVERHEAD_BYTES as i64
+        let size = |key: &[u8], value_len: Option<usize>| -> i64 {
+            value_len.map_or(0, |v| {
+                (key.len() - 4) as i64 + v as i64 + crate::STORAGE_ENTRY_OVERHEAD_BYTES as i64
             })
         };
-        let written: Vec<(Vec<u8>, Option<Vec<u8>>)> = self
+        // Keys and new value lengths only: values are not copied.
+        let written: Vec<(Vec<u8>, Option<usize>)> = self
             .overlay
             .iter()
             .filter(|(k, _)| k.len() >= 4)
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, v)| (k.clone(), v.as_ref().map(Vec::len)))
             .collect();
         let mut deltas = BTreeMap::new();
-        for (key, value) in written {
+        for (key, value_len) in written {
             let mut owner = [0u8; 4];
             owner.copy_from_slice(&key[..4]);
             let contract = Hname(u32::from_le_bytes(owner));
             if crate::native::is_core(contract) {
                 continue;
             }
-            let before = self.read_before_request(&key);
-            let delta = size(&key, &value) - size(&key, &before);
+            let before = self.read_before_request(&key).map(|v| v.len());
+            let delta = size(&key, value_len) - size(&key, before);
             if delta != 0 {
                 *deltas.entry(contract).or_insert(0) += delta;
             }

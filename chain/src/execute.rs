@@ -132,22 +132,37 @@ impl RequestRecord {
     }
 }
 
-/// The entries of the node's request index for `receipts`, from the requests as they
-/// arrived.
+/// The entries of the node's request index for `receipts`: on-ledger requests from
+/// `on_ledger` (those that got a receipt), off-ledger ones from the block's `off_ledger`.
 fn request_entries(
     receipts: &[Receipt],
-    arrived: &BTreeMap<wisp_core::RequestId, RequestRecord>,
+    on_ledger: &BTreeMap<wisp_core::RequestId, RequestRecord>,
+    off_ledger: &[crate::VerifiedRequest],
 ) -> Vec<wisp_state::RequestEntry> {
+    let off: BTreeMap<wisp_core::RequestId, &crate::VerifiedRequest> =
+        off_ledger.iter().map(|v| (v.id(), v)).collect();
     receipts
         .iter()
         .filter_map(|r| {
-            let record = arrived.get(&r.request_id)?;
+            let (record, contract) = match on_ledger.get(&r.request_id) {
+                Some(record) => (
+                    borsh::to_vec(record).ok()?,
+                    record.body().map(|b| b.call.target),
+                ),
+                None => {
+                    let request = off.get(&r.request_id)?.request();
+                    (
+                        borsh::to_vec(&RequestRecord::OffLedger(request.clone())).ok()?,
+                        Some(request.body.call.target),
+                    )
+                }
+            };
             Some(wisp_state::RequestEntry {
                 id: r.request_id,
                 request_index: r.request_index,
                 sender: borsh::to_vec(&r.sender).ok()?,
-                contract: record.body().map(|b| b.call.target),
-                record: borsh::to_vec(record).ok()?,
+                contract,
+                record,
             })
         })
         .collect()
@@ -299,17 +314,28 @@ impl Chain {
         Ok((locked, refunded))
     }
 
-    /// A refused request still cost the node its base work (defect 8): it pays the base fee,
-    /// or what it holds if less; returns the sompi paid. Runs inside an open request scope.
-    fn charge_refusal(exec: &mut Exec, params: &ChainParams, payer: &AgentId) -> u64 {
-        let balance = exec.balance_of(payer);
-        Self::pay_fee(
+    /// Refuses the request of `receipt` with `error`: it still cost the node its base work
+    /// (defect 8), so its sender pays the base fee, or what it holds if less. Closes the open
+    /// request scope; returns the gas and the receipt.
+    fn refuse(
+        exec: &mut Exec,
+        params: &ChainParams,
+        mut receipt: Receipt,
+        error: ReceiptError,
+    ) -> (u64, Receipt) {
+        let balance = exec.balance_of(&receipt.sender);
+        let fee = Self::pay_fee(
             exec,
-            payer,
+            &receipt.sender,
             REQUEST_BASE_GAS
                 .saturating_mul(params.gas_price_sompi)
                 .min(balance),
-        )
+        );
+        exec.commit_request();
+        receipt.error = Some(error);
+        receipt.gas_used = REQUEST_BASE_GAS;
+        receipt.fee_sompi = fee;
+        (REQUEST_BASE_GAS, receipt)
     }
 
     /// Puts on-ledger request `on`, calling with `body` whose time lock has not come due, in the
@@ -374,13 +400,9 @@ impl Chain {
         let due = match admitted {
             Ok(due) => due,
             Err(e) => {
-                let paid = Self::charge_refusal(exec, params, &on.sender);
-                exec.commit_request();
-                let mut receipt = empty_receipt(id, on.sender, index, at);
-                receipt.error = Some(e);
-                receipt.gas_used = REQUEST_BASE_GAS;
-                receipt.fee_sompi = paid;
-                return (REQUEST_BASE_GAS, Some(receipt));
+                let receipt = empty_receipt(id, on.sender, index, at);
+                let (gas, receipt) = Self::refuse(exec, params, receipt, e);
+                return (gas, Some(receipt));
             }
         };
         record.waiting_gas = gas;
@@ -487,12 +509,7 @@ impl Chain {
             })
             .and_then(|()| admission::check_funds(balance, 0, max_spend(params, body)));
         if let Err(e) = admitted {
-            let fee = Self::charge_refusal(exec, params, &request.sender);
-            exec.commit_request();
-            receipt.error = Some(e);
-            receipt.gas_used = REQUEST_BASE_GAS;
-            receipt.fee_sompi = fee;
-            return (REQUEST_BASE_GAS, receipt);
+            return Self::refuse(exec, params, receipt, e);
         }
         // Reserve the whole fee before any code runs, so the call cannot spend it (defect 9).
         exec.write_u64(keys::balance(&request.sender), balance - reserved);
@@ -614,10 +631,10 @@ impl Chain {
     /// [`Chain::execute_block`], also committing `meta` records atomically with the block (the
     /// node keeps each block's off-ledger requests there for replay).
     ///
-    /// The block first runs the on-ledger requests the previous block deferred, then
-    /// `inputs.on_ledger`, in order, while they fit the block's gas and request caps; the rest is
-    /// deferred to the next block ([`BlockOutput::deferred`]). Off-ledger requests follow in
-    /// the remaining room.
+    /// The block first runs the time-locked requests that came due ([`crate::timelock`]), then
+    /// the on-ledger requests the previous block deferred, then `inputs.on_ledger`, in order,
+    /// while they fit the block's gas and request caps; the rest is deferred to the next block
+    /// ([`BlockOutput::deferred`]). Off-ledger requests follow in the remaining room.
     ///
     /// # Errors
     /// [`crate::ChainError::State`] if reading or writing state fails; then nothing was
@@ -655,16 +672,9 @@ impl Chain {
         let (protocol, activates) = self.protocol_for_block(index)?;
         let mut on_ledger = self.backlog(parent.index)?;
         on_ledger.extend(inputs.on_ledger);
-        let mut arrived: BTreeMap<wisp_core::RequestId, RequestRecord> = on_ledger
-            .iter()
-            .map(|on| (on.id(), RequestRecord::OnLedger(on.clone())))
-            .chain(
-                inputs
-                    .off_ledger
-                    .iter()
-                    .map(|off| (off.id(), RequestRecord::OffLedger(off.request().clone()))),
-            )
-            .collect();
+        // The on-ledger requests that got a receipt, as they arrived (off-ledger ones are found
+        // in `inputs` at the end): for the node's request index.
+        let mut arrived: BTreeMap<wisp_core::RequestId, RequestRecord> = BTreeMap::new();
         let mut exec = self.exec_with(
             BlockContext {
                 index,
@@ -796,6 +806,7 @@ impl Chain {
             };
             self.record(&mut exec, &receipt);
             receipts.push(receipt);
+            arrived.insert(id, RequestRecord::OnLedger(on));
         }
         deferred.extend(pending);
         // Off-ledger: a sender's run stops at its first request that cannot go in this block.
@@ -952,7 +963,7 @@ impl Chain {
         }
         let logs = std::mem::take(&mut exec.logs);
         let values = indexed_values(&mut exec, &receipts);
-        let requests = request_entries(&receipts, &arrived);
+        let requests = request_entries(&receipts, &arrived, &inputs.off_ledger);
         let changes = exec.into_changes();
         Ok(Executed {
             started,

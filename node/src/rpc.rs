@@ -156,9 +156,17 @@ impl Node {
         }
     }
 
-    /// The API form of a call, its arguments decoded with the target's interface.
-    fn call_view(&self, body: &wisp_core::RequestBody, agents: &dyn AgentFormat) -> CallView {
-        let interface = self.interface_of(body.call.target);
+    /// The API form of a call, its arguments decoded with the target's interface (looked up
+    /// in, or added to, `interfaces`).
+    fn decoded_call(
+        &self,
+        body: &wisp_core::RequestBody,
+        agents: &dyn AgentFormat,
+        interfaces: &mut Interfaces,
+    ) -> CallView {
+        let interface = interfaces
+            .entry(body.call.target)
+            .or_insert_with(|| self.interface_of(body.call.target));
         let function = interface.as_ref().and_then(|i| {
             i.functions
                 .iter()
@@ -184,7 +192,11 @@ impl Node {
     ///
     /// # Errors
     /// A record that does not decode, or no receipt for it (storage corruption).
-    pub fn request_view(&self, entry: &wisp_state::RequestEntry) -> RpcResult<RequestView> {
+    pub fn request_view(
+        &self,
+        entry: &wisp_state::RequestEntry,
+        interfaces: &mut Interfaces,
+    ) -> RpcResult<RequestView> {
         let agents = self.agents();
         let record: wisp_chain::RequestRecord =
             borsh::from_slice(&entry.record).map_err(internal)?;
@@ -194,7 +206,9 @@ impl Node {
             .receipt(&entry.id)
             .map_err(internal)?
             .ok_or_else(|| internal("a kept request has no receipt"))?;
-        let call = record.body().map(|body| self.call_view(body, &agents));
+        let call = record
+            .body()
+            .map(|body| self.decoded_call(body, &agents, interfaces));
         let (kind, nonce, l1_tx_id) = origin(&record);
         let deposit = match &record {
             wisp_chain::RequestRecord::OnLedger(on) => Some(on.deposit_sompi.into()),
@@ -280,7 +294,7 @@ impl Node {
         let call = record
             .as_ref()
             .and_then(|rec| rec.body())
-            .map(|b| self.call_view(b, &agents));
+            .map(|b| self.decoded_call(b, &agents, &mut interfaces));
         Ok(ReceiptView {
             request_id: r.request_id.into(),
             block_index: r.block_index,
@@ -297,7 +311,12 @@ impl Node {
                 if e.level == ErrorLevel::Contract && info.name.is_empty() {
                     let target = entry.as_ref().and_then(|entry| entry.contract);
                     if let Some(name) = target
-                        .and_then(|c| self.interface_of(c))
+                        .and_then(|c| {
+                            interfaces
+                                .entry(c)
+                                .or_insert_with(|| self.interface_of(c))
+                                .as_ref()
+                        })
                         .and_then(|i| i.error_name(e.code).map(str::to_string))
                     {
                         info.name = name;
@@ -574,7 +593,9 @@ impl WispApiServer for Api {
             .db()
             .request_entry(&request_id.into())
             .map_err(internal)?;
-        entry.map(|e| node.request_view(&e)).transpose()
+        entry
+            .map(|e| node.request_view(&e, &mut Interfaces::new()))
+            .transpose()
     }
 
     fn get_requests(
@@ -620,9 +641,10 @@ impl WispApiServer for Api {
             .requests_by(&filter, before, limit as usize)
             .map_err(internal)?;
         let mut views = Vec::with_capacity(found.len());
+        let mut interfaces = Interfaces::new();
         for (_, _, id) in found {
             if let Some(entry) = db.request_entry(&id).map_err(internal)? {
-                views.push(node.request_view(&entry)?);
+                views.push(node.request_view(&entry, &mut interfaces)?);
             }
         }
         Ok(views)

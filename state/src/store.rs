@@ -948,11 +948,14 @@ impl StateDb {
 
     /// Hashes `changes` into the tree and writes the block in one durable transaction, the two
     /// at once on two threads: the tree's new nodes are the only writes that wait for the
-    /// hashing. `header_of` makes the header from the new state root. Returns the header and
-    /// how long the hashing took (it overlaps the writing).
+    /// hashing. The block's receipts go in with it, and `indexes` (its events' indexed values,
+    /// its requests as they arrived) into the node's indexes. `header_of` makes the header from
+    /// the new state root. Returns the header and how long the hashing took (it overlaps the
+    /// writing).
     ///
     /// # Errors
-    /// As [`StateDb::prepare`] and [`StateDb::commit`]; nothing is written on error.
+    /// As [`StateDb::prepare`] and [`StateDb::commit`], and [`StateError::Corrupt`] for an
+    /// indexed value naming an event the receipts do not have; nothing is written on error.
     pub fn commit_block(
         &self,
         version: u64,

@@ -1,0 +1,129 @@
+// End to end against a real devnet: deploy the example token from TypeScript, transfer, read,
+// get a named contract error, watch events across a dropped socket, verify proofs.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import {
+  ContractError, LocalSigner, RequestError, createPublicClient, createWalletClient, decodeReceipt, fromHex, getContract,
+  receiptsRoot, toHex, equalBytes, codeHash, type EventEntry, type PublicClient, type WalletClient,
+} from "../src/index.js";
+import { buildContract, startDevnet, type Devnet } from "./devnet.js";
+
+let devnet: Devnet;
+let pub: PublicClient;
+let wallet: WalletClient;
+let code: Uint8Array;
+
+before(async () => {
+  devnet = await startDevnet();
+  code = new Uint8Array(readFileSync(buildContract("contracts/token", devnet.home)));
+  pub = createPublicClient({ url: devnet.rpc });
+  wallet = createWalletClient({ publicClient: pub, signer: new LocalSigner(devnet.accounts[0]!.secretKey) });
+});
+
+after(async () => {
+  await devnet?.stop();
+});
+
+test("the token end to end from TypeScript", async (t) => {
+  const info = await pub.chainInfo();
+  assert.ok(info.apiVersion >= 2, "node API version");
+  assert.equal(await wallet.address(), devnet.accounts[0]!.address);
+  const dev1 = devnet.accounts[1]!.address;
+
+  const deployed = await (await wallet.deploy({ name: "tok", code, initArgs: ["Test Token", "TST", 8, 1_000_000n] })).wait();
+  assert.equal(deployed.status, "success");
+  const entry = (await pub.listContracts()).find((c) => c.name === "tok");
+  assert.equal(entry?.codeHash, toHex(codeHash(code)), "the deployed code hash is the module's blake2b");
+  assert.ok(equalBytes((await pub.getCode(entry!.codeHash!))!, code));
+
+  const token = getContract({ contract: "tok", publicClient: pub, walletClient: wallet });
+
+  await t.test("transfer, then read the balance", async () => {
+    const sim = await token.simulate.transfer({ to: dev1, amount: 250n });
+    assert.ok(sim.gasUsed > 0n);
+    const w = await token.write.transfer({ to: dev1, amount: 250n });
+    assert.equal(w.receipt.status, "success");
+    assert.equal(w.receipt.call?.function, "transfer");
+    assert.equal(w.receipt.call?.args?.to, dev1);
+    assert.equal(w.events.length, 1);
+    assert.equal(w.events[0]!.topic, "Transfer");
+    assert.equal(w.events[0]!.args.amount, 250n);
+    assert.equal(w.events[0]!.args.to, dev1);
+    assert.equal(await token.read.balance_of([dev1]), 250n);
+    assert.equal(await token.read.balance_of({ owner: devnet.accounts[0]!.address }), 1_000_000n - 250n);
+    assert.equal(await token.read.symbol(), "TST");
+    assert.equal(await token.read.decimals(), 8);
+  });
+
+  await t.test("a contract error comes back by name, with its docs", async () => {
+    await assert.rejects(token.write.transfer({ to: dev1, amount: 10n ** 30n }), (e: unknown) => {
+      assert.ok(e instanceof ContractError, `got ${e}`);
+      assert.equal(e.level, "contract");
+      assert.equal(e.code, 1);
+      assert.equal(e.errorName, "InsufficientBalance");
+      assert.match(e.docs, /balance is lower/);
+      return true;
+    });
+  });
+
+  await t.test("a refused request is a RequestError decided by data.level", async () => {
+    const body = await wallet.buildBody({ contract: "tok", function: "transfer", args: new Uint8Array(), gasBudget: 10n ** 15n });
+    const signed = await wallet.signRequest(body);
+    await assert.rejects(pub.sendRawRequest(signed), (e: unknown) => e instanceof RequestError && e.errorName.length > 0);
+  });
+
+  await t.test("a Transfer arrives on watchEvents within 5 s", async () => {
+    let resolveSeen!: (e: EventEntry) => void;
+    const seen = new Promise<EventEntry>((r) => (resolveSeen = r));
+    const unwatch = pub.watchEvents({ contract: "tok", topic: "Transfer", onEvent: (e) => resolveSeen(e) });
+    await new Promise((r) => setTimeout(r, 300)); // let the subscription start
+    const started = Date.now();
+    await token.write.transfer({ to: dev1, amount: 7n });
+    const e = await Promise.race([seen, new Promise<never>((_, rej) => setTimeout(() => rej(new Error("no event in 5 s")), 5000))]);
+    assert.ok(Date.now() - started < 5000);
+    assert.equal((e.fields as Record<string, unknown>).amount, "7");
+    await unwatch();
+  });
+
+  await t.test("none of 20 events is missed or repeated across a dropped socket", async () => {
+    const got: EventEntry[] = [];
+    const errors: Error[] = [];
+    const unwatch = pub.watchEvents({ contract: "tok", topic: "Transfer", onEvent: (e) => got.push(e), onError: (e) => errors.push(e) });
+    await new Promise((r) => setTimeout(r, 300));
+    for (let i = 1; i <= 20; i++) {
+      if (i === 11) unwatch.dropConnection();
+      await token.write.transfer({ to: dev1, amount: BigInt(1000 + i) });
+    }
+    const deadline = Date.now() + 15_000;
+    while (got.length < 20 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 300)); // any duplicate would arrive by now
+    await unwatch();
+    assert.deepEqual(
+      got.map((e) => (e.fields as Record<string, string>).amount),
+      Array.from({ length: 20 }, (_, i) => String(1001 + i)),
+    );
+    assert.ok(errors.length >= 1, "the dropped socket was reported");
+  });
+
+  await t.test("a balance proof verifies against the block header", async () => {
+    const { balance, block } = await pub.getVerifiedBalance(dev1);
+    assert.equal(balance, await pub.getBalance(dev1));
+    assert.ok(balance > 0n);
+    // An absent account is proven absent.
+    const nobody = await pub.getVerifiedBalance("kaspasim:qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqr8yky0nt".replace("kaspasim", info.depositAddress.split(":")[0]!)).catch((e) => e);
+    if (!(nobody instanceof Error)) assert.equal(nobody.balance, 0n);
+    assert.ok(block.index >= 1);
+  });
+
+  await t.test("a block's receipts root and an event proof verify from raw bytes", async () => {
+    const w = await token.write.transfer({ to: dev1, amount: 1n });
+    const block = (await pub.getBlock(w.receipt.blockIndex))!;
+    const header = pub.verifyBlockHeader(block);
+    const raws = block.receipts!.map((r) => fromHex(r.raw));
+    assert.ok(equalBytes(receiptsRoot(raws), header.receiptsRoot));
+    assert.equal(decodeReceipt(raws[w.receipt.requestIndex]!).gasUsed, w.receipt.gasUsed);
+    const proven = await pub.getVerifiedEvent(w.requestId, 0);
+    assert.equal(proven?.event.topic, "Transfer");
+  });
+});

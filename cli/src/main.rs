@@ -57,6 +57,9 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Generate client code for a contract from its interface.
+    #[command(subcommand)]
+    Bindings(BindingsCommand),
     /// Deploy a contract (a .wasm file, or a crate directory that is built first).
     Deploy {
         /// A .wasm file or a contract crate directory.
@@ -340,6 +343,29 @@ struct DevnetArgs {
     exit: bool,
 }
 
+#[derive(Subcommand)]
+enum BindingsCommand {
+    /// TypeScript types of a contract's views, entry points, events and errors for
+    /// @wisp/client's `getContract` (e.g. `wisp bindings ts contracts/token --out token.ts`,
+    /// then `tokenContract({ publicClient, walletClient }).read.balance_of([owner])`).
+    Ts {
+        /// A .wasm file or a contract crate directory (built first); or use --contract.
+        source: Option<PathBuf>,
+        /// Read the interface of this deployed contract from the node (--rpc) instead.
+        #[arg(long, conflicts_with = "source")]
+        contract: Option<String>,
+        /// The name the contract is deployed under [default: --contract, or the module's name].
+        #[arg(long)]
+        name: Option<String>,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Where the generated code imports the client from.
+        #[arg(long, default_value = "@wisp/client")]
+        import: String,
+    },
+}
+
 #[derive(Args)]
 struct TxArgs {
     /// Account that signs and pays (see `wisp account list`).
@@ -439,6 +465,13 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::New { name, dir, sdk } => commands::new::run(name, dir, sdk),
         Command::Build { crate_dir, out } => commands::contract::build(crate_dir, out, &ctx).await,
+        Command::Bindings(BindingsCommand::Ts {
+            source,
+            contract,
+            name,
+            out,
+            import,
+        }) => commands::contract::bindings_ts(source, contract, name, out, import, &ctx).await,
         Command::Deploy {
             code,
             name,

@@ -923,6 +923,58 @@ async fn cors_is_opt_in(rpc: &str) {
     assert!(!local.contains("access-control-allow-origin"), "{local}");
 }
 
+/// One raw `GET path` with a `Host` header; returns the response head (lower case) and body.
+async fn http_get(rpc: &str, path: &str, host_header: &str) -> (String, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = rpc.trim_start_matches("http://");
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: {host_header}\r\nConnection: close\r\n\r\n");
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(response.len());
+    let head = String::from_utf8_lossy(&response[..split]).to_ascii_lowercase();
+    (head, response[(split + 4).min(response.len())..].to_vec())
+}
+
+/// The explorer is served at /explorer/ from the files in explorer/dist, behind the same Host
+/// filter as the RPC (a DNS-rebinding page with another Host gets nothing).
+async fn explorer_is_served(rpc: &str) {
+    let host = rpc.trim_start_matches("http://");
+    let dist = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../explorer/dist");
+    for (path, file, kind) in [
+        ("/explorer/", "index.html", "text/html"),
+        ("/explorer/app.js", "app.js", "text/javascript"),
+        ("/explorer/app.css", "app.css", "text/css"),
+    ] {
+        let (head, body) = http_get(rpc, path, host).await;
+        assert!(head.starts_with("http/1.1 200"), "{path}: {head}");
+        assert!(
+            head.contains(&format!("content-type: {kind}")),
+            "{path}: {head}"
+        );
+        assert!(head.contains("content-security-policy"), "{path}: {head}");
+        assert_eq!(body, std::fs::read(dist.join(file)).unwrap(), "{path}");
+    }
+    let (head, _) = http_get(rpc, "/explorer", host).await;
+    assert!(
+        head.starts_with("http/1.1 308") && head.contains("location: /explorer/"),
+        "{head}"
+    );
+    let (head, _) = http_get(rpc, "/explorer/secret.txt", host).await;
+    assert!(head.starts_with("http/1.1 404"), "{head}");
+    let (head, body) = http_get(rpc, "/explorer/", "rebound.example:80").await;
+    assert!(head.starts_with("http/1.1 403"), "{head}");
+    assert!(
+        !String::from_utf8_lossy(&body).contains("<html"),
+        "no page to a foreign Host"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wisp_command_against_a_devnet() {
     let dir = tempfile::tempdir().unwrap();
@@ -951,6 +1003,7 @@ async fn the_wisp_command_against_a_devnet() {
     assert!(kept.is_empty());
     let rpc = devnet.rpc_url();
     cors_is_opt_in(&rpc).await;
+    explorer_is_served(&rpc).await;
     let token_dir = std::path::PathBuf::from(
         std::env::var("CARGO_MANIFEST_DIR")
             .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),

@@ -12,6 +12,7 @@ mod anchoring;
 pub mod datadir;
 #[cfg(feature = "devnet")]
 pub mod devnet;
+pub mod explorer;
 mod guard;
 mod lane;
 mod mempool;

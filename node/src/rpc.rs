@@ -384,7 +384,7 @@ impl Node {
             .map_err(internal)?
             .ok_or_else(|| {
                 ErrorObjectOwned::owned(
-                    -32005,
+                    wisp_api::UNKNOWN_CONTRACT,
                     format!(
                         "no contract `{contract}` on this chain (wisp_listContracts lists them)"
                     ),
@@ -425,7 +425,7 @@ impl Node {
                 "entry point"
             };
             ErrorObjectOwned::owned(
-                -32006,
+                wisp_api::UNKNOWN_FUNCTION,
                 format!("`{}` has no {kind} `{function}`", interface.name),
                 None::<()>,
             )
@@ -1091,7 +1091,8 @@ pub const MAX_SUBSCRIPTIONS_PER_CONNECTION: u32 = 16;
 /// Most calls in one JSON-RPC batch.
 pub const MAX_BATCH: u32 = 16;
 
-/// Starts the RPC server on `addr` (loopback in every configuration Wisp ships). Requests
+/// Starts the RPC server on `addr` (loopback in every configuration Wisp ships), which also
+/// serves `GET /metrics` and the explorer at `GET /explorer/` ([`crate::explorer`]). Requests
 /// whose `Host` is not a loopback name or whose `Origin` is a web page elsewhere are refused
 /// with 403; bodies, connections, subscriptions and batches are capped (the constants above).
 ///
@@ -1146,7 +1147,8 @@ pub async fn serve_with_cors(
             allowed: cors.to_vec().into(),
         })
         .option_layer(cors_layer)
-        .layer(crate::metrics::MetricsLayer(Arc::downgrade(&node)));
+        .layer(crate::metrics::MetricsLayer(Arc::downgrade(&node)))
+        .layer(crate::explorer::ExplorerLayer);
     let server = Server::builder()
         .set_config(config)
         .set_http_middleware(http)

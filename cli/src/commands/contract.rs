@@ -46,6 +46,59 @@ pub(crate) async fn build(crate_dir: PathBuf, out: Option<PathBuf>, ctx: &Ctx) -
     Ok(())
 }
 
+/// `wisp bindings ts`: TypeScript bindings of a contract's interface, from a module (or a
+/// crate, built first) or from a deployed contract on the node.
+pub(crate) async fn bindings_ts(
+    source: Option<PathBuf>,
+    contract: Option<String>,
+    name: Option<String>,
+    out: Option<PathBuf>,
+    import: String,
+    ctx: &Ctx,
+) -> Result<()> {
+    let (interface, default_name) = match (source, contract) {
+        (Some(path), None) => {
+            let bytes = load_code(&path)?;
+            let validated = wisp_vm::validate(&bytes, &wisp_vm::ValidationLimits::default())
+                .map_err(|e| anyhow!("{} is not a deployable module: {e}", path.display()))?;
+            let interface = validated.interface().cloned().ok_or_else(|| {
+                anyhow!(
+                    "{} has no embedded interface (build it with the Wisp SDK's #[contract])",
+                    path.display()
+                )
+            })?;
+            let name = interface.name.clone();
+            (interface, name)
+        }
+        (None, Some(contract)) => {
+            let interface = Client::new(&ctx.rpc)?
+                .interface(&contract)
+                .await?
+                .ok_or_else(|| anyhow!("contract `{contract}` has no interface on the node"))?;
+            (interface, contract)
+        }
+        _ => bail!("name a module or crate directory, or a deployed contract with --contract"),
+    };
+    let name = name.unwrap_or(default_name);
+    let ts = wisp_cli::bindings::typescript(&interface, &name, &import);
+    match out {
+        Some(out) => {
+            std::fs::write(&out, &ts).with_context(|| format!("writing {}", out.display()))?;
+            let v =
+                json!({ "path": out.display().to_string(), "contract": name, "bytes": ts.len() });
+            print(ctx.json, &v, |_| {
+                eprintln!(
+                    "wrote {} (bindings of `{}` deployed as `{name}`)",
+                    out.display(),
+                    interface.name
+                )
+            });
+        }
+        None => print!("{ts}"),
+    }
+    Ok(())
+}
+
 /// `wisp deploy`: deploys a module (or a crate, built first) and runs its `init`.
 pub(crate) async fn deploy(
     code: PathBuf,

@@ -12,7 +12,9 @@
 //! Errors: a request the runtime refuses is a JSON-RPC error with code `-32000 - code` (request
 //! level), `-32100 - code` (VM level) or `-32200` (contract level), and `data` =
 //! [`ErrorInfo`]; invalid parameters are `-32602`, node trouble `-32603`, an unknown contract
-//! `-32005`, an unknown function `-32006`, and `dev_` methods on a non-devnet node `-32601`.
+//! [`UNKNOWN_CONTRACT`] (`-32301`), an unknown function [`UNKNOWN_FUNCTION`] (`-32302`), and
+//! `dev_` methods on a non-devnet node `-32601`. The ranges do not overlap, but clients decide
+//! by `data.level` (present exactly on refusals and failures of a request), not by the code.
 
 use jsonrpsee::proc_macros::rpc;
 use jsonrpsee::types::ErrorObjectOwned;
@@ -21,6 +23,13 @@ use serde_json::Value;
 use std::fmt;
 
 pub use wisp_core::interface::ContractInterface;
+
+/// JSON-RPC error code: the named contract is not on this chain. Outside the request-level
+/// range (`-32000 - code`), with which it collided as `-32005` before API version 3.
+pub const UNKNOWN_CONTRACT: i32 = -32301;
+
+/// JSON-RPC error code: the contract has no entry point or view of that name.
+pub const UNKNOWN_FUNCTION: i32 = -32302;
 
 /// The result of an API method: the value, or a JSON-RPC error object.
 pub type RpcResult<T> = Result<T, ErrorObjectOwned>;
@@ -421,7 +430,12 @@ pub struct ChainInfo {
 ///
 /// 2: request time locks, event proofs, indexed event fields, storage deposits in receipts,
 /// `eventIndex` on events, `wisp_getCode`.
-pub const API_VERSION: u32 = 2;
+///
+/// 3: stored requests (`wisp_getRequest`, `wisp_getRequests`), the call, kind, nonce or L1
+/// transaction and `raw` borsh in receipts, `raw` headers, error names from interfaces, and
+/// the unknown-contract and unknown-function codes moved out of the request-level range
+/// ([`UNKNOWN_CONTRACT`], [`UNKNOWN_FUNCTION`]); the explorer served at `GET /explorer/`.
+pub const API_VERSION: u32 = 3;
 
 /// `wisp_sendRequest`: the admitted request's id.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

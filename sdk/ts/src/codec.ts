@@ -16,6 +16,17 @@ import { DecodeError, Reader, concat, fromHex, toHex, tryFromHex, uintLE, utf8 }
 import { encodeAgent, hname, hnameHex, parseHname, type AgentFormat, type AgentId } from "./ids.js";
 import { parseType, typeToString, type Field, type Type } from "./types.js";
 
+/** An integer argument: a bigint, a safe-integer number, or a decimal string. */
+export type IntInput = bigint | number | string;
+/** A bytes argument: bytes, `0x` hex, or an array of byte values. */
+export type BytesInput = Uint8Array | string | number[];
+/** A 32-byte hash argument: bytes or `0x` hex. */
+export type HashInput = Uint8Array | string;
+/** An agent argument: a Kaspa address, `contract:<name>`, a raw form, or an {@link AgentId}. */
+export type AgentInput = string | AgentId;
+/** An hname argument: a name (hashed), `0x` + 8 hex digits, or the u32. */
+export type HnameInput = string | number;
+
 /** A value that does not fit its declared type, or bytes that do not decode as it. */
 export class CodecError extends Error {
   override name = "CodecError";

@@ -5,9 +5,12 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import {
   ContractError, LocalSigner, RequestError, createPublicClient, createWalletClient, decodeReceipt, fromHex, getContract,
-  receiptsRoot, toHex, equalBytes, codeHash, type EventEntry, type PublicClient, type WalletClient,
+  receiptsRoot, toHex, equalBytes, codeHash, encodeAddress, type AddressPrefix, type EventEntry, type PublicClient, type WalletClient,
 } from "../src/index.js";
-import { buildContract, startDevnet, type Devnet } from "./devnet.js";
+import { buildContract, startDevnet, wispBin, REPO, type Devnet } from "./devnet.js";
+import { tokenContract, TokenErrors } from "./bindings/token.js";
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
 
 let devnet: Devnet;
 let pub: PublicClient;
@@ -37,7 +40,18 @@ test("the token end to end from TypeScript", async (t) => {
   assert.equal(entry?.codeHash, toHex(codeHash(code)), "the deployed code hash is the module's blake2b");
   assert.ok(equalBytes((await pub.getCode(entry!.codeHash!))!, code));
 
-  const token = getContract({ contract: "tok", publicClient: pub, walletClient: wallet });
+  // Typed by the bindings `wisp bindings ts` generated (test/bindings/token.ts, checked fresh below).
+  const token = tokenContract({ publicClient: pub, walletClient: wallet });
+  const untyped = getContract({ contract: "tok", publicClient: pub });
+
+  await t.test("the committed bindings are what `wisp bindings ts` generates now", () => {
+    const r = spawnSync(wispBin(), ["bindings", "ts", join(REPO, "contracts/token"), "--name", "tok", "--import", "../../src/index.js"], {
+      env: { ...process.env, WISP_HOME: devnet.home },
+      encoding: "utf8",
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, readFileSync(join(REPO, "sdk/ts/test/bindings/token.ts"), "utf8"), "regenerate sdk/ts/test/bindings/token.ts (see sdk/ts/README.md)");
+  });
 
   await t.test("transfer, then read the balance", async () => {
     const sim = await token.simulate.transfer({ to: dev1, amount: 250n });
@@ -51,6 +65,7 @@ test("the token end to end from TypeScript", async (t) => {
     assert.equal(w.events[0]!.args.amount, 250n);
     assert.equal(w.events[0]!.args.to, dev1);
     assert.equal(await token.read.balance_of([dev1]), 250n);
+    assert.equal(await untyped.read.balance_of({ owner: dev1 }), 250n, "without bindings too");
     assert.equal(await token.read.balance_of({ owner: devnet.accounts[0]!.address }), 1_000_000n - 250n);
     assert.equal(await token.read.symbol(), "TST");
     assert.equal(await token.read.decimals(), 8);
@@ -60,7 +75,7 @@ test("the token end to end from TypeScript", async (t) => {
     await assert.rejects(token.write.transfer({ to: dev1, amount: 10n ** 30n }), (e: unknown) => {
       assert.ok(e instanceof ContractError, `got ${e}`);
       assert.equal(e.level, "contract");
-      assert.equal(e.code, 1);
+      assert.equal(e.code, TokenErrors.InsufficientBalance);
       assert.equal(e.errorName, "InsufficientBalance");
       assert.match(e.docs, /balance is lower/);
       return true;
@@ -111,8 +126,9 @@ test("the token end to end from TypeScript", async (t) => {
     assert.equal(balance, await pub.getBalance(dev1));
     assert.ok(balance > 0n);
     // An absent account is proven absent.
-    const nobody = await pub.getVerifiedBalance("kaspasim:qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqr8yky0nt".replace("kaspasim", info.depositAddress.split(":")[0]!)).catch((e) => e);
-    if (!(nobody instanceof Error)) assert.equal(nobody.balance, 0n);
+    const prefix = info.depositAddress.split(":")[0] as AddressPrefix;
+    const nobody = await pub.getVerifiedBalance(encodeAddress(prefix, 0, new Uint8Array(32).fill(7)));
+    assert.equal(nobody.balance, 0n, "an account never funded is proven absent");
     assert.ok(block.index >= 1);
   });
 

@@ -419,6 +419,26 @@ export function createPublicClient(options: PublicClientOptions) {
       const v = await call<Record<string, unknown>>("wisp_callView", contractName(contract), fn, args ?? null);
       return { ...(v as unknown as ViewResult), gasUsed: big(v.gasUsed) };
     },
+    /** Encodes JSON `args` for a function on the node (the client's own `encodeArgs` needs no call). */
+    async encodeArgs(contract: string, fn: string, kind: "entry" | "view", args: unknown): Promise<{ contract: string; args: Hex }> {
+      return call("wisp_encodeArgs", contractName(contract), fn, kind, args);
+    },
+    /** Devnet controls (a node that is not a devnet answers `RpcError` -32601). */
+    dev: {
+      /** Mines `n` Kaspa blocks (default 1) and produces a chain block. */
+      async mine(n?: number): Promise<{ l1Blocks: number; block: Block | null }> {
+        const m = await call<{ l1Blocks: number; block: Record<string, unknown> | null }>("dev_mine", n ?? null);
+        return { l1Blocks: m.l1Blocks, block: m.block && toBlock(m.block) };
+      },
+      /** Snapshots the chain; the id is for `revert`. */
+      async snapshot(): Promise<bigint> {
+        return big(await call("dev_snapshot"));
+      },
+      /** Reverts the chain to a snapshot; false if there is no such snapshot. */
+      revert(id: bigint): Promise<boolean> {
+        return call("dev_revert", id.toString());
+      },
+    },
     /** Runs a request body (borsh) as `sender` against the head without committing. */
     async simulateRequest(sender: string, body: Uint8Array): Promise<Simulation> {
       const s = await call<Record<string, unknown>>("wisp_simulateRequest", sender, toHex(body));

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import {
   ContractError, LocalSigner, RequestError, createPublicClient, createWalletClient, decodeReceipt, fromHex, getContract,
-  receiptsRoot, toHex, equalBytes, codeHash, encodeAddress, type AddressPrefix, type EventEntry, type PublicClient, type WalletClient,
+  receiptsRoot, toHex, equalBytes, codeHash, encodeAddress, type AddressPrefix, type Block, type EventEntry, type PublicClient, type WalletClient,
 } from "../src/index.js";
 import { buildContract, startDevnet, wispBin, REPO, type Devnet } from "./devnet.js";
 import { tokenContract, TokenErrors } from "./bindings/token.js";
@@ -80,6 +80,45 @@ test("the token end to end from TypeScript", async (t) => {
       assert.match(e.docs, /balance is lower/);
       return true;
     });
+  });
+
+  await t.test("devnet snapshots revert a transfer", async () => {
+    const id = await pub.dev.snapshot();
+    await token.write.transfer({ to: dev1, amount: 5n });
+    assert.equal(await token.read.balance_of([dev1]), 255n);
+    assert.equal(await pub.dev.revert(id), true);
+    assert.equal(await token.read.balance_of([dev1]), 250n);
+    const encoded = await pub.encodeArgs("tok", "balance_of", "view", [dev1]);
+    assert.equal(encoded.args.length, 2 + 2 * 33);
+  });
+
+  await t.test("watchBlocks reports blocks rolled back and delivers their replacements", async () => {
+    const blocks: Block[] = [];
+    const reorgs: { fromIndex: number; removed: Block[] }[] = [];
+    const unwatch = pub.watchBlocks({ onBlock: (b) => blocks.push(b), onReorg: (r) => reorgs.push(r) });
+    await new Promise((r) => setTimeout(r, 300));
+    const id = await pub.dev.snapshot();
+    const first = await token.write.transfer({ to: dev1, amount: 3n });
+    const until = async (ok: () => boolean) => {
+      const deadline = Date.now() + 5000;
+      while (!ok() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(ok());
+    };
+    await until(() => blocks.some((b) => b.index === first.receipt.blockIndex));
+    const replaced = blocks.find((b) => b.index === first.receipt.blockIndex)!;
+    assert.equal(await pub.dev.revert(id), true);
+    const second = await token.write.transfer({ to: dev1, amount: 4n });
+    assert.equal(second.receipt.blockIndex, first.receipt.blockIndex, "the same height again");
+    await until(() => blocks.filter((b) => b.index === second.receipt.blockIndex).length === 2);
+    await unwatch();
+    assert.equal(reorgs.length, 1);
+    assert.equal(reorgs[0]!.fromIndex, first.receipt.blockIndex);
+    assert.deepEqual(reorgs[0]!.removed.map((b) => b.hash), [replaced.hash]);
+    const last = blocks[blocks.length - 1]!;
+    assert.notEqual(last.hash, replaced.hash);
+    const before = (await pub.getBlock(first.receipt.blockIndex - 1))!;
+    assert.equal(last.prevHash, before.hash, "the replacement follows the block before the rolled-back one");
+    assert.equal(replaced.prevHash, before.hash);
   });
 
   await t.test("a refused request is a RequestError decided by data.level", async () => {

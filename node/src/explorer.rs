@@ -3,12 +3,7 @@
 //! it calls the node from the same origin: no CORS, the same Host and Origin guards as the RPC.
 //! Three files; the page routes by URL fragment (`#/block/5`), so nothing else is served.
 
-use jsonrpsee::server::{HttpBody, HttpRequest, HttpResponse};
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use jsonrpsee::server::{HttpBody, HttpResponse};
 
 const INDEX_HTML: &[u8] = include_bytes!(concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -46,24 +41,6 @@ pub fn file(path: &str) -> Option<Option<(&'static [u8], &'static str)>> {
     })
 }
 
-/// Answers `GET`/`HEAD` under `/explorer` with the embedded explorer (`/explorer` redirects to
-/// `/explorer/`); passes everything else on.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ExplorerLayer;
-
-impl<S> tower::Layer<S> for ExplorerLayer {
-    type Service = ExplorerService<S>;
-    fn layer(&self, inner: S) -> ExplorerService<S> {
-        ExplorerService { inner }
-    }
-}
-
-/// The service of [`ExplorerLayer`].
-#[derive(Clone, Debug)]
-pub struct ExplorerService<S> {
-    inner: S,
-}
-
 fn respond(request_path: &str, head: bool) -> Result<HttpResponse, http::Error> {
     let builder = HttpResponse::builder()
         .header("x-content-type-options", "nosniff")
@@ -94,30 +71,20 @@ fn respond(request_path: &str, head: bool) -> Result<HttpResponse, http::Error> 
     }
 }
 
-impl<S, B> tower::Service<HttpRequest<B>> for ExplorerService<S>
-where
-    S: tower::Service<HttpRequest<B>, Response = HttpResponse>,
-    S::Error: Into<BoxError> + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = HttpResponse;
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, BoxError>> + Send + 'static>>;
+/// Answers `GET`/`HEAD` under `/explorer` with the embedded explorer (`/explorer` redirects to
+/// `/explorer/`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ExplorerAnswer;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, request: HttpRequest<B>) -> Self::Future {
-        let method = request.method();
-        let path = request.uri().path();
+impl crate::answer::Answer for ExplorerAnswer {
+    fn answer(
+        &self,
+        method: &http::Method,
+        path: &str,
+    ) -> Option<Result<HttpResponse, http::Error>> {
         let ours = path == "/explorer" || path.starts_with("/explorer/");
-        if ours && (method == http::Method::GET || method == http::Method::HEAD) {
-            let response = respond(path, method == http::Method::HEAD);
-            return Box::pin(async move { response.map_err(|e| Box::new(e) as BoxError) });
-        }
-        let future = self.inner.call(request);
-        Box::pin(async move { future.await.map_err(Into::into) })
+        let read = method == http::Method::GET || method == http::Method::HEAD;
+        (ours && read).then(|| respond(path, method == http::Method::HEAD))
     }
 }
 

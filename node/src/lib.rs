@@ -9,6 +9,7 @@
 
 mod agents;
 mod anchoring;
+mod answer;
 pub mod datadir;
 #[cfg(feature = "devnet")]
 pub mod devnet;

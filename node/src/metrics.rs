@@ -5,17 +5,12 @@
 //! Encoded with the Prometheus project's `prometheus-client` crate.
 
 use crate::Node;
-use jsonrpsee::server::{HttpBody, HttpRequest, HttpResponse};
+use jsonrpsee::server::{HttpBody, HttpResponse};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
-use std::task::{Context, Poll};
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The node's metrics (counters updated as blocks commit; gauges read at scrape time).
 pub(crate) struct Metrics {
@@ -109,54 +104,28 @@ impl Node {
     }
 }
 
-/// Answers `GET /metrics` with [`Node::metrics_text`]; passes everything else on.
+/// Answers `GET /metrics` with [`Node::metrics_text`].
 #[derive(Clone)]
-pub struct MetricsLayer(pub Weak<Node>);
+pub struct MetricsAnswer(pub Weak<Node>);
 
-impl<S> tower::Layer<S> for MetricsLayer {
-    type Service = MetricsService<S>;
-    fn layer(&self, inner: S) -> MetricsService<S> {
-        MetricsService {
-            inner,
-            node: self.0.clone(),
+impl crate::answer::Answer for MetricsAnswer {
+    fn answer(
+        &self,
+        method: &http::Method,
+        path: &str,
+    ) -> Option<Result<HttpResponse, http::Error>> {
+        if method != http::Method::GET || path != "/metrics" {
+            return None;
         }
-    }
-}
-
-/// The service of [`MetricsLayer`].
-#[derive(Clone)]
-pub struct MetricsService<S> {
-    inner: S,
-    node: Weak<Node>,
-}
-
-impl<S, B> tower::Service<HttpRequest<B>> for MetricsService<S>
-where
-    S: tower::Service<HttpRequest<B>, Response = HttpResponse>,
-    S::Error: Into<BoxError> + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = HttpResponse;
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, BoxError>> + Send + 'static>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, request: HttpRequest<B>) -> Self::Future {
-        if request.method() == "GET" && request.uri().path() == "/metrics" {
-            let text = self
-                .node
-                .upgrade()
-                .map(|n: Arc<Node>| n.metrics_text())
-                .unwrap_or_default();
-            let response = HttpResponse::builder()
+        let text = self
+            .0
+            .upgrade()
+            .map(|n: Arc<Node>| n.metrics_text())
+            .unwrap_or_default();
+        Some(
+            HttpResponse::builder()
                 .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
-                .body(HttpBody::from(text));
-            return Box::pin(async move { response.map_err(|e| Box::new(e) as BoxError) });
-        }
-        let future = self.inner.call(request);
-        Box::pin(async move { future.await.map_err(Into::into) })
+                .body(HttpBody::from(text)),
+        )
     }
 }

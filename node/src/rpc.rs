@@ -1147,8 +1147,10 @@ pub async fn serve_with_cors(
             allowed: cors.to_vec().into(),
         })
         .option_layer(cors_layer)
-        .layer(crate::metrics::MetricsLayer(Arc::downgrade(&node)))
-        .layer(crate::explorer::ExplorerLayer);
+        .layer(crate::answer::AnswerLayer(crate::metrics::MetricsAnswer(
+            Arc::downgrade(&node),
+        )))
+        .layer(crate::answer::AnswerLayer(crate::explorer::ExplorerAnswer));
     let server = Server::builder()
         .set_config(config)
         .set_http_middleware(http)

@@ -565,6 +565,7 @@ export function createPublicClient(options: PublicClientOptions) {
         push(b);
       };
       const push = (b: Block) => {
+        if (stopped) return;
         recent.push(b);
         if (recent.length > KEEP) recent.shift();
         last = b.index;
@@ -574,10 +575,15 @@ export function createPublicClient(options: PublicClientOptions) {
       const connect = async (attempt: number): Promise<void> => {
         if (stopped) return;
         try {
-          conn = await WebSocketConnection.connect(wsUrl);
+          const opened = await WebSocketConnection.connect(wsUrl);
+          if (stopped) {
+            opened.close(); // unwatched while it was opening
+            return;
+          }
+          conn = opened;
           const buffered: Block[] = [];
           let live = false;
-          sub = await conn.subscribe<Record<string, unknown>>("wisp_subscribeBlocks", [], "wisp_unsubscribeBlocks", {
+          const subscribed = await conn.subscribe<Record<string, unknown>>("wisp_subscribeBlocks", [], "wisp_unsubscribeBlocks", {
             onItem: (raw) => {
               const b = toBlock(raw);
               if (live) chain = chain.then(() => deliver(b)).catch(report);
@@ -589,6 +595,12 @@ export function createPublicClient(options: PublicClientOptions) {
               setTimeout(() => void connect(1), 100);
             },
           });
+          if (stopped) {
+            await subscribed.unsubscribe();
+            opened.close();
+            return;
+          }
+          sub = subscribed;
           // Backfill what was missed while disconnected, then what arrived meanwhile.
           await (chain = chain.then(async () => {
             const head = (await client.getBlock("latest"))?.index ?? 0;

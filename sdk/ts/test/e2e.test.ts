@@ -121,6 +121,15 @@ test("the token end to end from TypeScript", async (t) => {
     assert.equal(replaced.prevHash, before.hash);
   });
 
+  await t.test("a watch stopped while its socket opens delivers nothing", async () => {
+    let delivered = 0;
+    const unwatch = pub.watchBlocks({ onBlock: () => delivered++ });
+    await unwatch();
+    await token.write.transfer({ to: dev1, amount: 1n });
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(delivered, 0);
+  });
+
   await t.test("a refused request is a RequestError decided by data.level", async () => {
     const body = await wallet.buildBody({ contract: "tok", function: "transfer", args: new Uint8Array(), gasBudget: 10n ** 15n });
     const signed = await wallet.signRequest(body);

@@ -539,7 +539,8 @@ export function createPublicClient(options: PublicClientOptions) {
       const deliver = async (b: Block): Promise<void> => {
         if (last !== undefined && b.index <= last) {
           const known = recent.find((r) => r.index === b.index);
-          if (known?.hash === b.hash) return; // a duplicate
+          // A duplicate, or older than the blocks kept to judge it by: not news either way.
+          if (!known || known.hash === b.hash) return;
         }
         const prev = recent[recent.length - 1];
         if (prev && (b.index !== prev.index + 1 || b.prevHash !== prev.hash)) {
@@ -572,61 +573,81 @@ export function createPublicClient(options: PublicClientOptions) {
         w.onBlock(b);
       };
 
-      const connect = async (attempt: number): Promise<void> => {
+      // Consecutive failures (reset by a delivered block): the backoff before the next attempt.
+      let failures = 0;
+      const retry = () => {
         if (stopped) return;
+        const delay = Math.min(5000, 100 * 2 ** Math.min(failures++, 6));
+        setTimeout(() => void connect(), delay);
+      };
+      const connect = async (): Promise<void> => {
+        if (stopped) return;
+        let opened: WebSocketConnection;
         try {
-          const opened = await WebSocketConnection.connect(wsUrl);
-          if (stopped) {
-            opened.close(); // unwatched while it was opening
-            return;
-          }
-          conn = opened;
-          const buffered: Block[] = [];
-          let live = false;
-          const subscribed = await conn.subscribe<Record<string, unknown>>("wisp_subscribeBlocks", [], "wisp_unsubscribeBlocks", {
+          opened = await WebSocketConnection.connect(wsUrl);
+        } catch (e) {
+          report(e);
+          return retry();
+        }
+        if (stopped) {
+          opened.close(); // unwatched while it was opening
+          return;
+        }
+        conn = opened;
+        const buffered: Block[] = [];
+        let live = false;
+        // Any failure below closes the socket: its onClose reconnects, and the backfill that
+        // follows fetches from the last block delivered, so nothing is lost.
+        const fail = (e: unknown) => {
+          report(e);
+          opened.close();
+        };
+        let subscribed: Subscription;
+        try {
+          subscribed = await opened.subscribe<Record<string, unknown>>("wisp_subscribeBlocks", [], "wisp_unsubscribeBlocks", {
             onItem: (raw) => {
               const b = toBlock(raw);
-              if (live) chain = chain.then(() => deliver(b)).catch(report);
+              if (live) chain = chain.then(() => deliver(b)).catch(fail);
               else buffered.push(b);
             },
             onClose: (reason) => {
               if (stopped) return;
               report(reason);
-              setTimeout(() => void connect(1), 100);
+              retry();
             },
           });
-          if (stopped) {
-            await subscribed.unsubscribe();
-            opened.close();
-            return;
-          }
-          sub = subscribed;
-          // Backfill what was missed while disconnected, then what arrived meanwhile.
-          await (chain = chain.then(async () => {
+        } catch (e) {
+          return fail(e);
+        }
+        if (stopped) {
+          await subscribed.unsubscribe();
+          opened.close();
+          return;
+        }
+        sub = subscribed;
+        // Backfill what was missed while disconnected, then what arrived meanwhile.
+        await (chain = chain
+          .then(async () => {
             const head = (await client.getBlock("latest"))?.index ?? 0;
             if (last === undefined) last = head;
             const from = last + 1;
             if (head - from + 1 > (w.maxBackfill ?? 1000)) {
-              throw new WispError(`missed ${head - from + 1} blocks, more than maxBackfill; resuming at the head`);
-            }
-            for (let i = from; i <= head; i++) {
-              const b = await client.getBlock(i);
-              if (b) await deliver(b);
+              report(new WispError(`missed ${head - from + 1} blocks, more than maxBackfill (${w.maxBackfill ?? 1000}); resuming at the head`));
+              recent.length = 0;
+              last = head;
+            } else {
+              for (let i = from; i <= head; i++) {
+                const b = await client.getBlock(i);
+                if (b) await deliver(b);
+              }
             }
             for (const b of buffered) await deliver(b);
             live = true;
-          }).catch((e) => {
-            live = true;
-            report(e);
-          }));
-        } catch (e) {
-          report(e);
-          if (stopped) return;
-          const delay = Math.min(5000, 100 * 2 ** Math.min(attempt, 6));
-          setTimeout(() => void connect(attempt + 1), delay);
-        }
+            failures = 0;
+          })
+          .catch(fail));
       };
-      void connect(0);
+      void connect();
       const unwatch = (async () => {
         stopped = true;
         await sub?.unsubscribe();

@@ -1,6 +1,6 @@
-//! A tower layer for the few plain HTTP resources the RPC port serves beside JSON-RPC
-//! (`/metrics`, `/explorer/`): it answers the requests its function claims and passes the rest
-//! on to the RPC server, behind the same guards.
+//! A tower layer for what the RPC port answers itself beside JSON-RPC: the origin guard's
+//! refusals, `/metrics` and `/explorer/`. Each [`Answer`] answers the requests it claims and
+//! passes the rest on (to the next layer, and at the end to the RPC server).
 
 use jsonrpsee::server::{HttpRequest, HttpResponse};
 use std::future::Future;
@@ -9,13 +9,14 @@ use std::task::{Context, Poll};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Answers a request by method and path: `None` leaves it to the RPC server.
+/// Answers a request by its method, path and headers: `None` passes it on.
 pub trait Answer: Clone {
-    /// The response to `method path`, if this resource serves it.
+    /// The response to `method path` with `headers`, if this answer claims the request.
     fn answer(
         &self,
         method: &http::Method,
         path: &str,
+        headers: &http::HeaderMap,
     ) -> Option<Result<HttpResponse, http::Error>>;
 }
 
@@ -56,7 +57,10 @@ where
     }
 
     fn call(&mut self, request: HttpRequest<B>) -> Self::Future {
-        if let Some(response) = self.answer.answer(request.method(), request.uri().path()) {
+        let answer = self
+            .answer
+            .answer(request.method(), request.uri().path(), request.headers());
+        if let Some(response) = answer {
             return Box::pin(async move { response.map_err(|e| Box::new(e) as BoxError) });
         }
         let future = self.inner.call(request);

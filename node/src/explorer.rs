@@ -82,6 +82,7 @@ impl crate::answer::Answer for ExplorerAnswer {
         &self,
         method: &http::Method,
         path: &str,
+        _headers: &http::HeaderMap,
     ) -> Option<Result<HttpResponse, http::Error>> {
         let ours = path == "/explorer" || path.starts_with("/explorer/");
         let read = method == http::Method::GET || method == http::Method::HEAD;

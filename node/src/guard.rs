@@ -3,12 +3,7 @@
 //! cross-site WebSocket or `fetch` to 127.0.0.1. DNS rebinding is refused by the Host filter
 //! (`rpc::serve`); this layer checks the `Origin` header that browsers add.
 
-use jsonrpsee::server::{HttpRequest, HttpResponse};
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use jsonrpsee::server::HttpResponse;
 
 /// Whether an `Origin` header value names a page served from this machine (or is absent:
 /// non-browser clients such as the `wisp` CLI send none).
@@ -55,54 +50,26 @@ pub fn check_cors_origin(origin: &str) -> Result<(), String> {
 /// Refuses (403) requests whose `Origin` is neither local nor one of `allowed` (exact
 /// matches, from `--cors`).
 #[derive(Clone, Debug, Default)]
-pub struct LocalOriginLayer {
+pub struct LocalOriginGuard {
     /// Web origins allowed besides local ones.
     pub allowed: std::sync::Arc<[String]>,
 }
 
-impl<S> tower::Layer<S> for LocalOriginLayer {
-    type Service = LocalOrigin<S>;
-    fn layer(&self, inner: S) -> LocalOrigin<S> {
-        LocalOrigin {
-            inner,
-            allowed: self.allowed.clone(),
-        }
-    }
-}
-
-/// The service of [`LocalOriginLayer`].
-#[derive(Clone, Debug)]
-pub struct LocalOrigin<S> {
-    inner: S,
-    allowed: std::sync::Arc<[String]>,
-}
-
-impl<S, B> tower::Service<HttpRequest<B>> for LocalOrigin<S>
-where
-    S: tower::Service<HttpRequest<B>, Response = HttpResponse>,
-    S::Error: Into<BoxError> + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = HttpResponse;
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, BoxError>> + Send + 'static>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, request: HttpRequest<B>) -> Self::Future {
-        let origin = request
-            .headers()
+impl crate::answer::Answer for LocalOriginGuard {
+    fn answer(
+        &self,
+        _method: &http::Method,
+        _path: &str,
+        headers: &http::HeaderMap,
+    ) -> Option<Result<HttpResponse, http::Error>> {
+        let origin = headers
             .get("origin")
             .map(|v| v.to_str().unwrap_or("non-ascii"));
         if local_origin(origin) || origin.is_some_and(|o| self.allowed.iter().any(|a| a == o)) {
-            let future = self.inner.call(request);
-            Box::pin(async move { future.await.map_err(Into::into) })
-        } else {
-            tracing::debug!(?origin, "refused a cross-origin RPC request");
-            Box::pin(async { Ok(jsonrpsee::server::http::response::denied()) })
+            return None;
         }
+        tracing::debug!(?origin, "refused a cross-origin RPC request");
+        Some(Ok(jsonrpsee::server::http::response::denied()))
     }
 }
 

@@ -113,6 +113,7 @@ impl crate::answer::Answer for MetricsAnswer {
         &self,
         method: &http::Method,
         path: &str,
+        _headers: &http::HeaderMap,
     ) -> Option<Result<HttpResponse, http::Error>> {
         if method != http::Method::GET || path != "/metrics" {
             return None;

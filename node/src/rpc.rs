@@ -1143,9 +1143,9 @@ pub async fn serve_with_cors(
     .map_err(std::io::Error::other)?;
     let http = tower::ServiceBuilder::new()
         .layer(hosts)
-        .layer(crate::guard::LocalOriginLayer {
+        .layer(crate::answer::AnswerLayer(crate::guard::LocalOriginGuard {
             allowed: cors.to_vec().into(),
-        })
+        }))
         .option_layer(cors_layer)
         .layer(crate::answer::AnswerLayer(crate::metrics::MetricsAnswer(
             Arc::downgrade(&node),

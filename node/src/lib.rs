@@ -19,6 +19,7 @@ mod lane;
 mod mempool;
 mod metrics;
 pub mod rpc;
+pub mod signing_log;
 
 pub use agents::KaspaAgents;
 pub use anchoring::{AnchorProgress, AnchorStatus};

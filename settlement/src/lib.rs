@@ -12,11 +12,14 @@
 //! - [`deposit`]: the deposit script. Coins paid to it can only be spent by a transaction that
 //!   spends the anchor in the same transaction, so they can only flow into the anchor.
 //! - [`tx`]: builds and signs anchor transactions (genesis and successors).
+//! - [`committee`]: the anchor key of a committee: FROST key generation and threshold
+//!   signing, verified by Kaspa as one BIP340 signature.
 //!
 //! The script is documented opcode by opcode in `docs/anchor.md`. Everything here is
 //! deterministic and performs no I/O; the node submits what it builds.
 
 pub mod anchor;
+pub mod committee;
 pub mod deposit;
 pub mod tx;
 
@@ -50,6 +53,9 @@ pub enum SettlementError {
         /// [`anchor::MAX_INPUTS`].
         max: usize,
     },
+    /// A signature that is not the committee key's BIP340 signature of the anchor input.
+    #[error("the signature is not the committee key's signature of this anchor transaction")]
+    BadSignature,
     /// The anchor cannot pay the withdrawals and the fee.
     #[error("the anchor holds {available_sompi} sompi with its deposits; {needed_sompi} are needed for the withdrawals and the fee")]
     InsufficientAnchor {

@@ -149,22 +149,82 @@ pub fn genesis(
     })
 }
 
+/// A successor of `anchor` before the committee signs it: the transaction with an empty
+/// anchor signature script, what it spends, and the anchor it creates. Signers sign
+/// [`UnsignedAnchorTx::sighash`]; [`UnsignedAnchorTx::finish`] puts the signature in.
+#[derive(Clone, Debug)]
+pub struct UnsignedAnchorTx {
+    /// The transaction; input 0 (the anchor) has no signature script yet.
+    pub tx: Transaction,
+    /// The entries of its inputs, in order.
+    pub entries: Vec<UtxoEntry>,
+    /// The new anchor: output 0.
+    pub successor: AnchorUtxo,
+    /// The state of the anchor it spends.
+    pub old: AnchorState,
+}
+
+impl UnsignedAnchorTx {
+    /// The anchor UTXO it spends (input 0).
+    pub fn spends(&self) -> TransactionOutpoint {
+        self.tx.inputs[0].previous_outpoint
+    }
+
+    /// The BIP340 message of the anchor input under `SIG_HASH_ALL`: what the committee key
+    /// signs. It covers every input's outpoint and entry and every output, not signature
+    /// scripts.
+    pub fn sighash(&self) -> [u8; 32] {
+        input_sighash(&self.tx, &self.entries, 0)
+    }
+
+    /// The signed transaction, given the committee's 64-byte BIP340 signature of
+    /// [`UnsignedAnchorTx::sighash`] (checked: a wrong signature is refused here, not by
+    /// Kaspa).
+    ///
+    /// # Errors
+    /// [`crate::SettlementError::BadSignature`] if `signature` is not the committee key's
+    /// signature of the sighash; [`crate::SettlementError::Script`] as
+    /// [`AnchorRules::signature_script`].
+    pub fn finish(self, rules: &AnchorRules, signature: &[u8; 64]) -> Result<AnchorTx> {
+        let key = secp256k1::XOnlyPublicKey::from_slice(&rules.committee_key)
+            .map_err(|_| crate::SettlementError::BadSignature)?;
+        let message = secp256k1::Message::from_digest(self.sighash());
+        let sig = secp256k1::schnorr::Signature::from_slice(signature)
+            .map_err(|_| crate::SettlementError::BadSignature)?;
+        secp256k1::SECP256K1
+            .verify_schnorr(&sig, &message, &key)
+            .map_err(|_| crate::SettlementError::BadSignature)?;
+        let mut full = [0u8; 65];
+        full[..64].copy_from_slice(signature);
+        full[64] = SIG_HASH_ALL.to_u8();
+        let mut tx = self.tx;
+        tx.inputs[0].signature_script =
+            rules.signature_script(&full, &self.successor.state, &self.old)?;
+        tx.finalize();
+        Ok(AnchorTx {
+            tx,
+            entries: self.entries,
+            successor: self.successor,
+        })
+    }
+}
+
 /// A successor of `anchor`: commits `new` (a newer block, the next outbox), sweeps
 /// `deposits`, pays `payouts` (which must be what `anchor.state.outbox` committed to) and
-/// leaves `fee_sompi`, signed by the committee key `committee`.
+/// leaves `fee_sompi`, unsigned: a committee signs its [`UnsignedAnchorTx::sighash`] (one key
+/// with [`successor`], a threshold of members with `crate::committee`).
 ///
 /// # Errors
 /// [`crate::SettlementError`] if the script would refuse it: too many inputs or payouts, a fee
 /// above the cap, a block not newer, or too little value.
-pub fn successor(
+pub fn successor_unsigned(
     rules: &AnchorRules,
     anchor: &AnchorUtxo,
     deposits: &[DepositUtxo],
     payouts: &[Payout],
     new: AnchorState,
     fee_sompi: u64,
-    committee: &secp256k1::Keypair,
-) -> Result<AnchorTx> {
+) -> Result<UnsignedAnchorTx> {
     let inputs_sompi: Vec<u64> = std::iter::once(anchor.amount_sompi)
         .chain(deposits.iter().map(|d| d.amount_sompi))
         .collect();
@@ -211,9 +271,6 @@ pub fn successor(
         ));
     }
     let mut tx = native_tx(inputs, outputs);
-    let mut sig = [0u8; 65];
-    sig.copy_from_slice(&sign_input(&tx, &entries, 0, committee));
-    tx.inputs[0].signature_script = rules.signature_script(&sig, &new, &anchor.state)?;
     tx.finalize();
     let successor = AnchorUtxo {
         outpoint: TransactionOutpoint::new(tx.id(), 0),
@@ -222,11 +279,31 @@ pub fn successor(
         covenant_id: anchor.covenant_id,
         block_daa_score: 0,
     };
-    Ok(AnchorTx {
+    Ok(UnsignedAnchorTx {
         tx,
         entries,
         successor,
+        old: anchor.state,
     })
+}
+
+/// [`successor_unsigned`] signed by the committee key `committee` (a committee of one).
+///
+/// # Errors
+/// As [`successor_unsigned`].
+pub fn successor(
+    rules: &AnchorRules,
+    anchor: &AnchorUtxo,
+    deposits: &[DepositUtxo],
+    payouts: &[Payout],
+    new: AnchorState,
+    fee_sompi: u64,
+    committee: &secp256k1::Keypair,
+) -> Result<AnchorTx> {
+    let unsigned = successor_unsigned(rules, anchor, deposits, payouts, new, fee_sompi)?;
+    let message = secp256k1::Message::from_digest(unsigned.sighash());
+    let signature = committee.sign_schnorr(message).serialize();
+    unsigned.finish(rules, &signature)
 }
 
 /// A version-1 (Toccata) transaction on the native subnetwork with no lock time, gas or
@@ -243,6 +320,13 @@ fn native_tx(inputs: Vec<TransactionInput>, outputs: Vec<TransactionOutput>) -> 
     )
 }
 
+/// The BIP340 message of input `index` under `SIG_HASH_ALL`.
+fn input_sighash(tx: &Transaction, entries: &[UtxoEntry], index: usize) -> [u8; 32] {
+    let populated = PopulatedTransaction::new(tx, entries.to_vec());
+    let reused = SigHashReusedValuesUnsync::new();
+    calc_schnorr_signature_hash(&populated, index, SIG_HASH_ALL, &reused).as_bytes()
+}
+
 /// The BIP340 signature of input `index` under `SIG_HASH_ALL` (64 bytes and the sighash type
 /// byte). The signature hash does not cover signature scripts, so they may be filled after.
 pub fn sign_input(
@@ -251,10 +335,7 @@ pub fn sign_input(
     index: usize,
     key: &secp256k1::Keypair,
 ) -> Vec<u8> {
-    let populated = PopulatedTransaction::new(tx, entries.to_vec());
-    let reused = SigHashReusedValuesUnsync::new();
-    let hash = calc_schnorr_signature_hash(&populated, index, SIG_HASH_ALL, &reused);
-    let message = secp256k1::Message::from_digest(hash.as_bytes());
+    let message = secp256k1::Message::from_digest(input_sighash(tx, entries, index));
     let signature = key.sign_schnorr(message);
     let mut out = signature.as_ref().to_vec();
     out.push(SIG_HASH_ALL.to_u8());

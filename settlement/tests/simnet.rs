@@ -52,8 +52,20 @@ async fn refused(client: &L1Client, tx: &Transaction, what: &str) -> String {
 }
 
 fn resign(t: &mut AnchorTx, rules: &AnchorRules, new: &AnchorState, old: &AnchorState) {
+    resign_with(t, rules, new, old, &keypair(1));
+}
+
+/// Signs the anchor input again with `key` (any key: `UnsignedAnchorTx::finish` refuses a
+/// signature that is not the committee's, so forged transactions are made here).
+fn resign_with(
+    t: &mut AnchorTx,
+    rules: &AnchorRules,
+    new: &AnchorState,
+    old: &AnchorState,
+    key: &secp256k1::Keypair,
+) {
     let mut sig = [0u8; 65];
-    sig.copy_from_slice(&tx::sign_input(&t.tx, &t.entries, 0, &keypair(1)));
+    sig.copy_from_slice(&tx::sign_input(&t.tx, &t.entries, 0, key));
     t.tx.inputs[0].signature_script = rules.signature_script(&sig, new, old).unwrap();
     t.tx.finalize();
 }
@@ -134,7 +146,12 @@ async fn kaspa_enforces_the_anchor_rules() {
 
     // Kaspa refuses every way of breaking the rules, even signed by the committee key.
     let mut reasons = Vec::new();
-    let wrong_key = tx::successor(&rules, &anchor, &deposits, &[], new, FEE, &keypair(2)).unwrap();
+    assert!(matches!(
+        tx::successor(&rules, &anchor, &deposits, &[], new, FEE, &keypair(2)),
+        Err(wisp_settlement::SettlementError::BadSignature)
+    ));
+    let mut wrong_key = honest.clone();
+    resign_with(&mut wrong_key, &rules, &new, &old, &keypair(2));
     reasons.push(refused(&client, &wrong_key.tx, "a spend signed by another key").await);
     let mut other_script = honest.clone();
     other_script.tx.outputs[0].script_public_key = pay_to_address_script(&funder.address());
@@ -204,6 +221,101 @@ async fn kaspa_enforces_the_anchor_rules() {
     assert_eq!(paid, 2 * KAS);
     let (_, anchored) = wait_for(&client, &funder, &pay.tx.outputs[0].script_public_key).await;
     assert_eq!(anchored, 13 * KAS - FEE - 2 * KAS - FEE);
+
+    client.disconnect().await;
+    tokio::task::spawn_blocking(move || node.shutdown())
+        .await
+        .unwrap();
+}
+
+/// A committee of four made by FROST key generation moves the anchor on a real kaspad: any
+/// three sign each successor, Kaspa verifies the result as the one BIP340 signature its
+/// script checks, and the transaction is the size of a one-key chain's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frost_committee_moves_the_anchor() {
+    use rand_chacha::rand_core::SeedableRng;
+    use std::collections::BTreeMap;
+    use wisp_settlement::committee::{self, CommitteeSize, MemberId, MemorySigningLog};
+
+    let dir = tempfile::tempdir().unwrap();
+    let maturity = 10;
+    let node =
+        SimnetNode::start(&SimnetConfig::local(dir.path().join("kaspad"), maturity)).unwrap();
+    let client = node.connect().await.unwrap();
+    let params = wisp_l1::simnet_params(maturity);
+    let funder = Wallet::new(keypair(9), Prefix::Simnet);
+    for _ in 0..maturity + 5 {
+        client.mine_block(&funder.address()).await.unwrap();
+    }
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
+    let members = committee::dkg_in_process(CommitteeSize::bft(4).unwrap(), &mut rng).unwrap();
+    let rules = AnchorRules {
+        committee_key: members[0].group_key(),
+        max_fee_sompi: KAS / 10,
+    };
+    let funding = client
+        .spendable_utxos(&funder.address(), maturity)
+        .await
+        .unwrap();
+    let g = tx::genesis(
+        &rules,
+        &funding[..1],
+        funder.keypair(),
+        10 * KAS,
+        pay_to_address_script(&funder.address()),
+        FEE,
+    )
+    .unwrap();
+    client.submit_transaction(&g.tx).await.unwrap();
+    wait_for(&client, &funder, &g.tx.outputs[0].script_public_key).await;
+
+    let mut logs: BTreeMap<MemberId, MemorySigningLog> = BTreeMap::new();
+    let mut anchor = g.successor;
+    for (block, signers) in [(1u64, [1u16, 2, 4]), (2, [2, 3, 4])] {
+        let new = AnchorState {
+            block_index: block,
+            header_hash: [block as u8; 32],
+            outbox: outbox_commitment(&[]),
+        };
+        let unsigned = tx::successor_unsigned(&rules, &anchor, &[], &[], new, FEE).unwrap();
+        // Round 1: each signer commits; round 2: each signs what it computed itself.
+        let mut nonces = BTreeMap::new();
+        let mut commitments = BTreeMap::new();
+        for id in signers {
+            let (n, c) = members[usize::from(id) - 1].commit(&mut rng).unwrap();
+            nonces.insert(id, n);
+            commitments.insert(id, c);
+        }
+        let mut shares = BTreeMap::new();
+        for (id, n) in nonces {
+            let log = logs.entry(id).or_default();
+            let share = members[usize::from(id) - 1]
+                .sign_anchor(&unsigned, &commitments, n, log)
+                .unwrap();
+            shares.insert(id, share);
+        }
+        let signature =
+            committee::aggregate(&members[0].public(), &unsigned, &commitments, &shares).unwrap();
+        let signed = unsigned.finish(&rules, &signature).unwrap();
+
+        // The same successor signed by one key has the same size and mass.
+        let single_rules = AnchorRules {
+            committee_key: keypair(1).x_only_public_key().0.serialize(),
+            ..rules
+        };
+        let one_key =
+            tx::successor(&single_rules, &anchor, &[], &[], new, FEE, &keypair(1)).unwrap();
+        let (m_committee, m_one) = (tx::mass(&params, &signed), tx::mass(&params, &one_key));
+        assert_eq!(m_committee, m_one, "block {block}");
+        println!("anchor successor signed by members {signers:?}: {m_committee:?}");
+
+        client.submit_transaction(&signed.tx).await.unwrap();
+        let (outpoint, value) =
+            wait_for(&client, &funder, &signed.tx.outputs[0].script_public_key).await;
+        assert_eq!(outpoint, signed.successor.outpoint);
+        assert_eq!(value, 10 * KAS - block * FEE);
+        anchor = signed.successor;
+    }
 
     client.disconnect().await;
     tokio::task::spawn_blocking(move || node.shutdown())

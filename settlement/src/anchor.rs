@@ -21,8 +21,8 @@
 //!    `max_fee_sompi`;
 //! 6. the committee key signed the transaction (BIP340 Schnorr, `SIG_HASH_ALL`).
 //!
-//! The committee key is one x-only key: a single node's key today, a FROST or MuSig2 aggregate
-//! key for a threshold committee later (Kaspa verifies both as one BIP340 signature).
+//! The committee key is one x-only key: a single node's key, or the group key of a FROST
+//! committee ([`crate::committee`]); Kaspa verifies either as one BIP340 signature.
 
 use crate::{Result, SettlementError};
 use kaspa_consensus_core::tx::ScriptPublicKey;

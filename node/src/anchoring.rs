@@ -557,38 +557,39 @@ impl Node {
             .map(StoredPayout::payout)
             .collect();
         let current = self.utxo(&track.current);
-        // Sweep as many deposits as the paid fee covers.
-        let (built, fee) = loop {
-            let t = wisp_settlement::tx::successor(
+        // Sweep as many deposits as the paid fee covers, deciding on unsigned transactions
+        // (a signature does not change the mass); the committee signs once, the one chosen.
+        let (unsigned, fee) = loop {
+            let candidate = wisp_settlement::tx::successor_unsigned(
                 &self.anchor.rules,
                 &current,
                 &deposits,
                 &payouts,
                 new,
                 fee,
-                self.committee.keypair(),
             )?;
-            let needed = wisp_settlement::tx::mass(&self.l1_params, &t)
+            let needed = candidate
+                .mass(&self.l1_params, &self.anchor.rules)?
                 .fee_mass()
                 .saturating_mul(FEE_SOMPI_PER_GRAM);
             if needed <= fee {
                 // Pay what Kaspa asks, not the whole amount available.
-                let exact = wisp_settlement::tx::successor(
+                let exact = wisp_settlement::tx::successor_unsigned(
                     &self.anchor.rules,
                     &current,
                     &deposits,
                     &payouts,
                     new,
                     needed,
-                    self.committee.keypair(),
                 )?;
-                let again = wisp_settlement::tx::mass(&self.l1_params, &exact)
+                let again = exact
+                    .mass(&self.l1_params, &self.anchor.rules)?
                     .fee_mass()
                     .saturating_mul(FEE_SOMPI_PER_GRAM);
                 break if again <= needed {
                     (exact, needed)
                 } else {
-                    (t, fee)
+                    (candidate, fee)
                 };
             }
             if deposits.pop().is_none() {
@@ -600,6 +601,9 @@ impl Node {
                 return Ok(AnchorProgress::Idle);
             }
         };
+        let message = secp256k1::Message::from_digest(unsigned.sighash());
+        let signature = self.committee.keypair().sign_schnorr(message).serialize();
+        let built = unsigned.finish(&self.anchor.rules, &signature)?;
         let id = built.tx.id();
         track.in_flight = Some(InFlight {
             tx: built.tx.clone(),

@@ -177,6 +177,22 @@ impl UnsignedAnchorTx {
         input_sighash(&self.tx, &self.entries, 0)
     }
 
+    /// The masses the transaction will have once signed (a signature does not change its
+    /// size), so the fee can be decided before anyone signs.
+    ///
+    /// # Errors
+    /// As [`AnchorRules::signature_script`].
+    pub fn mass(
+        &self,
+        params: &kaspa_consensus_core::config::params::Params,
+        rules: &AnchorRules,
+    ) -> Result<Mass> {
+        let mut tx = self.tx.clone();
+        tx.inputs[0].signature_script =
+            rules.signature_script(&[0u8; 65], &self.successor.state, &self.old)?;
+        Ok(mass_of(params, &tx, &self.entries))
+    }
+
     /// The signed transaction, given the committee's 64-byte BIP340 signature of
     /// [`UnsignedAnchorTx::sighash`] (checked: a wrong signature is refused here, not by
     /// Kaspa).
@@ -366,9 +382,17 @@ pub const FEE_SOMPI_PER_GRAM: u64 = 110;
 
 /// The masses of `t` under `params` (the network's consensus parameters).
 pub fn mass(params: &kaspa_consensus_core::config::params::Params, t: &AnchorTx) -> Mass {
+    mass_of(params, &t.tx, &t.entries)
+}
+
+fn mass_of(
+    params: &kaspa_consensus_core::config::params::Params,
+    tx: &Transaction,
+    entries: &[UtxoEntry],
+) -> Mass {
     let calculator = kaspa_consensus_core::mass::MassCalculator::new_with_consensus_params(params);
-    let masses = calculator.calc_non_contextual_masses(&t.tx);
-    let populated = PopulatedTransaction::new(&t.tx, t.entries.clone());
+    let masses = calculator.calc_non_contextual_masses(tx);
+    let populated = PopulatedTransaction::new(tx, entries.to_vec());
     let storage = calculator
         .calc_contextual_masses(&populated)
         .map(|m| m.storage_mass)

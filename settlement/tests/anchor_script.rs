@@ -158,7 +158,14 @@ fn the_most_payouts_and_inputs_fit_the_script_budget() {
 fn a_signature_by_another_key_is_refused() {
     let old = state(1, &[]);
     let new = state(2, &[]);
-    let t = tx::successor(&rules(), &anchor(10 * KAS, old), &[], &[], new, 0, &key(2)).unwrap();
+    // Building it refuses another key's signature before Kaspa sees it...
+    assert!(matches!(
+        tx::successor(&rules(), &anchor(10 * KAS, old), &[], &[], new, 0, &key(2)),
+        Err(wisp_settlement::SettlementError::BadSignature)
+    ));
+    // ...and Kaspa's script refuses it when forged around that check.
+    let mut t = tx::successor(&rules(), &anchor(10 * KAS, old), &[], &[], new, 0, &key(1)).unwrap();
+    resign(&mut t, &new, &old, &key(2));
     let err = verify(&t.tx, &t.entries).unwrap_err();
     assert!(err.contains("input 0"), "{err}");
 }

@@ -296,7 +296,13 @@ async fn a_frost_committee_moves_the_anchor() {
         }
         let signature =
             committee::aggregate(&members[0].public(), &unsigned, &commitments, &shares).unwrap();
+        let expected_mass = unsigned.mass(&params, &rules).unwrap();
         let signed = unsigned.finish(&rules, &signature).unwrap();
+        assert_eq!(
+            tx::mass(&params, &signed),
+            expected_mass,
+            "the mass is known before signing"
+        );
 
         // The same successor signed by one key has the same size and mass.
         let single_rules = AnchorRules {

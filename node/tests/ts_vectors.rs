@@ -100,6 +100,7 @@ fn typescript_vectors_match_the_committed_file() {
     top.insert("lanePayloads".into(), lane_payloads(&bodies, &keys));
     top.insert("headers".into(), headers());
     top.insert("proofs".into(), proofs(&keys));
+    top.insert("eventProofs".into(), event_proofs(&keys));
 
     let text = serde_json::to_string_pretty(&Value::Object(top)).unwrap() + "\n";
     // The runtime variable, not `env!`: a shared target directory may hold a build from
@@ -833,4 +834,107 @@ fn first_sibling_hash_byte(proof: &[u8]) -> usize {
         at += 1;
     }
     panic!("the proof has only default siblings");
+}
+
+/// Receipts of one block (varied: events, a failure, return data) with their borsh and hash,
+/// the block's receipts root, and a proof of every event to the events root, plus tampered
+/// proofs a verifier must refuse.
+fn event_proofs(keys: &[secp256k1::Keypair]) -> Value {
+    use wisp_core::events::{events_root, EventProof};
+    use wisp_core::{ErrorLevel, Event, Receipt, ReceiptError, ReceiptStatus};
+    let event = |contract: u32, topic: &str, data: &[u8]| Event {
+        contract: Hname(contract),
+        topic: topic.into(),
+        data: data.to_vec(),
+    };
+    let receipt = |i: u32, events: Vec<Event>, failed: bool| Receipt {
+        request_id: blake2b_256(&i.to_le_bytes()),
+        block_index: 7,
+        request_index: i,
+        sender: AgentId::Address(x_only(&keys[i as usize % keys.len()])),
+        status: if failed {
+            ReceiptStatus::Failed
+        } else {
+            ReceiptStatus::Success
+        },
+        error: failed.then(|| ReceiptError {
+            level: ErrorLevel::Contract,
+            code: 1,
+            message: "the sender's balance is lower than the amount".into(),
+        }),
+        gas_used: 1_610_360 + u64::from(i),
+        fee_sompi: 1_610_360 + u64::from(i),
+        storage_locked_sompi: 9_800 * u64::from(i),
+        storage_refunded_sompi: u64::from(i),
+        events,
+        return_data: if i == 3 { vec![1, 2, 3] } else { vec![] },
+    };
+    let receipts = vec![
+        receipt(
+            0,
+            vec![
+                event(1, "Transfer", &[1; 86]),
+                event(1, "Approval", &[2; 86]),
+            ],
+            false,
+        ),
+        receipt(1, vec![], true),
+        receipt(2, vec![event(2, "Swap", &[3; 40])], false),
+        receipt(
+            3,
+            (0..4).map(|k| event(3, "Tick", &[k; 9])).collect(),
+            false,
+        ),
+    ];
+    let root = events_root(&receipts);
+    let mut proofs = Vec::new();
+    for r in &receipts {
+        for index in 0..r.events.len() as u32 {
+            let proof = EventProof::build(&receipts, &r.request_id, index).unwrap();
+            assert!(proof.verify(&root));
+            proofs.push(json!({
+                "requestId": hex(&r.request_id.0),
+                "index": index,
+                "proof": hex(&borsh::to_vec(&proof).unwrap()),
+                "valid": true,
+            }));
+        }
+    }
+    // Tampered: another event's data, another position, a sibling flipped, a missing sibling.
+    let base = EventProof::build(&receipts, &receipts[3].request_id, 2).unwrap();
+    let mut tampered = Vec::new();
+    let mut t = base.clone();
+    t.event.data[0] ^= 1;
+    tampered.push(("event data changed", t));
+    let mut t = base.clone();
+    t.leaf_index += 1;
+    tampered.push(("leaf position changed", t));
+    let mut t = base.clone();
+    t.siblings[0].0[0] ^= 1;
+    tampered.push(("a sibling flipped", t));
+    let mut t = base.clone();
+    t.siblings.pop();
+    tampered.push(("a sibling missing", t));
+    let mut t = base.clone();
+    t.index += 1;
+    tampered.push(("claimed index in the request changed", t));
+    for (why, t) in tampered {
+        assert!(!t.verify(&root), "{why}");
+        proofs.push(json!({
+            "requestId": hex(&t.request_id.0),
+            "index": t.index,
+            "proof": hex(&borsh::to_vec(&t).unwrap()),
+            "valid": false,
+            "why": why,
+        }));
+    }
+    json!({
+        "receipts": receipts.iter().map(|r| json!({
+            "raw": hex(&borsh::to_vec(r).unwrap()),
+            "hash": hex(&r.hash().0),
+        })).collect::<Vec<_>>(),
+        "receiptsRoot": hex(&BlockHeader::receipts_commitment(&receipts).0),
+        "eventsRoot": hex(&root.0),
+        "proofs": proofs,
+    })
 }

@@ -7,7 +7,8 @@ import {
   CodecError, Reader, LocalSigner, NodeAgentFormat, decodeAddress, decodeHeader, decodeValue, encodeAddress,
   encodeLanePayload, encodeOffLedgerRequest, encodeRequestBody, encodeUnsignedRequest, encodeHeader, encodeValue,
   fromHex, hname, hnameHex, headerHash, isValidStateProof, offLedgerRequestId, parseHname, parseType, signingHash,
-  toHex, typeToString, verifyRequestSignature, verifyStateProof, ProofError,
+  toHex, typeToString, verifyRequestSignature, verifyStateProof, ProofError, decodeReceipt, receiptsRoot,
+  blake2b256, verifyEventProof, encodeAgent, concat, uintLE,
   type AccessList, type L1Time, type RequestBody, type TimeLock, type AddressPrefix,
 } from "../src/index.js";
 
@@ -138,4 +139,39 @@ test("state proofs verify, tampered ones are rejected", () => {
     assert.equal(isValidStateProof(...args), p.valid, p.why ?? `valid proof of ${p.key}`);
     if (!p.valid) assert.throws(() => verifyStateProof(...args), ProofError);
   }
+});
+
+test("receipts decode and hash as the node's; event proofs verify, tampered ones are rejected", () => {
+  const e = v.eventProofs;
+  const raws = e.receipts.map((r: { raw: string }) => fromHex(r.raw));
+  for (const [i, r] of e.receipts.entries()) {
+    assert.equal(toHex(blake2b256(raws[i])), r.hash);
+    const d = decodeReceipt(raws[i]);
+    // Re-encoding the decoded receipt gives the same bytes: every field was read.
+    const str = (t: string) => concat(uintLE(new TextEncoder().encode(t).length, 4), new TextEncoder().encode(t));
+    const bytes = concat(
+      d.requestId, uintLE(d.blockIndex, 8), uintLE(d.requestIndex, 4), encodeAgent(d.sender),
+      Uint8Array.of(d.status === "success" ? 0 : 1),
+      d.error ? concat(Uint8Array.of(1, ["request", "vm", "contract"].indexOf(d.error.level)), uintLE(d.error.code, 4), str(d.error.message)) : Uint8Array.of(0),
+      uintLE(d.gasUsed, 8), uintLE(d.feeSompi, 8), uintLE(d.storageLockedSompi, 8), uintLE(d.storageRefundedSompi, 8),
+      uintLE(d.events.length, 4),
+      ...d.events.map((ev) => concat(uintLE(ev.contract, 4), str(ev.topic), uintLE(ev.data.length, 4), ev.data)),
+      uintLE(d.returnData.length, 4), d.returnData,
+    );
+    assert.equal(toHex(bytes), r.raw);
+  }
+  assert.equal(toHex(receiptsRoot(raws)), e.receiptsRoot);
+  let valid = 0;
+  for (const p of e.proofs) {
+    if (p.valid) {
+      const proven = verifyEventProof(fromHex(e.eventsRoot), fromHex(p.proof));
+      assert.equal(toHex(proven.requestId), p.requestId);
+      assert.equal(proven.index, p.index);
+      valid++;
+    } else {
+      assert.throws(() => verifyEventProof(fromHex(e.eventsRoot), fromHex(p.proof)), ProofError, p.why);
+    }
+  }
+  assert.equal(valid, 7, "every event of the block");
+  assert.equal(e.proofs.length - valid, 5);
 });

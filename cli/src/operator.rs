@@ -185,7 +185,7 @@ pub async fn run_node(r: RunNode) -> Result<()> {
         .await
         .with_context(|| format!("cannot serve RPC on {}", r.rpc_addr))?;
     progress(&format!(
-        "node of chain {} ({}) at block {}: RPC http://{addr}, following Kaspa at {}",
+        "node of chain {} ({}) at block {}: RPC http://{addr} (explorer http://{addr}/explorer/), following Kaspa at {}",
         node.chain_name(),
         node.chain().chain_id(),
         node.chain().head()?.index,

@@ -61,7 +61,8 @@ mod with_simnet {
                 json!({ "name": a.name, "address": wisp_l1::address_of(&key, wisp_l1::Prefix::Simnet).to_string(), "secretKey": a.secret_hex })
             })
             .collect();
-        let summary = json!({ "rpc": devnet.rpc_url(), "ws": devnet.ws_url(), "chain": info, "accounts": accounts, "dataDir": data_dir.display().to_string() });
+        let explorer = format!("{}/explorer/", devnet.rpc_url());
+        let summary = json!({ "rpc": devnet.rpc_url(), "ws": devnet.ws_url(), "explorer": explorer, "chain": info, "accounts": accounts, "dataDir": data_dir.display().to_string() });
         print(json_mode, &summary, |s| {
             println!();
             println!("Wisp devnet is running");
@@ -70,6 +71,7 @@ mod with_simnet {
                 s["rpc"].as_str().unwrap_or(""),
                 s["ws"].as_str().unwrap_or("")
             );
+            println!("  explorer   {}", s["explorer"].as_str().unwrap_or(""));
             println!(
                 "  chain id   {}",
                 s["chain"]["chainId"].as_str().unwrap_or("")

@@ -603,6 +603,173 @@ pub fn aggregate(
     Ok(out)
 }
 
+/// What the coordinator sends every chosen signer in round 2: the signers' commitments (the
+/// signer computes the message itself from the transaction it is sent with).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignRequest {
+    /// Which attempt of the session this is (from 1): shares of another attempt are refused.
+    pub attempt: u32,
+    /// The chosen signers' round-1 commitments.
+    pub commitments: BTreeMap<MemberId, Vec<u8>>,
+}
+
+/// The coordinator's side of signing one anchor successor: collects round-1 commitments, picks
+/// the first `threshold` members that answered, collects their shares and assembles the
+/// signature. FROST is not robust to a signer that drops out after committing, so a signer that
+/// does not answer or sends a bad share is [`SigningSession::exclude`]d and the session starts a
+/// new attempt with fresh commitments from the others (members sign the same successor again,
+/// which their logs allow). It fails only when fewer than `threshold` members remain.
+pub struct SigningSession {
+    public: CommitteePublic,
+    unsigned: UnsignedAnchorTx,
+    attempt: u32,
+    commitments: BTreeMap<MemberId, Vec<u8>>,
+    chosen: Option<BTreeMap<MemberId, Vec<u8>>>,
+    shares: BTreeMap<MemberId, Vec<u8>>,
+    excluded: std::collections::BTreeSet<MemberId>,
+}
+
+impl SigningSession {
+    /// A session signing `unsigned` for the committee `public`.
+    pub fn new(public: CommitteePublic, unsigned: UnsignedAnchorTx) -> SigningSession {
+        SigningSession {
+            public,
+            unsigned,
+            attempt: 1,
+            commitments: BTreeMap::new(),
+            chosen: None,
+            shares: BTreeMap::new(),
+            excluded: Default::default(),
+        }
+    }
+
+    /// The current attempt (from 1); commitments and shares name it.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// The transaction being signed (sent to every member with the requests).
+    pub fn unsigned(&self) -> &UnsignedAnchorTx {
+        &self.unsigned
+    }
+
+    /// Members excluded so far.
+    pub fn excluded(&self) -> Vec<MemberId> {
+        self.excluded.iter().copied().collect()
+    }
+
+    /// A member's round-1 commitment for `attempt`. Once `threshold` members have committed,
+    /// returns the request to send to those signers (later commitments are ignored).
+    ///
+    /// # Errors
+    /// [`CommitteeError::UnknownMember`]; [`CommitteeError::Invalid`] for a commitment that
+    /// does not decode; [`CommitteeError::Round`] for another attempt's or an excluded
+    /// member's.
+    pub fn add_commitment(
+        &mut self,
+        attempt: u32,
+        from: MemberId,
+        commitment: Vec<u8>,
+    ) -> Result<Option<SignRequest>> {
+        self.check_sender(attempt, from, "signing commitment")?;
+        if self.chosen.is_some() {
+            return Ok(None);
+        }
+        frost::round1::SigningCommitments::deserialize(&commitment).map_err(|e| {
+            CommitteeError::Invalid {
+                from,
+                what: "signing commitment",
+                reason: e.to_string(),
+            }
+        })?;
+        self.commitments.insert(from, commitment);
+        if self.commitments.len() < usize::from(self.public.size.threshold) {
+            return Ok(None);
+        }
+        let chosen = std::mem::take(&mut self.commitments);
+        self.chosen = Some(chosen.clone());
+        Ok(Some(SignRequest {
+            attempt: self.attempt,
+            commitments: chosen,
+        }))
+    }
+
+    /// A chosen signer's share for `attempt`. Returns the committee's BIP340 signature once
+    /// every chosen signer's share is in and they combine.
+    ///
+    /// # Errors
+    /// [`CommitteeError::Round`] for a share from a member not chosen or of another attempt;
+    /// [`CommitteeError::Invalid`] naming a member whose share is wrong (exclude it and go on).
+    pub fn add_share(
+        &mut self,
+        attempt: u32,
+        from: MemberId,
+        share: Vec<u8>,
+    ) -> Result<Option<[u8; 64]>> {
+        self.check_sender(attempt, from, "signature share")?;
+        let Some(chosen) = &self.chosen else {
+            return Err(CommitteeError::Round {
+                what: "signature shares (before the signers were chosen)",
+                expected: vec![],
+                got: vec![from],
+            });
+        };
+        if !chosen.contains_key(&from) {
+            return Err(CommitteeError::Round {
+                what: "signature shares (from the chosen signers)",
+                expected: chosen.keys().copied().collect(),
+                got: vec![from],
+            });
+        }
+        self.shares.insert(from, share);
+        if self.shares.len() < chosen.len() {
+            return Ok(None);
+        }
+        aggregate(&self.public, &self.unsigned, chosen, &self.shares).map(Some)
+    }
+
+    /// Leaves `member` out (it did not answer, or its share was wrong) and starts a new
+    /// attempt: every other member commits afresh.
+    ///
+    /// # Errors
+    /// [`CommitteeError::Round`] when fewer than `threshold` members remain.
+    pub fn exclude(&mut self, member: MemberId) -> Result<()> {
+        self.excluded.insert(member);
+        let remaining: Vec<MemberId> = self
+            .public
+            .size
+            .ids()
+            .filter(|id| !self.excluded.contains(id))
+            .collect();
+        if remaining.len() < usize::from(self.public.size.threshold) {
+            return Err(CommitteeError::Round {
+                what: "signers left after exclusions (at least the threshold)",
+                expected: self.public.size.ids().collect(),
+                got: remaining,
+            });
+        }
+        self.attempt += 1;
+        self.commitments.clear();
+        self.chosen = None;
+        self.shares.clear();
+        Ok(())
+    }
+
+    fn check_sender(&self, attempt: u32, from: MemberId, what: &'static str) -> Result<()> {
+        if from == 0 || from > self.public.size.members {
+            return Err(CommitteeError::UnknownMember(from));
+        }
+        if attempt != self.attempt || self.excluded.contains(&from) {
+            return Err(CommitteeError::Round {
+                what,
+                expected: vec![],
+                got: vec![from],
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Runs the whole DKG for every member in one process (for tests, and for a local committee
 /// whose members are all on one machine, such as a devnet): each member's [`MemberKey`], in
 /// member order. A real committee runs [`Dkg`] on each member's own node.
@@ -874,6 +1041,125 @@ mod tests {
         let mut wrong_member = keys[0].to_bytes().unwrap();
         wrong_member[0] = 2; // claims to be member 2 with member 1's share
         assert!(MemberKey::from_bytes(&wrong_member).is_err());
+    }
+
+    /// A member as the coordinator sees it: answers round 1 and round 2 of an attempt.
+    fn answer(
+        keys: &[MemberKey],
+        id: MemberId,
+        r: &mut rand_chacha::ChaCha20Rng,
+    ) -> (Nonces, Vec<u8>) {
+        keys[usize::from(id) - 1].commit(r).unwrap()
+    }
+
+    #[test]
+    fn a_session_signs_around_a_member_that_drops_out_or_lies() {
+        let size = CommitteeSize::bft(4).unwrap();
+        let keys = dkg_in_process(size, &mut rng(40)).unwrap();
+        let (rules, u) = unsigned(keys[0].group_key(), 1, 1_000);
+        let mut logs: BTreeMap<MemberId, MemorySigningLog> = BTreeMap::new();
+        let mut r = rng(41);
+        let mut session = SigningSession::new(keys[0].public(), u.clone());
+
+        // Attempt 1: members 2, 1, 3 commit first (4 is slow); 2 then goes silent.
+        let mut nonces = BTreeMap::new();
+        let mut request = None;
+        for id in [2, 1, 3, 4] {
+            let (n, c) = answer(&keys, id, &mut r);
+            nonces.insert(id, n);
+            if let Some(req) = session.add_commitment(1, id, c).unwrap() {
+                request = Some(req);
+            }
+        }
+        let request = request.unwrap();
+        assert_eq!(
+            request.commitments.keys().copied().collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+        for id in [1, 3] {
+            let n = nonces.remove(&id).unwrap();
+            let share = keys[usize::from(id) - 1]
+                .sign_anchor(
+                    session.unsigned(),
+                    &request.commitments,
+                    n,
+                    logs.entry(id).or_default(),
+                )
+                .unwrap();
+            assert_eq!(session.add_share(1, id, share).unwrap(), None);
+        }
+        // Member 4 was not chosen; member 2 never answers.
+        assert!(session.add_share(1, 4, vec![0; 32]).is_err());
+        session.exclude(2).unwrap();
+        assert_eq!(session.attempt(), 2);
+
+        // Attempt 2 without member 2: member 3 sends a share for another transaction.
+        let mut nonces = BTreeMap::new();
+        let mut request = None;
+        for id in [3, 4, 1] {
+            let (n, c) = answer(&keys, id, &mut r);
+            nonces.insert(id, n);
+            if let Some(req) = session.add_commitment(2, id, c).unwrap() {
+                request = Some(req);
+            }
+        }
+        // Attempt 1's messages are refused now, and so is the excluded member.
+        assert!(session
+            .add_commitment(1, 4, answer(&keys, 4, &mut r).1)
+            .is_err());
+        assert!(session
+            .add_commitment(2, 2, answer(&keys, 2, &mut r).1)
+            .is_err());
+        let request = request.unwrap();
+        let (_, other) = unsigned(keys[0].group_key(), 7, 1_000);
+        let mut result = Ok(None);
+        for id in [1, 4, 3] {
+            let n = nonces.remove(&id).unwrap();
+            let tx = if id == 3 { &other } else { session.unsigned() };
+            let share = keys[usize::from(id) - 1]
+                .sign_anchor(tx, &request.commitments, n, logs.entry(id).or_default())
+                .unwrap();
+            result = session.add_share(2, id, share);
+        }
+        assert!(
+            matches!(result, Err(CommitteeError::Invalid { from: 3, .. })),
+            "{result:?}"
+        );
+        // Without 2 and 3 only two members remain: below the threshold.
+        let mut doomed = SigningSession::new(keys[0].public(), u.clone());
+        doomed.exclude(2).unwrap();
+        assert!(matches!(
+            doomed.exclude(3),
+            Err(CommitteeError::Round { .. })
+        ));
+
+        // A fresh session over members 1, 3, 4 signs; the members sign the same successor
+        // again, which their logs allow.
+        let mut session = SigningSession::new(keys[0].public(), u.clone());
+        session.exclude(2).unwrap();
+        let mut nonces = BTreeMap::new();
+        let mut request = None;
+        for id in [1, 3, 4] {
+            let (n, c) = answer(&keys, id, &mut r);
+            nonces.insert(id, n);
+            request = session
+                .add_commitment(session.attempt(), id, c)
+                .unwrap()
+                .or(request);
+        }
+        let request = request.unwrap();
+        let mut signature = None;
+        for id in [1, 3, 4] {
+            let n = nonces.remove(&id).unwrap();
+            let share = keys[usize::from(id) - 1]
+                .sign_anchor(&u, &request.commitments, n, logs.entry(id).or_default())
+                .unwrap();
+            signature = session
+                .add_share(request.attempt, id, share)
+                .unwrap()
+                .or(signature);
+        }
+        assert!(u.finish(&rules, &signature.unwrap()).is_ok());
     }
 
     #[test]

@@ -137,7 +137,7 @@ export function getContract<T extends ContractTypes = UntypedContract>(options: 
     try {
       v = await pub.callView(name, fnName, toHex(encoded));
     } catch (e) {
-      if (e instanceof ContractError) throw await named({ level: "contract", code: e.code, name: e.errorName, message: e.message }, undefined);
+      if (e instanceof ContractError) throw await named({ level: "contract", code: e.code, name: e.name === "ContractError" ? "" : e.name, message: e.detail }, undefined);
       throw e;
     }
     return decodeReturn(f.returns, fromHex(v.data), await pub.agentFormat());
@@ -160,7 +160,7 @@ export function getContract<T extends ContractTypes = UntypedContract>(options: 
     try {
       sent = await wallet.sendCall({ ...opts, contract: name, function: fnName, args: await encode(f, args) });
     } catch (e) {
-      if (e instanceof ContractError) throw await named({ level: "contract", code: e.code, name: e.errorName, message: e.message }, e.receipt);
+      if (e instanceof ContractError) throw await named({ level: "contract", code: e.code, name: e.name === "ContractError" ? "" : e.name, message: e.detail }, e.receipt);
       throw e;
     }
     const receipt = await pub.waitForReceipt(sent.requestId);

@@ -43,60 +43,68 @@ export interface ErrorInfo {
   message: string;
 }
 
-/** A request failure at some level. */
+/**
+ * A request failure at some level. Its `name` is the failure's own name as the node or the
+ * contract's interface gives it (`insufficient_funds`, `out_of_gas`, a contract's
+ * `InsufficientBalance`), or the class name when there is none; `instanceof` tells the level.
+ */
 export abstract class ChainError extends WispError {
   abstract readonly level: ErrorInfo["level"];
+  /** The stable code at its level (a contract's own code at `contract` level). */
+  readonly code: number;
+  /** The node's explanation, for people. */
+  readonly detail: string;
   constructor(
-    /** The stable code at its level. */
-    readonly code: number,
-    /** The code's name (may be empty for a contract code its interface does not name). */
-    readonly errorName: string,
-    message: string,
+    info: ErrorInfo,
+    fallbackName: string,
     /** The request's receipt, when the failure came from one. */
     readonly receipt?: unknown,
   ) {
-    super(message);
+    super(`${info.level} error ${info.code}${info.name ? ` (${info.name})` : ""}: ${info.message}`);
+    this.code = info.code;
+    this.detail = info.message;
+    this.name = info.name || fallbackName;
   }
 }
 
 /** The chain runtime refused or failed the request (signature, nonce, funds, gas budget…). */
 export class RequestError extends ChainError {
-  override name = "RequestError";
   readonly level = "request" as const;
+  constructor(info: ErrorInfo, receipt?: unknown) {
+    super(info, "RequestError", receipt);
+  }
 }
 
 /** The VM stopped the call (out of gas, trap, memory or stack limit, host ABI misuse). */
 export class VmError extends ChainError {
-  override name = "VmError";
   readonly level = "vm" as const;
+  constructor(info: ErrorInfo, receipt?: unknown) {
+    super(info, "VmError", receipt);
+  }
 }
 
 /** The contract failed with one of its own error codes (see its interface's `errors`). */
 export class ContractError extends ChainError {
-  override name = "ContractError";
   readonly level = "contract" as const;
   constructor(
-    code: number,
-    errorName: string,
-    message: string,
+    info: ErrorInfo,
     receipt?: unknown,
     /** What the code means: the doc comment of the contract's error variant. */
     readonly docs: string = "",
   ) {
-    super(code, errorName, message, receipt);
+    super(info, "ContractError", receipt);
   }
 }
 
 /** The error for a failure described by `info` (a receipt's `error` or a refusal's `data`). */
 export function chainError(info: ErrorInfo, receipt?: unknown, docs = ""): ChainError {
-  const text = `${info.level} error ${info.code}${info.name ? ` (${info.name})` : ""}: ${info.message}`;
   switch (info.level) {
     case "request":
-      return new RequestError(info.code, info.name, text, receipt);
+      return new RequestError(info, receipt);
     case "vm":
-      return new VmError(info.code, info.name, text, receipt);
+      return new VmError(info, receipt);
     default:
-      return new ContractError(info.code, info.name, text, receipt, docs);
+      return new ContractError(info, receipt, docs);
   }
 }
 

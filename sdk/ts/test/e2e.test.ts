@@ -76,7 +76,8 @@ test("the token end to end from TypeScript", async (t) => {
       assert.ok(e instanceof ContractError, `got ${e}`);
       assert.equal(e.level, "contract");
       assert.equal(e.code, TokenErrors.InsufficientBalance);
-      assert.equal(e.errorName, "InsufficientBalance");
+      assert.equal(e.name, "InsufficientBalance");
+      assert.match(e.detail, /./);
       assert.match(e.docs, /balance is lower/);
       return true;
     });
@@ -133,7 +134,7 @@ test("the token end to end from TypeScript", async (t) => {
   await t.test("a refused request is a RequestError decided by data.level", async () => {
     const body = await wallet.buildBody({ contract: "tok", function: "transfer", args: new Uint8Array(), gasBudget: 10n ** 15n });
     const signed = await wallet.signRequest(body);
-    await assert.rejects(pub.sendRawRequest(signed), (e: unknown) => e instanceof RequestError && e.errorName.length > 0);
+    await assert.rejects(pub.sendRawRequest(signed), (e: unknown) => e instanceof RequestError && e.level === "request" && e.name !== "RequestError");
   });
 
   await t.test("a Transfer arrives on watchEvents within 5 s", async () => {

@@ -54,7 +54,8 @@ test("argument errors name the parameter", () => {
 
 test("failures are classified by data.level, not by the JSON-RPC code", () => {
   const contract = fromRpcError({ code: -32005, message: "m", data: { level: "contract", code: 5, name: "X", message: "m" } });
-  assert.ok(contract instanceof ContractError && contract.code === 5 && contract.errorName === "X");
+  assert.ok(contract instanceof ContractError && contract.code === 5 && contract.name === "X");
+  assert.ok(fromRpcError({ code: -32200, message: "m", data: { level: "contract", code: 9, name: "", message: "m" } }).name === "ContractError", "no name: the class name");
   const request = fromRpcError({ code: -32200, message: "m", data: { level: "request", code: 4, name: "bad_nonce", message: "m" } });
   assert.ok(request instanceof RequestError && request.level === "request");
   assert.ok(fromRpcError({ code: -32105, message: "m", data: { level: "vm", code: 5, name: "out_of_gas", message: "m" } }) instanceof VmError);

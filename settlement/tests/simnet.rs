@@ -70,8 +70,18 @@ fn resign_with(
     t.tx.finalize();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kaspa_enforces_the_anchor_rules() {
+/// A simnet with a funded miner, and a chain anchor of 10 KAS created under `rules` (checked
+/// accepted): what both tests start from.
+struct Setup {
+    _dir: tempfile::TempDir,
+    node: SimnetNode,
+    client: L1Client,
+    params: kaspa_consensus_core::config::params::Params,
+    funder: Wallet,
+    genesis: AnchorTx,
+}
+
+async fn setup(rules: &AnchorRules) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let maturity = 10;
     let node =
@@ -82,18 +92,13 @@ async fn kaspa_enforces_the_anchor_rules() {
     for _ in 0..maturity + 5 {
         client.mine_block(&funder.address()).await.unwrap();
     }
-    let rules = AnchorRules {
-        committee_key: keypair(1).x_only_public_key().0.serialize(),
-        max_fee_sompi: KAS / 10,
-    };
-
     // Genesis: the anchor holds 10 KAS under a fresh covenant id.
     let funding = client
         .spendable_utxos(&funder.address(), maturity)
         .await
         .unwrap();
-    let g = tx::genesis(
-        &rules,
+    let genesis = tx::genesis(
+        rules,
         &funding[..1],
         funder.keypair(),
         10 * KAS,
@@ -101,11 +106,35 @@ async fn kaspa_enforces_the_anchor_rules() {
         FEE,
     )
     .unwrap();
-    client.submit_transaction(&g.tx).await.unwrap();
-    let genesis_spk = g.tx.outputs[0].script_public_key.clone();
+    client.submit_transaction(&genesis.tx).await.unwrap();
+    let genesis_spk = genesis.tx.outputs[0].script_public_key.clone();
     let (outpoint, value) = wait_for(&client, &funder, &genesis_spk).await;
-    assert_eq!(outpoint, g.successor.outpoint);
+    assert_eq!(outpoint, genesis.successor.outpoint);
     assert_eq!(value, 10 * KAS);
+    Setup {
+        _dir: dir,
+        node,
+        client,
+        params,
+        funder,
+        genesis,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kaspa_enforces_the_anchor_rules() {
+    let rules = AnchorRules {
+        committee_key: keypair(1).x_only_public_key().0.serialize(),
+        max_fee_sompi: KAS / 10,
+    };
+    let Setup {
+        _dir,
+        node,
+        client,
+        params,
+        funder,
+        genesis: g,
+    } = setup(&rules).await;
     let anchor = g.successor.clone();
     let cov = anchor.covenant_id;
 
@@ -237,37 +266,20 @@ async fn a_frost_committee_moves_the_anchor() {
     use std::collections::BTreeMap;
     use wisp_settlement::committee::{self, CommitteeSize, MemberId, MemorySigningLog};
 
-    let dir = tempfile::tempdir().unwrap();
-    let maturity = 10;
-    let node =
-        SimnetNode::start(&SimnetConfig::local(dir.path().join("kaspad"), maturity)).unwrap();
-    let client = node.connect().await.unwrap();
-    let params = wisp_l1::simnet_params(maturity);
-    let funder = Wallet::new(keypair(9), Prefix::Simnet);
-    for _ in 0..maturity + 5 {
-        client.mine_block(&funder.address()).await.unwrap();
-    }
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
     let members = committee::dkg_in_process(CommitteeSize::bft(4).unwrap(), &mut rng).unwrap();
     let rules = AnchorRules {
         committee_key: members[0].group_key(),
         max_fee_sompi: KAS / 10,
     };
-    let funding = client
-        .spendable_utxos(&funder.address(), maturity)
-        .await
-        .unwrap();
-    let g = tx::genesis(
-        &rules,
-        &funding[..1],
-        funder.keypair(),
-        10 * KAS,
-        pay_to_address_script(&funder.address()),
-        FEE,
-    )
-    .unwrap();
-    client.submit_transaction(&g.tx).await.unwrap();
-    wait_for(&client, &funder, &g.tx.outputs[0].script_public_key).await;
+    let Setup {
+        _dir,
+        node,
+        client,
+        params,
+        funder,
+        genesis: g,
+    } = setup(&rules).await;
 
     let mut logs: BTreeMap<MemberId, MemorySigningLog> = BTreeMap::new();
     let mut anchor = g.successor;

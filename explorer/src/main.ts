@@ -16,6 +16,7 @@ import {
   LocalSigner,
   readInterface,
   receiptsRoot,
+  eventsRoot,
   toHex,
   type Block,
   type CallView,
@@ -469,6 +470,7 @@ function Home(): Node {
 interface BlockCheck {
   header: { ok: boolean; detail: string };
   receipts: { ok: boolean; detail: string } | null;
+  events: { ok: boolean; detail: string } | null;
   raws: (true | string)[];
 }
 
@@ -494,6 +496,7 @@ function checkBlock(b: Block): BlockCheck {
     header = { ok: false, detail: errorText(e) };
   }
   let receipts: BlockCheck["receipts"] = null;
+  let events: BlockCheck["events"] = null;
   const raws: (true | string)[] = [];
   if (b.receipts && decoded) {
     try {
@@ -504,6 +507,14 @@ function checkBlock(b: Block): BlockCheck {
         : { ok: false, detail: `the receipts' raw bytes give ${toHex(root)}, the header says ${toHex(decoded.receiptsRoot)}` };
     } catch (e) {
       receipts = { ok: false, detail: errorText(e) };
+    }
+    try {
+      const root = eventsRoot(b.receipts.map((r) => decodeReceipt(fromHex(r.raw))));
+      events = equalBytes(root, decoded.eventsRoot)
+        ? { ok: true, detail: `recomputed from the events of the raw receipts: ${toHex(root)}` }
+        : { ok: false, detail: `the receipts' events give ${toHex(root)}, the header says ${toHex(decoded.eventsRoot)}` };
+    } catch (e) {
+      events = { ok: false, detail: errorText(e) };
     }
     for (const r of b.receipts) {
       try {
@@ -522,7 +533,7 @@ function checkBlock(b: Block): BlockCheck {
       }
     }
   }
-  return { header, receipts, raws };
+  return { header, receipts, events, raws };
 }
 
 function BlockPage({ n }: { n: string }): Node {
@@ -545,6 +556,7 @@ function BlockPage({ n }: { n: string }): Node {
       extra=${html`<span class="badges">
         <${Badge} ok=${check.header.ok} title=${check.header.detail}>${check.header.ok ? "header hash verified" : "header hash NOT verified"}<//>
         ${check.receipts ? html`<${Badge} ok=${check.receipts.ok} title=${check.receipts.detail}>${check.receipts.ok ? "receipts root recomputed" : "receipts root mismatch"}<//>` : null}
+        ${check.events ? html`<${Badge} ok=${check.events.ok} title=${check.events.detail}>${check.events.ok ? "events root recomputed" : "events root mismatch"}<//>` : null}
       </span>`}
     >
       <${Fields}

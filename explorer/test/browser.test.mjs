@@ -166,6 +166,8 @@ test("the explorer shows and verifies a devnet's blocks, requests, contracts and
     assert.match(text, /amount\s+u128\s+250\b/, "the decoded amount");
     assert.ok(text.includes("header hash verified"));
     assert.ok(text.includes("receipts root recomputed"));
+    assert.ok(text.includes("events root recomputed"), "the events root is recomputed in the page");
+    assert.ok(!text.includes("root mismatch"));
     const event = await page.locator(".event").first().innerText();
     assert.match(event, /Transfer/);
     assert.match(event, /from\s+indexed\s+kaspa/);

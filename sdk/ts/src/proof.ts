@@ -99,6 +99,24 @@ export function isValidStateProof(root: Uint8Array, key: Uint8Array, value: Uint
   }
 }
 
+/**
+ * A block's events root from its receipts (decoded, in order): the root of the binary Merkle
+ * tree over every event's leaf ({@link eventLeaf}), an odd node promoted unhashed, nodes
+ * blake2b-256("wisp/events/node" ‖ left ‖ right); all zero for a block without events.
+ */
+export function eventsRoot(receipts: readonly { requestId: Uint8Array; events: readonly EventProof["event"][] }[]): Uint8Array {
+  let level = receipts.flatMap((r) => r.events.map((e, i) => eventLeaf(r.requestId, i, e)));
+  if (level.length === 0) return new Uint8Array(32);
+  while (level.length > 1) {
+    const up: Uint8Array[] = [];
+    for (let i = 0; i < level.length; i += 2) {
+      up.push(i + 1 < level.length ? blake2b256("wisp/events/node", level[i]!, level[i + 1]!) : level[i]!);
+    }
+    level = up;
+  }
+  return level[0]!;
+}
+
 /** Most siblings an event proof may carry (a tree of up to 2^32 events). */
 export const MAX_EVENT_PROOF_SIBLINGS = 32;
 

@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   CodecError, ContractError, DecodeError, ModuleError, NodeAgentFormat, ProofError, Reader, RequestError, RpcError, VmError,
-  TypeError_, blake2b256, concat, decodeFields, decodeReturn, decodeValue, encodeArgs, encodeEvent, eventLeaf, fromHex,
+  TypeError_, blake2b256, eventsRoot, concat, decodeFields, decodeReturn, decodeValue, encodeArgs, encodeEvent, eventLeaf, fromHex,
   fromRpcError, http, parseType, readInterface, toHex, uintLE, utf8, verifyEventProof, TransportError, type RawEvent,
 } from "../src/index.js";
 
@@ -95,6 +95,7 @@ test("event proofs verify at every position of trees of 1 to 9 events, and tampe
     const events = Array.from({ length: n }, (_, i) => ({ requestId: blake2b256(`r${i}`), event: { contract: 7, topic: "T", data: Uint8Array.of(i) } }));
     const leaves = events.map((e) => eventLeaf(e.requestId, 0, e.event));
     const t = tree(leaves);
+    assert.deepEqual(eventsRoot(events.map((e) => ({ requestId: e.requestId, events: [e.event] }))), t.root);
     for (let i = 0; i < n; i++) {
       const proof = encodeProof(events[i]!.requestId, 0, events[i]!.event, i, n, t.proof(i));
       const p = verifyEventProof(t.root, proof);

@@ -8,7 +8,7 @@ import {
   encodeLanePayload, encodeOffLedgerRequest, encodeRequestBody, encodeUnsignedRequest, encodeHeader, encodeValue,
   fromHex, hname, hnameHex, headerHash, isValidStateProof, offLedgerRequestId, parseHname, parseType, signingHash,
   toHex, typeToString, verifyRequestSignature, verifyStateProof, ProofError, decodeReceipt, receiptsRoot,
-  blake2b256, verifyEventProof, encodeAgent, concat, uintLE,
+  blake2b256, verifyEventProof, encodeAgent, concat, uintLE, eventsRoot,
   type AccessList, type L1Time, type RequestBody, type TimeLock, type AddressPrefix,
 } from "../src/index.js";
 
@@ -161,6 +161,8 @@ test("receipts decode and hash as the node's; event proofs verify, tampered ones
     assert.equal(toHex(bytes), r.raw);
   }
   assert.equal(toHex(receiptsRoot(raws)), e.receiptsRoot);
+  assert.equal(toHex(eventsRoot(raws.map(decodeReceipt))), e.eventsRoot, "events root recomputed from the receipts");
+  assert.equal(toHex(eventsRoot([])), "0x" + "00".repeat(32));
   let valid = 0;
   for (const p of e.proofs) {
     if (p.valid) {

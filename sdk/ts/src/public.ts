@@ -304,6 +304,11 @@ export interface WatchEventsOptions {
 export interface Unwatch {
   /** Stops watching. */
   (): Promise<void>;
+  /**
+   * Resolves once the subscription is live and the blocks since the start point have been
+   * delivered: what happens on the chain after that is delivered without a gap.
+   */
+  ready: Promise<void>;
   /** Closes the current socket as a network failure would (for tests of reconnects). */
   dropConnection(): void;
 }
@@ -530,6 +535,12 @@ export function createPublicClient(options: PublicClientOptions) {
       const recent: Block[] = []; // the last blocks delivered, oldest first
       const KEEP = 64;
       let last: number | undefined = w.afterIndex;
+      // The default start is the head when `watchBlocks` is called, asked for right away (not
+      // when the socket has opened), so blocks made meanwhile are delivered too.
+      const start: Promise<number | undefined> =
+        last !== undefined ? Promise.resolve(last) : client.getBlock("latest").then((b) => b?.index, () => undefined);
+      let markReady!: () => void;
+      const ready = new Promise<void>((resolve) => (markReady = resolve));
       let stopped = false;
       let conn: WebSocketConnection | undefined;
       let sub: Subscription | undefined;
@@ -628,6 +639,7 @@ export function createPublicClient(options: PublicClientOptions) {
         // Backfill what was missed while disconnected, then what arrived meanwhile.
         await (chain = chain
           .then(async () => {
+            if (last === undefined) last = await start;
             const head = (await client.getBlock("latest"))?.index ?? 0;
             if (last === undefined) last = head;
             const from = last + 1;
@@ -644,6 +656,7 @@ export function createPublicClient(options: PublicClientOptions) {
             for (const b of buffered) await deliver(b);
             live = true;
             failures = 0;
+            markReady();
           })
           .catch(fail));
       };
@@ -654,6 +667,7 @@ export function createPublicClient(options: PublicClientOptions) {
         conn?.close();
       }) as Unwatch;
       unwatch.dropConnection = () => conn?.close();
+      unwatch.ready = ready;
       return unwatch;
     },
     /**

@@ -97,7 +97,7 @@ test("the token end to end from TypeScript", async (t) => {
     const blocks: Block[] = [];
     const reorgs: { fromIndex: number; removed: Block[] }[] = [];
     const unwatch = pub.watchBlocks({ onBlock: (b) => blocks.push(b), onReorg: (r) => reorgs.push(r) });
-    await new Promise((r) => setTimeout(r, 300));
+    await unwatch.ready;
     const id = await pub.dev.snapshot();
     const first = await token.write.transfer({ to: dev1, amount: 3n });
     const until = async (ok: () => boolean) => {
@@ -131,6 +131,21 @@ test("the token end to end from TypeScript", async (t) => {
     assert.equal(delivered, 0);
   });
 
+  await t.test("the quickstart example runs as the README says", () => {
+    const wasm = buildContract("contracts/token", devnet.home);
+    const r = spawnSync(process.execPath, [join(REPO, "sdk/ts/dist/examples/quickstart.js"), devnet.rpc, devnet.accounts[2]!.secretKey, wasm, dev1], {
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^deployed quickstart_\w+ in block \d+/m);
+    assert.match(r.stdout, /^transfer: success/m);
+    assert.match(r.stdout, /^balance_of\(recipient\) = 250$/m);
+    assert.match(r.stdout, /^event Transfer .*"amount":"250"/m);
+    assert.match(r.stdout, /^refused: InsufficientBalance \(code 1\): the sender's balance is lower than the amount$/m);
+    assert.match(r.stdout, /^verified balance \d+ sompi at block \d+$/m);
+  });
+
   await t.test("a refused request is a RequestError decided by data.level", async () => {
     const body = await wallet.buildBody({ contract: "tok", function: "transfer", args: new Uint8Array(), gasBudget: 10n ** 15n });
     const signed = await wallet.signRequest(body);
@@ -141,7 +156,7 @@ test("the token end to end from TypeScript", async (t) => {
     let resolveSeen!: (e: EventEntry) => void;
     const seen = new Promise<EventEntry>((r) => (resolveSeen = r));
     const unwatch = pub.watchEvents({ contract: "tok", topic: "Transfer", onEvent: (e) => resolveSeen(e) });
-    await new Promise((r) => setTimeout(r, 300)); // let the subscription start
+    await unwatch.ready;
     const started = Date.now();
     await token.write.transfer({ to: dev1, amount: 7n });
     const e = await Promise.race([seen, new Promise<never>((_, rej) => setTimeout(() => rej(new Error("no event in 5 s")), 5000))]);
@@ -154,7 +169,7 @@ test("the token end to end from TypeScript", async (t) => {
     const got: EventEntry[] = [];
     const errors: Error[] = [];
     const unwatch = pub.watchEvents({ contract: "tok", topic: "Transfer", onEvent: (e) => got.push(e), onError: (e) => errors.push(e) });
-    await new Promise((r) => setTimeout(r, 300));
+    await unwatch.ready;
     for (let i = 1; i <= 20; i++) {
       if (i === 11) unwatch.dropConnection();
       await token.write.transfer({ to: dev1, amount: BigInt(1000 + i) });

@@ -27,6 +27,23 @@ pub type MemberId = u16;
 /// Most members a committee may have.
 pub const MAX_MEMBERS: u16 = 255;
 
+/// Longest message a member accepts from another (a round-1 DKG message of the largest
+/// committee is about 8.5 KB: a 33-byte commitment per threshold member and a proof), so a
+/// stranger's message costs bounded memory and time to decode.
+pub const MAX_MESSAGE_BYTES: usize = 16 * 1024;
+
+/// `bytes` if they are within [`MAX_MESSAGE_BYTES`].
+fn bounded<'b>(from: MemberId, what: &'static str, bytes: &'b [u8]) -> Result<&'b [u8]> {
+    if bytes.len() > MAX_MESSAGE_BYTES {
+        return Err(CommitteeError::Invalid {
+            from,
+            what,
+            reason: format!("{} bytes, more than {MAX_MESSAGE_BYTES}", bytes.len()),
+        });
+    }
+    Ok(bytes)
+}
+
 /// What can go wrong in key generation and signing.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -218,12 +235,15 @@ impl Dkg {
         exactly_from("round 1", round1, self.size.ids().filter(|id| *id != me))?;
         let mut packages = BTreeMap::new();
         for (from, bytes) in round1 {
-            let package = frost::keys::dkg::round1::Package::deserialize(bytes).map_err(|e| {
-                CommitteeError::Invalid {
-                    from: *from,
-                    what: "round-1 message",
-                    reason: e.to_string(),
-                }
+            let package = frost::keys::dkg::round1::Package::deserialize(bounded(
+                *from,
+                "round-1 message",
+                bytes,
+            )?)
+            .map_err(|e| CommitteeError::Invalid {
+                from: *from,
+                what: "round-1 message",
+                reason: e.to_string(),
             })?;
             packages.insert(identifier(*from)?, package);
         }
@@ -262,12 +282,15 @@ impl Dkg {
         exactly_from("round 2", round2, self.size.ids().filter(|id| *id != me))?;
         let mut packages = BTreeMap::new();
         for (from, bytes) in round2 {
-            let package = frost::keys::dkg::round2::Package::deserialize(bytes).map_err(|e| {
-                CommitteeError::Invalid {
-                    from: *from,
-                    what: "round-2 message",
-                    reason: e.to_string(),
-                }
+            let package = frost::keys::dkg::round2::Package::deserialize(bounded(
+                *from,
+                "round-2 message",
+                bytes,
+            )?)
+            .map_err(|e| CommitteeError::Invalid {
+                from: *from,
+                what: "round-2 message",
+                reason: e.to_string(),
             })?;
             packages.insert(identifier(*from)?, package);
         }
@@ -538,12 +561,15 @@ fn signing_package(
         if *from == 0 || *from > size.members {
             return Err(CommitteeError::UnknownMember(*from));
         }
-        let c = frost::round1::SigningCommitments::deserialize(bytes).map_err(|e| {
-            CommitteeError::Invalid {
-                from: *from,
-                what: "signing commitment",
-                reason: e.to_string(),
-            }
+        let c = frost::round1::SigningCommitments::deserialize(bounded(
+            *from,
+            "signing commitment",
+            bytes,
+        )?)
+        .map_err(|e| CommitteeError::Invalid {
+            from: *from,
+            what: "signing commitment",
+            reason: e.to_string(),
         })?;
         decoded.insert(identifier(*from)?, c);
     }
@@ -566,13 +592,13 @@ pub fn aggregate(
     exactly_from("signature shares", shares, commitments.keys().copied())?;
     let mut decoded = BTreeMap::new();
     for (from, bytes) in shares {
-        let s = frost::round2::SignatureShare::deserialize(bytes).map_err(|e| {
-            CommitteeError::Invalid {
+        let s =
+            frost::round2::SignatureShare::deserialize(bounded(*from, "signature share", bytes)?)
+                .map_err(|e| CommitteeError::Invalid {
                 from: *from,
                 what: "signature share",
                 reason: e.to_string(),
-            }
-        })?;
+            })?;
         decoded.insert(identifier(*from)?, s);
     }
     let signature = frost::aggregate(&package, &decoded, &public.public).map_err(|e| {
@@ -589,15 +615,17 @@ pub fn aggregate(
             None => CommitteeError::Frost(e.to_string()),
         }
     })?;
+    // The ciphersuite encodes signatures as BIP340 does: R's x coordinate and s, 64 bytes.
     let bytes = signature
         .serialize()
         .map_err(|e| CommitteeError::Frost(e.to_string()))?;
-    // BIP340 encoding: R's x (32 bytes, after a SEC1 parity byte in FROST's encoding) and s.
-    let raw: &[u8] = match bytes.len() {
-        65 => &bytes[1..],
-        64 => &bytes,
-        n => return Err(CommitteeError::Frost(format!("a signature of {n} bytes"))),
-    };
+    let raw: &[u8] = &bytes;
+    if raw.len() != 64 {
+        return Err(CommitteeError::Frost(format!(
+            "a signature of {} bytes",
+            raw.len()
+        )));
+    }
     let mut out = [0u8; 64];
     out.copy_from_slice(raw);
     Ok(out)
@@ -675,12 +703,15 @@ impl SigningSession {
         if self.chosen.is_some() {
             return Ok(None);
         }
-        frost::round1::SigningCommitments::deserialize(&commitment).map_err(|e| {
-            CommitteeError::Invalid {
-                from,
-                what: "signing commitment",
-                reason: e.to_string(),
-            }
+        frost::round1::SigningCommitments::deserialize(bounded(
+            from,
+            "signing commitment",
+            &commitment,
+        )?)
+        .map_err(|e| CommitteeError::Invalid {
+            from,
+            what: "signing commitment",
+            reason: e.to_string(),
         })?;
         self.commitments.insert(from, commitment);
         if self.commitments.len() < usize::from(self.public.size.threshold) {
@@ -966,6 +997,13 @@ mod tests {
         assert!(matches!(
             dkgs[0].round2(&missing),
             Err(CommitteeError::Round { .. })
+        ));
+        // An oversized message is refused before it is decoded.
+        let mut huge = for_1.clone();
+        huge.insert(3, vec![0; MAX_MESSAGE_BYTES + 1]);
+        assert!(matches!(
+            dkgs[0].round2(&huge),
+            Err(CommitteeError::Invalid { from: 3, .. })
         ));
         let mut garbled = for_1.clone();
         garbled.insert(3, vec![1, 2, 3]);

@@ -306,7 +306,8 @@ pub fn successor_unsigned(
 /// [`successor_unsigned`] signed by the committee key `committee` (a committee of one).
 ///
 /// # Errors
-/// As [`successor_unsigned`].
+/// As [`successor_unsigned`]; [`crate::SettlementError::BadSignature`] if `committee` is not
+/// the key `rules` names.
 pub fn successor(
     rules: &AnchorRules,
     anchor: &AnchorUtxo,

@@ -10,6 +10,7 @@ import { decodeFields, decodeReturn, encodeArgs, type Value } from "./codec.js";
 import { chainError, ChainError, ContractError, WispError, type ErrorInfo } from "./errors.js";
 import type { EventEntry, Hex, PublicClient, Receipt, Simulation } from "./public.js";
 import type { ContractInterface, FunctionDef } from "./types.js";
+import { contractName } from "./ids.js";
 import type { CallParameters, WalletClient } from "./wallet.js";
 
 /** A decoded event of the contract. */
@@ -91,7 +92,7 @@ export interface GetContractOptions {
  */
 export function getContract<T extends ContractTypes = UntypedContract>(options: GetContractOptions): Contract<T> {
   const pub = options.publicClient;
-  const name = options.contract.startsWith("contract:") ? options.contract.slice(9) : options.contract;
+  const name = contractName(options.contract);
   let ifacePromise: Promise<ContractInterface> | undefined = options.interface && Promise.resolve(options.interface);
   const getInterface = () =>
     (ifacePromise ??= pub.getInterface(name).then((i) => {

@@ -27,6 +27,11 @@ export function parseHname(text: string): number | undefined {
   return /^[0-9a-fA-F]{8}$/.test(hex) ? parseInt(hex, 16) : undefined;
 }
 
+/** A contract's name as the node's methods take it: `contract:token` → `token`. */
+export function contractName(text: string): string {
+  return text.startsWith("contract:") ? text.slice(9) : text;
+}
+
 /** A chain's id: 32 bytes (the anchor's covenant id). */
 export type ChainId = Uint8Array;
 

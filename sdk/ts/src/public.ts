@@ -3,16 +3,15 @@
  * `bigint`; live blocks and events that survive reconnects; and proofs checked locally.
  * @module
  */
-import { fromHex, toHex } from "./bytes.js";
-import { TransportError, WispError } from "./errors.js";
-import { NodeAgentFormat, type AgentFormat } from "./ids.js";
+import { equalBytes, fromHex, toHex } from "./bytes.js";
+import { WispError } from "./errors.js";
+import { NodeAgentFormat, contractName } from "./ids.js";
 import { verifyEventProof, verifyStateProof } from "./proof.js";
 import { decodeHeader, headerHash, type EventProof as DecodedEventProof } from "./structs.js";
 import { http, WebSocketConnection, type Subscription, type Transport } from "./transport.js";
 import type { ContractInterface } from "./types.js";
 import type { ErrorInfo } from "./errors.js";
 import type { AddressPrefix } from "./address.js";
-import { equalBytes } from "./bytes.js";
 
 /** `0x`-prefixed hex. */
 export type Hex = `0x${string}`;
@@ -323,10 +322,6 @@ export interface VerifiedValue {
 
 /** The public client's methods; see {@link createPublicClient}. */
 export type PublicClient = ReturnType<typeof createPublicClient>;
-
-function contractName(c: string): string {
-  return c.startsWith("contract:") ? c.slice(9) : c;
-}
 
 /**
  * A client for a node's public reads. Methods map to `wisp_*` methods of the same name.

@@ -2,15 +2,15 @@
  * The wallet client: builds, simulates, signs and sends off-ledger requests as one account.
  * @module
  */
-import { concat, fromHex, toHex, uintLE, utf8 } from "./bytes.js";
+import { concat, fromHex, uintLE, utf8 } from "./bytes.js";
 import { chainError, WispError } from "./errors.js";
-import { encodeAgent, hname, parseHname } from "./ids.js";
+import { contractName, encodeAgent, hname, parseHname } from "./ids.js";
 import { encodeArgs } from "./codec.js";
 import { createPublicClient, type Hex, type PublicClient, type Receipt, type Simulation, type AccessListView } from "./public.js";
 import type { Signer } from "./signer.js";
 import { encodeOffLedgerRequest, encodeRequestBody, encodeUnsignedRequest, type AccessList, type RequestBody, type TimeLock } from "./structs.js";
 import { readInterface } from "./wasm.js";
-import { encodeAddress, type AddressPrefix } from "./address.js";
+import { encodeAddress } from "./address.js";
 import { findFunction } from "./types.js";
 
 /** A call to send. */
@@ -74,23 +74,21 @@ function toAccessList(v: AccessListView): AccessList {
 export function createWalletClient(options: WalletClientOptions) {
   const pub = options.publicClient ?? createPublicClient({ url: options.url ?? "http://127.0.0.1:8645" });
   const signer = options.signer;
-  let chainId: Uint8Array | undefined;
-  let prefix: AddressPrefix | undefined;
-  const chain = async () => {
-    if (!chainId || !prefix) {
-      const info = await pub.chainInfo();
-      chainId = fromHex(info.chainId);
-      prefix = info.depositAddress.slice(0, info.depositAddress.indexOf(":")) as AddressPrefix;
-    }
-    return { chainId, prefix };
-  };
+  // Chain id, address prefix and contract names come from the public client's cached agent
+  // format; the gas ceiling is asked for once.
+  let maxRequestGas: bigint | undefined;
   const resolveContract = async (contract: string): Promise<number> => {
-    const name = contract.startsWith("contract:") ? contract.slice(9) : contract;
+    const name = contractName(contract);
     const h = name.startsWith("0x") ? parseHname(name) : undefined;
     if (h !== undefined) return h;
-    const known = (await pub.listContracts()).find((c) => c.name === name);
-    if (!known) throw new WispError(`no contract \`${name}\` on this chain (listContracts shows them)`);
-    return parseInt(known.hname, 16);
+    const find = async () => [...(await pub.agentFormat()).names].find(([, n]) => n === name)?.[0];
+    let found = await find();
+    if (found === undefined) {
+      pub.refreshAgentFormat(); // deployed since the names were read?
+      found = await find();
+    }
+    if (found === undefined) throw new WispError(`no contract \`${name}\` on this chain (listContracts shows them)`);
+    return found;
   };
 
   const wallet = {
@@ -100,16 +98,16 @@ export function createWalletClient(options: WalletClientOptions) {
     signer,
     /** The account's Kaspa address on this chain's network. */
     async address(): Promise<string> {
-      const { prefix } = await chain();
-      return encodeAddress(prefix, 0, signer.publicKey);
+      return encodeAddress((await pub.agentFormat()).prefix, 0, signer.publicKey);
     },
     /** The body of a call, without budget decisions (`gasBudget` default: the chain's maximum). */
     async buildBody(p: CallParameters): Promise<RequestBody> {
-      const { chainId } = await chain();
+      const target = await resolveContract(p.contract);
+      const gasBudget = p.gasBudget ?? (maxRequestGas ??= (await pub.chainInfo()).maxRequestGas);
       return {
-        chain: chainId,
-        call: { target: await resolveContract(p.contract), entryPoint: hname(p.function), args: p.args ?? new Uint8Array(), transferSompi: p.transferSompi ?? 0n },
-        gasBudget: p.gasBudget ?? (await pub.chainInfo()).maxRequestGas,
+        chain: (await pub.agentFormat()).chain,
+        call: { target, entryPoint: hname(p.function), args: p.args ?? new Uint8Array(), transferSompi: p.transferSompi ?? 0n },
+        gasBudget,
         accessList: p.accessList ?? null,
         timeLock: p.timeLock ?? null,
       };
@@ -198,4 +196,3 @@ export function createWalletClient(options: WalletClientOptions) {
   return wallet;
 }
 
-export { toHex };

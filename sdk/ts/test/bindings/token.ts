@@ -4,12 +4,9 @@
 import {
   getContract,
   type AgentInput,
-  type BytesInput,
   type Contract,
   type ContractInterface,
   type GetContractOptions,
-  type HashInput,
-  type HnameInput,
   type IntInput,
   type SimulateResult,
   type WriteOptions,

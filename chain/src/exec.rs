@@ -61,7 +61,6 @@ pub(crate) fn vm_error(code: VmErrorCode, message: impl Into<String>) -> Receipt
 /// One undo record: a key and what the request overlay held for it before (`None`: nothing).
 type JournalEntry = (Vec<u8>, Option<Option<Vec<u8>>>);
 
-/// Execution state of one block.
 /// Chain-wide sums a block accumulates instead of writing them per request, so that requests
 /// do not all write the same keys (the chain owner's balance, the total): they are credited
 /// once, at block end ([`Exec::settle_sums`]). Within a block, state shows the values from
@@ -87,6 +86,41 @@ impl BlockSums {
     }
 }
 
+/// How a block changed one WASM contract's storage deposit record ([`keys::storage_deposit`]):
+/// summed over its requests and applied once, at block end ([`Exec::settle_sums`]), so that
+/// requests storing into one contract do not all write its record (which would make every
+/// call that may store into a contract conflict with every other). Within a block, the record
+/// shows its value from before the block.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct StorageChange {
+    /// Bytes added (an entry counts its key, value and `STORAGE_ENTRY_OVERHEAD_BYTES`).
+    pub added_bytes: u64,
+    /// Sompi locked for them.
+    pub locked_sompi: u64,
+    /// Bytes freed.
+    pub freed_bytes: u64,
+    /// Sompi refunded for them.
+    pub refunded_sompi: u64,
+}
+
+impl StorageChange {
+    fn add(&mut self, other: &StorageChange) {
+        self.added_bytes = self.added_bytes.saturating_add(other.added_bytes);
+        self.locked_sompi = self.locked_sompi.saturating_add(other.locked_sompi);
+        self.freed_bytes = self.freed_bytes.saturating_add(other.freed_bytes);
+        self.refunded_sompi = self.refunded_sompi.saturating_add(other.refunded_sompi);
+    }
+}
+
+/// Storage deposit changes by contract (ordered: applied in hname order).
+type StorageChanges = BTreeMap<Hname, StorageChange>;
+
+fn add_storage_changes(into: &mut StorageChanges, from: StorageChanges) {
+    for (contract, change) in from {
+        into.entry(contract).or_default().add(&change);
+    }
+}
+
 /// A block's writes by full state key (`None`: deleted): a persistent map, so the forks of a
 /// parallel batch share it by an O(1) clone instead of copying every write so far.
 pub(crate) type Overlay = imbl::OrdMap<Vec<u8>, Option<Vec<u8>>>;
@@ -108,6 +142,11 @@ pub(crate) struct Exec {
     sums: BlockSums,
     /// The running request's sums (kept with its writes, dropped with them).
     request_sums: BlockSums,
+    /// The block's storage deposit changes of the requests committed so far.
+    storage: StorageChanges,
+    /// The running request's (made after its call, so no checkpoint of a nested call holds
+    /// them; dropped with the request's writes).
+    request_storage: StorageChanges,
     pub events: Vec<Event>,
     pub access: Option<AccessList>,
     pub logs: Vec<(Hname, String)>,
@@ -258,6 +297,7 @@ impl Exec {
     pub fn merge(&mut self, fork: Exec) {
         self.block_overlay.extend(fork.block_overlay);
         self.sums.add(&fork.sums);
+        add_storage_changes(&mut self.storage, fork.storage);
         self.loaded.extend(fork.loaded);
         self.logs.extend(fork.logs);
         if self.db_error.is_none() {
@@ -303,6 +343,8 @@ impl Exec {
             checkpoints: Vec::new(),
             sums: BlockSums::default(),
             request_sums: BlockSums::default(),
+            storage: StorageChanges::new(),
+            request_storage: StorageChanges::new(),
             events: Vec::new(),
             access: None,
             logs: Vec::new(),
@@ -467,14 +509,44 @@ impl Exec {
         fee
     }
 
+    /// Records a storage deposit change of the running request for `contract`'s record,
+    /// applied at block end with the request's other writes (dropped if the request is).
+    pub fn change_storage_deposit(&mut self, contract: Hname, change: StorageChange) {
+        self.request_storage
+            .entry(contract)
+            .or_default()
+            .add(&change);
+    }
+
     /// Block end: credits the chain owner with the block's fees and applies the block's
-    /// changes to the chain's total and anchor fees, in one write each.
+    /// changes to the chain's total, the anchor fees and each contract's storage deposit
+    /// record, in one write each.
     pub fn settle_sums(&mut self) {
         let sums = std::mem::take(&mut self.sums);
-        if sums == BlockSums::default() {
+        let storage = std::mem::take(&mut self.storage);
+        if sums == BlockSums::default() && storage.is_empty() {
             return;
         }
         self.begin_request(None);
+        for (contract, change) in storage {
+            let key = keys::storage_deposit(contract);
+            let (bytes, sompi): (u64, u64) = self.read_borsh(&key).unwrap_or_default();
+            // Refunds never exceed what the record and the block's locks hold (see
+            // `Chain::settle_storage`), so the saturation only guards the arithmetic.
+            let record = (
+                bytes
+                    .saturating_add(change.added_bytes)
+                    .saturating_sub(change.freed_bytes),
+                sompi
+                    .saturating_add(change.locked_sompi)
+                    .saturating_sub(change.refunded_sompi),
+            );
+            if record == (0, 0) {
+                self.write(key, None);
+            } else {
+                self.write_borsh(key, &record);
+            }
+        }
         if sums.fees > 0 {
             if let Some(owner) = self.read_borsh::<AgentId>(&keys::chain_owner()) {
                 let balance = self.balance_of(&owner).saturating_add(sums.fees);
@@ -663,6 +735,7 @@ impl Exec {
         self.journal.clear();
         self.checkpoints.clear();
         self.request_sums = BlockSums::default();
+        self.request_storage.clear();
         self.events.clear();
         self.access = access;
         self.sender = None;
@@ -676,6 +749,8 @@ impl Exec {
         self.block_overlay.extend(overlay);
         let request_sums = std::mem::take(&mut self.request_sums);
         self.sums.add(&request_sums);
+        let request_storage = std::mem::take(&mut self.request_storage);
+        add_storage_changes(&mut self.storage, request_storage);
         self.journal.clear();
         self.checkpoints.clear();
         self.access = None;
@@ -689,6 +764,7 @@ impl Exec {
         self.journal.clear();
         self.checkpoints.clear();
         self.request_sums = BlockSums::default();
+        self.request_storage.clear();
         self.events.clear();
         self.access = None;
         self.sender = None;

@@ -10,7 +10,7 @@
 //! - Sum of on-chain balances is unchanged by a request, except by its deposit.
 
 use crate::admission::{self, max_spend};
-use crate::exec::{request_error, Exec};
+use crate::exec::{request_error, Exec, StorageChange};
 use crate::timelock;
 use crate::{
     keys, BlockInputs, BlockOutput, Chain, ChainParams, OnLedgerBody, OnLedgerRequest, Request,
@@ -46,8 +46,9 @@ fn footprint(
     let mut writes: Vec<Vec<u8>> = list.writes.iter().map(region).collect();
     writes.push(keys::balance(&request.sender));
     writes.push(keys::nonce(&request.sender));
-    // The storage deposit record of each contract the request may store into.
-    writes.extend(
+    // The storage deposit record of each contract the request may store into: read for
+    // refunds, written only at block end.
+    reads.extend(
         list.writes
             .iter()
             .map(|a| keys::storage_deposit(a.contract)),
@@ -265,9 +266,16 @@ impl Chain {
     }
 
     /// Takes the storage deposit for the bytes the running request added to WASM contracts'
-    /// state from `sender`, and returns to it the deposit of the bytes it freed (each
-    /// contract's deposit shrinks in proportion to the bytes freed, so a price change never
-    /// pays out more than was locked). Returns (sompi locked, sompi refunded).
+    /// state from `sender`, and returns to it the deposit of the bytes it freed. Returns
+    /// (sompi locked, sompi refunded).
+    ///
+    /// Each contract's record changes at block end (`Exec::settle_sums`), so requests storing
+    /// into one contract run in parallel; here it reads as it was before the block,
+    /// (`bytes0`, `sompi0`). A byte locks the block's price `p`. A freed byte returns
+    /// `min(sompi0 / bytes0, p)` (`p` if the record held no bytes), rounded down per request:
+    /// with the price fixed for the block, the block's refunds are at most
+    /// `bytes0 × sompi0 / bytes0 + added × p`, what the record and the block's locks hold, so
+    /// a price change never pays out more than was locked.
     ///
     /// # Errors
     /// `insufficient_funds` if the sender cannot pay the deposit (the caller undoes the call).
@@ -277,39 +285,47 @@ impl Chain {
         sender: &AgentId,
     ) -> std::result::Result<(u64, u64), ReceiptError> {
         let deltas = exec.storage_deltas();
+        let price = params.storage_deposit_sompi_per_byte;
         let (mut locked, mut refunded) = (0u64, 0u64);
         for (contract, delta) in deltas {
-            let key = keys::storage_deposit(contract);
-            let (bytes, sompi): (u64, u64) = exec.read_borsh(&key).unwrap_or_default();
-            let record = if delta > 0 {
+            let change = if delta > 0 {
                 let added = delta as u64;
-                let deposit = added.saturating_mul(params.storage_deposit_sompi_per_byte);
+                let deposit = added.saturating_mul(price);
                 let balance = exec.balance_of(sender);
                 if balance < deposit {
                     return Err(request_error(
                         RequestErrorCode::InsufficientFunds,
-                        format!("the call stores {added} more bytes in contract {contract}, which locks a storage deposit of {deposit} sompi ({} per byte); the sender holds {balance} sompi after the fee reservation", params.storage_deposit_sompi_per_byte),
+                        format!("the call stores {added} more bytes in contract {contract}, which locks a storage deposit of {deposit} sompi ({price} per byte); the sender holds {balance} sompi after the fee reservation"),
                     ));
                 }
                 exec.write_u64(keys::balance(sender), balance - deposit);
                 locked = locked.saturating_add(deposit);
-                (bytes.saturating_add(added), sompi.saturating_add(deposit))
+                StorageChange {
+                    added_bytes: added,
+                    locked_sompi: deposit,
+                    ..StorageChange::default()
+                }
             } else {
-                let freed = delta.unsigned_abs().min(bytes);
-                let refund = match bytes {
-                    0 => 0,
-                    _ => (u128::from(sompi) * u128::from(freed) / u128::from(bytes)) as u64,
+                let freed = delta.unsigned_abs();
+                let (bytes0, sompi0): (u64, u64) = exec
+                    .read_borsh(&keys::storage_deposit(contract))
+                    .unwrap_or_default();
+                let at_price = u128::from(freed) * u128::from(price);
+                let refund = match bytes0 {
+                    0 => at_price,
+                    _ => at_price.min(u128::from(freed) * u128::from(sompi0) / u128::from(bytes0)),
                 };
+                let refund = u64::try_from(refund).unwrap_or(u64::MAX);
                 let balance = exec.balance_of(sender).saturating_add(refund);
                 exec.write_u64(keys::balance(sender), balance);
                 refunded = refunded.saturating_add(refund);
-                (bytes - freed, sompi - refund)
+                StorageChange {
+                    freed_bytes: freed,
+                    refunded_sompi: refund,
+                    ..StorageChange::default()
+                }
             };
-            if record == (0, 0) {
-                exec.write(key, None);
-            } else {
-                exec.write_borsh(key, &record);
-            }
+            exec.change_storage_deposit(contract, change);
         }
         Ok((locked, refunded))
     }

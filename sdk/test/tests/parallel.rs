@@ -336,3 +336,102 @@ fn every_example_contract_deploys_and_runs_the_same_in_parallel() {
     let receipts = chains.block(vec![], off);
     assert_eq!(receipts.len(), 3);
 }
+
+/// Token transfers between distinct accounts run together even when they store new entries
+/// into the one token contract: its storage deposit record is written once, at block end,
+/// not by every request (which made every call that may store into a contract conflict with
+/// every other). The record ends up the same as one request at a time.
+#[test]
+fn transfers_storing_into_one_contract_run_in_parallel() {
+    let mut chains = Chains::new(&[(1, 0), (2, 0)]);
+    let deposits = (0..ACCOUNTS)
+        .map(|i| OnLedgerRequest {
+            l1_tx_id: blake2b_256(&[i as u8, 2]),
+            index: 0,
+            sender: agent(i),
+            deposit_sompi: 100 * KAS,
+            body: OnLedgerBody::DepositOnly,
+        })
+        .collect();
+    chains.block(deposits, vec![]);
+    let token = Hname::of("token");
+    let init =
+        borsh::to_vec(&("Token".to_string(), "TOK".to_string(), 0u8, 1_000_000u128)).unwrap();
+    let deploy = chains.request(
+        0,
+        Hname::of("root"),
+        "deploy",
+        borsh::to_vec(&(
+            "token".to_string(),
+            wisp_test::contract_wasm("contracts/token"),
+            init,
+        ))
+        .unwrap(),
+        None,
+        0,
+    );
+    chains.block(vec![], vec![deploy]);
+    let exact = |from: &AgentId, to: &AgentId| {
+        Some(AccessList {
+            reads: vec![],
+            writes: [from, to]
+                .iter()
+                .map(|who| Access {
+                    contract: token,
+                    key_prefix: Some(balances_key(who)),
+                })
+                .collect(),
+        })
+    };
+    // Account 0 hands tokens to 1..8 (one sender: these run one after the other).
+    let handout: Vec<_> = (1..ACCOUNTS)
+        .map(|i| {
+            let args = borsh::to_vec(&(agent(i), 1_000u128)).unwrap();
+            chains.request(0, token, "transfer", args, exact(&agent(0), &agent(i)), 0)
+        })
+        .collect();
+    chains.block(vec![], handout);
+    let deposit_record = |chain: &Chain| -> (u64, u64) {
+        let (bytes, _gas) = chain
+            .view(
+                agent(0),
+                Hname::of("accounts"),
+                Hname::of("storage_deposit"),
+                borsh::to_vec(&(token,)).unwrap(),
+                1_000_000,
+            )
+            .unwrap();
+        borsh::from_slice(&bytes).unwrap()
+    };
+    let before = deposit_record(&chains.chains[0]);
+    let parallel_before = chains.chains[1].parallel_requests();
+    // Each of 1..8 pays a fresh recipient: every request stores a new balance entry.
+    let fresh = |i: usize| AgentId::Address([0xa0 + i as u8; 32]);
+    let off: Vec<_> = (1..ACCOUNTS)
+        .map(|i| {
+            let args = borsh::to_vec(&(fresh(i), 10u128)).unwrap();
+            chains.request(i, token, "transfer", args, exact(&agent(i), &fresh(i)), 0)
+        })
+        .collect();
+    let receipts = chains.block(vec![], off);
+    assert_eq!(receipts.len(), ACCOUNTS - 1);
+    let locked: u64 = receipts
+        .iter()
+        .map(|r| {
+            assert!(r.error.is_none(), "{:?}", r.error);
+            assert!(r.storage_locked_sompi > 0, "a new entry locks a deposit");
+            r.storage_locked_sompi
+        })
+        .sum();
+    // The block's first request runs alone (it is the first to use the token's code in the
+    // block); the other six run together.
+    assert_eq!(
+        chains.chains[1].parallel_requests() - parallel_before,
+        ACCOUNTS as u64 - 2
+    );
+    for chain in &chains.chains {
+        let (bytes, sompi) = deposit_record(chain);
+        assert_eq!(sompi, before.1 + locked);
+        assert!(bytes > before.0);
+    }
+}

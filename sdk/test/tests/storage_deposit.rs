@@ -178,3 +178,92 @@ fn only_the_owner_sets_the_price_and_zero_turns_deposits_off() {
     assert!(bytes > 0);
     assert_eq!(sompi, 0);
 }
+
+/// A freed byte returns the smaller of what the contract's bytes locked on average and the
+/// current price: a price cut lowers refunds (the rest stays locked with the contract), a
+/// price rise never pays out more than was locked; coins stay conserved either way.
+#[test]
+fn a_price_change_never_pays_out_more_than_was_locked() {
+    let mut chain = TestChain::new();
+    let alice = chain.new_account(100 * KAS);
+    let bob = chain.new_account(KAS);
+    let owner = chain.owner().clone();
+    chain.deposit(&owner, 10 * KAS);
+    let governance = Hname::of("governance");
+    let escrow = chain
+        .deploy(
+            &alice,
+            "escrow",
+            &wisp_test::contract_wasm("contracts/escrow"),
+            &(),
+        )
+        .unwrap();
+    let head = chain.chain().head().unwrap().index;
+    let open = |chain: &mut TestChain| {
+        chain
+            .call_with(
+                &alice,
+                escrow,
+                "open",
+                &(bob.agent(), head + 1_000),
+                &CallOptions {
+                    transfer_sompi: KAS,
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+    };
+    let set_price = |chain: &mut TestChain, price: u64| {
+        chain
+            .call(&owner, governance, "set_storage_price", &(price,))
+            .unwrap();
+    };
+    // Locked at 100 per byte, freed at 50: half comes back, half stays with the contract.
+    let locked = open(&mut chain).storage_locked_sompi;
+    let deal_bytes = locked / 100;
+    set_price(&mut chain, 50);
+    let (bytes, sompi) = deposit_of(&chain, escrow);
+    let released = chain.call(&alice, escrow, "release", &(0u64,)).unwrap();
+    assert_eq!(released.storage_refunded_sompi, deal_bytes * 50);
+    assert_eq!(
+        deposit_of(&chain, escrow),
+        (bytes - deal_bytes, sompi - deal_bytes * 50)
+    );
+    // The price rises to 1,000: a deal locks 1,000 per byte, and returns only what the
+    // contract's bytes locked on average (the record's sompi over its bytes), not 1,000.
+    set_price(&mut chain, 1_000);
+    let locked = open(&mut chain).storage_locked_sompi;
+    assert_eq!(locked, deal_bytes * 1_000);
+    let (bytes, sompi) = deposit_of(&chain, escrow);
+    let released = chain.call(&alice, escrow, "release", &(1u64,)).unwrap();
+    let average = u128::from(deal_bytes) * u128::from(sompi) / u128::from(bytes);
+    assert_eq!(u128::from(released.storage_refunded_sompi), average);
+    assert!(released.storage_refunded_sompi < locked);
+    let (after_bytes, after_sompi) = deposit_of(&chain, escrow);
+    assert_eq!(after_bytes, bytes - deal_bytes);
+    assert_eq!(after_sompi, sompi - released.storage_refunded_sompi);
+    assert!(
+        after_sompi >= after_bytes * 50,
+        "what stays covers the rest"
+    );
+
+    let escrow_agent = AgentId::Contract(ContractId {
+        chain: chain.chain_id(),
+        hname: escrow,
+    });
+    let held: u64 = [
+        alice.agent(),
+        bob.agent(),
+        chain.owner().agent(),
+        escrow_agent,
+    ]
+    .iter()
+    .map(|a| chain.balance(a))
+    .sum();
+    let total: u64 = chain.view(Hname::of("accounts"), "total", &()).unwrap();
+    assert_eq!(
+        held + after_sompi,
+        total,
+        "every sompi is a balance or a deposit"
+    );
+}

@@ -109,6 +109,8 @@ const ENGINE_CONFIGS: usize = 4;
 pub(crate) struct Engines {
     current: Mutex<Vec<Arc<Runtime>>>,
     generations: AtomicUsize,
+    /// Whether VMs reuse instances (`Vm::set_instance_reuse`), for engines made from now on too.
+    reuse: std::sync::atomic::AtomicBool,
 }
 
 impl Engines {
@@ -117,6 +119,20 @@ impl Engines {
         Engines {
             current: Mutex::new(Vec::new()),
             generations: AtomicUsize::new(0),
+            reuse: std::sync::atomic::AtomicBool::new(true),
+        }
+    }
+
+    /// Turns instance reuse on or off in every engine, current and future (results and gas
+    /// are the same either way).
+    pub fn set_instance_reuse(&self, on: bool) {
+        self.reuse.store(on, Ordering::Relaxed);
+        let current = match self.current.lock() {
+            Ok(c) => c,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        for runtime in current.iter() {
+            runtime.vm.set_instance_reuse(on);
         }
     }
 
@@ -138,6 +154,9 @@ impl Engines {
             current.remove(0);
         }
         let fresh = Arc::new(Runtime::new(*config));
+        fresh
+            .vm
+            .set_instance_reuse(self.reuse.load(Ordering::Relaxed));
         self.generations.fetch_add(1, Ordering::Relaxed);
         current.push(fresh.clone());
         fresh

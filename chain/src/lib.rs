@@ -324,6 +324,13 @@ impl Chain {
         self.planning_pause = requests;
     }
 
+    /// Turns the VM's instance reuse on (the default) or off: off, every call instantiates its
+    /// module afresh. Blocks, receipts and gas are the same either way (tests compare); it
+    /// applies to every chain sharing this chain's runtime.
+    pub fn set_instance_reuse(&self, on: bool) {
+        self.engines.set_instance_reuse(on);
+    }
+
     /// Requests this chain has executed together with others (members of a batch of more than
     /// one) since it was opened: how much of its work ran in parallel.
     pub fn parallel_requests(&self) -> u64 {

@@ -17,12 +17,16 @@ pub mod fuel_reference;
 pub mod gas;
 mod host;
 mod limits;
+mod reuse;
 mod runtime;
 mod trap;
 mod validate;
 
 pub use host::{BlockContext, Checkpoint, CoreCall, Host, SpecialEntry};
-pub use runtime::{Invocation, Outcome, PreparedModule, Vm, VmConfig};
+pub use runtime::{
+    Invocation, Outcome, PreparedModule, Vm, VmConfig, POOL_STORES, POOL_STORE_BYTES,
+    POOL_STORE_INSTANCES,
+};
 pub use validate::{validate, ModuleShape, ValidatedModule, ValidationLimits};
 pub use wisp_core::ReceiptError;
 

@@ -1,4 +1,4 @@
-//! The resource limiter of one request's store: wasmi's per-memory and per-table limits plus
+//! The resource limiter of a store running one request at a time: wasmi's per-memory and per-table limits plus
 //! Wisp's cap on the memory of all instances of a request together.
 
 use wasmi::{ResourceLimiter, StoreLimits};
@@ -9,6 +9,10 @@ pub(crate) struct RequestLimits {
     pub store: StoreLimits,
     pub memory_bytes: usize,
     pub max_memory_bytes: usize,
+    /// Memory this store allocated over its whole life, bytes (instances created and grown
+    /// by every request it ran; a reused instance allocates nothing): a pooled store that
+    /// holds too much is retired.
+    pub allocated_bytes: usize,
 }
 
 impl ResourceLimiter for RequestLimits {
@@ -25,6 +29,7 @@ impl ResourceLimiter for RequestLimits {
         let allowed = self.store.memory_growing(current, desired, maximum)?;
         if allowed {
             self.memory_bytes += added;
+            self.allocated_bytes = self.allocated_bytes.saturating_add(added);
         }
         Ok(allowed)
     }

@@ -5,12 +5,16 @@ use crate::dispatch::register_host_functions;
 use crate::gas;
 use crate::host::Host;
 use crate::limits::RequestLimits;
+use crate::reuse::{self, Image};
 use crate::trap::{classify, request_error, vm_error};
 use crate::validate::{validate, ModuleShape, ValidatedModule, ValidationLimits};
 use crate::VmError;
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use wasmi::{CompilationMode, Config, Engine, Linker, Memory, Module, Store, StoreLimitsBuilder};
+use std::sync::{Arc, Mutex, OnceLock};
+use wasmi::{
+    CompilationMode, Config, Engine, Global, Instance, Linker, Memory, Module, Store,
+    StoreLimitsBuilder,
+};
 use wisp_core::interface::ContractInterface;
 use wisp_core::{
     AgentId, CallKind, ErrorLevel, Hash32, Hname, ReceiptError, RequestErrorCode, VmErrorCode,
@@ -73,6 +77,56 @@ struct PreparedInner {
     interface: Option<ContractInterface>,
     /// Size and shape (what instantiation is charged by).
     shape: ModuleShape,
+    /// How its instances are reused (`None`: every call instantiates; see `reuse`).
+    reuse: Option<ReuseInfo>,
+}
+
+/// A reusable module's mutable globals and fresh state.
+struct ReuseInfo {
+    /// Export names of its mutable globals in the compiled module.
+    globals: Vec<String>,
+    /// A fresh instance's memory and globals, taken at the first instantiation.
+    image: OnceLock<Image>,
+}
+
+/// An instance left by a finished call, already reset to its fresh state.
+pub(crate) struct Pooled {
+    instance: Instance,
+    memory: Memory,
+    globals: Vec<Global>,
+}
+
+/// The host of the request a store is running: present from `Vm::run`'s start to its end,
+/// the only time contract code runs in the store.
+pub(crate) struct HostSlot<H>(Option<H>);
+
+impl<H> HostSlot<H> {
+    /// Takes the host back at the end of `Vm::run`.
+    fn take(&mut self) -> H {
+        #[allow(clippy::expect_used)]
+        self.0
+            .take()
+            .expect("Vm::run placed the host in the store at its start")
+    }
+}
+
+impl<H> std::ops::Deref for HostSlot<H> {
+    type Target = H;
+    fn deref(&self) -> &H {
+        #[allow(clippy::expect_used)]
+        self.0
+            .as_ref()
+            .expect("contract code runs only while Vm::run holds the host in the store")
+    }
+}
+
+impl<H> std::ops::DerefMut for HostSlot<H> {
+    fn deref_mut(&mut self) -> &mut H {
+        #[allow(clippy::expect_used)]
+        self.0
+            .as_mut()
+            .expect("contract code runs only while Vm::run holds the host in the store")
+    }
 }
 
 impl std::fmt::Debug for PreparedModule {
@@ -99,6 +153,12 @@ impl PreparedModule {
     /// Its size and shape.
     pub fn shape(&self) -> ModuleShape {
         self.inner.shape
+    }
+
+    /// Whether a call may run on an instance left by an earlier call (reset to its fresh
+    /// state) instead of a new one; the outcome and gas are the same either way.
+    pub fn reusable(&self) -> bool {
+        self.inner.reuse.is_some()
     }
 
     /// Whether the module exports `function` as `kind`.
@@ -179,13 +239,19 @@ fn migrate_hname() -> Hname {
 
 /// Per-request store data.
 pub(crate) struct Ctx<H> {
-    pub(crate) host: H,
+    pub(crate) host: HostSlot<H>,
     pub(crate) frames: Vec<Frame>,
     pub(crate) register: Vec<u8>,
     pub(crate) linker: Arc<Linker<Ctx<H>>>,
     pub(crate) limits: RequestLimits,
     pub(crate) config: VmConfig,
     pub(crate) instances: usize,
+    /// Reset instances by code hash, ready for the next call of their module.
+    pub(crate) free: BTreeMap<Hash32, Vec<Pooled>>,
+    /// Instances this store has created over its life.
+    pub(crate) made: usize,
+    /// Whether calls in this store reuse instances.
+    pub(crate) reuse: bool,
 }
 
 /// Runs one frame in `store`: instantiate, call the export, collect return data.
@@ -273,13 +339,78 @@ pub(crate) fn run_frame<H: Host>(
             ));
         }
     }
-    let linker = store.as_context().data().linker.clone();
-    let instance = linker
-        .instantiate_and_start(&mut *store, &module.inner.module)
-        .map_err(classify)?;
+    let reuse = match store.as_context().data().reuse {
+        true => module.inner.reuse.as_ref(),
+        false => None,
+    };
+    let pooled = match reuse {
+        Some(_) => store
+            .as_context_mut()
+            .data_mut()
+            .free
+            .get_mut(&module.code_hash())
+            .and_then(Vec::pop),
+        None => None,
+    };
+    let (instance, parts) = match pooled {
+        Some(p) => {
+            // What creating its memory would have counted against the request.
+            let initial_bytes = module.inner.shape.initial_pages.saturating_mul(64 * 1024) as usize;
+            let mut ctx = store.as_context_mut();
+            let limits = &mut ctx.data_mut().limits;
+            limits.memory_bytes = limits.memory_bytes.saturating_add(initial_bytes);
+            (p.instance, Some((p.memory, p.globals)))
+        }
+        None => {
+            let linker = store.as_context().data().linker.clone();
+            let instance = linker
+                .instantiate_and_start(&mut *store, &module.inner.module)
+                .map_err(classify)?;
+            store.as_context_mut().data_mut().made += 1;
+            let parts = reuse.and_then(|r| {
+                let memory = instance.get_memory(&*store, "memory")?;
+                let globals = r
+                    .globals
+                    .iter()
+                    .map(|name| instance.get_global(&*store, name))
+                    .collect::<Option<Vec<Global>>>()?;
+                r.image
+                    .get_or_init(|| Image::take(&*store, memory, &globals));
+                Some((memory, globals))
+            });
+            (instance, parts)
+        }
+    };
+    let result = call_export(store, instance, &export, frame);
+    // Back to the pool, in its fresh state (unless its memory grew).
+    if let (Some((memory, globals)), Some(image)) = (parts, reuse.and_then(|r| r.image.get())) {
+        if image.reset(&mut *store, memory, &globals) {
+            store
+                .as_context_mut()
+                .data_mut()
+                .free
+                .entry(module.code_hash())
+                .or_default()
+                .push(Pooled {
+                    instance,
+                    memory,
+                    globals,
+                });
+        }
+    }
+    result
+}
+
+/// Calls `export` of `instance` as `frame`, collecting its return data.
+fn call_export<H: Host>(
+    store: &mut impl wasmi::AsContextMut<Data = Ctx<H>>,
+    instance: Instance,
+    export: &str,
+    frame: Frame,
+) -> Result<Vec<u8>, ReceiptError> {
     let memory = instance.get_memory(&*store, "memory");
     let func = instance
-        .get_typed_func::<(), ()>(&*store, &export)
+        .get_typed_func::<(), ()>(&*store, export)
         .map_err(|e| {
             request_error(
                 RequestErrorCode::UnknownEntryPoint,
@@ -304,7 +435,24 @@ pub struct Vm<H: Host> {
     engine: Engine,
     linker: Arc<Linker<Ctx<H>>>,
     config: VmConfig,
+    /// Idle stores with their reset instances, at most [`POOL_STORES`].
+    pool: Mutex<Vec<Store<Ctx<H>>>>,
+    /// Whether calls reuse instances (on unless turned off for a comparison).
+    reuse: std::sync::atomic::AtomicBool,
 }
+
+/// Most idle stores a [`Vm`] keeps (one per thread running calls is enough).
+pub const POOL_STORES: usize = 4;
+
+/// A store that has created more instances than this is retired after its request (wasmi
+/// frees a store's instances only with the store).
+pub const POOL_STORE_INSTANCES: usize = 256;
+
+/// A store that has allocated more linear memory than this, bytes, over its life is retired
+/// after its request: instances whose memory grew are dropped from the pool but their memory
+/// stays with the store. With [`POOL_STORES`] idle stores, idle pools hold at most
+/// `POOL_STORES × (POOL_STORE_BYTES + max_request_memory_bytes)`.
+pub const POOL_STORE_BYTES: usize = 32 * 1024 * 1024;
 
 impl<H: Host> Vm<H> {
     /// Builds the engine with Wisp's wasmi configuration (fuel on, eager compilation, no floats,
@@ -335,12 +483,23 @@ impl<H: Host> Vm<H> {
             engine,
             linker: Arc::new(linker),
             config,
+            pool: Mutex::new(Vec::new()),
+            reuse: std::sync::atomic::AtomicBool::new(true),
         }
     }
 
     /// The limits in force.
     pub fn config(&self) -> &VmConfig {
         &self.config
+    }
+
+    /// Turns instance reuse on (the default) or off: with it off, every call instantiates its
+    /// module afresh. Outcomes and gas are the same either way; benchmarks and tests compare.
+    pub fn set_instance_reuse(&self, on: bool) {
+        self.reuse.store(on, std::sync::atomic::Ordering::Relaxed);
+        if !on {
+            self.pool.lock().map(|mut p| p.clear()).unwrap_or_default();
+        }
     }
 
     /// Validates and compiles `bytes`.
@@ -356,8 +515,24 @@ impl<H: Host> Vm<H> {
     /// # Errors
     /// [`VmError::InvalidModule`] if wasmi rejects it (e.g. a float operator).
     pub fn prepare(&self, module: &ValidatedModule) -> Result<PreparedModule, VmError> {
-        let compiled = Module::new(&self.engine, module.bytes())
-            .map_err(|e| VmError::InvalidModule(format!("compilation failed: {e}")))?;
+        let reusable = reuse::analyse(module.bytes())?;
+        let compiled = reusable
+            .as_ref()
+            .and_then(|r| Module::new(&self.engine, &r.bytes).ok());
+        let (compiled, reuse) = match (compiled, reusable) {
+            (Some(compiled), Some(r)) => (
+                compiled,
+                Some(ReuseInfo {
+                    globals: r.globals,
+                    image: OnceLock::new(),
+                }),
+            ),
+            _ => (
+                Module::new(&self.engine, module.bytes())
+                    .map_err(|e| VmError::InvalidModule(format!("compilation failed: {e}")))?,
+                None,
+            ),
+        };
         let mut exports = BTreeMap::new();
         for export in compiled.exports() {
             let name = export.name();
@@ -386,6 +561,7 @@ impl<H: Host> Vm<H> {
                 exports,
                 interface: module.interface().cloned(),
                 shape: module.shape(),
+                reuse,
             }),
         })
     }
@@ -414,30 +590,72 @@ impl<H: Host> Vm<H> {
         self.run(host, invocation, gas_limit, Door::Upgrade)
     }
 
-    fn run(&self, host: H, invocation: Invocation, gas_limit: u64, door: Door) -> (H, Outcome) {
+    /// A store for one request: an idle one from the pool, with the instances it holds, or a
+    /// new one.
+    fn store(&self, reuse: bool) -> Store<Ctx<H>> {
+        if reuse {
+            if let Some(store) = self.pool.lock().ok().and_then(|mut pool| pool.pop()) {
+                return store;
+            }
+        }
+        // A pooled store keeps up to `POOL_STORE_INSTANCES` instances beyond the request's.
+        let kept = if reuse { POOL_STORE_INSTANCES } else { 0 };
         let limits = RequestLimits {
             store: StoreLimitsBuilder::new()
                 .memory_size(self.config.max_memory_bytes)
                 .table_elements(self.config.validation.max_table_elements as usize)
-                .instances(self.config.max_instances + 1)
-                .memories(self.config.max_instances + 1)
-                .tables(self.config.max_instances + 1)
+                .instances(self.config.max_instances + 1 + kept)
+                .memories(self.config.max_instances + 1 + kept)
+                .tables(self.config.max_instances + 1 + kept)
                 .trap_on_grow_failure(true)
                 .build(),
             memory_bytes: 0,
             max_memory_bytes: self.config.max_request_memory_bytes,
+            allocated_bytes: 0,
         };
         let ctx = Ctx {
-            host,
+            host: HostSlot(None),
             frames: Vec::new(),
             register: Vec::new(),
             linker: self.linker.clone(),
             limits,
             config: self.config,
             instances: 0,
+            free: BTreeMap::new(),
+            made: 0,
+            reuse,
         };
         let mut store = Store::new(&self.engine, ctx);
         store.limiter(|ctx| &mut ctx.limits);
+        store
+    }
+
+    /// Puts a store back in the pool, unless it holds too much or the pool is full.
+    fn give_back(&self, store: Store<Ctx<H>>) {
+        let ctx = store.data();
+        if !ctx.reuse
+            || ctx.made > POOL_STORE_INSTANCES
+            || ctx.limits.allocated_bytes > POOL_STORE_BYTES
+        {
+            return;
+        }
+        if let Ok(mut pool) = self.pool.lock() {
+            if pool.len() < POOL_STORES {
+                pool.push(store);
+            }
+        }
+    }
+
+    fn run(&self, host: H, invocation: Invocation, gas_limit: u64, door: Door) -> (H, Outcome) {
+        let mut store = self.store(self.reuse.load(std::sync::atomic::Ordering::Relaxed));
+        {
+            let ctx = store.data_mut();
+            ctx.host = HostSlot(Some(host));
+            ctx.frames.clear();
+            ctx.register.clear();
+            ctx.limits.memory_bytes = 0;
+            ctx.instances = 0;
+        }
         let result = match store.set_fuel(gas_limit) {
             Ok(()) => {
                 if invocation.args.len() > self.config.max_data_bytes {
@@ -477,7 +695,8 @@ impl<H: Host> Vm<H> {
         } else {
             gas_limit - store.get_fuel().unwrap_or(0).min(gas_limit)
         };
-        let ctx = store.into_data();
-        (ctx.host, Outcome { result, gas_used })
+        let host = store.data_mut().host.take();
+        self.give_back(store);
+        (host, Outcome { result, gas_used })
     }
 }

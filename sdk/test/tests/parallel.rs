@@ -1,6 +1,6 @@
-//! Determinism under parallelism: the same random blocks, executed one request at a time and
-//! with 2 and 4 execution threads, give identical block headers (state, receipts and events
-//! roots) and identical receipts.
+//! Determinism under parallelism and instance reuse: the same random blocks, executed one
+//! request at a time and with 2 and 4 execution threads, and with the VM's instance reuse off,
+//! give identical block headers (state, receipts and events roots) and identical receipts.
 //!
 //! The blocks mix what a scheduler must get right: token transfers declaring exact keys,
 //! whole-contract writes, wrong access lists (violations), requests that declare nothing
@@ -170,7 +170,10 @@ fn runs_the_same_in_parallel(seed: u64) -> (u64, u64) {
         (4, 0),
         (2, 3),
         (2, wisp_chain::PLANNING_PAUSE),
+        (1, 0),
     ]);
+    // The last one instantiates every call afresh.
+    chains.chains[5].set_instance_reuse(false);
     // Everyone gets sompi, account 0 deploys the token and hands tokens out.
     let deposits = (0..ACCOUNTS)
         .map(|i| OnLedgerRequest {
@@ -303,7 +306,8 @@ fn random_blocks_give_the_same_roots_and_receipts_with_1_2_and_4_threads() {
 /// sequentially and in parallel on every example contract the harness builds.
 #[test]
 fn every_example_contract_deploys_and_runs_the_same_in_parallel() {
-    let mut chains = Chains::new(&[(1, 0), (4, 0)]);
+    let mut chains = Chains::new(&[(1, 0), (4, 0), (1, 0)]);
+    chains.chains[2].set_instance_reuse(false);
     let deposits = (0..ACCOUNTS)
         .map(|i| OnLedgerRequest {
             l1_tx_id: blake2b_256(&[i as u8, 1]),
@@ -434,4 +438,106 @@ fn transfers_storing_into_one_contract_run_in_parallel() {
         assert_eq!(sompi, before.1 + locked);
         assert!(bytes > before.0);
     }
+}
+
+/// A reused instance is indistinguishable from a fresh one: a contract that changes its
+/// globals (one not exported), its data, its stack area and its memory size, and traps, sees
+/// a fresh instance on every call, sequentially, in parallel and with reuse off, at the same
+/// gas.
+#[test]
+fn every_call_sees_a_fresh_instance() {
+    let mut chains = Chains::new(&[(1, 0), (2, 0), (1, 0)]);
+    chains.chains[2].set_instance_reuse(false);
+    let deposits = (0..ACCOUNTS)
+        .map(|i| OnLedgerRequest {
+            l1_tx_id: blake2b_256(&[i as u8, 3]),
+            index: 0,
+            sender: agent(i),
+            deposit_sompi: 100 * KAS,
+            body: OnLedgerBody::DepositOnly,
+        })
+        .collect();
+    chains.block(deposits, vec![]);
+    // `observe` writes what the instance holds to 3000..3032: $g, $h, the i64 at 2000, the
+    // data segment's first 8 bytes, the i64 at 100 (in the stack area a Rust contract
+    // would use) and the memory size in pages; `dirty` changes every one of them.
+    let wasm = wat::parse_str(
+        r#"(module
+            (import "wisp" "set_return" (func $ret (param i32 i32)))
+            (memory (export "memory") 1)
+            (global $g (mut i32) (i32.const 42))
+            (global $h (export "h") (mut i64) (i64.const 7))
+            (data (i32.const 1000) "wisp-img")
+            (func (export "ep:init"))
+            (func $observe
+                (i32.store (i32.const 3000) (global.get $g))
+                (i64.store (i32.const 3004) (global.get $h))
+                (i64.store (i32.const 3012) (i64.load (i32.const 2000)))
+                (i64.store (i32.const 3020) (i64.load (i32.const 1000)))
+                (i32.store (i32.const 3028) (i32.load (i32.const 100)))
+                (i32.store (i32.const 3032) (memory.size)))
+            (func $dirty
+                (global.set $g (i32.add (global.get $g) (i32.const 1)))
+                (global.set $h (i64.const -1))
+                (i64.store (i32.const 2000) (i64.const 0x1122334455667788))
+                (i64.store (i32.const 1000) (i64.const 0))
+                (memory.fill (i32.const 0) (i32.const 0xab) (i32.const 900)))
+            (func (export "ep:poke")
+                (call $observe) (call $dirty) (call $ret (i32.const 3000) (i32.const 36)))
+            (func (export "ep:poke_and_trap") (call $dirty) unreachable)
+            (func (export "ep:grow")
+                (call $observe) (drop (memory.grow (i32.const 1))) (call $dirty)
+                (call $ret (i32.const 3000) (i32.const 36))))"#,
+    )
+    .unwrap();
+    let deploy = chains.request(
+        0,
+        Hname::of("root"),
+        "deploy",
+        borsh::to_vec(&("dirty".to_string(), wasm, Vec::<u8>::new())).unwrap(),
+        None,
+        0,
+    );
+    let r = chains.block(vec![], vec![deploy]);
+    assert!(r[0].error.is_none(), "{:?}", r[0].error);
+    let dirty = Hname::of("dirty");
+    let mut fresh = Vec::new();
+    fresh.extend(42i32.to_le_bytes());
+    fresh.extend(7i64.to_le_bytes());
+    fresh.extend(0i64.to_le_bytes());
+    fresh.extend(b"wisp-img");
+    fresh.extend(0i32.to_le_bytes());
+    fresh.extend(1i32.to_le_bytes());
+    // It reads and writes no storage: requests declaring one unused key run together.
+    let exact = Some(AccessList {
+        reads: vec![Access {
+            contract: Hname::of("dirty"),
+            key_prefix: Some(b"-".to_vec()),
+        }],
+        writes: vec![],
+    });
+    let mut gas = std::collections::BTreeSet::new();
+    for round in 0..4 {
+        // Each account in turn: poke, poke and trap, grow; with 2 threads they run at once.
+        let off: Vec<_> = (0..ACCOUNTS)
+            .map(|i| {
+                let entry = ["poke", "poke_and_trap", "grow"][(i + round) % 3];
+                chains.request(i, dirty, entry, vec![], exact.clone(), 0)
+            })
+            .collect();
+        let receipts = chains.block(vec![], off);
+        assert_eq!(receipts.len(), ACCOUNTS);
+        for r in &receipts[1..] {
+            match &r.error {
+                Some(e) => assert_eq!(e.code, wisp_core::VmErrorCode::Trap.code(), "{e:?}"),
+                None => {
+                    assert_eq!(r.return_data, fresh, "round {round}");
+                    gas.insert(r.gas_used);
+                }
+            }
+        }
+    }
+    // The block's first request pays the compilation; every other poke and grow costs one
+    // of two amounts (the grow pays for its page).
+    assert_eq!(gas.len(), 2, "{gas:?}");
 }

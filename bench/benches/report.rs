@@ -196,9 +196,10 @@ fn evm_transfers() -> f64 {
 }
 
 /// Wisp's VM with [`MapHost`] (storage in a map, nothing else): `token.transfer` per second,
-/// and µs per instantiate + call of the `decimals` view.
-fn vm_bare() -> (f64, f64) {
+/// and µs per instantiate + call of the `decimals` view, with instance reuse on or off.
+fn vm_bare(reuse: bool) -> (f64, f64) {
     let vm: wisp_vm::Vm<MapHost> = wisp_vm::Vm::new(wisp_vm::VmConfig::default());
+    vm.set_instance_reuse(reuse);
     let module = vm
         .prepare_bytes(&wisp_test::contract_wasm("contracts/token"))
         .expect("the token compiles");
@@ -491,7 +492,8 @@ fn main() {
 
         progress("ERC-20 transfers: revm, Wisp");
         let evm = evm_transfers();
-        let (bare, view_us) = vm_bare();
+        let (bare, view_us) = vm_bare(true);
+        let (fresh, fresh_view_us) = vm_bare(false);
         // The one-thread independent rows of the transfer table: in memory, then on disk.
         let (memory, disk) = (&independent_one[0], &independent_one[1]);
         let _ = writeln!(
@@ -508,6 +510,10 @@ fn main() {
             (
                 "Wisp VM with a bare host (storage in a map): the engine floor",
                 bare,
+            ),
+            (
+                "the same, each call instantiating the token afresh (instance reuse off)",
+                fresh,
             ),
             (
                 "Wisp runtime, execution phase of blocks of 100",
@@ -528,7 +534,8 @@ fn main() {
         let _ = writeln!(
             out,
             "\nInstantiate + call of the token's `decimals` view on Wisp's VM with the bare host: \
-             {view_us:.2} µs.\n"
+             {view_us:.2} µs reusing instances (reset to their fresh state after each call), \
+             {fresh_view_us:.2} µs instantiating afresh.\n"
         );
 
         progress("signatures");

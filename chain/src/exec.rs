@@ -292,8 +292,15 @@ impl Exec {
         self.block_overlay.clone()
     }
 
+    /// Lets go of the parent's block writes a fork read (its `base`), once it has run: while
+    /// any fork holds them, every write merged into the parent copies the persistent map's
+    /// path (cloning its nodes' keys and values) instead of changing it in place.
+    pub fn release_base(&mut self) {
+        self.base = None;
+    }
+
     /// Takes back a fork's committed writes, sums, code first used and logs (call in the
-    /// batch's canonical order).
+    /// batch's canonical order, after [`Exec::release_base`] on every fork of the batch).
     pub fn merge(&mut self, fork: Exec) {
         self.block_overlay.extend(fork.block_overlay);
         self.sums.add(&fork.sums);

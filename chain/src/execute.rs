@@ -948,6 +948,8 @@ impl Chain {
                     workers.run(work, |((request, at), mut fork)| {
                         let (gas, receipt) =
                             self.execute_request(&mut fork, &params, &request, index, at, 0);
+                        // Merging must find the block's writes held by no fork.
+                        fork.release_base();
                         (gas, receipt, Some(fork))
                     })
                 }

@@ -86,6 +86,36 @@ impl Chains {
         }
     }
 
+    /// A block in which every account gets 100 KAS on-ledger (`tag` keeps the L1
+    /// transaction ids of different tests apart).
+    fn fund_all(&mut self, tag: u8) {
+        let deposits = (0..ACCOUNTS)
+            .map(|i| OnLedgerRequest {
+                l1_tx_id: blake2b_256(&[i as u8, tag]),
+                index: 0,
+                sender: agent(i),
+                deposit_sompi: 100 * KAS,
+                body: OnLedgerBody::DepositOnly,
+            })
+            .collect();
+        self.block(deposits, vec![]);
+    }
+
+    /// A block in which account 0 deploys `code` as `name` with borsh `init` arguments;
+    /// asserts it succeeded.
+    fn deploy(&mut self, name: &str, code: Vec<u8>, init: Vec<u8>) {
+        let deploy = self.request(
+            0,
+            Hname::of("root"),
+            "deploy",
+            borsh::to_vec(&(name.to_string(), code, init)).unwrap(),
+            None,
+            0,
+        );
+        let r = self.block(vec![], vec![deploy]);
+        assert!(r[0].error.is_none(), "{:?}", r[0].error);
+    }
+
     /// A signed request of account `from` with its next nonce (`skew` shifts the nonce, to
     /// make one that does not fit).
     fn request(
@@ -175,30 +205,11 @@ fn runs_the_same_in_parallel(seed: u64) -> (u64, u64) {
     // The last one instantiates every call afresh.
     chains.chains[5].set_instance_reuse(false);
     // Everyone gets sompi, account 0 deploys the token and hands tokens out.
-    let deposits = (0..ACCOUNTS)
-        .map(|i| OnLedgerRequest {
-            l1_tx_id: blake2b_256(&[i as u8]),
-            index: 0,
-            sender: agent(i),
-            deposit_sompi: 100 * KAS,
-            body: OnLedgerBody::DepositOnly,
-        })
-        .collect();
-    chains.block(deposits, vec![]);
+    chains.fund_all(0);
     let token = Hname::of("token");
     let init =
         borsh::to_vec(&("Token".to_string(), "TOK".to_string(), 0u8, 1_000_000u128)).unwrap();
-    let code = wisp_test::contract_wasm("contracts/token");
-    let deploy = chains.request(
-        0,
-        Hname::of("root"),
-        "deploy",
-        borsh::to_vec(&("token".to_string(), code, init)).unwrap(),
-        None,
-        0,
-    );
-    let r = chains.block(vec![], vec![deploy]);
-    assert!(r[0].error.is_none(), "{:?}", r[0].error);
+    chains.deploy("token", wisp_test::contract_wasm("contracts/token"), init);
     let handout: Vec<_> = (1..ACCOUNTS)
         .map(|i| {
             chains.request(
@@ -308,16 +319,7 @@ fn random_blocks_give_the_same_roots_and_receipts_with_1_2_and_4_threads() {
 fn every_example_contract_deploys_and_runs_the_same_in_parallel() {
     let mut chains = Chains::new(&[(1, 0), (4, 0), (1, 0)]);
     chains.chains[2].set_instance_reuse(false);
-    let deposits = (0..ACCOUNTS)
-        .map(|i| OnLedgerRequest {
-            l1_tx_id: blake2b_256(&[i as u8, 1]),
-            index: 0,
-            sender: agent(i),
-            deposit_sompi: 100 * KAS,
-            body: OnLedgerBody::DepositOnly,
-        })
-        .collect();
-    chains.block(deposits, vec![]);
+    chains.fund_all(1);
     // Each account deploys a copy of each example contract under its own name, all in one
     // block (deploys write contract records: the scheduler must keep them apart).
     let mut off = Vec::new();
@@ -348,33 +350,11 @@ fn every_example_contract_deploys_and_runs_the_same_in_parallel() {
 #[test]
 fn transfers_storing_into_one_contract_run_in_parallel() {
     let mut chains = Chains::new(&[(1, 0), (2, 0)]);
-    let deposits = (0..ACCOUNTS)
-        .map(|i| OnLedgerRequest {
-            l1_tx_id: blake2b_256(&[i as u8, 2]),
-            index: 0,
-            sender: agent(i),
-            deposit_sompi: 100 * KAS,
-            body: OnLedgerBody::DepositOnly,
-        })
-        .collect();
-    chains.block(deposits, vec![]);
+    chains.fund_all(2);
     let token = Hname::of("token");
     let init =
         borsh::to_vec(&("Token".to_string(), "TOK".to_string(), 0u8, 1_000_000u128)).unwrap();
-    let deploy = chains.request(
-        0,
-        Hname::of("root"),
-        "deploy",
-        borsh::to_vec(&(
-            "token".to_string(),
-            wisp_test::contract_wasm("contracts/token"),
-            init,
-        ))
-        .unwrap(),
-        None,
-        0,
-    );
-    chains.block(vec![], vec![deploy]);
+    chains.deploy("token", wisp_test::contract_wasm("contracts/token"), init);
     let exact = |from: &AgentId, to: &AgentId| {
         Some(AccessList {
             reads: vec![],
@@ -448,16 +428,7 @@ fn transfers_storing_into_one_contract_run_in_parallel() {
 fn every_call_sees_a_fresh_instance() {
     let mut chains = Chains::new(&[(1, 0), (2, 0), (1, 0)]);
     chains.chains[2].set_instance_reuse(false);
-    let deposits = (0..ACCOUNTS)
-        .map(|i| OnLedgerRequest {
-            l1_tx_id: blake2b_256(&[i as u8, 3]),
-            index: 0,
-            sender: agent(i),
-            deposit_sompi: 100 * KAS,
-            body: OnLedgerBody::DepositOnly,
-        })
-        .collect();
-    chains.block(deposits, vec![]);
+    chains.fund_all(3);
     // `observe` writes what the instance holds to 3000..3032: $g, $h, the i64 at 2000, the
     // data segment's first 8 bytes, the i64 at 100 (in the stack area a Rust contract
     // would use) and the memory size in pages; `dirty` changes every one of them.
@@ -490,16 +461,7 @@ fn every_call_sees_a_fresh_instance() {
                 (call $ret (i32.const 3000) (i32.const 36))))"#,
     )
     .unwrap();
-    let deploy = chains.request(
-        0,
-        Hname::of("root"),
-        "deploy",
-        borsh::to_vec(&("dirty".to_string(), wasm, Vec::<u8>::new())).unwrap(),
-        None,
-        0,
-    );
-    let r = chains.block(vec![], vec![deploy]);
-    assert!(r[0].error.is_none(), "{:?}", r[0].error);
+    chains.deploy("dirty", wasm, vec![]);
     let dirty = Hname::of("dirty");
     let mut fresh = Vec::new();
     fresh.extend(42i32.to_le_bytes());

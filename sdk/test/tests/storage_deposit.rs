@@ -18,6 +18,26 @@ fn deposit_of(chain: &TestChain, contract: Hname) -> (u64, u64) {
         .unwrap()
 }
 
+/// Every sompi pegged in is a balance (of `accounts`, the owner or `contract`) or
+/// `contract`'s storage deposit.
+fn assert_conserved(chain: &TestChain, accounts: &[AgentId], contract: Hname) {
+    let contract_agent = AgentId::Contract(ContractId {
+        chain: chain.chain_id(),
+        hname: contract,
+    });
+    let held: u64 = accounts
+        .iter()
+        .chain([&chain.owner().agent(), &contract_agent])
+        .map(|a| chain.balance(a))
+        .sum();
+    let total: u64 = chain.view(Hname::of("accounts"), "total", &()).unwrap();
+    assert_eq!(
+        held + deposit_of(chain, contract).1,
+        total,
+        "every sompi is a balance or a deposit"
+    );
+}
+
 /// The counter fixture, deployed by `by`.
 fn deploy_counter(chain: &mut TestChain, by: &wisp_test::Account) -> Hname {
     chain
@@ -88,22 +108,7 @@ fn storing_locks_a_deposit_and_freeing_returns_it() {
     );
     assert_eq!(deposit_of(&chain, escrow), (bytes, sompi));
 
-    // Every sompi pegged in is a balance or a deposit.
-    let escrow_agent = AgentId::Contract(ContractId {
-        chain: chain.chain_id(),
-        hname: escrow,
-    });
-    let held: u64 = [
-        alice.agent(),
-        bob.agent(),
-        chain.owner().agent(),
-        escrow_agent,
-    ]
-    .iter()
-    .map(|a| chain.balance(a))
-    .sum();
-    let total: u64 = chain.view(Hname::of("accounts"), "total", &()).unwrap();
-    assert_eq!(held + deposit_of(&chain, escrow).1, total);
+    assert_conserved(&chain, &[alice.agent(), bob.agent()], escrow);
 }
 
 #[test]
@@ -247,23 +252,5 @@ fn a_price_change_never_pays_out_more_than_was_locked() {
         "what stays covers the rest"
     );
 
-    let escrow_agent = AgentId::Contract(ContractId {
-        chain: chain.chain_id(),
-        hname: escrow,
-    });
-    let held: u64 = [
-        alice.agent(),
-        bob.agent(),
-        chain.owner().agent(),
-        escrow_agent,
-    ]
-    .iter()
-    .map(|a| chain.balance(a))
-    .sum();
-    let total: u64 = chain.view(Hname::of("accounts"), "total", &()).unwrap();
-    assert_eq!(
-        held + after_sompi,
-        total,
-        "every sompi is a balance or a deposit"
-    );
+    assert_conserved(&chain, &[alice.agent(), bob.agent()], escrow);
 }

@@ -38,6 +38,18 @@ fn assert_conserved(chain: &TestChain, accounts: &[AgentId], contract: Hname) {
     );
 }
 
+/// The example escrow, deployed by `by`.
+fn deploy_escrow(chain: &mut TestChain, by: &wisp_test::Account) -> Hname {
+    chain
+        .deploy(
+            by,
+            "escrow",
+            &wisp_test::contract_wasm("contracts/escrow"),
+            &(),
+        )
+        .unwrap()
+}
+
 /// The counter fixture, deployed by `by`.
 fn deploy_counter(chain: &mut TestChain, by: &wisp_test::Account) -> Hname {
     chain
@@ -57,14 +69,7 @@ fn storing_locks_a_deposit_and_freeing_returns_it() {
     let bob = chain.new_account(KAS);
     let price = price(&chain);
     assert_eq!(price, 100, "the default: 10 KB lock 0.01 KAS");
-    let escrow = chain
-        .deploy(
-            &alice,
-            "escrow",
-            &wisp_test::contract_wasm("contracts/escrow"),
-            &(),
-        )
-        .unwrap();
+    let escrow = deploy_escrow(&mut chain, &alice);
     // `init` stored the id counter: the deployer paid for it.
     let (bytes, sompi) = deposit_of(&chain, escrow);
     assert!(bytes > 40, "{bytes}");
@@ -195,14 +200,7 @@ fn a_price_change_never_pays_out_more_than_was_locked() {
     let owner = chain.owner().clone();
     chain.deposit(&owner, 10 * KAS);
     let governance = Hname::of("governance");
-    let escrow = chain
-        .deploy(
-            &alice,
-            "escrow",
-            &wisp_test::contract_wasm("contracts/escrow"),
-            &(),
-        )
-        .unwrap();
+    let escrow = deploy_escrow(&mut chain, &alice);
     let head = chain.chain().head().unwrap().index;
     let open = |chain: &mut TestChain| {
         chain

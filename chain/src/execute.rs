@@ -91,6 +91,36 @@ pub const PARALLEL_MIN_BATCH: usize = 8;
 /// with `cargo run -p wisp-bench --release --example profile_block -- 2 300 all`).
 pub const PLANNING_PAUSE: usize = 32;
 
+/// Planning state carried from one batch of a block's off-ledger requests to the next.
+#[derive(Default)]
+struct Planner {
+    /// Senders whose run stopped (a request that could not go in this block).
+    stopped: BTreeSet<AgentId>,
+    /// Contracts' code hashes, kept until a request that may change a contract record has
+    /// run (it writes the records, or declared nothing).
+    code_of: BTreeMap<wisp_core::Hname, Option<wisp_core::Hash32>>,
+    /// The footprint of the request that ended the last batch, computed while that batch
+    /// formed: still exact, or larger (code the batch then loaded), which can only cost
+    /// parallelism; dropped with `code_of`.
+    carried: Option<(usize, Option<wisp_scheduler::Footprint>)>,
+    /// Requests left to run one after the other without planning: set after consecutive
+    /// batches too small for the workers (the first request of a block often runs alone, as
+    /// the first to load its code), since footprints cost a few µs each and a block whose
+    /// requests keep conflicting gains nothing from them. Only speed depends on it.
+    unplanned: usize,
+    /// Consecutive planned batches smaller than the parallel minimum.
+    small_batches: usize,
+}
+
+/// A batch member: the request and its index in the block.
+type Member<'a> = (Request<'a>, u32);
+
+/// A planned batch: its members, and where planning stopped.
+struct PlannedBatch<'a> {
+    members: Vec<Member<'a>>,
+    end: usize,
+}
+
 /// A block executed and not yet committed (`Chain::execute_requests`).
 struct Executed {
     started: std::time::Instant,
@@ -828,139 +858,85 @@ impl Chain {
         // Off-ledger: a sender's run stops at its first request that cannot go in this block.
         // Consecutive requests whose access lists do not conflict form a batch and run at once
         // (with workers); each is admitted exactly as it would be one after the other.
-        let mut stopped: BTreeSet<AgentId> = BTreeSet::new();
         let offs = &inputs.off_ledger;
+        let mut planner = Planner::default();
         let mut next = 0;
-        // Contracts' code hashes, kept until a request that may change a contract record has
-        // run (it writes the records, or declared nothing).
-        let mut code_of = BTreeMap::new();
-        // The footprint of the request that ended the last batch, computed while that batch
-        // formed: still exact, or larger (code the batch then loaded), which can only cost
-        // parallelism; dropped with `code_of`.
-        let mut carried: Option<(usize, Option<wisp_scheduler::Footprint>)> = None;
-        let records = keys::contract_records();
-        // Requests left to run one after the other without planning: set after consecutive
-        // batches too small for the workers (the first request of a block often runs alone,
-        // as the first to load its code), since footprints cost a few µs each and a block
-        // whose requests keep conflicting gains nothing from them. Only speed depends on it.
-        let mut unplanned = 0usize;
-        let mut small_batches = 0usize;
         while next < offs.len() {
-            let mut batch = wisp_scheduler::Batch::new();
-            let mut records_may_change = false;
-            let mut members: Vec<(Request<'_>, u32)> = Vec::new();
-            let mut budgets = 0u64;
-            let mut j = next;
-            while j < offs.len() {
-                let off = &offs[j];
-                let sender = off.request().sender();
-                if stopped.contains(&sender) {
-                    j += 1;
-                    continue;
-                }
-                let body = &off.request().body;
-                let request = Request {
-                    id: off.id(),
-                    sender,
-                    body,
-                    nonce: Some(off.request().nonce),
-                };
-                let footprint = match (&self.workers, carried.take()) {
-                    (Some(_), _) if unplanned > 0 => {
-                        unplanned -= 1;
-                        None
-                    }
-                    (Some(_), Some((at, f))) if at == j => f,
-                    (Some(_), _) => footprint(&mut exec, &request, &mut code_of),
-                    (None, _) => None,
-                };
-                // A request that conflicts with the batch, or declared nothing, waits for
-                // the batch before it to finish.
-                let joins = match &footprint {
-                    Some(f) => batch.admits(f),
-                    None => members.is_empty(),
-                };
-                if !joins {
-                    carried = Some((j, footprint));
-                    break;
-                }
-                // No member touches this sender's keys: its admission reads what it would
-                // read one request after the other.
-                if exec.read(&keys::request(&request.id)).is_some() {
-                    j += 1;
-                    continue;
-                }
-                let expected = exec.read_u64(&keys::nonce(&sender));
-                let at = receipts.len() + members.len();
-                let gas_full = block_gas
-                    .saturating_add(budgets)
-                    .saturating_add(body.gas_budget)
-                    > params.max_block_gas;
-                if gas_full && !members.is_empty() {
-                    // Members may use less than their budgets: decide after them.
-                    break;
-                }
-                if request.nonce != Some(expected) || at >= MAX_BLOCK_REQUESTS || gas_full {
-                    stopped.insert(sender);
-                    j += 1;
-                    continue;
-                }
-                budgets = budgets.saturating_add(body.gas_budget);
-                match &footprint {
-                    Some(f) => {
-                        batch.add(f);
-                        records_may_change |= f
-                            .writes
-                            .iter()
-                            .any(|w| wisp_scheduler::overlap(w, &records));
-                    }
-                    None => records_may_change = true,
-                }
-                members.push((request, at as u32));
-                j += 1;
-                if footprint.is_none() {
-                    break;
-                }
-            }
-            next = j;
-            if records_may_change {
-                code_of.clear();
-                carried = None;
-            }
-            if carried.is_some() {
-                if members.len() >= self.parallel_min_batch {
-                    small_batches = 0;
-                } else {
-                    small_batches += 1;
-                    if small_batches >= 2 {
-                        carried = None;
-                        unplanned = self.planning_pause;
-                    }
-                }
-            }
-            let results: Vec<(u64, Receipt, Option<Exec>)> = match (&self.workers, members.len()) {
-                (Some(workers), n) if n >= self.parallel_min_batch => {
-                    self.parallel_requests
-                        .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+            let results: Vec<(u64, Receipt, Option<Exec>)> = match &self.workers {
+                Some(workers) => {
+                    // Once the batch has `parallel_min_batch` members, they go to the workers
+                    // and each later member as soon as it is admitted, so planning the rest of
+                    // the batch overlaps with running it. Results come back in any order and
+                    // are merged in canonical order.
                     let base = exec.shared_writes();
-                    let work: Vec<((Request<'_>, u32), Exec)> =
-                        members.into_iter().map(|m| (m, exec.fork(&base))).collect();
-                    workers.run(work, |((request, at), mut fork)| {
-                        let (gas, receipt) =
-                            self.execute_request(&mut fork, &params, &request, index, at, 0);
-                        // Merging must find the block's writes held by no fork.
-                        fork.release_base();
-                        (gas, receipt, Some(fork))
-                    })
+                    let done = std::sync::Mutex::new(Vec::new());
+                    let min = self.parallel_min_batch;
+                    let (planned, spawned) = workers.in_place_scope(|scope| {
+                        let mut spawned = 0usize;
+                        let planned = self.plan_batch(
+                            &mut exec,
+                            &params,
+                            offs,
+                            next,
+                            (receipts.len(), block_gas),
+                            &mut planner,
+                            &mut |exec, members| {
+                                if members.len() < min {
+                                    return;
+                                }
+                                for (k, (request, at)) in members.iter().enumerate().skip(spawned) {
+                                    let (request, at) = (request.clone(), *at);
+                                    let mut fork = exec.fork(&base);
+                                    let (params, done) = (&params, &done);
+                                    scope.spawn(move |_| {
+                                        let (gas, receipt) = self.execute_request(
+                                            &mut fork, params, &request, index, at, 0,
+                                        );
+                                        // Merging must find the block's writes held by no fork.
+                                        fork.release_base();
+                                        done.lock()
+                                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                            .push((k, gas, receipt, fork));
+                                    });
+                                }
+                                spawned = members.len();
+                            },
+                        );
+                        (planned, spawned)
+                    });
+                    drop(base);
+                    if spawned > 0 {
+                        // Every member went to the workers: from the `min`-th admission on,
+                        // each admission hands over all members not yet handed over, and a
+                        // barrier (no footprint) only ever forms a batch of its own.
+                        self.parallel_requests
+                            .fetch_add(spawned as u64, std::sync::atomic::Ordering::Relaxed);
+                        let mut done = done
+                            .into_inner()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                        done.sort_by_key(|(k, ..)| *k);
+                        next = planned.end;
+                        done.into_iter()
+                            .map(|(_, gas, receipt, fork)| (gas, receipt, Some(fork)))
+                            .collect()
+                    } else {
+                        next = planned.end;
+                        self.run_in_order(&mut exec, &params, planned.members, index)
+                    }
                 }
-                _ => members
-                    .into_iter()
-                    .map(|(request, at)| {
-                        let (gas, receipt) =
-                            self.execute_request(&mut exec, &params, &request, index, at, 0);
-                        (gas, receipt, None)
-                    })
-                    .collect(),
+                None => {
+                    let planned = self.plan_batch(
+                        &mut exec,
+                        &params,
+                        offs,
+                        next,
+                        (receipts.len(), block_gas),
+                        &mut planner,
+                        &mut |_, _| {},
+                    );
+                    next = planned.end;
+                    self.run_in_order(&mut exec, &params, planned.members, index)
+                }
             };
             // Merged in canonical order.
             for (gas, receipt, fork) in results {
@@ -998,6 +974,135 @@ impl Chain {
             values,
             requests,
         })
+    }
+
+    /// Executes `members` one after the other on `exec`, in order.
+    fn run_in_order(
+        &self,
+        exec: &mut Exec,
+        params: &ChainParams,
+        members: Vec<Member<'_>>,
+        index: u64,
+    ) -> Vec<(u64, Receipt, Option<Exec>)> {
+        members
+            .into_iter()
+            .map(|(request, at)| {
+                let (gas, receipt) = self.execute_request(exec, params, &request, index, at, 0);
+                (gas, receipt, None)
+            })
+            .collect()
+    }
+
+    /// Plans the next batch of off-ledger requests from `offs[next..]`: requests join while
+    /// their footprints conflict with no member's (with workers; without, each request is a
+    /// batch of its own), each admitted exactly as it would be one after the other.
+    /// `(receipts, block_gas)` are the block's receipts and gas so far. `admitted` sees the
+    /// members after each admission (to hand them to workers early).
+    #[allow(clippy::too_many_arguments)]
+    fn plan_batch<'a>(
+        &self,
+        exec: &mut Exec,
+        params: &ChainParams,
+        offs: &'a [crate::VerifiedRequest],
+        next: usize,
+        (receipts, block_gas): (usize, u64),
+        planner: &mut Planner,
+        admitted: &mut dyn FnMut(&mut Exec, &[Member<'a>]),
+    ) -> PlannedBatch<'a> {
+        let mut batch = wisp_scheduler::Batch::new();
+        let mut records_may_change = false;
+        let mut members: Vec<Member<'a>> = Vec::new();
+        let mut budgets = 0u64;
+        let records = keys::contract_records();
+        let mut j = next;
+        while j < offs.len() {
+            let off = &offs[j];
+            let sender = off.request().sender();
+            if planner.stopped.contains(&sender) {
+                j += 1;
+                continue;
+            }
+            let body = &off.request().body;
+            let request = Request {
+                id: off.id(),
+                sender,
+                body,
+                nonce: Some(off.request().nonce),
+            };
+            let footprint = match (&self.workers, planner.carried.take()) {
+                (Some(_), _) if planner.unplanned > 0 => {
+                    planner.unplanned -= 1;
+                    None
+                }
+                (Some(_), Some((at, f))) if at == j => f,
+                (Some(_), _) => footprint(exec, &request, &mut planner.code_of),
+                (None, _) => None,
+            };
+            // A request that conflicts with the batch, or declared nothing, waits for the
+            // batch before it to finish.
+            let joins = match &footprint {
+                Some(f) => batch.admits(f),
+                None => members.is_empty(),
+            };
+            if !joins {
+                planner.carried = Some((j, footprint));
+                break;
+            }
+            // No member touches this sender's keys: its admission reads what it would read
+            // one request after the other.
+            if exec.read(&keys::request(&request.id)).is_some() {
+                j += 1;
+                continue;
+            }
+            let expected = exec.read_u64(&keys::nonce(&sender));
+            let at = receipts + members.len();
+            let gas_full = block_gas
+                .saturating_add(budgets)
+                .saturating_add(body.gas_budget)
+                > params.max_block_gas;
+            if gas_full && !members.is_empty() {
+                // Members may use less than their budgets: decide after them.
+                break;
+            }
+            if request.nonce != Some(expected) || at >= MAX_BLOCK_REQUESTS || gas_full {
+                planner.stopped.insert(sender);
+                j += 1;
+                continue;
+            }
+            budgets = budgets.saturating_add(body.gas_budget);
+            match &footprint {
+                Some(f) => {
+                    batch.add(f);
+                    records_may_change |= f
+                        .writes
+                        .iter()
+                        .any(|w| wisp_scheduler::overlap(w, &records));
+                }
+                None => records_may_change = true,
+            }
+            members.push((request, at as u32));
+            j += 1;
+            if footprint.is_none() {
+                break;
+            }
+            admitted(exec, &members);
+        }
+        if records_may_change {
+            planner.code_of.clear();
+            planner.carried = None;
+        }
+        if planner.carried.is_some() {
+            if members.len() >= self.parallel_min_batch {
+                planner.small_batches = 0;
+            } else {
+                planner.small_batches += 1;
+                if planner.small_batches >= 2 {
+                    planner.carried = None;
+                    planner.unplanned = self.planning_pause;
+                }
+            }
+        }
+        PlannedBatch { members, end: j }
     }
 
     /// Commits an executed block: its tree hashed on a second thread while values, receipts

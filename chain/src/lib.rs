@@ -244,6 +244,7 @@ pub struct Chain {
     parallel_requests: std::sync::atomic::AtomicU64,
 }
 
+#[derive(Clone)]
 pub(crate) struct Request<'a> {
     id: RequestId,
     sender: AgentId,

@@ -214,6 +214,14 @@ impl Workers {
         self.pool.install(f)
     }
 
+    /// Runs `f` on the calling thread (one of the pool's, inside [`Workers::install`]) with a
+    /// scope whose spawned work the pool's other threads take while `f` goes on, and returns
+    /// once all of it has finished (the caller helps with what is left): for work that is
+    /// handed out as it is found, such as a batch's members as they are planned.
+    pub fn in_place_scope<'s, R>(&self, f: impl FnOnce(&rayon::Scope<'s>) -> R) -> R {
+        self.pool.in_place_scope(f)
+    }
+
     /// Runs `f` on every item at once (as the pool allows); the results keep the items'
     /// order, whatever order they finish in.
     pub fn run<T, R, F>(&self, items: Vec<T>, f: F) -> Vec<R>

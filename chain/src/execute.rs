@@ -863,7 +863,8 @@ impl Chain {
         let mut next = 0;
         while next < offs.len() {
             let results: Vec<(u64, Receipt, Option<Exec>)> = match &self.workers {
-                Some(workers) => {
+                // While planning pauses, each request is a batch of its own: no workers.
+                Some(workers) if planner.unplanned == 0 => {
                     // Once the batch has `parallel_min_batch` members, they go to the workers
                     // and each later member as soon as it is admitted, so planning the rest of
                     // the batch overlaps with running it. Results come back in any order and
@@ -924,7 +925,7 @@ impl Chain {
                         self.run_in_order(&mut exec, &params, planned.members, index)
                     }
                 }
-                None => {
+                _ => {
                     let planned = self.plan_batch(
                         &mut exec,
                         &params,

@@ -24,7 +24,7 @@ mod validate;
 
 pub use host::{BlockContext, Checkpoint, CoreCall, Host, SpecialEntry};
 pub use runtime::{
-    Invocation, Outcome, PreparedModule, Vm, VmConfig, POOL_STORES, POOL_STORE_BYTES,
+    Invocation, Outcome, PoolStats, PreparedModule, Vm, VmConfig, POOL_STORES, POOL_STORE_BYTES,
     POOL_STORE_INSTANCES,
 };
 pub use validate::{validate, ModuleShape, ValidatedModule, ValidationLimits};

@@ -441,6 +441,20 @@ pub struct Vm<H: Host> {
     reuse: std::sync::atomic::AtomicBool,
 }
 
+/// What the idle stores of a [`Vm`]'s instance pool hold ([`Vm::pool_stats`]): bounded by
+/// [`POOL_STORES`], [`POOL_STORE_INSTANCES`] and [`POOL_STORE_BYTES`] whatever the calls do.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Idle stores.
+    pub stores: usize,
+    /// Instances they have created over their lives (reset, dropped or in use).
+    pub made: usize,
+    /// Reset instances ready for a call.
+    pub free: usize,
+    /// Linear memory they have allocated over their lives, bytes.
+    pub allocated_bytes: usize,
+}
+
 /// Most idle stores a [`Vm`] keeps (one per thread running calls is enough).
 pub const POOL_STORES: usize = 4;
 
@@ -491,6 +505,21 @@ impl<H: Host> Vm<H> {
     /// The limits in force.
     pub fn config(&self) -> &VmConfig {
         &self.config
+    }
+
+    /// What the idle stores of the instance pool hold now (see [`PoolStats`]).
+    pub fn pool_stats(&self) -> PoolStats {
+        let mut stats = PoolStats::default();
+        if let Ok(pool) = self.pool.lock() {
+            for store in pool.iter() {
+                let ctx = store.data();
+                stats.stores += 1;
+                stats.made += ctx.made;
+                stats.free += ctx.free.values().map(Vec::len).sum::<usize>();
+                stats.allocated_bytes += ctx.limits.allocated_bytes;
+            }
+        }
+        stats
     }
 
     /// Turns instance reuse on (the default) or off: with it off, every call instantiates its

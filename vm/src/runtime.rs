@@ -627,7 +627,11 @@ impl<H: Host> Vm<H> {
                 return store;
             }
         }
-        // A pooled store keeps up to `POOL_STORE_INSTANCES` instances beyond the request's.
+        // A pooled store starts a request with at most `POOL_STORE_INSTANCES` instances made
+        // (`give_back` retires it past that), each with one memory and at most one table
+        // (validation), and a request makes at most `max_instances` (`run_frame`): wasmi's
+        // store-wide counts below can never be what stops a request, so whether a store was
+        // pooled never changes an outcome.
         let kept = if reuse { POOL_STORE_INSTANCES } else { 0 };
         let limits = RequestLimits {
             store: StoreLimitsBuilder::new()

@@ -1,6 +1,7 @@
 //! Deploy-time validation of contract modules (docs/design.md §4): only Wisp ABI imports with the
-//! right signatures, no floats, no SIMD, no threads, one bounded memory, bounded tables, no start
-//! function, a size limit, entry points exported as `ep:<name>` / `view:<name>`.
+//! right signatures, no floats, no SIMD, no threads, one bounded memory, at most one bounded
+//! table, no start function, a size limit, entry points exported as `ep:<name>` /
+//! `view:<name>`.
 //!
 //! wasmi validates the module again when it compiles it (with floats and SIMD disabled); this pass
 //! adds Wisp's policy and gives errors a person can act on. It also closes a gap in wasmparser's
@@ -226,6 +227,14 @@ pub fn validate(bytes: &[u8], limits: &ValidationLimits) -> Result<ValidatedModu
                 }
             }
             Payload::TableSection(reader) => {
+                // One table is all rustc emits (for indirect calls); more would only add
+                // per-instance work, and the instance pool counts on one per instance.
+                if reader.count() > 1 {
+                    return Err(invalid(format!(
+                        "{} tables; a contract may define at most one table",
+                        reader.count()
+                    )));
+                }
                 for table in reader {
                     let table = table.map_err(|e| invalid(e.to_string()))?;
                     let size = table

@@ -37,6 +37,7 @@ fn invalid_modules_are_refused_at_deploy_with_the_rule_they_break() {
         (wat::parse_str(r#"(module (import "wisp" "nope" (func)) (memory (export "memory") 1) (func (export "ep:init")))"#).unwrap(), "not a Wisp host function"),
         (wat::parse_str(r#"(module (import "wisp" "input" (func (param i32))) (memory (export "memory") 1) (func (export "ep:init")))"#).unwrap(), "signature"),
         (wat::parse_str(r#"(module (memory (export "memory") 1) (func $s) (start $s) (func (export "ep:init")))"#).unwrap(), "start functions"),
+        (module("(table 1 funcref) (table 1 funcref)"), "at most one table"),
         (wat::parse_str(r#"(module (memory (export "memory") 300) (func (export "ep:init")))"#).unwrap(), "initial memory"),
         (wat::parse_str(r#"(module (memory (export "memory") 1))"#).unwrap(), "ep:init"),
         (wat::parse_str(r#"(module (func (export "ep:init")))"#).unwrap(), "memory"),

@@ -581,13 +581,18 @@ impl Node {
         if let Ok(mut c) = self.cursor.lock() {
             *c = Some(latest_seen);
         }
-        // Drop what was executed and what can no longer run.
-        let evicted = match self.mempool.lock() {
+        // Drop what was executed and what can no longer run. The block's commit already took
+        // the requests it ran off the disk; the rest (expired, or stranded behind a nonce gap
+        // that another request filled) go now.
+        let mut evicted = match self.mempool.lock() {
             Ok(mut pool) => pool
                 .prune(|s| self.chain.nonce(s), std::time::Instant::now())
                 .unwrap_or_default(),
             Err(_) => Vec::new(),
         };
+        let ran: std::collections::BTreeSet<wisp_core::RequestId> =
+            output.receipts.iter().map(|r| r.request_id).collect();
+        evicted.retain(|id| !ran.contains(id));
         self.forget_pending(&evicted);
         self.metrics.blocks.inc();
         self.metrics

@@ -967,8 +967,9 @@ impl StateDb {
 
     /// Hashes `changes` into the tree and writes the block in one durable transaction, the two
     /// at once on two threads: the tree's new nodes are the only writes that wait for the
-    /// hashing. The block's receipts go in with it, and `indexes` (its events' indexed values,
-    /// its requests as they arrived) into the node's indexes. `header_of` makes the header from
+    /// hashing. The block's receipts go in with it, `indexes` (its events' indexed values, its
+    /// requests as they arrived) into the node's indexes, and its requests leave the node's
+    /// pending records ([`StateDb::put_pending`]). `header_of` makes the header from
     /// the new state root. Returns the header and how long the hashing took (it overlaps the
     /// writing).
     ///
@@ -1107,6 +1108,13 @@ impl StateDb {
             ids.push(r.request_id);
         }
         drop(receipts_table);
+        // The block's requests leave the node's on-disk mempool with the block that ran them:
+        // no crash can leave an executed request pending, and no second transaction is needed.
+        let mut pending = txn.open_table(PENDING).map_err(db_err)?;
+        for r in receipts {
+            pending.remove(r.request_id.0.as_slice()).map_err(db_err)?;
+        }
+        drop(pending);
         index_events(txn, version, receipts, false)?;
         index_values(txn, version, receipts, indexes.values)?;
         index_requests(txn, version, indexes.requests, false)?;
@@ -1573,7 +1581,8 @@ impl StateDb {
         txn.commit().map_err(db_err)
     }
 
-    /// Forgets pending requests (executed, expired or evicted); unknown ids are ignored.
+    /// Forgets pending requests (expired or evicted; a committed block already removed the
+    /// requests it ran); unknown ids are ignored, and no ids writes nothing.
     ///
     /// # Errors
     /// [`StateError::Db`] on I/O failure.
@@ -2175,6 +2184,27 @@ mod tests {
             changes.push((b"never written", None));
             assert_eq!(commit(&b, v, &changes), batch_root, "block {v}");
         }
+    }
+
+    /// A committed block takes the requests it ran out of the node's pending records in its
+    /// own transaction; other pending requests stay.
+    #[test]
+    fn a_block_removes_the_requests_it_ran_from_the_pending_records() {
+        let db = StateDb::in_memory().unwrap();
+        db.put_pending(&[1; 32], b"one").unwrap();
+        db.put_pending(&[2; 32], b"two").unwrap();
+        commit_receipts(&db, 0, &[receipt_with(0, 0, 1, &[])]);
+        assert_eq!(db.pending().unwrap(), vec![(vec![2; 32], b"two".to_vec())]);
+        let (_, _) = db
+            .commit_block(
+                1,
+                BTreeMap::new(),
+                (&[receipt_with(1, 0, 2, &[])], BlockIndexes::default()),
+                &[],
+                |r| header(1, r),
+            )
+            .unwrap();
+        assert!(db.pending().unwrap().is_empty());
     }
 
     /// `commit_block` (hashing beside the writing) stores exactly what `prepare` + `commit`

@@ -112,6 +112,16 @@ struct Planner {
     small_batches: usize,
 }
 
+/// Where the next batch starts: the block's off-ledger requests, the first not yet taken, and
+/// the block's receipts and gas so far.
+#[derive(Clone, Copy)]
+struct PlanFrom<'a> {
+    offs: &'a [crate::VerifiedRequest],
+    next: usize,
+    receipts: usize,
+    block_gas: u64,
+}
+
 /// A batch member: the request and its index in the block.
 type Member<'a> = (Request<'a>, u32);
 
@@ -862,6 +872,12 @@ impl Chain {
         let mut planner = Planner::default();
         let mut next = 0;
         while next < offs.len() {
+            let from = PlanFrom {
+                offs,
+                next,
+                receipts: receipts.len(),
+                block_gas,
+            };
             let results: Vec<(u64, Receipt, Option<Exec>)> = match &self.workers {
                 // While planning pauses, each request is a batch of its own: no workers.
                 Some(workers) if planner.unplanned == 0 => {
@@ -877,9 +893,7 @@ impl Chain {
                         let planned = self.plan_batch(
                             &mut exec,
                             &params,
-                            offs,
-                            next,
-                            (receipts.len(), block_gas),
+                            &from,
                             &mut planner,
                             &mut |exec, members| {
                                 if members.len() < min {
@@ -926,15 +940,8 @@ impl Chain {
                     }
                 }
                 _ => {
-                    let planned = self.plan_batch(
-                        &mut exec,
-                        &params,
-                        offs,
-                        next,
-                        (receipts.len(), block_gas),
-                        &mut planner,
-                        &mut |_, _| {},
-                    );
+                    let planned =
+                        self.plan_batch(&mut exec, &params, &from, &mut planner, &mut |_, _| {});
                     next = planned.end;
                     self.run_in_order(&mut exec, &params, planned.members, index)
                 }
@@ -994,22 +1001,24 @@ impl Chain {
             .collect()
     }
 
-    /// Plans the next batch of off-ledger requests from `offs[next..]`: requests join while
-    /// their footprints conflict with no member's (with workers; without, each request is a
-    /// batch of its own), each admitted exactly as it would be one after the other.
-    /// `(receipts, block_gas)` are the block's receipts and gas so far. `admitted` sees the
+    /// Plans the next batch of off-ledger requests from `from`: requests join while their
+    /// footprints conflict with no member's (with workers; without, each request is a batch of
+    /// its own), each admitted exactly as it would be one after the other. `admitted` sees the
     /// members after each admission (to hand them to workers early).
-    #[allow(clippy::too_many_arguments)]
     fn plan_batch<'a>(
         &self,
         exec: &mut Exec,
         params: &ChainParams,
-        offs: &'a [crate::VerifiedRequest],
-        next: usize,
-        (receipts, block_gas): (usize, u64),
+        from: &PlanFrom<'a>,
         planner: &mut Planner,
         admitted: &mut dyn FnMut(&mut Exec, &[Member<'a>]),
     ) -> PlannedBatch<'a> {
+        let PlanFrom {
+            offs,
+            next,
+            receipts,
+            block_gas,
+        } = *from;
         let mut batch = wisp_scheduler::Batch::new();
         let mut records_may_change = false;
         let mut members: Vec<Member<'a>> = Vec::new();

@@ -78,9 +78,10 @@ fn footprint(
     Some(wisp_scheduler::Footprint { reads, writes })
 }
 
-/// Default smallest batch run on the workers (`Chain::set_parallel_min_batch`): a smaller
-/// one runs on the block's own execution, as forking, waking workers and merging cost more
-/// than the few requests it would overlap (measured with `cargo run -p wisp-bench --release
+/// Default smallest batch run on the workers (`Chain::set_parallel_min_batch`): once a batch
+/// being planned has this many members they go to the workers, and each later member as it is
+/// admitted; a batch that stays smaller runs on the block's own execution, as forking, waking
+/// workers and merging cost more than the few requests it would overlap (measured with `cargo run -p wisp-bench --release
 /// --example profile_block`). The results are the same either way.
 pub const PARALLEL_MIN_BATCH: usize = 8;
 

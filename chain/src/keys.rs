@@ -105,7 +105,8 @@ pub fn unclaimed(l1_tx_id: &Hash32) -> Vec<u8> {
     key(hnames::accounts(), &[b"u", &l1_tx_id.0])
 }
 /// Storage deposit held for a WASM contract's state: borsh((bytes, sompi)), the bytes its
-/// entries count and the sompi locked for them.
+/// entries count and the sompi locked for them; written once per block, at its end, from the
+/// block's sums.
 pub fn storage_deposit(contract: Hname) -> Vec<u8> {
     key(hnames::accounts(), &[b"d", &contract.to_bytes()])
 }

@@ -121,8 +121,9 @@ pub struct ChainParams {
     /// fee. Skipped when the owner holds less.
     pub anchor_fee_sompi: u64,
     /// Storage deposit per byte a request adds to contracts' state, sompi: taken from the
-    /// request's sender and held for the contract ([`keys::storage_deposit`]), returned to the
-    /// sender of the request that frees the bytes (NEAR's storage staking). An entry counts its
+    /// request's sender and held for the contract ([`keys::storage_deposit`]); a freed byte
+    /// returns to the sender of the request that frees it the smaller of this price and the
+    /// record's sompi per byte before the block (NEAR's storage staking). An entry counts its
     /// key, its value and [`STORAGE_ENTRY_OVERHEAD_BYTES`]. 0 turns deposits off.
     pub storage_deposit_sompi_per_byte: u64,
 }

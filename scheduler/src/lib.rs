@@ -208,8 +208,9 @@ impl Workers {
         self.pool.current_num_threads()
     }
 
-    /// Runs `f` on one of the pool's threads, the caller waiting; [`Workers::run`] called
-    /// inside shares the work with the pool's other threads.
+    /// Runs `f` on one of the pool's threads, the caller waiting; [`Workers::run`] or
+    /// [`Workers::in_place_scope`] called inside shares the work with the pool's other
+    /// threads.
     pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
         self.pool.install(f)
     }

@@ -32,8 +32,14 @@ pub const MAX_MEMBERS: u16 = 255;
 /// stranger's message costs bounded memory and time to decode.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024;
 
-/// `bytes` if they are within [`MAX_MESSAGE_BYTES`].
-fn bounded<'b>(from: MemberId, what: &'static str, bytes: &'b [u8]) -> Result<&'b [u8]> {
+/// Decodes member `from`'s message `what` with `parse`, refusing one larger than
+/// [`MAX_MESSAGE_BYTES`] before reading it.
+fn decode<T, E: std::fmt::Display>(
+    from: MemberId,
+    what: &'static str,
+    bytes: &[u8],
+    parse: impl FnOnce(&[u8]) -> std::result::Result<T, E>,
+) -> Result<T> {
     if bytes.len() > MAX_MESSAGE_BYTES {
         return Err(CommitteeError::Invalid {
             from,
@@ -41,7 +47,26 @@ fn bounded<'b>(from: MemberId, what: &'static str, bytes: &'b [u8]) -> Result<&'
             reason: format!("{} bytes, more than {MAX_MESSAGE_BYTES}", bytes.len()),
         });
     }
-    Ok(bytes)
+    parse(bytes).map_err(|e| CommitteeError::Invalid {
+        from,
+        what,
+        reason: e.to_string(),
+    })
+}
+
+/// [`decode`]s each member's message `what`, keyed by the member's FROST identifier.
+fn decode_each<T, E: std::fmt::Display>(
+    what: &'static str,
+    messages: &BTreeMap<MemberId, Vec<u8>>,
+    parse: impl Fn(&[u8]) -> std::result::Result<T, E>,
+) -> Result<BTreeMap<frost::Identifier, T>> {
+    messages
+        .iter()
+        .map(|(from, bytes)| {
+            let decoded = decode(*from, what, bytes, &parse)?;
+            Ok((identifier(*from)?, decoded))
+        })
+        .collect()
 }
 
 /// What can go wrong in key generation and signing.
@@ -233,20 +258,11 @@ impl Dkg {
         };
         let me = self.me;
         exactly_from("round 1", round1, self.size.ids().filter(|id| *id != me))?;
-        let mut packages = BTreeMap::new();
-        for (from, bytes) in round1 {
-            let package = frost::keys::dkg::round1::Package::deserialize(bounded(
-                *from,
-                "round-1 message",
-                bytes,
-            )?)
-            .map_err(|e| CommitteeError::Invalid {
-                from: *from,
-                what: "round-1 message",
-                reason: e.to_string(),
-            })?;
-            packages.insert(identifier(*from)?, package);
-        }
+        let packages = decode_each(
+            "round-1 message",
+            round1,
+            frost::keys::dkg::round1::Package::deserialize,
+        )?;
         let DkgStage::Round1(secret) = std::mem::replace(&mut self.stage, DkgStage::Done) else {
             return Err(CommitteeError::OutOfOrder);
         };
@@ -280,20 +296,11 @@ impl Dkg {
         };
         let me = self.me;
         exactly_from("round 2", round2, self.size.ids().filter(|id| *id != me))?;
-        let mut packages = BTreeMap::new();
-        for (from, bytes) in round2 {
-            let package = frost::keys::dkg::round2::Package::deserialize(bounded(
-                *from,
-                "round-2 message",
-                bytes,
-            )?)
-            .map_err(|e| CommitteeError::Invalid {
-                from: *from,
-                what: "round-2 message",
-                reason: e.to_string(),
-            })?;
-            packages.insert(identifier(*from)?, package);
-        }
+        let packages = decode_each(
+            "round-2 message",
+            round2,
+            frost::keys::dkg::round2::Package::deserialize,
+        )?;
         let (key, public) = frost::keys::dkg::part3(secret, round1, &packages)
             .map_err(|e| self.blame(e, "round-2 message"))?;
         self.stage = DkgStage::Done;
@@ -561,16 +568,12 @@ fn signing_package(
         if *from == 0 || *from > size.members {
             return Err(CommitteeError::UnknownMember(*from));
         }
-        let c = frost::round1::SigningCommitments::deserialize(bounded(
+        let c = decode(
             *from,
             "signing commitment",
             bytes,
-        )?)
-        .map_err(|e| CommitteeError::Invalid {
-            from: *from,
-            what: "signing commitment",
-            reason: e.to_string(),
-        })?;
+            frost::round1::SigningCommitments::deserialize,
+        )?;
         decoded.insert(identifier(*from)?, c);
     }
     Ok(frost::SigningPackage::new(decoded, &unsigned.sighash()))
@@ -590,17 +593,11 @@ pub fn aggregate(
 ) -> Result<[u8; 64]> {
     let package = signing_package(&public.size, unsigned, commitments)?;
     exactly_from("signature shares", shares, commitments.keys().copied())?;
-    let mut decoded = BTreeMap::new();
-    for (from, bytes) in shares {
-        let s =
-            frost::round2::SignatureShare::deserialize(bounded(*from, "signature share", bytes)?)
-                .map_err(|e| CommitteeError::Invalid {
-                from: *from,
-                what: "signature share",
-                reason: e.to_string(),
-            })?;
-        decoded.insert(identifier(*from)?, s);
-    }
+    let decoded = decode_each(
+        "signature share",
+        shares,
+        frost::round2::SignatureShare::deserialize,
+    )?;
     let signature = frost::aggregate(&package, &decoded, &public.public).map_err(|e| {
         match e
             .culprits()
@@ -703,16 +700,12 @@ impl SigningSession {
         if self.chosen.is_some() {
             return Ok(None);
         }
-        frost::round1::SigningCommitments::deserialize(bounded(
+        decode(
             from,
             "signing commitment",
             &commitment,
-        )?)
-        .map_err(|e| CommitteeError::Invalid {
-            from,
-            what: "signing commitment",
-            reason: e.to_string(),
-        })?;
+            frost::round1::SigningCommitments::deserialize,
+        )?;
         self.commitments.insert(from, commitment);
         if self.commitments.len() < usize::from(self.public.size.threshold) {
             return Ok(None);

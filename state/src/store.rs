@@ -1568,7 +1568,7 @@ impl StateDb {
     }
 
     /// Durably records a request the node acknowledged (its mempool), under `id`; it survives a
-    /// crash until [`StateDb::remove_pending`].
+    /// crash until a committed block runs it or [`StateDb::remove_pending`] forgets it.
     ///
     /// # Errors
     /// [`StateError::Db`] on I/O failure; then nothing was recorded.

@@ -50,8 +50,16 @@ pub(crate) fn analyse(bytes: &[u8]) -> Result<Option<Reusable>, VmError> {
     let invalid = |e: wasmparser::BinaryReaderError| VmError::InvalidModule(e.to_string());
     let mut mutable = Vec::new();
     let mut export_section = None;
+    // Every section but the custom ones (the engine ignores them), by id and byte range.
+    let mut sections = Vec::new();
     for payload in Parser::new(0).parse_all(bytes) {
-        match payload.map_err(invalid)? {
+        let payload = payload.map_err(invalid)?;
+        if let Some(section) = payload.as_section() {
+            if !matches!(payload, Payload::CustomSection(_)) {
+                sections.push(section);
+            }
+        }
+        match payload {
             Payload::GlobalSection(reader) => {
                 for (index, global) in reader.into_iter().enumerate() {
                     let global = global.map_err(invalid)?;
@@ -97,44 +105,34 @@ pub(crate) fn analyse(bytes: &[u8]) -> Result<Option<Reusable>, VmError> {
         .map(|i| format!("{GLOBAL_EXPORT_PREFIX}{i}"))
         .collect();
     // The same sections, byte for byte, except the export section, which gains the globals'
-    // exports (custom sections are left out: the engine ignores them).
-    // Every valid contract has an export section (its memory and `ep:init`).
+    // exports. Every valid contract has an export section (its memory and `ep:init`).
     let Some(reader) = export_section else {
         return Ok(None);
     };
     let mut module = wasm_encoder::Module::new();
     let mut exports = wasm_encoder::ExportSection::new();
-    {
-        for export in reader {
-            let export = export.map_err(invalid)?;
-            let kind = match export.kind {
-                ExternalKind::Func => wasm_encoder::ExportKind::Func,
-                ExternalKind::Table => wasm_encoder::ExportKind::Table,
-                ExternalKind::Memory => wasm_encoder::ExportKind::Memory,
-                ExternalKind::Global => wasm_encoder::ExportKind::Global,
-                ExternalKind::Tag => wasm_encoder::ExportKind::Tag,
-            };
-            exports.export(export.name, kind, export.index);
-        }
+    for export in reader {
+        let export = export.map_err(invalid)?;
+        let kind = match export.kind {
+            ExternalKind::Func => wasm_encoder::ExportKind::Func,
+            ExternalKind::Table => wasm_encoder::ExportKind::Table,
+            ExternalKind::Memory => wasm_encoder::ExportKind::Memory,
+            ExternalKind::Global => wasm_encoder::ExportKind::Global,
+            ExternalKind::Tag => wasm_encoder::ExportKind::Tag,
+        };
+        exports.export(export.name, kind, export.index);
     }
     for (name, index) in globals.iter().zip(&mutable) {
         exports.export(name, wasm_encoder::ExportKind::Global, *index);
     }
-    for payload in Parser::new(0).parse_all(bytes) {
-        let payload = payload.map_err(invalid)?;
-        match &payload {
-            Payload::CustomSection(_) => {}
-            Payload::ExportSection(_) => {
-                module.section(&exports);
-            }
-            _ => {
-                if let Some((id, range)) = payload.as_section() {
-                    module.section(&wasm_encoder::RawSection {
-                        id,
-                        data: &bytes[range],
-                    });
-                }
-            }
+    for (id, range) in sections {
+        if id == wasm_encoder::SectionId::Export as u8 {
+            module.section(&exports);
+        } else {
+            module.section(&wasm_encoder::RawSection {
+                id,
+                data: &bytes[range],
+            });
         }
     }
     Ok(Some(Reusable {

@@ -237,7 +237,8 @@ fn migrate_hname() -> Hname {
     *MIGRATE
 }
 
-/// Per-request store data.
+/// A store's data: the running request's host, frames and limits (reset by `Vm::run` for
+/// each request), and the reset instances the store keeps between requests.
 pub(crate) struct Ctx<H> {
     pub(crate) host: HostSlot<H>,
     pub(crate) frames: Vec<Frame>,
@@ -254,7 +255,9 @@ pub(crate) struct Ctx<H> {
     pub(crate) reuse: bool,
 }
 
-/// Runs one frame in `store`: instantiate, call the export, collect return data.
+/// Runs one frame in `store`: take a reset instance of the module from the store's pool or
+/// instantiate it (charged the same either way), call the export, collect return data, and
+/// put the instance back reset (unless its memory grew or the module is not reusable).
 pub(crate) fn run_frame<H: Host>(
     store: &mut impl wasmi::AsContextMut<Data = Ctx<H>>,
     module: &PreparedModule,
@@ -430,7 +433,8 @@ fn call_export<H: Host>(
     }
 }
 
-/// The VM for host type `H`: one wasmi engine, one linker, shared by every call.
+/// The VM for host type `H`: one wasmi engine, one linker and a pool of idle stores with
+/// reset instances ([`PoolStats`]), shared by every call.
 pub struct Vm<H: Host> {
     engine: Engine,
     linker: Arc<Linker<Ctx<H>>>,

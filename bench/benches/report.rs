@@ -571,7 +571,9 @@ fn main() {
             out,
             "## State store (jmt 0.12 over redb 4.6)\n\nA store grown to the given number of keys, \
              then {} blocks of {UPDATES_PER_BLOCK} updates (9 in 10 to existing keys, 1 in 10 new), \
-             one durable commit (fsync) per block. *Archive* keeps every version; *pruned* keeps the \
+             one durable commit (fsync) per block, committed as a chain commits its blocks \
+             (`StateDb::commit_block`: the tree is hashed on a second thread while the values are \
+             written). *Archive* keeps every version; *pruned* keeps the \
              last {RETENTION} versions. Bytes on disk per live key after the run. Proofs: 1000 keys \
              at the head of the pruned store. blake2b-256 on 64-byte inputs runs at {:.2} M \
              hashes/s on this machine.\n",

@@ -1,0 +1,839 @@
+//! Committee consensus for Wisp chains.
+//!
+//! A committee chain runs on N members. commonware's simplex consensus (`commonware-consensus`,
+//! pinned) orders the chain's blocks among them: in each view a leader proposes a [`Block`]
+//! (the off-ledger requests it orders, on top of a parent block), the members vote on the
+//! block's digest, and a finalization certificate makes it, and every ancestor, final. Each
+//! member then executes the finalized blocks in height order into its own
+//! [`wisp_chain::Chain`]; execution is deterministic, so every member reaches the same state
+//! root at every height.
+//!
+//! This crate is the application side of simplex ([`Member`]): it builds proposals from the
+//! member's mempool, relays whole blocks to the other members over an authenticated p2p
+//! channel (consensus itself carries only digests), checks a proposal before the member votes
+//! for it, and executes what is finalized. Simplex, its votes, certificates, journal and timers
+//! are commonware's; the network is any `commonware_p2p` sender and receiver (the tests use its
+//! simulated network on the deterministic runtime).
+//!
+//! What a member checks before voting for a proposal: it names the parent simplex gives, its
+//! height is the parent's plus one and its view the proposal's, it holds at most
+//! [`MAX_BLOCK_REQUESTS`] requests of this chain, each correctly signed, and its encoding is at
+//! most [`MAX_BLOCK_BYTES`]. A block's requests are executed only once it is final, so
+//! the state root a block leads to is not yet part of what members vote on (see the README).
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use commonware_actor::Feedback;
+use commonware_consensus::simplex::types::{Activity, Context};
+use commonware_consensus::simplex::Plan;
+use commonware_consensus::{Automaton, CertifiableAutomaton, Relay, Reporter};
+use commonware_cryptography::certificate::Scheme;
+use commonware_cryptography::sha256::Sha256;
+use commonware_cryptography::Hasher;
+use commonware_p2p::Recipients;
+use commonware_runtime::{Handle, Spawner};
+use commonware_utils::channel::{mpsc, oneshot};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use wisp_chain::{BlockInputs, Chain, L1Ref, VerifiedRequest};
+use wisp_core::{AgentId, BlockHeader, ChainId, OffLedgerRequest, RequestId};
+
+/// The digest simplex agrees on: SHA-256 of a block's encoding ([`Block::digest`]).
+pub use commonware_cryptography::sha256::Digest;
+
+/// A member's identity on the network and in the committee: an ed25519 public key.
+pub type PublicKey = commonware_cryptography::ed25519::PublicKey;
+
+/// Most off-ledger requests in one block (the chain's own per-block cap).
+pub const MAX_BLOCK_REQUESTS: usize = wisp_chain::MAX_BLOCK_REQUESTS;
+
+/// Most bytes of one encoded block; a member drops a larger message unread. 2000 requests of
+/// up to 1 KiB of arguments each fit.
+pub const MAX_BLOCK_BYTES: usize = 4 << 20;
+
+/// Most blocks a member holds that are not yet final. A block beyond it is dropped: simplex
+/// finalizes within a few views, so only a misbehaving member sends more.
+pub const MAX_PENDING_BLOCKS: usize = 1024;
+
+/// Finalized blocks a member keeps to answer others' [`Wire::Want`] (by height, the newest).
+pub const SERVED_BLOCKS: u64 = 256;
+
+/// Most off-ledger requests a member's mempool holds; further submissions are refused.
+pub const MAX_MEMPOOL: usize = 100_000;
+
+const BLOCK_DOMAIN: &[u8] = b"wisp-consensus-block-v1";
+const GENESIS_DOMAIN: &[u8] = b"wisp-consensus-genesis-v1";
+
+/// What went wrong in this crate.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsensusError {
+    /// A block from the network did not decode or broke a size limit.
+    #[error("malformed block: {0}")]
+    Malformed(String),
+    /// The member's mempool is full; submit again later.
+    #[error("the mempool holds {MAX_MEMPOOL} requests already")]
+    MempoolFull,
+    /// The member stopped (its task ended).
+    #[error("the member has stopped")]
+    Stopped,
+}
+
+/// A Wisp block as the committee orders it: the requests it runs, on top of its parent.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Block {
+    /// The parent block's digest ([`genesis`] for the first block).
+    pub parent: [u8; 32],
+    /// The parent's height plus one (the first block is 1). Equals the Wisp block index the
+    /// block executes as, counted from where the committee took over.
+    pub height: u64,
+    /// The simplex view the block was proposed in: two proposals never share a digest.
+    pub view: u64,
+    /// Off-ledger requests, in the order they run.
+    pub requests: Vec<OffLedgerRequest>,
+}
+
+impl Block {
+    /// The digest simplex votes on: SHA-256 of a domain tag and the block's borsh encoding.
+    pub fn digest(&self) -> Digest {
+        Sha256::hash(&[BLOCK_DOMAIN, &borsh::to_vec(self).unwrap_or_default()])
+    }
+
+    /// The block's wire form (borsh).
+    pub fn encode(&self) -> Vec<u8> {
+        borsh::to_vec(self).unwrap_or_default()
+    }
+
+    /// Decodes a block from the network, refusing more than [`MAX_BLOCK_BYTES`] bytes or
+    /// [`MAX_BLOCK_REQUESTS`] requests before allocating for them.
+    ///
+    /// # Errors
+    /// [`ConsensusError::Malformed`] naming what was wrong.
+    pub fn decode(bytes: &[u8]) -> Result<Block, ConsensusError> {
+        if bytes.len() > MAX_BLOCK_BYTES {
+            return Err(ConsensusError::Malformed(format!(
+                "{} bytes, over the {MAX_BLOCK_BYTES}-byte limit",
+                bytes.len()
+            )));
+        }
+        // parent (32) + height (8) + view (8), then the request count.
+        let count = bytes
+            .get(48..52)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(u32::from_le_bytes)
+            .ok_or_else(|| ConsensusError::Malformed("truncated header".into()))?;
+        if count as usize > MAX_BLOCK_REQUESTS {
+            return Err(ConsensusError::Malformed(format!(
+                "{count} requests, over the {MAX_BLOCK_REQUESTS}-request limit"
+            )));
+        }
+        borsh::from_slice(bytes).map_err(|e| ConsensusError::Malformed(e.to_string()))
+    }
+}
+
+/// What members send each other on the blocks channel.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub enum Wire {
+    /// A whole block: a proposal as it goes out, or an answer to [`Wire::Want`].
+    Block(Block),
+    /// A request for the block with this digest: a member that saw it finalized lacks it
+    /// (its proposal was lost on the way).
+    Want([u8; 32]),
+}
+
+impl Wire {
+    /// The message's wire form (borsh).
+    pub fn encode(&self) -> Vec<u8> {
+        borsh::to_vec(self).unwrap_or_default()
+    }
+
+    /// Decodes a message from the network with [`Block::decode`]'s limits.
+    ///
+    /// # Errors
+    /// [`ConsensusError::Malformed`] naming what was wrong.
+    pub fn decode(bytes: &[u8]) -> Result<Wire, ConsensusError> {
+        match bytes.split_first() {
+            Some((0, block)) => Block::decode(block).map(Wire::Block),
+            Some((1, digest)) => <[u8; 32]>::try_from(digest)
+                .map(Wire::Want)
+                .map_err(|_| ConsensusError::Malformed("a want of other than 32 bytes".into())),
+            Some((tag, _)) => Err(ConsensusError::Malformed(format!(
+                "unknown message tag {tag}"
+            ))),
+            None => Err(ConsensusError::Malformed("an empty message".into())),
+        }
+    }
+}
+
+/// The digest of the committee's starting point for chain `chain` (simplex's genesis payload):
+/// the first block's parent.
+pub fn genesis(chain: ChainId) -> Digest {
+    Sha256::hash(&[GENESIS_DOMAIN, &chain.0])
+}
+
+/// One finalized block as a member executed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Executed {
+    /// The committee block's height.
+    pub height: u64,
+    /// Its digest.
+    pub digest: Digest,
+    /// The Wisp block header it produced (state root, receipts root, ...).
+    pub header: BlockHeader,
+    /// The requests that got a receipt.
+    pub receipts: Vec<RequestId>,
+}
+
+/// What a member has executed so far, shared with whoever watches it (the node, tests).
+#[derive(Clone, Default)]
+pub struct Progress(Arc<Mutex<Watched>>);
+
+#[derive(Default)]
+struct Watched {
+    executed: Vec<Executed>,
+}
+
+impl Progress {
+    /// The blocks executed so far, in height order.
+    pub fn executed(&self) -> Vec<Executed> {
+        self.lock().executed.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Watched> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// What a member needs to start.
+pub struct Config {
+    /// The member's copy of the chain, at the state the committee starts from.
+    pub chain: Chain,
+    /// The Kaspa block every committee block refers to. Following L1 (on-ledger requests, the
+    /// anchor) is not part of committee blocks yet.
+    pub l1: L1Ref,
+}
+
+enum Message {
+    Propose {
+        context: Context<Digest, PublicKey>,
+        response: oneshot::Sender<Digest>,
+    },
+    Verify {
+        context: Context<Digest, PublicKey>,
+        payload: Digest,
+        response: oneshot::Sender<bool>,
+    },
+    Broadcast {
+        payload: Digest,
+        to: Recipients<PublicKey>,
+    },
+    Wire {
+        from: PublicKey,
+        bytes: Vec<u8>,
+    },
+    Finalized {
+        payload: Digest,
+    },
+    Submit {
+        request: Box<VerifiedRequest>,
+        response: oneshot::Sender<Result<(), ConsensusError>>,
+    },
+}
+
+/// A member's handle: simplex's automaton, relay and reporter, and where requests are
+/// submitted. Cheap to clone; every clone talks to the same member.
+#[derive(Clone)]
+pub struct Mailbox {
+    sender: mpsc::UnboundedSender<Message>,
+}
+
+impl Mailbox {
+    fn send(&self, message: Message) -> bool {
+        self.sender.send(message).is_ok()
+    }
+
+    /// Adds a signed, verified request to the member's mempool; the member proposes it when it
+    /// leads a view, and forgets it once a finalized block ran it.
+    ///
+    /// # Errors
+    /// [`ConsensusError::MempoolFull`], or [`ConsensusError::Stopped`].
+    pub async fn submit(&self, request: VerifiedRequest) -> Result<(), ConsensusError> {
+        let (response, answer) = oneshot::channel();
+        if !self.send(Message::Submit {
+            request: Box::new(request),
+            response,
+        }) {
+            return Err(ConsensusError::Stopped);
+        }
+        answer.await.map_err(|_| ConsensusError::Stopped)?
+    }
+}
+
+impl Automaton for Mailbox {
+    type Context = Context<Digest, PublicKey>;
+    type Digest = Digest;
+
+    async fn propose(&mut self, context: Self::Context) -> oneshot::Receiver<Digest> {
+        let (response, receiver) = oneshot::channel();
+        // A stopped member drops the sender: consensus then sees no proposal.
+        self.send(Message::Propose { context, response });
+        receiver
+    }
+
+    async fn verify(&mut self, context: Self::Context, payload: Digest) -> oneshot::Receiver<bool> {
+        let (response, receiver) = oneshot::channel();
+        self.send(Message::Verify {
+            context,
+            payload,
+            response,
+        });
+        receiver
+    }
+}
+
+// Certification is simplex's default (a notarized block is certified): a member has checked
+// the block before its notarize vote.
+impl CertifiableAutomaton for Mailbox {}
+
+impl Relay for Mailbox {
+    type Digest = Digest;
+    type PublicKey = PublicKey;
+    type Plan = Plan<PublicKey>;
+
+    fn broadcast(&mut self, payload: Digest, plan: Plan<PublicKey>) -> Feedback {
+        let to = match plan {
+            Plan::Propose { .. } => Recipients::All,
+            Plan::Forward { recipients, .. } => recipients,
+            // Members never stage a term-start candidate (simplex's default handoff waits).
+            Plan::Prepare { .. } => return Feedback::Ok,
+        };
+        match self.send(Message::Broadcast { payload, to }) {
+            true => Feedback::Ok,
+            false => Feedback::Closed,
+        }
+    }
+}
+
+/// Simplex reports its activity here; a member acts on finalizations.
+#[derive(Clone)]
+pub struct Finalizations<S: Scheme> {
+    mailbox: Mailbox,
+    _scheme: std::marker::PhantomData<fn() -> S>,
+}
+
+impl<S: Scheme> Reporter for Finalizations<S> {
+    type Activity = Activity<S, Digest>;
+
+    fn report(&mut self, activity: Self::Activity) -> Feedback {
+        let message = match activity {
+            Activity::Finalization(finalization) => Message::Finalized {
+                payload: finalization.proposal.payload,
+            },
+            _ => return Feedback::Ok,
+        };
+        match self.mailbox.send(message) {
+            true => Feedback::Ok,
+            false => Feedback::Closed,
+        }
+    }
+}
+
+/// One committee member's application: proposes, relays, checks and executes blocks.
+pub struct Member {
+    chain: Chain,
+    l1: L1Ref,
+    genesis: Digest,
+    mailbox: mpsc::UnboundedReceiver<Message>,
+    /// Blocks not yet final, and the last final one, by digest.
+    blocks: BTreeMap<Digest, Block>,
+    /// Verifications waiting for their block (or its parent) to arrive.
+    waiting: Vec<(Context<Digest, PublicKey>, Digest, oneshot::Sender<bool>)>,
+    /// The last executed block: digest and height (genesis, 0, at start).
+    tip: (Digest, u64),
+    /// The last [`SERVED_BLOCKS`] executed blocks, by height, for members that lack them.
+    served: BTreeMap<u64, (Digest, Block)>,
+    /// The newest finalized digest not yet executed (its blocks have not all arrived).
+    finalizing: Option<Digest>,
+    /// Requests to propose, by sender and nonce (a sender's requests in nonce order).
+    mempool: BTreeMap<(AgentId, u64), VerifiedRequest>,
+    progress: Progress,
+}
+
+impl Member {
+    /// A member for `config.chain`, its handle (automaton, relay, submissions), the reporter to
+    /// give simplex, and its progress.
+    pub fn new<S: Scheme>(config: Config) -> (Member, Mailbox, Finalizations<S>, Progress) {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let mailbox = Mailbox { sender };
+        let genesis = genesis(config.chain.chain_id());
+        let progress = Progress::default();
+        let member = Member {
+            chain: config.chain,
+            l1: config.l1,
+            genesis,
+            mailbox: receiver,
+            blocks: BTreeMap::new(),
+            waiting: Vec::new(),
+            tip: (genesis, 0),
+            served: BTreeMap::new(),
+            finalizing: None,
+            mempool: BTreeMap::new(),
+            progress: progress.clone(),
+        };
+        let reporter = Finalizations {
+            mailbox: mailbox.clone(),
+            _scheme: std::marker::PhantomData,
+        };
+        (member, mailbox, reporter, progress)
+    }
+
+    /// The digest simplex must start from (its genesis payload) for this member's chain.
+    pub fn genesis(&self) -> Digest {
+        self.genesis
+    }
+
+    /// Runs the member on `context`: blocks go out on `sender` and come in on `receiver` (one
+    /// p2p channel for whole blocks, beside simplex's own channels). `mailbox` must be this
+    /// member's (it feeds received blocks in).
+    pub fn start<E, S, R>(self, context: E, mailbox: Mailbox, sender: S, receiver: R) -> Handle<()>
+    where
+        E: Spawner,
+        S: commonware_p2p::Sender<PublicKey = PublicKey>,
+        R: commonware_p2p::Receiver<PublicKey = PublicKey>,
+    {
+        let network = context.child("blocks");
+        network.spawn(move |_| async move {
+            let mut receiver = receiver;
+            while let Ok((from, bytes)) = receiver.recv().await {
+                if !mailbox.send(Message::Wire {
+                    from,
+                    bytes: bytes.as_ref().to_vec(),
+                }) {
+                    break;
+                }
+            }
+        });
+        context.spawn(move |_| self.run(sender))
+    }
+
+    async fn run<S: commonware_p2p::Sender<PublicKey = PublicKey>>(mut self, mut sender: S) {
+        while let Some(message) = self.mailbox.recv().await {
+            match message {
+                Message::Propose { context, response } => {
+                    if let Some(digest) = self.propose(&context) {
+                        let _ = response.send(digest);
+                    }
+                }
+                Message::Verify {
+                    context,
+                    payload,
+                    response,
+                } => {
+                    self.waiting.push((context, payload, response));
+                    self.settle_waiting();
+                }
+                Message::Broadcast { payload, to } => {
+                    if let Some(block) = self.blocks.get(&payload) {
+                        sender.send(to, Wire::Block(block.clone()).encode(), false);
+                    }
+                }
+                Message::Wire { from, bytes } => match Wire::decode(&bytes) {
+                    Ok(Wire::Block(block)) => {
+                        self.insert(block);
+                        self.settle_waiting();
+                        self.execute_finalized(&mut sender);
+                    }
+                    Ok(Wire::Want(digest)) => {
+                        let digest = Digest(digest);
+                        let block = self.blocks.get(&digest).or_else(|| {
+                            self.served
+                                .values()
+                                .find(|(d, _)| *d == digest)
+                                .map(|(_, b)| b)
+                        });
+                        if let Some(block) = block {
+                            let block = Wire::Block(block.clone()).encode();
+                            sender.send(Recipients::One(from), block, false);
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "dropped a message from the network"),
+                },
+                Message::Finalized { payload } => {
+                    let newer = match (self.blocks.get(&payload), self.finalizing) {
+                        (Some(b), Some(f)) => {
+                            self.blocks.get(&f).is_none_or(|fb| b.height > fb.height)
+                        }
+                        _ => true,
+                    };
+                    if payload != self.tip.0 && newer {
+                        self.finalizing = Some(payload);
+                    }
+                    self.execute_finalized(&mut sender);
+                }
+                Message::Submit { request, response } => {
+                    let _ = response.send(self.submit(*request));
+                }
+            }
+        }
+    }
+
+    /// Adds `request` to the mempool, replacing one with the same sender and nonce.
+    fn submit(&mut self, request: VerifiedRequest) -> Result<(), ConsensusError> {
+        let key = (request.request().sender(), request.request().nonce);
+        if self.mempool.len() >= MAX_MEMPOOL && !self.mempool.contains_key(&key) {
+            return Err(ConsensusError::MempoolFull);
+        }
+        self.mempool.insert(key, request);
+        Ok(())
+    }
+
+    fn height_of(&self, digest: &Digest) -> Option<u64> {
+        match *digest == self.genesis {
+            true => Some(0),
+            false => self.blocks.get(digest).map(|b| b.height),
+        }
+    }
+
+    /// Builds the block for `context` from the mempool, leaving out requests an unfinalized
+    /// ancestor already holds; `None` if the parent has not arrived.
+    fn propose(&mut self, context: &Context<Digest, PublicKey>) -> Option<Digest> {
+        let parent = context.parent.1;
+        let height = self.height_of(&parent)? + 1;
+        let mut included = std::collections::BTreeSet::new();
+        let mut at = parent;
+        while at != self.tip.0 {
+            let Some(block) = self.blocks.get(&at) else {
+                break;
+            };
+            included.extend(block.requests.iter().map(OffLedgerRequest::id));
+            at = Digest(block.parent);
+        }
+        let requests = self
+            .mempool
+            .values()
+            .filter(|r| !included.contains(&r.id()))
+            .take(MAX_BLOCK_REQUESTS)
+            .map(|r| r.request().clone())
+            .collect();
+        let block = Block {
+            parent: parent.0,
+            height,
+            view: context.round.view().get(),
+            requests,
+        };
+        let digest = block.digest();
+        self.blocks.insert(digest, block);
+        Some(digest)
+    }
+
+    /// Keeps a block from the network if there is room and it is above the executed tip.
+    fn insert(&mut self, block: Block) {
+        if block.height <= self.tip.1 || self.blocks.len() >= MAX_PENDING_BLOCKS {
+            return;
+        }
+        self.blocks.insert(block.digest(), block);
+    }
+
+    /// Answers every waiting verification whose block and parent have arrived.
+    fn settle_waiting(&mut self) {
+        let waiting = std::mem::take(&mut self.waiting);
+        for (context, payload, response) in waiting {
+            if response.is_closed() {
+                continue;
+            }
+            let Some(block) = self.blocks.get(&payload) else {
+                self.waiting.push((context, payload, response));
+                continue;
+            };
+            let Some(parent_height) = self.height_of(&context.parent.1) else {
+                self.waiting.push((context, payload, response));
+                continue;
+            };
+            let valid = self.check(block, &context, parent_height);
+            if let Err(why) = &valid {
+                tracing::warn!(%why, view = block.view, "refused a proposal");
+            }
+            let _ = response.send(valid.is_ok());
+        }
+    }
+
+    /// Whether `block` is a valid proposal for `context` on a parent at `parent_height`.
+    fn check(
+        &self,
+        block: &Block,
+        context: &Context<Digest, PublicKey>,
+        parent_height: u64,
+    ) -> Result<(), String> {
+        if block.parent != context.parent.1 .0 {
+            return Err("its parent is not the one simplex names".into());
+        }
+        if block.height != parent_height + 1 {
+            return Err(format!(
+                "height {} on a parent at {parent_height}",
+                block.height
+            ));
+        }
+        if block.view != context.round.view().get() {
+            return Err(format!(
+                "proposed for view {} in view {}",
+                block.view,
+                context.round.view().get()
+            ));
+        }
+        let chain = self.chain.chain_id();
+        for request in &block.requests {
+            if request.body.chain != chain {
+                return Err(format!("request {} is for another chain", request.id()));
+            }
+            wisp_chain::verify_signature(request.clone())
+                .map_err(|e| format!("request {}: {}", request.id(), e.message))?;
+        }
+        Ok(())
+    }
+
+    /// Executes, in height order, the finalized blocks above the tip, once all have arrived;
+    /// asks the other members for the first one missing (each later finalization asks again).
+    fn execute_finalized<S: commonware_p2p::Sender<PublicKey = PublicKey>>(
+        &mut self,
+        sender: &mut S,
+    ) {
+        let Some(target) = self.finalizing else {
+            return;
+        };
+        let mut path = Vec::new();
+        let mut at = target;
+        while at != self.tip.0 {
+            let Some(block) = self.blocks.get(&at) else {
+                sender.send(Recipients::All, Wire::Want(at.0).encode(), false);
+                return;
+            };
+            if block.height <= self.tip.1 {
+                tracing::error!(
+                    height = block.height,
+                    "a finalized block does not descend from the executed tip"
+                );
+                self.finalizing = None;
+                return;
+            }
+            path.push(at);
+            at = Digest(block.parent);
+        }
+        for digest in path.into_iter().rev() {
+            let Some(block) = self.blocks.get(&digest) else {
+                return;
+            };
+            let verified: Vec<VerifiedRequest> = block
+                .requests
+                .iter()
+                .filter_map(|r| wisp_chain::verify_signature(r.clone()).ok())
+                .collect();
+            let height = block.height;
+            let output = match self.chain.execute_block(BlockInputs {
+                l1: self.l1,
+                on_ledger: Vec::new(),
+                off_ledger: verified,
+            }) {
+                Ok(output) => output,
+                Err(e) => {
+                    // Nothing was committed; retried at the next finalization or block.
+                    tracing::error!(error = %e, height, "executing a finalized block failed");
+                    return;
+                }
+            };
+            let receipts: Vec<RequestId> = output.receipts.iter().map(|r| r.request_id).collect();
+            for request in &block.requests {
+                if receipts.contains(&request.id()) {
+                    self.mempool.remove(&(request.sender(), request.nonce));
+                }
+            }
+            self.progress.lock().executed.push(Executed {
+                height,
+                digest,
+                header: output.header,
+                receipts,
+            });
+            self.tip = (digest, height);
+            self.served.insert(height, (digest, block.clone()));
+            if let Some(old) = height.checked_sub(SERVED_BLOCKS) {
+                self.served.remove(&old);
+            }
+        }
+        self.finalizing = None;
+        let tip = self.tip;
+        self.blocks
+            .retain(|digest, block| block.height > tip.1 || *digest == tip.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonware_consensus::types::{Epoch, Round, View};
+    use commonware_cryptography::Signer;
+    use wisp_core::{Call, Hname, RequestBody};
+
+    fn chain() -> Chain {
+        Chain::in_memory(&wisp_chain::Genesis {
+            name: "unit".into(),
+            owner: AgentId::Address([1; 32]),
+            params: wisp_chain::ChainParams::default(),
+            timestamp_ms: 0,
+            protocol: wisp_chain::Protocol::default(),
+            anchor: None,
+        })
+        .expect("chain")
+    }
+
+    fn member() -> Member {
+        let (member, ..) =
+            Member::new::<commonware_consensus::simplex::scheme::ed25519::Scheme>(Config {
+                chain: chain(),
+                l1: L1Ref::default(),
+            });
+        member
+    }
+
+    fn request(chain: ChainId, nonce: u64) -> OffLedgerRequest {
+        let key =
+            secp256k1::Keypair::from_seckey_slice(secp256k1::SECP256K1, &[3; 32]).expect("key");
+        let body = RequestBody {
+            chain,
+            call: Call {
+                target: Hname::of("accounts"),
+                entry_point: Hname::of("transfer"),
+                args: vec![],
+                transfer_sompi: 0,
+            },
+            gas_budget: 100_000,
+            access_list: None,
+            time_lock: None,
+        };
+        wisp_chain::sign_request(body, &key, nonce)
+    }
+
+    fn context(view: u64, parent: Digest) -> Context<Digest, PublicKey> {
+        Context {
+            round: Round::new(Epoch::new(0), View::new(view)),
+            leader: commonware_cryptography::ed25519::PrivateKey::from_seed(0).public_key(),
+            parent: (View::new(view - 1), parent),
+        }
+    }
+
+    #[test]
+    fn blocks_round_trip_and_bound_what_they_decode() {
+        let block = Block {
+            parent: [7; 32],
+            height: 3,
+            view: 9,
+            requests: vec![request(ChainId([1; 32]), 0)],
+        };
+        assert_eq!(Block::decode(&block.encode()).expect("decodes"), block);
+        let wire = Wire::Block(block.clone());
+        assert_eq!(Wire::decode(&wire.encode()).expect("decodes"), wire);
+        assert_eq!(
+            Wire::decode(&Wire::Want([5; 32]).encode()).expect("decodes"),
+            Wire::Want([5; 32])
+        );
+        // The view is part of the digest: one parent, two views, two proposals.
+        let other = Block {
+            view: 10,
+            ..block.clone()
+        };
+        assert_ne!(block.digest(), other.digest());
+
+        let huge = vec![0u8; MAX_BLOCK_BYTES + 1];
+        assert!(
+            matches!(Block::decode(&huge), Err(ConsensusError::Malformed(m)) if m.contains("limit"))
+        );
+        // A count far above the cap is refused before anything is allocated for it.
+        let mut counted = Block {
+            requests: vec![],
+            ..block.clone()
+        }
+        .encode();
+        counted[48..52].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(
+            matches!(Block::decode(&counted), Err(ConsensusError::Malformed(m)) if m.contains("request limit"))
+        );
+        assert!(Block::decode(&[0u8; 20]).is_err(), "truncated");
+        assert!(Wire::decode(&[]).is_err());
+        assert!(Wire::decode(&[2, 0]).is_err(), "unknown tag");
+        assert!(Wire::decode(&[1, 0, 0]).is_err(), "short want");
+    }
+
+    #[test]
+    fn a_member_votes_only_for_a_well_formed_proposal() {
+        let m = member();
+        let chain = m.chain.chain_id();
+        let genesis = m.genesis;
+        let good = Block {
+            parent: genesis.0,
+            height: 1,
+            view: 1,
+            requests: vec![request(chain, 0)],
+        };
+        assert_eq!(m.check(&good, &context(1, genesis), 0), Ok(()));
+        let refused = |b: &Block, c: &Context<Digest, PublicKey>| m.check(b, c, 0).unwrap_err();
+        assert!(refused(&good, &context(1, Digest([9; 32]))).contains("parent"));
+        assert!(refused(
+            &Block {
+                height: 2,
+                ..good.clone()
+            },
+            &context(1, genesis)
+        )
+        .contains("height"));
+        assert!(refused(&good, &context(2, genesis)).contains("view"));
+        let foreign = Block {
+            requests: vec![request(ChainId([8; 32]), 0)],
+            ..good.clone()
+        };
+        assert!(refused(&foreign, &context(1, genesis)).contains("another chain"));
+        let mut forged = request(chain, 0);
+        forged.nonce = 1; // signed for nonce 0
+        let forged = Block {
+            requests: vec![forged],
+            ..good.clone()
+        };
+        assert!(refused(&forged, &context(1, genesis)).contains("signature"));
+    }
+
+    #[test]
+    fn the_mempool_and_unfinalized_blocks_are_bounded() {
+        let mut m = member();
+        let chain = m.chain.chain_id();
+        let verified = wisp_chain::verify_signature(request(chain, 0)).expect("verifies");
+        let sender = verified.request().sender();
+        for nonce in 0..MAX_MEMPOOL as u64 {
+            m.mempool.insert((sender, nonce + 1), verified.clone());
+        }
+        assert!(matches!(
+            m.submit(verified.clone()),
+            Err(ConsensusError::MempoolFull)
+        ));
+        // Replacing a request already held is not growth.
+        m.mempool.remove(&(sender, 1));
+        m.mempool.insert((sender, 0), verified.clone());
+        assert!(m.submit(verified).is_ok());
+
+        for i in 0..MAX_PENDING_BLOCKS as u64 + 10 {
+            m.insert(Block {
+                parent: [0; 32],
+                height: 1,
+                view: i,
+                requests: vec![],
+            });
+        }
+        assert_eq!(m.blocks.len(), MAX_PENDING_BLOCKS);
+        // Nothing at or below the executed tip is kept.
+        m.blocks.clear();
+        m.tip = (Digest([4; 32]), 5);
+        m.insert(Block {
+            parent: [0; 32],
+            height: 5,
+            view: 1,
+            requests: vec![],
+        });
+        assert!(m.blocks.is_empty());
+    }
+}

@@ -1,0 +1,377 @@
+//! Committees on commonware's deterministic runtime and simulated network: four members order
+//! Wisp blocks with simplex (BLS12-381 threshold certificates), each executes the finalized
+//! blocks into its own chain, and all reach the same headers. Every run is reproducible from
+//! its seed; each scenario runs over several seeds.
+
+use commonware_consensus::simplex::elector::RoundRobin;
+use commonware_consensus::simplex::scheme::bls12381_threshold::vrf as threshold;
+use commonware_consensus::simplex::{self, Engine, Floor, ForwardPolicy, SkipBudget, SkipPolicy};
+use commonware_consensus::types::{Epoch, ViewDelta};
+use commonware_cryptography::bls12381::primitives::variant::MinSig;
+use commonware_cryptography::Sha256;
+use commonware_p2p::simulated::{Config as NetworkConfig, Link, Network};
+use commonware_parallel::Sequential;
+use commonware_runtime::buffer::paged::CacheRef;
+use commonware_runtime::{deterministic, Clock, Quota, Runner, Supervisor};
+use commonware_utils::{NZDuration, NZUsize, NZU16, NZU32};
+use std::time::Duration;
+use wisp_chain::{Chain, Genesis, L1Ref, OnLedgerBody, OnLedgerRequest};
+use wisp_consensus::{Config, Member, Progress, MAX_BLOCK_BYTES};
+use wisp_core::{AgentId, Call, Hash32, Hname, RequestBody};
+
+const SENDERS: usize = 6;
+const REQUESTS_EACH: u64 = 5;
+
+fn key(i: usize) -> secp256k1::Keypair {
+    let mut secret = [7u8; 32];
+    secret[..8].copy_from_slice(&(i as u64 + 1).to_le_bytes());
+    secp256k1::Keypair::from_seckey_slice(secp256k1::SECP256K1, &secret).expect("key")
+}
+
+fn agent(k: &secp256k1::Keypair) -> AgentId {
+    AgentId::Address(k.x_only_public_key().0.serialize())
+}
+
+/// A member's chain: the same genesis and the same funding block on every member, as when a
+/// committee takes over an existing chain.
+fn chain() -> Chain {
+    let genesis = Genesis {
+        name: "committee".into(),
+        owner: agent(&key(1000)),
+        params: wisp_chain::ChainParams::default(),
+        timestamp_ms: 0,
+        protocol: wisp_chain::Protocol::default(),
+        anchor: None,
+    };
+    let chain = Chain::in_memory(&genesis).expect("chain");
+    let deposits = (0..SENDERS)
+        .map(|i| OnLedgerRequest {
+            l1_tx_id: Hash32([i as u8 + 1; 32]),
+            index: 0,
+            sender: agent(&key(i)),
+            deposit_sompi: 100 * 100_000_000,
+            body: OnLedgerBody::DepositOnly,
+        })
+        .collect();
+    chain
+        .execute_block(wisp_chain::BlockInputs {
+            l1: L1Ref::default(),
+            on_ledger: deposits,
+            off_ledger: vec![],
+        })
+        .expect("funding block");
+    chain
+}
+
+/// Every sender's transfers to the next sender, nonces 0.., signed and verified.
+fn requests(chain: &Chain) -> Vec<wisp_chain::VerifiedRequest> {
+    let mut out = Vec::new();
+    for i in 0..SENDERS {
+        for nonce in 0..REQUESTS_EACH {
+            let body = RequestBody {
+                chain: chain.chain_id(),
+                call: Call {
+                    target: Hname::of("accounts"),
+                    entry_point: Hname::of("transfer"),
+                    args: borsh::to_vec(&(agent(&key((i + 1) % SENDERS)), 1_000u64)).expect("args"),
+                    transfer_sompi: 0,
+                },
+                gas_budget: 1_000_000,
+                access_list: None,
+                time_lock: None,
+            };
+            let signed = wisp_chain::sign_request(body, &key(i), nonce);
+            out.push(wisp_chain::verify_signature(signed).expect("signature"));
+        }
+    }
+    out
+}
+
+/// What a scenario changes: members that never start, the links' delivery, and a partition
+/// of members {0, 1} from {2, 3} (neither side a quorum) that heals after the given time.
+struct Scenario {
+    crashed: usize,
+    link: Link,
+    partition: Option<Duration>,
+    /// Member 0 is Byzantine: when it leads, it signs two different proposals and sends one
+    /// to a single member and the other to the rest (commonware's equivocator).
+    equivocator: bool,
+}
+
+fn link(latency_ms: u64, delivered: f64) -> Link {
+    Link {
+        latency: Duration::from_millis(latency_ms),
+        jitter: Duration::from_millis(latency_ms / 2),
+        success_rate: commonware_utils::Probability::from_f64(delivered).expect("probability"),
+    }
+}
+
+/// Whether members `a` and `b` are on opposite sides of the partition.
+fn split(a: usize, b: usize) -> bool {
+    (a < 2) != (b < 2)
+}
+
+/// Runs four members with `scenario` from `seed` until every running member has executed all
+/// requests; returns each running member's executed blocks.
+fn run(seed: u64, scenario: Scenario) -> Vec<Progress> {
+    let n = 4u32;
+    let runner = deterministic::Runner::new(
+        deterministic::Config::new()
+            .with_seed(seed)
+            .with_timeout(Some(Duration::from_secs(3600))),
+    );
+    runner.start(|mut context| async move {
+        let namespace = b"wisp-consensus-test";
+        let fixture = threshold::fixture::<MinSig, _>(&mut context, namespace, n);
+        let participants = fixture.participants.clone();
+        let (network, oracle) = Network::new_with_peers(
+            context.child("network"),
+            NetworkConfig {
+                max_size: (MAX_BLOCK_BYTES + 64 * 1024) as u32,
+                max_peers_per_set: NZUsize!(participants.len()),
+                disconnect_on_block: true,
+                tracked_peer_sets: NZUsize!(1),
+            },
+            participants.clone(),
+        )
+        .await;
+        network.start();
+        for (i, a) in participants.iter().enumerate() {
+            for (j, b) in participants.iter().enumerate() {
+                if i != j && !(scenario.partition.is_some() && split(i, j)) {
+                    oracle
+                        .add_link(a.clone(), b.clone(), scenario.link.clone())
+                        .await
+                        .expect("link");
+                }
+            }
+        }
+        let quota = Quota::per_second(NZU32!(10_000));
+        let mut progress: Vec<Progress> = Vec::new();
+        let mut submitters = Vec::new();
+        for (i, me) in participants.iter().enumerate() {
+            let control = oracle.control(me.clone());
+            let votes = control.register(0, quota).await.expect("channel");
+            let certificates = control.register(1, quota).await.expect("channel");
+            let resolver = control.register(2, quota).await.expect("channel");
+            let (block_sender, block_receiver) = control.register(3, quota).await.expect("channel");
+            if i < scenario.crashed {
+                continue; // a crashed member: registered on the network, never running
+            }
+            if i == 0 && scenario.equivocator {
+                let relay = std::sync::Arc::new(simplex::mocks::relay::Relay::<
+                    wisp_consensus::Digest,
+                    wisp_consensus::PublicKey,
+                >::new());
+                simplex::mocks::equivocator::Equivocator::<_, _, _, Sha256>::new(
+                    context.child("equivocator"),
+                    simplex::mocks::equivocator::Config {
+                        scheme: fixture.schemes[i].clone(),
+                        elector: RoundRobin::<Sha256>::default(),
+                        epoch: Epoch::new(0),
+                        relay,
+                    },
+                )
+                .start(votes, certificates);
+                continue;
+            }
+            let member_context = context.child("member").with_attribute("index", i);
+            let chain = chain();
+            let (member, mailbox, reporter, watched) =
+                Member::new::<threshold::Scheme<_, MinSig>>(Config {
+                    chain,
+                    l1: L1Ref::default(),
+                });
+            let genesis = member.genesis();
+            member.start(
+                member_context.child("application"),
+                mailbox.clone(),
+                block_sender,
+                block_receiver,
+            );
+            let engine = Engine::new(
+                member_context.child("engine"),
+                simplex::Config {
+                    scheme: fixture.schemes[i].clone(),
+                    elector: RoundRobin::<Sha256>::default(),
+                    blocker: oracle.control(me.clone()),
+                    automaton: mailbox.clone(),
+                    relay: mailbox.clone(),
+                    reporter,
+                    strategy: Sequential,
+                    partition: format!("member-{i}"),
+                    mailbox_size: NZUsize!(1024),
+                    epoch: Epoch::new(0),
+                    floor: Floor::Genesis(genesis),
+                    leader_timeout: Duration::from_secs(1),
+                    certification_timeout: Duration::from_secs(2),
+                    timeout_retry: Duration::from_secs(5),
+                    fetch_timeout: NZDuration!(Duration::from_secs(1)),
+                    fetch_retry_delay: Duration::from_millis(100),
+                    view_retention: ViewDelta::new(10),
+                    skip: SkipPolicy::Enabled {
+                        timeout: Duration::from_secs(6),
+                        budget: SkipBudget::Participants,
+                    },
+                    replay_buffer: NZUsize!(1024 * 1024),
+                    write_buffer: NZUsize!(1024 * 1024),
+                    page_cache: CacheRef::new(NZU16!(1024), NZUsize!(10)),
+                    forward: ForwardPolicy::Disabled,
+                    track_historical_votes: false,
+                },
+            );
+            engine.start(votes, certificates, resolver);
+            progress.push(watched);
+            submitters.push(mailbox);
+        }
+        // Every running member hears of every request (as off-ledger requests are gossiped).
+        let all = requests(&chain());
+        for mailbox in &submitters {
+            for r in &all {
+                mailbox.submit(r.clone()).await.expect("submitted");
+            }
+        }
+        let wanted = all.len();
+        if let Some(healing) = scenario.partition {
+            context.sleep(healing).await;
+            // Neither side is a quorum: nothing was finalized.
+            for p in &progress {
+                assert!(
+                    p.executed().is_empty(),
+                    "a block was finalized without a quorum"
+                );
+            }
+            for (i, a) in participants.iter().enumerate() {
+                for (j, b) in participants.iter().enumerate() {
+                    if split(i, j) {
+                        oracle
+                            .add_link(a.clone(), b.clone(), scenario.link.clone())
+                            .await
+                            .expect("link");
+                    }
+                }
+            }
+        }
+        loop {
+            context.sleep(Duration::from_millis(500)).await;
+            let done = progress
+                .iter()
+                .all(|p| p.executed().iter().map(|e| e.receipts.len()).sum::<usize>() >= wanted);
+            if done {
+                break;
+            }
+        }
+        progress
+    })
+}
+
+/// Every running member executed the same blocks to the same headers, and together they ran
+/// every request exactly once.
+fn check_agreement(members: &[Progress]) {
+    let members: Vec<_> = members.iter().map(Progress::executed).collect();
+    let wanted = SENDERS * REQUESTS_EACH as usize;
+    let shortest = members.iter().map(Vec::len).min().expect("members");
+    assert!(shortest > 0, "no member executed anything");
+    for m in &members {
+        for (a, b) in m.iter().zip(&members[0]) {
+            assert_eq!(a.height, b.height);
+            assert_eq!(
+                a.digest, b.digest,
+                "members finalized different blocks at {}",
+                a.height
+            );
+            assert_eq!(
+                a.header, b.header,
+                "members' headers differ at {}",
+                a.height
+            );
+        }
+        let ran: Vec<_> = m.iter().flat_map(|e| e.receipts.clone()).collect();
+        let unique: std::collections::BTreeSet<_> = ran.iter().collect();
+        assert_eq!(ran.len(), unique.len(), "a request ran twice");
+        assert_eq!(ran.len(), wanted, "not every request ran");
+    }
+}
+
+#[test]
+fn four_members_agree_on_every_block() {
+    for seed in 0..5 {
+        let members = run(
+            seed,
+            Scenario {
+                crashed: 0,
+                link: link(50, 1.0),
+                partition: None,
+                equivocator: false,
+            },
+        );
+        assert_eq!(members.len(), 4);
+        check_agreement(&members);
+    }
+}
+
+#[test]
+fn one_crashed_member_of_four_does_not_stop_the_chain() {
+    for seed in 0..5 {
+        let members = run(
+            seed,
+            Scenario {
+                crashed: 1,
+                link: link(50, 1.0),
+                partition: None,
+                equivocator: false,
+            },
+        );
+        assert_eq!(members.len(), 3);
+        check_agreement(&members);
+    }
+}
+
+#[test]
+fn a_quarter_of_messages_lost_still_agrees() {
+    for seed in 0..5 {
+        let members = run(
+            seed,
+            Scenario {
+                crashed: 0,
+                link: link(100, 0.75),
+                partition: None,
+                equivocator: false,
+            },
+        );
+        check_agreement(&members);
+    }
+}
+
+#[test]
+fn a_partition_without_quorum_halts_then_heals() {
+    for seed in 0..5 {
+        let members = run(
+            seed,
+            Scenario {
+                crashed: 0,
+                link: link(50, 1.0),
+                partition: Some(Duration::from_secs(30)),
+                equivocator: false,
+            },
+        );
+        check_agreement(&members);
+    }
+}
+
+#[test]
+fn an_equivocating_member_cannot_fork_the_chain() {
+    for seed in 0..5 {
+        let members = run(
+            seed,
+            Scenario {
+                crashed: 0,
+                link: link(50, 1.0),
+                partition: None,
+                equivocator: true,
+            },
+        );
+        assert_eq!(members.len(), 3);
+        check_agreement(&members);
+    }
+}

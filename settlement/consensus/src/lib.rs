@@ -18,8 +18,13 @@
 //! What a member checks before voting for a proposal: it names the parent simplex gives, its
 //! height is the parent's plus one and its view the proposal's, it holds at most
 //! [`MAX_BLOCK_REQUESTS`] requests of this chain, each correctly signed, and its encoding is at
-//! most [`MAX_BLOCK_BYTES`]. A block's requests are executed only once it is final, so
-//! the state root a block leads to is not yet part of what members vote on (see the README).
+//! most [`MAX_BLOCK_BYTES`]; and its [`Attestation`] — the Wisp header (state root, receipts
+//! root) the proposer reached at an earlier height — is the header the member reached there
+//! itself. A block's requests execute once it is final, so a block cannot attest its own
+//! state; it attests the newest its proposer has executed, and a member that has not executed
+//! that far yet waits before it answers. A member whose execution diverges therefore cannot
+//! get its state into the chain, and every finalization certifies, through the block digest,
+//! the state of an earlier block.
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use commonware_actor::Feedback;
@@ -77,6 +82,17 @@ pub enum ConsensusError {
     Stopped,
 }
 
+/// A proposer's statement of the state it reached: the hash of the Wisp block header
+/// (`BlockHeader::hash`, which covers the state and receipts roots) it got executing the
+/// committee block at `height`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Attestation {
+    /// The committee block height executed.
+    pub height: u64,
+    /// The hash of the Wisp header that execution produced.
+    pub header: [u8; 32],
+}
+
 /// A Wisp block as the committee orders it: the requests it runs, on top of its parent.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct Block {
@@ -89,6 +105,9 @@ pub struct Block {
     pub view: u64,
     /// Off-ledger requests, in the order they run.
     pub requests: Vec<OffLedgerRequest>,
+    /// The newest state the proposer had reached (below `height`; never lower than the
+    /// parent's), or `None` while nothing has executed.
+    pub attests: Option<Attestation>,
 }
 
 impl Block {
@@ -178,6 +197,8 @@ pub struct Executed {
     pub digest: Digest,
     /// The Wisp block header it produced (state root, receipts root, ...).
     pub header: BlockHeader,
+    /// What the block attested of an earlier height.
+    pub attests: Option<Attestation>,
     /// The requests that got a receipt.
     pub receipts: Vec<RequestId>,
 }
@@ -338,6 +359,15 @@ impl<S: Scheme> Reporter for Finalizations<S> {
     }
 }
 
+/// A member's answer about a proposal.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    Valid,
+    Invalid(String),
+    /// It attests a state this member has not reached yet: answered once it has.
+    Wait,
+}
+
 /// One committee member's application: proposes, relays, checks and executes blocks.
 pub struct Member {
     chain: Chain,
@@ -350,10 +380,14 @@ pub struct Member {
     waiting: Vec<(Context<Digest, PublicKey>, Digest, oneshot::Sender<bool>)>,
     /// The last executed block: digest and height (genesis, 0, at start).
     tip: (Digest, u64),
-    /// The last [`SERVED_BLOCKS`] executed blocks, by height, for members that lack them.
-    served: BTreeMap<u64, (Digest, Block)>,
+    /// The last [`SERVED_BLOCKS`] executed blocks, by height, with the hash of the header
+    /// each produced: served to members that lack them, and checked against attestations.
+    served: BTreeMap<u64, (Digest, Block, [u8; 32])>,
     /// The newest finalized digest not yet executed (its blocks have not all arrived).
     finalizing: Option<Digest>,
+    /// The first block `finalizing` needs that has not arrived: asked for again at every
+    /// verification simplex requests, so a lost request or answer cannot stall the member.
+    missing: Option<Digest>,
     /// Requests to propose, by sender and nonce (a sender's requests in nonce order).
     mempool: BTreeMap<(AgentId, u64), VerifiedRequest>,
     progress: Progress,
@@ -377,6 +411,7 @@ impl Member {
             tip: (genesis, 0),
             served: BTreeMap::new(),
             finalizing: None,
+            missing: None,
             mempool: BTreeMap::new(),
             progress: progress.clone(),
         };
@@ -431,6 +466,9 @@ impl Member {
                 } => {
                     self.waiting.push((context, payload, response));
                     self.settle_waiting();
+                    if let Some(missing) = self.missing {
+                        sender.send(Recipients::All, Wire::Want(missing.0).encode(), false);
+                    }
                 }
                 Message::Broadcast { payload, to } => {
                     if let Some(block) = self.blocks.get(&payload) {
@@ -448,8 +486,8 @@ impl Member {
                         let block = self.blocks.get(&digest).or_else(|| {
                             self.served
                                 .values()
-                                .find(|(d, _)| *d == digest)
-                                .map(|(_, b)| b)
+                                .find(|(d, ..)| *d == digest)
+                                .map(|(_, b, _)| b)
                         });
                         if let Some(block) = block {
                             let block = Wire::Block(block.clone()).encode();
@@ -515,11 +553,27 @@ impl Member {
             .take(MAX_BLOCK_REQUESTS)
             .map(|r| r.request().clone())
             .collect();
+        // Our newest state, or the parent's attestation if that is newer than what we have
+        // executed (a lagging proposer may not go back).
+        let own = self
+            .served
+            .get(&self.tip.1)
+            .map(|(_, _, header)| Attestation {
+                height: self.tip.1,
+                header: *header,
+            });
+        let inherited = self.blocks.get(&parent).and_then(|p| p.attests);
+        let attests = match (own, inherited) {
+            (Some(o), Some(i)) if i.height > o.height => Some(i),
+            (None, i) => i,
+            (o, _) => o,
+        };
         let block = Block {
             parent: parent.0,
             height,
             view: context.round.view().get(),
             requests,
+            attests,
         };
         let digest = block.digest();
         self.blocks.insert(digest, block);
@@ -549,16 +603,72 @@ impl Member {
                 self.waiting.push((context, payload, response));
                 continue;
             };
-            let valid = self.check(block, &context, parent_height);
-            if let Err(why) = &valid {
-                tracing::warn!(%why, view = block.view, "refused a proposal");
-            }
-            let _ = response.send(valid.is_ok());
+            let valid = match self.check(block, &context, parent_height) {
+                Verdict::Wait => {
+                    self.waiting.push((context, payload, response));
+                    continue;
+                }
+                Verdict::Valid => true,
+                Verdict::Invalid(why) => {
+                    tracing::warn!(%why, view = block.view, "refused a proposal");
+                    false
+                }
+            };
+            let _ = response.send(valid);
         }
     }
 
-    /// Whether `block` is a valid proposal for `context` on a parent at `parent_height`.
+    /// Whether `block` is a valid proposal for `context` on a parent at `parent_height`, or
+    /// cannot be told yet (it attests a height this member has not executed).
     fn check(
+        &self,
+        block: &Block,
+        context: &Context<Digest, PublicKey>,
+        parent_height: u64,
+    ) -> Verdict {
+        match self.check_contents(block, context, parent_height) {
+            Err(why) => Verdict::Invalid(why),
+            Ok(()) => self.check_attestation(block, &context.parent.1),
+        }
+    }
+
+    /// The attestation rules: below the block, not below the parent's, and equal to this
+    /// member's own header at that height once it has executed that far.
+    fn check_attestation(&self, block: &Block, parent: &Digest) -> Verdict {
+        let floor = self.blocks.get(parent).and_then(|p| p.attests);
+        let Some(a) = block.attests else {
+            return match floor {
+                None => Verdict::Valid,
+                Some(_) => Verdict::Invalid("it drops its parent's attestation".into()),
+            };
+        };
+        if a.height == 0 || a.height >= block.height {
+            return Verdict::Invalid(format!(
+                "it attests height {} from height {}",
+                a.height, block.height
+            ));
+        }
+        if floor.is_some_and(|f| a.height < f.height) {
+            return Verdict::Invalid("it attests an older height than its parent".into());
+        }
+        if a.height > self.tip.1 {
+            return Verdict::Wait;
+        }
+        match self.served.get(&a.height) {
+            Some((.., header)) if *header == a.header => Verdict::Valid,
+            Some(_) => Verdict::Invalid(format!(
+                "its state at height {} differs from this member's",
+                a.height
+            )),
+            None => Verdict::Invalid(format!(
+                "it attests height {}, too old to check (executed through {})",
+                a.height, self.tip.1
+            )),
+        }
+    }
+
+    /// The checks that need nothing executed: parent, height, view, requests.
+    fn check_contents(
         &self,
         block: &Block,
         context: &Context<Digest, PublicKey>,
@@ -602,8 +712,10 @@ impl Member {
         };
         let mut path = Vec::new();
         let mut at = target;
+        self.missing = None;
         while at != self.tip.0 {
             let Some(block) = self.blocks.get(&at) else {
+                self.missing = Some(at);
                 sender.send(Recipients::All, Wire::Want(at.0).encode(), false);
                 return;
             };
@@ -646,14 +758,17 @@ impl Member {
                     self.mempool.remove(&(request.sender(), request.nonce));
                 }
             }
+            let header_hash = output.header.hash().0;
             self.progress.lock().executed.push(Executed {
                 height,
                 digest,
                 header: output.header,
+                attests: block.attests,
                 receipts,
             });
             self.tip = (digest, height);
-            self.served.insert(height, (digest, block.clone()));
+            self.served
+                .insert(height, (digest, block.clone(), header_hash));
             if let Some(old) = height.checked_sub(SERVED_BLOCKS) {
                 self.served.remove(&old);
             }
@@ -662,6 +777,8 @@ impl Member {
         let tip = self.tip;
         self.blocks
             .retain(|digest, block| block.height > tip.1 || *digest == tip.0);
+        // Proposals waiting for this member to reach the state they attest.
+        self.settle_waiting();
     }
 }
 
@@ -726,6 +843,10 @@ mod tests {
             height: 3,
             view: 9,
             requests: vec![request(ChainId([1; 32]), 0)],
+            attests: Some(Attestation {
+                height: 2,
+                header: [6; 32],
+            }),
         };
         assert_eq!(Block::decode(&block.encode()).expect("decodes"), block);
         let wire = Wire::Block(block.clone());
@@ -748,6 +869,7 @@ mod tests {
         // A count far above the cap is refused before anything is allocated for it.
         let mut counted = Block {
             requests: vec![],
+            attests: None,
             ..block.clone()
         }
         .encode();
@@ -771,9 +893,13 @@ mod tests {
             height: 1,
             view: 1,
             requests: vec![request(chain, 0)],
+            attests: None,
         };
-        assert_eq!(m.check(&good, &context(1, genesis), 0), Ok(()));
-        let refused = |b: &Block, c: &Context<Digest, PublicKey>| m.check(b, c, 0).unwrap_err();
+        assert_eq!(m.check(&good, &context(1, genesis), 0), Verdict::Valid);
+        let refused = |b: &Block, c: &Context<Digest, PublicKey>| match m.check(b, c, 0) {
+            Verdict::Invalid(why) => why,
+            other => panic!("not refused: {other:?}"),
+        };
         assert!(refused(&good, &context(1, Digest([9; 32]))).contains("parent"));
         assert!(refused(
             &Block {
@@ -822,6 +948,7 @@ mod tests {
                 height: 1,
                 view: i,
                 requests: vec![],
+                attests: None,
             });
         }
         assert_eq!(m.blocks.len(), MAX_PENDING_BLOCKS);
@@ -833,7 +960,70 @@ mod tests {
             height: 5,
             view: 1,
             requests: vec![],
+            attests: None,
         });
         assert!(m.blocks.is_empty());
+    }
+
+    #[test]
+    fn a_member_votes_only_for_the_state_it_reached() {
+        let mut m = member();
+        let genesis = m.genesis;
+        let at = |height: u64, header: u8| {
+            Some(Attestation {
+                height,
+                header: [header; 32],
+            })
+        };
+        let block = |height: u64, attests: Option<Attestation>| Block {
+            parent: genesis.0,
+            height,
+            view: height,
+            requests: vec![],
+            attests,
+        };
+        // Nothing executed yet: a block attesting height 1 waits.
+        assert_eq!(
+            m.check_attestation(&block(2, at(1, 7)), &genesis),
+            Verdict::Wait
+        );
+        // Once height 1 has executed to header 7: 7 is valid, anything else is refused.
+        let executed = block(1, None);
+        m.served
+            .insert(1, (executed.digest(), executed.clone(), [7; 32]));
+        m.tip = (executed.digest(), 1);
+        assert_eq!(
+            m.check_attestation(&block(2, at(1, 7)), &genesis),
+            Verdict::Valid
+        );
+        assert!(matches!(
+            m.check_attestation(&block(2, at(1, 8)), &genesis),
+            Verdict::Invalid(why) if why.contains("differs")
+        ));
+        // A block cannot attest its own height or a later one.
+        assert!(matches!(
+            m.check_attestation(&block(1, at(1, 7)), &genesis),
+            Verdict::Invalid(why) if why.contains("attests height 1 from height 1")
+        ));
+        // It may not drop or go below its parent's attestation.
+        let parent = block(3, at(1, 7));
+        let parent_digest = parent.digest();
+        m.blocks.insert(parent_digest, parent);
+        assert!(matches!(
+            m.check_attestation(&block(4, None), &parent_digest),
+            Verdict::Invalid(why) if why.contains("drops")
+        ));
+        m.blocks.insert(parent_digest, block(3, at(2, 7)));
+        assert!(matches!(
+            m.check_attestation(&block(4, at(1, 7)), &parent_digest),
+            Verdict::Invalid(why) if why.contains("older")
+        ));
+        // Too old to check once it has left the served window.
+        m.served.clear();
+        m.tip = (executed.digest(), 300);
+        assert!(matches!(
+            m.check_attestation(&block(301, at(1, 7)), &genesis),
+            Verdict::Invalid(why) if why.contains("too old")
+        ));
     }
 }

@@ -96,6 +96,9 @@ struct Scenario {
     /// Member 0 is Byzantine: when it leads, it signs two different proposals and sends one
     /// to a single member and the other to the rest (commonware's equivocator).
     equivocator: bool,
+    /// Member 3 executes with a different view of Kaspa (another L1 timestamp), so its
+    /// headers differ from everyone else's from the first block on.
+    diverging: bool,
 }
 
 fn link(latency_ms: u64, delivered: f64) -> Link {
@@ -180,7 +183,10 @@ fn run(seed: u64, scenario: Scenario) -> Vec<Progress> {
             let (member, mailbox, reporter, watched) =
                 Member::new::<threshold::Scheme<_, MinSig>>(Config {
                     chain,
-                    l1: L1Ref::default(),
+                    l1: L1Ref {
+                        timestamp_ms: if scenario.diverging && i == 3 { 1 } else { 0 },
+                        ..L1Ref::default()
+                    },
                 });
             let genesis = member.genesis();
             member.start(
@@ -286,6 +292,20 @@ fn check_agreement(members: &[Progress]) {
                 a.height
             );
         }
+        // What each block attests is the state the members reached at that height.
+        let longest = members.iter().max_by_key(|m| m.len()).expect("members");
+        for e in m {
+            if let Some(a) = e.attests {
+                let at = &longest[a.height as usize - 1];
+                assert_eq!(at.height, a.height);
+                assert_eq!(
+                    a.header,
+                    at.header.hash().0,
+                    "block {} attests another state",
+                    e.height
+                );
+            }
+        }
         let ran: Vec<_> = m.iter().flat_map(|e| e.receipts.clone()).collect();
         let unique: std::collections::BTreeSet<_> = ran.iter().collect();
         assert_eq!(ran.len(), unique.len(), "a request ran twice");
@@ -303,6 +323,7 @@ fn four_members_agree_on_every_block() {
                 link: link(50, 1.0),
                 partition: None,
                 equivocator: false,
+                diverging: false,
             },
         );
         assert_eq!(members.len(), 4);
@@ -320,6 +341,7 @@ fn one_crashed_member_of_four_does_not_stop_the_chain() {
                 link: link(50, 1.0),
                 partition: None,
                 equivocator: false,
+                diverging: false,
             },
         );
         assert_eq!(members.len(), 3);
@@ -337,6 +359,7 @@ fn a_quarter_of_messages_lost_still_agrees() {
                 link: link(100, 0.75),
                 partition: None,
                 equivocator: false,
+                diverging: false,
             },
         );
         check_agreement(&members);
@@ -353,6 +376,7 @@ fn a_partition_without_quorum_halts_then_heals() {
                 link: link(50, 1.0),
                 partition: Some(Duration::from_secs(30)),
                 equivocator: false,
+                diverging: false,
             },
         );
         check_agreement(&members);
@@ -369,9 +393,37 @@ fn an_equivocating_member_cannot_fork_the_chain() {
                 link: link(50, 1.0),
                 partition: None,
                 equivocator: true,
+                diverging: false,
             },
         );
         assert_eq!(members.len(), 3);
         check_agreement(&members);
+    }
+}
+
+#[test]
+fn a_member_whose_state_diverges_cannot_get_it_into_the_chain() {
+    for seed in 0..5 {
+        let members = run(
+            seed,
+            Scenario {
+                crashed: 0,
+                link: link(50, 1.0),
+                partition: None,
+                equivocator: false,
+                diverging: true,
+            },
+        );
+        assert_eq!(members.len(), 4);
+        let (honest, diverging) = members.split_at(3);
+        check_agreement(honest);
+        let diverging = diverging[0].executed();
+        let honest = honest[0].executed();
+        assert_ne!(
+            diverging[0].header, honest[0].header,
+            "the sabotage took no effect"
+        );
+        // Finalized blocks attested states, and only the honest members' (checked above).
+        assert!(honest.iter().any(|e| e.attests.is_some()));
     }
 }

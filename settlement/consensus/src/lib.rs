@@ -80,6 +80,9 @@ pub enum ConsensusError {
     /// The member stopped (its task ended).
     #[error("the member has stopped")]
     Stopped,
+    /// The member's chain could not be read.
+    #[error("the chain: {0}")]
+    Chain(String),
 }
 
 /// A proposer's statement of the state it reached: the hash of the Wisp block header
@@ -225,10 +228,16 @@ impl Progress {
     }
 }
 
+/// The chain metadata record (`StateDb::meta`) where a member keeps the committee block it
+/// executed last, written with each block: borsh of (digest, height).
+pub const TIP_META: &str = "wisp-consensus/tip";
+
 /// What a member needs to start.
 pub struct Config {
-    /// The member's copy of the chain, at the state the committee starts from.
-    pub chain: Chain,
+    /// The member's copy of the chain: at the state the committee starts from, or, after a
+    /// restart, where the member left it (the last executed committee block is read from
+    /// [`TIP_META`]).
+    pub chain: Arc<Chain>,
     /// The Kaspa block every committee block refers to. Following L1 (on-ledger requests, the
     /// anchor) is not part of committee blocks yet.
     pub l1: L1Ref,
@@ -370,7 +379,7 @@ enum Verdict {
 
 /// One committee member's application: proposes, relays, checks and executes blocks.
 pub struct Member {
-    chain: Chain,
+    chain: Arc<Chain>,
     l1: L1Ref,
     genesis: Digest,
     mailbox: mpsc::UnboundedReceiver<Message>,
@@ -395,11 +404,30 @@ pub struct Member {
 
 impl Member {
     /// A member for `config.chain`, its handle (automaton, relay, submissions), the reporter to
-    /// give simplex, and its progress.
-    pub fn new<S: Scheme>(config: Config) -> (Member, Mailbox, Finalizations<S>, Progress) {
+    /// give simplex, and its progress. A chain a member executed before continues from the
+    /// committee block recorded in [`TIP_META`].
+    ///
+    /// # Errors
+    /// [`ConsensusError::Chain`] if the record cannot be read or does not decode.
+    pub fn new<S: Scheme>(
+        config: Config,
+    ) -> Result<(Member, Mailbox, Finalizations<S>, Progress), ConsensusError> {
         let (sender, receiver) = mpsc::unbounded_channel();
         let mailbox = Mailbox { sender };
         let genesis = genesis(config.chain.chain_id());
+        let tip = match config
+            .chain
+            .db()
+            .meta(TIP_META)
+            .map_err(|e| ConsensusError::Chain(e.to_string()))?
+        {
+            None => (genesis, 0),
+            Some(bytes) => {
+                let (digest, height): ([u8; 32], u64) = borsh::from_slice(&bytes)
+                    .map_err(|e| ConsensusError::Chain(format!("{TIP_META}: {e}")))?;
+                (Digest(digest), height)
+            }
+        };
         let progress = Progress::default();
         let member = Member {
             chain: config.chain,
@@ -408,7 +436,7 @@ impl Member {
             mailbox: receiver,
             blocks: BTreeMap::new(),
             waiting: Vec::new(),
-            tip: (genesis, 0),
+            tip,
             served: BTreeMap::new(),
             finalizing: None,
             missing: None,
@@ -419,7 +447,7 @@ impl Member {
             mailbox: mailbox.clone(),
             _scheme: std::marker::PhantomData,
         };
-        (member, mailbox, reporter, progress)
+        Ok((member, mailbox, reporter, progress))
     }
 
     /// The digest simplex must start from (its genesis payload) for this member's chain.
@@ -436,19 +464,21 @@ impl Member {
         S: commonware_p2p::Sender<PublicKey = PublicKey>,
         R: commonware_p2p::Receiver<PublicKey = PublicKey>,
     {
-        let network = context.child("blocks");
-        network.spawn(move |_| async move {
-            let mut receiver = receiver;
-            while let Ok((from, bytes)) = receiver.recv().await {
-                if !mailbox.send(Message::Wire {
-                    from,
-                    bytes: bytes.as_ref().to_vec(),
-                }) {
-                    break;
+        context.spawn(move |context| async move {
+            // A child of the member's task: stopping the member stops it too.
+            context.child("blocks").spawn(move |_| async move {
+                let mut receiver = receiver;
+                while let Ok((from, bytes)) = receiver.recv().await {
+                    if !mailbox.send(Message::Wire {
+                        from,
+                        bytes: bytes.as_ref().to_vec(),
+                    }) {
+                        break;
+                    }
                 }
-            }
-        });
-        context.spawn(move |_| self.run(sender))
+            });
+            self.run(sender).await
+        })
     }
 
     async fn run<S: commonware_p2p::Sender<PublicKey = PublicKey>>(mut self, mut sender: S) {
@@ -740,11 +770,15 @@ impl Member {
                 .filter_map(|r| wisp_chain::verify_signature(r.clone()).ok())
                 .collect();
             let height = block.height;
-            let output = match self.chain.execute_block(BlockInputs {
-                l1: self.l1,
-                on_ledger: Vec::new(),
-                off_ledger: verified,
-            }) {
+            let tip = borsh::to_vec(&(digest.0, height)).unwrap_or_default();
+            let output = match self.chain.execute_block_with_meta(
+                BlockInputs {
+                    l1: self.l1,
+                    on_ledger: Vec::new(),
+                    off_ledger: verified,
+                },
+                &[(TIP_META, tip)],
+            ) {
                 Ok(output) => output,
                 Err(e) => {
                     // Nothing was committed; retried at the next finalization or block.
@@ -804,9 +838,10 @@ mod tests {
     fn member() -> Member {
         let (member, ..) =
             Member::new::<commonware_consensus::simplex::scheme::ed25519::Scheme>(Config {
-                chain: chain(),
+                chain: Arc::new(chain()),
                 l1: L1Ref::default(),
-            });
+            })
+            .expect("member");
         member
     }
 

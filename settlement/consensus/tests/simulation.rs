@@ -9,17 +9,26 @@ use commonware_consensus::simplex::{self, Engine, Floor, ForwardPolicy, SkipBudg
 use commonware_consensus::types::{Epoch, ViewDelta};
 use commonware_cryptography::bls12381::primitives::variant::MinSig;
 use commonware_cryptography::Sha256;
-use commonware_p2p::simulated::{Config as NetworkConfig, Link, Network};
+use commonware_p2p::simulated::{Config as NetworkConfig, Link, Network, Oracle};
 use commonware_parallel::Sequential;
 use commonware_runtime::buffer::paged::CacheRef;
-use commonware_runtime::{deterministic, Clock, Quota, Runner, Supervisor};
+use commonware_runtime::{deterministic, Clock, Handle, Quota, Runner, Supervisor};
 use commonware_utils::{NZDuration, NZUsize, NZU16, NZU32};
+use std::sync::Arc;
 use std::time::Duration;
 use wisp_chain::{Chain, Genesis, L1Ref, OnLedgerBody, OnLedgerRequest};
-use wisp_consensus::{Config, Member, Progress, MAX_BLOCK_BYTES};
+use wisp_consensus::{Config, Member, Progress, PublicKey, MAX_BLOCK_BYTES};
 use wisp_core::{AgentId, Call, Hash32, Hname, RequestBody};
 
 const SENDERS: usize = 6;
+
+/// Seeds each scenario runs over: `WISP_SIM_SEEDS` (default 10).
+fn seeds() -> u64 {
+    std::env::var("WISP_SIM_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10)
+}
 const REQUESTS_EACH: u64 = 5;
 
 fn key(i: usize) -> secp256k1::Keypair {
@@ -114,6 +123,74 @@ fn split(a: usize, b: usize) -> bool {
     (a < 2) != (b < 2)
 }
 
+const QUOTA: Quota = Quota::per_second(NZU32!(10_000));
+
+type Threshold = threshold::Scheme<PublicKey, MinSig>;
+
+/// Starts member `index` (`me`, signing with `scheme`) on `chain`: its application and its
+/// simplex engine, on freshly registered channels (0-2 simplex's, 3 whole blocks). Returns its
+/// progress, its mailbox, and the tasks to abort to crash it. The engine's journal lives in the
+/// runtime's storage under the member's partition, so a restarted member recovers it.
+#[allow(clippy::too_many_arguments)]
+async fn start_member(
+    context: &deterministic::Context,
+    oracle: &Oracle<PublicKey, deterministic::Context>,
+    scheme: Threshold,
+    me: PublicKey,
+    index: usize,
+    chain: Arc<Chain>,
+    l1: L1Ref,
+) -> (Progress, wisp_consensus::Mailbox, Vec<Handle<()>>) {
+    let control = oracle.control(me.clone());
+    let votes = control.register(0, QUOTA).await.expect("channel");
+    let certificates = control.register(1, QUOTA).await.expect("channel");
+    let resolver = control.register(2, QUOTA).await.expect("channel");
+    let (block_sender, block_receiver) = control.register(3, QUOTA).await.expect("channel");
+    let member_context = context.child("member").with_attribute("index", index);
+    let (member, mailbox, reporter, watched) =
+        Member::new::<Threshold>(Config { chain, l1 }).expect("member");
+    let genesis = member.genesis();
+    let application = member.start(
+        member_context.child("application"),
+        mailbox.clone(),
+        block_sender,
+        block_receiver,
+    );
+    let engine = Engine::new(
+        member_context.child("engine"),
+        simplex::Config {
+            scheme: scheme,
+            elector: RoundRobin::<Sha256>::default(),
+            blocker: oracle.control(me),
+            automaton: mailbox.clone(),
+            relay: mailbox.clone(),
+            reporter,
+            strategy: Sequential,
+            partition: format!("member-{index}"),
+            mailbox_size: NZUsize!(1024),
+            epoch: Epoch::new(0),
+            floor: Floor::Genesis(genesis),
+            leader_timeout: Duration::from_secs(1),
+            certification_timeout: Duration::from_secs(2),
+            timeout_retry: Duration::from_secs(5),
+            fetch_timeout: NZDuration!(Duration::from_secs(1)),
+            fetch_retry_delay: Duration::from_millis(100),
+            view_retention: ViewDelta::new(10),
+            skip: SkipPolicy::Enabled {
+                timeout: Duration::from_secs(6),
+                budget: SkipBudget::Participants,
+            },
+            replay_buffer: NZUsize!(1024 * 1024),
+            write_buffer: NZUsize!(1024 * 1024),
+            page_cache: CacheRef::new(NZU16!(1024), NZUsize!(10)),
+            forward: ForwardPolicy::Disabled,
+            track_historical_votes: false,
+        },
+    );
+    let engine = engine.start(votes, certificates, resolver);
+    (watched, mailbox, vec![application, engine])
+}
+
 /// Runs four members with `scenario` from `seed` until every running member has executed all
 /// requests; returns each running member's executed blocks.
 fn run(seed: u64, scenario: Scenario) -> Vec<Progress> {
@@ -149,19 +226,16 @@ fn run(seed: u64, scenario: Scenario) -> Vec<Progress> {
                 }
             }
         }
-        let quota = Quota::per_second(NZU32!(10_000));
         let mut progress: Vec<Progress> = Vec::new();
         let mut submitters = Vec::new();
         for (i, me) in participants.iter().enumerate() {
-            let control = oracle.control(me.clone());
-            let votes = control.register(0, quota).await.expect("channel");
-            let certificates = control.register(1, quota).await.expect("channel");
-            let resolver = control.register(2, quota).await.expect("channel");
-            let (block_sender, block_receiver) = control.register(3, quota).await.expect("channel");
             if i < scenario.crashed {
-                continue; // a crashed member: registered on the network, never running
+                continue; // a crashed member: on the network, never running
             }
             if i == 0 && scenario.equivocator {
+                let control = oracle.control(me.clone());
+                let votes = control.register(0, QUOTA).await.expect("channel");
+                let certificates = control.register(1, QUOTA).await.expect("channel");
                 let relay = std::sync::Arc::new(simplex::mocks::relay::Relay::<
                     wisp_consensus::Digest,
                     wisp_consensus::PublicKey,
@@ -178,55 +252,20 @@ fn run(seed: u64, scenario: Scenario) -> Vec<Progress> {
                 .start(votes, certificates);
                 continue;
             }
-            let member_context = context.child("member").with_attribute("index", i);
-            let chain = chain();
-            let (member, mailbox, reporter, watched) =
-                Member::new::<threshold::Scheme<_, MinSig>>(Config {
-                    chain,
-                    l1: L1Ref {
-                        timestamp_ms: if scenario.diverging && i == 3 { 1 } else { 0 },
-                        ..L1Ref::default()
-                    },
-                });
-            let genesis = member.genesis();
-            member.start(
-                member_context.child("application"),
-                mailbox.clone(),
-                block_sender,
-                block_receiver,
-            );
-            let engine = Engine::new(
-                member_context.child("engine"),
-                simplex::Config {
-                    scheme: fixture.schemes[i].clone(),
-                    elector: RoundRobin::<Sha256>::default(),
-                    blocker: oracle.control(me.clone()),
-                    automaton: mailbox.clone(),
-                    relay: mailbox.clone(),
-                    reporter,
-                    strategy: Sequential,
-                    partition: format!("member-{i}"),
-                    mailbox_size: NZUsize!(1024),
-                    epoch: Epoch::new(0),
-                    floor: Floor::Genesis(genesis),
-                    leader_timeout: Duration::from_secs(1),
-                    certification_timeout: Duration::from_secs(2),
-                    timeout_retry: Duration::from_secs(5),
-                    fetch_timeout: NZDuration!(Duration::from_secs(1)),
-                    fetch_retry_delay: Duration::from_millis(100),
-                    view_retention: ViewDelta::new(10),
-                    skip: SkipPolicy::Enabled {
-                        timeout: Duration::from_secs(6),
-                        budget: SkipBudget::Participants,
-                    },
-                    replay_buffer: NZUsize!(1024 * 1024),
-                    write_buffer: NZUsize!(1024 * 1024),
-                    page_cache: CacheRef::new(NZU16!(1024), NZUsize!(10)),
-                    forward: ForwardPolicy::Disabled,
-                    track_historical_votes: false,
+            let chain = Arc::new(chain());
+            let (watched, mailbox, _) = start_member(
+                &context,
+                &oracle,
+                fixture.schemes[i].clone(),
+                me.clone(),
+                i,
+                chain,
+                L1Ref {
+                    timestamp_ms: if scenario.diverging && i == 3 { 1 } else { 0 },
+                    ..L1Ref::default()
                 },
-            );
-            engine.start(votes, certificates, resolver);
+            )
+            .await;
             progress.push(watched);
             submitters.push(mailbox);
         }
@@ -315,7 +354,7 @@ fn check_agreement(members: &[Progress]) {
 
 #[test]
 fn four_members_agree_on_every_block() {
-    for seed in 0..5 {
+    for seed in 0..seeds() {
         let members = run(
             seed,
             Scenario {
@@ -333,7 +372,7 @@ fn four_members_agree_on_every_block() {
 
 #[test]
 fn one_crashed_member_of_four_does_not_stop_the_chain() {
-    for seed in 0..5 {
+    for seed in 0..seeds() {
         let members = run(
             seed,
             Scenario {
@@ -351,7 +390,7 @@ fn one_crashed_member_of_four_does_not_stop_the_chain() {
 
 #[test]
 fn a_quarter_of_messages_lost_still_agrees() {
-    for seed in 0..5 {
+    for seed in 0..seeds() {
         let members = run(
             seed,
             Scenario {
@@ -368,7 +407,7 @@ fn a_quarter_of_messages_lost_still_agrees() {
 
 #[test]
 fn a_partition_without_quorum_halts_then_heals() {
-    for seed in 0..5 {
+    for seed in 0..seeds() {
         let members = run(
             seed,
             Scenario {
@@ -385,7 +424,7 @@ fn a_partition_without_quorum_halts_then_heals() {
 
 #[test]
 fn an_equivocating_member_cannot_fork_the_chain() {
-    for seed in 0..5 {
+    for seed in 0..seeds() {
         let members = run(
             seed,
             Scenario {
@@ -403,7 +442,7 @@ fn an_equivocating_member_cannot_fork_the_chain() {
 
 #[test]
 fn a_member_whose_state_diverges_cannot_get_it_into_the_chain() {
-    for seed in 0..5 {
+    for seed in 0..seeds() {
         let members = run(
             seed,
             Scenario {
@@ -425,5 +464,116 @@ fn a_member_whose_state_diverges_cannot_get_it_into_the_chain() {
         );
         // Finalized blocks attested states, and only the honest members' (checked above).
         assert!(honest.iter().any(|e| e.attests.is_some()));
+    }
+}
+
+#[test]
+fn a_member_restarted_after_a_crash_catches_up() {
+    for seed in 0..seeds() {
+        let runner = deterministic::Runner::new(
+            deterministic::Config::new()
+                .with_seed(seed)
+                .with_timeout(Some(Duration::from_secs(3600))),
+        );
+        runner.start(|mut context| async move {
+            let fixture = threshold::fixture::<MinSig, _>(&mut context, b"wisp-consensus-test", 4);
+            let participants = fixture.participants.clone();
+            let (network, oracle) = Network::new_with_peers(
+                context.child("network"),
+                NetworkConfig {
+                    max_size: (MAX_BLOCK_BYTES + 64 * 1024) as u32,
+                    max_peers_per_set: NZUsize!(participants.len()),
+                    disconnect_on_block: true,
+                    tracked_peer_sets: NZUsize!(1),
+                },
+                participants.clone(),
+            )
+            .await;
+            network.start();
+            for a in &participants {
+                for b in &participants {
+                    if a != b {
+                        oracle
+                            .add_link(a.clone(), b.clone(), link(50, 1.0))
+                            .await
+                            .expect("link");
+                    }
+                }
+            }
+            // Each member's chain is its durable store: it survives the member's crash.
+            let chains: Vec<Arc<Chain>> = (0..4).map(|_| Arc::new(chain())).collect();
+            let mut members = Vec::new();
+            for (i, me) in participants.iter().enumerate() {
+                members.push(
+                    start_member(
+                        &context,
+                        &oracle,
+                        fixture.schemes[i].clone(),
+                        me.clone(),
+                        i,
+                        chains[i].clone(),
+                        L1Ref::default(),
+                    )
+                    .await,
+                );
+            }
+            let all = requests(&chains[0]);
+            let (first, second) = all.split_at(all.len() / 2);
+            let ran = |p: &Progress| p.executed().iter().map(|e| e.receipts.len()).sum::<usize>();
+            for (_, mailbox, _) in &members {
+                for r in first {
+                    mailbox.submit(r.clone()).await.expect("submitted");
+                }
+            }
+            while members.iter().any(|(p, ..)| ran(p) < first.len()) {
+                context.sleep(Duration::from_millis(500)).await;
+            }
+            // Member 3 crashes; the others run the second half without it.
+            for task in members[3].2.drain(..) {
+                task.abort();
+            }
+            for (_, mailbox, _) in &members[..3] {
+                for r in second {
+                    mailbox.submit(r.clone()).await.expect("submitted");
+                }
+            }
+            while members[..3].iter().any(|(p, ..)| ran(p) < all.len()) {
+                context.sleep(Duration::from_millis(500)).await;
+            }
+            let head = chains[0].head().expect("head").index;
+            assert!(
+                chains[3].head().expect("head").index < head,
+                "member 3 kept running"
+            );
+            // It restarts on its chain and catches up from the others.
+            let restarted = start_member(
+                &context,
+                &oracle,
+                fixture.schemes[3].clone(),
+                participants[3].clone(),
+                3,
+                chains[3].clone(),
+                L1Ref::default(),
+            )
+            .await;
+            while chains[3].head().expect("head").index < head {
+                context.sleep(Duration::from_millis(500)).await;
+            }
+            for index in 1..=head {
+                assert_eq!(
+                    chains[3].db().block(index).expect("block"),
+                    chains[0].db().block(index).expect("block"),
+                    "block {index} differs after the restart"
+                );
+            }
+            for r in &all {
+                assert!(
+                    chains[3].db().receipt(&r.id()).expect("receipt").is_some(),
+                    "member 3 never ran {}",
+                    r.id()
+                );
+            }
+            assert!(!restarted.0.executed().is_empty());
+        });
     }
 }

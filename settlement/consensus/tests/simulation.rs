@@ -159,7 +159,7 @@ async fn start_member(
     let engine = Engine::new(
         member_context.child("engine"),
         simplex::Config {
-            scheme: scheme,
+            scheme,
             elector: RoundRobin::<Sha256>::default(),
             blocker: oracle.control(me),
             automaton: mailbox.clone(),

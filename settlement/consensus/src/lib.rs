@@ -26,6 +26,8 @@
 //! get its state into the chain, and every finalization certifies, through the block digest,
 //! the state of an earlier block.
 
+pub mod dkg;
+
 use borsh::{BorshDeserialize, BorshSerialize};
 use commonware_actor::Feedback;
 use commonware_consensus::simplex::types::{Activity, Context};

@@ -8,6 +8,7 @@ use commonware_consensus::simplex::scheme::bls12381_threshold::vrf as threshold;
 use commonware_consensus::simplex::{self, Engine, Floor, ForwardPolicy, SkipBudget, SkipPolicy};
 use commonware_consensus::types::{Epoch, ViewDelta};
 use commonware_cryptography::bls12381::primitives::variant::MinSig;
+use commonware_cryptography::ed25519::PrivateKey;
 use commonware_cryptography::Sha256;
 use commonware_p2p::simulated::{Config as NetworkConfig, Link, Network, Oracle};
 use commonware_parallel::Sequential;
@@ -17,7 +18,7 @@ use commonware_utils::{NZDuration, NZUsize, NZU16, NZU32};
 use std::sync::Arc;
 use std::time::Duration;
 use wisp_chain::{Chain, Genesis, L1Ref, OnLedgerBody, OnLedgerRequest};
-use wisp_consensus::{Config, Member, Progress, PublicKey, MAX_BLOCK_BYTES};
+use wisp_consensus::{dkg, Config, Member, Progress, PublicKey, MAX_BLOCK_BYTES};
 use wisp_core::{AgentId, Call, Hash32, Hname, RequestBody};
 
 const SENDERS: usize = 6;
@@ -108,6 +109,60 @@ struct Scenario {
     /// Member 3 executes with a different view of Kaspa (another L1 timestamp), so its
     /// headers differ from everyone else's from the first block on.
     diverging: bool,
+    /// The committee's certificate key comes from a distributed key generation among the
+    /// members (`wisp_consensus::dkg`) instead of commonware's trusted-dealer test fixture.
+    keygen: bool,
+}
+
+/// A committee of `n` whose certificate key the members make by distributed key generation,
+/// every message delivered: the members' identities (in the committee's order) and signers.
+fn keygen_committee(
+    rng: &mut impl rand_core::CryptoRng,
+    namespace: &[u8],
+    n: u64,
+) -> (Vec<PublicKey>, Vec<Threshold>) {
+    use commonware_cryptography::Signer as _;
+    use commonware_utils::TryCollect as _;
+    let mut keys: Vec<PrivateKey> = (0..n).map(|i| PrivateKey::from_seed(1000 + i)).collect();
+    keys.sort_by_key(|k| k.public_key());
+    let members: commonware_utils::ordered::Set<PublicKey> = keys
+        .iter()
+        .map(|k| k.public_key())
+        .try_collect()
+        .expect("distinct keys");
+    let mut started: Vec<_> = keys
+        .iter()
+        .map(|k| {
+            dkg::Keygen::start(&mut *rng, namespace, 0, members.clone(), k.clone()).expect("start")
+        })
+        .collect();
+    for d in 0..keys.len() {
+        let (commitment, shares) = (started[d].1.clone(), started[d].2.clone());
+        for (player, share) in shares {
+            let p = keys
+                .iter()
+                .position(|k| k.public_key() == player)
+                .expect("member");
+            let ack = started[p]
+                .0
+                .dealing(keys[d].public_key(), commitment.clone(), share)
+                .expect("dealing")
+                .expect("first time");
+            started[d].0.acknowledged(player, ack).expect("ack");
+        }
+    }
+    let logs: Vec<_> = started
+        .iter_mut()
+        .map(|(k, ..)| k.close().expect("open"))
+        .collect();
+    let schemes = started
+        .into_iter()
+        .map(|(k, ..)| {
+            let (output, share) = k.finish(&mut *rng, logs.clone()).expect("finish");
+            dkg::committee_scheme(namespace, &output, share).expect("signer")
+        })
+        .collect();
+    (members.into_iter().collect(), schemes)
 }
 
 fn link(latency_ms: u64, delivered: f64) -> Link {
@@ -202,8 +257,13 @@ fn run(seed: u64, scenario: Scenario) -> Vec<Progress> {
     );
     runner.start(|mut context| async move {
         let namespace = b"wisp-consensus-test";
-        let fixture = threshold::fixture::<MinSig, _>(&mut context, namespace, n);
-        let participants = fixture.participants.clone();
+        let (participants, schemes) = match scenario.keygen {
+            true => keygen_committee(&mut context, namespace, u64::from(n)),
+            false => {
+                let fixture = threshold::fixture::<MinSig, _>(&mut context, namespace, n);
+                (fixture.participants, fixture.schemes)
+            }
+        };
         let (network, oracle) = Network::new_with_peers(
             context.child("network"),
             NetworkConfig {
@@ -243,7 +303,7 @@ fn run(seed: u64, scenario: Scenario) -> Vec<Progress> {
                 simplex::mocks::equivocator::Equivocator::<_, _, _, Sha256>::new(
                     context.child("equivocator"),
                     simplex::mocks::equivocator::Config {
-                        scheme: fixture.schemes[i].clone(),
+                        scheme: schemes[i].clone(),
                         elector: RoundRobin::<Sha256>::default(),
                         epoch: Epoch::new(0),
                         relay,
@@ -256,7 +316,7 @@ fn run(seed: u64, scenario: Scenario) -> Vec<Progress> {
             let (watched, mailbox, _) = start_member(
                 &context,
                 &oracle,
-                fixture.schemes[i].clone(),
+                schemes[i].clone(),
                 me.clone(),
                 i,
                 chain,
@@ -363,6 +423,7 @@ fn four_members_agree_on_every_block() {
                 partition: None,
                 equivocator: false,
                 diverging: false,
+                keygen: false,
             },
         );
         assert_eq!(members.len(), 4);
@@ -381,6 +442,7 @@ fn one_crashed_member_of_four_does_not_stop_the_chain() {
                 partition: None,
                 equivocator: false,
                 diverging: false,
+                keygen: false,
             },
         );
         assert_eq!(members.len(), 3);
@@ -399,6 +461,7 @@ fn a_quarter_of_messages_lost_still_agrees() {
                 partition: None,
                 equivocator: false,
                 diverging: false,
+                keygen: false,
             },
         );
         check_agreement(&members);
@@ -416,6 +479,7 @@ fn a_partition_without_quorum_halts_then_heals() {
                 partition: Some(Duration::from_secs(30)),
                 equivocator: false,
                 diverging: false,
+                keygen: false,
             },
         );
         check_agreement(&members);
@@ -433,6 +497,7 @@ fn an_equivocating_member_cannot_fork_the_chain() {
                 partition: None,
                 equivocator: true,
                 diverging: false,
+                keygen: false,
             },
         );
         assert_eq!(members.len(), 3);
@@ -451,6 +516,7 @@ fn a_member_whose_state_diverges_cannot_get_it_into_the_chain() {
                 partition: None,
                 equivocator: false,
                 diverging: true,
+                keygen: false,
             },
         );
         assert_eq!(members.len(), 4);
@@ -575,5 +641,24 @@ fn a_member_restarted_after_a_crash_catches_up() {
             }
             assert!(!restarted.0.executed().is_empty());
         });
+    }
+}
+
+#[test]
+fn a_committee_keyed_by_distributed_key_generation_agrees() {
+    for seed in 0..seeds() {
+        let members = run(
+            seed,
+            Scenario {
+                crashed: 0,
+                link: link(50, 1.0),
+                partition: None,
+                equivocator: false,
+                diverging: false,
+                keygen: true,
+            },
+        );
+        assert_eq!(members.len(), 4);
+        check_agreement(&members);
     }
 }

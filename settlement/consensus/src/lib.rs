@@ -161,6 +161,9 @@ pub enum Wire {
     /// A request for the block with this digest: a member that saw it finalized lacks it
     /// (its proposal was lost on the way).
     Want([u8; 32]),
+    /// An off-ledger request a member took into its mempool, for the others' mempools: a
+    /// request given to any member reaches whichever member leads next.
+    Request(OffLedgerRequest),
 }
 
 impl Wire {
@@ -179,6 +182,9 @@ impl Wire {
             Some((1, digest)) => <[u8; 32]>::try_from(digest)
                 .map(Wire::Want)
                 .map_err(|_| ConsensusError::Malformed("a want of other than 32 bytes".into())),
+            Some((2, request)) => borsh::from_slice(request)
+                .map(Wire::Request)
+                .map_err(|e| ConsensusError::Malformed(format!("a request: {e}"))),
             Some((tag, _)) => Err(ConsensusError::Malformed(format!(
                 "unknown message tag {tag}"
             ))),
@@ -268,7 +274,7 @@ enum Message {
     },
     Submit {
         request: Box<VerifiedRequest>,
-        response: oneshot::Sender<Result<(), ConsensusError>>,
+        response: oneshot::Sender<Result<bool, ConsensusError>>,
     },
 }
 
@@ -284,12 +290,15 @@ impl Mailbox {
         self.sender.send(message).is_ok()
     }
 
-    /// Adds a signed, verified request to the member's mempool; the member proposes it when it
-    /// leads a view, and forgets it once a finalized block ran it.
+    /// Adds a signed, verified request to the member's mempool and sends it to the other
+    /// members' mempools; whichever member leads a view proposes it, and each forgets it once
+    /// a finalized block ran it. Returns `false` if the member already held it (the same
+    /// sender and nonce) or its sender's nonce on the chain has passed it.
     ///
     /// # Errors
-    /// [`ConsensusError::MempoolFull`], or [`ConsensusError::Stopped`].
-    pub async fn submit(&self, request: VerifiedRequest) -> Result<(), ConsensusError> {
+    /// [`ConsensusError::MempoolFull`], [`ConsensusError::Chain`] if the sender's nonce cannot
+    /// be read, or [`ConsensusError::Stopped`].
+    pub async fn submit(&self, request: VerifiedRequest) -> Result<bool, ConsensusError> {
         let (response, answer) = oneshot::channel();
         if !self.send(Message::Submit {
             request: Box::new(request),
@@ -526,6 +535,15 @@ impl Member {
                             sender.send(Recipients::One(from), block, false);
                         }
                     }
+                    Ok(Wire::Request(request)) => {
+                        // Checked as a submission is; taken, never passed on (its first
+                        // holder sent it to every member).
+                        if request.body.chain == self.chain.chain_id() {
+                            if let Ok(verified) = wisp_chain::verify_signature(request) {
+                                let _ = self.submit(verified);
+                            }
+                        }
+                    }
                     Err(e) => tracing::debug!(error = %e, "dropped a message from the network"),
                 },
                 Message::Finalized { payload } => {
@@ -541,20 +559,37 @@ impl Member {
                     self.execute_finalized(&mut sender);
                 }
                 Message::Submit { request, response } => {
-                    let _ = response.send(self.submit(*request));
+                    let gossip = request.request().clone();
+                    let result = self.submit(*request);
+                    if matches!(result, Ok(true)) {
+                        sender.send(Recipients::All, Wire::Request(gossip).encode(), false);
+                    }
+                    let _ = response.send(result);
                 }
             }
         }
     }
 
-    /// Adds `request` to the mempool, replacing one with the same sender and nonce.
-    fn submit(&mut self, request: VerifiedRequest) -> Result<(), ConsensusError> {
-        let key = (request.request().sender(), request.request().nonce);
-        if self.mempool.len() >= MAX_MEMPOOL && !self.mempool.contains_key(&key) {
+    /// Adds `request` to the mempool unless it holds one with the same sender and nonce
+    /// already or the sender's nonce on the chain has passed it. Returns whether it was added.
+    fn submit(&mut self, request: VerifiedRequest) -> Result<bool, ConsensusError> {
+        let sender = request.request().sender();
+        let key = (sender, request.request().nonce);
+        if self.mempool.contains_key(&key) {
+            return Ok(false);
+        }
+        if self.mempool.len() >= MAX_MEMPOOL {
             return Err(ConsensusError::MempoolFull);
         }
+        let next = self
+            .chain
+            .nonce(&sender)
+            .map_err(|e| ConsensusError::Chain(e.to_string()))?;
+        if key.1 < next {
+            return Ok(false);
+        }
         self.mempool.insert(key, request);
-        Ok(())
+        Ok(true)
     }
 
     fn height_of(&self, digest: &Digest) -> Option<u64> {
@@ -789,9 +824,21 @@ impl Member {
                 }
             };
             let receipts: Vec<RequestId> = output.receipts.iter().map(|r| r.request_id).collect();
-            for request in &block.requests {
-                if receipts.contains(&request.id()) {
-                    self.mempool.remove(&(request.sender(), request.nonce));
+            // The block's senders' requests whose nonces have passed: run here, or never to run.
+            let senders: std::collections::BTreeSet<AgentId> = block
+                .requests
+                .iter()
+                .map(OffLedgerRequest::sender)
+                .collect();
+            for sender in senders {
+                let next = self.chain.nonce(&sender).unwrap_or(0);
+                let passed: Vec<(AgentId, u64)> = self
+                    .mempool
+                    .range((sender, 0)..(sender, next))
+                    .map(|(key, _)| *key)
+                    .collect();
+                for key in passed {
+                    self.mempool.remove(&key);
                 }
             }
             let header_hash = output.header.hash().0;
@@ -892,6 +939,9 @@ mod tests {
             Wire::decode(&Wire::Want([5; 32]).encode()).expect("decodes"),
             Wire::Want([5; 32])
         );
+        let gossip = Wire::Request(request(ChainId([1; 32]), 4));
+        assert_eq!(Wire::decode(&gossip.encode()).expect("decodes"), gossip);
+        assert!(Wire::decode(&[2, 1, 2, 3]).is_err(), "a truncated request");
         // The view is part of the digest: one parent, two views, two proposals.
         let other = Block {
             view: 10,
@@ -916,7 +966,7 @@ mod tests {
         );
         assert!(Block::decode(&[0u8; 20]).is_err(), "truncated");
         assert!(Wire::decode(&[]).is_err());
-        assert!(Wire::decode(&[2, 0]).is_err(), "unknown tag");
+        assert!(Wire::decode(&[3, 0]).is_err(), "unknown tag");
         assert!(Wire::decode(&[1, 0, 0]).is_err(), "short want");
     }
 
@@ -974,10 +1024,13 @@ mod tests {
             m.submit(verified.clone()),
             Err(ConsensusError::MempoolFull)
         ));
-        // Replacing a request already held is not growth.
+        // A request already held is not taken again, even when full.
         m.mempool.remove(&(sender, 1));
         m.mempool.insert((sender, 0), verified.clone());
-        assert!(m.submit(verified).is_ok());
+        assert!(!m.submit(verified.clone()).expect("held"));
+        m.mempool.clear();
+        assert!(m.submit(verified.clone()).expect("new"));
+        assert!(!m.submit(verified).expect("held"), "taken twice");
 
         for i in 0..MAX_PENDING_BLOCKS as u64 + 10 {
             m.insert(Block {

@@ -112,6 +112,9 @@ struct Scenario {
     /// The committee's certificate key comes from a distributed key generation among the
     /// members (`wisp_consensus::dkg`) instead of commonware's trusted-dealer test fixture.
     keygen: bool,
+    /// Requests are given to one member only (the last), whose consensus engine is down: the
+    /// others learn of them only from its gossip.
+    one_door: bool,
 }
 
 /// A committee of `n` whose certificate key the members make by distributed key generation,
@@ -253,7 +256,7 @@ fn run(seed: u64, scenario: Scenario) -> Vec<Progress> {
     let runner = deterministic::Runner::new(
         deterministic::Config::new()
             .with_seed(seed)
-            .with_timeout(Some(Duration::from_secs(3600))),
+            .with_timeout(Some(Duration::from_secs(300))),
     );
     runner.start(|mut context| async move {
         let namespace = b"wisp-consensus-test";
@@ -288,6 +291,8 @@ fn run(seed: u64, scenario: Scenario) -> Vec<Progress> {
         }
         let mut progress: Vec<Progress> = Vec::new();
         let mut submitters = Vec::new();
+        let mut tasks = Vec::new();
+        let mut door = None;
         for (i, me) in participants.iter().enumerate() {
             if i < scenario.crashed {
                 continue; // a crashed member: on the network, never running
@@ -313,7 +318,7 @@ fn run(seed: u64, scenario: Scenario) -> Vec<Progress> {
                 continue;
             }
             let chain = Arc::new(chain());
-            let (watched, mailbox, _) = start_member(
+            let (watched, mailbox, handles) = start_member(
                 &context,
                 &oracle,
                 schemes[i].clone(),
@@ -326,12 +331,27 @@ fn run(seed: u64, scenario: Scenario) -> Vec<Progress> {
                 },
             )
             .await;
+            if scenario.one_door && i == participants.len() - 1 {
+                // The door: its application runs (it takes requests and gossips them), its
+                // consensus engine never does, so it never proposes.
+                let [_, engine] = handles.as_slice() else {
+                    panic!("an application and an engine");
+                };
+                engine.abort();
+                door = Some(mailbox);
+                continue;
+            }
             progress.push(watched);
             submitters.push(mailbox);
+            tasks.push(handles);
         }
-        // Every running member hears of every request (as off-ledger requests are gossiped).
+        // Every running member is given every request, or only one is and gossips them.
         let all = requests(&chain());
-        for mailbox in &submitters {
+        let doors = match &door {
+            Some(door) => std::slice::from_ref(door),
+            None => &submitters[..],
+        };
+        for mailbox in doors {
             for r in &all {
                 mailbox.submit(r.clone()).await.expect("submitted");
             }
@@ -364,6 +384,15 @@ fn run(seed: u64, scenario: Scenario) -> Vec<Progress> {
                 .all(|p| p.executed().iter().map(|e| e.receipts.len()).sum::<usize>() >= wanted);
             if done {
                 break;
+            }
+        }
+        // A request that ran is not taken again, by any member.
+        for mailbox in &submitters {
+            for r in &all {
+                assert!(
+                    !mailbox.submit(r.clone()).await.expect("submitted"),
+                    "taken again"
+                );
             }
         }
         progress
@@ -424,6 +453,7 @@ fn four_members_agree_on_every_block() {
                 equivocator: false,
                 diverging: false,
                 keygen: false,
+                one_door: false,
             },
         );
         assert_eq!(members.len(), 4);
@@ -443,6 +473,7 @@ fn one_crashed_member_of_four_does_not_stop_the_chain() {
                 equivocator: false,
                 diverging: false,
                 keygen: false,
+                one_door: false,
             },
         );
         assert_eq!(members.len(), 3);
@@ -462,6 +493,7 @@ fn a_quarter_of_messages_lost_still_agrees() {
                 equivocator: false,
                 diverging: false,
                 keygen: false,
+                one_door: false,
             },
         );
         check_agreement(&members);
@@ -480,6 +512,7 @@ fn a_partition_without_quorum_halts_then_heals() {
                 equivocator: false,
                 diverging: false,
                 keygen: false,
+                one_door: false,
             },
         );
         check_agreement(&members);
@@ -498,6 +531,7 @@ fn an_equivocating_member_cannot_fork_the_chain() {
                 equivocator: true,
                 diverging: false,
                 keygen: false,
+                one_door: false,
             },
         );
         assert_eq!(members.len(), 3);
@@ -517,6 +551,7 @@ fn a_member_whose_state_diverges_cannot_get_it_into_the_chain() {
                 equivocator: false,
                 diverging: true,
                 keygen: false,
+                one_door: false,
             },
         );
         assert_eq!(members.len(), 4);
@@ -539,7 +574,7 @@ fn a_member_restarted_after_a_crash_catches_up() {
         let runner = deterministic::Runner::new(
             deterministic::Config::new()
                 .with_seed(seed)
-                .with_timeout(Some(Duration::from_secs(3600))),
+                .with_timeout(Some(Duration::from_secs(300))),
         );
         runner.start(|mut context| async move {
             let fixture = threshold::fixture::<MinSig, _>(&mut context, b"wisp-consensus-test", 4);
@@ -656,9 +691,29 @@ fn a_committee_keyed_by_distributed_key_generation_agrees() {
                 equivocator: false,
                 diverging: false,
                 keygen: true,
+                one_door: false,
             },
         );
         assert_eq!(members.len(), 4);
+        check_agreement(&members);
+    }
+}
+
+#[test]
+fn a_request_given_to_one_member_reaches_the_leaders() {
+    for seed in 0..seeds() {
+        let members = run(
+            seed,
+            Scenario {
+                crashed: 0,
+                link: link(50, 1.0),
+                partition: None,
+                equivocator: false,
+                diverging: false,
+                keygen: false,
+                one_door: true,
+            },
+        );
         check_agreement(&members);
     }
 }

@@ -64,6 +64,10 @@ pub const MAX_PENDING_BLOCKS: usize = 1024;
 /// Finalized blocks a member keeps to answer others' [`Wire::Want`] (by height, the newest).
 pub const SERVED_BLOCKS: u64 = 256;
 
+/// Most messages from the network waiting for a member; while it is full, the member reads
+/// no more from its channel (whose own buffer then drops arrivals).
+pub const NETWORK_QUEUE: usize = 1024;
+
 /// Most off-ledger requests a member's mempool holds; further submissions are refused.
 pub const MAX_MEMPOOL: usize = 100_000;
 
@@ -265,10 +269,6 @@ enum Message {
         payload: Digest,
         to: Recipients<PublicKey>,
     },
-    Wire {
-        from: PublicKey,
-        bytes: Vec<u8>,
-    },
     Finalized {
         payload: Digest,
     },
@@ -388,12 +388,22 @@ enum Verdict {
     Wait,
 }
 
+/// What wakes a member: its own mailbox or the network.
+enum Input {
+    Local(Message),
+    Network((PublicKey, Vec<u8>)),
+}
+
 /// One committee member's application: proposes, relays, checks and executes blocks.
 pub struct Member {
     chain: Arc<Chain>,
     l1: L1Ref,
     genesis: Digest,
     mailbox: mpsc::UnboundedReceiver<Message>,
+    /// Messages from the network (bounded, [`NETWORK_QUEUE`]), and the sending end the
+    /// member's receiving task takes at [`Member::start`].
+    network: mpsc::Receiver<(PublicKey, Vec<u8>)>,
+    network_in: Option<mpsc::Sender<(PublicKey, Vec<u8>)>>,
     /// Blocks not yet final, and the last final one, by digest.
     blocks: BTreeMap<Digest, Block>,
     /// Verifications waiting for their block (or its parent) to arrive.
@@ -425,6 +435,7 @@ impl Member {
     ) -> Result<(Member, Mailbox, Finalizations<S>, Progress), ConsensusError> {
         let (sender, receiver) = mpsc::unbounded_channel();
         let mailbox = Mailbox { sender };
+        let (network_in, network) = mpsc::channel(NETWORK_QUEUE);
         let genesis = genesis(config.chain.chain_id());
         let tip = match config
             .chain
@@ -445,6 +456,8 @@ impl Member {
             l1: config.l1,
             genesis,
             mailbox: receiver,
+            network,
+            network_in: Some(network_in),
             blocks: BTreeMap::new(),
             waiting: Vec::new(),
             tip,
@@ -466,34 +479,50 @@ impl Member {
         self.genesis
     }
 
-    /// Runs the member on `context`: blocks go out on `sender` and come in on `receiver` (one
-    /// p2p channel for whole blocks, beside simplex's own channels). `mailbox` must be this
-    /// member's (it feeds received blocks in).
-    pub fn start<E, S, R>(self, context: E, mailbox: Mailbox, sender: S, receiver: R) -> Handle<()>
+    /// Runs the member on `context`: blocks, requests and wants go out on `sender` and come in
+    /// on `receiver` (one p2p channel beside simplex's own).
+    pub fn start<E, S, R>(mut self, context: E, sender: S, receiver: R) -> Handle<()>
     where
         E: Spawner,
         S: commonware_p2p::Sender<PublicKey = PublicKey>,
         R: commonware_p2p::Receiver<PublicKey = PublicKey>,
     {
+        let network_in = self.network_in.take();
         context.spawn(move |context| async move {
             // A child of the member's task: stopping the member stops it too.
-            context.child("blocks").spawn(move |_| async move {
-                let mut receiver = receiver;
-                while let Ok((from, bytes)) = receiver.recv().await {
-                    if !mailbox.send(Message::Wire {
-                        from,
-                        bytes: bytes.as_ref().to_vec(),
-                    }) {
-                        break;
+            if let Some(network_in) = network_in {
+                context.child("network").spawn(move |_| async move {
+                    let mut receiver = receiver;
+                    while let Ok((from, bytes)) = receiver.recv().await {
+                        if network_in
+                            .send((from, bytes.as_ref().to_vec()))
+                            .await
+                            .is_err()
+                        {
+                            break;
+                        }
                     }
-                }
-            });
+                });
+            }
             self.run(sender).await
         })
     }
 
     async fn run<S: commonware_p2p::Sender<PublicKey = PublicKey>>(mut self, mut sender: S) {
-        while let Some(message) = self.mailbox.recv().await {
+        loop {
+            let input = commonware_macros::select! {
+                message = self.mailbox.recv() => message.map(Input::Local),
+                wire = self.network.recv() => wire.map(Input::Network),
+            };
+            let message = match input {
+                // Every handle dropped, or the network gone: the member stops.
+                None => break,
+                Some(Input::Network((from, bytes))) => {
+                    self.on_network(from, &bytes, &mut sender);
+                    continue;
+                }
+                Some(Input::Local(message)) => message,
+            };
             match message {
                 Message::Propose { context, response } => {
                     if let Some(digest) = self.propose(&context) {
@@ -516,36 +545,6 @@ impl Member {
                         sender.send(to, Wire::Block(block.clone()).encode(), false);
                     }
                 }
-                Message::Wire { from, bytes } => match Wire::decode(&bytes) {
-                    Ok(Wire::Block(block)) => {
-                        self.insert(block);
-                        self.settle_waiting();
-                        self.execute_finalized(&mut sender);
-                    }
-                    Ok(Wire::Want(digest)) => {
-                        let digest = Digest(digest);
-                        let block = self.blocks.get(&digest).or_else(|| {
-                            self.served
-                                .values()
-                                .find(|(d, ..)| *d == digest)
-                                .map(|(_, b, _)| b)
-                        });
-                        if let Some(block) = block {
-                            let block = Wire::Block(block.clone()).encode();
-                            sender.send(Recipients::One(from), block, false);
-                        }
-                    }
-                    Ok(Wire::Request(request)) => {
-                        // Checked as a submission is; taken, never passed on (its first
-                        // holder sent it to every member).
-                        if request.body.chain == self.chain.chain_id() {
-                            if let Ok(verified) = wisp_chain::verify_signature(request) {
-                                let _ = self.submit(verified);
-                            }
-                        }
-                    }
-                    Err(e) => tracing::debug!(error = %e, "dropped a message from the network"),
-                },
                 Message::Finalized { payload } => {
                     let newer = match (self.blocks.get(&payload), self.finalizing) {
                         (Some(b), Some(f)) => {
@@ -567,6 +566,45 @@ impl Member {
                     let _ = response.send(result);
                 }
             }
+        }
+    }
+
+    /// Handles one message from another member.
+    fn on_network<S: commonware_p2p::Sender<PublicKey = PublicKey>>(
+        &mut self,
+        from: PublicKey,
+        bytes: &[u8],
+        sender: &mut S,
+    ) {
+        match Wire::decode(bytes) {
+            Ok(Wire::Block(block)) => {
+                self.insert(block);
+                self.settle_waiting();
+                self.execute_finalized(sender);
+            }
+            Ok(Wire::Want(digest)) => {
+                let digest = Digest(digest);
+                let block = self.blocks.get(&digest).or_else(|| {
+                    self.served
+                        .values()
+                        .find(|(d, ..)| *d == digest)
+                        .map(|(_, b, _)| b)
+                });
+                if let Some(block) = block {
+                    let block = Wire::Block(block.clone()).encode();
+                    sender.send(Recipients::One(from), block, false);
+                }
+            }
+            Ok(Wire::Request(request)) => {
+                // Checked as a submission is; taken, never passed on (its first holder sent
+                // it to every member).
+                if request.body.chain == self.chain.chain_id() {
+                    if let Ok(verified) = wisp_chain::verify_signature(request) {
+                        let _ = self.submit(verified);
+                    }
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "dropped a message from the network"),
         }
     }
 

@@ -210,7 +210,6 @@ async fn start_member(
     let genesis = member.genesis();
     let application = member.start(
         member_context.child("application"),
-        mailbox.clone(),
         block_sender,
         block_receiver,
     );

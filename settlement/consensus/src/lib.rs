@@ -9,9 +9,10 @@
 //! root at every height.
 //!
 //! This crate is the application side of simplex ([`Member`]): it builds proposals from the
-//! member's mempool, relays whole blocks to the other members over an authenticated p2p
-//! channel (consensus itself carries only digests), checks a proposal before the member votes
-//! for it, and executes what is finalized. Simplex, its votes, certificates, journal and timers
+//! member's mempool (which members gossip to each other), relays whole blocks to the other
+//! members over an authenticated p2p channel (consensus itself carries only digests), checks a
+//! proposal before the member votes for it, and executes what is finalized. [`dkg`] makes the
+//! committee's certificate key. Simplex, its votes, certificates, journal and timers
 //! are commonware's; the network is any `commonware_p2p` sender and receiver (the tests use its
 //! simulated network on the deterministic runtime).
 //!
@@ -53,8 +54,8 @@ pub type PublicKey = commonware_cryptography::ed25519::PublicKey;
 /// Most off-ledger requests in one block (the chain's own per-block cap).
 pub const MAX_BLOCK_REQUESTS: usize = wisp_chain::MAX_BLOCK_REQUESTS;
 
-/// Most bytes of one encoded block; a member drops a larger message unread. 2000 requests of
-/// up to 1 KiB of arguments each fit.
+/// Most bytes of one encoded block; a member drops a larger message unread, and a proposer
+/// fills a block only up to it. 2000 requests of up to 1 KiB of arguments each fit.
 pub const MAX_BLOCK_BYTES: usize = 4 << 20;
 
 /// Most blocks a member holds that are not yet final. A block beyond it is dropped: simplex
@@ -651,12 +652,20 @@ impl Member {
             included.extend(block.requests.iter().map(OffLedgerRequest::id));
             at = Digest(block.parent);
         }
+        // Within both limits a receiver checks: the request count and the encoded size (with
+        // room for the block's own fields).
+        let mut bytes = 1024usize;
         let requests = self
             .mempool
             .values()
             .filter(|r| !included.contains(&r.id()))
             .take(MAX_BLOCK_REQUESTS)
-            .map(|r| r.request().clone())
+            .map(|r| r.request())
+            .take_while(|r| {
+                bytes += borsh::object_length(*r).unwrap_or(MAX_BLOCK_BYTES);
+                bytes <= MAX_BLOCK_BYTES
+            })
+            .cloned()
             .collect();
         // Our newest state, or the parent's attestation if that is newer than what we have
         // executed (a lagging proposer may not go back).
@@ -1153,5 +1162,39 @@ mod tests {
             m.check_attestation(&block(301, at(1, 7)), &genesis),
             Verdict::Invalid(why) if why.contains("too old")
         ));
+    }
+
+    #[test]
+    fn a_proposal_stays_within_what_members_accept() {
+        let mut m = member();
+        let chain = m.chain.chain_id();
+        let key =
+            secp256k1::Keypair::from_seckey_slice(secp256k1::SECP256K1, &[5; 32]).expect("key");
+        for nonce in 0..70u64 {
+            let body = RequestBody {
+                chain,
+                call: Call {
+                    target: Hname::of("accounts"),
+                    entry_point: Hname::of("transfer"),
+                    args: vec![7; 64 * 1024],
+                    transfer_sompi: 0,
+                },
+                gas_budget: 100_000,
+                access_list: None,
+                time_lock: None,
+            };
+            let verified =
+                wisp_chain::verify_signature(wisp_chain::sign_request(body, &key, nonce))
+                    .expect("verifies");
+            m.mempool
+                .insert((verified.request().sender(), nonce), verified);
+        }
+        let genesis = m.genesis;
+        let digest = m.propose(&context(1, genesis)).expect("a proposal");
+        let block = m.blocks.get(&digest).expect("kept").clone();
+        let bytes = block.encode();
+        assert!(bytes.len() <= MAX_BLOCK_BYTES, "{} bytes", bytes.len());
+        assert!(block.requests.len() < 70 && !block.requests.is_empty());
+        assert_eq!(Block::decode(&bytes).expect("accepted"), block);
     }
 }

@@ -5,7 +5,9 @@ use crate::VerifiedRequest;
 use wisp_core::{AgentId, BlockHeader, Hash32, Hname, Receipt, RequestBody, RequestId};
 
 /// The L1 chain block a Wisp block refers to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Default, borsh::BorshSerialize, borsh::BorshDeserialize,
+)]
 pub struct L1Ref {
     /// Kaspa chain block hash.
     pub block_hash: Hash32,

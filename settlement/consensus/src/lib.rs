@@ -118,6 +118,41 @@ pub struct Block {
     /// The newest state the proposer had reached (below `height`; never lower than the
     /// parent's), or `None` while nothing has executed.
     pub attests: Option<Attestation>,
+    /// The confirmed Kaspa chain block the block follows: it runs the chain's on-ledger
+    /// requests accepted after its parent's Kaspa block up to this one, in L1 order, before
+    /// its off-ledger requests. The parent's, or a later one (a higher DAA score).
+    pub l1: L1Ref,
+}
+
+/// What a member knows of Kaspa: the confirmed chain blocks its L1 follower has seen, and the
+/// chain's on-ledger requests each accepted. Confirmed means deep enough that it is not
+/// reorganised away; every honest member's view of the same confirmed blocks is the same, so
+/// members agree on what a block's L1 range holds.
+pub trait L1View: Send + 'static {
+    /// The newest confirmed Kaspa chain block this member has seen, if any.
+    fn latest(&self) -> Option<L1Ref>;
+    /// Whether `l1` is a confirmed Kaspa chain block this member has seen.
+    fn knows(&self, l1: &L1Ref) -> bool;
+    /// The chain's on-ledger requests accepted by the chain blocks after `after` (from the
+    /// start with `None`) up to and including `upto`, in L1 order. Called only when
+    /// [`L1View::knows`] `upto`.
+    fn on_ledger(&self, after: Option<&L1Ref>, upto: &L1Ref) -> Vec<wisp_chain::OnLedgerRequest>;
+}
+
+/// A view of Kaspa that never moves: every block refers to one Kaspa block and carries no
+/// on-ledger requests (a chain whose committee does not follow Kaspa yet, and tests).
+pub struct FixedL1(pub L1Ref);
+
+impl L1View for FixedL1 {
+    fn latest(&self) -> Option<L1Ref> {
+        Some(self.0)
+    }
+    fn knows(&self, l1: &L1Ref) -> bool {
+        *l1 == self.0
+    }
+    fn on_ledger(&self, _: Option<&L1Ref>, _: &L1Ref) -> Vec<wisp_chain::OnLedgerRequest> {
+        Vec::new()
+    }
 }
 
 impl Block {
@@ -226,12 +261,20 @@ pub struct Progress(Arc<Mutex<Watched>>);
 #[derive(Default)]
 struct Watched {
     executed: Vec<Executed>,
+    refused: u64,
 }
 
 impl Progress {
     /// The blocks executed so far, in height order.
     pub fn executed(&self) -> Vec<Executed> {
         self.lock().executed.clone()
+    }
+
+    /// How many proposals this member voted against (each is logged with the reason). Among
+    /// honest members that see the same Kaspa, it stays 0: what one has not seen yet it waits
+    /// for instead.
+    pub fn refused(&self) -> u64 {
+        self.lock().refused
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Watched> {
@@ -242,7 +285,7 @@ impl Progress {
 }
 
 /// The chain metadata record (`StateDb::meta`) where a member keeps the committee block it
-/// executed last, written with each block: borsh of (digest, height).
+/// executed last, written with each block: borsh of (digest, height, Kaspa block followed).
 pub const TIP_META: &str = "wisp-consensus/tip";
 
 /// What a member needs to start.
@@ -251,9 +294,8 @@ pub struct Config {
     /// restart, where the member left it (the last executed committee block is read from
     /// [`TIP_META`]).
     pub chain: Arc<Chain>,
-    /// The Kaspa block every committee block refers to. Following L1 (on-ledger requests, the
-    /// anchor) is not part of committee blocks yet.
-    pub l1: L1Ref,
+    /// What the member knows of Kaspa (its L1 follower).
+    pub l1: Box<dyn L1View>,
 }
 
 enum Message {
@@ -398,7 +440,7 @@ enum Input {
 /// One committee member's application: proposes, relays, checks and executes blocks.
 pub struct Member {
     chain: Arc<Chain>,
-    l1: L1Ref,
+    l1: Box<dyn L1View>,
     genesis: Digest,
     mailbox: mpsc::UnboundedReceiver<Message>,
     /// Messages from the network (bounded, [`NETWORK_QUEUE`]), and the sending end the
@@ -411,6 +453,8 @@ pub struct Member {
     waiting: Vec<(Context<Digest, PublicKey>, Digest, oneshot::Sender<bool>)>,
     /// The last executed block: digest and height (genesis, 0, at start).
     tip: (Digest, u64),
+    /// The Kaspa block the last executed block followed (`None` before the first).
+    tip_l1: Option<L1Ref>,
     /// The last [`SERVED_BLOCKS`] executed blocks, by height, with the hash of the header
     /// each produced: served to members that lack them, and checked against attestations.
     served: BTreeMap<u64, (Digest, Block, [u8; 32])>,
@@ -438,17 +482,17 @@ impl Member {
         let mailbox = Mailbox { sender };
         let (network_in, network) = mpsc::channel(NETWORK_QUEUE);
         let genesis = genesis(config.chain.chain_id());
-        let tip = match config
+        let (tip, tip_l1) = match config
             .chain
             .db()
             .meta(TIP_META)
             .map_err(|e| ConsensusError::Chain(e.to_string()))?
         {
-            None => (genesis, 0),
+            None => ((genesis, 0), None),
             Some(bytes) => {
-                let (digest, height): ([u8; 32], u64) = borsh::from_slice(&bytes)
+                let (digest, height, l1): ([u8; 32], u64, L1Ref) = borsh::from_slice(&bytes)
                     .map_err(|e| ConsensusError::Chain(format!("{TIP_META}: {e}")))?;
-                (Digest(digest), height)
+                ((Digest(digest), height), Some(l1))
             }
         };
         let progress = Progress::default();
@@ -462,6 +506,7 @@ impl Member {
             blocks: BTreeMap::new(),
             waiting: Vec::new(),
             tip,
+            tip_l1,
             served: BTreeMap::new(),
             finalizing: None,
             missing: None,
@@ -537,6 +582,8 @@ impl Member {
                 } => {
                     self.waiting.push((context, payload, response));
                     self.settle_waiting();
+                    // A finalized block may wait for this member's view of Kaspa.
+                    self.execute_finalized(&mut sender);
                     if let Some(missing) = self.missing {
                         sender.send(Recipients::All, Wire::Want(missing.0).encode(), false);
                     }
@@ -632,9 +679,22 @@ impl Member {
     }
 
     fn height_of(&self, digest: &Digest) -> Option<u64> {
-        match *digest == self.genesis {
-            true => Some(0),
-            false => self.blocks.get(digest).map(|b| b.height),
+        if *digest == self.genesis {
+            Some(0)
+        } else if *digest == self.tip.0 {
+            Some(self.tip.1)
+        } else {
+            self.blocks.get(digest).map(|b| b.height)
+        }
+    }
+
+    /// The Kaspa block the block `digest` (known: see `height_of`) follows; `None` for the
+    /// committee's genesis.
+    fn l1_of(&self, digest: &Digest) -> Option<L1Ref> {
+        if *digest == self.tip.0 {
+            self.tip_l1
+        } else {
+            self.blocks.get(digest).map(|b| b.l1)
         }
     }
 
@@ -682,12 +742,20 @@ impl Member {
             (None, i) => i,
             (o, _) => o,
         };
+        // The newest Kaspa block this member has seen, unless the parent follows a later one.
+        let l1 = match (self.l1.latest(), self.l1_of(&parent)) {
+            (Some(latest), Some(p)) if latest.daa_score > p.daa_score => latest,
+            (_, Some(p)) => p,
+            (Some(latest), None) => latest,
+            (None, None) => return None,
+        };
         let block = Block {
             parent: parent.0,
             height,
             view: context.round.view().get(),
             requests,
             attests,
+            l1,
         };
         let digest = block.digest();
         self.blocks.insert(digest, block);
@@ -725,6 +793,7 @@ impl Member {
                 Verdict::Valid => true,
                 Verdict::Invalid(why) => {
                     tracing::warn!(%why, view = block.view, "refused a proposal");
+                    self.progress.lock().refused += 1;
                     false
                 }
             };
@@ -740,9 +809,30 @@ impl Member {
         context: &Context<Digest, PublicKey>,
         parent_height: u64,
     ) -> Verdict {
-        match self.check_contents(block, context, parent_height) {
-            Err(why) => Verdict::Invalid(why),
-            Ok(()) => self.check_attestation(block, &context.parent.1),
+        if let Err(why) = self.check_contents(block, context, parent_height) {
+            return Verdict::Invalid(why);
+        }
+        match (
+            self.check_l1(block, &context.parent.1),
+            self.check_attestation(block, &context.parent.1),
+        ) {
+            (Verdict::Invalid(why), _) | (_, Verdict::Invalid(why)) => Verdict::Invalid(why),
+            (Verdict::Wait, _) | (_, Verdict::Wait) => Verdict::Wait,
+            (Verdict::Valid, Verdict::Valid) => Verdict::Valid,
+        }
+    }
+
+    /// The Kaspa rule: the parent's Kaspa block, or a later one this member has seen
+    /// confirmed; one it has not seen yet is waited for, never refused (it may be on its way).
+    fn check_l1(&self, block: &Block, parent: &Digest) -> Verdict {
+        match self.l1_of(parent) {
+            Some(p) if block.l1 == p => Verdict::Valid,
+            Some(p) if block.l1.daa_score <= p.daa_score => Verdict::Invalid(format!(
+                "it follows Kaspa DAA score {} after its parent's {}",
+                block.l1.daa_score, p.daa_score
+            )),
+            _ if self.l1.knows(&block.l1) => Verdict::Valid,
+            _ => Verdict::Wait,
         }
     }
 
@@ -848,17 +938,26 @@ impl Member {
             let Some(block) = self.blocks.get(&digest) else {
                 return;
             };
+            // Final, so confirmed on Kaspa for a quorum: this member's follower catches up.
+            let follows_new_l1 = Some(block.l1) != self.tip_l1;
+            if follows_new_l1 && !self.l1.knows(&block.l1) {
+                return;
+            }
+            let on_ledger = match follows_new_l1 {
+                true => self.l1.on_ledger(self.tip_l1.as_ref(), &block.l1),
+                false => Vec::new(),
+            };
             let verified: Vec<VerifiedRequest> = block
                 .requests
                 .iter()
                 .filter_map(|r| wisp_chain::verify_signature(r.clone()).ok())
                 .collect();
             let height = block.height;
-            let tip = borsh::to_vec(&(digest.0, height)).unwrap_or_default();
+            let tip = borsh::to_vec(&(digest.0, height, block.l1)).unwrap_or_default();
             let output = match self.chain.execute_block_with_meta(
                 BlockInputs {
-                    l1: self.l1,
-                    on_ledger: Vec::new(),
+                    l1: block.l1,
+                    on_ledger,
                     off_ledger: verified,
                 },
                 &[(TIP_META, tip)],
@@ -897,6 +996,7 @@ impl Member {
                 receipts,
             });
             self.tip = (digest, height);
+            self.tip_l1 = Some(block.l1);
             self.served
                 .insert(height, (digest, block.clone(), header_hash));
             if let Some(old) = height.checked_sub(SERVED_BLOCKS) {
@@ -935,7 +1035,7 @@ mod tests {
         let (member, ..) =
             Member::new::<commonware_consensus::simplex::scheme::ed25519::Scheme>(Config {
                 chain: Arc::new(chain()),
-                l1: L1Ref::default(),
+                l1: Box::new(FixedL1(L1Ref::default())),
             })
             .expect("member");
         member
@@ -978,6 +1078,10 @@ mod tests {
                 height: 2,
                 header: [6; 32],
             }),
+            l1: L1Ref {
+                daa_score: 9,
+                ..L1Ref::default()
+            },
         };
         assert_eq!(Block::decode(&block.encode()).expect("decodes"), block);
         let wire = Wire::Block(block.clone());
@@ -1004,6 +1108,7 @@ mod tests {
         let mut counted = Block {
             requests: vec![],
             attests: None,
+            l1: L1Ref::default(),
             ..block.clone()
         }
         .encode();
@@ -1028,6 +1133,7 @@ mod tests {
             view: 1,
             requests: vec![request(chain, 0)],
             attests: None,
+            l1: L1Ref::default(),
         };
         assert_eq!(m.check(&good, &context(1, genesis), 0), Verdict::Valid);
         let refused = |b: &Block, c: &Context<Digest, PublicKey>| match m.check(b, c, 0) {
@@ -1086,6 +1192,7 @@ mod tests {
                 view: i,
                 requests: vec![],
                 attests: None,
+                l1: L1Ref::default(),
             });
         }
         assert_eq!(m.blocks.len(), MAX_PENDING_BLOCKS);
@@ -1098,6 +1205,7 @@ mod tests {
             view: 1,
             requests: vec![],
             attests: None,
+            l1: L1Ref::default(),
         });
         assert!(m.blocks.is_empty());
     }
@@ -1118,6 +1226,7 @@ mod tests {
             view: height,
             requests: vec![],
             attests,
+            l1: L1Ref::default(),
         };
         // Nothing executed yet: a block attesting height 1 waits.
         assert_eq!(

@@ -18,7 +18,7 @@ use commonware_utils::{NZDuration, NZUsize, NZU16, NZU32};
 use std::sync::Arc;
 use std::time::Duration;
 use wisp_chain::{Chain, Genesis, L1Ref, OnLedgerBody, OnLedgerRequest};
-use wisp_consensus::{dkg, Config, Member, Progress, PublicKey, MAX_BLOCK_BYTES};
+use wisp_consensus::{dkg, Config, FixedL1, L1View, Member, Progress, PublicKey, MAX_BLOCK_BYTES};
 use wisp_core::{AgentId, Call, Hash32, Hname, RequestBody};
 
 const SENDERS: usize = 6;
@@ -45,6 +45,12 @@ fn agent(k: &secp256k1::Keypair) -> AgentId {
 /// A member's chain: the same genesis and the same funding block on every member, as when a
 /// committee takes over an existing chain.
 fn chain() -> Chain {
+    chain_with_extra(0)
+}
+
+/// [`chain`] with `extra` sompi more deposited for the first sender: a member whose state
+/// differs from the others' from the start.
+fn chain_with_extra(extra: u64) -> Chain {
     let genesis = Genesis {
         name: "committee".into(),
         owner: agent(&key(1000)),
@@ -59,7 +65,7 @@ fn chain() -> Chain {
             l1_tx_id: Hash32([i as u8 + 1; 32]),
             index: 0,
             sender: agent(&key(i)),
-            deposit_sompi: 100 * 100_000_000,
+            deposit_sompi: 100 * 100_000_000 + if i == 0 { extra } else { 0 },
             body: OnLedgerBody::DepositOnly,
         })
         .collect();
@@ -106,8 +112,8 @@ struct Scenario {
     /// Member 0 is Byzantine: when it leads, it signs two different proposals and sends one
     /// to a single member and the other to the rest (commonware's equivocator).
     equivocator: bool,
-    /// Member 3 executes with a different view of Kaspa (another L1 timestamp), so its
-    /// headers differ from everyone else's from the first block on.
+    /// Member 3's chain holds one sompi more than everyone else's from the start, so its
+    /// headers differ from the others' at every height.
     diverging: bool,
     /// The committee's certificate key comes from a distributed key generation among the
     /// members (`wisp_consensus::dkg`) instead of commonware's trusted-dealer test fixture.
@@ -115,6 +121,9 @@ struct Scenario {
     /// Requests are given to one member only (the last), whose consensus engine is down: the
     /// others learn of them only from its gossip.
     one_door: bool,
+    /// Blocks follow this simulated Kaspa, on which deposits arrive; each member sees a new
+    /// Kaspa block 300 ms after the previous member.
+    kaspa: Option<Kaspa>,
 }
 
 /// A committee of `n` whose certificate key the members make by distributed key generation,
@@ -176,6 +185,88 @@ fn link(latency_ms: u64, delivered: f64) -> Link {
     }
 }
 
+/// A simulated Kaspa: confirmed chain blocks, each with the chain's on-ledger requests, which
+/// each member's follower sees at its own time.
+#[derive(Clone, Default)]
+struct Kaspa(Arc<std::sync::Mutex<KaspaState>>);
+
+#[derive(Default)]
+struct KaspaState {
+    blocks: Vec<(L1Ref, Vec<OnLedgerRequest>)>,
+    /// How many blocks each member has seen.
+    seen: [usize; 4],
+}
+
+impl Kaspa {
+    fn state(&self) -> std::sync::MutexGuard<'_, KaspaState> {
+        self.0.lock().expect("kaspa")
+    }
+
+    /// A new confirmed block accepting `on_ledger`, seen by no member yet.
+    fn add(&self, on_ledger: Vec<OnLedgerRequest>) {
+        let mut state = self.state();
+        let n = state.blocks.len() as u64 + 1;
+        let l1 = L1Ref {
+            block_hash: Hash32([n as u8; 32]),
+            daa_score: 100 * n,
+            timestamp_ms: 1_000 * n,
+        };
+        state.blocks.push((l1, on_ledger));
+    }
+
+    /// Member `member`'s follower catches up with every block.
+    fn reveal(&self, member: usize) {
+        let mut state = self.state();
+        state.seen[member] = state.blocks.len();
+    }
+
+    fn requests(&self) -> usize {
+        self.state().blocks.iter().map(|(_, r)| r.len()).sum()
+    }
+
+    fn view(&self, member: usize) -> KaspaView {
+        KaspaView {
+            kaspa: self.clone(),
+            member,
+        }
+    }
+}
+
+struct KaspaView {
+    kaspa: Kaspa,
+    member: usize,
+}
+
+impl L1View for KaspaView {
+    fn latest(&self) -> Option<L1Ref> {
+        let state = self.kaspa.state();
+        state.blocks[..state.seen[self.member]]
+            .last()
+            .map(|(l1, _)| *l1)
+    }
+    fn knows(&self, l1: &L1Ref) -> bool {
+        let state = self.kaspa.state();
+        state.blocks[..state.seen[self.member]]
+            .iter()
+            .any(|(b, _)| b == l1)
+    }
+    fn on_ledger(&self, after: Option<&L1Ref>, upto: &L1Ref) -> Vec<OnLedgerRequest> {
+        let state = self.kaspa.state();
+        let seen = &state.blocks[..state.seen[self.member]];
+        let from = after.map_or(0, |a| {
+            seen.iter().position(|(b, _)| b == a).map_or(0, |i| i + 1)
+        });
+        let to = seen
+            .iter()
+            .position(|(b, _)| b == upto)
+            .expect("a known block");
+        seen[from..=to]
+            .iter()
+            .flat_map(|(_, r)| r.clone())
+            .collect()
+    }
+}
+
 /// Whether members `a` and `b` are on opposite sides of the partition.
 fn split(a: usize, b: usize) -> bool {
     (a < 2) != (b < 2)
@@ -197,7 +288,7 @@ async fn start_member(
     me: PublicKey,
     index: usize,
     chain: Arc<Chain>,
-    l1: L1Ref,
+    l1: Box<dyn L1View>,
 ) -> (Progress, wisp_consensus::Mailbox, Vec<Handle<()>>) {
     let control = oracle.control(me.clone());
     let votes = control.register(0, QUOTA).await.expect("channel");
@@ -316,7 +407,10 @@ fn run(seed: u64, scenario: Scenario) -> Vec<Progress> {
                 .start(votes, certificates);
                 continue;
             }
-            let chain = Arc::new(chain());
+            let chain = Arc::new(match scenario.diverging && i == 3 {
+                true => chain_with_extra(1),
+                false => chain(),
+            });
             let (watched, mailbox, handles) = start_member(
                 &context,
                 &oracle,
@@ -324,9 +418,9 @@ fn run(seed: u64, scenario: Scenario) -> Vec<Progress> {
                 me.clone(),
                 i,
                 chain,
-                L1Ref {
-                    timestamp_ms: if scenario.diverging && i == 3 { 1 } else { 0 },
-                    ..L1Ref::default()
+                match &scenario.kaspa {
+                    Some(kaspa) => Box::new(kaspa.view(i)) as Box<dyn L1View>,
+                    None => Box::new(FixedL1(L1Ref::default())),
                 },
             )
             .await;
@@ -355,7 +449,28 @@ fn run(seed: u64, scenario: Scenario) -> Vec<Progress> {
                 mailbox.submit(r.clone()).await.expect("submitted");
             }
         }
-        let wanted = all.len();
+        let mut wanted = all.len();
+        if let Some(kaspa) = &scenario.kaspa {
+            // Deposits for new accounts arrive on Kaspa in three blocks, which the members'
+            // followers see one after the other.
+            for b in 0..3u8 {
+                let deposits = (0..3u8)
+                    .map(|j| OnLedgerRequest {
+                        l1_tx_id: Hash32([0xa0 + 3 * b + j; 32]),
+                        index: 0,
+                        sender: agent(&key(100 + usize::from(3 * b + j))),
+                        deposit_sompi: 5 * 100_000_000,
+                        body: OnLedgerBody::DepositOnly,
+                    })
+                    .collect();
+                kaspa.add(deposits);
+                for member in 0..4 {
+                    context.sleep(Duration::from_millis(300)).await;
+                    kaspa.reveal(member);
+                }
+            }
+            wanted += kaspa.requests();
+        }
         if let Some(healing) = scenario.partition {
             context.sleep(healing).await;
             // Neither side is a quorum: nothing was finalized.
@@ -401,8 +516,20 @@ fn run(seed: u64, scenario: Scenario) -> Vec<Progress> {
 /// Every running member executed the same blocks to the same headers, and together they ran
 /// every request exactly once.
 fn check_agreement(members: &[Progress]) {
+    check_agreement_with(members, SENDERS * REQUESTS_EACH as usize)
+}
+
+/// No honest member voted against an honest member's proposal: what it had not seen yet (a
+/// block, a state, a Kaspa block) it waited for.
+fn assert_none_refused(members: &[Progress]) {
+    for m in members {
+        assert_eq!(m.refused(), 0, "an honest proposal was refused");
+    }
+}
+
+/// [`check_agreement`] when `wanted` requests (on- and off-ledger) were sent.
+fn check_agreement_with(members: &[Progress], wanted: usize) {
     let members: Vec<_> = members.iter().map(Progress::executed).collect();
-    let wanted = SENDERS * REQUESTS_EACH as usize;
     let shortest = members.iter().map(Vec::len).min().expect("members");
     assert!(shortest > 0, "no member executed anything");
     for m in &members {
@@ -453,10 +580,12 @@ fn four_members_agree_on_every_block() {
                 diverging: false,
                 keygen: false,
                 one_door: false,
+                kaspa: None,
             },
         );
         assert_eq!(members.len(), 4);
         check_agreement(&members);
+        assert_none_refused(&members);
     }
 }
 
@@ -473,10 +602,12 @@ fn one_crashed_member_of_four_does_not_stop_the_chain() {
                 diverging: false,
                 keygen: false,
                 one_door: false,
+                kaspa: None,
             },
         );
         assert_eq!(members.len(), 3);
         check_agreement(&members);
+        assert_none_refused(&members);
     }
 }
 
@@ -493,9 +624,11 @@ fn a_quarter_of_messages_lost_still_agrees() {
                 diverging: false,
                 keygen: false,
                 one_door: false,
+                kaspa: None,
             },
         );
         check_agreement(&members);
+        assert_none_refused(&members);
     }
 }
 
@@ -512,9 +645,11 @@ fn a_partition_without_quorum_halts_then_heals() {
                 diverging: false,
                 keygen: false,
                 one_door: false,
+                kaspa: None,
             },
         );
         check_agreement(&members);
+        assert_none_refused(&members);
     }
 }
 
@@ -531,6 +666,7 @@ fn an_equivocating_member_cannot_fork_the_chain() {
                 diverging: false,
                 keygen: false,
                 one_door: false,
+                kaspa: None,
             },
         );
         assert_eq!(members.len(), 3);
@@ -551,6 +687,7 @@ fn a_member_whose_state_diverges_cannot_get_it_into_the_chain() {
                 diverging: true,
                 keygen: false,
                 one_door: false,
+                kaspa: None,
             },
         );
         assert_eq!(members.len(), 4);
@@ -612,7 +749,7 @@ fn a_member_restarted_after_a_crash_catches_up() {
                         me.clone(),
                         i,
                         chains[i].clone(),
-                        L1Ref::default(),
+                        Box::new(FixedL1(L1Ref::default())),
                     )
                     .await,
                 );
@@ -653,7 +790,7 @@ fn a_member_restarted_after_a_crash_catches_up() {
                 participants[3].clone(),
                 3,
                 chains[3].clone(),
-                L1Ref::default(),
+                Box::new(FixedL1(L1Ref::default())),
             )
             .await;
             while chains[3].head().expect("head").index < head {
@@ -691,10 +828,12 @@ fn a_committee_keyed_by_distributed_key_generation_agrees() {
                 diverging: false,
                 keygen: true,
                 one_door: false,
+                kaspa: None,
             },
         );
         assert_eq!(members.len(), 4);
         check_agreement(&members);
+        assert_none_refused(&members);
     }
 }
 
@@ -711,8 +850,47 @@ fn a_request_given_to_one_member_reaches_the_leaders() {
                 diverging: false,
                 keygen: false,
                 one_door: true,
+                kaspa: None,
             },
         );
         check_agreement(&members);
+        assert_none_refused(&members);
+    }
+}
+
+#[test]
+fn blocks_follow_kaspa_and_members_wait_for_what_they_have_not_seen() {
+    for seed in 0..seeds() {
+        let kaspa = Kaspa::default();
+        let members = run(
+            seed,
+            Scenario {
+                crashed: 0,
+                link: link(50, 1.0),
+                partition: None,
+                equivocator: false,
+                diverging: false,
+                keygen: false,
+                one_door: false,
+                kaspa: Some(kaspa.clone()),
+            },
+        );
+        check_agreement_with(
+            &members,
+            SENDERS * REQUESTS_EACH as usize + kaspa.requests(),
+        );
+        for m in &members {
+            assert_eq!(
+                m.refused(),
+                0,
+                "a member refused a proposal instead of waiting"
+            );
+            let executed = m.executed();
+            let last = executed.last().expect("blocks");
+            assert_eq!(
+                last.header.l1_daa_score, 300,
+                "the last Kaspa block was not reached"
+            );
+        }
     }
 }

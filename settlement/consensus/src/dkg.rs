@@ -103,16 +103,7 @@ impl Keygen {
         KeygenError,
     > {
         let setup = |e: fd::Error| KeygenError::Setup(e.to_string());
-        let info = Info::new::<N3f1>(
-            namespace,
-            round,
-            None,
-            Mode::NonZeroCounter,
-            Reveal::V1,
-            members.clone(),
-            members,
-        )
-        .map_err(setup)?;
+        let info = round_info(namespace, round, members)?;
         let player = Player::new(info.clone(), me.clone()).map_err(setup)?;
         let (dealer, commitment, shares) =
             Dealer::start::<N3f1>(rng, info.clone(), me, None).map_err(setup)?;
@@ -198,6 +189,24 @@ impl Keygen {
     }
 }
 
+/// Round `round` of a key generation in which `members` both deal and receive shares.
+fn round_info(
+    namespace: &[u8],
+    round: u64,
+    members: Set<PublicKey>,
+) -> Result<Info<MinSig, PublicKey>, KeygenError> {
+    Info::new::<N3f1>(
+        namespace,
+        round,
+        None,
+        Mode::NonZeroCounter,
+        Reveal::V1,
+        members.clone(),
+        members,
+    )
+    .map_err(|e| KeygenError::Setup(e.to_string()))
+}
+
 fn check_logs(
     info: &Info<MinSig, PublicKey>,
     logs: impl IntoIterator<Item = DealerLog>,
@@ -224,16 +233,7 @@ pub fn observe(
     members: Set<PublicKey>,
     logs: impl IntoIterator<Item = DealerLog>,
 ) -> Result<KeygenOutput, KeygenError> {
-    let info = Info::new::<N3f1>(
-        namespace,
-        round,
-        None,
-        Mode::NonZeroCounter,
-        Reveal::V1,
-        members.clone(),
-        members,
-    )
-    .map_err(|e| KeygenError::Setup(e.to_string()))?;
+    let info = round_info(namespace, round, members)?;
     fd::observe::<MinSig, PublicKey, N3f1>(rng, check_logs(&info, logs), &Sequential)
         .map_err(|e| KeygenError::Failed(format!("{e:?}")))
 }

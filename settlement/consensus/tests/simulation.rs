@@ -177,6 +177,22 @@ fn keygen_committee(
     (members.into_iter().collect(), schemes)
 }
 
+impl Default for Scenario {
+    /// All four members running honestly, 50 ms links that lose nothing, a fixed Kaspa block.
+    fn default() -> Scenario {
+        Scenario {
+            crashed: 0,
+            link: link(50, 1.0),
+            partition: None,
+            equivocator: false,
+            diverging: false,
+            keygen: false,
+            one_door: false,
+            kaspa: None,
+        }
+    }
+}
+
 fn link(latency_ms: u64, delivered: f64) -> Link {
     Link {
         latency: Duration::from_millis(latency_ms),
@@ -265,6 +281,39 @@ impl L1View for KaspaView {
             .flat_map(|(_, r)| r.clone())
             .collect()
     }
+}
+
+/// Starts a simulated network for `participants`, linking every pair `(i, j)` that `linked`
+/// allows with `link`.
+async fn network(
+    context: &deterministic::Context,
+    participants: &[PublicKey],
+    link: &Link,
+    linked: impl Fn(usize, usize) -> bool,
+) -> Oracle<PublicKey, deterministic::Context> {
+    let (network, oracle) = Network::new_with_peers(
+        context.child("network"),
+        NetworkConfig {
+            max_size: (MAX_BLOCK_BYTES + 64 * 1024) as u32,
+            max_peers_per_set: NZUsize!(participants.len()),
+            disconnect_on_block: true,
+            tracked_peer_sets: NZUsize!(1),
+        },
+        participants.to_vec(),
+    )
+    .await;
+    network.start();
+    for (i, a) in participants.iter().enumerate() {
+        for (j, b) in participants.iter().enumerate() {
+            if i != j && linked(i, j) {
+                oracle
+                    .add_link(a.clone(), b.clone(), link.clone())
+                    .await
+                    .expect("link");
+            }
+        }
+    }
+    oracle
 }
 
 /// Whether members `a` and `b` are on opposite sides of the partition.
@@ -357,28 +406,11 @@ fn run(seed: u64, scenario: Scenario) -> Vec<Progress> {
                 (fixture.participants, fixture.schemes)
             }
         };
-        let (network, oracle) = Network::new_with_peers(
-            context.child("network"),
-            NetworkConfig {
-                max_size: (MAX_BLOCK_BYTES + 64 * 1024) as u32,
-                max_peers_per_set: NZUsize!(participants.len()),
-                disconnect_on_block: true,
-                tracked_peer_sets: NZUsize!(1),
-            },
-            participants.clone(),
-        )
+        let partitioned = scenario.partition.is_some();
+        let oracle = network(&context, &participants, &scenario.link, |i, j| {
+            !(partitioned && split(i, j))
+        })
         .await;
-        network.start();
-        for (i, a) in participants.iter().enumerate() {
-            for (j, b) in participants.iter().enumerate() {
-                if i != j && !(scenario.partition.is_some() && split(i, j)) {
-                    oracle
-                        .add_link(a.clone(), b.clone(), scenario.link.clone())
-                        .await
-                        .expect("link");
-                }
-            }
-        }
         let mut progress: Vec<Progress> = Vec::new();
         let mut submitters = Vec::new();
         let mut tasks = Vec::new();
@@ -570,19 +602,7 @@ fn check_agreement_with(members: &[Progress], wanted: usize) {
 #[test]
 fn four_members_agree_on_every_block() {
     for seed in 0..seeds() {
-        let members = run(
-            seed,
-            Scenario {
-                crashed: 0,
-                link: link(50, 1.0),
-                partition: None,
-                equivocator: false,
-                diverging: false,
-                keygen: false,
-                one_door: false,
-                kaspa: None,
-            },
-        );
+        let members = run(seed, Scenario::default());
         assert_eq!(members.len(), 4);
         check_agreement(&members);
         assert_none_refused(&members);
@@ -596,13 +616,7 @@ fn one_crashed_member_of_four_does_not_stop_the_chain() {
             seed,
             Scenario {
                 crashed: 1,
-                link: link(50, 1.0),
-                partition: None,
-                equivocator: false,
-                diverging: false,
-                keygen: false,
-                one_door: false,
-                kaspa: None,
+                ..Scenario::default()
             },
         );
         assert_eq!(members.len(), 3);
@@ -617,14 +631,8 @@ fn a_quarter_of_messages_lost_still_agrees() {
         let members = run(
             seed,
             Scenario {
-                crashed: 0,
                 link: link(100, 0.75),
-                partition: None,
-                equivocator: false,
-                diverging: false,
-                keygen: false,
-                one_door: false,
-                kaspa: None,
+                ..Scenario::default()
             },
         );
         check_agreement(&members);
@@ -638,14 +646,8 @@ fn a_partition_without_quorum_halts_then_heals() {
         let members = run(
             seed,
             Scenario {
-                crashed: 0,
-                link: link(50, 1.0),
                 partition: Some(Duration::from_secs(30)),
-                equivocator: false,
-                diverging: false,
-                keygen: false,
-                one_door: false,
-                kaspa: None,
+                ..Scenario::default()
             },
         );
         check_agreement(&members);
@@ -659,14 +661,8 @@ fn an_equivocating_member_cannot_fork_the_chain() {
         let members = run(
             seed,
             Scenario {
-                crashed: 0,
-                link: link(50, 1.0),
-                partition: None,
                 equivocator: true,
-                diverging: false,
-                keygen: false,
-                one_door: false,
-                kaspa: None,
+                ..Scenario::default()
             },
         );
         assert_eq!(members.len(), 3);
@@ -680,14 +676,8 @@ fn a_member_whose_state_diverges_cannot_get_it_into_the_chain() {
         let members = run(
             seed,
             Scenario {
-                crashed: 0,
-                link: link(50, 1.0),
-                partition: None,
-                equivocator: false,
                 diverging: true,
-                keygen: false,
-                one_door: false,
-                kaspa: None,
+                ..Scenario::default()
             },
         );
         assert_eq!(members.len(), 4);
@@ -715,28 +705,7 @@ fn a_member_restarted_after_a_crash_catches_up() {
         runner.start(|mut context| async move {
             let fixture = threshold::fixture::<MinSig, _>(&mut context, b"wisp-consensus-test", 4);
             let participants = fixture.participants.clone();
-            let (network, oracle) = Network::new_with_peers(
-                context.child("network"),
-                NetworkConfig {
-                    max_size: (MAX_BLOCK_BYTES + 64 * 1024) as u32,
-                    max_peers_per_set: NZUsize!(participants.len()),
-                    disconnect_on_block: true,
-                    tracked_peer_sets: NZUsize!(1),
-                },
-                participants.clone(),
-            )
-            .await;
-            network.start();
-            for a in &participants {
-                for b in &participants {
-                    if a != b {
-                        oracle
-                            .add_link(a.clone(), b.clone(), link(50, 1.0))
-                            .await
-                            .expect("link");
-                    }
-                }
-            }
+            let oracle = network(&context, &participants, &link(50, 1.0), |_, _| true).await;
             // Each member's chain is its durable store: it survives the member's crash.
             let chains: Vec<Arc<Chain>> = (0..4).map(|_| Arc::new(chain())).collect();
             let mut members = Vec::new();
@@ -821,14 +790,8 @@ fn a_committee_keyed_by_distributed_key_generation_agrees() {
         let members = run(
             seed,
             Scenario {
-                crashed: 0,
-                link: link(50, 1.0),
-                partition: None,
-                equivocator: false,
-                diverging: false,
                 keygen: true,
-                one_door: false,
-                kaspa: None,
+                ..Scenario::default()
             },
         );
         assert_eq!(members.len(), 4);
@@ -843,14 +806,8 @@ fn a_request_given_to_one_member_reaches_the_leaders() {
         let members = run(
             seed,
             Scenario {
-                crashed: 0,
-                link: link(50, 1.0),
-                partition: None,
-                equivocator: false,
-                diverging: false,
-                keygen: false,
                 one_door: true,
-                kaspa: None,
+                ..Scenario::default()
             },
         );
         check_agreement(&members);
@@ -865,14 +822,8 @@ fn blocks_follow_kaspa_and_members_wait_for_what_they_have_not_seen() {
         let members = run(
             seed,
             Scenario {
-                crashed: 0,
-                link: link(50, 1.0),
-                partition: None,
-                equivocator: false,
-                diverging: false,
-                keygen: false,
-                one_door: false,
                 kaspa: Some(kaspa.clone()),
+                ..Scenario::default()
             },
         );
         check_agreement_with(

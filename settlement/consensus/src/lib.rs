@@ -262,12 +262,20 @@ pub struct Progress(Arc<Mutex<Watched>>);
 struct Watched {
     executed: Vec<Executed>,
     refused: u64,
+    certificate_bytes: Option<usize>,
 }
 
 impl Progress {
     /// The blocks executed so far, in height order.
     pub fn executed(&self) -> Vec<Executed> {
         self.lock().executed.clone()
+    }
+
+    /// The encoded size, in bytes, of the last finalization certificate simplex reported to
+    /// this member (the proposal it finalizes and the committee's threshold signatures): what
+    /// a light client or another chain must check to trust a block.
+    pub fn certificate_bytes(&self) -> Option<usize> {
+        self.lock().certificate_bytes
     }
 
     /// How many proposals this member voted against (each is logged with the reason). Among
@@ -314,6 +322,7 @@ enum Message {
     },
     Finalized {
         payload: Digest,
+        certificate_bytes: usize,
     },
     Submit {
         request: Box<VerifiedRequest>,
@@ -412,6 +421,7 @@ impl<S: Scheme> Reporter for Finalizations<S> {
         let message = match activity {
             Activity::Finalization(finalization) => Message::Finalized {
                 payload: finalization.proposal.payload,
+                certificate_bytes: commonware_codec::EncodeSize::encode_size(&finalization),
             },
             _ => return Feedback::Ok,
         };
@@ -593,7 +603,11 @@ impl Member {
                         sender.send(to, Wire::Block(block.clone()).encode(), false);
                     }
                 }
-                Message::Finalized { payload } => {
+                Message::Finalized {
+                    payload,
+                    certificate_bytes,
+                } => {
+                    self.progress.lock().certificate_bytes = Some(certificate_bytes);
                     let newer = match (self.blocks.get(&payload), self.finalizing) {
                         (Some(b), Some(f)) => {
                             self.blocks.get(&f).is_none_or(|fb| b.height > fb.height)

@@ -606,6 +606,15 @@ fn four_members_agree_on_every_block() {
         assert_eq!(members.len(), 4);
         check_agreement(&members);
         assert_none_refused(&members);
+        for m in &members {
+            // A finalization: the proposal (round, parent view, digest) and two 48-byte BLS
+            // threshold signatures (the vote and the VRF seed).
+            let bytes = m.certificate_bytes().expect("a finalization");
+            assert!((96..=160).contains(&bytes), "a {bytes}-byte certificate");
+            if seed == 0 {
+                eprintln!("finalization certificate: {bytes} bytes");
+            }
+        }
     }
 }
 

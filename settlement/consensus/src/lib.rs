@@ -90,6 +90,10 @@ pub enum ConsensusError {
     /// The member's chain could not be read.
     #[error("the chain: {0}")]
     Chain(String),
+    /// The chain refuses the request as it stands (its chain, gas budget, nonce window or the
+    /// sender's funds): the chain's own message says which.
+    #[error("the request is refused: {0}")]
+    Refused(String),
 }
 
 /// A proposer's statement of the state it reached: the hash of the Wisp block header
@@ -348,8 +352,9 @@ impl Mailbox {
     /// sender and nonce) or its sender's nonce on the chain has passed it.
     ///
     /// # Errors
-    /// [`ConsensusError::MempoolFull`], [`ConsensusError::Chain`] if the sender's nonce cannot
-    /// be read, or [`ConsensusError::Stopped`].
+    /// [`ConsensusError::Refused`] if the chain would not admit it (`Chain::admit`: chain, gas
+    /// budget, nonce window, funds), [`ConsensusError::MempoolFull`],
+    /// [`ConsensusError::Chain`] if the chain cannot be read, or [`ConsensusError::Stopped`].
     pub async fn submit(&self, request: VerifiedRequest) -> Result<bool, ConsensusError> {
         let (response, answer) = oneshot::channel();
         if !self.send(Message::Submit {
@@ -459,6 +464,9 @@ pub struct Member {
     network_in: Option<mpsc::Sender<(PublicKey, Vec<u8>)>>,
     /// Blocks not yet final, and the last final one, by digest.
     blocks: BTreeMap<Digest, Block>,
+    /// The requests of blocks this member proposed or voted for, signatures verified: what
+    /// executing them takes, so no signature is verified twice. Pruned with `blocks`.
+    verified: BTreeMap<Digest, Vec<VerifiedRequest>>,
     /// Verifications waiting for their block (or its parent) to arrive.
     waiting: Vec<(Context<Digest, PublicKey>, Digest, oneshot::Sender<bool>)>,
     /// The last executed block: digest and height (genesis, 0, at start).
@@ -514,6 +522,7 @@ impl Member {
             network,
             network_in: Some(network_in),
             blocks: BTreeMap::new(),
+            verified: BTreeMap::new(),
             waiting: Vec::new(),
             tip,
             tip_l1,
@@ -672,6 +681,10 @@ impl Member {
 
     /// Adds `request` to the mempool unless it holds one with the same sender and nonce
     /// already or the sender's nonce on the chain has passed it. Returns whether it was added.
+    /// A new request is admitted as a single node admits one (`Chain::admit`): this chain, a
+    /// valid gas budget, a nonce within the window, and funds for it on top of what the
+    /// sender's requests already held may spend, so no one fills blocks with requests nobody
+    /// pays for.
     fn submit(&mut self, request: VerifiedRequest) -> Result<bool, ConsensusError> {
         let sender = request.request().sender();
         let key = (sender, request.request().nonce);
@@ -688,6 +701,28 @@ impl Member {
         if key.1 < next {
             return Ok(false);
         }
+        let params = self
+            .chain
+            .params()
+            .map_err(|e| ConsensusError::Chain(e.to_string()))?;
+        let mut queued = wisp_chain::admission::Queued::default();
+        for held in self
+            .mempool
+            .range((sender, 0)..=(sender, u64::MAX))
+            .map(|(_, r)| r)
+        {
+            queued.count += 1;
+            queued.spend_sompi =
+                queued
+                    .spend_sompi
+                    .saturating_add(wisp_chain::admission::max_spend(
+                        &params,
+                        &held.request().body,
+                    ));
+        }
+        self.chain
+            .admit(&request, queued)
+            .map_err(|e| ConsensusError::Refused(e.message))?;
         self.mempool.insert(key, request);
         Ok(true)
     }
@@ -729,18 +764,18 @@ impl Member {
         // Within both limits a receiver checks: the request count and the encoded size (with
         // room for the block's own fields).
         let mut bytes = 1024usize;
-        let requests = self
+        let verified: Vec<VerifiedRequest> = self
             .mempool
             .values()
             .filter(|r| !included.contains(&r.id()))
             .take(MAX_BLOCK_REQUESTS)
-            .map(|r| r.request())
             .take_while(|r| {
-                bytes += borsh::object_length(*r).unwrap_or(MAX_BLOCK_BYTES);
+                bytes += borsh::object_length(r.request()).unwrap_or(MAX_BLOCK_BYTES);
                 bytes <= MAX_BLOCK_BYTES
             })
             .cloned()
             .collect();
+        let requests = verified.iter().map(|r| r.request().clone()).collect();
         // Our newest state, or the parent's attestation if that is newer than what we have
         // executed (a lagging proposer may not go back).
         let own = self
@@ -773,6 +808,7 @@ impl Member {
         };
         let digest = block.digest();
         self.blocks.insert(digest, block);
+        self.verified.insert(digest, verified);
         Some(digest)
     }
 
@@ -799,12 +835,18 @@ impl Member {
                 self.waiting.push((context, payload, response));
                 continue;
             };
-            let valid = match self.check(block, &context, parent_height) {
+            let (verdict, verified) = self.checked(block, &context, parent_height);
+            let valid = match verdict {
                 Verdict::Wait => {
                     self.waiting.push((context, payload, response));
                     continue;
                 }
-                Verdict::Valid => true,
+                Verdict::Valid => {
+                    if let Some(verified) = verified {
+                        self.verified.insert(payload, verified);
+                    }
+                    true
+                }
                 Verdict::Invalid(why) => {
                     tracing::warn!(%why, view = block.view, "refused a proposal");
                     self.progress.lock().refused += 1;
@@ -816,23 +858,51 @@ impl Member {
     }
 
     /// Whether `block` is a valid proposal for `context` on a parent at `parent_height`, or
-    /// cannot be told yet (it attests a height this member has not executed).
+    /// cannot be told yet (it attests a height, or follows a Kaspa block, this member has not
+    /// reached): [`Member::checked`]'s verdict alone.
+    #[cfg(test)]
     fn check(
         &self,
         block: &Block,
         context: &Context<Digest, PublicKey>,
         parent_height: u64,
     ) -> Verdict {
+        self.checked(block, context, parent_height).0
+    }
+
+    /// [`Member::check`], and on `Valid` the block's requests with their signatures verified.
+    /// The signatures are checked last, once every cheaper rule holds, so a proposal that
+    /// waits is not verified again at each look.
+    fn checked(
+        &self,
+        block: &Block,
+        context: &Context<Digest, PublicKey>,
+        parent_height: u64,
+    ) -> (Verdict, Option<Vec<VerifiedRequest>>) {
         if let Err(why) = self.check_contents(block, context, parent_height) {
-            return Verdict::Invalid(why);
+            return (Verdict::Invalid(why), None);
         }
         match (
             self.check_l1(block, &context.parent.1),
             self.check_attestation(block, &context.parent.1),
         ) {
-            (Verdict::Invalid(why), _) | (_, Verdict::Invalid(why)) => Verdict::Invalid(why),
-            (Verdict::Wait, _) | (_, Verdict::Wait) => Verdict::Wait,
-            (Verdict::Valid, Verdict::Valid) => Verdict::Valid,
+            (Verdict::Invalid(why), _) | (_, Verdict::Invalid(why)) => {
+                return (Verdict::Invalid(why), None)
+            }
+            (Verdict::Wait, _) | (_, Verdict::Wait) => return (Verdict::Wait, None),
+            (Verdict::Valid, Verdict::Valid) => {}
+        }
+        let verified = block
+            .requests
+            .iter()
+            .map(|request| {
+                wisp_chain::verify_signature(request.clone())
+                    .map_err(|e| format!("request {}: {}", request.id(), e.message))
+            })
+            .collect::<Result<Vec<_>, _>>();
+        match verified {
+            Ok(verified) => (Verdict::Valid, Some(verified)),
+            Err(why) => (Verdict::Invalid(why), None),
         }
     }
 
@@ -885,7 +955,8 @@ impl Member {
         }
     }
 
-    /// The checks that need nothing executed: parent, height, view, requests.
+    /// The checks that need nothing executed and no signature: parent, height, view, the
+    /// requests' chain.
     fn check_contents(
         &self,
         block: &Block,
@@ -913,8 +984,6 @@ impl Member {
             if request.body.chain != chain {
                 return Err(format!("request {} is for another chain", request.id()));
             }
-            wisp_chain::verify_signature(request.clone())
-                .map_err(|e| format!("request {}: {}", request.id(), e.message))?;
         }
         Ok(())
     }
@@ -961,11 +1030,16 @@ impl Member {
                 true => self.l1.on_ledger(self.tip_l1.as_ref(), &block.l1),
                 false => Vec::new(),
             };
-            let verified: Vec<VerifiedRequest> = block
-                .requests
-                .iter()
-                .filter_map(|r| wisp_chain::verify_signature(r.clone()).ok())
-                .collect();
+            // Verified when this member proposed or voted for it; otherwise (it arrived
+            // finalized, through a `Want`) here.
+            let verified: Vec<VerifiedRequest> = match self.verified.remove(&digest) {
+                Some(verified) => verified,
+                None => block
+                    .requests
+                    .iter()
+                    .filter_map(|r| wisp_chain::verify_signature(r.clone()).ok())
+                    .collect(),
+            };
             let height = block.height;
             let tip = borsh::to_vec(&(digest.0, height, block.l1)).unwrap_or_default();
             let output = match self.chain.execute_block_with_meta(
@@ -1021,6 +1095,9 @@ impl Member {
         let tip = self.tip;
         self.blocks
             .retain(|digest, block| block.height > tip.1 || *digest == tip.0);
+        let blocks = &self.blocks;
+        self.verified
+            .retain(|digest, _| blocks.contains_key(digest));
         // Proposals waiting for this member to reach the state they attest.
         self.settle_waiting();
     }
@@ -1034,7 +1111,7 @@ mod tests {
     use wisp_core::{Call, Hname, RequestBody};
 
     fn chain() -> Chain {
-        Chain::in_memory(&wisp_chain::Genesis {
+        let chain = Chain::in_memory(&wisp_chain::Genesis {
             name: "unit".into(),
             owner: AgentId::Address([1; 32]),
             params: wisp_chain::ChainParams::default(),
@@ -1042,7 +1119,24 @@ mod tests {
             protocol: wisp_chain::Protocol::default(),
             anchor: None,
         })
-        .expect("chain")
+        .expect("chain");
+        // The tests' signer holds coins, so the chain admits its requests.
+        let signer =
+            secp256k1::Keypair::from_seckey_slice(secp256k1::SECP256K1, &[3; 32]).expect("key");
+        chain
+            .execute_block(BlockInputs {
+                l1: L1Ref::default(),
+                on_ledger: vec![wisp_chain::OnLedgerRequest {
+                    l1_tx_id: wisp_core::Hash32([1; 32]),
+                    index: 0,
+                    sender: AgentId::Address(signer.x_only_public_key().0.serialize()),
+                    deposit_sompi: 100 * 100_000_000,
+                    body: wisp_chain::OnLedgerBody::DepositOnly,
+                }],
+                off_ledger: vec![],
+            })
+            .expect("funding block");
+        chain
     }
 
     fn member() -> Member {
@@ -1319,5 +1413,29 @@ mod tests {
         assert!(bytes.len() <= MAX_BLOCK_BYTES, "{} bytes", bytes.len());
         assert!(block.requests.len() < 70 && !block.requests.is_empty());
         assert_eq!(Block::decode(&bytes).expect("accepted"), block);
+    }
+
+    #[test]
+    fn the_mempool_takes_only_what_the_chain_would_admit() {
+        let mut m = member();
+        let chain = m.chain.chain_id();
+        // A sender with no coins on the chain could never pay for its request.
+        let broke =
+            secp256k1::Keypair::from_seckey_slice(secp256k1::SECP256K1, &[4; 32]).expect("key");
+        let mut body = request(chain, 0).body;
+        let unpaid =
+            wisp_chain::verify_signature(wisp_chain::sign_request(body.clone(), &broke, 0))
+                .expect("verifies");
+        assert!(
+            matches!(m.submit(unpaid), Err(ConsensusError::Refused(why)) if why.contains("sompi"))
+        );
+        // Nor a gas budget the chain refuses.
+        body.gas_budget = 0;
+        let signer =
+            secp256k1::Keypair::from_seckey_slice(secp256k1::SECP256K1, &[3; 32]).expect("key");
+        let no_gas = wisp_chain::verify_signature(wisp_chain::sign_request(body, &signer, 0))
+            .expect("verifies");
+        assert!(matches!(m.submit(no_gas), Err(ConsensusError::Refused(_))));
+        assert!(m.mempool.is_empty());
     }
 }

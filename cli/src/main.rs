@@ -217,6 +217,14 @@ enum Command {
     /// --rpclisten-borsh): follows Kaspa, produces blocks, advances the anchor, serves RPC on
     /// 127.0.0.1. Create the chain first with `wisp chain create`.
     Node(NodeArgs),
+    /// Run a chain on a committee of nodes: each operator, on its own node, makes a member key
+    /// (`init`), writes the committee from every member's card (`join`), generates the
+    /// committee's keys with the others (`dkg`: no one ever holds a whole key), copies the
+    /// chain's node.json in, and runs `wisp node`.
+    Committee {
+        #[command(subcommand)]
+        cmd: CommitteeCommand,
+    },
     /// The chain on Kaspa: `wisp chain create` makes a chain's anchor; `wisp chain status`
     /// shows the head, the anchored block, the anchor UTXO, withdrawals waiting and the L1 lag.
     Chain {
@@ -341,6 +349,46 @@ struct DevnetArgs {
     /// Stop after start-up (and the demo) instead of serving until Ctrl-C.
     #[arg(long)]
     exit: bool,
+}
+
+#[derive(Subcommand)]
+enum CommitteeCommand {
+    /// Make this node's member key (kept if it exists) and print its card, KEY@HOST:PORT, to
+    /// give the other operators.
+    Init {
+        /// The member's data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Where this member listens for the other members (its p2p address, as they reach it).
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+    },
+    /// Write the committee this node belongs to from every member's card, its own included.
+    Join {
+        /// The member's data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// A member's card, KEY@HOST:PORT (`wisp committee init` prints it); once per member.
+        #[arg(long = "member", required = true)]
+        members: Vec<String>,
+    },
+    /// Generate the committee's certificate key (BLS12-381 threshold) and anchor key (FROST)
+    /// with the other members over the committee's p2p network. Every member runs it at the
+    /// same time; it waits for all of them.
+    Dkg {
+        /// The member's data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// How long to wait for every member.
+        #[arg(long, default_value = "120s")]
+        timeout: String,
+    },
+    /// Show this member's card, the committee, whether its keys exist, and what to do next.
+    Status {
+        /// The member's data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -567,6 +615,18 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Chain {
             cmd: ChainCommand::Status,
         } => commands::operate::chain_status(&ctx).await,
+        Command::Committee { cmd } => match cmd {
+            CommitteeCommand::Init { data_dir, listen } => {
+                commands::committee::init(data_dir, listen, &ctx)
+            }
+            CommitteeCommand::Join { data_dir, members } => {
+                commands::committee::join(data_dir, members, &ctx)
+            }
+            CommitteeCommand::Dkg { data_dir, timeout } => {
+                commands::committee::dkg(data_dir, &timeout, &ctx).await
+            }
+            CommitteeCommand::Status { data_dir } => commands::committee::status(data_dir, &ctx),
+        },
         Command::Doctor => commands::doctor::run(&ctx).await,
     }
 }

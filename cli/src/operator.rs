@@ -191,8 +191,34 @@ pub async fn run_node(r: RunNode) -> Result<()> {
         node.chain().head()?.index,
         r.l1_url
     ));
+    // A member of a committee: the committee makes the blocks (no ticker, and no anchoring
+    // by this node alone).
+    let member = match wisp_node::committee::CommitteeFile::load(&r.data_dir)? {
+        Some(committee) => {
+            let member = wisp_node::committee::start_member(node.clone(), &r.data_dir)?;
+            progress(&format!(
+                "committee member: {} members, p2p on {}",
+                committee.members.len(),
+                committee
+                    .members
+                    .iter()
+                    .map(|m| m.address.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            Some(member)
+        }
+        None => None,
+    };
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let ticker = datadir::spawn_ticker(node.clone(), r.block_interval, stopped);
+    let ticker = match member {
+        None => Some(datadir::spawn_ticker(
+            node.clone(),
+            r.block_interval,
+            stopped,
+        )),
+        Some(_) => None,
+    };
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
@@ -200,7 +226,14 @@ pub async fn run_node(r: RunNode) -> Result<()> {
     }
     progress("stopping");
     let _ = stop.send(true);
-    let _ = ticker.await;
+    if let Some(ticker) = ticker {
+        let _ = ticker.await;
+    }
+    if let Some(member) = member {
+        tokio::task::spawn_blocking(move || member.stop())
+            .await
+            .map_err(|e| anyhow::anyhow!("stopping the committee member: {e}"))??;
+    }
     let _ = rpc.stop();
     rpc.stopped().await;
     node.l1().disconnect().await;

@@ -27,89 +27,15 @@ use wisp_cli::client::{CallOptions, Client};
 use wisp_cli::keystore::Keystore;
 use wisp_l1::{L1Client, Prefix, Wallet};
 
-const KAS: u64 = 100_000_000;
-const MATURITY: u64 = 10;
+mod common;
+use common::*;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+const KAS: u64 = 100_000_000;
 
 fn sompi(v: &Value) -> u64 {
     v.as_str()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("not sompi: {v}"))
-}
-
-/// kaspad as a separate process on simnet, with the devnet's coinbase maturity and fresh block
-/// templates (a config file sets what has no flag); killed when dropped. Its output goes to
-/// `<dir>/kaspad.log`.
-struct Kaspad {
-    process: Child,
-    url: String,
-}
-
-impl Kaspad {
-    fn start(dir: &Path) -> Kaspad {
-        std::fs::create_dir_all(dir).unwrap();
-        let params = dir.join("simnet-params.json");
-        wisp_l1::write_simnet_overrides(&params, MATURITY).unwrap();
-        let config = dir.join("kaspad.toml");
-        std::fs::write(&config, "block-template-cache-lifetime = 0\n").unwrap();
-        let (rpc, p2p) = (free_port(), free_port());
-        let log = std::fs::File::create(dir.join("kaspad.log")).unwrap();
-        let process = Command::new(env!("CARGO_BIN_EXE_wisp-kaspad"))
-            .args([
-                "--simnet",
-                "--utxoindex",
-                "--unsaferpc",
-                "--enable-unsynced-mining",
-                "--disable-upnp",
-                "--nodnsseed",
-                "--nogrpc",
-                "--nologfiles",
-                "--yes",
-                "--async-threads=2",
-                "--configfile",
-                config.to_str().unwrap(),
-                "--appdir",
-                dir.join("data").to_str().unwrap(),
-                &format!("--override-params-file={}", params.display()),
-                &format!("--rpclisten-borsh=127.0.0.1:{rpc}"),
-                &format!("--listen=127.0.0.1:{p2p}"),
-            ])
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("wisp-kaspad starts");
-        Kaspad {
-            process,
-            url: format!("ws://127.0.0.1:{rpc}"),
-        }
-    }
-
-    async fn connect(&mut self) -> L1Client {
-        for _ in 0..100 {
-            if let Some(status) = self.process.try_wait().unwrap() {
-                panic!("wisp-kaspad exited ({status}); see kaspad.log");
-            }
-            if let Ok(l1) = L1Client::connect(&self.url, Duration::from_secs(2)).await {
-                return l1;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        panic!("wisp-kaspad did not open its wRPC port");
-    }
-}
-
-impl Drop for Kaspad {
-    fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
-    }
 }
 
 /// Starts `wisp node`: kaspad's URL and the block interval come from `<data>/wisp.toml`
@@ -138,36 +64,6 @@ fn start_node(home: &Path, data: &Path, port: u16) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
-}
-
-/// Runs the `wisp` command to its end.
-fn wisp_output(home: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_wisp"))
-        .env("WISP_HOME", home)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-/// Runs the `wisp` command; returns its stdout, failing the test on a non-zero exit.
-fn wisp(home: &Path, args: &[&str]) -> String {
-    let out = wisp_output(home, args);
-    assert!(
-        out.status.success(),
-        "wisp {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-async fn ready(client: &Client) -> Value {
-    for _ in 0..300 {
-        if let Ok(info) = client.rpc("wisp_chainInfo", rpc_params![]).await {
-            return info;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the node did not come up");
 }
 
 /// A small deterministic random source (the kill moments), seeded so a failure reproduces.
@@ -253,21 +149,6 @@ async fn spendable_sompi(l1: &L1Client, address: &Address) -> u64 {
         .iter()
         .map(|(_, e)| e.amount)
         .sum()
-}
-
-/// Polls until `f` returns `Some`, for up to 20 s.
-async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    for _ in 0..400 {
-        if let Some(v) = f().await {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,6 +10,7 @@
 mod agents;
 mod anchoring;
 mod answer;
+pub mod committee;
 pub mod datadir;
 #[cfg(feature = "devnet")]
 pub mod devnet;
@@ -101,6 +102,15 @@ impl ChainAnchor {
     }
 }
 
+/// A request-level error with `code` and `message`.
+pub(crate) fn request_error(code: RequestErrorCode, message: String) -> ReceiptError {
+    ReceiptError {
+        level: wisp_core::ErrorLevel::Request,
+        code: code.code(),
+        message,
+    }
+}
+
 /// What kind of node this is.
 pub enum NodeMode {
     /// A local development chain: the node also mines the simnet with `miner` and serves the
@@ -115,7 +125,7 @@ pub enum NodeMode {
 
 /// A running node's shared state.
 pub struct Node {
-    chain: Chain,
+    chain: Arc<Chain>,
     chain_name: String,
     l1: L1Client,
     l1_params: Params,
@@ -138,6 +148,9 @@ pub struct Node {
     metrics: metrics::Metrics,
     blocks: broadcast::Sender<Arc<BlockOutput>>,
     snapshots: Mutex<Vec<u64>>,
+    /// Set when the node runs as a member of a committee ([`committee::start_member`]): its
+    /// off-ledger requests go to the committee's mempool, and only the committee makes blocks.
+    committee_member: std::sync::OnceLock<wisp_consensus::Mailbox>,
 }
 
 /// What [`Node::undo_l1_reorg`] did.
@@ -175,7 +188,7 @@ impl Node {
         let deposit_script = wisp_l1::LaneScript::from(&anchor.deposit_script()?);
         let deposit_address = wisp_settlement::deposit::address(&anchor.covenant_id(), prefix)?;
         Ok(Arc::new(Node {
-            chain,
+            chain: Arc::new(chain),
             chain_name,
             l1,
             l1_params,
@@ -197,12 +210,40 @@ impl Node {
             metrics: metrics::Metrics::new(),
             blocks,
             snapshots: Mutex::new(Vec::new()),
+            committee_member: std::sync::OnceLock::new(),
         }))
     }
 
     /// The chain runtime.
     pub fn chain(&self) -> &Chain {
         &self.chain
+    }
+
+    /// The chain runtime, shared (a committee member executes into it on its own thread).
+    pub fn chain_arc(&self) -> Arc<Chain> {
+        self.chain.clone()
+    }
+
+    /// The committee member's mailbox, if the node runs as one.
+    pub fn committee_member(&self) -> Option<&wisp_consensus::Mailbox> {
+        self.committee_member.get()
+    }
+
+    /// Makes the node a committee member: from now on its off-ledger requests go to `mailbox`.
+    fn set_committee(&self, mailbox: wisp_consensus::Mailbox) {
+        let _ = self.committee_member.set(mailbox);
+    }
+
+    /// Tells the node's metrics and block subscribers (RPC subscriptions, receipt waiters) of a
+    /// block committed outside [`Node::produce_block`] (by the committee member).
+    fn publish(&self, output: &BlockOutput) {
+        self.metrics.blocks.inc();
+        self.metrics
+            .requests
+            .inc_by(u64::from(output.header.request_count));
+        self.metrics.gas.inc_by(output.header.gas_used);
+        tracing::info!(block = output.header.index, requests = output.header.request_count, gas = output.header.gas_used, root = %output.header.state_root, "committee block committed");
+        let _ = self.blocks.send(Arc::new(output.clone()));
     }
 
     /// The chain's human name.
@@ -325,38 +366,8 @@ impl Node {
     /// `wrong_chain`, `bad_nonce` (replayed, duplicate or too far ahead), `gas_budget_out_of_range`,
     /// `insufficient_funds`, `mempool_full`, or `storage_failure`.
     pub fn submit(&self, request: OffLedgerRequest) -> std::result::Result<Hash32, ReceiptError> {
-        let err = |code: RequestErrorCode, msg: String| ReceiptError {
-            level: wisp_core::ErrorLevel::Request,
-            code: code.code(),
-            message: msg,
-        };
-        let bytes = borsh::to_vec(&request).map_err(|e| {
-            err(
-                RequestErrorCode::Malformed,
-                format!("request encoding: {e}"),
-            )
-        })?;
-        if bytes.len() > wisp_chain::admission::MAX_REQUEST_BYTES {
-            return Err(err(
-                RequestErrorCode::TooLarge,
-                format!(
-                    "the request is {} bytes; the most a node accepts is {}",
-                    bytes.len(),
-                    wisp_chain::admission::MAX_REQUEST_BYTES
-                ),
-            ));
-        }
-        if request.body.chain != self.chain.chain_id() {
-            return Err(err(
-                RequestErrorCode::WrongChain,
-                format!(
-                    "the request is for chain {}, this node serves {}",
-                    request.body.chain,
-                    self.chain.chain_id()
-                ),
-            ));
-        }
-        let verified = wisp_chain::verify_signature(request)?;
+        let err = request_error;
+        let (verified, bytes) = self.check_request(request)?;
         let sender = verified.request().sender();
         let nonce = verified.request().nonce;
         let id = verified.id();
@@ -410,6 +421,45 @@ impl Node {
             ));
         }
         Ok(id)
+    }
+
+    /// The checks every off-ledger request passes before any mempool takes it: its size, its
+    /// chain, and its signature. Returns it verified, and its encoding.
+    ///
+    /// # Errors
+    /// `too_large`, `malformed`, `wrong_chain` or `bad_signature`.
+    pub fn check_request(
+        &self,
+        request: OffLedgerRequest,
+    ) -> std::result::Result<(VerifiedRequest, Vec<u8>), ReceiptError> {
+        let err = request_error;
+        let bytes = borsh::to_vec(&request).map_err(|e| {
+            err(
+                RequestErrorCode::Malformed,
+                format!("request encoding: {e}"),
+            )
+        })?;
+        if bytes.len() > wisp_chain::admission::MAX_REQUEST_BYTES {
+            return Err(err(
+                RequestErrorCode::TooLarge,
+                format!(
+                    "the request is {} bytes; the most a node accepts is {}",
+                    bytes.len(),
+                    wisp_chain::admission::MAX_REQUEST_BYTES
+                ),
+            ));
+        }
+        if request.body.chain != self.chain.chain_id() {
+            return Err(err(
+                RequestErrorCode::WrongChain,
+                format!(
+                    "the request is for chain {}, this node serves {}",
+                    request.body.chain,
+                    self.chain.chain_id()
+                ),
+            ));
+        }
+        Ok((wisp_chain::verify_signature(request)?, bytes))
     }
 
     /// Removes requests from the on-disk mempool.

@@ -485,6 +485,35 @@ impl WispApiServer for Api {
         let request: OffLedgerRequest = borsh::from_slice(&request.0)
             .map_err(|e| invalid(format!("the bytes are not a signed request: {e}")))?;
         let (sender, nonce) = (request.sender(), request.nonce);
+        if let Some(member) = self.0.committee_member() {
+            // A committee member: the committee's mempool takes it (checked as below, then
+            // gossiped to every member); whichever member leads proposes it.
+            let node = self.0.clone();
+            let (verified, _) = tokio::task::spawn_blocking(move || node.check_request(request))
+                .await
+                .map_err(internal)?
+                .map_err(|e| receipt_error(&e))?;
+            let id = verified.id();
+            return match member.submit(verified).await {
+                Ok(true) => Ok(SentRequest {
+                    request_id: id.into(),
+                }),
+                Ok(false) => Err(receipt_error(&crate::request_error(
+                    wisp_core::RequestErrorCode::BadNonce,
+                    format!(
+                        "a request with nonce {nonce} from this sender is already pending, or its nonce has passed"
+                    ),
+                ))),
+                Err(wisp_consensus::ConsensusError::Refused(e)) => Err(receipt_error(&e)),
+                Err(wisp_consensus::ConsensusError::MempoolFull) => {
+                    Err(receipt_error(&crate::request_error(
+                        wisp_core::RequestErrorCode::MempoolFull,
+                        "the committee's mempool is full; retry in a few blocks".into(),
+                    )))
+                }
+                Err(e) => Err(internal(e)),
+            };
+        }
         // Admission checks signatures and writes the request to disk: off the async workers.
         let submitter = self.0.clone();
         let id = tokio::task::spawn_blocking(move || submitter.submit(request))

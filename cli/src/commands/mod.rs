@@ -2,6 +2,7 @@
 //! dispatches here. Shared here: output (`--json` or human), the keystore, argument parsing.
 
 pub(crate) mod account;
+pub(crate) mod committee;
 pub(crate) mod contract;
 pub(crate) mod devnet;
 pub(crate) mod doctor;

@@ -69,6 +69,12 @@ pub const SERVED_BLOCKS: u64 = 256;
 /// no more from its channel (whose own buffer then drops arrivals).
 pub const NETWORK_QUEUE: usize = 1024;
 
+/// Kaspa DAA scores after which a leader proposes a block even with nothing else to carry,
+/// so the chain's clock (time locks, `env` time) follows Kaspa's while the chain is idle:
+/// 600 is about a minute at 10 blocks per second. Otherwise an idle leader proposes nothing
+/// and its view times out.
+pub const IDLE_L1_DAA: u64 = 600;
+
 /// Most off-ledger requests a member's mempool holds; further submissions are refused.
 pub const MAX_MEMPOOL: usize = 100_000;
 
@@ -91,9 +97,9 @@ pub enum ConsensusError {
     #[error("the chain: {0}")]
     Chain(String),
     /// The chain refuses the request as it stands (its chain, gas budget, nonce window or the
-    /// sender's funds): the chain's own message says which.
-    #[error("the request is refused: {0}")]
-    Refused(String),
+    /// sender's funds): the chain's own error (its code and message) says which.
+    #[error("the request is refused: {}", .0.message)]
+    Refused(wisp_core::ReceiptError),
 }
 
 /// A proposer's statement of the state it reached: the hash of the Wisp block header
@@ -243,6 +249,72 @@ pub fn genesis(chain: ChainId) -> Digest {
     Sha256::hash(&[GENESIS_DOMAIN, &chain.0])
 }
 
+/// simplex's settings for a committee member: the member's `scheme` (its certificate key
+/// share), `blocker` (the p2p layer's, to stop talking to a member caught misbehaving), the
+/// member's `mailbox` and `reporter` ([`Member::new`]), the chain's `genesis` digest
+/// ([`Member::genesis`]), and `partition`, where simplex keeps its journal in the runtime's
+/// storage (a restarted member must find it there: it records the member's votes, so the
+/// member never votes twice in a view).
+///
+/// Timing: a leader has 1 s to propose and a notarized block 2 s to be certified before the
+/// members vote to skip the view; a view whose leader was absent recently is skipped after 6 s
+/// at most; missing certificates are fetched after 1 s.
+#[allow(clippy::type_complexity)]
+pub fn engine_config<S, B>(
+    scheme: S,
+    blocker: B,
+    mailbox: Mailbox,
+    reporter: Finalizations<S>,
+    genesis: Digest,
+    partition: String,
+) -> commonware_consensus::simplex::Config<
+    S,
+    commonware_consensus::simplex::elector::RoundRobin<Sha256>,
+    B,
+    Digest,
+    Mailbox,
+    Mailbox,
+    Finalizations<S>,
+    commonware_parallel::Sequential,
+>
+where
+    S: Scheme<PublicKey = PublicKey>,
+    B: commonware_p2p::Blocker<PublicKey = PublicKey>,
+{
+    use commonware_consensus::simplex::{Floor, ForwardPolicy, SkipBudget, SkipPolicy};
+    use commonware_consensus::types::{Epoch, ViewDelta};
+    use commonware_utils::{NZDuration, NZUsize, NZU16};
+    use std::time::Duration;
+    commonware_consensus::simplex::Config {
+        scheme,
+        elector: commonware_consensus::simplex::elector::RoundRobin::<Sha256>::default(),
+        blocker,
+        automaton: mailbox.clone(),
+        relay: mailbox,
+        reporter,
+        strategy: commonware_parallel::Sequential,
+        partition,
+        mailbox_size: NZUsize!(1024),
+        epoch: Epoch::new(0),
+        floor: Floor::Genesis(genesis),
+        leader_timeout: Duration::from_secs(1),
+        certification_timeout: Duration::from_secs(2),
+        timeout_retry: Duration::from_secs(5),
+        fetch_timeout: NZDuration!(Duration::from_secs(1)),
+        fetch_retry_delay: Duration::from_millis(100),
+        view_retention: ViewDelta::new(10),
+        skip: SkipPolicy::Enabled {
+            timeout: Duration::from_secs(6),
+            budget: SkipBudget::Participants,
+        },
+        replay_buffer: NZUsize!(1024 * 1024),
+        write_buffer: NZUsize!(1024 * 1024),
+        page_cache: commonware_runtime::buffer::paged::CacheRef::new(NZU16!(1024), NZUsize!(10)),
+        forward: ForwardPolicy::Disabled,
+        track_historical_votes: false,
+    }
+}
+
 /// One finalized block as a member executed it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Executed {
@@ -264,15 +336,16 @@ pub struct Progress(Arc<Mutex<Watched>>);
 
 #[derive(Default)]
 struct Watched {
-    executed: Vec<Executed>,
+    /// The last [`PROGRESS_KEPT`] executed blocks.
+    executed: std::collections::VecDeque<Executed>,
     refused: u64,
     certificate_bytes: Option<usize>,
 }
 
 impl Progress {
-    /// The blocks executed so far, in height order.
+    /// The blocks executed so far (the last [`PROGRESS_KEPT`]), in height order.
     pub fn executed(&self) -> Vec<Executed> {
-        self.lock().executed.clone()
+        self.lock().executed.iter().cloned().collect()
     }
 
     /// The encoded size, in bytes, of the last finalization certificate simplex reported to
@@ -296,9 +369,16 @@ impl Progress {
     }
 }
 
+/// Most executed blocks [`Progress::executed`] keeps (the newest): a member runs for as long as
+/// its node does, so what it reports is bounded.
+pub const PROGRESS_KEPT: usize = 10_000;
+
 /// The chain metadata record (`StateDb::meta`) where a member keeps the committee block it
 /// executed last, written with each block: borsh of (digest, height, Kaspa block followed).
 pub const TIP_META: &str = "wisp-consensus/tip";
+
+/// Told of each block a member executes, once committed ([`Config::on_executed`]).
+pub type OnExecuted = Box<dyn FnMut(&wisp_chain::BlockOutput) + Send>;
 
 /// What a member needs to start.
 pub struct Config {
@@ -308,6 +388,20 @@ pub struct Config {
     pub chain: Arc<Chain>,
     /// What the member knows of Kaspa (its L1 follower).
     pub l1: Box<dyn L1View>,
+    /// Called with each block the member executes, once committed (a node publishes it to
+    /// its RPC subscribers and metrics). `None`: nobody is told.
+    pub on_executed: Option<OnExecuted>,
+}
+
+impl Config {
+    /// A member of `chain` following Kaspa through `l1`, telling nobody what it executes.
+    pub fn new(chain: Arc<Chain>, l1: Box<dyn L1View>) -> Config {
+        Config {
+            chain,
+            l1,
+            on_executed: None,
+        }
+    }
 }
 
 enum Message {
@@ -437,6 +531,26 @@ impl<S: Scheme> Reporter for Finalizations<S> {
     }
 }
 
+/// What a leader's member makes of its view.
+enum Proposal {
+    /// This block.
+    Block(Digest),
+    /// Nothing worth a block yet: the view stays parked until a request arrives, or times out.
+    Idle,
+    /// The parent has not arrived (or nothing is known of Kaspa): no proposal.
+    Unknown,
+}
+
+#[cfg(test)]
+impl Proposal {
+    fn block(self) -> Option<Digest> {
+        match self {
+            Proposal::Block(digest) => Some(digest),
+            _ => None,
+        }
+    }
+}
+
 /// A member's answer about a proposal.
 #[derive(Debug, PartialEq, Eq)]
 enum Verdict {
@@ -456,6 +570,7 @@ enum Input {
 pub struct Member {
     chain: Arc<Chain>,
     l1: Box<dyn L1View>,
+    on_executed: Option<OnExecuted>,
     genesis: Digest,
     mailbox: mpsc::UnboundedReceiver<Message>,
     /// Messages from the network (bounded, [`NETWORK_QUEUE`]), and the sending end the
@@ -483,6 +598,9 @@ pub struct Member {
     missing: Option<Digest>,
     /// Requests to propose, by sender and nonce (a sender's requests in nonce order).
     mempool: BTreeMap<(AgentId, u64), VerifiedRequest>,
+    /// The view this member leads while it has nothing to propose: answered as soon as a
+    /// request arrives, dropped when the next view starts.
+    parked: Option<(Context<Digest, PublicKey>, oneshot::Sender<Digest>)>,
     progress: Progress,
 }
 
@@ -517,6 +635,7 @@ impl Member {
         let member = Member {
             chain: config.chain,
             l1: config.l1,
+            on_executed: config.on_executed,
             genesis,
             mailbox: receiver,
             network,
@@ -530,6 +649,7 @@ impl Member {
             finalizing: None,
             missing: None,
             mempool: BTreeMap::new(),
+            parked: None,
             progress: progress.clone(),
         };
         let reporter = Finalizations {
@@ -584,14 +704,21 @@ impl Member {
                 None => break,
                 Some(Input::Network((from, bytes))) => {
                     self.on_network(from, &bytes, &mut sender);
+                    self.propose_parked();
                     continue;
                 }
                 Some(Input::Local(message)) => message,
             };
             match message {
                 Message::Propose { context, response } => {
-                    if let Some(digest) = self.propose(&context) {
-                        let _ = response.send(digest);
+                    self.parked = None;
+                    match self.propose(&context) {
+                        Proposal::Block(digest) => {
+                            let _ = response.send(digest);
+                        }
+                        Proposal::Idle => self.parked = Some((context, response)),
+                        // No proposal: simplex moves on when the view times out.
+                        Proposal::Unknown => {}
                     }
                 }
                 Message::Verify {
@@ -635,6 +762,7 @@ impl Member {
                         sender.send(Recipients::All, Wire::Request(gossip).encode(), false);
                     }
                     let _ = response.send(result);
+                    self.propose_parked();
                 }
             }
         }
@@ -722,7 +850,7 @@ impl Member {
         }
         self.chain
             .admit(&request, queued)
-            .map_err(|e| ConsensusError::Refused(e.message))?;
+            .map_err(ConsensusError::Refused)?;
         self.mempool.insert(key, request);
         Ok(true)
     }
@@ -747,11 +875,31 @@ impl Member {
         }
     }
 
+    /// Proposes for the parked view if there is now something worth a block.
+    fn propose_parked(&mut self) {
+        let Some((context, response)) = self.parked.take() else {
+            return;
+        };
+        if response.is_closed() {
+            return; // the view is over
+        }
+        match self.propose(&context) {
+            Proposal::Block(digest) => {
+                let _ = response.send(digest);
+            }
+            Proposal::Idle => self.parked = Some((context, response)),
+            Proposal::Unknown => {}
+        }
+    }
+
     /// Builds the block for `context` from the mempool, leaving out requests an unfinalized
-    /// ancestor already holds; `None` if the parent has not arrived.
-    fn propose(&mut self, context: &Context<Digest, PublicKey>) -> Option<Digest> {
+    /// ancestor already holds. [`Proposal::Idle`] if the block would carry nothing worth one
+    /// (see [`IDLE_L1_DAA`]); [`Proposal::Unknown`] if the parent has not arrived.
+    fn propose(&mut self, context: &Context<Digest, PublicKey>) -> Proposal {
         let parent = context.parent.1;
-        let height = self.height_of(&parent)? + 1;
+        let Some(height) = self.height_of(&parent).map(|h| h + 1) else {
+            return Proposal::Unknown;
+        };
         let mut included = std::collections::BTreeSet::new();
         let mut at = parent;
         while at != self.tip.0 {
@@ -792,12 +940,28 @@ impl Member {
             (o, _) => o,
         };
         // The newest Kaspa block this member has seen, unless the parent follows a later one.
-        let l1 = match (self.l1.latest(), self.l1_of(&parent)) {
+        let parent_l1 = self.l1_of(&parent);
+        let l1 = match (self.l1.latest(), parent_l1) {
             (Some(latest), Some(p)) if latest.daa_score > p.daa_score => latest,
             (_, Some(p)) => p,
             (Some(latest), None) => latest,
-            (None, None) => return None,
+            (None, None) => return Proposal::Unknown,
         };
+        // A block only when it carries something: requests, Kaspa's on-ledger requests, a
+        // state not yet attested, the first block, or Kaspa far enough ahead that the chain's
+        // clock should move. An idle committee then makes no blocks (each idle view times out).
+        let worth = !verified.is_empty()
+            || attests.map(|a| a.height) > inherited.map(|a| a.height)
+            || match parent_l1 {
+                None => true,
+                Some(p) => {
+                    l1.daa_score >= p.daa_score.saturating_add(IDLE_L1_DAA)
+                        || (l1 != p && !self.l1.on_ledger(Some(&p), &l1).is_empty())
+                }
+            };
+        if !worth {
+            return Proposal::Idle;
+        }
         let block = Block {
             parent: parent.0,
             height,
@@ -809,7 +973,7 @@ impl Member {
         let digest = block.digest();
         self.blocks.insert(digest, block);
         self.verified.insert(digest, verified);
-        Some(digest)
+        Proposal::Block(digest)
     }
 
     /// Keeps a block from the network if there is room and it is above the executed tip.
@@ -1076,13 +1240,22 @@ impl Member {
                 }
             }
             let header_hash = output.header.hash().0;
-            self.progress.lock().executed.push(Executed {
-                height,
-                digest,
-                header: output.header,
-                attests: block.attests,
-                receipts,
-            });
+            if let Some(on_executed) = self.on_executed.as_mut() {
+                on_executed(&output);
+            }
+            {
+                let mut progress = self.progress.lock();
+                if progress.executed.len() >= PROGRESS_KEPT {
+                    progress.executed.pop_front();
+                }
+                progress.executed.push_back(Executed {
+                    height,
+                    digest,
+                    header: output.header,
+                    attests: block.attests,
+                    receipts,
+                });
+            }
             self.tip = (digest, height);
             self.tip_l1 = Some(block.l1);
             self.served
@@ -1140,12 +1313,10 @@ mod tests {
     }
 
     fn member() -> Member {
-        let (member, ..) =
-            Member::new::<commonware_consensus::simplex::scheme::ed25519::Scheme>(Config {
-                chain: Arc::new(chain()),
-                l1: Box::new(FixedL1(L1Ref::default())),
-            })
-            .expect("member");
+        let (member, ..) = Member::new::<commonware_consensus::simplex::scheme::ed25519::Scheme>(
+            Config::new(Arc::new(chain()), Box::new(FixedL1(L1Ref::default()))),
+        )
+        .expect("member");
         member
     }
 
@@ -1407,12 +1578,44 @@ mod tests {
                 .insert((verified.request().sender(), nonce), verified);
         }
         let genesis = m.genesis;
-        let digest = m.propose(&context(1, genesis)).expect("a proposal");
+        let digest = m.propose(&context(1, genesis)).block().expect("a proposal");
         let block = m.blocks.get(&digest).expect("kept").clone();
         let bytes = block.encode();
         assert!(bytes.len() <= MAX_BLOCK_BYTES, "{} bytes", bytes.len());
         assert!(block.requests.len() < 70 && !block.requests.is_empty());
         assert_eq!(Block::decode(&bytes).expect("accepted"), block);
+    }
+
+    /// An idle leader proposes nothing (its view times out) rather than an empty block, until
+    /// a request arrives; the committee's first block is always proposed.
+    #[test]
+    fn an_idle_leader_waits_for_something_to_propose() {
+        let mut m = member();
+        let genesis = m.genesis;
+        let first = m
+            .propose(&context(1, genesis))
+            .block()
+            .expect("the first block");
+        assert!(m.blocks[&first].requests.is_empty());
+        assert!(matches!(m.propose(&context(2, first)), Proposal::Idle));
+        let key = secp256k1::Keypair::from_seckey_slice(secp256k1::SECP256K1, &[3; 32]).unwrap();
+        let body = RequestBody {
+            chain: m.chain.chain_id(),
+            call: Call {
+                target: Hname::of("accounts"),
+                entry_point: Hname::of("transfer"),
+                args: vec![],
+                transfer_sompi: 0,
+            },
+            gas_budget: 100_000,
+            access_list: None,
+            time_lock: None,
+        };
+        let request = wisp_chain::verify_signature(wisp_chain::sign_request(body, &key, 0))
+            .expect("verifies");
+        assert!(m.submit(request).expect("admitted"));
+        let second = m.propose(&context(2, first)).block().expect("a block now");
+        assert_eq!(m.blocks[&second].requests.len(), 1);
     }
 
     #[test]
@@ -1427,7 +1630,7 @@ mod tests {
             wisp_chain::verify_signature(wisp_chain::sign_request(body.clone(), &broke, 0))
                 .expect("verifies");
         assert!(
-            matches!(m.submit(unpaid), Err(ConsensusError::Refused(why)) if why.contains("sompi"))
+            matches!(m.submit(unpaid), Err(ConsensusError::Refused(why)) if why.message.contains("sompi"))
         );
         // Nor a gas budget the chain refuses.
         body.gas_budget = 0;

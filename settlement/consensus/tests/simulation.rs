@@ -5,16 +5,14 @@
 
 use commonware_consensus::simplex::elector::RoundRobin;
 use commonware_consensus::simplex::scheme::bls12381_threshold::vrf as threshold;
-use commonware_consensus::simplex::{self, Engine, Floor, ForwardPolicy, SkipBudget, SkipPolicy};
-use commonware_consensus::types::{Epoch, ViewDelta};
+use commonware_consensus::simplex::{self, Engine};
+use commonware_consensus::types::Epoch;
 use commonware_cryptography::bls12381::primitives::variant::MinSig;
 use commonware_cryptography::ed25519::PrivateKey;
 use commonware_cryptography::Sha256;
 use commonware_p2p::simulated::{Config as NetworkConfig, Link, Network, Oracle};
-use commonware_parallel::Sequential;
-use commonware_runtime::buffer::paged::CacheRef;
 use commonware_runtime::{deterministic, Clock, Handle, Quota, Runner, Supervisor};
-use commonware_utils::{NZDuration, NZUsize, NZU16, NZU32};
+use commonware_utils::{NZUsize, NZU32};
 use std::sync::Arc;
 use std::time::Duration;
 use wisp_chain::{Chain, Genesis, L1Ref, OnLedgerBody, OnLedgerRequest};
@@ -346,7 +344,7 @@ async fn start_member(
     let (block_sender, block_receiver) = control.register(3, QUOTA).await.expect("channel");
     let member_context = context.child("member").with_attribute("index", index);
     let (member, mailbox, reporter, watched) =
-        Member::new::<Threshold>(Config { chain, l1 }).expect("member");
+        Member::new::<Threshold>(Config::new(chain, l1)).expect("member");
     let genesis = member.genesis();
     let application = member.start(
         member_context.child("application"),
@@ -355,34 +353,14 @@ async fn start_member(
     );
     let engine = Engine::new(
         member_context.child("engine"),
-        simplex::Config {
+        wisp_consensus::engine_config(
             scheme,
-            elector: RoundRobin::<Sha256>::default(),
-            blocker: oracle.control(me),
-            automaton: mailbox.clone(),
-            relay: mailbox.clone(),
+            oracle.control(me),
+            mailbox.clone(),
             reporter,
-            strategy: Sequential,
-            partition: format!("member-{index}"),
-            mailbox_size: NZUsize!(1024),
-            epoch: Epoch::new(0),
-            floor: Floor::Genesis(genesis),
-            leader_timeout: Duration::from_secs(1),
-            certification_timeout: Duration::from_secs(2),
-            timeout_retry: Duration::from_secs(5),
-            fetch_timeout: NZDuration!(Duration::from_secs(1)),
-            fetch_retry_delay: Duration::from_millis(100),
-            view_retention: ViewDelta::new(10),
-            skip: SkipPolicy::Enabled {
-                timeout: Duration::from_secs(6),
-                budget: SkipBudget::Participants,
-            },
-            replay_buffer: NZUsize!(1024 * 1024),
-            write_buffer: NZUsize!(1024 * 1024),
-            page_cache: CacheRef::new(NZU16!(1024), NZUsize!(10)),
-            forward: ForwardPolicy::Disabled,
-            track_historical_votes: false,
-        },
+            genesis,
+            format!("member-{index}"),
+        ),
     );
     let engine = engine.start(votes, certificates, resolver);
     (watched, mailbox, vec![application, engine])

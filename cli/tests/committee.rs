@@ -1,0 +1,454 @@
+//! A committee chain end to end, every part a separate process: kaspad (`wisp-kaspad`) on
+//! simnet, and four `wisp node` members of one committee, set up with the operator commands
+//! (`wisp committee init | join | dkg`) and ordering the chain's blocks with simplex over
+//! commonware's authenticated p2p on loopback.
+//!
+//! Checked: the key generation gives every member the same two committee keys; a deposit on
+//! Kaspa and off-ledger transfers sent to any member run on all four; every member has the
+//! same block hashes and state roots; with one member killed the other three go on; the
+//! killed member, restarted, catches up to the same state. Measured (printed): finality
+//! latency (a request sent to a member until that member has its receipt) and off-ledger
+//! requests per second.
+
+mod common;
+use common::*;
+
+use jsonrpsee::rpc_params;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use wisp_api::{Bytes, WispApiClient};
+use wisp_cli::client::{CallOptions, Client};
+use wisp_cli::keystore::Keystore;
+use wisp_core::{AgentId, ChainId};
+use wisp_l1::L1Client;
+
+const KAS: u64 = 100_000_000;
+const MEMBERS: usize = 4;
+
+/// A member's `wisp node`, its stderr in `<data>/node.log`.
+fn start_member(home: &Path, data: &Path, port: u16) -> Child {
+    let log = std::fs::File::create(data.join("node.log")).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_wisp"))
+        .env("WISP_HOME", home)
+        .env("RUST_LOG", "info")
+        .args([
+            "node",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--port",
+            &port.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+fn agent(k: &secp256k1::Keypair) -> AgentId {
+    AgentId::Address(k.x_only_public_key().0.serialize())
+}
+
+/// `to` gets `amount` sompi from the signer: the chain's built-in transfer.
+fn transfer(chain: ChainId, to: &AgentId, amount: u64) -> wisp_core::RequestBody {
+    wisp_core::RequestBody {
+        chain,
+        call: wisp_core::Call {
+            target: wisp_core::Hname::of("accounts"),
+            entry_point: wisp_core::Hname::of("transfer"),
+            args: borsh::to_vec(&(to, amount)).unwrap(),
+            transfer_sompi: 0,
+        },
+        gas_budget: 100_000,
+        access_list: None,
+        time_lock: None,
+    }
+}
+
+async fn head(client: &Client) -> (u64, String, String) {
+    let b = client
+        .rpc("wisp_getBlock", rpc_params!["latest"])
+        .await
+        .unwrap();
+    (
+        b["index"].as_u64().unwrap(),
+        b["hash"].as_str().unwrap().to_string(),
+        b["stateRoot"].as_str().unwrap().to_string(),
+    )
+}
+
+async fn block(client: &Client, index: u64) -> Option<(String, String)> {
+    let b = client.rpc("wisp_getBlock", rpc_params![index]).await.ok()?;
+    Some((
+        b["hash"].as_str()?.to_string(),
+        b["stateRoot"].as_str()?.to_string(),
+    ))
+}
+
+/// Waits until every member in `members` has executed block `index`; checks they all have the
+/// same block there.
+async fn agree_at(clients: &[&Client], index: u64) {
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for client in clients {
+        let at = eventually_for(&format!("block {index} on every member"), 60, || async {
+            block(client, index).await
+        })
+        .await;
+        seen.push(at);
+    }
+    assert!(
+        seen.windows(2).all(|w| w[0] == w[1]),
+        "members differ at block {index}: {seen:?}"
+    );
+}
+
+/// [`eventually`] for up to `seconds`.
+async fn eventually_for<T, F, Fut>(what: &str, seconds: u64, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while Instant::now() < deadline {
+        if let Some(v) = f().await {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_committee_of_four_nodes_runs_one_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let mut kaspad = Kaspad::start(&dir.path().join("kaspad"));
+    let l1 = kaspad.connect().await;
+    l1.disconnect().await;
+    let l1_url = kaspad.url.clone();
+    std::fs::create_dir_all(&home).unwrap();
+    let mut store = Keystore::load(&home.join("accounts.json")).unwrap();
+    let op = store.create("op").unwrap().keypair().unwrap();
+    let users: Vec<secp256k1::Keypair> = (0..8)
+        .map(|i| store.create(&format!("u{i}")).unwrap().keypair().unwrap())
+        .collect();
+    store.save().unwrap();
+    wisp(
+        &home,
+        &[
+            "mine",
+            &(MATURITY + 5).to_string(),
+            "--l1",
+            &l1_url,
+            "--to",
+            "op",
+        ],
+    );
+    // Kaspa keeps making blocks, as a network does.
+    let miner_url = l1_url.clone();
+    let miner_address = wisp_l1::Wallet::new(op, wisp_l1::Prefix::Simnet).address();
+    let (stop_mining, mut stopped) = tokio::sync::watch::channel(false);
+    let miner = tokio::spawn(async move {
+        let l1 = L1Client::connect(&miner_url, Duration::from_secs(20))
+            .await
+            .unwrap();
+        loop {
+            tokio::select! {
+                _ = stopped.changed() => break,
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {
+                    let _ = l1.mine_block(&miner_address).await;
+                }
+            }
+        }
+        l1.disconnect().await;
+    });
+    let chain_dir = dir.path().join("chain");
+    let created: Value = serde_json::from_str(&wisp(
+        &home,
+        &[
+            "--json",
+            "chain",
+            "create",
+            "--l1",
+            &l1_url,
+            "--data-dir",
+            chain_dir.to_str().unwrap(),
+            "--name",
+            "committee",
+            "--from",
+            "op",
+            "--coinbase-maturity",
+            &MATURITY.to_string(),
+        ],
+    ))
+    .unwrap();
+
+    // Each operator: a member key and card; then the committee from all four cards.
+    let data: Vec<PathBuf> = (0..MEMBERS)
+        .map(|i| dir.path().join(format!("member{i}")))
+        .collect();
+    let cards: Vec<String> = data
+        .iter()
+        .map(|d| {
+            let out: Value = serde_json::from_str(&wisp(
+                &home,
+                &[
+                    "--json",
+                    "committee",
+                    "init",
+                    "--data-dir",
+                    d.to_str().unwrap(),
+                    "--listen",
+                    &format!("127.0.0.1:{}", free_port()),
+                ],
+            ))
+            .unwrap();
+            out["card"].as_str().unwrap().to_string()
+        })
+        .collect();
+    for d in &data {
+        let mut args = vec!["committee", "join", "--data-dir", d.to_str().unwrap()];
+        for card in &cards {
+            args.extend(["--member", card]);
+        }
+        wisp(&home, &args);
+    }
+    let before_keys = wisp_output(
+        &home,
+        &[
+            "node",
+            "--data-dir",
+            data[0].to_str().unwrap(),
+            "--l1",
+            &l1_url,
+        ],
+    );
+    assert!(
+        !before_keys.status.success(),
+        "no node without a chain and keys"
+    );
+
+    // The key generation, all four at once, each its own process.
+    let started = Instant::now();
+    let dkg: Vec<Child> = data
+        .iter()
+        .map(|d| {
+            Command::new(env!("CARGO_BIN_EXE_wisp"))
+                .env("WISP_HOME", &home)
+                .args([
+                    "--json",
+                    "committee",
+                    "dkg",
+                    "--data-dir",
+                    d.to_str().unwrap(),
+                    "--timeout",
+                    "120s",
+                ])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let keys: Vec<Value> = dkg
+        .into_iter()
+        .map(|p| {
+            let out = p.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "dkg: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            serde_json::from_slice(&out.stdout).unwrap()
+        })
+        .collect();
+    eprintln!("key generation of 4 members: {:?}", started.elapsed());
+    assert!(keys.windows(2).all(|w| w[0] == w[1]), "{keys:?}");
+    assert_eq!(keys[0]["anchor_key"].as_str().unwrap().len(), 64);
+    assert_eq!(keys[0]["certificate_key"].as_str().unwrap().len(), 192);
+    // A second run is refused: the shares exist.
+    let again = wisp_output(
+        &home,
+        &["committee", "dkg", "--data-dir", data[0].to_str().unwrap()],
+    );
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds its shares"));
+
+    // The chain: every member gets its node.json, and runs.
+    let ports: Vec<u16> = (0..MEMBERS).map(|_| free_port()).collect();
+    let mut nodes: Vec<Child> = Vec::new();
+    for (d, port) in data.iter().zip(&ports) {
+        std::fs::copy(chain_dir.join("node.json"), d.join("node.json")).unwrap();
+        std::fs::write(d.join("wisp.toml"), format!("l1 = \"{l1_url}\"\n")).unwrap();
+        let status = wisp(
+            &home,
+            &[
+                "--json",
+                "committee",
+                "status",
+                "--data-dir",
+                d.to_str().unwrap(),
+            ],
+        );
+        assert!(status.contains("ready"), "{status}");
+        nodes.push(start_member(&home, d, *port));
+    }
+    let clients: Vec<Client> = ports
+        .iter()
+        .map(|p| Client::new(&format!("http://127.0.0.1:{p}")).unwrap())
+        .collect();
+    for client in &clients {
+        let info = ready(client).await;
+        assert_eq!(info["chainId"], created["chainId"]);
+    }
+    let chain = ChainId(
+        wisp_core::hash::from_hex(
+            created["chainId"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("0x"),
+        )
+        .unwrap()
+        .try_into()
+        .unwrap(),
+    );
+
+    // A deposit on Kaspa, through member 0's RPC: the committee follows Kaspa, so every
+    // member credits it.
+    let receipt = clients[0].deposit(&op, 500 * KAS, None).await.unwrap();
+    assert_eq!(receipt["status"], "success", "{receipt}");
+    for client in &clients {
+        eventually_for("the deposit on every member", 60, || async {
+            let b: Value = client
+                .rpc("wisp_getBalance", rpc_params![agent(&op).to_raw_string()])
+                .await
+                .ok()?;
+            (b.as_str()? == (500 * KAS).to_string()).then_some(())
+        })
+        .await;
+    }
+
+    // Finality latency: transfers one at a time, each sent to the next member, timed from
+    // sending to the receipt on that member.
+    let mut latencies = Vec::new();
+    for (i, user) in users.iter().enumerate() {
+        let client = &clients[i % MEMBERS];
+        let started = Instant::now();
+        let r = client
+            .call(
+                &op,
+                "accounts",
+                "transfer",
+                &serde_json::json!([agent(user).to_raw_string(), (10 * KAS).to_string()]),
+                &CallOptions::default(),
+            )
+            .await
+            .unwrap();
+        latencies.push(started.elapsed());
+        assert_eq!(r["status"], "success", "{r}");
+    }
+    latencies.sort();
+    eprintln!(
+        "finality latency, 4 members on loopback: median {:?}, max {:?} ({} transfers)",
+        latencies[latencies.len() / 2],
+        latencies[latencies.len() - 1],
+        latencies.len()
+    );
+
+    // Throughput: 8 senders, 50 transfers each, signed ahead and sent at once across the
+    // members; timed until every receipt is on member 0.
+    let http: Vec<_> = ports
+        .iter()
+        .map(|p| {
+            jsonrpsee::http_client::HttpClientBuilder::default()
+                .build(format!("http://127.0.0.1:{p}"))
+                .unwrap()
+        })
+        .collect();
+    const EACH: u64 = 50;
+    let signed: Vec<wisp_core::OffLedgerRequest> = users
+        .iter()
+        .flat_map(|u| {
+            (0..EACH).map(move |n| wisp_chain::sign_request(transfer(chain, &agent(&op), 1), u, n))
+        })
+        .collect();
+    let started = Instant::now();
+    let sends: Vec<_> = signed
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let http = http[i % MEMBERS].clone();
+            let bytes = borsh::to_vec(r).unwrap();
+            tokio::spawn(async move { http.send_request(Bytes(bytes)).await })
+        })
+        .collect();
+    for send in sends {
+        send.await.unwrap().unwrap();
+    }
+    for r in &signed {
+        let id = r.id();
+        let receipt = clients[0]
+            .wait_receipt(&id, Duration::from_secs(120))
+            .await
+            .unwrap();
+        assert_eq!(receipt["status"], "success", "{receipt}");
+    }
+    let elapsed = started.elapsed();
+    eprintln!(
+        "throughput, 4 members on loopback: {} transfers in {elapsed:?}: {:.0} requests/s",
+        signed.len(),
+        signed.len() as f64 / elapsed.as_secs_f64()
+    );
+
+    // Every member has the same blocks.
+    let (height, ..) = head(&clients[0]).await;
+    let all: Vec<&Client> = clients.iter().collect();
+    agree_at(&all, height).await;
+    agree_at(&all, height / 2).await;
+
+    // One of four killed: the other three go on.
+    nodes[3].kill().unwrap();
+    nodes[3].wait().unwrap();
+    for user in &users[..3] {
+        let r = clients[1]
+            .call(
+                &op,
+                "accounts",
+                "transfer",
+                &serde_json::json!([agent(user).to_raw_string(), "1"]),
+                &CallOptions::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r["status"], "success", "{r}");
+    }
+    let (moved, ..) = head(&clients[0]).await;
+    assert!(moved > height, "three of four make blocks");
+    // Restarted, it catches up from the others.
+    nodes[3] = start_member(&home, &data[3], ports[3]);
+    ready(&clients[3]).await;
+    agree_at(&all, moved).await;
+    let balances: Vec<String> = {
+        let mut v = Vec::new();
+        for client in &clients {
+            v.push(
+                client
+                    .rpc("wisp_getBalance", rpc_params![agent(&op).to_raw_string()])
+                    .await
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            );
+        }
+        v
+    };
+    assert!(balances.windows(2).all(|w| w[0] == w[1]), "{balances:?}");
+
+    for mut node in nodes {
+        let _ = node.kill();
+        let _ = node.wait();
+    }
+    let _ = stop_mining.send(true);
+    let _ = miner.await;
+}

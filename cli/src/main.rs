@@ -276,6 +276,10 @@ enum ChainCommand {
         /// Coinbase maturity of the network, if kaspad overrides it (simnet test setups).
         #[arg(long)]
         coinbase_maturity: Option<u64>,
+        /// Run the chain on a committee: its anchor key (64 hex digits, as `wisp committee
+        /// dkg` prints it). The anchor then accepts only the committee's threshold signature.
+        #[arg(long)]
+        committee_key: Option<String>,
     },
 }
 
@@ -599,15 +603,19 @@ async fn run(cli: Cli) -> Result<()> {
                     from,
                     anchor_sompi,
                     coinbase_maturity,
+                    committee_key,
                 },
         } => {
             commands::operate::chain_create(
-                l1,
-                data_dir,
-                name,
-                from,
-                anchor_sompi,
-                coinbase_maturity,
+                commands::operate::ChainCreate {
+                    l1,
+                    data_dir,
+                    name,
+                    from,
+                    anchor_sompi,
+                    coinbase_maturity,
+                    committee_key,
+                },
                 &ctx,
             )
             .await

@@ -36,6 +36,9 @@ pub struct CreateChain {
     pub anchor_sompi: u64,
     /// Coinbase maturity of the network (`None`: the network's consensus default).
     pub coinbase_maturity: Option<u64>,
+    /// A committee's anchor key (x-only, hex, as `wisp committee dkg` prints it): the chain
+    /// runs on that committee. `None`: a fresh key the node holds.
+    pub committee_key: Option<String>,
 }
 
 /// `wisp chain create`: creates the chain's anchor on Kaspa and writes `node.json`
@@ -47,6 +50,11 @@ pub struct CreateChain {
 pub async fn create_chain(c: CreateChain) -> Result<String> {
     std::fs::create_dir_all(&c.data_dir)
         .with_context(|| format!("creating {}", c.data_dir.display()))?;
+    let committee_key = c
+        .committee_key
+        .as_deref()
+        .map(datadir::x_only)
+        .transpose()?;
     let l1 = L1Client::connect(&c.l1_url, Duration::from_secs(30)).await?;
     let created = datadir::create_chain(datadir::CreateChain {
         l1: &l1,
@@ -56,6 +64,7 @@ pub async fn create_chain(c: CreateChain) -> Result<String> {
         owner: None,
         anchor_sompi: c.anchor_sompi,
         coinbase_maturity: c.coinbase_maturity,
+        committee_key,
         mine: false,
         progress: &progress,
     })

@@ -3,10 +3,12 @@
 //! (`wisp committee init | join | dkg`) and ordering the chain's blocks with simplex over
 //! commonware's authenticated p2p on loopback.
 //!
-//! Checked: the key generation gives every member the same two committee keys; a deposit on
-//! Kaspa and off-ledger transfers sent to any member run on all four; every member has the
-//! same block hashes and state roots; with one member killed the other three go on; the
-//! killed member, restarted, catches up to the same state. Measured (printed): finality
+//! Checked: the key generation gives every member the same two committee keys; the chain is
+//! created under the committee's anchor key; a deposit on Kaspa and off-ledger transfers sent
+//! to any member run on all four; every member has the same block hashes and state roots; a
+//! withdrawal is paid on Kaspa by anchor transactions the members sign together (FROST); with
+//! one member killed the other three go on; the killed member, restarted, catches up to the
+//! same state. Measured (printed): finality
 //! latency (a request sent to a member until that member has its receipt) and off-ledger
 //! requests per second.
 
@@ -121,11 +123,22 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_committee_of_four_nodes_runs_one_chain() {
-    let dir = tempfile::tempdir().unwrap();
-    let home = dir.path().join("home");
-    let mut kaspad = Kaspad::start(&dir.path().join("kaspad"));
+    // WISP_TEST_KEEP=1 keeps the directories (the members' node.log) for a look afterwards.
+    let temp = tempfile::tempdir().unwrap();
+    let (_temp, root) = match std::env::var_os("WISP_TEST_KEEP") {
+        Some(_) => {
+            let kept = temp.keep();
+            eprintln!("keeping {}", kept.display());
+            (None, kept)
+        }
+        None => {
+            let root = temp.path().to_path_buf();
+            (Some(temp), root)
+        }
+    };
+    let home = root.as_path().join("home");
+    let mut kaspad = Kaspad::start(&root.as_path().join("kaspad"));
     let l1 = kaspad.connect().await;
-    l1.disconnect().await;
     let l1_url = kaspad.url.clone();
     std::fs::create_dir_all(&home).unwrap();
     let mut store = Keystore::load(&home.join("accounts.json")).unwrap();
@@ -163,30 +176,9 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
         }
         l1.disconnect().await;
     });
-    let chain_dir = dir.path().join("chain");
-    let created: Value = serde_json::from_str(&wisp(
-        &home,
-        &[
-            "--json",
-            "chain",
-            "create",
-            "--l1",
-            &l1_url,
-            "--data-dir",
-            chain_dir.to_str().unwrap(),
-            "--name",
-            "committee",
-            "--from",
-            "op",
-            "--coinbase-maturity",
-            &MATURITY.to_string(),
-        ],
-    ))
-    .unwrap();
-
     // Each operator: a member key and card; then the committee from all four cards.
     let data: Vec<PathBuf> = (0..MEMBERS)
-        .map(|i| dir.path().join(format!("member{i}")))
+        .map(|i| root.as_path().join(format!("member{i}")))
         .collect();
     let cards: Vec<String> = data
         .iter()
@@ -228,6 +220,49 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
         !before_keys.status.success(),
         "no node without a chain and keys"
     );
+
+    // A key generation that one member misses fails on the others, naming the missing one,
+    // and leaves no keys behind.
+    let partial: Vec<Child> = data[..3]
+        .iter()
+        .map(|d| {
+            Command::new(env!("CARGO_BIN_EXE_wisp"))
+                .env("WISP_HOME", &home)
+                .args([
+                    "committee",
+                    "dkg",
+                    "--data-dir",
+                    d.to_str().unwrap(),
+                    "--timeout",
+                    "3s",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let absent = cards[3].split('@').next().unwrap().to_string();
+    for p in partial {
+        let out = p.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(
+            stderr.contains("did not finish") && stderr.contains(&absent),
+            "{stderr}"
+        );
+    }
+    let status = wisp(
+        &home,
+        &[
+            "--json",
+            "committee",
+            "status",
+            "--data-dir",
+            data[0].to_str().unwrap(),
+        ],
+    );
+    assert!(status.contains("\"keys_ready\": false"), "{status}");
 
     // The key generation, all four at once, each its own process.
     let started = Instant::now();
@@ -273,6 +308,30 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
         &["committee", "dkg", "--data-dir", data[0].to_str().unwrap()],
     );
     assert!(String::from_utf8_lossy(&again.stderr).contains("already holds its shares"));
+
+    // The chain is born on Kaspa under the committee's anchor key.
+    let chain_dir = root.as_path().join("chain");
+    let created: Value = serde_json::from_str(&wisp(
+        &home,
+        &[
+            "--json",
+            "chain",
+            "create",
+            "--l1",
+            &l1_url,
+            "--data-dir",
+            chain_dir.to_str().unwrap(),
+            "--name",
+            "committee",
+            "--from",
+            "op",
+            "--coinbase-maturity",
+            &MATURITY.to_string(),
+            "--committee-key",
+            keys[0]["anchor_key"].as_str().unwrap(),
+        ],
+    ))
+    .unwrap();
 
     // The chain: every member gets its node.json, and runs.
     let ports: Vec<u16> = (0..MEMBERS).map(|_| free_port()).collect();
@@ -346,6 +405,17 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
             .unwrap();
         latencies.push(started.elapsed());
         assert_eq!(r["status"], "success", "{r}");
+        // The next member reads the sender's nonce from its own chain: wait until it has
+        // executed this one too.
+        let id: wisp_core::Hash32 =
+            wisp_core::hash::from_hex(r["requestId"].as_str().unwrap().trim_start_matches("0x"))
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .map(wisp_core::Hash32)
+                .unwrap();
+        clients[(i + 1) % MEMBERS]
+            .wait_receipt(&id, Duration::from_secs(30))
+            .await
+            .unwrap();
     }
     latencies.sort();
     eprintln!(
@@ -406,6 +476,48 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
     agree_at(&all, height).await;
     agree_at(&all, height / 2).await;
 
+    // A withdrawal: the committee commits it in one anchor successor and pays it in the next,
+    // each signed by a quorum of members with their FROST shares; Kaspa sees one BIP340
+    // signature by the committee's key.
+    let payee_key =
+        secp256k1::Keypair::from_seckey_slice(secp256k1::SECP256K1, &[0x77; 32]).unwrap();
+    let payee = wisp_l1::address_of(
+        &payee_key.x_only_public_key().0.serialize(),
+        wisp_l1::Prefix::Simnet,
+    );
+    let started = Instant::now();
+    let w = clients[2]
+        .call(
+            &op,
+            "accounts",
+            "withdraw",
+            &serde_json::json!([payee.to_string(), (2 * KAS).to_string()]),
+            &CallOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(w["status"], "success", "{w}");
+    eventually_for("the withdrawal paid on Kaspa", 180, || async {
+        let paid = l1.spendable_utxos(&payee, 0).await.ok()?;
+        (paid.iter().map(|(_, e)| e.amount).collect::<Vec<_>>() == vec![2 * KAS]).then_some(())
+    })
+    .await;
+    eprintln!(
+        "withdrawal sent to paid on Kaspa by the committee: {:?}",
+        started.elapsed()
+    );
+    for client in &clients {
+        eventually_for("every member to see the withdrawal paid", 60, || async {
+            let ws = client
+                .rpc("wisp_getWithdrawals", rpc_params![0u64, 10u32])
+                .await
+                .ok()?;
+            let ws = ws.as_array()?;
+            (ws.len() == 1 && ws[0]["status"] == "paid").then_some(())
+        })
+        .await;
+    }
+
     // One of four killed: the other three go on.
     nodes[3].kill().unwrap();
     nodes[3].wait().unwrap();
@@ -451,4 +563,5 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
     }
     let _ = stop_mining.send(true);
     let _ = miner.await;
+    l1.disconnect().await;
 }

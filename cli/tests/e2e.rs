@@ -568,7 +568,7 @@ async fn tokens_amm_on_and_off_ledger_proofs_replay_and_restart() {
         follower_l1,
         devnet.node().l1_params().clone(),
         devnet.node().prefix(),
-        wisp_l1::Wallet::new(custody, devnet.node().prefix()),
+        Some(wisp_l1::Wallet::new(custody, devnet.node().prefix())),
         devnet.node().anchor().clone(),
         wisp_node::NodeMode::Follower,
     )

@@ -70,7 +70,7 @@ fn paid_record(seq: u64) -> String {
 
 /// A withdrawal committed by an anchor's outbox.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
-struct StoredPayout {
+pub(crate) struct StoredPayout {
     seq: u64,
     to: [u8; 32],
     amount_sompi: u64,
@@ -84,8 +84,8 @@ impl StoredPayout {
 
 /// An anchor UTXO as stored, with the withdrawals its outbox commits to.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
-struct StoredAnchor {
-    outpoint: TransactionOutpoint,
+pub(crate) struct StoredAnchor {
+    pub(crate) outpoint: TransactionOutpoint,
     amount_sompi: u64,
     block_index: u64,
     header_hash: [u8; 32],
@@ -116,7 +116,7 @@ impl StoredAnchor {
 
 /// A submitted anchor transaction not yet seen accepted.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
-struct InFlight {
+pub(crate) struct InFlight {
     tx: Transaction,
     successor: StoredAnchor,
     fee_sompi: u64,
@@ -127,7 +127,7 @@ struct InFlight {
 /// An anchor the node has moved past, with what the node knew then and the transaction that
 /// spent it (to go back to if a reorg undoes that transaction).
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
-struct Checkpoint {
+pub(crate) struct Checkpoint {
     anchor: StoredAnchor,
     fees_spent_sompi: u64,
     next_seq: u64,
@@ -143,10 +143,10 @@ const MAX_WATCHED: usize = MAX_HISTORY + 8;
 
 /// What the node knows of its anchor, kept on disk.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
-struct Track {
-    current: StoredAnchor,
+pub(crate) struct Track {
+    pub(crate) current: StoredAnchor,
     fees_spent_sompi: u64,
-    in_flight: Option<InFlight>,
+    pub(crate) in_flight: Option<InFlight>,
     /// The first outbox entry no anchor has committed to yet.
     next_seq: u64,
     /// Earlier anchors, oldest first (at most [`MAX_HISTORY`]).
@@ -441,7 +441,7 @@ impl Node {
 
     /// One step of anchoring (see the module docs): confirms or re-submits the successor in
     /// flight, or, if the chain has a newer block and the owner has paid for a fee, builds,
-    /// records and submits the next successor.
+    /// records and submits the next successor, signed with the node's own committee key.
     ///
     /// # Errors
     /// [`crate::NodeError`] if Kaspa or storage fails. A refused submission is not an error
@@ -449,17 +449,36 @@ impl Node {
     pub async fn advance_anchor(&self) -> Result<AnchorProgress> {
         let _one_at_a_time = self.anchor_lock.lock().await;
         let mut track = self.track()?;
+        if let Some(progress) = self.follow_anchor(&mut track).await? {
+            return Ok(progress);
+        }
+        let Some(committee) = &self.committee else {
+            return Ok(AnchorProgress::Idle); // a committee's chain: its members sign
+        };
+        let Some(plan) = self.plan_successor(&track).await? else {
+            return Ok(AnchorProgress::Idle);
+        };
+        let built = self.rebuild(&track, &plan)?;
+        let message = secp256k1::Message::from_digest(built.unsigned.sighash());
+        let signature = committee.keypair().sign_schnorr(message).serialize();
+        self.submit_successor(&mut track, built, &signature).await
+    }
+
+    /// Steps 1-3 of anchoring: confirms successors Kaspa accepted, rolls back after a reorg,
+    /// and offers the successor in flight again. `Some` if one of them applied (the step is
+    /// done); `None` if the next successor may be built.
+    pub(crate) async fn follow_anchor(&self, track: &mut Track) -> Result<Option<AnchorProgress>> {
         // 1. Has Kaspa accepted successors (the one in flight, or watched ones)?
-        let accepted = self.accepted_since(&track).await?;
+        let accepted = self.accepted_since(track).await?;
         if let Some(last) = accepted.last().map(|f| f.tx.id()) {
             for flight in accepted {
-                self.confirm(&mut track, flight)?;
+                self.confirm(track, flight)?;
             }
-            return Ok(AnchorProgress::Confirmed(last));
+            return Ok(Some(AnchorProgress::Confirmed(last)));
         }
         // 2. Is the anchor still there? If not, a reorg undid the transaction that made it.
         if !self.unspent(&track.current).await? {
-            return Ok(match self.roll_back(&mut track).await? {
+            return Ok(Some(match self.roll_back(track).await? {
                 Some(block) => AnchorProgress::RolledBack(block),
                 None => {
                     tracing::warn!(
@@ -468,7 +487,7 @@ impl Node {
                     );
                     AnchorProgress::Lost
                 }
-            });
+            }));
         }
         // 3. Offer the successor in flight again, unless Kaspa can no longer accept it.
         if let Some(flight) = track.in_flight.clone() {
@@ -477,7 +496,7 @@ impl Node {
                 if let Err(e) = self.l1.submit_transaction(&flight.tx).await {
                     tracing::debug!(tx = %id, error = %e, "anchor transaction re-submitted");
                 }
-                return Ok(AnchorProgress::Waiting(id));
+                return Ok(Some(AnchorProgress::Waiting(id)));
             }
             tracing::warn!(
                 tx = %id,
@@ -488,8 +507,15 @@ impl Node {
                 track.watched.remove(0);
             }
             track.in_flight = None;
-            self.save_track(&track)?;
+            self.save_track(track)?;
         }
+        Ok(None)
+    }
+
+    /// Step 4: what the next successor of `track`'s anchor should be, from this node's head,
+    /// its paid fees and the deposits Kaspa holds at the confirmation depth; `None` if there is
+    /// no newer block or no fee paid for one yet.
+    pub(crate) async fn plan_successor(&self, track: &Track) -> Result<Option<AnchorPlan>> {
         let head = self.chain.head()?;
         if head.index <= track.current.block_index {
             if !track.current.committed.is_empty() {
@@ -498,18 +524,69 @@ impl Node {
                 self.block_wanted
                     .store(true, std::sync::atomic::Ordering::Relaxed);
             }
-            return Ok(AnchorProgress::Idle);
+            return Ok(None);
         }
-        let paid = self.chain.anchor_fees()?;
-        let fee = paid
-            .saturating_sub(track.fees_spent_sompi)
-            .min(self.anchor.rules.max_fee_sompi);
+        let fee = self.fee_budget(track)?;
         if fee == 0 {
-            return Ok(AnchorProgress::Idle);
+            return Ok(None);
         }
+        let mut deposits = self.confirmed_deposits().await?;
+        deposits.truncate(MAX_SWEEP);
+        let mut plan = AnchorPlan {
+            anchor: track.current.outpoint,
+            block_index: head.index,
+            header_hash: head.hash().0,
+            deposits: Vec::new(),
+            fee_sompi: fee,
+        };
+        // Sweep as many deposits as the paid fee covers, deciding on unsigned transactions
+        // (a signature does not change the mass); the committee signs once, the one chosen.
+        loop {
+            plan.deposits = deposits.iter().map(PlannedDeposit::of).collect();
+            plan.fee_sompi = fee;
+            let candidate = self.rebuild(track, &plan)?;
+            let needed = self.fee_needed(&candidate.unsigned)?;
+            if needed <= fee {
+                // Pay what Kaspa asks, not the whole amount available.
+                plan.fee_sompi = needed;
+                let exact = self.rebuild(track, &plan)?;
+                if self.fee_needed(&exact.unsigned)? > needed {
+                    plan.fee_sompi = fee;
+                }
+                return Ok(Some(plan));
+            }
+            if deposits.pop().is_none() {
+                tracing::warn!(
+                    fee,
+                    needed,
+                    "the anchor fee paid so far does not cover an anchor transaction yet"
+                );
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Sompi of L1 fee the owner has paid and no anchor transaction has spent yet, capped at
+    /// what one anchor transaction may pay.
+    fn fee_budget(&self, track: &Track) -> Result<u64> {
+        let paid = self.chain.anchor_fees()?;
+        Ok(paid
+            .saturating_sub(track.fees_spent_sompi)
+            .min(self.anchor.rules.max_fee_sompi))
+    }
+
+    fn fee_needed(&self, unsigned: &wisp_settlement::tx::UnsignedAnchorTx) -> Result<u64> {
+        Ok(unsigned
+            .mass(&self.l1_params, &self.anchor.rules)?
+            .fee_mass()
+            .saturating_mul(FEE_SOMPI_PER_GRAM))
+    }
+
+    /// The deposits waiting at the chain's deposit script, at the confirmation depth.
+    pub(crate) async fn confirmed_deposits(&self) -> Result<Vec<DepositUtxo>> {
         let depth = self.chain.params()?.l1_confirmations;
         let daa = self.l1.virtual_daa_score().await?;
-        let mut deposits: Vec<DepositUtxo> = self
+        Ok(self
             .l1
             .spendable_utxos(&self.deposit_address, 0)
             .await?
@@ -520,10 +597,61 @@ impl Node {
                 amount_sompi: e.amount,
                 block_daa_score: e.block_daa_score,
             })
-            .collect();
-        deposits.truncate(MAX_SWEEP);
+            .collect())
+    }
+
+    /// The unsigned successor `plan` describes, built from this node's own records: its
+    /// anchor, its chain's block `plan.block_index` (whose header must be `plan.header_hash`),
+    /// the withdrawals the anchor committed, and the next batch of its chain's outbox. Every
+    /// member of a committee rebuilds the successor it is asked to sign this way, so it signs
+    /// only what its own chain and Kaspa view agree with.
+    ///
+    /// # Errors
+    /// [`crate::NodeError::DataDir`] naming what in `plan` this node does not agree with;
+    /// [`crate::NodeError`] if its records cannot be read.
+    pub(crate) fn rebuild(&self, track: &Track, plan: &AnchorPlan) -> Result<Built> {
+        let refuse = |why: String| crate::NodeError::DataDir(format!("anchor plan: {why}"));
+        if plan.anchor != track.current.outpoint {
+            return Err(refuse(format!(
+                "it spends {}, but the anchor is {}",
+                plan.anchor, track.current.outpoint
+            )));
+        }
+        if plan.block_index <= track.current.block_index {
+            return Err(refuse(format!(
+                "block {} is not newer than the anchor's {}",
+                plan.block_index, track.current.block_index
+            )));
+        }
+        let header = match self.chain.db().block(plan.block_index) {
+            Ok(header) => header,
+            Err(wisp_state::StateError::UnknownBlock(_)) => {
+                return Err(refuse(format!(
+                    "this node has not reached block {} yet",
+                    plan.block_index
+                )))
+            }
+            Err(e) => return Err(wisp_chain::ChainError::from(e).into()),
+        };
+        if header.hash().0 != plan.header_hash {
+            return Err(refuse(format!(
+                "block {} has another header here",
+                plan.block_index
+            )));
+        }
+        if plan.fee_sompi > self.fee_budget(track)? {
+            return Err(refuse(format!(
+                "a fee of {} sompi is more than the owner has paid for",
+                plan.fee_sompi
+            )));
+        }
+        if plan.deposits.len() > MAX_SWEEP {
+            return Err(refuse(format!("{} deposits to sweep", plan.deposits.len())));
+        }
         // The next batch of the outbox: entries in order, from blocks at the confirmation
-        // depth, within the count and storage-mass budgets of one anchor transaction.
+        // depth below the committed block, within the count and storage-mass budgets of one
+        // anchor transaction.
+        let depth = self.chain.params()?.l1_confirmations;
         let mut batch: Vec<StoredPayout> = Vec::new();
         let mut mass = 0u64;
         for e in self
@@ -531,7 +659,7 @@ impl Node {
             .outbox(track.next_seq, wisp_settlement::anchor::MAX_PAYOUTS)?
         {
             let entry_mass = 1_000_000_000_000u64 / e.amount_sompi.max(1);
-            if e.block_index.saturating_add(depth) > head.index
+            if e.block_index.saturating_add(depth) > plan.block_index
                 || mass.saturating_add(entry_mass) > PAYOUT_MASS_BUDGET
             {
                 break;
@@ -546,8 +674,8 @@ impl Node {
         let next_seq = batch.last().map_or(track.next_seq, |p| p.seq + 1);
         let new_payouts: Vec<Payout> = batch.iter().map(StoredPayout::payout).collect();
         let new = AnchorState {
-            block_index: head.index,
-            header_hash: head.hash().0,
+            block_index: plan.block_index,
+            header_hash: plan.header_hash,
             outbox: outbox_commitment(&new_payouts),
         };
         let payouts: Vec<Payout> = track
@@ -556,68 +684,123 @@ impl Node {
             .iter()
             .map(StoredPayout::payout)
             .collect();
-        let current = self.utxo(&track.current);
-        // Sweep as many deposits as the paid fee covers, deciding on unsigned transactions
-        // (a signature does not change the mass); the committee signs once, the one chosen.
-        let (unsigned, fee) = loop {
-            let candidate = wisp_settlement::tx::successor_unsigned(
-                &self.anchor.rules,
-                &current,
-                &deposits,
-                &payouts,
-                new,
-                fee,
-            )?;
-            let needed = candidate
-                .mass(&self.l1_params, &self.anchor.rules)?
-                .fee_mass()
-                .saturating_mul(FEE_SOMPI_PER_GRAM);
-            if needed <= fee {
-                // Pay what Kaspa asks, not the whole amount available.
-                let exact = wisp_settlement::tx::successor_unsigned(
-                    &self.anchor.rules,
-                    &current,
-                    &deposits,
-                    &payouts,
-                    new,
-                    needed,
-                )?;
-                let again = exact
-                    .mass(&self.l1_params, &self.anchor.rules)?
-                    .fee_mass()
-                    .saturating_mul(FEE_SOMPI_PER_GRAM);
-                break if again <= needed {
-                    (exact, needed)
-                } else {
-                    (candidate, fee)
-                };
-            }
-            if deposits.pop().is_none() {
-                tracing::warn!(
-                    fee,
-                    needed,
-                    "the anchor fee paid so far does not cover an anchor transaction yet"
-                );
-                return Ok(AnchorProgress::Idle);
-            }
-        };
-        let message = secp256k1::Message::from_digest(unsigned.sighash());
-        let signature = self.committee.keypair().sign_schnorr(message).serialize();
-        let built = unsigned.finish(&self.anchor.rules, &signature)?;
-        let id = built.tx.id();
-        track.in_flight = Some(InFlight {
-            tx: built.tx.clone(),
-            successor: StoredAnchor::of(&built.successor, batch),
-            fee_sompi: fee,
+        let deposits: Vec<DepositUtxo> = plan.deposits.iter().map(PlannedDeposit::utxo).collect();
+        let unsigned = wisp_settlement::tx::successor_unsigned(
+            &self.anchor.rules,
+            &self.utxo(&track.current),
+            &deposits,
+            &payouts,
+            new,
+            plan.fee_sompi,
+        )?;
+        Ok(Built {
+            unsigned,
+            batch,
             next_seq,
+            fee_sompi: plan.fee_sompi,
+        })
+    }
+
+    /// Finishes `built` with the committee's `signature`, records it as in flight (before it
+    /// leaves the node: a restart re-submits this one, never another) and submits it.
+    ///
+    /// # Errors
+    /// [`crate::NodeError`] if the signature does not verify or storage fails.
+    pub(crate) async fn submit_successor(
+        &self,
+        track: &mut Track,
+        built: Built,
+        signature: &[u8; 64],
+    ) -> Result<AnchorProgress> {
+        self.record_successor(track, built, signature, true).await
+    }
+
+    /// [`Node::submit_successor`], submitting only if `submit` (a committee member recording
+    /// the successor its coordinator submitted leaves the submission to it, and re-submits
+    /// only if it stays unaccepted: step 3).
+    pub(crate) async fn record_successor(
+        &self,
+        track: &mut Track,
+        built: Built,
+        signature: &[u8; 64],
+        submit: bool,
+    ) -> Result<AnchorProgress> {
+        let finished = built.unsigned.finish(&self.anchor.rules, signature)?;
+        let id = finished.tx.id();
+        track.in_flight = Some(InFlight {
+            tx: finished.tx.clone(),
+            successor: StoredAnchor::of(&finished.successor, built.batch),
+            fee_sompi: built.fee_sompi,
+            next_seq: built.next_seq,
         });
-        // Written down before it leaves the node: a restart re-submits this one, never another.
-        self.save_track(&track)?;
-        if let Err(e) = self.l1.submit_transaction(&built.tx).await {
-            tracing::warn!(tx = %id, error = %e, "anchor transaction refused; will retry");
+        self.save_track(track)?;
+        if submit {
+            if let Err(e) = self.l1.submit_transaction(&finished.tx).await {
+                tracing::warn!(tx = %id, error = %e, "anchor transaction refused; will retry");
+            }
         }
         Ok(AnchorProgress::Submitted(id))
     }
+
+    /// The anchor record, for the committee's anchoring.
+    pub(crate) fn anchor_track(&self) -> Result<Track> {
+        self.track()
+    }
+}
+
+/// A successor to build: which anchor it spends, the chain block it commits, the deposits it
+/// sweeps and its fee. Everything else (the withdrawals paid, the outbox batch committed, the
+/// outputs) follows from the chain, so every member of a committee builds the same
+/// transaction from the same plan ([`Node::rebuild`]).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct AnchorPlan {
+    /// The anchor UTXO spent.
+    pub anchor: TransactionOutpoint,
+    /// The chain block committed.
+    pub block_index: u64,
+    /// Its header hash.
+    pub header_hash: [u8; 32],
+    /// Deposit UTXOs swept (at most [`MAX_SWEEP`]).
+    pub deposits: Vec<PlannedDeposit>,
+    /// The L1 fee, sompi.
+    pub fee_sompi: u64,
+}
+
+/// A deposit UTXO a plan sweeps.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct PlannedDeposit {
+    /// Its outpoint.
+    pub outpoint: TransactionOutpoint,
+    /// Its value, sompi.
+    pub amount_sompi: u64,
+    /// The DAA score of the block that holds it.
+    pub block_daa_score: u64,
+}
+
+impl PlannedDeposit {
+    fn of(d: &DepositUtxo) -> PlannedDeposit {
+        PlannedDeposit {
+            outpoint: d.outpoint,
+            amount_sompi: d.amount_sompi,
+            block_daa_score: d.block_daa_score,
+        }
+    }
+
+    fn utxo(&self) -> DepositUtxo {
+        DepositUtxo {
+            outpoint: self.outpoint,
+            amount_sompi: self.amount_sompi,
+            block_daa_score: self.block_daa_score,
+        }
+    }
+}
+
+/// A successor built from a plan, not yet signed.
+pub(crate) struct Built {
+    pub(crate) unsigned: wisp_settlement::tx::UnsignedAnchorTx,
+    batch: Vec<StoredPayout>,
+    next_seq: u64,
+    fee_sompi: u64,
 }
 
 #[cfg(test)]

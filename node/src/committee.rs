@@ -19,6 +19,8 @@
 //! key generation over the network: no one ever holds either whole key), then `wisp node`,
 //! which runs the member ([`start_member`]) when the data directory holds a committee.
 
+mod anchoring;
+
 use crate::datadir::write_private;
 use crate::{lane, Node, NodeError, Result, MAX_L1_BLOCKS_PER_PASS};
 use borsh::{BorshDeserialize, BorshSerialize};
@@ -32,7 +34,7 @@ use commonware_cryptography::bls12381::primitives::variant::MinSig;
 use commonware_cryptography::ed25519::PrivateKey;
 use commonware_cryptography::{Hasher, Sha256, Signer};
 use commonware_p2p::authenticated::lookup;
-use commonware_p2p::{Address, AddressableManager, Recipients, Sender as _};
+use commonware_p2p::{Address, AddressableManager, Receiver as _, Recipients, Sender as _};
 use commonware_runtime::{Clock, Quota, Runner as _, Spawner as _, Supervisor as _};
 use commonware_utils::ordered::{Map, Set};
 use commonware_utils::{NZUsize, NZU32};
@@ -64,6 +66,8 @@ const CERTIFICATE_SHARE_FILE: &str = "committee/certificate.share";
 const CERTIFICATE_OUTPUT_FILE: &str = "committee/certificate.public";
 /// The member's FROST share of the anchor key (secret).
 const ANCHOR_SHARE_FILE: &str = "committee/anchor.share";
+/// The member's signing log: the one successor it signed for each anchor UTXO.
+const SIGNING_LOG_FILE: &str = "committee/signing.log";
 
 /// p2p channels: simplex's votes, certificates and resolver; whole blocks, requests and wants
 /// ([`wisp_consensus::Wire`]); the key generation's messages.
@@ -72,6 +76,7 @@ const CHANNEL_CERTIFICATES: u64 = 1;
 const CHANNEL_RESOLVER: u64 = 2;
 const CHANNEL_BLOCKS: u64 = 3;
 const CHANNEL_DKG: u64 = 4;
+const CHANNEL_ANCHOR: u64 = 5;
 
 /// Messages each member may send another per second on each channel (blocks, gossip and
 /// votes of a busy chain stay well below it; it bounds what one member makes another check).
@@ -929,6 +934,47 @@ pub fn start_member(node: Arc<Node>, data_dir: &Path) -> Result<MemberHandle> {
         .map(|m| m.address)
         .ok_or_else(|| bad("this node's member key is not in committee.json"))?;
     let follower = L1Follower::start(node.clone());
+    let keys = committee.keys()?;
+    let my_index = keys
+        .iter()
+        .position(|k| *k == key.public_key())
+        .ok_or_else(|| bad("this node's member key is not in committee.json"))?;
+    let anchor_key = {
+        let path = data_dir.join(ANCHOR_SHARE_FILE);
+        let bytes = std::fs::read(&path).map_err(|e| {
+            bad(format!(
+                "reading {}: {e}; run `wisp committee dkg` with the other members first",
+                path.display()
+            ))
+        })?;
+        MemberKey::from_bytes(&bytes).map_err(|e| bad(format!("{}: {e}", path.display())))?
+    };
+    // A committee signs the anchor only if the chain's anchor names the committee's key.
+    let anchoring = (anchor_key.group_key() == node.anchor().rules.committee_key).then_some(());
+    if anchoring.is_none() {
+        tracing::warn!(
+            "the chain's anchor does not name this committee's anchor key (create the chain with \
+             `wisp chain create --committee-key`): the committee will not move the anchor"
+        );
+    }
+    let (anchor_in, anchor_inbox) = tokio::sync::mpsc::channel::<(usize, Vec<u8>)>(1024);
+    let (anchor_outbox, mut anchor_out) =
+        tokio::sync::mpsc::unbounded_channel::<anchoring::Outgoing>();
+    if anchoring.is_some() {
+        let log_path = data_dir.join(SIGNING_LOG_FILE);
+        let log =
+            crate::signing_log::FileSigningLog::open(&log_path).map_err(|e| bad(e.to_string()))?;
+        let anchorer = anchoring::Anchorer::new(
+            node.clone(),
+            my_index,
+            keys.len(),
+            anchor_key,
+            log,
+            anchor_inbox,
+            anchor_outbox,
+        );
+        tokio::spawn(anchorer.run());
+    }
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let storage = data_dir.join("consensus");
@@ -943,7 +989,34 @@ pub fn start_member(node: Arc<Node>, data_dir: &Path) -> Result<MemberHandle> {
                 let certificates = network.register(CHANNEL_CERTIFICATES, CHANNEL_RATE);
                 let resolver = network.register(CHANNEL_RESOLVER, CHANNEL_RATE);
                 let (block_sender, block_receiver) = network.register(CHANNEL_BLOCKS, CHANNEL_RATE);
+                let (mut anchor_sender, mut anchor_receiver) =
+                    network.register(CHANNEL_ANCHOR, CHANNEL_RATE);
                 let _network = network.start();
+                // The anchoring messages, to and from the node's side (`Anchorer`).
+                let peers = keys.clone();
+                context.child("anchor_in").spawn(move |_| async move {
+                    while let Ok((from, bytes)) = anchor_receiver.recv().await {
+                        if let Some(i) = peers.iter().position(|k| *k == from) {
+                            // Full: the member is behind; the sender repeats what matters.
+                            let _ = anchor_in.try_send((i, bytes.as_ref().to_vec()));
+                        }
+                    }
+                });
+                let peers = keys.clone();
+                context.child("anchor_out").spawn(move |_| async move {
+                    while let Some(out) = anchor_out.recv().await {
+                        match out {
+                            anchoring::Outgoing::To(i, bytes) => {
+                                if let Some(to) = peers.get(i) {
+                                    anchor_sender.send(Recipients::One(to.clone()), bytes, false);
+                                }
+                            }
+                            anchoring::Outgoing::All(bytes) => {
+                                anchor_sender.send(Recipients::All, bytes, false);
+                            }
+                        }
+                    }
+                });
                 let mut config = wisp_consensus::Config::new(chain, Box::new(follower));
                 config.on_executed = Some(Box::new(move |output| published.publish(output)));
                 let (member, mailbox, reporter, progress) =
@@ -1163,9 +1236,151 @@ impl wisp_consensus::L1View for L1Follower {
         for (l1, accepted) in followed.blocks.iter().skip(from) {
             requests.extend(accepted.iter().cloned());
             if l1 == upto {
-                break;
+                return requests;
             }
         }
-        requests
+        // `upto` is not after `after`: an empty range.
+        Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wisp_consensus::L1View;
+
+    fn member_dir(port: u16) -> (tempfile::TempDir, MemberCard) {
+        let dir = tempfile::tempdir().unwrap();
+        let card = init(dir.path(), format!("127.0.0.1:{port}").parse().unwrap()).unwrap();
+        (dir, card)
+    }
+
+    /// Cards parse only as KEY@HOST:PORT with a real key; a committee is refused when it is too
+    /// small, names a key or an address twice, or leaves out the member writing it; the member
+    /// key is kept across `init`s; joining the same committee again is a no-op.
+    #[test]
+    fn cards_and_committees_are_checked() {
+        let (a, card_a) = member_dir(9001);
+        let (_b, card_b) = member_dir(9002);
+        let (_c, card_c) = member_dir(9003);
+        assert_eq!(MemberCard::parse(&card_a.word()).unwrap(), card_a);
+        for bad in [
+            "no-at-sign",
+            "zz@127.0.0.1:1",
+            &format!("{}@nowhere", card_a.key),
+            &format!("{}@127.0.0.1:1", &card_a.key[..62]),
+        ] {
+            assert!(MemberCard::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            init(a.path(), card_a.address).unwrap(),
+            card_a,
+            "the key is kept"
+        );
+        let e = join(a.path(), vec![card_a.clone()]).unwrap_err();
+        assert!(e.to_string().contains("2 to"), "{e}");
+        let e = join(a.path(), vec![card_a.clone(), card_a.clone()]).unwrap_err();
+        assert!(e.to_string().contains("twice"), "{e}");
+        let mut same_address = card_b.clone();
+        same_address.address = card_a.address;
+        let e = join(a.path(), vec![card_a.clone(), same_address]).unwrap_err();
+        assert!(e.to_string().contains("address"), "{e}");
+        let e = join(a.path(), vec![card_b.clone(), card_c.clone()]).unwrap_err();
+        assert!(e.to_string().contains("not among the members"), "{e}");
+        let joined = join(
+            a.path(),
+            vec![card_c.clone(), card_a.clone(), card_b.clone()],
+        )
+        .unwrap();
+        let mut keys: Vec<&String> = joined.members.iter().map(|m| &m.key).collect();
+        keys.sort();
+        assert_eq!(
+            joined.members.iter().map(|m| &m.key).collect::<Vec<_>>(),
+            keys,
+            "ordered by key on every member"
+        );
+        assert_eq!(
+            join(
+                a.path(),
+                vec![card_a.clone(), card_b.clone(), card_c.clone()]
+            )
+            .unwrap(),
+            joined
+        );
+        let status = status(a.path()).unwrap();
+        assert!(!status.keys_ready);
+        assert!(
+            status.next.contains("wisp committee dkg"),
+            "{}",
+            status.next
+        );
+        // Without keys there is no certificate signer to run with.
+        let e = certificate_scheme(a.path(), &joined).unwrap_err();
+        assert!(e.to_string().contains("wisp committee dkg"), "{e}");
+    }
+
+    fn l1(n: u8, daa: u64) -> L1Ref {
+        L1Ref {
+            block_hash: Hash32([n; 32]),
+            daa_score: daa,
+            timestamp_ms: 1000 * daa,
+        }
+    }
+
+    fn deposit(n: u8) -> OnLedgerRequest {
+        OnLedgerRequest {
+            l1_tx_id: Hash32([n; 32]),
+            index: 0,
+            sender: wisp_core::AgentId::Address([n; 32]),
+            deposit_sompi: u64::from(n),
+            body: wisp_chain::OnLedgerBody::DepositOnly,
+        }
+    }
+
+    /// The follower answers for the Kaspa blocks it holds: the on-ledger requests after one
+    /// block up to another, from where following started (matched without its timestamp,
+    /// which the chain's head does not keep), and nothing it does not know.
+    #[test]
+    fn the_follower_gives_each_range_its_on_ledger_requests() {
+        let start = L1Ref {
+            timestamp_ms: 7,
+            ..l1(1, 10)
+        };
+        let follower = L1Follower(Arc::new(Mutex::new(Followed {
+            start: Some(start),
+            blocks: [
+                (l1(2, 11), vec![deposit(2)]),
+                (l1(3, 12), vec![]),
+                (l1(4, 13), vec![deposit(4), deposit(5)]),
+            ]
+            .into_iter()
+            .collect(),
+        })));
+        assert_eq!(follower.latest(), Some(l1(4, 13)));
+        assert!(
+            follower.knows(&l1(1, 10)),
+            "the start, whatever its timestamp"
+        );
+        assert!(follower.knows(&l1(3, 12)));
+        assert!(!follower.knows(&l1(9, 12)));
+        assert!(!follower.knows(&L1Ref {
+            timestamp_ms: 1,
+            ..l1(3, 12)
+        }));
+        let ids = |r: Vec<OnLedgerRequest>| r.iter().map(|d| d.l1_tx_id.0[0]).collect::<Vec<_>>();
+        assert_eq!(ids(follower.on_ledger(None, &l1(4, 13))), vec![2, 4, 5]);
+        assert_eq!(
+            ids(follower.on_ledger(Some(&l1(1, 10)), &l1(3, 12))),
+            vec![2]
+        );
+        assert_eq!(
+            ids(follower.on_ledger(Some(&l1(2, 11)), &l1(4, 13))),
+            vec![4, 5]
+        );
+        assert_eq!(
+            ids(follower.on_ledger(Some(&l1(3, 12)), &l1(3, 12))),
+            Vec::<u8>::new()
+        );
+        assert!(follower.on_ledger(Some(&l1(9, 99)), &l1(4, 13)).is_empty());
     }
 }

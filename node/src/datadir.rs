@@ -96,8 +96,14 @@ pub struct NodeConfig {
     pub network: String,
     /// The chain owner (governance rights, receives fees), `addr:<64 hex>`.
     pub owner: String,
-    /// The committee key: the only key the anchor accepts (secret, hex).
+    /// The committee key, when this node holds it whole (a committee of one): the only key the
+    /// anchor accepts (secret, hex). Empty for a committee chain.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub committee_secret: String,
+    /// A committee chain's anchor key (x-only, hex): the committee's FROST group key, which
+    /// no one holds whole (`wisp committee dkg`). Absent for a committee of one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committee_key: Option<String>,
     /// Coinbase maturity the node assumes when it spends L1 coins (DAA score units).
     pub coinbase_maturity: u64,
     /// The chain's genesis anchor.
@@ -142,12 +148,29 @@ impl NodeConfig {
         })
     }
 
-    /// The committee key pair.
+    /// The committee key pair, if this node holds it (`None` for a committee chain).
     ///
     /// # Errors
-    /// [`NodeError::DataDir`] if the secret is damaged.
-    pub fn committee(&self) -> Result<secp256k1::Keypair> {
-        keypair(&self.committee_secret)
+    /// [`NodeError::DataDir`] if the secret is damaged, or neither a secret nor a committee
+    /// key is given.
+    pub fn committee(&self) -> Result<Option<secp256k1::Keypair>> {
+        match (&self.committee_secret, &self.committee_key) {
+            (secret, _) if !secret.is_empty() => keypair(secret).map(Some),
+            (_, Some(_)) => Ok(None),
+            _ => Err(bad("node.json names no committee key")),
+        }
+    }
+
+    /// The x-only key the chain's anchor accepts.
+    ///
+    /// # Errors
+    /// [`NodeError::DataDir`] if the key is damaged or missing.
+    pub fn committee_x_only(&self) -> Result<[u8; 32]> {
+        match (self.committee()?, &self.committee_key) {
+            (Some(pair), _) => Ok(pair.x_only_public_key().0.serialize()),
+            (None, Some(hex)) => x_only(hex),
+            (None, None) => Err(bad("node.json names no committee key")),
+        }
     }
 }
 
@@ -159,6 +182,21 @@ pub fn keypair(hex: &str) -> Result<secp256k1::Keypair> {
     from_hex(hex)
         .and_then(|bytes| secp256k1::Keypair::from_seckey_slice(secp256k1::SECP256K1, &bytes).ok())
         .ok_or_else(|| bad("the data directory's settings hold a bad key (64 hex digits expected)"))
+}
+
+/// An x-only public key (BIP340) from 64 hex digits.
+///
+/// # Errors
+/// [`NodeError::DataDir`] if `hex` is not one.
+pub fn x_only(hex: &str) -> Result<[u8; 32]> {
+    from_hex(hex)
+        .and_then(|bytes| secp256k1::XOnlyPublicKey::from_slice(&bytes).ok())
+        .map(|k| k.serialize())
+        .ok_or_else(|| {
+            bad(format!(
+                "`{hex}` is not an x-only public key (64 hex digits)"
+            ))
+        })
 }
 
 /// A fresh random secret key.
@@ -219,6 +257,9 @@ pub struct CreateChain<'a> {
     pub anchor_sompi: u64,
     /// Coinbase maturity of the network (`None`: the network's consensus default).
     pub coinbase_maturity: Option<u64>,
+    /// A committee's anchor key (x-only; `wisp committee dkg` makes it): the chain runs on that
+    /// committee. `None`: a fresh key this node holds (a committee of one).
+    pub committee_key: Option<[u8; 32]>,
     /// Mine the funder's coins and the accepting blocks (simnet only); otherwise wait up to
     /// two minutes for the network's blocks.
     pub mine: bool,
@@ -249,10 +290,16 @@ pub async fn create_chain(c: CreateChain<'_>) -> Result<ChainId> {
         .coinbase_maturity
         .unwrap_or_else(|| params.coinbase_maturity());
     params.coinbase_maturity = maturity;
-    let committee_secret = random_secret();
-    let committee = keypair(&to_hex(&committee_secret))?;
+    let (committee_secret, committee_key) = match c.committee_key {
+        Some(key) => (String::new(), key),
+        None => {
+            let secret = random_secret();
+            let pair = keypair(&to_hex(&secret))?;
+            (to_hex(&secret), pair.x_only_public_key().0.serialize())
+        }
+    };
     let rules = wisp_settlement::AnchorRules {
-        committee_key: committee.x_only_public_key().0.serialize(),
+        committee_key,
         max_fee_sompi: ANCHOR_MAX_FEE_SOMPI,
     };
     let funder = Wallet::new(c.funder, c.l1.prefix());
@@ -264,7 +311,8 @@ pub async fn create_chain(c: CreateChain<'_>) -> Result<ChainId> {
             .owner
             .unwrap_or(AgentId::Address(funder.x_only_key()))
             .to_raw_string(),
-        committee_secret: to_hex(&committee_secret),
+        committee_key: c.committee_key.map(|k| to_hex(&k)),
+        committee_secret,
         coinbase_maturity: maturity,
         anchor: StoredAnchor::of(&anchor),
     };
@@ -386,7 +434,7 @@ pub fn open_with(
     let mut params = kaspa_consensus_core::config::params::Params::from(l1.network_id());
     params.coinbase_maturity = config.coinbase_maturity;
     let prefix = l1.prefix();
-    let committee = Wallet::new(config.committee()?, prefix);
+    let committee = config.committee()?.map(|pair| Wallet::new(pair, prefix));
     let mut chain = Chain::open_with_cache(
         &data_dir.join("chain"),
         &config.genesis()?,
@@ -395,7 +443,7 @@ pub fn open_with(
     chain.set_exec_threads(options.exec_threads)?;
     let anchor = crate::ChainAnchor {
         rules: wisp_settlement::AnchorRules {
-            committee_key: committee.x_only_key(),
+            committee_key: config.committee_x_only()?,
             max_fee_sompi: ANCHOR_MAX_FEE_SOMPI,
         },
         genesis: config.anchor.utxo()?,

@@ -182,6 +182,7 @@ impl Devnet {
                 owner: Some(AgentId::Address(accounts[0].x_only_key()?)),
                 anchor_sompi: ANCHOR_GENESIS_SOMPI,
                 coinbase_maturity: Some(DEVNET_COINBASE_MATURITY),
+                committee_key: None,
                 mine: true,
                 progress: &|line| progress(line),
             })

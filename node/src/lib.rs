@@ -131,7 +131,9 @@ pub struct Node {
     l1_params: Params,
     prefix: Prefix,
     lane: SubnetworkId,
-    committee: Wallet,
+    /// The chain's committee key when this node holds it whole (a committee of one); `None`
+    /// for a committee chain, whose members sign the anchor together.
+    committee: Option<Wallet>,
     anchor: ChainAnchor,
     deposit_script: wisp_l1::LaneScript,
     deposit_address: kaspa_addresses::Address,
@@ -166,7 +168,8 @@ pub struct Reorged {
 
 impl Node {
     /// A node for `chain` following Kaspa through `l1`. `committee` holds the chain's committee
-    /// key (a committee of one), the only key the `anchor`'s script accepts; deposits are paid
+    /// key when this node holds it whole (a committee of one; `None` for a committee chain,
+    /// whose members sign together), the only key the `anchor`'s script accepts; deposits are paid
     /// to the anchor's deposit script; `mode` says whether it is a devnet (mines L1 blocks,
     /// serves `dev_*`).
     ///
@@ -179,7 +182,7 @@ impl Node {
         l1: L1Client,
         l1_params: Params,
         prefix: Prefix,
-        committee: Wallet,
+        committee: Option<Wallet>,
         anchor: ChainAnchor,
         mode: NodeMode,
     ) -> Result<Arc<Node>> {
@@ -279,7 +282,7 @@ impl Node {
 
     /// The committee's x-only key (the one key the anchor accepts).
     pub fn committee_key(&self) -> [u8; 32] {
-        self.committee.x_only_key()
+        self.anchor.rules.committee_key
     }
 
     /// New committed blocks.

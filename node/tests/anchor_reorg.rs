@@ -96,6 +96,7 @@ async fn a_reorg_that_undoes_anchor_transactions_moves_the_anchor_back() {
         owner: None,
         anchor_sompi: KAS,
         coinbase_maturity: Some(MATURITY),
+        committee_key: None,
         mine: true,
         progress: &|_| {},
     })

@@ -50,7 +50,7 @@ async fn a_kaspa_reorg_undoes_what_the_lost_branch_carried() {
         la,
         wisp_l1::simnet_params(10),
         Prefix::Simnet,
-        committee,
+        Some(committee),
         wisp_node::ChainAnchor {
             rules,
             genesis: wisp_settlement::tx::AnchorUtxo {

@@ -36,23 +36,29 @@ pub(crate) async fn node(args: NodeArgs, _ctx: &Ctx) -> Result<()> {
     .await
 }
 
+/// `wisp chain create`'s flags.
+pub(crate) struct ChainCreate {
+    pub(crate) l1: String,
+    pub(crate) data_dir: PathBuf,
+    pub(crate) name: String,
+    /// The keystore account funding the anchor.
+    pub(crate) from: String,
+    pub(crate) anchor_sompi: u64,
+    pub(crate) coinbase_maturity: Option<u64>,
+    pub(crate) committee_key: Option<String>,
+}
+
 /// `wisp chain create`: creates a chain on Kaspa in a new data directory.
-pub(crate) async fn chain_create(
-    l1: String,
-    data_dir: PathBuf,
-    name: String,
-    from: String,
-    anchor_sompi: u64,
-    coinbase_maturity: Option<u64>,
-    ctx: &Ctx,
-) -> Result<()> {
+pub(crate) async fn chain_create(c: ChainCreate, ctx: &Ctx) -> Result<()> {
+    let data_dir = c.data_dir.clone();
     let chain_id = wisp_cli::operator::create_chain(wisp_cli::operator::CreateChain {
-        l1_url: l1,
-        data_dir: data_dir.clone(),
-        name,
-        funder: signer(&from)?,
-        anchor_sompi,
-        coinbase_maturity,
+        l1_url: c.l1,
+        data_dir: c.data_dir,
+        name: c.name,
+        funder: signer(&c.from)?,
+        anchor_sompi: c.anchor_sompi,
+        coinbase_maturity: c.coinbase_maturity,
+        committee_key: c.committee_key,
     })
     .await?;
     let v =

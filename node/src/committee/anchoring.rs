@@ -1,0 +1,534 @@
+//! A committee moving its chain's anchor on Kaspa: the members sign each anchor successor with
+//! their FROST shares of the anchor key (two rounds, `wisp_settlement::committee`), and Kaspa
+//! sees one ordinary BIP340 signature.
+//!
+//! For each anchor UTXO one member coordinates: the member at position `hash(anchor) + k`
+//! (mod N) in the committee, where `k` counts [`COORDINATOR_TURN`]s since this member first saw
+//! the anchor, so a silent coordinator is replaced. The coordinator plans the successor
+//! ([`AnchorPlan`]: the chain block it commits, the deposits it sweeps, its fee) from its own
+//! chain and Kaspa view and sends the plan to every member. Each member rebuilds the
+//! transaction from the plan with its own records (`Node::rebuild`: its own header at that
+//! block, its own outbox, the withdrawals its anchor committed, the fee budget its chain has
+//! paid) and commits to sign only if that works; the coordinator takes the first `threshold`
+//! commitments (`SigningSession`), collects their shares, and submits the signed transaction.
+//! It then sends it to every member, which records it as its anchor's successor in flight, so
+//! each member follows the anchor on Kaspa from then on.
+//!
+//! Safety does not rest on the coordinator: a member signs at most one successor of each
+//! anchor UTXO (its `FileSigningLog`, written before the share), so no two successors can both
+//! gather a quorum. A member asked to sign another successor of an anchor it already signed
+//! refuses and says which plan it signed; the coordinator then proposes that plan instead.
+
+use super::bad;
+use crate::anchoring::{AnchorPlan, Built};
+use crate::{Node, Result};
+use borsh::{BorshDeserialize, BorshSerialize};
+use kaspa_consensus_core::tx::TransactionOutpoint;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wisp_settlement::committee::{outpoint_key, MemberId, MemberKey, Nonces, SigningSession};
+
+/// How long a coordinator has to get a successor signed before the next member takes over.
+pub const COORDINATOR_TURN: Duration = Duration::from_secs(15);
+
+/// How often a member looks at its anchor (confirms, re-submits, coordinates).
+const STEP: Duration = Duration::from_millis(500);
+
+/// Most signing rounds a member keeps nonces for at once (each coordinator's attempt is one).
+const MAX_ROUNDS: usize = 16;
+
+/// Messages between members about the anchor (the committee's anchoring p2p channel).
+#[derive(Clone, Debug, BorshSerialize, BorshDeserialize)]
+pub(crate) enum AnchorWire {
+    /// Coordinator → all: sign the successor this plan describes (round `round`).
+    Propose { round: u64, plan: AnchorPlan },
+    /// Member → coordinator: its FROST commitment for `round`.
+    Commit {
+        round: u64,
+        attempt: u32,
+        commitment: Vec<u8>,
+    },
+    /// Member → coordinator: it will not sign `round`'s plan, and why; `signed` is the plan it
+    /// signed for this anchor already, if that is why.
+    Refuse {
+        round: u64,
+        reason: String,
+        signed: Option<AnchorPlan>,
+    },
+    /// Coordinator → the chosen signers: the commitments of `attempt` of `round`.
+    Sign {
+        round: u64,
+        attempt: u32,
+        commitments: BTreeMap<MemberId, Vec<u8>>,
+    },
+    /// Member → coordinator: its signature share.
+    Share {
+        round: u64,
+        attempt: u32,
+        share: Vec<u8>,
+    },
+    /// Coordinator → all: the successor is signed (the plan and the committee's signature).
+    Signed {
+        plan: AnchorPlan,
+        signature: Vec<u8>,
+    },
+}
+
+/// A message to send: to one member (by position) or to every other member.
+pub(crate) enum Outgoing {
+    To(usize, Vec<u8>),
+    All(Vec<u8>),
+}
+
+/// The coordinator's state for one round.
+struct Coordinating {
+    round: u64,
+    plan: AnchorPlan,
+    built: Built,
+    session: SigningSession,
+    started: Instant,
+}
+
+/// One member's anchoring: runs on the node's runtime; the member's p2p task carries its
+/// messages (`inbox`, `outbox`).
+pub(crate) struct Anchorer {
+    node: Arc<Node>,
+    /// This member's position in the committee (its FROST identifier is `me + 1`).
+    me: usize,
+    members: usize,
+    key: MemberKey,
+    log: crate::signing_log::FileSigningLog,
+    inbox: tokio::sync::mpsc::Receiver<(usize, Vec<u8>)>,
+    outbox: tokio::sync::mpsc::UnboundedSender<Outgoing>,
+    /// Messages to this member itself (it is its own coordinator's signer too).
+    local: VecDeque<AnchorWire>,
+    /// The anchor this member last saw as current, and since when.
+    seen: Option<(TransactionOutpoint, Instant)>,
+    coordinating: Option<Coordinating>,
+    /// Nonces of rounds this member committed to: (round, attempt) → the plan and nonces.
+    nonces: BTreeMap<(u64, u32), (AnchorPlan, Nonces)>,
+    /// The plan this member signed, by anchor (to tell a later coordinator).
+    signed: BTreeMap<([u8; 32], u32), AnchorPlan>,
+    /// A signed successor this member could not record yet (its chain had not reached the
+    /// block): retried at each step.
+    pending: Option<(AnchorPlan, [u8; 64])>,
+    next_round: u64,
+}
+
+impl Anchorer {
+    pub(crate) fn new(
+        node: Arc<Node>,
+        me: usize,
+        members: usize,
+        key: MemberKey,
+        log: crate::signing_log::FileSigningLog,
+        inbox: tokio::sync::mpsc::Receiver<(usize, Vec<u8>)>,
+        outbox: tokio::sync::mpsc::UnboundedSender<Outgoing>,
+    ) -> Anchorer {
+        Anchorer {
+            node,
+            me,
+            members,
+            key,
+            log,
+            inbox,
+            outbox,
+            local: VecDeque::new(),
+            seen: None,
+            coordinating: None,
+            nonces: BTreeMap::new(),
+            signed: BTreeMap::new(),
+            pending: None,
+            // Rounds of different runs and members never collide.
+            next_round: secp256k1::rand::random::<u64>() >> 1,
+        }
+    }
+
+    /// Runs until the member's network goes away.
+    pub(crate) async fn run(mut self) {
+        let mut ticker = tokio::time::interval(STEP);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                message = self.inbox.recv() => {
+                    let Some((from, bytes)) = message else { break };
+                    match AnchorWire::try_from_slice(&bytes) {
+                        Ok(wire) => self.handle(from, wire).await,
+                        Err(e) => tracing::warn!(from, error = %e, "a malformed anchoring message"),
+                    }
+                }
+                _ = ticker.tick() => {
+                    if let Err(e) = self.step().await {
+                        tracing::warn!(error = %e, "committee anchoring step failed; will retry");
+                    }
+                }
+            }
+            while let Some(wire) = self.local.pop_front() {
+                self.handle(self.me, wire).await;
+            }
+        }
+    }
+
+    fn send(&mut self, to: usize, wire: AnchorWire) {
+        if to == self.me {
+            self.local.push_back(wire);
+        } else if let Ok(bytes) = borsh::to_vec(&wire) {
+            let _ = self.outbox.send(Outgoing::To(to, bytes));
+        }
+    }
+
+    fn broadcast(&mut self, wire: AnchorWire) {
+        if let Ok(bytes) = borsh::to_vec(&wire) {
+            let _ = self.outbox.send(Outgoing::All(bytes));
+        }
+        self.local.push_back(wire);
+    }
+
+    /// The member coordinating `anchor` now.
+    fn coordinator(&self, anchor: &TransactionOutpoint, since: Instant) -> usize {
+        let turn = (since.elapsed().as_secs() / COORDINATOR_TURN.as_secs().max(1)) as usize;
+        let mut start = [0u8; 8];
+        start.copy_from_slice(&anchor.transaction_id.as_bytes()[..8]);
+        let start = u64::from_le_bytes(start) as usize ^ anchor.index as usize;
+        (start % self.members + turn) % self.members
+    }
+
+    async fn step(&mut self) -> Result<()> {
+        let node = self.node.clone();
+        let _one_at_a_time = node.anchor_lock.lock().await;
+        let mut track = self.node.anchor_track()?;
+        if let Some((plan, signature)) = self.pending.take() {
+            if plan.anchor == track.current.outpoint && track.in_flight.is_none() {
+                match self.node.rebuild(&track, &plan) {
+                    Ok(built) => {
+                        self.node
+                            .record_successor(&mut track, built, &signature, false)
+                            .await?;
+                    }
+                    Err(_) => self.pending = Some((plan, signature)),
+                }
+            }
+        }
+        if let Some(progress) = self.node.follow_anchor(&mut track).await? {
+            tracing::debug!(?progress, "committee anchor");
+            return Ok(());
+        }
+        let anchor = track.current.outpoint;
+        let since = match self.seen {
+            Some((seen, since)) if seen == anchor => since,
+            _ => {
+                let now = Instant::now();
+                self.seen = Some((anchor, now));
+                self.coordinating = None;
+                self.nonces.clear();
+                now
+            }
+        };
+        if self.coordinator(&anchor, since) != self.me {
+            self.coordinating = None;
+            return Ok(());
+        }
+        if let Some(c) = &self.coordinating {
+            if c.plan.anchor == anchor && c.started.elapsed() < COORDINATOR_TURN / 3 {
+                return Ok(()); // this round is under way
+            }
+        }
+        // A plan this member signed already for this anchor is the only one it may sign.
+        let plan = match self.signed.get(&outpoint_key(&anchor)) {
+            Some(plan) => Some(plan.clone()),
+            None => self.node.plan_successor(&track).await?,
+        };
+        let Some(plan) = plan else {
+            return Ok(());
+        };
+        self.start_round(&track, plan)
+    }
+
+    fn start_round(&mut self, track: &crate::anchoring::Track, plan: AnchorPlan) -> Result<()> {
+        let built = self.node.rebuild(track, &plan)?;
+        let round = self.next_round;
+        self.next_round = self.next_round.wrapping_add(1);
+        tracing::info!(
+            round,
+            block = plan.block_index,
+            deposits = plan.deposits.len(),
+            "coordinating the committee's signature of an anchor successor"
+        );
+        self.coordinating = Some(Coordinating {
+            round,
+            plan: plan.clone(),
+            session: SigningSession::new(self.key.public(), built.unsigned.clone()),
+            built,
+            started: Instant::now(),
+        });
+        self.broadcast(AnchorWire::Propose { round, plan });
+        Ok(())
+    }
+
+    async fn handle(&mut self, from: usize, wire: AnchorWire) {
+        let result = match wire {
+            AnchorWire::Propose { round, plan } => self.on_propose(from, round, plan).await,
+            AnchorWire::Commit {
+                round,
+                attempt,
+                commitment,
+            } => self.on_commit(from, round, attempt, commitment),
+            AnchorWire::Refuse {
+                round,
+                reason,
+                signed,
+            } => self.on_refuse(from, round, reason, signed),
+            AnchorWire::Sign {
+                round,
+                attempt,
+                commitments,
+            } => self.on_sign(from, round, attempt, commitments),
+            AnchorWire::Share {
+                round,
+                attempt,
+                share,
+            } => self.on_share(from, round, attempt, share).await,
+            AnchorWire::Signed { plan, signature } => self.on_signed(plan, signature).await,
+        };
+        if let Err(e) = result {
+            tracing::warn!(from, error = %e, "committee anchoring");
+        }
+    }
+
+    /// A coordinator's plan: commit to sign it if this member's own records agree.
+    async fn on_propose(&mut self, from: usize, round: u64, plan: AnchorPlan) -> Result<()> {
+        let refuse = |this: &mut Anchorer, reason: String, signed: Option<AnchorPlan>| {
+            this.send(
+                from,
+                AnchorWire::Refuse {
+                    round,
+                    reason,
+                    signed,
+                },
+            );
+            Ok(())
+        };
+        if let Some(signed) = self.signed.get(&outpoint_key(&plan.anchor)) {
+            if *signed != plan {
+                let signed = signed.clone();
+                return refuse(
+                    self,
+                    "this member signed another successor of this anchor".into(),
+                    Some(signed),
+                );
+            }
+        }
+        let track = self.node.anchor_track()?;
+        let built = match self.node.rebuild(&track, &plan) {
+            Ok(built) => built,
+            Err(e) => return refuse(self, e.to_string(), None),
+        };
+        // Every deposit swept must be one this member's Kaspa holds at the confirmation depth,
+        // with that value: a successor Kaspa cannot accept would hold the anchor's one
+        // signature for nothing.
+        let waiting = self.node.confirmed_deposits().await?;
+        if let Some(unknown) = plan.deposits.iter().find(|d| {
+            !waiting.iter().any(|w| {
+                w.outpoint == d.outpoint
+                    && w.amount_sompi == d.amount_sompi
+                    && w.block_daa_score == d.block_daa_score
+            })
+        }) {
+            return refuse(
+                self,
+                format!(
+                    "deposit {} is not confirmed on this member's Kaspa",
+                    unknown.outpoint
+                ),
+                None,
+            );
+        }
+        use wisp_settlement::committee::SigningLog;
+        if let Some(logged) = self.log.signed(&plan.anchor) {
+            if logged != built.unsigned.sighash() {
+                return refuse(
+                    self,
+                    "this member's signing log holds another successor of this anchor".into(),
+                    None,
+                );
+            }
+        }
+        let (nonces, commitment) = self
+            .key
+            .commit(&mut secp256k1::rand::thread_rng())
+            .map_err(|e| bad(e.to_string()))?;
+        // A new coordinator's session starts at attempt 1; a retried attempt re-proposes.
+        if self.nonces.len() >= MAX_ROUNDS {
+            if let Some(oldest) = self.nonces.keys().next().copied() {
+                self.nonces.remove(&oldest);
+            }
+        }
+        self.nonces.insert((round, 1), (plan, nonces));
+        self.send(
+            from,
+            AnchorWire::Commit {
+                round,
+                attempt: 1,
+                commitment,
+            },
+        );
+        Ok(())
+    }
+
+    fn on_commit(
+        &mut self,
+        from: usize,
+        round: u64,
+        attempt: u32,
+        commitment: Vec<u8>,
+    ) -> Result<()> {
+        let Some(c) = self.coordinating.as_mut().filter(|c| c.round == round) else {
+            return Ok(());
+        };
+        let request = c
+            .session
+            .add_commitment(attempt, member_id(from), commitment)
+            .map_err(|e| bad(e.to_string()))?;
+        if let Some(request) = request {
+            let chosen: Vec<usize> = request
+                .commitments
+                .keys()
+                .map(|id| usize::from(*id) - 1)
+                .collect();
+            for to in chosen {
+                self.send(
+                    to,
+                    AnchorWire::Sign {
+                        round,
+                        attempt: request.attempt,
+                        commitments: request.commitments.clone(),
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn on_refuse(
+        &mut self,
+        from: usize,
+        round: u64,
+        reason: String,
+        signed: Option<AnchorPlan>,
+    ) -> Result<()> {
+        let Some(c) = self.coordinating.as_ref().filter(|c| c.round == round) else {
+            return Ok(());
+        };
+        tracing::info!(from, reason, "a member will not sign this anchor successor");
+        if let Some(signed) = signed.filter(|s| *s != c.plan && s.anchor == c.plan.anchor) {
+            // Another coordinator's plan gathered this member's share: propose that one.
+            let track = self.node.anchor_track()?;
+            self.start_round(&track, signed)?;
+        }
+        Ok(())
+    }
+
+    /// The coordinator chose this member: sign, if its log allows (recorded first).
+    fn on_sign(
+        &mut self,
+        from: usize,
+        round: u64,
+        attempt: u32,
+        commitments: BTreeMap<MemberId, Vec<u8>>,
+    ) -> Result<()> {
+        let Some((plan, nonces)) = self.nonces.remove(&(round, attempt)) else {
+            return Ok(());
+        };
+        let track = self.node.anchor_track()?;
+        let built = self.node.rebuild(&track, &plan)?;
+        let share = self
+            .key
+            .sign_anchor(&built.unsigned, &commitments, nonces, &mut self.log)
+            .map_err(|e| bad(e.to_string()))?;
+        self.signed.insert(outpoint_key(&plan.anchor), plan);
+        self.send(
+            from,
+            AnchorWire::Share {
+                round,
+                attempt,
+                share,
+            },
+        );
+        Ok(())
+    }
+
+    async fn on_share(
+        &mut self,
+        from: usize,
+        round: u64,
+        attempt: u32,
+        share: Vec<u8>,
+    ) -> Result<()> {
+        let Some(c) = self.coordinating.as_mut().filter(|c| c.round == round) else {
+            return Ok(());
+        };
+        let signature = match c.session.add_share(attempt, member_id(from), share) {
+            Ok(Some(signature)) => signature,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                // A bad share: this round is void; the next step starts another.
+                self.coordinating = None;
+                return Err(bad(format!("member {from}: {e}")));
+            }
+        };
+        let Some(c) = self.coordinating.take() else {
+            return Ok(());
+        };
+        {
+            let _one_at_a_time = self.node.anchor_lock.lock().await;
+            let mut track = self.node.anchor_track()?;
+            if track.current.outpoint == c.plan.anchor && track.in_flight.is_none() {
+                let progress = self
+                    .node
+                    .submit_successor(&mut track, c.built, &signature)
+                    .await?;
+                tracing::info!(?progress, "the committee signed an anchor successor");
+            }
+        }
+        self.broadcast_signed(c.plan, signature);
+        Ok(())
+    }
+
+    fn broadcast_signed(&mut self, plan: AnchorPlan, signature: [u8; 64]) {
+        let wire = AnchorWire::Signed {
+            plan,
+            signature: signature.to_vec(),
+        };
+        if let Ok(bytes) = borsh::to_vec(&wire) {
+            let _ = self.outbox.send(Outgoing::All(bytes));
+        }
+    }
+
+    /// Another member's signed successor: record it as in flight (the signature is checked
+    /// when the transaction is finished).
+    async fn on_signed(&mut self, plan: AnchorPlan, signature: Vec<u8>) -> Result<()> {
+        let signature: [u8; 64] = signature
+            .try_into()
+            .map_err(|_| bad("an anchor signature that is not 64 bytes"))?;
+        let _one_at_a_time = self.node.anchor_lock.lock().await;
+        let mut track = self.node.anchor_track()?;
+        if track.current.outpoint != plan.anchor || track.in_flight.is_some() {
+            return Ok(());
+        }
+        match self.node.rebuild(&track, &plan) {
+            Ok(built) => {
+                self.node
+                    .record_successor(&mut track, built, &signature, false)
+                    .await?;
+            }
+            // Its chain has not reached the block yet: again at the next step.
+            Err(_) => self.pending = Some((plan, signature)),
+        }
+        Ok(())
+    }
+}
+
+fn member_id(position: usize) -> MemberId {
+    MemberId::try_from(position + 1).unwrap_or(MemberId::MAX)
+}

@@ -557,6 +557,48 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
     };
     assert!(balances.windows(2).all(|w| w[0] == w[1]), "{balances:?}");
 
+    // A second withdrawal after the restart is paid too, and the restarted member, which missed
+    // the anchor successors signed while it was down, catches up with the anchor (it asks the
+    // others) and sees both withdrawals paid.
+    let w = clients[0]
+        .call(
+            &op,
+            "accounts",
+            "withdraw",
+            &serde_json::json!([payee.to_string(), (3 * KAS).to_string()]),
+            &CallOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(w["status"], "success", "{w}");
+    eventually_for("the second withdrawal paid on Kaspa", 180, || async {
+        let mut paid: Vec<u64> = l1
+            .spendable_utxos(&payee, 0)
+            .await
+            .ok()?
+            .iter()
+            .map(|(_, e)| e.amount)
+            .collect();
+        paid.sort();
+        (paid == vec![2 * KAS, 3 * KAS]).then_some(())
+    })
+    .await;
+    for client in &clients {
+        eventually_for(
+            "every member, the restarted one too, to see both paid",
+            90,
+            || async {
+                let ws = client
+                    .rpc("wisp_getWithdrawals", rpc_params![0u64, 10u32])
+                    .await
+                    .ok()?;
+                let ws = ws.as_array()?;
+                (ws.len() == 2 && ws.iter().all(|w| w["status"] == "paid")).then_some(())
+            },
+        )
+        .await;
+    }
+
     for mut node in nodes {
         let _ = node.kill();
         let _ = node.wait();

@@ -87,7 +87,7 @@ impl StoredPayout {
 pub(crate) struct StoredAnchor {
     pub(crate) outpoint: TransactionOutpoint,
     amount_sompi: u64,
-    block_index: u64,
+    pub(crate) block_index: u64,
     header_hash: [u8; 32],
     outbox: [u8; 32],
     committed: Vec<StoredPayout>,
@@ -740,6 +740,24 @@ impl Node {
             }
         }
         Ok(AnchorProgress::Submitted(id))
+    }
+
+    /// A committee member whose anchor Kaspa no longer holds, with a committee-signed successor
+    /// of it in flight: that successor is what spent it (a quorum signs one successor per
+    /// anchor UTXO, so no other can exist), so it becomes the anchor without waiting to see it
+    /// unspent (it may be spent by a later one already). Returns whether it did.
+    ///
+    /// # Errors
+    /// [`crate::NodeError`] if Kaspa or storage fails.
+    pub(crate) async fn adopt_in_flight(&self, track: &mut Track) -> Result<bool> {
+        let Some(flight) = track.in_flight.clone() else {
+            return Ok(false);
+        };
+        if spends(&flight) != track.current.outpoint || self.unspent(&track.current).await? {
+            return Ok(false);
+        }
+        self.confirm(track, flight)?;
+        Ok(true)
     }
 
     /// The anchor record, for the committee's anchoring.

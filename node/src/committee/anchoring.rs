@@ -38,6 +38,12 @@ const STEP: Duration = Duration::from_millis(500);
 /// Most signing rounds a member keeps nonces for at once (each coordinator's attempt is one).
 const MAX_ROUNDS: usize = 16;
 
+/// Signed successors a member remembers, to tell members that missed them.
+const KNOWN_SUCCESSORS: usize = 64;
+
+/// How often a member that lost track of its anchor asks the others.
+const ASK_EVERY: Duration = Duration::from_secs(2);
+
 /// Messages between members about the anchor (the committee's anchoring p2p channel).
 #[derive(Clone, Debug, BorshSerialize, BorshDeserialize)]
 pub(crate) enum AnchorWire {
@@ -69,10 +75,14 @@ pub(crate) enum AnchorWire {
         share: Vec<u8>,
     },
     /// Coordinator → all: the successor is signed (the plan and the committee's signature).
+    /// Also the answer to [`AnchorWire::Which`].
     Signed {
         plan: AnchorPlan,
         signature: Vec<u8>,
     },
+    /// A member whose anchor Kaspa no longer holds (it missed the successor while down) →
+    /// all: which signed successor spent this anchor?
+    Which { anchor: TransactionOutpoint },
 }
 
 /// A message to send: to one member (by position) or to every other member.
@@ -113,6 +123,10 @@ pub(crate) struct Anchorer {
     /// A signed successor this member could not record yet (its chain had not reached the
     /// block): retried at each step.
     pending: Option<(AnchorPlan, [u8; 64])>,
+    /// Signed successors this member has seen (newest last), for members that missed them.
+    known: VecDeque<(AnchorPlan, [u8; 64])>,
+    /// When this member last asked the others about its anchor.
+    asked: Option<Instant>,
     next_round: u64,
 }
 
@@ -140,6 +154,8 @@ impl Anchorer {
             nonces: BTreeMap::new(),
             signed: BTreeMap::new(),
             pending: None,
+            known: VecDeque::new(),
+            asked: None,
             // Rounds of different runs and members never collide.
             next_round: secp256k1::rand::random::<u64>() >> 1,
         }
@@ -212,6 +228,22 @@ impl Anchorer {
         }
         if let Some(progress) = self.node.follow_anchor(&mut track).await? {
             tracing::debug!(?progress, "committee anchor");
+            if progress == crate::AnchorProgress::Lost {
+                // Kaspa spent the anchor by a successor this member has not recorded (it was
+                // down when it was signed): adopt the one in flight, or ask the others.
+                if self.node.adopt_in_flight(&mut track).await? {
+                    tracing::info!(
+                        block = track.current.block_index,
+                        "caught up with the committee's anchor"
+                    );
+                } else if self.asked.is_none_or(|at| at.elapsed() >= ASK_EVERY) {
+                    self.asked = Some(Instant::now());
+                    let anchor = track.current.outpoint;
+                    if let Ok(bytes) = borsh::to_vec(&AnchorWire::Which { anchor }) {
+                        let _ = self.outbox.send(Outgoing::All(bytes));
+                    }
+                }
+            }
             return Ok(());
         }
         let anchor = track.current.outpoint;
@@ -290,6 +322,23 @@ impl Anchorer {
                 share,
             } => self.on_share(from, round, attempt, share).await,
             AnchorWire::Signed { plan, signature } => self.on_signed(plan, signature).await,
+            AnchorWire::Which { anchor } => {
+                let known = self
+                    .known
+                    .iter()
+                    .find(|(plan, _)| plan.anchor == anchor)
+                    .cloned();
+                if let Some((plan, signature)) = known {
+                    self.send(
+                        from,
+                        AnchorWire::Signed {
+                            plan,
+                            signature: signature.to_vec(),
+                        },
+                    );
+                }
+                Ok(())
+            }
         };
         if let Err(e) = result {
             tracing::warn!(from, error = %e, "committee anchoring");
@@ -495,7 +544,18 @@ impl Anchorer {
         Ok(())
     }
 
+    fn remember(&mut self, plan: &AnchorPlan, signature: [u8; 64]) {
+        if self.known.iter().any(|(p, _)| p.anchor == plan.anchor) {
+            return;
+        }
+        if self.known.len() >= KNOWN_SUCCESSORS {
+            self.known.pop_front();
+        }
+        self.known.push_back((plan.clone(), signature));
+    }
+
     fn broadcast_signed(&mut self, plan: AnchorPlan, signature: [u8; 64]) {
+        self.remember(&plan, signature);
         let wire = AnchorWire::Signed {
             plan,
             signature: signature.to_vec(),
@@ -506,21 +566,30 @@ impl Anchorer {
     }
 
     /// Another member's signed successor: record it as in flight (the signature is checked
-    /// when the transaction is finished).
+    /// when the transaction is finished, and must be the committee key's), and remember it
+    /// for members that missed it. If Kaspa has spent this member's anchor already (it is
+    /// catching up), the successor becomes its anchor at once.
     async fn on_signed(&mut self, plan: AnchorPlan, signature: Vec<u8>) -> Result<()> {
         let signature: [u8; 64] = signature
             .try_into()
             .map_err(|_| bad("an anchor signature that is not 64 bytes"))?;
-        let _one_at_a_time = self.node.anchor_lock.lock().await;
-        let mut track = self.node.anchor_track()?;
+        let node = self.node.clone();
+        let _one_at_a_time = node.anchor_lock.lock().await;
+        let mut track = node.anchor_track()?;
         if track.current.outpoint != plan.anchor || track.in_flight.is_some() {
             return Ok(());
         }
-        match self.node.rebuild(&track, &plan) {
+        match node.rebuild(&track, &plan) {
             Ok(built) => {
-                self.node
-                    .record_successor(&mut track, built, &signature, false)
+                node.record_successor(&mut track, built, &signature, false)
                     .await?;
+                self.remember(&plan, signature);
+                if node.adopt_in_flight(&mut track).await? {
+                    tracing::info!(
+                        block = track.current.block_index,
+                        "caught up with the committee's anchor"
+                    );
+                }
             }
             // Its chain has not reached the block yet: again at the next step.
             Err(_) => self.pending = Some((plan, signature)),

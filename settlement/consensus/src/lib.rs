@@ -257,8 +257,8 @@ pub fn genesis(chain: ChainId) -> Digest {
 /// member never votes twice in a view).
 ///
 /// Timing: a leader has 1 s to propose and a notarized block 2 s to be certified before the
-/// members vote to skip the view; a view whose leader was absent recently is skipped after 6 s
-/// at most; missing certificates are fetched after 1 s.
+/// members vote to skip the view (no earlier skips: an idle leader proposes nothing on
+/// purpose); missing certificates are fetched after 1 s.
 #[allow(clippy::type_complexity)]
 pub fn engine_config<S, B>(
     scheme: S,
@@ -281,7 +281,7 @@ where
     S: Scheme<PublicKey = PublicKey>,
     B: commonware_p2p::Blocker<PublicKey = PublicKey>,
 {
-    use commonware_consensus::simplex::{Floor, ForwardPolicy, SkipBudget, SkipPolicy};
+    use commonware_consensus::simplex::{Floor, ForwardPolicy, SkipPolicy};
     use commonware_consensus::types::{Epoch, ViewDelta};
     use commonware_utils::{NZDuration, NZUsize, NZU16};
     use std::time::Duration;
@@ -303,10 +303,11 @@ where
         fetch_timeout: NZDuration!(Duration::from_secs(1)),
         fetch_retry_delay: Duration::from_millis(100),
         view_retention: ViewDelta::new(10),
-        skip: SkipPolicy::Enabled {
-            timeout: Duration::from_secs(6),
-            budget: SkipBudget::Participants,
-        },
+        // No early skips of a leader that has not proposed lately: an idle leader proposes
+        // nothing on purpose (see `IDLE_L1_DAA`), and skipping its views would keep it from
+        // proposing the request that ends the idle spell (measured: finality went from about
+        // 0.1 s to 2-4 s after idle spells). A crashed leader's view times out instead.
+        skip: SkipPolicy::Disabled,
         replay_buffer: NZUsize!(1024 * 1024),
         write_buffer: NZUsize!(1024 * 1024),
         page_cache: commonware_runtime::buffer::paged::CacheRef::new(NZU16!(1024), NZUsize!(10)),
@@ -442,8 +443,10 @@ impl Mailbox {
 
     /// Adds a signed, verified request to the member's mempool and sends it to the other
     /// members' mempools; whichever member leads a view proposes it, and each forgets it once
-    /// a finalized block ran it. Returns `false` if the member already held it (the same
-    /// sender and nonce) or its sender's nonce on the chain has passed it.
+    /// a finalized block ran it. The member writes it to its chain's store before answering,
+    /// so a member that crashes still holds it when it restarts. Returns `false` if the member
+    /// already held it (the same sender and nonce) or its sender's nonce on the chain has
+    /// passed it.
     ///
     /// # Errors
     /// [`ConsensusError::Refused`] if the chain would not admit it (`Chain::admit`: chain, gas
@@ -607,10 +610,11 @@ pub struct Member {
 impl Member {
     /// A member for `config.chain`, its handle (automaton, relay, submissions), the reporter to
     /// give simplex, and its progress. A chain a member executed before continues from the
-    /// committee block recorded in [`TIP_META`].
+    /// committee block recorded in [`TIP_META`], with the requests its mempool held on disk.
     ///
     /// # Errors
-    /// [`ConsensusError::Chain`] if the record cannot be read or does not decode.
+    /// [`ConsensusError::Chain`] if the record or the mempool cannot be read, or the record
+    /// does not decode.
     pub fn new<S: Scheme>(
         config: Config,
     ) -> Result<(Member, Mailbox, Finalizations<S>, Progress), ConsensusError> {
@@ -652,6 +656,8 @@ impl Member {
             parked: None,
             progress: progress.clone(),
         };
+        let mut member = member;
+        member.restore_mempool()?;
         let reporter = Finalizations {
             mailbox: mailbox.clone(),
             _scheme: std::marker::PhantomData,
@@ -851,8 +857,61 @@ impl Member {
         self.chain
             .admit(&request, queued)
             .map_err(ConsensusError::Refused)?;
+        // On disk before it is acknowledged (or gossiped on): a member that crashes keeps
+        // what it took. The block that runs it removes it in the same commit.
+        let bytes =
+            borsh::to_vec(request.request()).map_err(|e| ConsensusError::Chain(e.to_string()))?;
+        self.chain
+            .db()
+            .put_pending(&request.id().0, &bytes)
+            .map_err(|e| ConsensusError::Chain(e.to_string()))?;
         self.mempool.insert(key, request);
         Ok(true)
+    }
+
+    /// Takes back the requests this member held on disk when it stopped: each checked again
+    /// (signature, and admission against the chain as it is now); those that no longer pass
+    /// leave the disk too.
+    fn restore_mempool(&mut self) -> Result<(), ConsensusError> {
+        let stored = self
+            .chain
+            .db()
+            .pending()
+            .map_err(|e| ConsensusError::Chain(e.to_string()))?;
+        let mut stale: Vec<Vec<u8>> = Vec::new();
+        let mut decoded = Vec::new();
+        let mut ids = Vec::new();
+        for (id, bytes) in stored {
+            match borsh::from_slice::<OffLedgerRequest>(&bytes) {
+                Ok(request) if ids.len() < MAX_MEMPOOL => {
+                    ids.push(id);
+                    decoded.push(request);
+                }
+                _ => stale.push(id),
+            }
+        }
+        for (id, verified) in ids.into_iter().zip(wisp_chain::verify_signatures(decoded)) {
+            let kept = match verified {
+                Ok(request) => {
+                    let key = (request.request().sender(), request.request().nonce);
+                    match self.submit(request) {
+                        Ok(true) => true,
+                        // Held already under its key, or its nonce passed.
+                        Ok(false) => self.mempool.contains_key(&key),
+                        Err(_) => false,
+                    }
+                }
+                Err(_) => false,
+            };
+            if !kept {
+                stale.push(id);
+            }
+        }
+        let stale: Vec<&[u8]> = stale.iter().map(Vec::as_slice).collect();
+        self.chain
+            .db()
+            .remove_pending(&stale)
+            .map_err(|e| ConsensusError::Chain(e.to_string()))
     }
 
     fn height_of(&self, digest: &Digest) -> Option<u64> {
@@ -1235,8 +1294,17 @@ impl Member {
                     .range((sender, 0)..(sender, next))
                     .map(|(key, _)| *key)
                     .collect();
+                let mut gone = Vec::new();
                 for key in passed {
-                    self.mempool.remove(&key);
+                    if let Some(request) = self.mempool.remove(&key) {
+                        gone.push(request.id());
+                    }
+                }
+                // Those the block ran left the disk with it; the others (a nonce another
+                // request took) go now.
+                let gone: Vec<&[u8]> = gone.iter().map(|id| id.0.as_slice()).collect();
+                if let Err(e) = self.chain.db().remove_pending(&gone) {
+                    tracing::warn!(error = %e, "could not remove passed requests from disk");
                 }
             }
             let header_hash = output.header.hash().0;
@@ -1441,6 +1509,60 @@ mod tests {
             ..good.clone()
         };
         assert!(refused(&forged, &context(1, genesis)).contains("signature"));
+    }
+
+    /// A member restarted on its chain holds again the requests it had taken (from disk,
+    /// checked again); the one a block ran is gone from disk with that block.
+    #[test]
+    fn a_restarted_member_keeps_its_mempool() {
+        let chain = Arc::new(chain());
+        let start = |chain: &Arc<Chain>| {
+            let (member, ..) =
+                Member::new::<commonware_consensus::simplex::scheme::ed25519::Scheme>(Config::new(
+                    chain.clone(),
+                    Box::new(FixedL1(L1Ref::default())),
+                ))
+                .expect("member");
+            member
+        };
+        let key = secp256k1::Keypair::from_seckey_slice(secp256k1::SECP256K1, &[3; 32]).unwrap();
+        let request = |nonce| {
+            let body = RequestBody {
+                chain: chain.chain_id(),
+                call: Call {
+                    target: Hname::of("accounts"),
+                    entry_point: Hname::of("transfer"),
+                    args: vec![],
+                    transfer_sompi: 0,
+                },
+                gas_budget: 100_000,
+                access_list: None,
+                time_lock: None,
+            };
+            wisp_chain::verify_signature(wisp_chain::sign_request(body, &key, nonce))
+                .expect("verifies")
+        };
+        let mut m = start(&chain);
+        assert!(m.submit(request(0)).expect("admitted"));
+        assert!(m.submit(request(1)).expect("admitted"));
+        drop(m);
+        let again = start(&chain);
+        assert_eq!(again.mempool.len(), 2, "both back after the restart");
+        drop(again);
+        // Nonce 0 runs in a block (as a finalized block would run it); only nonce 1 is left.
+        chain
+            .execute_block(BlockInputs {
+                l1: L1Ref::default(),
+                on_ledger: vec![],
+                off_ledger: vec![request(0)],
+            })
+            .expect("block");
+        assert_eq!(chain.db().pending().expect("pending").len(), 1);
+        let after = start(&chain);
+        assert_eq!(
+            after.mempool.keys().map(|(_, n)| *n).collect::<Vec<_>>(),
+            vec![1]
+        );
     }
 
     #[test]

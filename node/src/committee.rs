@@ -21,6 +21,8 @@
 
 mod anchoring;
 
+pub use anchoring::{first_coordinator, COORDINATOR_TURN};
+
 use crate::datadir::write_private;
 use crate::{lane, Node, NodeError, Result, MAX_L1_BLOCKS_PER_PASS};
 use borsh::{BorshDeserialize, BorshSerialize};

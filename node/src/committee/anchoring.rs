@@ -204,10 +204,7 @@ impl Anchorer {
     /// The member coordinating `anchor` now.
     fn coordinator(&self, anchor: &TransactionOutpoint, since: Instant) -> usize {
         let turn = (since.elapsed().as_secs() / COORDINATOR_TURN.as_secs().max(1)) as usize;
-        let mut start = [0u8; 8];
-        start.copy_from_slice(&anchor.transaction_id.as_bytes()[..8]);
-        let start = u64::from_le_bytes(start) as usize ^ anchor.index as usize;
-        (start % self.members + turn) % self.members
+        (first_coordinator(anchor, self.members) + turn) % self.members
     }
 
     async fn step(&mut self) -> Result<()> {
@@ -596,6 +593,16 @@ impl Anchorer {
         }
         Ok(())
     }
+}
+
+/// The position (in the committee's order, by key) of the member that coordinates the
+/// successor of `anchor` first, among `members`; each [`COORDINATOR_TURN`] without a signed
+/// successor passes the turn to the next position.
+pub fn first_coordinator(anchor: &TransactionOutpoint, members: usize) -> usize {
+    let mut start = [0u8; 8];
+    start.copy_from_slice(&anchor.transaction_id.as_bytes()[..8]);
+    let start = u64::from_le_bytes(start) ^ u64::from(anchor.index);
+    (start % members.max(1) as u64) as usize
 }
 
 fn member_id(position: usize) -> MemberId {

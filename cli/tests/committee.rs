@@ -35,7 +35,10 @@ fn start_member(home: &Path, data: &Path, port: u16) -> Child {
     let log = std::fs::File::create(data.join("node.log")).unwrap();
     Command::new(env!("CARGO_BIN_EXE_wisp"))
         .env("WISP_HOME", home)
-        .env("RUST_LOG", "info")
+        .env(
+            "RUST_LOG",
+            std::env::var("WISP_TEST_LOG").unwrap_or_else(|_| "info".into()),
+        )
         .args([
             "node",
             "--data-dir",
@@ -405,6 +408,13 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
             .await
             .unwrap();
         latencies.push(started.elapsed());
+        if std::env::var_os("WISP_TEST_KEEP").is_some() {
+            eprintln!(
+                "transfer {i} on member {}: {:?}",
+                i % MEMBERS,
+                started.elapsed()
+            );
+        }
         assert_eq!(r["status"], "success", "{r}");
         // The next member reads the sender's nonce from its own chain: wait until it has
         // executed this one too.

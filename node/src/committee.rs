@@ -84,6 +84,10 @@ const CHANNEL_ANCHOR: u64 = 5;
 /// votes of a busy chain stay well below it; it bounds what one member makes another check).
 const CHANNEL_RATE: Quota = Quota::per_second(NZU32!(10_000));
 
+/// Messages each member may send another per second about the keys or the anchor: a few per
+/// round is all an honest member sends, and each may cost the receiver a look at its kaspad.
+const CONTROL_RATE: Quota = Quota::per_second(NZU32!(100));
+
 /// Largest p2p message: a whole block and some framing.
 const MAX_MESSAGE_BYTES: u32 = (wisp_consensus::MAX_BLOCK_BYTES + 64 * 1024) as u32;
 
@@ -690,7 +694,7 @@ pub fn run_dkg(
     let committee_for_run = committee.clone();
     let outcome = runtime(data_dir.join("consensus")).start(move |mut context| async move {
         let (mut network, _oracle) = network(&context, &key, &committee_for_run, listen)?;
-        let (mut sender, mut receiver) = network.register(CHANNEL_DKG, CHANNEL_RATE);
+        let (mut sender, mut receiver) = network.register(CHANNEL_DKG, CONTROL_RATE);
         let _network = network.start();
         let member_set: Set<PublicKey> = Set::from_iter_dedup(members.iter().cloned());
         let (bls, commitment, shares) =
@@ -982,6 +986,7 @@ pub fn start_member(node: Arc<Node>, data_dir: &Path) -> Result<MemberHandle> {
     let storage = data_dir.join("consensus");
     let chain = node.chain_arc();
     let published = node.clone();
+    let published_wants = node.clone();
     let thread = std::thread::Builder::new()
         .name("wisp-committee".into())
         .spawn(move || -> Result<()> {
@@ -992,7 +997,7 @@ pub fn start_member(node: Arc<Node>, data_dir: &Path) -> Result<MemberHandle> {
                 let resolver = network.register(CHANNEL_RESOLVER, CHANNEL_RATE);
                 let (block_sender, block_receiver) = network.register(CHANNEL_BLOCKS, CHANNEL_RATE);
                 let (mut anchor_sender, mut anchor_receiver) =
-                    network.register(CHANNEL_ANCHOR, CHANNEL_RATE);
+                    network.register(CHANNEL_ANCHOR, CONTROL_RATE);
                 let _network = network.start();
                 // The anchoring messages, to and from the node's side (`Anchorer`).
                 let peers = keys.clone();
@@ -1021,6 +1026,13 @@ pub fn start_member(node: Arc<Node>, data_dir: &Path) -> Result<MemberHandle> {
                 });
                 let mut config = wisp_consensus::Config::new(chain, Box::new(follower));
                 config.on_executed = Some(Box::new(move |output| published.publish(output)));
+                // The anchor's committed withdrawals are paid by a successor that commits a
+                // newer block: the anchoring step asks for one.
+                config.wants_block = Some(Box::new(move || {
+                    published_wants
+                        .block_wanted
+                        .swap(false, std::sync::atomic::Ordering::Relaxed)
+                }));
                 let (member, mailbox, reporter, progress) =
                     Member::new::<dkg::CommitteeScheme>(config).map_err(|e| bad(e.to_string()))?;
                 let genesis = member.genesis();

@@ -41,6 +41,14 @@ const MAX_ROUNDS: usize = 16;
 /// Signed successors a member remembers, to tell members that missed them.
 const KNOWN_SUCCESSORS: usize = 64;
 
+/// Most plans of one coordinator a member looks at per [`PROPOSE_WINDOW`]: checking a plan asks
+/// the member's kaspad for the deposits waiting. An honest coordinator proposes once per round
+/// (every 5 s at most), and once more when it adopts a plan members signed already.
+const PROPOSALS_PER_WINDOW: usize = 4;
+
+/// See [`PROPOSALS_PER_WINDOW`].
+const PROPOSE_WINDOW: Duration = Duration::from_secs(2);
+
 /// How often a member that lost track of its anchor asks the others.
 const ASK_EVERY: Duration = Duration::from_secs(2);
 
@@ -116,8 +124,12 @@ pub(crate) struct Anchorer {
     /// The anchor this member last saw as current, and since when.
     seen: Option<(TransactionOutpoint, Instant)>,
     coordinating: Option<Coordinating>,
-    /// Nonces of rounds this member committed to: (round, attempt) → the plan and nonces.
-    nonces: BTreeMap<(u64, u32), (AnchorPlan, Nonces)>,
+    /// Nonces of rounds this member committed to: (round, attempt) → the coordinator that
+    /// proposed it, the plan and the nonces.
+    nonces: BTreeMap<(u64, u32), (usize, AnchorPlan, Nonces)>,
+    /// When each member last had plans of its looked at (at most [`PROPOSALS_PER_WINDOW`]
+    /// per [`PROPOSE_WINDOW`]).
+    proposed: BTreeMap<usize, VecDeque<Instant>>,
     /// The plan this member signed, by anchor (to tell a later coordinator).
     signed: BTreeMap<([u8; 32], u32), AnchorPlan>,
     /// A signed successor this member could not record yet (its chain had not reached the
@@ -152,6 +164,7 @@ impl Anchorer {
             seen: None,
             coordinating: None,
             nonces: BTreeMap::new(),
+            proposed: BTreeMap::new(),
             signed: BTreeMap::new(),
             pending: None,
             known: VecDeque::new(),
@@ -355,6 +368,39 @@ impl Anchorer {
             );
             Ok(())
         };
+        // Another member's plans are looked at a few times per window at most (each costs a
+        // look at kaspad), and only from the member whose turn it is, or the one before or
+        // after it (members' clocks of the turn differ by up to a step).
+        if from != self.me {
+            let recent = self.proposed.entry(from).or_default();
+            while recent
+                .front()
+                .is_some_and(|at| at.elapsed() >= PROPOSE_WINDOW)
+            {
+                recent.pop_front();
+            }
+            if recent.len() >= PROPOSALS_PER_WINDOW {
+                return Ok(());
+            }
+            recent.push_back(Instant::now());
+        }
+        if let Some((seen, since)) = self.seen.filter(|_| from != self.me) {
+            if seen == plan.anchor {
+                let now = self.coordinator(&plan.anchor, since);
+                let near = [
+                    now,
+                    (now + 1) % self.members,
+                    (now + self.members - 1) % self.members,
+                ];
+                if !near.contains(&from) {
+                    return refuse(
+                        self,
+                        "it is not this member's turn to coordinate".into(),
+                        None,
+                    );
+                }
+            }
+        }
         if let Some(signed) = self.signed.get(&outpoint_key(&plan.anchor)) {
             if *signed != plan {
                 let signed = signed.clone();
@@ -410,7 +456,7 @@ impl Anchorer {
                 self.nonces.remove(&oldest);
             }
         }
-        self.nonces.insert((round, 1), (plan, nonces));
+        self.nonces.insert((round, 1), (from, plan, nonces));
         self.send(
             from,
             AnchorWire::Commit {
@@ -483,7 +529,15 @@ impl Anchorer {
         attempt: u32,
         commitments: BTreeMap<MemberId, Vec<u8>>,
     ) -> Result<()> {
-        let Some((plan, nonces)) = self.nonces.remove(&(round, attempt)) else {
+        // Only the coordinator that proposed the round picks its signers.
+        if self
+            .nonces
+            .get(&(round, attempt))
+            .is_none_or(|(proposer, ..)| *proposer != from)
+        {
+            return Ok(());
+        }
+        let Some((_, plan, nonces)) = self.nonces.remove(&(round, attempt)) else {
             return Ok(());
         };
         let track = self.node.anchor_track()?;

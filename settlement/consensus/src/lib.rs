@@ -75,6 +75,11 @@ pub const NETWORK_QUEUE: usize = 1024;
 /// and its view times out.
 pub const IDLE_L1_DAA: u64 = 600;
 
+/// How often a member looks again at what waits for its view of Kaspa (proposals it has not
+/// answered, finalized blocks it has not executed, a view it leads with nothing to propose)
+/// when no message wakes it.
+pub const RECHECK: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Most off-ledger requests a member's mempool holds; further submissions are refused.
 pub const MAX_MEMPOOL: usize = 100_000;
 
@@ -392,7 +397,14 @@ pub struct Config {
     /// Called with each block the member executes, once committed (a node publishes it to
     /// its RPC subscribers and metrics). `None`: nobody is told.
     pub on_executed: Option<OnExecuted>,
+    /// Asked when this member leads a view with nothing else worth a block: `true` makes it
+    /// propose one anyway (a node whose anchor waits for a newer block to pay withdrawals).
+    /// `None`: never.
+    pub wants_block: Option<WantsBlock>,
 }
+
+/// See [`Config::wants_block`].
+pub type WantsBlock = Box<dyn Fn() -> bool + Send>;
 
 impl Config {
     /// A member of `chain` following Kaspa through `l1`, telling nobody what it executes.
@@ -401,6 +413,7 @@ impl Config {
             chain,
             l1,
             on_executed: None,
+            wants_block: None,
         }
     }
 }
@@ -540,7 +553,7 @@ enum Proposal {
     Block(Digest),
     /// Nothing worth a block yet: the view stays parked until a request arrives, or times out.
     Idle,
-    /// The parent has not arrived (or nothing is known of Kaspa): no proposal.
+    /// The parent has not arrived (or nothing is known of Kaspa): parked until it has.
     Unknown,
 }
 
@@ -567,6 +580,8 @@ enum Verdict {
 enum Input {
     Local(Message),
     Network((PublicKey, Vec<u8>)),
+    /// [`RECHECK`] passed without a message.
+    Recheck,
 }
 
 /// One committee member's application: proposes, relays, checks and executes blocks.
@@ -574,6 +589,7 @@ pub struct Member {
     chain: Arc<Chain>,
     l1: Box<dyn L1View>,
     on_executed: Option<OnExecuted>,
+    wants_block: Option<WantsBlock>,
     genesis: Digest,
     mailbox: mpsc::UnboundedReceiver<Message>,
     /// Messages from the network (bounded, [`NETWORK_QUEUE`]), and the sending end the
@@ -601,6 +617,9 @@ pub struct Member {
     missing: Option<Digest>,
     /// Requests to propose, by sender and nonce (a sender's requests in nonce order).
     mempool: BTreeMap<(AgentId, u64), VerifiedRequest>,
+    /// The newest height this member executed that ran requests: its state is worth a block
+    /// that attests it, an empty block's is not.
+    last_busy: u64,
     /// The view this member leads while it has nothing to propose: answered as soon as a
     /// request arrives, dropped when the next view starts.
     parked: Option<(Context<Digest, PublicKey>, oneshot::Sender<Digest>)>,
@@ -640,6 +659,7 @@ impl Member {
             chain: config.chain,
             l1: config.l1,
             on_executed: config.on_executed,
+            wants_block: config.wants_block,
             genesis,
             mailbox: receiver,
             network,
@@ -653,6 +673,7 @@ impl Member {
             finalizing: None,
             missing: None,
             mempool: BTreeMap::new(),
+            last_busy: 0,
             parked: None,
             progress: progress.clone(),
         };
@@ -674,7 +695,7 @@ impl Member {
     /// on `receiver` (one p2p channel beside simplex's own).
     pub fn start<E, S, R>(mut self, context: E, sender: S, receiver: R) -> Handle<()>
     where
-        E: Spawner,
+        E: Spawner + commonware_runtime::Clock,
         S: commonware_p2p::Sender<PublicKey = PublicKey>,
         R: commonware_p2p::Receiver<PublicKey = PublicKey>,
     {
@@ -695,19 +716,37 @@ impl Member {
                     }
                 });
             }
-            self.run(sender).await
+            self.run(context, sender).await
         })
     }
 
-    async fn run<S: commonware_p2p::Sender<PublicKey = PublicKey>>(mut self, mut sender: S) {
+    async fn run<E, S>(mut self, context: E, mut sender: S)
+    where
+        E: commonware_runtime::Clock,
+        S: commonware_p2p::Sender<PublicKey = PublicKey>,
+    {
         loop {
             let input = commonware_macros::select! {
                 message = self.mailbox.recv() => message.map(Input::Local),
                 wire = self.network.recv() => wire.map(Input::Network),
+                _ = context.sleep(RECHECK) => Some(Input::Recheck),
             };
             let message = match input {
                 // Every handle dropped, or the network gone: the member stops.
                 None => break,
+                Some(Input::Recheck) => {
+                    // What waits for this member's view of Kaspa (a proposal to verify, a
+                    // finalized block to execute) is looked at again: the follower moves on
+                    // without telling the member.
+                    if !self.waiting.is_empty() {
+                        self.settle_waiting();
+                    }
+                    if self.finalizing.is_some() {
+                        self.execute_finalized(&mut sender);
+                    }
+                    self.propose_parked();
+                    continue;
+                }
                 Some(Input::Network((from, bytes))) => {
                     self.on_network(from, &bytes, &mut sender);
                     self.propose_parked();
@@ -722,9 +761,11 @@ impl Member {
                         Proposal::Block(digest) => {
                             let _ = response.send(digest);
                         }
-                        Proposal::Idle => self.parked = Some((context, response)),
-                        // No proposal: simplex moves on when the view times out.
-                        Proposal::Unknown => {}
+                        // Parked: proposed as soon as there is something to propose, or
+                        // the parent arrives; simplex moves on if the view times out first.
+                        Proposal::Idle | Proposal::Unknown => {
+                            self.parked = Some((context, response))
+                        }
                     }
                 }
                 Message::Verify {
@@ -763,7 +804,7 @@ impl Member {
                 }
                 Message::Submit { request, response } => {
                     let gossip = request.request().clone();
-                    let result = self.submit(*request);
+                    let result = self.submit(*request, true);
                     if matches!(result, Ok(true)) {
                         sender.send(Recipients::All, Wire::Request(gossip).encode(), false);
                     }
@@ -805,7 +846,9 @@ impl Member {
                 // it to every member).
                 if request.body.chain == self.chain.chain_id() {
                     if let Ok(verified) = wisp_chain::verify_signature(request) {
-                        let _ = self.submit(verified);
+                        // Not written to disk here: the member that took it from its sender
+                        // has it there (one write per request, not one per member).
+                        let _ = self.submit(verified, false);
                     }
                 }
             }
@@ -819,7 +862,7 @@ impl Member {
     /// valid gas budget, a nonce within the window, and funds for it on top of what the
     /// sender's requests already held may spend, so no one fills blocks with requests nobody
     /// pays for.
-    fn submit(&mut self, request: VerifiedRequest) -> Result<bool, ConsensusError> {
+    fn submit(&mut self, request: VerifiedRequest, durable: bool) -> Result<bool, ConsensusError> {
         let sender = request.request().sender();
         let key = (sender, request.request().nonce);
         if self.mempool.contains_key(&key) {
@@ -857,14 +900,18 @@ impl Member {
         self.chain
             .admit(&request, queued)
             .map_err(ConsensusError::Refused)?;
-        // On disk before it is acknowledged (or gossiped on): a member that crashes keeps
-        // what it took. The block that runs it removes it in the same commit.
-        let bytes =
-            borsh::to_vec(request.request()).map_err(|e| ConsensusError::Chain(e.to_string()))?;
-        self.chain
-            .db()
-            .put_pending(&request.id().0, &bytes)
-            .map_err(|e| ConsensusError::Chain(e.to_string()))?;
+        // `durable` (taken from its sender): on disk before it is acknowledged or gossiped on,
+        // so a member that crashes keeps what it acknowledged. The block that runs it removes
+        // it in the same commit. Gossiped requests are not written: one write per request, by
+        // the member its sender trusted, not one per member.
+        if durable {
+            let bytes = borsh::to_vec(request.request())
+                .map_err(|e| ConsensusError::Chain(e.to_string()))?;
+            self.chain
+                .db()
+                .put_pending(&request.id().0, &bytes)
+                .map_err(|e| ConsensusError::Chain(e.to_string()))?;
+        }
         self.mempool.insert(key, request);
         Ok(true)
     }
@@ -894,7 +941,7 @@ impl Member {
             let kept = match verified {
                 Ok(request) => {
                     let key = (request.request().sender(), request.request().nonce);
-                    match self.submit(request) {
+                    match self.submit(request, false) {
                         Ok(true) => true,
                         // Held already under its key, or its nonce passed.
                         Ok(false) => self.mempool.contains_key(&key),
@@ -934,7 +981,8 @@ impl Member {
         }
     }
 
-    /// Proposes for the parked view if there is now something worth a block.
+    /// Proposes for the parked view if there is now something worth a block (and its parent
+    /// has arrived).
     fn propose_parked(&mut self) {
         let Some((context, response)) = self.parked.take() else {
             return;
@@ -946,8 +994,7 @@ impl Member {
             Proposal::Block(digest) => {
                 let _ = response.send(digest);
             }
-            Proposal::Idle => self.parked = Some((context, response)),
-            Proposal::Unknown => {}
+            Proposal::Idle | Proposal::Unknown => self.parked = Some((context, response)),
         }
     }
 
@@ -1009,8 +1056,12 @@ impl Member {
         // A block only when it carries something: requests, Kaspa's on-ledger requests, a
         // state not yet attested, the first block, or Kaspa far enough ahead that the chain's
         // clock should move. An idle committee then makes no blocks (each idle view times out).
+        // A state worth attesting is one a block with requests made (attesting an empty
+        // block's state would make another empty block, without end).
+        let inherited_height = inherited.map_or(0, |a| a.height);
         let worth = !verified.is_empty()
-            || attests.map(|a| a.height) > inherited.map(|a| a.height)
+            || (attests.map_or(0, |a| a.height) >= self.last_busy
+                && inherited_height < self.last_busy)
             || match parent_l1 {
                 None => true,
                 Some(p) => {
@@ -1018,7 +1069,7 @@ impl Member {
                         || (l1 != p && !self.l1.on_ledger(Some(&p), &l1).is_empty())
                 }
             };
-        if !worth {
+        if !worth && !self.wants_block.as_ref().is_some_and(|wanted| wanted()) {
             return Proposal::Idle;
         }
         let block = Block {
@@ -1281,6 +1332,9 @@ impl Member {
                 }
             };
             let receipts: Vec<RequestId> = output.receipts.iter().map(|r| r.request_id).collect();
+            if !receipts.is_empty() {
+                self.last_busy = height;
+            }
             // The block's senders' requests whose nonces have passed: run here, or never to run.
             let senders: std::collections::BTreeSet<AgentId> = block
                 .requests
@@ -1543,8 +1597,8 @@ mod tests {
                 .expect("verifies")
         };
         let mut m = start(&chain);
-        assert!(m.submit(request(0)).expect("admitted"));
-        assert!(m.submit(request(1)).expect("admitted"));
+        assert!(m.submit(request(0), true).expect("admitted"));
+        assert!(m.submit(request(1), true).expect("admitted"));
         drop(m);
         let again = start(&chain);
         assert_eq!(again.mempool.len(), 2, "both back after the restart");
@@ -1575,16 +1629,16 @@ mod tests {
             m.mempool.insert((sender, nonce + 1), verified.clone());
         }
         assert!(matches!(
-            m.submit(verified.clone()),
+            m.submit(verified.clone(), true),
             Err(ConsensusError::MempoolFull)
         ));
         // A request already held is not taken again, even when full.
         m.mempool.remove(&(sender, 1));
         m.mempool.insert((sender, 0), verified.clone());
-        assert!(!m.submit(verified.clone()).expect("held"));
+        assert!(!m.submit(verified.clone(), true).expect("held"));
         m.mempool.clear();
-        assert!(m.submit(verified.clone()).expect("new"));
-        assert!(!m.submit(verified).expect("held"), "taken twice");
+        assert!(m.submit(verified.clone(), true).expect("new"));
+        assert!(!m.submit(verified, true).expect("held"), "taken twice");
 
         for i in 0..MAX_PENDING_BLOCKS as u64 + 10 {
             m.insert(Block {
@@ -1735,7 +1789,7 @@ mod tests {
         };
         let request = wisp_chain::verify_signature(wisp_chain::sign_request(body, &key, 0))
             .expect("verifies");
-        assert!(m.submit(request).expect("admitted"));
+        assert!(m.submit(request, true).expect("admitted"));
         let second = m.propose(&context(2, first)).block().expect("a block now");
         assert_eq!(m.blocks[&second].requests.len(), 1);
     }
@@ -1752,7 +1806,7 @@ mod tests {
             wisp_chain::verify_signature(wisp_chain::sign_request(body.clone(), &broke, 0))
                 .expect("verifies");
         assert!(
-            matches!(m.submit(unpaid), Err(ConsensusError::Refused(why)) if why.message.contains("sompi"))
+            matches!(m.submit(unpaid, true), Err(ConsensusError::Refused(why)) if why.message.contains("sompi"))
         );
         // Nor a gas budget the chain refuses.
         body.gas_budget = 0;
@@ -1760,7 +1814,10 @@ mod tests {
             secp256k1::Keypair::from_seckey_slice(secp256k1::SECP256K1, &[3; 32]).expect("key");
         let no_gas = wisp_chain::verify_signature(wisp_chain::sign_request(body, &signer, 0))
             .expect("verifies");
-        assert!(matches!(m.submit(no_gas), Err(ConsensusError::Refused(_))));
+        assert!(matches!(
+            m.submit(no_gas, true),
+            Err(ConsensusError::Refused(_))
+        ));
         assert!(m.mempool.is_empty());
     }
 }

@@ -25,7 +25,6 @@ use wisp_api::{Bytes, WispApiClient};
 use wisp_cli::client::{CallOptions, Client};
 use wisp_cli::keystore::Keystore;
 use wisp_core::{AgentId, ChainId};
-use wisp_l1::L1Client;
 
 const KAS: u64 = 100_000_000;
 const MEMBERS: usize = 4;
@@ -54,6 +53,25 @@ fn start_member(home: &Path, data: &Path, port: u16) -> Child {
 
 fn agent(k: &secp256k1::Keypair) -> AgentId {
     AgentId::Address(k.x_only_public_key().0.serialize())
+}
+
+/// `wisp committee dkg` on member data directory `data`, as its own process, stdout and stderr
+/// piped.
+fn spawn_dkg(home: &Path, data: &Path, extra: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_wisp"))
+        .env("WISP_HOME", home)
+        .args([
+            "--json",
+            "committee",
+            "dkg",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
 }
 
 /// `to` gets `amount` sompi from the signer: the chain's built-in transfer.
@@ -163,23 +181,11 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
         ],
     );
     // Kaspa keeps making blocks, as a network does.
-    let miner_url = l1_url.clone();
-    let miner_address = wisp_l1::Wallet::new(op, wisp_l1::Prefix::Simnet).address();
-    let (stop_mining, mut stopped) = tokio::sync::watch::channel(false);
-    let miner = tokio::spawn(async move {
-        let l1 = L1Client::connect(&miner_url, Duration::from_secs(20))
-            .await
-            .unwrap();
-        loop {
-            tokio::select! {
-                _ = stopped.changed() => break,
-                _ = tokio::time::sleep(Duration::from_millis(100)) => {
-                    let _ = l1.mine_block(&miner_address).await;
-                }
-            }
-        }
-        l1.disconnect().await;
-    });
+    let miner = Miner::start(
+        &l1_url,
+        wisp_l1::Wallet::new(op, wisp_l1::Prefix::Simnet).address(),
+        Duration::from_millis(100),
+    );
     // Each operator: a member key and card; then the committee from all four cards.
     let data: Vec<PathBuf> = (0..MEMBERS)
         .map(|i| root.as_path().join(format!("member{i}")))
@@ -229,22 +235,7 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
     // and leaves no keys behind.
     let partial: Vec<Child> = data[..3]
         .iter()
-        .map(|d| {
-            Command::new(env!("CARGO_BIN_EXE_wisp"))
-                .env("WISP_HOME", &home)
-                .args([
-                    "committee",
-                    "dkg",
-                    "--data-dir",
-                    d.to_str().unwrap(),
-                    "--timeout",
-                    "3s",
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
+        .map(|d| spawn_dkg(&home, d, &["--timeout", "3s"]))
         .collect();
     let absent = cards[3].split('@').next().unwrap().to_string();
     for p in partial {
@@ -272,23 +263,7 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
     let started = Instant::now();
     let dkg: Vec<Child> = data
         .iter()
-        .map(|d| {
-            Command::new(env!("CARGO_BIN_EXE_wisp"))
-                .env("WISP_HOME", &home)
-                .args([
-                    "--json",
-                    "committee",
-                    "dkg",
-                    "--data-dir",
-                    d.to_str().unwrap(),
-                    "--timeout",
-                    "120s",
-                ])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
+        .map(|d| spawn_dkg(&home, d, &["--timeout", "120s"]))
         .collect();
     let keys: Vec<Value> = dkg
         .into_iter()
@@ -638,7 +613,6 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
         let _ = node.kill();
         let _ = node.wait();
     }
-    let _ = stop_mining.send(true);
-    let _ = miner.await;
+    miner.stop().await;
     l1.disconnect().await;
 }

@@ -193,23 +193,7 @@ async fn settlement_end_to_end_on_a_separate_kaspad_through_20_sigkills() {
     assert_eq!(no_count.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&no_count.stderr).contains("how many blocks"));
     // Kaspa keeps making blocks, as a network does.
-    let miner_url = l1_url.clone();
-    let miner_address = operator.address();
-    let (stop_mining, mut stopped) = tokio::sync::watch::channel(false);
-    let miner = tokio::spawn(async move {
-        let l1 = L1Client::connect(&miner_url, Duration::from_secs(20))
-            .await
-            .unwrap();
-        loop {
-            tokio::select! {
-                _ = stopped.changed() => break,
-                _ = tokio::time::sleep(Duration::from_millis(40)) => {
-                    let _ = l1.mine_block(&miner_address).await;
-                }
-            }
-        }
-        l1.disconnect().await;
-    });
+    let miner = Miner::start(&l1_url, operator.address(), Duration::from_millis(40));
 
     // `wisp chain create`: the chain is born on Kaspa.
     let created: Value = serde_json::from_str(&wisp(
@@ -500,8 +484,7 @@ async fn settlement_end_to_end_on_a_separate_kaspad_through_20_sigkills() {
     // The books, at one moment (Kaspa stops making blocks, so nothing more is accepted):
     // anchor + unswept deposits (kaspad) = the chain's total + fees paid but not yet spent +
     // the anchor's genesis value (1 KAS).
-    let _ = stop_mining.send(true);
-    miner.await.unwrap();
+    miner.stop().await;
     let info = client.rpc("wisp_chainInfo", rpc_params![]).await.unwrap();
     let anchor = &info["anchor"];
     let value = sompi(&anchor["valueSompi"]);

@@ -134,3 +134,38 @@ where
     }
     panic!("timed out waiting for {what}");
 }
+
+/// Kaspa making blocks as a network does: one every `every`, paid to `to`, until stopped.
+pub struct Miner {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Miner {
+    /// Starts mining on kaspad at `url`.
+    pub fn start(url: &str, to: kaspa_addresses::Address, every: Duration) -> Miner {
+        let url = url.to_string();
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(async move {
+            let l1 = L1Client::connect(&url, Duration::from_secs(20))
+                .await
+                .unwrap();
+            loop {
+                tokio::select! {
+                    _ = stopped.changed() => break,
+                    _ = tokio::time::sleep(every) => {
+                        let _ = l1.mine_block(&to).await;
+                    }
+                }
+            }
+            l1.disconnect().await;
+        });
+        Miner { stop, task }
+    }
+
+    /// Stops mining and waits for the miner to disconnect.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}

@@ -1579,22 +1579,8 @@ mod tests {
                 .expect("member");
             member
         };
-        let key = secp256k1::Keypair::from_seckey_slice(secp256k1::SECP256K1, &[3; 32]).unwrap();
         let request = |nonce| {
-            let body = RequestBody {
-                chain: chain.chain_id(),
-                call: Call {
-                    target: Hname::of("accounts"),
-                    entry_point: Hname::of("transfer"),
-                    args: vec![],
-                    transfer_sompi: 0,
-                },
-                gas_budget: 100_000,
-                access_list: None,
-                time_lock: None,
-            };
-            wisp_chain::verify_signature(wisp_chain::sign_request(body, &key, nonce))
-                .expect("verifies")
+            wisp_chain::verify_signature(request(chain.chain_id(), nonce)).expect("verifies")
         };
         let mut m = start(&chain);
         assert!(m.submit(request(0), true).expect("admitted"));
@@ -1774,21 +1760,8 @@ mod tests {
             .expect("the first block");
         assert!(m.blocks[&first].requests.is_empty());
         assert!(matches!(m.propose(&context(2, first)), Proposal::Idle));
-        let key = secp256k1::Keypair::from_seckey_slice(secp256k1::SECP256K1, &[3; 32]).unwrap();
-        let body = RequestBody {
-            chain: m.chain.chain_id(),
-            call: Call {
-                target: Hname::of("accounts"),
-                entry_point: Hname::of("transfer"),
-                args: vec![],
-                transfer_sompi: 0,
-            },
-            gas_budget: 100_000,
-            access_list: None,
-            time_lock: None,
-        };
-        let request = wisp_chain::verify_signature(wisp_chain::sign_request(body, &key, 0))
-            .expect("verifies");
+        let request =
+            wisp_chain::verify_signature(request(m.chain.chain_id(), 0)).expect("verifies");
         assert!(m.submit(request, true).expect("admitted"));
         let second = m.propose(&context(2, first)).block().expect("a block now");
         assert_eq!(m.blocks[&second].requests.len(), 1);

@@ -596,7 +596,7 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
     for client in &clients {
         eventually_for(
             "every member, the restarted one too, to see both paid",
-            90,
+            180,
             || async {
                 let ws = client
                     .rpc("wisp_getWithdrawals", rpc_params![0u64, 10u32])

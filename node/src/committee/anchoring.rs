@@ -640,6 +640,12 @@ impl Anchorer {
                         block = track.current.block_index,
                         "caught up with the committee's anchor"
                     );
+                    // Catching up: ask at once for the successor of the anchor just adopted.
+                    self.asked = Some(Instant::now());
+                    let anchor = track.current.outpoint;
+                    if let Ok(bytes) = borsh::to_vec(&AnchorWire::Which { anchor }) {
+                        let _ = self.outbox.send(Outgoing::All(bytes));
+                    }
                 }
             }
             // Its chain has not reached the block yet: again at the next step.

@@ -74,6 +74,21 @@ fn spawn_dkg(home: &Path, data: &Path, extra: &[&str]) -> Child {
         .unwrap()
 }
 
+/// `op` withdraws `sompi` to Kaspa address `to` through `client`; the receipt must be a success.
+async fn withdraw(client: &Client, op: &secp256k1::Keypair, to: &str, sompi: u64) {
+    let w = client
+        .call(
+            op,
+            "accounts",
+            "withdraw",
+            &serde_json::json!([to, sompi.to_string()]),
+            &CallOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(w["status"], "success", "{w}");
+}
+
 /// `to` gets `amount` sompi from the signer: the chain's built-in transfer.
 fn transfer(chain: ChainId, to: &AgentId, amount: u64) -> wisp_core::RequestBody {
     wisp_core::RequestBody {
@@ -125,22 +140,6 @@ async fn agree_at(clients: &[&Client], index: u64) {
         seen.windows(2).all(|w| w[0] == w[1]),
         "members differ at block {index}: {seen:?}"
     );
-}
-
-/// [`eventually`] for up to `seconds`.
-async fn eventually_for<T, F, Fut>(what: &str, seconds: u64, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    while Instant::now() < deadline {
-        if let Some(v) = f().await {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -472,17 +471,7 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
         wisp_l1::Prefix::Simnet,
     );
     let started = Instant::now();
-    let w = clients[2]
-        .call(
-            &op,
-            "accounts",
-            "withdraw",
-            &serde_json::json!([payee.to_string(), (2 * KAS).to_string()]),
-            &CallOptions::default(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(w["status"], "success", "{w}");
+    withdraw(&clients[2], &op, &payee.to_string(), 2 * KAS).await;
     eventually_for("the withdrawal paid on Kaspa", 180, || async {
         let paid = l1.spendable_utxos(&payee, 0).await.ok()?;
         (paid.iter().map(|(_, e)| e.amount).collect::<Vec<_>>() == vec![2 * KAS]).then_some(())
@@ -541,17 +530,7 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
     let (moved, ..) = head(&clients[up[0]]).await;
     assert!(moved > height, "three of four make blocks");
     let started = Instant::now();
-    let w = clients[up[1]]
-        .call(
-            &op,
-            "accounts",
-            "withdraw",
-            &serde_json::json!([payee.to_string(), (3 * KAS).to_string()]),
-            &CallOptions::default(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(w["status"], "success", "{w}");
+    withdraw(&clients[up[1]], &op, &payee.to_string(), 3 * KAS).await;
     eventually_for("the second withdrawal paid on Kaspa", 180, || async {
         let mut paid: Vec<u64> = l1
             .spendable_utxos(&payee, 0)

@@ -199,7 +199,12 @@ impl CommitteeFile {
     }
 }
 
-/// What [`init`] made: the member's card.
+/// This node's member key (`member.key`, made by [`init`]): its identity on the committee's
+/// network.
+///
+/// # Errors
+/// [`NodeError::DataDir`] if the file is missing (the message says to run `wisp committee
+/// init`) or damaged.
 pub fn member_key(data_dir: &Path) -> Result<PrivateKey> {
     let path = data_dir.join(MEMBER_KEY_FILE);
     let text = std::fs::read_to_string(&path).map_err(|e| {
@@ -1025,7 +1030,9 @@ pub fn start_member(node: Arc<Node>, data_dir: &Path) -> Result<MemberHandle> {
                     }
                 });
                 let mut config = wisp_consensus::Config::new(chain, Box::new(follower));
-                config.on_executed = Some(Box::new(move |output| published.publish(output)));
+                config.on_executed = Some(Box::new(move |output| {
+                    published.publish(Arc::new(output.clone()))
+                }));
                 // The anchor's committed withdrawals are paid by a successor that commits a
                 // newer block: the anchoring step asks for one.
                 config.wants_block = Some(Box::new(move || {

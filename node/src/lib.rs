@@ -238,15 +238,15 @@ impl Node {
     }
 
     /// Tells the node's metrics and block subscribers (RPC subscriptions, receipt waiters) of a
-    /// block committed outside [`Node::produce_block`] (by the committee member).
-    fn publish(&self, output: &BlockOutput) {
+    /// committed block, whoever made it ([`Node::produce_block`] or the committee member).
+    fn publish(&self, output: Arc<BlockOutput>) {
         self.metrics.blocks.inc();
         self.metrics
             .requests
             .inc_by(u64::from(output.header.request_count));
         self.metrics.gas.inc_by(output.header.gas_used);
-        tracing::info!(block = output.header.index, requests = output.header.request_count, gas = output.header.gas_used, root = %output.header.state_root, "committee block committed");
-        let _ = self.blocks.send(Arc::new(output.clone()));
+        tracing::info!(block = output.header.index, requests = output.header.request_count, gas = output.header.gas_used, root = %output.header.state_root, "block committed");
+        let _ = self.blocks.send(output);
     }
 
     /// The chain's human name.
@@ -647,14 +647,8 @@ impl Node {
             output.receipts.iter().map(|r| r.request_id).collect();
         evicted.retain(|id| !ran.contains(id));
         self.forget_pending(&evicted);
-        self.metrics.blocks.inc();
-        self.metrics
-            .requests
-            .inc_by(u64::from(output.header.request_count));
-        self.metrics.gas.inc_by(output.header.gas_used);
         let output = Arc::new(output);
-        tracing::info!(block = output.header.index, requests = output.header.request_count, gas = output.header.gas_used, root = %output.header.state_root, "block committed");
-        let _ = self.blocks.send(output.clone());
+        self.publish(output.clone());
         Ok(Some(output))
     }
 

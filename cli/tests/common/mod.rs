@@ -121,12 +121,22 @@ pub async fn ready(client: &Client) -> Value {
 }
 
 /// Polls until `f` returns `Some`, for up to 20 s.
-pub async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
+pub async fn eventually<T, F, Fut>(what: &str, f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    for _ in 0..400 {
+    eventually_for(what, 20, f).await
+}
+
+/// [`eventually`] for up to `seconds`.
+pub async fn eventually_for<T, F, Fut>(what: &str, seconds: u64, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
+    while std::time::Instant::now() < deadline {
         if let Some(v) = f().await {
             return v;
         }

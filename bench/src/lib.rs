@@ -222,6 +222,7 @@ impl TransferChain {
         let out = self
             .chain
             .execute_block(BlockInputs {
+                randomness: None,
                 l1: L1Ref {
                     block_hash: Hash32([(self.daa % 251) as u8; 32]),
                     daa_score: self.daa,

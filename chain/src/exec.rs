@@ -159,6 +159,10 @@ pub(crate) struct Exec {
     pub l1_daa_score: u64,
     /// The sender of the running call: its balance and nonce are implicitly declared.
     pub sender: Option<AgentId>,
+    /// The running request's id: with the block's randomness, what `random` derives from.
+    pub request_id: Option<wisp_core::RequestId>,
+    /// Values `random` has returned in the running request (each call draws the next).
+    random_draws: u32,
     /// Native core-contract code is running: its raw state accesses are checked against the
     /// access list, and the first violation is kept in `violation`.
     pub native: bool,
@@ -359,6 +363,8 @@ impl Exec {
             simulation: false,
             l1_daa_score: 0,
             sender: None,
+            request_id: None,
+            random_draws: 0,
             native: false,
             violation: None,
             loaded: std::collections::BTreeSet::new(),
@@ -746,6 +752,8 @@ impl Exec {
         self.events.clear();
         self.access = access;
         self.sender = None;
+        self.request_id = None;
+        self.random_draws = 0;
         self.native = false;
         self.violation = None;
     }
@@ -914,6 +922,27 @@ impl Host for Exec {
 
     fn block(&self) -> BlockContext {
         self.block
+    }
+
+    fn random(&mut self) -> Result<[u8; 32], ReceiptError> {
+        let unavailable = |why: &str| {
+            vm_error(
+                wisp_core::VmErrorCode::RandomnessUnavailable,
+                format!("no randomness {why}"),
+            )
+        };
+        let id = self
+            .request_id
+            .ok_or_else(|| unavailable("in a view: only requests draw randomness"))?;
+        let seed = self.block.random_seed.ok_or_else(|| {
+            unavailable(
+                "on this chain: only a committee chain has an unpredictable source \
+                 (docs/randomness.md)",
+            )
+        })?;
+        let draw = self.random_draws;
+        self.random_draws = draw.saturating_add(1);
+        Ok(random_value(&seed, &id, draw))
     }
 
     fn storage_get(
@@ -1211,4 +1240,15 @@ mod tests {
             "every sompi is accounted for"
         );
     }
+}
+
+/// Domain of [`random_value`].
+const RANDOM_DOMAIN: &[u8] = b"wisp-random-v1";
+
+/// The `draw`-th value (from 0) that `random` returns to request `request` in a block whose
+/// randomness is `seed`: blake2b-256 of a domain tag, the seed, the request id and the draw
+/// number. Distinct requests, and distinct draws of one request, get independent values; a
+/// request that runs in parallel gets the values it would get sequentially.
+pub fn random_value(seed: &[u8; 32], request: &wisp_core::RequestId, draw: u32) -> [u8; 32] {
+    wisp_core::hash::blake2b_256_parts(&[RANDOM_DOMAIN, seed, &request.0, &draw.to_le_bytes()]).0
 }

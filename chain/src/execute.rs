@@ -575,6 +575,7 @@ impl Chain {
         // The call itself: atomic.
         exec.begin_request(body.access_list.clone());
         exec.sender = Some(request.sender);
+        exec.request_id = Some(request.id);
         let target_agent = AgentId::Contract(wisp_core::ContractId {
             chain: self.chain_id,
             hname: body.call.target,
@@ -676,6 +677,23 @@ impl Chain {
         }
     }
 
+    /// Whether the next block, made of `inputs`, would run any request: one of its own, an
+    /// on-ledger request the previous block deferred, or a time-locked request come due. A
+    /// block that runs none draws no randomness, so a committee member executes it without
+    /// waiting for its randomness.
+    ///
+    /// # Errors
+    /// [`crate::ChainError::State`] on I/O or a record that does not decode.
+    pub fn runs_requests(&self, inputs: &BlockInputs) -> Result<bool> {
+        if !inputs.on_ledger.is_empty() || !inputs.off_ledger.is_empty() {
+            return Ok(true);
+        }
+        let parent = self.head()?;
+        let timestamp_ms = inputs.l1.timestamp_ms.max(parent.timestamp_ms);
+        Ok(!self.backlog(parent.index)?.is_empty()
+            || self.time_lock_due(inputs.l1.daa_score, timestamp_ms)?)
+    }
+
     /// Executes and commits the next block.
     ///
     /// # Errors
@@ -736,6 +754,7 @@ impl Chain {
             BlockContext {
                 index,
                 timestamp_ms,
+                random_seed: inputs.randomness.map(|r| r.0),
             },
             &protocol.vm,
         );

@@ -68,6 +68,11 @@ pub struct BlockInputs {
     pub on_ledger: Vec<OnLedgerRequest>,
     /// Off-ledger requests, in the order the committee chose.
     pub off_ledger: Vec<VerifiedRequest>,
+    /// The block's randomness, from which each request's `random` values are derived
+    /// ([`crate::random_value`]): on a committee chain, a hash of the committee's threshold
+    /// signature of a view after the block's contents were fixed; `None` on a chain without a
+    /// committee, whose contracts then cannot draw randomness.
+    pub randomness: Option<Hash32>,
 }
 
 /// A committed block with its receipts.

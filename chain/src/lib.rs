@@ -24,7 +24,7 @@ pub mod timelock;
 
 use engines::Engines;
 pub use engines::{ENGINE_COMPILATIONS, MODULE_CACHE_ENTRIES};
-pub use exec::ContractRecord;
+pub use exec::{random_value, ContractRecord};
 
 use exec::{request_error, Exec};
 pub use execute::{RequestRecord, MAX_BLOCK_REQUESTS, PARALLEL_MIN_BATCH, PLANNING_PAUSE};
@@ -173,6 +173,10 @@ pub struct OutboxEntry {
 /// this: enough to compile the largest module a request can carry (a view is always its code's
 /// first use) and run it.
 pub const VIEW_GAS_LIMIT: u64 = 50_000_000;
+
+/// The randomness a simulation (`wisp_simulateRequest`) draws from: the block a request will
+/// run in has not got its own yet, so a simulation shows one possible outcome.
+pub const SIMULATION_RANDOMNESS: [u8; 32] = [0x5a; 32];
 
 /// What defines a chain. Its [`ChainId`] is the covenant id of its anchor on Kaspa when it has
 /// one ([`Genesis::anchor`]), otherwise a hash of the genesis ([`Genesis::chain_id`]).
@@ -383,6 +387,7 @@ impl Chain {
             BlockContext {
                 index: 0,
                 timestamp_ms: genesis.timestamp_ms,
+                random_seed: None,
             },
             &genesis.protocol.vm,
         );
@@ -687,6 +692,8 @@ impl Chain {
             .exec(BlockContext {
                 index: head.index,
                 timestamp_ms: head.timestamp_ms,
+                // A view reads state; it draws no randomness (`random` fails in it).
+                random_seed: None,
             })
             .map_err(|e| request_error(RequestErrorCode::StorageFailure, e.to_string()))?;
         exec.simulation = true;
@@ -760,6 +767,9 @@ impl Chain {
         let mut exec = self.exec(BlockContext {
             index: head.index + 1,
             timestamp_ms: head.timestamp_ms,
+            // The next block's randomness is unknown: a simulation draws from a stand-in, so
+            // it estimates gas and records the access list of one possible outcome.
+            random_seed: Some(SIMULATION_RANDOMNESS),
         })?;
         exec.simulation = true;
         if record {

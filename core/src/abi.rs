@@ -46,6 +46,11 @@ macro_rules! with_host_functions {
             fn block_index() -> u64; base = 20, per_byte = 0;
             /// The block timestamp in ms since the Unix epoch (from the L1 chain block).
             fn block_timestamp_ms() -> u64; base = 20, per_byte = 0;
+            /// Writes 32 bytes of the block's randomness to `out_ptr`: a new value at every call
+            /// within a request, derived from the committee's threshold signature of a later view
+            /// (unknown to anyone when the block's requests were fixed) and the request id.
+            /// Traps with `randomness_unavailable` on a chain without a committee and in a view.
+            fn random(out_ptr: u32); base = 1_000, per_byte = 1;
             /// Base tokens (sompi) the caller attached to this call; already in this contract's
             /// account.
             fn transferred_sompi() -> u64; base = 20, per_byte = 0;

@@ -133,6 +133,9 @@ codes! {
         WriteInView = 9 => "write_in_view",
         /// The contract moved more base tokens than its account holds.
         InsufficientBalance = 10 => "insufficient_balance",
+        /// `random` was called where the block has no randomness: on a chain without a
+        /// committee (no unpredictable source), or in a view.
+        RandomnessUnavailable = 11 => "randomness_unavailable",
     }
 }
 

@@ -625,6 +625,7 @@ impl Node {
         let index = head.index + 1;
         let output = self.chain.execute_block_with_meta(
             BlockInputs {
+                randomness: None,
                 l1,
                 on_ledger,
                 off_ledger,
@@ -806,6 +807,7 @@ impl Node {
                 timestamp_ms: header.timestamp_ms,
             };
             let output = target.execute_block(BlockInputs {
+                randomness: None,
                 l1,
                 on_ledger: std::mem::take(&mut pending),
                 off_ledger,
@@ -893,6 +895,7 @@ mod tests {
         let chain = Chain::open(dir.path(), &genesis).unwrap();
         chain
             .execute_block(BlockInputs {
+                randomness: None,
                 l1: L1Ref::default(),
                 on_ledger: vec![OnLedgerRequest {
                     l1_tx_id: Hash32([2; 32]),
@@ -932,6 +935,7 @@ mod tests {
         // Nonce 0 runs before the "restart": its pending record is stale.
         chain
             .execute_block(BlockInputs {
+                randomness: None,
                 l1: L1Ref::default(),
                 on_ledger: vec![],
                 off_ledger: vec![wisp_chain::verify_signature(body(0)).unwrap()],

@@ -259,6 +259,12 @@ mod imp {
         Ok(c.data().host.block().timestamp_ms)
     }
 
+    pub fn random<H: Host>(c: &mut Caller<'_, Ctx<H>>, per_byte: u64, out_ptr: u32) -> R<()> {
+        charge(c, per_byte * 32)?;
+        let value = c.data_mut().host.random().map_err(fail)?;
+        write_mem(c, out_ptr, &value)
+    }
+
     pub fn transferred_sompi<H: Host>(c: &mut Caller<'_, Ctx<H>>, _: u64) -> R<u64> {
         Ok(frame(c)?.transferred_sompi)
     }

@@ -11,6 +11,9 @@ pub struct BlockContext {
     pub index: u64,
     /// Its timestamp, ms since the Unix epoch, from L1.
     pub timestamp_ms: u64,
+    /// The block's randomness (32 bytes), from which the host derives what `random` returns;
+    /// `None` where the chain has none (no committee) or in a view.
+    pub random_seed: Option<[u8; 32]>,
 }
 
 /// Which special entry point a [`CoreCall::Run`] enters.
@@ -142,6 +145,19 @@ pub trait Host: 'static {
             gas_left,
         );
         None
+    }
+    /// The next 32 bytes of the running request's randomness (`wisp::random`): each call
+    /// returns a new value, the same on every node.
+    ///
+    /// # Errors
+    /// `randomness_unavailable` (VM level) where the block has no randomness. The default:
+    /// never available.
+    fn random(&mut self) -> Result<[u8; 32], ReceiptError> {
+        Err(ReceiptError {
+            level: wisp_core::ErrorLevel::Vm,
+            code: wisp_core::VmErrorCode::RandomnessUnavailable.code(),
+            message: "this host has no randomness".into(),
+        })
     }
     /// Marks the journal (state writes, transfers, events) so a failed nested call can be undone.
     fn checkpoint(&mut self) -> Checkpoint;

@@ -85,6 +85,47 @@ pub fn block_timestamp_ms() -> u64 {
     unsafe { sys::block_timestamp_ms() }
 }
 
+/// 32 random bytes, a new value at every call within a request, the same on every node.
+///
+/// On a committee chain they derive from the committee's threshold signature of a view after
+/// the one the block was proposed in, so no one (no member either, short of a quorum
+/// colluding) knew them when the block's requests were fixed. What remains: a leader may keep
+/// the following view from completing, so the block's randomness comes from a later view
+/// instead (a re-draw, never a choice of value); a quorum of members can compute values
+/// early. A contract that pays out on a draw should take bets in one request and draw in a
+/// later one. The full statement is in `docs/randomness.md`.
+///
+/// Fails the call with `randomness_unavailable` on a chain without a committee (one operator
+/// could choose the value) and in a view. The test harness simulates a committee (see
+/// `TestChain::set_random_seed`).
+pub fn random() -> [u8; 32] {
+    let mut out = [0u8; 32];
+    // SAFETY: out has 32 bytes.
+    unsafe { sys::random(out.as_mut_ptr() as u32) };
+    out
+}
+
+/// A uniformly random integer in `0..bound` from [`random`] (rejection sampling, so without
+/// modulo bias); 0 when `bound` is 0.
+pub fn random_below(bound: u64) -> u64 {
+    if bound == 0 {
+        return 0;
+    }
+    // The largest multiple of `bound` that fits: values at or above it are drawn again.
+    let zone = u64::MAX - (u64::MAX % bound);
+    loop {
+        let bytes = random();
+        for chunk in bytes.chunks_exact(8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            let value = u64::from_le_bytes(word);
+            if value < zone {
+                return value % bound;
+            }
+        }
+    }
+}
+
 /// Base tokens (sompi) attached to this call, already credited to this contract.
 pub fn transferred_sompi() -> u64 {
     // SAFETY: host call with no pointers.

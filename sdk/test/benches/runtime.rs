@@ -176,6 +176,7 @@ fn token_transfer(c: &mut Criterion) {
                     let out = chain
                         .chain()
                         .execute_block(BlockInputs {
+                            randomness: None,
                             l1,
                             on_ledger: vec![],
                             off_ledger,

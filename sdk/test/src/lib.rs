@@ -15,6 +15,7 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Mutex, OnceLock};
+pub use wisp_chain::random_value;
 use wisp_chain::{
     native, sign_request, verify_signature, BlockInputs, Chain, ChainParams, Genesis, L1Ref,
     OnLedgerBody, OnLedgerRequest,
@@ -126,6 +127,8 @@ pub struct TestChain {
     next_key: u64,
     deposit_counter: u64,
     logs: Vec<(Hname, String)>,
+    /// What the simulated committee's randomness derives from (`None`: a chain without one).
+    random_seed: Option<[u8; 32]>,
 }
 
 /// The runtime (engine and compiled modules) every harness chain of the process shares.
@@ -185,6 +188,7 @@ impl TestChain {
             next_key: 1,
             deposit_counter: 0,
             logs: Vec::new(),
+            random_seed: Some(blake2b_256(b"wisp-test/random").0),
         }
     }
 
@@ -230,7 +234,27 @@ impl TestChain {
         }
     }
 
-    fn run_block(&mut self, inputs: BlockInputs) -> Vec<Receipt> {
+    /// Sets what the harness's block randomness derives from, as a committee's threshold
+    /// signatures would give it: each block's randomness is blake2b-256 of `seed` and the block
+    /// index, so a test that picks a seed sees the same `env::random()` values on every run.
+    /// `None` makes the chain one without a committee: `env::random()` then fails with
+    /// `randomness_unavailable`, as it does on a chain run by one operator. The default is a
+    /// fixed seed.
+    pub fn set_random_seed(&mut self, seed: Option<[u8; 32]>) {
+        self.random_seed = seed;
+    }
+
+    /// The randomness block `index` gets under the harness's seed, if any (see
+    /// [`TestChain::set_random_seed`]); the `draw`-th `env::random()` of request `id` in that
+    /// block returns `wisp_chain::random_value(&randomness, &id, draw)`.
+    pub fn block_randomness(&self, index: u64) -> Option<Hash32> {
+        self.random_seed
+            .map(|seed| blake2b_256(&[seed.as_slice(), &index.to_le_bytes()].concat()))
+    }
+
+    fn run_block(&mut self, mut inputs: BlockInputs) -> Vec<Receipt> {
+        let next = self.chain.head().map_or(0, |h| h.index + 1);
+        inputs.randomness = self.block_randomness(next);
         #[allow(clippy::expect_used)]
         let out = self
             .chain
@@ -254,6 +278,7 @@ impl TestChain {
             body: OnLedgerBody::DepositOnly,
         };
         self.run_block(BlockInputs {
+            randomness: None,
             l1,
             on_ledger: vec![request],
             off_ledger: vec![],
@@ -326,6 +351,7 @@ impl TestChain {
         };
         let id = request.id();
         let receipts = self.run_block(BlockInputs {
+            randomness: None,
             l1,
             on_ledger: vec![request],
             off_ledger: vec![],
@@ -447,6 +473,7 @@ impl TestChain {
         let verified = verify_signature(request).expect("the harness signs correctly");
         let l1 = self.l1();
         let receipts = self.run_block(BlockInputs {
+            randomness: None,
             l1,
             on_ledger: vec![],
             off_ledger: vec![verified],

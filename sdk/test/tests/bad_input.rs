@@ -210,6 +210,7 @@ fn bad_signatures_replays_and_wrong_chains_are_refused() {
     chain
         .chain()
         .execute_block(BlockInputs {
+            randomness: None,
             l1: l1(100),
             on_ledger: vec![fund.clone()],
             off_ledger: vec![],
@@ -219,6 +220,7 @@ fn bad_signatures_replays_and_wrong_chains_are_refused() {
     let out = chain
         .chain()
         .execute_block(BlockInputs {
+            randomness: None,
             l1: l1(101),
             on_ledger: vec![],
             off_ledger: vec![first.clone()],
@@ -230,6 +232,7 @@ fn bad_signatures_replays_and_wrong_chains_are_refused() {
     let out = chain
         .chain()
         .execute_block(BlockInputs {
+            randomness: None,
             l1: l1(102),
             on_ledger: vec![fund],
             off_ledger: vec![first],
@@ -255,6 +258,7 @@ fn bad_signatures_replays_and_wrong_chains_are_refused() {
     let out = chain
         .chain()
         .execute_block(BlockInputs {
+            randomness: None,
             l1: l1(103),
             on_ledger: vec![],
             off_ledger: vec![stale],
@@ -276,6 +280,7 @@ fn bad_signatures_replays_and_wrong_chains_are_refused() {
     let out = chain
         .chain()
         .execute_block(BlockInputs {
+            randomness: None,
             l1: l1(104),
             on_ledger: vec![],
             off_ledger: vec![other],
@@ -306,6 +311,7 @@ fn a_malformed_on_ledger_payload_gets_a_receipt_and_keeps_the_deposit() {
     let out = chain
         .chain()
         .execute_block(BlockInputs {
+            randomness: None,
             l1,
             on_ledger: vec![request],
             off_ledger: vec![],

@@ -287,6 +287,7 @@ fn on_ledger_requests_beyond_the_block_cap_carry_over_in_order() {
     let out = chain
         .chain()
         .execute_block(BlockInputs {
+            randomness: None,
             l1: l1(1),
             on_ledger: requests,
             off_ledger: vec![],
@@ -301,6 +302,7 @@ fn on_ledger_requests_beyond_the_block_cap_carry_over_in_order() {
     let next = chain
         .chain()
         .execute_block(BlockInputs {
+            randomness: None,
             l1: l1(2),
             on_ledger: vec![],
             off_ledger: vec![],
@@ -344,6 +346,7 @@ fn a_request_skipped_for_block_gas_does_not_block_its_sender() {
     chain
         .chain()
         .execute_block(BlockInputs {
+            randomness: None,
             l1: l1(50),
             on_ledger: vec![fund(1, &carol), fund(2, &alice)],
             off_ledger: vec![],
@@ -379,6 +382,7 @@ fn a_request_skipped_for_block_gas_does_not_block_its_sender() {
     let out = chain
         .chain()
         .execute_block(BlockInputs {
+            randomness: None,
             l1: l1(51),
             on_ledger: vec![],
             off_ledger: vec![burn, a0.clone(), a1.clone()],
@@ -389,6 +393,7 @@ fn a_request_skipped_for_block_gas_does_not_block_its_sender() {
     let out = chain
         .chain()
         .execute_block(BlockInputs {
+            randomness: None,
             l1: l1(52),
             on_ledger: vec![],
             off_ledger: vec![a0, a1],
@@ -446,6 +451,7 @@ fn other_chains_lane_requests_are_ignored() {
     let out = chain
         .chain()
         .execute_block(BlockInputs {
+            randomness: None,
             l1: l1(9),
             on_ledger: vec![theirs.clone()],
             off_ledger: vec![],
@@ -658,6 +664,7 @@ fn storing_and_loading_code_is_charged_by_its_size() {
     chain
         .chain()
         .execute_block(BlockInputs {
+            randomness: None,
             l1: l1(200),
             on_ledger: vec![OnLedgerRequest {
                 l1_tx_id: Hash32([50; 32]),
@@ -687,6 +694,7 @@ fn storing_and_loading_code_is_charged_by_its_size() {
     let out = chain
         .chain()
         .execute_block(BlockInputs {
+            randomness: None,
             l1: l1(201),
             on_ledger: vec![],
             off_ledger: vec![approve(0), approve(1)],
@@ -702,6 +710,7 @@ fn storing_and_loading_code_is_charged_by_its_size() {
     let out = chain
         .chain()
         .execute_block(BlockInputs {
+            randomness: None,
             l1: l1(202),
             on_ledger: vec![],
             off_ledger: vec![{
@@ -930,6 +939,7 @@ fn a_protocol_upgrade_activates_at_its_block_on_every_node() {
     };
     a.chain()
         .execute_block(BlockInputs {
+            randomness: None,
             l1,
             on_ledger: vec![],
             off_ledger: vec![],
@@ -939,6 +949,7 @@ fn a_protocol_upgrade_activates_at_its_block_on_every_node() {
     let e = a
         .chain()
         .execute_block(BlockInputs {
+            randomness: None,
             l1,
             on_ledger: vec![],
             off_ledger: vec![],
@@ -972,6 +983,7 @@ fn deposits_without_a_sender_are_credited_or_kept_refundable() {
     let out = chain
         .chain()
         .execute_block(BlockInputs {
+            randomness: None,
             l1: l1(120),
             on_ledger: vec![
                 entry(1, OnLedgerBody::DepositFor(bob)),

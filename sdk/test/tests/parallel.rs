@@ -162,6 +162,7 @@ impl Chains {
                 .collect();
             let out = chain
                 .execute_block(BlockInputs {
+                    randomness: None,
                     l1,
                     on_ledger: on_ledger.clone(),
                     off_ledger,

@@ -29,6 +29,7 @@ fn a_reorg_rolls_back_to_the_last_surviving_l1_reference_and_replays() {
     let c = chain.chain();
     let run = |l1: L1Ref, on_ledger: Vec<OnLedgerRequest>| {
         c.execute_block(BlockInputs {
+            randomness: None,
             l1,
             on_ledger,
             off_ledger: vec![],

@@ -386,6 +386,7 @@ fn a_rolled_back_block_takes_its_run_back_and_a_repeat_delivery_is_ignored() {
         }),
     };
     let block = |daa: u64, on: Vec<OnLedgerRequest>| BlockInputs {
+        randomness: None,
         l1: L1Ref {
             block_hash: Hash32([daa as u8; 32]),
             daa_score: daa,
@@ -468,6 +469,7 @@ fn the_queue_survives_a_restart() {
     };
     let out = chain
         .execute_block(BlockInputs {
+            randomness: None,
             l1: l1(1),
             on_ledger: vec![transfer.clone()],
             off_ledger: vec![],

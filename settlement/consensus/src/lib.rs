@@ -1318,6 +1318,7 @@ impl Member {
             let tip = borsh::to_vec(&(digest.0, height, block.l1)).unwrap_or_default();
             let output = match self.chain.execute_block_with_meta(
                 BlockInputs {
+                    randomness: None,
                     l1: block.l1,
                     on_ledger,
                     off_ledger: verified,
@@ -1420,6 +1421,7 @@ mod tests {
             secp256k1::Keypair::from_seckey_slice(secp256k1::SECP256K1, &[3; 32]).expect("key");
         chain
             .execute_block(BlockInputs {
+                randomness: None,
                 l1: L1Ref::default(),
                 on_ledger: vec![wisp_chain::OnLedgerRequest {
                     l1_tx_id: wisp_core::Hash32([1; 32]),
@@ -1592,6 +1594,7 @@ mod tests {
         // Nonce 0 runs in a block (as a finalized block would run it); only nonce 1 is left.
         chain
             .execute_block(BlockInputs {
+                randomness: None,
                 l1: L1Ref::default(),
                 on_ledger: vec![],
                 off_ledger: vec![request(0)],

@@ -69,6 +69,7 @@ fn chain_with_extra(extra: u64) -> Chain {
         .collect();
     chain
         .execute_block(wisp_chain::BlockInputs {
+            randomness: None,
             l1: L1Ref::default(),
             on_ledger: deposits,
             off_ledger: vec![],

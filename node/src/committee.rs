@@ -1040,6 +1040,8 @@ pub fn start_member(node: Arc<Node>, data_dir: &Path) -> Result<MemberHandle> {
                         .block_wanted
                         .swap(false, std::sync::atomic::Ordering::Relaxed)
                 }));
+                // Blocks carry the committee's seeds, so contracts draw randomness.
+                config.seeds = Some(wisp_consensus::SeedVerifier::new(&scheme));
                 let (member, mailbox, reporter, progress) =
                     Member::new::<dkg::CommitteeScheme>(config).map_err(|e| bad(e.to_string()))?;
                 let genesis = member.genesis();

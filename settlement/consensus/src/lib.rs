@@ -28,13 +28,13 @@
 //! the state of an earlier block.
 
 pub mod dkg;
+pub mod seed;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use commonware_actor::Feedback;
 use commonware_consensus::simplex::types::{Activity, Context};
 use commonware_consensus::simplex::Plan;
 use commonware_consensus::{Automaton, CertifiableAutomaton, Relay, Reporter};
-use commonware_cryptography::certificate::Scheme;
 use commonware_cryptography::sha256::Sha256;
 use commonware_cryptography::Hasher;
 use commonware_p2p::Recipients;
@@ -44,6 +44,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use wisp_chain::{BlockInputs, Chain, L1Ref, VerifiedRequest};
 use wisp_core::{AgentId, BlockHeader, ChainId, OffLedgerRequest, RequestId};
+
+pub use seed::{SeedScheme, SeedVerifier, ViewSeed};
 
 /// The digest simplex agrees on: SHA-256 of a block's encoding ([`Block::digest`]).
 pub use commonware_cryptography::sha256::Digest;
@@ -137,6 +139,11 @@ pub struct Block {
     /// requests accepted after its parent's Kaspa block up to this one, in L1 order, before
     /// its off-ledger requests. The parent's, or a later one (a higher DAA score).
     pub l1: L1Ref,
+    /// The seed of the parent's view (the committee's threshold signature of it), which the
+    /// proposer holds from the parent's notarization: how a member that missed that
+    /// certificate learns the randomness of the parent's parent ([`seed`]). `None` on the
+    /// first block, and on a committee without seeds.
+    pub parent_seed: Option<ViewSeed>,
 }
 
 /// What a member knows of Kaspa: the confirmed chain blocks its L1 follower has seen, and the
@@ -283,7 +290,7 @@ pub fn engine_config<S, B>(
     commonware_parallel::Sequential,
 >
 where
-    S: Scheme<PublicKey = PublicKey>,
+    S: SeedScheme<PublicKey = PublicKey>,
     B: commonware_p2p::Blocker<PublicKey = PublicKey>,
 {
     use commonware_consensus::simplex::{Floor, ForwardPolicy, SkipPolicy};
@@ -334,6 +341,9 @@ pub struct Executed {
     pub attests: Option<Attestation>,
     /// The requests that got a receipt.
     pub receipts: Vec<RequestId>,
+    /// The randomness the block's requests drew from (`None` for a block that ran none, or
+    /// on a committee without seeds).
+    pub randomness: Option<wisp_core::Hash32>,
 }
 
 /// What a member has executed so far, shared with whoever watches it (the node, tests).
@@ -401,6 +411,10 @@ pub struct Config {
     /// propose one anyway (a node whose anchor waits for a newer block to pay withdrawals).
     /// `None`: never.
     pub wants_block: Option<WantsBlock>,
+    /// The committee key's seed verifier: with it, blocks carry seeds and contracts draw
+    /// randomness (`wisp::random`) from them ([`seed`]); every member of a committee must be
+    /// configured alike. `None`: no randomness (a committee without threshold seeds).
+    pub seeds: Option<SeedVerifier>,
 }
 
 /// See [`Config::wants_block`].
@@ -414,6 +428,7 @@ impl Config {
             l1,
             on_executed: None,
             wants_block: None,
+            seeds: None,
         }
     }
 }
@@ -435,7 +450,10 @@ enum Message {
     Finalized {
         payload: Digest,
         certificate_bytes: usize,
+        seed: Option<ViewSeed>,
     },
+    /// A notarization's seed.
+    Seed(ViewSeed),
     Submit {
         request: Box<VerifiedRequest>,
         response: oneshot::Sender<Result<bool, ConsensusError>>,
@@ -524,12 +542,12 @@ impl Relay for Mailbox {
 
 /// Simplex reports its activity here; a member acts on finalizations.
 #[derive(Clone)]
-pub struct Finalizations<S: Scheme> {
+pub struct Finalizations<S: SeedScheme> {
     mailbox: Mailbox,
     _scheme: std::marker::PhantomData<fn() -> S>,
 }
 
-impl<S: Scheme> Reporter for Finalizations<S> {
+impl<S: SeedScheme> Reporter for Finalizations<S> {
     type Activity = Activity<S, Digest>;
 
     fn report(&mut self, activity: Self::Activity) -> Feedback {
@@ -537,6 +555,11 @@ impl<S: Scheme> Reporter for Finalizations<S> {
             Activity::Finalization(finalization) => Message::Finalized {
                 payload: finalization.proposal.payload,
                 certificate_bytes: commonware_codec::EncodeSize::encode_size(&finalization),
+                seed: S::finalization_seed(&finalization),
+            },
+            Activity::Notarization(notarization) => match S::notarization_seed(&notarization) {
+                Some(seed) => Message::Seed(seed),
+                None => return Feedback::Ok,
             },
             _ => return Feedback::Ok,
         };
@@ -623,6 +646,14 @@ pub struct Member {
     /// The view this member leads while it has nothing to propose: answered as soon as a
     /// request arrives, dropped when the next view starts.
     parked: Option<(Context<Digest, PublicKey>, oneshot::Sender<Digest>)>,
+    /// Checks seeds against the committee key; `None`: blocks carry no seeds and draw no
+    /// randomness.
+    seed_verifier: Option<SeedVerifier>,
+    /// Seeds of recent views, by view: from this member's certificates, or checked.
+    seeds: BTreeMap<u64, ViewSeed>,
+    /// A finalized block that runs requests waits for the seed of its finalized child's view
+    /// (its height): a block is worth proposing until it has one.
+    awaiting_seed: Option<u64>,
     progress: Progress,
 }
 
@@ -634,7 +665,7 @@ impl Member {
     /// # Errors
     /// [`ConsensusError::Chain`] if the record or the mempool cannot be read, or the record
     /// does not decode.
-    pub fn new<S: Scheme>(
+    pub fn new<S: SeedScheme>(
         config: Config,
     ) -> Result<(Member, Mailbox, Finalizations<S>, Progress), ConsensusError> {
         let (sender, receiver) = mpsc::unbounded_channel();
@@ -675,6 +706,9 @@ impl Member {
             mempool: BTreeMap::new(),
             last_busy: 0,
             parked: None,
+            seed_verifier: config.seeds,
+            seeds: BTreeMap::new(),
+            awaiting_seed: None,
             progress: progress.clone(),
         };
         let mut member = member;
@@ -786,10 +820,19 @@ impl Member {
                         sender.send(to, Wire::Block(block.clone()).encode(), false);
                     }
                 }
+                Message::Seed(seed) => {
+                    self.keep_seed(seed);
+                    self.execute_finalized(&mut sender);
+                    self.propose_parked();
+                }
                 Message::Finalized {
                     payload,
                     certificate_bytes,
+                    seed,
                 } => {
+                    if let Some(seed) = seed {
+                        self.keep_seed(seed);
+                    }
                     self.progress.lock().certificate_bytes = Some(certificate_bytes);
                     let newer = match (self.blocks.get(&payload), self.finalizing) {
                         (Some(b), Some(f)) => {
@@ -801,6 +844,7 @@ impl Member {
                         self.finalizing = Some(payload);
                     }
                     self.execute_finalized(&mut sender);
+                    self.propose_parked();
                 }
                 Message::Submit { request, response } => {
                     let gossip = request.request().clone();
@@ -1069,9 +1113,26 @@ impl Member {
                         || (l1 != p && !self.l1.on_ledger(Some(&p), &l1).is_empty())
                 }
             };
+        // A block whose requests wait for randomness needs a child: its parent, or a final
+        // block this member has not executed for want of a seed.
+        let worth = worth
+            || self.awaiting_seed.is_some()
+            || (self.seed_verifier.is_some()
+                && self
+                    .blocks
+                    .get(&parent)
+                    .is_some_and(|p| !p.requests.is_empty()));
         if !worth && !self.wants_block.as_ref().is_some_and(|wanted| wanted()) {
             return Proposal::Idle;
         }
+        // The parent's view's seed, from its notarization: parked until this member has it.
+        let parent_seed = match (&self.seed_verifier, parent == self.genesis) {
+            (Some(_), false) => match self.seeds.get(&context.parent.0.get()) {
+                Some(seed) => Some(*seed),
+                None => return Proposal::Unknown,
+            },
+            _ => None,
+        };
         let block = Block {
             parent: parent.0,
             height,
@@ -1079,6 +1140,7 @@ impl Member {
             requests,
             attests,
             l1,
+            parent_seed,
         };
         let digest = block.digest();
         self.blocks.insert(digest, block);
@@ -1259,7 +1321,72 @@ impl Member {
                 return Err(format!("request {} is for another chain", request.id()));
             }
         }
-        Ok(())
+        self.check_parent_seed(block, context)
+    }
+
+    /// The seed rule: with seeds, every block but the first carries its parent's view's seed,
+    /// signed by the committee; without, none does.
+    fn check_parent_seed(
+        &self,
+        block: &Block,
+        context: &Context<Digest, PublicKey>,
+    ) -> Result<(), String> {
+        let first = context.parent.1 == self.genesis;
+        match (&self.seed_verifier, &block.parent_seed) {
+            (None, None) => Ok(()),
+            (None, Some(_)) => Err("it carries a seed on a committee without seeds".into()),
+            (Some(_), None) if first => Ok(()),
+            (Some(_), Some(_)) if first => Err("the first block carries a seed".into()),
+            (Some(_), None) => Err("it lacks its parent's seed".into()),
+            (Some(verifier), Some(seed)) => {
+                let parent_view = context.parent.0.get();
+                if seed.view != parent_view {
+                    return Err(format!(
+                        "it carries the seed of view {} for a parent of view {parent_view}",
+                        seed.view
+                    ));
+                }
+                if self.seeds.get(&seed.view) == Some(seed) || verifier.verify(seed) {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "its seed of view {} is not the committee's",
+                        seed.view
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Keeps the seed of a view (from a certificate, or checked), dropping the oldest beyond
+    /// [`MAX_PENDING_BLOCKS`] views.
+    fn keep_seed(&mut self, seed: ViewSeed) {
+        self.seeds.insert(seed.view, seed);
+        while self.seeds.len() > MAX_PENDING_BLOCKS {
+            self.seeds.pop_first();
+        }
+    }
+
+    /// The randomness of the final block `path[at]`, drawn from the seed of its final child
+    /// `path[at + 1]`'s view: from this member's certificates, or from the grandchild, which
+    /// carries it (checked here). `None` until both are known.
+    fn randomness_for(&mut self, path: &[Digest], at: usize) -> Option<wisp_core::Hash32> {
+        let child = self.blocks.get(path.get(at + 1)?)?;
+        let view = child.view;
+        if let Some(seed) = self.seeds.get(&view) {
+            return Some(seed.randomness());
+        }
+        let carried = self.blocks.get(path.get(at + 2)?)?.parent_seed?;
+        let verifier = self.seed_verifier.as_ref()?;
+        if carried.view != view || !verifier.verify(&carried) {
+            tracing::error!(
+                view,
+                "a final block carries a seed that is not its parent's"
+            );
+            return None;
+        }
+        self.keep_seed(carried);
+        Some(carried.randomness())
     }
 
     /// Executes, in height order, the finalized blocks above the tip, once all have arrived;
@@ -1291,7 +1418,9 @@ impl Member {
             path.push(at);
             at = Digest(block.parent);
         }
-        for digest in path.into_iter().rev() {
+        path.reverse();
+        for at in 0..path.len() {
+            let digest = path[at];
             let Some(block) = self.blocks.get(&digest) else {
                 return;
             };
@@ -1304,6 +1433,33 @@ impl Member {
                 true => self.l1.on_ledger(self.tip_l1.as_ref(), &block.l1),
                 false => Vec::new(),
             };
+            // A block that runs requests draws from its final child's view's seed, so it
+            // waits for that child; one that runs none executes at once (every member decides
+            // alike: the same block on the same state).
+            let height = block.height;
+            let needs_seed = self.seed_verifier.is_some()
+                && (!block.requests.is_empty()
+                    || !on_ledger.is_empty()
+                    || self
+                        .chain
+                        .runs_requests(&BlockInputs {
+                            l1: block.l1,
+                            ..BlockInputs::default()
+                        })
+                        .unwrap_or(true));
+            let randomness = match needs_seed {
+                false => None,
+                true => match self.randomness_for(&path, at) {
+                    Some(randomness) => Some(randomness),
+                    None => {
+                        self.awaiting_seed = Some(height);
+                        return;
+                    }
+                },
+            };
+            let Some(block) = self.blocks.get(&digest) else {
+                return;
+            };
             // Verified when this member proposed or voted for it; otherwise (it arrived
             // finalized, through a `Want`) here.
             let verified: Vec<VerifiedRequest> = match self.verified.remove(&digest) {
@@ -1314,11 +1470,10 @@ impl Member {
                     .filter_map(|r| wisp_chain::verify_signature(r.clone()).ok())
                     .collect(),
             };
-            let height = block.height;
             let tip = borsh::to_vec(&(digest.0, height, block.l1)).unwrap_or_default();
             let output = match self.chain.execute_block_with_meta(
                 BlockInputs {
-                    randomness: None,
+                    randomness,
                     l1: block.l1,
                     on_ledger,
                     off_ledger: verified,
@@ -1332,6 +1487,9 @@ impl Member {
                     return;
                 }
             };
+            if self.awaiting_seed.is_some_and(|waiting| waiting <= height) {
+                self.awaiting_seed = None;
+            }
             let receipts: Vec<RequestId> = output.receipts.iter().map(|r| r.request_id).collect();
             if !receipts.is_empty() {
                 self.last_busy = height;
@@ -1377,6 +1535,7 @@ impl Member {
                     header: output.header,
                     attests: block.attests,
                     receipts,
+                    randomness,
                 });
             }
             self.tip = (digest, height);
@@ -1485,6 +1644,10 @@ mod tests {
                 daa_score: 9,
                 ..L1Ref::default()
             },
+            parent_seed: Some(ViewSeed {
+                view: 8,
+                signature: [4; seed::SEED_SIGNATURE_BYTES],
+            }),
         };
         assert_eq!(Block::decode(&block.encode()).expect("decodes"), block);
         let wire = Wire::Block(block.clone());
@@ -1537,6 +1700,7 @@ mod tests {
             requests: vec![request(chain, 0)],
             attests: None,
             l1: L1Ref::default(),
+            parent_seed: None,
         };
         assert_eq!(m.check(&good, &context(1, genesis), 0), Verdict::Valid);
         let refused = |b: &Block, c: &Context<Digest, PublicKey>| match m.check(b, c, 0) {
@@ -1565,6 +1729,15 @@ mod tests {
             ..good.clone()
         };
         assert!(refused(&forged, &context(1, genesis)).contains("signature"));
+        // This committee has no seeds: a block that carries one is refused.
+        let seeded = Block {
+            parent_seed: Some(ViewSeed {
+                view: 0,
+                signature: [1; seed::SEED_SIGNATURE_BYTES],
+            }),
+            ..good.clone()
+        };
+        assert!(refused(&seeded, &context(1, genesis)).contains("seed"));
     }
 
     /// A member restarted on its chain holds again the requests it had taken (from disk,
@@ -1637,6 +1810,7 @@ mod tests {
                 requests: vec![],
                 attests: None,
                 l1: L1Ref::default(),
+                parent_seed: None,
             });
         }
         assert_eq!(m.blocks.len(), MAX_PENDING_BLOCKS);
@@ -1650,6 +1824,7 @@ mod tests {
             requests: vec![],
             attests: None,
             l1: L1Ref::default(),
+            parent_seed: None,
         });
         assert!(m.blocks.is_empty());
     }
@@ -1671,6 +1846,7 @@ mod tests {
             requests: vec![],
             attests,
             l1: L1Ref::default(),
+            parent_seed: None,
         };
         // Nothing executed yet: a block attesting height 1 waits.
         assert_eq!(

@@ -344,8 +344,9 @@ async fn start_member(
     let resolver = control.register(2, QUOTA).await.expect("channel");
     let (block_sender, block_receiver) = control.register(3, QUOTA).await.expect("channel");
     let member_context = context.child("member").with_attribute("index", index);
-    let (member, mailbox, reporter, watched) =
-        Member::new::<Threshold>(Config::new(chain, l1)).expect("member");
+    let mut config = Config::new(chain, l1);
+    config.seeds = Some(wisp_consensus::SeedVerifier::new(&scheme));
+    let (member, mailbox, reporter, watched) = Member::new::<Threshold>(config).expect("member");
     let genesis = member.genesis();
     let application = member.start(
         member_context.child("application"),
@@ -560,7 +561,27 @@ fn check_agreement_with(members: &[Progress], wanted: usize) {
                 "members' headers differ at {}",
                 a.height
             );
+            assert_eq!(
+                a.randomness, b.randomness,
+                "members drew different randomness at {}",
+                a.height
+            );
         }
+        // A block that ran requests drew from a seed; no two blocks drew the same.
+        for e in m {
+            assert!(
+                e.receipts.is_empty() || e.randomness.is_some(),
+                "block {} ran requests without randomness",
+                e.height
+            );
+        }
+        let drawn: Vec<_> = m.iter().filter_map(|e| e.randomness).collect();
+        let distinct: std::collections::BTreeSet<_> = drawn.iter().collect();
+        assert_eq!(
+            drawn.len(),
+            distinct.len(),
+            "two blocks drew the same randomness"
+        );
         // What each block attests is the state the members reached at that height.
         let longest = members.iter().max_by_key(|m| m.len()).expect("members");
         for e in m {

@@ -461,6 +461,93 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
     agree_at(&all, height).await;
     agree_at(&all, height / 2).await;
 
+    // A contract that draws randomness (`env::random`): the raffle, deployed through one
+    // member; three tickets bought through the others; once the round has closed, the draw
+    // picks a ticket from the committee's seed, and every member pays the same winner.
+    let deploy = CallOptions {
+        gas_budget: 50_000_000,
+        ..Default::default()
+    };
+    let price = KAS / 10;
+    let r = clients[1]
+        .deploy(
+            &op,
+            "raffle",
+            &contract_wasm("raffle"),
+            &serde_json::json!([price.to_string(), "20"]),
+            &deploy,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r["status"], "success", "{r}");
+    let ticket = CallOptions {
+        transfer_sompi: price,
+        ..Default::default()
+    };
+    let mut buyers = Vec::new();
+    for (i, user) in users.iter().take(3).enumerate() {
+        let client = &clients[(i + 2) % MEMBERS];
+        eventually_for("the raffle on the member", 30, || async {
+            client
+                .view("raffle", "sold", &serde_json::json!([]))
+                .await
+                .ok()
+        })
+        .await;
+        let r = client
+            .call(user, "raffle", "buy", &serde_json::json!([]), &ticket)
+            .await
+            .unwrap();
+        assert_eq!(r["status"], "success", "{r}");
+        buyers.push(r["sender"].clone());
+    }
+    // Each failed draw (the round still open) is a request too, so blocks move on.
+    let mut drawn = None;
+    for _ in 0..60 {
+        let r = clients[0]
+            .call(
+                &op,
+                "raffle",
+                "draw",
+                &serde_json::json!([]),
+                &CallOptions::default(),
+            )
+            .await
+            .unwrap();
+        if r["status"] == "success" {
+            drawn = Some(r);
+            break;
+        }
+        assert!(r.to_string().contains("still open"), "{r}");
+    }
+    let drawn = drawn.expect("the round closed within 60 draws");
+    let id: wisp_core::Hash32 = wisp_core::hash::from_hex(
+        drawn["requestId"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("0x"),
+    )
+    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+    .map(wisp_core::Hash32)
+    .unwrap();
+    let mut receipts = Vec::new();
+    for client in &clients {
+        receipts.push(
+            client
+                .wait_receipt(&id, Duration::from_secs(30))
+                .await
+                .unwrap(),
+        );
+    }
+    for receipt in &receipts {
+        assert_eq!(receipt, &receipts[0], "every member drew the same ticket");
+    }
+    let winner = &receipts[0]["events"][0]["fields"]["winner"];
+    assert!(
+        buyers.contains(winner),
+        "the winner {winner} is one of the buyers {buyers:?}"
+    );
+
     // A withdrawal: the committee commits it in one anchor successor and pays it in the next,
     // each signed by a quorum of members with their FROST shares; Kaspa sees one BIP340
     // signature by the committee's key.

@@ -179,3 +179,16 @@ impl Miner {
         let _ = self.task.await;
     }
 }
+
+/// The wasm of example contract `contracts/<name>`, built (or taken from the build cache).
+pub fn contract_wasm(name: &str) -> Vec<u8> {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../contracts")
+        .join(name);
+    let options = wisp_build::BuildOptions {
+        quiet: true,
+        ..Default::default()
+    };
+    std::fs::read(wisp_build::build_contract(&dir, &options).expect("contract builds"))
+        .expect("wasm readable")
+}

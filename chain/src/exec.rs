@@ -182,6 +182,8 @@ pub(crate) struct Observed {
     reads: BTreeSet<(Hname, Vec<u8>)>,
     writes: BTreeSet<(Hname, Vec<u8>)>,
     called: BTreeSet<Hname>,
+    /// The request drew randomness: which keys it reaches may differ when it runs.
+    drew: bool,
 }
 
 impl Observed {
@@ -203,7 +205,9 @@ impl Observed {
     /// once (writes grant reads), a called contract without key accesses as a whole-contract
     /// read. Beyond [`AccessList::MAX_ENTRIES`] entries or [`AccessList::MAX_PREFIX_BYTES`]
     /// bytes per key, a contract's keys collapse into its whole partition (a whole-contract
-    /// write if any key was written); `None` if even that does not fit.
+    /// write if any key was written); `None` if even that does not fit. A request that drew
+    /// randomness gets whole partitions at once: its draw when it runs is not the simulation's
+    /// stand-in, so it may reach other keys of the contracts it touched.
     pub fn into_access_list(self) -> Option<AccessList> {
         let exact = |keys: &BTreeSet<(Hname, Vec<u8>)>, skip: &BTreeSet<(Hname, Vec<u8>)>| {
             keys.iter()
@@ -241,7 +245,7 @@ impl Observed {
                         .is_none_or(|p| p.len() <= AccessList::MAX_PREFIX_BYTES)
                 })
         };
-        if fits(&list) {
+        if fits(&list) && !self.drew {
             return Some(list);
         }
         // Whole partitions: one entry per contract.
@@ -940,6 +944,9 @@ impl Host for Exec {
                  (docs/randomness.md)",
             )
         })?;
+        if let Some(observed) = &mut self.observed {
+            observed.drew = true;
+        }
         let draw = self.random_draws;
         self.random_draws = draw.saturating_add(1);
         Ok(random_value(&seed, &id, draw))
@@ -1082,6 +1089,17 @@ impl Host for Exec {
         tracing::debug!(target: "wisp::contract", %contract, "{message}");
         self.logs.push((contract, message.to_string()));
     }
+}
+
+/// Domain of [`random_value`].
+const RANDOM_DOMAIN: &[u8] = b"wisp-random-v1";
+
+/// The `draw`-th value (from 0) that `random` returns to request `request` in a block whose
+/// randomness is `seed`: blake2b-256 of a domain tag, the seed, the request id and the draw
+/// number. Distinct requests, and distinct draws of one request, get independent values; a
+/// request that runs in parallel gets the values it would get sequentially.
+pub fn random_value(seed: &[u8; 32], request: &wisp_core::RequestId, draw: u32) -> [u8; 32] {
+    wisp_core::hash::blake2b_256_parts(&[RANDOM_DOMAIN, seed, &request.0, &draw.to_le_bytes()]).0
 }
 
 #[cfg(test)]
@@ -1240,15 +1258,4 @@ mod tests {
             "every sompi is accounted for"
         );
     }
-}
-
-/// Domain of [`random_value`].
-const RANDOM_DOMAIN: &[u8] = b"wisp-random-v1";
-
-/// The `draw`-th value (from 0) that `random` returns to request `request` in a block whose
-/// randomness is `seed`: blake2b-256 of a domain tag, the seed, the request id and the draw
-/// number. Distinct requests, and distinct draws of one request, get independent values; a
-/// request that runs in parallel gets the values it would get sequentially.
-pub fn random_value(seed: &[u8; 32], request: &wisp_core::RequestId, draw: u32) -> [u8; 32] {
-    wisp_core::hash::blake2b_256_parts(&[RANDOM_DOMAIN, seed, &request.0, &draw.to_le_bytes()]).0
 }

@@ -89,6 +89,19 @@ async fn withdraw(client: &Client, op: &secp256k1::Keypair, to: &str, sompi: u64
     assert_eq!(w["status"], "success", "{w}");
 }
 
+/// The request id of a receipt (its `requestId`).
+fn request_id(receipt: &Value) -> wisp_core::Hash32 {
+    wisp_core::hash::from_hex(
+        receipt["requestId"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("0x"),
+    )
+    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+    .map(wisp_core::Hash32)
+    .unwrap()
+}
+
 /// `to` gets `amount` sompi from the signer: the chain's built-in transfer.
 fn transfer(chain: ChainId, to: &AgentId, amount: u64) -> wisp_core::RequestBody {
     wisp_core::RequestBody {
@@ -392,11 +405,7 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
         assert_eq!(r["status"], "success", "{r}");
         // The next member reads the sender's nonce from its own chain: wait until it has
         // executed this one too.
-        let id: wisp_core::Hash32 =
-            wisp_core::hash::from_hex(r["requestId"].as_str().unwrap().trim_start_matches("0x"))
-                .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                .map(wisp_core::Hash32)
-                .unwrap();
+        let id = request_id(&r);
         clients[(i + 1) % MEMBERS]
             .wait_receipt(&id, Duration::from_secs(30))
             .await
@@ -500,6 +509,13 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
             .unwrap();
         assert_eq!(r["status"], "success", "{r}");
         buyers.push(r["sender"].clone());
+        // The next buyer's member simulates `buy` on its own state (`wisp call` declares the
+        // keys it saw): wait until that member has this ticket, or it would declare the same
+        // slot.
+        clients[(i + 3) % MEMBERS]
+            .wait_receipt(&request_id(&r), Duration::from_secs(30))
+            .await
+            .unwrap();
     }
     // Each failed draw (the round still open) is a request too, so blocks move on.
     let mut drawn = None;
@@ -521,15 +537,7 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
         assert!(r.to_string().contains("still open"), "{r}");
     }
     let drawn = drawn.expect("the round closed within 60 draws");
-    let id: wisp_core::Hash32 = wisp_core::hash::from_hex(
-        drawn["requestId"]
-            .as_str()
-            .unwrap()
-            .trim_start_matches("0x"),
-    )
-    .and_then(|b| <[u8; 32]>::try_from(b).ok())
-    .map(wisp_core::Hash32)
-    .unwrap();
+    let id = request_id(&drawn);
     let mut receipts = Vec::new();
     for client in &clients {
         receipts.push(

@@ -144,3 +144,55 @@ fn without_a_committee_the_draw_fails_and_nothing_moves() {
     let sold: u32 = chain.view(raffle, "sold", &()).unwrap();
     assert_eq!((round, sold), (0, 3));
 }
+
+#[test]
+fn a_draw_declares_the_raffles_whole_state_and_runs_with_it() {
+    let (mut chain, players, raffle, _) = three_tickets(Some([11; 32]));
+    close_round(&mut chain, raffle);
+    // The simulation draws from a stand-in, so the ticket it read is not the one the draw will
+    // read: the recorded access list names the raffle's whole state, not single keys.
+    let simulated = chain
+        .chain()
+        .simulate_request(
+            players[0].agent(),
+            &wisp_core::RequestBody {
+                chain: chain.chain_id(),
+                call: wisp_core::Call {
+                    target: raffle,
+                    entry_point: Hname::of("draw"),
+                    args: borsh::to_vec(&()).unwrap(),
+                    transfer_sompi: 0,
+                },
+                gas_budget: 5_000_000,
+                access_list: None,
+                time_lock: None,
+            },
+        )
+        .unwrap();
+    let list = simulated.access_list.expect("an access list");
+    assert!(
+        list.writes
+            .iter()
+            .any(|a| a.contract == raffle && a.key_prefix.is_none()),
+        "{list:?}"
+    );
+    assert!(list
+        .reads
+        .iter()
+        .chain(&list.writes)
+        .all(|a| a.contract != raffle || a.key_prefix.is_none()));
+    // Sent with that list, the draw runs whichever ticket the block's randomness picks.
+    let r = chain
+        .call_with(
+            &players[0],
+            raffle,
+            "draw",
+            &(),
+            &CallOptions {
+                access_list: Some(list),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(events::<Drawn>(&r, "Drawn").len(), 1);
+}

@@ -30,7 +30,7 @@ const KAS: u64 = 100_000_000;
 const MEMBERS: usize = 4;
 
 /// A member's `wisp node`, its stderr in `<data>/node.log`.
-fn start_member(home: &Path, data: &Path, port: u16) -> Child {
+fn start_member(home: &Path, data: &Path, port: u16) -> Process {
     let log = std::fs::File::create(data.join("node.log")).unwrap();
     Command::new(env!("CARGO_BIN_EXE_wisp"))
         .env("WISP_HOME", home)
@@ -48,6 +48,7 @@ fn start_member(home: &Path, data: &Path, port: u16) -> Child {
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
+        .map(Process)
         .unwrap()
 }
 
@@ -326,7 +327,7 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
 
     // The chain: every member gets its node.json, and runs.
     let ports: Vec<u16> = (0..MEMBERS).map(|_| free_port()).collect();
-    let mut nodes: Vec<Child> = Vec::new();
+    let mut nodes: Vec<Process> = Vec::new();
     for (d, port) in data.iter().zip(&ports) {
         std::fs::copy(chain_dir.join("node.json"), d.join("node.json")).unwrap();
         std::fs::write(d.join("wisp.toml"), format!("l1 = \"{l1_url}\"\n")).unwrap();
@@ -683,10 +684,7 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
         .await;
     }
 
-    for mut node in nodes {
-        let _ = node.kill();
-        let _ = node.wait();
-    }
+    drop(nodes);
     miner.stop().await;
     l1.disconnect().await;
 }

@@ -83,6 +83,29 @@ impl Kaspad {
     }
 }
 
+/// A child process killed when dropped, so a failing test leaves no node running.
+pub struct Process(pub Child);
+
+impl std::ops::Deref for Process {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Process {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 impl Drop for Kaspad {
     fn drop(&mut self) {
         let _ = self.process.kill();

@@ -323,6 +323,13 @@ struct NodeArgs {
     /// only local pages and non-browser clients are answered.
     #[arg(long, value_name = "ORIGIN")]
     cors: Vec<String>,
+    /// Run as an access node of a committee chain: follow the committee's final blocks from
+    /// this member's (or access node's) RPC URL, check their finalization certificates against
+    /// the committee key, execute them and serve RPC, without voting. The data directory needs
+    /// the chain's node.json and the committee's committee.json, copied from a member after its
+    /// key generation. Requests sent here are passed on to that URL.
+    #[arg(long, value_name = "URL")]
+    follow: Option<String>,
 }
 
 #[derive(Args)]

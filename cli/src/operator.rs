@@ -167,6 +167,9 @@ pub struct RunNode {
     pub state_cache_mib: usize,
     /// Web origins whose pages may call the RPC (`--cors`).
     pub cors: Vec<String>,
+    /// An access node: the RPC URL of the committee member (or access node) it follows
+    /// (`--follow`).
+    pub follow: Option<String>,
 }
 
 /// `wisp node`: runs the chain's node until Ctrl-C or SIGTERM ([`datadir::open`], RPC,
@@ -200,9 +203,20 @@ pub async fn run_node(r: RunNode) -> Result<()> {
         node.chain().head()?.index,
         r.l1_url
     ));
-    // A member of a committee: the committee makes the blocks (no ticker, and no anchoring
-    // by this node alone).
+    // An access node follows a committee's blocks; a member of a committee votes on them. In
+    // both the committee makes the blocks (no ticker, and no anchoring by this node alone).
+    let access = match &r.follow {
+        Some(upstream) => {
+            let access = wisp_node::committee::start_access(node.clone(), &r.data_dir, upstream)?;
+            progress(&format!(
+                "access node: following the committee's final blocks from {upstream}"
+            ));
+            Some(access)
+        }
+        None => None,
+    };
     let member = match wisp_node::committee::CommitteeFile::load(&r.data_dir)? {
+        Some(_) if access.is_some() => None,
         Some(committee) => {
             let member = wisp_node::committee::start_member(node.clone(), &r.data_dir)?;
             progress(&format!(
@@ -220,13 +234,13 @@ pub async fn run_node(r: RunNode) -> Result<()> {
         None => None,
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let ticker = match member {
-        None => Some(datadir::spawn_ticker(
+    let ticker = match (&member, &access) {
+        (None, None) => Some(datadir::spawn_ticker(
             node.clone(),
             r.block_interval,
             stopped,
         )),
-        Some(_) => None,
+        _ => None,
     };
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
@@ -237,6 +251,9 @@ pub async fn run_node(r: RunNode) -> Result<()> {
     let _ = stop.send(true);
     if let Some(ticker) = ticker {
         let _ = ticker.await;
+    }
+    if let Some(access) = access {
+        access.stop().await;
     }
     if let Some(member) = member {
         tokio::task::spawn_blocking(move || member.stop())

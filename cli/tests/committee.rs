@@ -31,6 +31,11 @@ const MEMBERS: usize = 4;
 
 /// A member's `wisp node`, its stderr in `<data>/node.log`.
 fn start_member(home: &Path, data: &Path, port: u16) -> Process {
+    start_node(home, data, port, &[])
+}
+
+/// `wisp node` on `data` with RPC on `port` and `extra` flags, its log in `data/node.log`.
+fn start_node(home: &Path, data: &Path, port: u16, extra: &[&str]) -> Process {
     let log = std::fs::File::create(data.join("node.log")).unwrap();
     Command::new(env!("CARGO_BIN_EXE_wisp"))
         .env("WISP_HOME", home)
@@ -45,6 +50,7 @@ fn start_member(home: &Path, data: &Path, port: u16) -> Process {
             "--port",
             &port.to_string(),
         ])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -556,6 +562,64 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
         buyers.contains(winner),
         "the winner {winner} is one of the buyers {buyers:?}"
     );
+
+    // An access node: the chain's node.json and the committee's committee.json, no keys. It
+    // follows member 1's final blocks, checks their certificates, executes them to the same
+    // headers, serves reads, and passes requests on to the committee.
+    let access_dir = root.join("access");
+    std::fs::create_dir_all(&access_dir).unwrap();
+    for file in ["node.json", "committee.json", "wisp.toml"] {
+        std::fs::copy(data[1].join(file), access_dir.join(file)).unwrap();
+    }
+    let access_port = free_port();
+    let access_started = Instant::now();
+    let access_node = start_node(
+        &home,
+        &access_dir,
+        access_port,
+        &["--follow", &format!("http://127.0.0.1:{}", ports[1])],
+    );
+    let access = Client::new(&format!("http://127.0.0.1:{access_port}")).unwrap();
+    ready(&access).await;
+    let (height, ..) = head(&clients[1]).await;
+    eventually_for("the access node to catch up", 120, || async {
+        (head(&access).await.0 >= height).then_some(())
+    })
+    .await;
+    eprintln!(
+        "access node caught up with {height} blocks in {:?}",
+        access_started.elapsed()
+    );
+    agree_at(&[&access, &clients[1]], height).await;
+    // A transfer sent to the access node runs on the committee and reaches the access node.
+    let r = access
+        .call(
+            &op,
+            "accounts",
+            "transfer",
+            &serde_json::json!([agent(&users[0]).to_raw_string(), "1"]),
+            &CallOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r["status"], "success", "{r}");
+    for client in [&clients[3], &access] {
+        client
+            .wait_receipt(&request_id(&r), Duration::from_secs(30))
+            .await
+            .unwrap();
+    }
+    let who = agent(&op).to_raw_string();
+    let on_access: Value = access
+        .rpc("wisp_getBalance", rpc_params![who.clone()])
+        .await
+        .unwrap();
+    let on_member: Value = clients[3]
+        .rpc("wisp_getBalance", rpc_params![who])
+        .await
+        .unwrap();
+    assert_eq!(on_access, on_member);
+    drop(access_node);
 
     // A withdrawal: the committee commits it in one anchor successor and pays it in the next,
     // each signed by a quorum of members with their FROST shares; Kaspa sees one BIP340

@@ -103,6 +103,12 @@ async fn tokens_amm_on_and_off_ledger_proofs_replay_and_restart() {
     // covenant UTXO), and the dev deposits sit at the deposit script, which only a transaction
     // spending that anchor can spend (docs/anchor.md). Read from kaspad itself.
     let info = client.rpc("wisp_chainInfo", rpc_params![]).await.unwrap();
+    // A chain run by one operator has no committee blocks for access nodes to follow.
+    let none = client
+        .rpc("wisp_getCommitteeBlocks", rpc_params![1])
+        .await
+        .unwrap_err();
+    assert!(none.to_string().contains("no committee"), "{none}");
     let anchor = devnet.node().anchor().clone();
     assert_eq!(
         info["anchor"]["covenantId"],

@@ -66,7 +66,11 @@ impl Host for FuzzHost {
         BlockContext {
             index: 42,
             timestamp_ms: 1_700_000_000_000,
+            random_seed: Some([9; 32]),
         }
+    }
+    fn random(&mut self) -> Result<[u8; 32], ReceiptError> {
+        Ok([9; 32])
     }
     fn storage_get(
         &mut self,

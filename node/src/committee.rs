@@ -885,6 +885,151 @@ fn certificate_scheme(data_dir: &Path, committee: &CommitteeFile) -> Result<dkg:
 }
 
 // ---------------------------------------------------------------------------------------------
+// Access nodes.
+
+/// Most bytes of committee blocks an access node holds fetched but not yet certified (it asks
+/// for at most 256 blocks at a time until it reaches the certified block): 256 MiB.
+pub const MAX_ACCESS_BUFFER_BYTES: usize = 256 << 20;
+
+/// Most bytes of one answer an access node reads from its upstream (a block is at most
+/// `wisp_consensus::MAX_BLOCK_BYTES`, twice that as hex).
+pub const MAX_ACCESS_RESPONSE_BYTES: u32 = 32 << 20;
+
+/// How often an access node asks its upstream for new final blocks.
+pub const ACCESS_POLL: Duration = Duration::from_millis(200);
+
+/// A running access node's follower task.
+pub struct AccessHandle {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl AccessHandle {
+    /// Stops following and waits for the task (a batch being executed finishes first).
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Makes `node` an access node of its committee chain: it follows the committee's final
+/// blocks from `upstream` (a member's or another access node's RPC URL), checks each batch's
+/// finalization certificate against the committee key in `data_dir`'s `committee.json`, and
+/// executes the blocks ([`wisp_consensus::follow::Follower`]), publishing them to its RPC
+/// subscribers; requests sent to it go to `upstream`. It holds no key and never votes.
+///
+/// # Errors
+/// [`NodeError::DataDir`] if `committee.json` is missing or has no certificate key yet, or the
+/// URL is not one; [`NodeError::Chain`]-like errors if the chain's committee record cannot be
+/// read.
+pub fn start_access(node: Arc<Node>, data_dir: &Path, upstream: &str) -> Result<AccessHandle> {
+    let committee = CommitteeFile::load(data_dir)?.ok_or_else(|| {
+        bad("an access node needs the committee's committee.json in its data directory (copy it from a member)")
+    })?;
+    let key = committee.certificate_key.as_deref().ok_or_else(|| {
+        bad("committee.json has no certificate key yet: copy it from a member after `wisp committee dkg`")
+    })?;
+    let identity = from_hex(key)
+        .and_then(|bytes| {
+            <MinSig as commonware_cryptography::bls12381::primitives::variant::Variant>::Public::decode(bytes)
+                .ok()
+        })
+        .ok_or_else(|| bad("committee.json's certificate key is not a BLS12-381 public key"))?;
+    let scheme = dkg::CommitteeScheme::certificate_verifier(&committee.namespace(), identity);
+    let client = jsonrpsee::http_client::HttpClientBuilder::default()
+        .request_timeout(Duration::from_secs(30))
+        .max_response_size(MAX_ACCESS_RESPONSE_BYTES)
+        .build(upstream)
+        .map_err(|e| bad(format!("`{upstream}` is not an RPC URL: {e}")))?;
+    node.set_upstream(client.clone());
+    let published = node.clone();
+    let follower = wisp_consensus::follow::Follower::new(
+        node.chain_arc(),
+        Box::new(L1Follower::start(node.clone())),
+        scheme,
+        Some(Box::new(move |output| {
+            published.publish(Arc::new(output.clone()))
+        })),
+    )
+    .map_err(|e| bad(format!("the chain's committee record: {e}")))?;
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(async move {
+        let follower = Arc::new(Mutex::new(follower));
+        let mut buffer: Vec<wisp_consensus::Block> = Vec::new();
+        let mut buffered = 0usize;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(ACCESS_POLL) => {}
+                _ = stopped.changed() => return,
+            }
+            let height = follower.lock().map(|f| f.height()).unwrap_or(0);
+            let from = height + 1 + buffer.len() as u64;
+            let answer = match wisp_api::WispApiClient::get_committee_blocks(
+                &client,
+                from,
+                Some(wisp_consensus::follow::MAX_FOLLOW_BATCH as u32),
+            )
+            .await
+            {
+                Ok(answer) => answer,
+                Err(e) => {
+                    tracing::warn!(error = %e, "asking the upstream for committee blocks failed; retrying");
+                    continue;
+                }
+            };
+            let decoded: std::result::Result<Vec<_>, _> = answer
+                .blocks
+                .iter()
+                .map(|b| wisp_consensus::Block::decode(&b.0))
+                .collect();
+            match decoded {
+                Ok(blocks) => {
+                    buffered += answer.blocks.iter().map(|b| b.0.len()).sum::<usize>();
+                    buffer.extend(blocks);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "the upstream sent a block that does not decode");
+                    buffer.clear();
+                    buffered = 0;
+                    continue;
+                }
+            }
+            if buffered > MAX_ACCESS_BUFFER_BYTES {
+                tracing::warn!(
+                    "the upstream sent more uncertified blocks than an access node holds; starting over"
+                );
+                buffer.clear();
+                buffered = 0;
+                continue;
+            }
+            let Some(certificate) = answer.finalization else {
+                continue;
+            };
+            let blocks = std::mem::take(&mut buffer);
+            buffered = 0;
+            let worker = follower.clone();
+            let applied = tokio::task::spawn_blocking(move || {
+                let mut follower = worker.lock().map_err(|_| {
+                    wisp_consensus::ConsensusError::Chain("the follower's lock was poisoned".into())
+                })?;
+                follower.apply(&mut rand::rng(), &blocks, &certificate.0)
+            })
+            .await;
+            match applied {
+                Ok(Ok(_)) => {}
+                Ok(Err(e @ wisp_consensus::ConsensusError::Diverged(_))) => {
+                    tracing::error!(error = %e, "this access node stops following: its state differs from the committee's");
+                    return;
+                }
+                Ok(Err(e)) => tracing::warn!(error = %e, "refused what the upstream sent"),
+                Err(e) => tracing::error!(error = %e, "the follower failed"),
+            }
+        }
+    });
+    Ok(AccessHandle { stop, task })
+}
+
+// ---------------------------------------------------------------------------------------------
 // Running the member.
 
 /// A running member: its mailbox (where the node's RPC submits off-ledger requests), what it

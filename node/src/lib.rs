@@ -153,6 +153,9 @@ pub struct Node {
     /// Set when the node runs as a member of a committee ([`committee::start_member`]): its
     /// off-ledger requests go to the committee's mempool, and only the committee makes blocks.
     committee_member: std::sync::OnceLock<wisp_consensus::Mailbox>,
+    /// An access node's upstream: the member (or access node) it follows and passes requests
+    /// on to.
+    upstream: std::sync::OnceLock<jsonrpsee::http_client::HttpClient>,
 }
 
 /// What [`Node::undo_l1_reorg`] did.
@@ -214,6 +217,7 @@ impl Node {
             blocks,
             snapshots: Mutex::new(Vec::new()),
             committee_member: std::sync::OnceLock::new(),
+            upstream: std::sync::OnceLock::new(),
         }))
     }
 
@@ -230,6 +234,21 @@ impl Node {
     /// The committee member's mailbox, if the node runs as one.
     pub fn committee_member(&self) -> Option<&wisp_consensus::Mailbox> {
         self.committee_member.get()
+    }
+
+    /// An access node's upstream (the RPC it follows and passes requests on to), if it is one.
+    pub fn upstream(&self) -> Option<&jsonrpsee::http_client::HttpClient> {
+        self.upstream.get()
+    }
+
+    /// Makes the node an access node following `client`.
+    fn set_upstream(&self, client: jsonrpsee::http_client::HttpClient) {
+        let _ = self.upstream.set(client);
+    }
+
+    /// Whether the chain runs on a committee (no key of this node signs its anchor alone).
+    pub fn is_committee_chain(&self) -> bool {
+        self.committee.is_none()
     }
 
     /// Makes the node a committee member: from now on its off-ledger requests go to `mailbox`.

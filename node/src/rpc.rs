@@ -13,10 +13,10 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use wisp_api::{
-    AnchorInfo, Block, BlockId, Bytes, CallView, ChainInfo, ContractEntry, DevApiServer,
-    EncodedArgs, ErrorInfo, EventEntry, EventProof, Mined, Nonce, Proof, Receipt as ReceiptView,
-    RequestView, RpcResult, SentRequest, StateKey, ViewResult, WispApiServer, Withdrawal, H256,
-    U64,
+    AnchorInfo, Block, BlockId, Bytes, CallView, ChainInfo, CommitteeBlocks, ContractEntry,
+    DevApiServer, EncodedArgs, ErrorInfo, EventEntry, EventProof, Mined, Nonce, Proof,
+    Receipt as ReceiptView, RequestView, RpcResult, SentRequest, StateKey, ViewResult,
+    WispApiServer, Withdrawal, H256, U64,
 };
 use wisp_core::interface::ContractInterface;
 use wisp_core::json::{decode_fields, AgentFormat};
@@ -26,6 +26,10 @@ use wisp_core::{
 };
 
 /// Invalid parameters.
+/// Most bytes of blocks in one `wisp_getCommitteeBlocks` answer (more than one block only if
+/// they fit): 8 MiB, 16 MiB as hex, inside an access node's 32 MiB response limit.
+pub const COMMITTEE_BLOCKS_BYTES: usize = 8 << 20;
+
 fn invalid(message: impl Into<String>) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(-32602, message.into(), None::<()>)
 }
@@ -482,6 +486,15 @@ impl WispApiServer for Api {
     }
 
     async fn send_request(&self, request: Bytes) -> RpcResult<SentRequest> {
+        if let Some(upstream) = self.0.upstream() {
+            // An access node: the committee it follows takes requests.
+            return wisp_api::WispApiClient::send_request(upstream, request)
+                .await
+                .map_err(|e| match e {
+                    jsonrpsee::core::client::Error::Call(answer) => answer,
+                    other => internal(format!("passing the request on: {other}")),
+                });
+        }
         let request: OffLedgerRequest = borsh::from_slice(&request.0)
             .map_err(|e| invalid(format!("the bytes are not a signed request: {e}")))?;
         let (sender, nonce) = (request.sender(), request.nonce);
@@ -974,6 +987,58 @@ impl WispApiServer for Api {
                 deployed_at_block: record.as_ref().map(|r| r.deployed_at_block),
             })
             .collect())
+    }
+
+    fn get_committee_blocks(&self, from: u64, limit: Option<u32>) -> RpcResult<CommitteeBlocks> {
+        let chain = self.0.chain();
+        let Some(wisp_consensus::follow::StoredFinalization {
+            height: certified_height,
+            certificate,
+            ..
+        }) = wisp_consensus::follow::stored_finalization(chain).map_err(internal)?
+        else {
+            if !self.0.is_committee_chain() {
+                return Err(invalid(
+                    "this chain has no committee: there are no committee blocks to follow",
+                ));
+            }
+            return Ok(CommitteeBlocks {
+                certified_height: 0,
+                blocks: Vec::new(),
+                finalization: None,
+            });
+        };
+        let limit = u64::from(limit.unwrap_or(256).clamp(1, 256));
+        let from = from.max(1);
+        let last = certified_height.min(from.saturating_add(limit - 1));
+        let mut blocks = Vec::new();
+        let mut bytes = 0usize;
+        let mut last = last;
+        for height in from..=last {
+            // At most COMMITTEE_BLOCKS_BYTES of blocks per answer (at least one block).
+            if bytes >= COMMITTEE_BLOCKS_BYTES {
+                last = height - 1;
+                break;
+            }
+            match wisp_consensus::follow::stored_block(chain, height).map_err(internal)? {
+                Some(block) => {
+                    let encoded = block.encode();
+                    bytes += encoded.len();
+                    blocks.push(Bytes(encoded));
+                }
+                None => {
+                    return Err(invalid(format!(
+                        "committee block {height} is not stored on this node (it joined later)"
+                    )))
+                }
+            }
+        }
+        Ok(CommitteeBlocks {
+            certified_height,
+            finalization: (from <= certified_height && last == certified_height)
+                .then_some(Bytes(certificate)),
+            blocks,
+        })
     }
 
     fn get_interface(&self, contract: String) -> RpcResult<Option<ContractInterface>> {

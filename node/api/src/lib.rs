@@ -435,7 +435,10 @@ pub struct ChainInfo {
 /// transaction and `raw` borsh in receipts, `raw` headers, error names from interfaces, and
 /// the unknown-contract and unknown-function codes moved out of the request-level range
 /// ([`UNKNOWN_CONTRACT`], [`UNKNOWN_FUNCTION`]); the explorer served at `GET /explorer/`.
-pub const API_VERSION: u32 = 3;
+///
+/// 4: `wisp_getCommitteeBlocks` (what access nodes follow); `randomness_unavailable` (VM
+/// error 11).
+pub const API_VERSION: u32 = 4;
 
 /// `wisp_sendRequest`: the admitted request's id.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -606,6 +609,21 @@ pub struct ContractEntry {
     pub deployed_at_block: Option<u64>,
 }
 
+/// `wisp_getCommitteeBlocks`: final committee blocks and the certificate that makes them
+/// final.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommitteeBlocks {
+    /// The committee height of the newest certified block this node executed (0: none yet).
+    pub certified_height: u64,
+    /// The blocks from the asked height on, in order, each borsh-encoded
+    /// (`wisp_consensus::Block`).
+    pub blocks: Vec<Bytes>,
+    /// The finalization certificate of the block at `certified_height` (commonware's
+    /// encoding), present when `blocks` reach it.
+    pub finalization: Option<Bytes>,
+}
+
 /// `dev_mine`: what mining did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -726,6 +744,13 @@ pub trait WispApi {
     /// The chain's contracts, core ones included.
     #[method(name = "listContracts")]
     fn list_contracts(&self) -> RpcResult<Vec<ContractEntry>>;
+
+    /// A committee chain's final blocks from committee height `from` (at most `limit`, 256 by
+    /// default and at most), up to the newest block this node executed that carries a
+    /// finalization certificate, with that certificate once the blocks reach it: what an access
+    /// node follows (`wisp node --follow`). Errors on a chain without a committee.
+    #[method(name = "getCommitteeBlocks", blocking)]
+    fn get_committee_blocks(&self, from: u64, limit: Option<u32>) -> RpcResult<CommitteeBlocks>;
 
     /// A contract's interface (null if it has none).
     #[method(name = "getInterface")]

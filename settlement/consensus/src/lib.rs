@@ -28,6 +28,7 @@
 //! the state of an earlier block.
 
 pub mod dkg;
+pub mod follow;
 pub mod seed;
 
 use borsh::{BorshDeserialize, BorshSerialize};
@@ -107,6 +108,14 @@ pub enum ConsensusError {
     /// sender's funds): the chain's own error (its code and message) says which.
     #[error("the request is refused: {}", .0.message)]
     Refused(wisp_core::ReceiptError),
+    /// What a follower was given is not the committee's (a certificate, a seed, or blocks
+    /// that do not link to the certified one); it ran none of it.
+    #[error("not the committee's: {0}")]
+    Forged(String),
+    /// A block attests a state at this height that this node did not reach: its execution
+    /// differs from the committee's, and it stops following.
+    #[error("this node's state at committee height {0} differs from the committee's")]
+    Diverged(u64),
 }
 
 /// A proposer's statement of the state it reached: the hash of the Wisp block header
@@ -449,7 +458,8 @@ enum Message {
     },
     Finalized {
         payload: Digest,
-        certificate_bytes: usize,
+        /// The finalization, encoded (commonware's codec).
+        certificate: Vec<u8>,
         seed: Option<ViewSeed>,
     },
     /// A notarization's seed.
@@ -554,7 +564,7 @@ impl<S: SeedScheme> Reporter for Finalizations<S> {
         let message = match activity {
             Activity::Finalization(finalization) => Message::Finalized {
                 payload: finalization.proposal.payload,
-                certificate_bytes: commonware_codec::EncodeSize::encode_size(&finalization),
+                certificate: commonware_codec::Encode::encode(&finalization).to_vec(),
                 seed: S::finalization_seed(&finalization),
             },
             Activity::Notarization(notarization) => match S::notarization_seed(&notarization) {
@@ -654,6 +664,9 @@ pub struct Member {
     /// A finalized block that runs requests waits for the seed of its finalized child's view
     /// (its height): a block is worth proposing until it has one.
     awaiting_seed: Option<u64>,
+    /// The newest finalization (its block's digest, the certificate encoded), written with
+    /// its block when that executes.
+    certificate: Option<(Digest, Vec<u8>)>,
     progress: Progress,
 }
 
@@ -672,19 +685,7 @@ impl Member {
         let mailbox = Mailbox { sender };
         let (network_in, network) = mpsc::channel(NETWORK_QUEUE);
         let genesis = genesis(config.chain.chain_id());
-        let (tip, tip_l1) = match config
-            .chain
-            .db()
-            .meta(TIP_META)
-            .map_err(|e| ConsensusError::Chain(e.to_string()))?
-        {
-            None => ((genesis, 0), None),
-            Some(bytes) => {
-                let (digest, height, l1): ([u8; 32], u64, L1Ref) = borsh::from_slice(&bytes)
-                    .map_err(|e| ConsensusError::Chain(format!("{TIP_META}: {e}")))?;
-                ((Digest(digest), height), Some(l1))
-            }
-        };
+        let (tip, tip_l1) = read_tip(&config.chain)?;
         let progress = Progress::default();
         let member = Member {
             chain: config.chain,
@@ -709,6 +710,7 @@ impl Member {
             seed_verifier: config.seeds,
             seeds: BTreeMap::new(),
             awaiting_seed: None,
+            certificate: None,
             progress: progress.clone(),
         };
         let mut member = member;
@@ -827,13 +829,13 @@ impl Member {
                 }
                 Message::Finalized {
                     payload,
-                    certificate_bytes,
+                    certificate,
                     seed,
                 } => {
                     if let Some(seed) = seed {
                         self.keep_seed(seed);
                     }
-                    self.progress.lock().certificate_bytes = Some(certificate_bytes);
+                    self.progress.lock().certificate_bytes = Some(certificate.len());
                     let newer = match (self.blocks.get(&payload), self.finalizing) {
                         (Some(b), Some(f)) => {
                             self.blocks.get(&f).is_none_or(|fb| b.height > fb.height)
@@ -842,6 +844,8 @@ impl Member {
                     };
                     if payload != self.tip.0 && newer {
                         self.finalizing = Some(payload);
+                        // Written with its block, for access nodes to check what they follow.
+                        self.certificate = Some((payload, certificate));
                     }
                     self.execute_finalized(&mut sender);
                     self.propose_parked();
@@ -1421,67 +1425,46 @@ impl Member {
         path.reverse();
         for at in 0..path.len() {
             let digest = path[at];
-            let Some(block) = self.blocks.get(&digest) else {
+            let Some(block) = self.blocks.get(&digest).cloned() else {
                 return;
             };
-            // Final, so confirmed on Kaspa for a quorum: this member's follower catches up.
-            let follows_new_l1 = Some(block.l1) != self.tip_l1;
-            if follows_new_l1 && !self.l1.knows(&block.l1) {
-                return;
-            }
-            let on_ledger = match follows_new_l1 {
-                true => self.l1.on_ledger(self.tip_l1.as_ref(), &block.l1),
-                false => Vec::new(),
-            };
-            // A block that runs requests draws from its final child's view's seed, so it
-            // waits for that child; one that runs none executes at once (every member decides
-            // alike: the same block on the same state).
             let height = block.height;
-            let needs_seed = self.seed_verifier.is_some()
-                && (!block.requests.is_empty()
-                    || !on_ledger.is_empty()
-                    || self
-                        .chain
-                        .runs_requests(&BlockInputs {
-                            l1: block.l1,
-                            ..BlockInputs::default()
-                        })
-                        .unwrap_or(true));
-            let randomness = match needs_seed {
-                false => None,
-                true => match self.randomness_for(&path, at) {
-                    Some(randomness) => Some(randomness),
+            // Verified when this member proposed or voted for it; otherwise (it arrived
+            // finalized, through a `Want`) when it runs.
+            let verified = self.verified.remove(&digest);
+            let finalization = self
+                .certificate
+                .as_ref()
+                .filter(|(d, _)| *d == digest)
+                .map(|(_, c)| c.as_slice());
+            let run = run_final_block(
+                &self.chain,
+                self.l1.as_ref(),
+                self.tip_l1.as_ref(),
+                (&block, digest),
+                verified,
+                finalization,
+                self.seed_verifier.is_some(),
+            );
+            let (output, randomness) = match run {
+                Run::WaitL1 => return,
+                Run::NeedsSeed(pending) => match self.randomness_for(&path, at) {
+                    Some(randomness) => match pending.run(randomness) {
+                        Ok(output) => (output, Some(randomness)),
+                        Err(e) => {
+                            tracing::error!(error = %e, height, "executing a finalized block failed");
+                            return;
+                        }
+                    },
                     None => {
+                        // Kept for the next look: verified once.
+                        self.verified.insert(digest, pending.inputs.off_ledger);
                         self.awaiting_seed = Some(height);
                         return;
                     }
                 },
-            };
-            let Some(block) = self.blocks.get(&digest) else {
-                return;
-            };
-            // Verified when this member proposed or voted for it; otherwise (it arrived
-            // finalized, through a `Want`) here.
-            let verified: Vec<VerifiedRequest> = match self.verified.remove(&digest) {
-                Some(verified) => verified,
-                None => block
-                    .requests
-                    .iter()
-                    .filter_map(|r| wisp_chain::verify_signature(r.clone()).ok())
-                    .collect(),
-            };
-            let tip = borsh::to_vec(&(digest.0, height, block.l1)).unwrap_or_default();
-            let output = match self.chain.execute_block_with_meta(
-                BlockInputs {
-                    randomness,
-                    l1: block.l1,
-                    on_ledger,
-                    off_ledger: verified,
-                },
-                &[(TIP_META, tip)],
-            ) {
-                Ok(output) => output,
-                Err(e) => {
+                Run::Executed(output) => (*output, None),
+                Run::Failed(e) => {
                     // Nothing was committed; retried at the next finalization or block.
                     tracing::error!(error = %e, height, "executing a finalized block failed");
                     return;
@@ -1555,6 +1538,148 @@ impl Member {
             .retain(|digest, _| blocks.contains_key(digest));
         // Proposals waiting for this member to reach the state they attest.
         self.settle_waiting();
+    }
+}
+
+/// The committee block `chain` executed last (digest, height) and the Kaspa block it
+/// followed, from [`TIP_META`]: the committee's genesis before any.
+pub(crate) fn read_tip(chain: &Chain) -> Result<((Digest, u64), Option<L1Ref>), ConsensusError> {
+    match chain
+        .db()
+        .meta(TIP_META)
+        .map_err(|e| ConsensusError::Chain(e.to_string()))?
+    {
+        None => Ok(((genesis(chain.chain_id()), 0), None)),
+        Some(bytes) => {
+            let (digest, height, l1): ([u8; 32], u64, L1Ref) = borsh::from_slice(&bytes)
+                .map_err(|e| ConsensusError::Chain(format!("{TIP_META}: {e}")))?;
+            Ok(((Digest(digest), height), Some(l1)))
+        }
+    }
+}
+
+/// What running a final committee block came to ([`run_final_block`]).
+pub(crate) enum Run {
+    /// The Kaspa block it follows is not in this node's view yet.
+    WaitL1,
+    /// It runs requests, so it waits for its randomness (the seed of its final child's view).
+    NeedsSeed(Pending),
+    /// Executed and committed.
+    Executed(Box<wisp_chain::BlockOutput>),
+    /// Executing failed; nothing was committed.
+    Failed(String),
+}
+
+/// A final block whose inputs are gathered, waiting for its randomness.
+pub(crate) struct Pending {
+    chain: Arc<Chain>,
+    inputs: BlockInputs,
+    meta: Vec<(String, Vec<u8>)>,
+}
+
+impl Pending {
+    pub(crate) fn run(
+        mut self,
+        randomness: wisp_core::Hash32,
+    ) -> Result<wisp_chain::BlockOutput, String> {
+        self.inputs.randomness = Some(randomness);
+        commit_final(&self.chain, self.inputs, &self.meta)
+    }
+}
+
+fn commit_final(
+    chain: &Chain,
+    inputs: BlockInputs,
+    meta: &[(String, Vec<u8>)],
+) -> Result<wisp_chain::BlockOutput, String> {
+    let meta: Vec<(&str, Vec<u8>)> = meta.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    chain
+        .execute_block_with_meta(inputs, &meta)
+        .map_err(|e| e.to_string())
+}
+
+/// The chain metadata record holding the committee block executed at `height` (its borsh
+/// encoding), written with it: what members and access nodes serve to access nodes.
+pub fn block_meta(height: u64) -> String {
+    format!("wisp-consensus/block/{height}")
+}
+
+/// The chain metadata record holding the newest finalization certificate whose block this node
+/// executed ([`follow::StoredFinalization`], borsh).
+pub const FINALIZATION_META: &str = "wisp-consensus/finalization";
+
+/// Runs final committee block `block` (with its `digest`) on `chain` after the one that followed
+/// Kaspa block `tip_l1`: its on-ledger requests from `l1` (Kaspa blocks after `tip_l1` up to
+/// the block's), then its off-ledger ones (`verified` if their signatures were checked, else
+/// checked here; a request whose signature fails was refused before any vote, so it is
+/// dropped). The block, the executed tip and, if `finalization` is the certificate of this
+/// block, that certificate are written with it. With `seeded`, a block that runs any request
+/// waits for its randomness ([`Run::NeedsSeed`]); every node decides alike.
+pub(crate) fn run_final_block(
+    chain: &Arc<Chain>,
+    l1: &dyn L1View,
+    tip_l1: Option<&L1Ref>,
+    (block, digest): (&Block, Digest),
+    verified: Option<Vec<VerifiedRequest>>,
+    finalization: Option<&[u8]>,
+    seeded: bool,
+) -> Run {
+    // Final, so confirmed on Kaspa for a quorum: this node's follower catches up.
+    let follows_new_l1 = Some(&block.l1) != tip_l1;
+    if follows_new_l1 && !l1.knows(&block.l1) {
+        return Run::WaitL1;
+    }
+    let on_ledger = match follows_new_l1 {
+        true => l1.on_ledger(tip_l1, &block.l1),
+        false => Vec::new(),
+    };
+    let off_ledger = verified.unwrap_or_else(|| {
+        block
+            .requests
+            .iter()
+            .filter_map(|r| wisp_chain::verify_signature(r.clone()).ok())
+            .collect()
+    });
+    let mut meta = vec![
+        (
+            TIP_META.to_string(),
+            borsh::to_vec(&(digest.0, block.height, block.l1)).unwrap_or_default(),
+        ),
+        (block_meta(block.height), block.encode()),
+    ];
+    if let Some(certificate) = finalization {
+        let stored = follow::StoredFinalization {
+            height: block.height,
+            digest: digest.0,
+            certificate: certificate.to_vec(),
+        };
+        meta.push((
+            FINALIZATION_META.to_string(),
+            borsh::to_vec(&stored).unwrap_or_default(),
+        ));
+    }
+    let inputs = BlockInputs {
+        randomness: None,
+        l1: block.l1,
+        on_ledger,
+        off_ledger,
+    };
+    // A block that runs requests draws from its final child's view's seed; one that runs none
+    // executes at once.
+    let needs_seed = seeded
+        && (!inputs.off_ledger.is_empty()
+            || !inputs.on_ledger.is_empty()
+            || chain.runs_requests(&inputs).unwrap_or(true));
+    if needs_seed {
+        return Run::NeedsSeed(Pending {
+            chain: chain.clone(),
+            inputs,
+            meta,
+        });
+    }
+    match commit_final(chain, inputs, &meta) {
+        Ok(output) => Run::Executed(Box::new(output)),
+        Err(e) => Run::Failed(e),
     }
 }
 

@@ -13,10 +13,14 @@ use commonware_cryptography::Sha256;
 use commonware_p2p::simulated::{Config as NetworkConfig, Link, Network, Oracle};
 use commonware_runtime::{deterministic, Clock, Handle, Quota, Runner, Supervisor};
 use commonware_utils::{NZUsize, NZU32};
+use rand::SeedableRng;
 use std::sync::Arc;
 use std::time::Duration;
 use wisp_chain::{Chain, Genesis, L1Ref, OnLedgerBody, OnLedgerRequest};
-use wisp_consensus::{dkg, Config, FixedL1, L1View, Member, Progress, PublicKey, MAX_BLOCK_BYTES};
+use wisp_consensus::{
+    dkg, follow, Block, Config, ConsensusError, FixedL1, L1View, Member, Progress, PublicKey,
+    MAX_BLOCK_BYTES,
+};
 use wisp_core::{AgentId, Call, Hash32, Hname, RequestBody};
 
 const SENDERS: usize = 6;
@@ -857,4 +861,129 @@ fn blocks_follow_kaspa_and_members_wait_for_what_they_have_not_seen() {
             );
         }
     }
+}
+
+/// An access node's follower, fed what a member stores (its blocks and newest finalization),
+/// reaches the member's headers; a batch whose certificate, blocks or committee are not the
+/// committee's runs nothing.
+#[test]
+fn a_follower_checks_and_executes_what_members_finalized() {
+    let runner = deterministic::Runner::new(
+        deterministic::Config::new()
+            .with_seed(11)
+            .with_timeout(Some(Duration::from_secs(300))),
+    );
+    runner.start(|mut context| async move {
+        let fixture = threshold::fixture::<MinSig, _>(&mut context, b"wisp-consensus-test", 4);
+        let participants = fixture.participants.clone();
+        let oracle = network(&context, &participants, &link(50, 1.0), |_, _| true).await;
+        let chains: Vec<Arc<Chain>> = (0..4).map(|_| Arc::new(chain())).collect();
+        let mut members = Vec::new();
+        for (i, me) in participants.iter().enumerate() {
+            members.push(
+                start_member(
+                    &context,
+                    &oracle,
+                    fixture.schemes[i].clone(),
+                    me.clone(),
+                    i,
+                    chains[i].clone(),
+                    Box::new(FixedL1(L1Ref::default())),
+                )
+                .await,
+            );
+        }
+        let all = requests(&chains[0]);
+        for r in &all {
+            members[0].1.submit(r.clone()).await.expect("submitted");
+        }
+        let ran = |p: &Progress| p.executed().iter().map(|e| e.receipts.len()).sum::<usize>();
+        while ran(&members[0].0) < all.len() {
+            context.sleep(Duration::from_millis(500)).await;
+        }
+        // What member 0 serves to access nodes.
+        let follow::StoredFinalization {
+            height: certified,
+            certificate,
+            ..
+        } = follow::stored_finalization(&chains[0])
+            .expect("readable")
+            .expect("a finalization is stored");
+        let blocks: Vec<Block> = (1..=certified)
+            .map(|h| {
+                follow::stored_block(&chains[0], h)
+                    .expect("readable")
+                    .expect("stored")
+            })
+            .collect();
+        let follower = |scheme: &Threshold| {
+            let chain = Arc::new(chain());
+            let follower = follow::Follower::new(
+                chain.clone(),
+                Box::new(FixedL1(L1Ref::default())),
+                scheme.clone(),
+                None,
+            )
+            .expect("follower");
+            (chain, follower)
+        };
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+
+        // A certificate with one byte changed, blocks that skip one, a request swapped out,
+        // and a certificate checked against another committee's key: nothing runs.
+        let (fresh, mut f) = follower(&fixture.schemes[0]);
+        let start = fresh.head().expect("head").index;
+        let mut bad_certificate = certificate.clone();
+        let last = bad_certificate.len() - 1;
+        bad_certificate[last] ^= 1;
+        assert!(f.apply(&mut rng, &blocks, &bad_certificate).is_err());
+        let skipped: Vec<Block> = blocks.iter().skip(1).cloned().collect();
+        assert!(matches!(
+            f.apply(&mut rng, &skipped, &certificate),
+            Err(ConsensusError::Forged(_))
+        ));
+        let mut swapped = blocks.clone();
+        let busy = swapped
+            .iter()
+            .position(|b| !b.requests.is_empty())
+            .expect("a block with requests");
+        swapped[busy].requests.pop();
+        assert!(matches!(
+            f.apply(&mut rng, &swapped, &certificate),
+            Err(ConsensusError::Forged(_))
+        ));
+        let other = threshold::fixture::<MinSig, _>(&mut context, b"wisp-consensus-test", 4);
+        let (_, mut stranger) = follower(&other.schemes[0]);
+        assert!(matches!(
+            stranger.apply(&mut rng, &blocks, &certificate),
+            Err(ConsensusError::Forged(_))
+        ));
+        assert_eq!(f.height(), 0);
+        assert_eq!(fresh.head().expect("head").index, start, "nothing ran");
+
+        // A node whose state differs from the committee's (here: one block more before it
+        // follows) stops at the first block that attests a state it did not reach.
+        let (drifted, mut d) = follower(&fixture.schemes[0]);
+        drifted
+            .execute_block(wisp_chain::BlockInputs::default())
+            .expect("an extra block");
+        assert!(matches!(
+            d.apply(&mut rng, &blocks, &certificate),
+            Err(ConsensusError::Diverged(_))
+        ));
+
+        // The real batch runs, to member 0's headers (all but the certified block, if it
+        // waits for its child's seed).
+        let done = f.apply(&mut rng, &blocks, &certificate).expect("applied");
+        assert!(done + 1 >= blocks.len(), "ran {done} of {}", blocks.len());
+        let head = fresh.head().expect("head").index;
+        assert!(head > start);
+        for index in 1..=head {
+            assert_eq!(
+                fresh.db().block(index).expect("block"),
+                chains[0].db().block(index).expect("block"),
+                "block {index} differs on the follower"
+            );
+        }
+    });
 }

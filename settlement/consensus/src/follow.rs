@@ -1,0 +1,234 @@
+//! Following a committee chain without voting: what an access node does.
+//!
+//! An access node holds no share of the committee's keys and takes no part in consensus. It
+//! fetches the committee's final blocks from a member (or from another access node) together
+//! with the newest finalization certificate, checks that the certificate is the committee's
+//! and that the blocks link by digest from its own tip up to the certified block, and executes
+//! them exactly as members do: the same on-ledger requests from its own view of Kaspa, the same
+//! randomness (checked against the committee key), the same state. Each block's attestation
+//! of an earlier state is compared with the state the node reached there, so an access node
+//! whose execution diverges from the committee's stops instead of serving a wrong state.
+
+use crate::dkg::CommitteeScheme;
+use crate::seed::{SeedScheme, SeedVerifier};
+use crate::{
+    run_final_block, Block, ConsensusError, Digest, L1View, OnExecuted, Run, SERVED_BLOCKS,
+};
+use commonware_codec::DecodeExt;
+use commonware_consensus::simplex::types::Finalization;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use wisp_chain::{Chain, L1Ref};
+
+/// Most blocks a follower takes in one batch (what it asks a member for at once).
+pub const MAX_FOLLOW_BATCH: usize = 256;
+
+/// An access node's executor of a committee chain.
+pub struct Follower {
+    chain: Arc<Chain>,
+    l1: Box<dyn L1View>,
+    scheme: CommitteeScheme,
+    seeds: SeedVerifier,
+    on_executed: Option<OnExecuted>,
+    /// The last executed committee block: digest and height (genesis, 0, at first).
+    tip: (Digest, u64),
+    /// The Kaspa block it followed.
+    tip_l1: Option<L1Ref>,
+    /// Header hashes of the last [`SERVED_BLOCKS`] executed heights, for attestations.
+    headers: BTreeMap<u64, [u8; 32]>,
+}
+
+impl Follower {
+    /// A follower of `chain`'s committee, whose certificates `scheme` verifies (a verifier
+    /// built from the committee's public key: `CommitteeScheme::certificate_verifier`), seeing
+    /// Kaspa through `l1` and telling `on_executed` of each block it executes. It continues
+    /// from the committee block recorded in [`crate::TIP_META`].
+    ///
+    /// # Errors
+    /// [`ConsensusError::Chain`] if the record cannot be read or does not decode.
+    pub fn new(
+        chain: Arc<Chain>,
+        l1: Box<dyn L1View>,
+        scheme: CommitteeScheme,
+        on_executed: Option<OnExecuted>,
+    ) -> Result<Follower, ConsensusError> {
+        let (tip, tip_l1) = crate::read_tip(&chain)?;
+        let seeds = SeedVerifier::new(&scheme);
+        Ok(Follower {
+            chain,
+            l1,
+            scheme,
+            seeds,
+            on_executed,
+            tip,
+            tip_l1,
+            headers: BTreeMap::new(),
+        })
+    }
+
+    /// The height of the last committee block executed.
+    pub fn height(&self) -> u64 {
+        self.tip.1
+    }
+
+    /// Checks `blocks` (the committee's blocks from this node's height plus one, in height
+    /// order, up to and including the block `finalization` certifies) and executes them.
+    /// Returns how many ran: the last, certified block waits for the next batch if it runs
+    /// requests (its randomness comes from its child), and blocks whose Kaspa block this
+    /// node's follower has not seen wait too. `rng` randomizes the certificate's batch
+    /// verification.
+    ///
+    /// # Errors
+    /// - [`ConsensusError::Malformed`]: the certificate does not decode;
+    /// - [`ConsensusError::Forged`]: the certificate is not the committee's, the blocks do not
+    ///   link from this node's tip to the certified block, or a carried seed is not the
+    ///   committee's; nothing ran;
+    /// - [`ConsensusError::Diverged`]: a block attests a state this node did not reach (this
+    ///   node's execution differs from the committee's); the blocks before it ran;
+    /// - [`ConsensusError::Chain`]: executing failed; nothing of that block was committed.
+    pub fn apply<R: rand_core::CryptoRng>(
+        &mut self,
+        rng: &mut R,
+        blocks: &[Block],
+        finalization: &[u8],
+    ) -> Result<usize, ConsensusError> {
+        let finalization =
+            Finalization::<CommitteeScheme, Digest>::decode(finalization.to_vec())
+                .map_err(|e| ConsensusError::Malformed(format!("the finalization: {e}")))?;
+        if finalization.proposal.round.epoch().get() != 0
+            || !finalization.verify(rng, &self.scheme, &commonware_parallel::Sequential)
+        {
+            return Err(ConsensusError::Forged(
+                "the finalization certificate is not the committee's".into(),
+            ));
+        }
+        let certified = finalization.proposal.payload;
+        let certified_seed = CommitteeScheme::finalization_seed(&finalization);
+        // The blocks link from this node's tip to the certified one.
+        let start = self.tip.0;
+        let mut digests = Vec::with_capacity(blocks.len());
+        let mut parent = start;
+        for (i, block) in blocks.iter().enumerate() {
+            if block.parent != parent.0 || block.height != self.tip.1 + 1 + i as u64 {
+                return Err(ConsensusError::Forged(format!(
+                    "block {} does not follow height {}",
+                    block.height,
+                    self.tip.1 + i as u64
+                )));
+            }
+            parent = block.digest();
+            digests.push(parent);
+        }
+        let Some(end) = digests.iter().position(|d| *d == certified) else {
+            return Err(ConsensusError::Forged(
+                "the blocks do not reach the certified block".into(),
+            ));
+        };
+        let mut ran = 0;
+        for at in 0..=end {
+            let (block, digest) = (&blocks[at], digests[at]);
+            let certificate = (at == end).then(|| commonware_codec::Encode::encode(&finalization));
+            let run = run_final_block(
+                &self.chain,
+                self.l1.as_ref(),
+                self.tip_l1.as_ref(),
+                (block, digest),
+                None,
+                certificate.as_deref(),
+                true,
+            );
+            let output = match run {
+                Run::WaitL1 => return Ok(ran),
+                Run::Failed(e) => return Err(ConsensusError::Chain(e)),
+                Run::Executed(output) => *output,
+                Run::NeedsSeed(pending) => {
+                    // The seed of the child's view: the certificate's, if the child is the
+                    // certified block; else carried by the grandchild.
+                    let seed = match (blocks.get(at + 1), at + 1 == end) {
+                        (None, _) => return Ok(ran),
+                        (Some(_), true) => certified_seed,
+                        (Some(child), false) => blocks[at + 2]
+                            .parent_seed
+                            .filter(|s| s.view == child.view && self.seeds.verify(s))
+                            .or_else(|| {
+                                tracing::warn!(
+                                    height = child.height,
+                                    "a carried seed is not the committee's"
+                                );
+                                None
+                            }),
+                    };
+                    let Some(seed) = seed else {
+                        return Err(ConsensusError::Forged(format!(
+                            "no committee seed for the randomness of block {}",
+                            block.height
+                        )));
+                    };
+                    pending
+                        .run(seed.randomness())
+                        .map_err(ConsensusError::Chain)?
+                }
+            };
+            if let Some(a) = block.attests {
+                if let Some(own) = self.headers.get(&a.height) {
+                    if *own != a.header {
+                        return Err(ConsensusError::Diverged(a.height));
+                    }
+                }
+            }
+            self.headers.insert(block.height, output.header.hash().0);
+            if let Some(old) = block.height.checked_sub(SERVED_BLOCKS) {
+                self.headers.remove(&old);
+            }
+            self.tip = (digest, block.height);
+            self.tip_l1 = Some(block.l1);
+            if let Some(on_executed) = self.on_executed.as_mut() {
+                on_executed(&output);
+            }
+            ran += 1;
+        }
+        Ok(ran)
+    }
+}
+
+/// The committee block `height` as this node executed it (members and access nodes keep
+/// every one), if it has.
+///
+/// # Errors
+/// [`ConsensusError::Chain`] if the record cannot be read, [`ConsensusError::Malformed`] if it
+/// does not decode.
+pub fn stored_block(chain: &Chain, height: u64) -> Result<Option<Block>, ConsensusError> {
+    chain
+        .db()
+        .meta(&crate::block_meta(height))
+        .map_err(|e| ConsensusError::Chain(e.to_string()))?
+        .map(|bytes| Block::decode(&bytes))
+        .transpose()
+}
+
+/// The newest finalization certificate whose block a node executed ([`stored_finalization`]).
+#[derive(Clone, Debug, PartialEq, Eq, borsh::BorshSerialize, borsh::BorshDeserialize)]
+pub struct StoredFinalization {
+    /// The certified block's committee height.
+    pub height: u64,
+    /// Its digest.
+    pub digest: [u8; 32],
+    /// The finalization, in commonware's encoding.
+    pub certificate: Vec<u8>,
+}
+
+/// The newest finalization whose block this node executed, if any.
+///
+/// # Errors
+/// [`ConsensusError::Chain`] if the record cannot be read or does not decode.
+pub fn stored_finalization(chain: &Chain) -> Result<Option<StoredFinalization>, ConsensusError> {
+    chain
+        .db()
+        .meta(crate::FINALIZATION_META)
+        .map_err(|e| ConsensusError::Chain(e.to_string()))?
+        .map(|bytes| {
+            borsh::from_slice(&bytes)
+                .map_err(|e| ConsensusError::Chain(format!("{}: {e}", crate::FINALIZATION_META)))
+        })
+        .transpose()
+}

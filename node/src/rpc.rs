@@ -942,15 +942,22 @@ impl WispApiServer for Api {
         Ok(node.chain().balance(&agent).map_err(internal)?.into())
     }
 
-    fn get_nonce(&self, agent: String) -> RpcResult<Nonce> {
+    async fn get_nonce(&self, agent: String) -> RpcResult<Nonce> {
         let node = &self.0;
         let agent = node.parse_agent(&agent)?;
         let chain_nonce = node.chain().nonce(&agent).map_err(internal)?;
-        let pending = node
-            .mempool
-            .lock()
-            .map(|m| m.pending_from(&agent, chain_nonce))
-            .unwrap_or(0);
+        let pending = match node.committee_member() {
+            // A member: its requests wait in the committee's mempool.
+            Some(member) => member
+                .pending_from(agent, chain_nonce)
+                .await
+                .map_err(internal)?,
+            None => node
+                .mempool
+                .lock()
+                .map(|m| m.pending_from(&agent, chain_nonce))
+                .unwrap_or(0),
+        };
         Ok(Nonce {
             next: chain_nonce.into(),
             pending,

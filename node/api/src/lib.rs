@@ -732,9 +732,10 @@ pub trait WispApi {
     #[method(name = "getBalance")]
     fn get_balance(&self, agent: String) -> RpcResult<U64>;
 
-    /// An agent's next nonce and its requests pending in the mempool.
+    /// An agent's next nonce and its requests pending in the mempool (the committee's, on a
+    /// committee member).
     #[method(name = "getNonce")]
-    fn get_nonce(&self, agent: String) -> RpcResult<Nonce>;
+    async fn get_nonce(&self, agent: String) -> RpcResult<Nonce>;
 
     /// Withdrawals from outbox position `from` (default 0), at most `limit` (default 100,
     /// at most 1,000).

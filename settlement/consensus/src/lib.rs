@@ -464,6 +464,12 @@ enum Message {
     },
     /// A notarization's seed.
     Seed(ViewSeed),
+    /// How many of a sender's requests from a nonce on the mempool holds.
+    Pending {
+        sender: AgentId,
+        from: u64,
+        response: oneshot::Sender<u64>,
+    },
     Submit {
         request: Box<VerifiedRequest>,
         response: oneshot::Sender<Result<bool, ConsensusError>>,
@@ -480,6 +486,23 @@ pub struct Mailbox {
 impl Mailbox {
     fn send(&self, message: Message) -> bool {
         self.sender.send(message).is_ok()
+    }
+
+    /// How many requests of `sender` with a nonce of `from` or more the member's mempool
+    /// holds (what `wisp_getNonce` reports as pending).
+    ///
+    /// # Errors
+    /// [`ConsensusError::Stopped`] if the member has stopped.
+    pub async fn pending_from(&self, sender: AgentId, from: u64) -> Result<u64, ConsensusError> {
+        let (response, answer) = oneshot::channel();
+        if !self.send(Message::Pending {
+            sender,
+            from,
+            response,
+        }) {
+            return Err(ConsensusError::Stopped);
+        }
+        answer.await.map_err(|_| ConsensusError::Stopped)
     }
 
     /// Adds a signed, verified request to the member's mempool and sends it to the other
@@ -822,6 +845,13 @@ impl Member {
                         sender.send(to, Wire::Block(block.clone()).encode(), false);
                     }
                 }
+                Message::Pending {
+                    sender,
+                    from,
+                    response,
+                } => {
+                    let _ = response.send(self.held_from(&sender, from));
+                }
                 Message::Seed(seed) => {
                     self.keep_seed(seed);
                     self.execute_finalized(&mut sender);
@@ -962,6 +992,13 @@ impl Member {
         }
         self.mempool.insert(key, request);
         Ok(true)
+    }
+
+    /// How many requests of `sender` with a nonce of `from` or more the mempool holds.
+    fn held_from(&self, sender: &AgentId, from: u64) -> u64 {
+        self.mempool
+            .range((*sender, from)..=(*sender, u64::MAX))
+            .count() as u64
     }
 
     /// Takes back the requests this member held on disk when it stopped: each checked again
@@ -2096,5 +2133,14 @@ mod tests {
             Err(ConsensusError::Refused(_))
         ));
         assert!(m.mempool.is_empty());
+        // What it does take counts as pending, from a nonce on (`wisp_getNonce`).
+        for nonce in 0..3 {
+            let r = wisp_chain::verify_signature(request(chain, nonce)).expect("verifies");
+            assert!(m.submit(r, false).expect("taken"));
+        }
+        let sender = request(chain, 0).sender();
+        assert_eq!(m.held_from(&sender, 0), 3);
+        assert_eq!(m.held_from(&sender, 2), 1);
+        assert_eq!(m.held_from(&AgentId::Address([9; 32]), 0), 0);
     }
 }

@@ -10,23 +10,11 @@ use std::time::Duration;
 use wisp_cli::client::{verify_proof, CallOptions, Client};
 use wisp_node::devnet::{Devnet, DevnetConfig, DEV_DEPOSIT_SOMPI};
 
+mod common;
+use common::contract_wasm;
+
 const E18: u128 = 1_000_000_000_000_000_000;
 const KAS: u64 = 100_000_000;
-
-fn wasm(name: &str) -> Vec<u8> {
-    let dir = std::path::PathBuf::from(
-        std::env::var("CARGO_MANIFEST_DIR")
-            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
-    )
-    .join("../contracts")
-    .join(name);
-    let options = wisp_build::BuildOptions {
-        quiet: true,
-        ..Default::default()
-    };
-    std::fs::read(wisp_build::build_contract(&dir, &options).expect("contract builds"))
-        .expect("wasm readable")
-}
 
 fn config(dir: &std::path::Path, fresh: bool) -> DevnetConfig {
     DevnetConfig {
@@ -73,8 +61,8 @@ async fn a_devnet_directory_from_an_older_wisp_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_amm_on_and_off_ledger_proofs_replay_and_restart() {
-    let token_wasm = wasm("token");
-    let amm_wasm = wasm("amm");
+    let token_wasm = contract_wasm("token");
+    let amm_wasm = contract_wasm("amm");
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("devnet");
     let devnet = Devnet::start(config(&data_dir, true)).await.unwrap();

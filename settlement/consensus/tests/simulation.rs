@@ -711,6 +711,32 @@ fn a_member_whose_state_diverges_cannot_get_it_into_the_chain() {
     }
 }
 
+/// Starts the four members of `fixture`'s committee, member `i` on `chains[i]`, all at one fixed
+/// Kaspa block.
+async fn start_all(
+    context: &deterministic::Context,
+    oracle: &Oracle<PublicKey, deterministic::Context>,
+    fixture: &commonware_cryptography::certificate::mocks::Fixture<Threshold>,
+    chains: &[Arc<Chain>],
+) -> Vec<(Progress, wisp_consensus::Mailbox, Vec<Handle<()>>)> {
+    let mut members = Vec::new();
+    for (i, me) in fixture.participants.iter().enumerate() {
+        members.push(
+            start_member(
+                context,
+                oracle,
+                fixture.schemes[i].clone(),
+                me.clone(),
+                i,
+                chains[i].clone(),
+                Box::new(FixedL1(L1Ref::default())),
+            )
+            .await,
+        );
+    }
+    members
+}
+
 #[test]
 fn a_member_restarted_after_a_crash_catches_up() {
     for seed in 0..seeds() {
@@ -725,21 +751,7 @@ fn a_member_restarted_after_a_crash_catches_up() {
             let oracle = network(&context, &participants, &link(50, 1.0), |_, _| true).await;
             // Each member's chain is its durable store: it survives the member's crash.
             let chains: Vec<Arc<Chain>> = (0..4).map(|_| Arc::new(chain())).collect();
-            let mut members = Vec::new();
-            for (i, me) in participants.iter().enumerate() {
-                members.push(
-                    start_member(
-                        &context,
-                        &oracle,
-                        fixture.schemes[i].clone(),
-                        me.clone(),
-                        i,
-                        chains[i].clone(),
-                        Box::new(FixedL1(L1Ref::default())),
-                    )
-                    .await,
-                );
-            }
+            let mut members = start_all(&context, &oracle, &fixture, &chains).await;
             let all = requests(&chains[0]);
             let (first, second) = all.split_at(all.len() / 2);
             let ran = |p: &Progress| p.executed().iter().map(|e| e.receipts.len()).sum::<usize>();
@@ -878,21 +890,7 @@ fn a_follower_checks_and_executes_what_members_finalized() {
         let participants = fixture.participants.clone();
         let oracle = network(&context, &participants, &link(50, 1.0), |_, _| true).await;
         let chains: Vec<Arc<Chain>> = (0..4).map(|_| Arc::new(chain())).collect();
-        let mut members = Vec::new();
-        for (i, me) in participants.iter().enumerate() {
-            members.push(
-                start_member(
-                    &context,
-                    &oracle,
-                    fixture.schemes[i].clone(),
-                    me.clone(),
-                    i,
-                    chains[i].clone(),
-                    Box::new(FixedL1(L1Ref::default())),
-                )
-                .await,
-            );
-        }
+        let members = start_all(&context, &oracle, &fixture, &chains).await;
         let all = requests(&chains[0]);
         for r in &all {
             members[0].1.submit(r.clone()).await.expect("submitted");

@@ -571,6 +571,16 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
     for file in ["node.json", "committee.json", "wisp.toml"] {
         std::fs::copy(data[1].join(file), access_dir.join(file)).unwrap();
     }
+    let status = wisp(
+        &home,
+        &[
+            "committee",
+            "status",
+            "--data-dir",
+            access_dir.to_str().unwrap(),
+        ],
+    );
+    assert!(status.contains("--follow"), "{status}");
     let access_port = free_port();
     let access_started = Instant::now();
     let access_node = start_node(

@@ -330,6 +330,11 @@ pub fn status(data_dir: &Path) -> Result<CommitteeStatus> {
         _ => None,
     };
     let next = match (&key, &committee, keys_ready, chain) {
+        // No member key, but a committee with its certificate key and a chain: an access
+        // node's data directory.
+        (None, Some(c), _, true) if c.certificate_key.is_some() => {
+            "an access node's directory: `wisp node --follow http://MEMBER:PORT` follows the committee (or `wisp committee init` to become a member)"
+        }
         (None, ..) => "make the member key: `wisp committee init --listen HOST:PORT`",
         (_, None, ..) => "join the committee: `wisp committee join --member KEY@HOST:PORT ...` with every member's card",
         (_, _, false, _) => "generate the committee's keys with the others: `wisp committee dkg`",

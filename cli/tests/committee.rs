@@ -601,6 +601,27 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
         access_started.elapsed()
     );
     agree_at(&[&access, &clients[1]], height).await;
+    // An access node serves what it follows: a second one follows the first.
+    let second_dir = root.join("access2");
+    std::fs::create_dir_all(&second_dir).unwrap();
+    for file in ["node.json", "committee.json", "wisp.toml"] {
+        std::fs::copy(data[1].join(file), second_dir.join(file)).unwrap();
+    }
+    let second_port = free_port();
+    let second_node = start_node(
+        &home,
+        &second_dir,
+        second_port,
+        &["--follow", &format!("http://127.0.0.1:{access_port}")],
+    );
+    let second = Client::new(&format!("http://127.0.0.1:{second_port}")).unwrap();
+    ready(&second).await;
+    eventually_for("the second access node to catch up", 120, || async {
+        (head(&second).await.0 >= height).then_some(())
+    })
+    .await;
+    agree_at(&[&second, &clients[1]], height).await;
+    drop(second_node);
     // A transfer sent to the access node runs on the committee and reaches the access node.
     let r = access
         .call(

@@ -80,9 +80,9 @@ impl Follower {
     ///
     /// # Errors
     /// - [`ConsensusError::Malformed`]: the certificate does not decode;
-    /// - [`ConsensusError::Forged`]: the certificate is not the committee's, the blocks do not
-    ///   link from this node's tip to the certified block, or a carried seed is not the
-    ///   committee's; nothing ran;
+    /// - [`ConsensusError::Forged`]: the certificate is not the committee's or the blocks do
+    ///   not link from this node's tip to the certified block (nothing ran), or a carried seed
+    ///   is not the committee's (the blocks before it ran: they are certified);
     /// - [`ConsensusError::Diverged`]: a block attests a state this node did not reach (this
     ///   node's execution differs from the committee's); the blocks before it ran;
     /// - [`ConsensusError::Chain`]: executing failed; nothing of that block was committed.
@@ -144,11 +144,17 @@ impl Follower {
                 Run::NeedsSeed(pending) => {
                     // The seed of the child's view: the certificate's, if the child is the
                     // certified block; else carried by the grandchild.
-                    let seed = match (blocks.get(at + 1), at + 1 == end) {
-                        (None, _) => return Ok(ran),
-                        (Some(_), true) => certified_seed,
-                        (Some(child), false) => blocks[at + 2]
-                            .parent_seed
+                    // The certified block's child is not final yet (blocks past the certified
+                    // one are not taken): it waits for the next batch.
+                    if at == end {
+                        return Ok(ran);
+                    }
+                    let child = &blocks[at + 1];
+                    let seed = match at + 1 == end {
+                        true => certified_seed,
+                        false => blocks
+                            .get(at + 2)
+                            .and_then(|grandchild| grandchild.parent_seed)
                             .filter(|s| s.view == child.view && self.seeds.verify(s))
                             .or_else(|| {
                                 tracing::warn!(

@@ -973,6 +973,20 @@ fn a_follower_checks_and_executes_what_members_finalized() {
         // The real batch runs, to member 0's headers (all but the certified block, if it
         // waits for its child's seed).
         let done = f.apply(&mut rng, &blocks, &certificate).expect("applied");
+        // Blocks past the certified one are not taken (their parent's seed is not certified).
+        let (_, mut g) = follower(&fixture.schemes[0]);
+        let mut extra = blocks.clone();
+        let last = extra.last().expect("blocks").clone();
+        extra.push(Block {
+            parent: last.digest().0,
+            height: last.height + 1,
+            view: last.view + 1,
+            ..last
+        });
+        assert_eq!(
+            g.apply(&mut rng, &extra, &certificate).expect("applied"),
+            done
+        );
         assert!(done + 1 >= blocks.len(), "ran {done} of {}", blocks.len());
         let head = fresh.head().expect("head").index;
         assert!(head > start);

@@ -497,17 +497,38 @@ fn init_logs(format: &str) {
 
 #[tokio::main]
 async fn main() {
-    // Die quietly when the reader of stdout goes away (`wisp events | head`), as Unix tools
-    // do, instead of panicking with "failed printing to stdout: Broken pipe".
-    // SAFETY: restoring the default disposition of SIGPIPE before any thread writes.
-    #[cfg(unix)]
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
     let cli = Cli::parse();
+    // Die quietly when the reader of stdout goes away (`wisp events | head`), as Unix tools
+    // do, instead of panicking with "failed printing to stdout: Broken pipe". Not in the
+    // commands that run a node or its peer-to-peer network: there a write to a connection the
+    // other side has reset (a vectored write, which carries no MSG_NOSIGNAL) would kill the
+    // process without a word; ignored, it is an error the network handles. (Seen: a key
+    // generation process vanishing mid-run.)
+    #[cfg(unix)]
+    if !cli.command.runs_a_network() {
+        // SAFETY: restoring the default disposition of SIGPIPE before any thread writes.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     if let Err(e) = run(cli).await {
         eprintln!("error: {e:#}");
         std::process::exit(1);
+    }
+}
+
+impl Command {
+    /// Whether the command runs a node, a devnet or a committee's network (long-lived sockets
+    /// to peers and clients), rather than printing what it asked a node.
+    fn runs_a_network(&self) -> bool {
+        matches!(
+            self,
+            Command::Node(_)
+                | Command::Devnet(_)
+                | Command::Committee { .. }
+                | Command::Chain { .. }
+                | Command::Mine { .. }
+        )
     }
 }
 

@@ -769,13 +769,13 @@ impl Client {
             _ => {}
         }
         let rules = wisp_settlement::AnchorRules {
-            committee_key: a.committee_key.0,
             max_fee_sompi: a.max_fee_sompi.0,
         };
         let state = wisp_settlement::AnchorState {
             block_index: anchored,
             header_hash: anchored_hash,
             outbox,
+            committee_key: a.committee_key.0,
         };
         let prefix = kaspa_addresses::Address::try_from(info.deposit_address.as_str())
             .map(|a| a.prefix)

@@ -290,7 +290,8 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
             let out = p.wait_with_output().unwrap();
             assert!(
                 out.status.success(),
-                "dkg: {}",
+                "dkg ({}): {}",
+                out.status,
                 String::from_utf8_lossy(&out.stderr)
             );
             serde_json::from_slice(&out.stdout).unwrap()

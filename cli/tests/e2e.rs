@@ -123,7 +123,7 @@ async fn tokens_amm_on_and_off_ledger_proofs_replay_and_restart() {
     let anchor_address = anchor
         .rules
         .address(
-            &wisp_settlement::AnchorState::genesis(),
+            &wisp_settlement::AnchorState::genesis(anchor.committee_key),
             wisp_l1::Prefix::Simnet,
         )
         .unwrap();
@@ -804,6 +804,7 @@ async fn tokens_amm_on_and_off_ledger_proofs_replay_and_restart() {
                 block_index: status.block_index,
                 header_hash: committed.hash().0,
                 outbox: wisp_settlement::outbox_commitment(&[]),
+                committee_key: anchor.committee_key,
             },
             wisp_l1::Prefix::Simnet,
         )

@@ -507,13 +507,13 @@ async fn settlement_end_to_end_on_a_separate_kaspad_through_20_sigkills() {
     let hex32 =
         |v: &Value| -> [u8; 32] { wisp_core::Hash32::from_hex(v.as_str().unwrap()).unwrap().0 };
     let rules = wisp_settlement::AnchorRules {
-        committee_key: hex32(&anchor["committeeKey"]),
         max_fee_sompi: sompi(&anchor["maxFeeSompi"]),
     };
     let state = wisp_settlement::AnchorState {
         block_index: anchor["anchoredBlock"].as_u64().unwrap(),
         header_hash: hex32(&anchor["anchoredHeaderHash"]),
         outbox: hex32(&anchor["outbox"]),
+        committee_key: hex32(&anchor["committeeKey"]),
     };
     let on_l1 = l1
         .spendable_utxos(&rules.address(&state, Prefix::Simnet).unwrap(), 0)

@@ -94,11 +94,13 @@ pub(crate) struct StoredAnchor {
 }
 
 impl StoredAnchor {
-    fn state(&self) -> AnchorState {
+    /// Its state, under the committee key `committee_key` the chain's anchors name.
+    fn state(&self, committee_key: [u8; 32]) -> AnchorState {
         AnchorState {
             block_index: self.block_index,
             header_hash: self.header_hash,
             outbox: self.outbox,
+            committee_key,
         }
     }
 
@@ -262,7 +264,10 @@ impl Node {
 
     /// Whether Kaspa holds `anchor` unspent now.
     async fn unspent(&self, anchor: &StoredAnchor) -> Result<bool> {
-        let address = self.anchor.rules.address(&anchor.state(), self.prefix)?;
+        let address = self
+            .anchor
+            .rules
+            .address(&anchor.state(self.anchor.committee_key), self.prefix)?;
         Ok(self
             .l1
             .spendable_utxos(&address, 0)
@@ -433,7 +438,7 @@ impl Node {
         AnchorUtxo {
             outpoint: stored.outpoint,
             amount_sompi: stored.amount_sompi,
-            state: stored.state(),
+            state: stored.state(self.anchor.committee_key),
             covenant_id: self.anchor.covenant_id(),
             block_daa_score: 0,
         }
@@ -677,6 +682,8 @@ impl Node {
             block_index: plan.block_index,
             header_hash: plan.header_hash,
             outbox: outbox_commitment(&new_payouts),
+            // The same key: moving a chain to a new committee is not built yet.
+            committee_key: self.anchor.committee_key,
         };
         let payouts: Vec<Payout> = track
             .current

@@ -1111,7 +1111,7 @@ pub fn start_member(node: Arc<Node>, data_dir: &Path) -> Result<MemberHandle> {
         MemberKey::from_bytes(&bytes).map_err(|e| bad(format!("{}: {e}", path.display())))?
     };
     // A committee signs the anchor only if the chain's anchor names the committee's key.
-    let anchoring = (anchor_key.group_key() == node.anchor().rules.committee_key).then_some(());
+    let anchoring = (anchor_key.group_key() == node.anchor().committee_key).then_some(());
     if anchoring.is_none() {
         tracing::warn!(
             "the chain's anchor does not name this committee's anchor key (create the chain with \

@@ -73,14 +73,14 @@ impl StoredAnchor {
     ///
     /// # Errors
     /// [`NodeError::DataDir`] if the record is damaged.
-    pub fn utxo(&self) -> Result<AnchorUtxo> {
+    pub fn utxo(&self, committee_key: [u8; 32]) -> Result<AnchorUtxo> {
         Ok(AnchorUtxo {
             outpoint: kaspa_consensus_core::tx::TransactionOutpoint::new(
                 hash_of(&self.tx_id)?,
                 self.index,
             ),
             amount_sompi: self.amount_sompi,
-            state: wisp_settlement::AnchorState::genesis(),
+            state: wisp_settlement::AnchorState::genesis(committee_key),
             covenant_id: self.covenant_id()?,
             block_daa_score: 0,
         })
@@ -108,6 +108,18 @@ pub struct NodeConfig {
     pub coinbase_maturity: u64,
     /// The chain's genesis anchor.
     pub anchor: StoredAnchor,
+    /// The version of the anchor script the chain's anchors use ([`ANCHOR_SCRIPT_VERSION`]
+    /// for chains this Wisp creates; absent, 1, in files of earlier versions).
+    #[serde(default = "first_anchor_script")]
+    pub anchor_script: u32,
+}
+
+/// The anchor script version this Wisp creates and runs: 2 carries the committee key in the
+/// anchor's state (1 held it in the script's code).
+pub const ANCHOR_SCRIPT_VERSION: u32 = 2;
+
+fn first_anchor_script() -> u32 {
+    1
 }
 
 impl NodeConfig {
@@ -129,7 +141,18 @@ impl NodeConfig {
                 path.display()
             ))
         })?;
-        serde_json::from_str(&text).map_err(|e| bad(format!("{} is damaged: {e}", path.display())))
+        let config: NodeConfig = serde_json::from_str(&text)
+            .map_err(|e| bad(format!("{} is damaged: {e}", path.display())))?;
+        if config.anchor_script != ANCHOR_SCRIPT_VERSION {
+            return Err(bad(format!(
+                "{} is a chain whose anchor uses script version {} (made by another Wisp); this \
+                 Wisp runs anchors of version {ANCHOR_SCRIPT_VERSION}: create the chain again \
+                 (`wisp chain create`, or `wisp devnet --fresh`)",
+                path.display(),
+                config.anchor_script
+            )));
+        }
+        Ok(config)
     }
 
     /// The chain's genesis: its id is the anchor's covenant id.
@@ -299,11 +322,10 @@ pub async fn create_chain(c: CreateChain<'_>) -> Result<ChainId> {
         }
     };
     let rules = wisp_settlement::AnchorRules {
-        committee_key,
         max_fee_sompi: ANCHOR_MAX_FEE_SOMPI,
     };
     let funder = Wallet::new(c.funder, c.l1.prefix());
-    let anchor = create_anchor(&c, &funder, &rules, &params).await?;
+    let anchor = create_anchor(&c, &funder, &rules, committee_key, &params).await?;
     let config = NodeConfig {
         chain_name: c.name,
         network: network.to_string(),
@@ -315,6 +337,7 @@ pub async fn create_chain(c: CreateChain<'_>) -> Result<ChainId> {
         committee_secret,
         coinbase_maturity: maturity,
         anchor: StoredAnchor::of(&anchor),
+        anchor_script: ANCHOR_SCRIPT_VERSION,
     };
     let json = serde_json::to_string_pretty(&config).map_err(|e| bad(e.to_string()))?;
     write_private(&path, json.as_bytes())
@@ -328,6 +351,7 @@ async fn create_anchor(
     c: &CreateChain<'_>,
     funder: &Wallet,
     rules: &wisp_settlement::AnchorRules,
+    committee_key: [u8; 32],
     params: &kaspa_consensus_core::config::params::Params,
 ) -> Result<AnchorUtxo> {
     (c.progress)("creating the chain's anchor on Kaspa (a covenant UTXO)");
@@ -349,6 +373,7 @@ async fn create_anchor(
     let build = |fee| {
         wisp_settlement::tx::genesis(
             rules,
+            committee_key,
             funding,
             funder.keypair(),
             c.anchor_sompi,
@@ -361,7 +386,10 @@ async fn create_anchor(
         * wisp_settlement::tx::FEE_SOMPI_PER_GRAM;
     let genesis = build(fee)?;
     c.l1.submit_transaction(&genesis.tx).await?;
-    let address = rules.address(&wisp_settlement::AnchorState::genesis(), c.l1.prefix())?;
+    let address = rules.address(
+        &wisp_settlement::AnchorState::genesis(committee_key),
+        c.l1.prefix(),
+    )?;
     for _ in 0..600 {
         if c.mine {
             c.l1.mine_block(&funder.address()).await?;
@@ -441,12 +469,13 @@ pub fn open_with(
         options.state_cache_bytes,
     )?;
     chain.set_exec_threads(options.exec_threads)?;
+    let committee_key = config.committee_x_only()?;
     let anchor = crate::ChainAnchor {
         rules: wisp_settlement::AnchorRules {
-            committee_key: config.committee_x_only()?,
             max_fee_sompi: ANCHOR_MAX_FEE_SOMPI,
         },
-        genesis: config.anchor.utxo()?,
+        committee_key,
+        genesis: config.anchor.utxo(committee_key)?,
     };
     Node::new(
         chain,
@@ -482,4 +511,39 @@ pub fn spawn_ticker(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `node.json` of a chain whose anchor uses the old script is refused, saying what to do.
+    #[test]
+    fn a_chain_of_an_older_anchor_script_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = serde_json::json!({
+            "chain_name": "old",
+            "network": "simnet",
+            "owner": format!("addr:{}", "11".repeat(32)),
+            "committee_secret": "22".repeat(32),
+            "coinbase_maturity": 10,
+            "anchor": {
+                "covenant_id": "33".repeat(32),
+                "tx_id": "44".repeat(32),
+                "index": 0,
+                "amount_sompi": 100_000_000u64,
+            },
+        });
+        std::fs::write(NodeConfig::path(dir.path()), config.to_string()).unwrap();
+        let err = NodeConfig::load(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("script version 1") && err.contains("create the chain again"),
+            "{err}"
+        );
+        // The same file from this Wisp loads.
+        config["anchor_script"] = ANCHOR_SCRIPT_VERSION.into();
+        std::fs::write(NodeConfig::path(dir.path()), config.to_string()).unwrap();
+        let loaded = NodeConfig::load(dir.path()).unwrap();
+        assert_eq!(loaded.anchor_script, ANCHOR_SCRIPT_VERSION);
+    }
 }

@@ -75,8 +75,12 @@ pub type Result<T, E = NodeError> = std::result::Result<T, E>;
 /// (`docs/anchor.md`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChainAnchor {
-    /// The anchor script's rules: committee key and fee cap.
+    /// The anchor script's rules: its fee cap.
     pub rules: wisp_settlement::AnchorRules,
+    /// The x-only key the chain's anchors name in their state: the only key that moves them
+    /// (one node's key, or a committee's FROST group key). Today it is the key the chain was
+    /// created with; moving a chain to a new committee will change it.
+    pub committee_key: [u8; 32],
     /// The anchor created by the chain's genesis on Kaspa.
     pub genesis: wisp_settlement::tx::AnchorUtxo,
 }
@@ -301,7 +305,7 @@ impl Node {
 
     /// The committee's x-only key (the one key the anchor accepts).
     pub fn committee_key(&self) -> [u8; 32] {
-        self.anchor.rules.committee_key
+        self.anchor.committee_key
     }
 
     /// New committed blocks.

@@ -463,7 +463,7 @@ impl WispApiServer for Api {
             anchor: AnchorInfo {
                 covenant_id: H256(node.anchor().covenant_id().as_bytes()),
                 genesis_outpoint: outpoint(&node.anchor().genesis.outpoint),
-                committee_key: H256(node.anchor().rules.committee_key),
+                committee_key: H256(node.anchor().committee_key),
                 max_fee_sompi: node.anchor().rules.max_fee_sompi.into(),
                 outpoint: anchor.as_ref().map(|a| outpoint(&a.outpoint)),
                 value_sompi: anchor.as_ref().map(|a| a.amount_sompi.into()),

@@ -151,13 +151,12 @@ mod tests {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
         let keys = committee::dkg_in_process(CommitteeSize::new(3, 2).unwrap(), &mut rng).unwrap();
         let rules = AnchorRules {
-            committee_key: keys[0].group_key(),
             max_fee_sompi: 10_000_000,
         };
         let utxo = AnchorUtxo {
             outpoint: anchor(1),
             amount_sompi: 10_000_000_000,
-            state: AnchorState::genesis(),
+            state: AnchorState::genesis(keys[0].group_key()),
             covenant_id: Hash::from_bytes([9; 32]),
             block_daa_score: 5,
         };
@@ -165,6 +164,7 @@ mod tests {
             block_index: 1,
             header_hash: [1; 32],
             outbox: wisp_settlement::outbox_commitment(&[]),
+            committee_key: keys[0].group_key(),
         };
         let first = successor_unsigned(&rules, &utxo, &[], &[], new, 1_000).unwrap();
         let second = successor_unsigned(&rules, &utxo, &[], &[], new, 2_000).unwrap();

@@ -260,6 +260,7 @@ async fn a_reorg_that_undoes_anchor_transactions_moves_the_anchor_back() {
         block_index: status.block_index,
         header_hash: status.header_hash,
         outbox: status.outbox,
+        committee_key: node.anchor().committee_key,
     };
     let address = node.anchor().rules.address(&state, Prefix::Simnet).unwrap();
     assert_eq!(total_at(la, &address).await, status.amount_sompi);

@@ -30,8 +30,8 @@ async fn a_kaspa_reorg_undoes_what_the_lost_branch_carried() {
     // A node following kaspad A. Its anchor is not on L1 (this test is about the follower);
     // deposits go to the deposit script of that covenant id.
     let committee = wallet(9);
+    let committee_key = committee.x_only_key();
     let rules = wisp_settlement::AnchorRules {
-        committee_key: committee.x_only_key(),
         max_fee_sompi: KAS / 10,
     };
     let covenant = kaspa_hashes::Hash::from_bytes([42; 32]);
@@ -53,10 +53,11 @@ async fn a_kaspa_reorg_undoes_what_the_lost_branch_carried() {
         Some(committee),
         wisp_node::ChainAnchor {
             rules,
+            committee_key,
             genesis: wisp_settlement::tx::AnchorUtxo {
                 outpoint: kaspa_consensus_core::tx::TransactionOutpoint::new(covenant, 0),
                 amount_sompi: KAS,
-                state: wisp_settlement::AnchorState::genesis(),
+                state: wisp_settlement::AnchorState::genesis(committee_key),
                 covenant_id: covenant,
                 block_daa_score: 0,
             },

@@ -14,7 +14,6 @@ fn main() {
     let key = secp256k1::Keypair::from_seckey_slice(secp256k1::SECP256K1, &[1; 32])
         .expect("a valid secret key");
     let rules = AnchorRules {
-        committee_key: key.x_only_public_key().0.serialize(),
         max_fee_sompi: KAS / 10,
     };
     let params = simnet_params();
@@ -34,6 +33,7 @@ fn main() {
                 block_index: 1,
                 header_hash: [1; 32],
                 outbox: outbox_commitment(&owed),
+                committee_key: key.x_only_public_key().0.serialize(),
             },
             covenant_id: Hash::from_u64_word(2),
             block_daa_score: 0,
@@ -49,6 +49,7 @@ fn main() {
             block_index: 2,
             header_hash: [2; 32],
             outbox: outbox_commitment(&[]),
+            committee_key: key.x_only_public_key().0.serialize(),
         };
         let t = tx::successor(&rules, &anchor, &swept, &owed, new, 0, &key)
             .expect("a valid anchor transaction");

@@ -3,12 +3,13 @@
 //!
 //! The redeem script is `state prefix ‖ code`:
 //! - the **state prefix** pushes the anchored block index (8 bytes, little-endian), that block's
-//!   header hash (32 bytes) and the **outbox commitment** (32 bytes): the withdrawals the next
-//!   anchor transaction must pay, committed by [`outbox_commitment`];
-//! - the **code** is the same for every state of one chain ([`AnchorRules`]: committee key and
-//!   fee cap). It reads its own bytes from its input's signature script, authenticates them
-//!   against the UTXO's P2SH hash, and requires output 0 to be the P2SH of the *new* state
-//!   prefix (pushed by the spender) followed by the same code.
+//!   header hash (32 bytes), the **outbox commitment** (32 bytes): the withdrawals the next
+//!   anchor transaction must pay, committed by [`outbox_commitment`], and the **committee
+//!   key** (32 bytes, x-only) that may spend this anchor;
+//! - the **code** is the same for every state of one chain ([`AnchorRules`]: the fee cap). It
+//!   reads its own bytes from its input's signature script, authenticates them against the
+//!   UTXO's P2SH hash, and requires output 0 to be the P2SH of the *new* state prefix (pushed
+//!   by the spender) followed by the same code.
 //!
 //! A spend is valid only if (all checked by Kaspa, `docs/anchor.md` walks the opcodes):
 //! 1. the anchor is input 0 and the transaction has at most [`MAX_INPUTS`] inputs;
@@ -19,10 +20,15 @@
 //!    most [`MAX_PAYOUTS`]);
 //! 5. output 0 keeps every sompi of the inputs except the payouts and at most
 //!    `max_fee_sompi`;
-//! 6. the committee key signed the transaction (BIP340 Schnorr, `SIG_HASH_ALL`).
+//! 6. the committee key of the *old* state signed the transaction (BIP340 Schnorr,
+//!    `SIG_HASH_ALL`).
 //!
 //! The committee key is one x-only key: a single node's key, or the group key of a FROST
-//! committee ([`crate::committee`]); Kaspa verifies either as one BIP340 signature.
+//! committee ([`crate::committee`]); Kaspa verifies either as one BIP340 signature. Because it
+//! is part of the state, a successor signed by the current key may name another: that is how
+//! a chain moves to a new committee, and from that anchor on the old key moves nothing. The
+//! script does not check that the new key is a valid point (a successor naming one that is not
+//! could never be spent): signers check it before they sign.
 
 use crate::{Result, SettlementError};
 use kaspa_consensus_core::tx::ScriptPublicKey;
@@ -36,11 +42,11 @@ pub const MAX_PAYOUTS: usize = 8;
 /// Most inputs of one anchor transaction: the anchor and up to 7 deposits it sweeps.
 pub const MAX_INPUTS: usize = 8;
 
-/// Bytes of the state prefix: three pushes of 8, 32 and 32 bytes.
-pub const STATE_PREFIX_BYTES: usize = 9 + 33 + 33;
+/// Bytes of the state prefix: four pushes of 8, 32, 32 and 32 bytes.
+pub const STATE_PREFIX_BYTES: usize = 9 + 33 + 33 + 33;
 
 /// Bytes of the signature script before the redeem script's push: the signature (65 bytes)
-/// and the new state's three fields, each with its one-byte push opcode.
+/// and the new state's four fields, each with its one-byte push opcode.
 const SIGNATURE_SCRIPT_HEAD: usize = 66 + STATE_PREFIX_BYTES;
 
 /// The bytes Kaspa's `OpTxInputSpk`/`OpTxOutputSpk` give for a P2SH script public key:
@@ -56,19 +62,24 @@ pub struct AnchorState {
     pub header_hash: [u8; 32],
     /// [`outbox_commitment`] of the withdrawals the next anchor transaction pays.
     pub outbox: [u8; 32],
+    /// The x-only BIP340 key that may spend this anchor: a single node's key or a
+    /// committee's group key.
+    pub committee_key: [u8; 32],
 }
 
 impl AnchorState {
-    /// The state of a chain's first anchor: no block settled yet, nothing to pay.
-    pub fn genesis() -> AnchorState {
+    /// The state of a chain's first anchor, spendable by `committee_key`: no block settled
+    /// yet, nothing to pay.
+    pub fn genesis(committee_key: [u8; 32]) -> AnchorState {
         AnchorState {
             block_index: 0,
             header_hash: [0; 32],
             outbox: outbox_commitment(&[]),
+            committee_key,
         }
     }
 
-    /// The state prefix of the redeem script (three data pushes, [`STATE_PREFIX_BYTES`]).
+    /// The state prefix of the redeem script (four data pushes, [`STATE_PREFIX_BYTES`]).
     pub fn prefix(&self) -> Vec<u8> {
         let mut p = Vec::with_capacity(STATE_PREFIX_BYTES);
         p.push(OpData8);
@@ -77,6 +88,8 @@ impl AnchorState {
         p.extend_from_slice(&self.header_hash);
         p.push(OpData32);
         p.extend_from_slice(&self.outbox);
+        p.push(OpData32);
+        p.extend_from_slice(&self.committee_key);
         p
     }
 }
@@ -120,11 +133,10 @@ pub fn outbox_commitment(payouts: &[Payout]) -> [u8; 32] {
     out
 }
 
-/// The rules of one chain's anchor: everything in the code part of its script.
+/// The rules of one chain's anchor: everything in the code part of its script (the key that
+/// may move it is part of its state, [`AnchorState::committee_key`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AnchorRules {
-    /// The committee's x-only BIP340 key (32 bytes): the only key that may move the anchor.
-    pub committee_key: [u8; 32],
     /// Most sompi one anchor transaction may leave as fee.
     pub max_fee_sompi: u64,
 }
@@ -183,8 +195,8 @@ impl AnchorRules {
     }
 
     /// The signature script spending the anchor at `old` into a successor at `new`: the
-    /// committee's 65-byte signature (64-byte BIP340 signature and the sighash type byte), the
-    /// new state's fields, and the old redeem script.
+    /// 65-byte signature of `old`'s committee key (64-byte BIP340 signature and the sighash
+    /// type byte), the new state's fields, and the old redeem script.
     ///
     /// # Errors
     /// As [`AnchorRules::code`].
@@ -200,6 +212,7 @@ impl AnchorRules {
             .add_data(&new.block_index.to_le_bytes())?
             .add_data(&new.header_hash)?
             .add_data(&new.outbox)?
+            .add_data(&new.committee_key)?
             .add_data(&redeem)?;
         Ok(b.drain())
     }
@@ -207,7 +220,8 @@ impl AnchorRules {
     /// The code with its own position in the signature script given.
     fn code_at(&self, start: usize, end: usize) -> Result<Vec<u8>> {
         let mut b = ScriptBuilder::new();
-        // Stack on entry (top last): sig, n_idx, n_hdr, n_out, o_idx, o_hdr, o_out.
+        // Stack on entry (top last): sig, n_idx, n_hdr, n_out, n_key, o_idx, o_hdr, o_out,
+        // o_key.
         // 1. The anchor is input 0; at most MAX_INPUTS inputs.
         b.add_op(OpTxInputIndex)?
             .add_op(OpFalse)?
@@ -217,7 +231,7 @@ impl AnchorRules {
             .add_op(OpLessThanOrEqual)?
             .add_op(OpVerify)?;
         // 2. Sizes of the new state's fields; the block index grows.
-        for (depth, size) in [(5, 8), (4, 32), (3, 32)] {
+        for (depth, size) in [(7, 8), (6, 32), (5, 32), (4, 32)] {
             b.add_i64(depth)?
                 .add_op(OpPick)?
                 .add_op(OpSize)?
@@ -225,9 +239,9 @@ impl AnchorRules {
                 .add_op(OpNumEqualVerify)?
                 .add_op(OpDrop)?;
         }
-        b.add_i64(5)?
+        b.add_i64(7)?
             .add_op(OpPick)?
-            .add_i64(3)?
+            .add_i64(4)?
             .add_op(OpPick)?
             .add_op(OpGreaterThan)?
             .add_op(OpVerify)?;
@@ -238,7 +252,7 @@ impl AnchorRules {
             .add_op(OpTxInputScriptSigSubstr)?
             .add_op(OpToAltStack)?;
         // 3b. Authenticate it: P2SH(old prefix ‖ code) must be this input's script public key.
-        cat_state_prefix(&mut b, 3)?;
+        cat_state_prefix(&mut b, 4)?;
         b.add_op(OpFromAltStack)?
             .add_op(OpDup)?
             .add_op(OpToAltStack)?
@@ -247,22 +261,29 @@ impl AnchorRules {
         b.add_op(OpFalse)?
             .add_op(OpTxInputSpk)?
             .add_op(OpEqualVerify)?;
-        // Keep the old outbox; drop the old index and header.
-        b.add_op(OpNip)?.add_op(OpNip)?;
-        // Stack: sig, n_idx, n_hdr, n_out, o_out.
+        // Keep the old outbox and key; drop the old index and header (under the key, which
+        // waits on the alt stack above the code).
+        b.add_op(OpToAltStack)?
+            .add_op(OpNip)?
+            .add_op(OpNip)?
+            .add_op(OpFromAltStack)?;
+        // Stack: sig, n_idx, n_hdr, n_out, n_key, o_out, o_key.
         // 3c. Output 0 is P2SH(new prefix ‖ code).
-        cat_state_prefix(&mut b, 4)?;
+        cat_state_prefix(&mut b, 6)?;
         b.add_op(OpFromAltStack)?.add_op(OpCat)?;
         p2sh_bytes(&mut b)?;
         b.add_op(OpFalse)?
             .add_op(OpTxOutputSpk)?
             .add_op(OpEqualVerify)?;
+        // The old key waits on the alt stack for the signature check (step 6).
         b.add_op(OpToAltStack)?
+            .add_op(OpToAltStack)?
+            .add_op(OpDrop)?
             .add_op(OpDrop)?
             .add_op(OpDrop)?
             .add_op(OpDrop)?
             .add_op(OpFromAltStack)?;
-        // Stack: sig, o_out.
+        // Stack: sig, o_out. Alt stack: o_key.
         // 3d. Output 0 continues this covenant, authorized by input 0, and is its only output.
         b.add_op(OpFalse)?
             .add_op(OpOutputCovenantId)?
@@ -334,15 +355,15 @@ impl AnchorRules {
             .add_op(OpAdd)?
             .add_op(OpLessThanOrEqual)?
             .add_op(OpVerify)?;
-        // 6. The committee signed.
-        b.add_data(&self.committee_key)?.add_op(OpCheckSig)?;
+        // 6. The old state's committee key signed.
+        b.add_op(OpFromAltStack)?.add_op(OpCheckSig)?;
         Ok(b.drain())
     }
 }
 
 /// Pushes the bytes of a state prefix (`OpData8` ‖ index ‖ `OpData32` ‖ header ‖ `OpData32` ‖
-/// outbox) built from copies of the stack items index, header and outbox, which lie at
-/// depths `depth`, `depth - 1` and `depth - 2` counted once the first byte is pushed.
+/// outbox ‖ `OpData32` ‖ key) built from copies of the stack items index, header, outbox and
+/// key, which lie at depths `depth` to `depth - 3` counted once the first byte is pushed.
 fn cat_state_prefix(b: &mut ScriptBuilder, depth: i64) -> Result<()> {
     b.add_data(&[OpData8])?
         .add_i64(depth)?
@@ -356,6 +377,11 @@ fn cat_state_prefix(b: &mut ScriptBuilder, depth: i64) -> Result<()> {
         .add_data(&[OpData32])?
         .add_op(OpCat)?
         .add_i64(depth - 2)?
+        .add_op(OpPick)?
+        .add_op(OpCat)?
+        .add_data(&[OpData32])?
+        .add_op(OpCat)?
+        .add_i64(depth - 3)?
         .add_op(OpPick)?
         .add_op(OpCat)?;
     Ok(())

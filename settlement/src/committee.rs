@@ -4,7 +4,7 @@
 //! a share of a group key that no one ever holds whole; any `threshold` members sign an
 //! anchor successor in two rounds ([`MemberKey::commit`], [`MemberKey::sign_anchor`],
 //! [`aggregate`]), and Kaspa verifies the result as one ordinary BIP340 signature by the
-//! group's x-only key ([`MemberKey::group_key`], the anchor's `committee_key`). So an anchor
+//! group's x-only key ([`MemberKey::group_key`], the anchor state's `committee_key`). So an anchor
 //! transaction of a committee chain is byte for byte the shape of a one-key chain's.
 //!
 //! Safety rule: a member signs at most one successor of each anchor UTXO. It checks that
@@ -387,7 +387,7 @@ impl MemberKey {
         self.size
     }
 
-    /// The group's x-only BIP340 key: the anchor's `committee_key`.
+    /// The group's x-only BIP340 key: the anchor state's `committee_key`.
     pub fn group_key(&self) -> [u8; 32] {
         group_key(&self.public)
     }
@@ -847,13 +847,12 @@ mod tests {
     /// A successor of an anchor at `outpoint` paying `fee` under the committee key `key`.
     fn unsigned(key: [u8; 32], outpoint: u8, fee: u64) -> (AnchorRules, UnsignedAnchorTx) {
         let rules = AnchorRules {
-            committee_key: key,
             max_fee_sompi: 10_000_000,
         };
         let anchor = AnchorUtxo {
             outpoint: TransactionOutpoint::new(Hash::from_bytes([outpoint; 32]), 0),
             amount_sompi: 10_000_000_000,
-            state: AnchorState::genesis(),
+            state: AnchorState::genesis(key),
             covenant_id: Hash::from_bytes([9; 32]),
             block_daa_score: 5,
         };
@@ -861,6 +860,7 @@ mod tests {
             block_index: 1,
             header_hash: [1; 32],
             outbox: crate::outbox_commitment(&[]),
+            committee_key: key,
         };
         let u = successor_unsigned(&rules, &anchor, &[], &[], new, fee).unwrap();
         (rules, u)

@@ -79,8 +79,8 @@ pub struct AnchorTx {
 }
 
 /// The genesis of a chain's anchor: spends `funding` (the creator's P2PK UTXOs, signed with
-/// `funder`), creates output 0 = the anchor at [`AnchorState::genesis`] holding
-/// `anchor_sompi` under a new covenant id (derived by Kaspa's rule from input 0's outpoint
+/// `funder`), creates output 0 = the anchor at [`AnchorState::genesis`] of `committee_key`
+/// holding `anchor_sompi` under a new covenant id (derived by Kaspa's rule from input 0's outpoint
 /// and output 0), and returns the rest less `fee_sompi` to `change`. The covenant id is the
 /// chain's id.
 ///
@@ -89,6 +89,7 @@ pub struct AnchorTx {
 /// the fee.
 pub fn genesis(
     rules: &AnchorRules,
+    committee_key: [u8; 32],
     funding: &[(TransactionOutpoint, UtxoEntry)],
     funder: &secp256k1::Keypair,
     anchor_sompi: u64,
@@ -105,7 +106,7 @@ pub fn genesis(
             available_sompi: available,
             needed_sompi: needed,
         })?;
-    let state = AnchorState::genesis();
+    let state = AnchorState::genesis(committee_key);
     let anchor_out = TransactionOutput::new(anchor_sompi, rules.script_public_key(&state)?);
     let first =
         funding
@@ -193,16 +194,15 @@ impl UnsignedAnchorTx {
         Ok(mass_of(params, &tx, &self.entries))
     }
 
-    /// The signed transaction, given the committee's 64-byte BIP340 signature of
-    /// [`UnsignedAnchorTx::sighash`] (checked: a wrong signature is refused here, not by
-    /// Kaspa).
+    /// The signed transaction, given the 64-byte BIP340 signature of
+    /// [`UnsignedAnchorTx::sighash`] by the committee key of the anchor it spends (checked: a
+    /// wrong signature is refused here, not by Kaspa).
     ///
     /// # Errors
-    /// [`crate::SettlementError::BadSignature`] if `signature` is not the committee key's
-    /// signature of the sighash; [`crate::SettlementError::Script`] as
-    /// [`AnchorRules::signature_script`].
+    /// [`crate::SettlementError::BadSignature`] if `signature` is not that key's signature of
+    /// the sighash; [`crate::SettlementError::Script`] as [`AnchorRules::signature_script`].
     pub fn finish(self, rules: &AnchorRules, signature: &[u8; 64]) -> Result<AnchorTx> {
-        let key = secp256k1::XOnlyPublicKey::from_slice(&rules.committee_key)
+        let key = secp256k1::XOnlyPublicKey::from_slice(&self.old.committee_key)
             .map_err(|_| crate::SettlementError::BadSignature)?;
         let message = secp256k1::Message::from_digest(self.sighash());
         let sig = secp256k1::schnorr::Signature::from_slice(signature)
@@ -307,7 +307,7 @@ pub fn successor_unsigned(
 ///
 /// # Errors
 /// As [`successor_unsigned`]; [`crate::SettlementError::BadSignature`] if `committee` is not
-/// the key `rules` names.
+/// the key `anchor`'s state names.
 pub fn successor(
     rules: &AnchorRules,
     anchor: &AnchorUtxo,

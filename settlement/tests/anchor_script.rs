@@ -23,7 +23,6 @@ fn key(seed: u8) -> secp256k1::Keypair {
 
 fn rules() -> AnchorRules {
     AnchorRules {
-        committee_key: key(1).x_only_public_key().0.serialize(),
         max_fee_sompi: KAS / 10,
     }
 }
@@ -64,6 +63,7 @@ fn state(index: u64, outbox: &[Payout]) -> AnchorState {
         block_index: index,
         header_hash: [index as u8; 32],
         outbox: outbox_commitment(outbox),
+        committee_key: key(1).x_only_public_key().0.serialize(),
     }
 }
 
@@ -155,6 +155,42 @@ fn the_most_payouts_and_inputs_fit_the_script_budget() {
 }
 
 #[test]
+fn a_successor_may_name_a_new_key_and_from_then_on_only_that_key_moves_the_anchor() {
+    let old = state(1, &[]);
+    let rotated = AnchorState {
+        committee_key: key(3).x_only_public_key().0.serialize(),
+        ..state(2, &[])
+    };
+    // The current key (1) signs a successor that names key 3.
+    let t = tx::successor(
+        &rules(),
+        &anchor(10 * KAS, old),
+        &[],
+        &[],
+        rotated,
+        0,
+        &key(1),
+    )
+    .unwrap();
+    verify(&t.tx, &t.entries).unwrap();
+    let next = AnchorState {
+        block_index: 3,
+        ..rotated
+    };
+    // The old key no longer moves it, even forged around the builder's check...
+    assert!(matches!(
+        tx::successor(&rules(), &t.successor, &[], &[], next, 0, &key(1)),
+        Err(wisp_settlement::SettlementError::BadSignature)
+    ));
+    let mut by_old = tx::successor(&rules(), &t.successor, &[], &[], next, 0, &key(3)).unwrap();
+    resign(&mut by_old, &next, &rotated, &key(1));
+    assert!(verify(&by_old.tx, &by_old.entries).is_err());
+    // ...and the new key does.
+    let by_new = tx::successor(&rules(), &t.successor, &[], &[], next, 0, &key(3)).unwrap();
+    verify(&by_new.tx, &by_new.entries).unwrap();
+}
+
+#[test]
 fn a_signature_by_another_key_is_refused() {
     let old = state(1, &[]);
     let new = state(2, &[]);
@@ -184,7 +220,6 @@ fn a_successor_with_another_script_is_refused() {
     let mut t = tx::successor(&rules(), &a, &[], &[], new, 0, &key(1)).unwrap();
     let greedy = AnchorRules {
         max_fee_sompi: 10 * KAS,
-        ..rules()
     };
     t.tx.outputs[0].script_public_key = greedy.script_public_key(&new).unwrap();
     resign(&mut t, &new, &old, &key(1));
@@ -352,7 +387,17 @@ fn genesis_creates_an_anchor_under_a_fresh_covenant_id() {
         TransactionOutpoint::new(Hash::from_u64_word(1), 0),
         UtxoEntry::new(50 * KAS, p2pk(9), 1, false, None),
     )];
-    let g = tx::genesis(&rules(), &funding, &funder, 10 * KAS, p2pk(9), 5_000).unwrap();
+    let committee = key(1).x_only_public_key().0.serialize();
+    let g = tx::genesis(
+        &rules(),
+        committee,
+        &funding,
+        &funder,
+        10 * KAS,
+        p2pk(9),
+        5_000,
+    )
+    .unwrap();
     verify(&g.tx, &g.entries).unwrap();
     assert_eq!(g.tx.outputs[0].value, 10 * KAS);
     assert_eq!(g.tx.outputs[1].value, 40 * KAS - 5_000);
@@ -360,7 +405,7 @@ fn genesis_creates_an_anchor_under_a_fresh_covenant_id() {
         g.tx.outputs[0].covenant.map(|c| c.covenant_id),
         Some(g.successor.covenant_id)
     );
-    assert_eq!(g.successor.state, AnchorState::genesis());
+    assert_eq!(g.successor.state, AnchorState::genesis(committee));
     // Its first successor is valid.
     let t = tx::successor(&rules(), &g.successor, &[], &[], state(1, &[]), 0, &key(1)).unwrap();
     verify(&t.tx, &t.entries).unwrap();

@@ -8,7 +8,7 @@ use kaspa_consensus_core::tx::{ScriptPublicKey, Transaction, TransactionOutput};
 use kaspa_txscript::{extract_script_pub_key_address, pay_to_address_script};
 use wisp_l1::{L1Client, Prefix, SimnetConfig, SimnetNode, Wallet};
 use wisp_settlement::anchor::{AnchorRules, AnchorState, Payout};
-use wisp_settlement::tx::{self, AnchorTx, DepositUtxo};
+use wisp_settlement::tx::{self, AnchorTx, AnchorUtxo, DepositUtxo};
 use wisp_settlement::{deposit, outbox_commitment};
 
 const KAS: u64 = 100_000_000;
@@ -51,6 +51,11 @@ async fn refused(client: &L1Client, tx: &Transaction, what: &str) -> String {
     }
 }
 
+/// The x-only public key of `keypair(seed)`.
+fn x_only(seed: u8) -> [u8; 32] {
+    keypair(seed).x_only_public_key().0.serialize()
+}
+
 fn resign(t: &mut AnchorTx, rules: &AnchorRules, new: &AnchorState, old: &AnchorState) {
     resign_with(t, rules, new, old, &keypair(1));
 }
@@ -70,8 +75,8 @@ fn resign_with(
     t.tx.finalize();
 }
 
-/// A simnet with a funded miner, and a chain anchor of 10 KAS created under `rules` (checked
-/// accepted): what both tests start from.
+/// A simnet with a funded miner, and a chain anchor of 10 KAS created under `rules` for
+/// committee key `key` (checked accepted): what both tests start from.
 struct Setup {
     _dir: tempfile::TempDir,
     node: SimnetNode,
@@ -81,7 +86,7 @@ struct Setup {
     genesis: AnchorTx,
 }
 
-async fn setup(rules: &AnchorRules) -> Setup {
+async fn setup(rules: &AnchorRules, key: [u8; 32]) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let maturity = 10;
     let node =
@@ -99,6 +104,7 @@ async fn setup(rules: &AnchorRules) -> Setup {
         .unwrap();
     let genesis = tx::genesis(
         rules,
+        key,
         &funding[..1],
         funder.keypair(),
         10 * KAS,
@@ -124,7 +130,6 @@ async fn setup(rules: &AnchorRules) -> Setup {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kaspa_enforces_the_anchor_rules() {
     let rules = AnchorRules {
-        committee_key: keypair(1).x_only_public_key().0.serialize(),
         max_fee_sompi: KAS / 10,
     };
     let Setup {
@@ -134,7 +139,7 @@ async fn kaspa_enforces_the_anchor_rules() {
         params,
         funder,
         genesis: g,
-    } = setup(&rules).await;
+    } = setup(&rules, x_only(1)).await;
     let anchor = g.successor.clone();
     let cov = anchor.covenant_id;
 
@@ -170,6 +175,7 @@ async fn kaspa_enforces_the_anchor_rules() {
         block_index: 1,
         header_hash: [1; 32],
         outbox: outbox_commitment(std::slice::from_ref(&withdrawal)),
+        committee_key: x_only(1),
     };
     let honest = tx::successor(&rules, &anchor, &deposits, &[], new, FEE, &keypair(1)).unwrap();
 
@@ -234,6 +240,7 @@ async fn kaspa_enforces_the_anchor_rules() {
         block_index: 2,
         header_hash: [2; 32],
         outbox: outbox_commitment(&[]),
+        committee_key: x_only(1),
     };
     let pay = tx::successor(
         &rules,
@@ -250,6 +257,46 @@ async fn kaspa_enforces_the_anchor_rules() {
     assert_eq!(paid, 2 * KAS);
     let (_, anchored) = wait_for(&client, &funder, &pay.tx.outputs[0].script_public_key).await;
     assert_eq!(anchored, 13 * KAS - FEE - 2 * KAS - FEE);
+
+    // Rotation: a successor signed by the current key names another (key 3). From that
+    // anchor on, Kaspa refuses the old key and accepts the new one.
+    let rotated = AnchorState {
+        block_index: 3,
+        header_hash: [3; 32],
+        outbox: outbox_commitment(&[]),
+        committee_key: x_only(3),
+    };
+    let rotate =
+        tx::successor(&rules, &pay.successor, &[], &[], rotated, FEE, &keypair(1)).unwrap();
+    client.submit_transaction(&rotate.tx).await.unwrap();
+    wait_for(&client, &funder, &rotate.tx.outputs[0].script_public_key).await;
+    let after = AnchorState {
+        block_index: 4,
+        header_hash: [4; 32],
+        outbox: outbox_commitment(&[]),
+        committee_key: x_only(3),
+    };
+    assert!(matches!(
+        tx::successor(&rules, &rotate.successor, &[], &[], after, FEE, &keypair(1)),
+        Err(wisp_settlement::SettlementError::BadSignature)
+    ));
+    let mut by_old_key =
+        tx::successor(&rules, &rotate.successor, &[], &[], after, FEE, &keypair(3)).unwrap();
+    resign_with(&mut by_old_key, &rules, &after, &rotated, &keypair(1));
+    println!(
+        "refused: {}",
+        refused(&client, &by_old_key.tx, "a spend by the key rotated away").await
+    );
+    let by_new_key =
+        tx::successor(&rules, &rotate.successor, &[], &[], after, FEE, &keypair(3)).unwrap();
+    client.submit_transaction(&by_new_key.tx).await.unwrap();
+    let (outpoint, _) = wait_for(
+        &client,
+        &funder,
+        &by_new_key.tx.outputs[0].script_public_key,
+    )
+    .await;
+    assert_eq!(outpoint, by_new_key.successor.outpoint);
 
     client.disconnect().await;
     tokio::task::spawn_blocking(move || node.shutdown())
@@ -269,7 +316,6 @@ async fn a_frost_committee_moves_the_anchor() {
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
     let members = committee::dkg_in_process(CommitteeSize::bft(4).unwrap(), &mut rng).unwrap();
     let rules = AnchorRules {
-        committee_key: members[0].group_key(),
         max_fee_sompi: KAS / 10,
     };
     let Setup {
@@ -279,7 +325,7 @@ async fn a_frost_committee_moves_the_anchor() {
         params,
         funder,
         genesis: g,
-    } = setup(&rules).await;
+    } = setup(&rules, members[0].group_key()).await;
 
     let mut logs: BTreeMap<MemberId, MemorySigningLog> = BTreeMap::new();
     let mut anchor = g.successor;
@@ -288,6 +334,7 @@ async fn a_frost_committee_moves_the_anchor() {
             block_index: block,
             header_hash: [block as u8; 32],
             outbox: outbox_commitment(&[]),
+            committee_key: members[0].group_key(),
         };
         let unsigned = tx::successor_unsigned(&rules, &anchor, &[], &[], new, FEE).unwrap();
         // Round 1: each signer commits; round 2: each signs what it computed itself.
@@ -316,13 +363,20 @@ async fn a_frost_committee_moves_the_anchor() {
             "the mass is known before signing"
         );
 
-        // The same successor signed by one key has the same size and mass.
-        let single_rules = AnchorRules {
-            committee_key: keypair(1).x_only_public_key().0.serialize(),
-            ..rules
+        // The same successor of an anchor held by one key has the same size and mass.
+        let single = AnchorUtxo {
+            state: AnchorState {
+                committee_key: x_only(1),
+                ..anchor.state
+            },
+            ..anchor.clone()
+        };
+        let single_new = AnchorState {
+            committee_key: x_only(1),
+            ..new
         };
         let one_key =
-            tx::successor(&single_rules, &anchor, &[], &[], new, FEE, &keypair(1)).unwrap();
+            tx::successor(&rules, &single, &[], &[], single_new, FEE, &keypair(1)).unwrap();
         let (m_committee, m_one) = (tx::mass(&params, &signed), tx::mass(&params, &one_key));
         assert_eq!(m_committee, m_one, "block {block}");
         println!("anchor successor signed by members {signers:?}: {m_committee:?}");

@@ -502,8 +502,8 @@ async fn main() {
     // do, instead of panicking with "failed printing to stdout: Broken pipe". Not in the
     // commands that run a node or its peer-to-peer network: there a write to a connection the
     // other side has reset (a vectored write, which carries no MSG_NOSIGNAL) would kill the
-    // process without a word; ignored, it is an error the network handles. (Seen: a key
-    // generation process vanishing mid-run.)
+    // process without a word; ignored, it is an error the network handles. (The likely cause
+    // of key generation processes that exited without a message.)
     #[cfg(unix)]
     if !cli.command.runs_a_network() {
         // SAFETY: restoring the default disposition of SIGPIPE before any thread writes.

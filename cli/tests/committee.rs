@@ -641,16 +641,27 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
             .await
             .unwrap();
     }
+    // The same balance once both have executed the same blocks (later blocks move the owner's
+    // fees and the anchor budget, so a read on each at one instant may straddle a block).
     let who = agent(&op).to_raw_string();
-    let on_access: Value = access
-        .rpc("wisp_getBalance", rpc_params![who.clone()])
-        .await
-        .unwrap();
-    let on_member: Value = clients[3]
-        .rpc("wisp_getBalance", rpc_params![who])
-        .await
-        .unwrap();
-    assert_eq!(on_access, on_member);
+    eventually_for(
+        "the same balance on the access node and a member",
+        60,
+        || async {
+            let (a_height, ..) = head(&access).await;
+            let (m_height, ..) = head(&clients[3]).await;
+            let on_access: Value = access
+                .rpc("wisp_getBalance", rpc_params![who.clone()])
+                .await
+                .ok()?;
+            let on_member: Value = clients[3]
+                .rpc("wisp_getBalance", rpc_params![who.clone()])
+                .await
+                .ok()?;
+            (a_height == m_height && on_access == on_member).then_some(())
+        },
+    )
+    .await;
     drop(access_node);
 
     // A withdrawal: the committee commits it in one anchor successor and pays it in the next,

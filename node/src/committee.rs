@@ -924,9 +924,9 @@ impl AccessHandle {
 /// subscribers; requests sent to it go to `upstream`. It holds no key and never votes.
 ///
 /// # Errors
-/// [`NodeError::DataDir`] if `committee.json` is missing or has no certificate key yet, or the
-/// URL is not one; [`NodeError::Chain`]-like errors if the chain's committee record cannot be
-/// read.
+/// [`NodeError::DataDir`] if `committee.json` is missing, has no certificate key yet or a
+/// damaged one, the URL is not one, or the chain's record of its last committee block cannot
+/// be read.
 pub fn start_access(node: Arc<Node>, data_dir: &Path, upstream: &str) -> Result<AccessHandle> {
     let committee = CommitteeFile::load(data_dir)?.ok_or_else(|| {
         bad("an access node needs the committee's committee.json in its data directory (copy it from a member)")

@@ -1027,9 +1027,8 @@ impl WispApiServer for Api {
                 last = height - 1;
                 break;
             }
-            match wisp_consensus::follow::stored_block(chain, height).map_err(internal)? {
-                Some(block) => {
-                    let encoded = block.encode();
+            match wisp_consensus::follow::stored_block_bytes(chain, height).map_err(internal)? {
+                Some(encoded) => {
                     bytes += encoded.len();
                     blocks.push(Bytes(encoded));
                 }

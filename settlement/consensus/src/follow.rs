@@ -12,7 +12,8 @@
 use crate::dkg::CommitteeScheme;
 use crate::seed::{SeedScheme, SeedVerifier};
 use crate::{
-    run_final_block, Block, ConsensusError, Digest, L1View, OnExecuted, Run, SERVED_BLOCKS,
+    commit_final_block, prepare_final_block, Block, ConsensusError, Digest, L1View, OnExecuted,
+    SERVED_BLOCKS,
 };
 use commonware_codec::DecodeExt;
 use commonware_consensus::simplex::types::Finalization;
@@ -81,8 +82,9 @@ impl Follower {
     /// # Errors
     /// - [`ConsensusError::Malformed`]: the certificate does not decode;
     /// - [`ConsensusError::Forged`]: the certificate is not the committee's or the blocks do
-    ///   not link from this node's tip to the certified block (nothing ran), or a carried seed
-    ///   is not the committee's (the blocks before it ran: they are certified);
+    ///   not link from this node's tip to the certified block (nothing ran), or a block's
+    ///   randomness has no committee seed: the grandchild carries none, or one that is not the
+    ///   committee's (the blocks before it ran: they are certified);
     /// - [`ConsensusError::Diverged`]: a block attests a state this node did not reach (this
     ///   node's execution differs from the committee's); the blocks before it ran;
     /// - [`ConsensusError::Chain`]: executing failed; nothing of that block was committed.
@@ -92,9 +94,9 @@ impl Follower {
         blocks: &[Block],
         finalization: &[u8],
     ) -> Result<usize, ConsensusError> {
-        let finalization =
-            Finalization::<CommitteeScheme, Digest>::decode(finalization.to_vec())
-                .map_err(|e| ConsensusError::Malformed(format!("the finalization: {e}")))?;
+        let encoded = finalization;
+        let finalization = Finalization::<CommitteeScheme, Digest>::decode(encoded.to_vec())
+            .map_err(|e| ConsensusError::Malformed(format!("the finalization: {e}")))?;
         if finalization.proposal.round.epoch().get() != 0
             || !finalization.verify(rng, &self.scheme, &commonware_parallel::Sequential)
         {
@@ -127,42 +129,31 @@ impl Follower {
         let mut ran = 0;
         for at in 0..=end {
             let (block, digest) = (&blocks[at], digests[at]);
-            let certificate = (at == end).then(|| commonware_codec::Encode::encode(&finalization));
-            let run = run_final_block(
+            let Some(prepared) = prepare_final_block(
                 &self.chain,
                 self.l1.as_ref(),
                 self.tip_l1.as_ref(),
-                (block, digest),
+                block,
                 None,
-                certificate.as_deref(),
                 true,
-            );
-            let output = match run {
-                Run::WaitL1 => return Ok(ran),
-                Run::Failed(e) => return Err(ConsensusError::Chain(e)),
-                Run::Executed(output) => *output,
-                Run::NeedsSeed(pending) => {
+            ) else {
+                return Ok(ran);
+            };
+            let randomness = match prepared.needs_seed {
+                false => None,
+                // The certified block's child is not final yet (blocks past the certified one
+                // are not taken): it waits for the next batch.
+                true if at == end => return Ok(ran),
+                true => {
                     // The seed of the child's view: the certificate's, if the child is the
                     // certified block; else carried by the grandchild.
-                    // The certified block's child is not final yet (blocks past the certified
-                    // one are not taken): it waits for the next batch.
-                    if at == end {
-                        return Ok(ran);
-                    }
                     let child = &blocks[at + 1];
                     let seed = match at + 1 == end {
                         true => certified_seed,
                         false => blocks
                             .get(at + 2)
                             .and_then(|grandchild| grandchild.parent_seed)
-                            .filter(|s| s.view == child.view && self.seeds.verify(s))
-                            .or_else(|| {
-                                tracing::warn!(
-                                    height = child.height,
-                                    "a carried seed is not the committee's"
-                                );
-                                None
-                            }),
+                            .filter(|s| s.view == child.view && self.seeds.verify(s)),
                     };
                     let Some(seed) = seed else {
                         return Err(ConsensusError::Forged(format!(
@@ -170,11 +161,17 @@ impl Follower {
                             block.height
                         )));
                     };
-                    pending
-                        .run(seed.randomness())
-                        .map_err(ConsensusError::Chain)?
+                    Some(seed.randomness())
                 }
             };
+            let output = commit_final_block(
+                &self.chain,
+                prepared,
+                randomness,
+                (block, digest),
+                (at == end).then_some(encoded),
+            )
+            .map_err(ConsensusError::Chain)?;
             if let Some(a) = block.attests {
                 if let Some(own) = self.headers.get(&a.height) {
                     if *own != a.header {
@@ -204,12 +201,20 @@ impl Follower {
 /// [`ConsensusError::Chain`] if the record cannot be read, [`ConsensusError::Malformed`] if it
 /// does not decode.
 pub fn stored_block(chain: &Chain, height: u64) -> Result<Option<Block>, ConsensusError> {
+    stored_block_bytes(chain, height)?
+        .map(|bytes| Block::decode(&bytes))
+        .transpose()
+}
+
+/// [`stored_block`] as stored: the block's encoding ([`Block::encode`]), to serve as is.
+///
+/// # Errors
+/// [`ConsensusError::Chain`] if the record cannot be read.
+pub fn stored_block_bytes(chain: &Chain, height: u64) -> Result<Option<Vec<u8>>, ConsensusError> {
     chain
         .db()
         .meta(&crate::block_meta(height))
-        .map_err(|e| ConsensusError::Chain(e.to_string()))?
-        .map(|bytes| Block::decode(&bytes))
-        .transpose()
+        .map_err(|e| ConsensusError::Chain(e.to_string()))
 }
 
 /// The newest finalization certificate whose block a node executed ([`stored_finalization`]).

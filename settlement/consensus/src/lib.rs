@@ -109,7 +109,8 @@ pub enum ConsensusError {
     #[error("the request is refused: {}", .0.message)]
     Refused(wisp_core::ReceiptError),
     /// What a follower was given is not the committee's (a certificate, a seed, or blocks
-    /// that do not link to the certified one); it ran none of it.
+    /// that do not link to the certified one); what it ran, if anything, is what came before
+    /// (`follow::Follower::apply` says which).
     #[error("not the committee's: {0}")]
     Forged(String),
     /// A block attests a state at this height that this node did not reach: its execution
@@ -1248,8 +1249,8 @@ impl Member {
     }
 
     /// [`Member::check`], and on `Valid` the block's requests with their signatures verified.
-    /// The signatures are checked last, once every cheaper rule holds, so a proposal that
-    /// waits is not verified again at each look.
+    /// The parent's seed and the signatures are checked last, once every cheaper rule holds,
+    /// so a proposal that waits is not verified again at each look.
     fn checked(
         &self,
         block: &Block,
@@ -1268,6 +1269,11 @@ impl Member {
             }
             (Verdict::Wait, _) | (_, Verdict::Wait) => return (Verdict::Wait, None),
             (Verdict::Valid, Verdict::Valid) => {}
+        }
+        // A pairing check, unless the member holds the seed already: after the rules a
+        // proposal may wait on, so one that waits is not checked again at each look.
+        if let Err(why) = self.check_parent_seed(block, context) {
+            return (Verdict::Invalid(why), None);
         }
         let verified = block
             .requests
@@ -1362,7 +1368,7 @@ impl Member {
                 return Err(format!("request {} is for another chain", request.id()));
             }
         }
-        self.check_parent_seed(block, context)
+        Ok(())
     }
 
     /// The seed rule: with seeds, every block but the first carries its parent's view's seed,
@@ -1469,39 +1475,42 @@ impl Member {
             // Verified when this member proposed or voted for it; otherwise (it arrived
             // finalized, through a `Want`) when it runs.
             let verified = self.verified.remove(&digest);
+            let Some(prepared) = prepare_final_block(
+                &self.chain,
+                self.l1.as_ref(),
+                self.tip_l1.as_ref(),
+                &block,
+                verified,
+                self.seed_verifier.is_some(),
+            ) else {
+                return;
+            };
+            let randomness = match prepared.needs_seed {
+                false => None,
+                true => match self.randomness_for(&path, at) {
+                    Some(randomness) => Some(randomness),
+                    None => {
+                        // Kept for the next look: verified once.
+                        self.verified.insert(digest, prepared.inputs.off_ledger);
+                        self.awaiting_seed = Some(height);
+                        return;
+                    }
+                },
+            };
             let finalization = self
                 .certificate
                 .as_ref()
                 .filter(|(d, _)| *d == digest)
                 .map(|(_, c)| c.as_slice());
-            let run = run_final_block(
+            let output = match commit_final_block(
                 &self.chain,
-                self.l1.as_ref(),
-                self.tip_l1.as_ref(),
+                prepared,
+                randomness,
                 (&block, digest),
-                verified,
                 finalization,
-                self.seed_verifier.is_some(),
-            );
-            let (output, randomness) = match run {
-                Run::WaitL1 => return,
-                Run::NeedsSeed(pending) => match self.randomness_for(&path, at) {
-                    Some(randomness) => match pending.run(randomness) {
-                        Ok(output) => (output, Some(randomness)),
-                        Err(e) => {
-                            tracing::error!(error = %e, height, "executing a finalized block failed");
-                            return;
-                        }
-                    },
-                    None => {
-                        // Kept for the next look: verified once.
-                        self.verified.insert(digest, pending.inputs.off_ledger);
-                        self.awaiting_seed = Some(height);
-                        return;
-                    }
-                },
-                Run::Executed(output) => (*output, None),
-                Run::Failed(e) => {
+            ) {
+                Ok(output) => output,
+                Err(e) => {
                     // Nothing was committed; retried at the next finalization or block.
                     tracing::error!(error = %e, height, "executing a finalized block failed");
                     return;
@@ -1560,8 +1569,7 @@ impl Member {
             }
             self.tip = (digest, height);
             self.tip_l1 = Some(block.l1);
-            self.served
-                .insert(height, (digest, block.clone(), header_hash));
+            self.served.insert(height, (digest, block, header_hash));
             if let Some(old) = height.checked_sub(SERVED_BLOCKS) {
                 self.served.remove(&old);
             }
@@ -1595,41 +1603,97 @@ pub(crate) fn read_tip(chain: &Chain) -> Result<((Digest, u64), Option<L1Ref>), 
     }
 }
 
-/// What running a final committee block came to ([`run_final_block`]).
-pub(crate) enum Run {
-    /// The Kaspa block it follows is not in this node's view yet.
-    WaitL1,
-    /// It runs requests, so it waits for its randomness (the seed of its final child's view).
-    NeedsSeed(Pending),
-    /// Executed and committed.
-    Executed(Box<wisp_chain::BlockOutput>),
-    /// Executing failed; nothing was committed.
-    Failed(String),
+/// A final committee block's inputs, gathered by [`prepare_final_block`].
+pub(crate) struct Prepared {
+    /// What the block runs (no randomness yet).
+    pub(crate) inputs: BlockInputs,
+    /// It runs requests on a committee with seeds: it waits for its randomness (the seed of
+    /// its final child's view) before [`commit_final_block`].
+    pub(crate) needs_seed: bool,
 }
 
-/// A final block whose inputs are gathered, waiting for its randomness.
-pub(crate) struct Pending {
-    chain: Arc<Chain>,
-    inputs: BlockInputs,
-    meta: Vec<(String, Vec<u8>)>,
-}
-
-impl Pending {
-    pub(crate) fn run(
-        mut self,
-        randomness: wisp_core::Hash32,
-    ) -> Result<wisp_chain::BlockOutput, String> {
-        self.inputs.randomness = Some(randomness);
-        commit_final(&self.chain, self.inputs, &self.meta)
-    }
-}
-
-fn commit_final(
+/// Gathers what final committee block `block` runs on `chain` after the block that followed
+/// Kaspa block `tip_l1`: its on-ledger requests from `l1` (Kaspa blocks after `tip_l1` up to
+/// the block's), then its off-ledger ones (`verified` if their signatures were checked, else
+/// checked here; a request whose signature fails was refused before any vote, so it is
+/// dropped). `None` while `l1` has not seen the block's Kaspa block. With `seeded`, a block that
+/// runs any request needs its randomness first; every node decides alike.
+pub(crate) fn prepare_final_block(
     chain: &Chain,
-    inputs: BlockInputs,
-    meta: &[(String, Vec<u8>)],
+    l1: &dyn L1View,
+    tip_l1: Option<&L1Ref>,
+    block: &Block,
+    verified: Option<Vec<VerifiedRequest>>,
+    seeded: bool,
+) -> Option<Prepared> {
+    // Final, so confirmed on Kaspa for a quorum: this node's follower catches up.
+    let follows_new_l1 = Some(&block.l1) != tip_l1;
+    if follows_new_l1 && !l1.knows(&block.l1) {
+        return None;
+    }
+    let on_ledger = match follows_new_l1 {
+        true => l1.on_ledger(tip_l1, &block.l1),
+        false => Vec::new(),
+    };
+    let off_ledger = verified.unwrap_or_else(|| {
+        block
+            .requests
+            .iter()
+            .filter_map(|r| wisp_chain::verify_signature(r.clone()).ok())
+            .collect()
+    });
+    let inputs = BlockInputs {
+        randomness: None,
+        l1: block.l1,
+        on_ledger,
+        off_ledger,
+    };
+    // A block that runs requests draws from its final child's view's seed; one that runs none
+    // executes at once.
+    let needs_seed = seeded
+        && (!inputs.off_ledger.is_empty()
+            || !inputs.on_ledger.is_empty()
+            || chain.runs_requests(&inputs).unwrap_or(true));
+    Some(Prepared { inputs, needs_seed })
+}
+
+/// Executes and commits final committee block `block` (with its `digest`) from its
+/// `prepared` inputs and `randomness`, writing with it the executed tip ([`TIP_META`]), the
+/// block ([`block_meta`]) and, if `finalization` is this block's certificate, that
+/// certificate ([`FINALIZATION_META`]).
+///
+/// # Errors
+/// What executing failed of; nothing was committed.
+pub(crate) fn commit_final_block(
+    chain: &Chain,
+    prepared: Prepared,
+    randomness: Option<wisp_core::Hash32>,
+    (block, digest): (&Block, Digest),
+    finalization: Option<&[u8]>,
 ) -> Result<wisp_chain::BlockOutput, String> {
-    let meta: Vec<(&str, Vec<u8>)> = meta.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let block_key = block_meta(block.height);
+    let mut meta = vec![
+        (
+            TIP_META,
+            borsh::to_vec(&(digest.0, block.height, block.l1)).unwrap_or_default(),
+        ),
+        (block_key.as_str(), block.encode()),
+    ];
+    if let Some(certificate) = finalization {
+        let stored = follow::StoredFinalization {
+            height: block.height,
+            digest: digest.0,
+            certificate: certificate.to_vec(),
+        };
+        meta.push((
+            FINALIZATION_META,
+            borsh::to_vec(&stored).unwrap_or_default(),
+        ));
+    }
+    let inputs = BlockInputs {
+        randomness,
+        ..prepared.inputs
+    };
     chain
         .execute_block_with_meta(inputs, &meta)
         .map_err(|e| e.to_string())
@@ -1644,81 +1708,6 @@ pub fn block_meta(height: u64) -> String {
 /// The chain metadata record holding the newest finalization certificate whose block this node
 /// executed ([`follow::StoredFinalization`], borsh).
 pub const FINALIZATION_META: &str = "wisp-consensus/finalization";
-
-/// Runs final committee block `block` (with its `digest`) on `chain` after the one that followed
-/// Kaspa block `tip_l1`: its on-ledger requests from `l1` (Kaspa blocks after `tip_l1` up to
-/// the block's), then its off-ledger ones (`verified` if their signatures were checked, else
-/// checked here; a request whose signature fails was refused before any vote, so it is
-/// dropped). The block, the executed tip and, if `finalization` is the certificate of this
-/// block, that certificate are written with it. With `seeded`, a block that runs any request
-/// waits for its randomness ([`Run::NeedsSeed`]); every node decides alike.
-pub(crate) fn run_final_block(
-    chain: &Arc<Chain>,
-    l1: &dyn L1View,
-    tip_l1: Option<&L1Ref>,
-    (block, digest): (&Block, Digest),
-    verified: Option<Vec<VerifiedRequest>>,
-    finalization: Option<&[u8]>,
-    seeded: bool,
-) -> Run {
-    // Final, so confirmed on Kaspa for a quorum: this node's follower catches up.
-    let follows_new_l1 = Some(&block.l1) != tip_l1;
-    if follows_new_l1 && !l1.knows(&block.l1) {
-        return Run::WaitL1;
-    }
-    let on_ledger = match follows_new_l1 {
-        true => l1.on_ledger(tip_l1, &block.l1),
-        false => Vec::new(),
-    };
-    let off_ledger = verified.unwrap_or_else(|| {
-        block
-            .requests
-            .iter()
-            .filter_map(|r| wisp_chain::verify_signature(r.clone()).ok())
-            .collect()
-    });
-    let mut meta = vec![
-        (
-            TIP_META.to_string(),
-            borsh::to_vec(&(digest.0, block.height, block.l1)).unwrap_or_default(),
-        ),
-        (block_meta(block.height), block.encode()),
-    ];
-    if let Some(certificate) = finalization {
-        let stored = follow::StoredFinalization {
-            height: block.height,
-            digest: digest.0,
-            certificate: certificate.to_vec(),
-        };
-        meta.push((
-            FINALIZATION_META.to_string(),
-            borsh::to_vec(&stored).unwrap_or_default(),
-        ));
-    }
-    let inputs = BlockInputs {
-        randomness: None,
-        l1: block.l1,
-        on_ledger,
-        off_ledger,
-    };
-    // A block that runs requests draws from its final child's view's seed; one that runs none
-    // executes at once.
-    let needs_seed = seeded
-        && (!inputs.off_ledger.is_empty()
-            || !inputs.on_ledger.is_empty()
-            || chain.runs_requests(&inputs).unwrap_or(true));
-    if needs_seed {
-        return Run::NeedsSeed(Pending {
-            chain: chain.clone(),
-            inputs,
-            meta,
-        });
-    }
-    match commit_final(chain, inputs, &meta) {
-        Ok(output) => Run::Executed(Box::new(output)),
-        Err(e) => Run::Failed(e),
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -114,8 +114,7 @@ impl SeedVerifier {
         SeedVerifier(scheme.clone())
     }
 
-    /// Whether `seed` is the committee's signature of its view (one pairing check, about a
-    /// millisecond).
+    /// Whether `seed` is the committee's signature of its view (a BLS pairing check).
     pub fn verify(&self, seed: &ViewSeed) -> bool {
         let Ok(signature) = <MinSig as Variant>::Signature::decode(seed.signature.to_vec()) else {
             return false;

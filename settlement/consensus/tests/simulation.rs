@@ -974,6 +974,8 @@ fn a_follower_checks_and_executes_what_members_finalized() {
         // waits for its child's seed).
         let done = f.apply(&mut rng, &blocks, &certificate).expect("applied");
         // Blocks past the certified one are not taken (their parent's seed is not certified).
+        // Here the certified block runs no request; a busy certified block followed by more
+        // blocks (which must wait for the next batch) is not reached by this run.
         let (_, mut g) = follower(&fixture.schemes[0]);
         let mut extra = blocks.clone();
         let last = extra.last().expect("blocks").clone();

@@ -389,6 +389,7 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
     // Finality latency: transfers one at a time, each sent to the next member, timed from
     // sending to the receipt on that member.
     let mut latencies = Vec::new();
+    let mut last_funding = None;
     for (i, user) in users.iter().enumerate() {
         let client = &clients[i % MEMBERS];
         let started = Instant::now();
@@ -418,6 +419,7 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
             .wait_receipt(&id, Duration::from_secs(30))
             .await
             .unwrap();
+        last_funding = Some(id);
     }
     latencies.sort();
     eprintln!(
@@ -426,6 +428,16 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
         latencies[latencies.len() - 1],
         latencies.len()
     );
+
+    // Every member has funded every sender (the last transfer runs after the others): each
+    // admits requests only from senders that hold coins on its own chain.
+    let last_funding = last_funding.expect("transfers sent");
+    for client in &clients {
+        client
+            .wait_receipt(&last_funding, Duration::from_secs(30))
+            .await
+            .unwrap();
+    }
 
     // Throughput: 8 senders, 50 transfers each, signed ahead and sent at once across the
     // members; timed until every receipt is on member 0.

@@ -365,8 +365,10 @@ impl Chain {
             parallel_requests: std::sync::atomic::AtomicU64::new(0),
         };
         match chain.db.latest_version()? {
-            Some(_) => {
-                let found = chain.db.block(0)?.chain;
+            // The head's header, not block 0's: a store restored from a snapshot starts at
+            // the snapshot's block.
+            Some(head) => {
+                let found = chain.db.block(head)?.chain;
                 if found != chain.chain_id {
                     return Err(ChainError::WrongChain {
                         found,

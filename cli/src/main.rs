@@ -330,6 +330,13 @@ struct NodeArgs {
     /// key generation. Requests sent here are passed on to that URL.
     #[arg(long, value_name = "URL")]
     follow: Option<String>,
+    /// With --follow, on a node that has no chain database yet: start from the newest state
+    /// the committee certified, fetched from the --follow URL and checked against the
+    /// certificate and the state root page by page, instead of executing every block since the
+    /// committee's first. Older blocks and receipts are then not on this node. Ignored once
+    /// the node has a chain database.
+    #[arg(long, requires = "follow")]
+    snapshot: bool,
 }
 
 #[derive(Args)]

@@ -170,6 +170,9 @@ pub struct RunNode {
     /// An access node: the RPC URL of the committee member (or access node) it follows
     /// (`--follow`).
     pub follow: Option<String>,
+    /// Start an access node without a chain database from its upstream's certified state
+    /// (`--snapshot`).
+    pub snapshot: bool,
 }
 
 /// `wisp node`: runs the chain's node until Ctrl-C or SIGTERM ([`datadir::open`], RPC,
@@ -183,6 +186,14 @@ pub async fn run_node(r: RunNode) -> Result<()> {
         bail!("the node serves RPC on loopback only (got {})", r.rpc_addr);
     }
     let l1 = L1Client::connect(&r.l1_url, Duration::from_secs(30)).await?;
+    if let (true, Some(upstream)) = (r.snapshot, &r.follow) {
+        match wisp_node::committee::sync_snapshot(&r.data_dir, upstream, progress).await? {
+            Some(_) => {}
+            None => progress(
+                "--snapshot: this node has a chain database already; following from its own head",
+            ),
+        }
+    }
     let node = datadir::open_with(
         &r.data_dir,
         l1,

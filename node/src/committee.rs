@@ -917,17 +917,9 @@ impl AccessHandle {
     }
 }
 
-/// Makes `node` an access node of its committee chain: it follows the committee's final
-/// blocks from `upstream` (a member's or another access node's RPC URL), checks each batch's
-/// finalization certificate against the committee key in `data_dir`'s `committee.json`, and
-/// executes the blocks ([`wisp_consensus::follow::Follower`]), publishing them to its RPC
-/// subscribers; requests sent to it go to `upstream`. It holds no key and never votes.
-///
-/// # Errors
-/// [`NodeError::DataDir`] if `committee.json` is missing, has no certificate key yet or a
-/// damaged one, the URL is not one, or the chain's record of its last committee block cannot
-/// be read.
-pub fn start_access(node: Arc<Node>, data_dir: &Path, upstream: &str) -> Result<AccessHandle> {
+/// The verifier of the committee's certificates, from the certificate key in `data_dir`'s
+/// `committee.json`: what an access node checks what it follows against.
+fn certificate_verifier(data_dir: &Path) -> Result<dkg::CommitteeScheme> {
     let committee = CommitteeFile::load(data_dir)?.ok_or_else(|| {
         bad("an access node needs the committee's committee.json in its data directory (copy it from a member)")
     })?;
@@ -940,12 +932,181 @@ pub fn start_access(node: Arc<Node>, data_dir: &Path, upstream: &str) -> Result<
                 .ok()
         })
         .ok_or_else(|| bad("committee.json's certificate key is not a BLS12-381 public key"))?;
-    let scheme = dkg::CommitteeScheme::certificate_verifier(&committee.namespace(), identity);
-    let client = jsonrpsee::http_client::HttpClientBuilder::default()
+    Ok(dkg::CommitteeScheme::certificate_verifier(
+        &committee.namespace(),
+        identity,
+    ))
+}
+
+/// An RPC client of an access node's upstream.
+fn upstream_client(upstream: &str) -> Result<jsonrpsee::http_client::HttpClient> {
+    jsonrpsee::http_client::HttpClientBuilder::default()
         .request_timeout(Duration::from_secs(30))
         .max_response_size(MAX_ACCESS_RESPONSE_BYTES)
         .build(upstream)
-        .map_err(|e| bad(format!("`{upstream}` is not an RPC URL: {e}")))?;
+        .map_err(|e| bad(format!("`{upstream}` is not an RPC URL: {e}")))
+}
+
+/// What [`sync_snapshot`] restored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Restored {
+    /// The block whose state the node now holds: it follows the committee from there.
+    pub height: u64,
+    /// State entries restored.
+    pub keys: u64,
+    /// Bytes of their values.
+    pub value_bytes: u64,
+}
+
+/// Starts a new access node's chain from the newest state its upstream can show the committee
+/// certified, instead of executing every block since the committee's first: it fetches the
+/// snapshot base (`wisp_getSnapshotBase`), checks its finalization certificate against the
+/// committee key in `data_dir`'s `committee.json`, the blocks linking it, and the attested
+/// header ([`wisp_consensus::follow::check_snapshot_base`]), then fetches the state under that
+/// header's root page by page (`wisp_getStateChunk`), each page checked against the root as
+/// it arrives and the whole tree at the end ([`wisp_state::StateDb::begin_restore`]). The
+/// state goes to `chain/state.redb.partial`, renamed to `chain/state.redb` once complete, so an
+/// interrupted sync leaves nothing a node would open (the next one starts over). `progress`
+/// hears about the work every few seconds.
+///
+/// Returns `None`, doing nothing, if the node already has a chain database: a snapshot only
+/// starts a node, it never replaces state.
+///
+/// # Errors
+/// [`NodeError::DataDir`] if `node.json` or `committee.json` is missing or damaged, the
+/// upstream cannot be reached or refuses, or what it sends does not check (the message says
+/// which); nothing is left in place of the chain database.
+pub async fn sync_snapshot(
+    data_dir: &Path,
+    upstream: &str,
+    progress: impl Fn(&str) + Send + 'static,
+) -> Result<Option<Restored>> {
+    let dir = data_dir.join("chain");
+    let target = dir.join("state.redb");
+    if target.exists() {
+        return Ok(None);
+    }
+    let chain_id = crate::datadir::NodeConfig::load(data_dir)?
+        .genesis()?
+        .chain_id();
+    let scheme = certificate_verifier(data_dir)?;
+    let client = upstream_client(upstream)?;
+    let base = wisp_api::WispApiClient::get_snapshot_base(&client)
+        .await
+        .map_err(|e| bad(format!("asking {upstream} for a snapshot: {e}")))?;
+    let receipts: Vec<wisp_core::Receipt> = borsh::from_slice(&base.receipts.0).map_err(|e| {
+        bad(format!(
+            "the snapshot {upstream} offers: its receipts do not decode: {e}"
+        ))
+    })?;
+    let blocks: Vec<Vec<u8>> = base.blocks.into_iter().map(|b| b.0).collect();
+    let checked = wisp_consensus::follow::check_snapshot_base(
+        &mut rand::rng(),
+        &scheme,
+        chain_id,
+        &base.header.0,
+        &blocks,
+        &base.finalization.0,
+    )
+    .map_err(|e| {
+        bad(format!(
+            "the snapshot {upstream} offers does not check: {e}"
+        ))
+    })?;
+    let height = checked.header.index;
+    progress(&format!(
+        "syncing the state of block {height} (certified by the committee) from {upstream}"
+    ));
+    std::fs::create_dir_all(&dir).map_err(|e| bad(format!("{}: {e}", dir.display())))?;
+    let partial = dir.join("state.redb.partial");
+    match std::fs::remove_file(&partial) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(bad(format!("{}: {e}", partial.display()))),
+    }
+    let handle = tokio::runtime::Handle::current();
+    let upstream = upstream.to_string();
+    let written = partial.clone();
+    // The restore writes to disk between fetches and its tree is not Send: it runs on one
+    // blocking thread, which waits for each page on the runtime.
+    let restored = tokio::task::spawn_blocking(move || -> Result<Restored> {
+        let db = wisp_state::StateDb::open(&written)
+            .map_err(|e| bad(format!("{}: {e}", written.display())))?;
+        let mut restore = db
+            .begin_restore(&checked.header)
+            .map_err(|e| bad(e.to_string()))?;
+        let started = std::time::Instant::now();
+        let mut told = started;
+        loop {
+            let after = restore.last_key().map(wisp_api::H256);
+            let page = handle
+                .block_on(wisp_api::WispApiClient::get_state_chunk(
+                    &client, height, after, None,
+                ))
+                .map_err(|e| bad(format!("asking {upstream} for state: {e}")))?;
+            let last = page.last;
+            restore
+                .add_chunk(
+                    page.entries.into_iter().map(|(k, v)| (k.0, v.0)).collect(),
+                    &page.proof.0,
+                )
+                .map_err(|e| bad(format!("the state {upstream} sent: {e}")))?;
+            if told.elapsed() >= Duration::from_secs(3) {
+                told = std::time::Instant::now();
+                progress(&format!(
+                    "{} keys, {} MiB of values so far",
+                    restore.keys(),
+                    restore.value_bytes() >> 20
+                ));
+            }
+            if last {
+                break;
+            }
+        }
+        let (keys, value_bytes) = (restore.keys(), restore.value_bytes());
+        let meta = checked.meta();
+        let meta: Vec<(&str, Vec<u8>)> = meta.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        restore
+            .finish(&receipts, &meta)
+            .map_err(|e| bad(format!("the state {upstream} sent: {e}")))?;
+        progress(&format!(
+            "restored the state of block {height}: {keys} keys, {value_bytes} bytes of values, in {:.1} s",
+            started.elapsed().as_secs_f64()
+        ));
+        Ok(Restored {
+            height,
+            keys,
+            value_bytes,
+        })
+    })
+    .await
+    .map_err(|e| bad(format!("the snapshot sync failed: {e}")));
+    match restored {
+        Ok(Ok(restored)) => {
+            std::fs::rename(&partial, &target)
+                .map_err(|e| bad(format!("{}: {e}", target.display())))?;
+            Ok(Some(restored))
+        }
+        Ok(Err(e)) | Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            Err(e)
+        }
+    }
+}
+
+/// Makes `node` an access node of its committee chain: it follows the committee's final
+/// blocks from `upstream` (a member's or another access node's RPC URL), checks each batch's
+/// finalization certificate against the committee key in `data_dir`'s `committee.json`, and
+/// executes the blocks ([`wisp_consensus::follow::Follower`]), publishing them to its RPC
+/// subscribers; requests sent to it go to `upstream`. It holds no key and never votes.
+///
+/// # Errors
+/// [`NodeError::DataDir`] if `committee.json` is missing, has no certificate key yet or a
+/// damaged one, the URL is not one, or the chain's record of its last committee block cannot
+/// be read.
+pub fn start_access(node: Arc<Node>, data_dir: &Path, upstream: &str) -> Result<AccessHandle> {
+    let scheme = certificate_verifier(data_dir)?;
+    let client = upstream_client(upstream)?;
     node.set_upstream(client.clone());
     let published = node.clone();
     let follower = wisp_consensus::follow::Follower::new(

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use wisp_api::{
     AnchorInfo, Block, BlockId, Bytes, CallView, ChainInfo, CommitteeBlocks, ContractEntry,
     DevApiServer, EncodedArgs, ErrorInfo, EventEntry, EventProof, Mined, Nonce, Proof,
-    Receipt as ReceiptView, RequestView, RpcResult, SentRequest, StateKey, ViewResult,
-    WispApiServer, Withdrawal, H256, U64,
+    Receipt as ReceiptView, RequestView, RpcResult, SentRequest, SnapshotBase, StateChunk,
+    StateKey, ViewResult, WispApiServer, Withdrawal, H256, U64,
 };
 use wisp_core::interface::ContractInterface;
 use wisp_core::json::{decode_fields, AgentFormat};
@@ -29,6 +29,11 @@ use wisp_core::{
 /// Most bytes of blocks in one `wisp_getCommitteeBlocks` answer (more than one block only if
 /// they fit): 8 MiB, 16 MiB as hex, inside an access node's 32 MiB response limit.
 pub const COMMITTEE_BLOCKS_BYTES: usize = 8 << 20;
+
+/// Most committee blocks between a snapshot's height and the certified block attesting it
+/// that `wisp_getSnapshotBase` serves (a proposer attests the newest state it executed, a few
+/// blocks back).
+pub const SNAPSHOT_BASE_BLOCKS: u64 = 256;
 
 fn invalid(message: impl Into<String>) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(-32602, message.into(), None::<()>)
@@ -1044,6 +1049,90 @@ impl WispApiServer for Api {
             finalization: (from <= certified_height && last == certified_height)
                 .then_some(Bytes(certificate)),
             blocks,
+        })
+    }
+
+    fn get_snapshot_base(&self) -> RpcResult<SnapshotBase> {
+        let chain = self.0.chain();
+        let Some(certified) =
+            wisp_consensus::follow::stored_finalization(chain).map_err(internal)?
+        else {
+            return Err(invalid(match self.0.is_committee_chain() {
+                true => "the committee has not certified a block this node executed yet; try again shortly",
+                false => "this chain has no committee: start a node of it from its genesis",
+            }));
+        };
+        let block = wisp_consensus::follow::stored_block(chain, certified.height)
+            .map_err(internal)?
+            .ok_or_else(|| internal(format!("committee block {} is missing", certified.height)))?;
+        let Some(attested) = block.attests else {
+            return Err(invalid(
+                "no certified block attests a state yet (the chain has just started); try again shortly",
+            ));
+        };
+        if certified.height.saturating_sub(attested.height) > SNAPSHOT_BASE_BLOCKS {
+            return Err(internal(format!(
+                "the certified block attests height {}, {} blocks back: more than a snapshot base carries",
+                attested.height,
+                certified.height - attested.height
+            )));
+        }
+        let mut blocks = Vec::new();
+        for height in attested.height..=certified.height {
+            match wisp_consensus::follow::stored_block_bytes(chain, height).map_err(internal)? {
+                Some(encoded) => blocks.push(Bytes(encoded)),
+                None => {
+                    return Err(invalid(format!(
+                        "committee block {height} is not stored on this node (it joined later)"
+                    )))
+                }
+            }
+        }
+        let header = wisp_consensus::follow::attested_header(chain, &attested)
+            .map_err(internal)?
+            .ok_or_else(|| {
+                invalid("this node is between two blocks or lacks the attested one; try again")
+            })?;
+        let receipts = chain.db().block_receipts(header.index).map_err(internal)?;
+        Ok(SnapshotBase {
+            height: attested.height,
+            receipts: Bytes(borsh::to_vec(&receipts).map_err(internal)?),
+            header: Bytes(borsh::to_vec(&header).map_err(internal)?),
+            blocks,
+            finalization: Bytes(certified.certificate),
+        })
+    }
+
+    fn get_state_chunk(
+        &self,
+        height: u64,
+        after: Option<H256>,
+        limit: Option<u32>,
+    ) -> RpcResult<StateChunk> {
+        let limit = limit.map_or(wisp_state::MAX_CHUNK_ENTRIES, |l| l as usize);
+        let chunk =
+            self.0
+                .chain()
+                .db()
+                .state_chunk(
+                    height,
+                    after.map(|h| h.0),
+                    limit,
+                    wisp_state::MAX_CHUNK_BYTES,
+                )
+                .map_err(|e| match e {
+                    wisp_state::StateError::UnknownBlock(_)
+                    | wisp_state::StateError::Pruned { .. } => invalid(e.to_string()),
+                    e => internal(e),
+                })?;
+        Ok(StateChunk {
+            entries: chunk
+                .entries
+                .into_iter()
+                .map(|(k, v)| (H256(k), Bytes(v)))
+                .collect(),
+            proof: Bytes(chunk.proof),
+            last: chunk.last,
         })
     }
 

@@ -15,8 +15,9 @@ mod store;
 
 pub use proof::{verify_proof, Blake2bHasher, ProofError, StateProof};
 pub use store::{
-    BlockIndexes, IndexedValue, PendingCommit, RequestEntry, RequestFilter, Snapshot, StateDb,
-    StoreStats, BLOCK_MARKER_KEY, DEFAULT_CACHE_BYTES, FLUSH_ENTRIES,
+    BlockIndexes, IndexedValue, PendingCommit, RequestEntry, RequestFilter, Restore, Snapshot,
+    StateChunk, StateDb, StoreStats, BLOCK_MARKER_KEY, DEFAULT_CACHE_BYTES, FLUSH_ENTRIES,
+    MAX_CHUNK_BYTES, MAX_CHUNK_ENTRIES,
 };
 
 /// Errors of the state layer.
@@ -48,6 +49,10 @@ pub enum StateError {
         /// The format this build reads and writes.
         supported: u64,
     },
+    /// A state snapshot page or the restored whole did not check against the trusted state
+    /// root, or the store was not empty (see `StateDb::begin_restore`).
+    #[error("state snapshot refused: {0}")]
+    Snapshot(String),
     /// The requested block is not in the archive.
     #[error("block {0} is not committed")]
     UnknownBlock(u64),

@@ -41,6 +41,9 @@ use std::path::Path;
 use std::sync::Mutex;
 use wisp_core::{BlockHeader, Hash32, Receipt, RequestId};
 
+mod snapshot;
+pub use snapshot::{Restore, StateChunk, MAX_CHUNK_BYTES, MAX_CHUNK_ENTRIES};
+
 const NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("nodes");
 const HISTORY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("history");
 const LATEST: TableDefinition<&[u8], &[u8]> = TableDefinition::new("latest_by_hash");

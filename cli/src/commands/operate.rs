@@ -33,6 +33,7 @@ pub(crate) async fn node(args: NodeArgs, _ctx: &Ctx) -> Result<()> {
         state_cache_mib: args.state_cache_mib as usize,
         cors: args.cors,
         follow: args.follow,
+        snapshot: args.snapshot,
     })
     .await
 }

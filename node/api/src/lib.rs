@@ -438,7 +438,10 @@ pub struct ChainInfo {
 ///
 /// 4: `wisp_getCommitteeBlocks` (what access nodes follow); `randomness_unavailable` (VM
 /// error 11).
-pub const API_VERSION: u32 = 4;
+///
+/// 5: state snapshots (`wisp_getSnapshotBase`, `wisp_getStateChunk`): what an access node
+/// started with `--snapshot` syncs from.
+pub const API_VERSION: u32 = 5;
 
 /// `wisp_sendRequest`: the admitted request's id.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -624,6 +627,39 @@ pub struct CommitteeBlocks {
     pub finalization: Option<Bytes>,
 }
 
+/// `wisp_getSnapshotBase`: the newest state of a committee chain that its committee has
+/// certified, which a new access node can start from instead of executing every block.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotBase {
+    /// The Wisp block (= committee height) whose state the snapshot is.
+    pub height: u64,
+    /// Its header, borsh-encoded (`wisp_core::BlockHeader`): the state root to check against.
+    pub header: Bytes,
+    /// The committee blocks from `height` up to the newest certified one, in order, each
+    /// borsh-encoded (`wisp_consensus::Block`); a later one attests `header`'s hash.
+    pub blocks: Vec<Bytes>,
+    /// The finalization certificate of the last of `blocks` (commonware's encoding).
+    pub finalization: Bytes,
+    /// The receipts of block `height`, borsh-encoded (`Vec<wisp_core::Receipt>`): checked
+    /// against the header's receipts root, so the snapshot's block is whole on the new node.
+    pub receipts: Bytes,
+}
+
+/// `wisp_getStateChunk`: one page of a block's state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StateChunk {
+    /// `[keyHash, value]` pairs in increasing key-hash order (the key hash is blake2b-256 of
+    /// the state key).
+    pub entries: Vec<(H256, Bytes)>,
+    /// The Jellyfish Merkle range proof of the entries (jmt's `SparseMerkleRangeProof`,
+    /// borsh): with every entry so far it hashes to the block's state root.
+    pub proof: Bytes,
+    /// No key follows: the state is complete.
+    pub last: bool,
+}
+
 /// `dev_mine`: what mining did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -752,6 +788,24 @@ pub trait WispApi {
     /// node follows (`wisp node --follow`). Errors on a chain without a committee.
     #[method(name = "getCommitteeBlocks", blocking)]
     fn get_committee_blocks(&self, from: u64, limit: Option<u32>) -> RpcResult<CommitteeBlocks>;
+
+    /// The newest certified state of a committee chain that this node can serve as a
+    /// snapshot: the Wisp header of the newest height a certified committee block attests,
+    /// the committee blocks linking it to that certificate, and the certificate. Errors on a
+    /// chain without a committee, or before the committee has certified any state.
+    #[method(name = "getSnapshotBase", blocking)]
+    fn get_snapshot_base(&self) -> RpcResult<SnapshotBase>;
+
+    /// The state of block `height` after key hash `after` (from the start if null): at most
+    /// `limit` entries (4096 by default and at most) and about 4 MiB of values (at least one
+    /// entry), with their range proof. Errors if the block's state is not retained here.
+    #[method(name = "getStateChunk", blocking)]
+    fn get_state_chunk(
+        &self,
+        height: u64,
+        after: Option<H256>,
+        limit: Option<u32>,
+    ) -> RpcResult<StateChunk>;
 
     /// A contract's interface (null if it has none).
     #[method(name = "getInterface")]

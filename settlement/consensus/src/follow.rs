@@ -243,3 +243,132 @@ pub fn stored_finalization(chain: &Chain) -> Result<Option<StoredFinalization>, 
         })
         .transpose()
 }
+
+/// A committee chain's state a new node can start from instead of executing every block: the
+/// Wisp header of a height the committee certified, and the committee block at that height.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotBase {
+    /// The committee block at the snapshot's height (its digest and Kaspa block are where the
+    /// node continues from).
+    pub block: Block,
+    /// The Wisp header executing it produced; its state root is what the snapshot's pages
+    /// are checked against.
+    pub header: wisp_core::BlockHeader,
+}
+
+impl SnapshotBase {
+    /// The chain metadata a node restored from this base starts with (to pass to
+    /// `wisp_state::Restore::finish`): the committee tip ([`crate::TIP_META`]) and the block
+    /// ([`crate::block_meta`]), as if it had executed the block itself.
+    pub fn meta(&self) -> Vec<(String, Vec<u8>)> {
+        vec![
+            (
+                crate::TIP_META.to_string(),
+                borsh::to_vec(&(self.block.digest().0, self.block.height, self.block.l1))
+                    .unwrap_or_default(),
+            ),
+            (crate::block_meta(self.block.height), self.block.encode()),
+        ]
+    }
+}
+
+/// Checks what a node offers as a snapshot base of `chain`'s committee chain: `finalization`
+/// verifies against the committee key (`scheme`), `blocks` link by digest from the first to
+/// the certified one, and a block after the first attests `header` (its hash, at the first
+/// block's committee height; the Wisp block index is that height plus the blocks the chain
+/// had before its committee took over). What was certified is then the header and so its state root: a node may
+/// restore the state under it from anyone.
+///
+/// # Errors
+/// [`ConsensusError::Malformed`] if the certificate or a block does not decode;
+/// [`ConsensusError::Forged`] if the certificate is not the committee's, the blocks do not
+/// link to it, no block attests the header, or the header is of another chain.
+pub fn check_snapshot_base<R: rand_core::CryptoRng>(
+    rng: &mut R,
+    scheme: &CommitteeScheme,
+    chain: wisp_core::ChainId,
+    header: &[u8],
+    blocks: &[Vec<u8>],
+    finalization: &[u8],
+) -> Result<SnapshotBase, ConsensusError> {
+    let header: wisp_core::BlockHeader = borsh::from_slice(header)
+        .map_err(|e| ConsensusError::Malformed(format!("the snapshot's header: {e}")))?;
+    if header.chain != chain {
+        return Err(ConsensusError::Forged(format!(
+            "the snapshot's header is of chain {}, not {chain}",
+            header.chain
+        )));
+    }
+    let blocks = blocks
+        .iter()
+        .map(|b| Block::decode(b))
+        .collect::<Result<Vec<_>, _>>()?;
+    let finalization = Finalization::<CommitteeScheme, Digest>::decode(finalization.to_vec())
+        .map_err(|e| ConsensusError::Malformed(format!("the finalization: {e}")))?;
+    if finalization.proposal.round.epoch().get() != 0
+        || !finalization.verify(rng, scheme, &commonware_parallel::Sequential)
+    {
+        return Err(ConsensusError::Forged(
+            "the finalization certificate is not the committee's".into(),
+        ));
+    }
+    let Some(first) = blocks.first() else {
+        return Err(ConsensusError::Forged(
+            "the snapshot base has no blocks".into(),
+        ));
+    };
+    let mut digest = first.digest();
+    for pair in blocks.windows(2) {
+        if pair[1].parent != digest.0 || pair[1].height != pair[0].height + 1 {
+            return Err(ConsensusError::Forged(format!(
+                "block {} does not follow block {}",
+                pair[1].height, pair[0].height
+            )));
+        }
+        digest = pair[1].digest();
+    }
+    if digest != finalization.proposal.payload {
+        return Err(ConsensusError::Forged(
+            "the blocks do not reach the certified block".into(),
+        ));
+    }
+    let attested = crate::Attestation {
+        height: first.height,
+        header: header.hash().0,
+    };
+    if !blocks[1..].iter().any(|b| b.attests == Some(attested)) {
+        return Err(ConsensusError::Forged(format!(
+            "no certified block attests the snapshot's header at height {}",
+            header.index
+        )));
+    }
+    Ok(SnapshotBase {
+        block: first.clone(),
+        header,
+    })
+}
+
+/// The Wisp header this node produced executing the committee block an attestation names, if
+/// it has it and its hash is the attested one.
+///
+/// # Errors
+/// [`ConsensusError::Chain`] if the records cannot be read.
+pub fn attested_header(
+    chain: &Chain,
+    attestation: &crate::Attestation,
+) -> Result<Option<wisp_core::BlockHeader>, ConsensusError> {
+    let failed = |e: wisp_chain::ChainError| ConsensusError::Chain(e.to_string());
+    let ((_, tip), _) = crate::read_tip(chain)?;
+    let head = chain.head().map_err(failed)?.index;
+    // Every committee block executes as one Wisp block, so heights and indexes differ by the
+    // blocks before the committee took over; a block committed between the two reads makes
+    // the guess wrong, which the hash check catches.
+    let Some(index) = (attestation.height + head).checked_sub(tip) else {
+        return Ok(None);
+    };
+    match chain.db().block(index) {
+        Ok(header) if header.hash().0 == attestation.header => Ok(Some(header)),
+        Ok(_) | Err(wisp_state::StateError::UnknownBlock(_)) => Ok(None),
+        Err(e) => Err(ConsensusError::Chain(e.to_string())),
+    }
+}

@@ -459,6 +459,8 @@ enum Message {
     },
     Finalized {
         payload: Digest,
+        /// The simplex view it finalizes: later finalized blocks have higher views.
+        view: u64,
         /// The finalization, encoded (commonware's codec).
         certificate: Vec<u8>,
         seed: Option<ViewSeed>,
@@ -588,6 +590,7 @@ impl<S: SeedScheme> Reporter for Finalizations<S> {
         let message = match activity {
             Activity::Finalization(finalization) => Message::Finalized {
                 payload: finalization.proposal.payload,
+                view: finalization.proposal.round.view().get(),
                 certificate: commonware_codec::Encode::encode(&finalization).to_vec(),
                 seed: S::finalization_seed(&finalization),
             },
@@ -669,6 +672,9 @@ pub struct Member {
     served: BTreeMap<u64, (Digest, Block, [u8; 32])>,
     /// The newest finalized digest not yet executed (its blocks have not all arrived).
     finalizing: Option<Digest>,
+    /// The view of the newest finalization taken as a target, or of the executed tip's
+    /// block (0 before any): finalizations of views up to it are old news.
+    finalized_view: u64,
     /// The first block `finalizing` needs that has not arrived: asked for again at every
     /// verification simplex requests, so a lost request or answer cannot stall the member.
     missing: Option<Digest>,
@@ -710,6 +716,8 @@ impl Member {
         let (network_in, network) = mpsc::channel(NETWORK_QUEUE);
         let genesis = genesis(config.chain.chain_id());
         let (tip, tip_l1) = read_tip(&config.chain)?;
+        let finalized_view =
+            follow::stored_block(&config.chain, tip.1)?.map_or(0, |block| block.view);
         let progress = Progress::default();
         let member = Member {
             chain: config.chain,
@@ -727,6 +735,7 @@ impl Member {
             tip_l1,
             served: BTreeMap::new(),
             finalizing: None,
+            finalized_view,
             missing: None,
             mempool: BTreeMap::new(),
             last_busy: 0,
@@ -803,6 +812,10 @@ impl Member {
                     }
                     if self.finalizing.is_some() {
                         self.execute_finalized(&mut sender);
+                        // A request or its answer may have been lost.
+                        if let Some(missing) = self.missing {
+                            sender.send(Recipients::All, Wire::Want(missing.0).encode(), false);
+                        }
                     }
                     self.propose_parked();
                     continue;
@@ -860,6 +873,7 @@ impl Member {
                 }
                 Message::Finalized {
                     payload,
+                    view,
                     certificate,
                     seed,
                 } => {
@@ -867,12 +881,15 @@ impl Member {
                         self.keep_seed(seed);
                     }
                     self.progress.lock().certificate_bytes = Some(certificate.len());
-                    let newer = match (self.blocks.get(&payload), self.finalizing) {
-                        (Some(b), Some(f)) => {
-                            self.blocks.get(&f).is_none_or(|fb| b.height > fb.height)
-                        }
-                        _ => true,
-                    };
+                    // Only a finalization of a later view than any before is a new target:
+                    // simplex replays its journal at a restart and fetches certificates of
+                    // views this member missed, and a block it executed long ago, taken as
+                    // the target, would be asked for forever (defect seen on restarts: the
+                    // member never caught up).
+                    let newer = view > self.finalized_view;
+                    if newer {
+                        self.finalized_view = view;
+                    }
                     if payload != self.tip.0 && newer {
                         self.finalizing = Some(payload);
                         // Written with its block, for access nodes to check what they follow.
@@ -903,6 +920,19 @@ impl Member {
     ) {
         match Wire::decode(bytes) {
             Ok(Wire::Block(block)) => {
+                if self.missing == Some(block.digest()) && block.height <= self.tip.1 {
+                    // The block this member asked for is at or below its tip: the finalization
+                    // it was reaching for is of a block executed long ago (older than the
+                    // served window), not a newer one.
+                    tracing::debug!(
+                        height = block.height,
+                        tip = self.tip.1,
+                        "a finalization named a block this member has executed; dropped"
+                    );
+                    self.finalizing = None;
+                    self.missing = None;
+                    return;
+                }
                 self.insert(block);
                 self.settle_waiting();
                 self.execute_finalized(sender);
@@ -1447,11 +1477,22 @@ impl Member {
         };
         let mut path = Vec::new();
         let mut at = target;
-        self.missing = None;
+        let asked = self.missing.take();
         while at != self.tip.0 {
             let Some(block) = self.blocks.get(&at) else {
                 self.missing = Some(at);
-                sender.send(Recipients::All, Wire::Want(at.0).encode(), false);
+                // Asked once here; again only after a verification or a quiet spell
+                // (`RECHECK`), not at every block that arrives: each answer comes from every
+                // member, and asking again at each would multiply the requests at each step
+                // of a catch-up.
+                if asked != Some(at) {
+                    tracing::debug!(
+                        digest = %at,
+                        tip = self.tip.1,
+                        "asking the other members for a finalized block this member lacks"
+                    );
+                    sender.send(Recipients::All, Wire::Want(at.0).encode(), false);
+                }
                 return;
             };
             if block.height <= self.tip.1 {
@@ -1483,6 +1524,11 @@ impl Member {
                 verified,
                 self.seed_verifier.is_some(),
             ) else {
+                tracing::debug!(
+                    height,
+                    l1_daa_score = block.l1.daa_score,
+                    "a finalized block waits for this member's view of Kaspa"
+                );
                 return;
             };
             let randomness = match prepared.needs_seed {
@@ -1490,6 +1536,7 @@ impl Member {
                 true => match self.randomness_for(&path, at) {
                     Some(randomness) => Some(randomness),
                     None => {
+                        tracing::debug!(height, "a finalized block waits for its randomness");
                         // Kept for the next look: verified once.
                         self.verified.insert(digest, prepared.inputs.off_ledger);
                         self.awaiting_seed = Some(height);

@@ -53,15 +53,26 @@ fn chain() -> Chain {
 /// [`chain`] with `extra` sompi more deposited for the first sender: a member whose state
 /// differs from the others' from the start.
 fn chain_with_extra(extra: u64) -> Chain {
-    let genesis = Genesis {
+    let chain = Chain::in_memory(&genesis()).expect("chain");
+    fund(&chain, extra);
+    chain
+}
+
+/// The chain's genesis ([`chain`]'s).
+fn genesis() -> Genesis {
+    Genesis {
         name: "committee".into(),
         owner: agent(&key(1000)),
         params: wisp_chain::ChainParams::default(),
         timestamp_ms: 0,
         protocol: wisp_chain::Protocol::default(),
         anchor: None,
-    };
-    let chain = Chain::in_memory(&genesis).expect("chain");
+    }
+}
+
+/// The block before the committee takes over: deposits for every sender (`extra` more for
+/// the first).
+fn fund(chain: &Chain, extra: u64) {
     let deposits = (0..SENDERS)
         .map(|i| OnLedgerRequest {
             l1_tx_id: Hash32([i as u8 + 1; 32]),
@@ -79,7 +90,6 @@ fn chain_with_extra(extra: u64) -> Chain {
             off_ledger: vec![],
         })
         .expect("funding block");
-    chain
 }
 
 /// Every sender's transfers to the next sender, nonces 0.., signed and verified.
@@ -873,6 +883,185 @@ fn blocks_follow_kaspa_and_members_wait_for_what_they_have_not_seen() {
             );
         }
     }
+}
+
+/// A node restored from a member's snapshot — the state under a header a certified block
+/// attests, fetched page by page and checked against its root — follows the committee from
+/// there to the members' headers; a base whose header, blocks or certificate are not the
+/// committee's is refused before any state is fetched.
+#[test]
+fn a_node_restored_from_a_certified_snapshot_follows_the_committee() {
+    let runner = deterministic::Runner::new(
+        deterministic::Config::new()
+            .with_seed(12)
+            .with_timeout(Some(Duration::from_secs(300))),
+    );
+    runner.start(|mut context| async move {
+        let fixture = threshold::fixture::<MinSig, _>(&mut context, b"wisp-consensus-test", 4);
+        let participants = fixture.participants.clone();
+        let oracle = network(&context, &participants, &link(50, 1.0), |_, _| true).await;
+        let chains: Vec<Arc<Chain>> = (0..4).map(|_| Arc::new(chain())).collect();
+        let members = start_all(&context, &oracle, &fixture, &chains).await;
+        let all = requests(&chains[0]);
+        let (early, late) = all.split_at(all.len() / 2);
+        for r in early {
+            members[0].1.submit(r.clone()).await.expect("submitted");
+        }
+        let ran = |p: &Progress| p.executed().iter().map(|e| e.receipts.len()).sum::<usize>();
+        while ran(&members[0].0) < early.len() {
+            context.sleep(Duration::from_millis(500)).await;
+        }
+        // The snapshot base member 0 serves (as `wisp_getSnapshotBase` does).
+        let source = &chains[0];
+        let certified = follow::stored_finalization(source)
+            .expect("readable")
+            .expect("a finalization is stored");
+        let attested = follow::stored_block(source, certified.height)
+            .expect("readable")
+            .expect("stored")
+            .attests
+            .expect("the certified block attests a state");
+        let header = follow::attested_header(source, &attested)
+            .expect("readable")
+            .expect("member 0 has the attested header");
+        assert_eq!(
+            header.index,
+            attested.height + 1,
+            "one block before the committee"
+        );
+        let blocks: Vec<Vec<u8>> = (attested.height..=certified.height)
+            .map(|h| {
+                follow::stored_block_bytes(source, h)
+                    .expect("readable")
+                    .expect("stored")
+            })
+            .collect();
+        let header_bytes = borsh::to_vec(&header).expect("encodes");
+        let mut rng = rand::rngs::StdRng::seed_from_u64(6);
+        let scheme = &fixture.schemes[0];
+        let check = |rng: &mut rand::rngs::StdRng,
+                     scheme: &Threshold,
+                     header: &[u8],
+                     blocks: &[Vec<u8>],
+                     certificate: &[u8]| {
+            follow::check_snapshot_base(rng, scheme, source.chain_id(), header, blocks, certificate)
+        };
+        // Refused: another state root, a block left out, another committee's key, a
+        // certificate with one byte changed.
+        let mut forged = header.clone();
+        forged.state_root = Hash32([9; 32]);
+        let forged = borsh::to_vec(&forged).expect("encodes");
+        assert!(matches!(
+            check(&mut rng, scheme, &forged, &blocks, &certified.certificate),
+            Err(ConsensusError::Forged(why)) if why.contains("attests")
+        ));
+        if blocks.len() > 2 {
+            let mut skipped = blocks.clone();
+            skipped.remove(1);
+            assert!(matches!(
+                check(
+                    &mut rng,
+                    scheme,
+                    &header_bytes,
+                    &skipped,
+                    &certified.certificate
+                ),
+                Err(ConsensusError::Forged(_))
+            ));
+        }
+        let other = threshold::fixture::<MinSig, _>(&mut context, b"wisp-consensus-test", 4);
+        assert!(matches!(
+            check(
+                &mut rng,
+                &other.schemes[0],
+                &header_bytes,
+                &blocks,
+                &certified.certificate
+            ),
+            Err(ConsensusError::Forged(_))
+        ));
+        let mut bad_certificate = certified.certificate.clone();
+        let last = bad_certificate.len() - 1;
+        bad_certificate[last] ^= 1;
+        assert!(check(&mut rng, scheme, &header_bytes, &blocks, &bad_certificate).is_err());
+        let base = check(
+            &mut rng,
+            scheme,
+            &header_bytes,
+            &blocks,
+            &certified.certificate,
+        )
+        .expect("member 0's base checks");
+
+        // The state under the header, page by page, into a new database; then a chain on it.
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let db = wisp_state::StateDb::open(&dir.path().join("state.redb")).expect("opens");
+            let mut restore = db.begin_restore(&base.header).expect("empty store");
+            loop {
+                let page = source
+                    .db()
+                    .state_chunk(header.index, restore.last_key(), 16, 1 << 20)
+                    .expect("served");
+                restore
+                    .add_chunk(page.entries, &page.proof)
+                    .expect("page checks");
+                if page.last {
+                    break;
+                }
+            }
+            let meta = base.meta();
+            let meta: Vec<(&str, Vec<u8>)> =
+                meta.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+            let receipts = source.db().block_receipts(header.index).expect("stored");
+            restore.finish(&receipts, &meta).expect("restored");
+        }
+        let restored = Arc::new(Chain::open(dir.path(), &genesis()).expect("opens restored"));
+        assert_eq!(restored.head().expect("head"), header);
+        let mut follower = follow::Follower::new(
+            restored.clone(),
+            Box::new(FixedL1(L1Ref::default())),
+            scheme.clone(),
+            None,
+        )
+        .expect("follower");
+        assert_eq!(follower.height(), attested.height);
+
+        // More requests run; the restored node follows every final block after its base.
+        for r in late {
+            members[0].1.submit(r.clone()).await.expect("submitted");
+        }
+        while ran(&members[0].0) < all.len() {
+            context.sleep(Duration::from_millis(500)).await;
+        }
+        let newest = follow::stored_finalization(source)
+            .expect("readable")
+            .expect("stored");
+        let batch: Vec<Block> = (attested.height + 1..=newest.height)
+            .map(|h| {
+                follow::stored_block(source, h)
+                    .expect("readable")
+                    .expect("stored")
+            })
+            .collect();
+        let done = follower
+            .apply(&mut rng, &batch, &newest.certificate)
+            .expect("applied");
+        assert!(done + 1 >= batch.len(), "ran {done} of {}", batch.len());
+        let head = restored.head().expect("head").index;
+        assert!(head >= header.index + batch.len() as u64 - 1);
+        for index in header.index..=head {
+            assert_eq!(
+                restored.db().block(index).expect("block"),
+                source.db().block(index).expect("block"),
+                "block {index} differs on the restored node"
+            );
+        }
+        assert!(matches!(
+            restored.db().block(1),
+            Err(wisp_state::StateError::UnknownBlock(1))
+        ));
+    });
 }
 
 /// An access node's follower, fed what a member stores (its blocks and newest finalization),

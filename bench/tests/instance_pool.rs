@@ -87,3 +87,40 @@ fn a_module_that_cannot_be_reused_retires_a_store_at_its_instance_budget() {
     }
     assert!(retired, "the store was retired and a fresh one started");
 }
+
+/// A failed instantiation (a data segment past the memory's end) leaves its memory in the
+/// store; it counts toward the store's instance budget, so a pooled store is retired before
+/// wasmi's store-wide counts could refuse a later instantiation that a fresh store makes (the
+/// `module` fuzz target found the same call failing on one store and running on another).
+#[test]
+fn failed_instantiations_count_toward_a_stores_budget() {
+    let vm: Vm<MapHost> = Vm::new(VmConfig::default());
+    let broken = module(&vm, r#"(data (i32.const 65530) "0123456789")"#);
+    let fine = module(
+        &vm,
+        r#"(table 1 funcref) (func $g) (elem declare func $g)
+           (func (export "view:f") (table.set (i32.const 0) (ref.func $g)))"#,
+    );
+    for _ in 0..2 * POOL_STORE_INSTANCES {
+        let invocation = Invocation {
+            contract: Hname::of("t"),
+            module: broken.clone(),
+            caller: AgentId::Address([1; 32]),
+            kind: CallKind::Entry,
+            function: Hname::of("init"),
+            args: vec![],
+            transferred_sompi: 0,
+            first_load: false,
+        };
+        let (_, outcome) = vm.invoke_init(MapHost(Default::default()), invocation, 50_000_000);
+        let error = outcome.result.expect_err("the segment does not fit");
+        assert!(error.message.contains("out of bounds"), "{error:?}");
+        // A module instantiated afresh at every call still runs on whatever store comes.
+        call(&vm, &fine, "f");
+    }
+    assert!(
+        vm.pool_stats().made <= POOL_STORE_INSTANCES + 2,
+        "{:?}",
+        vm.pool_stats()
+    );
+}

@@ -58,6 +58,16 @@ fn start_node(home: &Path, data: &Path, port: u16, extra: &[&str]) -> Process {
         .unwrap()
 }
 
+/// A new access node's data directory at `dir`: the chain's `node.json`, the committee's
+/// `committee.json` and the settings, copied from member directory `member`; no keys.
+fn access_dir_from(member: &Path, dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    for file in ["node.json", "committee.json", "wisp.toml"] {
+        std::fs::copy(member.join(file), dir.join(file)).unwrap();
+    }
+    dir.to_path_buf()
+}
+
 fn agent(k: &secp256k1::Keypair) -> AgentId {
     AgentId::Address(k.x_only_public_key().0.serialize())
 }
@@ -579,11 +589,7 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
     // An access node: the chain's node.json and the committee's committee.json, no keys. It
     // follows member 1's final blocks, checks their certificates, executes them to the same
     // headers, serves reads, and passes requests on to the committee.
-    let access_dir = root.join("access");
-    std::fs::create_dir_all(&access_dir).unwrap();
-    for file in ["node.json", "committee.json", "wisp.toml"] {
-        std::fs::copy(data[1].join(file), access_dir.join(file)).unwrap();
-    }
+    let access_dir = access_dir_from(&data[1], &root.join("access"));
     let status = wisp(
         &home,
         &[
@@ -615,11 +621,7 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
     );
     agree_at(&[&access, &clients[1]], height).await;
     // An access node serves what it follows: a second one follows the first.
-    let second_dir = root.join("access2");
-    std::fs::create_dir_all(&second_dir).unwrap();
-    for file in ["node.json", "committee.json", "wisp.toml"] {
-        std::fs::copy(data[1].join(file), second_dir.join(file)).unwrap();
-    }
+    let second_dir = access_dir_from(&data[1], &root.join("access2"));
     let second_port = free_port();
     let second_node = start_node(
         &home,
@@ -638,11 +640,7 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
     // A third starts from a snapshot the first access node serves: the state under a header
     // a certified block attests, checked page by page against its root, then the blocks after
     // it. It holds no block from before the snapshot; restarted, it goes on from its own head.
-    let third_dir = root.join("access3");
-    std::fs::create_dir_all(&third_dir).unwrap();
-    for file in ["node.json", "committee.json", "wisp.toml"] {
-        std::fs::copy(data[1].join(file), third_dir.join(file)).unwrap();
-    }
+    let third_dir = access_dir_from(&data[1], &root.join("access3"));
     let third_port = free_port();
     let third_args = [
         "--follow",

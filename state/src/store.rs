@@ -1751,7 +1751,8 @@ mod tests {
     use crate::verify_proof;
     use wisp_core::ChainId;
 
-    fn header(index: u64, root: Hash32) -> BlockHeader {
+    /// A header of block `index` with state root `root` (the snapshot tests use it too).
+    pub(super) fn header(index: u64, root: Hash32) -> BlockHeader {
         BlockHeader {
             chain: ChainId([1; 32]),
             index,
@@ -1760,7 +1761,7 @@ mod tests {
             l1_daa_score: 0,
             timestamp_ms: 0,
             state_root: root,
-            receipts_root: Hash32::ZERO,
+            receipts_root: BlockHeader::receipts_commitment(&[]),
             events_root: Hash32::ZERO,
             request_count: 0,
             gas_used: 0,

@@ -249,7 +249,8 @@ pub(crate) struct Ctx<H> {
     pub(crate) instances: usize,
     /// Reset instances by code hash, ready for the next call of their module.
     pub(crate) free: BTreeMap<Hash32, Vec<Pooled>>,
-    /// Instances this store has created over its life.
+    /// Instances this store has created or tried to create over its life (a failed
+    /// instantiation leaves its memory and table in the store too).
     pub(crate) made: usize,
     /// Whether calls in this store reuse instances.
     pub(crate) reuse: bool,
@@ -366,10 +367,15 @@ pub(crate) fn run_frame<H: Host>(
         }
         None => {
             let linker = store.as_context().data().linker.clone();
+            // Counted before it is tried: an instantiation that fails (a segment that does not
+            // fit) has already put its memory and table in the store, and a pooled store must
+            // be retired by what it holds, or wasmi's store-wide counts would one day refuse
+            // an instantiation a fresh store makes (found by the `module` fuzz target: the
+            // same call failed on one store and ran on another).
+            store.as_context_mut().data_mut().made += 1;
             let instance = linker
                 .instantiate_and_start(&mut *store, &module.inner.module)
                 .map_err(classify)?;
-            store.as_context_mut().data_mut().made += 1;
             let parts = reuse.and_then(|r| {
                 let memory = instance.get_memory(&*store, "memory")?;
                 let globals = r

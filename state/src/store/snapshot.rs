@@ -399,24 +399,7 @@ impl Restore<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wisp_core::ChainId;
-
-    fn header(index: u64, root: Hash32) -> BlockHeader {
-        BlockHeader {
-            chain: ChainId([1; 32]),
-            index,
-            prev_hash: Hash32::ZERO,
-            l1_block: Hash32::ZERO,
-            l1_daa_score: 0,
-            timestamp_ms: 0,
-            state_root: root,
-            receipts_root: BlockHeader::receipts_commitment(&[]),
-            events_root: Hash32::ZERO,
-            request_count: 0,
-            gas_used: 0,
-            protocol_version: 1,
-        }
-    }
+    use crate::store::tests::header;
 
     /// Commits block `version` with `changes` (`None` deletes); returns its root.
     fn commit(db: &StateDb, version: u64, changes: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Hash32 {

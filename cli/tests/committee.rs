@@ -107,6 +107,27 @@ async fn withdraw(client: &Client, op: &secp256k1::Keypair, to: &str, sompi: u64
 }
 
 /// The request id of a receipt (its `requestId`).
+/// `from` sends `to` 1 sompi through `client` (`wisp call accounts.transfer`); returns the
+/// receipt, which must say success.
+async fn send_one_sompi(
+    client: &Client,
+    from: &secp256k1::Keypair,
+    to: &secp256k1::Keypair,
+) -> Value {
+    let r = client
+        .call(
+            from,
+            "accounts",
+            "transfer",
+            &serde_json::json!([agent(to).to_raw_string(), "1"]),
+            &CallOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r["status"], "success", "{r}");
+    r
+}
+
 fn request_id(receipt: &Value) -> wisp_core::Hash32 {
     wisp_core::hash::from_hex(
         receipt["requestId"]
@@ -685,17 +706,7 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
     agree_at(&[&third, &clients[1]], height).await;
     drop(third_node);
     // A transfer sent to the access node runs on the committee and reaches the access node.
-    let r = access
-        .call(
-            &op,
-            "accounts",
-            "transfer",
-            &serde_json::json!([agent(&users[0]).to_raw_string(), "1"]),
-            &CallOptions::default(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(r["status"], "success", "{r}");
+    let r = send_one_sompi(&access, &op, &users[0]).await;
     for client in [&clients[3], &access] {
         client
             .wait_receipt(&request_id(&r), Duration::from_secs(30))
@@ -779,17 +790,7 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
     nodes[down].kill().unwrap();
     nodes[down].wait().unwrap();
     for user in &users[..3] {
-        let r = clients[up[0]]
-            .call(
-                &op,
-                "accounts",
-                "transfer",
-                &serde_json::json!([agent(user).to_raw_string(), "1"]),
-                &CallOptions::default(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(r["status"], "success", "{r}");
+        send_one_sompi(&clients[up[0]], &op, user).await;
     }
     let (moved, ..) = head(&clients[up[0]]).await;
     assert!(moved > height, "three of four make blocks");
@@ -822,17 +823,7 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
     // it came back. (Until the member ignored finalizations of views before its tip, the
     // ones simplex replays from its journal sent it asking for a block it had run, forever:
     // this step failed in 7 of 9 runs on a new machine.)
-    let r = clients[up[0]]
-        .call(
-            &op,
-            "accounts",
-            "transfer",
-            &serde_json::json!([agent(&users[0]).to_raw_string(), "1"]),
-            &CallOptions::default(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(r["status"], "success", "{r}");
+    send_one_sompi(&clients[up[0]], &op, &users[0]).await;
     let (now, ..) = head(&clients[up[0]]).await;
     agree_at(&all, now).await;
     let balances: Vec<String> = {

@@ -1062,9 +1062,10 @@ impl WispApiServer for Api {
                 false => "this chain has no committee: start a node of it from its genesis",
             }));
         };
-        let block = wisp_consensus::follow::stored_block(chain, certified.height)
+        let certified_bytes = wisp_consensus::follow::stored_block_bytes(chain, certified.height)
             .map_err(internal)?
             .ok_or_else(|| internal(format!("committee block {} is missing", certified.height)))?;
+        let block = wisp_consensus::Block::decode(&certified_bytes).map_err(internal)?;
         let Some(attested) = block.attests else {
             return Err(invalid(
                 "no certified block attests a state yet (the chain has just started); try again shortly",
@@ -1078,7 +1079,7 @@ impl WispApiServer for Api {
             )));
         }
         let mut blocks = Vec::new();
-        for height in attested.height..=certified.height {
+        for height in attested.height..certified.height {
             match wisp_consensus::follow::stored_block_bytes(chain, height).map_err(internal)? {
                 Some(encoded) => blocks.push(Bytes(encoded)),
                 None => {
@@ -1088,6 +1089,7 @@ impl WispApiServer for Api {
                 }
             }
         }
+        blocks.push(Bytes(certified_bytes));
         let header = wisp_consensus::follow::attested_header(chain, &attested)
             .map_err(internal)?
             .ok_or_else(|| {

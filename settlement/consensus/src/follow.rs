@@ -95,15 +95,7 @@ impl Follower {
         finalization: &[u8],
     ) -> Result<usize, ConsensusError> {
         let encoded = finalization;
-        let finalization = Finalization::<CommitteeScheme, Digest>::decode(encoded.to_vec())
-            .map_err(|e| ConsensusError::Malformed(format!("the finalization: {e}")))?;
-        if finalization.proposal.round.epoch().get() != 0
-            || !finalization.verify(rng, &self.scheme, &commonware_parallel::Sequential)
-        {
-            return Err(ConsensusError::Forged(
-                "the finalization certificate is not the committee's".into(),
-            ));
-        }
+        let finalization = verify_finalization(rng, &self.scheme, encoded)?;
         let certified = finalization.proposal.payload;
         let certified_seed = CommitteeScheme::finalization_seed(&finalization);
         // The blocks link from this node's tip to the certified one.
@@ -264,8 +256,7 @@ impl SnapshotBase {
         vec![
             (
                 crate::TIP_META.to_string(),
-                borsh::to_vec(&(self.block.digest().0, self.block.height, self.block.l1))
-                    .unwrap_or_default(),
+                crate::tip_record(&self.block, self.block.digest()),
             ),
             (crate::block_meta(self.block.height), self.block.encode()),
         ]
@@ -276,8 +267,8 @@ impl SnapshotBase {
 /// verifies against the committee key (`scheme`), `blocks` link by digest from the first to
 /// the certified one, and a block after the first attests `header` (its hash, at the first
 /// block's committee height; the Wisp block index is that height plus the blocks the chain
-/// had before its committee took over). What was certified is then the header and so its state root: a node may
-/// restore the state under it from anyone.
+/// had before its committee took over). What was certified is then the header and so its
+/// state root: a node may restore the state under it from anyone.
 ///
 /// # Errors
 /// [`ConsensusError::Malformed`] if the certificate or a block does not decode;
@@ -303,15 +294,7 @@ pub fn check_snapshot_base<R: rand_core::CryptoRng>(
         .iter()
         .map(|b| Block::decode(b))
         .collect::<Result<Vec<_>, _>>()?;
-    let finalization = Finalization::<CommitteeScheme, Digest>::decode(finalization.to_vec())
-        .map_err(|e| ConsensusError::Malformed(format!("the finalization: {e}")))?;
-    if finalization.proposal.round.epoch().get() != 0
-        || !finalization.verify(rng, scheme, &commonware_parallel::Sequential)
-    {
-        return Err(ConsensusError::Forged(
-            "the finalization certificate is not the committee's".into(),
-        ));
-    }
+    let finalization = verify_finalization(rng, scheme, finalization)?;
     let Some(first) = blocks.first() else {
         return Err(ConsensusError::Forged(
             "the snapshot base has no blocks".into(),
@@ -319,7 +302,7 @@ pub fn check_snapshot_base<R: rand_core::CryptoRng>(
     };
     let mut digest = first.digest();
     for pair in blocks.windows(2) {
-        if pair[1].parent != digest.0 || pair[1].height != pair[0].height + 1 {
+        if pair[1].parent != digest.0 || Some(pair[1].height) != pair[0].height.checked_add(1) {
             return Err(ConsensusError::Forged(format!(
                 "block {} does not follow block {}",
                 pair[1].height, pair[0].height
@@ -346,6 +329,29 @@ pub fn check_snapshot_base<R: rand_core::CryptoRng>(
         block: first.clone(),
         header,
     })
+}
+
+/// Decodes a finalization certificate and checks that it is the committee's (`scheme`, with
+/// `rng`'s random batch coefficients) and of epoch 0.
+///
+/// # Errors
+/// [`ConsensusError::Malformed`] if it does not decode; [`ConsensusError::Forged`] if it does
+/// not verify.
+fn verify_finalization<R: rand_core::CryptoRng>(
+    rng: &mut R,
+    scheme: &CommitteeScheme,
+    encoded: &[u8],
+) -> Result<Finalization<CommitteeScheme, Digest>, ConsensusError> {
+    let finalization = Finalization::<CommitteeScheme, Digest>::decode(encoded.to_vec())
+        .map_err(|e| ConsensusError::Malformed(format!("the finalization: {e}")))?;
+    if finalization.proposal.round.epoch().get() != 0
+        || !finalization.verify(rng, scheme, &commonware_parallel::Sequential)
+    {
+        return Err(ConsensusError::Forged(
+            "the finalization certificate is not the committee's".into(),
+        ));
+    }
+    Ok(finalization)
 }
 
 /// The Wisp header this node produced executing the committee block an attestation names, if

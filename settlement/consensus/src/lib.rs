@@ -675,8 +675,9 @@ pub struct Member {
     /// The view of the newest finalization taken as a target, or of the executed tip's
     /// block (0 before any): finalizations of views up to it are old news.
     finalized_view: u64,
-    /// The first block `finalizing` needs that has not arrived: asked for again at every
-    /// verification simplex requests, so a lost request or answer cannot stall the member.
+    /// The first block `finalizing` needs that has not arrived: asked for when it becomes the
+    /// one missing, and again at every verification simplex requests and after every
+    /// [`RECHECK`] without a message, so a lost request or answer cannot stall the member.
     missing: Option<Digest>,
     /// Requests to propose, by sender and nonce (a sender's requests in nonce order).
     mempool: BTreeMap<(AgentId, u64), VerifiedRequest>,
@@ -920,19 +921,6 @@ impl Member {
     ) {
         match Wire::decode(bytes) {
             Ok(Wire::Block(block)) => {
-                if self.missing == Some(block.digest()) && block.height <= self.tip.1 {
-                    // The block this member asked for is at or below its tip: the finalization
-                    // it was reaching for is of a block executed long ago (older than the
-                    // served window), not a newer one.
-                    tracing::debug!(
-                        height = block.height,
-                        tip = self.tip.1,
-                        "a finalization named a block this member has executed; dropped"
-                    );
-                    self.finalizing = None;
-                    self.missing = None;
-                    return;
-                }
                 self.insert(block);
                 self.settle_waiting();
                 self.execute_finalized(sender);
@@ -1720,10 +1708,7 @@ pub(crate) fn commit_final_block(
 ) -> Result<wisp_chain::BlockOutput, String> {
     let block_key = block_meta(block.height);
     let mut meta = vec![
-        (
-            TIP_META,
-            borsh::to_vec(&(digest.0, block.height, block.l1)).unwrap_or_default(),
-        ),
+        (TIP_META, tip_record(block, digest)),
         (block_key.as_str(), block.encode()),
     ];
     if let Some(certificate) = finalization {
@@ -1744,6 +1729,12 @@ pub(crate) fn commit_final_block(
     chain
         .execute_block_with_meta(inputs, &meta)
         .map_err(|e| e.to_string())
+}
+
+/// The [`TIP_META`] record of `block` (whose digest is `digest`) as the executed tip: digest,
+/// height and Kaspa block, borsh ([`read_tip`] reads it).
+pub(crate) fn tip_record(block: &Block, digest: Digest) -> Vec<u8> {
+    borsh::to_vec(&(digest.0, block.height, block.l1)).unwrap_or_default()
 }
 
 /// The chain metadata record holding the committee block executed at `height` (its borsh

@@ -723,6 +723,23 @@ fn a_member_whose_state_diverges_cannot_get_it_into_the_chain() {
 
 /// Starts the four members of `fixture`'s committee, member `i` on `chains[i]`, all at one fixed
 /// Kaspa block.
+/// Submits `requests` to member 0 of `members` and waits until it has run `total` requests
+/// in all.
+async fn run_on_member_0(
+    context: &deterministic::Context,
+    members: &[(Progress, wisp_consensus::Mailbox, Vec<Handle<()>>)],
+    requests: &[wisp_chain::VerifiedRequest],
+    total: usize,
+) {
+    for r in requests {
+        members[0].1.submit(r.clone()).await.expect("submitted");
+    }
+    let ran = |p: &Progress| p.executed().iter().map(|e| e.receipts.len()).sum::<usize>();
+    while ran(&members[0].0) < total {
+        context.sleep(Duration::from_millis(500)).await;
+    }
+}
+
 async fn start_all(
     context: &deterministic::Context,
     oracle: &Oracle<PublicKey, deterministic::Context>,
@@ -904,13 +921,7 @@ fn a_node_restored_from_a_certified_snapshot_follows_the_committee() {
         let members = start_all(&context, &oracle, &fixture, &chains).await;
         let all = requests(&chains[0]);
         let (early, late) = all.split_at(all.len() / 2);
-        for r in early {
-            members[0].1.submit(r.clone()).await.expect("submitted");
-        }
-        let ran = |p: &Progress| p.executed().iter().map(|e| e.receipts.len()).sum::<usize>();
-        while ran(&members[0].0) < early.len() {
-            context.sleep(Duration::from_millis(500)).await;
-        }
+        run_on_member_0(&context, &members, early, early.len()).await;
         // The snapshot base member 0 serves (as `wisp_getSnapshotBase` does).
         let source = &chains[0];
         let certified = follow::stored_finalization(source)
@@ -1028,12 +1039,7 @@ fn a_node_restored_from_a_certified_snapshot_follows_the_committee() {
         assert_eq!(follower.height(), attested.height);
 
         // More requests run; the restored node follows every final block after its base.
-        for r in late {
-            members[0].1.submit(r.clone()).await.expect("submitted");
-        }
-        while ran(&members[0].0) < all.len() {
-            context.sleep(Duration::from_millis(500)).await;
-        }
+        run_on_member_0(&context, &members, late, all.len()).await;
         let newest = follow::stored_finalization(source)
             .expect("readable")
             .expect("stored");
@@ -1081,13 +1087,7 @@ fn a_follower_checks_and_executes_what_members_finalized() {
         let chains: Vec<Arc<Chain>> = (0..4).map(|_| Arc::new(chain())).collect();
         let members = start_all(&context, &oracle, &fixture, &chains).await;
         let all = requests(&chains[0]);
-        for r in &all {
-            members[0].1.submit(r.clone()).await.expect("submitted");
-        }
-        let ran = |p: &Progress| p.executed().iter().map(|e| e.receipts.len()).sum::<usize>();
-        while ran(&members[0].0) < all.len() {
-            context.sleep(Duration::from_millis(500)).await;
-        }
+        run_on_member_0(&context, &members, &all, all.len()).await;
         // What member 0 serves to access nodes.
         let follow::StoredFinalization {
             height: certified,

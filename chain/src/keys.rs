@@ -20,6 +20,8 @@
 //! | governance | `p` | borsh(ChainParams) |
 //! | governance | `v` | borsh(Protocol): version and VM limits in force |
 //! | governance | `u` | borsh(Upgrade): a scheduled protocol change |
+//! | governance | `e` | u64 LE: the newest committee epoch (absent: 0, the creating committee) |
+//! | governance | `r` ‖ u64 BE epoch | borsh(CommitteeRotation): the rotation to that epoch |
 //! | any WASM contract | its own keys (SDK layout) | |
 
 use wisp_core::{AgentId, Hash32, Hname, RequestId};
@@ -158,4 +160,12 @@ pub fn protocol() -> Vec<u8> {
 /// A scheduled protocol upgrade.
 pub fn protocol_upgrade() -> Vec<u8> {
     key(hnames::governance(), &[b"u"])
+}
+/// The newest committee epoch (u64 LE; absent: 0).
+pub fn committee_epoch() -> Vec<u8> {
+    key(hnames::governance(), &[b"e"])
+}
+/// The rotation to committee epoch `epoch`: borsh(CommitteeRotation).
+pub fn committee_rotation(epoch: u64) -> Vec<u8> {
+    key(hnames::governance(), &[b"r", &epoch.to_be_bytes()])
 }

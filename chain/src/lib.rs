@@ -12,6 +12,7 @@
 //!   move to the chain owner, not away).
 
 pub mod admission;
+pub mod committee;
 mod engines;
 mod exec;
 mod execute;
@@ -22,6 +23,7 @@ pub mod protocol;
 mod signing;
 pub mod timelock;
 
+pub use committee::{CommitteeRotation, HANDOVER_DELAY};
 use engines::Engines;
 pub use engines::{ENGINE_COMPILATIONS, MODULE_CACHE_ENTRIES};
 pub use exec::{random_value, ContractRecord};
@@ -480,6 +482,44 @@ impl Chain {
             });
         }
         Ok((protocol, activates))
+    }
+
+    /// The newest committee epoch at the head: 0 until the chain's first rotation
+    /// ([`committee`]).
+    ///
+    /// # Errors
+    /// [`ChainError::State`] on I/O.
+    pub fn committee_epoch(&self) -> Result<u64> {
+        self.committed_u64(&keys::committee_epoch())
+    }
+
+    /// The rotation to committee epoch `epoch` (1 and later), if the chain has had it.
+    ///
+    /// # Errors
+    /// [`ChainError::Corrupt`] if the record does not decode; state I/O.
+    pub fn committee_rotation(&self, epoch: u64) -> Result<Option<CommitteeRotation>> {
+        match self.db.get(&keys::committee_rotation(epoch))? {
+            None => Ok(None),
+            Some(bytes) => borsh::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| ChainError::Corrupt(format!("the rotation record {epoch}: {e}"))),
+        }
+    }
+
+    /// The rotation whose committee made block `index`: the newest with `last_block` below
+    /// it; `None` for a block of the chain's first committee (epoch 0).
+    ///
+    /// # Errors
+    /// As [`Chain::committee_rotation`].
+    pub fn committee_for_block(&self, index: u64) -> Result<Option<CommitteeRotation>> {
+        let mut epoch = self.committee_epoch()?;
+        while epoch > 0 {
+            match self.committee_rotation(epoch)? {
+                Some(rotation) if rotation.covers(index) => return Ok(Some(rotation)),
+                _ => epoch -= 1,
+            }
+        }
+        Ok(None)
     }
 
     /// The chain's id.

@@ -125,6 +125,8 @@ const NATIVE_FUNCTIONS: &[NativeFn] = &[
     NativeFn { contract: "governance", name: "set_limits", kind: Entry, params: &[("max_request_gas", "u64"), ("max_block_gas", "u64")], returns: None, docs: "Sets the gas limits (owner only).", handler: Handler::Plain(governance_set_limits) },
     NativeFn { contract: "governance", name: "protocol", kind: View, params: &[], returns: Some("(u32, Vec<u8>)"), docs: "The protocol version in force and its VM limits (borsh VmConfig).", handler: Handler::Plain(governance_protocol) },
     NativeFn { contract: "governance", name: "upgrade", kind: View, params: &[], returns: Some("Option<(u64, u32, Vec<u8>)>"), docs: "The scheduled protocol upgrade: activation block, version, VM limits.", handler: Handler::Plain(governance_upgrade) },
+    NativeFn { contract: "governance", name: "rotate_committee", kind: Entry, params: &[("anchor_key", "Hash32"), ("certificate_key", "Vec<u8>"), ("namespace", "Vec<u8>")], returns: Some("(u64, u64)"), docs: "Moves a committee chain to a new committee (owner only): its anchor key (x-only secp256k1, the FROST group key), certificate key and certificate namespace (`wisp committee status` prints all three). The current committee makes blocks up to this block + 32 and stops; the new one continues from the next, and the anchor successor committing that last block names the new anchor key. One rotation at a time. Emits `CommitteeRotated`; returns the new epoch and the outgoing committee's last block.", handler: Handler::Plain(governance_rotate_committee) },
+    NativeFn { contract: "governance", name: "committee", kind: View, params: &[], returns: Some("Option<(u64, u64, Hash32, Vec<u8>, Vec<u8>)>"), docs: "The newest committee rotation: epoch, the outgoing committee's last block, anchor key, certificate key, namespace (none: the chain's first committee runs it).", handler: Handler::Plain(governance_committee) },
     NativeFn { contract: "governance", name: "schedule_upgrade", kind: Entry, params: &[("activation_block", "u64"), ("version", "u32"), ("vm", "Vec<u8>")], returns: None, docs: "Schedules a protocol upgrade at a future block (owner only); replaces any scheduled one.", handler: Handler::Plain(governance_schedule_upgrade) },
 ];
 
@@ -146,6 +148,15 @@ const NATIVE_EVENTS: &[(&str, &str, FieldTable)] = &[
         ],
     ),
     (
+        "governance",
+        COMMITTEE_ROTATED_EVENT,
+        &[
+            ("epoch", "u64"),
+            ("last_block", "u64"),
+            ("anchor_key", "Hash32"),
+        ],
+    ),
+    (
         "root",
         ADMIN_CHANGED_EVENT,
         &[("contract", "Hname"), ("admin", "Option<AgentId>")],
@@ -159,6 +170,11 @@ pub const UPGRADED_EVENT: &str = "Upgraded";
 /// Topic of the event `root` emits when a contract's admin changes (`root.set_admin`): fields
 /// `contract` and `admin` (none: renounced).
 pub const ADMIN_CHANGED_EVENT: &str = "AdminChanged";
+
+/// Topic of the event `governance` emits when the chain owner rotates the committee
+/// (`governance.rotate_committee`): fields `epoch`, `last_block` (the outgoing committee's
+/// last block) and `anchor_key`.
+pub const COMMITTEE_ROTATED_EVENT: &str = "CommitteeRotated";
 
 /// Topic of the event `accounts` emits for every withdrawal (`accounts.withdraw`, a contract's
 /// `withdraw_to_l1`): fields `seq` (outbox position), `to` (the Kaspa address paid) and
@@ -542,6 +558,78 @@ fn governance_schedule_upgrade(c: &mut NativeCall<'_>) -> Result<Vec<u8>, Receip
     let (activation_block, version, vm) = args::<(u64, u32, Vec<u8>)>(c.bytes)?;
     owner_only(c.exec, &c.sender)?;
     schedule_upgrade(c.exec, activation_block, version, &vm)
+}
+
+fn governance_rotate_committee(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
+    use crate::committee::{MAX_CERTIFICATE_KEY_BYTES, MAX_NAMESPACE_BYTES};
+    let (anchor_key, certificate_key, namespace) = args::<(Hash32, Vec<u8>, Vec<u8>)>(c.bytes)?;
+    owner_only(c.exec, &c.sender)?;
+    let bad = |why: String| request_error(RequestErrorCode::BadArguments, why);
+    // A key no one can sign for would lock the anchor, and the chain's coins, for good.
+    if secp256k1::XOnlyPublicKey::from_slice(&anchor_key.0).is_err() {
+        return Err(bad(format!(
+            "anchor_key {anchor_key} is not an x-only secp256k1 public key"
+        )));
+    }
+    if certificate_key.is_empty() || certificate_key.len() > MAX_CERTIFICATE_KEY_BYTES {
+        return Err(bad(format!(
+            "certificate_key must be 1 to {MAX_CERTIFICATE_KEY_BYTES} bytes (got {})",
+            certificate_key.len()
+        )));
+    }
+    if namespace.is_empty() || namespace.len() > MAX_NAMESPACE_BYTES {
+        return Err(bad(format!(
+            "namespace must be 1 to {MAX_NAMESPACE_BYTES} bytes (got {})",
+            namespace.len()
+        )));
+    }
+    let current = c.exec.read_u64(&keys::committee_epoch());
+    if current > 0 {
+        let previous: Option<crate::CommitteeRotation> =
+            c.exec.read_borsh(&keys::committee_rotation(current));
+        if let Some(previous) = previous.filter(|p| p.last_block >= c.exec.block.index) {
+            return Err(request_error(
+                RequestErrorCode::Unauthorized,
+                format!(
+                    "the rotation to epoch {current} is under way until block {}; rotate again after it",
+                    previous.last_block
+                ),
+            ));
+        }
+    }
+    let rotation = crate::CommitteeRotation {
+        epoch: current + 1,
+        last_block: c.exec.block.index + crate::HANDOVER_DELAY,
+        anchor_key,
+        certificate_key,
+        namespace,
+    };
+    c.exec.write_u64(keys::committee_epoch(), rotation.epoch);
+    c.exec
+        .write_borsh(keys::committee_rotation(rotation.epoch), &rotation);
+    c.exec.events.push(Event {
+        contract: keys::hnames::governance(),
+        topic: COMMITTEE_ROTATED_EVENT.into(),
+        data: ret(&(rotation.epoch, rotation.last_block, anchor_key)),
+    });
+    Ok(ret(&(rotation.epoch, rotation.last_block)))
+}
+
+fn governance_committee(c: &mut NativeCall<'_>) -> Result<Vec<u8>, ReceiptError> {
+    let epoch = c.exec.read_u64(&keys::committee_epoch());
+    let rotation: Option<crate::CommitteeRotation> = match epoch {
+        0 => None,
+        e => c.exec.read_borsh(&keys::committee_rotation(e)),
+    };
+    Ok(ret(&rotation.map(|r| {
+        (
+            r.epoch,
+            r.last_block,
+            r.anchor_key,
+            r.certificate_key,
+            r.namespace,
+        )
+    })))
 }
 
 fn args<T: BorshDeserialize>(bytes: &[u8]) -> Result<T, ReceiptError> {

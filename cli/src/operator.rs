@@ -216,7 +216,42 @@ pub async fn run_node(r: RunNode) -> Result<()> {
     ));
     // An access node follows a committee's blocks; a member of a committee votes on them. In
     // both the committee makes the blocks (no ticker, and no anchoring by this node alone).
-    let access = match &r.follow {
+    // A next committee's member (its own committee's keys here, and --follow) follows the
+    // current committee until the chain passes to its own, then runs as its member.
+    let successor = r.follow.is_some() && wisp_node::committee::is_member_dir(&r.data_dir);
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut access = match &r.follow {
+        Some(upstream) if successor => {
+            if wisp_node::committee::has_taken_over(&node, &r.data_dir)? {
+                None
+            } else {
+                let namespace = wisp_node::committee::committee_namespace(&r.data_dir)?;
+                let mut access = wisp_node::committee::start_access_until(
+                    node.clone(),
+                    &r.data_dir,
+                    upstream,
+                    Some(namespace),
+                )?;
+                progress(&format!(
+                    "next committee's member: following the current committee's final blocks from {upstream} until the chain passes to this committee"
+                ));
+                let stop = tokio::select! {
+                    _ = access.handed_over() => false,
+                    _ = tokio::signal::ctrl_c() => true,
+                    _ = terminate.recv() => true,
+                };
+                access.stop().await;
+                if stop {
+                    progress("stopping");
+                    let _ = rpc.stop();
+                    rpc.stopped().await;
+                    node.l1().disconnect().await;
+                    return Ok(());
+                }
+                progress("the chain has passed to this committee: starting as its member");
+                None
+            }
+        }
         Some(upstream) => {
             let access = wisp_node::committee::start_access(node.clone(), &r.data_dir, upstream)?;
             progress(&format!(
@@ -253,7 +288,6 @@ pub async fn run_node(r: RunNode) -> Result<()> {
         )),
         _ => None,
     };
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate.recv() => {}
@@ -263,7 +297,7 @@ pub async fn run_node(r: RunNode) -> Result<()> {
     if let Some(ticker) = ticker {
         let _ = ticker.await;
     }
-    if let Some(access) = access {
+    if let Some(access) = access.take() {
         access.stop().await;
     }
     if let Some(member) = member {

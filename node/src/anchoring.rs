@@ -264,10 +264,10 @@ impl Node {
 
     /// Whether Kaspa holds `anchor` unspent now.
     async fn unspent(&self, anchor: &StoredAnchor) -> Result<bool> {
-        let address = self
-            .anchor
-            .rules
-            .address(&anchor.state(self.anchor.committee_key), self.prefix)?;
+        let address = self.anchor.rules.address(
+            &anchor.state(self.anchor_key_after(anchor.block_index)?),
+            self.prefix,
+        )?;
         Ok(self
             .l1
             .spendable_utxos(&address, 0)
@@ -434,14 +434,49 @@ impl Node {
             .map(kaspa_hashes::Hash::from_bytes))
     }
 
-    fn utxo(&self, stored: &StoredAnchor) -> AnchorUtxo {
-        AnchorUtxo {
+    fn utxo(&self, stored: &StoredAnchor) -> Result<AnchorUtxo> {
+        Ok(AnchorUtxo {
             outpoint: stored.outpoint,
             amount_sompi: stored.amount_sompi,
-            state: stored.state(self.anchor.committee_key),
+            state: stored.state(self.anchor_key_after(stored.block_index)?),
             covenant_id: self.anchor.covenant_id(),
             block_daa_score: 0,
+        })
+    }
+
+    /// The anchor key an anchor committing chain block `block_index` names: the key of the
+    /// committee that makes the next block (after a rotation's handover block, the new
+    /// committee's; `wisp_chain::committee`). A chain run by one node keeps its key.
+    ///
+    /// # Errors
+    /// [`crate::NodeError::Chain`] if the chain's rotation records cannot be read.
+    pub fn anchor_key_after(&self, block_index: u64) -> Result<[u8; 32]> {
+        if !self.is_committee_chain() {
+            return Ok(self.anchor.committee_key);
         }
+        Ok(self
+            .chain
+            .committee_for_block(block_index + 1)?
+            .map_or(self.anchor.committee_key, |rotation| rotation.anchor_key.0))
+    }
+
+    /// The epoch of the newest rotation that names anchor key `key`, if any.
+    ///
+    /// # Errors
+    /// [`crate::NodeError::Chain`] if the chain's rotation records cannot be read.
+    pub fn rotation_naming(&self, key: [u8; 32]) -> Result<Option<u64>> {
+        let mut epoch = self.chain.committee_epoch()?;
+        while epoch > 0 {
+            if self
+                .chain
+                .committee_rotation(epoch)?
+                .is_some_and(|r| r.anchor_key.0 == key)
+            {
+                return Ok(Some(epoch));
+            }
+            epoch -= 1;
+        }
+        Ok(None)
     }
 
     /// One step of anchoring (see the module docs): confirms or re-submits the successor in
@@ -682,8 +717,9 @@ impl Node {
             block_index: plan.block_index,
             header_hash: plan.header_hash,
             outbox: outbox_commitment(&new_payouts),
-            // The same key: moving a chain to a new committee is not built yet.
-            committee_key: self.anchor.committee_key,
+            // The next block's committee's key: after a rotation's handover block, the new
+            // committee's, and from then on the old committee's key moves nothing.
+            committee_key: self.anchor_key_after(plan.block_index)?,
         };
         let payouts: Vec<Payout> = track
             .current
@@ -694,7 +730,7 @@ impl Node {
         let deposits: Vec<DepositUtxo> = plan.deposits.iter().map(PlannedDeposit::utxo).collect();
         let unsigned = wisp_settlement::tx::successor_unsigned(
             &self.anchor.rules,
-            &self.utxo(&track.current),
+            &self.utxo(&track.current)?,
             &deposits,
             &payouts,
             new,
@@ -770,6 +806,115 @@ impl Node {
     /// The anchor record, for the committee's anchoring.
     pub(crate) fn anchor_track(&self) -> Result<Track> {
         self.track()
+    }
+
+    /// Takes the anchor `upstream` reports (`wisp_chainInfo`) as this node's current anchor,
+    /// if this node's own records lost it (a next committee's member, which never saw the old
+    /// committee's anchor transactions) and the report checks out against this node's own
+    /// chain and Kaspa: the block it commits and that block's header hash, the withdrawals it
+    /// commits (from this node's outbox) against its outbox commitment, and Kaspa holding the
+    /// UTXO unspent at the address its state gives, naming the key this node's chain says.
+    /// The L1 fees the old committee spent are taken as reported (they only bound the next
+    /// successors' fees, which every member checks again). Returns whether it adopted it.
+    ///
+    /// # Errors
+    /// If the upstream, the chain or kaspad cannot be read.
+    pub(crate) async fn adopt_upstream_anchor(
+        &self,
+        track: &mut Track,
+        upstream: &jsonrpsee::http_client::HttpClient,
+    ) -> Result<bool> {
+        let info = wisp_api::WispApiClient::chain_info(upstream)
+            .await
+            .map_err(|e| {
+                crate::NodeError::DataDir(format!("asking the upstream for its anchor: {e}"))
+            })?
+            .anchor;
+        let (
+            Some(outpoint),
+            Some(block_index),
+            Some(header_hash),
+            Some(outbox),
+            Some(fees),
+            Some(next_seq),
+        ) = (
+            info.outpoint,
+            info.anchored_block,
+            info.anchored_header_hash,
+            info.outbox,
+            info.fees_spent_sompi,
+            info.next_withdrawal,
+        )
+        else {
+            return Ok(false);
+        };
+        if block_index <= track.current.block_index {
+            return Ok(false);
+        }
+        let Ok(own) = self.chain.db().block(block_index) else {
+            return Ok(false); // this node has not executed that block yet
+        };
+        if own.hash().0 != header_hash.0 {
+            tracing::warn!(
+                block_index,
+                "the upstream's anchor commits a header this node does not have"
+            );
+            return Ok(false);
+        }
+        let mut committed = Vec::new();
+        for seq in &info.committed_withdrawals {
+            let Some(entry) = self.chain.outbox(*seq, 1)?.into_iter().next() else {
+                return Ok(false);
+            };
+            committed.push(StoredPayout {
+                seq: entry.seq,
+                to: entry.to,
+                amount_sompi: entry.amount_sompi,
+            });
+        }
+        let payouts: Vec<Payout> = committed.iter().map(StoredPayout::payout).collect();
+        if outbox_commitment(&payouts) != outbox.0 {
+            tracing::warn!(
+                block_index,
+                "the upstream's anchor commits withdrawals this node's outbox does not hold"
+            );
+            return Ok(false);
+        }
+        let state = AnchorState {
+            block_index,
+            header_hash: header_hash.0,
+            outbox: outbox.0,
+            committee_key: self.anchor_key_after(block_index)?,
+        };
+        let address = self.anchor.rules.address(&state, self.prefix)?;
+        let Some((outpoint, amount_sompi)) = self
+            .l1
+            .spendable_utxos(&address, 0)
+            .await?
+            .into_iter()
+            .find(|(o, _)| format!("{}:{}", o.transaction_id, o.index) == outpoint)
+            .map(|(o, entry)| (o, entry.amount))
+        else {
+            return Ok(false);
+        };
+        *track = Track {
+            current: StoredAnchor {
+                outpoint,
+                amount_sompi,
+                block_index,
+                header_hash: header_hash.0,
+                outbox: outbox.0,
+                committed,
+            },
+            fees_spent_sompi: fees.0,
+            in_flight: None,
+            next_seq,
+            history: Vec::new(),
+            watched: Vec::new(),
+        };
+        self.save_track(track)?;
+        tracing::info!(block = block_index, %outpoint, "took the chain's anchor from the upstream");
+        Ok(true)
     }
 }
 

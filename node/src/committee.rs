@@ -306,6 +306,11 @@ pub struct CommitteeStatus {
     pub chain: bool,
     /// What the operator should do next.
     pub next: String,
+    /// Once the keys exist: the arguments of `governance.rotate_committee` that move a chain
+    /// to this committee (JSON, for `wisp call governance rotate_committee ARGS` by the
+    /// chain's owner): the anchor key, the certificate key and the certificate namespace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotation_args: Option<String>,
 }
 
 /// The state of `data_dir` as a committee member.
@@ -338,16 +343,28 @@ pub fn status(data_dir: &Path) -> Result<CommitteeStatus> {
         (None, ..) => "make the member key: `wisp committee init --listen HOST:PORT`",
         (_, None, ..) => "join the committee: `wisp committee join --member KEY@HOST:PORT ...` with every member's card",
         (_, _, false, _) => "generate the committee's keys with the others: `wisp committee dkg`",
-        (_, _, true, false) => "copy the chain's node.json here (the chain this committee runs)",
+        (_, _, true, false) => "copy the chain's node.json here (the chain this committee runs; to take over a running chain, also a first-committee member's committee.json as first-committee.json, then `wisp node --follow URL` and the owner's rotation)",
         (_, _, true, true) => "ready: `wisp node` runs this member",
     }
     .to_string();
+    let rotation_args = committee.as_ref().and_then(|c| {
+        let (anchor, certificate) = (c.anchor_key.as_ref()?, c.certificate_key.as_ref()?);
+        Some(
+            serde_json::json!([
+                format!("0x{anchor}"),
+                format!("0x{certificate}"),
+                format!("0x{}", to_hex(&c.namespace())),
+            ])
+            .to_string(),
+        )
+    });
     Ok(CommitteeStatus {
         me,
         committee,
         keys_ready,
         chain,
         next,
+        rotation_args,
     })
 }
 
@@ -907,9 +924,17 @@ pub const ACCESS_POLL: Duration = Duration::from_millis(200);
 pub struct AccessHandle {
     stop: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    handed_over: tokio::sync::watch::Receiver<bool>,
 }
 
 impl AccessHandle {
+    /// Waits until the chain has passed to the committee `start_access` was told to stop at
+    /// (forever if none): the follower has executed the outgoing committee's last block and
+    /// stopped.
+    pub async fn handed_over(&mut self) {
+        let _ = self.handed_over.wait_for(|done| *done).await;
+    }
+
     /// Stops following and waits for the task (a batch being executed finishes first).
     pub async fn stop(self) {
         let _ = self.stop.send(true);
@@ -917,12 +942,34 @@ impl AccessHandle {
     }
 }
 
-/// The verifier of the committee's certificates, from the certificate key in `data_dir`'s
-/// `committee.json`: what an access node checks what it follows against.
+/// The file in a next committee's member's data directory holding the chain's first
+/// committee (a copy of a first-committee member's `committee.json`): what the member checks
+/// the chain's blocks against while it follows them before its committee takes over.
+pub const FIRST_COMMITTEE_FILE: &str = "first-committee.json";
+
+/// The verifier of the certificates of the chain's first committee, from the certificate key
+/// in `data_dir`'s `committee.json` (an access node's copy of a member's), or in
+/// [`FIRST_COMMITTEE_FILE`] in a next committee's member's directory: what a follower checks
+/// the blocks against (later committees' keys come from the rotations in the chain's state).
 fn certificate_verifier(data_dir: &Path) -> Result<dkg::CommitteeScheme> {
-    let committee = CommitteeFile::load(data_dir)?.ok_or_else(|| {
-        bad("an access node needs the committee's committee.json in its data directory (copy it from a member)")
-    })?;
+    let committee = match is_member_dir(data_dir) {
+        true => {
+            let path = data_dir.join(FIRST_COMMITTEE_FILE);
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                bad(format!(
+                    "reading {}: {e}; a next committee's member follows the chain before it \
+                     takes over: copy the committee.json of a member of the chain's first \
+                     committee (or an access node's) to {FIRST_COMMITTEE_FILE}",
+                    path.display()
+                ))
+            })?;
+            serde_json::from_str(&text)
+                .map_err(|e| bad(format!("{} is damaged: {e}", path.display())))?
+        }
+        false => CommitteeFile::load(data_dir)?.ok_or_else(|| {
+            bad("an access node needs the committee's committee.json in its data directory (copy it from a member)")
+        })?,
+    };
     let key = committee.certificate_key.as_deref().ok_or_else(|| {
         bad("committee.json has no certificate key yet: copy it from a member after `wisp committee dkg`")
     })?;
@@ -1105,6 +1152,21 @@ pub async fn sync_snapshot(
 /// damaged one, the URL is not one, or the chain's record of its last committee block cannot
 /// be read.
 pub fn start_access(node: Arc<Node>, data_dir: &Path, upstream: &str) -> Result<AccessHandle> {
+    start_access_until(node, data_dir, upstream, None)
+}
+
+/// [`start_access`], stopping once the chain passes to the committee whose certificate
+/// namespace is `until` ([`AccessHandle::handed_over`]): how a next committee's member
+/// follows the chain until it takes over.
+///
+/// # Errors
+/// As [`start_access`].
+pub fn start_access_until(
+    node: Arc<Node>,
+    data_dir: &Path,
+    upstream: &str,
+    until: Option<Vec<u8>>,
+) -> Result<AccessHandle> {
     let scheme = certificate_verifier(data_dir)?;
     let client = upstream_client(upstream)?;
     node.set_upstream(client.clone());
@@ -1119,6 +1181,8 @@ pub fn start_access(node: Arc<Node>, data_dir: &Path, upstream: &str) -> Result<
     )
     .map_err(|e| bad(format!("the chain's committee record: {e}")))?;
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let (handing_over, handed_over) = tokio::sync::watch::channel(false);
+    let watched = node.clone();
     let task = tokio::spawn(async move {
         let follower = Arc::new(Mutex::new(follower));
         let mut buffer: Vec<wisp_consensus::Block> = Vec::new();
@@ -1128,7 +1192,25 @@ pub fn start_access(node: Arc<Node>, data_dir: &Path, upstream: &str) -> Result<
                 _ = tokio::time::sleep(ACCESS_POLL) => {}
                 _ = stopped.changed() => return,
             }
-            let height = follower.lock().map(|f| f.height()).unwrap_or(0);
+            let (height, epoch) = follower
+                .lock()
+                .map(|f| (f.height(), f.epoch()))
+                .unwrap_or((0, 0));
+            if let Some(namespace) = &until {
+                let named = match epoch {
+                    0 => None,
+                    e => watched.chain().committee_rotation(e).ok().flatten(),
+                };
+                if named.is_some_and(|r| r.namespace == *namespace) {
+                    tracing::info!(
+                        height,
+                        epoch,
+                        "the chain has passed to this node's committee"
+                    );
+                    let _ = handing_over.send(true);
+                    return;
+                }
+            }
             let from = height + 1 + buffer.len() as u64;
             let answer = match wisp_api::WispApiClient::get_committee_blocks(
                 &client,
@@ -1192,7 +1274,11 @@ pub fn start_access(node: Arc<Node>, data_dir: &Path, upstream: &str) -> Result<
             }
         }
     });
-    Ok(AccessHandle { stop, task })
+    Ok(AccessHandle {
+        stop,
+        task,
+        handed_over,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1255,6 +1341,7 @@ pub fn start_member(node: Arc<Node>, data_dir: &Path) -> Result<MemberHandle> {
         .find(|m| m.key == me)
         .map(|m| m.address)
         .ok_or_else(|| bad("this node's member key is not in committee.json"))?;
+    let era = member_era(node.chain(), &committee.namespace())?;
     let follower = L1Follower::start(node.clone());
     let keys = committee.keys()?;
     let my_index = keys
@@ -1271,8 +1358,11 @@ pub fn start_member(node: Arc<Node>, data_dir: &Path) -> Result<MemberHandle> {
         })?;
         MemberKey::from_bytes(&bytes).map_err(|e| bad(format!("{}: {e}", path.display())))?
     };
-    // A committee signs the anchor only if the chain's anchor names the committee's key.
-    let anchoring = (anchor_key.group_key() == node.anchor().committee_key).then_some(());
+    // A committee signs the anchor only if the chain's anchors name (or will name, after a
+    // rotation) the committee's key; each step signs only anchors that name it.
+    let anchoring = (anchor_key.group_key() == node.anchor().committee_key
+        || node.rotation_naming(anchor_key.group_key())?.is_some())
+    .then_some(());
     if anchoring.is_none() {
         tracing::warn!(
             "the chain's anchor does not name this committee's anchor key (create the chain with \
@@ -1341,6 +1431,7 @@ pub fn start_member(node: Arc<Node>, data_dir: &Path) -> Result<MemberHandle> {
                     }
                 });
                 let mut config = wisp_consensus::Config::new(chain, Box::new(follower));
+                config.era = Some(era);
                 config.on_executed = Some(Box::new(move |output| {
                     published.publish(Arc::new(output.clone()))
                 }));
@@ -1356,6 +1447,7 @@ pub fn start_member(node: Arc<Node>, data_dir: &Path) -> Result<MemberHandle> {
                 let (member, mailbox, reporter, progress) =
                     Member::new::<dkg::CommitteeScheme>(config).map_err(|e| bad(e.to_string()))?;
                 let genesis = member.genesis();
+                let epoch = member.epoch();
                 let _ = ready_tx.send((mailbox.clone(), progress));
                 let _application =
                     member.start(context.child("application"), block_sender, block_receiver);
@@ -1367,7 +1459,10 @@ pub fn start_member(node: Arc<Node>, data_dir: &Path) -> Result<MemberHandle> {
                         mailbox,
                         reporter,
                         genesis,
-                        "simplex".into(),
+                        epoch,
+                        // Each committee's journal apart: a member of two committees in turn
+                        // never replays the first's votes into the second's views.
+                        format!("simplex-{epoch}"),
                     ),
                 );
                 let _engine = engine.start(votes, certificates, resolver);
@@ -1393,6 +1488,74 @@ pub fn start_member(node: Arc<Node>, data_dir: &Path) -> Result<MemberHandle> {
         stop: Some(stop),
         thread: Some(thread),
     })
+}
+
+/// The era of the committee whose certificate namespace is `namespace` on `chain`: the newest
+/// rotation that names it, or the chain's first committee if none does.
+///
+/// # Errors
+/// [`NodeError::DataDir`] if a rotation names this committee but the node has not executed its
+/// handover block yet (the message says to follow the chain until then), or the chain's
+/// records cannot be read.
+fn member_era(chain: &wisp_chain::Chain, namespace: &[u8]) -> Result<wisp_consensus::Era> {
+    let failed = |e: wisp_chain::ChainError| bad(format!("the chain's committee rotations: {e}"));
+    let mut epoch = chain.committee_epoch().map_err(failed)?;
+    while epoch > 0 {
+        if let Some(rotation) = chain.committee_rotation(epoch).map_err(failed)? {
+            if rotation.namespace == namespace {
+                return wisp_consensus::Era::of(chain, epoch).map_err(|e| {
+                    bad(format!(
+                        "{e}: run the node with --follow <RPC URL of a current member> to follow \
+                         the chain until this committee takes over"
+                    ))
+                });
+            }
+        }
+        epoch -= 1;
+    }
+    Ok(wisp_consensus::Era::first(chain))
+}
+
+/// Whether `data_dir` holds a committee this node is a member of (its member key and its
+/// shares of the committee's keys): `wisp node --follow` then follows the current committee
+/// only until the chain rotates to this one, and runs as its member from there.
+pub fn is_member_dir(data_dir: &Path) -> bool {
+    data_dir.join(MEMBER_KEY_FILE).exists() && data_dir.join(CERTIFICATE_SHARE_FILE).exists()
+}
+
+/// Whether the chain `node` runs has passed to the committee in `data_dir`: a rotation names
+/// it and the node has executed the handover block (a next committee's member that restarts
+/// after taking over runs as a member at once).
+///
+/// # Errors
+/// [`NodeError::DataDir`] if `committee.json` is missing or damaged, or the chain's records
+/// cannot be read.
+pub fn has_taken_over(node: &Node, data_dir: &Path) -> Result<bool> {
+    let namespace = committee_namespace(data_dir)?;
+    let chain = node.chain();
+    let failed = |e: wisp_chain::ChainError| bad(format!("the chain's committee rotations: {e}"));
+    let mut epoch = chain.committee_epoch().map_err(failed)?;
+    while epoch > 0 {
+        if chain
+            .committee_rotation(epoch)
+            .map_err(failed)?
+            .is_some_and(|r| r.namespace == namespace)
+        {
+            return Ok(wisp_consensus::Era::of(chain, epoch).is_ok());
+        }
+        epoch -= 1;
+    }
+    Ok(false)
+}
+
+/// The certificate namespace of the committee in `data_dir` (what a rotation to it names).
+///
+/// # Errors
+/// [`NodeError::DataDir`] if `committee.json` is missing or damaged.
+pub fn committee_namespace(data_dir: &Path) -> Result<Vec<u8>> {
+    Ok(CommitteeFile::load(data_dir)?
+        .ok_or_else(|| bad("this data directory holds no committee (`wisp committee join`)"))?
+        .namespace())
 }
 
 impl MemberHandle {

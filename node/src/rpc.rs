@@ -39,6 +39,25 @@ fn invalid(message: impl Into<String>) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(-32602, message.into(), None::<()>)
 }
 
+/// The certificate of the first committee handover at or after committee height `from` this
+/// node executed, if any.
+fn handover_from(
+    chain: &wisp_chain::Chain,
+    from: u64,
+) -> RpcResult<Option<wisp_consensus::follow::StoredFinalization>> {
+    let epochs = chain.committee_epoch().map_err(internal)?;
+    for epoch in 1..=epochs {
+        if let Some(handover) =
+            wisp_consensus::follow::stored_handover(chain, epoch).map_err(internal)?
+        {
+            if handover.height >= from {
+                return Ok(Some(handover));
+            }
+        }
+    }
+    Ok(None)
+}
+
 /// Node trouble (storage, Kaspa).
 fn internal(e: impl std::fmt::Display) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(-32603, e.to_string(), None::<()>)
@@ -468,7 +487,12 @@ impl WispApiServer for Api {
             anchor: AnchorInfo {
                 covenant_id: H256(node.anchor().covenant_id().as_bytes()),
                 genesis_outpoint: outpoint(&node.anchor().genesis.outpoint),
-                committee_key: H256(node.anchor().committee_key),
+                committee_key: H256(
+                    anchor
+                        .as_ref()
+                        .and_then(|a| node.anchor_key_after(a.block_index).ok())
+                        .unwrap_or(node.anchor().committee_key),
+                ),
                 max_fee_sompi: node.anchor().rules.max_fee_sompi.into(),
                 outpoint: anchor.as_ref().map(|a| outpoint(&a.outpoint)),
                 value_sompi: anchor.as_ref().map(|a| a.amount_sompi.into()),
@@ -480,6 +504,11 @@ impl WispApiServer for Api {
                     .as_ref()
                     .and_then(|a| a.in_flight)
                     .map(|id| id.to_string()),
+                committed_withdrawals: anchor
+                    .as_ref()
+                    .map(|a| a.committed_withdrawals.clone())
+                    .unwrap_or_default(),
+                next_withdrawal: anchor.as_ref().map(|a| a.next_withdrawal),
             },
             l1_rpc_url: node.l1().url().to_string(),
             l1_coinbase_maturity: node.l1_params().coinbase_maturity(),
@@ -491,8 +520,9 @@ impl WispApiServer for Api {
     }
 
     async fn send_request(&self, request: Bytes) -> RpcResult<SentRequest> {
-        if let Some(upstream) = self.0.upstream() {
-            // An access node: the committee it follows takes requests.
+        if let (None, Some(upstream)) = (self.0.committee_member(), self.0.upstream()) {
+            // An access node (or a next committee's member that has not taken over yet): the
+            // committee it follows takes requests.
             return wisp_api::WispApiClient::send_request(upstream, request)
                 .await
                 .map_err(|e| match e {
@@ -1022,6 +1052,15 @@ impl WispApiServer for Api {
         };
         let limit = u64::from(limit.unwrap_or(256).clamp(1, 256));
         let from = from.max(1);
+        // A batch never crosses a committee rotation: the blocks up to a handover come with
+        // the outgoing committee's certificate of its last block, those after it with the
+        // next committee's.
+        let (certified_height, certificate) = match handover_from(chain, from)? {
+            Some(handover) if handover.height < certified_height => {
+                (handover.height, handover.certificate)
+            }
+            _ => (certified_height, certificate),
+        };
         let last = certified_height.min(from.saturating_add(limit - 1));
         let mut blocks = Vec::new();
         let mut bytes = 0usize;

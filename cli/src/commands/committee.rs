@@ -96,6 +96,11 @@ pub(crate) fn status(data_dir: PathBuf, ctx: &Ctx) -> Result<()> {
             }
         );
         println!("next:     {}", status.next);
+        if let Some(args) = &status.rotation_args {
+            println!(
+                "rotation: the owner of a chain moves it to this committee with\n  wisp call governance rotate_committee '{args}'"
+            );
+        }
     });
     Ok(())
 }

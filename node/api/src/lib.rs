@@ -385,6 +385,13 @@ pub struct AnchorInfo {
     pub fees_spent_sompi: Option<U64>,
     /// A submitted successor not yet accepted: its Kaspa transaction id.
     pub in_flight: Option<String>,
+    /// The withdrawals (outbox sequence numbers) the anchor's outbox commits to: its
+    /// successor pays them.
+    #[serde(default)]
+    pub committed_withdrawals: Vec<u64>,
+    /// The first outbox entry no anchor has committed to yet.
+    #[serde(default)]
+    pub next_withdrawal: Option<u64>,
 }
 
 /// `wisp_chainInfo`: what a client needs to talk to the chain.

@@ -248,12 +248,29 @@ impl Anchorer {
                     );
                 } else if self.asked.is_none_or(|at| at.elapsed() >= ASK_EVERY) {
                     self.asked = Some(Instant::now());
+                    // A next committee's member learns the anchor from the node it followed
+                    // (checked against its own chain and Kaspa).
+                    if let Some(upstream) = self.node.upstream() {
+                        if self
+                            .node
+                            .adopt_upstream_anchor(&mut track, upstream)
+                            .await?
+                        {
+                            return Ok(());
+                        }
+                    }
                     let anchor = track.current.outpoint;
                     if let Ok(bytes) = borsh::to_vec(&AnchorWire::Which { anchor }) {
                         let _ = self.outbox.send(Outgoing::All(bytes));
                     }
                 }
             }
+            return Ok(());
+        }
+        // Only the committee the anchor names signs it: before a rotation's successor is
+        // confirmed the old committee, after it the new one.
+        if !self.names_this_committee(&track)? {
+            self.coordinating = None;
             return Ok(());
         }
         let anchor = track.current.outpoint;
@@ -285,6 +302,11 @@ impl Anchorer {
             return Ok(());
         };
         self.start_round(&track, plan)
+    }
+
+    /// Whether `track`'s current anchor names this committee's anchor key.
+    fn names_this_committee(&self, track: &crate::anchoring::Track) -> Result<bool> {
+        Ok(self.node.anchor_key_after(track.current.block_index)? == self.key.group_key())
     }
 
     fn start_round(&mut self, track: &crate::anchoring::Track, plan: AnchorPlan) -> Result<()> {
@@ -412,6 +434,13 @@ impl Anchorer {
             }
         }
         let track = self.node.anchor_track()?;
+        if !self.names_this_committee(&track)? {
+            return refuse(
+                self,
+                "this member's anchor does not name its committee's key (the chain rotated)".into(),
+                None,
+            );
+        }
         let built = match self.node.rebuild(&track, &plan) {
             Ok(built) => built,
             Err(e) => return refuse(self, e.to_string(), None),

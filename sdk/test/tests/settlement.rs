@@ -177,3 +177,88 @@ fn a_contract_withdraws_to_l1_from_its_own_account() {
     // A view cannot withdraw.
     assert!(chain.view::<_, ()>(payer, "peek", &()).is_err());
 }
+
+/// `governance.rotate_committee`: only the owner, only a key someone can sign for, one rotation
+/// at a time; the record fixes the outgoing committee's last block (the call's block + 32)
+/// and which committee made every block.
+#[test]
+fn a_committee_rotation_is_recorded_with_its_handover_block() {
+    use wisp_core::{Hash32, RequestErrorCode};
+    let mut chain = TestChain::new();
+    let owner = chain.owner().clone();
+    chain.deposit(&owner, 100 * KAS);
+    let stranger = chain.new_account(100 * KAS);
+    let gov = Hname::of("governance");
+    let anchor_key = Hash32(chain.new_account(KAS).x_only_key());
+    let good = (
+        anchor_key,
+        vec![3u8; 96],
+        b"wisp-committee-v1/next".to_vec(),
+    );
+    let f = chain
+        .call(&stranger, gov, "rotate_committee", &good)
+        .unwrap_err();
+    assert!(f.is_request(RequestErrorCode::Unauthorized), "{f:?}");
+    // 0xff.. is above the field prime: no point has it as its x coordinate.
+    for bad in [
+        (Hash32([0xff; 32]), good.1.clone(), good.2.clone()),
+        (anchor_key, Vec::new(), good.2.clone()),
+        (anchor_key, vec![1; 193], good.2.clone()),
+        (anchor_key, good.1.clone(), vec![1; 129]),
+    ] {
+        let f = chain
+            .call(&owner, gov, "rotate_committee", &bad)
+            .unwrap_err();
+        assert!(f.is_request(RequestErrorCode::BadArguments), "{f:?}");
+    }
+    assert_eq!(chain.chain().committee_epoch().unwrap(), 0);
+    let r = chain.call(&owner, gov, "rotate_committee", &good).unwrap();
+    let at = chain.chain().head().unwrap().index;
+    let (epoch, last): (u64, u64) = borsh::from_slice(&r.return_data).unwrap();
+    assert_eq!((epoch, last), (1, at + wisp_chain::HANDOVER_DELAY));
+    /// `governance.committee`'s answer: epoch, last block, anchor key, certificate key,
+    /// namespace.
+    type Rotation = (u64, u64, Hash32, Vec<u8>, Vec<u8>);
+    let seen: Option<Rotation> = chain.view(gov, "committee", &()).unwrap();
+    assert_eq!(
+        seen,
+        Some((1, last, anchor_key, good.1.clone(), good.2.clone()))
+    );
+    let c = chain.chain();
+    assert_eq!(
+        c.committee_for_block(last).unwrap(),
+        None,
+        "the outgoing committee's last"
+    );
+    assert_eq!(
+        c.committee_for_block(last + 1).unwrap().map(|r| r.epoch),
+        Some(1)
+    );
+    // A second rotation waits for the first to finish.
+    let f = chain
+        .call(&owner, gov, "rotate_committee", &good)
+        .unwrap_err();
+    assert!(f.is_request(RequestErrorCode::Unauthorized), "{f:?}");
+    assert!(
+        f.error.message.contains(&format!("until block {last}")),
+        "{f:?}"
+    );
+    let head = chain.chain().head().unwrap().index;
+    chain.advance_blocks(last - head);
+    let r = chain.call(&owner, gov, "rotate_committee", &good).unwrap();
+    let (epoch, last2): (u64, u64) = borsh::from_slice(&r.return_data).unwrap();
+    assert_eq!(epoch, 2);
+    let c = chain.chain();
+    assert_eq!(
+        c.committee_for_block(last + 1).unwrap().map(|r| r.epoch),
+        Some(1)
+    );
+    assert_eq!(
+        c.committee_for_block(last2).unwrap().map(|r| r.epoch),
+        Some(1)
+    );
+    assert_eq!(
+        c.committee_for_block(last2 + 1).unwrap().map(|r| r.epoch),
+        Some(2)
+    );
+}

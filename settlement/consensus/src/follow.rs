@@ -30,6 +30,10 @@ pub struct Follower {
     l1: Box<dyn L1View>,
     scheme: CommitteeScheme,
     seeds: SeedVerifier,
+    /// The epoch of the committee whose blocks come next ([`crate::era`]).
+    epoch: u64,
+    /// That committee's last block, once the state names its successor.
+    handover: Option<u64>,
     on_executed: Option<OnExecuted>,
     /// The last executed committee block: digest and height (genesis, 0, at first).
     tip: (Digest, u64),
@@ -40,13 +44,16 @@ pub struct Follower {
 }
 
 impl Follower {
-    /// A follower of `chain`'s committee, whose certificates `scheme` verifies (a verifier
-    /// built from the committee's public key: `CommitteeScheme::certificate_verifier`), seeing
-    /// Kaspa through `l1` and telling `on_executed` of each block it executes. It continues
-    /// from the committee block recorded in [`crate::TIP_META`].
+    /// A follower of `chain`'s committee, whose first committee's certificates `scheme`
+    /// verifies (a verifier built from that committee's public key:
+    /// `CommitteeScheme::certificate_verifier`), seeing Kaspa through `l1` and telling
+    /// `on_executed` of each block it executes. It continues from the committee block recorded
+    /// in [`crate::TIP_META`], with the committee the chain's state names for the next block
+    /// (after a rotation, the key recorded in the rotation: [`crate::era::verifier`]).
     ///
     /// # Errors
-    /// [`ConsensusError::Chain`] if the record cannot be read or does not decode.
+    /// [`ConsensusError::Chain`] if the record cannot be read or does not decode;
+    /// [`ConsensusError::Malformed`] if a recorded rotation's key does not decode.
     pub fn new(
         chain: Arc<Chain>,
         l1: Box<dyn L1View>,
@@ -54,12 +61,21 @@ impl Follower {
         on_executed: Option<OnExecuted>,
     ) -> Result<Follower, ConsensusError> {
         let (tip, tip_l1) = crate::read_tip(&chain)?;
-        let seeds = SeedVerifier::new(&scheme);
+        let failed = |e: wisp_chain::ChainError| ConsensusError::Chain(e.to_string());
+        let head = chain.head().map_err(failed)?.index;
+        let (epoch, scheme) = match chain.committee_for_block(head + 1).map_err(failed)? {
+            Some(rotation) => (rotation.epoch, crate::era::verifier(&rotation)?),
+            None => (0, scheme),
+        };
+        let handover = crate::era::next_handover(&chain, epoch)?;
+        let seeds = SeedVerifier::new(&scheme).in_epoch(epoch);
         Ok(Follower {
             chain,
             l1,
             scheme,
             seeds,
+            epoch,
+            handover,
             on_executed,
             tip,
             tip_l1,
@@ -70,6 +86,19 @@ impl Follower {
     /// The height of the last committee block executed.
     pub fn height(&self) -> u64 {
         self.tip.1
+    }
+
+    /// The epoch of the committee whose blocks this follower takes next (0: the chain's first
+    /// committee).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// The last block of the committee whose blocks this follower takes next, once the
+    /// chain's state names its successor: a batch ends there (the next committee's blocks
+    /// come with its own certificates).
+    pub fn handover(&self) -> Option<u64> {
+        self.handover
     }
 
     /// Checks `blocks` (the committee's blocks from this node's height plus one, in height
@@ -95,7 +124,7 @@ impl Follower {
         finalization: &[u8],
     ) -> Result<usize, ConsensusError> {
         let encoded = finalization;
-        let finalization = verify_finalization(rng, &self.scheme, encoded)?;
+        let finalization = verify_finalization(rng, &self.scheme, self.epoch, encoded)?;
         let certified = finalization.proposal.payload;
         let certified_seed = CommitteeScheme::finalization_seed(&finalization);
         // The blocks link from this node's tip to the certified one.
@@ -121,13 +150,20 @@ impl Follower {
         let mut ran = 0;
         for at in 0..=end {
             let (block, digest) = (&blocks[at], digests[at]);
+            if self.handover.is_some_and(|h| block.height > h) {
+                return Err(ConsensusError::Forged(format!(
+                    "committee {} certified block {} past its last block",
+                    self.epoch, block.height
+                )));
+            }
+            let last = self.handover == Some(block.height);
             let Some(prepared) = prepare_final_block(
                 &self.chain,
                 self.l1.as_ref(),
                 self.tip_l1.as_ref(),
                 block,
                 None,
-                true,
+                !last,
             ) else {
                 return Ok(ran);
             };
@@ -162,6 +198,7 @@ impl Follower {
                 randomness,
                 (block, digest),
                 (at == end).then_some(encoded),
+                last.then_some(self.epoch + 1),
             )
             .map_err(ConsensusError::Chain)?;
             if let Some(a) = block.attests {
@@ -181,8 +218,32 @@ impl Follower {
                 on_executed(&output);
             }
             ran += 1;
+            if last {
+                // The next committee's blocks come with its certificates.
+                self.enter_next_era()?;
+                return Ok(ran);
+            }
+            if self.handover.is_none() {
+                self.handover = crate::era::next_handover(&self.chain, self.epoch)?;
+            }
         }
         Ok(ran)
+    }
+
+    /// Takes the next committee's key (from the rotation in state) after its predecessor's
+    /// last block.
+    fn enter_next_era(&mut self) -> Result<(), ConsensusError> {
+        let next = self.epoch + 1;
+        let rotation = self
+            .chain
+            .committee_rotation(next)
+            .map_err(|e| ConsensusError::Chain(e.to_string()))?
+            .ok_or_else(|| ConsensusError::Chain(format!("rotation {next} is not in state")))?;
+        self.scheme = crate::era::verifier(&rotation)?;
+        self.seeds = SeedVerifier::new(&self.scheme).in_epoch(next);
+        self.epoch = next;
+        self.handover = crate::era::next_handover(&self.chain, next)?;
+        Ok(())
     }
 }
 
@@ -218,6 +279,26 @@ pub struct StoredFinalization {
     pub digest: [u8; 32],
     /// The finalization, in commonware's encoding.
     pub certificate: Vec<u8>,
+}
+
+/// The finalization certificate of the last block of the committee before `epoch` (the
+/// handover block), if this node executed it.
+///
+/// # Errors
+/// [`ConsensusError::Chain`] if the record cannot be read or does not decode.
+pub fn stored_handover(
+    chain: &Chain,
+    epoch: u64,
+) -> Result<Option<StoredFinalization>, ConsensusError> {
+    let key = crate::era::handover_meta(epoch);
+    chain
+        .db()
+        .meta(&key)
+        .map_err(|e| ConsensusError::Chain(e.to_string()))?
+        .map(|bytes| {
+            borsh::from_slice(&bytes).map_err(|e| ConsensusError::Chain(format!("{key}: {e}")))
+        })
+        .transpose()
 }
 
 /// The newest finalization whose block this node executed, if any.
@@ -294,7 +375,7 @@ pub fn check_snapshot_base<R: rand_core::CryptoRng>(
         .iter()
         .map(|b| Block::decode(b))
         .collect::<Result<Vec<_>, _>>()?;
-    let finalization = verify_finalization(rng, scheme, finalization)?;
+    let finalization = verify_finalization(rng, scheme, 0, finalization)?;
     let Some(first) = blocks.first() else {
         return Err(ConsensusError::Forged(
             "the snapshot base has no blocks".into(),
@@ -332,7 +413,7 @@ pub fn check_snapshot_base<R: rand_core::CryptoRng>(
 }
 
 /// Decodes a finalization certificate and checks that it is the committee's (`scheme`, with
-/// `rng`'s random batch coefficients) and of epoch 0.
+/// `rng`'s random batch coefficients) and of epoch `epoch`.
 ///
 /// # Errors
 /// [`ConsensusError::Malformed`] if it does not decode; [`ConsensusError::Forged`] if it does
@@ -340,11 +421,12 @@ pub fn check_snapshot_base<R: rand_core::CryptoRng>(
 fn verify_finalization<R: rand_core::CryptoRng>(
     rng: &mut R,
     scheme: &CommitteeScheme,
+    epoch: u64,
     encoded: &[u8],
 ) -> Result<Finalization<CommitteeScheme, Digest>, ConsensusError> {
     let finalization = Finalization::<CommitteeScheme, Digest>::decode(encoded.to_vec())
         .map_err(|e| ConsensusError::Malformed(format!("the finalization: {e}")))?;
-    if finalization.proposal.round.epoch().get() != 0
+    if finalization.proposal.round.epoch().get() != epoch
         || !finalization.verify(rng, scheme, &commonware_parallel::Sequential)
     {
         return Err(ConsensusError::Forged(

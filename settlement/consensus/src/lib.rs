@@ -28,6 +28,7 @@
 //! the state of an earlier block.
 
 pub mod dkg;
+pub mod era;
 pub mod follow;
 pub mod seed;
 
@@ -46,6 +47,7 @@ use std::sync::{Arc, Mutex};
 use wisp_chain::{BlockInputs, Chain, L1Ref, VerifiedRequest};
 use wisp_core::{AgentId, BlockHeader, ChainId, OffLedgerRequest, RequestId};
 
+pub use era::Era;
 pub use seed::{SeedScheme, SeedVerifier, ViewSeed};
 
 /// The digest simplex agrees on: SHA-256 of a block's encoding ([`Block::digest`]).
@@ -273,8 +275,8 @@ pub fn genesis(chain: ChainId) -> Digest {
 
 /// simplex's settings for a committee member: the member's `scheme` (its certificate key
 /// share), `blocker` (the p2p layer's, to stop talking to a member caught misbehaving), the
-/// member's `mailbox` and `reporter` ([`Member::new`]), the chain's `genesis` digest
-/// ([`Member::genesis`]), and `partition`, where simplex keeps its journal in the runtime's
+/// member's `mailbox` and `reporter` ([`Member::new`]), the committee's `genesis` digest
+/// ([`Member::genesis`]) and `epoch` ([`Member::epoch`]), and `partition`, where simplex keeps its journal in the runtime's
 /// storage (a restarted member must find it there: it records the member's votes, so the
 /// member never votes twice in a view).
 ///
@@ -288,6 +290,7 @@ pub fn engine_config<S, B>(
     mailbox: Mailbox,
     reporter: Finalizations<S>,
     genesis: Digest,
+    epoch: u64,
     partition: String,
 ) -> commonware_consensus::simplex::Config<
     S,
@@ -317,7 +320,7 @@ where
         strategy: commonware_parallel::Sequential,
         partition,
         mailbox_size: NZUsize!(1024),
-        epoch: Epoch::new(0),
+        epoch: Epoch::new(epoch),
         floor: Floor::Genesis(genesis),
         leader_timeout: Duration::from_secs(1),
         certification_timeout: Duration::from_secs(2),
@@ -425,6 +428,9 @@ pub struct Config {
     /// randomness (`wisp::random`) from them ([`seed`]); every member of a committee must be
     /// configured alike. `None`: no randomness (a committee without threshold seeds).
     pub seeds: Option<SeedVerifier>,
+    /// Which committee this member belongs to and where its blocks start ([`era`]). `None`:
+    /// the chain's first committee ([`Era::first`]).
+    pub era: Option<Era>,
 }
 
 /// See [`Config::wants_block`].
@@ -439,6 +445,7 @@ impl Config {
             on_executed: None,
             wants_block: None,
             seeds: None,
+            era: None,
         }
     }
 }
@@ -650,7 +657,16 @@ pub struct Member {
     l1: Box<dyn L1View>,
     on_executed: Option<OnExecuted>,
     wants_block: Option<WantsBlock>,
+    /// simplex's genesis payload: the chain's committee genesis, or the digest of the
+    /// previous committee's last block ([`Era::floor`]).
     genesis: Digest,
+    /// The committee height of `genesis` ([`Era::floor_height`]).
+    floor_height: u64,
+    /// This member's committee epoch ([`Era::epoch`]).
+    epoch: u64,
+    /// The committee height of this committee's last block, once a rotation to the next
+    /// epoch is in the state this member executed ([`era::next_handover`]).
+    handover: Option<u64>,
     mailbox: mpsc::UnboundedReceiver<Message>,
     /// Messages from the network (bounded, [`NETWORK_QUEUE`]), and the sending end the
     /// member's receiving task takes at [`Member::start`].
@@ -715,10 +731,15 @@ impl Member {
         let (sender, receiver) = mpsc::unbounded_channel();
         let mailbox = Mailbox { sender };
         let (network_in, network) = mpsc::channel(NETWORK_QUEUE);
-        let genesis = genesis(config.chain.chain_id());
+        let era = config.era.unwrap_or_else(|| Era::first(&config.chain));
+        let genesis = era.floor;
         let (tip, tip_l1) = read_tip(&config.chain)?;
-        let finalized_view =
-            follow::stored_block(&config.chain, tip.1)?.map_or(0, |block| block.view);
+        // Views are the era's own: the floor block's view was another committee's.
+        let finalized_view = match tip.0 == genesis {
+            true => 0,
+            false => follow::stored_block(&config.chain, tip.1)?.map_or(0, |block| block.view),
+        };
+        let handover = era::next_handover(&config.chain, era.epoch)?;
         let progress = Progress::default();
         let member = Member {
             chain: config.chain,
@@ -726,6 +747,9 @@ impl Member {
             on_executed: config.on_executed,
             wants_block: config.wants_block,
             genesis,
+            floor_height: era.floor_height,
+            epoch: era.epoch,
+            handover,
             mailbox: receiver,
             network,
             network_in: Some(network_in),
@@ -741,7 +765,7 @@ impl Member {
             mempool: BTreeMap::new(),
             last_busy: 0,
             parked: None,
-            seed_verifier: config.seeds,
+            seed_verifier: config.seeds.map(|v| v.in_epoch(era.epoch)),
             seeds: BTreeMap::new(),
             awaiting_seed: None,
             certificate: None,
@@ -759,6 +783,11 @@ impl Member {
     /// The digest simplex must start from (its genesis payload) for this member's chain.
     pub fn genesis(&self) -> Digest {
         self.genesis
+    }
+
+    /// This member's committee epoch: simplex's epoch ([`engine_config`]).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     /// Runs the member on `context`: blocks, requests and wants go out on `sender` and come in
@@ -1067,7 +1096,7 @@ impl Member {
 
     fn height_of(&self, digest: &Digest) -> Option<u64> {
         if *digest == self.genesis {
-            Some(0)
+            Some(self.floor_height)
         } else if *digest == self.tip.0 {
             Some(self.tip.1)
         } else {
@@ -1110,6 +1139,14 @@ impl Member {
         let Some(height) = self.height_of(&parent).map(|h| h + 1) else {
             return Proposal::Unknown;
         };
+        // This committee's blocks end at its handover; until this member knows whether one
+        // is coming, it proposes no further ahead of its state than a rotation's delay.
+        let last = match self.handover {
+            Some(handover) if height > handover => return Proposal::Idle,
+            Some(handover) => height == handover,
+            None if height > self.tip.1 + wisp_chain::HANDOVER_DELAY => return Proposal::Unknown,
+            None => false,
+        };
         let mut included = std::collections::BTreeSet::new();
         let mut at = parent;
         while at != self.tip.0 {
@@ -1125,7 +1162,7 @@ impl Member {
         let verified: Vec<VerifiedRequest> = self
             .mempool
             .values()
-            .filter(|r| !included.contains(&r.id()))
+            .filter(|r| !last && !included.contains(&r.id()))
             .take(MAX_BLOCK_REQUESTS)
             .take_while(|r| {
                 bytes += borsh::object_length(r.request()).unwrap_or(MAX_BLOCK_BYTES);
@@ -1152,6 +1189,8 @@ impl Member {
         // The newest Kaspa block this member has seen, unless the parent follows a later one.
         let parent_l1 = self.l1_of(&parent);
         let l1 = match (self.l1.latest(), parent_l1) {
+            // The handover block follows its parent's Kaspa block: it runs nothing.
+            (_, Some(p)) if last => p,
             (Some(latest), Some(p)) if latest.daa_score > p.daa_score => latest,
             (_, Some(p)) => p,
             (Some(latest), None) => latest,
@@ -1175,7 +1214,10 @@ impl Member {
             };
         // A block whose requests wait for randomness needs a child: its parent, or a final
         // block this member has not executed for want of a seed.
+        // A rotation is under way: the committee makes its remaining blocks at once, so the
+        // next committee takes over without waiting for traffic.
         let worth = worth
+            || self.handover.is_some()
             || self.awaiting_seed.is_some()
             || (self.seed_verifier.is_some()
                 && self
@@ -1278,6 +1320,10 @@ impl Member {
         if let Err(why) = self.check_contents(block, context, parent_height) {
             return (Verdict::Invalid(why), None);
         }
+        match self.check_handover(block, &context.parent.1) {
+            Verdict::Valid => {}
+            other => return (other, None),
+        }
         match (
             self.check_l1(block, &context.parent.1),
             self.check_attestation(block, &context.parent.1),
@@ -1304,6 +1350,29 @@ impl Member {
         match verified {
             Ok(verified) => (Verdict::Valid, Some(verified)),
             Err(why) => (Verdict::Invalid(why), None),
+        }
+    }
+
+    /// The rotation rule: no block past this committee's last; the last one runs nothing (it
+    /// carries no requests and follows its parent's Kaspa block); a block further ahead of
+    /// this member's state than a rotation's delay waits until the member knows whether a
+    /// rotation ends its committee before it.
+    fn check_handover(&self, block: &Block, parent: &Digest) -> Verdict {
+        match self.handover {
+            Some(handover) if block.height > handover => Verdict::Invalid(format!(
+                "this committee's last block is {handover} (the chain moved to the next committee)"
+            )),
+            Some(handover)
+                if block.height == handover
+                    && (!block.requests.is_empty() || self.l1_of(parent) != Some(block.l1)) =>
+            {
+                Verdict::Invalid(
+                    "the committee's last block must carry no requests and follow its parent's Kaspa block"
+                        .into(),
+                )
+            }
+            None if block.height > self.tip.1 + wisp_chain::HANDOVER_DELAY => Verdict::Wait,
+            _ => Verdict::Valid,
         }
     }
 
@@ -1510,7 +1579,8 @@ impl Member {
                 self.tip_l1.as_ref(),
                 &block,
                 verified,
-                self.seed_verifier.is_some(),
+                // The handover block has no later block of its committee to seed it.
+                self.seed_verifier.is_some() && self.handover != Some(height),
             ) else {
                 tracing::debug!(
                     height,
@@ -1543,6 +1613,7 @@ impl Member {
                 randomness,
                 (&block, digest),
                 finalization,
+                (self.handover == Some(height)).then_some(self.epoch + 1),
             ) {
                 Ok(output) => output,
                 Err(e) => {
@@ -1605,6 +1676,19 @@ impl Member {
             self.tip = (digest, height);
             self.tip_l1 = Some(block.l1);
             self.served.insert(height, (digest, block, header_hash));
+            if self.handover.is_none() {
+                match era::next_handover(&self.chain, self.epoch) {
+                    Ok(handover) => self.handover = handover,
+                    Err(e) => {
+                        tracing::error!(error = %e, "reading the chain's committee rotation failed")
+                    }
+                }
+                if let Some(handover) = self.handover {
+                    tracing::info!(handover, "the chain rotates to a new committee after this committee's block {handover}");
+                }
+            } else if self.handover == Some(height) {
+                tracing::info!(height, "this committee has made its last block: the next committee continues the chain");
+            }
             if let Some(old) = height.checked_sub(SERVED_BLOCKS) {
                 self.served.remove(&old);
             }
@@ -1695,7 +1779,8 @@ pub(crate) fn prepare_final_block(
 /// Executes and commits final committee block `block` (with its `digest`) from its
 /// `prepared` inputs and `randomness`, writing with it the executed tip ([`TIP_META`]), the
 /// block ([`block_meta`]) and, if `finalization` is this block's certificate, that
-/// certificate ([`FINALIZATION_META`]).
+/// certificate ([`FINALIZATION_META`]), also kept for good ([`era::handover_meta`]) if the
+/// block is the last of the committee before epoch `handover_to`.
 ///
 /// # Errors
 /// What executing failed of; nothing was committed.
@@ -1705,8 +1790,10 @@ pub(crate) fn commit_final_block(
     randomness: Option<wisp_core::Hash32>,
     (block, digest): (&Block, Digest),
     finalization: Option<&[u8]>,
+    handover_to: Option<u64>,
 ) -> Result<wisp_chain::BlockOutput, String> {
     let block_key = block_meta(block.height);
+    let handover_key = handover_to.map(era::handover_meta);
     let mut meta = vec![
         (TIP_META, tip_record(block, digest)),
         (block_key.as_str(), block.encode()),
@@ -1717,10 +1804,11 @@ pub(crate) fn commit_final_block(
             digest: digest.0,
             certificate: certificate.to_vec(),
         };
-        meta.push((
-            FINALIZATION_META,
-            borsh::to_vec(&stored).unwrap_or_default(),
-        ));
+        let stored = borsh::to_vec(&stored).unwrap_or_default();
+        if let Some(key) = &handover_key {
+            meta.push((key.as_str(), stored.clone()));
+        }
+        meta.push((FINALIZATION_META, stored));
     }
     let inputs = BlockInputs {
         randomness,

@@ -105,13 +105,19 @@ impl SeedScheme for commonware_consensus::simplex::scheme::ed25519::Scheme {
 /// Checks seeds against the committee's public key: a member with one gives its blocks
 /// randomness ([`crate::Config::seeds`]).
 #[derive(Clone)]
-pub struct SeedVerifier(CommitteeScheme);
+pub struct SeedVerifier(CommitteeScheme, u64);
 
 impl SeedVerifier {
     /// A verifier for the committee `scheme` signs with (any member's scheme: only its public
-    /// parts are used).
+    /// parts are used), in epoch 0 (the chain's first committee).
     pub fn new(scheme: &CommitteeScheme) -> SeedVerifier {
-        SeedVerifier(scheme.clone())
+        SeedVerifier(scheme.clone(), 0)
+    }
+
+    /// This verifier for seeds of committee epoch `epoch` ([`crate::era`]): a seed signs its
+    /// round, epoch and view.
+    pub fn in_epoch(self, epoch: u64) -> SeedVerifier {
+        SeedVerifier(self.0, epoch)
     }
 
     /// Whether `seed` is the committee's signature of its view (a BLS pairing check).
@@ -119,7 +125,7 @@ impl SeedVerifier {
         let Ok(signature) = <MinSig as Variant>::Signature::decode(seed.signature.to_vec()) else {
             return false;
         };
-        let round = Round::new(Epoch::new(0), View::new(seed.view));
+        let round = Round::new(Epoch::new(self.1), View::new(seed.view));
         threshold::Seed::<MinSig>::new(round, signature).verify::<PublicKey>(&self.0)
     }
 }

@@ -352,16 +352,32 @@ async fn start_member(
     chain: Arc<Chain>,
     l1: Box<dyn L1View>,
 ) -> (Progress, wisp_consensus::Mailbox, Vec<Handle<()>>) {
+    start_member_of(context, oracle, (scheme, me, index), chain, l1, None).await
+}
+
+/// [`start_member`] for the committee of `era` (`None`: the chain's first), on channels
+/// `10 * epoch + 0..=3`, so two committees on one simulated network keep apart.
+async fn start_member_of(
+    context: &deterministic::Context,
+    oracle: &Oracle<PublicKey, deterministic::Context>,
+    (scheme, me, index): (Threshold, PublicKey, usize),
+    chain: Arc<Chain>,
+    l1: Box<dyn L1View>,
+    era: Option<wisp_consensus::Era>,
+) -> (Progress, wisp_consensus::Mailbox, Vec<Handle<()>>) {
+    let base = 10 * era.map_or(0, |e| e.epoch);
     let control = oracle.control(me.clone());
-    let votes = control.register(0, QUOTA).await.expect("channel");
-    let certificates = control.register(1, QUOTA).await.expect("channel");
-    let resolver = control.register(2, QUOTA).await.expect("channel");
-    let (block_sender, block_receiver) = control.register(3, QUOTA).await.expect("channel");
+    let votes = control.register(base, QUOTA).await.expect("channel");
+    let certificates = control.register(base + 1, QUOTA).await.expect("channel");
+    let resolver = control.register(base + 2, QUOTA).await.expect("channel");
+    let (block_sender, block_receiver) = control.register(base + 3, QUOTA).await.expect("channel");
     let member_context = context.child("member").with_attribute("index", index);
     let mut config = Config::new(chain, l1);
     config.seeds = Some(wisp_consensus::SeedVerifier::new(&scheme));
+    config.era = era;
     let (member, mailbox, reporter, watched) = Member::new::<Threshold>(config).expect("member");
     let genesis = member.genesis();
+    let epoch = member.epoch();
     let application = member.start(
         member_context.child("application"),
         block_sender,
@@ -375,7 +391,8 @@ async fn start_member(
             mailbox.clone(),
             reporter,
             genesis,
-            format!("member-{index}"),
+            epoch,
+            format!("member-{epoch}-{index}"),
         ),
     );
     let engine = engine.start(votes, certificates, resolver);
@@ -1189,4 +1206,215 @@ fn a_follower_checks_and_executes_what_members_finalized() {
             );
         }
     });
+}
+
+/// The chain owner's key (the genesis's owner).
+fn owner() -> secp256k1::Keypair {
+    key(1000)
+}
+
+/// [`chain`] with a deposit for the chain owner on top (what it pays a rotation's gas with),
+/// as on every node before the committee starts.
+fn owned_chain() -> Chain {
+    let chain = chain();
+    chain
+        .execute_block(wisp_chain::BlockInputs {
+            randomness: None,
+            l1: L1Ref::default(),
+            on_ledger: vec![OnLedgerRequest {
+                l1_tx_id: Hash32([0xee; 32]),
+                index: 0,
+                sender: agent(&owner()),
+                deposit_sompi: 100 * 100_000_000,
+                body: OnLedgerBody::DepositOnly,
+            }],
+            off_ledger: vec![],
+        })
+        .expect("the owner's deposit");
+    chain
+}
+
+/// Blocks `from..=to` as `chain` stores them.
+fn stored_blocks(chain: &Chain, from: u64, to: u64) -> Vec<Block> {
+    (from..=to)
+        .map(|h| {
+            follow::stored_block(chain, h)
+                .expect("readable")
+                .expect("stored")
+        })
+        .collect()
+}
+
+/// A rotation end to end on the deterministic runtime: the owner's `rotate_committee` names a
+/// second committee; the first makes its blocks up to the handover and no more; the second,
+/// whose members followed the first's certified blocks without voting, starts simplex from the
+/// handover block and runs the requests sent afterwards; an access node crosses the handover,
+/// checking each committee's blocks against that committee's key.
+#[test]
+fn a_chain_rotates_to_a_committee_that_followed_it() {
+    for seed in 0..seeds().min(3) {
+        let runner = deterministic::Runner::new(
+            deterministic::Config::new()
+                .with_seed(seed)
+                .with_timeout(Some(Duration::from_secs(600))),
+        );
+        runner.start(|mut context| async move {
+            let next_namespace = b"wisp-consensus-next";
+            let old = threshold::fixture::<MinSig, _>(&mut context, b"wisp-consensus-test", 4);
+            let new = threshold::fixture::<MinSig, _>(&mut context, next_namespace, 4);
+            let everyone: Vec<PublicKey> = old
+                .participants
+                .iter()
+                .chain(&new.participants)
+                .cloned()
+                .collect();
+            let oracle = network(&context, &everyone, &link(50, 1.0), |_, _| true).await;
+            let old_chains: Vec<Arc<Chain>> = (0..4).map(|_| Arc::new(owned_chain())).collect();
+            let olds = start_all(&context, &oracle, &old, &old_chains).await;
+
+            // The owner names the new committee (its certificate key and namespace; any
+            // valid anchor key).
+            use commonware_codec::Encode as _;
+            let body = RequestBody {
+                chain: old_chains[0].chain_id(),
+                call: Call {
+                    target: Hname::of("governance"),
+                    entry_point: Hname::of("rotate_committee"),
+                    args: borsh::to_vec(&(
+                        Hash32(key(2000).x_only_public_key().0.serialize()),
+                        new.schemes[0].identity().encode().to_vec(),
+                        next_namespace.to_vec(),
+                    ))
+                    .expect("args"),
+                    transfer_sompi: 0,
+                },
+                gas_budget: 1_000_000,
+                access_list: None,
+                time_lock: None,
+            };
+            let rotate = wisp_chain::verify_signature(wisp_chain::sign_request(body, &owner(), 0))
+                .expect("signature");
+            run_on_member_0(&context, &olds, &[rotate], 1).await;
+            let rotation = old_chains[0]
+                .committee_rotation(1)
+                .expect("readable")
+                .expect("the rotation ran");
+            let handover = wisp_consensus::era::next_handover(&old_chains[0], 0)
+                .expect("readable")
+                .expect("a handover height");
+            // The old committee makes its last blocks without traffic, then stops.
+            let top = |p: &Progress| p.executed().last().map_or(0, |e| e.height);
+            while olds.iter().any(|m| top(&m.0) < handover) {
+                context.sleep(Duration::from_millis(500)).await;
+            }
+            context.sleep(Duration::from_secs(10)).await;
+            for m in &olds {
+                assert_eq!(top(&m.0), handover, "an old member went past the handover");
+            }
+            let last = old_chains[0].head().expect("head");
+            assert_eq!(last.index, rotation.last_block);
+            let certified = follow::stored_handover(&old_chains[0], 1)
+                .expect("readable")
+                .expect("the handover certificate is kept");
+            assert_eq!(certified.height, handover);
+            let old_blocks = stored_blocks(&old_chains[0], 1, handover);
+            assert!(old_blocks.last().expect("blocks").requests.is_empty());
+
+            // The new members followed the old committee to the handover block, then start
+            // from it.
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            let mut news = Vec::new();
+            let mut new_chains = Vec::new();
+            for (i, me) in new.participants.iter().enumerate() {
+                let chain = Arc::new(owned_chain());
+                let mut follower = follow::Follower::new(
+                    chain.clone(),
+                    Box::new(FixedL1(L1Ref::default())),
+                    old.schemes[0].clone(),
+                    None,
+                )
+                .expect("follower");
+                assert_eq!(
+                    follower
+                        .apply(&mut rng, &old_blocks, &certified.certificate)
+                        .expect("applied"),
+                    old_blocks.len()
+                );
+                assert_eq!((follower.epoch(), follower.height()), (1, handover));
+                assert_eq!(chain.head().expect("head"), last);
+                let era = wisp_consensus::Era::of(&chain, 1).expect("era");
+                assert_eq!(era.floor_height, handover);
+                news.push(
+                    start_member_of(
+                        &context,
+                        &oracle,
+                        (new.schemes[i].clone(), me.clone(), i),
+                        chain.clone(),
+                        Box::new(FixedL1(L1Ref::default())),
+                        Some(era),
+                    )
+                    .await,
+                );
+                new_chains.push(chain);
+            }
+            let all = requests(&new_chains[0]);
+            run_on_member_0(&context, &news, &all, all.len()).await;
+            let ran = |p: &Progress| p.executed().iter().map(|e| e.receipts.len()).sum::<usize>();
+            while news.iter().any(|m| ran(&m.0) < all.len()) {
+                context.sleep(Duration::from_millis(500)).await;
+            }
+            // The new committee agrees, continues the heights, and ran every request once.
+            let executed: Vec<_> = news.iter().map(|m| m.0.executed()).collect();
+            for m in &executed {
+                assert_eq!(m.first().expect("blocks").height, handover + 1);
+                for (a, b) in m.iter().zip(&executed[0]) {
+                    assert_eq!(
+                        (a.height, a.digest, &a.header),
+                        (b.height, b.digest, &b.header)
+                    );
+                }
+                assert!(m
+                    .iter()
+                    .all(|e| e.receipts.is_empty() || e.randomness.is_some()));
+            }
+            for m in &olds {
+                assert_eq!(
+                    top(&m.0),
+                    handover,
+                    "an old member took the new committee's blocks"
+                );
+            }
+
+            // An access node crosses the handover: the old committee's blocks with its
+            // certificate, then the new one's with the new key the rotation recorded.
+            let fresh = Arc::new(owned_chain());
+            let mut access = follow::Follower::new(
+                fresh.clone(),
+                Box::new(FixedL1(L1Ref::default())),
+                old.schemes[0].clone(),
+                None,
+            )
+            .expect("follower");
+            access
+                .apply(&mut rng, &old_blocks, &certified.certificate)
+                .expect("the old committee's blocks");
+            assert_eq!(access.epoch(), 1);
+            // The old committee's certificate no longer speaks for the chain.
+            let top_new = follow::stored_finalization(&new_chains[0])
+                .expect("readable")
+                .expect("a new finalization");
+            let new_blocks = stored_blocks(&new_chains[0], handover + 1, top_new.height);
+            assert!(matches!(
+                access.apply(&mut rng, &new_blocks, &certified.certificate),
+                Err(ConsensusError::Forged(_))
+            ));
+            let done = access
+                .apply(&mut rng, &new_blocks, &top_new.certificate)
+                .expect("the new committee's blocks");
+            assert!(done + 1 >= new_blocks.len());
+            let head = fresh.head().expect("head");
+            assert_eq!(head, new_chains[0].db().block(head.index).expect("block"));
+            assert!(head.index > rotation.last_block);
+        });
+    }
 }

@@ -91,6 +91,61 @@ fn spawn_dkg(home: &Path, data: &Path, extra: &[&str]) -> Child {
         .unwrap()
 }
 
+/// A committee of `MEMBERS` operators in `root/<prefix>0..`: each makes its member key
+/// (`wisp committee init`), joins with everyone's cards, and runs the key generation with the
+/// others, each in its own process. Returns the data directories and the key generation's
+/// output (the same on every member).
+fn make_committee(home: &Path, root: &Path, prefix: &str) -> (Vec<PathBuf>, Value) {
+    let data: Vec<PathBuf> = (0..MEMBERS)
+        .map(|i| root.join(format!("{prefix}{i}")))
+        .collect();
+    let cards: Vec<String> = data
+        .iter()
+        .map(|d| {
+            let out: Value = serde_json::from_str(&wisp(
+                home,
+                &[
+                    "--json",
+                    "committee",
+                    "init",
+                    "--data-dir",
+                    d.to_str().unwrap(),
+                    "--listen",
+                    &format!("127.0.0.1:{}", free_port()),
+                ],
+            ))
+            .unwrap();
+            out["card"].as_str().unwrap().to_string()
+        })
+        .collect();
+    for d in &data {
+        let mut args = vec!["committee", "join", "--data-dir", d.to_str().unwrap()];
+        for card in &cards {
+            args.extend(["--member", card]);
+        }
+        wisp(home, &args);
+    }
+    let dkg: Vec<Child> = data
+        .iter()
+        .map(|d| spawn_dkg(home, d, &["--timeout", "120s"]))
+        .collect();
+    let keys: Vec<Value> = dkg
+        .into_iter()
+        .map(|p| {
+            let out = p.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "dkg ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            serde_json::from_slice(&out.stdout).unwrap()
+        })
+        .collect();
+    assert!(keys.windows(2).all(|w| w[0] == w[1]), "{keys:?}");
+    (data, keys[0].clone())
+}
+
 /// `op` withdraws `sompi` to Kaspa address `to` through `client`; the receipt must be a success.
 async fn withdraw(client: &Client, op: &secp256k1::Keypair, to: &str, sompi: u64) {
     let w = client
@@ -858,6 +913,190 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
         .await;
     }
 
+    // Rotation: a second committee of four (new operators, new keys by their own key
+    // generation) takes the chain over. Its members first follow the chain as access nodes
+    // (`wisp node --follow`, checking the first committee's certificates); the owner's
+    // `governance.rotate_committee` names the new committee; the first committee makes its
+    // last blocks and stops; the new one continues the chain from the first's last block, the
+    // first signs the anchor successor that names the new committee's key, and a withdrawal
+    // is then paid by an anchor transaction the new committee signs.
+    let started = Instant::now();
+    let (next, next_keys) = make_committee(&home, &root, "next");
+    eprintln!("second committee's key generation: {:?}", started.elapsed());
+    let next_ports: Vec<u16> = (0..MEMBERS).map(|_| free_port()).collect();
+    let mut next_nodes = Vec::new();
+    for (d, port) in next.iter().zip(&next_ports) {
+        std::fs::copy(chain_dir.join("node.json"), d.join("node.json")).unwrap();
+        std::fs::copy(
+            data[0].join("committee.json"),
+            d.join("first-committee.json"),
+        )
+        .unwrap();
+        std::fs::write(d.join("wisp.toml"), format!("l1 = \"{l1_url}\"\n")).unwrap();
+        next_nodes.push(start_node(
+            &home,
+            d,
+            *port,
+            &["--follow", &format!("http://127.0.0.1:{}", ports[1])],
+        ));
+    }
+    let next_clients: Vec<Client> = next_ports
+        .iter()
+        .map(|p| Client::new(&format!("http://127.0.0.1:{p}")).unwrap())
+        .collect();
+    for client in &next_clients {
+        ready(client).await;
+    }
+    let status: Value = serde_json::from_str(&wisp(
+        &home,
+        &[
+            "--json",
+            "committee",
+            "status",
+            "--data-dir",
+            next[0].to_str().unwrap(),
+        ],
+    ))
+    .unwrap();
+    let args: Value = serde_json::from_str(status["rotation_args"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        args[0].as_str().unwrap().trim_start_matches("0x"),
+        next_keys["anchor_key"].as_str().unwrap()
+    );
+    // Only the owner rotates.
+    let refused = clients[0]
+        .call(
+            &users[0],
+            "governance",
+            "rotate_committee",
+            &args,
+            &CallOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(refused["status"], "failed", "{refused}");
+    assert!(
+        refused.to_string().contains("only the chain owner"),
+        "{refused}"
+    );
+    let rotated = clients[0]
+        .call(
+            &op,
+            "governance",
+            "rotate_committee",
+            &args,
+            &CallOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rotated["status"], "success", "{rotated}");
+    let last_block = rotated["returnValue"][1]
+        .as_u64()
+        .or_else(|| rotated["returnValue"][1].as_str()?.parse().ok())
+        .unwrap_or_else(|| panic!("the rotation's last block: {rotated}"));
+    let rotation_started = Instant::now();
+    // The first committee stops at its last block; the new members take over from it.
+    agree_at(&all, last_block).await;
+    for d in &next {
+        eventually_for("a next member to take over", 120, || async {
+            let log = std::fs::read_to_string(d.join("node.log")).ok()?;
+            let (_, after) = log.split_once("starting as its member")?;
+            after.contains("committee member:").then_some(())
+        })
+        .await;
+    }
+    eprintln!(
+        "rotation: the new committee took over after block {last_block}, {:?} after the rotation ran",
+        rotation_started.elapsed()
+    );
+    let next_all: Vec<&Client> = next_clients.iter().collect();
+    agree_at(&next_all, last_block).await;
+    assert_eq!(
+        block(&next_clients[0], last_block).await,
+        block(&clients[0], last_block).await
+    );
+    // The new committee runs requests; the old one makes no more blocks.
+    let r = send_one_sompi(&next_clients[2], &op, &users[1]).await;
+    let (after, ..) = head(&next_clients[2]).await;
+    assert!(after > last_block, "{r}");
+    agree_at(&next_all, after).await;
+    for client in &clients {
+        assert_eq!(head(client).await.0, last_block, "an old member went on");
+    }
+    // The old committee refuses requests (nothing would run them) and says where to go.
+    let late = clients[0]
+        .call(
+            &op,
+            "accounts",
+            "transfer",
+            &serde_json::json!([agent(&users[2]).to_raw_string(), "1"]),
+            &CallOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert!(late.to_string().contains("next committee"), "{late}");
+    // An access node started after the rotation, with the first committee's committee.json,
+    // follows a new member from block 1: the first committee's blocks up to the handover
+    // with the first committee's certificate, then the new committee's with its key, which
+    // the rotation in its own state names.
+    let late_dir = access_dir_from(&data[1], &root.join("access-late"));
+    let late_port = free_port();
+    let late_node = start_node(
+        &home,
+        &late_dir,
+        late_port,
+        &["--follow", &format!("http://127.0.0.1:{}", next_ports[3])],
+    );
+    let late = Client::new(&format!("http://127.0.0.1:{late_port}")).unwrap();
+    ready(&late).await;
+    eventually_for(
+        "the late access node to cross the handover",
+        120,
+        || async { (head(&late).await.0 >= after).then_some(()) },
+    )
+    .await;
+    agree_at(&[&late, &next_clients[3]], after).await;
+    drop(late_node);
+    // The first committee moves the anchor to a successor naming the new committee's key.
+    eventually_for(
+        "the anchor to name the new committee's key",
+        180,
+        || async {
+            let info = clients[0].rpc("wisp_chainInfo", rpc_params![]).await.ok()?;
+            let anchor = &info["anchor"];
+            (anchor["committeeKey"].as_str()?.trim_start_matches("0x")
+                == next_keys["anchor_key"].as_str()?
+                && anchor["inFlight"].is_null())
+            .then_some(())
+        },
+    )
+    .await;
+    // A withdrawal through the new committee, paid by an anchor transaction only its key
+    // can sign.
+    let started = Instant::now();
+    withdraw(&next_clients[1], &op, &payee.to_string(), 4 * KAS).await;
+    eventually_for(
+        "the withdrawal signed by the new committee paid on Kaspa",
+        240,
+        || async {
+            let mut paid: Vec<u64> = l1
+                .spendable_utxos(&payee, 0)
+                .await
+                .ok()?
+                .iter()
+                .map(|(_, e)| e.amount)
+                .collect();
+            paid.sort();
+            (paid == vec![2 * KAS, 3 * KAS, 4 * KAS]).then_some(())
+        },
+    )
+    .await;
+    eprintln!(
+        "withdrawal through the new committee paid on Kaspa: {:?}",
+        started.elapsed()
+    );
+
+    drop(next_nodes);
     drop(nodes);
     miner.stop().await;
     l1.disconnect().await;

@@ -861,6 +861,10 @@ impl Node {
             );
             return Ok(false);
         }
+        // An anchor commits at most one transaction's payouts.
+        if info.committed_withdrawals.len() > wisp_settlement::anchor::MAX_PAYOUTS {
+            return Ok(false);
+        }
         let mut committed = Vec::new();
         for seq in &info.committed_withdrawals {
             let Some(entry) = self.chain.outbox(*seq, 1)?.into_iter().next() else {

@@ -559,6 +559,7 @@ impl WispApiServer for Api {
                         "the committee's mempool is full; retry in a few blocks".into(),
                     )))
                 }
+                Err(e @ wisp_consensus::ConsensusError::HandedOver(_)) => Err(invalid(e.to_string())),
                 Err(e) => Err(internal(e)),
             };
         }

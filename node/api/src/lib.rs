@@ -448,7 +448,12 @@ pub struct ChainInfo {
 ///
 /// 5: state snapshots (`wisp_getSnapshotBase`, `wisp_getStateChunk`): what an access node
 /// started with `--snapshot` syncs from.
-pub const API_VERSION: u32 = 5;
+///
+/// 6: committee rotation: `wisp_chainInfo`'s anchor names the key the current anchor names
+/// and the withdrawals it commits (`committedWithdrawals`, `nextWithdrawal`);
+/// `wisp_getCommitteeBlocks` ends a batch at a committee handover; a committee that handed
+/// the chain over refuses requests with a message naming the next committee.
+pub const API_VERSION: u32 = 6;
 
 /// `wisp_sendRequest`: the admitted request's id.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

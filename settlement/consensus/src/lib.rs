@@ -100,6 +100,10 @@ pub enum ConsensusError {
     /// The member's mempool is full; submit again later.
     #[error("the mempool holds {MAX_MEMPOOL} requests already")]
     MempoolFull,
+    /// The member's committee has made its last block (the chain rotated to the next
+    /// committee after this committee height): requests go to the next committee's nodes.
+    #[error("this committee handed the chain over to the next committee after its block {0}: send requests to the next committee's nodes")]
+    HandedOver(u64),
     /// The member stopped (its task ended).
     #[error("the member has stopped")]
     Stopped,
@@ -866,7 +870,13 @@ impl Member {
                         }
                         // Parked: proposed as soon as there is something to propose, or
                         // the parent arrives; simplex moves on if the view times out first.
-                        Proposal::Idle | Proposal::Unknown => {
+                        waits @ (Proposal::Idle | Proposal::Unknown) => {
+                            tracing::debug!(
+                                view = context.round.view().get(),
+                                idle = matches!(waits, Proposal::Idle),
+                                mempool = self.mempool.len(),
+                                "nothing to propose yet: the view waits"
+                            );
                             self.parked = Some((context, response))
                         }
                     }
@@ -989,6 +999,10 @@ impl Member {
     /// sender's requests already held may spend, so no one fills blocks with requests nobody
     /// pays for.
     fn submit(&mut self, request: VerifiedRequest, durable: bool) -> Result<bool, ConsensusError> {
+        if let Some(handover) = self.handover.filter(|h| self.tip.1 >= *h) {
+            // Nothing would ever run it here.
+            return Err(ConsensusError::HandedOver(handover));
+        }
         let sender = request.request().sender();
         let key = (sender, request.request().nonce);
         if self.mempool.contains_key(&key) {
@@ -1276,6 +1290,11 @@ impl Member {
             let (verdict, verified) = self.checked(block, &context, parent_height);
             let valid = match verdict {
                 Verdict::Wait => {
+                    tracing::debug!(
+                        view = block.view,
+                        height = block.height,
+                        "a proposal waits for this member's state or view of Kaspa"
+                    );
                     self.waiting.push((context, payload, response));
                     continue;
                 }

@@ -1461,8 +1461,12 @@ pub fn start_member(node: Arc<Node>, data_dir: &Path) -> Result<MemberHandle> {
                         genesis,
                         epoch,
                         // Each committee's journal apart: a member of two committees in turn
-                        // never replays the first's votes into the second's views.
-                        format!("simplex-{epoch}"),
+                        // never replays the first's votes into the second's views (the first
+                        // committee's keeps the name it always had).
+                        match epoch {
+                            0 => "simplex".into(),
+                            e => format!("simplex-{e}"),
+                        },
                     ),
                 );
                 let _engine = engine.start(votes, certificates, resolver);

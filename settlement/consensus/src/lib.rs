@@ -2242,6 +2242,72 @@ mod tests {
         assert_eq!(m.blocks[&second].requests.len(), 1);
     }
 
+    /// A rotation ends this committee at its last block: the last block runs nothing (no
+    /// requests, its parent's Kaspa block), nothing past it is proposed or voted for, and
+    /// requests are refused once it has run; before a member knows of a rotation it votes no
+    /// further ahead of its state than a rotation's delay.
+    #[test]
+    fn a_committee_stops_at_its_last_block() {
+        let mut m = member();
+        let chain = m.chain.chain_id();
+        let genesis = m.genesis;
+        let request = wisp_chain::verify_signature(request(chain, 0)).expect("verifies");
+        // Unknown rotation: a block more than the delay ahead of the executed tip waits.
+        let far = Block {
+            parent: genesis.0,
+            height: wisp_chain::HANDOVER_DELAY + 1,
+            view: 1,
+            requests: Vec::new(),
+            attests: None,
+            l1: L1Ref::default(),
+            parent_seed: None,
+        };
+        assert_eq!(
+            m.check(&far, &context(1, genesis), wisp_chain::HANDOVER_DELAY),
+            Verdict::Wait
+        );
+        // A rotation ends this committee at height 2.
+        m.handover = Some(2);
+        let first = m
+            .propose(&context(1, genesis))
+            .block()
+            .expect("the first block");
+        assert!(m.submit(request.clone(), false).expect("admitted"));
+        let last = m
+            .propose(&context(2, first))
+            .block()
+            .expect("the last block");
+        let block = m.blocks[&last].clone();
+        assert!(block.requests.is_empty(), "the last block runs nothing");
+        assert_eq!(block.l1, m.blocks[&first].l1);
+        assert!(matches!(m.propose(&context(3, last)), Proposal::Idle));
+        let refused = |m: &Member, b: &Block, c: &Context<Digest, PublicKey>, h: u64| match m
+            .check(b, c, h)
+        {
+            Verdict::Invalid(why) => why,
+            other => panic!("not refused: {other:?}"),
+        };
+        let busy_last = Block {
+            view: 2,
+            requests: vec![request.request().clone()],
+            ..block.clone()
+        };
+        assert!(refused(&m, &busy_last, &context(2, first), 1).contains("no requests"));
+        let past = Block {
+            parent: last.0,
+            height: 3,
+            view: 3,
+            ..block.clone()
+        };
+        assert!(refused(&m, &past, &context(3, last), 2).contains("last block is 2"));
+        // Once the last block has run, nothing would run a request here.
+        m.tip = (last, 2);
+        assert!(matches!(
+            m.submit(request, false),
+            Err(ConsensusError::HandedOver(2))
+        ));
+    }
+
     #[test]
     fn the_mempool_takes_only_what_the_chain_would_admit() {
         let mut m = member();

@@ -575,6 +575,24 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
     let all: Vec<&Client> = clients.iter().collect();
     agree_at(&all, height).await;
     agree_at(&all, height / 2).await;
+    // The size of a finalization certificate, as access nodes fetch it.
+    let newest = clients[0]
+        .rpc("wisp_getCommitteeBlocks", rpc_params![1u64, 1u32])
+        .await
+        .unwrap();
+    let certified = newest["certifiedHeight"].as_u64().unwrap();
+    let at = clients[0]
+        .rpc("wisp_getCommitteeBlocks", rpc_params![certified, 1u32])
+        .await
+        .unwrap();
+    let certificate = at["finalization"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("0x");
+    eprintln!(
+        "finalization certificate (threshold BLS12-381, commonware's encoding): {} bytes",
+        certificate.len() / 2
+    );
 
     // A contract that draws randomness (`env::random`): the raffle, deployed through one
     // member; three tickets bought through the others; once the round has closed, the draw
@@ -925,7 +943,7 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
     eprintln!("second committee's key generation: {:?}", started.elapsed());
     let next_ports: Vec<u16> = (0..MEMBERS).map(|_| free_port()).collect();
     let mut next_nodes = Vec::new();
-    for (d, port) in next.iter().zip(&next_ports) {
+    for (i, (d, port)) in next.iter().zip(&next_ports).enumerate() {
         std::fs::copy(chain_dir.join("node.json"), d.join("node.json")).unwrap();
         std::fs::copy(
             data[0].join("committee.json"),
@@ -933,6 +951,25 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
         )
         .unwrap();
         std::fs::write(d.join("wisp.toml"), format!("l1 = \"{l1_url}\"\n")).unwrap();
+        if i == 0 {
+            // Run as a member before any rotation names it, the new committee would order a
+            // chain of its own: refused, saying to follow.
+            let early = wisp_output(
+                &home,
+                &[
+                    "node",
+                    "--data-dir",
+                    d.to_str().unwrap(),
+                    "--port",
+                    &port.to_string(),
+                ],
+            );
+            let stderr = String::from_utf8_lossy(&early.stderr);
+            assert!(
+                !early.status.success() && stderr.contains("--follow"),
+                "{stderr}"
+            );
+        }
         next_nodes.push(start_node(
             &home,
             d,

@@ -1358,6 +1358,20 @@ pub fn start_member(node: Arc<Node>, data_dir: &Path) -> Result<MemberHandle> {
         })?;
         MemberKey::from_bytes(&bytes).map_err(|e| bad(format!("{}: {e}", path.display())))?
     };
+    // A committee chain's first committee holds the key the chain was created with; any other
+    // runs it only once a rotation names it (else it would order a chain of its own from the
+    // chain's start, which no node following the chain would take).
+    if era.epoch == 0
+        && node.is_committee_chain()
+        && anchor_key.group_key() != node.anchor().committee_key
+    {
+        return Err(bad(
+            "this committee's anchor key is not the one the chain was created with, and no \
+             rotation in the chain's state names this committee: run the node with --follow \
+             <RPC URL of a current member> to follow the chain until its owner rotates it to \
+             this committee (`wisp committee status` prints the rotation's arguments)",
+        ));
+    }
     // A committee signs the anchor only if the chain's anchors name (or will name, after a
     // rotation) the committee's key; each step signs only anchors that name it.
     let anchoring = (anchor_key.group_key() == node.anchor().committee_key

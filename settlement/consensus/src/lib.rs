@@ -100,9 +100,10 @@ pub enum ConsensusError {
     /// The member's mempool is full; submit again later.
     #[error("the mempool holds {MAX_MEMPOOL} requests already")]
     MempoolFull,
-    /// The member's committee has made its last block (the chain rotated to the next
-    /// committee after this committee height): requests go to the next committee's nodes.
-    #[error("this committee handed the chain over to the next committee after its block {0}: send requests to the next committee's nodes")]
+    /// The member's committee is handing the chain over to the next committee after this
+    /// committee height, and its remaining blocks cannot carry more than its mempool holds
+    /// (or it has made its last block): requests go to the next committee's nodes.
+    #[error("this committee hands the chain over to the next committee after its block {0}: send requests to the next committee's nodes")]
     HandedOver(u64),
     /// The member stopped (its task ended).
     #[error("the member has stopped")]
@@ -999,9 +1000,15 @@ impl Member {
     /// sender's requests already held may spend, so no one fills blocks with requests nobody
     /// pays for.
     fn submit(&mut self, request: VerifiedRequest, durable: bool) -> Result<bool, ConsensusError> {
-        if let Some(handover) = self.handover.filter(|h| self.tip.1 >= *h) {
-            // Nothing would ever run it here.
-            return Err(ConsensusError::HandedOver(handover));
+        if let Some(handover) = self.handover {
+            // Only what the committee's remaining blocks can still run (its last block runs
+            // nothing): a request taken here is executed, not left behind at the handover.
+            let room = handover
+                .saturating_sub(self.tip.1 + 1)
+                .saturating_mul(MAX_BLOCK_REQUESTS as u64);
+            if self.mempool.len() as u64 >= room {
+                return Err(ConsensusError::HandedOver(handover));
+            }
         }
         let sender = request.request().sender();
         let key = (sender, request.request().nonce);

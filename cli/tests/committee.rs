@@ -68,6 +68,43 @@ fn access_dir_from(member: &Path, dir: &Path) -> PathBuf {
     dir.to_path_buf()
 }
 
+/// `wisp node --follow` on data directory `dir`, following the node whose RPC is on
+/// `upstream` (more flags in `extra`); returns the process, a client of it once it answers,
+/// and its RPC port.
+async fn start_following(
+    home: &Path,
+    dir: &Path,
+    upstream: u16,
+    extra: &[&str],
+) -> (Process, Client, u16) {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{upstream}");
+    let mut args = vec!["--follow", url.as_str()];
+    args.extend(extra);
+    let process = start_node(home, dir, port, &args);
+    let client = Client::new(&format!("http://127.0.0.1:{port}")).unwrap();
+    ready(&client).await;
+    (process, client, port)
+}
+
+/// Once Kaspa holds exactly the payments `wanted` (sompi, in any order) to `payee`: the
+/// withdrawals paid so far.
+async fn paid_exactly(
+    l1: &wisp_l1::L1Client,
+    payee: &kaspa_addresses::Address,
+    wanted: &[u64],
+) -> Option<()> {
+    let mut paid: Vec<u64> = l1
+        .spendable_utxos(payee, 0)
+        .await
+        .ok()?
+        .iter()
+        .map(|(_, e)| e.amount)
+        .collect();
+    paid.sort();
+    (paid == wanted).then_some(())
+}
+
 fn agent(k: &secp256k1::Keypair) -> AgentId {
     AgentId::Address(k.x_only_public_key().0.serialize())
 }
@@ -92,10 +129,9 @@ fn spawn_dkg(home: &Path, data: &Path, extra: &[&str]) -> Child {
 }
 
 /// A committee of `MEMBERS` operators in `root/<prefix>0..`: each makes its member key
-/// (`wisp committee init`), joins with everyone's cards, and runs the key generation with the
-/// others, each in its own process. Returns the data directories and the key generation's
-/// output (the same on every member).
-fn make_committee(home: &Path, root: &Path, prefix: &str) -> (Vec<PathBuf>, Value) {
+/// (`wisp committee init`), then joins with everyone's cards. Returns the data directories
+/// and the cards.
+fn join_committee(home: &Path, root: &Path, prefix: &str) -> (Vec<PathBuf>, Vec<String>) {
     let data: Vec<PathBuf> = (0..MEMBERS)
         .map(|i| root.join(format!("{prefix}{i}")))
         .collect();
@@ -125,6 +161,12 @@ fn make_committee(home: &Path, root: &Path, prefix: &str) -> (Vec<PathBuf>, Valu
         }
         wisp(home, &args);
     }
+    (data, cards)
+}
+
+/// The key generation of the committee in `data`, all members at once, each its own process;
+/// returns its output, which must be the same on every member.
+fn dkg_all(home: &Path, data: &[PathBuf]) -> Value {
     let dkg: Vec<Child> = data
         .iter()
         .map(|d| spawn_dkg(home, d, &["--timeout", "120s"]))
@@ -143,7 +185,7 @@ fn make_committee(home: &Path, root: &Path, prefix: &str) -> (Vec<PathBuf>, Valu
         })
         .collect();
     assert!(keys.windows(2).all(|w| w[0] == w[1]), "{keys:?}");
-    (data, keys[0].clone())
+    keys[0].clone()
 }
 
 /// `op` withdraws `sompi` to Kaspa address `to` through `client`; the receipt must be a success.
@@ -159,6 +201,20 @@ async fn withdraw(client: &Client, op: &secp256k1::Keypair, to: &str, sompi: u64
         .await
         .unwrap();
     assert_eq!(w["status"], "success", "{w}");
+}
+
+/// `by` calls `function` (`contract.function`) with `args` through `client`, default options;
+/// the receipt, whatever its status.
+async fn call_as(
+    client: &Client,
+    by: &secp256k1::Keypair,
+    function: &str,
+    args: &Value,
+) -> anyhow::Result<Value> {
+    let (contract, function) = function.split_once('.').unwrap();
+    client
+        .call(by, contract, function, args, &CallOptions::default())
+        .await
 }
 
 /// The request id of a receipt (its `requestId`).
@@ -292,35 +348,7 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
         Duration::from_millis(100),
     );
     // Each operator: a member key and card; then the committee from all four cards.
-    let data: Vec<PathBuf> = (0..MEMBERS)
-        .map(|i| root.as_path().join(format!("member{i}")))
-        .collect();
-    let cards: Vec<String> = data
-        .iter()
-        .map(|d| {
-            let out: Value = serde_json::from_str(&wisp(
-                &home,
-                &[
-                    "--json",
-                    "committee",
-                    "init",
-                    "--data-dir",
-                    d.to_str().unwrap(),
-                    "--listen",
-                    &format!("127.0.0.1:{}", free_port()),
-                ],
-            ))
-            .unwrap();
-            out["card"].as_str().unwrap().to_string()
-        })
-        .collect();
-    for d in &data {
-        let mut args = vec!["committee", "join", "--data-dir", d.to_str().unwrap()];
-        for card in &cards {
-            args.extend(["--member", card]);
-        }
-        wisp(&home, &args);
-    }
+    let (data, cards) = join_committee(&home, &root, "member");
     let before_keys = wisp_output(
         &home,
         &[
@@ -366,27 +394,10 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
 
     // The key generation, all four at once, each its own process.
     let started = Instant::now();
-    let dkg: Vec<Child> = data
-        .iter()
-        .map(|d| spawn_dkg(&home, d, &["--timeout", "120s"]))
-        .collect();
-    let keys: Vec<Value> = dkg
-        .into_iter()
-        .map(|p| {
-            let out = p.wait_with_output().unwrap();
-            assert!(
-                out.status.success(),
-                "dkg ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            );
-            serde_json::from_slice(&out.stdout).unwrap()
-        })
-        .collect();
+    let key = dkg_all(&home, &data);
     eprintln!("key generation of 4 members: {:?}", started.elapsed());
-    assert!(keys.windows(2).all(|w| w[0] == w[1]), "{keys:?}");
-    assert_eq!(keys[0]["anchor_key"].as_str().unwrap().len(), 64);
-    assert_eq!(keys[0]["certificate_key"].as_str().unwrap().len(), 192);
+    assert_eq!(key["anchor_key"].as_str().unwrap().len(), 64);
+    assert_eq!(key["certificate_key"].as_str().unwrap().len(), 192);
     // A second run is refused: the shares exist.
     let again = wisp_output(
         &home,
@@ -413,7 +424,7 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
             "--coinbase-maturity",
             &MATURITY.to_string(),
             "--committee-key",
-            keys[0]["anchor_key"].as_str().unwrap(),
+            key["anchor_key"].as_str().unwrap(),
         ],
     ))
     .unwrap();
@@ -694,16 +705,9 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
         ],
     );
     assert!(status.contains("--follow"), "{status}");
-    let access_port = free_port();
     let access_started = Instant::now();
-    let access_node = start_node(
-        &home,
-        &access_dir,
-        access_port,
-        &["--follow", &format!("http://127.0.0.1:{}", ports[1])],
-    );
-    let access = Client::new(&format!("http://127.0.0.1:{access_port}")).unwrap();
-    ready(&access).await;
+    let (access_node, access, access_port) =
+        start_following(&home, &access_dir, ports[1], &[]).await;
     let (height, ..) = head(&clients[1]).await;
     eventually_for("the access node to catch up", 120, || async {
         (head(&access).await.0 >= height).then_some(())
@@ -820,9 +824,8 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
     );
     let started = Instant::now();
     withdraw(&clients[2], &op, &payee.to_string(), 2 * KAS).await;
-    eventually_for("the withdrawal paid on Kaspa", 180, || async {
-        let paid = l1.spendable_utxos(&payee, 0).await.ok()?;
-        (paid.iter().map(|(_, e)| e.amount).collect::<Vec<_>>() == vec![2 * KAS]).then_some(())
+    eventually_for("the withdrawal paid on Kaspa", 180, || {
+        paid_exactly(&l1, &payee, &[2 * KAS])
     })
     .await;
     eprintln!(
@@ -869,16 +872,8 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
     assert!(moved > height, "three of four make blocks");
     let started = Instant::now();
     withdraw(&clients[up[1]], &op, &payee.to_string(), 3 * KAS).await;
-    eventually_for("the second withdrawal paid on Kaspa", 180, || async {
-        let mut paid: Vec<u64> = l1
-            .spendable_utxos(&payee, 0)
-            .await
-            .ok()?
-            .iter()
-            .map(|(_, e)| e.amount)
-            .collect();
-        paid.sort();
-        (paid == vec![2 * KAS, 3 * KAS]).then_some(())
+    eventually_for("the second withdrawal paid on Kaspa", 180, || {
+        paid_exactly(&l1, &payee, &[2 * KAS, 3 * KAS])
     })
     .await;
     eprintln!(
@@ -939,7 +934,8 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
     // first signs the anchor successor that names the new committee's key, and a withdrawal
     // is then paid by an anchor transaction the new committee signs.
     let started = Instant::now();
-    let (next, next_keys) = make_committee(&home, &root, "next");
+    let (next, _) = join_committee(&home, &root, "next");
+    let next_keys = dkg_all(&home, &next);
     eprintln!("second committee's key generation: {:?}", started.elapsed());
     let next_ports: Vec<u16> = (0..MEMBERS).map(|_| free_port()).collect();
     let mut next_nodes = Vec::new();
@@ -1001,14 +997,7 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
         next_keys["anchor_key"].as_str().unwrap()
     );
     // Only the owner rotates.
-    let refused = clients[0]
-        .call(
-            &users[0],
-            "governance",
-            "rotate_committee",
-            &args,
-            &CallOptions::default(),
-        )
+    let refused = call_as(&clients[0], &users[0], "governance.rotate_committee", &args)
         .await
         .unwrap();
     assert_eq!(refused["status"], "failed", "{refused}");
@@ -1016,14 +1005,7 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
         refused.to_string().contains("only the chain owner"),
         "{refused}"
     );
-    let rotated = clients[0]
-        .call(
-            &op,
-            "governance",
-            "rotate_committee",
-            &args,
-            &CallOptions::default(),
-        )
+    let rotated = call_as(&clients[0], &op, "governance.rotate_committee", &args)
         .await
         .unwrap();
     assert_eq!(rotated["status"], "success", "{rotated}");
@@ -1061,31 +1043,21 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
         assert_eq!(head(client).await.0, last_block, "an old member went on");
     }
     // The old committee refuses requests (nothing would run them) and says where to go.
-    let late = clients[0]
-        .call(
-            &op,
-            "accounts",
-            "transfer",
-            &serde_json::json!([agent(&users[2]).to_raw_string(), "1"]),
-            &CallOptions::default(),
-        )
-        .await
-        .unwrap_err();
+    let late = call_as(
+        &clients[0],
+        &op,
+        "accounts.transfer",
+        &serde_json::json!([agent(&users[2]).to_raw_string(), "1"]),
+    )
+    .await
+    .unwrap_err();
     assert!(late.to_string().contains("next committee"), "{late}");
     // An access node started after the rotation, with the first committee's committee.json,
     // follows a new member from block 1: the first committee's blocks up to the handover
     // with the first committee's certificate, then the new committee's with its key, which
     // the rotation in its own state names.
     let late_dir = access_dir_from(&data[1], &root.join("access-late"));
-    let late_port = free_port();
-    let late_node = start_node(
-        &home,
-        &late_dir,
-        late_port,
-        &["--follow", &format!("http://127.0.0.1:{}", next_ports[3])],
-    );
-    let late = Client::new(&format!("http://127.0.0.1:{late_port}")).unwrap();
-    ready(&late).await;
+    let (late_node, late, _) = start_following(&home, &late_dir, next_ports[3], &[]).await;
     eventually_for(
         "the late access node to cross the handover",
         120,
@@ -1115,17 +1087,7 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
     eventually_for(
         "the withdrawal signed by the new committee paid on Kaspa",
         240,
-        || async {
-            let mut paid: Vec<u64> = l1
-                .spendable_utxos(&payee, 0)
-                .await
-                .ok()?
-                .iter()
-                .map(|(_, e)| e.amount)
-                .collect();
-            paid.sort();
-            (paid == vec![2 * KAS, 3 * KAS, 4 * KAS]).then_some(())
-        },
+        || paid_exactly(&l1, &payee, &[2 * KAS, 3 * KAS, 4 * KAS]),
     )
     .await;
     eprintln!(

@@ -1120,17 +1120,7 @@ fn a_follower_checks_and_executes_what_members_finalized() {
                     .expect("stored")
             })
             .collect();
-        let follower = |scheme: &Threshold| {
-            let chain = Arc::new(chain());
-            let follower = follow::Follower::new(
-                chain.clone(),
-                Box::new(FixedL1(L1Ref::default())),
-                scheme.clone(),
-                None,
-            )
-            .expect("follower");
-            (chain, follower)
-        };
+        let follower = |scheme: &Threshold| follower_of(chain(), scheme);
         let mut rng = rand::rngs::StdRng::seed_from_u64(5);
 
         // A certificate with one byte changed, blocks that skip one, a request swapped out,
@@ -1234,6 +1224,20 @@ fn owned_chain() -> Chain {
     chain
 }
 
+/// A follower of `chain` checking the chain's first committee's certificates with `scheme`,
+/// on a fixed Kaspa block.
+fn follower_of(chain: Chain, scheme: &Threshold) -> (Arc<Chain>, follow::Follower) {
+    let chain = Arc::new(chain);
+    let follower = follow::Follower::new(
+        chain.clone(),
+        Box::new(FixedL1(L1Ref::default())),
+        scheme.clone(),
+        None,
+    )
+    .expect("follower");
+    (chain, follower)
+}
+
 /// Blocks `from..=to` as `chain` stores them.
 fn stored_blocks(chain: &Chain, from: u64, to: u64) -> Vec<Block> {
     (from..=to)
@@ -1326,14 +1330,7 @@ fn a_chain_rotates_to_a_committee_that_followed_it() {
             let mut news = Vec::new();
             let mut new_chains = Vec::new();
             for (i, me) in new.participants.iter().enumerate() {
-                let chain = Arc::new(owned_chain());
-                let mut follower = follow::Follower::new(
-                    chain.clone(),
-                    Box::new(FixedL1(L1Ref::default())),
-                    old.schemes[0].clone(),
-                    None,
-                )
-                .expect("follower");
+                let (chain, mut follower) = follower_of(owned_chain(), &old.schemes[0]);
                 assert_eq!(
                     follower
                         .apply(&mut rng, &old_blocks, &certified.certificate)
@@ -1387,14 +1384,7 @@ fn a_chain_rotates_to_a_committee_that_followed_it() {
 
             // An access node crosses the handover: the old committee's blocks with its
             // certificate, then the new one's with the new key the rotation recorded.
-            let fresh = Arc::new(owned_chain());
-            let mut access = follow::Follower::new(
-                fresh.clone(),
-                Box::new(FixedL1(L1Ref::default())),
-                old.schemes[0].clone(),
-                None,
-            )
-            .expect("follower");
+            let (fresh, mut access) = follower_of(owned_chain(), &old.schemes[0]);
             access
                 .apply(&mut rng, &old_blocks, &certified.certificate)
                 .expect("the old committee's blocks");

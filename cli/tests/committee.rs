@@ -1094,6 +1094,27 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
         "withdrawal through the new committee paid on Kaspa: {:?}",
         started.elapsed()
     );
+    // Restarts after the handover: a new member, started as before (with --follow), runs as
+    // a member at once and catches up; an old member stays stopped at its last block.
+    next_nodes[0].kill().unwrap();
+    next_nodes[0].wait().unwrap();
+    nodes[2].kill().unwrap();
+    nodes[2].wait().unwrap();
+    send_one_sompi(&next_clients[1], &op, &users[3]).await;
+    next_nodes[0] = start_node(
+        &home,
+        &next[0],
+        next_ports[0],
+        &["--follow", &format!("http://127.0.0.1:{}", ports[1])],
+    );
+    nodes[2] = start_member(&home, &data[2], ports[2]);
+    ready(&next_clients[0]).await;
+    ready(&clients[2]).await;
+    let log = std::fs::read_to_string(next[0].join("node.log")).unwrap();
+    assert!(!log.contains("following the current committee"), "{log}");
+    let (now, ..) = head(&next_clients[1]).await;
+    agree_at(&next_all, now).await;
+    assert_eq!(head(&clients[2]).await.0, last_block);
 
     drop(next_nodes);
     drop(nodes);

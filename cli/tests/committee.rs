@@ -1094,6 +1094,17 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
         "withdrawal through the new committee paid on Kaspa: {:?}",
         started.elapsed()
     );
+    // The new committee's members know every withdrawal paid: the two the first committee's
+    // anchors paid (their anchor taken over from the first committee) and the one they paid.
+    eventually_for("a new member to see every withdrawal paid", 60, || async {
+        let ws = next_clients[1]
+            .rpc("wisp_getWithdrawals", rpc_params![0u64, 10u32])
+            .await
+            .ok()?;
+        let ws = ws.as_array()?;
+        (ws.len() == 3 && ws.iter().all(|w| w["status"] == "paid")).then_some(())
+    })
+    .await;
     // Restarts after the handover: a new member, started as before (with --follow), runs as
     // a member at once and catches up; an old member stays stopped at its last block.
     next_nodes[0].kill().unwrap();

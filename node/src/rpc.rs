@@ -380,6 +380,11 @@ impl Node {
             "paid"
         } else if status.is_some_and(|s| s.committed_withdrawals.contains(&e.seq)) {
             "committed"
+        } else if status.is_some_and(|s| e.seq < s.next_withdrawal) {
+            // Committed by an anchor Kaspa has since spent: its successor paid it (a node that
+            // took the anchor over from another, after a rotation, has no record of which
+            // transaction did).
+            "paid"
         } else {
             "queued"
         };

@@ -602,7 +602,8 @@ pub struct Withdrawal {
     /// `queued` (no anchor commits it yet), `committed` (the current anchor commits it; its
     /// successor pays it) or `paid`.
     pub status: String,
-    /// The Kaspa transaction that paid it.
+    /// The Kaspa transaction that paid it (absent on a node that took the anchor over from
+    /// another committee's after a rotation, for what was paid before).
     pub paid_by: Option<String>,
 }
 

@@ -512,10 +512,21 @@ impl Chain {
     /// # Errors
     /// As [`Chain::committee_rotation`].
     pub fn committee_for_block(&self, index: u64) -> Result<Option<CommitteeRotation>> {
+        self.newest_rotation(|rotation| rotation.covers(index))
+    }
+
+    /// The newest rotation (highest epoch) for which `matches` holds, if any.
+    ///
+    /// # Errors
+    /// As [`Chain::committee_rotation`].
+    pub fn newest_rotation(
+        &self,
+        matches: impl Fn(&CommitteeRotation) -> bool,
+    ) -> Result<Option<CommitteeRotation>> {
         let mut epoch = self.committee_epoch()?;
         while epoch > 0 {
             match self.committee_rotation(epoch)? {
-                Some(rotation) if rotation.covers(index) => return Ok(Some(rotation)),
+                Some(rotation) if matches(&rotation) => return Ok(Some(rotation)),
                 _ => epoch -= 1,
             }
         }

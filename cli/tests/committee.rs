@@ -720,15 +720,7 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
     agree_at(&[&access, &clients[1]], height).await;
     // An access node serves what it follows: a second one follows the first.
     let second_dir = access_dir_from(&data[1], &root.join("access2"));
-    let second_port = free_port();
-    let second_node = start_node(
-        &home,
-        &second_dir,
-        second_port,
-        &["--follow", &format!("http://127.0.0.1:{access_port}")],
-    );
-    let second = Client::new(&format!("http://127.0.0.1:{second_port}")).unwrap();
-    ready(&second).await;
+    let (second_node, second, _) = start_following(&home, &second_dir, access_port, &[]).await;
     eventually_for("the second access node to catch up", 120, || async {
         (head(&second).await.0 >= height).then_some(())
     })
@@ -739,16 +731,9 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
     // a certified block attests, checked page by page against its root, then the blocks after
     // it. It holds no block from before the snapshot; restarted, it goes on from its own head.
     let third_dir = access_dir_from(&data[1], &root.join("access3"));
-    let third_port = free_port();
-    let third_args = [
-        "--follow",
-        &format!("http://127.0.0.1:{access_port}"),
-        "--snapshot",
-    ];
     let third_started = Instant::now();
-    let third_node = start_node(&home, &third_dir, third_port, &third_args);
-    let third = Client::new(&format!("http://127.0.0.1:{third_port}")).unwrap();
-    ready(&third).await;
+    let (third_node, third, third_port) =
+        start_following(&home, &third_dir, access_port, &["--snapshot"]).await;
     let (height, ..) = head(&access).await;
     eventually_for("the snapshot node to catch up", 120, || async {
         (head(&third).await.0 >= height).then_some(())
@@ -771,6 +756,11 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
         "block 1 is from before the snapshot: {missing}"
     );
     drop(third_node);
+    let third_args = [
+        "--follow",
+        &format!("http://127.0.0.1:{access_port}"),
+        "--snapshot",
+    ];
     let third_node = start_node(&home, &third_dir, third_port, &third_args);
     ready(&third).await;
     let log = std::fs::read_to_string(third_dir.join("node.log")).unwrap();

@@ -465,18 +465,10 @@ impl Node {
     /// # Errors
     /// [`crate::NodeError::Chain`] if the chain's rotation records cannot be read.
     pub fn rotation_naming(&self, key: [u8; 32]) -> Result<Option<u64>> {
-        let mut epoch = self.chain.committee_epoch()?;
-        while epoch > 0 {
-            if self
-                .chain
-                .committee_rotation(epoch)?
-                .is_some_and(|r| r.anchor_key.0 == key)
-            {
-                return Ok(Some(epoch));
-            }
-            epoch -= 1;
-        }
-        Ok(None)
+        Ok(self
+            .chain
+            .newest_rotation(|r| r.anchor_key.0 == key)?
+            .map(|r| r.epoch))
     }
 
     /// One step of anchoring (see the module docs): confirms or re-submits the successor in

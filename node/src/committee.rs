@@ -1516,22 +1516,24 @@ pub fn start_member(node: Arc<Node>, data_dir: &Path) -> Result<MemberHandle> {
 /// handover block yet (the message says to follow the chain until then), or the chain's
 /// records cannot be read.
 fn member_era(chain: &wisp_chain::Chain, namespace: &[u8]) -> Result<wisp_consensus::Era> {
-    let failed = |e: wisp_chain::ChainError| bad(format!("the chain's committee rotations: {e}"));
-    let mut epoch = chain.committee_epoch().map_err(failed)?;
-    while epoch > 0 {
-        if let Some(rotation) = chain.committee_rotation(epoch).map_err(failed)? {
-            if rotation.namespace == namespace {
-                return wisp_consensus::Era::of(chain, epoch).map_err(|e| {
-                    bad(format!(
-                        "{e}: run the node with --follow <RPC URL of a current member> to follow \
-                         the chain until this committee takes over"
-                    ))
-                });
-            }
-        }
-        epoch -= 1;
+    match rotation_to(chain, namespace)? {
+        Some(epoch) => wisp_consensus::Era::of(chain, epoch).map_err(|e| {
+            bad(format!(
+                "{e}: run the node with --follow <RPC URL of a current member> to follow \
+                 the chain until this committee takes over"
+            ))
+        }),
+        None => Ok(wisp_consensus::Era::first(chain)),
     }
-    Ok(wisp_consensus::Era::first(chain))
+}
+
+/// The epoch of the newest rotation to the committee whose certificate namespace is
+/// `namespace`, if any.
+fn rotation_to(chain: &wisp_chain::Chain, namespace: &[u8]) -> Result<Option<u64>> {
+    Ok(chain
+        .newest_rotation(|r| r.namespace == namespace)
+        .map_err(|e| bad(format!("the chain's committee rotations: {e}")))?
+        .map(|r| r.epoch))
 }
 
 /// Whether `data_dir` holds a committee this node is a member of (its member key and its
@@ -1550,20 +1552,8 @@ pub fn is_member_dir(data_dir: &Path) -> bool {
 /// cannot be read.
 pub fn has_taken_over(node: &Node, data_dir: &Path) -> Result<bool> {
     let namespace = committee_namespace(data_dir)?;
-    let chain = node.chain();
-    let failed = |e: wisp_chain::ChainError| bad(format!("the chain's committee rotations: {e}"));
-    let mut epoch = chain.committee_epoch().map_err(failed)?;
-    while epoch > 0 {
-        if chain
-            .committee_rotation(epoch)
-            .map_err(failed)?
-            .is_some_and(|r| r.namespace == namespace)
-        {
-            return Ok(wisp_consensus::Era::of(chain, epoch).is_ok());
-        }
-        epoch -= 1;
-    }
-    Ok(false)
+    Ok(rotation_to(node.chain(), &namespace)?
+        .is_some_and(|epoch| wisp_consensus::Era::of(node.chain(), epoch).is_ok()))
 }
 
 /// The certificate namespace of the committee in `data_dir` (what a rotation to it names).

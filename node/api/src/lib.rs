@@ -630,7 +630,8 @@ pub struct ContractEntry {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CommitteeBlocks {
-    /// The committee height of the newest certified block this node executed (0: none yet).
+    /// The committee height of the newest certified block this node executed (0: none yet),
+    /// or of the handover block the answer ends at.
     pub certified_height: u64,
     /// The blocks from the asked height on, in order, each borsh-encoded
     /// (`wisp_consensus::Block`).
@@ -798,7 +799,10 @@ pub trait WispApi {
     /// A committee chain's final blocks from committee height `from` (at most `limit`, 256 by
     /// default and at most), up to the newest block this node executed that carries a
     /// finalization certificate, with that certificate once the blocks reach it: what an access
-    /// node follows (`wisp node --follow`). Errors on a chain without a committee.
+    /// node follows (`wisp node --follow`). The answer never crosses a committee rotation: from
+    /// before a handover it ends at the outgoing committee's last block, with that committee's
+    /// certificate of it (`certifiedHeight` is then that block's). Errors on a chain without a
+    /// committee.
     #[method(name = "getCommitteeBlocks", blocking)]
     fn get_committee_blocks(&self, from: u64, limit: Option<u32>) -> RpcResult<CommitteeBlocks>;
 

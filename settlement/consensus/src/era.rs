@@ -71,9 +71,24 @@ impl Era {
     }
 }
 
+/// How many Wisp blocks precede the committee's first (the chain's blocks before a committee
+/// took over), and the executed committee tip's height: every committee block executes as one
+/// Wisp block, so committee height + offset = Wisp index. A block committed between the two
+/// reads makes the offset wrong by one; callers that need certainty check what they find.
+///
+/// # Errors
+/// [`ConsensusError::Chain`] if the records cannot be read.
+pub(crate) fn height_offset(chain: &Chain) -> Result<(u64, u64), ConsensusError> {
+    let ((_, tip), _) = crate::read_tip(chain)?;
+    let head = chain
+        .head()
+        .map_err(|e| ConsensusError::Chain(e.to_string()))?
+        .index;
+    Ok((head.saturating_sub(tip), tip))
+}
+
 /// The committee height of `rotation`'s handover block (its outgoing committee's last), once
-/// this node has executed it: every committee block executes as one Wisp block, so heights and
-/// Wisp indexes differ by the blocks before the first committee took over.
+/// this node has executed it ([`height_offset`]).
 ///
 /// # Errors
 /// [`ConsensusError::Chain`] if the records cannot be read.
@@ -81,14 +96,10 @@ pub fn handover_height(
     chain: &Chain,
     rotation: &CommitteeRotation,
 ) -> Result<Option<u64>, ConsensusError> {
-    let ((_, tip), _) = crate::read_tip(chain)?;
-    let head = chain
-        .head()
-        .map_err(|e| ConsensusError::Chain(e.to_string()))?
-        .index;
-    Ok(head
-        .checked_sub(tip)
-        .and_then(|offset| rotation.last_block.checked_sub(offset))
+    let (offset, tip) = height_offset(chain)?;
+    Ok(rotation
+        .last_block
+        .checked_sub(offset)
         .filter(|height| *height <= tip))
 }
 
@@ -102,15 +113,14 @@ pub fn handover_height(
 /// # Errors
 /// [`ConsensusError::Chain`] if the records cannot be read.
 pub fn next_handover(chain: &Chain, epoch: u64) -> Result<Option<u64>, ConsensusError> {
-    let failed = |e: wisp_chain::ChainError| ConsensusError::Chain(e.to_string());
-    let Some(rotation) = chain.committee_rotation(epoch + 1).map_err(failed)? else {
+    let Some(rotation) = chain
+        .committee_rotation(epoch + 1)
+        .map_err(|e| ConsensusError::Chain(e.to_string()))?
+    else {
         return Ok(None);
     };
-    let ((_, tip), _) = crate::read_tip(chain)?;
-    let head = chain.head().map_err(failed)?.index;
-    Ok(head
-        .checked_sub(tip)
-        .and_then(|offset| rotation.last_block.checked_sub(offset)))
+    let (offset, _) = height_offset(chain)?;
+    Ok(rotation.last_block.checked_sub(offset))
 }
 
 /// The verifier of certificates of the committee `rotation` names (its certificate key and

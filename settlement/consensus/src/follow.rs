@@ -32,7 +32,8 @@ pub struct Follower {
     seeds: SeedVerifier,
     /// The epoch of the committee whose blocks come next ([`crate::era`]).
     epoch: u64,
-    /// That committee's last block, once the state names its successor.
+    /// That committee's last block (committee height), once the state names its successor:
+    /// blocks past it are refused, and after it the next committee's key is taken.
     handover: Option<u64>,
     on_executed: Option<OnExecuted>,
     /// The last executed committee block: digest and height (genesis, 0, at first).
@@ -92,13 +93,6 @@ impl Follower {
     /// committee).
     pub fn epoch(&self) -> u64 {
         self.epoch
-    }
-
-    /// The last block of the committee whose blocks this follower takes next, once the
-    /// chain's state names its successor: a batch ends there (the next committee's blocks
-    /// come with its own certificates).
-    pub fn handover(&self) -> Option<u64> {
-        self.handover
     }
 
     /// Checks `blocks` (the committee's blocks from this node's height plus one, in height
@@ -445,13 +439,10 @@ pub fn attested_header(
     chain: &Chain,
     attestation: &crate::Attestation,
 ) -> Result<Option<wisp_core::BlockHeader>, ConsensusError> {
-    let failed = |e: wisp_chain::ChainError| ConsensusError::Chain(e.to_string());
-    let ((_, tip), _) = crate::read_tip(chain)?;
-    let head = chain.head().map_err(failed)?.index;
-    // Every committee block executes as one Wisp block, so heights and indexes differ by the
-    // blocks before the committee took over; a block committed between the two reads makes
-    // the guess wrong, which the hash check catches.
-    let Some(index) = (attestation.height + head).checked_sub(tip) else {
+    // A wrong guess of the offset (a block committed between its reads) is caught by the hash
+    // check; the height is a stranger's, so the sum is checked.
+    let (offset, _) = crate::era::height_offset(chain)?;
+    let Some(index) = attestation.height.checked_add(offset) else {
         return Ok(None);
     };
     match chain.db().block(index) {

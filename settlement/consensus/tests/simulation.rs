@@ -351,7 +351,7 @@ async fn start_member(
     index: usize,
     chain: Arc<Chain>,
     l1: Box<dyn L1View>,
-) -> (Progress, wisp_consensus::Mailbox, Vec<Handle<()>>) {
+) -> Running {
     start_member_of(context, oracle, (scheme, me, index), chain, l1, None).await
 }
 
@@ -364,7 +364,7 @@ async fn start_member_of(
     chain: Arc<Chain>,
     l1: Box<dyn L1View>,
     era: Option<wisp_consensus::Era>,
-) -> (Progress, wisp_consensus::Mailbox, Vec<Handle<()>>) {
+) -> Running {
     let base = 10 * era.map_or(0, |e| e.epoch);
     let control = oracle.control(me.clone());
     let votes = control.register(base, QUOTA).await.expect("channel");
@@ -744,7 +744,7 @@ fn a_member_whose_state_diverges_cannot_get_it_into_the_chain() {
 /// in all.
 async fn run_on_member_0(
     context: &deterministic::Context,
-    members: &[(Progress, wisp_consensus::Mailbox, Vec<Handle<()>>)],
+    members: &[Running],
     requests: &[wisp_chain::VerifiedRequest],
     total: usize,
 ) {
@@ -757,12 +757,33 @@ async fn run_on_member_0(
     }
 }
 
+/// A running member: its progress, its mailbox, and the tasks to abort to crash it.
+type Running = (Progress, wisp_consensus::Mailbox, Vec<Handle<()>>);
+
+/// Four members keyed by commonware's test fixture, on 50 ms links that lose nothing, each on
+/// its own [`chain`]: the fixture, the network's oracle, the chains and the running members.
+async fn four_members(
+    context: &mut deterministic::Context,
+) -> (
+    commonware_cryptography::certificate::mocks::Fixture<Threshold>,
+    Oracle<PublicKey, deterministic::Context>,
+    Vec<Arc<Chain>>,
+    Vec<Running>,
+) {
+    let fixture = threshold::fixture::<MinSig, _>(context, b"wisp-consensus-test", 4);
+    let participants = fixture.participants.clone();
+    let oracle = network(context, &participants, &link(50, 1.0), |_, _| true).await;
+    let chains: Vec<Arc<Chain>> = (0..4).map(|_| Arc::new(chain())).collect();
+    let members = start_all(context, &oracle, &fixture, &chains).await;
+    (fixture, oracle, chains, members)
+}
+
 async fn start_all(
     context: &deterministic::Context,
     oracle: &Oracle<PublicKey, deterministic::Context>,
     fixture: &commonware_cryptography::certificate::mocks::Fixture<Threshold>,
     chains: &[Arc<Chain>],
-) -> Vec<(Progress, wisp_consensus::Mailbox, Vec<Handle<()>>)> {
+) -> Vec<Running> {
     let mut members = Vec::new();
     for (i, me) in fixture.participants.iter().enumerate() {
         members.push(
@@ -790,12 +811,8 @@ fn a_member_restarted_after_a_crash_catches_up() {
                 .with_timeout(Some(Duration::from_secs(300))),
         );
         runner.start(|mut context| async move {
-            let fixture = threshold::fixture::<MinSig, _>(&mut context, b"wisp-consensus-test", 4);
-            let participants = fixture.participants.clone();
-            let oracle = network(&context, &participants, &link(50, 1.0), |_, _| true).await;
             // Each member's chain is its durable store: it survives the member's crash.
-            let chains: Vec<Arc<Chain>> = (0..4).map(|_| Arc::new(chain())).collect();
-            let mut members = start_all(&context, &oracle, &fixture, &chains).await;
+            let (fixture, oracle, chains, mut members) = four_members(&mut context).await;
             let all = requests(&chains[0]);
             let (first, second) = all.split_at(all.len() / 2);
             let ran = |p: &Progress| p.executed().iter().map(|e| e.receipts.len()).sum::<usize>();
@@ -829,7 +846,7 @@ fn a_member_restarted_after_a_crash_catches_up() {
                 &context,
                 &oracle,
                 fixture.schemes[3].clone(),
-                participants[3].clone(),
+                fixture.participants[3].clone(),
                 3,
                 chains[3].clone(),
                 Box::new(FixedL1(L1Ref::default())),
@@ -931,11 +948,7 @@ fn a_node_restored_from_a_certified_snapshot_follows_the_committee() {
             .with_timeout(Some(Duration::from_secs(300))),
     );
     runner.start(|mut context| async move {
-        let fixture = threshold::fixture::<MinSig, _>(&mut context, b"wisp-consensus-test", 4);
-        let participants = fixture.participants.clone();
-        let oracle = network(&context, &participants, &link(50, 1.0), |_, _| true).await;
-        let chains: Vec<Arc<Chain>> = (0..4).map(|_| Arc::new(chain())).collect();
-        let members = start_all(&context, &oracle, &fixture, &chains).await;
+        let (fixture, _oracle, chains, members) = four_members(&mut context).await;
         let all = requests(&chains[0]);
         let (early, late) = all.split_at(all.len() / 2);
         run_on_member_0(&context, &members, early, early.len()).await;
@@ -1060,13 +1073,7 @@ fn a_node_restored_from_a_certified_snapshot_follows_the_committee() {
         let newest = follow::stored_finalization(source)
             .expect("readable")
             .expect("stored");
-        let batch: Vec<Block> = (attested.height + 1..=newest.height)
-            .map(|h| {
-                follow::stored_block(source, h)
-                    .expect("readable")
-                    .expect("stored")
-            })
-            .collect();
+        let batch = stored_blocks(source, attested.height + 1, newest.height);
         let done = follower
             .apply(&mut rng, &batch, &newest.certificate)
             .expect("applied");
@@ -1098,11 +1105,7 @@ fn a_follower_checks_and_executes_what_members_finalized() {
             .with_timeout(Some(Duration::from_secs(300))),
     );
     runner.start(|mut context| async move {
-        let fixture = threshold::fixture::<MinSig, _>(&mut context, b"wisp-consensus-test", 4);
-        let participants = fixture.participants.clone();
-        let oracle = network(&context, &participants, &link(50, 1.0), |_, _| true).await;
-        let chains: Vec<Arc<Chain>> = (0..4).map(|_| Arc::new(chain())).collect();
-        let members = start_all(&context, &oracle, &fixture, &chains).await;
+        let (fixture, _oracle, chains, members) = four_members(&mut context).await;
         let all = requests(&chains[0]);
         run_on_member_0(&context, &members, &all, all.len()).await;
         // What member 0 serves to access nodes.
@@ -1113,13 +1116,7 @@ fn a_follower_checks_and_executes_what_members_finalized() {
         } = follow::stored_finalization(&chains[0])
             .expect("readable")
             .expect("a finalization is stored");
-        let blocks: Vec<Block> = (1..=certified)
-            .map(|h| {
-                follow::stored_block(&chains[0], h)
-                    .expect("readable")
-                    .expect("stored")
-            })
-            .collect();
+        let blocks = stored_blocks(&chains[0], 1, certified);
         let follower = |scheme: &Threshold| follower_of(chain(), scheme);
         let mut rng = rand::rngs::StdRng::seed_from_u64(5);
 

@@ -152,8 +152,24 @@ fn median_run(mut runs: Vec<TransferRun>) -> TransferRun {
 /// Transfers through the full runtime with `threads` threads (blocks of 100 transfers,
 /// in-memory or durable state).
 fn transfers(threads: usize, conflict: Conflict, durable: bool) -> TransferRun {
+    transfers_indexed(threads, conflict, durable, true)
+}
+
+/// [`transfers`], with or without the node's event and request indexes (`wisp node
+/// --no-index`).
+fn transfers_indexed(
+    threads: usize,
+    conflict: Conflict,
+    durable: bool,
+    indexes: bool,
+) -> TransferRun {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut chain = TransferChain::new(durable.then_some(dir.path()), threads, 100);
+    chain
+        .chain
+        .db()
+        .set_indexing(indexes)
+        .unwrap_or_else(|e| panic!("indexing: {e}"));
     let blocks: Vec<_> = (0..60).map(|_| chain.transfer_block(conflict)).collect();
     let mut blocks = blocks.into_iter();
     for block in blocks.by_ref().take(10) {
@@ -490,6 +506,16 @@ fn main() {
              the state store below).\n"
         );
 
+        progress("whole blocks on disk without the node's indexes");
+        // Alternating with the indexed run again, so the two rows compare like with like.
+        let mut indexed = Vec::new();
+        let mut unindexed = Vec::new();
+        for _ in 0..3 {
+            indexed.push(transfers_indexed(1, Conflict::Independent, true, true));
+            unindexed.push(transfers_indexed(1, Conflict::Independent, true, false));
+        }
+        let (indexed, unindexed) = (median_run(indexed), median_run(unindexed));
+
         progress("ERC-20 transfers: revm, Wisp");
         let evm = evm_transfers();
         let (bare, view_us) = vm_bare(true);
@@ -526,6 +552,14 @@ fn main() {
             (
                 "Wisp runtime, whole blocks on disk (fsync per block)",
                 disk.per_s,
+            ),
+            (
+                "the same, measured again alternating with the next row",
+                indexed.per_s,
+            ),
+            (
+                "the same without the node's event and request indexes (`--no-index`)",
+                unindexed.per_s,
             ),
         ];
         for (name, rate) in rows {

@@ -1,5 +1,6 @@
 //! Executes blocks of 100 token transfers in a loop, for a profiler:
-//! `cargo run -p wisp-bench --release --example profile_block -- THREADS BLOCKS [independent|half|all] [DIR]`.
+//! `cargo run -p wisp-bench --release --example profile_block -- THREADS BLOCKS [independent|half|all] [DIR] [no-index]`
+//! (`no-index`: without the node's event and request indexes, as `wisp node --no-index`).
 use std::time::Instant;
 use wisp_bench::{Conflict, TransferChain};
 
@@ -12,27 +13,42 @@ fn main() {
         Some("all") => Conflict::All,
         _ => Conflict::Independent,
     };
-    let dir = args.next().map(std::path::PathBuf::from);
+    let rest: Vec<String> = args.collect();
+    let indexes = !rest.iter().any(|a| a == "no-index");
+    let dir = rest
+        .iter()
+        .find(|a| *a != "no-index")
+        .map(std::path::PathBuf::from);
     let mut chain = TransferChain::new(dir.as_deref(), threads, 100);
+    if let Err(e) = chain.chain.db().set_indexing(indexes) {
+        panic!("indexing: {e}");
+    }
     let inputs: Vec<_> = (0..blocks)
         .map(|_| chain.transfer_block(conflict))
         .collect();
     let start = Instant::now();
     let mut window = Instant::now();
     let mut phases = [0f64; 3];
+    let mut window_phases = [0f64; 3];
     for (n, block) in inputs.into_iter().enumerate() {
         let t = chain.run(vec![], block).timing;
-        phases[0] += t.requests.as_secs_f64();
-        phases[1] += t.hashing.as_secs_f64();
-        phases[2] += t.committing.as_secs_f64();
+        let times = [t.requests, t.hashing, t.committing].map(|d| d.as_secs_f64());
+        for i in 0..3 {
+            phases[i] += times[i];
+            window_phases[i] += times[i];
+        }
         if (n + 1) % 50 == 0 {
             println!(
-                "blocks {}..{}: {:.2} ms/block",
+                "blocks {}..{}: {:.2} ms/block (requests {:.2}, hashing {:.2}, committing {:.2})",
                 n - 49,
                 n + 1,
-                window.elapsed().as_secs_f64() * 1e3 / 50.0
+                window.elapsed().as_secs_f64() * 1e3 / 50.0,
+                window_phases[0] * 1e3 / 50.0,
+                window_phases[1] * 1e3 / 50.0,
+                window_phases[2] * 1e3 / 50.0,
             );
             window = Instant::now();
+            window_phases = [0.0; 3];
         }
     }
     let secs = start.elapsed().as_secs_f64();

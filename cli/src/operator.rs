@@ -163,6 +163,8 @@ pub struct RunNode {
     pub exec_threads: usize,
     /// Blocks whose state stays provable (`None`: every block, an archive node).
     pub state_retention: Option<u64>,
+    /// Keep no event or request index from now on (`--no-index`, permanent).
+    pub no_index: bool,
     /// The state database's page cache, MiB.
     pub state_cache_mib: usize,
     /// Web origins whose pages may call the RPC (`--cors`).
@@ -204,6 +206,17 @@ pub async fn run_node(r: RunNode) -> Result<()> {
         },
     )?;
     node.chain().db().set_retention(r.state_retention);
+    let db = node.chain().db();
+    db.set_indexing(!r.no_index).or_else(|e| match e {
+        // Started without the flag on a directory that stopped indexing: it stays stopped.
+        wisp_state::StateError::Unindexed { from } => {
+            progress(&format!(
+                "this data directory keeps no event or request index from block {from} on (it ran with --no-index); those queries answer with an error"
+            ));
+            Ok(())
+        }
+        e => Err(e),
+    })?;
     let (rpc, addr) = wisp_node::rpc::serve_with_cors(node.clone(), r.rpc_addr, &r.cors)
         .await
         .with_context(|| format!("cannot serve RPC on {}", r.rpc_addr))?;

@@ -41,8 +41,8 @@ fn sompi(v: &Value) -> u64 {
 /// Starts `wisp node`: kaspad's URL and the block interval come from `<data>/wisp.toml`
 /// (written by the test), the port from the flag, which overrides `WISP_PORT` and the file.
 /// Two execution threads, with the access lists `wisp call` declares: blocks go through the
-/// scheduler (footprints, batches) across the kills; and a retention window of 16 blocks, so
-/// the node prunes as it goes.
+/// scheduler (footprints, batches) across the kills; a retention window of 16 blocks, so
+/// the node prunes as it goes; and no event or request index, as a settlement-only node runs.
 fn start_node(home: &Path, data: &Path, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_wisp"))
         .env("WISP_HOME", home)
@@ -59,6 +59,7 @@ fn start_node(home: &Path, data: &Path, port: u16) -> Child {
             "2",
             "--state-retention",
             "16",
+            "--no-index",
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -458,6 +459,20 @@ async fn settlement_end_to_end_on_a_separate_kaspad_through_20_sigkills() {
         .unwrap_err()
         .to_string();
     assert!(refused.contains("-32602"), "{refused}");
+    // Without indexes (`--no-index`), the receipts above still had everything; the request
+    // index answers with an error that says why, not with an empty list.
+    let unindexed = client
+        .rpc(
+            "wisp_getRequests",
+            rpc_params![carol_address.to_string(), Value::Null, Value::Null, 10u32],
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        unindexed.contains("-32602") && unindexed.contains("--no-index"),
+        "{unindexed}"
+    );
     // A quiet chain keeps following Kaspa: with no requests the node makes no blocks, but the
     // Kaspa block it has followed keeps moving, so `wisp chain status` measures the lag from
     // that block (it has moved 20+ DAA past the head's reference), not from the head's.

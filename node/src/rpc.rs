@@ -63,6 +63,16 @@ fn internal(e: impl std::fmt::Display) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(-32603, e.to_string(), None::<()>)
 }
 
+/// A failed read of the node's indexes: a query reaching blocks this node did not index
+/// (`wisp node --no-index`) is the caller's to redirect (-32602, saying why), anything else
+/// is the node's fault.
+fn index_error(e: wisp_state::StateError) -> ErrorObjectOwned {
+    match e {
+        wisp_state::StateError::Unindexed { .. } => invalid(e.to_string()),
+        e => internal(e),
+    }
+}
+
 /// Most events one `wisp_getEvents` answers.
 pub const MAX_EVENTS_PER_QUERY: usize = 10_000;
 
@@ -675,7 +685,7 @@ impl WispApiServer for Api {
             .chain()
             .db()
             .request_entry(&request_id.into())
-            .map_err(internal)?;
+            .map_err(index_error)?;
         entry
             .map(|e| node.request_view(&e, &mut Interfaces::new()))
             .transpose()
@@ -711,7 +721,7 @@ impl WispApiServer for Api {
             Some(id) => {
                 let entry = db
                     .request_entry(&id.into())
-                    .map_err(internal)?
+                    .map_err(index_error)?
                     .ok_or_else(|| invalid("`before` names no processed request"))?;
                 let receipt = db
                     .receipt(&entry.id)
@@ -722,11 +732,11 @@ impl WispApiServer for Api {
         };
         let found = db
             .requests_by(&filter, before, limit as usize)
-            .map_err(internal)?;
+            .map_err(index_error)?;
         let mut views = Vec::with_capacity(found.len());
         let mut interfaces = Interfaces::new();
         for (_, _, id) in found {
-            if let Some(entry) = db.request_entry(&id).map_err(internal)? {
+            if let Some(entry) = db.request_entry(&id).map_err(index_error)? {
                 views.push(node.request_view(&entry, &mut interfaces)?);
             }
         }
@@ -856,7 +866,7 @@ impl WispApiServer for Api {
                 (from, to),
                 MAX_EVENTS_PER_QUERY + 1,
             )
-            .map_err(internal)?;
+            .map_err(index_error)?;
         // One receipt read per matching request, whatever else its block holds.
         let db = node.chain().db();
         let mut block: Option<(u64, Vec<wisp_core::RequestId>)> = None;

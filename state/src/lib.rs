@@ -56,6 +56,13 @@ pub enum StateError {
     /// The requested block is not in the archive.
     #[error("block {0} is not committed")]
     UnknownBlock(u64),
+    /// An index query reached a block committed with the node's indexes turned off (see
+    /// `StateDb::set_indexing`), or indexing was asked for again on such a store.
+    #[error("this node keeps no event or request index from block {from} on: it committed blocks with indexing turned off (`wisp node --no-index`), and indexes with a gap would answer wrongly; ask a node that indexes, or start this one on a new data directory to index again")]
+    Unindexed {
+        /// The first block committed without the indexes.
+        from: u64,
+    },
     /// The block's state is older than the retention window: it can no longer be proven or
     /// rolled back to (see `StateDb::set_retention`).
     #[error("the state of block {version} was pruned; the oldest block kept is {oldest} (set a longer retention window, or run an archive node, to keep older state)")]

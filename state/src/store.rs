@@ -436,6 +436,9 @@ pub struct StateDb {
     /// Held from the start of a commit to its end, and while a snapshot is taken, so a snapshot
     /// never pairs a block's tables with another block's recent values.
     memory: Mutex<Memory>,
+    /// The first block committed without the node's indexes ([`StateDb::set_indexing`];
+    /// `u64::MAX`: every block is indexed). Kept in the store: it never goes back.
+    unindexed_from: std::sync::atomic::AtomicU64,
 }
 
 /// What a [`StateDb`] holds (entries, not bytes).
@@ -740,6 +743,10 @@ impl StateDb {
                 },
             );
         }
+        let unindexed_from = store
+            .get("unindexed_from")
+            .map_err(db_err)?
+            .map_or(u64::MAX, |v| v.value());
         drop((history, store, rtxn));
         Ok(StateDb {
             db,
@@ -751,6 +758,7 @@ impl StateDb {
                 recent_bytes,
                 flushed_through,
             }),
+            unindexed_from: std::sync::atomic::AtomicU64::new(unindexed_from),
         })
     }
 
@@ -774,6 +782,62 @@ impl StateDb {
             blocks.map_or(u64::MAX, |b| b.max(1)),
             std::sync::atomic::Ordering::Relaxed,
         );
+    }
+
+    /// Turns the node's own indexes off for every block committed from now on (`on = false`):
+    /// events by contract, topic and indexed value, and requests by id, sender and contract
+    /// ([`StateDb::event_positions`], [`StateDb::requests_by`], [`StateDb::request_entry`]).
+    /// They are outside the state root, so the chain's state, receipts and proofs are the same
+    /// either way; a node that answers no such queries (a committee member, an anchoring
+    /// node) saves their writes, about a third of a block's commit (state/README.md). The
+    /// choice is recorded in the store and cannot be undone: indexes with a gap would answer
+    /// wrongly, so queries reaching the first unindexed block fail with
+    /// [`StateError::Unindexed`] from then on. `on = true` on a store that never stopped
+    /// indexing changes nothing.
+    ///
+    /// # Errors
+    /// [`StateError::Unindexed`] for `on = true` on a store that stopped indexing;
+    /// [`StateError::Db`] if recording the choice fails (then nothing changed).
+    pub fn set_indexing(&self, on: bool) -> Result<()> {
+        let relaxed = std::sync::atomic::Ordering::Relaxed;
+        match (on, self.unindexed_from()) {
+            (true, None) | (false, Some(_)) => Ok(()),
+            (true, Some(from)) => Err(StateError::Unindexed { from }),
+            (false, None) => {
+                // Held so that no block commits between reading the head and the record.
+                let _memory = self.memory();
+                let next = self.latest_version()?.map_or(0, |v| v + 1);
+                let txn = self.db.begin_write().map_err(db_err)?;
+                txn.open_table(STORE)
+                    .map_err(db_err)?
+                    .insert("unindexed_from", next)
+                    .map_err(db_err)?;
+                txn.commit().map_err(db_err)?;
+                self.unindexed_from.store(next, relaxed);
+                Ok(())
+            }
+        }
+    }
+
+    /// The first block committed without the node's indexes, if indexing was turned off
+    /// ([`StateDb::set_indexing`]).
+    pub fn unindexed_from(&self) -> Option<u64> {
+        match self
+            .unindexed_from
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            u64::MAX => None,
+            from => Some(from),
+        }
+    }
+
+    /// Fails with [`StateError::Unindexed`] if an index query reaching block `to` would meet a
+    /// block committed without the indexes.
+    fn indexed_through(&self, to: u64) -> Result<()> {
+        match self.unindexed_from() {
+            Some(from) if to >= from => Err(StateError::Unindexed { from }),
+            _ => Ok(()),
+        }
     }
 
     /// Writes the latest values to their table once `entries` changed keys have gathered in
@@ -1118,9 +1182,11 @@ impl StateDb {
             pending.remove(r.request_id.0.as_slice()).map_err(db_err)?;
         }
         drop(pending);
-        index_events(txn, version, receipts, false)?;
-        index_values(txn, version, receipts, indexes.values)?;
-        index_requests(txn, version, indexes.requests, false)?;
+        if self.unindexed_from().is_none() {
+            index_events(txn, version, receipts, false)?;
+            index_values(txn, version, receipts, indexes.values)?;
+            index_requests(txn, version, indexes.requests, false)?;
+        }
         let ids_bytes = borsh::to_vec(&ids).map_err(db_err)?;
         txn.open_table(BLOCK_REQUESTS)
             .map_err(db_err)?
@@ -1421,7 +1487,8 @@ impl StateDb {
     /// number of matching events, not of blocks.
     ///
     /// # Errors
-    /// [`StateError::Db`] on I/O failure.
+    /// [`StateError::Db`] on I/O failure; [`StateError::Unindexed`] if the range reaches a
+    /// block committed with the indexes off ([`StateDb::set_indexing`]).
     pub fn event_positions(
         &self,
         contract: wisp_core::Hname,
@@ -1437,7 +1504,8 @@ impl StateDb {
     /// may match another value: the caller compares the events' own values.
     ///
     /// # Errors
-    /// [`StateError::Db`] on I/O failure.
+    /// [`StateError::Db`] on I/O failure; [`StateError::Unindexed`] if the range reaches a
+    /// block committed with the indexes off ([`StateDb::set_indexing`]).
     pub fn event_positions_where(
         &self,
         contract: wisp_core::Hname,
@@ -1446,6 +1514,7 @@ impl StateDb {
         (from, to): (u64, u64),
         limit: usize,
     ) -> Result<Vec<(u64, u32, u32)>> {
+        self.indexed_through(to)?;
         let txn = self.db.begin_read().map_err(db_err)?;
         let hname = contract;
         let contract = contract.0.to_be_bytes();
@@ -1489,13 +1558,21 @@ impl StateDb {
     /// Request `id` as the node keeps it for clients, if a block holds it.
     ///
     /// # Errors
-    /// [`StateError::Db`] on I/O failure; [`StateError::Corrupt`] for a bad record.
+    /// [`StateError::Db`] on I/O failure; [`StateError::Corrupt`] for a bad record;
+    /// [`StateError::Unindexed`] for a request executed in a block committed with the indexes
+    /// off ([`StateDb::set_indexing`]).
     pub fn request_entry(&self, id: &RequestId) -> Result<Option<RequestEntry>> {
         let txn = self.db.begin_read().map_err(db_err)?;
         let table = txn.open_table(REQUESTS).map_err(db_err)?;
         match table.get(id.0.as_slice()).map_err(db_err)? {
             Some(bytes) => Ok(Some(borsh::from_slice(bytes.value()).map_err(corrupt)?)),
-            None => Ok(None),
+            None => match self.unindexed_from() {
+                // Executed, but in a block committed without the indexes.
+                Some(from) if self.receipt(id)?.is_some_and(|r| r.block_index >= from) => {
+                    Err(StateError::Unindexed { from })
+                }
+                _ => Ok(None),
+            },
         }
     }
 
@@ -1504,13 +1581,20 @@ impl StateDb {
     /// its block and position. From the node's request index.
     ///
     /// # Errors
-    /// [`StateError::Db`] on I/O failure.
+    /// [`StateError::Db`] on I/O failure; [`StateError::Unindexed`] if the range reaches a
+    /// block committed with the indexes off ([`StateDb::set_indexing`]).
     pub fn requests_by(
         &self,
         filter: &RequestFilter,
         before: Option<(u64, u32)>,
         limit: usize,
     ) -> Result<Vec<(u64, u32, RequestId)>> {
+        // `before` is exclusive: up to (from, 0) every position listed is indexed.
+        if let Some(from) = self.unindexed_from() {
+            if before.is_none_or(|b| b > (from, 0)) {
+                return Err(StateError::Unindexed { from });
+            }
+        }
         let txn = self.db.begin_read().map_err(db_err)?;
         let (table, prefix) = match filter {
             RequestFilter::Sender(agent) => (
@@ -2026,6 +2110,91 @@ mod tests {
         db.rollback_to(Some(0)).unwrap();
         assert_eq!(ids(db.requests_by(&alice, None, 10).unwrap()), vec![1]);
         assert_eq!(db.request_entry(&Hash32([3; 32])).unwrap(), None);
+    }
+
+    /// With indexing turned off, blocks commit the same state roots and receipts but add
+    /// nothing to the node's indexes; queries reaching those blocks fail with `Unindexed`
+    /// instead of answering with a gap, before them they answer as before, and the choice
+    /// survives a reopen and cannot be undone.
+    #[test]
+    fn indexing_turned_off_is_recorded_and_queries_past_it_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.redb");
+        let (db, unchanged) = (StateDb::open(&path).unwrap(), StateDb::in_memory().unwrap());
+        let entry = |id: u8, index: u32| RequestEntry {
+            id: Hash32([id; 32]),
+            request_index: index,
+            sender: vec![7; 33],
+            contract: Some(wisp_core::Hname(5)),
+            record: vec![id],
+        };
+        let block = |db: &StateDb, version: u64, id: u8| {
+            let receipts = [receipt_with(version, 0, id, &[(5, "T")])];
+            db.commit_block(
+                version,
+                BTreeMap::from([(vec![id], Some(version.to_le_bytes().to_vec()))]),
+                (
+                    &receipts,
+                    BlockIndexes {
+                        values: &[],
+                        requests: &[entry(id, 0)],
+                    },
+                ),
+                &[],
+                |root| header(version, root),
+            )
+            .unwrap()
+            .0
+        };
+        assert_eq!(db.unindexed_from(), None);
+        db.set_indexing(true).unwrap();
+        for (version, id) in [(0, 1), (1, 2)] {
+            assert_eq!(block(&db, version, id), block(&unchanged, version, id));
+        }
+        db.set_indexing(false).unwrap();
+        assert_eq!(db.unindexed_from(), Some(2));
+        for (version, id) in [(2, 3), (3, 4)] {
+            // Same state roots and receipts as with the indexes.
+            assert_eq!(block(&db, version, id), block(&unchanged, version, id));
+            assert_eq!(
+                db.receipt(&Hash32([id; 32])).unwrap(),
+                unchanged.receipt(&Hash32([id; 32])).unwrap()
+            );
+        }
+        let five = wisp_core::Hname(5);
+        let positions = |db: &StateDb, to: u64| db.event_positions(five, Some("T"), (0, to), 10);
+        assert_eq!(positions(&db, 1).unwrap(), vec![(0, 0, 0), (1, 0, 0)]);
+        assert!(matches!(
+            positions(&db, 2),
+            Err(StateError::Unindexed { from: 2 })
+        ));
+        assert_eq!(positions(&unchanged, 3).unwrap().len(), 4);
+        let sender = RequestFilter::Sender(vec![7; 33]);
+        assert!(matches!(
+            db.requests_by(&sender, None, 10),
+            Err(StateError::Unindexed { from: 2 })
+        ));
+        assert_eq!(db.requests_by(&sender, Some((2, 0)), 10).unwrap().len(), 2);
+        assert_eq!(
+            db.request_entry(&Hash32([2; 32]))
+                .unwrap()
+                .map(|e| e.record),
+            Some(vec![2])
+        );
+        assert!(matches!(
+            db.request_entry(&Hash32([4; 32])),
+            Err(StateError::Unindexed { from: 2 })
+        ));
+        assert_eq!(db.request_entry(&Hash32([9; 32])).unwrap(), None);
+        // Turning it off again moves nothing; on again is refused, also after a reopen.
+        db.set_indexing(false).unwrap();
+        assert_eq!(db.unindexed_from(), Some(2));
+        drop(db);
+        let db = StateDb::open(&path).unwrap();
+        assert_eq!(db.unindexed_from(), Some(2));
+        let refused = db.set_indexing(true).unwrap_err();
+        assert!(matches!(refused, StateError::Unindexed { from: 2 }));
+        assert!(refused.to_string().contains("--no-index"), "{refused}");
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub(crate) async fn node(args: NodeArgs, _ctx: &Ctx) -> Result<()> {
         block_interval: interval,
         exec_threads: args.exec_threads,
         state_retention: args.state_retention,
+        no_index: args.no_index,
         state_cache_mib: args.state_cache_mib as usize,
         cors: args.cors,
         follow: args.follow,

@@ -727,13 +727,15 @@ pub trait WispApi {
     fn get_receipt(&self, request_id: H256) -> RpcResult<Option<Receipt>>;
 
     /// A processed request as it reached the chain: kind, sender, nonce or Kaspa transaction,
-    /// and its call with decoded arguments (null until a block has processed it).
+    /// and its call with decoded arguments (null until a block has processed it; -32602 if
+    /// a block this node did not index, `--no-index`, processed it).
     #[method(name = "getRequest", blocking)]
     fn get_request(&self, request_id: H256) -> RpcResult<Option<RequestView>>;
 
     /// Processed requests sent by `sender` or calling `contract` (exactly one of the two),
     /// newest first, from before request `before` (exclusive; default: the newest), at most
-    /// `limit` (default 20, at most 100). From the node's request index.
+    /// `limit` (default 20, at most 100). From the node's request index; a node that runs
+    /// with `--no-index` answers -32602 for a listing that reaches blocks it did not index.
     #[method(name = "getRequests", blocking)]
     fn get_requests(
         &self,
@@ -752,7 +754,8 @@ pub trait WispApi {
     /// keeps the events whose `#[indexed]` field has that value (JSON, as in arguments). With
     /// a contract the node's event index answers (any range); without one, blocks are read
     /// one by one, so `to - from` is at most 10,000. More than 10,000 matching events, or
-    /// those limits broken, is `-32602`: narrow the range.
+    /// those limits broken, is `-32602`: narrow the range. So is a contract's query reaching
+    /// blocks a node running with `--no-index` did not index (query without a contract).
     #[method(name = "getEvents", blocking)]
     fn get_events(
         &self,

@@ -1434,8 +1434,19 @@ impl StateDb {
                 Some(v) => store.insert("flushed_through", v).map_err(db_err)?,
                 None => store.remove("flushed_through").map_err(db_err)?,
             };
+            // Blocks committed again after this rollback are not indexed either: the first
+            // unindexed block moves down to the first block removed.
+            if self.unindexed_from().is_some_and(|from| from > first_removed) {
+                store
+                    .insert("unindexed_from", first_removed)
+                    .map_err(db_err)?;
+            }
         }
         txn.commit().map_err(db_err)?;
+        if self.unindexed_from().is_some_and(|from| from > first_removed) {
+            self.unindexed_from
+                .store(first_removed, std::sync::atomic::Ordering::Relaxed);
+        }
         memory.recent = Recent::new();
         memory.recent_bytes = 0;
         memory.flushed_through = version;
@@ -2195,6 +2206,18 @@ mod tests {
         let refused = db.set_indexing(true).unwrap_err();
         assert!(matches!(refused, StateError::Unindexed { from: 2 }));
         assert!(refused.to_string().contains("--no-index"), "{refused}");
+        // A rollback below the first unindexed block moves it down: the blocks committed
+        // again are not indexed either.
+        db.rollback_to(Some(0)).unwrap();
+        assert_eq!(db.unindexed_from(), Some(1));
+        block(&db, 1, 2);
+        assert!(matches!(
+            positions(&db, 1),
+            Err(StateError::Unindexed { from: 1 })
+        ));
+        assert_eq!(positions(&db, 0).unwrap(), vec![(0, 0, 0)]);
+        drop(db);
+        assert_eq!(StateDb::open(&path).unwrap().unindexed_from(), Some(1));
     }
 
     #[test]

@@ -1436,14 +1436,20 @@ impl StateDb {
             };
             // Blocks committed again after this rollback are not indexed either: the first
             // unindexed block moves down to the first block removed.
-            if self.unindexed_from().is_some_and(|from| from > first_removed) {
+            if self
+                .unindexed_from()
+                .is_some_and(|from| from > first_removed)
+            {
                 store
                     .insert("unindexed_from", first_removed)
                     .map_err(db_err)?;
             }
         }
         txn.commit().map_err(db_err)?;
-        if self.unindexed_from().is_some_and(|from| from > first_removed) {
+        if self
+            .unindexed_from()
+            .is_some_and(|from| from > first_removed)
+        {
             self.unindexed_from
                 .store(first_removed, std::sync::atomic::Ordering::Relaxed);
         }

@@ -437,7 +437,8 @@ pub struct StateDb {
     /// never pairs a block's tables with another block's recent values.
     memory: Mutex<Memory>,
     /// The first block committed without the node's indexes ([`StateDb::set_indexing`];
-    /// `u64::MAX`: every block is indexed). Kept in the store: it never goes back.
+    /// `u64::MAX`: every block is indexed). Kept in the store; it is never unset, and only a
+    /// rollback below it moves it, down to the first block removed.
     unindexed_from: std::sync::atomic::AtomicU64,
 }
 
@@ -792,8 +793,9 @@ impl StateDb {
     /// node) saves their writes, about a third of a block's commit (state/README.md). The
     /// choice is recorded in the store and cannot be undone: indexes with a gap would answer
     /// wrongly, so queries reaching the first unindexed block fail with
-    /// [`StateError::Unindexed`] from then on. `on = true` on a store that never stopped
-    /// indexing changes nothing.
+    /// [`StateError::Unindexed`] from then on (a rollback below that block moves it down to
+    /// the first block removed). `on = true` on a store that never stopped indexing changes
+    /// nothing.
     ///
     /// # Errors
     /// [`StateError::Unindexed`] for `on = true` on a store that stopped indexing;

@@ -459,7 +459,10 @@ fn main() {
             "## Token transfers through the full runtime\n\nBlocks of 100 `token.transfer` requests \
              with exact access lists and signatures verified beforehand (as the mempool does), each \
              block executed, hashed into the state tree and committed. 50 blocks after 10 warm-up \
-             blocks; the median of three runs, one- and two-thread runs alternating.\n"
+             blocks; the median of three runs, one- and two-thread runs alternating. The chain is \
+             young (a few thousand keys): one that has run longer pays more per block as its tree \
+             and tables grow (`cargo run -p wisp-bench --release --example profile_block -- 1 300 \
+             independent DIR` prints the cost of each 50 blocks).\n"
         );
         let _ = writeln!(
             transfer_table,

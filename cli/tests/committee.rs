@@ -89,6 +89,16 @@ async fn start_following(
 
 /// Once Kaspa holds exactly the payments `wanted` (sompi, in any order) to `payee`: the
 /// withdrawals paid so far.
+/// `Some` once the node behind `client` lists exactly `n` withdrawals, every one paid.
+async fn all_paid(client: &Client, n: usize) -> Option<()> {
+    let ws = client
+        .rpc("wisp_getWithdrawals", rpc_params![0u64, 10u32])
+        .await
+        .ok()?;
+    let ws = ws.as_array()?;
+    (ws.len() == n && ws.iter().all(|w| w["status"] == "paid")).then_some(())
+}
+
 async fn paid_exactly(
     l1: &wisp_l1::L1Client,
     payee: &kaspa_addresses::Address,
@@ -823,13 +833,8 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
         started.elapsed()
     );
     for client in &clients {
-        eventually_for("every member to see the withdrawal paid", 60, || async {
-            let ws = client
-                .rpc("wisp_getWithdrawals", rpc_params![0u64, 10u32])
-                .await
-                .ok()?;
-            let ws = ws.as_array()?;
-            (ws.len() == 1 && ws[0]["status"] == "paid").then_some(())
+        eventually_for("every member to see the withdrawal paid", 60, || {
+            all_paid(client, 1)
         })
         .await;
     }
@@ -904,14 +909,7 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
         eventually_for(
             "every member, the restarted one too, to see both paid",
             180,
-            || async {
-                let ws = client
-                    .rpc("wisp_getWithdrawals", rpc_params![0u64, 10u32])
-                    .await
-                    .ok()?;
-                let ws = ws.as_array()?;
-                (ws.len() == 2 && ws.iter().all(|w| w["status"] == "paid")).then_some(())
-            },
+            || all_paid(client, 2),
         )
         .await;
     }
@@ -1086,13 +1084,8 @@ async fn a_committee_of_four_nodes_runs_one_chain() {
     );
     // The new committee's members know every withdrawal paid: the two the first committee's
     // anchors paid (their anchor taken over from the first committee) and the one they paid.
-    eventually_for("a new member to see every withdrawal paid", 60, || async {
-        let ws = next_clients[1]
-            .rpc("wisp_getWithdrawals", rpc_params![0u64, 10u32])
-            .await
-            .ok()?;
-        let ws = ws.as_array()?;
-        (ws.len() == 3 && ws.iter().all(|w| w["status"] == "paid")).then_some(())
+    eventually_for("a new member to see every withdrawal paid", 60, || {
+        all_paid(&next_clients[1], 3)
     })
     .await;
     // Restarts after the handover: a new member, started as before (with --follow), runs as

@@ -1313,6 +1313,11 @@ impl StateDb {
                 oldest,
             });
         }
+        // Blocks committed again after this rollback are not indexed either: the first
+        // unindexed block moves down to the first block removed.
+        let lower_unindexed = self
+            .unindexed_from()
+            .is_some_and(|from| from > first_removed);
         let mut memory = self.memory();
         let txn = self.db.begin_write().map_err(db_err)?;
         {
@@ -1436,22 +1441,14 @@ impl StateDb {
                 Some(v) => store.insert("flushed_through", v).map_err(db_err)?,
                 None => store.remove("flushed_through").map_err(db_err)?,
             };
-            // Blocks committed again after this rollback are not indexed either: the first
-            // unindexed block moves down to the first block removed.
-            if self
-                .unindexed_from()
-                .is_some_and(|from| from > first_removed)
-            {
+            if lower_unindexed {
                 store
                     .insert("unindexed_from", first_removed)
                     .map_err(db_err)?;
             }
         }
         txn.commit().map_err(db_err)?;
-        if self
-            .unindexed_from()
-            .is_some_and(|from| from > first_removed)
-        {
+        if lower_unindexed {
             self.unindexed_from
                 .store(first_removed, std::sync::atomic::Ordering::Relaxed);
         }

@@ -32,6 +32,16 @@ fn seeds() -> u64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(10)
 }
+/// The deterministic runtime of one simulation run: seeded with `seed`, failing the test if
+/// its simulated time passes `timeout_secs`.
+fn runner(seed: u64, timeout_secs: u64) -> deterministic::Runner {
+    deterministic::Runner::new(
+        deterministic::Config::new()
+            .with_seed(seed)
+            .with_timeout(Some(Duration::from_secs(timeout_secs))),
+    )
+}
+
 const REQUESTS_EACH: u64 = 5;
 
 fn key(i: usize) -> secp256k1::Keypair {
@@ -403,12 +413,7 @@ async fn start_member_of(
 /// requests; returns each running member's executed blocks.
 fn run(seed: u64, scenario: Scenario) -> Vec<Progress> {
     let n = 4u32;
-    let runner = deterministic::Runner::new(
-        deterministic::Config::new()
-            .with_seed(seed)
-            .with_timeout(Some(Duration::from_secs(300))),
-    );
-    runner.start(|mut context| async move {
+    runner(seed, 300).start(|mut context| async move {
         let namespace = b"wisp-consensus-test";
         let (participants, schemes) = match scenario.keygen {
             true => keygen_committee(&mut context, namespace, u64::from(n)),
@@ -805,12 +810,7 @@ async fn start_all(
 #[test]
 fn a_member_restarted_after_a_crash_catches_up() {
     for seed in 0..seeds() {
-        let runner = deterministic::Runner::new(
-            deterministic::Config::new()
-                .with_seed(seed)
-                .with_timeout(Some(Duration::from_secs(300))),
-        );
-        runner.start(|mut context| async move {
+        runner(seed, 300).start(|mut context| async move {
             // Each member's chain is its durable store: it survives the member's crash.
             let (fixture, oracle, chains, mut members) = four_members(&mut context).await;
             let all = requests(&chains[0]);
@@ -942,12 +942,7 @@ fn blocks_follow_kaspa_and_members_wait_for_what_they_have_not_seen() {
 /// committee's is refused before any state is fetched.
 #[test]
 fn a_node_restored_from_a_certified_snapshot_follows_the_committee() {
-    let runner = deterministic::Runner::new(
-        deterministic::Config::new()
-            .with_seed(12)
-            .with_timeout(Some(Duration::from_secs(300))),
-    );
-    runner.start(|mut context| async move {
+    runner(12, 300).start(|mut context| async move {
         let (fixture, _oracle, chains, members) = four_members(&mut context).await;
         let all = requests(&chains[0]);
         let (early, late) = all.split_at(all.len() / 2);
@@ -1099,12 +1094,7 @@ fn a_node_restored_from_a_certified_snapshot_follows_the_committee() {
 /// committee's runs nothing.
 #[test]
 fn a_follower_checks_and_executes_what_members_finalized() {
-    let runner = deterministic::Runner::new(
-        deterministic::Config::new()
-            .with_seed(11)
-            .with_timeout(Some(Duration::from_secs(300))),
-    );
-    runner.start(|mut context| async move {
+    runner(11, 300).start(|mut context| async move {
         let (fixture, _oracle, chains, members) = four_members(&mut context).await;
         let all = requests(&chains[0]);
         run_on_member_0(&context, &members, &all, all.len()).await;
@@ -1254,12 +1244,7 @@ fn stored_blocks(chain: &Chain, from: u64, to: u64) -> Vec<Block> {
 #[test]
 fn a_chain_rotates_to_a_committee_that_followed_it() {
     for seed in 0..seeds().min(3) {
-        let runner = deterministic::Runner::new(
-            deterministic::Config::new()
-                .with_seed(seed)
-                .with_timeout(Some(Duration::from_secs(600))),
-        );
-        runner.start(|mut context| async move {
+        runner(seed, 600).start(|mut context| async move {
             let next_namespace = b"wisp-consensus-next";
             let old = threshold::fixture::<MinSig, _>(&mut context, b"wisp-consensus-test", 4);
             let new = threshold::fixture::<MinSig, _>(&mut context, next_namespace, 4);

@@ -33,29 +33,15 @@ pub const MAX_BLOCK_REQUESTS: usize = 2_000;
 /// change meets every other request), and, for each declared contract whose code this block
 /// has not used yet, a region only the first user of that code may write (its first use pays
 /// the compilation, `Exec::module_of`). `None` without an access list: the request runs alone.
+/// `declared`: the part [`declared_footprint`] gives, if already computed.
 fn footprint(
     exec: &mut Exec,
     request: &Request<'_>,
+    declared: Option<wisp_scheduler::Footprint>,
     code_of: &mut BTreeMap<wisp_core::Hname, Option<wisp_core::Hash32>>,
 ) -> Option<wisp_scheduler::Footprint> {
     let list = request.body.access_list.as_ref()?;
-    let region = |a: &wisp_core::Access| {
-        keys::contract_key(a.contract, a.key_prefix.as_deref().unwrap_or_default())
-    };
-    let mut reads: Vec<Vec<u8>> = list.reads.iter().map(region).collect();
-    let mut writes: Vec<Vec<u8>> = list.writes.iter().map(region).collect();
-    writes.push(keys::balance(&request.sender));
-    writes.push(keys::nonce(&request.sender));
-    // The storage deposit record of each contract the request may store into: read for
-    // refunds, written only at block end.
-    reads.extend(
-        list.writes
-            .iter()
-            .map(|a| keys::storage_deposit(a.contract)),
-    );
-    writes.push(keys::request(&request.id));
-    reads.push(keys::contract_records());
-    reads.push(keys::chain_owner());
+    let mut footprint = declared.or_else(|| declared_footprint(request))?;
     let contracts: BTreeSet<wisp_core::Hname> = list
         .reads
         .iter()
@@ -71,10 +57,38 @@ fn footprint(
             if !exec.code_loaded(&code_hash) {
                 let mut first_use = b"\xffload".to_vec();
                 first_use.extend_from_slice(&code_hash.0);
-                writes.push(first_use);
+                footprint.writes.push(first_use);
             }
         }
     }
+    Some(footprint)
+}
+
+/// The part of a request's footprint ([`footprint`]) that depends on the request alone, not
+/// on state: its access list and the keys every request touches. Computed for a whole
+/// block's requests on all the workers before planning, so that the block's own thread only
+/// adds the code regions and checks conflicts.
+fn declared_footprint(request: &Request<'_>) -> Option<wisp_scheduler::Footprint> {
+    let list = request.body.access_list.as_ref()?;
+    let region = |a: &wisp_core::Access| {
+        keys::contract_key(a.contract, a.key_prefix.as_deref().unwrap_or_default())
+    };
+    let mut reads: Vec<Vec<u8>> = Vec::with_capacity(list.reads.len() + list.writes.len() + 2);
+    let mut writes: Vec<Vec<u8>> = Vec::with_capacity(list.writes.len() + 4);
+    reads.extend(list.reads.iter().map(region));
+    writes.extend(list.writes.iter().map(region));
+    writes.push(keys::balance(&request.sender));
+    writes.push(keys::nonce(&request.sender));
+    // The storage deposit record of each contract the request may store into: read for
+    // refunds, written only at block end.
+    reads.extend(
+        list.writes
+            .iter()
+            .map(|a| keys::storage_deposit(a.contract)),
+    );
+    writes.push(keys::request(&request.id));
+    reads.push(keys::contract_records());
+    reads.push(keys::chain_owner());
     Some(wisp_scheduler::Footprint { reads, writes })
 }
 
@@ -87,8 +101,8 @@ pub const PARALLEL_MIN_BATCH: usize = 8;
 
 /// Default number of requests run without planning after two consecutive planned batches
 /// ended, by a conflict, smaller than the smallest batch worth the workers
-/// (`Chain::set_planning_pause`). Planning costs 2-3 µs per request (its footprint and the
-/// conflict checks); a block whose requests keep conflicting gains nothing from it (measured
+/// (`Chain::set_planning_pause`). Planning costs a few µs per request on the block's own
+/// thread (the code regions, the conflict checks, reading the sender's nonce); a block whose requests keep conflicting gains nothing from it (measured
 /// with `cargo run -p wisp-bench --release --example profile_block -- 2 300 all`).
 pub const PLANNING_PAUSE: usize = 32;
 
@@ -111,6 +125,9 @@ struct Planner {
     unplanned: usize,
     /// Consecutive planned batches smaller than the parallel minimum.
     small_batches: usize,
+    /// The declared part of each off-ledger request's footprint, by position in the block
+    /// (`declared_footprint`), computed on the workers before planning; taken when planned.
+    declared: Vec<Option<wisp_scheduler::Footprint>>,
 }
 
 /// Where the next batch starts: the block's off-ledger requests, the first not yet taken, and
@@ -890,6 +907,16 @@ impl Chain {
         // (with workers); each is admitted exactly as it would be one after the other.
         let offs = &inputs.off_ledger;
         let mut planner = Planner::default();
+        if let Some(workers) = &self.workers {
+            planner.declared = workers.run(offs.iter().collect(), |off| {
+                declared_footprint(&Request {
+                    id: off.id(),
+                    sender: off.request().sender(),
+                    body: &off.request().body,
+                    nonce: Some(off.request().nonce),
+                })
+            });
+        }
         let mut next = 0;
         while next < offs.len() {
             let from = PlanFrom {
@@ -984,8 +1011,15 @@ impl Chain {
             return Err(wisp_state::StateError::Db(e).into());
         }
         let logs = std::mem::take(&mut exec.logs);
-        let values = indexed_values(&mut exec, &receipts);
-        let requests = request_entries(&receipts, &arrived, &inputs.off_ledger);
+        // Entries for the node's own indexes, unless it keeps none (`wisp node --no-index`),
+        // once turned off for good (`StateDb::set_indexing`).
+        let (values, requests) = match self.db.unindexed_from() {
+            None => (
+                indexed_values(&mut exec, &receipts),
+                request_entries(&receipts, &arrived, &inputs.off_ledger),
+            ),
+            Some(_) => (Vec::new(), Vec::new()),
+        };
         let changes = exec.into_changes();
         Ok(Executed {
             started,
@@ -1065,7 +1099,10 @@ impl Chain {
                     None
                 }
                 (Some(_), Some((at, f))) if at == j => f,
-                (Some(_), _) => footprint(exec, &request, &mut planner.code_of),
+                (Some(_), _) => {
+                    let declared = planner.declared.get_mut(j).and_then(Option::take);
+                    footprint(exec, &request, declared, &mut planner.code_of)
+                }
                 (None, _) => None,
             };
             // A request that conflicts with the batch, or declared nothing, waits for the

@@ -13,7 +13,7 @@
 //! it, so an exact key is a region too (covering, at worst, longer keys that extend it — a
 //! false conflict costs parallelism, never correctness).
 
-use std::collections::BTreeSet;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 /// The state a request may touch: regions (byte prefixes of full state keys) it may read and
@@ -45,36 +45,89 @@ pub fn conflict(a: &Footprint, b: &Footprint) -> bool {
     meets(&a.writes, b) || meets(&b.writes, a)
 }
 
-/// A set of regions that answers "does this region overlap any member?" without comparing it
-/// with every member: members extending the region are found by an ordered range, members it
-/// extends by looking up its prefixes at the lengths members have.
+/// Keyed 64-bit hashes of byte strings, per batch (aHash with per-process random keys).
+type Keys = ahash::RandomState;
+
+/// A set of hashes (already uniformly distributed) keyed by the same random keys.
+type HashSet64 = HashSet<u64, Keys>;
+
+/// A set of regions that answers "does this region overlap any member?" in a few hash
+/// lookups, without comparing it with every member: the members it extends are found by
+/// hashing its prefixes at the lengths members have, the members extending it by its hash in
+/// the set of members' prefixes at its length (made the first time that length is asked
+/// about).
+///
+/// Only 64-bit keyed hashes are compared, so two different regions may, with probability
+/// about 2^-64 per pair, look equal: that can only report a conflict that is not there (a
+/// false conflict costs parallelism, never correctness), never miss one, since every member
+/// and prefix that is there is found. The keys are random per batch, so a stranger choosing
+/// access-list prefixes cannot aim collisions, and nothing observes the sets' order.
 #[derive(Debug, Default)]
 struct RegionSet {
-    regions: BTreeSet<Vec<u8>>,
-    lengths: BTreeSet<usize>,
+    /// Hashes of the members, and where each hash's first member is in `bytes` (to tell a
+    /// repeated member from a collision).
+    members: HashMap<u64, Range<usize>, Keys>,
+    /// Members' lengths, ascending, without repeats.
+    lengths: Vec<usize>,
+    /// For each length asked about: hashes of the first that many bytes of every longer
+    /// member.
+    extended: HashMap<usize, HashSet64, Keys>,
+    /// The members, concatenated (each once), and where each ends.
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
 }
 
 impl RegionSet {
-    fn insert(&mut self, region: &[u8]) {
-        self.lengths.insert(region.len());
-        self.regions.insert(region.to_vec());
+    fn insert(&mut self, keys: &Keys, region: &[u8]) {
+        let hash = keys.hash_one(region);
+        if let Some(first) = self.members.get(&hash) {
+            if self.bytes.get(first.clone()) == Some(region) {
+                return;
+            }
+        }
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(region);
+        self.ends.push(self.bytes.len());
+        self.members.entry(hash).or_insert(start..self.bytes.len());
+        if let Err(at) = self.lengths.binary_search(&region.len()) {
+            self.lengths.insert(at, region.len());
+        }
+        for (&n, prefixes) in self.extended.iter_mut() {
+            if n < region.len() {
+                prefixes.insert(keys.hash_one(&region[..n]));
+            }
+        }
     }
 
-    fn overlaps(&self, region: &[u8]) -> bool {
-        use std::ops::Bound;
-        // A member that starts with `region` sorts at or right after it.
-        if self
-            .regions
-            .range::<[u8], _>((Bound::Included(region), Bound::Unbounded))
-            .next()
-            .is_some_and(|m| m.starts_with(region))
-        {
-            return true;
+    /// Whether a member is a prefix of `region` (or equal to it), or extends it.
+    fn overlaps(&mut self, keys: &Keys, region: &[u8]) -> bool {
+        let mut longer = false;
+        for &n in &self.lengths {
+            if n > region.len() {
+                longer = true;
+                break;
+            }
+            if self.members.contains_key(&keys.hash_one(&region[..n])) {
+                return true;
+            }
         }
-        // A member that `region` starts with has one of the members' lengths.
-        self.lengths
-            .range(..=region.len())
-            .any(|&n| self.regions.contains(&region[..n]))
+        if !longer {
+            return false;
+        }
+        let (bytes, ends) = (&self.bytes, &self.ends);
+        let n = region.len();
+        let prefixes = self.extended.entry(n).or_insert_with(|| {
+            let mut start = 0;
+            let mut prefixes = HashSet64::with_hasher(keys.clone());
+            for &end in ends {
+                if end - start > n {
+                    prefixes.insert(keys.hash_one(&bytes[start..start + n]));
+                }
+                start = end;
+            }
+            prefixes
+        });
+        prefixes.contains(&keys.hash_one(region))
     }
 }
 
@@ -82,6 +135,7 @@ impl RegionSet {
 /// with no member may join ([`Batch::admits`]).
 #[derive(Debug, Default)]
 pub struct Batch {
+    keys: Keys,
     reads: RegionSet,
     writes: RegionSet,
     len: usize,
@@ -94,21 +148,24 @@ impl Batch {
     }
 
     /// Whether `f` conflicts with no member: none of its writes meets a member's read or
-    /// write, and none of its reads meets a member's write.
-    pub fn admits(&self, f: &Footprint) -> bool {
+    /// write, and none of its reads meets a member's write. Work: a few hash lookups per
+    /// region, plus, the first time a region length is asked about, one pass over the
+    /// members.
+    pub fn admits(&mut self, f: &Footprint) -> bool {
+        let keys = &self.keys;
         !f.writes
             .iter()
-            .any(|w| self.reads.overlaps(w) || self.writes.overlaps(w))
-            && !f.reads.iter().any(|r| self.writes.overlaps(r))
+            .any(|w| self.reads.overlaps(keys, w) || self.writes.overlaps(keys, w))
+            && !f.reads.iter().any(|r| self.writes.overlaps(keys, r))
     }
 
     /// Adds a member.
     pub fn add(&mut self, f: &Footprint) {
         for r in &f.reads {
-            self.reads.insert(r);
+            self.reads.insert(&self.keys, r);
         }
         for w in &f.writes {
-            self.writes.insert(w);
+            self.writes.insert(&self.keys, w);
         }
         self.len += 1;
     }
@@ -127,7 +184,7 @@ impl Batch {
 /// Cuts requests, in canonical order, into consecutive batches of requests that may run at
 /// once (see the module docs). `footprints[i]` is request `i`'s footprint, `None` for a
 /// barrier. The batches cover `0..footprints.len()` in order; a barrier is a batch of one.
-/// Work: O(total regions × (log n + distinct region lengths)).
+/// Work: a few hash lookups per region (see [`Batch::admits`]).
 pub fn plan(footprints: &[Option<Footprint>]) -> Vec<Range<usize>> {
     let mut batches = Vec::new();
     let mut start = 0;

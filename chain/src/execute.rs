@@ -102,8 +102,9 @@ pub const PARALLEL_MIN_BATCH: usize = 8;
 /// Default number of requests run without planning after two consecutive planned batches
 /// ended, by a conflict, smaller than the smallest batch worth the workers
 /// (`Chain::set_planning_pause`). Planning costs a few µs per request on the block's own
-/// thread (the code regions, the conflict checks, reading the sender's nonce); a block whose requests keep conflicting gains nothing from it (measured
-/// with `cargo run -p wisp-bench --release --example profile_block -- 2 300 all`).
+/// thread (the code regions, the conflict checks, reading the sender's nonce); a block whose
+/// requests keep conflicting gains nothing from it (measured with
+/// `cargo run -p wisp-bench --release --example profile_block -- 2 300 all`).
 pub const PLANNING_PAUSE: usize = 32;
 
 /// Planning state carried from one batch of a block's off-ledger requests to the next.
@@ -909,12 +910,7 @@ impl Chain {
         let mut planner = Planner::default();
         if let Some(workers) = &self.workers {
             planner.declared = workers.run(offs.iter().collect(), |off| {
-                declared_footprint(&Request {
-                    id: off.id(),
-                    sender: off.request().sender(),
-                    body: &off.request().body,
-                    nonce: Some(off.request().nonce),
-                })
+                declared_footprint(&Request::off_ledger(off))
             });
         }
         let mut next = 0;
@@ -1086,13 +1082,8 @@ impl Chain {
                 j += 1;
                 continue;
             }
-            let body = &off.request().body;
-            let request = Request {
-                id: off.id(),
-                sender,
-                body,
-                nonce: Some(off.request().nonce),
-            };
+            let request = Request::off_ledger(off);
+            let body = request.body;
             let footprint = match (&self.workers, planner.carried.take()) {
                 (Some(_), _) if planner.unplanned > 0 => {
                     planner.unplanned -= 1;

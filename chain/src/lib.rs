@@ -259,6 +259,18 @@ pub(crate) struct Request<'a> {
     nonce: Option<u64>,
 }
 
+impl<'a> Request<'a> {
+    /// A signed off-ledger request as the chain executes it.
+    fn off_ledger(off: &'a signing::VerifiedRequest) -> Request<'a> {
+        Request {
+            id: off.id(),
+            sender: off.request().sender(),
+            body: &off.request().body,
+            nonce: Some(off.request().nonce),
+        }
+    }
+}
+
 impl Chain {
     /// Opens the chain stored in `dir`, creating it with `genesis` (block 0) if empty.
     ///

@@ -13,7 +13,7 @@
 //! it, so an exact key is a region too (covering, at worst, longer keys that extend it — a
 //! false conflict costs parallelism, never correctness).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ops::Range;
 
 /// The state a request may touch: regions (byte prefixes of full state keys) it may read and
@@ -45,8 +45,16 @@ pub fn conflict(a: &Footprint, b: &Footprint) -> bool {
     meets(&a.writes, b) || meets(&b.writes, a)
 }
 
-/// Keyed 64-bit hashes of byte strings, per batch (aHash with per-process random keys).
+/// Keyed 64-bit hashes of byte strings: aHash's `RandomState`, whose keys come from the
+/// operating system's random source once per process and differ for every batch.
 type Keys = ahash::RandomState;
+
+/// Most region lengths a [`RegionSet`] keeps prefix-hash sets for (each as large as the set);
+/// regions of other lengths are looked up in an ordered copy of the members, made when first
+/// needed. Access lists choose their prefixes' lengths (up to `AccessList::MAX_PREFIX_BYTES`,
+/// 256, after the contract's 4-byte hname), so without this cap a batch's memory would grow
+/// with members × lengths.
+const TRACKED_LENGTHS: usize = 16;
 
 /// A set of hashes (already uniformly distributed) keyed by the same random keys.
 type HashSet64 = HashSet<u64, Keys>;
@@ -55,13 +63,14 @@ type HashSet64 = HashSet<u64, Keys>;
 /// lookups, without comparing it with every member: the members it extends are found by
 /// hashing its prefixes at the lengths members have, the members extending it by its hash in
 /// the set of members' prefixes at its length (made the first time that length is asked
-/// about).
+/// about; past [`TRACKED_LENGTHS`] lengths, by a range in an ordered copy of the members).
 ///
 /// Only 64-bit keyed hashes are compared, so two different regions may, with probability
 /// about 2^-64 per pair, look equal: that can only report a conflict that is not there (a
 /// false conflict costs parallelism, never correctness), never miss one, since every member
-/// and prefix that is there is found. The keys are random per batch, so a stranger choosing
+/// and prefix that is there is found. The keys are random, so a stranger choosing
 /// access-list prefixes cannot aim collisions, and nothing observes the sets' order.
+/// Memory: the members' bytes, and at most [`TRACKED_LENGTHS`] + 1 hashes per member.
 #[derive(Debug, Default)]
 struct RegionSet {
     /// Hashes of the members, and where each hash's first member is in `bytes` (to tell a
@@ -69,9 +78,11 @@ struct RegionSet {
     members: HashMap<u64, Range<usize>, Keys>,
     /// Members' lengths, ascending, without repeats.
     lengths: Vec<usize>,
-    /// For each length asked about: hashes of the first that many bytes of every longer
-    /// member.
+    /// For up to [`TRACKED_LENGTHS`] lengths asked about: hashes of the first that many bytes
+    /// of every longer member.
     extended: HashMap<usize, HashSet64, Keys>,
+    /// The members in order, once a length beyond those `extended` tracks is asked about.
+    ordered: Option<BTreeSet<Vec<u8>>>,
     /// The members, concatenated (each once), and where each ends.
     bytes: Vec<u8>,
     ends: Vec<usize>,
@@ -97,6 +108,17 @@ impl RegionSet {
                 prefixes.insert(keys.hash_one(&region[..n]));
             }
         }
+        if let Some(ordered) = &mut self.ordered {
+            ordered.insert(region.to_vec());
+        }
+    }
+
+    /// The members, each as a slice of `bytes`.
+    fn each_member(&self) -> impl Iterator<Item = &[u8]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(&self.ends)
+            .map(|(start, &end)| &self.bytes[start..end])
     }
 
     /// Whether a member is a prefix of `region` (or equal to it), or extends it.
@@ -114,20 +136,32 @@ impl RegionSet {
         if !longer {
             return false;
         }
-        let (bytes, ends) = (&self.bytes, &self.ends);
         let n = region.len();
-        let prefixes = self.extended.entry(n).or_insert_with(|| {
-            let mut start = 0;
+        if self.extended.len() < TRACKED_LENGTHS && !self.extended.contains_key(&n) {
             let mut prefixes = HashSet64::with_hasher(keys.clone());
-            for &end in ends {
-                if end - start > n {
-                    prefixes.insert(keys.hash_one(&bytes[start..start + n]));
-                }
-                start = end;
-            }
-            prefixes
-        });
-        prefixes.contains(&keys.hash_one(region))
+            prefixes.extend(
+                self.each_member()
+                    .filter(|m| m.len() > n)
+                    .map(|m| keys.hash_one(&m[..n])),
+            );
+            self.extended.insert(n, prefixes);
+        }
+        if let Some(prefixes) = self.extended.get(&n) {
+            return prefixes.contains(&keys.hash_one(region));
+        }
+        // A longer member that starts with `region` sorts right after it.
+        if self.ordered.is_none() {
+            self.ordered = Some(self.each_member().map(<[u8]>::to_vec).collect());
+        }
+        self.ordered.as_ref().is_some_and(|ordered| {
+            ordered
+                .range::<[u8], _>((
+                    std::ops::Bound::Excluded(region),
+                    std::ops::Bound::Unbounded,
+                ))
+                .next()
+                .is_some_and(|m| m.starts_with(region))
+        })
     }
 }
 
@@ -148,9 +182,9 @@ impl Batch {
     }
 
     /// Whether `f` conflicts with no member: none of its writes meets a member's read or
-    /// write, and none of its reads meets a member's write. Work: a few hash lookups per
-    /// region, plus, the first time a region length is asked about, one pass over the
-    /// members.
+    /// write, and none of its reads meets a member's write. Work: a hash of each prefix of
+    /// each region at the members' lengths, plus, the first time a region length is asked
+    /// about, one pass over the members.
     pub fn admits(&mut self, f: &Footprint) -> bool {
         let keys = &self.keys;
         !f.writes
@@ -291,5 +325,34 @@ impl Workers {
         use rayon::prelude::*;
         self.pool
             .install(|| items.into_par_iter().map(f).collect::<Vec<R>>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regions of more lengths than `extended` tracks: the ordered fallback answers as the
+    /// definition does, and the prefix-hash sets stop at the cap.
+    #[test]
+    fn many_region_lengths_fall_back_to_the_ordered_members() {
+        let region = |n: usize| vec![7u8; n];
+        let mut set = RegionSet::default();
+        let keys = Keys::default();
+        set.insert(&keys, &region(60));
+        set.insert(&keys, &[1, 2, 3]);
+        for n in 1..40 {
+            // Every shorter run of 7s is a prefix of the member.
+            assert!(set.overlaps(&keys, &region(n)), "length {n}");
+            assert!(!set.overlaps(&keys, &[7u8, 8]), "length {n}");
+        }
+        assert!(set.extended.len() <= TRACKED_LENGTHS);
+        assert!(set.ordered.is_some());
+        // Members added after the fallback was made are found through it too.
+        set.insert(&keys, &[9u8; 50]);
+        assert!(set.overlaps(&keys, &[9u8; 45]));
+        assert!(!set.overlaps(&keys, &[9u8, 9, 8]));
+        assert!(set.overlaps(&keys, &[1, 2, 3, 4]));
+        assert!(!set.overlaps(&keys, &[1, 3]));
     }
 }

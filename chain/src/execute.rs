@@ -947,8 +947,8 @@ impl Chain {
                                     let mut fork = exec.fork(&base);
                                     let (params, done) = (&params, &done);
                                     scope.spawn(move |_| {
-                                        let (gas, receipt) = self.execute_request(
-                                            &mut fork, params, &request, index, at, 0,
+                                        let (gas, receipt) = self.execute_off_ledger(
+                                            &mut fork, params, &request, index, at,
                                         );
                                         // Merging must find the block's writes held by no fork.
                                         fork.release_base();
@@ -995,7 +995,6 @@ impl Chain {
                     exec.merge(fork);
                 }
                 block_gas = block_gas.saturating_add(gas);
-                self.record(&mut exec, &receipt);
                 receipts.push(receipt);
             }
         }
@@ -1045,10 +1044,26 @@ impl Chain {
         members
             .into_iter()
             .map(|(request, at)| {
-                let (gas, receipt) = self.execute_request(exec, params, &request, index, at, 0);
+                let (gas, receipt) = self.execute_off_ledger(exec, params, &request, index, at);
                 (gas, receipt, None)
             })
             .collect()
+    }
+
+    /// Executes an off-ledger request and records it under its id ([`Chain::record`]): on the
+    /// fork that ran it in a parallel batch (the record's key is in its footprint), so the
+    /// receipts of a batch are hashed on the workers rather than while merging.
+    fn execute_off_ledger(
+        &self,
+        exec: &mut Exec,
+        params: &ChainParams,
+        request: &Request<'_>,
+        index: u64,
+        at: u32,
+    ) -> (u64, Receipt) {
+        let (gas, receipt) = self.execute_request(exec, params, request, index, at, 0);
+        self.record(exec, &receipt);
+        (gas, receipt)
     }
 
     /// Plans the next batch of off-ledger requests from `from`: requests join while their
@@ -1229,6 +1244,8 @@ impl Chain {
         })
     }
 
+    /// Records a request as processed: its block, position and receipt hash under its id
+    /// (what replay protection and `blocklog.request` look up).
     fn record(&self, exec: &mut Exec, receipt: &Receipt) {
         exec.begin_request(None);
         exec.write_borsh(

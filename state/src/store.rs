@@ -1270,18 +1270,27 @@ impl StateDb {
             .map(|entry| entry.map(|(k, _)| k.value()))
             .collect::<std::result::Result<_, _>>()
             .map_err(db_err)?;
+        // Deleted in key order, not block by block: a block's replaced records lie all over
+        // the tables (each was written by whichever block last changed it), so in the order
+        // recorded every delete searched a different part of the tree, and in key order the
+        // next delete mostly finds its page just written (profile_state at 10^6 keys).
+        let (mut node_keys, mut value_keys) = (Vec::new(), Vec::new());
         for version in due {
             let Some(bytes) = stale_table.remove(version).map_err(db_err)? else {
                 continue;
             };
             let records: StaleRecords = borsh::from_slice(bytes.value()).map_err(corrupt)?;
             drop(bytes);
-            for key in &records.nodes {
-                nodes.remove(key.as_slice()).map_err(db_err)?;
-            }
-            for key in &records.values {
-                history.remove(key.as_slice()).map_err(db_err)?;
-            }
+            node_keys.extend(records.nodes);
+            value_keys.extend(records.values);
+        }
+        node_keys.sort_unstable();
+        value_keys.sort_unstable();
+        for key in &node_keys {
+            nodes.remove(key.as_slice()).map_err(db_err)?;
+        }
+        for key in &value_keys {
+            history.remove(key.as_slice()).map_err(db_err)?;
         }
         txn.open_table(STORE)
             .map_err(db_err)?

@@ -1272,8 +1272,9 @@ impl StateDb {
             .map_err(db_err)?;
         // Deleted in key order, not block by block: a block's replaced records lie all over
         // the tables (each was written by whichever block last changed it), so in the order
-        // recorded every delete searched a different part of the tree, and in key order the
-        // next delete mostly finds its page just written (profile_state at 10^6 keys).
+        // recorded each delete searched another part of the tree, while in key order the next
+        // one can find its page just written. Measured with `profile_state` at 10^6 keys, 100
+        // blocks kept: 17.2-17.3k against 14.4-14.9k durable updates/s.
         let (mut node_keys, mut value_keys) = (Vec::new(), Vec::new());
         for version in due {
             let Some(bytes) = stale_table.remove(version).map_err(db_err)? else {

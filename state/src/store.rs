@@ -2275,6 +2275,81 @@ mod tests {
     /// With a retention window, the database stops growing with updates, every version in the
     /// window is provable and can be rolled back to, roots equal an archive's, and older
     /// versions answer [`StateError::Pruned`].
+    /// The keys [`churn`] changes.
+    fn churn_keys() -> Vec<Vec<u8>> {
+        (0..60u32).map(|i| i.to_le_bytes().to_vec()).collect()
+    }
+
+    /// Block `v`'s changes: it rewrites a third of `keys`, deletes a few and re-creates them.
+    fn churn(keys: &[Vec<u8>], v: u64) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        keys.iter()
+            .enumerate()
+            .filter(|(i, _)| (*i as u64 + v).is_multiple_of(3))
+            .map(|(i, k)| {
+                let value = !(i as u64 * 7 + v).is_multiple_of(11);
+                (
+                    k.clone(),
+                    value.then(|| (v * 100 + i as u64).to_le_bytes().to_vec()),
+                )
+            })
+            .collect()
+    }
+
+    /// With a longer window, each prune deletes several blocks' replaced records at once (in
+    /// key order, mixing blocks): the window stays provable, value for value as in an archive,
+    /// the block before it is refused, and the database stays bounded.
+    #[test]
+    fn pruning_several_blocks_at_once_keeps_the_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = StateDb::open(&dir.path().join("archive.redb")).unwrap();
+        let pruned = StateDb::open(&dir.path().join("pruned.redb")).unwrap();
+        // 12 blocks kept: a prune every 3 blocks, of 3 blocks' records.
+        pruned.set_retention(Some(12));
+        let keys = churn_keys();
+        let (mut roots, mut sizes) = (Vec::new(), Vec::new());
+        let mut prunes = std::collections::BTreeSet::new();
+        for v in 0..80u64 {
+            let changes = churn(&keys, v);
+            let borrowed: Vec<(&[u8], Option<&[u8]>)> = changes
+                .iter()
+                .map(|(k, val)| (k.as_slice(), val.as_deref()))
+                .collect();
+            let root = commit(&archive, v, &borrowed);
+            assert_eq!(commit(&pruned, v, &borrowed), root, "block {v}");
+            roots.push(root);
+            sizes.push(pruned.stats().unwrap());
+            prunes.insert(pruned.oldest_retained().unwrap());
+        }
+        // Pruning went forward several blocks at a time (after its first step, from nothing).
+        prunes.remove(&0);
+        let steps: Vec<u64> = prunes
+            .iter()
+            .zip(prunes.iter().skip(1))
+            .map(|(a, b)| b - a)
+            .collect();
+        assert!(steps.iter().all(|s| *s == 3), "{prunes:?}");
+        let oldest = pruned.oldest_retained().unwrap();
+        assert!((80 - 12 - 3..=80 - 12).contains(&oldest), "oldest {oldest}");
+        for v in oldest..80 {
+            for k in &keys {
+                let (value, proof) = pruned.prove(k, v).unwrap();
+                assert_eq!(value, archive.prove(k, v).unwrap().0, "{k:?} at {v}");
+                verify_proof(roots[v as usize], k, value.as_deref(), &proof).unwrap();
+            }
+        }
+        assert!(matches!(
+            pruned.prove(&keys[0], oldest - 1),
+            Err(StateError::Pruned { .. })
+        ));
+        let (early, late) = (sizes[20], sizes[79]);
+        assert!(
+            late.tree_nodes <= early.tree_nodes + early.tree_nodes / 5,
+            "{early:?} {late:?}"
+        );
+        assert!(late.value_versions <= early.value_versions + early.value_versions / 5);
+        assert!(archive.stats().unwrap().tree_nodes > 3 * late.tree_nodes);
+    }
+
     #[test]
     fn pruning_keeps_the_window_and_bounds_the_database() {
         // Latest values flushed every block, every few blocks, and never.
@@ -2290,21 +2365,8 @@ mod tests {
         pruned.set_flush_threshold(flush);
         pruned.set_retention(Some(3));
         assert_eq!(pruned.retention(), Some(3));
-        let keys: Vec<Vec<u8>> = (0..60u32).map(|i| i.to_le_bytes().to_vec()).collect();
-        let block = |v: u64| -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
-            keys.iter()
-                .enumerate()
-                // Every block rewrites a third of the keys, deletes a few and re-creates them.
-                .filter(|(i, _)| (*i as u64 + v).is_multiple_of(3))
-                .map(|(i, k)| {
-                    let value = !(i as u64 * 7 + v).is_multiple_of(11);
-                    (
-                        k.clone(),
-                        value.then(|| (v * 100 + i as u64).to_le_bytes().to_vec()),
-                    )
-                })
-                .collect()
-        };
+        let keys = churn_keys();
+        let block = |v: u64| churn(&keys, v);
         let mut roots = Vec::new();
         let mut sizes = Vec::new();
         for v in 0..40u64 {

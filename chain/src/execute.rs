@@ -33,42 +33,17 @@ pub const MAX_BLOCK_REQUESTS: usize = 2_000;
 /// change meets every other request), and, for each declared contract whose code this block
 /// has not used yet, a region only the first user of that code may write (its first use pays
 /// the compilation, `Exec::module_of`). `None` without an access list: the request runs alone.
+///
+/// Computed on the block's own thread as each request is planned. (Computing the
+/// request-only part for the whole block on all the workers first was tried: it cost
+/// 0.09-0.19 ms of a 1.1 ms execution phase for 100 transfers on 2 threads, waking the workers
+/// before there was anything to run, and without it the phase measured 0.98-1.02 ms against
+/// 1.08-1.44, `profile_block -- 2 200`, three interleaved pairs.)
 fn footprint(
     exec: &mut Exec,
     request: &Request<'_>,
     code_of: &mut BTreeMap<wisp_core::Hname, Option<wisp_core::Hash32>>,
 ) -> Option<wisp_scheduler::Footprint> {
-    let list = request.body.access_list.as_ref()?;
-    let mut footprint = declared_footprint(request)?;
-    let contracts: BTreeSet<wisp_core::Hname> = list
-        .reads
-        .iter()
-        .chain(&list.writes)
-        .map(|a| a.contract)
-        .chain([request.body.call.target])
-        .collect();
-    for contract in contracts {
-        let code = *code_of
-            .entry(contract)
-            .or_insert_with(|| exec.contract_record(contract).map(|r| r.code_hash));
-        if let Some(code_hash) = code {
-            if !exec.code_loaded(&code_hash) {
-                let mut first_use = b"\xffload".to_vec();
-                first_use.extend_from_slice(&code_hash.0);
-                footprint.writes.push(first_use);
-            }
-        }
-    }
-    Some(footprint)
-}
-
-/// The part of a request's footprint ([`footprint`]) that depends on the request alone, not
-/// on state: its access list and the keys every request touches. Computed as each request
-/// is planned: computing it for the whole block on all the workers first cost 0.09-0.19 ms of
-/// a 1.1 ms execution phase for 100 transfers on 2 threads (it woke the workers before there
-/// was anything to run), and without that pass the phase measured 0.98-1.02 ms against
-/// 1.08-1.44 (`profile_block -- 2 200`, three interleaved pairs).
-fn declared_footprint(request: &Request<'_>) -> Option<wisp_scheduler::Footprint> {
     let list = request.body.access_list.as_ref()?;
     let region = |a: &wisp_core::Access| {
         keys::contract_key(a.contract, a.key_prefix.as_deref().unwrap_or_default())
@@ -89,6 +64,25 @@ fn declared_footprint(request: &Request<'_>) -> Option<wisp_scheduler::Footprint
     writes.push(keys::request(&request.id));
     reads.push(keys::contract_records());
     reads.push(keys::chain_owner());
+    let contracts: BTreeSet<wisp_core::Hname> = list
+        .reads
+        .iter()
+        .chain(&list.writes)
+        .map(|a| a.contract)
+        .chain([request.body.call.target])
+        .collect();
+    for contract in contracts {
+        let code = *code_of
+            .entry(contract)
+            .or_insert_with(|| exec.contract_record(contract).map(|r| r.code_hash));
+        if let Some(code_hash) = code {
+            if !exec.code_loaded(&code_hash) {
+                let mut first_use = b"\xffload".to_vec();
+                first_use.extend_from_slice(&code_hash.0);
+                writes.push(first_use);
+            }
+        }
+    }
     Some(wisp_scheduler::Footprint { reads, writes })
 }
 

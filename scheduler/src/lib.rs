@@ -70,7 +70,8 @@ type HashSet64 = HashSet<u64, Keys>;
 /// false conflict costs parallelism, never correctness), never miss one, since every member
 /// and prefix that is there is found. The keys are random, so a stranger choosing
 /// access-list prefixes cannot aim collisions, and nothing observes the sets' order.
-/// Memory: the members' bytes, and at most [`TRACKED_LENGTHS`] + 1 hashes per member.
+/// Memory: the members' bytes (twice once the ordered copy is made), and at most
+/// [`TRACKED_LENGTHS`] + 1 hashes per member.
 #[derive(Debug, Default)]
 struct RegionSet {
     /// Hashes of the members, and where each hash's first member is in `bytes` (to tell a

@@ -2295,6 +2295,49 @@ mod tests {
             .collect()
     }
 
+    /// Commits block `v` of [`churn`] to each of `dbs`; they must agree on its root, returned.
+    fn commit_churn(dbs: &[&StateDb], keys: &[Vec<u8>], v: u64) -> Hash32 {
+        let changes = churn(keys, v);
+        let borrowed: Vec<(&[u8], Option<&[u8]>)> = changes
+            .iter()
+            .map(|(k, val)| (k.as_slice(), val.as_deref()))
+            .collect();
+        let roots: Vec<Hash32> = dbs.iter().map(|db| commit(db, v, &borrowed)).collect();
+        assert!(
+            roots.windows(2).all(|w| w[0] == w[1]),
+            "block {v}: {roots:?}"
+        );
+        roots[0]
+    }
+
+    /// Every key of `keys` at every block of `window` is provable in `pruned`, with the value
+    /// `archive` has there, against that block's root in `roots`.
+    fn assert_provable(
+        pruned: &StateDb,
+        archive: &StateDb,
+        roots: &[Hash32],
+        keys: &[Vec<u8>],
+        window: std::ops::Range<u64>,
+    ) {
+        for v in window {
+            for k in keys {
+                let (value, proof) = pruned.prove(k, v).unwrap();
+                assert_eq!(value, archive.prove(k, v).unwrap().0, "{k:?} at {v}");
+                verify_proof(roots[v as usize], k, value.as_deref(), &proof).unwrap();
+            }
+        }
+    }
+
+    /// The pruned store holds about as much `late` as `early`; the archive far more.
+    fn assert_bounded(early: StoreStats, late: StoreStats, archive: &StateDb) {
+        assert!(
+            late.tree_nodes <= early.tree_nodes + early.tree_nodes / 5,
+            "{early:?} {late:?}"
+        );
+        assert!(late.value_versions <= early.value_versions + early.value_versions / 5);
+        assert!(archive.stats().unwrap().tree_nodes > 3 * late.tree_nodes);
+    }
+
     /// With a longer window, each prune deletes several blocks' replaced records at once (in
     /// key order, mixing blocks): the window stays provable, value for value as in an archive,
     /// the block before it is refused, and the database stays bounded.
@@ -2309,14 +2352,7 @@ mod tests {
         let (mut roots, mut sizes) = (Vec::new(), Vec::new());
         let mut prunes = std::collections::BTreeSet::new();
         for v in 0..80u64 {
-            let changes = churn(&keys, v);
-            let borrowed: Vec<(&[u8], Option<&[u8]>)> = changes
-                .iter()
-                .map(|(k, val)| (k.as_slice(), val.as_deref()))
-                .collect();
-            let root = commit(&archive, v, &borrowed);
-            assert_eq!(commit(&pruned, v, &borrowed), root, "block {v}");
-            roots.push(root);
+            roots.push(commit_churn(&[&archive, &pruned], &keys, v));
             sizes.push(pruned.stats().unwrap());
             prunes.insert(pruned.oldest_retained().unwrap());
         }
@@ -2330,24 +2366,12 @@ mod tests {
         assert!(steps.iter().all(|s| *s == 3), "{prunes:?}");
         let oldest = pruned.oldest_retained().unwrap();
         assert!((80 - 12 - 3..=80 - 12).contains(&oldest), "oldest {oldest}");
-        for v in oldest..80 {
-            for k in &keys {
-                let (value, proof) = pruned.prove(k, v).unwrap();
-                assert_eq!(value, archive.prove(k, v).unwrap().0, "{k:?} at {v}");
-                verify_proof(roots[v as usize], k, value.as_deref(), &proof).unwrap();
-            }
-        }
+        assert_provable(&pruned, &archive, &roots, &keys, oldest..80);
         assert!(matches!(
             pruned.prove(&keys[0], oldest - 1),
             Err(StateError::Pruned { .. })
         ));
-        let (early, late) = (sizes[20], sizes[79]);
-        assert!(
-            late.tree_nodes <= early.tree_nodes + early.tree_nodes / 5,
-            "{early:?} {late:?}"
-        );
-        assert!(late.value_versions <= early.value_versions + early.value_versions / 5);
-        assert!(archive.stats().unwrap().tree_nodes > 3 * late.tree_nodes);
+        assert_bounded(sizes[20], sizes[79], &archive);
     }
 
     #[test]
@@ -2366,38 +2390,18 @@ mod tests {
         pruned.set_retention(Some(3));
         assert_eq!(pruned.retention(), Some(3));
         let keys = churn_keys();
-        let block = |v: u64| churn(&keys, v);
         let mut roots = Vec::new();
         let mut sizes = Vec::new();
         for v in 0..40u64 {
-            let changes = block(v);
-            let borrowed: Vec<(&[u8], Option<&[u8]>)> = changes
-                .iter()
-                .map(|(k, val)| (k.as_slice(), val.as_deref()))
-                .collect();
-            let root = commit(&archive, v, &borrowed);
-            assert_eq!(commit(&pruned, v, &borrowed), root, "block {v}");
-            roots.push(root);
+            roots.push(commit_churn(&[&archive, &pruned], &keys, v));
             sizes.push(pruned.stats().unwrap());
         }
         // Bounded: the pruned store holds as much at block 39 as at block 10, the archive more.
-        let (early, late) = (sizes[10], sizes[39]);
-        assert!(
-            late.tree_nodes <= early.tree_nodes + early.tree_nodes / 5,
-            "{early:?} {late:?}"
-        );
-        assert!(late.value_versions <= early.value_versions + early.value_versions / 5);
-        assert!(archive.stats().unwrap().tree_nodes > 3 * late.tree_nodes);
-        assert_eq!(archive.stats().unwrap().live_keys, late.live_keys);
+        assert_bounded(sizes[10], sizes[39], &archive);
+        assert_eq!(archive.stats().unwrap().live_keys, sizes[39].live_keys);
         // The window [37, 39] is provable, for present and deleted keys alike.
         assert_eq!(pruned.oldest_retained().unwrap(), 37);
-        for v in 37..40u64 {
-            for k in &keys {
-                let (value, proof) = pruned.prove(k, v).unwrap();
-                assert_eq!(value, archive.prove(k, v).unwrap().0);
-                verify_proof(roots[v as usize], k, value.as_deref(), &proof).unwrap();
-            }
-        }
+        assert_provable(&pruned, &archive, &roots, &keys, 37..40);
         assert!(matches!(
             pruned.prove(&keys[0], 36),
             Err(StateError::Pruned {
@@ -2413,17 +2417,15 @@ mod tests {
         // records the undone blocks replaced are live again.
         pruned.rollback_to(Some(37)).unwrap();
         for v in 38..45u64 {
-            let changes = block(v);
-            let borrowed: Vec<(&[u8], Option<&[u8]>)> = changes
-                .iter()
-                .map(|(k, val)| (k.as_slice(), val.as_deref()))
-                .collect();
-            let expected = if v < 40 {
-                roots[v as usize]
+            if v < 40 {
+                assert_eq!(
+                    commit_churn(&[&pruned], &keys, v),
+                    roots[v as usize],
+                    "block {v}"
+                );
             } else {
-                commit(&archive, v, &borrowed)
-            };
-            assert_eq!(commit(&pruned, v, &borrowed), expected, "block {v}");
+                commit_churn(&[&archive, &pruned], &keys, v);
+            }
         }
         for k in &keys {
             let (value, proof) = pruned.prove(k, 44).unwrap();

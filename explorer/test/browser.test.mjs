@@ -146,7 +146,16 @@ test("the explorer shows and verifies a devnet's blocks, requests, contracts and
     return settle(name);
   };
   const settle = async (name) => {
-    const text = await page.evaluate(() => document.body.innerText);
+    // The text is read at a moment when no section is loading, in one step in the page: a
+    // section can start loading again right after a separate check saw none (the contract
+    // page reloads its requests and events once a write has gone through, which failed this
+    // check in CI). A section that never finishes loading still fails, by the timeout.
+    const quiet = await page.waitForFunction(
+      () => (document.querySelector(".loading") ? null : document.body.innerText),
+      null,
+      { timeout: 15_000 },
+    );
+    const text = await quiet.jsonValue();
     for (const bad of ["undefined", "NaN", "[object Object]", "Loading"]) {
       assert.ok(!text.includes(bad), `${name}: the page shows "${bad}":\n${text.slice(0, 3000)}`);
     }

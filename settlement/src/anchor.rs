@@ -122,15 +122,14 @@ impl Payout {
 /// (32-byte output, no key: Kaspa's `OpBlake2b`) of, for each payout in order, its amount
 /// (8 bytes little-endian), its script version (2 bytes big-endian) and its script.
 pub fn outbox_commitment(payouts: &[Payout]) -> [u8; 32] {
-    let mut state = blake2b_simd::Params::new().hash_length(32).to_state();
+    use blake2::Digest as _;
+    let mut state = blake2::Blake2b::<blake2::digest::consts::U32>::new();
     for p in payouts {
-        state.update(&p.amount_sompi.to_le_bytes());
-        state.update(&p.script_public_key.version().to_be_bytes());
+        state.update(p.amount_sompi.to_le_bytes());
+        state.update(p.script_public_key.version().to_be_bytes());
         state.update(p.script_public_key.script());
     }
-    let mut out = [0u8; 32];
-    out.copy_from_slice(state.finalize().as_bytes());
-    out
+    state.finalize().into()
 }
 
 /// The rules of one chain's anchor: everything in the code part of its script (the key that

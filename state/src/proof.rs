@@ -6,19 +6,17 @@ use jmt::{KeyHash, RootHash, SimpleHasher};
 use wisp_core::Hash32;
 
 /// blake2b-256 as the tree's hash function (the one hash Wisp uses).
-pub struct Blake2bHasher(blake2b_simd::State);
+pub struct Blake2bHasher(wisp_core::hash::Blake2b256);
 
 impl SimpleHasher for Blake2bHasher {
     fn new() -> Self {
-        Blake2bHasher(blake2b_simd::Params::new().hash_length(32).to_state())
+        Blake2bHasher(blake2::Digest::new())
     }
     fn update(&mut self, data: &[u8]) {
-        self.0.update(data);
+        blake2::Digest::update(&mut self.0, data);
     }
     fn finalize(self) -> [u8; 32] {
-        let mut out = [0u8; 32];
-        out.copy_from_slice(self.0.finalize().as_bytes());
-        out
+        blake2::Digest::finalize(self.0).into()
     }
 }
 

@@ -58,16 +58,25 @@ pub mod hnames {
     }
 }
 
+/// `owner ‖ parts…`, allocated once (key building runs on every state access).
 fn key(owner: Hname, parts: &[&[u8]]) -> Vec<u8> {
-    let mut k = owner.to_bytes().to_vec();
+    let mut k = Vec::with_capacity(4 + parts.iter().map(|p| p.len()).sum::<usize>());
+    k.extend_from_slice(&owner.to_bytes());
     for p in parts {
         k.extend_from_slice(p);
     }
     k
 }
 
-fn agent_bytes(agent: &AgentId) -> Vec<u8> {
-    borsh::to_vec(agent).unwrap_or_default()
+/// `owner ‖ tag ‖ borsh(agent)`, allocated once.
+fn agent_key(owner: Hname, tag: &[u8], agent: &AgentId) -> Vec<u8> {
+    // borsh(AgentId): a 1-byte variant tag, then 32 bytes (an address) or 36 (a contract id).
+    let mut k = Vec::with_capacity(4 + tag.len() + 37);
+    k.extend_from_slice(&owner.to_bytes());
+    k.extend_from_slice(tag);
+    // Writing into a Vec cannot fail.
+    let _ = borsh::to_writer(&mut k, agent);
+    k
 }
 
 /// Full state key of a contract-relative key.
@@ -96,11 +105,11 @@ pub fn chain_owner() -> Vec<u8> {
 }
 /// An agent's base-token balance.
 pub fn balance(agent: &AgentId) -> Vec<u8> {
-    key(hnames::accounts(), &[b"b", &agent_bytes(agent)])
+    agent_key(hnames::accounts(), b"b", agent)
 }
 /// An agent's next off-ledger nonce.
 pub fn nonce(agent: &AgentId) -> Vec<u8> {
-    key(hnames::accounts(), &[b"n", &agent_bytes(agent)])
+    agent_key(hnames::accounts(), b"n", agent)
 }
 /// A deposit with no sender identity and no beneficiary, by L1 transaction id.
 pub fn unclaimed(l1_tx_id: &Hash32) -> Vec<u8> {

@@ -572,15 +572,67 @@ impl PendingCommit {
 pub struct Snapshot {
     recent: Recent,
     table: redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
+    /// Values already read, by key: a block reads many keys more than once (a sender's nonce
+    /// and balance when it is admitted and again when it runs, a contract's record at every
+    /// call), and each read by key costs a blake2b of the key. Bounded by [`MEMO_ENTRIES`] and
+    /// [`MEMO_BYTES`]; past either, reads go to the store uncached.
+    memo: Mutex<Memo>,
 }
 
+/// Most keys a [`Snapshot`] remembers the values of.
+pub const MEMO_ENTRIES: usize = 65_536;
+/// Most bytes of keys and values a [`Snapshot`] remembers.
+pub const MEMO_BYTES: usize = 16 << 20;
+
+/// A [`Snapshot`]'s remembered values. foldhash, randomly seeded per map: keys are chosen by
+/// strangers, so the hash must not let them pick collisions; SipHash cost more than the
+/// blake2b it saved.
+struct Memo {
+    values: std::collections::HashMap<Vec<u8>, Option<Vec<u8>>, foldhash::fast::RandomState>,
+    bytes: usize,
+}
+
+/// Keys a [`Memo`] has room for before it first grows (a block of 100 transfers reads ~400).
+const MEMO_START: usize = 1024;
+
 impl Snapshot {
+    fn new(recent: Recent, table: redb::ReadOnlyTable<&'static [u8], &'static [u8]>) -> Snapshot {
+        Snapshot {
+            recent,
+            table,
+            memo: Mutex::new(Memo {
+                values: std::collections::HashMap::with_capacity_and_hasher(
+                    MEMO_START,
+                    foldhash::fast::RandomState::default(),
+                ),
+                bytes: 0,
+            }),
+        }
+    }
+
     /// The value of `key` in this snapshot.
     ///
     /// # Errors
     /// [`StateError::Db`] on I/O failure; [`StateError::Corrupt`] on a damaged record.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.latest(&key_hash(key))?.and_then(|l| l.value))
+        if let Some(v) = self.memo().values.get(key) {
+            return Ok(v.clone());
+        }
+        let value = self.latest(&key_hash(key))?.and_then(|l| l.value);
+        let mut memo = self.memo();
+        let bytes = key.len() + value.as_ref().map_or(0, Vec::len);
+        if memo.values.len() < MEMO_ENTRIES && memo.bytes + bytes <= MEMO_BYTES {
+            memo.bytes += bytes;
+            memo.values.insert(key.to_vec(), value.clone());
+        }
+        Ok(value)
+    }
+
+    fn memo(&self) -> std::sync::MutexGuard<'_, Memo> {
+        // A panic while the lock was held left at worst a value not yet inserted.
+        self.memo
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn latest(&self, key_hash: &[u8; 32]) -> Result<Option<Latest>> {
@@ -972,10 +1024,10 @@ impl StateDb {
     fn snapshot_with_txn(&self) -> Result<(ReadTransaction, Snapshot)> {
         let memory = self.memory();
         let txn = self.db.begin_read().map_err(db_err)?;
-        let snapshot = Snapshot {
-            recent: memory.recent.clone(),
-            table: txn.open_table(LATEST).map_err(db_err)?,
-        };
+        let snapshot = Snapshot::new(
+            memory.recent.clone(),
+            txn.open_table(LATEST).map_err(db_err)?,
+        );
         Ok((txn, snapshot))
     }
 
@@ -2336,6 +2388,54 @@ mod tests {
         assert_eq!(positions(&db, 0).unwrap(), vec![(0, 0, 0)]);
         drop(db);
         assert_eq!(StateDb::open(&path).unwrap().unindexed_from(), Some(1));
+    }
+
+    #[test]
+    fn a_snapshot_remembers_reads_within_its_bounds() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = StateDb::open(&dir.path().join("state.redb")).unwrap();
+        let big = vec![7u8; 60_000];
+        let keys: Vec<Vec<u8>> = (0..300u32).map(|i| i.to_le_bytes().to_vec()).collect();
+        let changes: Vec<(&[u8], Option<&[u8]>)> = keys
+            .iter()
+            .map(|k| (k.as_slice(), Some(big.as_slice())))
+            .collect();
+        commit(&db, 0, &changes);
+        let snapshot = db.snapshot().unwrap();
+        // A commit after the snapshot changes nothing it returns, remembered or not.
+        commit(&db, 1, &[(&keys[0], Some(b"new")), (&keys[299], None)]);
+        for _ in 0..2 {
+            assert_eq!(snapshot.get(&keys[0]).unwrap().as_deref(), Some(&big[..]));
+            assert_eq!(snapshot.get(&keys[299]).unwrap().as_deref(), Some(&big[..]));
+        }
+        // Values: 300 × 60 KB would be 18 MB; the memo stops at MEMO_BYTES.
+        for k in &keys {
+            assert_eq!(snapshot.get(k).unwrap().map(|v| v.len()), Some(big.len()));
+        }
+        let (entries, bytes) = {
+            let memo = snapshot.memo();
+            (memo.values.len(), memo.bytes)
+        };
+        assert!(
+            bytes <= MEMO_BYTES && bytes > MEMO_BYTES - 60_004,
+            "{bytes}"
+        );
+        assert_eq!(entries, MEMO_BYTES / 60_004);
+        assert_eq!(
+            snapshot.get(&keys[5]).unwrap().map(|v| v.len()),
+            Some(big.len())
+        );
+        // Keys: absent keys are remembered too, up to MEMO_ENTRIES.
+        let snapshot = db.snapshot().unwrap();
+        for i in 0..MEMO_ENTRIES as u64 + 1000 {
+            assert_eq!(snapshot.get(&i.to_be_bytes()).unwrap(), None);
+        }
+        assert_eq!(snapshot.memo().values.len(), MEMO_ENTRIES);
+        assert_eq!(
+            snapshot.get(&keys[0]).unwrap().as_deref(),
+            Some(&b"new"[..])
+        );
+        assert_eq!(snapshot.get(&keys[299]).unwrap(), None);
     }
 
     #[test]

@@ -122,8 +122,15 @@ fn add_storage_changes(into: &mut StorageChanges, from: StorageChanges) {
 }
 
 /// A block's writes by full state key (`None`: deleted): a persistent map, so the forks of a
-/// parallel batch share it by an O(1) clone instead of copying every write so far.
-pub(crate) type Overlay = imbl::OrdMap<Vec<u8>, Option<Vec<u8>>>;
+/// parallel batch share it by an O(1) clone instead of copying every write so far. A hash
+/// trie (foldhash, randomly seeded: keys are chosen by strangers), not a B-tree: every read
+/// of a block looks here first. Unordered: [`Exec::into_changes`] sorts it.
+pub(crate) type Overlay = imbl::GenericHashMap<
+    Vec<u8>,
+    Option<Vec<u8>>,
+    foldhash::fast::RandomState,
+    imbl::shared_ptr::DefaultSharedPtr,
+>;
 
 pub(crate) struct Exec {
     pub runtime: Arc<Runtime>,

@@ -820,9 +820,9 @@ fn proofs(keys: &[secp256k1::Keypair]) -> Value {
     Value::Array(out)
 }
 
-/// Offset of the first byte of the first non-default sibling's hashes in a borsh
-/// `SparseMerkleProof`: `Option<leaf>` (1 tag byte, then key hash and value hash), then the
-/// siblings as a `Vec` of `Null` (tag 0) | `Internal(left, right)` (1) | `Leaf(key, value)` (2).
+/// Offset of the first byte of the first non-default sibling's hash in a Wisp state proof
+/// (`wisp_state::CompactProof`): `Option<leaf>` (1 tag byte, then key hash and value hash),
+/// then the siblings as a `Vec` of `Option<hash>` (tag 0: an empty subtree; 1, then 32 bytes).
 fn first_sibling_hash_byte(proof: &[u8]) -> usize {
     let mut at = if proof[0] == 1 { 65 } else { 1 };
     let count = u32::from_le_bytes(proof[at..at + 4].try_into().unwrap());

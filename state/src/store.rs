@@ -1950,6 +1950,15 @@ impl StateDb {
     /// [`StateError::UnknownBlock`] if the block is not committed; [`StateError::Pruned`] if it
     /// is older than the retention window; [`StateError::Tree`] on a tree inconsistency.
     pub fn prove(&self, key: &[u8], version: u64) -> Result<(Option<Vec<u8>>, StateProof)> {
+        let (value, jmt_proof) = self.prove_jmt(key, version)?;
+        let proof = StateProof::from_jmt(&jmt_proof)
+            .map_err(|e| StateError::Tree(format!("jmt's proof does not re-encode: {e}")))?;
+        Ok((value, proof))
+    }
+
+    /// [`StateDb::prove`] with the proof in jmt's encoding (the borsh of its
+    /// `SparseMerkleProof`), for comparing verifiers.
+    pub(crate) fn prove_jmt(&self, key: &[u8], version: u64) -> Result<(Option<Vec<u8>>, Vec<u8>)> {
         if self.latest_version()?.is_none_or(|latest| version > latest) {
             return Err(StateError::UnknownBlock(version));
         }
@@ -1964,7 +1973,7 @@ impl StateDb {
             .get_with_proof(KeyHash::with::<Blake2bHasher>(key), version)
             .map_err(|e| StateError::Tree(e.to_string()))?;
         let bytes = borsh::to_vec(&proof).map_err(db_err)?;
-        Ok((value, StateProof(bytes)))
+        Ok((value, bytes))
     }
 }
 
@@ -1980,7 +1989,7 @@ fn split_history_key(key: &[u8]) -> Result<(u64, [u8; 32])> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::verify_proof;
     use wisp_core::ChainId;
@@ -2017,7 +2026,7 @@ mod tests {
     }
 
     /// A header of block `index` with state root `root` (the snapshot tests use it too).
-    pub(super) fn header(index: u64, root: Hash32) -> BlockHeader {
+    pub(crate) fn header(index: u64, root: Hash32) -> BlockHeader {
         BlockHeader {
             chain: ChainId([1; 32]),
             index,

@@ -492,7 +492,10 @@ pub struct Proof {
     pub key: Bytes,
     /// Its value (absent: the proof proves absence).
     pub value: Option<Bytes>,
-    /// The borsh-encoded Jellyfish Merkle proof.
+    /// The Jellyfish Merkle proof in Wisp's compact encoding (`wisp_state::StateProof`: the
+    /// borsh of `{ leaf: Option<(key hash, value hash)>, siblings: Vec<Option<hash>> }`, each
+    /// sibling by its hash, bottom first), checked by `wisp_state::verify_proof` or the
+    /// TypeScript client's `verifyStateProof`.
     pub proof: Bytes,
     /// The block whose state it proves.
     pub block_index: u64,

@@ -1,7 +1,8 @@
 /**
  * Proof verification a light client does with only a block header: a state value (or its
- * absence) against the header's state root (a Jellyfish Merkle proof, as the `jmt` crate checks
- * it, with blake2b-256), and an event against the header's events root.
+ * absence) against the header's state root (a Jellyfish Merkle proof in Wisp's compact encoding,
+ * hashed as the `jmt` crate hashes, with blake2b-256), and an event against the header's events
+ * root.
  * @module
  */
 import { DecodeError, Reader, equalBytes, toHex, utf8 } from "./bytes.js";
@@ -18,34 +19,39 @@ const LEAF_DOMAIN = utf8("JMT::LeafNode");
 const INTERNAL_DOMAIN = utf8("JMT::IntrnalNode");
 const PLACEHOLDER = utf8("SPARSE_MERKLE_PLACEHOLDER_HASH__");
 
-type SparseNode = { kind: "null" } | { kind: "internal"; left: Uint8Array; right: Uint8Array } | { kind: "leaf"; key: Uint8Array; value: Uint8Array };
+/** Most siblings a state proof may carry: one per bit of a 256-bit key hash. */
+export const MAX_STATE_PROOF_SIBLINGS = 256;
+/** Longest valid state proof, bytes: a leaf and {@link MAX_STATE_PROOF_SIBLINGS} hashes. */
+export const MAX_STATE_PROOF_BYTES = 1 + 64 + 4 + MAX_STATE_PROOF_SIBLINGS * 33;
 
-/** A decoded sparse Merkle proof: the leaf it ends at (if any) and its siblings, bottom first. */
+/**
+ * A decoded state proof: the leaf its key's path ends at (if any) and the hash of each sibling
+ * on the path, bottom first (`null`: an empty subtree).
+ */
 export interface StateProof {
   leaf: { keyHash: Uint8Array; valueHash: Uint8Array } | null;
-  siblings: SparseNode[];
+  siblings: (Uint8Array | null)[];
 }
 
-/** Decodes the borsh of jmt's `SparseMerkleProof`. @throws {DecodeError} if malformed. */
+/**
+ * Decodes a state proof as `wisp_getProof` returns it: the borsh of
+ * `{ leaf: Option<([u8; 32], [u8; 32])>, siblings: Vec<Option<[u8; 32]>> }`.
+ * @throws {DecodeError} if malformed or longer than {@link MAX_STATE_PROOF_BYTES}.
+ */
 export function decodeStateProof(raw: Uint8Array): StateProof {
+  if (raw.length > MAX_STATE_PROOF_BYTES) throw new DecodeError(`a state proof of ${raw.length} bytes`);
   const r = new Reader(raw);
   const leaf = r.option() ? { keyHash: Uint8Array.from(r.take(32)), valueHash: Uint8Array.from(r.take(32)) } : null;
-  const siblings: SparseNode[] = [];
-  for (let n = r.length(1); n > 0; n--) {
-    const tag = r.u8();
-    if (tag === 0) siblings.push({ kind: "null" });
-    else if (tag === 1) siblings.push({ kind: "internal", left: Uint8Array.from(r.take(32)), right: Uint8Array.from(r.take(32)) });
-    else if (tag === 2) siblings.push({ kind: "leaf", key: Uint8Array.from(r.take(32)), value: Uint8Array.from(r.take(32)) });
-    else throw new DecodeError(`sparse node tag ${tag}`);
-  }
+  const siblings: (Uint8Array | null)[] = [];
+  const n = r.length(1);
+  if (n > MAX_STATE_PROOF_SIBLINGS) throw new DecodeError(`${n} siblings`);
+  for (let i = 0; i < n; i++) siblings.push(r.option() ? Uint8Array.from(r.take(32)) : null);
   r.end();
   return { leaf, siblings };
 }
 
 const internal = (left: Uint8Array, right: Uint8Array) => blake2b256(INTERNAL_DOMAIN, left, right);
 const leafHash = (key: Uint8Array, value: Uint8Array) => blake2b256(LEAF_DOMAIN, key, value);
-const nodeHash = (n: SparseNode) =>
-  n.kind === "null" ? PLACEHOLDER : n.kind === "internal" ? internal(n.left, n.right) : leafHash(n.key, n.value);
 const bit = (h: Uint8Array, i: number) => ((h[i >> 3]! >> (7 - (i & 7))) & 1) === 1;
 
 function commonPrefixBits(a: Uint8Array, b: Uint8Array): number {
@@ -56,7 +62,7 @@ function commonPrefixBits(a: Uint8Array, b: Uint8Array): number {
 
 /**
  * Checks that state key `key` holds `value` (`null`: is absent) in the state whose root is
- * `root`, by the borsh jmt proof `proof` (as `wisp_getProof` returns it).
+ * `root`, by the state proof `proof` (as `wisp_getProof` returns it).
  * @throws {ProofError} saying why the proof does not show that.
  */
 export function verifyStateProof(root: Uint8Array, key: Uint8Array, value: Uint8Array | null, proof: Uint8Array): void {
@@ -64,9 +70,8 @@ export function verifyStateProof(root: Uint8Array, key: Uint8Array, value: Uint8
   try {
     p = decodeStateProof(proof);
   } catch (e) {
-    throw new ProofError(`the proof bytes do not decode as a sparse Merkle proof (${(e as Error).message})`);
+    throw new ProofError(`the proof bytes do not decode as a Wisp state proof (${(e as Error).message})`);
   }
-  if (p.siblings.length > 256) throw new ProofError("the proof has more than 256 siblings");
   const keyHash = blake2b256(key);
   if (value !== null) {
     if (!p.leaf) throw new ProofError("expected an inclusion proof, found a non-inclusion proof");
@@ -81,7 +86,7 @@ export function verifyStateProof(root: Uint8Array, key: Uint8Array, value: Uint8
   let current = p.leaf ? leafHash(p.leaf.keyHash, p.leaf.valueHash) : PLACEHOLDER;
   const n = p.siblings.length;
   p.siblings.forEach((sibling, j) => {
-    const s = nodeHash(sibling);
+    const s = sibling ?? PLACEHOLDER;
     current = bit(keyHash, n - 1 - j) ? internal(s, current) : internal(current, s);
   });
   if (!equalBytes(current, root)) {

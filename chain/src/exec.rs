@@ -124,7 +124,8 @@ fn add_storage_changes(into: &mut StorageChanges, from: StorageChanges) {
 /// A block's writes by full state key (`None`: deleted): a persistent map, so the forks of a
 /// parallel batch share it by an O(1) clone instead of copying every write so far. A hash
 /// trie (foldhash, randomly seeded: keys are chosen by strangers), not a B-tree: every read
-/// of a block looks here first. Unordered: [`Exec::into_changes`] sorts it.
+/// of a block looks here first. Unordered: the state store orders a block's changes by key
+/// hash when it commits them.
 pub(crate) type Overlay = imbl::GenericHashMap<
     Vec<u8>,
     Option<Vec<u8>>,
@@ -796,8 +797,10 @@ impl Exec {
         self.sender = None;
     }
 
-    /// Everything this block wrote, for the state commit.
-    pub fn into_changes(self) -> BTreeMap<Vec<u8>, Option<Vec<u8>>> {
+    /// Everything this block wrote, for the state commit, in no particular order (each key
+    /// once): the store orders the changes by key hash, so sorting them by key here was
+    /// serial work the block did for nothing.
+    pub fn into_changes(self) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
         self.block_overlay.into_iter().collect()
     }
 

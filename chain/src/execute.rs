@@ -150,7 +150,7 @@ struct Executed {
     timestamp_ms: u64,
     l1: crate::L1Ref,
     protocol_version: u32,
-    changes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    changes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     receipts: Vec<Receipt>,
     logs: Vec<(wisp_core::Hname, String)>,
     deferred: Vec<OnLedgerRequest>,

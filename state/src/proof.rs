@@ -246,7 +246,7 @@ mod tests {
                         (i % 7 != 0).then(|| value(i, version)),
                     )
                 })
-                .collect();
+                .collect::<Vec<_>>();
             let pending = db.prepare(u64::from(version), changes).unwrap();
             let root = pending.root();
             roots.push(root);

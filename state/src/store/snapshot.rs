@@ -403,7 +403,7 @@ mod tests {
 
     /// Commits block `version` with `changes` (`None` deletes); returns its root.
     fn commit(db: &StateDb, version: u64, changes: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Hash32 {
-        let pending = db.prepare(version, changes.into_iter().collect()).unwrap();
+        let pending = db.prepare(version, changes).unwrap();
         let root = pending.root();
         db.commit(pending, &header(version, root), &[], &[])
             .unwrap();

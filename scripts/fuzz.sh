@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CARGO_FUZZ_VERSION=0.13.2
-TARGETS=(lane_payload offledger_request module json_codec type_parse rpc_params)
+TARGETS=(lane_payload offledger_request module json_codec type_parse rpc_params state_proof)
 
 usage() {
   echo "usage: $0 <all|$(

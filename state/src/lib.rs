@@ -13,7 +13,10 @@
 mod proof;
 mod store;
 
-pub use proof::{verify_proof, Blake2bHasher, ProofError, StateProof};
+pub use proof::{
+    verify_proof, Blake2bHasher, CompactProof, ProofError, StateProof, MAX_PROOF_BYTES,
+    MAX_SIBLINGS,
+};
 pub use store::{
     BlockIndexes, IndexedValue, PendingCommit, RequestEntry, RequestFilter, Restore, Snapshot,
     StateChunk, StateDb, StoreStats, BLOCK_MARKER_KEY, DEFAULT_CACHE_BYTES, FLUSH_ENTRIES,

@@ -468,6 +468,13 @@ pub fn open_with(
         &config.genesis()?,
         options.state_cache_bytes,
     )?;
+    if let Some((before, after)) = chain.db().compacted() {
+        tracing::info!(
+            before_bytes = before,
+            after_bytes = after,
+            "compacted the state store while opening it (free pages given back to the disk)"
+        );
+    }
     chain.set_exec_threads(options.exec_threads)?;
     let committee_key = config.committee_x_only()?;
     let anchor = crate::ChainAnchor {

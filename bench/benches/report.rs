@@ -620,8 +620,8 @@ fn main() {
              (`StateDb::commit_block`: the tree is hashed on a second thread while the values are \
              written). *Archive* keeps every version; *pruned* keeps the \
              last {RETENTION} versions. Bytes on disk per live key after the run, and for the pruned \
-             store once more after closing and opening it again (opening compacts a file that is \
-             at least 25% free pages). Proofs: 1000 keys \
+             store once more after closing and opening it again (opening compacts a file of at \
+             least 64 MiB that is at least 25% free pages). Proofs: 1000 keys \
              at the head of the pruned store. blake2b-256 on 64-byte inputs runs at {:.2} M \
              hashes/s on this machine.\n",
             2 * RETENTION,

@@ -798,10 +798,10 @@ impl Exec {
     }
 
     /// Everything this block wrote, for the state commit, in no particular order (each key
-    /// once): the store orders the changes by key hash, so sorting them by key here was
-    /// serial work the block did for nothing.
-    pub fn into_changes(self) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
-        self.block_overlay.into_iter().collect()
+    /// once): the store orders the changes by key hash as it takes them, so neither sorting
+    /// them nor copying them into a list here is work the block needs.
+    pub fn into_changes(self) -> Overlay {
+        self.block_overlay
     }
 
     fn check_read(&mut self, contract: Hname, key: Option<&[u8]>) -> Result<(), ReceiptError> {

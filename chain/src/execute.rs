@@ -54,13 +54,12 @@ fn footprint(
     writes.extend(list.writes.iter().map(region));
     writes.push(keys::balance(&request.sender));
     writes.push(keys::nonce(&request.sender));
-    // The storage deposit record of each contract the request may store into: read for
-    // refunds, written only at block end.
-    reads.extend(
-        list.writes
-            .iter()
-            .map(|a| keys::storage_deposit(a.contract)),
-    );
+    // The storage deposit record of each contract the request may store into (once each):
+    // read for refunds, written only at block end.
+    let mut stores_into: Vec<wisp_core::Hname> = list.writes.iter().map(|a| a.contract).collect();
+    stores_into.sort_unstable();
+    stores_into.dedup();
+    reads.extend(stores_into.into_iter().map(keys::storage_deposit));
     writes.push(keys::request(&request.id));
     reads.push(keys::contract_records());
     reads.push(keys::chain_owner());
@@ -150,7 +149,8 @@ struct Executed {
     timestamp_ms: u64,
     l1: crate::L1Ref,
     protocol_version: u32,
-    changes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// The block's writes by key (`None`: deleted), consumed by the state commit.
+    changes: crate::exec::Overlay,
     receipts: Vec<Receipt>,
     logs: Vec<(wisp_core::Hname, String)>,
     deferred: Vec<OnLedgerRequest>,
@@ -168,6 +168,18 @@ pub enum RequestRecord {
     OnLedger(OnLedgerRequest),
     /// Signed and sent to a node.
     OffLedger(wisp_core::OffLedgerRequest),
+}
+
+/// A [`RequestRecord`] by reference, encoded exactly as the record it stands for: the
+/// node's request index encodes every request of a block, and copying each (its arguments,
+/// its access list) only to encode it was work for nothing.
+#[derive(borsh::BorshSerialize)]
+enum RequestRecordRef<'a> {
+    // Never built outside tests: it keeps the variants in `RequestRecord`'s order, which their
+    // encoding follows.
+    #[allow(dead_code)]
+    OnLedger(&'a OnLedgerRequest),
+    OffLedger(&'a wisp_core::OffLedgerRequest),
 }
 
 impl RequestRecord {
@@ -203,7 +215,7 @@ fn request_entries(
                 None => {
                     let request = off.get(&r.request_id)?.request();
                     (
-                        borsh::to_vec(&RequestRecord::OffLedger(request.clone())).ok()?,
+                        borsh::to_vec(&RequestRecordRef::OffLedger(request)).ok()?,
                         Some(request.body.call.target),
                     )
                 }
@@ -1106,11 +1118,17 @@ impl Chain {
             }
             // No member touches this sender's keys: its admission reads what it would read
             // one request after the other.
-            if exec.read(&keys::request(&request.id)).is_some() {
+            let expected = exec.read_u64(&keys::nonce(&sender));
+            // A request that already ran is skipped. Every off-ledger request that ran moved
+            // its sender's nonce past its own (the nonce is written first, whatever the call
+            // does, and nothing else writes nonces), so one carrying the expected nonce has
+            // not run, and the look-up of its record (a key that is absent, the costliest
+            // read) is not needed — unless the nonce is `u64::MAX`, where it cannot move.
+            let may_have_run = request.nonce != Some(expected) || expected == u64::MAX;
+            if may_have_run && exec.read(&keys::request(&request.id)).is_some() {
                 j += 1;
                 continue;
             }
-            let expected = exec.read_u64(&keys::nonce(&sender));
             let at = receipts + members.len();
             let gas_full = block_gas
                 .saturating_add(budgets)
@@ -1236,5 +1254,49 @@ impl Chain {
             &(receipt.block_index, receipt.request_index, receipt.hash()),
         );
         exec.commit_request();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_by_reference_encodes_as_the_record() {
+        let key = secp256k1::Keypair::from_seckey_slice(secp256k1::SECP256K1, &[3; 32]).unwrap();
+        let body = wisp_core::RequestBody {
+            chain: wisp_core::ChainId([2; 32]),
+            call: wisp_core::Call {
+                target: wisp_core::Hname::of("token"),
+                entry_point: wisp_core::Hname::of("transfer"),
+                args: vec![1, 2, 3],
+                transfer_sompi: 5,
+            },
+            gas_budget: 1_000_000,
+            access_list: Some(wisp_core::AccessList {
+                reads: vec![],
+                writes: vec![wisp_core::Access {
+                    contract: wisp_core::Hname::of("token"),
+                    key_prefix: Some(vec![9, 9]),
+                }],
+            }),
+            time_lock: None,
+        };
+        let off = crate::signing::sign_request(body.clone(), &key, 7);
+        assert_eq!(
+            borsh::to_vec(&RequestRecordRef::OffLedger(&off)).unwrap(),
+            borsh::to_vec(&RequestRecord::OffLedger(off.clone())).unwrap()
+        );
+        let on = OnLedgerRequest {
+            l1_tx_id: wisp_core::Hash32([4; 32]),
+            index: 1,
+            sender: off.sender(),
+            deposit_sompi: 10,
+            body: OnLedgerBody::Call(body),
+        };
+        assert_eq!(
+            borsh::to_vec(&RequestRecordRef::OnLedger(&on)).unwrap(),
+            borsh::to_vec(&RequestRecord::OnLedger(on.clone())).unwrap()
+        );
     }
 }

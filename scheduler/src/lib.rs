@@ -56,8 +56,33 @@ type Keys = ahash::RandomState;
 /// with members × lengths.
 const TRACKED_LENGTHS: usize = 16;
 
-/// A set of hashes (already uniformly distributed) keyed by the same random keys.
-type HashSet64 = HashSet<u64, Keys>;
+/// Hashes a `u64` that is already a keyed hash (uniform, and unknown to whoever chose the
+/// bytes it was made from) as itself: hashing it again would only cost time.
+#[derive(Clone, Copy, Debug, Default)]
+struct Prehashed(u64);
+
+impl std::hash::Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64`s are ever hashed here; anything else is folded in, never dropped.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// [`Prehashed`] as a `BuildHasher`.
+type PrehashedState = std::hash::BuildHasherDefault<Prehashed>;
+
+/// A set of keyed hashes of regions (see [`Keys`]).
+type HashSet64 = HashSet<u64, PrehashedState>;
 
 /// A set of regions that answers "does this region overlap any member?" in a few hash
 /// lookups, without comparing it with every member: the members it extends are found by
@@ -76,7 +101,7 @@ type HashSet64 = HashSet<u64, Keys>;
 struct RegionSet {
     /// Hashes of the members, and where each hash's first member is in `bytes` (to tell a
     /// repeated member from a collision).
-    members: HashMap<u64, Range<usize>, Keys>,
+    members: HashMap<u64, Range<usize>, PrehashedState>,
     /// Members' lengths, ascending, without repeats.
     lengths: Vec<usize>,
     /// For up to [`TRACKED_LENGTHS`] lengths asked about: hashes of the first that many bytes
@@ -139,7 +164,7 @@ impl RegionSet {
         }
         let n = region.len();
         if self.extended.len() < TRACKED_LENGTHS && !self.extended.contains_key(&n) {
-            let mut prefixes = HashSet64::with_hasher(keys.clone());
+            let mut prefixes = HashSet64::default();
             prefixes.extend(
                 self.each_member()
                     .filter(|m| m.len() > n)

@@ -234,8 +234,8 @@ fn bad_signatures_replays_and_wrong_chains_are_refused() {
         .execute_block(BlockInputs {
             randomness: None,
             l1: l1(102),
-            on_ledger: vec![fund],
-            off_ledger: vec![first],
+            on_ledger: vec![fund.clone()],
+            off_ledger: vec![first.clone()],
         })
         .unwrap();
     assert!(
@@ -243,6 +243,23 @@ fn bad_signatures_replays_and_wrong_chains_are_refused() {
         "a replay and a re-delivered L1 deposit are ignored"
     );
     assert_eq!(chain.balance(&agent), balance);
+    // A replay does not stop its sender: the sender's next request, behind it in the same
+    // block, runs.
+    let second = verify_signature(sign_request(body.clone(), &key, 1)).unwrap();
+    let out = chain
+        .chain()
+        .execute_block(BlockInputs {
+            randomness: None,
+            l1: l1(103),
+            on_ledger: vec![fund],
+            off_ledger: vec![first.clone(), second.clone(), first],
+        })
+        .unwrap();
+    assert_eq!(out.receipts.len(), 1, "{:?}", out.receipts);
+    assert_eq!(out.receipts[0].request_id, second.id());
+    assert!(out.receipts[0].error.is_none());
+    assert_eq!(chain.chain().nonce(&agent).unwrap(), 2);
+    let balance = chain.balance(&agent);
     // A stale nonce under a new signature is not executed and not recorded: it costs nothing
     // and leaves the sender's next nonce as it was (hardening defect 10: a recorded `bad_nonce`
     // could block a sender forever).
@@ -259,14 +276,14 @@ fn bad_signatures_replays_and_wrong_chains_are_refused() {
         .chain()
         .execute_block(BlockInputs {
             randomness: None,
-            l1: l1(103),
+            l1: l1(104),
             on_ledger: vec![],
             off_ledger: vec![stale],
         })
         .unwrap();
     assert!(out.receipts.is_empty(), "{:?}", out.receipts);
     assert_eq!(chain.balance(&agent), balance);
-    assert_eq!(chain.chain().nonce(&agent).unwrap(), 1);
+    assert_eq!(chain.chain().nonce(&agent).unwrap(), 2);
     // Another chain's request.
     let other = verify_signature(sign_request(
         RequestBody {
@@ -274,14 +291,14 @@ fn bad_signatures_replays_and_wrong_chains_are_refused() {
             ..body
         },
         &key,
-        1,
+        2,
     ))
     .unwrap();
     let out = chain
         .chain()
         .execute_block(BlockInputs {
             randomness: None,
-            l1: l1(104),
+            l1: l1(105),
             on_ledger: vec![],
             off_ledger: vec![other],
         })

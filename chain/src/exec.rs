@@ -395,6 +395,31 @@ impl Exec {
         self.read_before_request(key)
     }
 
+    /// `f` of the value of a full state key, read as [`Exec::read`] reads it but lent rather
+    /// than copied (`f` runs while the snapshot's memo is locked: it must not read state).
+    pub fn read_with<R>(&mut self, key: &[u8], mut f: impl FnMut(Option<&[u8]>) -> R) -> R {
+        if self.native {
+            self.note_violation(key, false);
+        }
+        if let Some(v) = self.overlay.get(key) {
+            return f(v.as_deref());
+        }
+        if let Some(v) = self.block_overlay.get(key) {
+            return f(v.as_deref());
+        }
+        if let Some(v) = self.base.as_ref().and_then(|b| b.get(key)) {
+            return f(v.as_deref());
+        }
+        match self.snapshot.as_ref().map(|s| s.get_with(key, &mut f)) {
+            Some(Ok(r)) => r,
+            Some(Err(e)) => {
+                self.db_error.get_or_insert(e.to_string());
+                f(None)
+            }
+            None => f(None),
+        }
+    }
+
     /// The value of `key` before the running request: what the block wrote, else the snapshot.
     fn read_before_request(&mut self, key: &[u8]) -> Option<Vec<u8>> {
         if let Some(v) = self.block_overlay.get(key) {
@@ -448,26 +473,34 @@ impl Exec {
         deltas
     }
 
-    /// Writes (`Some`) or deletes (`None`) a full state key, journaled.
+    /// Writes (`Some`) or deletes (`None`) a full state key, journaled while a checkpoint is
+    /// open: before the first there is nothing to roll back to (a refused or failed request
+    /// drops its whole overlay), so the key is not copied into the journal.
     pub fn write(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
         if self.native {
             self.note_violation(&key, true);
         }
-        let previous = self.overlay.insert(key.clone(), value);
-        self.journal.push((key, previous));
+        if self.checkpoints.is_empty() {
+            self.overlay.insert(key, value);
+        } else {
+            let previous = self.overlay.insert(key.clone(), value);
+            self.journal.push((key, previous));
+        }
     }
 
     /// Reads a little-endian `u64` (0 if absent). A value of another length is corruption:
     /// recorded in [`Exec::db_error`], which abandons the block, never read as 0.
     pub fn read_u64(&mut self, key: &[u8]) -> u64 {
-        let Some(v) = self.read(key) else { return 0 };
-        match <[u8; 8]>::try_from(v.as_slice()) {
-            Ok(bytes) => u64::from_le_bytes(bytes),
-            Err(_) => {
-                self.corrupt(key, &format!("{} bytes where a u64 belongs", v.len()));
-                0
-            }
-        }
+        let read = self.read_with(key, |v| match v {
+            None => Ok(0),
+            Some(v) => <[u8; 8]>::try_from(v)
+                .map(u64::from_le_bytes)
+                .map_err(|_| v.len()),
+        });
+        read.unwrap_or_else(|len| {
+            self.corrupt(key, &format!("{len} bytes where a u64 belongs"));
+            0
+        })
     }
 
     /// Records that the value at `key` is not what the runtime wrote there: the node's state
@@ -494,8 +527,8 @@ impl Exec {
     /// corruption: recorded in [`Exec::db_error`], which abandons the block, never read as
     /// absent (a registry read as empty would then be overwritten).
     pub fn read_borsh<T: borsh::BorshDeserialize>(&mut self, key: &[u8]) -> Option<T> {
-        let v = self.read(key)?;
-        match borsh::from_slice(&v) {
+        let read = self.read_with(key, |v| v.map(borsh::from_slice::<T>));
+        match read? {
             Ok(value) => Some(value),
             Err(e) => {
                 self.corrupt(key, &format!("not the expected borsh value ({e})"));
@@ -524,7 +557,7 @@ impl Exec {
     /// Takes `fee_sompi` from `payer` for the chain owner, who is credited at block end (no
     /// owner: nothing is taken). Returns the fee taken: what `payer` holds if less.
     pub fn take_fee(&mut self, payer: &AgentId, fee_sompi: u64) -> u64 {
-        if self.read(&keys::chain_owner()).is_none() {
+        if !self.read_with(&keys::chain_owner(), |v| v.is_some()) {
             return 0;
         }
         let balance = self.balance_of(payer);

@@ -667,17 +667,28 @@ impl Snapshot {
     /// # Errors
     /// [`StateError::Db`] on I/O failure; [`StateError::Corrupt`] on a damaged record.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.get_with(key, |v| v.map(<[u8]>::to_vec))
+    }
+
+    /// `f` of the value of `key` in this snapshot, lent from the memo instead of copied out
+    /// of it (`f` runs while the memo is locked).
+    ///
+    /// # Errors
+    /// As [`Snapshot::get`]; then `f` was not called.
+    pub fn get_with<R>(&self, key: &[u8], f: impl FnOnce(Option<&[u8]>) -> R) -> Result<R> {
         if let Some(v) = self.memo().values.get(key) {
-            return Ok(v.clone());
+            return Ok(f(v.as_deref()));
         }
         let value = self.get_uncached(key)?;
         let mut memo = self.memo();
         let bytes = key.len() + value.as_ref().map_or(0, Vec::len);
         if memo.values.len() < MEMO_ENTRIES && memo.bytes + bytes <= MEMO_BYTES {
             memo.bytes += bytes;
-            memo.values.insert(key.to_vec(), value.clone());
+            let kept = memo.values.entry(key.to_vec()).or_insert(value);
+            return Ok(f(kept.as_deref()));
         }
-        Ok(value)
+        drop(memo);
+        Ok(f(value.as_deref()))
     }
 
     /// [`Snapshot::get`] without the memo: for a snapshot taken for one read.

@@ -397,13 +397,26 @@ impl Exec {
 
     /// `f` of the value of a full state key, read as [`Exec::read`] reads it but lent rather
     /// than copied (`f` runs while the snapshot's memo is locked: it must not read state).
-    pub fn read_with<R>(&mut self, key: &[u8], mut f: impl FnMut(Option<&[u8]>) -> R) -> R {
+    pub fn read_with<R>(&mut self, key: &[u8], f: impl FnMut(Option<&[u8]>) -> R) -> R {
         if self.native {
             self.note_violation(key, false);
         }
-        if let Some(v) = self.overlay.get(key) {
-            return f(v.as_deref());
+        match self.overlay.get(key) {
+            Some(v) => {
+                let mut f = f;
+                f(v.as_deref())
+            }
+            None => self.before_request_with(key, f),
         }
+    }
+
+    /// The value of `key` before the running request: what the block wrote, else the snapshot.
+    fn read_before_request(&mut self, key: &[u8]) -> Option<Vec<u8>> {
+        self.before_request_with(key, |v| v.map(<[u8]>::to_vec))
+    }
+
+    /// `f` of the value of `key` before the running request, lent (see [`Exec::read_with`]).
+    fn before_request_with<R>(&mut self, key: &[u8], mut f: impl FnMut(Option<&[u8]>) -> R) -> R {
         if let Some(v) = self.block_overlay.get(key) {
             return f(v.as_deref());
         }
@@ -420,24 +433,6 @@ impl Exec {
         }
     }
 
-    /// The value of `key` before the running request: what the block wrote, else the snapshot.
-    fn read_before_request(&mut self, key: &[u8]) -> Option<Vec<u8>> {
-        if let Some(v) = self.block_overlay.get(key) {
-            return v.clone();
-        }
-        if let Some(v) = self.base.as_ref().and_then(|b| b.get(key)) {
-            return v.clone();
-        }
-        match self.snapshot.as_ref().map(|s| s.get(key)) {
-            Some(Ok(v)) => v,
-            Some(Err(e)) => {
-                self.db_error.get_or_insert(e.to_string());
-                None
-            }
-            None => None,
-        }
-    }
-
     /// Bytes the running request added to (positive) or freed from (negative) each WASM
     /// contract's storage so far, by contract: each entry counts its contract-relative key, its
     /// value and [`crate::STORAGE_ENTRY_OVERHEAD_BYTES`]. Writes undone by a failed nested call
@@ -448,27 +443,24 @@ impl Exec {
                 (key.len() - 4) as i64 + v as i64 + crate::STORAGE_ENTRY_OVERHEAD_BYTES as i64
             })
         };
-        // Keys and new value lengths only: values are not copied.
-        let written: Vec<(Vec<u8>, Option<usize>)> = self
-            .overlay
-            .iter()
-            .filter(|(k, _)| k.len() >= 4)
-            .map(|(k, v)| (k.clone(), v.as_ref().map(Vec::len)))
-            .collect();
+        // The overlay is set aside while the values before it are read (those reads never
+        // look at it), so neither its keys nor any value is copied.
+        let overlay = std::mem::take(&mut self.overlay);
         let mut deltas = BTreeMap::new();
-        for (key, value_len) in written {
+        for (key, value) in overlay.iter().filter(|(k, _)| k.len() >= 4) {
             let mut owner = [0u8; 4];
             owner.copy_from_slice(&key[..4]);
             let contract = Hname(u32::from_le_bytes(owner));
             if crate::native::is_core(contract) {
                 continue;
             }
-            let before = self.read_before_request(&key).map(|v| v.len());
-            let delta = size(&key, value_len) - size(&key, before);
+            let before = self.before_request_with(key, |v| v.map(<[u8]>::len));
+            let delta = size(key, value.as_ref().map(Vec::len)) - size(key, before);
             if delta != 0 {
                 *deltas.entry(contract).or_insert(0) += delta;
             }
         }
+        self.overlay = overlay;
         deltas.retain(|_, d| *d != 0);
         deltas
     }

@@ -1,6 +1,7 @@
-//! Executes blocks of 100 token transfers in a loop, for a profiler:
-//! `cargo run -p wisp-bench --release --example profile_block -- THREADS BLOCKS [independent|half|all] [DIR] [no-index]`
-//! (`no-index`: without the node's event and request indexes, as `wisp node --no-index`).
+//! Executes blocks of token transfers (100 unless `block=N`) in a loop, for a profiler:
+//! `cargo run -p wisp-bench --release --example profile_block -- THREADS BLOCKS [independent|half|all] [DIR] [no-index] [block=N]`
+//! (`no-index`: without the node's event and request indexes, as `wisp node --no-index`;
+//! `block=N`: N transfers per block, 100 unless given).
 use std::time::Instant;
 use wisp_bench::{Conflict, TransferChain};
 
@@ -15,11 +16,21 @@ fn main() {
     };
     let rest: Vec<String> = args.collect();
     let indexes = !rest.iter().any(|a| a == "no-index");
+    let per_block = match rest.iter().find_map(|a| a.strip_prefix("block=")) {
+        Some(n) => match n.parse::<usize>() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                eprintln!("block={n}: give the number of transfers per block, e.g. block=500");
+                std::process::exit(2);
+            }
+        },
+        None => 100,
+    };
     let dir = rest
         .iter()
-        .find(|a| *a != "no-index")
+        .find(|a| *a != "no-index" && !a.starts_with("block="))
         .map(std::path::PathBuf::from);
-    let mut chain = TransferChain::new(dir.as_deref(), threads, 100);
+    let mut chain = TransferChain::new(dir.as_deref(), threads, per_block);
     if let Err(e) = chain.chain.db().set_indexing(indexes) {
         panic!("indexing: {e}");
     }
@@ -55,7 +66,7 @@ fn main() {
     println!(
         "{threads} threads: {:.2} ms/block, {:.0} transfers/s, {} run in parallel",
         secs * 1e3 / blocks as f64,
-        blocks as f64 * 100.0 / secs,
+        (blocks * per_block) as f64 / secs,
         chain.chain.parallel_requests()
     );
     println!(

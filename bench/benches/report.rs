@@ -510,7 +510,10 @@ fn main() {
             500,
         )];
         for (name, conflict, durable, per_block) in blocks_of_100.chain(blocks_of_500) {
-            progress(&format!("transfers: {name}, {per_block} per block"));
+            progress(&format!(
+                "transfers: {name}, {}",
+                if durable { "on disk" } else { "in memory" }
+            ));
             // This machine's two cores are virtual and noisy: three rounds, one thread and two
             // alternating, and the median of each.
             let mut ones = Vec::new();

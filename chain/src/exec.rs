@@ -1,5 +1,6 @@
-//! The execution context of one block: a write overlay over committed state with a journal for
-//! atomic requests and nested calls, and the [`Host`] implementation the VM calls.
+//! The execution context of one block: a write overlay over committed state (a request's own
+//! writes, dropped whole if it fails) with a journal for rolling back nested calls, and the
+//! [`Host`] implementation the VM calls.
 //!
 //! Invariants:
 //! - Reads see, in order: the current request's writes, earlier requests of this block, then

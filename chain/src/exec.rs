@@ -1294,4 +1294,44 @@ mod tests {
             "every sompi is accounted for"
         );
     }
+
+    /// Writes before a request's first checkpoint are not journaled: rolling back to a
+    /// checkpoint restores exactly what was there when it was taken, including a key written
+    /// before it and overwritten after, and aborting the request drops everything.
+    #[test]
+    fn rollback_restores_the_state_at_the_checkpoint_and_abort_drops_the_rest() {
+        let genesis = crate::Genesis {
+            name: "t".into(),
+            owner: AgentId::Address([1; 32]),
+            params: crate::ChainParams::default(),
+            timestamp_ms: 0,
+            protocol: crate::Protocol::default(),
+            anchor: None,
+        };
+        let chain = crate::Chain::in_memory(&genesis).unwrap();
+        let mut exec = chain.exec(BlockContext::default()).unwrap();
+        let (k1, k2, k3) = (b"k1".to_vec(), b"k2".to_vec(), b"k3".to_vec());
+        exec.begin_request(None);
+        exec.write(k1.clone(), Some(b"before".to_vec()));
+        exec.write(k2.clone(), Some(b"kept".to_vec()));
+        let outer = Host::checkpoint(&mut exec);
+        exec.write(k1.clone(), Some(b"after".to_vec()));
+        exec.write(k2.clone(), None);
+        let inner = Host::checkpoint(&mut exec);
+        exec.write(k3.clone(), Some(b"inner".to_vec()));
+        Host::rollback(&mut exec, inner);
+        assert_eq!(exec.read(&k3), None);
+        assert_eq!(exec.read(&k1).as_deref(), Some(&b"after"[..]));
+        Host::rollback(&mut exec, outer);
+        assert_eq!(exec.read(&k1).as_deref(), Some(&b"before"[..]));
+        assert_eq!(exec.read(&k2).as_deref(), Some(&b"kept"[..]));
+        assert!(exec.journal.is_empty(), "nothing left to roll back");
+        // No checkpoint open again: writes are not journaled, and an abort drops them all.
+        exec.write(k3.clone(), Some(b"late".to_vec()));
+        assert!(exec.journal.is_empty());
+        exec.abort_request();
+        for k in [&k1, &k2, &k3] {
+            assert_eq!(exec.read(k), None);
+        }
+    }
 }

@@ -1142,6 +1142,20 @@ pub fn random_value(seed: &[u8; 32], request: &wisp_core::RequestId, draw: u32) 
 mod tests {
     use super::*;
 
+    /// The execution of the first block of a new in-memory chain owned by `owner`.
+    fn block_exec(owner: AgentId) -> Exec {
+        let genesis = crate::Genesis {
+            name: "t".into(),
+            owner,
+            params: crate::ChainParams::default(),
+            timestamp_ms: 0,
+            protocol: crate::Protocol::default(),
+            anchor: None,
+        };
+        let chain = crate::Chain::in_memory(&genesis).unwrap();
+        chain.exec(BlockContext::default()).unwrap()
+    }
+
     /// Recorded accesses become exact keys while they fit an access list, whole contracts
     /// beyond, and no list when not even one entry per contract fits.
     #[test]
@@ -1198,16 +1212,7 @@ mod tests {
     /// every deployed contract with one entry (hardening review: defaults on decode failure).
     #[test]
     fn undecodable_state_is_corruption_not_absence() {
-        let genesis = crate::Genesis {
-            name: "t".into(),
-            owner: AgentId::Address([1; 32]),
-            params: crate::ChainParams::default(),
-            timestamp_ms: 0,
-            protocol: crate::Protocol::default(),
-            anchor: None,
-        };
-        let chain = crate::Chain::in_memory(&genesis).unwrap();
-        let mut exec = chain.exec(BlockContext::default()).unwrap();
+        let mut exec = block_exec(AgentId::Address([1; 32]));
         exec.write(keys::contract_list(), Some(vec![0xff; 3]));
         assert!(exec
             .read_borsh::<Vec<Hname>>(&keys::contract_list())
@@ -1220,7 +1225,7 @@ mod tests {
         assert!(exec.db_error.is_some());
 
         // Absent values are simply absent.
-        let mut exec = chain.exec(BlockContext::default()).unwrap();
+        let mut exec = block_exec(AgentId::Address([1; 32]));
         assert!(exec.read_borsh::<Vec<Hname>>(&[9, 9]).is_none());
         assert_eq!(exec.read_u64(&[9, 9]), 0);
         assert!(exec.db_error.is_none());
@@ -1233,16 +1238,7 @@ mod tests {
     #[test]
     fn chain_wide_sums_are_written_once_at_block_end() {
         let owner = AgentId::Address([1; 32]);
-        let genesis = crate::Genesis {
-            name: "t".into(),
-            owner,
-            params: crate::ChainParams::default(),
-            timestamp_ms: 0,
-            protocol: crate::Protocol::default(),
-            anchor: None,
-        };
-        let chain = crate::Chain::in_memory(&genesis).unwrap();
-        let mut exec = chain.exec(BlockContext::default()).unwrap();
+        let mut exec = block_exec(owner);
         let (a, b) = (AgentId::Address([2; 32]), AgentId::Address([3; 32]));
         let shared = [
             keys::balance(&owner),
@@ -1300,16 +1296,7 @@ mod tests {
     /// before it and overwritten after, and aborting the request drops everything.
     #[test]
     fn rollback_restores_the_state_at_the_checkpoint_and_abort_drops_the_rest() {
-        let genesis = crate::Genesis {
-            name: "t".into(),
-            owner: AgentId::Address([1; 32]),
-            params: crate::ChainParams::default(),
-            timestamp_ms: 0,
-            protocol: crate::Protocol::default(),
-            anchor: None,
-        };
-        let chain = crate::Chain::in_memory(&genesis).unwrap();
-        let mut exec = chain.exec(BlockContext::default()).unwrap();
+        let mut exec = block_exec(AgentId::Address([1; 32]));
         let (k1, k2, k3) = (b"k1".to_vec(), b"k2".to_vec(), b"k3".to_vec());
         exec.begin_request(None);
         exec.write(k1.clone(), Some(b"before".to_vec()));

@@ -387,13 +387,7 @@ impl Exec {
 
     /// Reads a full state key.
     pub fn read(&mut self, key: &[u8]) -> Option<Vec<u8>> {
-        if self.native {
-            self.note_violation(key, false);
-        }
-        if let Some(v) = self.overlay.get(key) {
-            return v.clone();
-        }
-        self.read_before_request(key)
+        self.read_with(key, |v| v.map(<[u8]>::to_vec))
     }
 
     /// `f` of the value of a full state key, read as [`Exec::read`] reads it but lent rather
@@ -411,12 +405,8 @@ impl Exec {
         }
     }
 
-    /// The value of `key` before the running request: what the block wrote, else the snapshot.
-    fn read_before_request(&mut self, key: &[u8]) -> Option<Vec<u8>> {
-        self.before_request_with(key, |v| v.map(<[u8]>::to_vec))
-    }
-
-    /// `f` of the value of `key` before the running request, lent (see [`Exec::read_with`]).
+    /// `f` of the value of `key` before the running request — what the block wrote, else the
+    /// snapshot — lent (see [`Exec::read_with`]).
     fn before_request_with<R>(&mut self, key: &[u8], mut f: impl FnMut(Option<&[u8]>) -> R) -> R {
         if let Some(v) = self.block_overlay.get(key) {
             return f(v.as_deref());

@@ -59,7 +59,9 @@ fn hash(parts: &[&[u8]]) -> [u8; 32] {
 
 impl StateProof {
     /// Re-encodes a proof from jmt's encoding (the borsh of its `SparseMerkleProof`): each
-    /// sibling's children are replaced by the sibling's hash.
+    /// sibling's children are replaced by the sibling's hash. jmt 0.12 keeps a proof's
+    /// siblings and their hashing crate-private, so its borsh layout is read here (the test
+    /// `compact_verification_agrees_with_jmt` holds the two verifiers to the same verdicts).
     ///
     /// # Errors
     /// [`ProofError::Malformed`] if `jmt_borsh` is not such a proof.

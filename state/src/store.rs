@@ -682,13 +682,17 @@ impl Snapshot {
         let value = self.get_uncached(key)?;
         let mut memo = self.memo();
         let bytes = key.len() + value.as_ref().map_or(0, Vec::len);
-        if memo.values.len() < MEMO_ENTRIES && memo.bytes + bytes <= MEMO_BYTES {
-            memo.bytes += bytes;
-            let kept = memo.values.entry(key.to_vec()).or_insert(value);
-            return Ok(f(kept.as_deref()));
+        let fits = memo.values.len() < MEMO_ENTRIES && memo.bytes + bytes <= MEMO_BYTES;
+        let memo = &mut *memo;
+        match memo.values.entry(key.to_vec()) {
+            // Another thread read it while the memo was unlocked: counted once, by that read.
+            std::collections::hash_map::Entry::Occupied(kept) => Ok(f(kept.get().as_deref())),
+            std::collections::hash_map::Entry::Vacant(slot) if fits => {
+                memo.bytes += bytes;
+                Ok(f(slot.insert(value).as_deref()))
+            }
+            std::collections::hash_map::Entry::Vacant(_) => Ok(f(value.as_deref())),
         }
-        drop(memo);
-        Ok(f(value.as_deref()))
     }
 
     /// [`Snapshot::get`] without the memo: for a snapshot taken for one read.

@@ -316,8 +316,10 @@ impl Exec {
         self.base = None;
     }
 
-    /// Takes back a fork's committed writes, sums, code first used and logs (call in the
-    /// batch's canonical order, after [`Exec::release_base`] on every fork of the batch).
+    /// Takes back a fork's committed writes, sums, code first used and logs (call after
+    /// [`Exec::release_base`] on every fork of the batch). The forks of one batch may come back
+    /// in any order: their members' writes are disjoint and sums add up alike in any order;
+    /// logs that must keep the canonical order are taken from a fork per request.
     pub fn merge(&mut self, fork: Exec) {
         self.block_overlay.extend(fork.block_overlay);
         self.sums.add(&fork.sums);

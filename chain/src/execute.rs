@@ -134,6 +134,26 @@ struct PlanFrom<'a> {
 /// A batch member: the request and its index in the block.
 type Member<'a> = (Request<'a>, u32);
 
+/// The log lines of a request, in the order it wrote them: (contract, message).
+type Logs = Vec<(wisp_core::Hname, String)>;
+
+/// A batch's members handed to drainers and not yet taken ([`Chain::drain`]).
+#[derive(Default)]
+struct Drain<'a> {
+    /// Position in the batch, request, index in the block.
+    jobs: std::collections::VecDeque<(usize, Request<'a>, u32)>,
+    /// Drainers started by the planner and still running.
+    running: usize,
+}
+
+/// What a drainer ran: each member's position in the batch, gas, receipt and logs.
+type Drained = (usize, u64, Receipt, Logs);
+
+/// Locks `m`; a panic elsewhere while it was held left the data as usable as before.
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// A planned batch: its members, and where planning stopped.
 struct PlannedBatch<'a> {
     members: Vec<Member<'a>>,
@@ -919,64 +939,87 @@ impl Chain {
                 receipts: receipts.len(),
                 block_gas,
             };
-            let results: Vec<(u64, Receipt, Option<Exec>)> = match &self.workers {
+            let results: Vec<(u64, Receipt, Logs)> = match &self.workers {
                 // While planning pauses, each request is a batch of its own: no workers.
                 Some(workers) if planner.unplanned == 0 => {
-                    // Once the batch has `parallel_min_batch` members, they go to the workers
-                    // and each later member as soon as it is admitted, so planning the rest of
-                    // the batch overlaps with running it. Results come back in any order and
-                    // are merged in canonical order.
+                    // Once the batch has `parallel_min_batch` members, they go to a queue that
+                    // drainers take from: one per idle worker, each running the members it takes
+                    // one after the other on one fork of the block's execution, so forking and
+                    // merging cost once per drainer rather than once per request. Planning
+                    // the rest of the batch overlaps with running it, and once it is planned
+                    // the block's own thread drains what is left. Members touch disjoint state
+                    // where it matters, so which fork ran which member changes nothing:
+                    // receipts, gas and logs are put back in canonical order, and the forks'
+                    // writes, sums and first uses are unions.
                     let base = exec.shared_writes();
-                    let done = std::sync::Mutex::new(Vec::new());
+                    let queue = std::sync::Mutex::new(Drain::default());
+                    let drained = std::sync::Mutex::new(Vec::new());
                     let min = self.parallel_min_batch;
-                    let (planned, spawned) = workers.in_place_scope(|scope| {
-                        let mut spawned = 0usize;
+                    let others = workers.threads().saturating_sub(1);
+                    let (planned, handed) = workers.in_place_scope(|scope| {
+                        let mut handed = 0usize;
+                        let (queue, drained, params) = (&queue, &drained, &params);
                         let planned = self.plan_batch(
                             &mut exec,
-                            &params,
+                            params,
                             &from,
                             &mut planner,
                             &mut |exec, members| {
                                 if members.len() < min {
                                     return;
                                 }
-                                for (k, (request, at)) in members.iter().enumerate().skip(spawned) {
-                                    let (request, at) = (request.clone(), *at);
-                                    let mut fork = exec.fork(&base);
-                                    let (params, done) = (&params, &done);
-                                    scope.spawn(move |_| {
-                                        let (gas, receipt) = self.execute_off_ledger(
-                                            &mut fork, params, &request, index, at,
+                                let start =
+                                    {
+                                        let mut q = lock(queue);
+                                        q.jobs.extend(
+                                            members.iter().enumerate().skip(handed).map(
+                                                |(k, (request, at))| (k, request.clone(), *at),
+                                            ),
                                         );
-                                        // Merging must find the block's writes held by no fork.
-                                        fork.release_base();
-                                        done.lock()
-                                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                                            .push((k, gas, receipt, fork));
+                                        // Counted under the lock a drainer leaves under: a member
+                                        // is never left with no drainer running, but for the
+                                        // block's own thread at the end.
+                                        let start = q.running < others;
+                                        q.running += usize::from(start);
+                                        start
+                                    };
+                                handed = members.len();
+                                if start {
+                                    let fork = exec.fork(&base);
+                                    scope.spawn(move |_| {
+                                        let done = self.drain(fork, params, queue, index, true);
+                                        lock(drained).push(done);
                                     });
                                 }
-                                spawned = members.len();
                             },
                         );
-                        (planned, spawned)
+                        if handed > 0 && !lock(queue).jobs.is_empty() {
+                            let done = self.drain(exec.fork(&base), params, queue, index, false);
+                            lock(drained).push(done);
+                        }
+                        (planned, handed)
                     });
                     drop(base);
-                    if spawned > 0 {
-                        // Every member went to the workers: from the `min`-th admission on,
+                    next = planned.end;
+                    if handed > 0 {
+                        // Every member went to the queue: from the `min`-th admission on,
                         // each admission hands over all members not yet handed over, and a
                         // barrier (no footprint) only ever forms a batch of its own.
                         self.parallel_requests
-                            .fetch_add(spawned as u64, std::sync::atomic::Ordering::Relaxed);
-                        let mut done = done
+                            .fetch_add(handed as u64, std::sync::atomic::Ordering::Relaxed);
+                        let mut ran = Vec::with_capacity(handed);
+                        for (fork, members) in drained
                             .into_inner()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner);
-                        done.sort_by_key(|(k, ..)| *k);
-                        next = planned.end;
-                        done.into_iter()
-                            .map(|(_, gas, receipt, fork)| (gas, receipt, Some(fork)))
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        {
+                            exec.merge(fork);
+                            ran.extend(members);
+                        }
+                        ran.sort_unstable_by_key(|(k, ..)| *k);
+                        ran.into_iter()
+                            .map(|(_, gas, receipt, logs)| (gas, receipt, logs))
                             .collect()
                     } else {
-                        next = planned.end;
                         self.run_in_order(&mut exec, &params, planned.members, index)
                     }
                 }
@@ -987,11 +1030,9 @@ impl Chain {
                     self.run_in_order(&mut exec, &params, planned.members, index)
                 }
             };
-            // Merged in canonical order.
-            for (gas, receipt, fork) in results {
-                if let Some(fork) = fork {
-                    exec.merge(fork);
-                }
+            // In canonical order.
+            for (gas, receipt, logs) in results {
+                exec.logs.extend(logs);
                 block_gas = block_gas.saturating_add(gas);
                 receipts.push(receipt);
             }
@@ -1031,21 +1072,53 @@ impl Chain {
         })
     }
 
-    /// Executes `members` one after the other on `exec`, in order.
+    /// Executes `members` one after the other on `exec`, in order (their logs stay in
+    /// `exec.logs`).
     fn run_in_order(
         &self,
         exec: &mut Exec,
         params: &ChainParams,
         members: Vec<Member<'_>>,
         index: u64,
-    ) -> Vec<(u64, Receipt, Option<Exec>)> {
+    ) -> Vec<(u64, Receipt, Logs)> {
         members
             .into_iter()
             .map(|(request, at)| {
                 let (gas, receipt) = self.execute_off_ledger(exec, params, &request, index, at);
-                (gas, receipt, None)
+                (gas, receipt, Logs::new())
             })
             .collect()
+    }
+
+    /// Runs members from `queue` on `fork` until the queue is empty; returns the fork (its
+    /// base released, for [`Exec::merge`]) and, for each member it ran, its position in the
+    /// batch, gas, receipt and logs. A drainer the planner started (`counted`) leaves the
+    /// running count under the same lock in which it finds the queue empty.
+    fn drain<'a>(
+        &self,
+        mut fork: Exec,
+        params: &ChainParams,
+        queue: &std::sync::Mutex<Drain<'a>>,
+        index: u64,
+        counted: bool,
+    ) -> (Exec, Vec<Drained>) {
+        let mut ran = Vec::new();
+        loop {
+            let job = {
+                let mut q = lock(queue);
+                let job = q.jobs.pop_front();
+                if job.is_none() && counted {
+                    q.running -= 1;
+                }
+                job
+            };
+            let Some((k, request, at)) = job else { break };
+            let (gas, receipt) = self.execute_off_ledger(&mut fork, params, &request, index, at);
+            ran.push((k, gas, receipt, std::mem::take(&mut fork.logs)));
+        }
+        // Merging must find the block's writes held by no fork.
+        fork.release_base();
+        (fork, ran)
     }
 
     /// Executes an off-ledger request and records it under its id ([`Chain::record`]): on the

@@ -45,7 +45,12 @@ struct Chains {
     chains: Vec<Chain>,
     nonces: [u64; ACCOUNTS],
     l1: u64,
+    /// The last block's log lines (the same on every chain).
+    logs: Logs,
 }
+
+/// A block's log lines: (contract, message).
+type Logs = Vec<(Hname, String)>;
 
 impl Chains {
     /// One chain per `(threads, planning pause)`.
@@ -74,6 +79,7 @@ impl Chains {
             chains,
             nonces: [0; ACCOUNTS],
             l1: 0,
+            logs: Vec::new(),
         }
     }
 
@@ -153,7 +159,7 @@ impl Chains {
         off: Vec<wisp_core::OffLedgerRequest>,
     ) -> Vec<Receipt> {
         let l1 = self.l1();
-        let mut outputs: Vec<(BlockHeader, Vec<Receipt>)> = Vec::new();
+        let mut outputs: Vec<(BlockHeader, Vec<Receipt>, Logs)> = Vec::new();
         for chain in &self.chains {
             let off_ledger = off
                 .iter()
@@ -168,13 +174,15 @@ impl Chains {
                     off_ledger,
                 })
                 .unwrap();
-            outputs.push((out.header, out.receipts));
+            outputs.push((out.header, out.receipts, out.logs));
         }
-        let (header, receipts) = &outputs[0];
-        for (threads, (h, r)) in outputs.iter().enumerate().skip(1) {
+        let (header, receipts, logs) = &outputs[0];
+        for (threads, (h, r, l)) in outputs.iter().enumerate().skip(1) {
             assert_eq!(r, receipts, "receipts differ with chain setting {threads}");
             assert_eq!(h, header, "headers differ with chain setting {threads}");
+            assert_eq!(l, logs, "logs differ with chain setting {threads}");
         }
+        self.logs = logs.clone();
         // Committed nonces are what the chain says (skewed or stopped requests did not run).
         for (i, n) in self.nonces.iter_mut().enumerate() {
             *n = self.chains[0].nonce(&agent(i)).unwrap();
@@ -312,6 +320,65 @@ fn random_blocks_give_the_same_roots_and_receipts_with_1_2_and_4_threads() {
     }
     // The pause did engage: these blocks conflict often.
     assert!(paused < planned, "{paused} vs {planned}");
+}
+
+/// `ep:say` logs its arguments twice (as they are, then after a `|`), and touches no state.
+const ECHO: &str = r#"(module
+    (import "wisp" "input" (func $input (result i32)))
+    (import "wisp" "register_read" (func $read (param i32)))
+    (import "wisp" "log" (func $log (param i32 i32)))
+    (memory (export "memory") 1)
+    (func (export "ep:init"))
+    (func (export "ep:say") (local $n i32)
+        (local.set $n (call $input))
+        (call $read (i32.const 1))
+        (i32.store8 (i32.const 0) (i32.const 124))
+        (call $log (i32.const 1) (local.get $n))
+        (call $log (i32.const 0) (i32.add (local.get $n) (i32.const 1)))))"#;
+
+/// Log lines are the node's, not the state's, but a block's come out in its requests' order
+/// however many threads ran them (each thread runs several members of a batch on one fork).
+#[test]
+fn log_lines_keep_the_canonical_order_in_parallel() {
+    let mut chains = Chains::new(&[(1, 0), (2, 0), (4, 0)]);
+    chains.fund_all(0);
+    let echo = Hname::of("echo");
+    chains.deploy("echo", wat::parse_str(ECHO).unwrap(), vec![]);
+    let reads_echo = || {
+        Some(AccessList {
+            reads: vec![Access {
+                contract: echo,
+                key_prefix: None,
+            }],
+            writes: vec![],
+        })
+    };
+    // Warm: the block's first use of the code runs alone, the rest together.
+    let mut expected = Vec::new();
+    for round in 0..3 {
+        let off: Vec<_> = (0..ACCOUNTS)
+            .map(|i| {
+                let said = format!("{round}-{i}");
+                expected.push(said.clone());
+                chains.request(i, echo, "say", said.into_bytes(), reads_echo(), 0)
+            })
+            .collect();
+        let receipts = chains.block(vec![], off);
+        assert!(receipts.iter().all(|r| r.error.is_none()), "{receipts:?}");
+        let said: Vec<String> = chains
+            .logs
+            .iter()
+            .filter(|(contract, _)| *contract == echo)
+            .map(|(_, line)| line.clone())
+            .collect();
+        let want: Vec<String> = expected
+            .drain(..)
+            .flat_map(|s| [s.clone(), format!("|{s}")])
+            .collect();
+        assert_eq!(said, want, "round {round}");
+    }
+    assert!(chains.chains[1].parallel_requests() > 0);
+    assert!(chains.chains[2].parallel_requests() > 0);
 }
 
 /// The example contracts' own flows, as blocks of independent requests: identical results

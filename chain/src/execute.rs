@@ -170,7 +170,7 @@ struct Executed {
     l1: crate::L1Ref,
     protocol_version: u32,
     /// The block's writes by key (`None`: deleted), consumed by the state commit.
-    changes: crate::exec::Overlay,
+    changes: crate::exec::Writes,
     receipts: Vec<Receipt>,
     logs: Vec<(wisp_core::Hname, String)>,
     deferred: Vec<OnLedgerRequest>,

@@ -532,7 +532,7 @@ impl Exec {
     }
 
     pub fn balance_of(&mut self, agent: &AgentId) -> u64 {
-        self.read_u64(&keys::balance(agent))
+        self.read_u64(&keys::balance_key(agent))
     }
 
     /// Adds newly pegged-in coins (an L1 deposit) to `agent`; the chain's total grows at
@@ -623,7 +623,7 @@ impl Exec {
             return Ok(());
         }
         if let Some(sender) = &self.sender {
-            if key == keys::balance(sender).as_slice() || key == keys::nonce(sender).as_slice() {
+            if key == &*keys::balance_key(sender) || key == &*keys::nonce_key(sender) {
                 return Ok(());
             }
         }
@@ -697,8 +697,8 @@ impl Exec {
         if amount == 0 || from == to {
             return Ok(());
         }
-        self.check_state_key(&keys::balance(from), true)?;
-        self.check_state_key(&keys::balance(to), true)?;
+        self.check_state_key(&keys::balance_key(from), true)?;
+        self.check_state_key(&keys::balance_key(to), true)?;
         self.check_recipient(to)?;
         let from_balance = self.balance_of(from);
         if from_balance < amount {
@@ -739,7 +739,7 @@ impl Exec {
         }
         let cost = amount.saturating_add(crate::WITHDRAWAL_FEE_SOMPI);
         let sender = *from;
-        self.check_state_key(&keys::balance(&sender), true)?;
+        self.check_state_key(&keys::balance_key(&sender), true)?;
         // The outbox is shared by every withdrawal: a request that withdraws declares it.
         self.check_state_key(&keys::outbox_next(), true)?;
         let balance = self.balance_of(&sender);
@@ -1011,7 +1011,7 @@ impl Host for Exec {
     }
 
     fn balance(&mut self, agent: &AgentId) -> Result<u64, ReceiptError> {
-        self.check_state_key(&keys::balance(agent), false)?;
+        self.check_state_key(&keys::balance_key(agent), false)?;
         Ok(self.balance_of(agent))
     }
 

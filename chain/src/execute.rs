@@ -124,6 +124,8 @@ struct Planner {
     unplanned: usize,
     /// Consecutive planned batches smaller than the parallel minimum.
     small_batches: usize,
+    /// The batch being planned (emptied for each, its tables kept).
+    batch: wisp_scheduler::Batch,
 }
 
 /// Where the next batch starts: the block's off-ledger requests, the first not yet taken, and
@@ -1174,7 +1176,8 @@ impl Chain {
             receipts,
             block_gas,
         } = *from;
-        let mut batch = wisp_scheduler::Batch::new();
+        let batch = &mut planner.batch;
+        batch.clear();
         let mut records_may_change = false;
         let mut members: Vec<Member<'a>> = Vec::new();
         let mut budgets = 0u64;
@@ -1210,7 +1213,7 @@ impl Chain {
             }
             // No member touches this sender's keys: its admission reads what it would read
             // one request after the other.
-            let expected = exec.read_u64(&keys::nonce(&sender));
+            let expected = exec.read_u64(&keys::nonce_key(&sender));
             // A request that already ran is skipped. Every off-ledger request that ran moved
             // its sender's nonce past its own (the nonce is written first, whatever the call
             // does, and nothing else writes nonces), so one carrying the expected nonce has

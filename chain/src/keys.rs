@@ -68,6 +68,57 @@ fn key(owner: Hname, parts: &[&[u8]]) -> Vec<u8> {
     k
 }
 
+/// An agent's balance or nonce key built on the stack ([`balance_key`], [`nonce_key`]): for
+/// reads and comparisons, which need no key of their own. A transfer read such keys five
+/// times, each an allocation freed at once.
+pub(crate) struct AgentKey {
+    len: usize,
+    bytes: [u8; AGENT_KEY_BYTES],
+}
+
+/// Longest agent key: a 4-byte hname, a 1-byte tag, and borsh(AgentId) (a variant byte and at
+/// most 36 bytes).
+const AGENT_KEY_BYTES: usize = 4 + 1 + 37;
+
+impl std::ops::Deref for AgentKey {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// `accounts ‖ tag ‖ borsh(agent)` on the stack: what [`agent_key`] makes for the one-byte
+/// tags `b` and `n`.
+fn agent_key_on_stack(tag: u8, agent: &AgentId) -> AgentKey {
+    let mut bytes = [0u8; AGENT_KEY_BYTES];
+    bytes[..4].copy_from_slice(&hnames::accounts().to_bytes());
+    bytes[4] = tag;
+    let len = match agent {
+        AgentId::Address(a) => {
+            bytes[5] = 0;
+            bytes[6..38].copy_from_slice(a);
+            38
+        }
+        AgentId::Contract(c) => {
+            bytes[5] = 1;
+            bytes[6..38].copy_from_slice(&c.chain.0);
+            bytes[38..42].copy_from_slice(&c.hname.to_bytes());
+            42
+        }
+    };
+    AgentKey { len, bytes }
+}
+
+/// [`balance`], built on the stack.
+pub(crate) fn balance_key(agent: &AgentId) -> AgentKey {
+    agent_key_on_stack(b'b', agent)
+}
+
+/// [`nonce`], built on the stack.
+pub(crate) fn nonce_key(agent: &AgentId) -> AgentKey {
+    agent_key_on_stack(b'n', agent)
+}
+
 /// `owner ‖ tag ‖ borsh(agent)`, allocated once.
 fn agent_key(owner: Hname, tag: &[u8], agent: &AgentId) -> Vec<u8> {
     // borsh(AgentId): a 1-byte variant tag, then 32 bytes (an address) or 36 (a contract id).
@@ -177,4 +228,25 @@ pub fn committee_epoch() -> Vec<u8> {
 /// The rotation to committee epoch `epoch`: borsh(CommitteeRotation).
 pub fn committee_rotation(epoch: u64) -> Vec<u8> {
     key(hnames::governance(), &[b"r", &epoch.to_be_bytes()])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_built_on_the_stack_are_the_allocated_ones() {
+        let agents = [
+            AgentId::Address([7; 32]),
+            AgentId::Contract(wisp_core::ContractId {
+                chain: wisp_core::ChainId([9; 32]),
+                hname: Hname(0x0102_0304),
+            }),
+        ];
+        for agent in &agents {
+            assert_eq!(&*balance_key(agent), balance(agent).as_slice());
+            assert_eq!(&*nonce_key(agent), nonce(agent).as_slice());
+        }
+        assert_ne!(&*balance_key(&agents[0]), &*nonce_key(&agents[0]));
+    }
 }

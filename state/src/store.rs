@@ -588,14 +588,91 @@ struct StaleRecords {
 }
 
 /// A block's write transaction while it is being filled.
-struct BlockWrite {
+struct BlockWrite<'m> {
     txn: redb::WriteTransaction,
     version: u64,
     /// The latest values as they will be after the block.
-    recent: Recent,
-    recent_bytes: usize,
-    flushed_through: Option<u64>,
+    recent: RecentWrite<'m>,
     stale: StaleRecords,
+}
+
+/// The in-memory latest values while a block is written: taken out of [`Memory`] and changed
+/// in place, each change's replaced entry kept, so that dropping it before
+/// [`RecentWrite::install`] (an error, or a panic) puts the map back as it was. The commit
+/// holds the memory's lock throughout, so no reader sees the map while it is out.
+///
+/// It was a clone of the map, changed and swapped in at the end: each change then copied its
+/// path of the shared trie (every entry of the node it lands in, each value an allocation)
+/// and the swap freed the copies' originals, on the commit's critical path. With no snapshot
+/// holding the map, changes now land in place.
+struct RecentWrite<'m> {
+    memory: &'m mut Memory,
+    map: Recent,
+    /// Each key changed, with the entry it replaced, in order.
+    undo: Vec<([u8; 32], Option<Latest>)>,
+    /// The map as it was when a flush emptied it (the block's changes in it).
+    flushed: Option<Recent>,
+    bytes: usize,
+    flushed_through: Option<u64>,
+    installed: bool,
+}
+
+impl<'m> RecentWrite<'m> {
+    fn new(memory: &'m mut Memory) -> RecentWrite<'m> {
+        RecentWrite {
+            map: std::mem::take(&mut memory.recent),
+            bytes: memory.recent_bytes,
+            flushed_through: memory.flushed_through,
+            memory,
+            undo: Vec::new(),
+            flushed: None,
+            installed: false,
+        }
+    }
+
+    fn insert(&mut self, hash: [u8; 32], latest: Latest) {
+        self.bytes += held_bytes(&latest.value);
+        let replaced = self.map.insert(hash, latest);
+        self.undo.push((hash, replaced));
+    }
+
+    /// Empties the map once its entries are in the `latest` table, through block `version`.
+    fn flushed(&mut self, version: u64) {
+        self.flushed = Some(std::mem::take(&mut self.map));
+        self.bytes = 0;
+        self.flushed_through = Some(version);
+    }
+
+    /// Makes the map the memory's: the block is committed.
+    fn install(mut self) {
+        self.memory.recent = std::mem::take(&mut self.map);
+        self.memory.recent_bytes = self.bytes;
+        self.memory.flushed_through = self.flushed_through;
+        self.installed = true;
+    }
+}
+
+impl Drop for RecentWrite<'_> {
+    fn drop(&mut self) {
+        if self.installed {
+            return;
+        }
+        let mut map = match self.flushed.take() {
+            Some(before) => before,
+            None => std::mem::take(&mut self.map),
+        };
+        for (hash, replaced) in self.undo.drain(..).rev() {
+            match replaced {
+                Some(latest) => {
+                    map.insert(hash, latest);
+                }
+                None => {
+                    map.remove(&hash);
+                }
+            }
+        }
+        self.memory.recent = map;
+    }
 }
 
 /// A block's state changes hashed into the tree but not yet written: its root goes into the
@@ -1246,7 +1323,7 @@ impl StateDb {
             });
         }
         let mut memory = self.memory();
-        let mut writing = self.begin_block(&memory, pending.version)?;
+        let mut writing = self.begin_block(&mut memory, pending.version)?;
         self.write_values(
             &mut writing,
             &pending.changes,
@@ -1254,7 +1331,7 @@ impl StateDb {
             BlockIndexes::default(),
             meta,
         )?;
-        self.finish_block(writing, &mut memory, pending.batch, header)
+        self.finish_block(writing, pending.batch, header)
     }
 
     /// Hashes `changes` (in any order, as for [`StateDb::prepare`]) into the tree and writes the
@@ -1286,7 +1363,7 @@ impl StateDb {
                     .map(|(root, batch)| (root, batch, started.elapsed()))
             });
             let mut memory = self.memory();
-            let written = self.begin_block(&memory, version).and_then(|mut w| {
+            let written = self.begin_block(&mut memory, version).and_then(|mut w| {
                 self.write_values(&mut w, &changes, receipts, indexes, meta)
                     .map(|()| w)
             });
@@ -1301,13 +1378,13 @@ impl StateDb {
                     got: header.index,
                 });
             }
-            self.finish_block(written?, &mut memory, batch, &header)?;
+            self.finish_block(written?, batch, &header)?;
             Ok((header, took))
         })
     }
 
     /// Opens the block's write transaction after checking it is the next block.
-    fn begin_block(&self, memory: &Memory, version: u64) -> Result<BlockWrite> {
+    fn begin_block<'m>(&self, memory: &'m mut Memory, version: u64) -> Result<BlockWrite<'m>> {
         let txn = self.db.begin_write().map_err(db_err)?;
         // The version must still be the next one: another commit since `prepare` would make
         // this block's tree nodes wrong (defect 22).
@@ -1326,9 +1403,7 @@ impl StateDb {
         Ok(BlockWrite {
             txn,
             version,
-            recent: memory.recent.clone(),
-            recent_bytes: memory.recent_bytes,
-            flushed_through: memory.flushed_through,
+            recent: RecentWrite::new(memory),
             stale: StaleRecords::default(),
         })
     }
@@ -1349,7 +1424,7 @@ impl StateDb {
         let mut latest_table = txn.open_table(LATEST).map_err(db_err)?;
         w.stale.values.reserve(changes.len());
         for (hash, value) in changes {
-            let prev = match w.recent.get(hash) {
+            let prev = match w.recent.map.get(hash) {
                 Some(l) => Some(l.version),
                 None => match latest_table.get(hash.as_slice()).map_err(db_err)? {
                     Some(bytes) => Some(Latest::decode(bytes.value())?.version),
@@ -1365,7 +1440,6 @@ impl StateDb {
             history
                 .insert(history_key(version, hash).as_slice(), bytes.as_slice())
                 .map_err(db_err)?;
-            w.recent_bytes += held_bytes(value);
             w.recent.insert(
                 *hash,
                 Latest {
@@ -1375,17 +1449,15 @@ impl StateDb {
             );
         }
         let relaxed = std::sync::atomic::Ordering::Relaxed;
-        if w.recent.len() >= self.flush_entries.load(relaxed)
-            || w.recent_bytes >= self.flush_bytes.load(relaxed)
+        if w.recent.map.len() >= self.flush_entries.load(relaxed)
+            || w.recent.bytes >= self.flush_bytes.load(relaxed)
         {
-            for (hash, latest) in sorted(&w.recent) {
+            for (hash, latest) in sorted(&w.recent.map) {
                 latest_table
                     .insert(hash.as_slice(), latest.encode().as_slice())
                     .map_err(db_err)?;
             }
-            w.recent = Recent::new();
-            w.recent_bytes = 0;
-            w.flushed_through = Some(version);
+            w.recent.flushed(version);
             txn.open_table(STORE)
                 .map_err(db_err)?
                 .insert("flushed_through", version)
@@ -1429,8 +1501,7 @@ impl StateDb {
     /// then the in-memory latest values.
     fn finish_block(
         &self,
-        mut w: BlockWrite,
-        memory: &mut Memory,
+        mut w: BlockWrite<'_>,
         batch: TreeUpdateBatch,
         header: &BlockHeader,
     ) -> Result<()> {
@@ -1476,9 +1547,7 @@ impl StateDb {
             }
         }
         w.txn.commit().map_err(db_err)?;
-        memory.recent = w.recent;
-        memory.recent_bytes = w.recent_bytes;
-        memory.flushed_through = w.flushed_through;
+        w.recent.install();
         Ok(())
     }
 
@@ -2949,6 +3018,57 @@ pub(crate) mod tests {
         );
         let (v, _) = db.prove(b"a", 1).unwrap();
         assert_eq!(v, Some(b"2".to_vec()));
+    }
+
+    /// A commit that fails after its values were written (here: the header names another
+    /// block) leaves the latest values as they were, whether or not the block flushed them,
+    /// and the next commit goes on from the last committed block.
+    #[test]
+    fn a_failed_commit_leaves_the_latest_values_as_they_were() {
+        for flush in [1, 2, FLUSH_ENTRIES] {
+            let dir = tempfile::tempdir().unwrap();
+            let db = StateDb::open(&dir.path().join("s.redb")).unwrap();
+            db.set_flush_threshold(flush);
+            let r0 = commit(&db, 0, &[(b"a", Some(b"1")), (b"b", Some(b"2"))]);
+            let changes = vec![
+                (b"a".to_vec(), Some(b"9".to_vec())),
+                (b"b".to_vec(), None),
+                (b"c".to_vec(), Some(b"3".to_vec())),
+            ];
+            let failed = db.commit_block(1, changes, (&[], BlockIndexes::default()), &[], |root| {
+                header(2, root)
+            });
+            assert!(
+                matches!(failed, Err(StateError::OutOfOrder { .. })),
+                "{failed:?}"
+            );
+            let seen = |db: &StateDb| {
+                let snapshot = db.snapshot().unwrap();
+                [b"a", b"b", b"c"].map(|k| {
+                    let direct = db.get(k).unwrap();
+                    assert_eq!(snapshot.get(k).unwrap(), direct, "flush every {flush}");
+                    direct
+                })
+            };
+            assert_eq!(
+                seen(&db),
+                [Some(b"1".to_vec()), Some(b"2".to_vec()), None],
+                "flush every {flush}"
+            );
+            assert_eq!(db.latest_version().unwrap(), Some(0));
+            let (v, p) = db.prove(b"a", 0).unwrap();
+            verify_proof(r0, b"a", v.as_deref(), &p).unwrap();
+            commit(&db, 1, &[(b"a", Some(b"9")), (b"c", Some(b"3"))]);
+            assert_eq!(
+                seen(&db),
+                [
+                    Some(b"9".to_vec()),
+                    Some(b"2".to_vec()),
+                    Some(b"3".to_vec())
+                ],
+                "flush every {flush}"
+            );
+        }
     }
 
     #[test]

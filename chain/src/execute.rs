@@ -967,7 +967,11 @@ impl Chain {
                     // receipts, gas and logs are put back in canonical order, and the forks'
                     // writes, sums and first uses are unions.
                     let base = exec.shared_writes();
-                    let (early, warm) = (&warm, workers.warm_up(WARM_UP));
+                    // Not after a batch too small for the workers: one that keeps conflicting
+                    // would only wake them for nothing (the block's early warm-up covers the
+                    // first batch after the block's first use of code).
+                    let warm_batch = (planner.small_batches == 0).then(|| workers.warm_up(WARM_UP));
+                    let (early, warm) = (&warm, warm_batch);
                     let queue = std::sync::Mutex::new(Drain::default());
                     let drained = std::sync::Mutex::new(Vec::new());
                     let min = self.parallel_min_batch;
@@ -1001,7 +1005,9 @@ impl Chain {
                                     };
                                 handed = members.len();
                                 if start {
-                                    warm.stop();
+                                    if let Some(warm) = &warm {
+                                        warm.stop();
+                                    }
                                     if let Some(early) = &early {
                                         early.stop();
                                     }

@@ -800,7 +800,7 @@ impl Chain {
         let mut arrived: BTreeMap<wisp_core::RequestId, RequestRecord> = BTreeMap::new();
         // Workers asleep take ~0.1 ms to start (`WARM_UP`): woken now, they are ready when
         // the first batch is handed out after the block's first requests.
-        let warm = match &self.workers {
+        let warm_block = match &self.workers {
             Some(w) if inputs.off_ledger.len() >= self.parallel_min_batch => {
                 Some(w.warm_up(WARM_UP))
             }
@@ -971,7 +971,6 @@ impl Chain {
                     // would only wake them for nothing (the block's early warm-up covers the
                     // first batch after the block's first use of code).
                     let warm_batch = (planner.small_batches == 0).then(|| workers.warm_up(WARM_UP));
-                    let (early, warm) = (&warm, warm_batch);
                     let queue = std::sync::Mutex::new(Drain::default());
                     let drained = std::sync::Mutex::new(Vec::new());
                     let min = self.parallel_min_batch;
@@ -1005,11 +1004,8 @@ impl Chain {
                                     };
                                 handed = members.len();
                                 if start {
-                                    if let Some(warm) = &warm {
+                                    for warm in [&warm_block, &warm_batch].into_iter().flatten() {
                                         warm.stop();
-                                    }
-                                    if let Some(early) = &early {
-                                        early.stop();
                                     }
                                     let fork = exec.fork(&base);
                                     scope.spawn(move |_| {
@@ -1025,7 +1021,7 @@ impl Chain {
                         }
                         (planned, handed)
                     });
-                    drop((base, warm));
+                    drop((base, warm_batch));
                     next = planned.end;
                     if handed > 0 {
                         // Every member went to the queue: from the `min`-th admission on,
@@ -1063,7 +1059,7 @@ impl Chain {
                 receipts.push(receipt);
             }
         }
-        drop(warm);
+        drop(warm_block);
         // Fees, pegged-in and withdrawn sompi were summed over the block; credited now, before
         // the owner pays the anchor fee out of them.
         exec.settle_sums();

@@ -151,6 +151,9 @@ struct TransferRun {
     measured: usize,
 }
 
+/// Rounds of each parallel-table row: one-thread and two-thread runs alternating.
+const PARALLEL_ROUNDS: usize = 5;
+
 /// The run with the median whole-block rate (and its execution-phase rate: the same run's,
 /// so both columns describe one measurement).
 fn median_run(mut runs: Vec<TransferRun>) -> TransferRun {
@@ -480,8 +483,9 @@ fn main() {
             "## Token transfers through the full runtime\n\nBlocks of 100 `token.transfer` requests \
              (500 in the last row) with exact access lists and signatures verified beforehand (as \
              the mempool does), each block executed, hashed into the state tree and committed. 50 \
-             blocks after 10 warm-up blocks; the median of three runs, one- and two-thread runs \
-             alternating. The chain is young (a few thousand keys): one that has run longer pays \
+             blocks after 10 warm-up blocks; the median of five runs, one- and two-thread runs \
+             alternating, and in brackets the lowest and highest of the five rounds' \
+             execution-phase speedups (each round's two-thread run against its one-thread run). The chain is young (a few thousand keys): one that has run longer pays \
              more per block as its tree and tables grow (`cargo run -p wisp-bench --release \
              --example profile_block -- 1 300 independent DIR` prints the cost of each 50 blocks; \
              `block=500` sets the block size). In blocks of 500 the requests' gas budgets (3M each, \
@@ -514,19 +518,26 @@ fn main() {
                 "transfers: {name}, {}",
                 if durable { "on disk" } else { "in memory" }
             ));
-            // This machine's two cores are virtual and noisy: three rounds, one thread and two
-            // alternating, and the median of each.
+            // This machine's two cores are virtual and noisy: five rounds, one thread and two
+            // alternating, and the median of each; the rounds' own speedups show the spread.
             let mut ones = Vec::new();
             let mut twos = Vec::new();
-            for _ in 0..3 {
+            for _ in 0..PARALLEL_ROUNDS {
                 ones.push(transfers(1, conflict, durable, per_block));
                 twos.push(transfers(cores.max(2), conflict, durable, per_block));
             }
+            let speedups: Vec<f64> = ones
+                .iter()
+                .zip(&twos)
+                .map(|(one, two)| two.executed_per_s / one.executed_per_s)
+                .collect();
+            let lowest = speedups.iter().copied().fold(f64::INFINITY, f64::min);
+            let highest = speedups.iter().copied().fold(0.0, f64::max);
             let one = median_run(ones);
             let two = median_run(twos);
             let _ = writeln!(
                 transfer_table,
-                "| {name} | {} | {:.0}/s | {:.0}/s | {:.2}× | {:.0}/s | {:.0}/s | {:.2}× | {} of {} |",
+                "| {name} | {} | {:.0}/s | {:.0}/s | {:.2}× | {:.0}/s | {:.0}/s | {:.2}× ({lowest:.2}–{highest:.2}) | {} of {} |",
                 if durable { "on disk" } else { "in memory" },
                 one.per_s,
                 two.per_s,

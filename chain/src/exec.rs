@@ -325,8 +325,8 @@ impl Exec {
     /// in any order: their members' writes are disjoint and sums add up alike in any order;
     /// logs that must keep the canonical order are taken from a fork per request.
     pub fn merge(&mut self, fork: Exec) {
-        let writes = Arc::try_unwrap(fork.block_overlay).unwrap_or_else(|shared| (*shared).clone());
-        self.writes().extend(writes);
+        self.writes()
+            .extend(Arc::unwrap_or_clone(fork.block_overlay));
         self.sums.add(&fork.sums);
         add_storage_changes(&mut self.storage, fork.storage);
         self.loaded.extend(fork.loaded);
@@ -399,15 +399,12 @@ impl Exec {
 
     /// `f` of the value of a full state key, read as [`Exec::read`] reads it but lent rather
     /// than copied (`f` runs while the snapshot's memo is locked: it must not read state).
-    pub fn read_with<R>(&mut self, key: &[u8], f: impl FnMut(Option<&[u8]>) -> R) -> R {
+    pub fn read_with<R>(&mut self, key: &[u8], mut f: impl FnMut(Option<&[u8]>) -> R) -> R {
         if self.native {
             self.note_violation(key, false);
         }
         match self.overlay.get(key) {
-            Some(v) => {
-                let mut f = f;
-                f(v.as_deref())
-            }
+            Some(v) => f(v.as_deref()),
             None => self.before_request_with(key, f),
         }
     }
@@ -824,7 +821,7 @@ impl Exec {
     /// once): the store orders the changes by key hash as it takes them, so neither sorting
     /// them nor copying them into a list here is work the block needs.
     pub fn into_changes(self) -> Writes {
-        Arc::try_unwrap(self.block_overlay).unwrap_or_else(|shared| (*shared).clone())
+        Arc::unwrap_or_clone(self.block_overlay)
     }
 
     /// The block's writes, to change: in place, since no fork holds them between batches

@@ -92,9 +92,10 @@ fn footprint(
 /// --example profile_block`). The results are the same either way.
 pub const PARALLEL_MIN_BATCH: usize = 8;
 
-/// Longest a worker woken for a batch being planned spins waiting for its first member
-/// (`wisp_scheduler::Workers::warm_up`): planning the smallest batch worth the workers takes
-/// ~20 µs, and a batch that stays smaller lets it go when it ends.
+/// Longest a worker woken ahead of a batch (`wisp_scheduler::Workers::warm_up`: at the start of
+/// a block's execution, and of each batch's planning) spins waiting for its first member. The
+/// block's serial start and its first request take well under it, and planning the smallest
+/// batch worth the workers ~20 µs; a batch that stays smaller lets the worker go when it ends.
 const WARM_UP: std::time::Duration = std::time::Duration::from_micros(500);
 
 /// Default number of requests run without planning after two consecutive planned batches
@@ -179,7 +180,7 @@ struct Executed {
     /// The block's writes by key (`None`: deleted), consumed by the state commit.
     changes: crate::exec::Writes,
     receipts: Vec<Receipt>,
-    logs: Vec<(wisp_core::Hname, String)>,
+    logs: Logs,
     deferred: Vec<OnLedgerRequest>,
     /// The values of the block's events' indexed fields, for the node's event index.
     values: Vec<wisp_state::IndexedValue>,

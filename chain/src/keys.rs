@@ -93,19 +93,10 @@ fn agent_key_on_stack(tag: u8, agent: &AgentId) -> AgentKey {
     let mut bytes = [0u8; AGENT_KEY_BYTES];
     bytes[..4].copy_from_slice(&hnames::accounts().to_bytes());
     bytes[4] = tag;
-    let len = match agent {
-        AgentId::Address(a) => {
-            bytes[5] = 0;
-            bytes[6..38].copy_from_slice(a);
-            38
-        }
-        AgentId::Contract(c) => {
-            bytes[5] = 1;
-            bytes[6..38].copy_from_slice(&c.chain.0);
-            bytes[38..42].copy_from_slice(&c.hname.to_bytes());
-            42
-        }
-    };
+    let mut rest = &mut bytes[5..];
+    // The buffer holds the longest encoding, so writing cannot fail.
+    let _ = borsh::to_writer(&mut rest, agent);
+    let len = AGENT_KEY_BYTES - rest.len();
     AgentKey { len, bytes }
 }
 

@@ -202,42 +202,29 @@ fn bad_signatures_replays_and_wrong_chains_are_refused() {
         deposit_sompi: 10 * KAS,
         body: OnLedgerBody::DepositOnly,
     };
-    let l1 = |n: u64| L1Ref {
-        block_hash: Hash32([n as u8; 32]),
-        daa_score: n,
-        timestamp_ms: 1_800_000_000_000 + n,
+    // A block on L1 block `n` with these requests.
+    let block = |n: u64, on_ledger: Vec<OnLedgerRequest>, off_ledger| {
+        chain
+            .chain()
+            .execute_block(BlockInputs {
+                randomness: None,
+                l1: L1Ref {
+                    block_hash: Hash32([n as u8; 32]),
+                    daa_score: n,
+                    timestamp_ms: 1_800_000_000_000 + n,
+                },
+                on_ledger,
+                off_ledger,
+            })
+            .unwrap()
     };
-    chain
-        .chain()
-        .execute_block(BlockInputs {
-            randomness: None,
-            l1: l1(100),
-            on_ledger: vec![fund.clone()],
-            off_ledger: vec![],
-        })
-        .unwrap();
+    block(100, vec![fund.clone()], vec![]);
     let first = verify_signature(sign_request(body.clone(), &key, 0)).unwrap();
-    let out = chain
-        .chain()
-        .execute_block(BlockInputs {
-            randomness: None,
-            l1: l1(101),
-            on_ledger: vec![],
-            off_ledger: vec![first.clone()],
-        })
-        .unwrap();
+    let out = block(101, vec![], vec![first.clone()]);
     assert!(out.receipts[0].error.is_none());
     // The same signed request again: already processed, no second receipt, no second fee.
     let balance = chain.balance(&agent);
-    let out = chain
-        .chain()
-        .execute_block(BlockInputs {
-            randomness: None,
-            l1: l1(102),
-            on_ledger: vec![fund.clone()],
-            off_ledger: vec![first.clone()],
-        })
-        .unwrap();
+    let out = block(102, vec![fund.clone()], vec![first.clone()]);
     assert!(
         out.receipts.is_empty(),
         "a replay and a re-delivered L1 deposit are ignored"
@@ -246,15 +233,7 @@ fn bad_signatures_replays_and_wrong_chains_are_refused() {
     // A replay does not stop its sender: the sender's next request, behind it in the same
     // block, runs.
     let second = verify_signature(sign_request(body.clone(), &key, 1)).unwrap();
-    let out = chain
-        .chain()
-        .execute_block(BlockInputs {
-            randomness: None,
-            l1: l1(103),
-            on_ledger: vec![fund],
-            off_ledger: vec![first.clone(), second.clone(), first],
-        })
-        .unwrap();
+    let out = block(103, vec![fund], vec![first.clone(), second.clone(), first]);
     assert_eq!(out.receipts.len(), 1, "{:?}", out.receipts);
     assert_eq!(out.receipts[0].request_id, second.id());
     assert!(out.receipts[0].error.is_none());
@@ -272,15 +251,7 @@ fn bad_signatures_replays_and_wrong_chains_are_refused() {
         0,
     ))
     .unwrap();
-    let out = chain
-        .chain()
-        .execute_block(BlockInputs {
-            randomness: None,
-            l1: l1(104),
-            on_ledger: vec![],
-            off_ledger: vec![stale],
-        })
-        .unwrap();
+    let out = block(104, vec![], vec![stale]);
     assert!(out.receipts.is_empty(), "{:?}", out.receipts);
     assert_eq!(chain.balance(&agent), balance);
     assert_eq!(chain.chain().nonce(&agent).unwrap(), 2);
@@ -294,15 +265,7 @@ fn bad_signatures_replays_and_wrong_chains_are_refused() {
         2,
     ))
     .unwrap();
-    let out = chain
-        .chain()
-        .execute_block(BlockInputs {
-            randomness: None,
-            l1: l1(105),
-            on_ledger: vec![],
-            off_ledger: vec![other],
-        })
-        .unwrap();
+    let out = block(105, vec![], vec![other]);
     assert_eq!(
         out.receipts[0].error.as_ref().unwrap().code,
         RequestErrorCode::WrongChain.code()

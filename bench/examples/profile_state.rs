@@ -10,9 +10,13 @@ fn main() {
     let keys: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(200_000);
     let blocks: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(100);
     let retention: Option<u64> = args.next().and_then(|a| a.parse().ok());
+    let node_cache_mib: Option<usize> = args.next().and_then(|a| a.parse().ok());
     let dir = tempfile::tempdir().expect("temp dir");
     let db = StateDb::open(&dir.path().join("state.redb")).expect("open");
     db.set_retention(retention);
+    if let Some(mib) = node_cache_mib {
+        db.set_node_cache(mib << 20);
+    }
     let started = Instant::now();
     let mut work = StateWorkload::load(&db, keys);
     println!(

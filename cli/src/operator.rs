@@ -167,6 +167,8 @@ pub struct RunNode {
     pub no_index: bool,
     /// The state database's page cache, MiB.
     pub state_cache_mib: usize,
+    /// The latest state tree's nodes kept in memory, MiB (`--state-node-cache-mib`).
+    pub state_node_cache_mib: usize,
     /// Web origins whose pages may call the RPC (`--cors`).
     pub cors: Vec<String>,
     /// An access node: the RPC URL of the committee member (or access node) it follows
@@ -206,6 +208,9 @@ pub async fn run_node(r: RunNode) -> Result<()> {
         },
     )?;
     node.chain().db().set_retention(r.state_retention);
+    node.chain()
+        .db()
+        .set_node_cache(r.state_node_cache_mib.saturating_mul(1024 * 1024));
     let db = node.chain().db();
     db.set_indexing(!r.no_index).or_else(|e| match e {
         // Started without the flag on a directory that stopped indexing: it stays stopped.

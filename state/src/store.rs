@@ -41,7 +41,10 @@ use std::path::Path;
 use std::sync::Mutex;
 use wisp_core::{BlockHeader, Hash32, Receipt, RequestId};
 
+mod node_cache;
 mod snapshot;
+
+use node_cache::{CachedNode, NodeCache};
 pub use snapshot::{Restore, StateChunk, MAX_CHUNK_BYTES, MAX_CHUNK_ENTRIES};
 
 const NODES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("nodes");
@@ -332,6 +335,11 @@ fn held_bytes(value: &Option<Vec<u8>>) -> usize {
     40 + value.as_ref().map_or(0, Vec::len)
 }
 
+/// Default bytes of tree nodes a [`StateDb`] keeps in memory ([`StateDb::set_node_cache`],
+/// `wisp node --state-node-cache-mib`): the whole latest tree of a state of about a million
+/// keys, whose 1.36 million nodes count 223 MB (`profile_state -- 1000000`).
+pub const DEFAULT_NODE_CACHE_BYTES: usize = 256 << 20;
+
 /// Reserved state key holding the index of the last block (hname prefix 0 is never a contract).
 pub const BLOCK_MARKER_KEY: &[u8] = b"\x00\x00\x00\x00block";
 
@@ -564,6 +572,8 @@ pub struct StateDb {
     /// `u64::MAX`: every block is indexed). Kept in the store; it is never unset, and only a
     /// rollback below it moves it, down to the first block removed.
     unindexed_from: std::sync::atomic::AtomicU64,
+    /// The latest tree's nodes ([`NodeCache`]).
+    node_cache: Mutex<NodeCache>,
 }
 
 /// What a [`StateDb`] holds (entries, not bytes).
@@ -803,20 +813,41 @@ struct Reader<'a> {
     /// The node table, opened at the first node read (`None`: there is none yet); opening
     /// it for every read cost a quarter of a node read.
     nodes: std::cell::OnceCell<Option<redb::ReadOnlyTable<&'static [u8], &'static [u8]>>>,
+    cache: &'a Mutex<NodeCache>,
+    /// The cache's generation when `txn` began, if nodes read from disk go into the cache
+    /// (only for hashing the next block: they are the latest tree's).
+    fills: Option<u64>,
 }
 
 impl<'a> Reader<'a> {
-    fn new(txn: &'a ReadTransaction, snapshot: Option<&'a Snapshot>) -> Reader<'a> {
+    /// Reads through `txn` and the node cache of `db`.
+    fn new(
+        db: &'a StateDb,
+        txn: &'a ReadTransaction,
+        snapshot: Option<&'a Snapshot>,
+    ) -> Reader<'a> {
         Reader {
             txn,
             snapshot,
             nodes: std::cell::OnceCell::new(),
+            cache: &db.node_cache,
+            fills: None,
         }
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, NodeCache> {
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
 impl TreeReader for Reader<'_> {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        let key = node_key_bytes(node_key)?;
+        if let Some(bytes) = self.cache().get(&key) {
+            return Ok(Some(borsh::from_slice(bytes)?));
+        }
         let table = match self.nodes.get() {
             Some(t) => t,
             None => {
@@ -831,11 +862,17 @@ impl TreeReader for Reader<'_> {
         let Some(table) = table else {
             return Ok(None);
         };
-        let key = node_key_bytes(node_key)?;
-        match table.get(key.as_slice())? {
-            Some(bytes) => Ok(Some(borsh::from_slice(bytes.value())?)),
-            None => Ok(None),
+        let Some(bytes) = table.get(key.as_slice())? else {
+            return Ok(None);
+        };
+        let node = borsh::from_slice(bytes.value())?;
+        if let Some(generation) = self.fills {
+            let mut cache = self.cache();
+            if cache.generation == generation {
+                cache.put(CachedNode::new(&key, bytes.value()));
+            }
         }
+        Ok(Some(node))
     }
 
     /// The latest value at or before `max_version`: the key's latest value, or back along its
@@ -1058,7 +1095,29 @@ impl StateDb {
                 flushed_through,
             }),
             unindexed_from: std::sync::atomic::AtomicU64::new(unindexed_from),
+            node_cache: Mutex::new(NodeCache::new(DEFAULT_NODE_CACHE_BYTES)),
         })
+    }
+
+    /// Keeps at most `bytes` of the latest tree's nodes in memory (default
+    /// [`DEFAULT_NODE_CACHE_BYTES`]; 0 keeps none): hashing a block then reads the nodes its
+    /// changes pass through from memory rather than through the page cache or disk. Each node
+    /// counts its key, its encoding and 40 bytes of bookkeeping: ~223 bytes a key for a tree
+    /// of 10^6 keys. Once full, the cache takes a node only where the nodes blocks replace
+    /// have left room. A limit below what it holds empties it.
+    pub fn set_node_cache(&self, bytes: usize) {
+        let mut cache = self.node_cache();
+        if bytes < cache.bytes() {
+            cache.reset();
+        }
+        cache.limit = bytes;
+    }
+
+    fn node_cache(&self) -> std::sync::MutexGuard<'_, NodeCache> {
+        // Every change to the cache leaves it consistent before the next can panic.
+        self.node_cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn memory(&self) -> std::sync::MutexGuard<'_, Memory> {
@@ -1272,8 +1331,14 @@ impl StateDb {
         version: u64,
         changes: &BTreeMap<[u8; 32], Option<Vec<u8>>>,
     ) -> Result<(Hash32, TreeUpdateBatch)> {
+        // Taken before the transaction begins: a rollback committed after it starts a newer
+        // generation (see `NodeCache`).
+        let generation = self.node_cache().generation;
         let txn = self.db.begin_read().map_err(db_err)?;
-        let reader = Reader::new(&txn, None);
+        let reader = Reader {
+            fills: Some(generation),
+            ..Reader::new(self, &txn, None)
+        };
         let tree = JellyfishMerkleTree::<_, Blake2bHasher>::new(&reader);
         let tree_err = |e: anyhow::Error| StateError::Tree(e.to_string());
         // jmt's batch insertion builds each touched internal node once (the key-by-key path
@@ -1506,6 +1571,7 @@ impl StateDb {
         header: &BlockHeader,
     ) -> Result<()> {
         let version = w.version;
+        let mut new_nodes = Vec::new();
         {
             let txn = &w.txn;
             w.stale.nodes.reserve(batch.stale_node_index_batch.len());
@@ -1513,11 +1579,14 @@ impl StateDb {
                 w.stale.nodes.push(node_key_bytes(&index.node_key)?);
             }
             let mut nodes = txn.open_table(NODES).map_err(db_err)?;
+            new_nodes.reserve(batch.node_batch.nodes().len());
+            let mut encoded = Vec::new();
             for (key, node) in batch.node_batch.nodes() {
-                let v = borsh::to_vec(node).map_err(db_err)?;
-                nodes
-                    .insert(node_key_bytes(key)?.as_slice(), v.as_slice())
-                    .map_err(db_err)?;
+                encoded.clear();
+                borsh::to_writer(&mut encoded, node).map_err(db_err)?;
+                let node = CachedNode::new(&node_key_bytes(key)?, &encoded);
+                nodes.insert(node.key(), node.node()).map_err(db_err)?;
+                new_nodes.push(node);
             }
             let header_bytes = borsh::to_vec(header).map_err(db_err)?;
             txn.open_table(BLOCKS)
@@ -1530,23 +1599,39 @@ impl StateDb {
                 .insert(version, stale_bytes.as_slice())
                 .map_err(db_err)?;
         }
-        let retain = self.retain.load(std::sync::atomic::Ordering::Relaxed);
-        if let Some(through) = version.checked_sub(retain) {
-            // Replaced records are scattered over the tables: deleting many blocks' worth in one
-            // transaction writes each touched page once, not once per block.
-            let every = (retain / 4).clamp(1, 256);
-            let pruned = w
-                .txn
-                .open_table(STORE)
-                .map_err(db_err)?
-                .get("pruned_through")
-                .map_err(db_err)?
-                .map(|v| v.value());
-            if pruned.is_none_or(|p| through >= p + every) {
-                Self::prune_through(&w.txn, through)?;
+        // The node cache changes while the transaction is pruned and made durable. Early is
+        // safe: a node removed is read from the table again, and one put for a block whose
+        // commit then fails is under a key only a block of the same index can reach, whose
+        // own node at that key replaces it (`NodeCache::put`).
+        let stale_nodes = std::mem::take(&mut w.stale.nodes);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let mut cache = self.node_cache();
+                for key in &stale_nodes {
+                    cache.remove(key);
+                }
+                for node in new_nodes {
+                    cache.put(node);
+                }
+            });
+            let retain = self.retain.load(std::sync::atomic::Ordering::Relaxed);
+            if let Some(through) = version.checked_sub(retain) {
+                // Replaced records are scattered over the tables: deleting many blocks' worth in
+                // one transaction writes each touched page once, not once per block.
+                let every = (retain / 4).clamp(1, 256);
+                let pruned = w
+                    .txn
+                    .open_table(STORE)
+                    .map_err(db_err)?
+                    .get("pruned_through")
+                    .map_err(db_err)?
+                    .map(|v| v.value());
+                if pruned.is_none_or(|p| through >= p + every) {
+                    Self::prune_through(&w.txn, through)?;
+                }
             }
-        }
-        w.txn.commit().map_err(db_err)?;
+            w.txn.commit().map_err(db_err)
+        })?;
         w.recent.install();
         Ok(())
     }
@@ -1751,6 +1836,8 @@ impl StateDb {
             }
         }
         txn.commit().map_err(db_err)?;
+        // The removed blocks' node keys will be taken again by the blocks that replace them.
+        self.node_cache().reset();
         if lower_unindexed {
             self.unindexed_from
                 .store(first_removed, std::sync::atomic::Ordering::Relaxed);
@@ -2136,7 +2223,7 @@ impl StateDb {
             return Err(StateError::Pruned { version, oldest });
         }
         let (txn, snapshot) = self.snapshot_with_txn()?;
-        let reader = Reader::new(&txn, Some(&snapshot));
+        let reader = Reader::new(self, &txn, Some(&snapshot));
         let tree = JellyfishMerkleTree::<_, Blake2bHasher>::new(&reader);
         let (value, proof) = tree
             .get_with_proof(KeyHash::with::<Blake2bHasher>(key), version)
@@ -3018,6 +3105,93 @@ pub(crate) mod tests {
         );
         let (v, _) = db.prove(b"a", 1).unwrap();
         assert_eq!(v, Some(b"2".to_vec()));
+    }
+
+    /// The nodes `db` stores and no block replaced: the latest tree's (in an archive).
+    fn live_nodes(db: &StateDb) -> BTreeMap<Vec<u8>, Vec<u8>> {
+        let txn = db.db.begin_read().unwrap();
+        let mut live: BTreeMap<Vec<u8>, Vec<u8>> = txn
+            .open_table(NODES)
+            .unwrap()
+            .iter()
+            .unwrap()
+            .map(|e| {
+                let (k, v) = e.unwrap();
+                (k.value().to_vec(), v.value().to_vec())
+            })
+            .collect();
+        for e in txn.open_table(STALE).unwrap().iter().unwrap() {
+            let records: StaleRecords = borsh::from_slice(e.unwrap().1.value()).unwrap();
+            for k in records.nodes {
+                live.remove(&k);
+            }
+        }
+        live
+    }
+
+    fn cached_nodes(db: &StateDb) -> BTreeMap<Vec<u8>, Vec<u8>> {
+        let cache = db.node_cache();
+        cache
+            .entries()
+            .map(|(k, v)| (k.to_vec(), v.to_vec()))
+            .collect()
+    }
+
+    /// Each of `cached` is a live node of `db`, as stored.
+    fn assert_cached_are_live(cached: &BTreeMap<Vec<u8>, Vec<u8>>, db: &StateDb) {
+        let live = live_nodes(db);
+        for (k, v) in cached {
+            assert_eq!(live.get(k), Some(v), "cached node {k:?}");
+        }
+    }
+
+    /// The node cache holds exactly the latest tree's nodes after blocks that update, delete
+    /// and re-create keys; after a rollback (which empties it) and different blocks in place
+    /// of those undone, only live nodes; and stores caching the whole tree, part of it or none
+    /// of it agree on every root.
+    #[test]
+    fn the_node_cache_holds_the_latest_tree_and_changes_no_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = |name: &str, limit: usize| {
+            let db = StateDb::open(&dir.path().join(name)).unwrap();
+            db.set_node_cache(limit);
+            db
+        };
+        let whole = open("whole.redb", DEFAULT_NODE_CACHE_BYTES);
+        let part = open("part.redb", 4096);
+        let none = open("none.redb", 0);
+        let dbs = [&whole, &part, &none];
+        let keys = churn_keys();
+        for v in 0..12 {
+            commit_churn(&dbs, &keys, v);
+        }
+        let cached = cached_nodes(&whole);
+        assert_eq!(cached, live_nodes(&whole));
+        assert!(cached.len() > 60, "{} nodes", cached.len());
+        let partly = cached_nodes(&part);
+        assert!(!partly.is_empty() && part.node_cache().bytes() <= 4096);
+        assert_cached_are_live(&partly, &part);
+        assert!(cached_nodes(&none).is_empty());
+        for db in dbs {
+            db.rollback_to(Some(7)).unwrap();
+        }
+        assert!(cached_nodes(&whole).is_empty());
+        // Blocks 8.. again, with other changes than the undone ones: the same node keys
+        // with other nodes under some of them.
+        for v in 8..20 {
+            let changes = churn(&keys, v + 5);
+            let borrowed: Vec<(&[u8], Option<&[u8]>)> = changes
+                .iter()
+                .map(|(k, val)| (k.as_slice(), val.as_deref()))
+                .collect();
+            let roots: Vec<Hash32> = dbs.iter().map(|db| commit(db, v, &borrowed)).collect();
+            assert!(roots.windows(2).all(|w| w[0] == w[1]), "block {v}");
+        }
+        for db in [&whole, &part] {
+            let cached = cached_nodes(db);
+            assert!(!cached.is_empty());
+            assert_cached_are_live(&cached, db);
+        }
     }
 
     /// A commit that fails after its values were written (here: the header names another

@@ -32,6 +32,7 @@ pub(crate) async fn node(args: NodeArgs, _ctx: &Ctx) -> Result<()> {
         state_retention: args.state_retention,
         no_index: args.no_index,
         state_cache_mib: args.state_cache_mib as usize,
+        state_node_cache_mib: args.state_node_cache_mib as usize,
         cors: args.cors,
         follow: args.follow,
         snapshot: args.snapshot,

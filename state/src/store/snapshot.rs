@@ -69,7 +69,7 @@ impl StateDb {
         let (txn, snapshot) = self.snapshot_with_txn()?;
         // jmt's iterator takes its reader in an `Arc`; it never leaves this thread.
         #[allow(clippy::arc_with_non_send_sync)]
-        let reader = Arc::new(Reader::new(&txn, Some(&snapshot)));
+        let reader = Arc::new(Reader::new(self, &txn, Some(&snapshot)));
         let mut leaves = JellyfishMerkleIterator::new(
             reader.clone(),
             version,
@@ -306,7 +306,7 @@ impl Restore<'_> {
         self.write(self.collected.take(), redb::Durability::None)?;
         let root = {
             let txn = self.db.db.begin_read().map_err(db_err)?;
-            let reader = Reader::new(&txn, None);
+            let reader = Reader::new(self.db, &txn, None);
             JellyfishMerkleTree::<_, Blake2bHasher>::new(&reader)
                 .get_root_hash(version)
                 .map_err(|e| StateError::Snapshot(e.to_string()))?

@@ -328,7 +328,7 @@ struct NodeArgs {
     state_cache_mib: u64,
     /// Memory for the latest state tree's nodes, MiB: hashing a block reads the nodes its
     /// changes pass through from here rather than from the database. The tree of a million
-    /// keys takes about 223 MiB; a larger state keeps part of its tree here. 0 keeps none.
+    /// keys takes about 234 MiB; a larger state keeps part of its tree here. 0 keeps none.
     #[arg(long, value_name = "MIB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(0..=1_048_576))]
     state_node_cache_mib: u64,
     /// Let web pages of this origin call the RPC from a browser (scheme://host[:port], e.g.

@@ -136,7 +136,7 @@ fn a_database_of_format_1_is_refused_and_left_alone() {
             err,
             StateError::Format {
                 found: 1,
-                supported: 3
+                supported: 4
             }
         ),
         "{err}"
@@ -173,9 +173,38 @@ fn a_database_of_format_2_is_refused() {
             err,
             StateError::Format {
                 found: 2,
-                supported: 3
+                supported: 4
             }
         ),
         "{err}"
     );
+}
+
+/// A data directory of format 3 (every block's tree nodes written with the block) has what
+/// format 4 reads, and opens as format 4.
+#[test]
+fn a_database_of_format_3_opens_as_format_4() {
+    const STORE: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("store");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.redb");
+    {
+        let raw = redb::Database::create(&path).unwrap();
+        let txn = raw.begin_write().unwrap();
+        txn.open_table(STORE).unwrap().insert("format", 3).unwrap();
+        txn.commit().unwrap();
+    }
+    let db = StateDb::open(&path).unwrap();
+    let p = db.prepare(0, changes(b"\x01\x00\x00\x00a", b"1")).unwrap();
+    let root = p.root();
+    db.commit(p, &header(0, root), &[], &[]).unwrap();
+    drop(db);
+    let raw = redb::Database::open(&path).unwrap();
+    let txn = raw.begin_read().unwrap();
+    let format = txn
+        .open_table(STORE)
+        .unwrap()
+        .get("format")
+        .unwrap()
+        .map(|v| v.value());
+    assert_eq!(format, Some(4));
 }

@@ -8,13 +8,15 @@
 
 use std::collections::HashMap;
 
-/// What a [`NodeCache`] entry costs beyond its bytes: the allocation's header and the map's
-/// slot (a hash and a pointer, at the map's load factor).
-const ENTRY_OVERHEAD: usize = 40;
+/// What a [`NodeCache`] entry costs beyond its bytes: the allocation's header, its reference
+/// counts and the map's slot (a hash and a pointer, at the map's load factor).
+const ENTRY_OVERHEAD: usize = 56;
 
-/// A tree node as the `nodes` table stores it, with its key, in one allocation:
-/// key length (1 byte), key, borsh of the node.
-pub(super) struct CachedNode(Box<[u8]>);
+/// A tree node as the `nodes` table stores it, with its key, in one shared allocation (the
+/// block's unwritten nodes and the cache hold the same one): key length (1 byte), key, borsh
+/// of the node.
+#[derive(Clone)]
+pub(super) struct CachedNode(std::sync::Arc<[u8]>);
 
 impl CachedNode {
     /// `key` (a `nodes` key, at most 8 + 12 + 32 bytes) and `node` (the node's borsh).
@@ -25,7 +27,7 @@ impl CachedNode {
         bytes.push(len);
         bytes.extend_from_slice(key);
         bytes.extend_from_slice(node);
-        CachedNode(bytes.into_boxed_slice())
+        CachedNode(bytes.into())
     }
 
     /// The node's `nodes` key.

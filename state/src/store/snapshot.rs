@@ -66,10 +66,10 @@ impl StateDb {
         let max_entries = max_entries.clamp(1, MAX_CHUNK_ENTRIES);
         let max_bytes = max_bytes.min(MAX_CHUNK_BYTES);
         let tree_err = |e: anyhow::Error| StateError::Tree(e.to_string());
-        let (txn, snapshot) = self.snapshot_with_txn()?;
+        let (txn, snapshot, unwritten) = self.snapshot_with_txn()?;
         // jmt's iterator takes its reader in an `Arc`; it never leaves this thread.
         #[allow(clippy::arc_with_non_send_sync)]
-        let reader = Arc::new(Reader::new(self, &txn, Some(&snapshot)));
+        let reader = Arc::new(Reader::new(self, (&txn, unwritten), Some(&snapshot)));
         let mut leaves = JellyfishMerkleIterator::new(
             reader.clone(),
             version,
@@ -305,8 +305,8 @@ impl Restore<'_> {
         }
         self.write(self.collected.take(), redb::Durability::None)?;
         let root = {
-            let txn = self.db.db.begin_read().map_err(db_err)?;
-            let reader = Reader::new(self.db, &txn, None);
+            let (txn, unwritten) = self.db.begin_read_tip()?;
+            let reader = Reader::new(self.db, (&txn, unwritten), None);
             JellyfishMerkleTree::<_, Blake2bHasher>::new(&reader)
                 .get_root_hash(version)
                 .map_err(|e| StateError::Snapshot(e.to_string()))?

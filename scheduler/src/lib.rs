@@ -58,29 +58,9 @@ type Keys = ahash::RandomState;
 const TRACKED_LENGTHS: usize = 16;
 
 /// Hashes a `u64` that is already a keyed hash (uniform, and unknown to whoever chose the
-/// bytes it was made from) as itself: hashing it again would only cost time.
-#[derive(Clone, Copy, Debug, Default)]
-struct Prehashed(u64);
-
-impl std::hash::Hasher for Prehashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `u64`s are ever hashed here; anything else is folded in, never dropped.
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-/// [`Prehashed`] as a `BuildHasher`.
-type PrehashedState = std::hash::BuildHasherDefault<Prehashed>;
+/// bytes it was made from) as itself: hashing it again would only cost time. Only `u64`s are
+/// hashed with it (`nohash-hasher` refuses anything else).
+type PrehashedState = nohash_hasher::BuildNoHashHasher<u64>;
 
 /// A set of keyed hashes of regions (see [`Keys`]).
 type HashSet64 = HashSet<u64, PrehashedState>;

@@ -42,27 +42,6 @@ impl CachedNode {
     }
 }
 
-/// Hashes the `u64` a [`NodeCache`] already made of a key as itself.
-#[derive(Default)]
-struct Prehashed(u64);
-
-impl std::hash::Hasher for Prehashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `u64`s are hashed here; anything else is folded in, never dropped.
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
 /// Tree nodes by `nodes` key, up to a byte limit.
 ///
 /// Entries are found by a 64-bit keyed hash of the key (foldhash, seeded per process: node
@@ -76,7 +55,8 @@ impl std::hash::Hasher for Prehashed {
 /// indexes (and so node keys) later blocks take again: [`NodeCache::reset`] then empties the
 /// cache and starts a new generation, and whoever began reading before may not fill it.
 pub(super) struct NodeCache {
-    nodes: HashMap<u64, CachedNode, std::hash::BuildHasherDefault<Prehashed>>,
+    /// By the keyed hash of the key, itself the map's hash (`nohash-hasher`).
+    nodes: HashMap<u64, CachedNode, nohash_hasher::BuildNoHashHasher<u64>>,
     keys: foldhash::fast::RandomState,
     /// Bytes held: each entry's bytes and [`ENTRY_OVERHEAD`].
     bytes: usize,

@@ -1682,8 +1682,13 @@ impl StateDb {
         nodes.sort_unstable_by(|a, b| a.key().cmp(b.key()));
         let block = std::sync::Arc::new(BlockNodes { version, nodes });
         // Readers from here on find the block's nodes whether or not their transaction
-        // begins after the commit.
-        self.unwritten().push(block.clone());
+        // begins after the commit. Nodes held for this block index already are an earlier
+        // attempt's that did not commit (one that panicked): only this one's may be found.
+        {
+            let mut unwritten = self.unwritten();
+            unwritten.retain(|b| b.version < version);
+            unwritten.push(block.clone());
+        }
         // The node cache changes while the transaction is pruned and made durable. Early is
         // safe: a node removed is read from the table again, and one put for a block whose
         // commit then fails is under a key only a block of the same index can reach, whose
@@ -3417,6 +3422,41 @@ pub(crate) mod tests {
         let txn = raw.begin_read().unwrap();
         let store = txn.open_table(STORE).unwrap();
         assert!(store.get("nodes_pending").unwrap().is_none());
+    }
+
+    /// Nodes held for a block index by an attempt that never committed (as a panic during the
+    /// commit would leave them) are not what the block's committed attempt is read with.
+    #[test]
+    fn an_uncommitted_attempts_held_nodes_are_never_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let steady = StateDb::open(&dir.path().join("steady.redb")).unwrap();
+        let db = StateDb::open(&dir.path().join("s.redb")).unwrap();
+        db.set_node_cache(0);
+        let keys = churn_keys();
+        for v in 0..3 {
+            commit_churn(&[&db, &steady], &keys, v);
+        }
+        // Block 3's nodes from other changes, held as a failed attempt would leave them.
+        let other = db.prepare(3, churn(&keys, 40)).unwrap();
+        let mut nodes: Vec<CachedNode> = other
+            .batch
+            .node_batch
+            .nodes()
+            .iter()
+            .map(|(k, n)| CachedNode::new(&node_key_bytes(k).unwrap(), &borsh::to_vec(n).unwrap()))
+            .collect();
+        nodes.sort_unstable_by(|a, b| a.key().cmp(b.key()));
+        db.unwritten()
+            .push(std::sync::Arc::new(BlockNodes { version: 3, nodes }));
+        // Every root equal to the steady store's (`commit_churn` checks), and provable.
+        let mut root = Hash32::ZERO;
+        for v in 3..6 {
+            root = commit_churn(&[&db, &steady], &keys, v);
+        }
+        for k in &keys {
+            let (value, proof) = db.prove(k, 5).unwrap();
+            verify_proof(root, k, value.as_deref(), &proof).unwrap();
+        }
     }
 
     /// A store whose pending block does not hash to its header's root is refused at opening.

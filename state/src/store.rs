@@ -64,6 +64,33 @@ struct BlockNodes {
 }
 
 impl BlockNodes {
+    /// The new nodes of `batch`, block `version`'s, encoded as the `nodes` table stores them.
+    fn of(version: u64, batch: &TreeUpdateBatch) -> Result<BlockNodes> {
+        let mut nodes = Vec::with_capacity(batch.node_batch.nodes().len());
+        let mut encoded = Vec::new();
+        for (key, node) in batch.node_batch.nodes() {
+            encoded.clear();
+            borsh::to_writer(&mut encoded, node).map_err(db_err)?;
+            nodes.push(CachedNode::new(&node_key_bytes(key)?, &encoded));
+        }
+        nodes.sort_unstable_by(|a, b| a.key().cmp(b.key()));
+        Ok(BlockNodes { version, nodes })
+    }
+
+    /// Inserts the nodes of `blocks` into `txn`'s `nodes` table.
+    fn write<'b>(
+        txn: &redb::WriteTransaction,
+        blocks: impl IntoIterator<Item = &'b BlockNodes>,
+    ) -> Result<()> {
+        let mut table = txn.open_table(NODES).map_err(db_err)?;
+        for block in blocks {
+            for node in &block.nodes {
+                table.insert(node.key(), node.node()).map_err(db_err)?;
+            }
+        }
+        Ok(())
+    }
+
     fn get(&self, key: &[u8]) -> Option<&[u8]> {
         self.nodes
             .binary_search_by(|n| n.key().cmp(key))
@@ -607,8 +634,8 @@ pub struct StateDb {
     unindexed_from: std::sync::atomic::AtomicU64,
     /// The latest tree's nodes ([`NodeCache`]).
     node_cache: Mutex<NodeCache>,
-    /// Tree nodes not yet written ([`BlockNodes`]). Changed only by a commit, under the
-    /// memory lock, and read with a read transaction begun under this one.
+    /// Tree nodes not yet written ([`BlockNodes`]). Changed only under the memory lock (by
+    /// commits, rollbacks and closing), and read with a read transaction begun under this one.
     unwritten: Mutex<Unwritten>,
 }
 
@@ -1163,7 +1190,7 @@ impl StateDb {
     }
 
     fn unwritten(&self) -> std::sync::MutexGuard<'_, Unwritten> {
-        // Only ever replaced whole.
+        // Each change (a push, a retain, a clear) leaves a whole list.
         self.unwritten
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -1650,18 +1677,11 @@ impl StateDb {
         header: &BlockHeader,
     ) -> Result<()> {
         let version = w.version;
-        let mut nodes = Vec::with_capacity(batch.node_batch.nodes().len());
         {
             let txn = &w.txn;
             w.stale.nodes.reserve(batch.stale_node_index_batch.len());
             for index in &batch.stale_node_index_batch {
                 w.stale.nodes.push(node_key_bytes(&index.node_key)?);
-            }
-            let mut encoded = Vec::new();
-            for (key, node) in batch.node_batch.nodes() {
-                encoded.clear();
-                borsh::to_writer(&mut encoded, node).map_err(db_err)?;
-                nodes.push(CachedNode::new(&node_key_bytes(key)?, &encoded));
             }
             let header_bytes = borsh::to_vec(header).map_err(db_err)?;
             txn.open_table(BLOCKS)
@@ -1679,8 +1699,7 @@ impl StateDb {
                 .insert("nodes_pending", version)
                 .map_err(db_err)?;
         }
-        nodes.sort_unstable_by(|a, b| a.key().cmp(b.key()));
-        let block = std::sync::Arc::new(BlockNodes { version, nodes });
+        let block = std::sync::Arc::new(BlockNodes::of(version, &batch)?);
         // Readers from here on find the block's nodes whether or not their transaction
         // begins after the commit. Nodes held for this block index already are an earlier
         // attempt's that did not commit (one that panicked): only this one's may be found.
@@ -1740,13 +1759,13 @@ impl StateDb {
     /// ([`BlockNodes`]) into `w`'s transaction.
     fn write_unwritten(&self, w: &BlockWrite<'_>) -> Result<()> {
         let unwritten = self.unwritten().clone();
-        let mut table = w.txn.open_table(NODES).map_err(db_err)?;
-        for block in unwritten.iter().filter(|b| b.version < w.version) {
-            for node in &block.nodes {
-                table.insert(node.key(), node.node()).map_err(db_err)?;
-            }
-        }
-        Ok(())
+        BlockNodes::write(
+            &w.txn,
+            unwritten
+                .iter()
+                .map(|b| &**b)
+                .filter(|b| b.version < w.version),
+        )
     }
 
     /// Writes the tree nodes held in memory ([`BlockNodes`]) in a transaction of their own:
@@ -1757,20 +1776,7 @@ impl StateDb {
         if held.is_empty() {
             return Ok(());
         }
-        let txn = self.db.begin_write().map_err(db_err)?;
-        {
-            let mut table = txn.open_table(NODES).map_err(db_err)?;
-            for block in &held {
-                for node in &block.nodes {
-                    table.insert(node.key(), node.node()).map_err(db_err)?;
-                }
-            }
-            txn.open_table(STORE)
-                .map_err(db_err)?
-                .remove("nodes_pending")
-                .map_err(db_err)?;
-        }
-        txn.commit().map_err(db_err)?;
+        Self::write_nodes_pending(&self.db, held.iter().map(|b| &**b))?;
         self.unwritten().clear();
         Ok(())
     }
@@ -1827,20 +1833,21 @@ impl StateDb {
                 header.state_root
             )));
         }
-        let txn = self.db.begin_write().map_err(db_err)?;
-        {
-            let mut nodes = txn.open_table(NODES).map_err(db_err)?;
-            for (key, node) in batch.node_batch.nodes() {
-                let bytes = borsh::to_vec(node).map_err(db_err)?;
-                nodes
-                    .insert(node_key_bytes(key)?.as_slice(), bytes.as_slice())
-                    .map_err(db_err)?;
-            }
-            txn.open_table(STORE)
-                .map_err(db_err)?
-                .remove("nodes_pending")
-                .map_err(db_err)?;
-        }
+        Self::write_nodes_pending(&self.db, [&BlockNodes::of(version, &batch)?])
+    }
+
+    /// Writes the pending nodes `blocks` in a durable transaction of their own, which then
+    /// leaves none pending.
+    fn write_nodes_pending<'b>(
+        db: &Database,
+        blocks: impl IntoIterator<Item = &'b BlockNodes>,
+    ) -> Result<()> {
+        let txn = db.begin_write().map_err(db_err)?;
+        BlockNodes::write(&txn, blocks)?;
+        txn.open_table(STORE)
+            .map_err(db_err)?
+            .remove("nodes_pending")
+            .map_err(db_err)?;
         txn.commit().map_err(db_err)
     }
 
@@ -3438,16 +3445,8 @@ pub(crate) mod tests {
         }
         // Block 3's nodes from other changes, held as a failed attempt would leave them.
         let other = db.prepare(3, churn(&keys, 40)).unwrap();
-        let mut nodes: Vec<CachedNode> = other
-            .batch
-            .node_batch
-            .nodes()
-            .iter()
-            .map(|(k, n)| CachedNode::new(&node_key_bytes(k).unwrap(), &borsh::to_vec(n).unwrap()))
-            .collect();
-        nodes.sort_unstable_by(|a, b| a.key().cmp(b.key()));
-        db.unwritten()
-            .push(std::sync::Arc::new(BlockNodes { version: 3, nodes }));
+        let held = BlockNodes::of(3, &other.batch).unwrap();
+        db.unwritten().push(std::sync::Arc::new(held));
         // Every root equal to the steady store's (`commit_churn` checks), and provable.
         let mut root = Hash32::ZERO;
         for v in 3..6 {

@@ -4,6 +4,11 @@
 
 pub mod devnet;
 
+/// The allocator the `wisp` binary runs on (see its `main.rs`), so that every benchmark and
+/// profiling example measures what a node does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use wisp_chain::{sign_request, verify_signature, BlockInputs, Chain, L1Ref, VerifiedRequest};
 use wisp_core::{Access, AccessList, AgentId, Call, Hash32, Hname, RequestBody};
 

@@ -415,6 +415,7 @@ fn devnet_section(out: &mut String, progress: &dyn Fn(&str)) {
 }
 
 fn main() {
+    wisp_node::allocator::configure();
     // `cargo bench` passes `--bench`; any other argument is a filter we do not support.
     let progress = |what: &str| eprintln!("[wisp-bench] {what}");
     let state_sizes: Vec<u64> = std::env::var("WISP_BENCH_STATE_KEYS")

@@ -6,6 +6,7 @@ use std::time::Instant;
 use wisp_bench::{Conflict, TransferChain};
 
 fn main() {
+    wisp_node::allocator::configure();
     let mut args = std::env::args().skip(1);
     let threads: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1);
     let blocks: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(200);

@@ -6,6 +6,7 @@ use wisp_bench::{commit_state, StateWorkload};
 use wisp_state::StateDb;
 
 fn main() {
+    wisp_node::allocator::configure();
     let mut args = std::env::args().skip(1);
     let keys: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(200_000);
     let blocks: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(100);

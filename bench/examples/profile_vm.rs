@@ -4,6 +4,7 @@ use std::time::Instant;
 use wisp_bench::MapHost;
 
 fn main() {
+    wisp_node::allocator::configure();
     let calls: usize = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())

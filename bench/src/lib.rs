@@ -4,10 +4,11 @@
 
 pub mod devnet;
 
-/// The allocator the `wisp` binary runs on (see its `main.rs`), so that every benchmark and
-/// profiling example measures what a node does.
+/// The allocator the `wisp` binary runs on ([`wisp_node::allocator`]), so that every benchmark
+/// and profiling example measures what a node does; each of their `main`s calls
+/// [`wisp_node::allocator::configure`] first, as the binary's does.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: wisp_node::allocator::Allocator = wisp_node::allocator::ALLOCATOR;
 
 use wisp_chain::{sign_request, verify_signature, BlockInputs, Chain, L1Ref, VerifiedRequest};
 use wisp_core::{Access, AccessList, AgentId, Call, Hash32, Hname, RequestBody};

@@ -7,11 +7,9 @@ use std::path::PathBuf;
 
 mod commands;
 
-/// mimalloc instead of the system allocator: a node allocates in every host call, state read
-/// and tree node, and glibc's malloc cost a third of a block's execution phase (measured in
-/// state/README.md).
+/// mimalloc instead of the system allocator ([`wisp_node::allocator`] says why).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: wisp_node::allocator::Allocator = wisp_node::allocator::ALLOCATOR;
 
 use commands::Ctx;
 
@@ -521,8 +519,14 @@ fn init_logs(format: &str) {
     };
 }
 
+fn main() {
+    // Before the runtime's threads start: mimalloc's options are not thread safe.
+    wisp_node::allocator::configure();
+    run_main();
+}
+
 #[tokio::main]
-async fn main() {
+async fn run_main() {
     let cli = Cli::parse();
     // Die quietly when the reader of stdout goes away (`wisp events | head`), as Unix tools
     // do, instead of panicking with "failed printing to stdout: Broken pipe". Not in the

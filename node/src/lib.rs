@@ -8,6 +8,7 @@
 //! - On restart the node resumes from the last committed block's L1 reference.
 
 mod agents;
+pub mod allocator;
 mod anchoring;
 mod answer;
 pub mod committee;

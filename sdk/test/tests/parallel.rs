@@ -486,6 +486,36 @@ fn transfers_storing_into_one_contract_run_in_parallel() {
         assert_eq!(sompi, before.1 + locked);
         assert!(bytes > before.0);
     }
+    // The node's indexes, whose entries the workers make for the requests they run, hold
+    // the same as one request at a time: each request under its sender, and each Transfer
+    // under its indexed recipient (its second indexed field) at its place in the block.
+    let block = receipts[0].block_index;
+    let indexes = |chain: &Chain| {
+        (1..ACCOUNTS)
+            .map(|i| {
+                let db = chain.db();
+                let sender = borsh::to_vec(&agent(i)).unwrap();
+                let sent = db
+                    .requests_by(&wisp_state::RequestFilter::Sender(sender), None, 100)
+                    .unwrap();
+                let to = borsh::to_vec(&fresh(i)).unwrap();
+                let received = db
+                    .event_positions_where(token, Some("Transfer"), Some((1, &to)), (0, block), 100)
+                    .unwrap();
+                let entry = db.request_entry(&receipts[i - 1].request_id).unwrap();
+                (sent, received, entry)
+            })
+            .collect::<Vec<_>>()
+    };
+    let sequential = indexes(&chains.chains[0]);
+    for (i, (sent, received, entry)) in sequential.iter().enumerate() {
+        let at = receipts[i].request_index;
+        assert_eq!(sent.first(), Some(&(block, at, receipts[i].request_id)));
+        assert_eq!(received, &vec![(block, at, 0)]);
+        let entry = entry.as_ref().expect("the request's entry");
+        assert_eq!((entry.request_index, entry.contract), (at, Some(token)));
+    }
+    assert_eq!(indexes(&chains.chains[1]), sequential);
 }
 
 /// A reused instance is indistinguishable from a fresh one: a contract that changes its

@@ -1,13 +1,19 @@
 //! Grows a state store to KEYS keys, then commits BLOCKS blocks of 1000 updates (9 in 10 to
-//! existing keys) the way a chain commits its blocks, printing where the time goes:
-//! `cargo run -p wisp-bench --release --example profile_state -- KEYS BLOCKS [RETENTION]`.
+//! existing keys; `block=N` for N per block) the way a chain commits its blocks, printing where
+//! the time goes:
+//! `cargo run -p wisp-bench --release --example profile_state -- KEYS BLOCKS [RETENTION|x] [NODE_CACHE_MIB] [block=N]`.
 use std::time::{Duration, Instant};
 use wisp_bench::{commit_state, StateWorkload};
 use wisp_state::StateDb;
 
 fn main() {
     wisp_node::allocator::configure();
-    let mut args = std::env::args().skip(1);
+    let per_block: u64 = std::env::args()
+        .find_map(|a| a.strip_prefix("block=").and_then(|n| n.parse().ok()))
+        .unwrap_or(1000);
+    let mut args = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("block="));
     let keys: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(200_000);
     let blocks: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(100);
     let retention: Option<u64> = args.next().and_then(|a| a.parse().ok());
@@ -26,7 +32,7 @@ fn main() {
     );
     let (mut total, mut hashing) = (Duration::ZERO, Duration::ZERO);
     for _ in 0..blocks {
-        let changes = work.updates(1000);
+        let changes = work.updates(per_block);
         let t = Instant::now();
         hashing += commit_state(&db, work.version, changes);
         total += t.elapsed();
@@ -34,8 +40,8 @@ fn main() {
     }
     let per = |d: Duration| d.as_secs_f64() * 1e3 / blocks as f64;
     println!(
-        "{:.0} updates/s; per block of 1000: {:.2} ms, of which hashing the tree {:.2} ms on a second thread, overlapping the value writes",
-        (blocks * 1000) as f64 / total.as_secs_f64(),
+        "{:.0} updates/s; per block of {per_block}: {:.2} ms, of which hashing the tree {:.2} ms on a second thread, overlapping the value writes",
+        (blocks * per_block) as f64 / total.as_secs_f64(),
         per(total),
         per(hashing)
     );

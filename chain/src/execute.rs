@@ -139,8 +139,8 @@ struct PlanFrom<'a> {
     block_gas: u64,
 }
 
-/// A batch member: the request and its index in the block.
-type Member<'a> = (Request<'a>, u32);
+/// A batch member: the request as it arrived and its index in the block.
+type Member<'a> = (&'a crate::VerifiedRequest, u32);
 
 /// The log lines of a request, in the order it wrote them: (contract, message).
 type Logs = Vec<(wisp_core::Hname, String)>;
@@ -149,13 +149,58 @@ type Logs = Vec<(wisp_core::Hname, String)>;
 #[derive(Default)]
 struct Drain<'a> {
     /// Position in the batch, request, index in the block.
-    jobs: std::collections::VecDeque<(usize, Request<'a>, u32)>,
+    jobs: std::collections::VecDeque<(usize, &'a crate::VerifiedRequest, u32)>,
     /// Drainers started by the planner and still running.
     running: usize,
 }
 
-/// What a drainer ran: each member's position in the batch, gas, receipt and logs.
-type Drained = (usize, u64, Receipt, Logs);
+/// What a drainer ran: each member's position in the batch, gas, receipt, logs and index
+/// entries.
+type Drained = (usize, u64, Receipt, Logs, Indexed);
+
+/// An off-ledger request's entries in the node's indexes (outside consensus), made by the
+/// drainer that ran it in a parallel batch: its request entry (`None` if it does not encode)
+/// and its events' indexed values.
+type Indexed = (
+    Option<wisp_state::RequestEntry>,
+    Vec<wisp_state::IndexedValue>,
+);
+
+/// A contract's interface as found for indexing its events: its cached module's (shared, not
+/// copied), or read from its code.
+enum Known {
+    Module(wisp_vm::PreparedModule),
+    Read(Option<wisp_core::interface::ContractInterface>),
+}
+
+impl Known {
+    /// The interface of `contract` as `exec` has it (`Read(None)`: a core contract, no such
+    /// contract, or no interface).
+    fn of(exec: &mut Exec, contract: wisp_core::Hname) -> Known {
+        if crate::native::is_core(contract) {
+            return Known::Read(None);
+        }
+        let cached = exec
+            .contract_record(contract)
+            .and_then(|record| exec.runtime.cached(&record.code_hash));
+        match cached {
+            Some(module) => Known::Module(module),
+            None => Known::Read(exec.interface_of(contract)),
+        }
+    }
+
+    fn interface(&self) -> Option<&wisp_core::interface::ContractInterface> {
+        match self {
+            Known::Module(module) => module.interface(),
+            Known::Read(interface) => interface.as_ref(),
+        }
+    }
+}
+
+/// The interfaces of the contracts whose events one thread indexed, by hname: kept for a
+/// parallel batch (no member can change a contract record, which every member reads), or
+/// for the rest of the block at its end.
+type Interfaces = BTreeMap<wisp_core::Hname, Known>;
 
 /// Locks `m`; a panic elsewhere while it was held left the data as usable as before.
 fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -225,78 +270,77 @@ impl RequestRecord {
 
 /// The entries of the node's request index for `receipts`: on-ledger requests from
 /// `on_ledger` (those that got a receipt), off-ledger ones from the block's `off_ledger`.
-fn request_entries(
+/// The node's request entries of the block's on-ledger requests (`receipts` that are in
+/// `on_ledger`); off-ledger ones are made where each ran ([`off_ledger_entry`]).
+fn on_ledger_entries(
     receipts: &[Receipt],
     on_ledger: &BTreeMap<wisp_core::RequestId, RequestRecord>,
-    off_ledger: &[crate::VerifiedRequest],
 ) -> Vec<wisp_state::RequestEntry> {
-    let off: BTreeMap<wisp_core::RequestId, &crate::VerifiedRequest> =
-        off_ledger.iter().map(|v| (v.id(), v)).collect();
     receipts
         .iter()
         .filter_map(|r| {
-            let (record, contract) = match on_ledger.get(&r.request_id) {
-                Some(record) => (
-                    borsh::to_vec(record).ok()?,
-                    record.body().map(|b| b.call.target),
-                ),
-                None => {
-                    let request = off.get(&r.request_id)?.request();
-                    (
-                        borsh::to_vec(&RequestRecordRef::OffLedger(request)).ok()?,
-                        Some(request.body.call.target),
-                    )
-                }
-            };
+            let record = on_ledger.get(&r.request_id)?;
             Some(wisp_state::RequestEntry {
                 id: r.request_id,
                 request_index: r.request_index,
                 sender: borsh::to_vec(&r.sender).ok()?,
-                contract,
-                record,
+                contract: record.body().map(|b| b.call.target),
+                record: borsh::to_vec(record).ok()?,
             })
         })
         .collect()
 }
 
-/// The values of the `#[indexed]` fields of `receipts`' events, found with each emitting
-/// contract's interface as of the end of the block (`exec`): for the node's event index only,
-/// outside consensus. An event whose data does not decode as its declared fields is left out.
-fn indexed_values(exec: &mut Exec, receipts: &[Receipt]) -> Vec<wisp_state::IndexedValue> {
-    let mut interfaces: BTreeMap<
-        wisp_core::Hname,
-        Option<wisp_core::interface::ContractInterface>,
-    > = BTreeMap::new();
-    let mut values = Vec::new();
-    for (r, receipt) in receipts.iter().enumerate() {
-        for (i, event) in receipt.events.iter().enumerate() {
-            let interface = interfaces.entry(event.contract).or_insert_with(|| {
-                match crate::native::is_core(event.contract) {
-                    true => None,
-                    false => exec.interface_of(event.contract),
-                }
-            });
-            let Some(def) = interface
-                .as_ref()
-                .and_then(|i| i.event(&event.topic))
-                .filter(|d| d.indexed > 0)
-            else {
-                continue;
-            };
-            let Some(fields) = def.indexed_values(&event.data) else {
-                continue;
-            };
-            values.extend(fields.into_iter().enumerate().map(|(field, value)| {
-                wisp_state::IndexedValue {
-                    request: r as u32,
-                    event: i as u32,
-                    field: field as u8,
-                    value: value.to_vec(),
-                }
-            }));
-        }
+/// The node's request entry of an off-ledger request that got `receipt`; `None` if it does
+/// not encode (it always does: borsh of owned data).
+fn off_ledger_entry(
+    off: &crate::VerifiedRequest,
+    receipt: &Receipt,
+) -> Option<wisp_state::RequestEntry> {
+    let request = off.request();
+    Some(wisp_state::RequestEntry {
+        id: receipt.request_id,
+        request_index: receipt.request_index,
+        sender: borsh::to_vec(&receipt.sender).ok()?,
+        contract: Some(request.body.call.target),
+        record: borsh::to_vec(&RequestRecordRef::OffLedger(request)).ok()?,
+    })
+}
+
+/// Appends to `values` the values of the `#[indexed]` fields of `receipt`'s events, found
+/// with each emitting contract's interface as `exec` has it when first asked (kept in
+/// `interfaces`): for the node's event index only, outside consensus. An event whose data does
+/// not decode as its declared fields is left out.
+fn indexed_values(
+    exec: &mut Exec,
+    interfaces: &mut Interfaces,
+    receipt: &Receipt,
+    values: &mut Vec<wisp_state::IndexedValue>,
+) {
+    let r = receipt.request_index;
+    for (i, event) in receipt.events.iter().enumerate() {
+        let known = interfaces
+            .entry(event.contract)
+            .or_insert_with(|| Known::of(exec, event.contract));
+        let Some(def) = known
+            .interface()
+            .and_then(|i| i.event(&event.topic))
+            .filter(|d| d.indexed > 0)
+        else {
+            continue;
+        };
+        let Some(fields) = def.indexed_values(&event.data) else {
+            continue;
+        };
+        values.extend(fields.into_iter().enumerate().map(|(field, value)| {
+            wisp_state::IndexedValue {
+                request: r,
+                event: i as u32,
+                field: field as u8,
+                value: value.to_vec(),
+            }
+        }));
     }
-    values
 }
 
 /// Meta record of block `index`: the on-ledger requests it deferred to the next block.
@@ -946,6 +990,12 @@ impl Chain {
         // Consecutive requests whose access lists do not conflict form a batch and run at once
         // (with workers); each is admitted exactly as it would be one after the other.
         let offs = &inputs.off_ledger;
+        // Entries for the node's own indexes, unless it keeps none (`wisp node --no-index`),
+        // once turned off for good (`StateDb::set_indexing`): those of a parallel batch's
+        // members are made by the drainers that ran them, the rest at the end of the block.
+        let indexing = self.db.unindexed_from().is_none();
+        let (mut drained_entries, mut drained_values) = (Vec::new(), Vec::new());
+        let mut ran_in_order: Vec<Member<'_>> = Vec::new();
         let mut planner = Planner::default();
         let mut next = 0;
         while next < offs.len() {
@@ -955,7 +1005,7 @@ impl Chain {
                 receipts: receipts.len(),
                 block_gas,
             };
-            let results: Vec<(u64, Receipt, Logs)> = match &self.workers {
+            let results: Vec<(u64, Receipt, Logs, Option<Indexed>)> = match &self.workers {
                 // While planning pauses, each request is a batch of its own: no workers.
                 Some(workers) if planner.unplanned == 0 => {
                     // Once the batch has `parallel_min_batch` members, they go to a queue that
@@ -988,21 +1038,22 @@ impl Chain {
                                 if members.len() < min {
                                     return;
                                 }
-                                let start =
-                                    {
-                                        let mut q = lock(queue);
-                                        q.jobs.extend(
-                                            members.iter().enumerate().skip(handed).map(
-                                                |(k, (request, at))| (k, request.clone(), *at),
-                                            ),
-                                        );
-                                        // Counted under the lock a drainer leaves under: a member
-                                        // is never left with no drainer running, but for the
-                                        // block's own thread at the end.
-                                        let start = q.running < others;
-                                        q.running += usize::from(start);
-                                        start
-                                    };
+                                let start = {
+                                    let mut q = lock(queue);
+                                    q.jobs.extend(
+                                        members
+                                            .iter()
+                                            .enumerate()
+                                            .skip(handed)
+                                            .map(|(k, (off, at))| (k, *off, *at)),
+                                    );
+                                    // Counted under the lock a drainer leaves under: a member
+                                    // is never left with no drainer running, but for the
+                                    // block's own thread at the end.
+                                    let start = q.running < others;
+                                    q.running += usize::from(start);
+                                    start
+                                };
                                 handed = members.len();
                                 if start {
                                     for warm in [&warm_block, &warm_batch].into_iter().flatten() {
@@ -1010,14 +1061,26 @@ impl Chain {
                                     }
                                     let fork = exec.fork(&base);
                                     scope.spawn(move |_| {
-                                        let done = self.drain(fork, params, queue, index, true);
+                                        let done = self.drain(
+                                            fork,
+                                            params,
+                                            queue,
+                                            (index, indexing),
+                                            true,
+                                        );
                                         lock(drained).push(done);
                                     });
                                 }
                             },
                         );
                         if handed > 0 && !lock(queue).jobs.is_empty() {
-                            let done = self.drain(exec.fork(&base), params, queue, index, false);
+                            let done = self.drain(
+                                exec.fork(&base),
+                                params,
+                                queue,
+                                (index, indexing),
+                                false,
+                            );
                             lock(drained).push(done);
                         }
                         (planned, handed)
@@ -1040,9 +1103,12 @@ impl Chain {
                         }
                         ran.sort_unstable_by_key(|(k, ..)| *k);
                         ran.into_iter()
-                            .map(|(_, gas, receipt, logs)| (gas, receipt, logs))
+                            .map(|(_, gas, receipt, logs, indexed)| {
+                                (gas, receipt, logs, Some(indexed))
+                            })
                             .collect()
                     } else {
+                        ran_in_order.extend_from_slice(&planned.members);
                         self.run_in_order(&mut exec, &params, planned.members, index)
                     }
                 }
@@ -1050,14 +1116,19 @@ impl Chain {
                     let planned =
                         self.plan_batch(&mut exec, &params, &from, &mut planner, &mut |_, _| {});
                     next = planned.end;
+                    ran_in_order.extend_from_slice(&planned.members);
                     self.run_in_order(&mut exec, &params, planned.members, index)
                 }
             };
             // In canonical order.
-            for (gas, receipt, logs) in results {
+            for (gas, receipt, logs, indexed) in results {
                 exec.logs.extend(logs);
                 block_gas = block_gas.saturating_add(gas);
                 receipts.push(receipt);
+                if let Some((entry, values)) = indexed {
+                    drained_entries.extend(entry);
+                    drained_values.extend(values);
+                }
             }
         }
         drop(warm_block);
@@ -1069,14 +1140,31 @@ impl Chain {
             return Err(wisp_state::StateError::Db(e).into());
         }
         let logs = std::mem::take(&mut exec.logs);
-        // Entries for the node's own indexes, unless it keeps none (`wisp node --no-index`),
-        // once turned off for good (`StateDb::set_indexing`).
-        let (values, requests) = match self.db.unindexed_from() {
-            None => (
-                indexed_values(&mut exec, &receipts),
-                request_entries(&receipts, &arrived, &inputs.off_ledger),
-            ),
-            Some(_) => (Vec::new(), Vec::new()),
+        // The index entries of the requests not drained in a parallel batch, with interfaces
+        // as of the end of the block; all in the order of the block's receipts, events and
+        // fields.
+        let (values, requests) = match indexing {
+            true => {
+                let mut interfaces = Interfaces::new();
+                let mut values = Vec::new();
+                let mut requests = on_ledger_entries(&receipts, &arrived);
+                let on_ledger = receipts
+                    .iter()
+                    .filter(|r| arrived.contains_key(&r.request_id));
+                let in_order = ran_in_order
+                    .iter()
+                    .filter_map(|&(off, at)| Some((off, receipts.get(at as usize)?)));
+                for receipt in on_ledger.chain(in_order.clone().map(|(_, r)| r)) {
+                    indexed_values(&mut exec, &mut interfaces, receipt, &mut values);
+                }
+                requests.extend(in_order.filter_map(|(off, r)| off_ledger_entry(off, r)));
+                values.extend(drained_values);
+                values.sort_by_key(|v| (v.request, v.event, v.field));
+                requests.extend(drained_entries);
+                requests.sort_by_key(|e| e.request_index);
+                (values, requests)
+            }
+            false => (Vec::new(), Vec::new()),
         };
         let changes = exec.into_changes();
         Ok(Executed {
@@ -1097,36 +1185,37 @@ impl Chain {
     }
 
     /// Executes `members` one after the other on `exec`, in order (their logs stay in
-    /// `exec.logs`).
+    /// `exec.logs`); their index entries are made at the end of the block.
     fn run_in_order(
         &self,
         exec: &mut Exec,
         params: &ChainParams,
         members: Vec<Member<'_>>,
         index: u64,
-    ) -> Vec<(u64, Receipt, Logs)> {
+    ) -> Vec<(u64, Receipt, Logs, Option<Indexed>)> {
         members
             .into_iter()
-            .map(|(request, at)| {
-                let (gas, receipt) = self.execute_off_ledger(exec, params, &request, index, at);
-                (gas, receipt, Logs::new())
+            .map(|(off, at)| {
+                let (gas, receipt) = self.execute_off_ledger(exec, params, off, index, at);
+                (gas, receipt, Logs::new(), None)
             })
             .collect()
     }
 
     /// Runs members from `queue` on `fork` until the queue is empty; returns the fork (its
     /// base released, for [`Exec::merge`]) and, for each member it ran, its position in the
-    /// batch, gas, receipt and logs. A drainer the planner started (`counted`) leaves the
+    /// batch, gas, receipt, logs and (if `indexing`) index entries. A drainer the planner started (`counted`) leaves the
     /// running count under the same lock in which it finds the queue empty.
     fn drain<'a>(
         &self,
         mut fork: Exec,
         params: &ChainParams,
         queue: &std::sync::Mutex<Drain<'a>>,
-        index: u64,
+        (index, indexing): (u64, bool),
         counted: bool,
     ) -> (Exec, Vec<Drained>) {
         let mut ran = Vec::new();
+        let mut interfaces = Interfaces::new();
         loop {
             let job = {
                 let mut q = lock(queue);
@@ -1136,9 +1225,19 @@ impl Chain {
                 }
                 job
             };
-            let Some((k, request, at)) = job else { break };
-            let (gas, receipt) = self.execute_off_ledger(&mut fork, params, &request, index, at);
-            ran.push((k, gas, receipt, std::mem::take(&mut fork.logs)));
+            let Some((k, off, at)) = job else { break };
+            let (gas, receipt) = self.execute_off_ledger(&mut fork, params, off, index, at);
+            // Its index entries, here rather than at the end of the block: on the workers.
+            let mut values = Vec::new();
+            let entry = match indexing {
+                true => {
+                    indexed_values(&mut fork, &mut interfaces, &receipt, &mut values);
+                    off_ledger_entry(off, &receipt)
+                }
+                false => None,
+            };
+            let indexed = (entry, values);
+            ran.push((k, gas, receipt, std::mem::take(&mut fork.logs), indexed));
         }
         // Merging must find the block's writes held by no fork.
         fork.release_base();
@@ -1152,11 +1251,12 @@ impl Chain {
         &self,
         exec: &mut Exec,
         params: &ChainParams,
-        request: &Request<'_>,
+        off: &crate::VerifiedRequest,
         index: u64,
         at: u32,
     ) -> (u64, Receipt) {
-        let (gas, receipt) = self.execute_request(exec, params, request, index, at, 0);
+        let request = Request::off_ledger(off);
+        let (gas, receipt) = self.execute_request(exec, params, &request, index, at, 0);
         self.record(exec, &receipt);
         (gas, receipt)
     }
@@ -1252,7 +1352,7 @@ impl Chain {
                 }
                 None => records_may_change = true,
             }
-            members.push((request, at as u32));
+            members.push((off, at as u32));
             j += 1;
             if footprint.is_none() {
                 break;

@@ -63,13 +63,15 @@ fn footprint(
     writes.push(keys::request(&request.id));
     reads.push(keys::contract_records());
     reads.push(keys::chain_owner());
-    let contracts: BTreeSet<wisp_core::Hname> = list
+    let mut contracts: Vec<wisp_core::Hname> = list
         .reads
         .iter()
         .chain(&list.writes)
         .map(|a| a.contract)
         .chain([request.body.call.target])
         .collect();
+    contracts.sort_unstable();
+    contracts.dedup();
     for contract in contracts {
         let code = *code_of
             .entry(contract)
@@ -996,7 +998,11 @@ impl Chain {
         let indexing = self.db.unindexed_from().is_none();
         let (mut drained_entries, mut drained_values) = (Vec::new(), Vec::new());
         let mut ran_in_order: Vec<Member<'_>> = Vec::new();
-        let mut planner = Planner::default();
+        // The batch tables of the last block, emptied (`plan_batch`) but with their room.
+        let mut planner = Planner {
+            batch: std::mem::take(&mut *lock(&self.batch)),
+            ..Planner::default()
+        };
         let mut next = 0;
         while next < offs.len() {
             let from = PlanFrom {
@@ -1132,6 +1138,7 @@ impl Chain {
             }
         }
         drop(warm_block);
+        *lock(&self.batch) = std::mem::take(&mut planner.batch);
         // Fees, pegged-in and withdrawn sompi were summed over the block; credited now, before
         // the owner pays the anchor fee out of them.
         exec.settle_sums();

@@ -249,6 +249,9 @@ pub struct Chain {
     planning_pause: usize,
     /// Requests executed as members of a batch of more than one, since the chain was opened.
     parallel_requests: std::sync::atomic::AtomicU64,
+    /// The planner's batch tables, kept from one block to the next so that a block's planning
+    /// does not grow them from nothing again (only speed depends on it).
+    batch: std::sync::Mutex<wisp_scheduler::Batch>,
 }
 
 #[derive(Clone)]
@@ -377,6 +380,7 @@ impl Chain {
             parallel_min_batch: execute::PARALLEL_MIN_BATCH,
             planning_pause: execute::PLANNING_PAUSE,
             parallel_requests: std::sync::atomic::AtomicU64::new(0),
+            batch: std::sync::Mutex::new(wisp_scheduler::Batch::new()),
         };
         match chain.db.latest_version()? {
             // The head's header, not block 0's: a store restored from a snapshot starts at

@@ -307,6 +307,12 @@ impl Exec {
         exec
     }
 
+    /// Whether the block's writes so far include a key starting with `prefix` (written or
+    /// deleted). Scans them: for the end of a block.
+    pub fn block_wrote_under(&self, prefix: &[u8]) -> bool {
+        self.block_overlay.keys().any(|k| k.starts_with(prefix))
+    }
+
     /// This execution's block writes so far, shared with the forks of a parallel batch (only
     /// the block's own execution forks, so it has no `base` of its own).
     pub fn shared_writes(&self) -> Overlay {

@@ -171,7 +171,9 @@ type Indexed = (
 /// A contract's interface as found for indexing its events: its cached module's (shared, not
 /// copied), or read from its code.
 enum Known {
+    /// The cached module, whose interface it holds.
     Module(wisp_vm::PreparedModule),
+    /// Read from the contract's code (`None`: none, or no such contract).
     Read(Option<wisp_core::interface::ContractInterface>),
 }
 
@@ -191,6 +193,7 @@ impl Known {
         }
     }
 
+    /// The interface found, if any.
     fn interface(&self) -> Option<&wisp_core::interface::ContractInterface> {
         match self {
             Known::Module(module) => module.interface(),
@@ -270,8 +273,6 @@ impl RequestRecord {
     }
 }
 
-/// The entries of the node's request index for `receipts`: on-ledger requests from
-/// `on_ledger` (those that got a receipt), off-ledger ones from the block's `off_ledger`.
 /// The node's request entries of the block's on-ledger requests (`receipts` that are in
 /// `on_ledger`); off-ledger ones are made where each ran ([`off_ledger_entry`]).
 fn on_ledger_entries(
@@ -1149,23 +1150,33 @@ impl Chain {
         let logs = std::mem::take(&mut exec.logs);
         // The index entries of the requests not drained in a parallel batch, with interfaces
         // as of the end of the block; all in the order of the block's receipts, events and
-        // fields.
+        // fields. Drainers found each contract's interface when they first met it: in a block
+        // that also wrote a contract record (a deploy, an upgrade), one may have changed
+        // after, so their requests' events are indexed here again, as one thread does.
         let (values, requests) = match indexing {
             true => {
                 let mut interfaces = Interfaces::new();
                 let mut values = Vec::new();
                 let mut requests = on_ledger_entries(&receipts, &arrived);
-                let on_ledger = receipts
-                    .iter()
-                    .filter(|r| arrived.contains_key(&r.request_id));
+                let reindex =
+                    !drained_values.is_empty() && exec.block_wrote_under(&keys::contract_records());
                 let in_order = ran_in_order
                     .iter()
                     .filter_map(|&(off, at)| Some((off, receipts.get(at as usize)?)));
-                for receipt in on_ledger.chain(in_order.clone().map(|(_, r)| r)) {
-                    indexed_values(&mut exec, &mut interfaces, receipt, &mut values);
+                if reindex {
+                    for receipt in &receipts {
+                        indexed_values(&mut exec, &mut interfaces, receipt, &mut values);
+                    }
+                } else {
+                    let on_ledger = receipts
+                        .iter()
+                        .filter(|r| arrived.contains_key(&r.request_id));
+                    for receipt in on_ledger.chain(in_order.clone().map(|(_, r)| r)) {
+                        indexed_values(&mut exec, &mut interfaces, receipt, &mut values);
+                    }
+                    values.extend(drained_values);
                 }
                 requests.extend(in_order.filter_map(|(off, r)| off_ledger_entry(off, r)));
-                values.extend(drained_values);
                 values.sort_by_key(|v| (v.request, v.event, v.field));
                 requests.extend(drained_entries);
                 requests.sort_by_key(|e| e.request_index);

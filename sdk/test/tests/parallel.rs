@@ -487,35 +487,76 @@ fn transfers_storing_into_one_contract_run_in_parallel() {
         assert!(bytes > before.0);
     }
     // The node's indexes, whose entries the workers make for the requests they run, hold
-    // the same as one request at a time: each request under its sender, and each Transfer
-    // under its indexed recipient (its second indexed field) at its place in the block.
+    // the same as one request at a time.
+    check_transfer_indexes(&chains, token, &receipts, fresh);
+    // Again with a deploy after the parallel batch, in the same block: it writes a contract
+    // record, so the batch's events are indexed again at the end of the block.
+    let again = |i: usize| AgentId::Address([0xb0 + i as u8; 32]);
+    let mut off: Vec<_> = (1..ACCOUNTS)
+        .map(|i| {
+            let args = borsh::to_vec(&(again(i), 10u128)).unwrap();
+            chains.request(i, token, "transfer", args, exact(&agent(i), &again(i)), 0)
+        })
+        .collect();
+    let init = borsh::to_vec(&("Two".to_string(), "TWO".to_string(), 0u8, 1u128)).unwrap();
+    let code = wisp_test::contract_wasm("contracts/token");
+    off.push(chains.request(
+        0,
+        Hname::of("root"),
+        "deploy",
+        borsh::to_vec(&("token2".to_string(), code, init)).unwrap(),
+        None,
+        0,
+    ));
+    let parallel_before = chains.chains[1].parallel_requests();
+    let receipts = chains.block(vec![], off);
+    assert!(chains.chains[1].parallel_requests() > parallel_before);
+    assert!(receipts.iter().all(|r| r.error.is_none()));
+    check_transfer_indexes(&chains, token, &receipts[..ACCOUNTS - 1], again);
+}
+
+/// Checks that every chain's node indexes hold, for the transfers that got `receipts` in one
+/// block (from account `k + 1` to `to(k + 1)` for the `k`-th), the same as the first chain's
+/// (one request at a time): each request under its sender, each Transfer event under its
+/// indexed recipient (the event's second indexed field) at its place in the block, and each
+/// request's entry.
+fn check_transfer_indexes(
+    chains: &Chains,
+    token: Hname,
+    receipts: &[Receipt],
+    to: impl Fn(usize) -> AgentId,
+) {
     let block = receipts[0].block_index;
     let indexes = |chain: &Chain| {
-        (1..ACCOUNTS)
-            .map(|i| {
+        receipts
+            .iter()
+            .enumerate()
+            .map(|(k, receipt)| {
                 let db = chain.db();
-                let sender = borsh::to_vec(&agent(i)).unwrap();
+                let sender = borsh::to_vec(&agent(k + 1)).unwrap();
                 let sent = db
                     .requests_by(&wisp_state::RequestFilter::Sender(sender), None, 100)
                     .unwrap();
-                let to = borsh::to_vec(&fresh(i)).unwrap();
+                let to = borsh::to_vec(&to(k + 1)).unwrap();
                 let received = db
                     .event_positions_where(token, Some("Transfer"), Some((1, &to)), (0, block), 100)
                     .unwrap();
-                let entry = db.request_entry(&receipts[i - 1].request_id).unwrap();
+                let entry = db.request_entry(&receipt.request_id).unwrap();
                 (sent, received, entry)
             })
             .collect::<Vec<_>>()
     };
     let sequential = indexes(&chains.chains[0]);
-    for (i, (sent, received, entry)) in sequential.iter().enumerate() {
-        let at = receipts[i].request_index;
-        assert_eq!(sent.first(), Some(&(block, at, receipts[i].request_id)));
+    for ((sent, received, entry), receipt) in sequential.iter().zip(receipts) {
+        let at = receipt.request_index;
+        assert_eq!(sent.first(), Some(&(block, at, receipt.request_id)));
         assert_eq!(received, &vec![(block, at, 0)]);
         let entry = entry.as_ref().expect("the request's entry");
         assert_eq!((entry.request_index, entry.contract), (at, Some(token)));
     }
-    assert_eq!(indexes(&chains.chains[1]), sequential);
+    for chain in &chains.chains[1..] {
+        assert_eq!(indexes(chain), sequential);
+    }
 }
 
 /// A reused instance is indistinguishable from a fresh one: a contract that changes its

@@ -17,16 +17,7 @@ fn main() {
     };
     let rest: Vec<String> = args.collect();
     let indexes = !rest.iter().any(|a| a == "no-index");
-    let per_block = match rest.iter().find_map(|a| a.strip_prefix("block=")) {
-        Some(n) => match n.parse::<usize>() {
-            Ok(n) if n > 0 => n,
-            _ => {
-                eprintln!("block={n}: give the number of transfers per block, e.g. block=500");
-                std::process::exit(2);
-            }
-        },
-        None => 100,
-    };
+    let per_block = wisp_bench::block_size_arg(&rest, "transfers", 100);
     let dir = rest
         .iter()
         .find(|a| *a != "no-index" && !a.starts_with("block="))

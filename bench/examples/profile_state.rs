@@ -8,12 +8,9 @@ use wisp_state::StateDb;
 
 fn main() {
     wisp_node::allocator::configure();
-    let per_block: u64 = std::env::args()
-        .find_map(|a| a.strip_prefix("block=").and_then(|n| n.parse().ok()))
-        .unwrap_or(1000);
-    let mut args = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("block="));
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    let per_block = wisp_bench::block_size_arg(&all, "updates", 1000) as u64;
+    let mut args = all.into_iter().filter(|a| !a.starts_with("block="));
     let keys: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(200_000);
     let blocks: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(100);
     let retention: Option<u64> = args.next().and_then(|a| a.parse().ok());

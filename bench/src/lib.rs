@@ -362,6 +362,24 @@ pub fn state_header(version: u64, root: Hash32) -> wisp_core::BlockHeader {
     }
 }
 
+/// The `block=N` argument of the profiling examples among `args` (`what` names the unit in
+/// the error): N, or `default` without one.
+///
+/// # Panics
+/// Never; exits the process with status 2 and a message if N is not a positive number.
+pub fn block_size_arg(args: &[String], what: &str, default: usize) -> usize {
+    match args.iter().find_map(|a| a.strip_prefix("block=")) {
+        Some(n) => match n.parse::<usize>() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                eprintln!("block={n}: give the number of {what} per block, e.g. block=500");
+                std::process::exit(2);
+            }
+        },
+        None => default,
+    }
+}
+
 /// Commits `changes` as block `version` of `db` ([`state_header`], no receipts, no
 /// metadata): the state benchmarks' unit of work. It goes through `StateDb::commit_block`,
 /// the path a chain's blocks take, which hashes the tree on a second thread while the values

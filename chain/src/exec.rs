@@ -138,6 +138,24 @@ pub(crate) type Overlay = Arc<Writes>;
 pub(crate) type Writes =
     std::collections::HashMap<Vec<u8>, Option<Vec<u8>>, foldhash::fast::RandomState>;
 
+/// Where a deployed contract's interface was found ([`Exec::interface_source`]).
+pub enum InterfaceSource {
+    /// The cached module, which holds it.
+    Module(PreparedModule),
+    /// Read from the contract's code (`None`: no interface, or no such contract).
+    Read(Option<ContractInterface>),
+}
+
+impl InterfaceSource {
+    /// The interface, if there is one.
+    pub fn interface(&self) -> Option<&ContractInterface> {
+        match self {
+            InterfaceSource::Module(module) => module.interface(),
+            InterfaceSource::Read(interface) => interface.as_ref(),
+        }
+    }
+}
+
 pub(crate) struct Exec {
     pub runtime: Arc<Runtime>,
     pub db: Arc<StateDb>,
@@ -913,15 +931,28 @@ impl Exec {
     /// cached module's, or the validated custom section): tools ask for it on every receipt and
     /// event they decode.
     pub fn interface_of(&mut self, contract: Hname) -> Option<ContractInterface> {
-        let record = self.record_of(contract).ok()?;
+        self.interface_source(contract).interface().cloned()
+    }
+
+    /// Where a deployed contract's interface is ([`Exec::interface_of`] without the copy: a
+    /// cached module is shared, not cloned).
+    pub fn interface_source(&mut self, contract: Hname) -> InterfaceSource {
+        let Ok(record) = self.record_of(contract) else {
+            return InterfaceSource::Read(None);
+        };
         if let Some(module) = self.runtime.cached(&record.code_hash) {
-            return module.interface().cloned();
+            return InterfaceSource::Module(module);
         }
-        let code = self.code(contract, &record.code_hash).ok()?;
-        wisp_vm::validate(&code, &self.runtime.vm.config().validation)
-            .ok()?
-            .interface()
-            .cloned()
+        let read = self
+            .code(contract, &record.code_hash)
+            .ok()
+            .and_then(|code| {
+                wisp_vm::validate(&code, &self.runtime.vm.config().validation)
+                    .ok()?
+                    .interface()
+                    .cloned()
+            });
+        InterfaceSource::Read(read)
     }
 
     fn record_of(&mut self, contract: Hname) -> Result<ContractRecord, ReceiptError> {

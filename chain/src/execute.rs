@@ -10,7 +10,7 @@
 //! - Sum of on-chain balances is unchanged by a request, except by its deposit.
 
 use crate::admission::{self, max_spend};
-use crate::exec::{request_error, Exec, StorageChange};
+use crate::exec::{request_error, Exec, InterfaceSource, StorageChange};
 use crate::timelock;
 use crate::{
     keys, BlockInputs, BlockOutput, Chain, ChainParams, OnLedgerBody, OnLedgerRequest, Request,
@@ -168,44 +168,10 @@ type Indexed = (
     Vec<wisp_state::IndexedValue>,
 );
 
-/// A contract's interface as found for indexing its events: its cached module's (shared, not
-/// copied), or read from its code.
-enum Known {
-    /// The cached module, whose interface it holds.
-    Module(wisp_vm::PreparedModule),
-    /// Read from the contract's code (`None`: none, or no such contract).
-    Read(Option<wisp_core::interface::ContractInterface>),
-}
-
-impl Known {
-    /// The interface of `contract` as `exec` has it (`Read(None)`: a core contract, no such
-    /// contract, or no interface).
-    fn of(exec: &mut Exec, contract: wisp_core::Hname) -> Known {
-        if crate::native::is_core(contract) {
-            return Known::Read(None);
-        }
-        let cached = exec
-            .contract_record(contract)
-            .and_then(|record| exec.runtime.cached(&record.code_hash));
-        match cached {
-            Some(module) => Known::Module(module),
-            None => Known::Read(exec.interface_of(contract)),
-        }
-    }
-
-    /// The interface found, if any.
-    fn interface(&self) -> Option<&wisp_core::interface::ContractInterface> {
-        match self {
-            Known::Module(module) => module.interface(),
-            Known::Read(interface) => interface.as_ref(),
-        }
-    }
-}
-
 /// The interfaces of the contracts whose events one thread indexed, by hname: kept for a
 /// parallel batch (no member can change a contract record, which every member reads), or
 /// for the rest of the block at its end.
-type Interfaces = BTreeMap<wisp_core::Hname, Known>;
+type Interfaces = BTreeMap<wisp_core::Hname, InterfaceSource>;
 
 /// Locks `m`; a panic elsewhere while it was held left the data as usable as before.
 fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -283,30 +249,37 @@ fn on_ledger_entries(
         .iter()
         .filter_map(|r| {
             let record = on_ledger.get(&r.request_id)?;
-            Some(wisp_state::RequestEntry {
-                id: r.request_id,
-                request_index: r.request_index,
-                sender: borsh::to_vec(&r.sender).ok()?,
-                contract: record.body().map(|b| b.call.target),
-                record: borsh::to_vec(record).ok()?,
-            })
+            request_entry(r, record.body().map(|b| b.call.target), record)
         })
         .collect()
 }
 
-/// The node's request entry of an off-ledger request that got `receipt`; `None` if it does
-/// not encode (it always does: borsh of owned data).
+/// The node's request entry of an off-ledger request that got `receipt`.
 fn off_ledger_entry(
     off: &crate::VerifiedRequest,
     receipt: &Receipt,
 ) -> Option<wisp_state::RequestEntry> {
     let request = off.request();
+    request_entry(
+        receipt,
+        Some(request.body.call.target),
+        &RequestRecordRef::OffLedger(request),
+    )
+}
+
+/// The node's request entry of the request that got `receipt`, calling `contract`, with the
+/// chain's `record` of it; `None` if it does not encode (it always does: borsh of owned data).
+fn request_entry(
+    receipt: &Receipt,
+    contract: Option<wisp_core::Hname>,
+    record: &impl borsh::BorshSerialize,
+) -> Option<wisp_state::RequestEntry> {
     Some(wisp_state::RequestEntry {
         id: receipt.request_id,
         request_index: receipt.request_index,
         sender: borsh::to_vec(&receipt.sender).ok()?,
-        contract: Some(request.body.call.target),
-        record: borsh::to_vec(&RequestRecordRef::OffLedger(request)).ok()?,
+        contract,
+        record: borsh::to_vec(record).ok()?,
     })
 }
 
@@ -322,9 +295,13 @@ fn indexed_values(
 ) {
     let r = receipt.request_index;
     for (i, event) in receipt.events.iter().enumerate() {
-        let known = interfaces
-            .entry(event.contract)
-            .or_insert_with(|| Known::of(exec, event.contract));
+        let known =
+            interfaces.entry(event.contract).or_insert_with(|| {
+                match crate::native::is_core(event.contract) {
+                    true => InterfaceSource::Read(None),
+                    false => exec.interface_source(event.contract),
+                }
+            });
         let Some(def) = known
             .interface()
             .and_then(|i| i.event(&event.topic))

@@ -306,12 +306,38 @@ impl Exec {
         chain_id: ChainId,
         block: BlockContext,
     ) -> Exec {
+        let snapshot = db.snapshot();
+        Exec::over(runtime, db, chain_id, block, snapshot)
+    }
+
+    /// Execution of one block over `snapshot` (an error taking it is reported as a state
+    /// error of the block, [`Exec::db_error`]).
+    pub fn over(
+        runtime: Arc<Runtime>,
+        db: Arc<StateDb>,
+        chain_id: ChainId,
+        block: BlockContext,
+        snapshot: wisp_state::Result<Snapshot>,
+    ) -> Exec {
         let mut exec = Exec::without_snapshot(runtime, db, chain_id, block);
-        match exec.db.snapshot() {
+        match snapshot {
             Ok(s) => exec.snapshot = Some(Arc::new(s)),
             Err(e) => exec.db_error = Some(e.to_string()),
         }
         exec
+    }
+
+    /// The block's writes (`None`: deleted), with the values its snapshot read carried to
+    /// the next block's ([`wisp_state::Snapshot::carry`]).
+    pub fn into_changes_carrying(self) -> (Writes, Option<wisp_state::WarmValues>) {
+        let warm = self.snapshot.as_ref().and_then(|s| {
+            s.carry(
+                self.block_overlay
+                    .iter()
+                    .map(|(k, v)| (k.as_slice(), v.as_deref())),
+            )
+        });
+        (self.into_changes(), warm)
     }
 
     /// An execution of one request of a parallel batch: it reads what this execution reads

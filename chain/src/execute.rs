@@ -174,7 +174,7 @@ type Indexed = (
 type Interfaces = BTreeMap<wisp_core::Hname, InterfaceSource>;
 
 /// Locks `m`; a panic elsewhere while it was held left the data as usable as before.
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
@@ -202,6 +202,9 @@ struct Executed {
     values: Vec<wisp_state::IndexedValue>,
     /// The block's requests as they arrived, for the node's request index.
     requests: Vec<wisp_state::RequestEntry>,
+    /// The values the block read, as it left them, for the next block once this one is
+    /// committed (`Chain::warm`).
+    warm: Option<wisp_state::WarmValues>,
 }
 
 /// How a request reached the chain, as the node keeps it for clients and explorers
@@ -831,7 +834,7 @@ impl Chain {
             }
             _ => None,
         };
-        let mut exec = self.exec_with(
+        let mut exec = self.exec_for_block(
             BlockContext {
                 index,
                 timestamp_ms,
@@ -1161,7 +1164,7 @@ impl Chain {
             }
             false => (Vec::new(), Vec::new()),
         };
-        let changes = exec.into_changes();
+        let (changes, warm) = exec.into_changes_carrying();
         Ok(Executed {
             started,
             executed: std::time::Instant::now(),
@@ -1176,6 +1179,7 @@ impl Chain {
             deferred,
             values,
             requests,
+            warm,
         })
     }
 
@@ -1389,6 +1393,7 @@ impl Chain {
             deferred,
             values,
             requests,
+            warm,
         } = e;
         let receipts_root = BlockHeader::receipts_commitment(&receipts);
         let events_root = BlockHeader::events_commitment(&receipts);
@@ -1425,6 +1430,7 @@ impl Chain {
                 protocol_version,
             },
         )?;
+        *lock(&self.warm) = warm.map(|w| w.committed(&header));
         Ok(BlockOutput {
             header,
             receipts,

@@ -252,6 +252,10 @@ pub struct Chain {
     /// The planner's batch tables, kept from one block to the next so that a block's planning
     /// does not grow them from nothing again (only speed depends on it).
     batch: std::sync::Mutex<wisp_scheduler::Batch>,
+    /// The values the last committed block read, as it left them, for the next block's
+    /// snapshot (`wisp_state::WarmValues`): keys read block after block are then found in
+    /// memory. Taken by the block that executes next; put back when it commits.
+    warm: std::sync::Mutex<Option<wisp_state::WarmValues>>,
 }
 
 #[derive(Clone)]
@@ -381,6 +385,7 @@ impl Chain {
             planning_pause: execute::PLANNING_PAUSE,
             parallel_requests: std::sync::atomic::AtomicU64::new(0),
             batch: std::sync::Mutex::new(wisp_scheduler::Batch::new()),
+            warm: std::sync::Mutex::new(None),
         };
         match chain.db.latest_version()? {
             // The head's header, not block 0's: a store restored from a snapshot starts at
@@ -449,6 +454,19 @@ impl Chain {
             self.db.clone(),
             self.chain_id,
             block,
+        )
+    }
+
+    /// [`Chain::exec_with`] for the next block: its snapshot starts with the values the
+    /// previous block read ([`Chain::warm`]).
+    fn exec_for_block(&self, block: BlockContext, vm: &VmConfig) -> Exec {
+        let warm = execute::lock(&self.warm).take();
+        Exec::over(
+            self.engines.current(vm),
+            self.db.clone(),
+            self.chain_id,
+            block,
+            self.db.block_snapshot(warm),
         )
     }
 

@@ -19,9 +19,9 @@ pub use proof::{
 };
 pub use store::{
     BlockIndexes, IndexedValue, PendingCommit, RequestEntry, RequestFilter, Restore, Snapshot,
-    StateChunk, StateDb, StoreStats, BLOCK_MARKER_KEY, COMPACT_FREE_PERCENT, COMPACT_MIN_BYTES,
-    DEFAULT_CACHE_BYTES, FLUSH_ENTRIES, MAX_CHUNK_BYTES, MAX_CHUNK_ENTRIES, MEMO_BYTES,
-    MEMO_ENTRIES,
+    StateChunk, StateDb, StoreStats, WarmValues, BLOCK_MARKER_KEY, COMPACT_FREE_PERCENT,
+    COMPACT_MIN_BYTES, DEFAULT_CACHE_BYTES, FLUSH_ENTRIES, MAX_CHUNK_BYTES, MAX_CHUNK_ENTRIES,
+    MEMO_BYTES, MEMO_ENTRIES,
 };
 
 /// Errors of the state layer.

@@ -794,21 +794,60 @@ struct Memo {
     bytes: usize,
 }
 
+impl Memo {
+    /// Empty until the first read: a snapshot taken for a few reads must not pay for a table
+    /// (with 1,024 slots allocated up front, perf of `profile_block -- 2 200 independent`
+    /// counted 57 of the execution phase's ~800 samples in taking the snapshots
+    /// `StateDb::get` uses for a block's parameters; 3 without).
+    fn new() -> Memo {
+        Memo {
+            values: std::collections::HashMap::with_hasher(foldhash::fast::RandomState::default()),
+            bytes: 0,
+        }
+    }
+}
+
+/// The values one block's execution read, as that block left them, carried to the next
+/// block's snapshot ([`Snapshot::carry`], [`StateDb::block_snapshot`]): a key read block
+/// after block (a busy sender's nonce and balance, a contract's record) then costs a look-up
+/// in memory instead of a blake2b of the key and a read of the store. They hold for one state
+/// only, the block they are tagged with ([`WarmValues::committed`]): a snapshot of any other
+/// (after a rollback, or another block at that height) starts without them. Bounded as a
+/// snapshot's memo is ([`MEMO_ENTRIES`], [`MEMO_BYTES`]). They change no value read: only how
+/// fast it is found.
+pub struct WarmValues {
+    /// The block (index, state root) the values are of; `None` until it is committed.
+    at: Option<(u64, Hash32)>,
+    values: Memo,
+}
+
+impl WarmValues {
+    /// Tags the values with the block whose writes [`Snapshot::carry`] applied, once that
+    /// block is committed.
+    pub fn committed(self, header: &BlockHeader) -> WarmValues {
+        WarmValues {
+            at: Some((header.index, header.state_root)),
+            ..self
+        }
+    }
+
+    /// How many keys are held.
+    pub fn len(&self) -> usize {
+        self.values.values.len()
+    }
+
+    /// Whether no key is held.
+    pub fn is_empty(&self) -> bool {
+        self.values.values.is_empty()
+    }
+}
+
 impl Snapshot {
     fn new(recent: Recent, table: redb::ReadOnlyTable<&'static [u8], &'static [u8]>) -> Snapshot {
         Snapshot {
             recent,
             table,
-            // Empty until the first read: a snapshot taken for a few reads must not pay for a
-            // table (with 1,024 slots allocated up front, perf of `profile_block -- 2 200
-            // independent` counted 57 of the execution phase's ~800 samples in taking the
-            // snapshots `StateDb::get` uses for a block's parameters; 3 without).
-            memo: Mutex::new(Memo {
-                values: std::collections::HashMap::with_hasher(
-                    foldhash::fast::RandomState::default(),
-                ),
-                bytes: 0,
-            }),
+            memo: Mutex::new(Memo::new()),
         }
     }
 
@@ -843,6 +882,32 @@ impl Snapshot {
             }
             std::collections::hash_map::Entry::Vacant(_) => Ok(f(value.as_deref())),
         }
+    }
+
+    /// Takes the values this snapshot read, with `writes` (a block's changes, `None` deleting)
+    /// applied to those among them, for the snapshot of the next block: tag them with the
+    /// block once it is committed ([`WarmValues::committed`]) and give them to
+    /// [`StateDb::block_snapshot`]. The snapshot remembers nothing after this. `None` if they
+    /// fill more than half of [`MEMO_ENTRIES`] or [`MEMO_BYTES`]: the next block then starts
+    /// afresh, so keys no longer read do not stay for good.
+    pub fn carry<'a>(
+        &self,
+        writes: impl IntoIterator<Item = (&'a [u8], Option<&'a [u8]>)>,
+    ) -> Option<WarmValues> {
+        let mut memo = std::mem::replace(&mut *self.memo(), Memo::new());
+        for (key, value) in writes {
+            if let Some(slot) = memo.values.get_mut(key) {
+                let before = slot.as_ref().map_or(0, Vec::len);
+                *slot = value.map(<[u8]>::to_vec);
+                memo.bytes = (memo.bytes - before) + value.map_or(0, <[u8]>::len);
+            }
+        }
+        (memo.values.len() <= MEMO_ENTRIES / 2 && memo.bytes <= MEMO_BYTES / 2).then_some(
+            WarmValues {
+                at: None,
+                values: memo,
+            },
+        )
     }
 
     /// [`Snapshot::get`] without the memo: for a snapshot taken for one read.
@@ -1367,6 +1432,31 @@ impl StateDb {
             txn.open_table(LATEST).map_err(db_err)?,
         );
         Ok((txn, snapshot, unwritten))
+    }
+
+    /// A snapshot of the latest committed values, as [`StateDb::snapshot`], for executing the
+    /// next block: it starts with `warm` (the values the previous block read,
+    /// [`Snapshot::carry`]) if they are of the latest committed block, and empty otherwise.
+    ///
+    /// # Errors
+    /// [`StateError::Db`] on I/O failure; [`StateError::Corrupt`] if the latest header does
+    /// not decode.
+    pub fn block_snapshot(&self, warm: Option<WarmValues>) -> Result<Snapshot> {
+        let (txn, snapshot, _) = self.snapshot_with_txn()?;
+        let Some(warm) = warm else {
+            return Ok(snapshot);
+        };
+        let latest = txn
+            .open_table(BLOCKS)
+            .map_err(db_err)?
+            .last()
+            .map_err(db_err)?
+            .map(|(_, bytes)| borsh::from_slice::<BlockHeader>(bytes.value()).map_err(corrupt))
+            .transpose()?;
+        if latest.is_some_and(|h| warm.at == Some((h.index, h.state_root))) {
+            *snapshot.memo() = warm.values;
+        }
+        Ok(snapshot)
     }
 
     /// The latest committed value of `key`.
@@ -3295,6 +3385,84 @@ pub(crate) mod tests {
         for v in 0..4u64 {
             assert_eq!(db.get(&v.to_le_bytes()).unwrap().as_deref(), Some(&big[..]));
         }
+    }
+
+    /// Values carried from one block to the next are the next block's only if it follows
+    /// that very block: the same height reached again after a rollback, with other values,
+    /// reads them from the store.
+    #[test]
+    fn carried_values_hold_only_for_the_block_they_were_carried_past() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = StateDb::open(&dir.path().join("s.redb")).unwrap();
+        commit(&db, 0, &[(b"a", Some(b"1")), (b"b", Some(b"x"))]);
+        // Block 1 reads a and b, writes a (and c, which it did not read).
+        let snapshot = db.block_snapshot(None).unwrap();
+        assert_eq!(snapshot.get(b"a").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(snapshot.get(b"b").unwrap(), Some(b"x".to_vec()));
+        let writes: [(&[u8], Option<&[u8]>); 2] = [(b"a", Some(b"2")), (b"c", Some(b"y"))];
+        let warm = snapshot.carry(writes).expect("a few keys are carried");
+        assert_eq!(warm.len(), 2, "the keys read, not the keys only written");
+        assert!(snapshot.get(b"a").unwrap() == Some(b"1".to_vec()));
+        let root = commit(&db, 1, &writes);
+        let warm = warm.committed(&header(1, root));
+        // The carried values, as block 1 left them.
+        let next = db.block_snapshot(Some(warm)).unwrap();
+        assert_eq!(next.memo().values.len(), 2, "block 2 starts with them");
+        assert_eq!(next.get(b"a").unwrap(), Some(b"2".to_vec()));
+        assert_eq!(next.get(b"b").unwrap(), Some(b"x".to_vec()));
+        assert_eq!(next.get(b"c").unwrap(), Some(b"y".to_vec()));
+        let warm = next
+            .carry([(b"b".as_slice(), None)])
+            .unwrap()
+            .committed(&header(2, commit(&db, 2, &[(b"b", None)])));
+        // Back to block 1 and another block 2: what was carried past the first is not used.
+        db.rollback_to(Some(1)).unwrap();
+        let other = commit(&db, 2, &[(b"a", Some(b"3"))]);
+        let after = db.block_snapshot(Some(warm)).unwrap();
+        assert!(after.memo().values.is_empty(), "block 2 is another block");
+        assert_eq!(after.get(b"a").unwrap(), Some(b"3".to_vec()));
+        assert_eq!(after.get(b"b").unwrap(), Some(b"x".to_vec()));
+        // Values tagged with the block at the head but carried before it committed (no tag)
+        // are not used either.
+        let untagged = after.carry([]).unwrap();
+        assert!(db
+            .block_snapshot(Some(untagged))
+            .unwrap()
+            .memo()
+            .values
+            .is_empty());
+        // Values tagged with the block at the head are.
+        let head = db.block_snapshot(None).unwrap();
+        head.get(b"a").unwrap();
+        let warm = head.carry([]).unwrap().committed(&header(2, other));
+        assert!(!warm.is_empty());
+        assert_eq!(
+            db.block_snapshot(Some(warm)).unwrap().memo().values.len(),
+            1
+        );
+    }
+
+    /// Past half of the memo's bounds, values are not carried: the next block starts afresh.
+    #[test]
+    fn values_past_half_the_memo_are_not_carried() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = StateDb::open(&dir.path().join("s.redb")).unwrap();
+        let big = vec![7u8; MEMO_BYTES / 4];
+        commit(&db, 0, &[(b"big", Some(&big)), (b"small", Some(b"1"))]);
+        let snapshot = db.block_snapshot(None).unwrap();
+        snapshot.get(b"small").unwrap();
+        assert!(snapshot.carry([]).is_some());
+        snapshot.get(b"small").unwrap();
+        snapshot.get(b"big").unwrap();
+        assert!(snapshot.carry([]).is_some(), "a quarter of the bytes");
+        snapshot.get(b"big").unwrap();
+        let bigger = vec![7u8; MEMO_BYTES / 2];
+        assert!(
+            snapshot
+                .carry([(b"big".as_slice(), Some(bigger.as_slice()))])
+                .is_none(),
+            "a write that takes the values past half of the bytes"
+        );
     }
 
     #[test]

@@ -291,17 +291,25 @@ impl wisp_vm::Host for MapHost {
         &mut self,
         _: wisp_core::Hname,
         key: &[u8],
-    ) -> Result<Option<Vec<u8>>, wisp_core::ReceiptError> {
-        Ok(self.0.get(key).cloned())
+        value: &mut Vec<u8>,
+    ) -> Result<bool, wisp_core::ReceiptError> {
+        Ok(match self.0.get(key) {
+            Some(v) => {
+                value.clear();
+                value.extend_from_slice(v);
+                true
+            }
+            None => false,
+        })
     }
     fn storage_set(
         &mut self,
         _: wisp_core::Hname,
         key: &[u8],
-        value: Option<&[u8]>,
+        value: Option<Vec<u8>>,
     ) -> Result<(), wisp_core::ReceiptError> {
         match value {
-            Some(v) => self.0.insert(key.to_vec(), v.to_vec()),
+            Some(v) => self.0.insert(key.to_vec(), v),
             None => self.0.remove(key),
         };
         Ok(())

@@ -1055,19 +1055,29 @@ impl Host for Exec {
         &mut self,
         contract: Hname,
         key: &[u8],
-    ) -> Result<Option<Vec<u8>>, ReceiptError> {
+        value: &mut Vec<u8>,
+    ) -> Result<bool, ReceiptError> {
         self.check_read(contract, Some(key))?;
-        Ok(self.read(&keys::contract_key(contract, key)))
+        Ok(
+            self.read_with(&keys::contract_key(contract, key), |v| match v {
+                Some(v) => {
+                    value.clear();
+                    value.extend_from_slice(v);
+                    true
+                }
+                None => false,
+            }),
+        )
     }
 
     fn storage_set(
         &mut self,
         contract: Hname,
         key: &[u8],
-        value: Option<&[u8]>,
+        value: Option<Vec<u8>>,
     ) -> Result<(), ReceiptError> {
         self.check_write(contract, key)?;
-        self.write(keys::contract_key(contract, key), value.map(<[u8]>::to_vec));
+        self.write(keys::contract_key(contract, key), value);
         Ok(())
     }
 

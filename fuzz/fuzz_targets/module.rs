@@ -76,18 +76,26 @@ impl Host for FuzzHost {
         &mut self,
         contract: Hname,
         key: &[u8],
-    ) -> Result<Option<Vec<u8>>, ReceiptError> {
-        Ok(self.state.storage.get(&(contract, key.to_vec())).cloned())
+        value: &mut Vec<u8>,
+    ) -> Result<bool, ReceiptError> {
+        Ok(match self.state.storage.get(&(contract, key.to_vec())) {
+            Some(v) => {
+                value.clear();
+                value.extend_from_slice(v);
+                true
+            }
+            None => false,
+        })
     }
     fn storage_set(
         &mut self,
         contract: Hname,
         key: &[u8],
-        value: Option<&[u8]>,
+        value: Option<Vec<u8>>,
     ) -> Result<(), ReceiptError> {
         let key = (contract, key.to_vec());
         match value {
-            Some(v) => self.state.storage.insert(key, v.to_vec()),
+            Some(v) => self.state.storage.insert(key, v),
             None => self.state.storage.remove(&key),
         };
         Ok(())

@@ -54,6 +54,24 @@ pub(crate) fn read_mem<H>(
     Ok(buf)
 }
 
+/// [`read_mem`] into `buf` (its contents replaced, its capacity reused).
+pub(crate) fn read_mem_into<H>(
+    caller: &Caller<'_, Ctx<H>>,
+    ptr: u32,
+    len: u32,
+    buf: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let mem = memory(caller)?;
+    buf.clear();
+    buf.resize(len as usize, 0);
+    mem.read(caller, ptr as usize, buf).map_err(|_| {
+        fail(vm_error(
+            VmErrorCode::HostAbiMisuse,
+            format!("bytes {ptr}..{ptr}+{len} are outside linear memory"),
+        ))
+    })
+}
+
 pub(crate) fn write_mem<H>(
     caller: &mut Caller<'_, Ctx<H>>,
     ptr: u32,
@@ -172,20 +190,21 @@ mod imp {
         let max = c.data().config.max_key_bytes;
         check_len(key_len, max, "storage key")?;
         charge(c, per_byte * key_len as u64)?;
-        let key = read_mem(c, key_ptr, key_len)?;
+        // The key and the value go through buffers the store keeps from call to call.
+        let mut key = std::mem::take(&mut c.data_mut().key);
+        read_mem_into(c, key_ptr, key_len, &mut key)?;
         let contract = frame(c)?.contract;
-        let value = c
-            .data_mut()
-            .host
-            .storage_get(contract, &key)
-            .map_err(fail)?;
-        match value {
-            None => Ok(-1),
-            Some(v) => {
-                charge(c, per_byte * v.len() as u64)?;
-                let len = v.len() as i64;
-                c.data_mut().register = v;
-                Ok(len)
+        let data = c.data_mut();
+        let mut register = std::mem::take(&mut data.register);
+        let found = data.host.storage_get(contract, &key, &mut register);
+        data.register = register;
+        data.key = key;
+        match found.map_err(fail)? {
+            false => Ok(-1),
+            true => {
+                let len = c.data().register.len();
+                charge(c, per_byte * len as u64)?;
+                Ok(len as i64)
             }
         }
     }
@@ -206,13 +225,14 @@ mod imp {
         check_len(key_len, max_key, "storage key")?;
         check_len(value_len, max_value, "storage value")?;
         charge(c, per_byte * (key_len as u64 + value_len as u64))?;
-        let key = read_mem(c, key_ptr, key_len)?;
+        let mut key = std::mem::take(&mut c.data_mut().key);
+        read_mem_into(c, key_ptr, key_len, &mut key)?;
         let value = read_mem(c, value_ptr, value_len)?;
         let contract = frame(c)?.contract;
-        c.data_mut()
-            .host
-            .storage_set(contract, &key, Some(&value))
-            .map_err(fail)
+        let data = c.data_mut();
+        let stored = data.host.storage_set(contract, &key, Some(value));
+        data.key = key;
+        stored.map_err(fail)
     }
 
     pub fn storage_remove<H: Host>(
@@ -225,12 +245,13 @@ mod imp {
         let max = c.data().config.max_key_bytes;
         check_len(key_len, max, "storage key")?;
         charge(c, per_byte * key_len as u64)?;
-        let key = read_mem(c, key_ptr, key_len)?;
+        let mut key = std::mem::take(&mut c.data_mut().key);
+        read_mem_into(c, key_ptr, key_len, &mut key)?;
         let contract = frame(c)?.contract;
-        c.data_mut()
-            .host
-            .storage_set(contract, &key, None)
-            .map_err(fail)
+        let data = c.data_mut();
+        let removed = data.host.storage_set(contract, &key, None);
+        data.key = key;
+        removed.map_err(fail)
     }
 
     pub fn caller<H: Host>(c: &mut Caller<'_, Ctx<H>>, per_byte: u64) -> R<u32> {

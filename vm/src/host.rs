@@ -61,13 +61,20 @@ pub trait Host: 'static {
     fn chain_id(&self) -> ChainId;
     /// The block being built.
     fn block(&self) -> BlockContext;
-    /// Reads `key` of `contract`'s state.
+    /// Reads `key` of `contract`'s state into `value`, replacing what it held (its capacity is
+    /// reused: the VM passes the same buffer call after call), and returns whether the key
+    /// exists; if it does not, `value` is left as it was.
     ///
     /// # Errors
     /// E.g. an access outside the request's declared access list.
-    fn storage_get(&mut self, contract: Hname, key: &[u8])
-        -> Result<Option<Vec<u8>>, ReceiptError>;
-    /// Writes (`Some`) or deletes (`None`) `key` of `contract`'s state.
+    fn storage_get(
+        &mut self,
+        contract: Hname,
+        key: &[u8],
+        value: &mut Vec<u8>,
+    ) -> Result<bool, ReceiptError>;
+    /// Writes (`Some`) or deletes (`None`) `key` of `contract`'s state; the value is the
+    /// host's to keep.
     ///
     /// # Errors
     /// E.g. an access outside the request's declared access list.
@@ -75,7 +82,7 @@ pub trait Host: 'static {
         &mut self,
         contract: Hname,
         key: &[u8],
-        value: Option<&[u8]>,
+        value: Option<Vec<u8>>,
     ) -> Result<(), ReceiptError>;
     /// Base-token balance of `agent`, sompi.
     ///

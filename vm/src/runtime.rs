@@ -243,6 +243,8 @@ pub(crate) struct Ctx<H> {
     pub(crate) host: HostSlot<H>,
     pub(crate) frames: Vec<Frame>,
     pub(crate) register: Vec<u8>,
+    /// The storage key of the host call being served, kept for its capacity.
+    pub(crate) key: Vec<u8>,
     pub(crate) linker: Arc<Linker<Ctx<H>>>,
     pub(crate) limits: RequestLimits,
     pub(crate) config: VmConfig,
@@ -660,6 +662,7 @@ impl<H: Host> Vm<H> {
             host: HostSlot(None),
             frames: Vec::new(),
             register: Vec::new(),
+            key: Vec::new(),
             linker: self.linker.clone(),
             limits,
             config: self.config,

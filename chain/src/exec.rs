@@ -202,6 +202,9 @@ pub(crate) struct Exec {
     /// Code hashes this block has instantiated or deployed (its first use of each pays the
     /// compilation): block history, never the node's cache, decides.
     loaded: std::collections::BTreeSet<Hash32>,
+    /// The code this execution used first in the block and paid the compilation of
+    /// (`module_of`), since [`Exec::take_first_loads`].
+    first_loads: Vec<Hash32>,
     /// Simulation in recording mode: every access the access list would have to allow.
     pub observed: Option<Observed>,
 }
@@ -392,6 +395,18 @@ impl Exec {
         self.loaded.contains(code_hash)
     }
 
+    /// Counts `codes` as used in this block before the next request runs: in a parallel
+    /// batch, the code whose first use in the batch belongs to an earlier member (which a
+    /// fork running this member may not have run); checked when the batch ends.
+    pub fn presume_loaded(&mut self, codes: &[Hash32]) {
+        self.loaded.extend(codes.iter().copied());
+    }
+
+    /// The code used first in the block (and paid for) since the last call.
+    pub fn take_first_loads(&mut self) -> Vec<Hash32> {
+        std::mem::take(&mut self.first_loads)
+    }
+
     /// A stand-in with no snapshot, to hold `exec`'s place while the VM owns it.
     pub fn placeholder(&self) -> Exec {
         let mut exec = Exec::without_snapshot(
@@ -438,6 +453,7 @@ impl Exec {
             native: false,
             violation: None,
             loaded: std::collections::BTreeSet::new(),
+            first_loads: Vec::new(),
             observed: None,
         }
     }
@@ -935,12 +951,12 @@ impl Exec {
         // A cached module knows its size: the code is read from state only to compile it.
         if let Some(module) = self.runtime.cached(&record.code_hash) {
             self.charge_first_use(contract, first, module.shape().code_bytes, gas_left)?;
-            self.loaded.insert(record.code_hash);
+            self.note_loaded(record.code_hash, first);
             return Ok((module, first));
         }
         let code = self.code(contract, &record.code_hash)?;
         self.charge_first_use(contract, first, code.len() as u64, gas_left)?;
-        self.loaded.insert(record.code_hash);
+        self.note_loaded(record.code_hash, first);
         let validated = wisp_vm::validate(&code, &self.runtime.vm.config().validation)
             .map_err(|e| request_error(RequestErrorCode::InvalidModule, e.to_string()))?;
         let module = self
@@ -951,6 +967,13 @@ impl Exec {
             self.runtime.insert(module.clone());
         }
         Ok((module, first))
+    }
+
+    fn note_loaded(&mut self, code_hash: Hash32, first: bool) {
+        self.loaded.insert(code_hash);
+        if first {
+            self.first_loads.push(code_hash);
+        }
     }
 
     /// The interface embedded in a deployed contract's module, read without compiling it (a

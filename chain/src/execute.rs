@@ -30,9 +30,11 @@ pub const MAX_BLOCK_REQUESTS: usize = 2_000;
 /// full state keys, plus what every request touches without declaring it — its sender's
 /// balance and nonce and its receipt record (written), the contract records and the chain
 /// owner (read: loading code, checking recipients, taking the fee; so a deploy or an owner
-/// change meets every other request), and, for each declared contract whose code this block
-/// has not used yet, a region only the first user of that code may write (its first use pays
-/// the compilation, `Exec::module_of`). `None` without an access list: the request runs alone.
+/// change meets every other request). With it, the code of the declared contracts that this
+/// block has not used yet: the first member of a batch to use such code pays its compilation
+/// (`Exec::module_of`), and the members after it run as if it had (`Exec::presume_loaded`;
+/// checked when the batch ends, [`first_uses_hold`]). `None` without an access list: the
+/// request runs alone.
 ///
 /// Computed on the block's own thread as each request is planned. (Computing the
 /// request-only part for the whole block on all the workers first was tried: it cost
@@ -43,7 +45,7 @@ fn footprint(
     exec: &mut Exec,
     request: &Request<'_>,
     code_of: &mut BTreeMap<wisp_core::Hname, Option<wisp_core::Hash32>>,
-) -> Option<wisp_scheduler::Footprint> {
+) -> Option<Planned> {
     let list = request.body.access_list.as_ref()?;
     let region = |a: &wisp_core::Access| {
         keys::contract_key(a.contract, a.key_prefix.as_deref().unwrap_or_default())
@@ -72,19 +74,55 @@ fn footprint(
         .collect();
     contracts.sort_unstable();
     contracts.dedup();
+    let mut unloaded = Vec::new();
     for contract in contracts {
         let code = *code_of
             .entry(contract)
             .or_insert_with(|| exec.contract_record(contract).map(|r| r.code_hash));
         if let Some(code_hash) = code {
-            if !exec.code_loaded(&code_hash) {
-                let mut first_use = b"\xffload".to_vec();
-                first_use.extend_from_slice(&code_hash.0);
-                writes.push(first_use);
+            if !exec.code_loaded(&code_hash) && !unloaded.contains(&code_hash) {
+                unloaded.push(code_hash);
             }
         }
     }
-    Some(wisp_scheduler::Footprint { reads, writes })
+    Some(Planned {
+        footprint: wisp_scheduler::Footprint { reads, writes },
+        unloaded,
+    })
+}
+
+/// A request's [`footprint`] and the code it may use that the block had not used when the
+/// footprint was made.
+struct Planned {
+    footprint: wisp_scheduler::Footprint,
+    unloaded: Vec<wisp_core::Hash32>,
+}
+
+/// The first uses of code in a parallel batch, as planned: which member uses each code first
+/// (in canonical order), and for each member how many of those first uses come before it.
+#[derive(Default)]
+struct FirstUses {
+    /// Code and the position in the batch of its first user, in the order of the members.
+    owners: Vec<(wisp_core::Hash32, usize)>,
+    /// For each member, the number of `owners` entries before it.
+    before: Vec<usize>,
+}
+
+/// Whether a parallel batch's members used code first exactly as planned ([`FirstUses`]):
+/// each first user paid for its code, and no member paid for code that was not its to pay
+/// for. Then every member was charged as one after the other would have charged it; if not
+/// (a first user refused before it loaded its code, so the next user pays in its place), the
+/// batch runs again in order.
+fn first_uses_hold(first: &FirstUses, paid: &[(usize, Vec<wisp_core::Hash32>)]) -> bool {
+    let owned = |k: usize, code: &wisp_core::Hash32| first.owners.contains(&(*code, k));
+    let all_paid = first
+        .owners
+        .iter()
+        .all(|(code, k)| paid.iter().any(|(m, codes)| m == k && codes.contains(code)));
+    all_paid
+        && paid
+            .iter()
+            .all(|(k, codes)| codes.iter().all(|c| owned(*k, c)))
 }
 
 /// Default smallest batch run on the workers (`Chain::set_parallel_min_batch`): once a batch
@@ -96,7 +134,7 @@ pub const PARALLEL_MIN_BATCH: usize = 8;
 
 /// Longest a worker woken ahead of a batch (`wisp_scheduler::Workers::warm_up`: at the start of
 /// a block's execution, and of each batch's planning) spins waiting for its first member. The
-/// block's serial start and its first request take well under it, and planning the smallest
+/// block's serial start takes well under it, and planning the smallest
 /// batch worth the workers ~20 µs; a batch that stays smaller lets the worker go when it ends.
 const WARM_UP: std::time::Duration = std::time::Duration::from_micros(500);
 
@@ -119,12 +157,15 @@ struct Planner {
     /// The footprint of the request that ended the last batch, computed while that batch
     /// formed: still exact, or larger (code the batch then loaded), which can only cost
     /// parallelism; dropped with `code_of`.
-    carried: Option<(usize, Option<wisp_scheduler::Footprint>)>,
+    carried: Option<(usize, Option<Planned>)>,
     /// Requests left to run one after the other without planning: set after consecutive
-    /// batches too small for the workers (the first request of a block often runs alone, as
-    /// the first to load its code), since footprints cost a few µs each and a block whose
+    /// batches too small for the workers, since footprints cost a few µs each and a block whose
     /// requests keep conflicting gains nothing from them. Only speed depends on it.
     unplanned: usize,
+    /// Whether a parallel batch of this block ran again in order (a planned first use of code
+    /// did not happen): the rest of the block plans no member to run as if another had used
+    /// code first.
+    reran: bool,
     /// Consecutive planned batches smaller than the parallel minimum.
     small_batches: usize,
     /// The batch being planned (emptied for each, its tables kept).
@@ -150,15 +191,19 @@ type Logs = Vec<(wisp_core::Hname, String)>;
 /// A batch's members handed to drainers and not yet taken ([`Chain::drain`]).
 #[derive(Default)]
 struct Drain<'a> {
-    /// Position in the batch, request, index in the block.
-    jobs: std::collections::VecDeque<(usize, &'a crate::VerifiedRequest, u32)>,
+    /// Position in the batch, request, index in the block, and how many of `first_users`
+    /// come before it ([`FirstUses::before`]).
+    jobs: std::collections::VecDeque<(usize, &'a crate::VerifiedRequest, u32, usize)>,
+    /// The code of the batch's first uses so far, in the order of their first users
+    /// ([`FirstUses::owners`]).
+    first_users: Vec<wisp_core::Hash32>,
     /// Drainers started by the planner and still running.
     running: usize,
 }
 
-/// What a drainer ran: each member's position in the batch, gas, receipt, logs and index
-/// entries.
-type Drained = (usize, u64, Receipt, Logs, Indexed);
+/// What a drainer ran: each member's position in the batch, gas, receipt, logs, index
+/// entries and the code it paid the first use of.
+type Drained = (usize, u64, Receipt, Logs, Indexed, Vec<wisp_core::Hash32>);
 
 /// An off-ledger request's entries in the node's indexes (outside consensus), made by the
 /// drainer that ran it in a parallel batch: its request entry (`None` if it does not encode)
@@ -181,6 +226,8 @@ pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// A planned batch: its members, and where planning stopped.
 struct PlannedBatch<'a> {
     members: Vec<Member<'a>>,
+    /// Which member uses which code first, for the workers.
+    first: FirstUses,
     end: usize,
 }
 
@@ -1003,11 +1050,13 @@ impl Chain {
                     // the block's own thread drains what is left. Members touch disjoint state
                     // where it matters, so which fork ran which member changes nothing:
                     // receipts, gas and logs are put back in canonical order, and the forks'
-                    // writes, sums and first uses are unions.
+                    // writes, sums and code used are unions. The first member to use code the
+                    // block has not used pays its compilation and the members after it run as
+                    // if it had; that is checked before the forks are merged.
                     let base = exec.shared_writes();
                     // Not after a batch too small for the workers: one that keeps conflicting
-                    // would only wake them for nothing (the block's early warm-up covers the
-                    // first batch after the block's first use of code).
+                    // would only wake them for nothing (the block's early warm-up covers its
+                    // first batch).
                     let warm_batch = (planner.small_batches == 0).then(|| workers.warm_up(WARM_UP));
                     let queue = std::sync::Mutex::new(Drain::default());
                     let drained = std::sync::Mutex::new(Vec::new());
@@ -1021,26 +1070,28 @@ impl Chain {
                             params,
                             &from,
                             &mut planner,
-                            &mut |exec, members| {
+                            &mut |exec, members, first| {
                                 if members.len() < min {
                                     return;
                                 }
-                                let start = {
-                                    let mut q = lock(queue);
-                                    q.jobs.extend(
-                                        members
-                                            .iter()
-                                            .enumerate()
-                                            .skip(handed)
-                                            .map(|(k, (off, at))| (k, *off, *at)),
-                                    );
-                                    // Counted under the lock a drainer leaves under: a member
-                                    // is never left with no drainer running, but for the
-                                    // block's own thread at the end.
-                                    let start = q.running < others;
-                                    q.running += usize::from(start);
-                                    start
-                                };
+                                let start =
+                                    {
+                                        let mut q = lock(queue);
+                                        let known = q.first_users.len();
+                                        q.first_users
+                                            .extend(first.owners[known..].iter().map(|(c, _)| *c));
+                                        q.jobs.extend(
+                                            members.iter().enumerate().skip(handed).map(
+                                                |(k, (off, at))| (k, *off, *at, first.before[k]),
+                                            ),
+                                        );
+                                        // Counted under the lock a drainer leaves under: a member
+                                        // is never left with no drainer running, but for the
+                                        // block's own thread at the end.
+                                        let start = q.running < others;
+                                        q.running += usize::from(start);
+                                        start
+                                    };
                                 handed = members.len();
                                 if start {
                                     for warm in [&warm_block, &warm_batch].into_iter().flatten() {
@@ -1074,34 +1125,46 @@ impl Chain {
                     });
                     drop((base, warm_batch));
                     next = planned.end;
-                    if handed > 0 {
+                    let drained = drained
+                        .into_inner()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let paid: Vec<(usize, Vec<wisp_core::Hash32>)> = drained
+                        .iter()
+                        .flat_map(|(_, ran)| ran.iter().map(|r| (r.0, r.5.clone())))
+                        .filter(|(_, codes)| !codes.is_empty())
+                        .collect();
+                    if handed > 0 && first_uses_hold(&planned.first, &paid) {
                         // Every member went to the queue: from the `min`-th admission on,
                         // each admission hands over all members not yet handed over, and a
                         // barrier (no footprint) only ever forms a batch of its own.
                         self.parallel_requests
                             .fetch_add(handed as u64, std::sync::atomic::Ordering::Relaxed);
                         let mut ran = Vec::with_capacity(handed);
-                        for (fork, members) in drained
-                            .into_inner()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        {
+                        for (fork, members) in drained {
                             exec.merge(fork);
                             ran.extend(members);
                         }
                         ran.sort_unstable_by_key(|(k, ..)| *k);
                         ran.into_iter()
-                            .map(|(_, gas, receipt, logs, indexed)| {
+                            .map(|(_, gas, receipt, logs, indexed, _)| {
                                 (gas, receipt, logs, Some(indexed))
                             })
                             .collect()
                     } else {
+                        // Not handed to the workers, or a first use that did not happen as
+                        // planned: the forks' work is dropped and the batch runs in order.
+                        if handed > 0 {
+                            self.first_use_reruns
+                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            planner.reran = true;
+                        }
                         ran_in_order.extend_from_slice(&planned.members);
                         self.run_in_order(&mut exec, &params, planned.members, index)
                     }
                 }
                 _ => {
                     let planned =
-                        self.plan_batch(&mut exec, &params, &from, &mut planner, &mut |_, _| {});
+                        self.plan_batch(&mut exec, &params, &from, &mut planner, &mut |_, _, _| {});
                     next = planned.end;
                     ran_in_order.extend_from_slice(&planned.members);
                     self.run_in_order(&mut exec, &params, planned.members, index)
@@ -1215,17 +1278,33 @@ impl Chain {
     ) -> (Exec, Vec<Drained>) {
         let mut ran = Vec::new();
         let mut interfaces = Interfaces::new();
+        // How many of the batch's first uses this fork counts as done.
+        let mut presumed = 0;
         loop {
-            let job = {
+            let (job, first_users) = {
                 let mut q = lock(queue);
                 let job = q.jobs.pop_front();
                 if job.is_none() && counted {
                     q.running -= 1;
                 }
-                job
+                let first_users = match job {
+                    Some((.., before)) if before > presumed => {
+                        q.first_users[presumed..before].to_vec()
+                    }
+                    _ => Vec::new(),
+                };
+                (job, first_users)
             };
-            let Some((k, off, at)) = job else { break };
+            let Some((k, off, at, before)) = job else {
+                break;
+            };
+            // The code earlier members use first counts as loaded, whichever fork ran them.
+            if before > presumed {
+                fork.presume_loaded(&first_users);
+                presumed = before;
+            }
             let (gas, receipt) = self.execute_off_ledger(&mut fork, params, off, index, at);
+            let paid = fork.take_first_loads();
             // Its index entries, here rather than at the end of the block: on the workers.
             let mut values = Vec::new();
             let entry = match indexing {
@@ -1236,7 +1315,14 @@ impl Chain {
                 false => None,
             };
             let indexed = (entry, values);
-            ran.push((k, gas, receipt, std::mem::take(&mut fork.logs), indexed));
+            ran.push((
+                k,
+                gas,
+                receipt,
+                std::mem::take(&mut fork.logs),
+                indexed,
+                paid,
+            ));
         }
         // Merging must find the block's writes held by no fork.
         fork.release_base();
@@ -1270,7 +1356,7 @@ impl Chain {
         params: &ChainParams,
         from: &PlanFrom<'a>,
         planner: &mut Planner,
-        admitted: &mut dyn FnMut(&mut Exec, &[Member<'a>]),
+        admitted: &mut dyn FnMut(&mut Exec, &[Member<'a>], &FirstUses),
     ) -> PlannedBatch<'a> {
         let PlanFrom {
             offs,
@@ -1282,6 +1368,7 @@ impl Chain {
         batch.clear();
         let mut records_may_change = false;
         let mut members: Vec<Member<'a>> = Vec::new();
+        let mut first = FirstUses::default();
         let mut budgets = 0u64;
         let records = keys::contract_records();
         let mut j = next;
@@ -1305,8 +1392,19 @@ impl Chain {
             };
             // A request that conflicts with the batch, or declared nothing, waits for the
             // batch before it to finish.
+            // After a batch of this block ran twice (`first_uses_hold`), a member no longer
+            // runs as if an earlier one had used code first: the batch ends at the second user
+            // of code the block has not used, so a stranger's requests refused before their
+            // call cannot make every batch run twice.
             let joins = match &footprint {
-                Some(f) => batch.admits(f),
+                Some(f) => {
+                    batch.admits(&f.footprint)
+                        && !(planner.reran
+                            && f.unloaded.iter().any(|code| {
+                                !exec.code_loaded(code)
+                                    && first.owners.iter().any(|(c, _)| c == code)
+                            }))
+                }
                 None => members.is_empty(),
             };
             if !joins {
@@ -1341,13 +1439,23 @@ impl Chain {
                 continue;
             }
             budgets = budgets.saturating_add(body.gas_budget);
+            first.before.push(first.owners.len());
             match &footprint {
                 Some(f) => {
-                    batch.add(f);
+                    batch.add(&f.footprint);
                     records_may_change |= f
+                        .footprint
                         .writes
                         .iter()
                         .any(|w| wisp_scheduler::overlap(w, &records));
+                    // Code the block has not used and no earlier member will: this member's
+                    // first use (a footprint carried from the last batch may name code that
+                    // batch used since).
+                    for code in &f.unloaded {
+                        if !exec.code_loaded(code) && !first.owners.iter().any(|(c, _)| c == code) {
+                            first.owners.push((*code, members.len()));
+                        }
+                    }
                 }
                 None => records_may_change = true,
             }
@@ -1356,7 +1464,7 @@ impl Chain {
             if footprint.is_none() {
                 break;
             }
-            admitted(exec, &members);
+            admitted(exec, &members, &first);
         }
         if records_may_change {
             planner.code_of.clear();
@@ -1373,7 +1481,11 @@ impl Chain {
                 }
             }
         }
-        PlannedBatch { members, end: j }
+        PlannedBatch {
+            members,
+            first,
+            end: j,
+        }
     }
 
     /// Commits an executed block: its tree hashed on a second thread while values, receipts

@@ -249,6 +249,9 @@ pub struct Chain {
     planning_pause: usize,
     /// Requests executed as members of a batch of more than one, since the chain was opened.
     parallel_requests: std::sync::atomic::AtomicU64,
+    /// Parallel batches run again in order because a planned first use of code did not
+    /// happen (`Chain::first_use_reruns`).
+    first_use_reruns: std::sync::atomic::AtomicU64,
     /// The planner's batch tables, kept from one block to the next so that a block's planning
     /// does not grow them from nothing again (only speed depends on it).
     batch: std::sync::Mutex<wisp_scheduler::Batch>,
@@ -365,6 +368,15 @@ impl Chain {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Parallel batches this chain ran again in order, since it was opened, because a member
+    /// planned as the first user of some code did not load it (it was refused before its
+    /// call, say), so the members after it had been charged as if it had: the results are
+    /// then those of running the batch in order, at the cost of running it twice.
+    pub fn first_use_reruns(&self) -> u64 {
+        self.first_use_reruns
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Execution threads blocks run with.
     pub fn exec_threads(&self) -> usize {
         self.workers.as_ref().map_or(1, |w| w.threads())
@@ -384,6 +396,7 @@ impl Chain {
             parallel_min_batch: execute::PARALLEL_MIN_BATCH,
             planning_pause: execute::PLANNING_PAUSE,
             parallel_requests: std::sync::atomic::AtomicU64::new(0),
+            first_use_reruns: std::sync::atomic::AtomicU64::new(0),
             batch: std::sync::Mutex::new(wisp_scheduler::Batch::new()),
             warm: std::sync::Mutex::new(None),
         };

@@ -475,12 +475,14 @@ fn transfers_storing_into_one_contract_run_in_parallel() {
             r.storage_locked_sompi
         })
         .sum();
-    // The block's first request runs alone (it is the first to use the token's code in the
-    // block); the other six run together.
+    // All seven run together, the first paying for the token's code (its first use in the
+    // block) and the others charged as if they ran after it.
     assert_eq!(
         chains.chains[1].parallel_requests() - parallel_before,
-        ACCOUNTS as u64 - 2
+        ACCOUNTS as u64 - 1
     );
+    assert!(receipts[0].gas_used > receipts[1].gas_used);
+    assert_eq!(chains.chains[1].first_use_reruns(), 0);
     for chain in &chains.chains {
         let (bytes, sompi) = deposit_record(chain);
         assert_eq!(sompi, before.1 + locked);
@@ -513,6 +515,135 @@ fn transfers_storing_into_one_contract_run_in_parallel() {
     assert!(chains.chains[1].parallel_requests() > parallel_before);
     assert!(receipts.iter().all(|r| r.error.is_none()));
     check_transfer_indexes(&chains, token, &receipts[..ACCOUNTS - 1], again);
+}
+
+/// A parallel batch whose first user of the token's code is refused before it loads the code
+/// (its access list leaves the token out): the next user pays for the code, as one request
+/// after the other would have it, so the batch runs again in order; and the rest of that
+/// block no longer runs members as if an earlier one had used code first (fails if each
+/// refused first user makes its batch run twice).
+#[test]
+fn a_first_use_that_does_not_happen_runs_the_batch_again_in_order() {
+    let mut chains = Chains::new(&[(1, 0), (2, 0)]);
+    chains.fund_all(3);
+    let token = Hname::of("token");
+    let init =
+        borsh::to_vec(&("Token".to_string(), "TOK".to_string(), 0u8, 1_000_000u128)).unwrap();
+    chains.deploy("token", wisp_test::contract_wasm("contracts/token"), init);
+    let to = |i: usize| AgentId::Address([0xc0 + i as u8; 32]);
+    let exact = |from: &AgentId, to: &AgentId| {
+        Some(AccessList {
+            reads: vec![],
+            writes: [from, to]
+                .iter()
+                .map(|who| Access {
+                    contract: token,
+                    key_prefix: Some(balances_key(who)),
+                })
+                .collect(),
+        })
+    };
+    let transfers = |chains: &mut Chains, refused_first: bool| -> Vec<_> {
+        (1..ACCOUNTS)
+            .map(|i| {
+                let args = borsh::to_vec(&(to(i), 0u128)).unwrap();
+                let access = match (i, refused_first) {
+                    // Declares another contract only (one no request writes, so it still
+                    // joins the batch): refused before the token is loaded.
+                    (1, true) => Some(AccessList {
+                        reads: vec![Access {
+                            contract: Hname::of("elsewhere"),
+                            key_prefix: None,
+                        }],
+                        writes: vec![],
+                    }),
+                    _ => exact(&agent(i), &to(i)),
+                };
+                chains.request(i, token, "transfer", args, access, 0)
+            })
+            .collect()
+    };
+    let off = transfers(&mut chains, true);
+    let parallel_before = chains.chains[1].parallel_requests();
+    let receipts = chains.block(vec![], off);
+    assert_eq!(
+        receipts[0].error.as_ref().map(|e| e.code),
+        Some(wisp_core::RequestErrorCode::AccessListViolation.code()),
+        "{:?}",
+        receipts[0].error
+    );
+    assert!(receipts[1..].iter().all(|r| r.error.is_none()));
+    // The second request paid for the code; the rest did not.
+    assert!(receipts[1].gas_used > receipts[2].gas_used);
+    assert_eq!(receipts[2].gas_used, receipts[3].gas_used);
+    assert_eq!(chains.chains[1].first_use_reruns(), 1);
+    assert_eq!(chains.chains[1].parallel_requests(), parallel_before);
+    // The same block with the first request declaring the token: it pays, and the batch
+    // runs in parallel.
+    let off = transfers(&mut chains, false);
+    let receipts = chains.block(vec![], off);
+    assert!(receipts.iter().all(|r| r.error.is_none()));
+    assert!(receipts[0].gas_used > receipts[1].gas_used);
+    assert_eq!(chains.chains[1].first_use_reruns(), 1);
+    assert_eq!(
+        chains.chains[1].parallel_requests() - parallel_before,
+        ACCOUNTS as u64 - 1
+    );
+
+    // After a batch ran twice, the rest of its block does not plan on first uses: a second
+    // refused first user (of another contract's code) does not make a second batch run twice.
+    let raffle = Hname::of("raffle");
+    chains.deploy(
+        "raffle",
+        wisp_test::contract_wasm("contracts/raffle"),
+        borsh::to_vec(&(1_000u64, 10u64)).unwrap(),
+    );
+    let elsewhere = || {
+        Some(AccessList {
+            reads: vec![Access {
+                contract: Hname::of("elsewhere"),
+                key_prefix: None,
+            }],
+            writes: vec![],
+        })
+    };
+    let mut off = Vec::new();
+    for i in 1..ACCOUNTS {
+        let args = borsh::to_vec(&(to(i), 0u128)).unwrap();
+        let request = match i {
+            1 => chains.request(i, token, "transfer", args, elsewhere(), 0),
+            2 | 3 => chains.request(i, token, "transfer", args, exact(&agent(i), &to(i)), 0),
+            // No access list: a batch of its own.
+            4 => chains.request(i, token, "transfer", args, None, 0),
+            5 => chains.request(i, raffle, "nothing", vec![], elsewhere(), 0),
+            // Load the raffle's code, then find no such entry point.
+            _ => {
+                let own = Some(AccessList {
+                    reads: vec![],
+                    writes: vec![Access {
+                        contract: raffle,
+                        key_prefix: Some(borsh::to_vec(&agent(i)).unwrap()),
+                    }],
+                });
+                chains.request(i, raffle, "nothing", vec![], own, 0)
+            }
+        };
+        off.push(request);
+    }
+    let receipts = chains.block(vec![], off);
+    let code = |r: &Receipt| r.error.as_ref().map(|e| e.code);
+    let violation = Some(wisp_core::RequestErrorCode::AccessListViolation.code());
+    assert_eq!(code(&receipts[0]), violation);
+    assert_eq!(code(&receipts[4]), violation);
+    assert!(receipts[1..4].iter().all(|r| r.error.is_none()));
+    // The last two loaded the raffle's code (the sixth first) and found no such entry point.
+    let unknown = Some(wisp_core::RequestErrorCode::UnknownEntryPoint.code());
+    assert!(receipts[5..].iter().all(|r| code(r) == unknown));
+    assert_eq!(
+        chains.chains[1].first_use_reruns(),
+        2,
+        "the token batch only"
+    );
 }
 
 /// Checks that every chain's node indexes hold, for the transfers that got `receipts` in one

@@ -191,6 +191,28 @@ impl Chains {
     }
 }
 
+/// Deploys the example token as `token` (1,000,000 units to account 0); returns its hname.
+fn deploy_token(chains: &mut Chains) -> Hname {
+    let init =
+        borsh::to_vec(&("Token".to_string(), "TOK".to_string(), 0u8, 1_000_000u128)).unwrap();
+    chains.deploy("token", wisp_test::contract_wasm("contracts/token"), init);
+    Hname::of("token")
+}
+
+/// The exact access list of a `token.transfer` from `from` to `to`: their two balances.
+fn transfer_access(token: Hname, from: &AgentId, to: &AgentId) -> Option<AccessList> {
+    Some(AccessList {
+        reads: vec![],
+        writes: [from, to]
+            .iter()
+            .map(|who| Access {
+                contract: token,
+                key_prefix: Some(balances_key(who)),
+            })
+            .collect(),
+    })
+}
+
 fn balances_key(who: &AgentId) -> Vec<u8> {
     let mut key = b"balances\0".to_vec();
     who.serialize(&mut key).unwrap();
@@ -215,10 +237,7 @@ fn runs_the_same_in_parallel(seed: u64) -> (u64, u64) {
     chains.chains[5].set_instance_reuse(false);
     // Everyone gets sompi, account 0 deploys the token and hands tokens out.
     chains.fund_all(0);
-    let token = Hname::of("token");
-    let init =
-        borsh::to_vec(&("Token".to_string(), "TOK".to_string(), 0u8, 1_000_000u128)).unwrap();
-    chains.deploy("token", wisp_test::contract_wasm("contracts/token"), init);
+    let token = deploy_token(&mut chains);
     let handout: Vec<_> = (1..ACCOUNTS)
         .map(|i| {
             chains.request(
@@ -419,22 +438,8 @@ fn every_example_contract_deploys_and_runs_the_same_in_parallel() {
 fn transfers_storing_into_one_contract_run_in_parallel() {
     let mut chains = Chains::new(&[(1, 0), (2, 0)]);
     chains.fund_all(2);
-    let token = Hname::of("token");
-    let init =
-        borsh::to_vec(&("Token".to_string(), "TOK".to_string(), 0u8, 1_000_000u128)).unwrap();
-    chains.deploy("token", wisp_test::contract_wasm("contracts/token"), init);
-    let exact = |from: &AgentId, to: &AgentId| {
-        Some(AccessList {
-            reads: vec![],
-            writes: [from, to]
-                .iter()
-                .map(|who| Access {
-                    contract: token,
-                    key_prefix: Some(balances_key(who)),
-                })
-                .collect(),
-        })
-    };
+    let token = deploy_token(&mut chains);
+    let exact = |from: &AgentId, to: &AgentId| transfer_access(token, from, to);
     // Account 0 hands tokens to 1..8 (one sender: these run one after the other).
     let handout: Vec<_> = (1..ACCOUNTS)
         .map(|i| {
@@ -526,23 +531,9 @@ fn transfers_storing_into_one_contract_run_in_parallel() {
 fn a_first_use_that_does_not_happen_runs_the_batch_again_in_order() {
     let mut chains = Chains::new(&[(1, 0), (2, 0)]);
     chains.fund_all(3);
-    let token = Hname::of("token");
-    let init =
-        borsh::to_vec(&("Token".to_string(), "TOK".to_string(), 0u8, 1_000_000u128)).unwrap();
-    chains.deploy("token", wisp_test::contract_wasm("contracts/token"), init);
+    let token = deploy_token(&mut chains);
     let to = |i: usize| AgentId::Address([0xc0 + i as u8; 32]);
-    let exact = |from: &AgentId, to: &AgentId| {
-        Some(AccessList {
-            reads: vec![],
-            writes: [from, to]
-                .iter()
-                .map(|who| Access {
-                    contract: token,
-                    key_prefix: Some(balances_key(who)),
-                })
-                .collect(),
-        })
-    };
+    let exact = |from: &AgentId, to: &AgentId| transfer_access(token, from, to);
     let transfers = |chains: &mut Chains, refused_first: bool| -> Vec<_> {
         (1..ACCOUNTS)
             .map(|i| {

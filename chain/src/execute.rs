@@ -102,24 +102,45 @@ struct Planned {
 /// (in canonical order), and for each member how many of those first uses come before it.
 #[derive(Default)]
 struct FirstUses {
-    /// Code and the position in the batch of its first user, in the order of the members.
-    owners: Vec<(wisp_core::Hash32, usize)>,
+    /// The code the block had not used that members declare, in the order of their first
+    /// users.
+    owners: Vec<FirstUse>,
     /// For each member, the number of `owners` entries before it.
     before: Vec<usize>,
 }
 
-/// Whether a parallel batch's members used code first exactly as planned ([`FirstUses`]):
-/// each first user paid for its code, and no member paid for code that was not its to pay
-/// for. Then every member was charged as one after the other would have charged it; if not
-/// (a first user refused before it loaded its code, so the next user pays in its place), the
-/// batch runs again in order.
-fn first_uses_hold(first: &FirstUses, paid: &[(usize, Vec<wisp_core::Hash32>)]) -> bool {
-    let owned = |k: usize, code: &wisp_core::Hash32| first.owners.contains(&(*code, k));
-    let all_paid = first
-        .owners
-        .iter()
-        .all(|(code, k)| paid.iter().any(|(m, codes)| m == k && codes.contains(code)));
-    all_paid
+/// One code's first use in a parallel batch ([`FirstUses`]).
+struct FirstUse {
+    code: wisp_core::Hash32,
+    /// The position in the batch of the first member declaring it.
+    owner: usize,
+    /// Whether a later member declares it too (and so runs as if `owner` had loaded it).
+    shared: bool,
+}
+
+impl FirstUses {
+    /// The planned first use of `code`, if a member so far declares it.
+    fn of(&mut self, code: &wisp_core::Hash32) -> Option<&mut FirstUse> {
+        self.owners.iter_mut().find(|u| u.code == *code)
+    }
+}
+
+/// Whether a parallel batch's members used code first as planned ([`FirstUses`]): each first
+/// user of code a later member also declares paid for it, and no member paid for code that
+/// was not its to pay for. Then every member was charged as one after the other would have
+/// charged it; if not (a first user refused before it loaded its code, so the next user pays
+/// in its place), the batch runs again in order. A first user that did not load code nobody
+/// else declares changes no one's charge. `paid`: (position in the batch, code it paid the
+/// first use of), for the members that paid any.
+fn first_uses_hold(first: &FirstUses, paid: &[(usize, &[wisp_core::Hash32])]) -> bool {
+    let owned = |k: usize, code: &wisp_core::Hash32| {
+        first.owners.iter().any(|u| u.owner == k && u.code == *code)
+    };
+    let shared_paid = first.owners.iter().filter(|u| u.shared).all(|u| {
+        paid.iter()
+            .any(|(k, codes)| *k == u.owner && codes.contains(&u.code))
+    });
+    shared_paid
         && paid
             .iter()
             .all(|(k, codes)| codes.iter().all(|c| owned(*k, c)))
@@ -1079,7 +1100,7 @@ impl Chain {
                                         let mut q = lock(queue);
                                         let known = q.first_users.len();
                                         q.first_users
-                                            .extend(first.owners[known..].iter().map(|(c, _)| *c));
+                                            .extend(first.owners[known..].iter().map(|u| u.code));
                                         q.jobs.extend(
                                             members.iter().enumerate().skip(handed).map(
                                                 |(k, (off, at))| (k, *off, *at, first.before[k]),
@@ -1128,9 +1149,9 @@ impl Chain {
                     let drained = drained
                         .into_inner()
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    let paid: Vec<(usize, Vec<wisp_core::Hash32>)> = drained
+                    let paid: Vec<(usize, &[wisp_core::Hash32])> = drained
                         .iter()
-                        .flat_map(|(_, ran)| ran.iter().map(|r| (r.0, r.5.clone())))
+                        .flat_map(|(_, ran)| ran.iter().map(|r| (r.0, r.5.as_slice())))
                         .filter(|(_, codes)| !codes.is_empty())
                         .collect();
                     if handed > 0 && first_uses_hold(&planned.first, &paid) {
@@ -1400,10 +1421,9 @@ impl Chain {
                 Some(f) => {
                     batch.admits(&f.footprint)
                         && !(planner.reran
-                            && f.unloaded.iter().any(|code| {
-                                !exec.code_loaded(code)
-                                    && first.owners.iter().any(|(c, _)| c == code)
-                            }))
+                            && f.unloaded
+                                .iter()
+                                .any(|code| !exec.code_loaded(code) && first.of(code).is_some()))
                 }
                 None => members.is_empty(),
             };
@@ -1448,12 +1468,17 @@ impl Chain {
                         .writes
                         .iter()
                         .any(|w| wisp_scheduler::overlap(w, &records));
-                    // Code the block has not used and no earlier member will: this member's
-                    // first use (a footprint carried from the last batch may name code that
-                    // batch used since).
-                    for code in &f.unloaded {
-                        if !exec.code_loaded(code) && !first.owners.iter().any(|(c, _)| c == code) {
-                            first.owners.push((*code, members.len()));
+                    // Code the block has not used (a footprint carried from the last batch
+                    // may name code that batch used since): this member's first use, or a
+                    // later use of an earlier member's.
+                    for code in f.unloaded.iter().filter(|c| !exec.code_loaded(c)) {
+                        match first.of(code) {
+                            Some(earlier) => earlier.shared = true,
+                            None => first.owners.push(FirstUse {
+                                code: *code,
+                                owner: members.len(),
+                                shared: false,
+                            }),
                         }
                     }
                 }

@@ -43,14 +43,8 @@ pub(crate) fn read_mem<H>(
     ptr: u32,
     len: u32,
 ) -> Result<Vec<u8>, Error> {
-    let mem = memory(caller)?;
-    let mut buf = vec![0u8; len as usize];
-    mem.read(caller, ptr as usize, &mut buf).map_err(|_| {
-        fail(vm_error(
-            VmErrorCode::HostAbiMisuse,
-            format!("bytes {ptr}..{ptr}+{len} are outside linear memory"),
-        ))
-    })?;
+    let mut buf = Vec::new();
+    read_mem_into(caller, ptr, len, &mut buf)?;
     Ok(buf)
 }
 
@@ -70,6 +64,24 @@ pub(crate) fn read_mem_into<H>(
             format!("bytes {ptr}..{ptr}+{len} are outside linear memory"),
         ))
     })
+}
+
+/// `f` of the frame's contract and the storage key at `ptr..ptr + len`, read into the
+/// store's key buffer (kept from call to call for its capacity; `len` is checked against
+/// `max_key_bytes` and charged before).
+pub(crate) fn with_key<H, R>(
+    caller: &mut Caller<'_, Ctx<H>>,
+    ptr: u32,
+    len: u32,
+    f: impl FnOnce(&mut Ctx<H>, Hname, &[u8]) -> R,
+) -> Result<R, Error> {
+    let mut key = std::mem::take(&mut caller.data_mut().key);
+    read_mem_into(caller, ptr, len, &mut key)?;
+    let contract = frame(caller)?.contract;
+    let data = caller.data_mut();
+    let out = f(data, contract, &key);
+    data.key = key;
+    Ok(out)
 }
 
 pub(crate) fn write_mem<H>(
@@ -190,15 +202,13 @@ mod imp {
         let max = c.data().config.max_key_bytes;
         check_len(key_len, max, "storage key")?;
         charge(c, per_byte * key_len as u64)?;
-        // The key and the value go through buffers the store keeps from call to call.
-        let mut key = std::mem::take(&mut c.data_mut().key);
-        read_mem_into(c, key_ptr, key_len, &mut key)?;
-        let contract = frame(c)?.contract;
-        let data = c.data_mut();
-        let mut register = std::mem::take(&mut data.register);
-        let found = data.host.storage_get(contract, &key, &mut register);
-        data.register = register;
-        data.key = key;
+        // The value goes into the register, whose capacity the store keeps too.
+        let found = with_key(c, key_ptr, key_len, |data, contract, key| {
+            let mut register = std::mem::take(&mut data.register);
+            let found = data.host.storage_get(contract, key, &mut register);
+            data.register = register;
+            found
+        })?;
         match found.map_err(fail)? {
             false => Ok(-1),
             true => {
@@ -225,6 +235,7 @@ mod imp {
         check_len(key_len, max_key, "storage key")?;
         check_len(value_len, max_value, "storage value")?;
         charge(c, per_byte * (key_len as u64 + value_len as u64))?;
+        // The key before the value: with both out of memory, the error names the key.
         let mut key = std::mem::take(&mut c.data_mut().key);
         read_mem_into(c, key_ptr, key_len, &mut key)?;
         let value = read_mem(c, value_ptr, value_len)?;
@@ -245,13 +256,10 @@ mod imp {
         let max = c.data().config.max_key_bytes;
         check_len(key_len, max, "storage key")?;
         charge(c, per_byte * key_len as u64)?;
-        let mut key = std::mem::take(&mut c.data_mut().key);
-        read_mem_into(c, key_ptr, key_len, &mut key)?;
-        let contract = frame(c)?.contract;
-        let data = c.data_mut();
-        let removed = data.host.storage_set(contract, &key, None);
-        data.key = key;
-        removed.map_err(fail)
+        with_key(c, key_ptr, key_len, |data, contract, key| {
+            data.host.storage_set(contract, key, None)
+        })?
+        .map_err(fail)
     }
 
     pub fn caller<H: Host>(c: &mut Caller<'_, Ctx<H>>, per_byte: u64) -> R<u32> {

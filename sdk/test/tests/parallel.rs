@@ -526,7 +526,8 @@ fn transfers_storing_into_one_contract_run_in_parallel() {
 /// (its access list leaves the token out): the next user pays for the code, as one request
 /// after the other would have it, so the batch runs again in order; and the rest of that
 /// block no longer runs members as if an earlier one had used code first (fails if each
-/// refused first user makes its batch run twice).
+/// refused first user makes its batch run twice); a refused first user of code no one else
+/// in its batch declares makes no rerun.
 #[test]
 fn a_first_use_that_does_not_happen_runs_the_batch_again_in_order() {
     let mut chains = Chains::new(&[(1, 0), (2, 0)]);
@@ -634,6 +635,24 @@ fn a_first_use_that_does_not_happen_runs_the_batch_again_in_order() {
         chains.chains[1].first_use_reruns(),
         2,
         "the token batch only"
+    );
+
+    // A refused first user of code no other member declares changes no one's charge: its
+    // batch is not run again (fails if every unpaid first use makes the batch run twice).
+    let mut off = vec![chains.request(1, raffle, "nothing", vec![], elsewhere(), 0)];
+    for i in 2..ACCOUNTS {
+        let args = borsh::to_vec(&(to(i), 0u128)).unwrap();
+        off.push(chains.request(i, token, "transfer", args, exact(&agent(i), &to(i)), 0));
+    }
+    let parallel_before = chains.chains[1].parallel_requests();
+    let receipts = chains.block(vec![], off);
+    assert_eq!(code(&receipts[0]), violation);
+    assert!(receipts[1..].iter().all(|r| r.error.is_none()));
+    assert!(receipts[1].gas_used > receipts[2].gas_used);
+    assert_eq!(chains.chains[1].first_use_reruns(), 2);
+    assert_eq!(
+        chains.chains[1].parallel_requests() - parallel_before,
+        ACCOUNTS as u64 - 1
     );
 }
 

@@ -694,7 +694,8 @@ fn main() {
              rates count the distinct keys written), \
              one durable commit (fsync) per block, committed as a chain commits its blocks \
              (`StateDb::commit_block`: the tree is hashed on a second thread while the values are \
-             written). *Archive* keeps every version; *pruned* keeps the \
+             written, subtree by subtree, the writing thread taking the subtrees left once its \
+             writes are done). *Archive* keeps every version; *pruned* keeps the \
              last {RETENTION} versions. Bytes on disk per live key after the run, and for the pruned \
              store once more after closing and opening it again (opening compacts a file of at \
              least 64 MiB that is at least 25% free pages). Proofs: 1000 keys \

@@ -37,7 +37,7 @@ fn main() {
     }
     let per = |d: Duration| d.as_secs_f64() * 1e3 / blocks as f64;
     println!(
-        "{:.0} updates/s; per block of {per_block}: {:.2} ms, of which hashing the tree {:.2} ms on a second thread, overlapping the value writes",
+        "{:.0} updates/s; per block of {per_block}: {:.2} ms, of which hashing the tree {:.2} ms (on a second thread, overlapping the value writes, then on both)",
         (blocks * per_block) as f64 / total.as_secs_f64(),
         per(total),
         per(hashing)

@@ -391,7 +391,7 @@ pub fn block_size_arg(args: &[String], what: &str, default: usize) -> usize {
 /// Commits `changes` as block `version` of `db` ([`state_header`], no receipts, no
 /// metadata): the state benchmarks' unit of work. It goes through `StateDb::commit_block`,
 /// the path a chain's blocks take, which hashes the tree on a second thread while the values
-/// are written; returns how long the hashing took.
+/// are written (and on both threads after); returns how long the hashing took.
 ///
 /// # Panics
 /// If the store refuses the block: a broken benchmark, not a result.

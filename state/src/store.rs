@@ -44,6 +44,7 @@ use wisp_core::{BlockHeader, Hash32, Receipt, RequestId};
 
 mod node_cache;
 mod snapshot;
+mod subtrees;
 
 use node_cache::{CachedNode, NodeCache};
 
@@ -66,13 +67,7 @@ struct BlockNodes {
 impl BlockNodes {
     /// The new nodes of `batch`, block `version`'s, encoded as the `nodes` table stores them.
     fn of(version: u64, batch: &TreeUpdateBatch) -> Result<BlockNodes> {
-        let mut nodes = Vec::with_capacity(batch.node_batch.nodes().len());
-        let mut encoded = Vec::new();
-        for (key, node) in batch.node_batch.nodes() {
-            encoded.clear();
-            borsh::to_writer(&mut encoded, node).map_err(db_err)?;
-            nodes.push(CachedNode::new(&node_key_bytes(key)?, &encoded));
-        }
+        let mut nodes = encode_nodes(batch.node_batch.nodes())?;
         nodes.sort_unstable_by(|a, b| a.key().cmp(b.key()));
         Ok(BlockNodes { version, nodes })
     }
@@ -96,6 +91,38 @@ impl BlockNodes {
             .binary_search_by(|n| n.key().cmp(key))
             .ok()
             .map(|i| self.nodes[i].node())
+    }
+}
+
+/// `nodes` encoded as the `nodes` table stores them (in their order).
+fn encode_nodes<'n>(
+    nodes: impl IntoIterator<Item = (&'n NodeKey, &'n Node)>,
+) -> Result<Vec<CachedNode>> {
+    let nodes = nodes.into_iter();
+    let mut encoded_nodes = Vec::with_capacity(nodes.size_hint().0);
+    let mut encoded = Vec::new();
+    for (key, node) in nodes {
+        encoded.clear();
+        borsh::to_writer(&mut encoded, node).map_err(db_err)?;
+        encoded_nodes.push(CachedNode::new(&node_key_bytes(key)?, &encoded));
+    }
+    Ok(encoded_nodes)
+}
+
+/// What hashing a block makes for its commit: its new tree nodes, encoded, and the nodes they
+/// replace.
+struct NewTree {
+    nodes: BlockNodes,
+    stale: jmt::storage::StaleNodeIndexBatch,
+}
+
+impl NewTree {
+    /// From jmt's batch for block `version`.
+    fn of(version: u64, batch: TreeUpdateBatch) -> Result<NewTree> {
+        Ok(NewTree {
+            nodes: BlockNodes::of(version, &batch)?,
+            stale: batch.stale_node_index_batch,
+        })
     }
 }
 
@@ -1591,17 +1618,24 @@ impl StateDb {
             BlockIndexes::default(),
             meta,
         )?;
-        self.finish_block(writing, pending.batch, header)
+        self.finish_block(
+            writing,
+            NewTree::of(pending.version, pending.batch)?,
+            header,
+        )
     }
 
     /// Hashes `changes` (in any order, as for [`StateDb::prepare`]) into the tree and writes the
     /// block in one durable transaction, the two
     /// at once on two threads: the tree's new nodes are the only writes that wait for the
-    /// hashing. The block's receipts go in with it, `indexes` (its events' indexed values, its
+    /// hashing. A block of at least 256 changes and no deletion is hashed subtree by subtree
+    /// (the root's 16 children), and the writing thread, once its writes are done, hashes the
+    /// subtrees the hashing thread has not begun; the root and nodes are those of one
+    /// insertion. The block's receipts go in with it, `indexes` (its events' indexed values, its
     /// requests as they arrived) into the node's indexes, and its requests leave the node's
     /// pending records ([`StateDb::put_pending`]). `header_of` makes the header from
-    /// the new state root. Returns the header and how long the hashing took (it overlaps the
-    /// writing).
+    /// the new state root. Returns the header and how long the hashing took, from its start
+    /// until the root and the new nodes' encodings were known (it overlaps the writing).
     ///
     /// # Errors
     /// As [`StateDb::prepare`] and [`StateDb::commit`], and [`StateError::Corrupt`] for an
@@ -1616,21 +1650,25 @@ impl StateDb {
     ) -> Result<(BlockHeader, std::time::Duration)> {
         self.check_next(version)?;
         let changes = Self::by_hash(version, changes);
+        let subtrees = subtrees::SubtreeHashing::new(version, &changes);
         std::thread::scope(|scope| {
-            let hashing = scope.spawn(|| {
-                let started = std::time::Instant::now();
-                self.hash_tree(version, &changes)
-                    .map(|(root, batch)| (root, batch, started.elapsed()))
-            });
+            let started = std::time::Instant::now();
+            let hashing = scope.spawn(|| subtrees.run(self));
             let mut memory = self.memory();
             let written = self.begin_block(&mut memory, version).and_then(|mut w| {
                 self.write_values(&mut w, &changes, receipts, indexes, meta)
                     .map(|()| w)
             });
+            // Subtrees not yet taken are hashed here too.
+            subtrees.help(self);
             let hashed = hashing
                 .join()
                 .map_err(|_| StateError::Tree("the hashing thread panicked".into()))?;
-            let (root, batch, took) = hashed?;
+            let (root, tree) = match hashed? {
+                subtrees::Hashing::Whole(root, batch) => (root, NewTree::of(version, batch)?),
+                subtrees::Hashing::BySubtree => subtrees.finish()?,
+            };
+            let took = started.elapsed();
             let header = header_of(root);
             if header.index != version {
                 return Err(StateError::OutOfOrder {
@@ -1638,7 +1676,7 @@ impl StateDb {
                     got: header.index,
                 });
             }
-            self.finish_block(written?, batch, &header)?;
+            self.finish_block(written?, tree, &header)?;
             Ok((header, took))
         })
     }
@@ -1763,14 +1801,14 @@ impl StateDb {
     fn finish_block(
         &self,
         mut w: BlockWrite<'_>,
-        batch: TreeUpdateBatch,
+        tree: NewTree,
         header: &BlockHeader,
     ) -> Result<()> {
         let version = w.version;
         {
             let txn = &w.txn;
-            w.stale.nodes.reserve(batch.stale_node_index_batch.len());
-            for index in &batch.stale_node_index_batch {
+            w.stale.nodes.reserve(tree.stale.len());
+            for index in &tree.stale {
                 w.stale.nodes.push(node_key_bytes(&index.node_key)?);
             }
             let header_bytes = borsh::to_vec(header).map_err(db_err)?;
@@ -1789,7 +1827,13 @@ impl StateDb {
                 .insert("nodes_pending", version)
                 .map_err(db_err)?;
         }
-        let block = std::sync::Arc::new(BlockNodes::of(version, &batch)?);
+        let block = std::sync::Arc::new(tree.nodes);
+        if block.version != version {
+            return Err(StateError::Tree(format!(
+                "block {version} was given the tree nodes of block {}",
+                block.version
+            )));
+        }
         // Readers from here on find the block's nodes whether or not their transaction
         // begins after the commit. Nodes held for this block index already are an earlier
         // attempt's that did not commit (one that panicked): only this one's may be found.
@@ -3810,5 +3854,110 @@ pub(crate) mod tests {
         assert_eq!(db.local("a").unwrap(), None);
         assert_eq!(db.local("b").unwrap(), Some(b"2".to_vec()));
         assert_eq!(db.local("c").unwrap(), Some(b"3".to_vec()));
+    }
+
+    /// Block `v`'s values for keys `state/{from}` to `state/{from + count - 1}`.
+    fn subtree_block(v: u64, from: u64, count: u64) -> BTreeMap<Vec<u8>, Option<Vec<u8>>> {
+        (from..from + count)
+            .map(|i| {
+                let key = format!("state/{i}").into_bytes();
+                (key, Some(format!("{v}:{i}").into_bytes()))
+            })
+            .collect()
+    }
+
+    /// Hashing a block subtree by subtree gives the root, nodes, values and stale nodes of one
+    /// jmt insertion, block after block (new keys and changed ones; one insertion when a block
+    /// deletes or is small), and the store it commits proves what the other store proves.
+    #[test]
+    fn subtree_hashing_equals_one_insertion() {
+        let (a, b) = (StateDb::in_memory().unwrap(), StateDb::in_memory().unwrap());
+        for v in 0..8u64 {
+            // Block 0 grows the tree so that every root child is an internal node; later
+            // blocks change 300 existing keys and add 100 (block 5 also deletes one, block 6
+            // is too small to be split).
+            let mut changes = match v {
+                0 => subtree_block(v, 0, 2000),
+                6 => subtree_block(v, 10, 20),
+                _ => {
+                    let mut c = subtree_block(v, (v * 37) % 1500, 300);
+                    c.extend(subtree_block(v, 2000 + (v - 1) * 100, 100));
+                    c
+                }
+            };
+            if v == 5 {
+                changes.insert(b"state/7".to_vec(), None);
+            }
+            let by_hash = StateDb::by_hash(v, changes.clone());
+            if v > 0 {
+                let (root, batch) = b.hash_tree(v, &by_hash).unwrap();
+                let whole = NewTree::of(v, batch).unwrap();
+                let split = subtrees::SubtreeHashing::new(v, &by_hash);
+                let (s_root, s_tree) = match split.run(&b).unwrap() {
+                    subtrees::Hashing::BySubtree => {
+                        assert!(v != 5 && v != 6, "block {v} cannot be split");
+                        split.finish().unwrap()
+                    }
+                    subtrees::Hashing::Whole(r, batch) => {
+                        assert!(v == 5 || v == 6, "block {v} was not split");
+                        (r, NewTree::of(v, batch).unwrap())
+                    }
+                };
+                assert_eq!(s_root, root, "block {v}");
+                let encoded = |t: &NewTree| -> Vec<(Vec<u8>, Vec<u8>)> {
+                    t.nodes
+                        .nodes
+                        .iter()
+                        .map(|n| (n.key().to_vec(), n.node().to_vec()))
+                        .collect()
+                };
+                assert_eq!(s_tree.nodes.version, v);
+                assert_eq!(encoded(&s_tree), encoded(&whole), "block {v}");
+                assert_eq!(s_tree.stale, whole.stale, "block {v}");
+            }
+            let pending = a.prepare(v, changes.clone()).unwrap();
+            let root = pending.root();
+            a.commit(pending, &header(v, root), &[], &[]).unwrap();
+            let (h, _) = b
+                .commit_block(v, changes, (&[], BlockIndexes::default()), &[], |r| {
+                    header(v, r)
+                })
+                .unwrap();
+            assert_eq!(h.state_root, root, "block {v}");
+        }
+        for i in [0u64, 7, 999, 2100, 2650] {
+            let key = format!("state/{i}").into_bytes();
+            let (value, proof) = b.prove(&key, 7).unwrap();
+            assert_eq!(value, a.prove(&key, 7).unwrap().0, "state/{i}");
+            verify_proof(
+                b.block(7).unwrap().state_root,
+                &key,
+                value.as_deref(),
+                &proof,
+            )
+            .unwrap();
+        }
+    }
+
+    /// A tree whose touched root child is a single leaf is hashed in one insertion.
+    #[test]
+    fn subtree_hashing_leaves_a_leaf_child_to_one_insertion() {
+        let db = StateDb::in_memory().unwrap();
+        // Two keys: the root's children are leaves.
+        db.commit_block(
+            0,
+            subtree_block(0, 0, 2),
+            (&[], BlockIndexes::default()),
+            &[],
+            |r| header(0, r),
+        )
+        .unwrap();
+        let by_hash = StateDb::by_hash(1, subtree_block(1, 0, 300));
+        let split = subtrees::SubtreeHashing::new(1, &by_hash);
+        let (root, _) = db.hash_tree(1, &by_hash).unwrap();
+        match split.run(&db).unwrap() {
+            subtrees::Hashing::Whole(r, _) => assert_eq!(r, root),
+            subtrees::Hashing::BySubtree => panic!("a leaf child was split"),
+        }
     }
 }

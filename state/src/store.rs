@@ -660,7 +660,7 @@ pub struct StateDb {
     /// rollback below it moves it, down to the first block removed.
     unindexed_from: std::sync::atomic::AtomicU64,
     /// The latest tree's nodes ([`NodeCache`]).
-    node_cache: Mutex<NodeCache>,
+    node_cache: std::sync::RwLock<NodeCache>,
     /// Tree nodes not yet written ([`BlockNodes`]). Changed only under the memory lock (by
     /// commits, rollbacks and closing), and read with a read transaction begun under this one.
     unwritten: Mutex<Unwritten>,
@@ -968,7 +968,7 @@ struct Reader<'a> {
     /// The node table, opened at the first node read (`None`: there is none yet); opening
     /// it for every read cost a quarter of a node read.
     nodes: std::cell::OnceCell<Option<redb::ReadOnlyTable<&'static [u8], &'static [u8]>>>,
-    cache: &'a Mutex<NodeCache>,
+    cache: &'a std::sync::RwLock<NodeCache>,
     /// Nodes of recent blocks that `txn` does not have yet.
     unwritten: Unwritten,
     /// The cache's generation when `txn` began, if nodes read from disk go into the cache
@@ -994,9 +994,16 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn cache(&self) -> std::sync::MutexGuard<'_, NodeCache> {
+    /// For looking nodes up: the threads hashing a block's subtrees read at once.
+    fn cache(&self) -> std::sync::RwLockReadGuard<'_, NodeCache> {
         self.cache
-            .lock()
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn cache_mut(&self) -> std::sync::RwLockWriteGuard<'_, NodeCache> {
+        self.cache
+            .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
@@ -1036,7 +1043,7 @@ impl TreeReader for Reader<'_> {
         };
         let node = borsh::from_slice(bytes.value())?;
         if let Some(generation) = self.fills {
-            let mut cache = self.cache();
+            let mut cache = self.cache_mut();
             if cache.generation == generation {
                 cache.put(CachedNode::new(&key, bytes.value()));
             }
@@ -1274,7 +1281,7 @@ impl StateDb {
                 flushed_through,
             }),
             unindexed_from: std::sync::atomic::AtomicU64::new(unindexed_from),
-            node_cache: Mutex::new(NodeCache::new(DEFAULT_NODE_CACHE_BYTES)),
+            node_cache: std::sync::RwLock::new(NodeCache::new(DEFAULT_NODE_CACHE_BYTES)),
             unwritten: Mutex::new(Vec::new()),
         };
         db.write_pending_nodes()?;
@@ -1310,10 +1317,10 @@ impl StateDb {
         cache.limit = bytes;
     }
 
-    fn node_cache(&self) -> std::sync::MutexGuard<'_, NodeCache> {
+    fn node_cache(&self) -> std::sync::RwLockWriteGuard<'_, NodeCache> {
         // Every change to the cache leaves it consistent before the next can panic.
         self.node_cache
-            .lock()
+            .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 

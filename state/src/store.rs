@@ -1641,8 +1641,9 @@ impl StateDb {
     /// insertion. The block's receipts go in with it, `indexes` (its events' indexed values, its
     /// requests as they arrived) into the node's indexes, and its requests leave the node's
     /// pending records ([`StateDb::put_pending`]). `header_of` makes the header from
-    /// the new state root. Returns the header and how long the hashing took, from its start
-    /// until the root and the new nodes' encodings were known (it overlaps the writing).
+    /// the new state root. Returns the header and how long the hashing took (it overlaps the
+    /// writing): from its start until the hashing thread was done, or, hashed by subtree, until
+    /// the last subtree was (by either thread) and the root was put together.
     ///
     /// # Errors
     /// As [`StateDb::prepare`] and [`StateDb::commit`], and [`StateError::Corrupt`] for an
@@ -1660,22 +1661,30 @@ impl StateDb {
         let subtrees = subtrees::SubtreeHashing::new(version, &changes);
         std::thread::scope(|scope| {
             let started = std::time::Instant::now();
-            let hashing = scope.spawn(|| subtrees.run(self));
+            let shared = &subtrees;
+            let hashing = scope.spawn(move || (shared.run(self), started.elapsed()));
             let mut memory = self.memory();
             let written = self.begin_block(&mut memory, version).and_then(|mut w| {
                 self.write_values(&mut w, &changes, receipts, indexes, meta)
                     .map(|()| w)
             });
             // Subtrees not yet taken are hashed here too.
-            subtrees.help(self);
-            let hashed = hashing
+            let helped = subtrees.help(self).then(|| started.elapsed());
+            let (hashed, hashing_ended) = hashing
                 .join()
                 .map_err(|_| StateError::Tree("the hashing thread panicked".into()))?;
-            let (root, tree) = match hashed? {
-                subtrees::Hashing::Whole(root, batch) => (root, NewTree::of(version, batch)?),
-                subtrees::Hashing::BySubtree => subtrees.finish()?,
+            // The hashing's time: until the last subtree was hashed, and putting them together.
+            let finishing = std::time::Instant::now();
+            let (root, tree, took) = match hashed? {
+                subtrees::Hashing::Whole(root, batch) => {
+                    (root, NewTree::of(version, batch)?, hashing_ended)
+                }
+                subtrees::Hashing::BySubtree => {
+                    let (root, tree) = subtrees.finish()?;
+                    let hashed = helped.map_or(hashing_ended, |h| h.max(hashing_ended));
+                    (root, tree, hashed + finishing.elapsed())
+                }
             };
-            let took = started.elapsed();
             let header = header_of(root);
             if header.index != version {
                 return Err(StateError::OutOfOrder {

@@ -162,7 +162,7 @@ impl<'c> SubtreeHashing<'c> {
             Ok(Some(base)) => {
                 let base = self.base.get_or_init(|| Some(base));
                 if let Some(base) = base {
-                    self.take_jobs(db, base);
+                    let _ = self.take_jobs(db, base);
                 }
                 Ok(Hashing::BySubtree)
             }
@@ -179,10 +179,11 @@ impl<'c> SubtreeHashing<'c> {
     }
 
     /// The committing thread's part, once its writes are done: takes jobs left, if the block is
-    /// hashed by subtree and the hashing thread has begun.
-    pub(super) fn help(&self, db: &StateDb) {
-        if let Some(Some(base)) = self.base.get() {
-            self.take_jobs(db, base);
+    /// hashed by subtree and the hashing thread has begun. Returns whether it hashed any.
+    pub(super) fn help(&self, db: &StateDb) -> bool {
+        match self.base.get() {
+            Some(Some(base)) => self.take_jobs(db, base),
+            _ => false,
         }
     }
 
@@ -309,13 +310,15 @@ impl<'c> SubtreeHashing<'c> {
         }))
     }
 
-    /// Hashes subtrees until none is left to take.
-    fn take_jobs(&self, db: &StateDb, base: &Base) {
+    /// Hashes subtrees until none is left to take; returns whether it hashed any.
+    fn take_jobs(&self, db: &StateDb, base: &Base) -> bool {
+        let mut took = false;
         loop {
             let k = self.next.fetch_add(1, Ordering::Relaxed);
             let Some(&nibble) = base.nibbles.get(k) else {
-                return;
+                return took;
             };
+            took = true;
             let hashed = self.hash_subtree(db, base, nibble);
             lock(&self.done).push(hashed.map(|(root, nodes, stale)| (nibble, root, nodes, stale)));
         }

@@ -3369,6 +3369,20 @@ pub(crate) mod tests {
         assert!(db.pending().unwrap().is_empty());
     }
 
+    /// Commits `changes` as block `v` to `a` through `prepare` and `commit` and to `b` through
+    /// `commit_block`, and checks both got the same state root.
+    fn commit_both(a: &StateDb, b: &StateDb, v: u64, changes: BTreeMap<Vec<u8>, Option<Vec<u8>>>) {
+        let pending = a.prepare(v, changes.clone()).unwrap();
+        let root = pending.root();
+        a.commit(pending, &header(v, root), &[], &[]).unwrap();
+        let (h, _) = b
+            .commit_block(v, changes, (&[], BlockIndexes::default()), &[], |r| {
+                header(v, r)
+            })
+            .unwrap();
+        assert_eq!(h.state_root, root, "block {v}");
+    }
+
     /// `commit_block` (hashing beside the writing) stores exactly what `prepare` + `commit`
     /// store, and refuses a header for another block without writing anything.
     #[test]
@@ -3383,15 +3397,7 @@ pub(crate) mod tests {
                     (key, (i != v % 7).then(|| (v * i).to_le_bytes().to_vec()))
                 })
                 .collect();
-            let pending = a.prepare(v, changes.clone()).unwrap();
-            let root = pending.root();
-            a.commit(pending, &header(v, root), &[], &[]).unwrap();
-            let (h, _) = b
-                .commit_block(v, changes, (&[], BlockIndexes::default()), &[], |r| {
-                    header(v, r)
-                })
-                .unwrap();
-            assert_eq!(h.state_root, root, "block {v}");
+            commit_both(&a, &b, v, changes);
             assert_eq!(b.block(v).unwrap(), a.block(v).unwrap());
         }
         for k in 0..11u64 {
@@ -3882,6 +3888,44 @@ pub(crate) mod tests {
             .collect()
     }
 
+    /// What hashing `changes` as block `v` on `db` gives, subtree by subtree where that applies
+    /// and in one insertion: (whether it was split, the two roots, the two trees' encoded
+    /// nodes, the two stale sets). Writes nothing.
+    #[allow(clippy::type_complexity)]
+    fn hash_both_ways(
+        db: &StateDb,
+        v: u64,
+        changes: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    ) -> (
+        bool,
+        [Hash32; 2],
+        [Vec<(Vec<u8>, Vec<u8>)>; 2],
+        [jmt::storage::StaleNodeIndexBatch; 2],
+    ) {
+        let by_hash = StateDb::by_hash(v, changes.clone());
+        let (root, batch) = db.hash_tree(v, &by_hash).unwrap();
+        let whole = NewTree::of(v, batch).unwrap();
+        let split = subtrees::SubtreeHashing::new(v, &by_hash);
+        let (was_split, (s_root, s_tree)) = match split.run(db).unwrap() {
+            subtrees::Hashing::BySubtree => (true, split.finish().unwrap()),
+            subtrees::Hashing::Whole(r, batch) => (false, (r, NewTree::of(v, batch).unwrap())),
+        };
+        assert_eq!(s_tree.nodes.version, v);
+        let encoded = |t: &NewTree| -> Vec<(Vec<u8>, Vec<u8>)> {
+            t.nodes
+                .nodes
+                .iter()
+                .map(|n| (n.key().to_vec(), n.node().to_vec()))
+                .collect()
+        };
+        (
+            was_split,
+            [s_root, root],
+            [encoded(&s_tree), encoded(&whole)],
+            [s_tree.stale, whole.stale],
+        )
+    }
+
     /// Hashing a block subtree by subtree gives the root, nodes, values and stale nodes of one
     /// jmt insertion, block after block (new keys and changed ones; one insertion when a block
     /// deletes or is small), and the store it commits proves what the other store proves.
@@ -3904,42 +3948,16 @@ pub(crate) mod tests {
             if v == 5 {
                 changes.insert(b"state/7".to_vec(), None);
             }
-            let by_hash = StateDb::by_hash(v, changes.clone());
             if v > 0 {
-                let (root, batch) = b.hash_tree(v, &by_hash).unwrap();
-                let whole = NewTree::of(v, batch).unwrap();
-                let split = subtrees::SubtreeHashing::new(v, &by_hash);
-                let (s_root, s_tree) = match split.run(&b).unwrap() {
-                    subtrees::Hashing::BySubtree => {
-                        assert!(v != 5 && v != 6, "block {v} cannot be split");
-                        split.finish().unwrap()
-                    }
-                    subtrees::Hashing::Whole(r, batch) => {
-                        assert!(v == 5 || v == 6, "block {v} was not split");
-                        (r, NewTree::of(v, batch).unwrap())
-                    }
-                };
+                let (split, [s_root, root], [s_nodes, nodes], [s_stale, stale]) =
+                    hash_both_ways(&b, v, &changes);
+                assert_eq!(split, v != 5 && v != 6, "block {v}");
                 assert_eq!(s_root, root, "block {v}");
-                let encoded = |t: &NewTree| -> Vec<(Vec<u8>, Vec<u8>)> {
-                    t.nodes
-                        .nodes
-                        .iter()
-                        .map(|n| (n.key().to_vec(), n.node().to_vec()))
-                        .collect()
-                };
-                assert_eq!(s_tree.nodes.version, v);
-                assert_eq!(encoded(&s_tree), encoded(&whole), "block {v}");
-                assert_eq!(s_tree.stale, whole.stale, "block {v}");
+                assert_eq!(s_nodes, nodes, "block {v}");
+                assert_eq!(s_stale, stale, "block {v}");
             }
-            let pending = a.prepare(v, changes.clone()).unwrap();
-            let root = pending.root();
-            a.commit(pending, &header(v, root), &[], &[]).unwrap();
-            let (h, _) = b
-                .commit_block(v, changes, (&[], BlockIndexes::default()), &[], |r| {
-                    header(v, r)
-                })
-                .unwrap();
-            assert_eq!(h.state_root, root, "block {v}");
+            // `a`, committing through `prepare` and `commit`, hashes in one insertion.
+            commit_both(&a, &b, v, changes);
         }
         for i in [0u64, 7, 999, 2100, 2650] {
             let key = format!("state/{i}").into_bytes();
@@ -3979,21 +3997,12 @@ pub(crate) mod tests {
                         (key, (*d != 0 || !deletes).then(|| format!("{v}/{k}").into_bytes()))
                     })
                     .collect();
-                let by_hash = StateDb::by_hash(v, changes.clone());
                 if v > 0 {
-                    let (root, batch) = db.hash_tree(v, &by_hash).unwrap();
-                    let whole = NewTree::of(v, batch).unwrap();
-                    let split = subtrees::SubtreeHashing::new(v, &by_hash);
-                    let (s_root, s_tree) = match split.run(&db).unwrap() {
-                        subtrees::Hashing::BySubtree => split.finish().unwrap(),
-                        subtrees::Hashing::Whole(r, batch) => (r, NewTree::of(v, batch).unwrap()),
-                    };
+                    let (_, [s_root, root], [s_nodes, nodes], [s_stale, stale]) =
+                        hash_both_ways(&db, v, &changes);
                     proptest::prop_assert_eq!(s_root, root);
-                    let encoded = |t: &NewTree| -> Vec<(Vec<u8>, Vec<u8>)> {
-                        t.nodes.nodes.iter().map(|n| (n.key().to_vec(), n.node().to_vec())).collect()
-                    };
-                    proptest::prop_assert_eq!(encoded(&s_tree), encoded(&whole));
-                    proptest::prop_assert_eq!(&s_tree.stale, &whole.stale);
+                    proptest::prop_assert_eq!(s_nodes, nodes);
+                    proptest::prop_assert_eq!(s_stale, stale);
                 }
                 db.commit_block(v, changes, (&[], BlockIndexes::default()), &[], |r| header(v, r))
                     .unwrap();
@@ -4014,12 +4023,8 @@ pub(crate) mod tests {
             |r| header(0, r),
         )
         .unwrap();
-        let by_hash = StateDb::by_hash(1, subtree_block(1, 0, 300));
-        let split = subtrees::SubtreeHashing::new(1, &by_hash);
-        let (root, _) = db.hash_tree(1, &by_hash).unwrap();
-        match split.run(&db).unwrap() {
-            subtrees::Hashing::Whole(r, _) => assert_eq!(r, root),
-            subtrees::Hashing::BySubtree => panic!("a leaf child was split"),
-        }
+        let (split, [s_root, root], ..) = hash_both_ways(&db, 1, &subtree_block(1, 0, 300));
+        assert!(!split, "a leaf child was split");
+        assert_eq!(s_root, root);
     }
 }

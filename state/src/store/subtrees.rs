@@ -187,8 +187,9 @@ impl<'c> SubtreeHashing<'c> {
         }
     }
 
-    /// The block's root and batch from the jobs' results, once every job has been taken and
-    /// both threads are done (after the hashing thread is joined).
+    /// The block's root and its new tree (the new nodes encoded and sorted, the nodes they
+    /// replace) from the jobs' results, once every job has been taken and both threads are
+    /// done (after the hashing thread is joined).
     pub(super) fn finish(&self) -> Result<(wisp_core::Hash32, NewTree)> {
         let Some(Some(base)) = self.base.get() else {
             return Err(StateError::Tree(
@@ -243,13 +244,13 @@ impl<'c> SubtreeHashing<'c> {
                 ))
             }
         };
-        let root_key = root_key(self.version);
-        let mut nodes = encode_nodes([(&root_key, &root)])?;
+        let new_root_key = root_key(self.version);
+        let mut nodes = encode_nodes([(&new_root_key, &root)])?;
         nodes.reserve(done.iter().map(|(_, _, n, _)| n.len()).sum());
         let mut stale = StaleNodeIndexBatch::new();
         stale.insert(jmt::storage::StaleNodeIndex {
             stale_since_version: self.version,
-            node_key: self::root_key(self.version.saturating_sub(1)),
+            node_key: root_key(self.version.saturating_sub(1)),
         });
         for (.., part_nodes, part_stale) in done {
             nodes.extend(part_nodes);
@@ -287,14 +288,14 @@ impl<'c> SubtreeHashing<'c> {
                 .get_node_option(&root_key(before))
                 .map_err(|e| StateError::Tree(e.to_string()))?
         };
-        let Some(root @ Node::Internal(_)) = root else {
+        let Some(root) = root else {
+            return Ok(None);
+        };
+        let Node::Internal(old) = &root else {
             return Ok(None);
         };
         let mut nibbles: Vec<u8> = self.changes.keys().map(first_nibble).collect();
         nibbles.dedup();
-        let Node::Internal(old) = &root else {
-            return Ok(None);
-        };
         let all_internal = nibbles
             .iter()
             .all(|n| old.child((*n).into()).is_some_and(|child| !child.is_leaf()));
@@ -342,10 +343,10 @@ impl<'c> SubtreeHashing<'c> {
             fills: Some(base.generation),
             ..Reader::new(db, (&base.txn, base.unwritten.clone()), None)
         };
-        let before = self.version.saturating_sub(1);
+        let old_root = root_key(self.version.saturating_sub(1));
         let one = OneChildReader {
             inner: &reader,
-            key: root_key(before),
+            key: old_root.clone(),
             root: internal_node([(nibble, child)], child.leaf_count())?,
         };
         let mut lo = [0u8; 32];
@@ -361,7 +362,7 @@ impl<'c> SubtreeHashing<'c> {
         let (_, batch) = tree
             .batch_put_value_sets(vec![value_set], None, self.version)
             .map_err(tree_err)?;
-        let (new_root, old_root) = (root_key(self.version), root_key(before));
+        let new_root = root_key(self.version);
         let root = batch
             .node_batch
             .get_node(&new_root)

@@ -1324,6 +1324,15 @@ impl StateDb {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// The node cache's generation now (read under the shared lock: readers filling the
+    /// cache and threads hashing go on meanwhile).
+    fn node_cache_generation(&self) -> u64 {
+        self.node_cache
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .generation
+    }
+
     fn memory(&self) -> std::sync::MutexGuard<'_, Memory> {
         // A panic while holding the lock leaves the map as it was before the commit: the
         // commit either happened (and so did the insertions) or not.
@@ -1562,7 +1571,7 @@ impl StateDb {
     ) -> Result<(Hash32, TreeUpdateBatch)> {
         // Taken before the transaction begins: a rollback committed after it starts a newer
         // generation (see `NodeCache`).
-        let generation = self.node_cache().generation;
+        let generation = self.node_cache_generation();
         let (txn, unwritten) = self.begin_read_tip()?;
         let reader = Reader {
             fills: Some(generation),
@@ -1668,8 +1677,8 @@ impl StateDb {
                 self.write_values(&mut w, &changes, receipts, indexes, meta)
                     .map(|()| w)
             });
-            // Subtrees not yet taken are hashed here too.
-            let helped = subtrees.help(self).then(|| started.elapsed());
+            // Subtrees not yet taken are hashed here too (not if the block cannot be written).
+            let helped = (written.is_ok() && subtrees.help(self)).then(|| started.elapsed());
             let (hashed, hashing_ended) = hashing
                 .join()
                 .map_err(|_| StateError::Tree("the hashing thread panicked".into()))?;

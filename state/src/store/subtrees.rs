@@ -277,7 +277,7 @@ impl<'c> SubtreeHashing<'c> {
             return Ok(None);
         };
         // Taken before the transaction begins, as for one insertion (`StateDb::hash_tree`).
-        let generation = db.node_cache().generation;
+        let generation = db.node_cache_generation();
         let (txn, unwritten) = db.begin_read_tip()?;
         let root = {
             let reader = Reader {

@@ -620,6 +620,25 @@ impl Exec {
         fee
     }
 
+    /// Returns `refund_sompi` (the unused part of a fee reservation) to `payer` and takes
+    /// `fee_sompi` from it for the chain owner, as [`Exec::take_fee`] does, with one read and
+    /// one write of the balance. Returns the fee taken.
+    pub fn refund_and_take_fee(
+        &mut self,
+        payer: &AgentId,
+        refund_sompi: u64,
+        fee_sompi: u64,
+    ) -> u64 {
+        let balance = self.balance_of(payer).saturating_add(refund_sompi);
+        let fee = match self.read_with(&keys::chain_owner(), |v| v.is_some()) {
+            true => fee_sompi.min(balance),
+            false => 0,
+        };
+        self.write_u64(keys::balance(payer), balance - fee);
+        self.request_sums.fees = self.request_sums.fees.saturating_add(fee);
+        fee
+    }
+
     /// Records a storage deposit change of the running request for `contract`'s record,
     /// applied at block end with the request's other writes (dropped if the request is).
     pub fn change_storage_deposit(&mut self, contract: Hname, change: StorageChange) {
@@ -871,6 +890,19 @@ impl Exec {
         std::mem::take(&mut self.events)
     }
 
+    /// Ends the running request's call, keeping its writes and sums in the request for the
+    /// runtime's own writes after it (the fee) and a later [`Exec::commit_request`]: no
+    /// journal, access list or sender from here on. Returns the call's events.
+    pub fn end_call(&mut self) -> Vec<Event> {
+        self.journal.clear();
+        self.checkpoints.clear();
+        self.access = None;
+        self.sender = None;
+        self.native = false;
+        self.violation = None;
+        std::mem::take(&mut self.events)
+    }
+
     /// Drops the current request's writes and events.
     pub fn abort_request(&mut self) {
         self.overlay.clear();
@@ -881,6 +913,8 @@ impl Exec {
         self.events.clear();
         self.access = None;
         self.sender = None;
+        self.native = false;
+        self.violation = None;
     }
 
     /// Everything this block wrote, for the state commit, in no particular order (each key

@@ -222,9 +222,20 @@ struct Drain<'a> {
     running: usize,
 }
 
-/// What a drainer ran: each member's position in the batch, gas, receipt, logs, index
-/// entries and the code it paid the first use of.
-type Drained = (usize, u64, Receipt, Logs, Indexed, Vec<wisp_core::Hash32>);
+/// What a drainer ran: each member's position in the batch, gas, receipt and its hash, logs,
+/// index entries and the code it paid the first use of.
+type Drained = (
+    usize,
+    u64,
+    (Receipt, wisp_core::Hash32),
+    Logs,
+    Indexed,
+    Vec<wisp_core::Hash32>,
+);
+
+/// A request that ran: its gas, receipt and the receipt's hash, logs, and (run in a
+/// parallel batch) its index entries.
+type Ran = (u64, (Receipt, wisp_core::Hash32), Logs, Option<Indexed>);
 
 /// An off-ledger request's entries in the node's indexes (outside consensus), made by the
 /// drainer that ran it in a parallel batch: its request entry (`None` if it does not encode)
@@ -264,6 +275,9 @@ struct Executed {
     /// The block's writes by key (`None`: deleted), consumed by the state commit.
     changes: crate::exec::Writes,
     receipts: Vec<Receipt>,
+    /// The hash of each of `receipts` ([`Receipt::hash`]), taken when it was recorded: the
+    /// receipts root is built from them without hashing every receipt again.
+    receipt_hashes: Vec<wisp_core::Hash32>,
     logs: Logs,
     deferred: Vec<OnLedgerRequest>,
     /// The values of the block's events' indexed fields, for the node's event index.
@@ -622,8 +636,9 @@ impl Chain {
         exec: &mut Exec,
         params: &ChainParams,
         index: u64,
-        (receipts, arrived): (
+        (receipts, hashes, arrived): (
             &mut Vec<Receipt>,
+            &mut Vec<wisp_core::Hash32>,
             &mut BTreeMap<wisp_core::RequestId, RequestRecord>,
         ),
         block_gas: &mut u64,
@@ -666,7 +681,7 @@ impl Chain {
             *block_gas = block_gas.saturating_add(gas);
             receipt.gas_used = receipt.gas_used.saturating_add(record.waiting_gas);
             receipt.fee_sompi = receipt.fee_sompi.saturating_add(record.waiting_fee_sompi);
-            self.record(exec, &receipt);
+            hashes.push(self.record(exec, &receipt));
             receipts.push(receipt);
             arrived.insert(entry.id, RequestRecord::OnLedger(record.request.clone()));
         }
@@ -677,6 +692,9 @@ impl Chain {
 
     /// Executes one request into `exec`; returns the gas it used and its receipt. The caller
     /// has checked an off-ledger request's nonce.
+    ///
+    /// The request's last writes (the call's, its fee) are left uncommitted in `exec`: the
+    /// caller records the request ([`Chain::record`]), which commits them with the record.
     pub(crate) fn execute_request(
         &self,
         exec: &mut Exec,
@@ -765,7 +783,7 @@ impl Chain {
         });
         match result {
             Ok((data, (locked, refunded))) => {
-                receipt.events = exec.commit_request();
+                receipt.events = exec.end_call();
                 receipt.status = ReceiptStatus::Success;
                 receipt.return_data = data;
                 receipt.storage_locked_sompi = locked;
@@ -776,15 +794,13 @@ impl Chain {
                 receipt.error = Some(e);
             }
         }
-        // Settle: the fee for the gas used goes to the owner, the rest of the reservation back.
-        exec.begin_request(None);
+        // Settle, in the call's writes (or none, if it failed): the fee for the gas used goes
+        // to the owner, the rest of the reservation back. Left open for `record` to commit
+        // with the request's record: one commit for the call, the fee and the record.
         let fee = gas_used
             .saturating_mul(params.gas_price_sompi)
             .min(reserved);
-        let back = exec.balance_of(&request.sender).saturating_add(reserved);
-        exec.write_u64(keys::balance(&request.sender), back);
-        let fee = Self::pay_fee(exec, &request.sender, fee);
-        exec.commit_request();
+        let fee = exec.refund_and_take_fee(&request.sender, reserved, fee);
         receipt.gas_used = gas_used;
         receipt.fee_sompi = fee;
         (gas_used, receipt)
@@ -920,6 +936,7 @@ impl Chain {
         }
         exec.commit_request();
         let mut receipts: Vec<Receipt> = Vec::new();
+        let mut receipt_hashes: Vec<wisp_core::Hash32> = Vec::new();
         let mut block_gas = 0u64;
         let mut deferred = Vec::new();
         // Time-locked requests that came due run first: they arrived before anything else.
@@ -927,7 +944,7 @@ impl Chain {
             &mut exec,
             &params,
             index,
-            (&mut receipts, &mut arrived),
+            (&mut receipts, &mut receipt_hashes, &mut arrived),
             &mut block_gas,
         );
         let mut pending = on_ledger.into_iter();
@@ -1032,7 +1049,7 @@ impl Chain {
                     receipt
                 }
             };
-            self.record(&mut exec, &receipt);
+            receipt_hashes.push(self.record(&mut exec, &receipt));
             receipts.push(receipt);
             arrived.insert(id, RequestRecord::OnLedger(on));
         }
@@ -1060,7 +1077,7 @@ impl Chain {
                 receipts: receipts.len(),
                 block_gas,
             };
-            let results: Vec<(u64, Receipt, Logs, Option<Indexed>)> = match &self.workers {
+            let results: Vec<Ran> = match &self.workers {
                 // While planning pauses, each request is a batch of its own: no workers.
                 Some(workers) if planner.unplanned == 0 => {
                     // Once the batch has `parallel_min_batch` members, they go to a queue that
@@ -1192,10 +1209,11 @@ impl Chain {
                 }
             };
             // In canonical order.
-            for (gas, receipt, logs, indexed) in results {
+            for (gas, (receipt, hash), logs, indexed) in results {
                 exec.logs.extend(logs);
                 block_gas = block_gas.saturating_add(gas);
                 receipts.push(receipt);
+                receipt_hashes.push(hash);
                 if let Some((entry, values)) = indexed {
                     drained_entries.extend(entry);
                     drained_values.extend(values);
@@ -1259,6 +1277,7 @@ impl Chain {
             protocol_version: protocol.version,
             changes,
             receipts,
+            receipt_hashes,
             logs,
             deferred,
             values,
@@ -1275,7 +1294,7 @@ impl Chain {
         params: &ChainParams,
         members: Vec<Member<'_>>,
         index: u64,
-    ) -> Vec<(u64, Receipt, Logs, Option<Indexed>)> {
+    ) -> Vec<Ran> {
         members
             .into_iter()
             .map(|(off, at)| {
@@ -1324,7 +1343,7 @@ impl Chain {
                 fork.presume_loaded(&first_users);
                 presumed = before;
             }
-            let (gas, receipt) = self.execute_off_ledger(&mut fork, params, off, index, at);
+            let (gas, (receipt, hash)) = self.execute_off_ledger(&mut fork, params, off, index, at);
             let paid = fork.take_first_loads();
             // Its index entries, here rather than at the end of the block: on the workers.
             let mut values = Vec::new();
@@ -1339,7 +1358,7 @@ impl Chain {
             ran.push((
                 k,
                 gas,
-                receipt,
+                (receipt, hash),
                 std::mem::take(&mut fork.logs),
                 indexed,
                 paid,
@@ -1352,7 +1371,8 @@ impl Chain {
 
     /// Executes an off-ledger request and records it under its id ([`Chain::record`]): on the
     /// fork that ran it in a parallel batch (the record's key is in its footprint), so the
-    /// receipts of a batch are hashed on the workers rather than while merging.
+    /// receipts of a batch are hashed on the workers rather than while merging. Returns the
+    /// gas used, and the receipt with its hash.
     fn execute_off_ledger(
         &self,
         exec: &mut Exec,
@@ -1360,11 +1380,11 @@ impl Chain {
         off: &crate::VerifiedRequest,
         index: u64,
         at: u32,
-    ) -> (u64, Receipt) {
+    ) -> (u64, (Receipt, wisp_core::Hash32)) {
         let request = Request::off_ledger(off);
         let (gas, receipt) = self.execute_request(exec, params, &request, index, at, 0);
-        self.record(exec, &receipt);
-        (gas, receipt)
+        let hash = self.record(exec, &receipt);
+        (gas, (receipt, hash))
     }
 
     /// Plans the next batch of off-ledger requests from `from`: requests join while their
@@ -1526,13 +1546,19 @@ impl Chain {
             protocol_version,
             changes,
             receipts,
+            receipt_hashes,
             logs,
             deferred,
             values,
             requests,
             warm,
         } = e;
-        let receipts_root = BlockHeader::receipts_commitment(&receipts);
+        let receipts_root = BlockHeader::receipts_commitment_of(&receipt_hashes);
+        debug_assert_eq!(
+            receipts_root,
+            BlockHeader::receipts_commitment(&receipts),
+            "a receipt changed after it was recorded"
+        );
         let events_root = BlockHeader::events_commitment(&receipts);
         let gas_used = receipts.iter().map(|r| r.gas_used).sum();
         let backlog_key = backlog_meta(index);
@@ -1583,13 +1609,17 @@ impl Chain {
 
     /// Records a request as processed: its block, position and receipt hash under its id
     /// (what replay protection and `blocklog.request` look up).
-    fn record(&self, exec: &mut Exec, receipt: &Receipt) {
-        exec.begin_request(None);
+    /// Commits with it the writes of the request [`Chain::execute_request`] left open (none
+    /// after any other request kind, which commits its own). Returns the receipt's hash, which
+    /// the block's receipts root is built from.
+    fn record(&self, exec: &mut Exec, receipt: &Receipt) -> wisp_core::Hash32 {
+        let hash = receipt.hash();
         exec.write_borsh(
             keys::request(&receipt.request_id),
-            &(receipt.block_index, receipt.request_index, receipt.hash()),
+            &(receipt.block_index, receipt.request_index, hash),
         );
         exec.commit_request();
+        hash
     }
 }
 

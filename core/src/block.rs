@@ -151,9 +151,16 @@ impl BlockHeader {
         blake2b_256(&borsh::to_vec(self).unwrap_or_default())
     }
 
-    /// Commitment to an ordered list of receipts.
+    /// Commitment to an ordered list of receipts: blake2b-256 of their hashes
+    /// ([`Receipt::hash`]) concatenated.
     pub fn receipts_commitment(receipts: &[Receipt]) -> Hash32 {
         let hashes: Vec<Hash32> = receipts.iter().map(Receipt::hash).collect();
+        Self::receipts_commitment_of(&hashes)
+    }
+
+    /// [`BlockHeader::receipts_commitment`] from the receipts' hashes, in order: for a
+    /// caller that already hashed them.
+    pub fn receipts_commitment_of(hashes: &[Hash32]) -> Hash32 {
         let parts: Vec<&[u8]> = hashes.iter().map(|h| h.0.as_slice()).collect();
         blake2b_256_parts(&parts)
     }

@@ -33,8 +33,11 @@ fn main() {
     let mut window = Instant::now();
     let mut phases = [0f64; 3];
     let mut window_phases = [0f64; 3];
+    let mut last = None;
     for (n, block) in inputs.into_iter().enumerate() {
-        let t = chain.run(vec![], block).timing;
+        let out = chain.run(vec![], block);
+        let t = out.timing;
+        last = Some(out.header);
         let times = [t.requests, t.hashing, t.committing].map(|d| d.as_secs_f64());
         for i in 0..3 {
             phases[i] += times[i];
@@ -67,4 +70,11 @@ fn main() {
         phases[1] * 1e3 / blocks as f64,
         phases[2] * 1e3 / blocks as f64
     );
+    // What the blocks computed, to compare two builds by: an optimisation must not change it.
+    if let Some(h) = last {
+        println!(
+            "last block {}: state root {}, receipts root {}, events root {}",
+            h.index, h.state_root, h.receipts_root, h.events_root
+        );
+    }
 }

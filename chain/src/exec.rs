@@ -883,11 +883,7 @@ impl Exec {
         self.sums.add(&request_sums);
         let request_storage = std::mem::take(&mut self.request_storage);
         add_storage_changes(&mut self.storage, request_storage);
-        self.journal.clear();
-        self.checkpoints.clear();
-        self.access = None;
-        self.sender = None;
-        std::mem::take(&mut self.events)
+        self.end_call()
     }
 
     /// Ends the running request's call, keeping its writes and sums in the request for the
@@ -906,15 +902,9 @@ impl Exec {
     /// Drops the current request's writes and events.
     pub fn abort_request(&mut self) {
         self.overlay.clear();
-        self.journal.clear();
-        self.checkpoints.clear();
         self.request_sums = BlockSums::default();
         self.request_storage.clear();
-        self.events.clear();
-        self.access = None;
-        self.sender = None;
-        self.native = false;
-        self.violation = None;
+        self.end_call();
     }
 
     /// Everything this block wrote, for the state commit, in no particular order (each key

@@ -60,6 +60,13 @@ enum Command {
         /// Copy the module here (default: print where cargo left it).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Bytes of the contract's shadow stack: a multiple of 16 from 4096 to 1048576. The
+        /// default, 32768, keeps a small contract's memory to one 64 KiB page, which every
+        /// call pays for; a contract whose calls go deeper traps with an out-of-bounds memory
+        /// access and needs more (`wisp deploy` and `wisp upgrade` of a crate directory build
+        /// with the default: build with this flag and deploy the .wasm instead).
+        #[arg(long, value_name = "BYTES")]
+        stack_size: Option<u32>,
     },
     /// Generate client code for a contract from its interface.
     #[command(subcommand)]
@@ -574,7 +581,11 @@ async fn run(cli: Cli) -> Result<()> {
             commands::devnet::run(args, &ctx).await
         }
         Command::New { name, dir, sdk } => commands::new::run(name, dir, sdk),
-        Command::Build { crate_dir, out } => commands::contract::build(crate_dir, out, &ctx).await,
+        Command::Build {
+            crate_dir,
+            out,
+            stack_size,
+        } => commands::contract::build(crate_dir, out, stack_size, &ctx).await,
         Command::Bindings(BindingsCommand::Ts {
             source,
             contract,

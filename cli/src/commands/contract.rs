@@ -8,8 +8,17 @@ use std::path::PathBuf;
 use wisp_cli::client::{Client, DEFAULT_GAS_BUDGET};
 
 /// `wisp build`: compiles a contract crate and checks the module is deployable.
-pub(crate) async fn build(crate_dir: PathBuf, out: Option<PathBuf>, ctx: &Ctx) -> Result<()> {
-    let path = wisp_build::build_contract(&crate_dir, &wisp_build::BuildOptions::default())?;
+pub(crate) async fn build(
+    crate_dir: PathBuf,
+    out: Option<PathBuf>,
+    stack_bytes: Option<u32>,
+    ctx: &Ctx,
+) -> Result<()> {
+    let options = wisp_build::BuildOptions {
+        stack_bytes,
+        ..wisp_build::BuildOptions::default()
+    };
+    let path = wisp_build::build_contract(&crate_dir, &options)?;
     let path = match out {
         Some(out) => {
             std::fs::copy(&path, &out).with_context(|| format!("copying to {}", out.display()))?;

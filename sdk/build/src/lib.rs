@@ -1,6 +1,7 @@
 //! Builds a contract crate to an optimised WebAssembly module: `cargo build` for
 //! `wasm32-unknown-unknown` in release mode with opt-level 3, LTO, one codegen unit,
-//! `panic = "abort"`, stripped symbols and a 64 KiB shadow stack (docs/vm.md). Opt-level 3
+//! `panic = "abort"`, stripped symbols and a 32 KiB shadow stack unless asked for another
+//! ([`BuildOptions::stack_bytes`], docs/vm.md). Opt-level 3
 //! rather than `z`: on the example contracts it inlines more, so modules have half the
 //! functions (token: 97 instead of 214), are smaller (34 KB instead of 38 KB) and instantiate
 //! faster, since wasmi's instantiation cost grows with the number of functions. The wasm build uses its own target directory, so it never
@@ -19,6 +20,9 @@ pub enum BuildError {
     /// cargo could not be started.
     #[error("could not run cargo ({0}); is the Rust toolchain installed?")]
     Cargo(std::io::Error),
+    /// A shadow stack size the linker cannot take.
+    #[error("a shadow stack of {0} bytes is not allowed: give a multiple of 16 from {min} to {max} bytes", min = MIN_STACK_BYTES, max = MAX_STACK_BYTES)]
+    BadStackSize(u32),
     /// The wasm32 target is not installed.
     #[error("the wasm32-unknown-unknown target is missing: run `rustup target add wasm32-unknown-unknown`")]
     MissingTarget,
@@ -43,6 +47,29 @@ pub struct BuildOptions {
     pub target_dir: Option<PathBuf>,
     /// Do not print cargo's progress (tests).
     pub quiet: bool,
+    /// Bytes of the module's shadow stack (the linker's `-z stack-size`, a multiple of 16 from
+    /// [`MIN_STACK_BYTES`] to [`MAX_STACK_BYTES`]); default [`DEFAULT_STACK_BYTES`]. A
+    /// contract whose calls go deeper traps with an out-of-bounds memory access.
+    pub stack_bytes: Option<u32>,
+}
+
+/// The shadow stack a contract gets unless it asks for another: 32 KiB, so that a contract
+/// with a few KB of data fits one 64 KiB page of memory, which every call pays for
+/// (`INITIAL_PAGE_GAS` per page) and the VM zeroes after it. The example contracts' calls in
+/// their tests used at most 1,936 bytes of stack.
+pub const DEFAULT_STACK_BYTES: u32 = 32 * 1024;
+/// Smallest shadow stack [`build_contract`] links.
+pub const MIN_STACK_BYTES: u32 = 4 * 1024;
+/// Largest shadow stack [`build_contract`] links (rustc's own default for wasm).
+pub const MAX_STACK_BYTES: u32 = 1024 * 1024;
+
+/// The stack size to link, checked.
+fn stack_bytes(options: &BuildOptions) -> Result<u32, BuildError> {
+    let bytes = options.stack_bytes.unwrap_or(DEFAULT_STACK_BYTES);
+    if !(MIN_STACK_BYTES..=MAX_STACK_BYTES).contains(&bytes) || bytes % 16 != 0 {
+        return Err(BuildError::BadStackSize(bytes));
+    }
+    Ok(bytes)
 }
 
 fn default_target_dir(crate_dir: &Path) -> PathBuf {
@@ -81,10 +108,17 @@ pub fn build_contract(crate_dir: &Path, options: &BuildOptions) -> Result<PathBu
     if !manifest.is_file() {
         return Err(BuildError::NotACrate(crate_dir.to_path_buf()));
     }
+    let stack = stack_bytes(options)?;
     let target_dir = options
         .target_dir
         .clone()
         .unwrap_or_else(|| default_target_dir(crate_dir));
+    // Another stack size is other linker flags, which would make cargo rebuild every crate of
+    // the wasm build: each size gets a directory of its own.
+    let target_dir = match stack {
+        DEFAULT_STACK_BYTES => target_dir,
+        other => target_dir.join(format!("stack-{other}")),
+    };
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.arg("build")
@@ -107,7 +141,7 @@ pub fn build_contract(crate_dir: &Path, options: &BuildOptions) -> Result<PathBu
         .arg(&target_dir)
         .env(
             "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS",
-            "-C link-arg=-zstack-size=65536",
+            format!("-C link-arg=-zstack-size={stack}"),
         )
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS");
@@ -166,5 +200,31 @@ fn same_file(reported: &serde_json::Value, manifest: &Path) -> bool {
     ) {
         (Some(a), Some(b)) => a == b,
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stack_size_is_checked_before_anything_is_built() {
+        let with = |bytes| BuildOptions {
+            stack_bytes: bytes,
+            ..BuildOptions::default()
+        };
+        assert_eq!(stack_bytes(&with(None)).unwrap(), DEFAULT_STACK_BYTES);
+        assert_eq!(stack_bytes(&with(Some(65_536))).unwrap(), 65_536);
+        for bad in [0, MIN_STACK_BYTES - 16, MAX_STACK_BYTES + 16, 40_000 + 8] {
+            let e = stack_bytes(&with(Some(bad))).unwrap_err();
+            assert!(
+                matches!(e, BuildError::BadStackSize(b) if b == bad),
+                "{bad}: {e}"
+            );
+            assert!(e.to_string().contains("multiple of 16"), "{e}");
+        }
+        // A missing crate is reported first, whatever the size.
+        let e = build_contract(Path::new("/nonexistent"), &with(Some(3))).unwrap_err();
+        assert!(matches!(e, BuildError::NotACrate(_)), "{e}");
     }
 }

@@ -66,7 +66,7 @@ pub const MAX_STACK_BYTES: u32 = 1024 * 1024;
 /// The stack size to link, checked.
 fn stack_bytes(options: &BuildOptions) -> Result<u32, BuildError> {
     let bytes = options.stack_bytes.unwrap_or(DEFAULT_STACK_BYTES);
-    if !(MIN_STACK_BYTES..=MAX_STACK_BYTES).contains(&bytes) || bytes % 16 != 0 {
+    if !(MIN_STACK_BYTES..=MAX_STACK_BYTES).contains(&bytes) || !bytes.is_multiple_of(16) {
         return Err(BuildError::BadStackSize(bytes));
     }
     Ok(bytes)

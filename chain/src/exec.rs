@@ -610,30 +610,37 @@ impl Exec {
     /// Takes `fee_sompi` from `payer` for the chain owner, who is credited at block end (no
     /// owner: nothing is taken). Returns the fee taken: what `payer` holds if less.
     pub fn take_fee(&mut self, payer: &AgentId, fee_sompi: u64) -> u64 {
-        if !self.read_with(&keys::chain_owner(), |v| v.is_some()) {
+        if !self.chain_has_owner() {
             return 0;
         }
-        let balance = self.balance_of(payer);
-        let fee = fee_sompi.min(balance);
-        self.write_u64(keys::balance(payer), balance - fee);
-        self.request_sums.fees = self.request_sums.fees.saturating_add(fee);
-        fee
+        self.credit_and_charge(payer, 0, fee_sompi)
     }
 
     /// Returns `refund_sompi` (the unused part of a fee reservation) to `payer` and takes
     /// `fee_sompi` from it for the chain owner, as [`Exec::take_fee`] does, with one read and
-    /// one write of the balance. Returns the fee taken.
+    /// one write of the balance (written even when no fee is taken, for the refund). Returns
+    /// the fee taken.
     pub fn refund_and_take_fee(
         &mut self,
         payer: &AgentId,
         refund_sompi: u64,
         fee_sompi: u64,
     ) -> u64 {
-        let balance = self.balance_of(payer).saturating_add(refund_sompi);
-        let fee = match self.read_with(&keys::chain_owner(), |v| v.is_some()) {
-            true => fee_sompi.min(balance),
-            false => 0,
-        };
+        let fee_sompi = if self.chain_has_owner() { fee_sompi } else { 0 };
+        self.credit_and_charge(payer, refund_sompi, fee_sompi)
+    }
+
+    /// Whether the chain has an owner to collect fees.
+    fn chain_has_owner(&mut self) -> bool {
+        self.read_with(&keys::chain_owner(), |v| v.is_some())
+    }
+
+    /// Adds `credit_sompi` to `payer`'s balance, then takes `fee_sompi` (at most what it then
+    /// holds) into the block's fees; one read and one write of the balance. Returns the fee
+    /// taken.
+    fn credit_and_charge(&mut self, payer: &AgentId, credit_sompi: u64, fee_sompi: u64) -> u64 {
+        let balance = self.balance_of(payer).saturating_add(credit_sompi);
+        let fee = fee_sompi.min(balance);
         self.write_u64(keys::balance(payer), balance - fee);
         self.request_sums.fees = self.request_sums.fees.saturating_add(fee);
         fee

@@ -694,7 +694,8 @@ impl Chain {
     /// has checked an off-ledger request's nonce.
     ///
     /// The request's last writes (the call's, its fee) are left uncommitted in `exec`: the
-    /// caller records the request ([`Chain::record`]), which commits them with the record.
+    /// caller records the request ([`Chain::record`]), which commits them with the record (a
+    /// simulation, which records nothing, drops them with its `Exec`).
     pub(crate) fn execute_request(
         &self,
         exec: &mut Exec,
@@ -1609,6 +1610,7 @@ impl Chain {
 
     /// Records a request as processed: its block, position and receipt hash under its id
     /// (what replay protection and `blocklog.request` look up).
+    ///
     /// Commits with it the writes of the request [`Chain::execute_request`] left open (none
     /// after any other request kind, which commits its own). Returns the receipt's hash, which
     /// the block's receipts root is built from.

@@ -166,26 +166,80 @@ impl fmt::Debug for ContractId {
 /// Who owns an on-chain account or sends a request (docs/design.md §2).
 ///
 /// Borsh: a 1-byte tag (0 = address, 1 = contract) then the fields; these bytes are the account
-/// keys in state, so the encoding is part of the protocol.
-#[derive(
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    BorshSerialize,
-    BorshDeserialize,
-    Serialize,
-    Deserialize,
-)]
+/// keys in state, so the encoding is part of the protocol. The impls are written out (the bytes
+/// are exactly what borsh's derive writes, which a test checks) so that a contract encodes an
+/// agent with one write and decodes it with two reads: every contract call encodes several.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum AgentId {
     /// A Kaspa pay-to-public-key (Schnorr, BIP-340) address: its 32-byte x-only public key, which
     /// is also the key that signs this agent's off-ledger requests.
     Address([u8; 32]),
     /// A contract.
     Contract(ContractId),
+}
+
+/// The longest encoding: tag, chain ID, hname.
+const AGENT_ID_MAX_LEN: usize = 1 + 32 + 4;
+
+impl BorshSerialize for AgentId {
+    fn serialize<W: borsh::io::Write>(&self, writer: &mut W) -> borsh::io::Result<()> {
+        let mut buf = [0u8; AGENT_ID_MAX_LEN];
+        let len = match self {
+            AgentId::Address(key) => {
+                buf[1..33].copy_from_slice(key);
+                33
+            }
+            AgentId::Contract(c) => {
+                buf[0] = 1;
+                buf[1..33].copy_from_slice(&c.chain.0);
+                buf[33..].copy_from_slice(&c.hname.0.to_le_bytes());
+                AGENT_ID_MAX_LEN
+            }
+        };
+        writer.write_all(&buf[..len])
+    }
+}
+
+impl BorshDeserialize for AgentId {
+    fn deserialize_reader<R: borsh::io::Read>(reader: &mut R) -> borsh::io::Result<Self> {
+        let mut tag = [0u8; 1];
+        reader.read_exact(&mut tag).map_err(eof_to_length)?;
+        match tag[0] {
+            0 => {
+                let mut key = [0u8; 32];
+                reader.read_exact(&mut key).map_err(eof_to_length)?;
+                Ok(AgentId::Address(key))
+            }
+            1 => {
+                let mut rest = [0u8; AGENT_ID_MAX_LEN - 1];
+                reader.read_exact(&mut rest).map_err(eof_to_length)?;
+                let mut chain = [0u8; 32];
+                chain.copy_from_slice(&rest[..32]);
+                let mut hname = [0u8; 4];
+                hname.copy_from_slice(&rest[32..]);
+                Ok(AgentId::Contract(ContractId {
+                    chain: ChainId(chain),
+                    hname: Hname(u32::from_le_bytes(hname)),
+                }))
+            }
+            _ => Err(borsh::io::Error::new(
+                borsh::io::ErrorKind::InvalidData,
+                "Unexpected variant tag of AgentId",
+            )),
+        }
+    }
+}
+
+/// Borsh's own error for input that ends early, as the derived impl returns it.
+fn eof_to_length(e: borsh::io::Error) -> borsh::io::Error {
+    if e.kind() == borsh::io::ErrorKind::UnexpectedEof {
+        borsh::io::Error::new(
+            borsh::io::ErrorKind::InvalidData,
+            "Unexpected length of input",
+        )
+    } else {
+        e
+    }
 }
 
 impl AgentId {
@@ -226,6 +280,51 @@ impl fmt::Display for AgentId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `#[derive(BorshSerialize, BorshDeserialize)]` makes of `AgentId`'s shape.
+    #[derive(BorshSerialize, BorshDeserialize, PartialEq, Debug)]
+    enum DerivedAgentId {
+        Address([u8; 32]),
+        Contract(ContractId),
+    }
+
+    #[test]
+    fn agent_id_borsh_is_the_derived_encoding() {
+        let contract = ContractId {
+            chain: ChainId([7; 32]),
+            hname: Hname(0x0102_0304),
+        };
+        let cases = [
+            (AgentId::Address([9; 32]), DerivedAgentId::Address([9; 32])),
+            (
+                AgentId::Contract(contract),
+                DerivedAgentId::Contract(contract),
+            ),
+        ];
+        for (ours, derived) in cases {
+            let bytes = borsh::to_vec(&ours).unwrap();
+            assert_eq!(bytes, borsh::to_vec(&derived).unwrap());
+            assert_eq!(borsh::from_slice::<AgentId>(&bytes).unwrap(), ours);
+            // Every truncation fails, as the derived decoder does, and so does a trailing byte.
+            for cut in 0..bytes.len() {
+                assert!(borsh::from_slice::<AgentId>(&bytes[..cut]).is_err());
+                assert!(borsh::from_slice::<DerivedAgentId>(&bytes[..cut]).is_err());
+            }
+            let mut longer = bytes.clone();
+            longer.push(0);
+            assert!(borsh::from_slice::<AgentId>(&longer).is_err());
+        }
+        // A tag other than 0 and 1 is rejected by both.
+        let mut bad = borsh::to_vec(&AgentId::Address([1; 32])).unwrap();
+        bad[0] = 2;
+        assert!(borsh::from_slice::<AgentId>(&bad).is_err());
+        assert!(borsh::from_slice::<DerivedAgentId>(&bad).is_err());
+        // Inside a larger value the decoder takes exactly its own bytes.
+        let pair = (AgentId::Contract(contract), 5u128);
+        let bytes = borsh::to_vec(&pair).unwrap();
+        assert_eq!(bytes.len(), 37 + 16);
+        assert_eq!(borsh::from_slice::<(AgentId, u128)>(&bytes).unwrap(), pair);
+    }
 
     #[test]
     fn hname_is_first_four_bytes_le_of_blake2b() {

@@ -8,11 +8,21 @@ use alloc::vec::Vec;
 use borsh::{BorshDeserialize, BorshSerialize};
 use wisp_core::ChainId;
 
-fn encode<T: BorshSerialize + ?Sized>(value: &T) -> Vec<u8> {
-    match borsh::to_vec(value) {
-        Ok(bytes) => bytes,
-        Err(_) => abort(wisp_core::CONTRACT_PANIC_CODE, "value does not encode"),
+/// Appends the borsh encoding of `value` to `out`; aborts the call if it does not encode (a
+/// collection longer than `u32::MAX` elements).
+pub(crate) fn encode_into<T: BorshSerialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
+    if value.serialize(out).is_err() {
+        abort(wisp_core::CONTRACT_PANIC_CODE, "value does not encode")
     }
+}
+
+/// The borsh encoding of `value`. Starts small instead of `borsh::to_vec`'s 1 KiB: the
+/// allocator never frees, and most values (numbers, agent IDs, events) are far shorter; a
+/// longer one grows in place when it is the last allocation.
+pub(crate) fn encode<T: BorshSerialize + ?Sized>(value: &T) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128);
+    encode_into(value, &mut out);
+    out
 }
 
 fn read_register(len: u32) -> Vec<u8> {

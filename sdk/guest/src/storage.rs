@@ -4,7 +4,7 @@
 //! Key layout (contract-relative): an [`Item`] lives at its name's bytes; a [`Map`] entry at the
 //! map's name, a `0x00` byte, then the borsh-encoded key. Names must not contain `0x00`.
 
-use crate::env::abort;
+use crate::env::{abort, encode, encode_into};
 use crate::sys;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -50,13 +50,6 @@ fn decode<T: BorshDeserialize>(bytes: &[u8]) -> T {
             wisp_core::CONTRACT_PANIC_CODE,
             "stored value does not decode as its type",
         ),
-    }
-}
-
-fn encode<T: BorshSerialize>(value: &T) -> Vec<u8> {
-    match borsh::to_vec(value) {
-        Ok(v) => v,
-        Err(_) => abort(wisp_core::CONTRACT_PANIC_CODE, "value does not encode"),
     }
 }
 
@@ -114,7 +107,7 @@ impl<K: BorshSerialize, V: BorshSerialize + BorshDeserialize> Map<K, V> {
         let mut out = Vec::with_capacity(self.name.len() + 40);
         out.extend_from_slice(self.name.as_bytes());
         out.push(0);
-        out.extend(encode(key));
+        encode_into(key, &mut out);
         out
     }
     /// The value at `key`, if any.

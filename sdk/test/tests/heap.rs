@@ -1,0 +1,29 @@
+//! The SDK's allocator hands out heap memory without zeroing it (`alloc_zeroed` is a plain bump:
+//! memory past the heap base is fresh). That holds only if every call starts with a zeroed heap,
+//! also on an instance the VM reuses after a call that dirtied it.
+
+use wisp_core::ReceiptStatus;
+use wisp_test::TestChain;
+
+const KAS: u64 = 100_000_000;
+
+#[test]
+fn zeroed_allocations_read_zero_on_a_fresh_and_on_a_reused_instance() {
+    let mut chain = TestChain::new();
+    let alice = chain.new_account(100 * KAS);
+    let wasm = wisp_test::contract_wasm("sdk/test/fixtures/counter");
+    let ctr = chain.deploy(&alice, "ctr", &wasm, &()).unwrap();
+    // 8,000 bytes zeroed by `vec!`, a vector grown past 8,000 bytes and 8,000 bytes of its spare
+    // capacity: about 24 KB of heap, which the counter's one page holds.
+    for round in 0..4 {
+        let receipt = chain.call(&alice, ctr, "zeroed", &(8_000u32,)).unwrap();
+        assert_eq!(receipt.status, ReceiptStatus::Success, "{receipt:?}");
+        let (clean, pages): (bool, u32) = borsh::from_slice(&receipt.return_data).unwrap();
+        assert!(
+            clean,
+            "call {round} found non-zero bytes in fresh allocations"
+        );
+        // Memory that grew would keep the instance from being reused; it must not.
+        assert_eq!(pages, 1, "call {round}");
+    }
+}

@@ -593,17 +593,14 @@ fn main() {
                 ones.push(transfers(1, conflict, durable, per_block));
                 twos.push(transfers(cores.max(2), conflict, durable, per_block));
             }
-            let mut speedups: Vec<f64> = ones
-                .iter()
-                .zip(&twos)
-                .map(|(one, two)| two.executed_per_s / one.executed_per_s)
-                .collect();
-            speedups.sort_by(f64::total_cmp);
-            let (lowest, median, highest) = (
-                speedups[0],
-                speedups[speedups.len() / 2],
-                speedups[speedups.len() - 1],
-            );
+            let rate = |runs: &[TransferRun]| -> Vec<f64> {
+                runs.iter().map(|r| r.executed_per_s).collect()
+            };
+            let Spread {
+                median,
+                lowest,
+                highest,
+            } = Spread::of_ratios(&rate(&twos), &rate(&ones));
             let one = median_run(ones);
             let two = median_run(twos);
             let _ = writeln!(

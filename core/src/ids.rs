@@ -211,6 +211,8 @@ impl BorshDeserialize for AgentId {
                 Ok(AgentId::Address(key))
             }
             1 => {
+                // Not `ContractId::deserialize_reader`: the derived decoder adds about 1 KB to
+                // every contract module (its error formatting), which contracts pay gas for.
                 let mut rest = [0u8; AGENT_ID_MAX_LEN - 1];
                 reader.read_exact(&mut rest).map_err(eof_to_length)?;
                 let mut chain = [0u8; 32];

@@ -1,8 +1,9 @@
 //! What a `no_std` contract needs on wasm32: a global allocator and a panic handler.
 //!
 //! The allocator bumps a pointer through linear memory and never frees: every call runs in a fresh
-//! instance, so memory lives exactly as long as the call. Growth past the chain's memory limit
-//! traps in the VM (`memory_limit`).
+//! instance, or in one the VM reset to its fresh state (memory zeroed, data segments and globals
+//! restored), so memory lives exactly as long as the call. Growth past the chain's memory limit
+//! traps in the VM (`max_memory_bytes`).
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::cell::UnsafeCell;

@@ -14,8 +14,8 @@ fn zeroed_allocations_read_zero_on_a_fresh_and_on_a_reused_instance() {
     let alice = chain.new_account(100 * KAS);
     let wasm = wisp_test::contract_wasm("sdk/test/fixtures/counter");
     let ctr = chain.deploy(&alice, "ctr", &wasm, &()).unwrap();
-    // 8,000 bytes zeroed by `vec!`, a vector grown past 8,000 bytes and 8,000 bytes of its spare
-    // capacity: about 24 KB of heap, which the counter's one page holds.
+    // Two 8,000-byte zeroed allocations around a vector grown byte by byte to 8,000 bytes
+    // (8 KiB of capacity): about 24 KB of heap, which the counter's one page holds.
     for round in 0..4 {
         let receipt = chain.call(&alice, ctr, "zeroed", &(8_000u32,)).unwrap();
         assert_eq!(receipt.status, ReceiptStatus::Success, "{receipt:?}");

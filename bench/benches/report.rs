@@ -524,8 +524,10 @@ fn main() {
     let _ =
         writeln!(
         out,
-        "Written by `cargo bench -p wisp-bench` at commit `{}`{} on {cores} cores ({cpu}). Every \
-         ratio compares rows measured in the same run on the same workload.\n",
+        "Written by `cargo bench -p wisp-bench` at commit `{}`{} on {cores} cores ({cpu}), Wisp and \
+         the revm baseline both built with the release profile (whole-program optimisation: fat \
+         LTO, one codegen unit). Every ratio compares rows measured in the same run on the same \
+         workload.\n",
         commit.trim(),
         if dirty { " with uncommitted changes" } else { "" },
     );

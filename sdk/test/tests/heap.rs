@@ -8,12 +8,18 @@ use wisp_test::TestChain;
 
 const KAS: u64 = 100_000_000;
 
-#[test]
-fn zeroed_allocations_read_zero_on_a_fresh_and_on_a_reused_instance() {
+/// A chain with the counter fixture deployed by a funded account.
+fn counter() -> (TestChain, wisp_test::Account, wisp_core::Hname) {
     let mut chain = TestChain::new();
     let alice = chain.new_account(100 * KAS);
     let wasm = wisp_test::contract_wasm("sdk/test/fixtures/counter");
     let ctr = chain.deploy(&alice, "ctr", &wasm, &()).unwrap();
+    (chain, alice, ctr)
+}
+
+#[test]
+fn zeroed_allocations_read_zero_on_a_fresh_and_on_a_reused_instance() {
+    let (mut chain, alice, ctr) = counter();
     // Two 8,000-byte zeroed allocations around a vector grown byte by byte to 8,000 bytes
     // (8 KiB of capacity): about 24 KB of heap, which the counter's one page holds.
     for round in 0..4 {
@@ -31,10 +37,7 @@ fn zeroed_allocations_read_zero_on_a_fresh_and_on_a_reused_instance() {
 
 #[test]
 fn map_entries_of_any_key_length_live_under_the_documented_key() {
-    let mut chain = TestChain::new();
-    let alice = chain.new_account(100 * KAS);
-    let wasm = wisp_test::contract_wasm("sdk/test/fixtures/counter");
-    let ctr = chain.deploy(&alice, "ctr", &wasm, &()).unwrap();
+    let (mut chain, alice, ctr) = counter();
     // The key is "m", 0x00, a 4-byte length and `len` bytes; 250 makes the longest key the
     // chain allows (256 bytes). The key's buffer starts at the map's name plus 40 bytes.
     for len in [0u32, 1, 34, 35, 36, 200, 250] {

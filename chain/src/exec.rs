@@ -373,19 +373,51 @@ impl Exec {
         self.base = None;
     }
 
-    /// Takes back a fork's committed writes, sums, code first used and logs (call after
-    /// [`Exec::release_base`] on every fork of the batch). The forks of one batch may come back
-    /// in any order: their members' writes are disjoint and sums add up alike in any order;
-    /// logs that must keep the canonical order are taken from a fork per request.
-    pub fn merge(&mut self, fork: Exec) {
-        self.writes()
-            .extend(Arc::unwrap_or_clone(fork.block_overlay));
-        self.sums.add(&fork.sums);
-        add_storage_changes(&mut self.storage, fork.storage);
-        self.loaded.extend(fork.loaded);
-        self.logs.extend(fork.logs);
-        if self.db_error.is_none() {
-            self.db_error = fork.db_error;
+    /// Takes back the committed writes, sums, code first used and logs of a parallel batch's
+    /// forks (call after [`Exec::release_base`] on each). They may come in any order: their
+    /// members' writes are disjoint, sums add up alike in any order, and logs that must keep
+    /// the canonical order are taken from a fork per request.
+    ///
+    /// The block's writes come out as inserting each fork's into them would leave them (a
+    /// fork's write wins over the block's earlier one), but built from the largest map, with
+    /// room made once, by inserting the others into it: merging the two forks of a batch of
+    /// 100 transfers took a median 21.7 µs inserting both into the block's writes and 15.5 µs
+    /// this way, less in each of eight interleaved rounds (`profile_block -- 2 300 independent
+    /// no-index`, 2026-12-03).
+    pub fn merge(&mut self, forks: Vec<Exec>) {
+        let mut maps = Vec::with_capacity(forks.len());
+        for fork in forks {
+            maps.push(Arc::unwrap_or_clone(fork.block_overlay));
+            self.sums.add(&fork.sums);
+            add_storage_changes(&mut self.storage, fork.storage);
+            self.loaded.extend(fork.loaded);
+            self.logs.extend(fork.logs);
+            if self.db_error.is_none() {
+                self.db_error = fork.db_error;
+            }
+        }
+        let ours = self.writes();
+        let total = ours.len() + maps.iter().map(Writes::len).sum::<usize>();
+        match maps.iter().enumerate().max_by_key(|(_, m)| m.len()) {
+            Some((largest, map)) if map.len() > ours.len() => {
+                let mut merged = maps.swap_remove(largest);
+                merged.reserve(total - merged.len());
+                // The forks' writes are disjoint: which of them goes first changes nothing.
+                for map in maps {
+                    merged.extend(map);
+                }
+                // The block's earlier writes lose to any fork's.
+                for (key, value) in std::mem::take(ours) {
+                    merged.entry(key).or_insert(value);
+                }
+                *ours = merged;
+            }
+            _ => {
+                ours.reserve(total - ours.len());
+                for map in maps {
+                    ours.extend(map);
+                }
+            }
         }
     }
 
@@ -1281,6 +1313,53 @@ mod tests {
         };
         let chain = crate::Chain::in_memory(&genesis).unwrap();
         chain.exec(BlockContext::default()).unwrap()
+    }
+
+    /// Merging forks leaves the block's writes as inserting each fork's writes into them in
+    /// turn would (a fork's write, a deletion included, wins over the block's earlier one),
+    /// whether a fork's writes or the block's own are the larger map.
+    #[test]
+    fn merged_forks_win_over_the_blocks_earlier_writes_whichever_map_is_larger() {
+        let kv =
+            |k: &str, v: Option<&str>| (k.as_bytes().to_vec(), v.map(|v| v.as_bytes().to_vec()));
+        for ours_extra in [0usize, 8] {
+            let mut exec = block_exec(AgentId::Address([1; 32]));
+            let mut ours: Vec<_> = vec![kv("a", Some("1")), kv("b", Some("1")), kv("e", Some("1"))];
+            ours.extend((0..ours_extra).map(|i| kv(&format!("ours{i}"), Some("0"))));
+            let theirs = [
+                vec![
+                    kv("a", Some("2")),
+                    kv("e", None),
+                    kv("x1", Some("x")),
+                    kv("x2", Some("x")),
+                ],
+                vec![kv("c", Some("3"))],
+            ];
+            exec.writes().extend(ours.clone());
+            let base = exec.shared_writes();
+            let forks: Vec<Exec> = theirs
+                .iter()
+                .map(|writes| {
+                    let mut fork = exec.fork(&base);
+                    fork.writes().extend(writes.clone());
+                    fork.release_base();
+                    fork
+                })
+                .collect();
+            drop(base);
+            let mut expected: std::collections::BTreeMap<_, _> = ours.into_iter().collect();
+            expected.extend(theirs.into_iter().flatten());
+            exec.merge(forks);
+            let merged: std::collections::BTreeMap<_, _> = exec
+                .block_overlay
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            assert_eq!(
+                merged, expected,
+                "{ours_extra} extra writes of the block's own"
+            );
+        }
     }
 
     /// Recorded accesses become exact keys while they fit an access list, whole contracts

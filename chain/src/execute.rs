@@ -1179,10 +1179,12 @@ impl Chain {
                         self.parallel_requests
                             .fetch_add(handed as u64, std::sync::atomic::Ordering::Relaxed);
                         let mut ran = Vec::with_capacity(handed);
+                        let mut forks = Vec::with_capacity(drained.len());
                         for (fork, members) in drained {
-                            exec.merge(fork);
+                            forks.push(fork);
                             ran.extend(members);
                         }
+                        exec.merge(forks);
                         ran.sort_unstable_by_key(|(k, ..)| *k);
                         ran.into_iter()
                             .map(|(_, gas, receipt, logs, indexed, _)| {

@@ -229,6 +229,19 @@ fn median_run(mut runs: Vec<TransferRun>) -> TransferRun {
 
 /// Transfers through the full runtime with `threads` threads (blocks of `per_block`
 /// transfers, in-memory or durable state).
+/// Blocks run before a transfer run's measured blocks.
+const WARM_UP_BLOCKS: usize = 10;
+
+/// Requests a transfer run measures, about: a block of 100 executes in ~0.5 ms, so runs of 50
+/// blocks (this report until 2026-12-03) timed 25 ms of execution each, and their two-thread
+/// speedups spread over 0.92–1.91×.
+const MEASURED_REQUESTS: usize = 20_000;
+
+/// Blocks a transfer run measures: [`MEASURED_REQUESTS`] in blocks of `per_block`, at least 50.
+fn measured_blocks(per_block: usize) -> usize {
+    (MEASURED_REQUESTS / per_block.max(1)).max(50)
+}
+
 fn transfers(threads: usize, conflict: Conflict, durable: bool, per_block: usize) -> TransferRun {
     transfers_indexed(threads, conflict, durable, true, per_block)
 }
@@ -249,9 +262,11 @@ fn transfers_indexed(
         .db()
         .set_indexing(indexes)
         .unwrap_or_else(|e| panic!("indexing: {e}"));
-    let blocks: Vec<_> = (0..60).map(|_| chain.transfer_block(conflict)).collect();
+    let blocks: Vec<_> = (0..WARM_UP_BLOCKS + measured_blocks(per_block))
+        .map(|_| chain.transfer_block(conflict))
+        .collect();
     let mut blocks = blocks.into_iter();
-    for block in blocks.by_ref().take(10) {
+    for block in blocks.by_ref().take(WARM_UP_BLOCKS) {
         chain.run(vec![], block);
     }
     let before = chain.chain.parallel_requests();
@@ -550,8 +565,9 @@ fn main() {
             transfer_table,
             "## Token transfers through the full runtime\n\nBlocks of 100 `token.transfer` requests \
              (500 in the last row) with exact access lists and signatures verified beforehand (as \
-             the mempool does), each block executed, hashed into the state tree and committed. 50 \
-             blocks after 10 warm-up blocks; the median of five runs, one- and two-thread runs \
+             the mempool does), each block executed, hashed into the state tree and committed. \
+             {measured_100} blocks of 100 ({measured_500} of 500) after {WARM_UP_BLOCKS} warm-up \
+             blocks; the median of five runs, one- and two-thread runs \
              alternating; the execution-phase speedup is the median of the five rounds' own \
              (each round's two-thread run against its one-thread run), the lowest and highest \
              in brackets. The chain is young (a few thousand keys): one that has run longer pays \
@@ -559,7 +575,9 @@ fn main() {
              --example profile_block -- 1 300 independent DIR` prints the cost of each 50 blocks; \
              `block=500` sets the block size). In blocks of 500 the requests' gas budgets (3M each, \
              ~1M used) pass the block's 10^9 gas, so a parallel batch ends at ~333 members and the \
-             block's gas decides the rest after them.\n"
+             block's gas decides the rest after them.\n",
+            measured_100 = measured_blocks(100),
+            measured_500 = measured_blocks(500),
         );
         let _ = writeln!(
             transfer_table,

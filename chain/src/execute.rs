@@ -1199,6 +1199,15 @@ impl Chain {
                                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                             planner.reran = true;
                         }
+                        // A batch too small for the workers: the block's early warm-up has
+                        // nothing to hand them yet, and a worker spinning through a block whose
+                        // requests keep conflicting slowed the block's own thread (blocks of
+                        // transfers all to one account ran at 0.92x of one thread, `cargo
+                        // bench -p wisp-bench`, 2026-12-03). A later batch large enough for the
+                        // workers wakes them again (`warm_batch`).
+                        if let Some(warm) = &warm_block {
+                            warm.stop();
+                        }
                         ran_in_order.extend_from_slice(&planned.members);
                         self.run_in_order(&mut exec, &params, planned.members, index)
                     }

@@ -227,8 +227,6 @@ fn median_run(mut runs: Vec<TransferRun>) -> TransferRun {
     runs.swap_remove(mid)
 }
 
-/// Transfers through the full runtime with `threads` threads (blocks of `per_block`
-/// transfers, in-memory or durable state).
 /// Blocks run before a transfer run's measured blocks.
 const WARM_UP_BLOCKS: usize = 10;
 
@@ -242,6 +240,8 @@ fn measured_blocks(per_block: usize) -> usize {
     (MEASURED_REQUESTS / per_block.max(1)).max(50)
 }
 
+/// Transfers through the full runtime with `threads` threads (blocks of `per_block`
+/// transfers, in-memory or durable state).
 fn transfers(threads: usize, conflict: Conflict, durable: bool, per_block: usize) -> TransferRun {
     transfers_indexed(threads, conflict, durable, true, per_block)
 }

@@ -1200,11 +1200,13 @@ impl Chain {
                             planner.reran = true;
                         }
                         // A batch too small for the workers: the block's early warm-up has
-                        // nothing to hand them yet, and a worker spinning through a block whose
-                        // requests keep conflicting slowed the block's own thread (blocks of
-                        // transfers all to one account ran at 0.92x of one thread, `cargo
-                        // bench -p wisp-bench`, 2026-12-03). A later batch large enough for the
-                        // workers wakes them again (`warm_batch`).
+                        // nothing to hand them, so the worker stops spinning instead of burning
+                        // a core for up to `WARM_UP` through a block whose requests keep
+                        // conflicting. (Its effect on such blocks was within this machine's
+                        // noise: all to one account, two threads against one 0.92x before and
+                        // 0.95x after, `cargo bench -p wisp-bench`, 2026-12-03.) A later batch
+                        // large enough for the workers wakes them when it hands them members,
+                        // and warms them ahead only after a large batch (`warm_batch`).
                         if let Some(warm) = &warm_block {
                             warm.stop();
                         }

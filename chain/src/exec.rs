@@ -332,8 +332,10 @@ impl Exec {
 
     /// The block's writes (`None`: deleted), with the values its snapshot read carried to
     /// the next block's ([`wisp_state::Snapshot::carry`]).
-    pub fn into_changes_carrying(self) -> (Writes, Option<wisp_state::WarmValues>) {
-        let warm = self.snapshot.as_ref().and_then(|s| {
+    pub fn into_changes_carrying(mut self) -> (Writes, Option<wisp_state::WarmValues>) {
+        // The block's forks are merged and gone by now: this execution holds the only
+        // reference (were it not so, the next block would only start without the values).
+        let warm = self.snapshot.as_mut().and_then(Arc::get_mut).and_then(|s| {
             s.carry(
                 self.block_overlay
                     .iter()
@@ -496,7 +498,7 @@ impl Exec {
     }
 
     /// `f` of the value of a full state key, read as [`Exec::read`] reads it but lent rather
-    /// than copied (`f` runs while the snapshot's memo is locked: it must not read state).
+    /// than copied (`f` may run while the snapshot's memo is locked: it must not read state).
     pub fn read_with<R>(&mut self, key: &[u8], mut f: impl FnMut(Option<&[u8]>) -> R) -> R {
         if self.native {
             self.note_violation(key, false);

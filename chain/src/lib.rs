@@ -361,6 +361,16 @@ impl Chain {
         self.engines.set_instance_reuse(on);
     }
 
+    /// How many state values the next block starts with, read by the last block and carried
+    /// past it (`wisp_state::Snapshot::carry`); 0 when that block read more than half of a
+    /// snapshot's memo bounds or none was carried. What a block finds there costs no lookup
+    /// in the store.
+    pub fn carried_values(&self) -> usize {
+        execute::lock(&self.warm)
+            .as_ref()
+            .map_or(0, wisp_state::WarmValues::len)
+    }
+
     /// Requests this chain has executed together with others (members of a batch of more than
     /// one) since it was opened: how much of its work ran in parallel.
     pub fn parallel_requests(&self) -> u64 {

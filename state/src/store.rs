@@ -801,10 +801,15 @@ impl PendingCommit {
 pub struct Snapshot {
     recent: Recent,
     table: redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
-    /// Values already read, by key: a block reads many keys more than once (a sender's nonce
-    /// and balance when it is admitted and again when it runs, a contract's record at every
-    /// call), and each read by key costs a blake2b of the key. Bounded by [`MEMO_ENTRIES`] and
-    /// [`MEMO_BYTES`]; past either, reads go to the store uncached.
+    /// The values carried from the previous block ([`StateDb::block_snapshot`]), read without
+    /// a lock: they are fixed for the snapshot's life, so the threads executing a block share
+    /// them read-only and do not pass a lock's cache line back and forth at every read.
+    warm: Memo,
+    /// Values read since, by key (never a key of `warm`): a block reads many keys more than
+    /// once (a sender's nonce and balance when it is admitted and again when it runs, a
+    /// contract's record at every call), and each read by key costs a blake2b of the key.
+    /// With `warm`, bounded by [`MEMO_ENTRIES`] and [`MEMO_BYTES`]; past either, reads go to
+    /// the store uncached.
     memo: Mutex<Memo>,
 }
 
@@ -874,6 +879,7 @@ impl Snapshot {
         Snapshot {
             recent,
             table,
+            warm: Memo::new(),
             memo: Mutex::new(Memo::new()),
         }
     }
@@ -887,18 +893,22 @@ impl Snapshot {
     }
 
     /// `f` of the value of `key` in this snapshot, lent from the memo instead of copied out
-    /// of it (`f` runs while the memo is locked).
+    /// of it (`f` may run while the memo is locked: it must not read this snapshot).
     ///
     /// # Errors
     /// As [`Snapshot::get`]; then `f` was not called.
     pub fn get_with<R>(&self, key: &[u8], f: impl FnOnce(Option<&[u8]>) -> R) -> Result<R> {
+        if let Some(v) = self.warm.values.get(key) {
+            return Ok(f(v.as_deref()));
+        }
         if let Some(v) = self.memo().values.get(key) {
             return Ok(f(v.as_deref()));
         }
         let value = self.get_uncached(key)?;
         let mut memo = self.memo();
         let bytes = key.len() + value.as_ref().map_or(0, Vec::len);
-        let fits = memo.values.len() < MEMO_ENTRIES && memo.bytes + bytes <= MEMO_BYTES;
+        let fits = self.warm.values.len() + memo.values.len() < MEMO_ENTRIES
+            && self.warm.bytes + memo.bytes + bytes <= MEMO_BYTES;
         let memo = &mut *memo;
         match memo.values.entry(key.to_vec()) {
             // Another thread read it while the memo was unlocked: counted once, by that read.
@@ -918,10 +928,24 @@ impl Snapshot {
     /// fill more than half of [`MEMO_ENTRIES`] or [`MEMO_BYTES`]: the next block then starts
     /// afresh, so keys no longer read do not stay for good.
     pub fn carry<'a>(
-        &self,
+        &mut self,
         writes: impl IntoIterator<Item = (&'a [u8], Option<&'a [u8]>)>,
     ) -> Option<WarmValues> {
-        let mut memo = std::mem::replace(&mut *self.memo(), Memo::new());
+        let warm = std::mem::replace(&mut self.warm, Memo::new());
+        let read = std::mem::replace(
+            self.memo
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            Memo::new(),
+        );
+        // Into the larger map: their keys are disjoint (a read looks in `warm` first).
+        let (mut memo, rest) = match warm.values.len() >= read.values.len() {
+            true => (warm, read),
+            false => (read, warm),
+        };
+        memo.values.reserve(rest.values.len());
+        memo.values.extend(rest.values);
+        memo.bytes += rest.bytes;
         for (key, value) in writes {
             if let Some(slot) = memo.values.get_mut(key) {
                 let before = slot.as_ref().map_or(0, Vec::len);
@@ -940,6 +964,12 @@ impl Snapshot {
     /// [`Snapshot::get`] without the memo: for a snapshot taken for one read.
     fn get_uncached(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         Ok(self.latest(&key_hash(key))?.and_then(|l| l.value))
+    }
+
+    /// How many keys the snapshot remembers, carried or read since.
+    #[cfg(test)]
+    fn remembered(&self) -> usize {
+        self.warm.values.len() + self.memo().values.len()
     }
 
     fn memo(&self) -> std::sync::MutexGuard<'_, Memo> {
@@ -1496,8 +1526,9 @@ impl StateDb {
             .map_err(db_err)?
             .map(|(_, bytes)| borsh::from_slice::<BlockHeader>(bytes.value()).map_err(corrupt))
             .transpose()?;
+        let mut snapshot = snapshot;
         if latest.is_some_and(|h| warm.at == Some((h.index, h.state_root))) {
-            *snapshot.memo() = warm.values;
+            snapshot.warm = warm.values;
         }
         Ok(snapshot)
     }
@@ -3471,7 +3502,7 @@ pub(crate) mod tests {
         let db = StateDb::open(&dir.path().join("s.redb")).unwrap();
         commit(&db, 0, &[(b"a", Some(b"1")), (b"b", Some(b"x"))]);
         // Block 1 reads a and b, writes a (and c, which it did not read).
-        let snapshot = db.block_snapshot(None).unwrap();
+        let mut snapshot = db.block_snapshot(None).unwrap();
         assert_eq!(snapshot.get(b"a").unwrap(), Some(b"1".to_vec()));
         assert_eq!(snapshot.get(b"b").unwrap(), Some(b"x".to_vec()));
         let writes: [(&[u8], Option<&[u8]>); 2] = [(b"a", Some(b"2")), (b"c", Some(b"y"))];
@@ -3481,8 +3512,8 @@ pub(crate) mod tests {
         let root = commit(&db, 1, &writes);
         let warm = warm.committed(&header(1, root));
         // The carried values, as block 1 left them.
-        let next = db.block_snapshot(Some(warm)).unwrap();
-        assert_eq!(next.memo().values.len(), 2, "block 2 starts with them");
+        let mut next = db.block_snapshot(Some(warm)).unwrap();
+        assert_eq!(next.remembered(), 2, "block 2 starts with them");
         assert_eq!(next.get(b"a").unwrap(), Some(b"2".to_vec()));
         assert_eq!(next.get(b"b").unwrap(), Some(b"x".to_vec()));
         assert_eq!(next.get(b"c").unwrap(), Some(b"y".to_vec()));
@@ -3493,28 +3524,58 @@ pub(crate) mod tests {
         // Back to block 1 and another block 2: what was carried past the first is not used.
         db.rollback_to(Some(1)).unwrap();
         let other = commit(&db, 2, &[(b"a", Some(b"3"))]);
-        let after = db.block_snapshot(Some(warm)).unwrap();
-        assert!(after.memo().values.is_empty(), "block 2 is another block");
+        let mut after = db.block_snapshot(Some(warm)).unwrap();
+        assert_eq!(after.remembered(), 0, "block 2 is another block");
         assert_eq!(after.get(b"a").unwrap(), Some(b"3".to_vec()));
         assert_eq!(after.get(b"b").unwrap(), Some(b"x".to_vec()));
         // Values tagged with the block at the head but carried before it committed (no tag)
         // are not used either.
         let untagged = after.carry([]).unwrap();
-        assert!(db
-            .block_snapshot(Some(untagged))
-            .unwrap()
-            .memo()
-            .values
-            .is_empty());
+        assert_eq!(db.block_snapshot(Some(untagged)).unwrap().remembered(), 0);
         // Values tagged with the block at the head are.
-        let head = db.block_snapshot(None).unwrap();
+        let mut head = db.block_snapshot(None).unwrap();
         head.get(b"a").unwrap();
         let warm = head.carry([]).unwrap().committed(&header(2, other));
         assert!(!warm.is_empty());
+        assert_eq!(db.block_snapshot(Some(warm)).unwrap().remembered(), 1);
+    }
+
+    /// Values carried into a snapshot are read from it without taking them into the memo of
+    /// new reads, count towards the memo's bounds with them, and are carried on with them.
+    #[test]
+    fn carried_values_and_new_reads_share_the_bounds_and_are_carried_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = StateDb::open(&dir.path().join("s.redb")).unwrap();
+        let root = commit(&db, 0, &[(b"a", Some(b"1")), (b"b", Some(b"2"))]);
+        let mut first = db.block_snapshot(None).unwrap();
+        assert_eq!(first.get(b"a").unwrap(), Some(b"1".to_vec()));
+        let warm = first.carry([]).unwrap().committed(&header(0, root));
+        let mut next = db.block_snapshot(Some(warm)).unwrap();
+        assert_eq!((next.warm.values.len(), next.memo().values.len()), (1, 0));
+        // A carried key is not read again into the memo; a new one is.
+        assert_eq!(next.get(b"a").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(next.get(b"b").unwrap(), Some(b"2".to_vec()));
+        assert_eq!(next.get(b"c").unwrap(), None);
+        assert_eq!((next.warm.values.len(), next.memo().values.len()), (1, 2));
+        // Carried on: both kinds, with the block's writes applied to those read.
+        let writes: [(&[u8], Option<&[u8]>); 2] = [(b"a", None), (b"b", Some(b"3"))];
+        let carried = next.carry(writes).unwrap();
+        assert_eq!(carried.len(), 3);
+        assert_eq!(carried.values.values.get(b"a".as_slice()), Some(&None));
         assert_eq!(
-            db.block_snapshot(Some(warm)).unwrap().memo().values.len(),
-            1
+            carried.values.values.get(b"b".as_slice()),
+            Some(&Some(b"3".to_vec()))
         );
+        assert_eq!(next.remembered(), 0, "the snapshot remembers nothing after");
+        // The bounds count carried values: a snapshot whose carried values fill the memo's
+        // entries remembers no new read (and still returns it).
+        let mut full = db.block_snapshot(None).unwrap();
+        full.warm = Memo::new();
+        for i in 0..MEMO_ENTRIES as u64 {
+            full.warm.values.insert(i.to_be_bytes().to_vec(), None);
+        }
+        assert_eq!(full.get(b"b").unwrap(), Some(b"2".to_vec()));
+        assert_eq!(full.memo().values.len(), 0);
     }
 
     /// Past half of the memo's bounds, values are not carried: the next block starts afresh.
@@ -3524,7 +3585,7 @@ pub(crate) mod tests {
         let db = StateDb::open(&dir.path().join("s.redb")).unwrap();
         let big = vec![7u8; MEMO_BYTES / 4];
         commit(&db, 0, &[(b"big", Some(&big)), (b"small", Some(b"1"))]);
-        let snapshot = db.block_snapshot(None).unwrap();
+        let mut snapshot = db.block_snapshot(None).unwrap();
         snapshot.get(b"small").unwrap();
         assert!(snapshot.carry([]).is_some());
         snapshot.get(b"small").unwrap();

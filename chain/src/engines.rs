@@ -14,7 +14,7 @@
 //!   cannot evict the chain's working set).
 
 use crate::exec::Exec;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use wisp_core::Hash32;
@@ -26,38 +26,50 @@ pub const MODULE_CACHE_ENTRIES: usize = 512;
 /// Compilations after which the next request gets a fresh engine.
 pub const ENGINE_COMPILATIONS: usize = 1_024;
 
-/// An LRU map of prepared modules by code hash.
-#[derive(Default)]
-struct Lru {
-    modules: HashMap<Hash32, (PreparedModule, u64)>,
-    order: BTreeMap<u64, Hash32>,
+/// An LRU map of prepared modules (or any clonable value, for tests) by code hash.
+///
+/// A hit only stamps the entry with a counter: the entries are ordered only when one must
+/// go, by a scan for the oldest stamp, which follows a compilation (milliseconds) and costs
+/// microseconds. Keeping them in order at every hit cost a B-tree removal and insertion per
+/// call, writing lines the threads of a parallel batch share.
+struct Lru<M = PreparedModule> {
+    modules: HashMap<Hash32, (M, u64)>,
     tick: u64,
 }
 
-impl Lru {
-    fn get(&mut self, hash: &Hash32) -> Option<PreparedModule> {
-        self.tick += 1;
-        let tick = self.tick;
+impl<M> Default for Lru<M> {
+    fn default() -> Self {
+        Lru {
+            modules: HashMap::new(),
+            tick: 0,
+        }
+    }
+}
+
+impl<M: Clone> Lru<M> {
+    fn get(&mut self, hash: &Hash32) -> Option<M> {
         let (module, used) = self.modules.get_mut(hash)?;
-        self.order.remove(used);
-        *used = tick;
-        self.order.insert(tick, *hash);
+        self.tick += 1;
+        *used = self.tick;
         Some(module.clone())
     }
 
-    fn insert(&mut self, module: PreparedModule) {
-        let hash = module.code_hash();
+    fn insert(&mut self, hash: Hash32, module: M) {
         if self.get(&hash).is_some() {
             return;
         }
         while self.modules.len() >= MODULE_CACHE_ENTRIES {
-            let Some((_, oldest)) = self.order.pop_first() else {
+            let Some(oldest) = self
+                .modules
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(hash, _)| *hash)
+            else {
                 break;
             };
             self.modules.remove(&oldest);
         }
         self.tick += 1;
-        self.order.insert(self.tick, hash);
         self.modules.insert(hash, (module, self.tick));
     }
 }
@@ -86,7 +98,7 @@ impl Runtime {
     /// Keeps `module` (compiled by this engine) for later requests.
     pub fn insert(&self, module: PreparedModule) {
         if let Ok(mut cache) = self.cache.lock() {
-            cache.insert(module);
+            cache.insert(module.code_hash(), module);
         }
     }
 
@@ -165,5 +177,34 @@ impl Engines {
     /// How many engines this process has started.
     pub fn generations(&self) -> usize {
         self.generations.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_drops_the_module_used_least_recently() {
+        let hash = |i: usize| {
+            let mut h = [0u8; 32];
+            h[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            Hash32(h)
+        };
+        let mut lru = Lru::<usize>::default();
+        for i in 0..MODULE_CACHE_ENTRIES {
+            lru.insert(hash(i), i);
+        }
+        // 0 is used again, so 1 is now the least recently used; inserting 0 again is a use.
+        assert_eq!(lru.get(&hash(0)), Some(0));
+        lru.insert(hash(2), 2);
+        lru.insert(hash(MODULE_CACHE_ENTRIES), MODULE_CACHE_ENTRIES);
+        assert_eq!(lru.modules.len(), MODULE_CACHE_ENTRIES);
+        assert_eq!(lru.get(&hash(1)), None, "the least recently used went");
+        lru.insert(hash(MODULE_CACHE_ENTRIES + 1), 0);
+        assert_eq!(lru.get(&hash(3)), None, "then the next");
+        for kept in [0, 2, 4, MODULE_CACHE_ENTRIES, MODULE_CACHE_ENTRIES + 1] {
+            assert!(lru.get(&hash(kept)).is_some(), "{kept}");
+        }
     }
 }

@@ -441,14 +441,40 @@ fn call_export<H: Host>(
     }
 }
 
+/// The calling thread's id, without the reference count traffic of
+/// `std::thread::current()`.
+fn this_thread() -> std::thread::ThreadId {
+    thread_local!(static HERE: std::thread::ThreadId = std::thread::current().id());
+    HERE.with(|id| *id)
+}
+
+/// Takes an idle store from `pool` for a call on thread `here`: the one it gave back last,
+/// if any, else the one given back last by any thread. A store's instance memories and
+/// wasmi's structures are then still in this core's cache, and its reset after the call
+/// (zeroing 64 KiB a memory) writes lines this core holds instead of taking each from the
+/// other core's: with any store, the members of a parallel batch ran 3-5% slower on two
+/// threads (`profile_block -- 2 400 independent no-index`, the two ways alternating block by
+/// block in one process, three runs: median execution phase 416/575/458 µs against
+/// 436/591/480; one thread the same either way).
+fn take_for<T>(
+    pool: &mut Vec<(std::thread::ThreadId, T)>,
+    here: std::thread::ThreadId,
+) -> Option<T> {
+    match pool.iter().rposition(|(thread, _)| *thread == here) {
+        Some(i) => Some(pool.remove(i).1),
+        None => pool.pop().map(|(_, store)| store),
+    }
+}
+
 /// The VM for host type `H`: one wasmi engine, one linker and a pool of idle stores with
 /// reset instances ([`PoolStats`]), shared by every call.
 pub struct Vm<H: Host> {
     engine: Engine,
     linker: Arc<Linker<Ctx<H>>>,
     config: VmConfig,
-    /// Idle stores with their reset instances, at most [`POOL_STORES`].
-    pool: Mutex<Vec<Store<Ctx<H>>>>,
+    /// Idle stores with their reset instances, at most [`POOL_STORES`], each with the thread
+    /// that gave it back ([`take_for`]).
+    pool: Mutex<Vec<(std::thread::ThreadId, Store<Ctx<H>>)>>,
     /// Whether calls reuse instances (on unless turned off for a comparison).
     reuse: std::sync::atomic::AtomicBool,
 }
@@ -523,7 +549,7 @@ impl<H: Host> Vm<H> {
     pub fn pool_stats(&self) -> PoolStats {
         let mut stats = PoolStats::default();
         if let Ok(pool) = self.pool.lock() {
-            for store in pool.iter() {
+            for (_, store) in pool.iter() {
                 let ctx = store.data();
                 stats.stores += 1;
                 stats.made += ctx.made;
@@ -635,7 +661,13 @@ impl<H: Host> Vm<H> {
     /// new one.
     fn store(&self, reuse: bool) -> Store<Ctx<H>> {
         if reuse {
-            if let Some(store) = self.pool.lock().ok().and_then(|mut pool| pool.pop()) {
+            let here = this_thread();
+            if let Some(store) = self
+                .pool
+                .lock()
+                .ok()
+                .and_then(|mut pool| take_for(&mut pool, here))
+            {
                 return store;
             }
         }
@@ -687,7 +719,7 @@ impl<H: Host> Vm<H> {
         }
         if let Ok(mut pool) = self.pool.lock() {
             if pool.len() < POOL_STORES {
-                pool.push(store);
+                pool.push((this_thread(), store));
             }
         }
     }
@@ -744,5 +776,25 @@ impl<H: Host> Vm<H> {
         let host = store.data_mut().host.take();
         self.give_back(store);
         (host, Outcome { result, gas_used })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::take_for;
+
+    #[test]
+    fn a_thread_gets_back_the_store_it_gave_back_last() {
+        let mine = std::thread::current().id();
+        let other = std::thread::spawn(|| std::thread::current().id())
+            .join()
+            .unwrap();
+        let mut pool = vec![(mine, 1), (other, 2), (mine, 3), (other, 4)];
+        assert_eq!(take_for(&mut pool, mine), Some(3));
+        assert_eq!(take_for(&mut pool, mine), Some(1));
+        // None of its own left: the one given back last.
+        assert_eq!(take_for(&mut pool, mine), Some(4));
+        assert_eq!(take_for(&mut pool, other), Some(2));
+        assert_eq!(take_for(&mut pool, other), None);
     }
 }

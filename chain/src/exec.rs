@@ -134,6 +134,9 @@ fn add_storage_changes(into: &mut StorageChanges, from: StorageChanges) {
 /// 1–3% faster in five interleaved pairs.
 pub(crate) type Overlay = Arc<Writes>;
 
+/// Most keys [`Exec::reserve_writes`] makes room for at once (a table of about 0.8 MiB).
+pub(crate) const MAX_RESERVED_WRITES: usize = 10_000;
+
 /// The map behind an [`Overlay`].
 pub(crate) type Writes =
     std::collections::HashMap<Vec<u8>, Option<Vec<u8>>, foldhash::fast::RandomState>;
@@ -948,6 +951,12 @@ impl Exec {
         self.end_call();
     }
 
+    /// Makes room in the block's writes for `keys` more keys, at most
+    /// [`MAX_RESERVED_WRITES`]: a block sized ahead is not rehashed as it grows.
+    pub fn reserve_writes(&mut self, keys: usize) {
+        self.writes().reserve(keys.min(MAX_RESERVED_WRITES));
+    }
+
     /// Everything this block wrote, for the state commit, in no particular order (each key
     /// once): the store orders the changes by key hash as it takes them, so neither sorting
     /// them nor copying them into a list here is work the block needs.
@@ -1315,6 +1324,21 @@ mod tests {
         };
         let chain = crate::Chain::in_memory(&genesis).unwrap();
         chain.exec(BlockContext::default()).unwrap()
+    }
+
+    /// A block sizes its write map from its request count, which its inputs set: the room
+    /// made is capped, so a huge count cannot make the node allocate a huge table.
+    #[test]
+    fn room_made_for_a_blocks_writes_is_capped() {
+        let mut exec = block_exec(AgentId::Address([1; 32]));
+        exec.reserve_writes(100);
+        assert!(exec.block_overlay.capacity() >= 100);
+        exec.reserve_writes(usize::MAX);
+        let room = exec.block_overlay.capacity();
+        assert!(
+            (MAX_RESERVED_WRITES..2 * MAX_RESERVED_WRITES).contains(&room),
+            "{room}"
+        );
     }
 
     /// Merging forks leaves the block's writes as inserting each fork's writes into them in

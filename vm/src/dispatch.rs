@@ -12,6 +12,9 @@ use wisp_core::{
     VmErrorCode,
 };
 
+/// Takes `amount` gas from the request (out of gas if it holds less). Every host function
+/// first settles the memory grown since the last host call
+/// ([`crate::runtime::settle_growth`]), then takes its base charge here.
 pub(crate) fn charge<H>(caller: &mut Caller<'_, Ctx<H>>, amount: u64) -> Result<(), Error> {
     let left = caller.get_fuel()?;
     if left < amount {
@@ -633,6 +636,7 @@ macro_rules! register_host_functions {
                     IMPORT_MODULE,
                     stringify!($name),
                     |mut caller: Caller<'_, Ctx<H>>, $($arg: $ty),*| -> Result<ret_ty!($($ret)?), Error> {
+                        crate::runtime::settle_growth(&mut caller)?;
                         charge(&mut caller, $base)?;
                         imp::$name(&mut caller, $per, $($arg),*)
                     },

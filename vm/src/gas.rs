@@ -9,7 +9,8 @@
 //! - Each operator is charged to the fuel block innermost when it is read, including dead code
 //!   and code after a nested block's `end`; a block costs `1 + Σ cost(op)` charged on entry.
 //! - `memory.copy/fill/init` add `floor(len / 32)`; `memory.grow` adds 2048 per page granted
-//!   ([`BYTES_COPIED_PER_GAS`]).
+//!   ([`BYTES_COPIED_PER_GAS`]), and Wisp charges [`GROWN_PAGE_GAS`] more per page granted at
+//!   the request's next host call, cross-contract call or return.
 //! - Out of gas: the request's whole budget is used.
 //!
 //! [`crate::fuel_reference`] implements the same rule independently of wasmi.
@@ -34,6 +35,19 @@ pub const INSTANTIATE_GAS: u64 = 5_000;
 /// request is fresh memory the host must fault in, measured at up to ~37 µs per page on the
 /// reference machine (`docs/gas-calibration.md`; 16,384 before that measurement).
 pub const INITIAL_PAGE_GAS: u64 = 65_536;
+
+/// Gas per 64 KiB page that `memory.grow` grants, charged by Wisp on top of the
+/// `65536 / BYTES_COPIED_PER_GAS` (2,048) wasmi charges with the instruction, so that a grown
+/// page costs [`INITIAL_PAGE_GAS`] like a page of initial memory: both are fresh memory the
+/// node allocates, zeroes and faults in (and growing may copy the memory to a larger
+/// allocation). Measured at 26.9 µs a grown page, 46× the median time per gas, when a grown
+/// page cost only 2,049 gas (`docs/gas-calibration.md` at 1e0d572).
+///
+/// Charged when the request next calls a host function, starts a cross-contract call or
+/// returns from a call: a grow is refused, and the request ends out of gas, if the gas owed
+/// for the pages grown since then would pass the gas left at that last point, so the node
+/// never grows memory that the request cannot pay for.
+pub const GROWN_PAGE_GAS: u64 = INITIAL_PAGE_GAS - 65_536 / BYTES_COPIED_PER_GAS as u64;
 
 /// Bytes that `memory.grow`, `memory.copy`, `memory.fill` and `memory.init` (and wasmi's
 /// internal value copies) move per unit of gas; wasmi's default is 64, which leaves

@@ -301,6 +301,8 @@ pub(crate) fn run_frame<H: Host>(
         ));
     };
     let export = export.to_string();
+    // Memory the caller grew is paid for before this call's own costs.
+    settle_growth(&mut *store).map_err(classify)?;
     {
         let mut ctx = store.as_context_mut();
         let fuel = ctx.get_fuel().map_err(classify)?;
@@ -375,9 +377,11 @@ pub(crate) fn run_frame<H: Host>(
             // an instantiation a fresh store makes (found by the `module` fuzz target: the
             // same call failed on one store and ran on another).
             store.as_context_mut().data_mut().made += 1;
-            let instance = linker
-                .instantiate_and_start(&mut *store, &module.inner.module)
-                .map_err(classify)?;
+            // Its initial memory is paid by `instantiate_gas`, not as growth.
+            store.as_context_mut().data_mut().limits.instantiating = true;
+            let instance = linker.instantiate_and_start(&mut *store, &module.inner.module);
+            store.as_context_mut().data_mut().limits.instantiating = false;
+            let instance = instance.map_err(classify)?;
             let parts = reuse.and_then(|r| {
                 let memory = instance.get_memory(&*store, "memory")?;
                 let globals = r
@@ -435,9 +439,43 @@ fn call_export<H: Host>(
         .push(Frame { memory, ..frame });
     let result = func.call(&mut *store, ());
     let finished = store.as_context_mut().data_mut().frames.pop();
+    // Memory grown since the last host call is paid for before the call's result counts:
+    // unpaid, the request is out of gas whatever the call returned.
+    settle_growth(&mut *store).map_err(classify)?;
     match result {
         Ok(()) => Ok(finished.map(|f| f.ret).unwrap_or_default()),
         Err(e) => Err(classify(e)),
+    }
+}
+
+/// Takes the gas owed for the pages `memory.grow` granted since the last settlement
+/// ([`gas::GROWN_PAGE_GAS`] each) from the request's gas, and makes the gas left the most
+/// that pages grown from now on may owe. Called before every host function's own charge, at
+/// the start of every call and when a call returns: points every node reaches at the same
+/// instruction, so the gas charged is the same everywhere.
+///
+/// # Errors
+/// `TrapCode::OutOfFuel` (the request's gas set to 0) if it holds less than it owes, as after
+/// a grow refused for gas.
+pub(crate) fn settle_growth<H>(
+    mut store: impl wasmi::AsContextMut<Data = Ctx<H>>,
+) -> Result<(), wasmi::Error> {
+    let mut ctx = store.as_context_mut();
+    let fuel = ctx.get_fuel()?;
+    let owed = ctx.data().limits.grow_owed_gas;
+    let left = fuel.checked_sub(owed);
+    let limits = &mut ctx.data_mut().limits;
+    limits.grow_owed_gas = 0;
+    limits.grow_credit_gas = left.unwrap_or(0);
+    if owed == 0 {
+        return Ok(());
+    }
+    match left {
+        Some(left) => ctx.set_fuel(left),
+        None => {
+            ctx.set_fuel(0)?;
+            Err(wasmi::Error::from(wasmi::TrapCode::OutOfFuel))
+        }
     }
 }
 
@@ -689,6 +727,9 @@ impl<H: Host> Vm<H> {
             memory_bytes: 0,
             max_memory_bytes: self.config.max_request_memory_bytes,
             allocated_bytes: 0,
+            grow_owed_gas: 0,
+            grow_credit_gas: 0,
+            instantiating: false,
         };
         let ctx = Ctx {
             host: HostSlot(None),
@@ -731,7 +772,7 @@ impl<H: Host> Vm<H> {
             ctx.host = HostSlot(Some(host));
             ctx.frames.clear();
             ctx.register.clear();
-            ctx.limits.memory_bytes = 0;
+            ctx.limits.start_request(gas_limit);
             ctx.instances = 0;
         }
         let result = match store.set_fuel(gas_limit) {

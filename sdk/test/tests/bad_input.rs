@@ -93,14 +93,67 @@ fn unbounded_recursion_overflows_the_stack() {
 }
 
 #[test]
-fn a_memory_bomb_hits_the_memory_limit() {
+fn a_memory_bomb_runs_out_of_gas_or_hits_the_memory_limit() {
     let mut chain = TestChain::new();
     let (alice, c) = deploy_ok(
         &mut chain,
         r#"(func (export "ep:run") (loop (drop (memory.grow (i32.const 64))) (br 0)))"#,
     );
+    // The default budget (10M gas) pays for two grows of 64 pages (65,536 gas a page): the
+    // third is refused and the request ends out of gas, paying its whole budget.
+    let before = chain.balance(&alice.agent());
     let f = chain.call(&alice, c, "run", &()).unwrap_err();
+    assert!(f.is_vm(VmErrorCode::OutOfGas), "{f:?}");
+    assert_eq!(f.receipt.gas_used, wisp_test::DEFAULT_GAS_BUDGET);
+    assert_eq!(
+        chain.balance(&alice.agent()),
+        before - wisp_test::DEFAULT_GAS_BUDGET
+    );
+    // A budget that pays for 16 MiB (an instance's most) meets the memory limit instead.
+    let options = CallOptions {
+        gas_budget: 20_000_000,
+        ..Default::default()
+    };
+    let f = chain
+        .call_with(&alice, c, "run", &(), &options)
+        .unwrap_err();
     assert!(f.is_vm(VmErrorCode::MemoryLimit), "{f:?}");
+}
+
+/// A page `memory.grow` grants costs what a page of initial memory does (65,536 gas): both
+/// are fresh memory the node allocates and zeroes. Paid at the next host call, call or
+/// return; a grow the request could not pay is refused before the node allocates anything.
+#[test]
+fn grown_pages_cost_what_initial_pages_cost() {
+    let mut chain = TestChain::new();
+    let (alice, c) = deploy_ok(
+        &mut chain,
+        r#"(func (export "ep:none"))
+           (func (export "ep:one") (drop (memory.grow (i32.const 1))))
+           (func (export "ep:ten") (drop (memory.grow (i32.const 10))))"#,
+    );
+    let gas =
+        |chain: &mut TestChain, entry: &str| chain.call(&alice, c, entry, &()).unwrap().gas_used;
+    let (none, one, ten) = (
+        gas(&mut chain, "none"),
+        gas(&mut chain, "one"),
+        gas(&mut chain, "ten"),
+    );
+    // memory.grow and its operand: 2 + 1 (the function's fuel block) instruction gas.
+    let page = wisp_vm::gas::INITIAL_PAGE_GAS;
+    assert_eq!(one - none, page + 2, "one page");
+    assert_eq!(ten - none, 10 * page + 2, "ten pages");
+    // A budget that covers the call but not ten pages: refused, out of gas, whole budget.
+    let budget = none + 5 * page;
+    let options = CallOptions {
+        gas_budget: budget,
+        ..Default::default()
+    };
+    let f = chain
+        .call_with(&alice, c, "ten", &(), &options)
+        .unwrap_err();
+    assert!(f.is_vm(VmErrorCode::OutOfGas), "{f:?}");
+    assert_eq!(f.receipt.gas_used, budget);
 }
 
 #[test]

@@ -66,8 +66,10 @@ macro_rules! with_host_functions {
             /// `insufficient_balance` if the contract holds less than amount + fee, with
             /// `bad_arguments` below the minimum; traps in a view.
             fn withdraw_to_l1(key_ptr: u32, amount: u64) -> u64; base = 30_000, per_byte = 0;
-            /// Emits an event (`topic` is UTF-8, `data` the borsh fields). Traps in a view.
-            fn emit_event(topic_ptr: u32, topic_len: u32, data_ptr: u32, data_len: u32); base = 1_000, per_byte = 5;
+            /// Emits an event (`topic` is UTF-8, `data` the borsh fields). Traps in a view. The
+            /// base gas pays for what the node keeps of every event: it is copied into the
+            /// receipt, hashed into the events root and indexed.
+            fn emit_event(topic_ptr: u32, topic_len: u32, data_ptr: u32, data_len: u32); base = 5_000, per_byte = 5;
             /// Calls another contract on this chain: `kind` 0 = entry point, 1 = view. Atomic with
             /// the caller: if the callee fails, its effects are undone. Returns 0 on success (the
             /// register holds the return data) or 1 on failure (the register holds the

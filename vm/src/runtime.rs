@@ -301,8 +301,6 @@ pub(crate) fn run_frame<H: Host>(
         ));
     };
     let export = export.to_string();
-    // Memory the caller grew is paid for before this call's own costs.
-    settle_growth(&mut *store).map_err(classify)?;
     {
         let mut ctx = store.as_context_mut();
         let fuel = ctx.get_fuel().map_err(classify)?;
@@ -450,9 +448,10 @@ fn call_export<H: Host>(
 
 /// Takes the gas owed for the pages `memory.grow` granted since the last settlement
 /// ([`gas::GROWN_PAGE_GAS`] each) from the request's gas, and makes the gas left the most
-/// that pages grown from now on may owe. Called before every host function's own charge, at
-/// the start of every call and when a call returns: points every node reaches at the same
-/// instruction, so the gas charged is the same everywhere.
+/// that pages grown from now on may owe. Called before every host function's own charge (a
+/// cross-contract call's included, so a callee starts with its caller's growth paid) and
+/// when a call returns: points every node reaches at the same instruction, so the gas
+/// charged is the same everywhere.
 ///
 /// # Errors
 /// `TrapCode::OutOfFuel` (the request's gas set to 0) if it holds less than it owes, as after

@@ -78,7 +78,7 @@ fn footprint(
     for contract in contracts {
         let code = *code_of
             .entry(contract)
-            .or_insert_with(|| exec.contract_record(contract).map(|r| r.code_hash));
+            .or_insert_with(|| exec.code_hash_of(contract));
         if let Some(code_hash) = code {
             if !exec.code_loaded(&code_hash) && !unloaded.contains(&code_hash) {
                 unloaded.push(code_hash);

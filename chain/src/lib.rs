@@ -472,7 +472,7 @@ impl Chain {
     }
 
     fn exec_with(&self, block: BlockContext, vm: &VmConfig) -> Exec {
-        Exec::new(
+        exec::ExecState::new(
             self.engines.current(vm),
             self.db.clone(),
             self.chain_id,
@@ -484,7 +484,7 @@ impl Chain {
     /// previous block read ([`Chain::warm`]).
     fn exec_for_block(&self, block: BlockContext, vm: &VmConfig) -> Exec {
         let warm = execute::lock(&self.warm).take();
-        Exec::over(
+        exec::ExecState::over(
             self.engines.current(vm),
             self.db.clone(),
             self.chain_id,

@@ -60,13 +60,17 @@ pub(crate) fn read_mem_into<H>(
 ) -> Result<(), Error> {
     let mem = memory(caller)?;
     buf.clear();
-    buf.resize(len as usize, 0);
-    mem.read(caller, ptr as usize, buf).map_err(|_| {
+    // Copied straight from memory, not zeroed first.
+    let start = ptr as usize;
+    let range = start.checked_add(len as usize).map(|end| start..end);
+    let bytes = range.and_then(|r| mem.data(caller).get(r)).ok_or_else(|| {
         fail(vm_error(
             VmErrorCode::HostAbiMisuse,
             format!("bytes {ptr}..{ptr}+{len} are outside linear memory"),
         ))
-    })
+    })?;
+    buf.extend_from_slice(bytes);
+    Ok(())
 }
 
 /// `f` of the frame's contract and the storage key at `ptr..ptr + len`, read into the

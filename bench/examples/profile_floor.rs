@@ -1,27 +1,31 @@
-//! temporary: N token transfers on the VM with a bare host.
+//! The engine floor in a loop, for a profiler: the token's `transfer` on Wisp's VM with a bare
+//! host (storage in a map, nothing else), as `cargo bench -p wisp-bench` measures it, to set
+//! beside `profile_block` (the same transfer through the full runtime):
+//! `cargo run -p wisp-bench --release --example profile_floor -- CALLS`.
 use wisp_bench::MapHost;
+
 fn main() {
     wisp_node::allocator::configure();
-    let n: usize = std::env::args()
+    let calls: usize = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(20_000);
     let vm: wisp_vm::Vm<MapHost> = wisp_vm::Vm::new(wisp_vm::VmConfig::default());
     let module = vm
         .prepare_bytes(&wisp_test::contract_wasm("contracts/token"))
-        .expect("compiles");
+        .expect("the token compiles");
     let sender = wisp_core::AgentId::Address([5; 32]);
     let mut state = std::collections::BTreeMap::new();
     state.insert(
         wisp_bench::token_balance_key(&sender),
-        borsh::to_vec(&u128::MAX).unwrap(),
+        borsh::to_vec(&u128::MAX).expect("u128"),
     );
     let mut host = Some(MapHost(state));
     let args: Vec<Vec<u8>> = (0..100)
-        .map(|i| borsh::to_vec(&(wisp_bench::recipient(i), 1u128)).unwrap())
+        .map(|i| borsh::to_vec(&(wisp_bench::recipient(i), 1u128)).expect("args"))
         .collect();
-    let t = std::time::Instant::now();
-    for i in 0..n {
+    let start = std::time::Instant::now();
+    for i in 0..calls {
         let invocation = wisp_vm::Invocation {
             contract: wisp_core::Hname::of("token"),
             module: module.clone(),
@@ -32,12 +36,12 @@ fn main() {
             transferred_sompi: 0,
             first_load: false,
         };
-        let (back, outcome) = vm.invoke(host.take().unwrap(), invocation, 10_000_000);
+        let (back, outcome) = vm.invoke(host.take().expect("host"), invocation, 10_000_000);
         host = Some(back);
-        outcome.result.unwrap();
+        outcome.result.expect("the transfer succeeds");
     }
     println!(
-        "{:.2} us per transfer",
-        t.elapsed().as_secs_f64() * 1e6 / n as f64
+        "{:.2} µs per transfer",
+        start.elapsed().as_secs_f64() * 1e6 / calls as f64
     );
 }

@@ -949,7 +949,15 @@ impl Snapshot {
         for (key, value) in writes {
             if let Some(slot) = memo.values.get_mut(key) {
                 let before = slot.as_ref().map_or(0, Vec::len);
-                *slot = value.map(<[u8]>::to_vec);
+                match (slot.as_mut(), value) {
+                    // The value's buffer kept: a block rewrites most values it read (balances,
+                    // nonces) with ones of the same size.
+                    (Some(held), Some(value)) => {
+                        held.clear();
+                        held.extend_from_slice(value);
+                    }
+                    _ => *slot = value.map(<[u8]>::to_vec),
+                }
                 memo.bytes = (memo.bytes - before) + value.map_or(0, <[u8]>::len);
             }
         }
@@ -3576,6 +3584,48 @@ pub(crate) mod tests {
         }
         assert_eq!(full.get(b"b").unwrap(), Some(b"2".to_vec()));
         assert_eq!(full.memo().values.len(), 0);
+    }
+
+    /// A block's writes replace the values it carries whatever their sizes (longer, shorter,
+    /// deleted, a key read as absent then written; the carry rewrites a held value in its own
+    /// buffer), and the carried bytes change by exactly the values' change.
+    #[test]
+    fn a_blocks_writes_replace_the_values_it_carries() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = StateDb::open(&dir.path().join("s.redb")).unwrap();
+        commit(
+            &db,
+            0,
+            &[
+                (b"a", Some(b"12345")),
+                (b"b", Some(b"1")),
+                (b"c", Some(b"xyz")),
+            ],
+        );
+        let mut snapshot = db.block_snapshot(None).unwrap();
+        for key in [b"a", b"b", b"c", b"d"] {
+            snapshot.get(key).unwrap();
+        }
+        let before = snapshot.memo().bytes;
+        let writes: [(&[u8], Option<&[u8]>); 5] = [
+            (b"a", Some(b"1")),
+            (b"b", Some(b"123456789")),
+            (b"c", None),
+            (b"d", Some(b"new")),
+            (b"e", Some(b"never read")),
+        ];
+        let carried = snapshot.carry(writes).unwrap();
+        let value = |k: &[u8]| carried.values.values.get(k).cloned();
+        assert_eq!(value(b"a"), Some(Some(b"1".to_vec())));
+        assert_eq!(value(b"b"), Some(Some(b"123456789".to_vec())));
+        assert_eq!(value(b"c"), Some(None));
+        assert_eq!(value(b"d"), Some(Some(b"new".to_vec())));
+        assert_eq!(
+            value(b"e"),
+            None,
+            "a key the block only wrote is not carried"
+        );
+        assert_eq!(carried.values.bytes, before - 4 + 8 - 3 + 3);
     }
 
     /// Past half of the memo's bounds, values are not carried: the next block starts afresh.

@@ -250,6 +250,9 @@ pub(crate) struct ExecState {
     first_loads: Vec<Hash32>,
     /// Simulation in recording mode: every access the access list would have to allow.
     pub observed: Option<Observed>,
+    /// The stand-in that holds this execution's place while the VM owns it
+    /// ([`ExecState::take_out`]), made at the first call and kept for the next ones.
+    stand_in: Option<Exec>,
 }
 
 /// The accesses a simulated request made, in the terms of an access list: contract storage
@@ -484,6 +487,24 @@ impl ExecState {
         std::mem::take(&mut self.first_loads)
     }
 
+    /// Takes the execution in `slot` out for the VM, leaving its stand-in there (one made at
+    /// its first call and kept, rather than two allocations and their frees at every call);
+    /// [`ExecState::put_back`] returns it. The stand-in is never read.
+    pub fn take_out(slot: &mut Exec) -> Exec {
+        let stand_in = match slot.stand_in.take() {
+            Some(stand_in) => stand_in,
+            None => slot.placeholder(),
+        };
+        std::mem::replace(slot, stand_in)
+    }
+
+    /// Puts an execution taken out by [`ExecState::take_out`] back in `slot`, keeping the
+    /// stand-in it finds there for the next call.
+    pub fn put_back(slot: &mut Exec, exec: Exec) {
+        let stand_in = std::mem::replace(slot, exec);
+        slot.stand_in = Some(stand_in);
+    }
+
     /// A stand-in with no snapshot, to hold `exec`'s place while the VM owns it.
     pub fn placeholder(&self) -> Exec {
         let mut exec = ExecState::without_snapshot(
@@ -532,6 +553,7 @@ impl ExecState {
             loaded: std::collections::BTreeSet::new(),
             first_loads: Vec::new(),
             observed: None,
+            stand_in: None,
         })
     }
 

@@ -766,7 +766,7 @@ impl Chain {
         let result: std::result::Result<Vec<u8>, ReceiptError> = match transfer {
             Err(e) => Err(e),
             Ok(()) => {
-                let taken = std::mem::replace(exec, exec.placeholder());
+                let taken = crate::exec::ExecState::take_out(exec);
                 let (back, result, gas) = self.run_call(
                     taken,
                     request.sender,
@@ -777,7 +777,7 @@ impl Chain {
                     body.call.transfer_sompi,
                     body.gas_budget - base,
                 );
-                *exec = back;
+                crate::exec::ExecState::put_back(exec, back);
                 gas_used = gas_used.saturating_add(gas).min(body.gas_budget);
                 result
             }

@@ -69,6 +69,17 @@ fn record_code_hash(bytes: &[u8]) -> std::io::Result<Hash32> {
     Ok(code_hash)
 }
 
+/// Makes `held` a copy of `from`, refilling the key prefixes it already has.
+fn copy_accesses(held: &mut Vec<Access>, from: &[Access]) {
+    held.truncate(from.len());
+    for (h, f) in held.iter_mut().zip(from) {
+        h.contract = f.contract;
+        h.key_prefix.clone_from(&f.key_prefix);
+    }
+    let kept = held.len();
+    held.extend(from[kept..].iter().cloned());
+}
+
 /// The error of a call to `contract` where no contract is deployed.
 fn unknown_contract(contract: Hname) -> ReceiptError {
     request_error(
@@ -253,6 +264,9 @@ pub(crate) struct ExecState {
     /// The stand-in that holds this execution's place while the VM owns it
     /// ([`ExecState::take_out`]), made at the first call and kept for the next ones.
     stand_in: Option<Exec>,
+    /// The buffers of the last access list `access` held, refilled by the next request's
+    /// ([`ExecState::begin_request`]) instead of allocating a copy of each.
+    spare_access: Option<AccessList>,
 }
 
 /// The accesses a simulated request made, in the terms of an access list: contract storage
@@ -554,6 +568,7 @@ impl ExecState {
             first_loads: Vec::new(),
             observed: None,
             stand_in: None,
+            spare_access: None,
         })
     }
 
@@ -965,20 +980,36 @@ impl ExecState {
         Ok(seq)
     }
 
-    /// Starts a request: a clean journal and no events.
-    pub fn begin_request(&mut self, access: Option<AccessList>) {
+    /// Starts a request: a clean journal and no events; `access` is its declared access list,
+    /// copied into the buffers of the last one.
+    pub fn begin_request(&mut self, access: Option<&AccessList>) {
         self.overlay.clear();
         self.journal.clear();
         self.checkpoints.clear();
         self.request_sums = BlockSums::default();
         self.request_storage.clear();
         self.events.clear();
-        self.access = access;
+        self.set_access(access);
         self.sender = None;
         self.request_id = None;
         self.random_draws = 0;
         self.native = false;
         self.violation = None;
+    }
+
+    /// Makes `access` the running request's access list, reusing the buffers of the last one
+    /// (a transfer's list is three allocations a copy); `None` keeps them for the next.
+    fn set_access(&mut self, access: Option<&AccessList>) {
+        let held = self.access.take().or_else(|| self.spare_access.take());
+        match access {
+            None => self.spare_access = held,
+            Some(list) => {
+                let mut copy = held.unwrap_or_default();
+                copy_accesses(&mut copy.reads, &list.reads);
+                copy_accesses(&mut copy.writes, &list.writes);
+                self.access = Some(copy);
+            }
+        }
     }
 
     /// Keeps the current request's writes for the block; returns its events.
@@ -998,7 +1029,7 @@ impl ExecState {
     pub fn end_call(&mut self) -> Vec<Event> {
         self.journal.clear();
         self.checkpoints.clear();
-        self.access = None;
+        self.set_access(None);
         self.sender = None;
         self.native = false;
         self.violation = None;
@@ -1440,6 +1471,52 @@ mod tests {
         huge[..4].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(borsh::from_slice::<ContractRecord>(&huge).is_err());
         assert!(record_code_hash(&huge).is_err());
+    }
+
+    /// A request's access list is copied into the buffers of the one before, whatever the
+    /// two look like: each request sees exactly its own list, and none after `None`.
+    #[test]
+    fn each_request_sees_exactly_its_own_access_list() {
+        let mut exec = block_exec(AgentId::Address([1; 32]));
+        let access = |c: u32, prefix: Option<&[u8]>| Access {
+            contract: Hname(c),
+            key_prefix: prefix.map(<[u8]>::to_vec),
+        };
+        let lists = [
+            AccessList {
+                reads: vec![access(1, Some(b"long prefix")), access(2, None)],
+                writes: vec![
+                    access(3, Some(b"abc")),
+                    access(4, Some(b"")),
+                    access(5, None),
+                ],
+            },
+            AccessList {
+                reads: vec![access(6, None)],
+                writes: vec![access(7, Some(b"x"))],
+            },
+            AccessList::default(),
+            AccessList {
+                reads: vec![
+                    access(8, Some(b"r")),
+                    access(9, Some(b"s")),
+                    access(10, None),
+                ],
+                writes: vec![access(11, None), access(12, Some(b"a much longer prefix"))],
+            },
+        ];
+        for list in &lists {
+            exec.begin_request(Some(list));
+            assert_eq!(exec.access.as_ref(), Some(list));
+            exec.end_call();
+            assert_eq!(exec.access, None);
+            exec.begin_request(None);
+            assert_eq!(exec.access, None);
+        }
+        for list in lists.iter().rev() {
+            exec.begin_request(Some(list));
+            assert_eq!(exec.access.as_ref(), Some(list));
+        }
     }
 
     /// A block sizes its write map from its request count, which its inputs set: the room

@@ -741,7 +741,7 @@ impl Chain {
         exec.commit_request();
 
         // The call itself: atomic.
-        exec.begin_request(body.access_list.clone());
+        exec.begin_request(body.access_list.as_ref());
         exec.sender = Some(request.sender);
         exec.request_id = Some(request.id);
         let target_agent = AgentId::Contract(wisp_core::ContractId {

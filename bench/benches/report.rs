@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 use wisp_bench::devnet::{offledger_load, onledger_batches, BenchDevnet};
 use wisp_bench::{
-    commit_state as commit, median_secs, state_key, Conflict, MapHost, StateWorkload, TransferChain,
+    commit_state as commit, median_secs, state_key, Conflict, StateWorkload, TransferChain,
 };
 use wisp_state::{verify_proof, StateDb};
 
@@ -306,22 +306,13 @@ fn evm_transfers() -> f64 {
         .expect("the EVM baseline prints transfers per second")
 }
 
-/// Wisp's VM with [`MapHost`] (storage in a map, nothing else): `token.transfer` per second,
+/// Wisp's VM with [`wisp_bench::MapHost`] (storage in a map, nothing else): `token.transfer` per second,
 /// and µs per instantiate + call of the `decimals` view, with instance reuse on or off.
 fn vm_bare(reuse: bool) -> (f64, f64) {
-    let vm: wisp_vm::Vm<MapHost> = wisp_vm::Vm::new(wisp_vm::VmConfig::default());
+    let (vm, module, host) = wisp_bench::floor();
     vm.set_instance_reuse(reuse);
-    let module = vm
-        .prepare_bytes(&wisp_test::contract_wasm("contracts/token"))
-        .expect("the token compiles");
-    let sender = wisp_core::AgentId::Address([5; 32]);
-    let mut state = std::collections::BTreeMap::new();
-    state.insert(
-        wisp_bench::token_balance_key(&sender),
-        borsh::to_vec(&u128::MAX).expect("u128"),
-    );
-    state.insert(b"decimals".to_vec(), vec![18u8]);
-    let mut host = Some(MapHost(state));
+    let sender = wisp_bench::FLOOR_SENDER;
+    let mut host = Some(host);
     let mut call = |kind: wisp_core::CallKind, function: &str, args: Vec<u8>| {
         let invocation = wisp_vm::Invocation {
             contract: wisp_core::Hname::of("token"),

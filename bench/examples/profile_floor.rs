@@ -2,25 +2,15 @@
 //! host (storage in a map, nothing else), as `cargo bench -p wisp-bench` measures it, to set
 //! beside `profile_block` (the same transfer through the full runtime):
 //! `cargo run -p wisp-bench --release --example profile_floor -- CALLS`.
-use wisp_bench::MapHost;
-
 fn main() {
     wisp_node::allocator::configure();
     let calls: usize = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(20_000);
-    let vm: wisp_vm::Vm<MapHost> = wisp_vm::Vm::new(wisp_vm::VmConfig::default());
-    let module = vm
-        .prepare_bytes(&wisp_test::contract_wasm("contracts/token"))
-        .expect("the token compiles");
-    let sender = wisp_core::AgentId::Address([5; 32]);
-    let mut state = std::collections::BTreeMap::new();
-    state.insert(
-        wisp_bench::token_balance_key(&sender),
-        borsh::to_vec(&u128::MAX).expect("u128"),
-    );
-    let mut host = Some(MapHost(state));
+    let (vm, module, host) = wisp_bench::floor();
+    let sender = wisp_bench::FLOOR_SENDER;
+    let mut host = Some(host);
     let args: Vec<Vec<u8>> = (0..100)
         .map(|i| borsh::to_vec(&(wisp_bench::recipient(i), 1u128)).expect("args"))
         .collect();

@@ -36,6 +36,29 @@ pub fn token_balance_key(who: &AgentId) -> Vec<u8> {
     k
 }
 
+/// The sender of the engine floor's transfers ([`floor`]).
+pub const FLOOR_SENDER: AgentId = AgentId::Address([5; 32]);
+
+/// The engine floor: Wisp's VM with a [`MapHost`], the example token prepared on it, and a
+/// host whose map gives [`FLOOR_SENDER`] all the tokens there are (and `decimals` = 18), as
+/// the report and `examples/profile_floor.rs` run it.
+///
+/// # Panics
+/// If the example token does not compile (a broken build, not an input).
+pub fn floor() -> (wisp_vm::Vm<MapHost>, wisp_vm::PreparedModule, MapHost) {
+    let vm: wisp_vm::Vm<MapHost> = wisp_vm::Vm::new(wisp_vm::VmConfig::default());
+    let module = vm
+        .prepare_bytes(&wisp_test::contract_wasm("contracts/token"))
+        .expect("the token compiles");
+    let mut state = std::collections::BTreeMap::new();
+    state.insert(
+        token_balance_key(&FLOOR_SENDER),
+        borsh::to_vec(&u128::MAX).unwrap_or_default(),
+    );
+    state.insert(b"decimals".to_vec(), vec![18u8]);
+    (vm, module, MapHost(state))
+}
+
 /// A chain with the example token deployed and `senders` signing keys that each hold tokens
 /// and 1,000 KAS for fees, ready to execute blocks of transfers.
 pub struct TransferChain {

@@ -146,25 +146,25 @@ pub(crate) fn with_contract_key<R>(
     }
 }
 
-/// `owner ‖ tail` on the stack, for the fixed keys below (tails of a few bytes; a tail
-/// longer than [`STACK_KEY_BYTES`] - 4 would be cut, which the tests rule out).
-fn fixed_key(owner: Hname, tail: &[u8]) -> StackKey {
+/// `owner ‖ tail` on the stack, for the fixed keys below: a tail too long for a
+/// [`StackKey`] does not compile.
+fn fixed_key<const N: usize>(owner: Hname, tail: [u8; N]) -> StackKey {
+    const { assert!(N <= STACK_KEY_BYTES - 4) };
     let mut bytes = [0u8; STACK_KEY_BYTES];
     bytes[..4].copy_from_slice(&owner.to_bytes());
-    let n = tail.len().min(STACK_KEY_BYTES - 4);
-    bytes[4..4 + n].copy_from_slice(&tail[..n]);
-    StackKey { len: 4 + n, bytes }
+    bytes[4..4 + N].copy_from_slice(&tail);
+    StackKey { len: 4 + N, bytes }
 }
 
 /// [`contract_record`], built on the stack.
 pub(crate) fn contract_record_key(contract: Hname) -> StackKey {
     let h = contract.to_bytes();
-    fixed_key(hnames::root(), &[b'c', h[0], h[1], h[2], h[3]])
+    fixed_key(hnames::root(), [b'c', h[0], h[1], h[2], h[3]])
 }
 
 /// [`chain_owner`], built on the stack.
 pub(crate) fn chain_owner_key() -> StackKey {
-    fixed_key(hnames::root(), b"owner")
+    fixed_key(hnames::root(), *b"owner")
 }
 
 /// `owner ‖ tag ‖ borsh(agent)`, allocated once.

@@ -178,6 +178,9 @@ struct TransferRun {
 /// Rounds of each parallel-table row: one-thread and two-thread runs alternating.
 const PARALLEL_ROUNDS: usize = 5;
 
+/// Transfers each engine-floor run of the parallel table's ceiling makes (~0.1 s).
+const FLOOR_CALLS: usize = 40_000;
+
 /// Rounds of the revm comparison: revm, the engine floor and the execution phase back to back.
 const ERC20_ROUNDS: usize = 5;
 
@@ -286,13 +289,16 @@ fn transfers_indexed(
 }
 
 /// ERC-20 `transfer(address,uint256)` on revm, in memory: transfers per second on one thread,
-/// from the standalone `bench/evm` package (kept out of the workspace, see its Cargo.toml).
-fn evm_transfers() -> f64 {
+/// from the standalone `bench/evm` package (kept out of the workspace, see its Cargo.toml), in
+/// its `workload`: `mix` (100 senders each paying its own recipient, nonces checked, fees
+/// paid: the mix of this report's Wisp runs) or `hot` (one sender, no nonce check, no fees).
+fn evm_transfers(workload: &str) -> f64 {
     let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("evm/Cargo.toml");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = std::process::Command::new(cargo)
         .args(["run", "--release", "--quiet", "--locked", "--manifest-path"])
         .arg(&manifest)
+        .args(["--", workload])
         .output()
         .expect("cargo runs");
     assert!(
@@ -630,6 +636,31 @@ fn main() {
                 independent_one.push(one);
             }
         }
+        // What the machine gives two threads that share nothing: the engine floor on each,
+        // against one, alternating.
+        progress("the engine floor on one thread and two");
+        let mut floor_one = Vec::new();
+        let mut floor_two = Vec::new();
+        for _ in 0..PARALLEL_ROUNDS {
+            floor_one.push(wisp_bench::floor_transfers(FLOOR_CALLS));
+            floor_two.push(std::thread::scope(|s| {
+                let runs: Vec<_> = (0..2)
+                    .map(|_| s.spawn(|| wisp_bench::floor_transfers(FLOOR_CALLS)))
+                    .collect();
+                runs.into_iter()
+                    .map(|r| r.join().unwrap_or(0.0))
+                    .sum::<f64>()
+            }));
+        }
+        let ceiling = Spread::of_ratios(&floor_two, &floor_one);
+        let _ = writeln!(
+            transfer_table,
+            "\nWhat two threads give work that shares nothing on this machine: the engine floor \
+             (the token's `transfer` on the VM with a bare host, see the ERC-20 table) run on two \
+             threads at once, each with its own instance and host, against one thread, \
+             {PARALLEL_ROUNDS} rounds alternating: {:.2}× ({:.2}–{:.2}) the transfers per second.",
+            ceiling.median, ceiling.lowest, ceiling.highest
+        );
         let _ = writeln!(
             transfer_table,
             "\nThe execution phase is what the scheduler parallelises (admission, footprints, the \
@@ -658,6 +689,7 @@ fn main() {
         // and the execution phase are measured back to back in each round, and each ratio is
         // the median of the rounds' own.
         let mut evms = Vec::new();
+        let mut hot_evms = Vec::new();
         let mut bares = Vec::new();
         let mut views = Vec::new();
         let mut phases = Vec::new();
@@ -665,13 +697,17 @@ fn main() {
             progress(&format!(
                 "ERC-20 transfers: revm, Wisp (round {round} of {ERC20_ROUNDS})"
             ));
-            evms.push(evm_transfers());
+            evms.push(evm_transfers("mix"));
+            hot_evms.push(evm_transfers("hot"));
             let (bare, view_us) = vm_bare(true);
             bares.push(bare);
             views.push(view_us);
             phases.push(transfers(1, Conflict::Independent, false, 100).executed_per_s);
         }
         let evm = median(&evms);
+        let hot_evm = median(&hot_evms);
+        let hot_ratio = Spread::of_ratios(&hot_evms, &evms);
+        let phase_hot_ratio = Spread::of_ratios(&phases, &hot_evms);
         let (bare, view_us) = (median(&bares), median(&views));
         let bare_ratio = Spread::of_ratios(&bares, &evms);
         let phase_ratio = Spread::of_ratios(&phases, &evms);
@@ -683,10 +719,14 @@ fn main() {
             out,
             "## ERC-20 transfer, one thread\n\nThe same transfer — checks, two balance updates, a \
              Transfer event — as a Solidity ERC-20 (`bench/evm/Erc20.sol`, solc 0.8.37, optimizer \
-             on) on revm 43, and as the example token (`contracts/token`) on Wisp. Signatures are \
-             verified beforehand; Wisp's rows also charge the fee, bump the nonce and write the \
-             receipt record. revm, the engine floor and the execution phase are measured in \
-             {ERC20_ROUNDS} rounds, each running the three back to back; their rates are the \
+             on) on revm 43, and as the example token (`contracts/token`) on Wisp. Both run the same \
+             mix: 100 senders, each with its own tokens and coins for fees, each paying 1 token \
+             to a recipient of its own in turn; nonces are checked and every transfer pays its \
+             fee (on revm a base fee and a tip per gas, the tips to the block's beneficiary; on \
+             Wisp the gas fee, summed for the chain owner at block end). Signatures are verified \
+             beforehand; Wisp's rows also write the receipt record. revm (in both workloads), \
+             the engine floor and the execution phase are measured in {ERC20_ROUNDS} rounds, \
+             each running them back to back; their rates are the \
              medians and their ratios the median of the rounds' own, the lowest and highest in \
              brackets. The other rows come from the transfer table below and compare with the \
              median revm rate.\n"
@@ -695,6 +735,11 @@ fn main() {
         let _ = writeln!(
             out,
             "| revm, in memory (`CacheDB`, no state root) | {evm:.0} | 100% |"
+        );
+        let _ = writeln!(
+            out,
+            "| revm, one sender paying 100 recipients, no nonce check, no fees (this report's \
+             baseline until 2026-12-03) | {hot_evm:.0} | {hot_ratio} |"
         );
         let _ = writeln!(
             out,
@@ -738,6 +783,11 @@ fn main() {
             "\nInstantiate + call of the token's `decimals` view on Wisp's VM with the bare host: \
              {view_us:.2} µs reusing instances (reset to their fresh state after each call), \
              {fresh_view_us:.2} µs instantiating afresh.\n"
+        );
+        let _ = writeln!(
+            out,
+            "Against the hot-sender revm workload the execution phase of blocks of 100 runs at \
+             {phase_hot_ratio} (median of the rounds' ratios).\n"
         );
 
         progress("signatures");

@@ -8,30 +8,6 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(20_000);
-    let (vm, module, host) = wisp_bench::floor();
-    let sender = wisp_bench::FLOOR_SENDER;
-    let mut host = Some(host);
-    let args: Vec<Vec<u8>> = (0..100)
-        .map(|i| borsh::to_vec(&(wisp_bench::recipient(i), 1u128)).expect("args"))
-        .collect();
-    let start = std::time::Instant::now();
-    for i in 0..calls {
-        let invocation = wisp_vm::Invocation {
-            contract: wisp_core::Hname::of("token"),
-            module: module.clone(),
-            caller: sender,
-            kind: wisp_core::CallKind::Entry,
-            function: wisp_core::Hname::of("transfer"),
-            args: args[i % 100].clone(),
-            transferred_sompi: 0,
-            first_load: false,
-        };
-        let (back, outcome) = vm.invoke(host.take().expect("host"), invocation, 10_000_000);
-        host = Some(back);
-        outcome.result.expect("the transfer succeeds");
-    }
-    println!(
-        "{:.2} µs per transfer",
-        start.elapsed().as_secs_f64() * 1e6 / calls as f64
-    );
+    let per_s = wisp_bench::floor_transfers(calls);
+    println!("{:.2} µs per transfer", 1e6 / per_s);
 }

@@ -453,7 +453,7 @@ impl Chain {
         if let Some(owner) = exec.read_borsh::<AgentId>(&keys::chain_owner()) {
             let balance = exec.balance_of(&owner);
             if balance >= fee {
-                exec.write_u64(keys::balance(&owner), balance - fee);
+                exec.write_u64(keys::balance_key(&owner), balance - fee);
                 let total = exec.read_u64(&keys::total_balance()).saturating_sub(fee);
                 exec.write_u64(keys::total_balance(), total);
                 let paid = exec.read_u64(&keys::anchor_fees()).saturating_add(fee);
@@ -502,7 +502,7 @@ impl Chain {
                         format!("the call stores {added} more bytes in contract {contract}, which locks a storage deposit of {deposit} sompi ({price} per byte); the sender holds {balance} sompi after the fee reservation"),
                     ));
                 }
-                exec.write_u64(keys::balance(sender), balance - deposit);
+                exec.write_u64(keys::balance_key(sender), balance - deposit);
                 locked = locked.saturating_add(deposit);
                 StorageChange {
                     added_bytes: added,
@@ -521,7 +521,7 @@ impl Chain {
                 };
                 let refund = u64::try_from(refund).unwrap_or(u64::MAX);
                 let balance = exec.balance_of(sender).saturating_add(refund);
-                exec.write_u64(keys::balance(sender), balance);
+                exec.write_u64(keys::balance_key(sender), balance);
                 refunded = refunded.saturating_add(refund);
                 StorageChange {
                     freed_bytes: freed,
@@ -718,7 +718,7 @@ impl Chain {
             exec.mint_deposit(&request.sender, deposit);
         }
         if let Some(nonce) = request.nonce {
-            exec.write_u64(keys::nonce(&request.sender), nonce.saturating_add(1));
+            exec.write_u64(keys::nonce_key(&request.sender), nonce.saturating_add(1));
         }
         let balance = exec.balance_of(&request.sender);
         let reserved = body.gas_budget.saturating_mul(params.gas_price_sompi);
@@ -737,7 +737,7 @@ impl Chain {
             return Self::refuse(exec, params, receipt, e);
         }
         // Reserve the whole fee before any code runs, so the call cannot spend it (defect 9).
-        exec.write_u64(keys::balance(&request.sender), balance - reserved);
+        exec.write_u64(keys::balance_key(&request.sender), balance - reserved);
         exec.commit_request();
 
         // The call itself: atomic.
@@ -962,7 +962,7 @@ impl Chain {
         let mut pending = on_ledger.into_iter();
         for on in pending.by_ref() {
             let id = on.id();
-            if exec.read(&keys::request(&id)).is_some()
+            if exec.read_with(&keys::request_key(&id), |v| v.is_some())
                 || exec.read(&keys::time_locked(&id)).is_some()
             {
                 continue;
@@ -1485,7 +1485,7 @@ impl Chain {
             // not run, and the look-up of its record (a key that is absent, the costliest
             // read) is not needed — unless the nonce is `u64::MAX`, where it cannot move.
             let may_have_run = request.nonce != Some(expected) || expected == u64::MAX;
-            if may_have_run && exec.read(&keys::request(&request.id)).is_some() {
+            if may_have_run && exec.read_with(&keys::request_key(&request.id), |v| v.is_some()) {
                 j += 1;
                 continue;
             }
@@ -1641,7 +1641,7 @@ impl Chain {
     fn record(&self, exec: &mut Exec, receipt: &Receipt) -> wisp_core::Hash32 {
         let hash = receipt.hash();
         exec.write_borsh(
-            keys::request(&receipt.request_id),
+            keys::request_key(&receipt.request_id),
             &(receipt.block_index, receipt.request_index, hash),
         );
         exec.commit_request();

@@ -110,6 +110,12 @@ impl std::ops::Deref for StackKey {
     }
 }
 
+impl AsRef<[u8]> for StackKey {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+
 /// `accounts ‖ tag ‖ borsh(agent)` on the stack: what [`agent_key`] makes for the one-byte
 /// tags `b` and `n`.
 fn agent_key_on_stack(tag: u8, agent: &AgentId) -> StackKey {
@@ -160,6 +166,14 @@ fn fixed_key<const N: usize>(owner: Hname, tail: [u8; N]) -> StackKey {
 pub(crate) fn contract_record_key(contract: Hname) -> StackKey {
     let h = contract.to_bytes();
     fixed_key(hnames::root(), [b'c', h[0], h[1], h[2], h[3]])
+}
+
+/// [`request`], built on the stack.
+pub(crate) fn request_key(id: &RequestId) -> StackKey {
+    let mut tail = [0u8; 33];
+    tail[0] = b'r';
+    tail[1..].copy_from_slice(&id.0);
+    fixed_key(hnames::blocklog(), tail)
 }
 
 /// [`chain_owner`], built on the stack.
@@ -300,6 +314,9 @@ mod tests {
             assert_eq!(&*contract_record_key(h), contract_record(h).as_slice());
         }
         assert_eq!(&*chain_owner_key(), chain_owner().as_slice());
+        for id in [Hash32([0; 32]), Hash32([0xab; 32])] {
+            assert_eq!(&*request_key(&id), request(&id).as_slice());
+        }
     }
 
     #[test]

@@ -1557,10 +1557,10 @@ impl StateDb {
     /// # Errors
     /// [`StateError::OutOfOrder`] unless `version` is the next block index;
     /// [`StateError::Tree`] if the tree is inconsistent.
-    pub fn prepare(
+    pub fn prepare<K: AsRef<[u8]>>(
         &self,
         version: u64,
-        changes: impl IntoIterator<Item = (Vec<u8>, Option<Vec<u8>>)>,
+        changes: impl IntoIterator<Item = (K, Option<Vec<u8>>)>,
     ) -> Result<PendingCommit> {
         self.check_next(version)?;
         let changes = Self::by_hash(version, changes);
@@ -1587,13 +1587,13 @@ impl StateDb {
     /// The block's changes by key hash, with the block marker: every block writes its index
     /// under a reserved key (no contract hname is 0), so the tree gets a new root even for a
     /// block without state changes.
-    fn by_hash(
+    fn by_hash<K: AsRef<[u8]>>(
         version: u64,
-        changes: impl IntoIterator<Item = (Vec<u8>, Option<Vec<u8>>)>,
+        changes: impl IntoIterator<Item = (K, Option<Vec<u8>>)>,
     ) -> BTreeMap<[u8; 32], Option<Vec<u8>>> {
         let mut changes: BTreeMap<[u8; 32], Option<Vec<u8>>> = changes
             .into_iter()
-            .map(|(k, v)| (key_hash(&k), v))
+            .map(|(k, v)| (key_hash(k.as_ref()), v))
             .collect();
         changes.insert(
             key_hash(BLOCK_MARKER_KEY),
@@ -1696,10 +1696,10 @@ impl StateDb {
     /// # Errors
     /// As [`StateDb::prepare`] and [`StateDb::commit`], and [`StateError::Corrupt`] for an
     /// indexed value naming an event the receipts do not have; nothing is written on error.
-    pub fn commit_block(
+    pub fn commit_block<K: AsRef<[u8]>>(
         &self,
         version: u64,
-        changes: impl IntoIterator<Item = (Vec<u8>, Option<Vec<u8>>)>,
+        changes: impl IntoIterator<Item = (K, Option<Vec<u8>>)>,
         (receipts, indexes): (&[Receipt], BlockIndexes<'_>),
         meta: &[(&str, Vec<u8>)],
         header_of: impl FnOnce(Hash32) -> BlockHeader,
@@ -2900,7 +2900,7 @@ pub(crate) mod tests {
         // A value naming an event the block does not have is refused, nothing written.
         let err = db.commit_block(
             1,
-            BTreeMap::new(),
+            BTreeMap::<Vec<u8>, _>::new(),
             (
                 &[],
                 BlockIndexes {
@@ -3146,7 +3146,7 @@ pub(crate) mod tests {
                 Err(StateError::UnknownBlock(7))
             ));
             assert!(matches!(
-                db.prepare(5, BTreeMap::new()),
+                db.prepare(5, BTreeMap::<Vec<u8>, _>::new()),
                 Err(StateError::OutOfOrder { .. })
             ));
         }
@@ -3408,7 +3408,7 @@ pub(crate) mod tests {
         let (_, _) = db
             .commit_block(
                 1,
-                BTreeMap::new(),
+                BTreeMap::<Vec<u8>, _>::new(),
                 (&[receipt_with(1, 0, 2, &[])], BlockIndexes::default()),
                 &[],
                 |r| header(1, r),
@@ -3463,7 +3463,7 @@ pub(crate) mod tests {
         }
         let wrong = b.commit_block(
             20,
-            BTreeMap::new(),
+            BTreeMap::<Vec<u8>, _>::new(),
             (&[], BlockIndexes::default()),
             &[],
             |r| header(21, r),

@@ -60,18 +60,44 @@ pub fn floor() -> (wisp_vm::Vm<MapHost>, wisp_vm::PreparedModule, MapHost) {
 }
 
 /// The engine floor ([`floor`]) on the calling thread: `calls` transfers of 1 token from
-/// [`FLOOR_SENDER`] to 100 recipients in turn, each on an instance of its own VM and host;
-/// returns transfers per second (the set-up not timed). Run on several threads at once, it
-/// shows what the machine gives work that shares nothing.
+/// [`FLOOR_SENDER`] to 100 recipients in turn; returns transfers per second (the set-up not
+/// timed).
 ///
 /// # Panics
 /// If a transfer fails (a broken build, not an input).
 pub fn floor_transfers(calls: usize) -> f64 {
+    calls as f64 / floor_run(calls, || ()).as_secs_f64()
+}
+
+/// The engine floor on `threads` threads at once, each with a VM and host of its own:
+/// `calls` transfers each, all threads starting together once every one is set up; returns
+/// the transfers of all threads per second of the wall clock. Against [`floor_transfers`], it
+/// shows what the machine gives work that shares nothing.
+///
+/// # Panics
+/// If a transfer fails, or a thread does.
+pub fn floor_transfers_on(threads: usize, calls: usize) -> f64 {
+    let ready = std::sync::Barrier::new(threads);
+    let longest = std::thread::scope(|s| {
+        let runs: Vec<_> = (0..threads)
+            .map(|_| s.spawn(|| floor_run(calls, || _ = ready.wait())))
+            .collect();
+        runs.into_iter()
+            .map(|r| r.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .max()
+            .unwrap_or_default()
+    });
+    (threads * calls) as f64 / longest.as_secs_f64()
+}
+
+/// The time of `calls` floor transfers, timed from after the set-up and `ready`.
+fn floor_run(calls: usize, ready: impl FnOnce()) -> std::time::Duration {
     let (vm, module, host) = floor();
     let mut host = Some(host);
     let args: Vec<Vec<u8>> = (0..100)
         .map(|i| borsh::to_vec(&(recipient(i), 1u128)).unwrap_or_default())
         .collect();
+    ready();
     let start = std::time::Instant::now();
     for i in 0..calls {
         let invocation = wisp_vm::Invocation {
@@ -91,7 +117,7 @@ pub fn floor_transfers(calls: usize) -> f64 {
             panic!("the floor's transfer {i} failed: {e:?}");
         }
     }
-    calls as f64 / start.elapsed().as_secs_f64()
+    start.elapsed()
 }
 
 /// A chain with the example token deployed and `senders` signing keys that each hold tokens

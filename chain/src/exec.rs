@@ -109,15 +109,15 @@ type JournalEntry = (StateKey, Option<Option<Vec<u8>>>);
 
 /// A full state key as the block's and the request's writes hold it: inline up to
 /// [`INLINE_KEY_BYTES`] (every key of the runtime and of the example contracts), else on the
-/// heap. A block's keys go to the state commit, which frees them on its own thread; allocated
-/// one by one, each was an allocation on the request path that the allocator served from a
-/// block out of the core's cache (4 of a transfer's 29 allocations, by callgrind's call counts
+/// heap. A block's keys live until the state commit hashes them; allocated one by one, each
+/// was an allocation on the request path that the allocator served from a block out of the
+/// core's cache (4 of a transfer's 29 allocations, by callgrind's call counts
 /// of `profile_block -- 1 {30,60} independent no-index`, 2026-12-03), and each lookup compared
 /// against a key in memory of its own.
 pub(crate) type StateKey = smallvec::SmallVec<[u8; INLINE_KEY_BYTES]>;
 
 /// Bytes of a [`StateKey`] held inline: a 4-byte hname and 60 more (an account key takes at
-/// most 42, a token balance 46).
+/// most 42 bytes, a request record 37, the example token's balance key at most 50).
 pub(crate) const INLINE_KEY_BYTES: usize = 64;
 
 /// Chain-wide sums a block accumulates instead of writing them per request, so that requests

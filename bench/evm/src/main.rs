@@ -46,12 +46,18 @@ fn transfer_data(to: Address, amount: U256) -> Vec<u8> {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let hot = args.iter().any(|a| a == "hot");
-    let transfers: usize = args
-        .iter()
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(20_000);
+    let (mut hot, mut transfers) = (false, 20_000usize);
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "hot" => hot = true,
+            "mix" => hot = false,
+            n => {
+                transfers = n.parse().unwrap_or_else(|_| {
+                    panic!("usage: wisp-evm-baseline [mix|hot] [TRANSFERS]; got {n:?}")
+                })
+            }
+        }
+    }
     let mut init = hex(include_str!("../Erc20.bin").trim());
     init.extend_from_slice(&U256::from(u128::MAX).to_be_bytes::<32>());
     let owner = Address::repeat_byte(0x11);

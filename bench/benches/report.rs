@@ -173,6 +173,11 @@ struct TransferRun {
     parallel: u64,
     /// Requests measured.
     measured: usize,
+    /// Seconds per block of the execution phase outside parallel batches: the block's own
+    /// thread alone (`BlockTiming::requests` less `in_parallel`).
+    alone_per_block_s: f64,
+    /// Mean µs a started worker took to take its first member (`BlockTiming::workers_waited`).
+    worker_wait_us: f64,
 }
 
 /// Rounds of each parallel-table row: one-thread and two-thread runs alternating.
@@ -274,17 +279,24 @@ fn transfers_indexed(
     }
     let before = chain.chain.parallel_requests();
     let start = Instant::now();
-    let mut n = 0;
-    let mut executing = 0.0;
+    let (mut n, mut count) = (0, 0);
+    let (mut executing, mut alone, mut waited, mut started) = (0.0, 0.0, 0.0, 0u64);
     for block in blocks {
         n += block.len();
-        executing += chain.run(vec![], block).timing.requests.as_secs_f64();
+        count += 1;
+        let t = chain.run(vec![], block).timing;
+        executing += t.requests.as_secs_f64();
+        alone += t.requests.saturating_sub(t.in_parallel).as_secs_f64();
+        waited += t.workers_waited.as_secs_f64();
+        started += u64::from(t.workers_started);
     }
     TransferRun {
         per_s: n as f64 / start.elapsed().as_secs_f64(),
         executed_per_s: n as f64 / executing,
         parallel: chain.chain.parallel_requests() - before,
         measured: n,
+        alone_per_block_s: alone / f64::from(count.max(1)),
+        worker_wait_us: waited * 1e6 / started.max(1) as f64,
     }
 }
 
@@ -558,6 +570,9 @@ fn main() {
         progress("token transfers");
         let mut transfer_table = String::new();
         let mut independent_one = Vec::new();
+        // The median two-thread run of independent transfers in blocks of 100 in memory, with
+        // the one-thread run's execution phase per block (seconds).
+        let mut serial_part: Option<(TransferRun, f64)> = None;
         let _ = writeln!(
             transfer_table,
             "## Token transfers through the full runtime\n\nBlocks of 100 `token.transfer` requests \
@@ -632,6 +647,9 @@ fn main() {
                 two.parallel,
                 two.measured
             );
+            if conflict == Conflict::Independent && per_block == 100 && !durable {
+                serial_part = Some((two, per_block as f64 / one.executed_per_s));
+            }
             if conflict == Conflict::Independent && per_block == 100 {
                 independent_one.push(one);
             }
@@ -655,6 +673,26 @@ fn main() {
              ({:.2}–{:.2}) the transfers per second of the wall clock.",
             ceiling.median, ceiling.lowest, ceiling.highest
         );
+        if let Some((two, one_block_s)) = serial_part {
+            // Amdahl's law: what only one thread can do stays whole, the rest divides at most
+            // by the ceiling.
+            let alone = two.alone_per_block_s;
+            let bound = one_block_s / (alone + (one_block_s - alone).max(0.0) / ceiling.median);
+            let _ = writeln!(
+                transfer_table,
+                "\nIn the median two-thread run of independent transfers in memory (blocks of \
+                 100), the block's own thread worked alone for {:.0} µs of each block's execution \
+                 phase (`BlockTiming::in_parallel` is the rest): the block's start, planning up to \
+                 the first hand-off to the worker, merging the forks and the block's end. The \
+                 worker took its first member {:.0} µs after the hand-off on average. Against the \
+                 one-thread run's {:.0} µs a block and the ceiling above, Amdahl's law bounds the \
+                 speedup of such blocks at {bound:.2}× (one-thread time / (alone + the rest / \
+                 ceiling)).",
+                alone * 1e6,
+                two.worker_wait_us,
+                one_block_s * 1e6,
+            );
+        }
         let _ = writeln!(
             transfer_table,
             "\nThe execution phase is what the scheduler parallelises (admission, footprints, the \

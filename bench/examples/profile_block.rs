@@ -34,11 +34,16 @@ fn main() {
     let mut phases = [0f64; 3];
     let mut window_phases = [0f64; 3];
     let mut last = None;
+    // The execution phase's time in parallel batches, workers started and their waits.
+    let (mut in_parallel, mut started, mut waited) = (0f64, 0u64, 0f64);
     for (n, block) in inputs.into_iter().enumerate() {
         let out = chain.run(vec![], block);
         let t = out.timing;
         last = Some(out.header);
         let times = [t.requests, t.hashing, t.committing].map(|d| d.as_secs_f64());
+        in_parallel += t.in_parallel.as_secs_f64();
+        started += u64::from(t.workers_started);
+        waited += t.workers_waited.as_secs_f64();
         for i in 0..3 {
             phases[i] += times[i];
             window_phases[i] += times[i];
@@ -70,6 +75,16 @@ fn main() {
         phases[1] * 1e3 / blocks as f64,
         phases[2] * 1e3 / blocks as f64
     );
+    if started > 0 {
+        println!(
+            "requests per block: {:.3} ms in parallel batches, {:.3} ms on the block's thread alone; \
+             {:.1} workers started a block, each taking its first member {:.0} µs after it was handed out",
+            in_parallel * 1e3 / blocks as f64,
+            (phases[0] - in_parallel) * 1e3 / blocks as f64,
+            started as f64 / blocks as f64,
+            waited * 1e6 / started as f64,
+        );
+    }
     // What the blocks computed, to compare two builds by: an optimisation must not change it.
     if let Some(h) = last {
         println!(

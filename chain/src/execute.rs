@@ -267,6 +267,9 @@ struct PlannedBatch<'a> {
 struct Executed {
     started: std::time::Instant,
     executed: std::time::Instant,
+    /// The block's time in parallel batches, and its workers' starts ([`crate::BlockTiming`]).
+    in_parallel: std::time::Duration,
+    workers: (u32, std::time::Duration),
     parent: BlockHeader,
     index: u64,
     timestamp_ms: u64,
@@ -1076,6 +1079,9 @@ impl Chain {
         let indexing = self.db.unindexed_from().is_none();
         let (mut drained_entries, mut drained_values) = (Vec::new(), Vec::new());
         let mut ran_in_order: Vec<Member<'_>> = Vec::new();
+        // Timing only (`BlockTiming`): nothing computed depends on it.
+        let mut in_parallel = std::time::Duration::ZERO;
+        let started_workers = std::sync::Mutex::new((0u32, std::time::Duration::ZERO));
         // The batch tables of the last block, emptied (`plan_batch`) but with their room.
         let mut planner = Planner {
             batch: std::mem::take(&mut *lock(&self.batch)),
@@ -1112,9 +1118,11 @@ impl Chain {
                     let drained = std::sync::Mutex::new(Vec::new());
                     let min = self.parallel_min_batch;
                     let others = workers.threads().saturating_sub(1);
+                    let mut first_handed: Option<std::time::Instant> = None;
                     let (planned, handed) = workers.in_place_scope(|scope| {
                         let mut handed = 0usize;
                         let (queue, drained, params) = (&queue, &drained, &params);
+                        let started_workers = &started_workers;
                         let planned = self.plan_batch(
                             &mut exec,
                             params,
@@ -1143,12 +1151,19 @@ impl Chain {
                                         start
                                     };
                                 handed = members.len();
+                                first_handed.get_or_insert_with(std::time::Instant::now);
                                 if start {
                                     for warm in [&warm_block, &warm_batch].into_iter().flatten() {
                                         warm.stop();
                                     }
                                     let fork = exec.fork(&base);
+                                    let asked = std::time::Instant::now();
                                     scope.spawn(move |_| {
+                                        {
+                                            let mut s = lock(started_workers);
+                                            s.0 += 1;
+                                            s.1 += asked.elapsed();
+                                        }
                                         let done = self.drain(
                                             fork,
                                             params,
@@ -1183,7 +1198,7 @@ impl Chain {
                         .flat_map(|(_, ran)| ran.iter().map(|r| (r.0, r.5.as_slice())))
                         .filter(|(_, codes)| !codes.is_empty())
                         .collect();
-                    if handed > 0 && first_uses_hold(&planned.first, &paid) {
+                    let results = if handed > 0 && first_uses_hold(&planned.first, &paid) {
                         // Every member went to the queue: from the `min`-th admission on,
                         // each admission hands over all members not yet handed over, and a
                         // barrier (no footprint) only ever forms a batch of its own.
@@ -1223,7 +1238,11 @@ impl Chain {
                         }
                         ran_in_order.extend_from_slice(&planned.members);
                         self.run_in_order(&mut exec, &params, planned.members, index)
+                    };
+                    if let Some(at) = first_handed {
+                        in_parallel += at.elapsed();
                     }
+                    results
                 }
                 _ => {
                     let planned =
@@ -1295,6 +1314,10 @@ impl Chain {
         Ok(Executed {
             started,
             executed: std::time::Instant::now(),
+            in_parallel,
+            workers: started_workers
+                .into_inner()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
             parent,
             index,
             timestamp_ms,
@@ -1564,6 +1587,8 @@ impl Chain {
         let Executed {
             started,
             executed,
+            in_parallel,
+            workers,
             parent,
             index,
             timestamp_ms,
@@ -1626,6 +1651,9 @@ impl Chain {
             deferred,
             timing: crate::BlockTiming {
                 requests: executed - started,
+                in_parallel,
+                workers_started: workers.0,
+                workers_waited: workers.1,
                 hashing,
                 committing: executed.elapsed(),
             },

@@ -96,6 +96,19 @@ pub struct BlockOutput {
 pub struct BlockTiming {
     /// Executing the requests, on-ledger and off-ledger (with workers when parallel).
     pub requests: std::time::Duration,
+    /// The part of `requests` spent in parallel batches: from a batch's first hand-off to
+    /// the workers until its members' results are back in canonical order (merged, or run
+    /// again in order). The rest of `requests` only the block's own thread works in (the
+    /// block's start, on-ledger requests, planning up to the first hand-off, requests that
+    /// conflict, the block's sums and end), which more threads cannot shorten. Zero without
+    /// workers.
+    pub in_parallel: std::time::Duration,
+    /// Workers the block's parallel batches started: how many, and the time they took to
+    /// begin, summed (from the hand-off to the worker taking its first member; a worker
+    /// asleep takes longer).
+    pub workers_started: u32,
+    /// See `workers_started`.
+    pub workers_waited: std::time::Duration,
     /// Hashing the block's state changes into the tree (the new state root), on a second
     /// thread while the rest of the block is written.
     pub hashing: std::time::Duration,

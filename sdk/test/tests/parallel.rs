@@ -47,6 +47,8 @@ struct Chains {
     l1: u64,
     /// The last block's log lines (the same on every chain).
     logs: Logs,
+    /// Where the last block's time went on each chain.
+    timings: Vec<wisp_chain::BlockTiming>,
 }
 
 /// A block's log lines: (contract, message).
@@ -80,6 +82,7 @@ impl Chains {
             nonces: [0; ACCOUNTS],
             l1: 0,
             logs: Vec::new(),
+            timings: Vec::new(),
         }
     }
 
@@ -160,6 +163,7 @@ impl Chains {
     ) -> Vec<Receipt> {
         let l1 = self.l1();
         let mut outputs: Vec<(BlockHeader, Vec<Receipt>, Logs)> = Vec::new();
+        self.timings.clear();
         for chain in &self.chains {
             let off_ledger = off
                 .iter()
@@ -174,6 +178,7 @@ impl Chains {
                     off_ledger,
                 })
                 .unwrap();
+            self.timings.push(out.timing);
             outputs.push((out.header, out.receipts, out.logs));
         }
         let (header, receipts, logs) = &outputs[0];
@@ -791,4 +796,55 @@ fn every_call_sees_a_fresh_instance() {
     // The block's first request pays the compilation; every other poke and grow costs one
     // of two amounts (the grow pays for its page).
     assert_eq!(gas.len(), 2, "{gas:?}");
+}
+
+/// A block's timing says how much of its execution ran in parallel batches and how many
+/// workers they started: none without workers; with them, a batch of independent transfers
+/// starts one and its time lies within the block's execution. A block too small for the
+/// workers after it (which lets go of the workers kept spinning) ran in order.
+#[test]
+fn block_timing_shows_the_parallel_part() {
+    let mut chains = Chains::new(&[(1, 0), (2, 0)]);
+    chains.fund_all(4);
+    let token = deploy_token(&mut chains);
+    let exact = |from: &AgentId, to: &AgentId| transfer_access(token, from, to);
+    let handout: Vec<_> = (1..ACCOUNTS)
+        .map(|i| {
+            let args = borsh::to_vec(&(agent(i), 1_000u128)).unwrap();
+            chains.request(0, token, "transfer", args, exact(&agent(0), &agent(i)), 0)
+        })
+        .collect();
+    chains.block(vec![], handout);
+    let independent = |chains: &mut Chains| -> Vec<_> {
+        (1..ACCOUNTS)
+            .map(|i| {
+                let to = agent((i % (ACCOUNTS - 1)) + 1);
+                let args = borsh::to_vec(&(to, 1u128)).unwrap();
+                chains.request(i, token, "transfer", args, exact(&agent(i), &to), 0)
+            })
+            .collect()
+    };
+    // Sender i pays i+1: every transfer writes its sender's and recipient's balances, so
+    // neighbours conflict; a block of the odd senders does not.
+    let odd: Vec<_> = independent(&mut chains).into_iter().step_by(2).collect();
+    let parallel_before = chains.chains[1].parallel_requests();
+    let receipts = chains.block(vec![], odd);
+    assert!(receipts.iter().all(|r| r.error.is_none()));
+    assert!(chains.chains[1].parallel_requests() > parallel_before);
+    let (one, two) = (chains.timings[0], chains.timings[1]);
+    assert_eq!(one.in_parallel, std::time::Duration::ZERO);
+    assert_eq!(
+        (one.workers_started, one.workers_waited),
+        (0, std::time::Duration::ZERO)
+    );
+    assert!(two.in_parallel > std::time::Duration::ZERO);
+    assert!(two.in_parallel <= two.requests, "{two:?}");
+    assert_eq!(two.workers_started, 1, "{two:?}");
+    assert!(two.workers_waited <= two.in_parallel, "{two:?}");
+    // One request: no batch for the workers.
+    let args = borsh::to_vec(&(agent(2), 1u128)).unwrap();
+    let single = chains.request(1, token, "transfer", args, exact(&agent(1), &agent(2)), 0);
+    chains.block(vec![], vec![single]);
+    assert_eq!(chains.timings[1].in_parallel, std::time::Duration::ZERO);
+    assert_eq!(chains.timings[1].workers_started, 0);
 }

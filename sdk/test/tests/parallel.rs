@@ -196,6 +196,23 @@ impl Chains {
     }
 }
 
+/// Funds every account (`tag` as in [`Chains::fund_all`]), deploys the token and has account 0
+/// hand 1,000 tokens to each of the others (one sender: one after the other); returns the
+/// token's hname.
+fn token_handed_out(chains: &mut Chains, tag: u8) -> Hname {
+    chains.fund_all(tag);
+    let token = deploy_token(chains);
+    let handout: Vec<_> = (1..ACCOUNTS)
+        .map(|i| {
+            let args = borsh::to_vec(&(agent(i), 1_000u128)).unwrap();
+            let access = transfer_access(token, &agent(0), &agent(i));
+            chains.request(0, token, "transfer", args, access, 0)
+        })
+        .collect();
+    chains.block(vec![], handout);
+    token
+}
+
 /// Deploys the example token as `token` (1,000,000 units to account 0); returns its hname.
 fn deploy_token(chains: &mut Chains) -> Hname {
     let init =
@@ -442,17 +459,8 @@ fn every_example_contract_deploys_and_runs_the_same_in_parallel() {
 #[test]
 fn transfers_storing_into_one_contract_run_in_parallel() {
     let mut chains = Chains::new(&[(1, 0), (2, 0)]);
-    chains.fund_all(2);
-    let token = deploy_token(&mut chains);
+    let token = token_handed_out(&mut chains, 2);
     let exact = |from: &AgentId, to: &AgentId| transfer_access(token, from, to);
-    // Account 0 hands tokens to 1..8 (one sender: these run one after the other).
-    let handout: Vec<_> = (1..ACCOUNTS)
-        .map(|i| {
-            let args = borsh::to_vec(&(agent(i), 1_000u128)).unwrap();
-            chains.request(0, token, "transfer", args, exact(&agent(0), &agent(i)), 0)
-        })
-        .collect();
-    chains.block(vec![], handout);
     let deposit_record = |chain: &Chain| -> (u64, u64) {
         let (bytes, _gas) = chain
             .view(
@@ -801,32 +809,22 @@ fn every_call_sees_a_fresh_instance() {
 /// A block's timing says how much of its execution ran in parallel batches and how many
 /// workers they started: none without workers; with them, a batch of independent transfers
 /// starts one and its time lies within the block's execution. A block too small for the
-/// workers after it (which lets go of the workers kept spinning) ran in order.
+/// workers after it ran in order.
 #[test]
 fn block_timing_shows_the_parallel_part() {
     let mut chains = Chains::new(&[(1, 0), (2, 0)]);
-    chains.fund_all(4);
-    let token = deploy_token(&mut chains);
+    let token = token_handed_out(&mut chains, 4);
     let exact = |from: &AgentId, to: &AgentId| transfer_access(token, from, to);
-    let handout: Vec<_> = (1..ACCOUNTS)
+    // Sender i pays i+1 (7 pays 1): neighbours conflict, so the odd senders' first three form
+    // a batch.
+    let odd: Vec<_> = (1..ACCOUNTS)
+        .step_by(2)
         .map(|i| {
-            let args = borsh::to_vec(&(agent(i), 1_000u128)).unwrap();
-            chains.request(0, token, "transfer", args, exact(&agent(0), &agent(i)), 0)
+            let to = agent((i % (ACCOUNTS - 1)) + 1);
+            let args = borsh::to_vec(&(to, 1u128)).unwrap();
+            chains.request(i, token, "transfer", args, exact(&agent(i), &to), 0)
         })
         .collect();
-    chains.block(vec![], handout);
-    let independent = |chains: &mut Chains| -> Vec<_> {
-        (1..ACCOUNTS)
-            .map(|i| {
-                let to = agent((i % (ACCOUNTS - 1)) + 1);
-                let args = borsh::to_vec(&(to, 1u128)).unwrap();
-                chains.request(i, token, "transfer", args, exact(&agent(i), &to), 0)
-            })
-            .collect()
-    };
-    // Sender i pays i+1: every transfer writes its sender's and recipient's balances, so
-    // neighbours conflict; a block of the odd senders does not.
-    let odd: Vec<_> = independent(&mut chains).into_iter().step_by(2).collect();
     let parallel_before = chains.chains[1].parallel_requests();
     let receipts = chains.block(vec![], odd);
     assert!(receipts.iter().all(|r| r.error.is_none()));

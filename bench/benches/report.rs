@@ -176,7 +176,7 @@ struct TransferRun {
     /// Seconds per block of the execution phase outside parallel batches: the block's own
     /// thread alone (`BlockTiming::requests` less `in_parallel`).
     alone_per_block_s: f64,
-    /// Mean µs a started worker took to take its first member (`BlockTiming::workers_waited`).
+    /// Mean µs a started worker took to begin (`BlockTiming::workers_waited`).
     worker_wait_us: f64,
 }
 
@@ -684,7 +684,7 @@ fn main() {
                  100), the block's own thread worked alone for {:.0} µs of each block's execution \
                  phase (`BlockTiming::in_parallel` is the rest): the block's start, planning up to \
                  the first hand-off to the worker, merging the forks and the block's end. The \
-                 worker took its first member {:.0} µs after the hand-off on average. Against the \
+                 worker began {:.0} µs after it was asked for, on average. Against the \
                  one-thread run's {:.0} µs a block and the ceiling above, Amdahl's law bounds the \
                  speedup of such blocks at {bound:.2}× (one-thread time / (alone + the rest / \
                  ceiling)).",

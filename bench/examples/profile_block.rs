@@ -78,7 +78,7 @@ fn main() {
     if started > 0 {
         println!(
             "requests per block: {:.3} ms in parallel batches, {:.3} ms on the block's thread alone; \
-             {:.1} workers started a block, each taking its first member {:.0} µs after it was handed out",
+             {:.1} workers started a block, each beginning {:.0} µs after it was asked for",
             in_parallel * 1e3 / blocks as f64,
             (phases[0] - in_parallel) * 1e3 / blocks as f64,
             started as f64 / blocks as f64,

@@ -104,8 +104,8 @@ pub struct BlockTiming {
     /// workers.
     pub in_parallel: std::time::Duration,
     /// Workers the block's parallel batches started: how many, and the time they took to
-    /// begin, summed (from the hand-off to the worker taking its first member; a worker
-    /// asleep takes longer).
+    /// begin, summed (from the block's thread asking for the worker, right after handing its
+    /// members over, until the worker began draining them; a worker asleep takes longer).
     pub workers_started: u32,
     /// See `workers_started`.
     pub workers_waited: std::time::Duration,
